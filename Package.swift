@@ -1,0 +1,101 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let package = Package(
+    name: "edgegate",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "edgegate", targets: ["edgegate"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+    ],
+    targets: [
+        // C libraries, found through pkg-config; the shims re-export what Swift cannot import.
+        .systemLibrary(
+            name: "CModbus",
+            pkgConfig: "libmodbus",
+            providers: [.apt(["libmodbus-dev"])]
+        ),
+        .systemLibrary(
+            name: "CMosquitto",
+            pkgConfig: "libmosquitto",
+            providers: [.apt(["libmosquitto-dev"])]
+        ),
+
+        // The protocol-free model: values, readings, commands, the adapter contract, the router.
+        .target(
+            name: "GatewayCore",
+            dependencies: [.product(name: "Logging", package: "swift-log")]
+        ),
+        // YAML device maps and gateway configuration → typed, validated values.
+        .target(
+            name: "DeviceMaps",
+            dependencies: ["GatewayCore", "Yams"]
+        ),
+        // Modbus TCP through libmodbus, one thread per connection.
+        .target(
+            name: "ModbusAdapter",
+            dependencies: ["GatewayCore", "DeviceMaps", "CModbus",
+                           .product(name: "Logging", package: "swift-log")]
+        ),
+        // One libmosquitto wrapper with an async interface, shared by the uplink and MQTT devices.
+        .target(
+            name: "MQTTClient",
+            dependencies: ["CMosquitto", .product(name: "Logging", package: "swift-log")]
+        ),
+        // The northbound link: wire profiles, batching, commands in and responses out.
+        .target(
+            name: "Uplink",
+            dependencies: ["GatewayCore", "MQTTClient",
+                           .product(name: "Logging", package: "swift-log"),
+                           .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")]
+        ),
+        // Device simulators for demos and tests.
+        .target(
+            name: "Simulators",
+            dependencies: ["DeviceMaps", "ModbusAdapter", "CModbus",
+                           .product(name: "Logging", package: "swift-log")]
+        ),
+        // Developer tooling shared by the CLI and the tests: child processes, dev PKI, local hub.
+        .target(
+            name: "DevTools",
+            dependencies: [.product(name: "Logging", package: "swift-log")]
+        ),
+        // Composition: a configuration in, a running gateway out.
+        .target(
+            name: "Gateway",
+            dependencies: ["GatewayCore", "DeviceMaps", "ModbusAdapter", "Uplink", "MQTTClient",
+                           .product(name: "Logging", package: "swift-log"),
+                           .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")]
+        ),
+        .executableTarget(
+            name: "edgegate",
+            dependencies: ["Gateway", "GatewayCore", "DeviceMaps", "Simulators", "DevTools",
+                           "MQTTClient", "Uplink",
+                           .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                           .product(name: "Logging", package: "swift-log"),
+                           .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")]
+        ),
+
+        // Test helpers: free ports, a real mosquitto with mutual TLS, temporary folders.
+        .target(
+            name: "TestSupport",
+            dependencies: ["DevTools", "MQTTClient", .product(name: "Logging", package: "swift-log")],
+            path: "Tests/TestSupport"
+        ),
+        .testTarget(name: "GatewayCoreTests", dependencies: ["GatewayCore"]),
+        .testTarget(name: "DeviceMapsTests", dependencies: ["DeviceMaps", "GatewayCore"]),
+        .testTarget(name: "ModbusAdapterTests",
+                    dependencies: ["ModbusAdapter", "DeviceMaps", "GatewayCore", "Simulators", "TestSupport"]),
+        .testTarget(name: "UplinkTests",
+                    dependencies: ["Uplink", "MQTTClient", "GatewayCore", "TestSupport", "DevTools"]),
+        .testTarget(name: "IntegrationTests",
+                    dependencies: ["Gateway", "GatewayCore", "DeviceMaps", "Simulators", "ModbusAdapter",
+                                   "MQTTClient", "Uplink", "TestSupport", "DevTools"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

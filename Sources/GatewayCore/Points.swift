@@ -1,0 +1,79 @@
+/// The kind of value a point carries, as the command validator sees it.
+public enum ValueKind: String, Sendable, Hashable {
+    /// true/false.
+    case bool
+    /// Whole numbers only (an unscaled integer register).
+    case integer
+    /// Any number (floats, scaled registers).
+    case number
+    /// Text.
+    case string
+}
+
+/// Whether a point may be read, written or both.
+public enum Access: String, Sendable, Hashable, CaseIterable {
+    /// Read only (the default).
+    case read
+    /// Read and write.
+    case readwrite
+    /// Write only (a command register that reads back nothing useful).
+    case write
+
+    /// True when the gateway may write the point.
+    public var isWritable: Bool { self != .read }
+    /// True when the gateway polls the point.
+    public var isReadable: Bool { self != .write }
+}
+
+/// What the core needs to know about a point: enough to validate a write and describe it in
+/// the inventory, nothing about how a protocol addresses it.
+public struct PointDescriptor: Sendable, Hashable {
+    /// The point name, unique within its device.
+    public var name: String
+    /// The kind of value it carries.
+    public var kind: ValueKind
+    /// Engineering unit, if any.
+    public var unit: String?
+    /// Read, write or both.
+    public var access: Access
+    /// Lowest value a write may set, in engineering units.
+    public var min: Double?
+    /// Highest value a write may set, in engineering units.
+    public var max: Double?
+    /// The protocol type name shown in the inventory (`int16`, `float32`, ...).
+    public var typeName: String
+
+    /// Creates a descriptor.
+    public init(name: String, kind: ValueKind, unit: String? = nil, access: Access = .read,
+                min: Double? = nil, max: Double? = nil, typeName: String) {
+        self.name = name
+        self.kind = kind
+        self.unit = unit
+        self.access = access
+        self.min = min
+        self.max = max
+        self.typeName = typeName
+    }
+}
+
+/// What the core knows about a device: its id, protocol and points.
+public struct DeviceDescriptor: Sendable, Hashable {
+    /// The device id, unique in the gateway.
+    public var id: String
+    /// The protocol name (`modbus`, ...).
+    public var protocolName: String
+    /// Points in the order of the device map.
+    public var points: [PointDescriptor]
+
+    /// Creates a descriptor.
+    public init(id: String, protocolName: String, points: [PointDescriptor]) {
+        self.id = id
+        self.protocolName = protocolName
+        self.points = points
+    }
+
+    /// The point with that name, if any.
+    public func point(named name: String) -> PointDescriptor? {
+        points.first { $0.name == name }
+    }
+}
