@@ -4,7 +4,7 @@ import Foundation
 public enum Timestamp {
     /// Formats `2026-11-23T14:00:00.123Z`.
     public static func rfc3339(_ date: Date) -> String {
-        let ms = Int64((date.timeIntervalSince1970 * 1000).rounded(.down))
+        let ms = Int64((date.timeIntervalSince1970 * 1000).rounded())
         var seconds = time_t(ms / 1000)
         let millis = Int(ms % 1000)
         var parts = tm()
