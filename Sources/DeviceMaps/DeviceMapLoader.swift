@@ -312,7 +312,7 @@ public enum DeviceMapLoader {
         if let min, let max, min > max, let node = m.value("min") {
             m.error("'min' (\(Value.format(min))) is greater than 'max' (\(Value.format(max)))", at: node)
         }
-        if let limit = m.entry("min") ?? m.entry("max") {
+        if min != nil || max != nil, let limit = m.entry("min") ?? m.entry("max") {
             if type == .bool {
                 m.warning("'min' and 'max' do not apply to bool points", at: limit.keyNode)
             } else if !access.isWritable {

@@ -19,9 +19,9 @@ func composeYAML(_ yaml: String, file: String, sink: DiagnosticSink) -> Node?? {
                        hint: hint)
         case let .duplicatedKeysInMapping(duplicates, context):
             let keys = duplicates.sorted().map { "'\($0)'" }.joined(separator: ", ")
-            sink.error("duplicate key \(keys) in the same mapping",
+            sink.error("key \(keys) appears more than once in the same mapping",
                        at: SourceLocation(file: file, line: context.mark.line, column: context.mark.column),
-                       hint: "each key may appear once; later values would silently win in other tools")
+                       hint: "each key may appear only once; remove or rename the other")
         case let .reader(problem, _, _, _):
             sink.error("invalid YAML: \(problem)", at: SourceLocation(file: file, line: 1, column: 1))
         default:
@@ -150,7 +150,10 @@ struct YAMLMapping {
     /// The value node of `key`; a missing required key or an empty value is reported.
     func value(_ key: String, required: Bool = false, hint: String? = nil) -> Node? {
         guard let e = entry(key) else {
-            if required { error("missing required key '\(key)'", at: node, hint: hint) }
+            // A near miss (`adress`) is already reported as an unknown key with this key as the
+            // suggestion; saying "missing 'address'" as well would be the same problem twice.
+            let misspelled = entries.contains { Suggest.nearest($0.key, in: [key]) != nil }
+            if required && !misspelled { error("missing required key '\(key)'", at: node, hint: hint) }
             return nil
         }
         if isNull(e.value) {

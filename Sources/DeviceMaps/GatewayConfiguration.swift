@@ -1,0 +1,290 @@
+import Foundation
+import Yams
+
+/// The gateway's own configuration file (`edgegate run --config FILE`).
+///
+/// Relative paths in the file (device maps, TLS files, the outbox) are resolved against the
+/// folder that holds the file, so a configuration works whatever the working directory is.
+public struct GatewayConfiguration: Sendable, Hashable {
+    /// The gateway id: the `{gw}` level of every uplink topic.
+    public var gatewayID: String
+    /// Device-map files and folders, resolved.
+    public var devicemaps: [String]
+    /// How to reach the hub.
+    public var uplink: UplinkSettings
+    /// Where readings wait while the uplink is down.
+    public var outbox: OutboxSettings
+
+    /// Creates a configuration.
+    public init(gatewayID: String, devicemaps: [String], uplink: UplinkSettings,
+                outbox: OutboxSettings = OutboxSettings()) {
+        self.gatewayID = gatewayID
+        self.devicemaps = devicemaps
+        self.uplink = uplink
+        self.outbox = outbox
+    }
+
+    /// Reads and validates a configuration file.
+    /// - Throws: every diagnostic, warnings included, when any error was found.
+    public static func load(file: String) throws(DeviceMapError) -> GatewayConfiguration {
+        let text: String
+        do {
+            text = try String(contentsOfFile: file, encoding: .utf8)
+        } catch {
+            throw DeviceMapError(diagnostics: [Diagnostic(
+                severity: .error, location: SourceLocation(file: file, line: 0, column: 0),
+                message: "cannot read the configuration: \((error as NSError).localizedDescription)")])
+        }
+        let (config, diagnostics) = parse(yaml: text, file: file)
+        guard let config else { throw DeviceMapError(diagnostics: diagnostics) }
+        return config
+    }
+
+    /// Parses a configuration from text.
+    /// - Parameters:
+    ///   - yaml: the file's content.
+    ///   - file: the file's path: diagnostics print it and relative paths resolve against its folder.
+    /// - Returns: the configuration (nil when any error was found) and every diagnostic in file order.
+    public static func parse(yaml: String, file: String) -> (config: GatewayConfiguration?, diagnostics: [Diagnostic]) {
+        let sink = DiagnosticSink()
+        let config = ConfigParser(file: file, sink: sink).parse(yaml)
+        return (sink.hasErrors ? nil : config, sink.sorted(fileOrder: [file]))
+    }
+}
+
+/// How the gateway reaches the hub.
+public struct UplinkSettings: Sendable, Hashable {
+    /// The wire profile: `mqtt` (the only one implemented so far).
+    public var profile: String
+    /// The broker's host.
+    public var host: String
+    /// The broker's port (8883 for `mqtts://`, 1883 for `mqtt://` unless the URL says).
+    public var port: Int
+    /// True for `mqtts://`.
+    public var useTLS: Bool
+    /// True when the author explicitly allowed plain `mqtt://`.
+    public var insecure: Bool
+    /// The first topic level (`edgegate` by default); may span several levels (`plant/edgegate`).
+    public var prefix: String
+    /// CA and client certificate, resolved; set whenever `useTLS` is.
+    public var tls: TLSFiles?
+    /// The MQTT client id; the configuration loader sets it to the gateway id unless given.
+    public var clientID: String?
+    /// MQTT keep-alive; nil leaves the client's default.
+    public var keepAlive: Duration?
+
+    /// Creates uplink settings.
+    public init(profile: String = "mqtt", host: String, port: Int = 8883, useTLS: Bool = true, insecure: Bool = false,
+                prefix: String = "edgegate", tls: TLSFiles? = nil, clientID: String? = nil, keepAlive: Duration? = nil) {
+        self.profile = profile
+        self.host = host
+        self.port = port
+        self.useTLS = useTLS
+        self.insecure = insecure
+        self.prefix = prefix
+        self.tls = tls
+        self.clientID = clientID
+        self.keepAlive = keepAlive
+    }
+}
+
+/// Certificate files for the uplink, resolved against the configuration's folder.
+public struct TLSFiles: Sendable, Hashable {
+    /// The CA that signed the broker's certificate.
+    public var ca: String
+    /// The gateway's client certificate (mutual TLS), with `key`.
+    public var cert: String?
+    /// The private key of `cert`.
+    public var key: String?
+
+    /// Creates TLS settings.
+    public init(ca: String, cert: String? = nil, key: String? = nil) {
+        self.ca = ca
+        self.cert = cert
+        self.key = key
+    }
+}
+
+/// The durable queue between the adapters and the uplink.
+public struct OutboxSettings: Sendable, Hashable {
+    /// The SQLite file, resolved against the configuration's folder.
+    public var path: String
+    /// Size limit; beyond it the oldest readings are dropped (and counted).
+    public var maxBytes: Int
+
+    /// The default size limit, 256 MB.
+    public static let defaultMaxBytes = 256 << 20
+
+    /// Creates outbox settings.
+    public init(path: String = "var/outbox.sqlite", maxBytes: Int = OutboxSettings.defaultMaxBytes) {
+        self.path = path
+        self.maxBytes = maxBytes
+    }
+}
+
+// MARK: - Parser
+
+private struct ConfigParser {
+    let file: String
+    let sink: DiagnosticSink
+
+    static let topKeys = ["gateway", "uplink", "outbox"]
+    static let gatewayKeys = ["id", "devicemaps"]
+    static let uplinkKeys = ["profile", "url", "insecure", "prefix", "tls", "client_id", "keep_alive"]
+    static let tlsKeys = ["ca", "cert", "key"]
+    static let outboxKeys = ["path", "max_bytes"]
+    static let profiles = ["mqtt"]
+    static let laterProfiles = ["azure-iot-hub"]
+
+    func path(_ p: String) -> String { resolve(p, relativeToFolderOf: file) }
+
+    func parse(_ yaml: String) -> GatewayConfiguration? {
+        guard let composed = composeYAML(yaml, file: file, sink: sink) else { return nil }
+        guard let root = composed else {
+            sink.error("the configuration is empty", at: SourceLocation(file: file, line: 1, column: 1),
+                       hint: "it needs at least `gateway: { id: ..., devicemaps: [...] }` and `uplink: { url: ... }`")
+            return nil
+        }
+        guard let top = YAMLMapping(root, file: file, context: "", what: "the configuration", sink: sink) else { return nil }
+        top.checkKeys(Self.topKeys)
+
+        var gatewayID: String?
+        var maps: [String] = []
+        if let g = top.mapping("gateway", context: "gateway", required: true) {
+            g.checkKeys(Self.gatewayKeys)
+            gatewayID = g.name("id", required: true)
+            if let id = gatewayID, let node = g.value("id") {
+                let bad = id.filter { "/+#".contains($0) || $0.isWhitespace || $0.asciiValue.map { $0 < 0x20 } == true }
+                if !bad.isEmpty {
+                    g.error("id '\(id)' cannot be an MQTT topic level", at: node,
+                            hint: "it must not contain '/', '+', '#', spaces or control characters")
+                    gatewayID = nil
+                }
+            }
+            if let list = g.list("devicemaps", required: true, allowSingle: true) {
+                if list.isEmpty {
+                    g.error("'devicemaps' lists no files or folders", at: g.value("devicemaps")!,
+                            hint: "e.g. devicemaps: [devicemaps/]")
+                }
+                for item in list {
+                    guard case .scalar(let s) = item, !isNull(item), !s.string.isEmpty else {
+                        g.error("each 'devicemaps' entry must be a file or folder path, found \(describe(item))", at: item)
+                        continue
+                    }
+                    maps.append(path(s.string))
+                }
+            }
+        }
+
+        let uplink = top.mapping("uplink", context: "uplink", required: true,
+                                 hint: "e.g. uplink: { url: mqtts://hub.example:8883, tls: { ca: ... } }")
+            .flatMap { parseUplink($0, gatewayID: gatewayID) }
+
+        var outbox = OutboxSettings(path: path("var/outbox.sqlite"))
+        if let o = top.mapping("outbox", context: "outbox") {
+            o.checkKeys(Self.outboxKeys)
+            if let p = o.name("path") { outbox.path = path(p) }
+            if let n = o.byteSize("max_bytes") { outbox.maxBytes = n }
+        }
+
+        guard let gatewayID, let uplink else { return nil }
+        var settings = uplink
+        if settings.clientID == nil { settings.clientID = gatewayID }
+        return GatewayConfiguration(gatewayID: gatewayID, devicemaps: maps, uplink: settings, outbox: outbox)
+    }
+
+    func parseUplink(_ u: YAMLMapping, gatewayID: String?) -> UplinkSettings? {
+        let before = sink.errorCount
+        u.checkKeys(Self.uplinkKeys)
+        let profile = u.name("profile") ?? "mqtt"
+        if !Self.profiles.contains(profile), let node = u.value("profile") {
+            if Self.laterProfiles.contains(profile) {
+                u.error("profile '\(profile)' is not supported yet; supported: \(Self.profiles.joined(separator: ", "))", at: node)
+            } else {
+                u.error("unknown profile '\(profile)'", at: node,
+                        hint: Suggest.allowed(profile, in: Self.profiles + Self.laterProfiles))
+            }
+        }
+        let insecure = u.bool("insecure") ?? false
+        let prefix = u.name("prefix") ?? "edgegate"
+        if let node = u.value("prefix") {
+            let levels = prefix.split(separator: "/", omittingEmptySubsequences: false)
+            if prefix.contains(where: { "+#".contains($0) }) || levels.contains(where: \.isEmpty) {
+                u.error("prefix '\(prefix)' is not a valid MQTT topic prefix", at: node,
+                        hint: "use levels separated by single '/', without '+', '#' or a leading or trailing '/'")
+            }
+        }
+        let clientID = u.name("client_id")
+        let keepAlive = u.duration("keep_alive")
+
+        var host = "", port = 0, useTLS = true
+        if let url = u.string("url", required: true, hint: "e.g. url: mqtts://hub.example:8883"), let node = u.value("url") {
+            if let parsed = parseURL(url, at: node, in: u) {
+                (host, port, useTLS) = parsed
+                if !useTLS && !insecure {
+                    u.error("plain MQTT sends commands and telemetry unencrypted; set `insecure: true` to allow it",
+                            at: node, hint: "or use mqtts:// with tls.ca")
+                }
+                if useTLS, insecure, let flag = u.entry("insecure") {
+                    u.warning("`insecure: true` has no effect with mqtts://", at: flag.keyNode,
+                              hint: "it only allows plain mqtt://; TLS is always verified")
+                }
+            }
+        }
+
+        var tls: TLSFiles?
+        if let t = u.mapping("tls", context: "uplink.tls") {
+            t.checkKeys(Self.tlsKeys)
+            let ca = t.name("ca", required: useTLS, hint: "the CA certificate that signed the broker's certificate")
+            let cert = t.name("cert"), key = t.name("key")
+            if (cert == nil) != (key == nil) {
+                let (given, missing) = cert == nil ? ("key", "cert") : ("cert", "key")
+                t.error("'\(given)' is set but '\(missing)' is not", at: t.entry(given)!.keyNode,
+                        hint: "mutual TLS needs both the client certificate and its key, or neither")
+            }
+            if let ca { tls = TLSFiles(ca: path(ca), cert: cert.map(path), key: key.map(path)) }
+            if !useTLS && u.has("url") && sink.errorCount == before, let e = u.entry("tls") {
+                u.warning("'tls' is ignored with mqtt://", at: e.keyNode, hint: "use mqtts:// to encrypt the uplink")
+            }
+        } else if useTLS, u.has("url"), !u.has("tls") {
+            u.error("mqtts:// needs `tls: { ca: ... }`", at: u.value("url") ?? u.node,
+                    hint: "the CA certificate that signed the broker's certificate; add cert and key for mutual TLS")
+        }
+
+        guard sink.errorCount == before else { return nil }
+        return UplinkSettings(profile: profile, host: host, port: port, useTLS: useTLS, insecure: insecure,
+                              prefix: prefix, tls: useTLS ? tls : nil, clientID: clientID, keepAlive: keepAlive)
+    }
+
+    /// `mqtts://host[:port]` or `mqtt://host[:port]`.
+    func parseURL(_ url: String, at node: Node, in u: YAMLMapping) -> (String, Int, Bool)? {
+        guard let c = URLComponents(string: url), let scheme = c.scheme?.lowercased() else {
+            u.error("url '\(url)' is not a URL", at: node, hint: "e.g. mqtts://hub.example:8883")
+            return nil
+        }
+        let useTLS: Bool
+        switch scheme {
+        case "mqtts": useTLS = true
+        case "mqtt": useTLS = false
+        default:
+            u.error("url scheme '\(scheme)' is not supported", at: node, hint: "use mqtts:// (or mqtt:// with `insecure: true`)")
+            return nil
+        }
+        guard var host = c.host, !host.isEmpty else {
+            u.error("url '\(url)' has no host", at: node, hint: "e.g. mqtts://hub.example:8883")
+            return nil
+        }
+        if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        if !c.path.isEmpty && c.path != "/" || c.query != nil || c.user != nil {
+            u.error("url '\(url)' may only hold a scheme, host and port", at: node,
+                    hint: "set the topic prefix with `prefix:` and credentials with `tls:`")
+            return nil
+        }
+        let port = c.port ?? (useTLS ? 8883 : 1883)
+        guard (1...65535).contains(port) else {
+            u.error("url port \(port) is out of range 1...65535", at: node)
+            return nil
+        }
+        return (host, port, useTLS)
+    }
+}
