@@ -270,6 +270,9 @@ public enum DeviceMapLoader {
         let context = "\(owner), point '\(name)'"
         guard let m = YAMLMapping(value, file: file, context: context, what: "a point", sink: sink) else { return nil }
         m.checkKeys(pointKeys)
+        if name.trimmingCharacters(in: .whitespaces).isEmpty {
+            sink.error("\(owner): a point name must not be empty", at: location(of: keyNode, in: file))
+        }
 
         let table = m.choice("table", ModbusTable.self, required: true)
         let address = m.integer("address", in: 0...65535, required: true)

@@ -166,3 +166,32 @@ import Testing
         #expect(map?.devices.first?.poll == expected)
     }
 }
+
+@Suite struct DeviceMapEdgeCaseTests {
+    @Test func emptyPointNameIsAnError() {
+        let yaml = "devices:\n  - { id: d, protocol: modbus, connection: { host: h }, points: { '': { table: coil, address: 0 } } }\n"
+        let (map, diagnostics) = DeviceMapLoader.parse(yaml: yaml, file: "d.yaml")
+        #expect(map == nil)
+        #expect(diagnostics.map(\.message) == ["device 'd': a point name must not be empty"])
+    }
+
+    @Test func emptyFileWarnsButLoads() throws {
+        let (map, diagnostics) = DeviceMapLoader.parse(yaml: "# nothing yet\n", file: "e.yaml")
+        #expect(map == DeviceMap(devices: []))
+        #expect(diagnostics.map(\.severity) == [.warning])
+    }
+
+    @Test func hexAddressesAndPlainNumbersAsStrings() throws {
+        let yaml = """
+        devices:
+          - id: 42
+            protocol: modbus
+            connection: { host: 10.0.0.5, port: 0x1F6 }
+            points: { p: { table: holding, address: 0x10, unit: 1 } }
+        """
+        let (map, diagnostics) = DeviceMapLoader.parse(yaml: yaml, file: "h.yaml")
+        #expect(diagnostics.isEmpty, "\(diagnostics)")
+        let d = try #require(map?.devices.first)
+        #expect(d.id == "42" && d.connection.port == 502 && d.points[0].address.offset == 16 && d.points[0].unit == "1")
+    }
+}
