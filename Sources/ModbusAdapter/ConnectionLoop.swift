@@ -1,0 +1,295 @@
+import DeviceMaps
+import Foundation
+import GatewayCore
+import Logging
+
+/// The body of one connection thread: polls its devices on schedule, runs queued writes
+/// between polls, reconnects with backoff.
+///
+/// Not `Sendable`: created and used on its thread only, together with the libmodbus context
+/// it owns.
+final class ConnectionLoop {
+    private let worker: ConnectionWorker
+    private let sink: ReadingSink
+    private let logger: Logger
+    private let client: ModbusClient
+    private let devices: [DeviceDefinition]
+    private let plans: [[ReadBlock]]
+    private let connectTimeout: Duration
+
+    private var nextPoll: [ContinuousClock.Instant]
+    /// The last device-level problem per device (a Modbus exception), to log changes only.
+    private var deviceProblems: [String?]
+    private var backoff: Backoff
+    private var reconnectAt = ContinuousClock.now
+    /// Why the connection is down; nil while connected or before the first attempt.
+    private var downReason: String?
+    private var everConnected = false
+
+    init(worker: ConnectionWorker, sink: ReadingSink) {
+        self.worker = worker
+        self.sink = sink
+        self.logger = worker.logger
+        self.devices = worker.devices
+        self.plans = worker.devices.map { ReadPlan.blocks(for: $0.points) }
+        self.client = ModbusClient(host: worker.host, port: worker.port)
+        self.connectTimeout = worker.devices.map(\.connection.responseTimeout).max() ?? .seconds(1)
+        let now = ContinuousClock.now
+        // A device with nothing to poll (only write-only points) never becomes due.
+        self.nextPoll = plans.map { $0.isEmpty ? now + .seconds(86_400 * 365) : now }
+        self.deviceProblems = Array(repeating: nil, count: worker.devices.count)
+        self.backoff = Backoff(policy: worker.policy)
+    }
+
+    func run() {
+        logger.debug("connection thread started", metadata: ["devices": "\(devices.map(\.id).joined(separator: ","))"])
+        loop: while true {
+            switch worker.waitForWork(until: nextPoll.min()) {
+            case .stop(let pending):
+                fail(pending)
+                break loop
+            case .writes(let jobs):
+                execute(jobs)
+            case .timeout:
+                break
+            }
+            for index in devices.indices where nextPoll[index] <= .now {
+                poll(index)
+                schedule(index)
+                // Writes wait at most one device poll, not a whole round.
+                switch worker.pollForWork() {
+                case .stop(let pending):
+                    fail(pending)
+                    break loop
+                case .writes(let jobs):
+                    execute(jobs)
+                case .timeout:
+                    break
+                }
+            }
+        }
+        client.close()
+        logger.debug("connection thread stopped")
+    }
+
+    private func fail(_ jobs: [WriteJob]) {
+        for job in jobs {
+            job.complete(.failure(.failed("\(job.pointNames): write failed: gateway shutting down")))
+        }
+    }
+
+    /// The next poll of a device, on its period's grid; cycles missed because a poll or a
+    /// write overran are skipped rather than run back to back.
+    private func schedule(_ index: Int) {
+        let period = max(devices[index].poll, .milliseconds(10))
+        var next = nextPoll[index] + period
+        let now = ContinuousClock.now
+        if next <= now {
+            let missed = ((now - next) / period).rounded(.down) + 1
+            next += period * missed
+        }
+        nextPoll[index] = next
+    }
+
+    // MARK: Connection state
+
+    /// Connects if needed. `force` ignores the backoff (a write gets one immediate attempt).
+    private func ensureConnected(force: Bool) -> Bool {
+        if client.isConnected { return true }
+        guard force || ContinuousClock.now >= reconnectAt else { return false }
+        do {
+            try client.connect(timeout: connectTimeout)
+        } catch {
+            markDown(ModbusText.connectionText(error, endpoint: worker.endpoint, timeout: connectTimeout))
+            return false
+        }
+        backoff.reset()
+        if let reason = downReason {
+            logger.info("reconnected to \(worker.endpoint)", metadata: ["after": "\(reason)"])
+        } else {
+            logger.info("connected to \(worker.endpoint)")
+        }
+        downReason = nil
+        everConnected = true
+        return true
+    }
+
+    /// Records a lost or failed connection and when to try again; logs only changes of state.
+    private func markDown(_ reason: String) {
+        client.close()
+        let wait = backoff.next()
+        reconnectAt = .now + wait
+        if downReason == nil {
+            logger.warning("Modbus connection down: \(reason)", metadata: ["retry_in": "\(ModbusText.format(wait))"])
+        } else if downReason != reason {
+            logger.debug("Modbus connection still down: \(reason)")
+        }
+        downReason = reason
+    }
+
+    // MARK: Polling
+
+    private func poll(_ index: Int) {
+        let device = devices[index]
+        guard ensureConnected(force: false) else {
+            emitBad(device, plans[index].flatMap(\.points), downReason ?? "not connected to \(worker.endpoint)")
+            return
+        }
+        client.setUnit(device.connection.unitID)
+        client.setResponseTimeout(device.connection.responseTimeout)
+
+        var readings: [Reading] = []
+        var problem: String?
+        var lost: String?
+        for block in plans[index] {
+            if let lost {
+                readings += bad(device, block.points, lost)
+                continue
+            }
+            do throws(ModbusFailure) {
+                let time = Date()
+                if block.table.isBitTable {
+                    let bits = try client.readBits(block.table, start: block.start, count: block.count)
+                    for point in block.points {
+                        let value = RegisterCodec.decode(bit: bits[block.slice(of: point).lowerBound], for: point)
+                        readings.append(Reading(device: device.id, point: point.name, value: value,
+                                                unit: point.unit, quality: .good, timestamp: time))
+                    }
+                } else {
+                    let registers = try client.readRegisters(block.table, start: block.start, count: block.count)
+                    for point in block.points {
+                        readings.append(decode(Array(registers[block.slice(of: point)]), point, device, time))
+                    }
+                }
+            } catch {
+                let reason = ModbusText.describe(error, endpoint: worker.endpoint, device: device.id,
+                                                 unit: device.connection.unitID,
+                                                 timeout: device.connection.responseTimeout,
+                                                 table: block.table, start: block.start, count: block.count)
+                readings += bad(device, block.points, reason)
+                if error.isDeviceException {
+                    problem = problem ?? reason
+                } else {
+                    lost = reason
+                    markDown(reason)
+                }
+            }
+        }
+        sink.emit(readings)
+        if deviceProblems[index] != problem {
+            if let problem {
+                logger.warning("\(device.id): \(problem)")
+            } else {
+                logger.info("\(device.id): reads again")
+            }
+            deviceProblems[index] = problem
+        }
+    }
+
+    private func decode(_ registers: [UInt16], _ point: PointDefinition, _ device: DeviceDefinition, _ time: Date) -> Reading {
+        do throws(DecodeError) {
+            let value = try RegisterCodec.decode(registers, for: point)
+            return Reading(device: device.id, point: point.name, value: value, unit: point.unit, quality: .good, timestamp: time)
+        } catch {
+            return Reading(device: device.id, point: point.name, value: nil, unit: point.unit,
+                           quality: .bad(error.description), timestamp: time)
+        }
+    }
+
+    private func bad(_ device: DeviceDefinition, _ points: [PointDefinition], _ reason: String) -> [Reading] {
+        let time = Date()
+        return points.map {
+            Reading(device: device.id, point: $0.name, value: nil, unit: $0.unit, quality: .bad(reason), timestamp: time)
+        }
+    }
+
+    private func emitBad(_ device: DeviceDefinition, _ points: [PointDefinition], _ reason: String) {
+        sink.emit(bad(device, points, reason))
+    }
+
+    // MARK: Writes
+
+    private func execute(_ jobs: [WriteJob]) {
+        for job in jobs {
+            if job.isCancelled {
+                job.complete(.failure(.failed("\(job.pointNames): write cancelled before it was sent")))
+                continue
+            }
+            job.complete(execute(job))
+        }
+    }
+
+    private func execute(_ job: WriteJob) -> Result<[String: Value], WriteError> {
+        let device = job.device
+        guard ensureConnected(force: true) else {
+            return .failure(.failed("\(job.pointNames): write failed: \(downReason ?? "not connected to \(worker.endpoint)")"))
+        }
+        client.setUnit(device.connection.unitID)
+        client.setResponseTimeout(device.connection.responseTimeout)
+
+        var written: [String] = []
+        for item in job.items {
+            let address = item.point.address
+            do throws(ModbusFailure) {
+                switch item.payload {
+                case .bit(let b): try client.writeBit(address.offset, b)
+                case .registers(let words): try client.writeRegisters(address.offset, words)
+                }
+                written.append(item.point.name)
+            } catch {
+                let count = item.payload.width
+                let reason = describe(error, device, address.table, address.offset, count)
+                var message = "\(device.id).\(item.point.name): write failed: \(reason)"
+                if !written.isEmpty {
+                    message += " (already written: \(written.map { "\(device.id).\($0)" }.joined(separator: ", ")))"
+                }
+                return .failure(.failed(message))
+            }
+        }
+
+        var values: [String: Value] = [:]
+        for item in job.items where item.point.access.isReadable {
+            let point = item.point
+            let address = point.address
+            do throws(ModbusFailure) {
+                switch item.payload {
+                case .bit:
+                    let bits = try client.readBits(address.table, start: address.offset, count: 1)
+                    values[point.name] = RegisterCodec.decode(bit: bits[0], for: point)
+                case .registers(let words):
+                    let registers = try client.readRegisters(address.table, start: address.offset, count: words.count)
+                    do throws(DecodeError) {
+                        values[point.name] = try RegisterCodec.decode(registers, for: point)
+                    } catch {
+                        return .failure(.failed("\(device.id).\(point.name): written, but the value read back is unusable: \(error.description)"))
+                    }
+                }
+            } catch {
+                let reason = describe(error, device, address.table, address.offset, item.payload.width)
+                return .failure(.failed("\(device.id).\(point.name): written, but reading it back failed: \(reason)"))
+            }
+        }
+        return .success(values)
+    }
+
+    /// Describes a failed request and drops the connection unless the device itself answered.
+    private func describe(_ error: ModbusFailure, _ device: DeviceDefinition, _ table: ModbusTable,
+                          _ start: Int, _ count: Int) -> String {
+        let reason = ModbusText.describe(error, endpoint: worker.endpoint, device: device.id,
+                                         unit: device.connection.unitID,
+                                         timeout: device.connection.responseTimeout,
+                                         table: table, start: start, count: count)
+        if !error.isDeviceException { markDown(reason) }
+        return reason
+    }
+}
+
+extension ModbusPayload {
+    /// Registers or bits on the wire.
+    var width: Int {
+        switch self {
+        case .bit: return 1
+        case .registers(let words): return words.count
+        }
+    }
+}

@@ -1,0 +1,210 @@
+import DeviceMaps
+import Foundation
+import GatewayCore
+import Logging
+import Synchronization
+
+/// One point of a queued write, already encoded.
+struct WriteItem: Sendable {
+    var point: PointDefinition
+    var payload: ModbusPayload
+}
+
+/// A write waiting for its connection thread. Its continuation is resumed exactly once,
+/// by whichever comes first: the thread finishing it, a cancellation before it was sent, or
+/// shutdown.
+final class WriteJob: Sendable {
+    let device: DeviceDefinition
+    let items: [WriteItem]
+
+    private struct State {
+        var continuation: CheckedContinuation<Result<[String: Value], WriteError>, Never>?
+        var result: Result<[String: Value], WriteError>?
+        var cancelled = false
+    }
+    private let state = Mutex(State())
+
+    init(device: DeviceDefinition, items: [WriteItem]) {
+        self.device = device
+        self.items = items
+    }
+
+    /// Points named the way messages name them: `boiler-1.setpoint, boiler-1.pump`.
+    var pointNames: String {
+        items.map { "\(device.id).\($0.point.name)" }.joined(separator: ", ")
+    }
+
+    /// Attaches the waiting task; resumes it at once if the job already finished.
+    func attach(_ continuation: CheckedContinuation<Result<[String: Value], WriteError>, Never>) {
+        let finished: Result<[String: Value], WriteError>? = state.withLock { s in
+            if let result = s.result { return result }
+            s.continuation = continuation
+            return nil
+        }
+        if let finished { continuation.resume(returning: finished) }
+    }
+
+    /// Finishes the job; later calls are ignored.
+    func complete(_ result: Result<[String: Value], WriteError>) {
+        let continuation: CheckedContinuation<Result<[String: Value], WriteError>, Never>? = state.withLock { s in
+            guard s.result == nil else { return nil }
+            s.result = result
+            defer { s.continuation = nil }
+            return s.continuation
+        }
+        continuation?.resume(returning: result)
+    }
+
+    /// Marks the job as no longer wanted, so a thread that has not started it skips it.
+    func markCancelled() {
+        state.withLock { $0.cancelled = true }
+    }
+
+    var isCancelled: Bool {
+        state.withLock { $0.cancelled }
+    }
+}
+
+/// What the connection thread should do next.
+enum WorkerEvent {
+    case stop(pending: [WriteJob])
+    case writes([WriteJob])
+    case timeout
+}
+
+/// The state shared between one connection's thread and the tasks that start, stop and
+/// write to it.
+///
+/// `@unchecked Sendable`: every mutable property is read and written only while holding
+/// `condition`'s lock; the immutable ones are Sendable values.
+final class ConnectionWorker: @unchecked Sendable {
+    let host: String
+    let port: Int
+    let devices: [DeviceDefinition]
+    let policy: ReconnectPolicy
+    let logger: Logger
+
+    var endpoint: String { "\(host):\(port)" }
+
+    private let condition = NSCondition()
+    // Guarded by `condition`.
+    private var threadAlive = false
+    private var stopping = false
+    private var queue: [WriteJob] = []
+    private var exitWaiters: [CheckedContinuation<Void, Never>] = []
+
+    init(host: String, port: Int, devices: [DeviceDefinition], policy: ReconnectPolicy, logger: Logger) {
+        self.host = host
+        self.port = port
+        self.devices = devices
+        self.policy = policy
+        var logger = logger
+        logger[metadataKey: "modbus"] = "\(host):\(port)"
+        self.logger = logger
+    }
+
+    // MARK: Called by tasks
+
+    /// Starts the connection thread.
+    func start(sink: ReadingSink) {
+        condition.lock()
+        defer { condition.unlock() }
+        precondition(!threadAlive, "connection thread for \(endpoint) started twice")
+        threadAlive = true
+        stopping = false
+        let thread = Thread { [self] in
+            // Everything libmodbus lives inside this call and is freed before it returns.
+            ConnectionLoop(worker: self, sink: sink).run()
+            threadDidExit()
+        }
+        thread.name = "modbus \(endpoint)"
+        thread.start()
+    }
+
+    /// Asks the thread to stop (it finishes the request in flight, bounded by the response
+    /// timeout) and waits, without blocking a cooperative thread, until it has exited.
+    func stop() async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            condition.lock()
+            stopping = true
+            condition.broadcast()
+            if threadAlive {
+                exitWaiters.append(continuation)
+                condition.unlock()
+            } else {
+                condition.unlock()
+                continuation.resume()
+            }
+        }
+    }
+
+    /// Queues a write; false when the thread is not running (nothing queued).
+    func submit(_ job: WriteJob) -> Bool {
+        condition.lock()
+        defer { condition.unlock() }
+        guard threadAlive, !stopping else { return false }
+        queue.append(job)
+        condition.signal()
+        return true
+    }
+
+    /// Withdraws a write that has not been handed to the thread yet.
+    func cancel(_ job: WriteJob) {
+        job.markCancelled()
+        condition.lock()
+        let index = queue.firstIndex { $0 === job }
+        if let index { queue.remove(at: index) }
+        condition.unlock()
+        if index != nil {
+            job.complete(.failure(.failed("\(job.pointNames): write cancelled before it was sent")))
+        }
+    }
+
+    // MARK: Called by the connection thread
+
+    /// Sleeps until a write arrives, stop is requested or `deadline` passes.
+    func waitForWork(until deadline: ContinuousClock.Instant?) -> WorkerEvent {
+        condition.lock()
+        defer { condition.unlock() }
+        while true {
+            if stopping {
+                let pending = queue
+                queue.removeAll()
+                return .stop(pending: pending)
+            }
+            if !queue.isEmpty {
+                let jobs = queue
+                queue.removeAll()
+                return .writes(jobs)
+            }
+            guard let deadline else {
+                condition.wait()
+                continue
+            }
+            let remaining = ContinuousClock.now.duration(to: deadline)
+            if remaining <= .zero { return .timeout }
+            _ = condition.wait(until: Date(timeIntervalSinceNow: remaining.seconds))
+        }
+    }
+
+    /// Non-blocking check between device polls.
+    func pollForWork() -> WorkerEvent {
+        waitForWork(until: .now - .seconds(1))
+    }
+
+    private func threadDidExit() {
+        condition.lock()
+        threadAlive = false
+        let waiters = exitWaiters
+        exitWaiters.removeAll()
+        condition.unlock()
+        for waiter in waiters { waiter.resume() }
+    }
+}
+
+extension Duration {
+    /// The duration in seconds, for APIs that take a `TimeInterval`.
+    var seconds: Double {
+        Double(components.seconds) + Double(components.attoseconds) * 1e-18
+    }
+}

@@ -1,0 +1,224 @@
+import CModbus
+import DeviceMaps
+import Foundation
+
+/// A failed libmodbus call: the errno it left, which is either a system error or a Modbus
+/// exception code offset by `MODBUS_ENOBASE`.
+struct ModbusFailure: Error, Sendable, Hashable {
+    /// errno after the call.
+    var code: Int32
+    /// Set when there is no errno to speak of (the context could not be created).
+    var message: String?
+
+    /// The Modbus exception code (1...11) when the device answered with an exception.
+    var exceptionCode: Int32? {
+        let n = code - Int32(MODBUS_ENOBASE)
+        return (1...11).contains(n) ? n : nil
+    }
+
+    /// True when the device answered, with an exception: the connection itself is fine.
+    /// Anything else (timeouts, resets, malformed frames) leaves the TCP stream in an unknown
+    /// state, so the caller reconnects.
+    var isDeviceException: Bool { exceptionCode != nil }
+}
+
+/// Turns libmodbus errors into sentences an operator can act on.
+enum ModbusText {
+    /// The name of a Modbus exception, or nil for other errno values.
+    static func exceptionName(_ code: Int32) -> String? {
+        switch code {
+        case CModbus_EMBXILFUN: return "illegal function"
+        case CModbus_EMBXILADD: return "illegal data address"
+        case CModbus_EMBXILVAL: return "illegal data value"
+        case CModbus_EMBXSFAIL: return "device failure"
+        case CModbus_EMBXACK: return "acknowledged but not done (long operation in progress)"
+        case CModbus_EMBXSBUSY: return "device busy"
+        case CModbus_EMBXNACK: return "negative acknowledge"
+        case CModbus_EMBXMEMPAR: return "memory parity error"
+        case CModbus_EMBXGPATH: return "gateway path unavailable"
+        case CModbus_EMBXGTAR: return "gateway target device failed to respond"
+        default: return nil
+        }
+    }
+
+    /// Modicon-style reference numbers (`40101–40102`), the form device manuals use.
+    static func reference(_ table: ModbusTable, start: Int, count: Int) -> String {
+        let prefix: Int
+        let name: String
+        switch table {
+        case .coil: prefix = 0; name = count == 1 ? "coil" : "coils"
+        case .discrete: prefix = 1; name = count == 1 ? "discrete input" : "discrete inputs"
+        case .input: prefix = 3; name = count == 1 ? "input register" : "input registers"
+        case .holding: prefix = 4; name = count == 1 ? "holding register" : "holding registers"
+        }
+        let last = start + count - 1
+        let base = last < 9999 ? prefix * 10000 : prefix * 100000
+        func ref(_ n: Int) -> String {
+            let digits = last < 9999 ? 5 : 6
+            let s = String(base + n + 1)
+            return String(repeating: "0", count: Swift.max(0, digits - s.count)) + s
+        }
+        let refs = count == 1 ? ref(start) : "\(ref(start))–\(ref(last))"
+        let offsets = count == 1 ? "\(start)" : "\(start)–\(last)"
+        return "\(refs) (\(name) \(offsets))"
+    }
+
+    /// Why a request failed, e.g. `illegal data address 40101–40102 (holding registers 100–101)
+    /// on meter-7` or `no response from 127.0.0.1:1502 (unit 7) within 1 s`.
+    static func describe(_ failure: ModbusFailure, endpoint: String, device: String, unit: Int,
+                         timeout: Duration, table: ModbusTable? = nil, start: Int = 0, count: Int = 0) -> String {
+        if let message = failure.message { return message }
+        if let name = exceptionName(failure.code) {
+            let at = table.map { " " + reference($0, start: start, count: count) } ?? ""
+            return "\(name)\(at) on \(device) (Modbus exception \(failure.exceptionCode ?? 0))"
+        }
+        switch failure.code {
+        case ETIMEDOUT:
+            return "no response from \(endpoint) (unit \(unit)) within \(format(timeout))"
+        case CModbus_EMBBADSLAVE:
+            return "\(endpoint) answered for another unit id than \(unit)"
+        default:
+            return connectionText(failure, endpoint: endpoint)
+        }
+    }
+
+    /// Why connecting (or staying connected) failed, e.g. `connection refused by 127.0.0.1:1502`.
+    static func connectionText(_ failure: ModbusFailure, endpoint: String, timeout: Duration? = nil) -> String {
+        if let message = failure.message { return message }
+        switch failure.code {
+        case ECONNREFUSED:
+            return "connection refused by \(endpoint)"
+        case ETIMEDOUT, EINPROGRESS:
+            return "no answer from \(endpoint)" + (timeout.map { " within \(format($0))" } ?? "")
+        case ECONNRESET, EPIPE, ENOTCONN, EBADF:
+            return "connection to \(endpoint) lost (\(text(failure.code)))"
+        case EHOSTUNREACH, ENETUNREACH:
+            return "\(endpoint) is unreachable (\(text(failure.code)))"
+        default:
+            return "\(text(failure.code)) (\(endpoint))"
+        }
+    }
+
+    /// libmodbus's own text for an errno, which covers both its codes and system ones.
+    static func text(_ code: Int32) -> String {
+        String(cString: modbus_strerror(code))
+    }
+
+    /// `250 ms`, `1 s`, `1.5 s`.
+    static func format(_ d: Duration) -> String {
+        let ms = Double(d.components.seconds) * 1000 + Double(d.components.attoseconds) / 1e15
+        if ms < 1000 { return "\(Int(ms.rounded())) ms" }
+        let s = ms / 1000
+        return s == s.rounded() ? "\(Int(s)) s" : String(format: "%.1f s", s)
+    }
+}
+
+/// A libmodbus TCP client context.
+///
+/// Deliberately not `Sendable`: the context is created, used and freed on its connection's
+/// dedicated thread only (libmodbus contexts are not thread-safe and every call blocks).
+final class ModbusClient {
+    private let context: OpaquePointer?
+    /// `host:port`, for messages.
+    let endpoint: String
+    private(set) var isConnected = false
+
+    init(host: String, port: Int) {
+        endpoint = "\(host):\(port)"
+        // The `_pi` variant resolves host names as well as literal addresses.
+        context = modbus_new_tcp_pi(host, String(port))
+    }
+
+    deinit {
+        if let context {
+            if isConnected { modbus_close(context) }
+            modbus_free(context)
+        }
+    }
+
+    private func require() throws(ModbusFailure) -> OpaquePointer {
+        guard let context else {
+            throw ModbusFailure(code: EINVAL, message: "cannot create a Modbus TCP context for \(endpoint)")
+        }
+        return context
+    }
+
+    private static func failure() -> ModbusFailure {
+        ModbusFailure(code: CModbus_errno())
+    }
+
+    /// Connects; the response timeout doubles as the connect timeout in libmodbus.
+    func connect(timeout: Duration) throws(ModbusFailure) {
+        let ctx = try require()
+        if isConnected { return }
+        setResponseTimeout(timeout)
+        guard modbus_connect(ctx) == 0 else { throw Self.failure() }
+        isConnected = true
+    }
+
+    func close() {
+        guard let context, isConnected else { return }
+        modbus_close(context)
+        isConnected = false
+    }
+
+    func setUnit(_ unit: Int) {
+        guard let context else { return }
+        modbus_set_slave(context, Int32(unit))
+    }
+
+    func setResponseTimeout(_ timeout: Duration) {
+        guard let context else { return }
+        let us = max(1000, timeout.components.seconds * 1_000_000 + timeout.components.attoseconds / 1_000_000_000_000)
+        modbus_set_response_timeout(context, UInt32(clamping: us / 1_000_000), UInt32(us % 1_000_000))
+    }
+
+    /// FC 3 (holding) or FC 4 (input).
+    func readRegisters(_ table: ModbusTable, start: Int, count: Int) throws(ModbusFailure) -> [UInt16] {
+        let ctx = try require()
+        var buffer = [UInt16](repeating: 0, count: count)
+        let (rc, error) = buffer.withUnsafeMutableBufferPointer { p in
+            let rc = table == .input
+                ? modbus_read_input_registers(ctx, Int32(start), Int32(count), p.baseAddress)
+                : modbus_read_registers(ctx, Int32(start), Int32(count), p.baseAddress)
+            return (rc, CModbus_errno())
+        }
+        guard rc >= 0 else { throw ModbusFailure(code: error) }
+        guard rc == count else { throw ModbusFailure(code: CModbus_EMBBADDATA) }
+        return buffer
+    }
+
+    /// FC 1 (coils) or FC 2 (discrete inputs).
+    func readBits(_ table: ModbusTable, start: Int, count: Int) throws(ModbusFailure) -> [Bool] {
+        let ctx = try require()
+        var buffer = [UInt8](repeating: 0, count: count)
+        let (rc, error) = buffer.withUnsafeMutableBufferPointer { p in
+            let rc = table == .discrete
+                ? modbus_read_input_bits(ctx, Int32(start), Int32(count), p.baseAddress)
+                : modbus_read_bits(ctx, Int32(start), Int32(count), p.baseAddress)
+            return (rc, CModbus_errno())
+        }
+        guard rc >= 0 else { throw ModbusFailure(code: error) }
+        guard rc == count else { throw ModbusFailure(code: CModbus_EMBBADDATA) }
+        return buffer.map { $0 != 0 }
+    }
+
+    /// FC 5.
+    func writeBit(_ address: Int, _ value: Bool) throws(ModbusFailure) {
+        let ctx = try require()
+        guard modbus_write_bit(ctx, Int32(address), value ? 1 : 0) == 1 else { throw Self.failure() }
+    }
+
+    /// FC 6 for one register, FC 16 for several (a multi-register value must change at once).
+    func writeRegisters(_ address: Int, _ values: [UInt16]) throws(ModbusFailure) {
+        let ctx = try require()
+        if values.count == 1 {
+            guard modbus_write_register(ctx, Int32(address), values[0]) == 1 else { throw Self.failure() }
+        } else {
+            let (rc, error) = values.withUnsafeBufferPointer { p in
+                (modbus_write_registers(ctx, Int32(address), Int32(values.count), p.baseAddress), CModbus_errno())
+            }
+            guard rc == values.count else { throw ModbusFailure(code: rc < 0 ? error : CModbus_EMBBADDATA) }
+        }
+    }
+}

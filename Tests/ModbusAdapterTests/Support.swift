@@ -1,0 +1,164 @@
+import CModbus
+import DeviceMaps
+import Foundation
+import GatewayCore
+import Logging
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A TCP port that was free a moment ago: bind 127.0.0.1:0, read the port back, close.
+/// (libmodbus needs an explicit port, so the simulator cannot bind port 0 itself.)
+func freePort() throws -> Int {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    guard fd >= 0 else { throw TestFailure("socket() failed: errno \(errno)") }
+    defer { close(fd) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_port = 0
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    let bound = withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+    }
+    guard bound == 0 else { throw TestFailure("bind() failed: errno \(errno)") }
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    let named = withUnsafeMutablePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+    }
+    guard named == 0 else { throw TestFailure("getsockname() failed: errno \(errno)") }
+    return Int(UInt16(bigEndian: address.sin_port))
+}
+
+struct TestFailure: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// Collects what an adapter emits, for assertions from the test task.
+final class ReadingCollector: Sendable {
+    private let batches = Mutex<[[Reading]]>([])
+
+    var sink: ReadingSink {
+        ReadingSink { [self] batch in batches.withLock { $0.append(batch) } }
+    }
+
+    var all: [[Reading]] { batches.withLock { $0 } }
+
+    /// Forgets everything collected so far, so that a wait sees only what comes next.
+    func reset() { batches.withLock { $0.removeAll() } }
+
+    /// Waits (bounded) for a batch that satisfies `predicate`; returns it, or nil on timeout.
+    func waitForBatch(timeout: Duration = .seconds(5), _ predicate: ([Reading]) -> Bool) async -> [Reading]? {
+        let deadline = ContinuousClock.now + timeout
+        var seen = 0
+        while ContinuousClock.now < deadline {
+            let current = all
+            if let hit = current[seen...].first(where: predicate) { return hit }
+            seen = current.count
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        return all[seen...].first(where: predicate)
+    }
+}
+
+/// Waits (bounded) until `condition` holds.
+func eventually(timeout: Duration = .seconds(5), _ condition: () -> Bool) async -> Bool {
+    let deadline = ContinuousClock.now + timeout
+    while ContinuousClock.now < deadline {
+        if condition() { return true }
+        try? await Task.sleep(for: .milliseconds(20))
+    }
+    return condition()
+}
+
+/// An independent libmodbus client, used directly (not through the adapter) to check what
+/// the simulator really holds. Lives within one test function.
+final class RawClient {
+    private let context: OpaquePointer
+    private var connected = false
+
+    init(port: Int) throws {
+        guard let context = modbus_new_tcp("127.0.0.1", Int32(port)) else { throw TestFailure("modbus_new_tcp failed") }
+        self.context = context
+        modbus_set_response_timeout(context, 1, 0)
+        guard modbus_connect(context) == 0 else {
+            // No cleanup here: a throwing class init still runs deinit, which frees the context.
+            let why = String(cString: modbus_strerror(CModbus_errno()))
+            throw TestFailure("test client cannot connect to 127.0.0.1:\(port): \(why)")
+        }
+        connected = true
+    }
+
+    deinit {
+        if connected { modbus_close(context) }
+        modbus_free(context)
+    }
+
+    func holding(_ address: Int, count: Int = 1) throws -> [UInt16] {
+        var out = [UInt16](repeating: 0, count: count)
+        guard modbus_read_registers(context, Int32(address), Int32(count), &out) == count else { throw failure() }
+        return out
+    }
+
+    func input(_ address: Int, count: Int = 1) throws -> [UInt16] {
+        var out = [UInt16](repeating: 0, count: count)
+        guard modbus_read_input_registers(context, Int32(address), Int32(count), &out) == count else { throw failure() }
+        return out
+    }
+
+    func coil(_ address: Int) throws -> Bool {
+        var out: [UInt8] = [0]
+        guard modbus_read_bits(context, Int32(address), 1, &out) == 1 else { throw failure() }
+        return out[0] != 0
+    }
+
+    func discrete(_ address: Int) throws -> Bool {
+        var out: [UInt8] = [0]
+        guard modbus_read_input_bits(context, Int32(address), 1, &out) == 1 else { throw failure() }
+        return out[0] != 0
+    }
+
+    func writeHolding(_ address: Int, _ value: UInt16) throws {
+        guard modbus_write_register(context, Int32(address), value) == 1 else { throw failure() }
+    }
+
+    /// errno after a failed call.
+    private func failure() -> TestFailure {
+        let code = CModbus_errno()
+        return TestFailure("errno \(code): \(String(cString: modbus_strerror(code)))")
+    }
+}
+
+/// The boiler of the design document plus a few points that exercise the other types and
+/// write paths.
+func boiler(id: String = "boiler-1", port: Int, unit: Int = 1, poll: Duration = .milliseconds(100),
+            extra: [PointDefinition] = []) -> DeviceDefinition {
+    DeviceDefinition(
+        id: id,
+        connection: ModbusTCPConnection(host: "127.0.0.1", port: port, unitID: unit, responseTimeout: .milliseconds(300)),
+        poll: poll,
+        points: [
+            PointDefinition(name: "temperature", address: .init(table: .holding, offset: 0, type: .int16), scale: 0.1, unit: "°C"),
+            PointDefinition(name: "setpoint", address: .init(table: .holding, offset: 1, type: .int16), scale: 0.1, unit: "°C",
+                            access: .readwrite, min: 5, max: 90),
+            PointDefinition(name: "mode", address: .init(table: .holding, offset: 2, type: .uint16), access: .readwrite,
+                            min: 0, max: 3),
+            PointDefinition(name: "flow", address: .init(table: .input, offset: 10, type: .float32, wordOrder: .little),
+                            unit: "l/min"),
+            PointDefinition(name: "pump", address: .init(table: .coil, offset: 0, type: .bool), access: .readwrite),
+            PointDefinition(name: "alarm", address: .init(table: .discrete, offset: 3, type: .bool)),
+            PointDefinition(name: "gain", address: .init(table: .holding, offset: 20, type: .float32, wordOrder: .little),
+                            access: .readwrite, min: -100, max: 100),
+            PointDefinition(name: "preset", address: .init(table: .holding, offset: 22, type: .int32), access: .readwrite),
+            PointDefinition(name: "energy", address: .init(table: .holding, offset: 100, type: .uint32), scale: 0.01, unit: "kWh"),
+            PointDefinition(name: "reset", address: .init(table: .coil, offset: 5, type: .bool), access: .write),
+        ] + extra)
+}
+
+/// A logger that stays quiet unless a test is being debugged.
+let testLogger: Logger = {
+    var logger = Logger(label: "edgegate.tests.modbus") { _ in SwiftLogNoOpLogHandler() }
+    logger.logLevel = .critical
+    return logger
+}()
