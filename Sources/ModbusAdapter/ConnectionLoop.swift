@@ -104,7 +104,7 @@ final class ConnectionLoop {
             return false
         }
         backoff.reset()
-        if let reason = downReason {
+        if everConnected, let reason = downReason {
             logger.info("reconnected to \(worker.endpoint)", metadata: ["after": "\(reason)"])
         } else {
             logger.info("connected to \(worker.endpoint)")

@@ -291,6 +291,35 @@ struct AdapterIntegrationTests {
         }
     }
 
+    @Test("a connection that keeps failing is logged once, keeps emitting bad readings, and its recovery once")
+    func logOncePerStateChange() async throws {
+        let port = try freePort()
+        let device = boiler(port: port, poll: .milliseconds(50))
+        let logs = LogCapture()
+        let adapter = ModbusAdapter(devices: [device], logger: logs.logger, reconnect: fastReconnect)
+        let collector = ReadingCollector()
+
+        try await whileRunning(adapter, into: collector) {
+            // Nothing listens: with 50 ms polls and retries every 50–200 ms, a second brings
+            // many polls and several connection attempts.
+            try await Task.sleep(for: .seconds(1))
+            let batches = collector.all
+            #expect(batches.count >= 8, "bad batches: \(batches.count)")
+            #expect(batches.allSatisfy { batch in
+                batch.count == 9 && batch.allSatisfy { $0.value == nil && $0.quality == .bad("connection refused by 127.0.0.1:\(port)") }
+            })
+            #expect(logs.messages(at: .warning) == ["Modbus connection down: connection refused by 127.0.0.1:\(port)"])
+
+            let simulator = try ModbusSimulator(devices: [device], port: port, animated: false, logger: testLogger)
+            try simulator.start()
+            defer { simulator.stop() }
+            _ = try #require(await collector.waitForBatch(allGood("boiler-1")))
+            try await Task.sleep(for: .milliseconds(200))
+            #expect(logs.messages(at: .info) == ["connected to 127.0.0.1:\(port)"])
+            #expect(logs.messages(at: .warning).count == 1)
+        }
+    }
+
     @Test("devices sharing a connection are polled on their own periods with their own unit ids")
     func sharedConnection() async throws {
         let port = try freePort()
