@@ -81,14 +81,20 @@ final class ConnectionLoop {
     /// The next poll of a device, on its period's grid; cycles missed because a poll or a
     /// write overran are skipped rather than run back to back.
     private func schedule(_ index: Int) {
-        let period = max(devices[index].poll, .milliseconds(10))
-        var next = nextPoll[index] + period
-        let now = ContinuousClock.now
+        nextPoll[index] = Self.nextDue(after: nextPoll[index], period: devices[index].poll, now: .now)
+    }
+
+    /// The first instant on the grid `due + k × period` (k ≥ 1) that lies after `now`.
+    static func nextDue(after due: ContinuousClock.Instant, period: Duration,
+                        now: ContinuousClock.Instant) -> ContinuousClock.Instant {
+        // A zero or negative period from a hand-built definition must not spin the thread.
+        let period = max(period, .milliseconds(10))
+        var next = due + period
         if next <= now {
             let missed = ((now - next) / period).rounded(.down) + 1
             next += period * missed
         }
-        nextPoll[index] = next
+        return next
     }
 
     // MARK: Connection state

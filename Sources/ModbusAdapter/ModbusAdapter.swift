@@ -96,6 +96,10 @@ public final class ModbusAdapter: DeviceAdapter {
         var items: [WriteItem] = []
         for point in definition.points {
             guard let value = values[point.name] else { continue }
+            // The router checks access first; this keeps the adapter safe on its own.
+            guard point.access.isWritable else {
+                throw .rejected("\(device).\(point.name) is read-only")
+            }
             guard point.address.table.isWritable else {
                 throw .rejected("\(device).\(point.name) is in the \(point.address.table.rawValue) table, which Modbus cannot write")
             }

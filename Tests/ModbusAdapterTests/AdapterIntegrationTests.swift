@@ -183,7 +183,10 @@ struct AdapterIntegrationTests {
     @Test("writes that cannot be represented or target read-only tables are rejected; nothing is sent")
     func rejectedWrites() async throws {
         let port = try freePort()
-        let device = boiler(port: port)
+        // `trim` claims to be writable in a read-only table: the map validator should refuse
+        // such a map, and the adapter must refuse it on its own as well.
+        let trim = PointDefinition(name: "trim", address: .init(table: .input, offset: 30, type: .int16), access: .readwrite)
+        let device = boiler(port: port, extra: [trim])
         let simulator = try ModbusSimulator(devices: [device], port: port, animated: false, logger: testLogger)
         try simulator.start()
         defer { simulator.stop() }
@@ -207,9 +210,13 @@ struct AdapterIntegrationTests {
             }
             #expect(why.contains("boiler-1.preset: 3000000000 is out of range"))
             let inputTable = await writeError { () async throws(WriteError) in
-                try await adapter.write(device: "boiler-1", values: ["flow": .double(1)])
+                try await adapter.write(device: "boiler-1", values: ["trim": .int(1)])
             }
-            #expect(inputTable == .rejected("boiler-1.flow is in the input table, which Modbus cannot write"))
+            #expect(inputTable == .rejected("boiler-1.trim is in the input table, which Modbus cannot write"))
+            let readOnly = await writeError { () async throws(WriteError) in
+                try await adapter.write(device: "boiler-1", values: ["temperature": .double(20)])
+            }
+            #expect(readOnly == .rejected("boiler-1.temperature is read-only"))
             let unknown = await writeError { () async throws(WriteError) in
                 try await adapter.write(device: "nobody", values: ["x": .int(1)])
             }
@@ -304,7 +311,7 @@ struct AdapterIntegrationTests {
             // many polls and several connection attempts.
             try await Task.sleep(for: .seconds(1))
             let batches = collector.all
-            #expect(batches.count >= 8, "bad batches: \(batches.count)")
+            #expect(batches.count >= 5, "bad batches: \(batches.count)")
             #expect(batches.allSatisfy { batch in
                 batch.count == 9 && batch.allSatisfy { $0.value == nil && $0.quality == .bad("connection refused by 127.0.0.1:\(port)") }
             })
@@ -343,7 +350,7 @@ struct AdapterIntegrationTests {
             let boilerPolls = batches.filter { $0.first?.device == "boiler-1" }.count
             let meterPolls = batches.filter { $0.first?.device == "meter-7" }.count
             // 50 ms vs 400 ms over one second: roughly 20 and 2–3; bounds leave room for a slow machine.
-            #expect(boilerPolls >= 8, "boiler polls: \(boilerPolls)")
+            #expect(boilerPolls >= 6, "boiler polls: \(boilerPolls)")
             #expect((1...4).contains(meterPolls), "meter polls: \(meterPolls)")
             #expect(boilerPolls > 2 * meterPolls)
             // A batch never mixes devices.

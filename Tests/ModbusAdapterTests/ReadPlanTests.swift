@@ -61,6 +61,20 @@ struct ReadPlanTests {
         #expect(spans(blocks) == ["holding 1+1: state"])
     }
 
+    @Test("an overrun poll skips the missed cycles and stays on its grid")
+    func overrun() {
+        let t0 = ContinuousClock.now
+        let period = Duration.milliseconds(100)
+        // On time: the next slot.
+        #expect(ConnectionLoop.nextDue(after: t0, period: period, now: t0 + .milliseconds(30)) == t0 + .milliseconds(100))
+        // The poll took 350 ms: slots 100, 200 and 300 are gone; no burst of catch-up polls.
+        #expect(ConnectionLoop.nextDue(after: t0, period: period, now: t0 + .milliseconds(350)) == t0 + .milliseconds(400))
+        // Exactly on a slot boundary counts as missed.
+        #expect(ConnectionLoop.nextDue(after: t0, period: period, now: t0 + .milliseconds(200)) == t0 + .milliseconds(300))
+        // A zero period is treated as 10 ms rather than spinning.
+        #expect(ConnectionLoop.nextDue(after: t0, period: .zero, now: t0) == t0 + .milliseconds(10))
+    }
+
     @Test("backoff doubles from the initial delay up to the cap and resets")
     func backoff() {
         var backoff = Backoff(policy: ReconnectPolicy(initialDelay: .milliseconds(500), maximumDelay: .seconds(30), jitter: 0.2))
