@@ -138,7 +138,8 @@ final class ConnectionLoop {
     private func poll(_ index: Int) {
         let device = devices[index]
         guard ensureConnected(force: false) else {
-            emitBad(device, plans[index].flatMap(\.points), downReason ?? "not connected to \(worker.endpoint)")
+            // Never silence: while the connection is down every poll reports why.
+            sink.emit(bad(device, plans[index].flatMap(\.points), downReason ?? "not connected to \(worker.endpoint)"))
             return
         }
         client.setUnit(device.connection.unitID)
@@ -168,16 +169,13 @@ final class ConnectionLoop {
                     }
                 }
             } catch {
-                let reason = ModbusText.describe(error, endpoint: worker.endpoint, device: device.id,
-                                                 unit: device.connection.unitID,
-                                                 timeout: device.connection.responseTimeout,
-                                                 table: block.table, start: block.start, count: block.count)
+                let reason = describe(error, device, block.table, block.start, block.count)
                 readings += bad(device, block.points, reason)
                 if error.isDeviceException {
                     problem = problem ?? reason
                 } else {
+                    // The stream is unusable: the device's remaining blocks share the reason.
                     lost = reason
-                    markDown(reason)
                 }
             }
         }
@@ -207,10 +205,6 @@ final class ConnectionLoop {
         return points.map {
             Reading(device: device.id, point: $0.name, value: nil, unit: $0.unit, quality: .bad(reason), timestamp: time)
         }
-    }
-
-    private func emitBad(_ device: DeviceDefinition, _ points: [PointDefinition], _ reason: String) {
-        sink.emit(bad(device, points, reason))
     }
 
     // MARK: Writes
