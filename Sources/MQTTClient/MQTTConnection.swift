@@ -605,7 +605,7 @@ final class ConnectionCore: Sendable {
         case MOSQ_ERR_EAI.code, MOSQ_ERR_LOOKUP.code:
             return .unreachable("broker \(broker) unreachable: host name '\(options.host)' not found")
         case MOSQ_ERR_TLS.code, MOSQ_ERR_TLS_HANDSHAKE.code:
-            return .tls("TLS with \(broker) failed: \(tlsReason() ?? Self.describe(rc))")
+            return .tls("TLS handshake with \(broker) failed: \(tlsReason() ?? Self.describe(rc))")
         case MOSQ_ERR_INVAL.code:
             return .failed("invalid connection settings for \(broker) (keepalive must be 0 or at least 5 s): \(Self.describe(rc))")
         default:

@@ -1,0 +1,351 @@
+import DevTools
+import Foundation
+import Logging
+import MQTTClient
+import Testing
+import TestSupport
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The MQTT client against a real mosquitto with mutual TLS and the edgegate ACL.
+@Suite("MQTT client against a real hub", .timeLimit(.minutes(2)))
+struct MQTTClientTests {
+    let logger = Logger(label: "mqtt-client-tests")
+    let prefix = TestHub.prefix
+    let gw = TestHub.gatewayID
+
+    /// Runs `body` with a fresh hub and always stops it.
+    func withHub(_ body: @escaping @Sendable (TestHub) async throws -> Void) async throws {
+        let hub = try await TestHub.start(logger: logger)
+        do {
+            try await withTimeout(.seconds(30), "test body") { try await body(hub) }
+        } catch {
+            Issue.record("hub log:\(hub.hub.logTail())")
+            await hub.stop()
+            throw error
+        }
+        await hub.stop()
+    }
+
+    func connect(_ hub: TestHub, _ identity: HubIdentity, _ clientID: String,
+                 configure: (inout MQTTOptions) -> Void = { _ in }) async throws -> MQTTConnection {
+        var options = hub.options(identity: identity, clientID: clientID)
+        configure(&options)
+        return try await MQTTConnection.connect(options, logger: logger)
+    }
+
+    /// The error a connect attempt fails with (the test fails if it succeeds).
+    func connectError(_ options: MQTTOptions) async -> MQTTError? {
+        do {
+            let connection = try await MQTTConnection.connect(options, logger: logger)
+            await connection.disconnect()
+            return nil
+        } catch {
+            logger.info("connect failed as expected: \(error)")
+            return error
+        }
+    }
+
+    func next(_ connection: MQTTConnection, within limit: Duration = .seconds(10)) async throws -> MQTTMessage {
+        try await withTimeout(limit, "waiting for a message") {
+            for await message in connection.messages { return message }
+            throw MQTTError.connectionLost("message stream ended")
+        }
+    }
+
+    @Test("QoS 1 round trip: the gateway publishes, the operator receives the same bytes")
+    func roundTrip() async throws {
+        try await withHub { hub in
+            let op = try await connect(hub, .operator, "op")
+            try await op.subscribe("\(prefix)/\(gw)/#", qos: 1)
+            let gateway = try await connect(hub, .gateway, gw)
+            let payload = Array("{\"temperature\":21.5}".utf8) + [0, 255, 10]
+            try await gateway.publish("\(prefix)/\(gw)/telemetry", payload: payload, qos: 1, retain: false)
+            let message = try await next(op)
+            #expect(message.topic == "\(prefix)/\(gw)/telemetry")
+            #expect(message.payload == payload)
+            #expect(message.qos == 1)
+            #expect(!message.retain)
+            await gateway.disconnect()
+            await op.disconnect()
+        }
+    }
+
+    @Test("a window of QoS 1 messages arrives complete and in order; every acknowledgement returns")
+    func orderedWindow() async throws {
+        try await withHub { hub in
+            let op = try await connect(hub, .operator, "op")
+            try await op.subscribe("\(prefix)/\(gw)/telemetry", qos: 1)
+            let gateway = try await connect(hub, .gateway, gw) { $0.maxInflight = 20 }
+            let count = 500
+            var ids: [Int32] = []
+            for i in 0..<count {
+                ids.append(try gateway.send("\(prefix)/\(gw)/telemetry", payload: Array("\(i)".utf8), qos: 1, retain: false))
+            }
+            // Many PUBACKs arrive before anyone waits for them: they must still count.
+            try await Task.sleep(for: .milliseconds(200))
+            for id in ids { try await gateway.acknowledgement(of: id) }
+            // QoS 0 acknowledgements (written to the socket) are remembered the same way.
+            let zero = try gateway.send("\(prefix)/\(gw)/telemetry", payload: Array("\(count)".utf8), qos: 0, retain: false)
+            try await gateway.acknowledgement(of: zero)
+            let received = try await withTimeout(.seconds(20), "receiving \(count + 1) messages") {
+                var received: [String] = []
+                for await message in op.messages {
+                    received.append(String(decoding: message.payload, as: UTF8.self))
+                    if received.count == count + 1 { break }
+                }
+                return received
+            }
+            #expect(received == (0...count).map(String.init))
+            await gateway.disconnect()
+            await op.disconnect()
+        }
+    }
+
+    @Test("a retained message is delivered to a later subscriber, flagged retained")
+    func retained() async throws {
+        try await withHub { hub in
+            let gateway = try await connect(hub, .gateway, gw)
+            try await gateway.publish("\(prefix)/\(gw)/status", payload: Array("online".utf8), qos: 1, retain: true)
+            await gateway.disconnect()
+            let op = try await connect(hub, .operator, "op")
+            try await op.subscribe("\(prefix)/+/status", qos: 1)
+            let message = try await next(op)
+            #expect(message.topic == "\(prefix)/\(gw)/status")
+            #expect(message.payload == Array("online".utf8))
+            #expect(message.retain)
+            await op.disconnect()
+        }
+    }
+
+    @Test("the will is published when the connection drops without DISCONNECT, not after disconnect()")
+    func will() async throws {
+        try await withHub { hub in
+            let statusTopic = "\(prefix)/\(gw)/status"
+            let will = MQTTWill(topic: statusTopic, payload: Array("offline".utf8), qos: 1, retain: true)
+            let op = try await connect(hub, .operator, "op")
+            try await op.subscribe(statusTopic, qos: 1)
+
+            // A clean disconnect: no will. The retained "online" is what a later subscriber sees.
+            let first = try await connect(hub, .gateway, gw) { $0.will = will; $0.keepAlive = 5 }
+            try await first.publish(statusTopic, payload: Array("online".utf8), qos: 1, retain: true)
+            #expect(try await next(op).payload == Array("online".utf8))
+            await first.disconnect()
+            #expect(await first.closed() == nil)
+            let late = try await connect(hub, .operator, "late")
+            try await late.subscribe(statusTopic, qos: 1)
+            #expect(try await next(late).payload == Array("online".utf8))
+            await late.disconnect()
+
+            // The socket closes under the client as in a network failure: the broker publishes the will.
+            let second = try await connect(hub, .gateway, gw) { $0.will = will; $0.keepAlive = 5 }
+            second.simulateConnectionDrop()
+            let message = try await next(op)
+            #expect(message.topic == statusTopic)
+            #expect(message.payload == Array("offline".utf8))
+            let ended = try await withTimeout(.seconds(5), "closed()") { await second.closed() }
+            guard case .connectionLost? = ended else {
+                Issue.record("expected connectionLost, got \(String(describing: ended))")
+                return
+            }
+            #expect(throws: MQTTError.self) {
+                _ = try second.send(statusTopic, payload: [], qos: 1, retain: false)
+            }
+            await second.disconnect()
+            await op.disconnect()
+        }
+    }
+
+    @Test("after disconnect(), closed() is nil, messages finishes and send fails")
+    func disconnectEnds() async throws {
+        try await withHub { hub in
+            let gateway = try await connect(hub, .gateway, gw)
+            await gateway.disconnect()
+            #expect(await gateway.closed() == nil)
+            let drained = try await withTimeout(.seconds(5), "messages to finish") {
+                var count = 0
+                for await _ in gateway.messages { count += 1 }
+                return count
+            }
+            #expect(drained == 0)
+            do throws(MQTTError) {
+                _ = try gateway.send("\(prefix)/\(gw)/telemetry", payload: [1], qos: 1, retain: false)
+                Issue.record("send after disconnect succeeded")
+            } catch {
+                guard case .connectionLost = error else { Issue.record("unexpected \(error)"); return }
+            }
+            await gateway.disconnect()  // twice is fine
+        }
+    }
+
+    @Test("the hub refuses a client without a certificate, with a TLS error naming the hub")
+    func noClientCertificate() async throws {
+        try await withHub { hub in
+            var options = hub.options(identity: .gateway, clientID: gw)
+            options.tls = MQTTTLS(caFile: hub.pki.caCert)
+            let error = try #require(await connectError(options))
+            switch error {
+            case .tls(let message), .connectionLost(let message):
+                #expect(message.contains("127.0.0.1:\(hub.port)"), "\(message)")
+                #expect(message.contains("handshake"), "\(message)")
+            default:
+                Issue.record("expected .tls or .connectionLost, got \(error)")
+            }
+        }
+    }
+
+    @Test("a client trusting another CA refuses the hub: certificate verify failed")
+    func wrongCA() async throws {
+        let other = try TemporaryDirectory(prefix: "edgegate-other-pki")
+        defer { other.remove() }
+        let otherPKI = try await DevPKI.create(in: other.path, logger: logger)
+        try await withHub { hub in
+            var options = hub.options(identity: .gateway, clientID: gw)
+            options.tls?.caFile = otherPKI.caCert
+            let error = try #require(await connectError(options))
+            guard case .tls(let message) = error else {
+                Issue.record("expected .tls, got \(error)")
+                return
+            }
+            #expect(message.contains("certificate verify failed"), "\(message)")
+        }
+    }
+
+    @Test("hostname verification accepts 127.0.0.1 and localhost (the hub certificate's SAN)")
+    func hostnameVerified() async throws {
+        try await withHub { hub in
+            for host in ["127.0.0.1", "localhost"] {
+                var options = hub.options(identity: .gateway, clientID: gw)
+                options.host = host
+                #expect(options.tls?.verifyHostname == true)
+                let connection = try await MQTTConnection.connect(options, logger: logger)
+                await connection.disconnect()
+            }
+        }
+    }
+
+    @Test("an unreadable CA file is a TLS error naming the file")
+    func missingCAFile() async throws {
+        let options = MQTTOptions(host: "127.0.0.1", port: 1, clientID: "x",
+                                  tls: MQTTTLS(caFile: "/nonexistent/ca.pem"))
+        let error = try #require(await connectError(options))
+        guard case .tls(let message) = error else { Issue.record("expected .tls, got \(error)"); return }
+        #expect(message.contains("/nonexistent/ca.pem"))
+    }
+
+    @Test("an expired client certificate is refused")
+    func expiredCertificate() async throws {
+        try await withHub { hub in
+            let dir = try TemporaryDirectory(prefix: "edgegate-expired")
+            defer { dir.remove() }
+            let (cert, key) = try await DevPKI.issueClientCertificate(
+                commonName: gw, in: dir.path, fileStem: "expired", caCert: hub.pki.caCert, caKey: hub.pki.caKey,
+                validity: .expired, logger: logger)
+            var options = hub.options(identity: .gateway, clientID: gw)
+            options.tls?.certFile = cert
+            options.tls?.keyFile = key
+            let error = try #require(await connectError(options))
+            switch error {
+            case .tls(let message), .connectionLost(let message):
+                #expect(message.contains("127.0.0.1:\(hub.port)"), "\(message)")
+            default:
+                Issue.record("expected .tls or .connectionLost, got \(error)")
+            }
+        }
+    }
+
+    @Test("ACL: a gateway reads only its own commands; the operator's command to it arrives")
+    func acl() async throws {
+        try await withHub { hub in
+            let gateway = try await connect(hub, .gateway, gw)
+            try await gateway.subscribe("\(prefix)/\(gw)/commands", qos: 1)
+            do throws(MQTTError) {
+                try await gateway.subscribe("\(prefix)/gw-2/commands", qos: 1)
+            } catch {
+                guard case .failed = error else { throw error }  // denied outright is fine too
+            }
+            let op = try await connect(hub, .operator, "op")
+            // Sent first, so if the ACL let it through it would arrive first.
+            try await op.publish("\(prefix)/gw-2/commands", payload: Array("not yours".utf8), qos: 1, retain: false)
+            try await op.publish("\(prefix)/\(gw)/commands", payload: Array("yours".utf8), qos: 1, retain: false)
+            let message = try await next(gateway)
+            #expect(message.topic == "\(prefix)/\(gw)/commands")
+            #expect(message.payload == Array("yours".utf8))
+
+            // A gateway cannot write another gateway's telemetry; the broker drops it silently.
+            try await op.subscribe("\(prefix)/#", qos: 1)
+            try await gateway.publish("\(prefix)/gw-2/telemetry", payload: Array("forged".utf8), qos: 1, retain: false)
+            try await gateway.publish("\(prefix)/\(gw)/telemetry", payload: Array("real".utf8), qos: 1, retain: false)
+            let seen = try await next(op)
+            #expect(seen.topic == "\(prefix)/\(gw)/telemetry")
+            #expect(seen.payload == Array("real".utf8))
+            await gateway.disconnect()
+            await op.disconnect()
+        }
+    }
+
+    @Test("a CONNACK refusal is .refused with the broker's reason")
+    func connackRefused() async throws {
+        // mosquitto with certificate identities has no reason to refuse a CONNECT, so a
+        // minimal broker answers any CONNECT with CONNACK 5 (not authorised) on plain TCP.
+        let (listener, port) = try loopbackListener()
+        defer { close(listener) }
+        let server = Thread {
+            let client = accept(listener, nil, nil)
+            guard client >= 0 else { return }
+            var buffer = [UInt8](repeating: 0, count: 256)
+            _ = read(client, &buffer, buffer.count)
+            let connack: [UInt8] = [0x20, 0x02, 0x00, 0x05]
+            _ = write(client, connack, connack.count)
+            Thread.sleep(forTimeInterval: 1)
+            close(client)
+        }
+        server.start()
+        let options = MQTTOptions(host: "127.0.0.1", port: port, clientID: "x", connectTimeout: .seconds(5))
+        let error = try #require(await connectError(options))
+        guard case .refused(let message) = error else { Issue.record("expected .refused, got \(error)"); return }
+        #expect(message.contains("not authori"), "\(message)")
+        #expect(message.contains("127.0.0.1:\(port)"), "\(message)")
+    }
+
+    @Test("nothing listening: unreachable, connection refused")
+    func unreachable() async throws {
+        let port = try freeLoopbackPort()
+        let options = MQTTOptions(host: "127.0.0.1", port: port, clientID: "x", connectTimeout: .seconds(5))
+        let error = try #require(await connectError(options))
+        #expect(error == .unreachable("broker 127.0.0.1:\(port) unreachable: connection refused"))
+    }
+
+    @Test("a server that accepts TCP but never answers: timeout")
+    func timeout() async throws {
+        // A listening socket that never accepts: the kernel completes the TCP handshake, nothing speaks.
+        let (listener, port) = try loopbackListener()
+        defer { close(listener) }
+        let options = MQTTOptions(host: "127.0.0.1", port: port, clientID: "x", connectTimeout: .milliseconds(500))
+        let started = ContinuousClock.now
+        let error = try #require(await connectError(options))
+        guard case .timeout = error else { Issue.record("expected .timeout, got \(error)"); return }
+        #expect(ContinuousClock.now - started < .seconds(5))
+    }
+}
+
+/// A listening TCP socket on 127.0.0.1 and its port.
+func loopbackListener() throws -> (fd: Int32, port: Int) {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = UInt32(0x7f00_0001).bigEndian
+    let bound = withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+    }
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    let named = withUnsafeMutablePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+    }
+    guard fd >= 0, bound == 0, named == 0, listen(fd, 8) == 0 else {
+        throw MQTTError.failed("cannot open a loopback listener: \(String(cString: strerror(errno)))")
+    }
+    return (fd, Int(UInt16(bigEndian: address.sin_port)))
+}
