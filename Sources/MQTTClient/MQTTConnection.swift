@@ -243,9 +243,18 @@ final class ConnectionCore: Sendable {
             guard let message else { return }
             ConnectionCore.from(userdata).onMessage(message.pointee)
         }
-        mosquitto_log_callback_set(m) { _, userdata, level, text in
+        mosquitto_log_callback_set(m) { mosq, userdata, level, text in
             guard let text else { return }
-            ConnectionCore.from(userdata).onLog(level, String(cString: text))
+            var line = String(cString: text)
+            let core = ConnectionCore.from(userdata)
+            // OpenSSL's handshake error only says "certificate verify failed"; the
+            // verification result says why (unknown CA, expired, hostname mismatch). The SSL
+            // object is still alive while libmosquitto logs the error.
+            if line.contains("certificate verify failed"),
+               let reason = OpenSSLVerifyResult.reason(mosquitto_ssl_get(mosq), host: core.options.host) {
+                line += ": \(reason)"
+            }
+            core.onLog(level, line)
         }
         if options.username != nil || options.password != nil {
             let rc = mosquitto_username_pw_set(m, options.username, options.password)
@@ -322,7 +331,11 @@ final class ConnectionCore: Sendable {
                 s.connectWaiter = nil
             }
         } else {
-            finish(.refused("broker \(broker) refused the connection: \(String(cString: mosquitto_connack_string(rc)))"))
+            // "Connection Refused: not authorised." → "not authorised"
+            var reason = String(cString: mosquitto_connack_string(rc))
+            if reason.hasPrefix("Connection Refused: ") { reason.removeFirst("Connection Refused: ".count) }
+            if reason.hasSuffix(".") { reason.removeLast() }
+            finish(.refused("broker \(broker) refused the connection: \(reason)"))
         }
     }
 
@@ -587,14 +600,15 @@ final class ConnectionCore: Sendable {
         return ssl.map(Self.cleanOpenSSL).joined(separator: "; ")
     }
 
-    /// "OpenSSL Error[0]: error:0A000086:SSL routines::certificate verify failed" →
-    /// "certificate verify failed (error:0A000086)".
+    /// "OpenSSL Error[0]: error:0A000086:SSL routines::certificate verify failed: hostname mismatch"
+    /// → "certificate verify failed: hostname mismatch (error:0A000086)".
     static func cleanOpenSSL(_ line: String) -> String {
         guard line.hasPrefix("OpenSSL Error"), let range = line.range(of: "error:") else { return line }
         let detail = line[range.lowerBound...]
-        let fields = detail.split(separator: ":", omittingEmptySubsequences: false)
-        guard fields.count >= 2, let reason = fields.last, !reason.isEmpty else { return String(detail) }
-        return "\(reason) (error:\(fields[1]))"
+        // error:CODE:LIBRARY:FUNCTION:REASON[: our verification detail]
+        let fields = detail.split(separator: ":", maxSplits: 4, omittingEmptySubsequences: false)
+        guard fields.count == 5, !fields[4].isEmpty else { return String(detail) }
+        return "\(fields[4]) (error:\(fields[1]))"
     }
 
     private func connectError(_ rc: Int32, errno code: Int32) -> MQTTError {
@@ -640,6 +654,42 @@ final class ConnectionCore: Sendable {
 
     static func describe(_ rc: Int32) -> String {
         String(cString: mosquitto_strerror(rc)).lowercased()
+    }
+}
+
+/// `SSL_get_verify_result` and `X509_verify_cert_error_string`, looked up at run time in
+/// the OpenSSL that libmosquitto already loaded, so this target needs no OpenSSL headers.
+enum OpenSSLVerifyResult {
+    typealias GetVerifyResult = @convention(c) (UnsafeMutableRawPointer?) -> Int
+    typealias ErrorString = @convention(c) (Int) -> UnsafePointer<CChar>?
+
+    /// The symbol addresses; raw pointers are immutable process-wide constants once resolved.
+    struct Symbols: @unchecked Sendable {
+        let getVerifyResult: UnsafeMutableRawPointer
+        let errorString: UnsafeMutableRawPointer
+    }
+
+    static let symbols: Symbols? = {
+        // nil is RTLD_DEFAULT on glibc: search every loaded object.
+        guard let get = dlsym(nil, "SSL_get_verify_result"),
+              let string = dlsym(nil, "X509_verify_cert_error_string") else { return nil }
+        return Symbols(getVerifyResult: get, errorString: string)
+    }()
+
+    /// Why certificate verification failed on `ssl` ("hostname mismatch", "certificate has
+    /// expired", "self-signed certificate in certificate chain"), or nil.
+    static func reason(_ ssl: UnsafeMutableRawPointer?, host: String) -> String? {
+        guard let ssl, let symbols else { return nil }
+        let get = unsafeBitCast(symbols.getVerifyResult, to: GetVerifyResult.self)
+        let code = get(ssl)
+        guard code != 0 else { return nil }  // X509_V_OK
+        if code == 1 {
+            // X509_V_ERR_UNSPECIFIED: libmosquitto's verify callback rejects the chain after
+            // OpenSSL accepted it only when the leaf certificate does not name the host.
+            return "hostname mismatch (the certificate names neither DNS nor IP '\(host)')"
+        }
+        let string = unsafeBitCast(symbols.errorString, to: ErrorString.self)
+        return string(code).map { String(cString: $0) }
     }
 }
 

@@ -226,6 +226,47 @@ struct MQTTClientTests {
         }
     }
 
+    @Test("a hub certificate for another name is refused unless hostname verification is off")
+    func hostnameMismatch() async throws {
+        let shared = try await TestHub.start(logger: logger)
+        let pki = shared.pki
+        await shared.stop()
+        let dir = try TemporaryDirectory(prefix: "edgegate-other-name")
+        defer { dir.remove() }
+        // A server certificate from the right CA, for a name that is not the one we dial.
+        let key = dir.file("hub.key"), csr = dir.file("hub.csr"), cert = dir.file("hub.pem"), ext = dir.file("ext.cnf")
+        try "subjectAltName = DNS:other.example\nextendedKeyUsage = serverAuth\n".write(toFile: ext, atomically: true, encoding: .utf8)
+        for arguments in [["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", key],
+                          ["req", "-new", "-key", key, "-subj", "/CN=other.example", "-out", csr],
+                          ["x509", "-req", "-in", csr, "-CA", pki.caCert, "-CAkey", pki.caKey, "-set_serial", "4242",
+                           "-days", "2", "-extfile", ext, "-out", cert]] {
+            let result = try await ChildProcess.run("openssl", arguments)
+            try #require(result.status == 0, "\(result.output)")
+        }
+        let hub = try await LocalHub.start(HubConfiguration(port: try freeLoopbackPort(), caFile: pki.caCert, certFile: cert,
+                                                            keyFile: key, runDirectory: dir.file("run")), logger: logger)
+        do {
+            var options = MQTTOptions(host: "127.0.0.1", port: hub.port, clientID: gw,
+                                      tls: MQTTTLS(caFile: pki.caCert, certFile: pki.gatewayCert, keyFile: pki.gatewayKey),
+                                      connectTimeout: .seconds(5))
+            let error = await connectError(options)
+            guard case .tls(let message)? = error else {
+                Issue.record("expected .tls, got \(String(describing: error))")
+                await hub.stop()
+                return
+            }
+            #expect(message.contains("127.0.0.1:\(hub.port)"), "\(message)")
+            #expect(message.contains("hostname mismatch"), "\(message)")
+            options.tls?.verifyHostname = false
+            let connection = try await MQTTConnection.connect(options, logger: logger)
+            await connection.disconnect()
+        } catch {
+            await hub.stop()
+            throw error
+        }
+        await hub.stop()
+    }
+
     @Test("an unreadable CA file is a TLS error naming the file")
     func missingCAFile() async throws {
         let options = MQTTOptions(host: "127.0.0.1", port: 1, clientID: "x",
