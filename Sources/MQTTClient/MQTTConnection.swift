@@ -295,15 +295,15 @@ final class ConnectionCore: Sendable {
             return
         }
         while true {
-            let (stop, forced) = state.withLock { s -> (Bool, Bool) in
-                guard s.stopRequested else { return (false, false) }
-                if s.phase == .closed { return (true, false) }
+            let stop = state.withLock { s -> Bool in
+                guard s.stopRequested else { return false }
+                if s.phase == .closed { return true }
                 // A clean stop waits (bounded) for DISCONNECT to go out; anything else stops now.
-                if s.cleanStop, let deadline = s.stopDeadline, ContinuousClock.now < deadline { return (false, false) }
-                return (true, s.cleanStop)
+                if s.cleanStop, let deadline = s.stopDeadline, ContinuousClock.now < deadline { return false }
+                return true
             }
             if stop {
-                if forced { finish(nil) }
+                finish(nil)  // no-op when already finished; otherwise the stop was asked for
                 return
             }
             errno = 0
