@@ -88,7 +88,7 @@ let package = Package(
             path: "Tests/TestSupport"
         ),
         .testTarget(name: "GatewayCoreTests", dependencies: ["GatewayCore"]),
-        .testTarget(name: "DeviceMapsTests", dependencies: ["DeviceMaps", "GatewayCore"]),
+        .testTarget(name: "DeviceMapsTests", dependencies: ["DeviceMaps", "GatewayCore"], exclude: ["Cases"]),
         .testTarget(name: "ModbusAdapterTests",
                     dependencies: ["ModbusAdapter", "DeviceMaps", "GatewayCore", "Simulators", "TestSupport"]),
         .testTarget(name: "UplinkTests",

@@ -48,7 +48,7 @@ public final class CommandRouter: Sendable {
         logger.info("command", metadata: [
             "id": "\(command.id)", "device": "\(command.device)",
             "status": "\(result.status.rawValue)", "message": "\(result.message)",
-            "duration_ms": "\(elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000)",
+            "duration_ms": "\(String(format: "%.2f", Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15))",
         ])
         return result
     }

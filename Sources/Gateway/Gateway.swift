@@ -1,0 +1,88 @@
+import DeviceMaps
+import GatewayCore
+import Logging
+import ModbusAdapter
+import MQTTClient
+import ServiceLifecycle
+import Uplink
+
+/// Why a gateway could not be assembled from its configuration.
+public enum GatewayError: Error, Sendable, Hashable, CustomStringConvertible {
+    /// The configuration names something this build cannot do.
+    case unsupported(String)
+
+    /// A sentence for the operator.
+    public var description: String {
+        switch self {
+        case .unsupported(let what): return what
+        }
+    }
+}
+
+/// A configured gateway: adapters for the device map, the command router joining commands
+/// to devices, and the uplink. It only assembles; `services` run under a `ServiceGroup`.
+public struct Gateway: Sendable {
+    /// The northbound link.
+    public let uplink: MQTTUplink
+    /// The one place where commands reach devices.
+    public let router: CommandRouter
+    /// One adapter per protocol in use.
+    public let adapters: [any DeviceAdapter]
+
+    /// Builds the gateway; nothing connects until its services run.
+    public init(configuration: GatewayConfiguration, deviceMap: DeviceMap, logger: Logger,
+                tuning: (inout MQTTUplinkConfiguration) -> Void = { _ in }) throws(GatewayError) {
+        let settings = configuration.uplink
+        guard settings.profile == "mqtt" else {
+            throw .unsupported("uplink profile '\(settings.profile)' is not supported yet; supported: mqtt")
+        }
+        var adapters: [any DeviceAdapter] = []
+        let modbusDevices = deviceMap.devices.filter { $0.protocolName == "modbus" }
+        if !modbusDevices.isEmpty {
+            adapters.append(ModbusAdapter(devices: modbusDevices, logger: logger))
+        }
+        if let other = deviceMap.devices.first(where: { $0.protocolName != "modbus" }) {
+            throw .unsupported("device \(other.id): protocol '\(other.protocolName)' is not supported yet; supported: modbus")
+        }
+        let router = CommandRouter(adapters: adapters, logger: logger)
+        let options = MQTTOptions(
+            host: settings.host, port: settings.port,
+            clientID: settings.clientID ?? configuration.gatewayID,
+            tls: settings.useTLS ? settings.tls.map { MQTTTLS(caFile: $0.ca, certFile: $0.cert, keyFile: $0.key, verifyHostname: true) } : nil,
+            keepAlive: settings.keepAlive.map { Int($0.components.seconds) } ?? 30)
+        var uplinkConfiguration = MQTTUplinkConfiguration(
+            gatewayID: configuration.gatewayID, prefix: settings.prefix, connection: options,
+            maxQueuedBytes: configuration.outbox.maxBytes)
+        tuning(&uplinkConfiguration)
+        self.uplink = MQTTUplink(configuration: uplinkConfiguration, devices: router.devices,
+                                 handler: { await router.execute($0) }, logger: logger)
+        self.router = router
+        self.adapters = adapters
+    }
+
+    /// The services in start order. The uplink comes first so that a graceful shutdown,
+    /// which runs in reverse order, stops the adapters before the uplink drains.
+    public var services: [any Service] {
+        let sink = uplink.sink
+        return [uplink] + adapters.map { AdapterService(adapter: $0, sink: sink) }
+    }
+}
+
+/// Runs one adapter as a service: until cancelled or gracefully shut down.
+public struct AdapterService: Service {
+    let adapter: any DeviceAdapter
+    let sink: ReadingSink
+
+    /// Wraps an adapter and the sink it feeds.
+    public init(adapter: any DeviceAdapter, sink: ReadingSink) {
+        self.adapter = adapter
+        self.sink = sink
+    }
+
+    /// Runs the adapter until the service group stops it.
+    public func run() async throws {
+        try await cancelWhenGracefulShutdown {
+            try await adapter.run(sink: sink)
+        }
+    }
+}

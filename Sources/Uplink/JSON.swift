@@ -1,0 +1,104 @@
+import GatewayCore
+
+/// A parsed JSON document. The uplink reads commands through this rather than through
+/// `Codable` structs so that one bad field yields a precise message while the command id is
+/// still readable for the `rejected` response.
+public enum JSONNode: Sendable, Hashable, Decodable {
+    /// `null`.
+    case null
+    /// `true` / `false`.
+    case bool(Bool)
+    /// A number written without fraction or exponent that fits in Int64.
+    case integer(Int64)
+    /// Any other number.
+    case number(Double)
+    /// A string.
+    case string(String)
+    /// An array.
+    case array([JSONNode])
+    /// An object.
+    case object([String: JSONNode])
+
+    /// Decodes any JSON value.
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.singleValueContainer()
+        if c.decodeNil() { self = .null }
+        else if let b = try? c.decode(Bool.self) { self = .bool(b) }
+        else if let i = try? c.decode(Int64.self) { self = .integer(i) }
+        else if let d = try? c.decode(Double.self) { self = .number(d) }
+        else if let s = try? c.decode(String.self) { self = .string(s) }
+        else if let a = try? c.decode([JSONNode].self) { self = .array(a) }
+        else { self = .object(try c.decode([String: JSONNode].self)) }
+    }
+
+    /// The JSON type name, for messages.
+    public var typeName: String {
+        switch self {
+        case .null: return "null"
+        case .bool: return "a bool"
+        case .integer, .number: return "a number"
+        case .string: return "a string"
+        case .array: return "an array"
+        case .object: return "an object"
+        }
+    }
+
+    /// The scalar as a gateway `Value`; nil for null, arrays and objects.
+    public var value: Value? {
+        switch self {
+        case .bool(let b): return .bool(b)
+        case .integer(let i): return .int(i)
+        case .number(let d): return .double(d)
+        case .string(let s): return .string(s)
+        case .null, .array, .object: return nil
+        }
+    }
+}
+
+/// A minimal JSON writer: the uplink's hot path encodes thousands of readings per second and
+/// needs a fixed key order, which `JSONSerialization` gives neither cheaply nor reliably.
+struct JSONWriter {
+    private(set) var text = ""
+
+    init(capacity: Int = 256) {
+        text.reserveCapacity(capacity)
+    }
+
+    mutating func raw(_ s: String) { text += s }
+
+    mutating func string(_ s: String) {
+        text += "\""
+        for scalar in s.unicodeScalars {
+            switch scalar {
+            case "\"": text += "\\\""
+            case "\\": text += "\\\\"
+            case "\n": text += "\\n"
+            case "\r": text += "\\r"
+            case "\t": text += "\\t"
+            case _ where scalar.value < 0x20:
+                let hex = String(scalar.value, radix: 16)
+                text += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+            default: text.unicodeScalars.append(scalar)
+            }
+        }
+        text += "\""
+    }
+
+    /// Writes a value; non-finite doubles have no JSON form and become null.
+    mutating func value(_ v: Value?) {
+        switch v {
+        case .none: text += "null"
+        case .bool(let b)?: text += b ? "true" : "false"
+        case .int(let i)?: text += String(i)
+        case .double(let d)?: text += d.isFinite ? Value.format(d) : "null"
+        case .string(let s)?: string(s)
+        }
+    }
+
+    mutating func key(_ k: String) {
+        string(k)
+        text += ":"
+    }
+
+    var bytes: [UInt8] { Array(text.utf8) }
+}

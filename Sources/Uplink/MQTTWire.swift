@@ -1,0 +1,247 @@
+import Foundation
+import GatewayCore
+
+/// Topics of the `mqtt` profile (v1): `{prefix}/{gateway}/{kind}`.
+public struct MQTTTopics: Sendable, Hashable {
+    /// `{p}/{gw}/telemetry`, edge → cloud, QoS 1.
+    public let telemetry: String
+    /// `{p}/{gw}/status`, retained, also the last will.
+    public let status: String
+    /// `{p}/{gw}/devices`, retained inventory.
+    public let devices: String
+    /// `{p}/{gw}/commands`, cloud → edge.
+    public let commands: String
+    /// `{p}/{gw}/responses`, edge → cloud.
+    public let responses: String
+
+    /// The topics for a prefix and gateway id.
+    public init(prefix: String, gateway: String) {
+        let base = "\(prefix)/\(gateway)/"
+        telemetry = base + "telemetry"
+        status = base + "status"
+        devices = base + "devices"
+        commands = base + "commands"
+        responses = base + "responses"
+    }
+}
+
+/// Why a command message could not be turned into a `Command`.
+public struct CommandDecodingError: Error, Sendable, Hashable {
+    /// The command id, when one could be read: then the sender gets a `rejected` response.
+    public var id: String?
+    /// What was wrong, for the response and the log.
+    public var message: String
+}
+
+/// Encoders and the decoder of the `mqtt` wire contract (DESIGN.md, "Uplink wire contract").
+public enum MQTTWire {
+    /// `{"gateway","seq","readings":[{"device","point","value","unit","quality","reason","ts"}]}`.
+    public static func telemetry(gateway: String, seq: UInt64, readings: [Reading]) -> [UInt8] {
+        var w = JSONWriter(capacity: 64 + readings.count * 110)
+        w.raw("{"); w.key("gateway"); w.string(gateway)
+        w.raw(","); w.key("seq"); w.raw(String(seq))
+        w.raw(","); w.key("readings"); w.raw("[")
+        for (i, r) in readings.enumerated() {
+            if i > 0 { w.raw(",") }
+            appendReading(r, to: &w)
+        }
+        w.raw("]}")
+        return w.bytes
+    }
+
+    /// The encoded size of one reading inside a telemetry message, for batch sizing.
+    static func encodedSize(of reading: Reading) -> Int {
+        var w = JSONWriter(capacity: 128)
+        appendReading(reading, to: &w)
+        return w.text.utf8.count + 1
+    }
+
+    private static func appendReading(_ r: Reading, to w: inout JSONWriter) {
+        w.raw("{"); w.key("device"); w.string(r.device)
+        w.raw(","); w.key("point"); w.string(r.point)
+        w.raw(","); w.key("value")
+        if case .bad = r.quality { w.raw("null") } else { w.value(r.value) }
+        if let unit = r.unit { w.raw(","); w.key("unit"); w.string(unit) }
+        w.raw(","); w.key("quality"); w.string(r.quality.name)
+        if let reason = r.quality.reason { w.raw(","); w.key("reason"); w.string(reason) }
+        w.raw(","); w.key("ts"); w.string(Timestamp.rfc3339(r.timestamp))
+        w.raw("}")
+    }
+
+    /// `{"online":bool,"ts","gateway"[,"reason"]}` — retained, and the will with `online: false`.
+    public static func status(gateway: String, online: Bool, reason: String? = nil, at date: Date = Date()) -> [UInt8] {
+        var w = JSONWriter()
+        w.raw("{"); w.key("online"); w.raw(online ? "true" : "false")
+        w.raw(","); w.key("ts"); w.string(Timestamp.rfc3339(date))
+        w.raw(","); w.key("gateway"); w.string(gateway)
+        if let reason { w.raw(","); w.key("reason"); w.string(reason) }
+        w.raw("}")
+        return w.bytes
+    }
+
+    /// The retained inventory: every device with its points (type, unit, access, limits),
+    /// its writable points and its named commands.
+    public static func inventory(gateway: String, devices: [DeviceDescriptor], at date: Date = Date()) -> [UInt8] {
+        var w = JSONWriter(capacity: 1024)
+        w.raw("{"); w.key("gateway"); w.string(gateway)
+        w.raw(","); w.key("ts"); w.string(Timestamp.rfc3339(date))
+        w.raw(","); w.key("devices"); w.raw("[")
+        for (i, d) in devices.enumerated() {
+            if i > 0 { w.raw(",") }
+            w.raw("{"); w.key("id"); w.string(d.id)
+            w.raw(","); w.key("protocol"); w.string(d.protocolName)
+            w.raw(","); w.key("points"); w.raw("[")
+            for (j, p) in d.points.enumerated() {
+                if j > 0 { w.raw(",") }
+                w.raw("{"); w.key("name"); w.string(p.name)
+                w.raw(","); w.key("type"); w.string(p.typeName)
+                if let unit = p.unit { w.raw(","); w.key("unit"); w.string(unit) }
+                w.raw(","); w.key("access"); w.string(p.access.rawValue)
+                if let min = p.min { w.raw(","); w.key("min"); w.value(.double(min)) }
+                if let max = p.max { w.raw(","); w.key("max"); w.value(.double(max)) }
+                w.raw("}")
+            }
+            w.raw("],"); w.key("writable"); w.raw("[")
+            for (j, p) in d.points.filter({ $0.access.isWritable }).enumerated() {
+                if j > 0 { w.raw(",") }
+                w.string(p.name)
+            }
+            w.raw("],"); w.key("commands"); w.raw("[]}")
+        }
+        w.raw("]}")
+        return w.bytes
+    }
+
+    /// `{"id","status","message","values","ts"}`.
+    public static func response(_ result: CommandResult) -> [UInt8] {
+        var w = JSONWriter()
+        w.raw("{"); w.key("id"); w.string(result.id)
+        w.raw(","); w.key("status"); w.string(result.status.rawValue)
+        w.raw(","); w.key("message"); w.string(result.message)
+        w.raw(","); w.key("values"); w.raw("{")
+        for (i, name) in result.values.keys.sorted().enumerated() {
+            if i > 0 { w.raw(",") }
+            w.key(name); w.value(result.values[name])
+        }
+        w.raw("}"); w.raw(","); w.key("ts"); w.string(Timestamp.rfc3339(result.timestamp))
+        w.raw("}")
+        return w.bytes
+    }
+
+    /// Encodes a command the way an operator sends it (used by `edgegate command send`).
+    public static func command(_ command: Command) -> [UInt8] {
+        var w = JSONWriter()
+        w.raw("{"); w.key("id"); w.string(command.id)
+        w.raw(","); w.key("device"); w.string(command.device)
+        switch command.action {
+        case .write(let values):
+            w.raw(","); w.key("write"); appendObject(values, to: &w)
+        case .named(let name, let args):
+            w.raw(","); w.key("command"); w.string(name)
+            w.raw(","); w.key("args"); appendObject(args, to: &w)
+        }
+        if let expiry = command.expiresAt {
+            w.raw(","); w.key("expires_at"); w.string(Timestamp.rfc3339(expiry))
+        }
+        w.raw("}")
+        return w.bytes
+    }
+
+    private static func appendObject(_ values: [String: Value], to w: inout JSONWriter) {
+        w.raw("{")
+        for (i, k) in values.keys.sorted().enumerated() {
+            if i > 0 { w.raw(",") }
+            w.key(k); w.value(values[k])
+        }
+        w.raw("}")
+    }
+
+    /// Decodes a command message. Every failure names the field and the problem; the id is
+    /// carried in the error whenever it can be read, even from JSON that does not parse.
+    public static func decodeCommand(_ payload: [UInt8], now: Date = Date()) -> Result<Command, CommandDecodingError> {
+        let root: JSONNode
+        do {
+            root = try JSONDecoder().decode(JSONNode.self, from: Data(payload))
+        } catch {
+            return .failure(CommandDecodingError(id: salvageID(payload), message: "command is not valid JSON"))
+        }
+        guard case .object(let fields) = root else {
+            return .failure(CommandDecodingError(id: nil, message: "command must be a JSON object, got \(root.typeName)"))
+        }
+        guard case .string(let id)? = fields["id"], !id.isEmpty else {
+            return .failure(CommandDecodingError(id: nil, message: "command has no string field 'id'"))
+        }
+        func reject(_ message: String) -> Result<Command, CommandDecodingError> {
+            .failure(CommandDecodingError(id: id, message: message))
+        }
+        let known: Set<String> = ["id", "device", "command", "args", "write", "expires_at", "ttl_ms"]
+        if let unknown = fields.keys.sorted().first(where: { !known.contains($0) }) {
+            return reject("unknown field '\(unknown)' (fields: \(known.sorted().joined(separator: ", ")))")
+        }
+        guard case .string(let device)? = fields["device"], !device.isEmpty else {
+            return reject("command \(id) has no string field 'device'")
+        }
+        let action: CommandAction
+        switch (fields["command"], fields["write"]) {
+        case (nil, nil):
+            return reject("command \(id) needs either 'command' or 'write'")
+        case (.some, .some):
+            return reject("command \(id) has both 'command' and 'write'; send one")
+        case (let name?, nil):
+            guard case .string(let name) = name, !name.isEmpty else {
+                return reject("'command' must be a non-empty string, got \(name.typeName)")
+            }
+            switch scalars(fields["args"] ?? .object([:]), field: "args") {
+            case .success(let args): action = .named(name, arguments: args)
+            case .failure(let message): return reject(message)
+            }
+        case (nil, let write?):
+            if fields["args"] != nil { return reject("'args' belongs to 'command', not to 'write'") }
+            switch scalars(write, field: "write") {
+            case .success(let values): action = .write(values)
+            case .failure(let message): return reject(message)
+            }
+        }
+        var expiry: Date?
+        switch (fields["expires_at"], fields["ttl_ms"]) {
+        case (.some, .some):
+            return reject("command \(id) has both 'expires_at' and 'ttl_ms'; send one")
+        case (let e?, nil):
+            guard case .string(let text) = e, let date = Timestamp.parse(text) else {
+                return reject("'expires_at' must be an RFC 3339 time such as 2026-11-23T14:00:00.000Z")
+            }
+            expiry = date
+        case (nil, let t?):
+            guard case .integer(let ms) = t, ms >= 0 else {
+                return reject("'ttl_ms' must be a non-negative whole number of milliseconds")
+            }
+            expiry = now.addingTimeInterval(Double(ms) / 1000)
+        case (nil, nil):
+            expiry = nil
+        }
+        return .success(Command(id: id, device: device, action: action, expiresAt: expiry))
+    }
+
+    private enum ScalarsResult { case success([String: Value]), failure(String) }
+
+    private static func scalars(_ node: JSONNode, field: String) -> ScalarsResult {
+        guard case .object(let object) = node else {
+            return .failure("'\(field)' must be an object, got \(node.typeName)")
+        }
+        var values: [String: Value] = [:]
+        for key in object.keys.sorted() {
+            guard let v = object[key]!.value else {
+                return .failure("\(field).\(key) must be a bool, number or string, got \(object[key]!.typeName)")
+            }
+            values[key] = v
+        }
+        return .success(values)
+    }
+
+    /// Best effort: a payload that is not JSON may still carry `"id": "..."` near its start.
+    private static func salvageID(_ payload: [UInt8]) -> String? {
+        guard let text = String(bytes: payload.prefix(4096), encoding: .utf8),
+              let match = text.firstMatch(of: #/"id"\s*:\s*"([^"\\]{1,200})"/#) else { return nil }
+        return String(match.1)
+    }
+}

@@ -1,0 +1,207 @@
+import Foundation
+import GatewayCore
+import Synchronization
+
+/// One encoded telemetry message waiting for the hub's PUBACK.
+struct TelemetryBatch: Sendable {
+    let seq: UInt64
+    let payload: [UInt8]
+    let readingCount: Int
+}
+
+/// Readings between the adapters (any thread) and the sender: readings are grouped into
+/// telemetry messages by size and time, numbered, and kept in order until acknowledged.
+/// Bounded by bytes: beyond the bound the oldest messages are dropped and counted, so a long
+/// outage costs the oldest data, never the process. (Disk store-and-forward replaces this
+/// in-memory queue in the outbox issue; the interface stays.)
+final class TelemetryQueue: Sendable {
+    private struct State {
+        var pending: [Reading] = []
+        var pendingBytes = 0
+        var batches: [TelemetryBatch] = []
+        var head = 0
+        var queuedBytes = 0
+        var nextSeq: UInt64 = 1
+        var dropped = 0
+        var droppedReadings = 0
+        var acknowledged = 0
+        var dataWaiter: CheckedContinuation<Void, Never>?
+        var readingsWaiter: CheckedContinuation<Void, Never>?
+    }
+
+    private let state = Mutex(State())
+    private let gateway: String
+    private let maxMessageBytes: Int
+    private let maxQueuedBytes: Int
+
+    init(gateway: String, maxMessageBytes: Int, maxQueuedBytes: Int) {
+        self.gateway = gateway
+        self.maxMessageBytes = maxMessageBytes
+        self.maxQueuedBytes = maxQueuedBytes
+    }
+
+    /// Called from adapter threads: never blocks beyond the lock.
+    func append(_ readings: [Reading]) {
+        let waiter: CheckedContinuation<Void, Never>? = state.withLock { s in
+            s.pending.append(contentsOf: readings)
+            let w = s.readingsWaiter
+            s.readingsWaiter = nil
+            return w
+        }
+        waiter?.resume()
+    }
+
+    /// Waits until readings are pending (returns at once if some are, or on cancellation).
+    func waitForReadings() async {
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+                let resumeNow = state.withLock { s -> Bool in
+                    if !s.pending.isEmpty || Task.isCancelled { return true }
+                    s.readingsWaiter = c
+                    return false
+                }
+                if resumeNow { c.resume() }
+            }
+        } onCancel: {
+            state.withLock { s in
+                let w = s.readingsWaiter
+                s.readingsWaiter = nil
+                return w
+            }?.resume()
+        }
+    }
+
+    /// Turns pending readings into numbered messages no larger than the message bound.
+    @discardableResult
+    func seal() -> Int {
+        let (readings, firstSeq) = state.withLock { s -> ([Reading], UInt64) in
+            let r = s.pending
+            s.pending = []
+            return (r, s.nextSeq)
+        }
+        guard !readings.isEmpty else { return 0 }
+        // Encoding happens outside the lock: adapters keep appending meanwhile.
+        var batches: [TelemetryBatch] = []
+        var seq = firstSeq
+        var chunk: [Reading] = []
+        var chunkBytes = 64
+        for r in readings {
+            let size = MQTTWire.encodedSize(of: r)
+            if !chunk.isEmpty, chunkBytes + size > maxMessageBytes {
+                batches.append(TelemetryBatch(seq: seq, payload: MQTTWire.telemetry(gateway: gateway, seq: seq, readings: chunk), readingCount: chunk.count))
+                seq += 1
+                chunk = []
+                chunkBytes = 64
+            }
+            chunk.append(r)
+            chunkBytes += size
+        }
+        batches.append(TelemetryBatch(seq: seq, payload: MQTTWire.telemetry(gateway: gateway, seq: seq, readings: chunk), readingCount: chunk.count))
+        let waiter = state.withLock { s -> CheckedContinuation<Void, Never>? in
+            // seal() has a single caller (the batcher), so nextSeq did not move meanwhile.
+            s.nextSeq = seq + 1
+            for b in batches {
+                s.batches.append(b)
+                s.queuedBytes += b.payload.count
+            }
+            while s.queuedBytes > maxQueuedBytes, s.batches.count - s.head > 1 {
+                let oldest = s.batches[s.head]
+                s.head += 1
+                s.queuedBytes -= oldest.payload.count
+                s.dropped += 1
+                s.droppedReadings += oldest.readingCount
+            }
+            compact(&s)
+            let w = s.dataWaiter
+            s.dataWaiter = nil
+            return w
+        }
+        waiter?.resume()
+        return batches.count
+    }
+
+    /// The oldest queued message whose seq is above `seq` (nil: the oldest of all).
+    func batch(after seq: UInt64?) -> TelemetryBatch? {
+        state.withLock { s in
+            for i in s.head..<s.batches.count where seq == nil || s.batches[i].seq > seq! {
+                return s.batches[i]
+            }
+            return nil
+        }
+    }
+
+    /// Forgets a message the hub acknowledged (it may already have been dropped by the bound).
+    func acknowledge(_ seq: UInt64) {
+        state.withLock { s in
+            guard s.head < s.batches.count, s.batches[s.head].seq == seq else { return }
+            s.queuedBytes -= s.batches[s.head].payload.count
+            s.head += 1
+            s.acknowledged += 1
+            compact(&s)
+        }
+    }
+
+    /// Waits until a message with seq above `seq` is queued, or the task is cancelled.
+    func waitForBatch(after seq: UInt64?) async {
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+                let resumeNow = state.withLock { s -> Bool in
+                    let available = s.head < s.batches.count && (seq == nil || s.batches[s.batches.count - 1].seq > seq!)
+                    if available || Task.isCancelled { return true }
+                    s.dataWaiter = c
+                    return false
+                }
+                if resumeNow { c.resume() }
+            }
+        } onCancel: {
+            state.withLock { s in
+                let w = s.dataWaiter
+                s.dataWaiter = nil
+                return w
+            }?.resume()
+        }
+    }
+
+    /// Wakes a sender waiting for data, so it notices that the uplink is stopping.
+    func interrupt() {
+        state.withLock { s in
+            let w = s.dataWaiter
+            s.dataWaiter = nil
+            return w
+        }?.resume()
+    }
+
+    /// Counters for logs, tests and benchmarks.
+    var statistics: UplinkStatistics {
+        state.withLock { s in
+            UplinkStatistics(queuedMessages: s.batches.count - s.head, queuedBytes: s.queuedBytes,
+                             pendingReadings: s.pending.count, acknowledgedMessages: s.acknowledged,
+                             droppedMessages: s.dropped, droppedReadings: s.droppedReadings, malformedCommands: 0)
+        }
+    }
+
+    private func compact(_ s: inout State) {
+        if s.head > 1024, s.head * 2 > s.batches.count {
+            s.batches.removeFirst(s.head)
+            s.head = 0
+        }
+    }
+}
+
+/// What the uplink has done so far.
+public struct UplinkStatistics: Sendable, Hashable {
+    /// Messages waiting for the hub.
+    public var queuedMessages: Int
+    /// Their size in bytes.
+    public var queuedBytes: Int
+    /// Readings not yet grouped into a message.
+    public var pendingReadings: Int
+    /// Messages the hub acknowledged.
+    public var acknowledgedMessages: Int
+    /// Messages dropped because the queue was full.
+    public var droppedMessages: Int
+    /// Readings in the dropped messages.
+    public var droppedReadings: Int
+    /// Command messages that could not be answered because no id could be read.
+    public var malformedCommands: Int
+}

@@ -1,0 +1,129 @@
+import ArgumentParser
+import DeviceMaps
+import DevTools
+import Foundation
+import Gateway
+import GatewayCore
+import Logging
+import MQTTClient
+import ServiceLifecycle
+import Simulators
+
+/// `edgegate demo`: the whole system locally, in one command.
+struct DemoCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "demo",
+        abstract: "Run the whole system locally: PKI, mutual-TLS hub, Modbus simulator, gateway, live readings and one command round trip.",
+        discussion: "Runs until Ctrl-C, then stops everything it started, the mosquitto child process included.")
+
+    @Option(help: "Device maps to simulate and poll (files or folders).")
+    var maps: [String] = ["devicemaps"]
+
+    @Option(help: "Folder of the development PKI; created when missing.")
+    var certs: String = "certs"
+
+    @Option(help: "TLS port of the local hub.")
+    var hubPort: Int = 8883
+
+    @Option(help: "Folder for the hub's configuration and log.")
+    var runDir: String = "var/demo"
+
+    @Option(help: "The gateway id.")
+    var gatewayID: String = "gw-1"
+
+    @OptionGroup var logging: LoggingOptions
+
+    /// The gateway configuration the demo runs on: the same YAML a user writes for `run`,
+    /// embedded so that the demo needs no file of its own.
+    static func configurationYAML(gatewayID: String, maps: [String], certs: String, hubPort: Int) -> String {
+        let cwd = FileManager.default.currentDirectoryPath
+        func absolute(_ path: String) -> String { path.hasPrefix("/") ? path : "\(cwd)/\(path)" }
+        return """
+            gateway:
+              id: \(gatewayID)
+              devicemaps: [\(maps.map { "\"\(absolute($0))\"" }.joined(separator: ", "))]
+            uplink:
+              profile: mqtt
+              url: mqtts://127.0.0.1:\(hubPort)
+              prefix: edgegate
+              tls: { ca: "\(absolute(certs))/ca.pem", cert: "\(absolute(certs))/gateway.pem", key: "\(absolute(certs))/gateway.key" }
+            """
+    }
+
+    func run() async throws {
+        var logger = logging.makeLogger("edgegate.demo")
+        logger.logLevel = logging.logLevel
+        let configYAML = Self.configurationYAML(gatewayID: gatewayID, maps: maps, certs: certs, hubPort: hubPort)
+        let (parsed, diagnostics) = GatewayConfiguration.parse(yaml: configYAML, file: "<demo configuration>")
+        guard let configuration = parsed else {
+            throw failInput(diagnostics.map(\.description).joined(separator: "\n"))
+        }
+        let deviceMap: DeviceMap
+        do {
+            deviceMap = try DeviceMapLoader.load(paths: configuration.devicemaps)
+        } catch {
+            throw failInput(error.description)
+        }
+
+        print("demo: development PKI in \(certs)/")
+        let pki = try await DevPKI.create(in: certs, gatewayID: gatewayID, logger: logger)
+        let hub: LocalHub
+        do {
+            hub = try await LocalHub.start(HubConfiguration(port: hubPort, pki: pki, runDirectory: "\(runDir)/hub"), logger: logger)
+        } catch {
+            throw failOperation("error: the hub did not start: \(error)")
+        }
+        print("demo: hub (mosquitto, mutual TLS) on 127.0.0.1:\(hubPort), pid \(hub.process.pid)")
+
+        var simulators: [ModbusSimulator] = []
+        do {
+            for (port, devices) in Dictionary(grouping: deviceMap.devices, by: { $0.connection.port }).sorted(by: { $0.key < $1.key }) {
+                let simulator = try ModbusSimulator(devices: devices, port: port, logger: logger)
+                try simulator.start()
+                simulators.append(simulator)
+                print("demo: Modbus simulator on 127.0.0.1:\(port) for \(devices.map(\.id).joined(separator: ", "))")
+            }
+        } catch {
+            simulators.forEach { $0.stop() }
+            await hub.stop()
+            throw failOperation("error: the Modbus simulator did not start: \(error)")
+        }
+
+        let gateway: Gateway
+        do {
+            gateway = try Gateway(configuration: configuration, deviceMap: deviceMap, logger: logger)
+        } catch {
+            simulators.forEach { $0.stop() }
+            await hub.stop()
+            throw failInput(error.description)
+        }
+        let operatorOptions = MQTTOptions(host: "127.0.0.1", port: hubPort, clientID: "operator-demo",
+                                          tls: MQTTTLS(caFile: pki.caCert, certFile: pki.operatorCert, keyFile: pki.operatorKey, verifyHostname: true))
+        let console = DemoConsole(gateway: gatewayID, prefix: configuration.uplink.prefix, options: operatorOptions,
+                                  command: Self.demoCommand(for: deviceMap), logger: logger)
+        // Shutdown runs in reverse: console, adapters, uplink, simulators, hub.
+        let services: [any Service] = [ForegroundService { await hub.stop() }]
+            + simulators.map { simulator in ForegroundService { simulator.stop() } }
+            + gateway.services + [console]
+        try await runUntilSignalled(services, logger: logger)
+        print("demo: stopped the gateway, the simulators and the hub")
+    }
+
+    /// The demo's command: the boiler's setpoint when the map has it, else the first writable
+    /// numeric point, set to the middle of its range.
+    static func demoCommand(for map: DeviceMap) -> Command? {
+        for device in map.devices {
+            for point in device.points where point.access.isWritable && point.address.type != .bool {
+                let target: Double = if device.id == "boiler-1" && point.name == "setpoint" {
+                    21.5
+                } else {
+                    ((point.min ?? 0) + (point.max ?? 100)) / 2
+                }
+                let value: Value = point.descriptor.kind == .integer ? .int(Int64(target.rounded())) : .double(target)
+                return Command(id: "demo-\(UUID().uuidString.prefix(8).lowercased())", device: device.id,
+                               action: .write([point.name: value]))
+            }
+        }
+        return nil
+    }
+}

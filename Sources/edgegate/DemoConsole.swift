@@ -1,0 +1,105 @@
+import Foundation
+import GatewayCore
+import Logging
+import MQTTClient
+import ServiceLifecycle
+import Uplink
+
+/// The demo's operator window: subscribes to the gateway's telemetry as the operator (over
+/// the same mutual-TLS hub a real operator uses), prints live readings at most once a second
+/// per device, and performs one command round trip once readings flow.
+struct DemoConsole: Service {
+    let gateway: String
+    let prefix: String
+    let options: MQTTOptions
+    let command: Command?
+    let logger: Logger
+
+    func run() async throws {
+        let topics = MQTTTopics(prefix: prefix, gateway: gateway)
+        var connection: MQTTConnection?
+        while connection == nil {
+            do {
+                connection = try await MQTTConnection.connect(options, logger: logger)
+            } catch {
+                logger.warning("demo console cannot reach the hub yet", metadata: ["error": "\(error)"])
+                try await Task.sleep(for: .seconds(1))
+            }
+        }
+        let hub = connection!
+        try await hub.subscribe(topics.telemetry, qos: 0)
+        try await hub.subscribe(topics.status, qos: 1)
+        print("demo: watching \(topics.telemetry) as the operator; Ctrl-C stops everything")
+        try await cancelWhenGracefulShutdown {
+            try await withThrowingDiscardingTaskGroup { group in
+                var latest: [String: [String: String]] = [:]
+                var lastPrint: [String: ContinuousClock.Instant] = [:]
+                var commandSent = false
+                for await message in hub.messages {
+                    if message.topic == topics.status {
+                        print("demo: gateway status \(String(decoding: message.payload, as: UTF8.self))")
+                        continue
+                    }
+                    guard let readings = Self.readings(in: message.payload) else { continue }
+                    for (device, point, text) in readings {
+                        latest[device, default: [:]][point] = text
+                    }
+                    let now = ContinuousClock.now
+                    for device in Set(readings.map(\.0)).sorted() {
+                        if let last = lastPrint[device], now - last < .seconds(1) { continue }
+                        lastPrint[device] = now
+                        let points = latest[device]!.keys.sorted().map { "\($0) \(latest[device]![$0]!)" }
+                        print("\(Self.clock()) \(device): \(points.joined(separator: " | "))")
+                    }
+                    if !commandSent, let command {
+                        commandSent = true
+                        group.addTask { await self.roundTrip(command) }
+                    }
+                }
+            }
+        }
+        await hub.disconnect()
+    }
+
+    private func roundTrip(_ command: Command) async {
+        print("demo: sending command \(String(decoding: MQTTWire.command(command), as: UTF8.self))")
+        var sender = options
+        sender.clientID = options.clientID + "-cmd"
+        let started = ContinuousClock.now
+        let result = await CommandClient.send(command, gateway: gateway, prefix: prefix, options: sender,
+                                              timeout: .seconds(10), logger: logger)
+        let elapsed = ContinuousClock.now - started
+        switch result {
+        case .success(let payload):
+            print("demo: response after \(elapsed.formatted(.units(allowed: [.milliseconds]))) \(String(decoding: payload, as: UTF8.self))")
+        case .failure(let error):
+            print("demo: command failed: \(error)")
+        }
+    }
+
+    /// (device, point, "value unit" or "bad (reason)") for each reading of a telemetry message.
+    static func readings(in payload: [UInt8]) -> [(String, String, String)]? {
+        guard case .object(let root)? = try? JSONDecoder().decode(JSONNode.self, from: Data(payload)),
+              case .array(let list)? = root["readings"] else { return nil }
+        return list.compactMap { node in
+            guard case .object(let r) = node, case .string(let device)? = r["device"],
+                  case .string(let point)? = r["point"] else { return nil }
+            var text: String
+            if case .string("bad")? = r["quality"] {
+                if case .string(let reason)? = r["reason"] { text = "bad (\(reason))" } else { text = "bad" }
+            } else {
+                text = r["value"]?.value.map { v in
+                    if case .double(let d) = v { return String(format: "%.2f", d) }
+                    return "\(v)"
+                } ?? "null"
+                if case .string(let unit)? = r["unit"] { text += " \(unit)" }
+            }
+            return (device, point, text)
+        }
+    }
+
+    static func clock() -> String {
+        let ts = Timestamp.rfc3339(Date())
+        return String(ts.dropFirst(11).prefix(8))
+    }
+}

@@ -1,0 +1,46 @@
+import ArgumentParser
+import DevTools
+import Foundation
+
+/// `edgegate hub`: a local development hub (mosquitto with mutual TLS and per-identity ACLs).
+struct HubCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "hub",
+        abstract: "Run a local mosquitto with mutual TLS and per-identity ACLs until Ctrl-C.",
+        discussion: "A gateway may publish only under {prefix}/{its id}/ and read only its own commands; the operator may send commands and read everything.")
+
+    @Option(help: "TLS port on 127.0.0.1.")
+    var port: Int = 8883
+
+    @Option(help: "Folder of the development PKI (edgegate certs init).")
+    var certs: String = "certs"
+
+    @Option(help: "Topic prefix the ACLs protect.")
+    var prefix: String = "edgegate"
+
+    @Option(help: "The operator's identity (certificate common name).")
+    var operatorID: String = "operator"
+
+    @Option(help: "Folder for mosquitto's configuration, ACL file and log.")
+    var runDir: String = "var/hub"
+
+    @OptionGroup var logging: LoggingOptions
+
+    func run() async throws {
+        let logger = logging.makeLogger("edgegate.hub")
+        let pki = DevPKIFiles(directory: certs)
+        for file in [pki.caCert, pki.hubCert, pki.hubKey] where !FileManager.default.fileExists(atPath: file) {
+            throw failInput("missing \(file): create a development PKI with `edgegate certs init --dir \(certs)`")
+        }
+        let hub: LocalHub
+        do {
+            hub = try await LocalHub.start(HubConfiguration(port: port, pki: pki, prefix: prefix,
+                                                           operatorIdentity: operatorID, runDirectory: runDir),
+                                           logger: logger)
+        } catch {
+            throw failOperation("error: \(error)")
+        }
+        print(hub.connectHelp)
+        try await runUntilSignalled([ForegroundService { await hub.stop() }], logger: logger)
+    }
+}

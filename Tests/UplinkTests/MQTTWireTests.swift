@@ -1,0 +1,129 @@
+import Foundation
+import GatewayCore
+import Testing
+@testable import Uplink
+
+@Suite("mqtt wire contract")
+struct MQTTWireTests {
+    let ts = Date(timeIntervalSince1970: 1_795_442_400.123)  // 2026-11-23T14:00:00.123Z
+
+    func object(_ bytes: [UInt8]) throws -> [String: Any] {
+        try #require(try JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any])
+    }
+
+    @Test("timestamps are RFC 3339 UTC with milliseconds")
+    func timestamp() {
+        #expect(Timestamp.rfc3339(ts) == "2026-11-23T14:00:00.123Z")
+        #expect(abs(Timestamp.parse("2026-11-23T15:00:00.123+01:00")!.timeIntervalSince(ts)) < 0.000_5)
+    }
+
+    @Test("telemetry carries gateway, seq and every reading field; bad readings have null and a reason")
+    func telemetry() throws {
+        let readings = [
+            Reading(device: "boiler-1", point: "temperature", value: .double(21.5), unit: "°C", quality: .good, timestamp: ts),
+            Reading(device: "boiler-1", point: "pump", value: .bool(true), unit: nil, quality: .good, timestamp: ts),
+            Reading(device: "meter \"7\"", point: "energy", value: nil, unit: "kWh", quality: .bad("connection refused"), timestamp: ts),
+        ]
+        let json = try object(MQTTWire.telemetry(gateway: "gw-1", seq: 42, readings: readings))
+        #expect(json["gateway"] as? String == "gw-1")
+        #expect((json["seq"] as? NSNumber)?.intValue == 42)
+        let list = try #require(json["readings"] as? [[String: Any]])
+        #expect(list.count == 3)
+        #expect(list[0]["device"] as? String == "boiler-1")
+        #expect(list[0]["point"] as? String == "temperature")
+        #expect((list[0]["value"] as? NSNumber)?.doubleValue == 21.5)
+        #expect(list[0]["unit"] as? String == "°C")
+        #expect(list[0]["quality"] as? String == "good")
+        #expect(list[0]["reason"] == nil)
+        #expect(list[0]["ts"] as? String == "2026-11-23T14:00:00.123Z")
+        #expect(list[1]["unit"] == nil)
+        #expect(list[2]["device"] as? String == "meter \"7\"")
+        #expect(list[2]["value"] is NSNull)
+        #expect(list[2]["quality"] as? String == "bad")
+        #expect(list[2]["reason"] as? String == "connection refused")
+    }
+
+    @Test("responses carry id, status, message, read-back values and ts")
+    func response() throws {
+        let result = CommandResult(id: "c-1", status: .unknownDevice, message: "no device", values: ["setpoint": .double(21.5)], timestamp: ts)
+        let json = try object(MQTTWire.response(result))
+        #expect(json["id"] as? String == "c-1")
+        #expect(json["status"] as? String == "unknown_device")
+        #expect(json["message"] as? String == "no device")
+        #expect(((json["values"] as? [String: Any])?["setpoint"] as? NSNumber)?.doubleValue == 21.5)
+        #expect(json["ts"] as? String == "2026-11-23T14:00:00.123Z")
+    }
+
+    @Test("the inventory lists points with type, access and limits, and the writable ones")
+    func inventory() throws {
+        let device = DeviceDescriptor(id: "boiler-1", protocolName: "modbus", points: [
+            PointDescriptor(name: "temperature", kind: .number, unit: "°C", typeName: "int16"),
+            PointDescriptor(name: "setpoint", kind: .number, unit: "°C", access: .readwrite, min: 5, max: 90, typeName: "int16"),
+        ])
+        let json = try object(MQTTWire.inventory(gateway: "gw-1", devices: [device], at: ts))
+        let devices = try #require(json["devices"] as? [[String: Any]])
+        #expect(devices.first?["id"] as? String == "boiler-1")
+        #expect(devices.first?["writable"] as? [String] == ["setpoint"])
+        let points = try #require(devices.first?["points"] as? [[String: Any]])
+        #expect(points[1]["access"] as? String == "readwrite")
+        #expect((points[1]["min"] as? NSNumber)?.doubleValue == 5)
+        #expect((points[1]["max"] as? NSNumber)?.doubleValue == 90)
+    }
+
+    @Test("a write command decodes with typed values")
+    func decodeWrite() throws {
+        let payload = #"{"id":"c-1","device":"boiler-1","write":{"setpoint":21.5,"pump":true,"mode":3,"label":"x"},"expires_at":"2026-11-23T14:00:00.123Z"}"#
+        let command = try MQTTWire.decodeCommand(Array(payload.utf8)).get()
+        #expect(command.id == "c-1")
+        #expect(command.device == "boiler-1")
+        #expect(command.action == .write(["setpoint": .double(21.5), "pump": .bool(true), "mode": .int(3), "label": .string("x")]))
+        #expect(abs(command.expiresAt!.timeIntervalSince(ts)) < 0.000_5)
+    }
+
+    @Test("ttl_ms sets the expiry relative to arrival")
+    func ttl() throws {
+        let payload = #"{"id":"c-2","device":"d","command":"start","args":{"speed":2},"ttl_ms":1500}"#
+        let command = try MQTTWire.decodeCommand(Array(payload.utf8), now: ts).get()
+        #expect(command.action == .named("start", arguments: ["speed": .int(2)]))
+        #expect(command.expiresAt == ts.addingTimeInterval(1.5))
+    }
+
+    @Test("malformed commands name the problem and keep the id when it can be read", arguments: [
+        (#"{"id":"a1","device":"d"}"#, "a1", "needs either 'command' or 'write'"),
+        (#"{"id":"a2","device":"d","write":{"x":[1]}}"#, "a2", "write.x must be a bool, number or string, got an array"),
+        (#"{"id":"a3","device":"d","write":{"x":null}}"#, "a3", "write.x must be a bool, number or string, got null"),
+        (#"{"id":"a4","write":{"x":1}}"#, "a4", "has no string field 'device'"),
+        (#"{"id":"a5","device":"d","write":{"x":1},"expires_at":"tomorrow"}"#, "a5", "'expires_at' must be an RFC 3339 time"),
+        (#"{"id":"a6","device":"d","write":{"x":1},"colour":"red"}"#, "a6", "unknown field 'colour'"),
+        (#"{"id":"a7","device":"d","write":{"x":1},"command":"c"}"#, "a7", "has both 'command' and 'write'"),
+        (#"{"id":"a8","device":"d","write":{"x":1}"#, "a8", "not valid JSON"),
+        (#"{"id":"a9","device":"d","write":[1,2]}"#, "a9", "'write' must be an object, got an array"),
+    ])
+    func malformedWithID(payload: String, id: String, message: String) throws {
+        guard case .failure(let error) = MQTTWire.decodeCommand(Array(payload.utf8)) else {
+            Issue.record("decoded a malformed command")
+            return
+        }
+        #expect(error.id == id)
+        #expect(error.message.contains(message), "\(error.message)")
+    }
+
+    @Test("garbage without an id yields an error without id", arguments: [
+        "", "not json", "[1,2,3]", #"{"device":"d","write":{"x":1}}"#, #"{"id":7}"#, "\u{0}\u{1}\u{2}",
+    ])
+    func malformedWithoutID(payload: String) {
+        guard case .failure(let error) = MQTTWire.decodeCommand(Array(payload.utf8)) else {
+            Issue.record("decoded garbage")
+            return
+        }
+        #expect(error.id == nil)
+    }
+
+    @Test("an encoded command decodes to the same command")
+    func roundTrip() throws {
+        let command = Command(id: "r1", device: "boiler-1", action: .write(["setpoint": .double(21.5), "pump": .bool(false)]), expiresAt: ts)
+        let decoded = try MQTTWire.decodeCommand(MQTTWire.command(command)).get()
+        #expect(decoded.id == command.id && decoded.device == command.device && decoded.action == command.action)
+        #expect(abs(decoded.expiresAt!.timeIntervalSince(ts)) < 0.000_5)
+    }
+}
