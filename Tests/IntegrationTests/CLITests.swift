@@ -1,0 +1,145 @@
+import DevTools
+import Foundation
+import GatewayCore
+import Logging
+import MQTTClient
+import Testing
+import TestSupport
+import Uplink
+
+/// The `edgegate` executable, built next to this test bundle by `swift build --build-tests`.
+func edgegateExecutable() throws -> String {
+    let besideTests = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("edgegate").path
+    let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    for candidate in [besideTests, packageRoot.appendingPathComponent(".build/debug/edgegate").path]
+    where FileManager.default.isExecutableFile(atPath: candidate) {
+        return candidate
+    }
+    throw ProbeError("edgegate executable not found next to the tests; run `swift build --build-tests` first")
+}
+
+/// Runs the executable to completion and returns its exit status and combined output.
+func runEdgegate(_ arguments: [String], in directory: TemporaryDirectory) async throws -> (status: Int32, output: String) {
+    let out = directory.file("out-\(UUID().uuidString.prefix(6)).txt")
+    let child = try ChildProcess.spawn(try edgegateExecutable(), arguments, stdout: .file(out, append: false), stderr: .file(out, append: true))
+    let status = try await withTimeout(.seconds(30), "edgegate \(arguments.first ?? "")") { await child.wait() }
+    return (status, (try? String(contentsOfFile: out, encoding: .utf8)) ?? "")
+}
+
+@Suite("edgegate CLI", .serialized, .timeLimit(.minutes(2)))
+struct CLITests {
+    @Test("run stops at start-up with exit 2 and file:line:column diagnostics for a bad configuration")
+    func runWithInvalidConfiguration() async throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let config = dir.file("gateway.yaml")
+        try """
+            gateway:
+              id: gw-1
+              devicemaps: [maps]
+            uplink:
+              url: mqtt://127.0.0.1:1883
+              prefx: edgegate
+            """.write(toFile: config, atomically: true, encoding: .utf8)
+        let (status, output) = try await runEdgegate(["run", "--config", config], in: dir)
+        #expect(status == 2)
+        #expect(output.contains("\(config):5:8: error:"), "\(output)")
+        #expect(output.contains("\(config):6:3: error: uplink: unknown key 'prefx'"), "\(output)")
+    }
+
+    @Test("run stops with exit 2 when a device map does not validate")
+    func runWithInvalidMap() async throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        try FileManager.default.createDirectory(atPath: dir.file("maps"), withIntermediateDirectories: true)
+        try """
+            devices:
+              - id: d1
+                protocol: modbus
+                connection: { host: 127.0.0.1 }
+                points: { t: { table: holding, adress: 0 } }
+            """.write(toFile: dir.file("maps/plant.yaml"), atomically: true, encoding: .utf8)
+        try """
+            gateway: { id: gw-1, devicemaps: [maps] }
+            uplink: { url: "mqtt://127.0.0.1:1883", insecure: true }
+            """.write(toFile: dir.file("gateway.yaml"), atomically: true, encoding: .utf8)
+        let (status, output) = try await runEdgegate(["run", "--config", dir.file("gateway.yaml")], in: dir)
+        #expect(status == 2)
+        #expect(output.contains("plant.yaml:5:"), "\(output)")
+        #expect(output.contains("adress"), "\(output)")
+    }
+
+    @Test("command send: usage errors exit 2")
+    func sendUsage() async throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        #expect(try await runEdgegate(["command", "send", "--gateway", "gw-1", "--device", "boiler-1"], in: dir).status == 2)
+        #expect(try await runEdgegate(["command", "send", "--gateway", "gw-1", "--device", "boiler-1", "--write", "setpoint"], in: dir).status == 2)
+        #expect(try await runEdgegate(["command", "send", "--bogus"], in: dir).status == 2)
+    }
+
+    @Test("the daemon and command send: ok exits 0, rejected exits 1, no gateway exits 1; SIGTERM stops the daemon cleanly")
+    func daemonRoundTrip() async throws {
+        try await Plant.run { plant in
+            let dir = try TemporaryDirectory()
+            defer { dir.remove() }
+            let certs = plant.hub.pki.directory
+            try boilerMapYAML.replacingOccurrences(of: "PORT", with: "\(plant.modbusPort)")
+                .write(toFile: dir.file("boiler.yaml"), atomically: true, encoding: .utf8)
+            try """
+                gateway: { id: \(TestHub.gatewayID), devicemaps: [boiler.yaml] }
+                uplink:
+                  url: mqtts://127.0.0.1:\(plant.hub.port)
+                  tls: { ca: \(certs)/ca.pem, cert: \(certs)/gateway.pem, key: \(certs)/gateway.key }
+                """.write(toFile: dir.file("gateway.yaml"), atomically: true, encoding: .utf8)
+            let hubArgs = ["--hub-port", "\(plant.hub.port)", "--certs", certs]
+
+            // Nobody answers yet: exit 1 after the timeout, saying so.
+            let silent = try await runEdgegate(["command", "send", "--gateway", TestHub.gatewayID, "--device", "boiler-1",
+                                                "--write", "setpoint=20", "--timeout", "500ms"] + hubArgs, in: dir)
+            #expect(silent.status == 1)
+            #expect(silent.output.contains("no response"), "\(silent.output)")
+
+            let log = dir.file("daemon.log")
+            let daemon = try ChildProcess.spawn(try edgegateExecutable(), ["run", "--config", dir.file("gateway.yaml")],
+                                                stdout: .file(log, append: false), stderr: .file(log, append: true))
+            _ = try await waitFor("daemon connected", timeout: .seconds(20)) {
+                ((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").contains("uplink connected") ? true : nil
+            }
+            let ok = try await runEdgegate(["command", "send", "--gateway", TestHub.gatewayID, "--device", "boiler-1",
+                                            "--write", "setpoint=22.5"] + hubArgs, in: dir)
+            #expect(ok.status == 0, "\(ok.output)")
+            #expect(ok.output.contains(#""status":"ok""#))
+            #expect(try ProbeClient(port: plant.modbusPort).holding(1) == [225])
+            let rejected = try await runEdgegate(["command", "send", "--gateway", TestHub.gatewayID, "--device", "boiler-1",
+                                                  "--write", "setpoint=500"] + hubArgs, in: dir)
+            #expect(rejected.status == 1)
+            #expect(rejected.output.contains(#""status":"rejected""#))
+
+            daemon.signal(SIGTERM)
+            let status = try await withTimeout(.seconds(15), "daemon stop") { await daemon.wait() }
+            #expect(status == 0)
+            let daemonLog = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+            #expect(daemonLog.contains("uplink disconnected"), "\(daemonLog)")
+            #expect(daemonLog.contains("gateway stopped"))
+        }
+    }
+
+    @Test("certs init creates the PKI with private keys readable by the owner only, and keeps it on a second run")
+    func certsInit() async throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let first = try await runEdgegate(["certs", "init", "--dir", dir.file("certs")], in: dir)
+        #expect(first.status == 0, "\(first.output)")
+        for name in ["ca", "hub", "gateway", "operator"] {
+            let attributes = try FileManager.default.attributesOfItem(atPath: dir.file("certs/\(name).key"))
+            #expect((attributes[.posixPermissions] as? Int) == 0o600)
+            #expect(FileManager.default.fileExists(atPath: dir.file("certs/\(name).pem")))
+        }
+        let before = try String(contentsOfFile: dir.file("certs/ca.pem"), encoding: .utf8)
+        let second = try await runEdgegate(["certs", "init", "--dir", dir.file("certs")], in: dir)
+        #expect(second.status == 0)
+        #expect(second.output.contains("kept"))
+        #expect(try String(contentsOfFile: dir.file("certs/ca.pem"), encoding: .utf8) == before)
+    }
+}

@@ -1,0 +1,243 @@
+import CModbus
+import DeviceMaps
+import DevTools
+import Foundation
+import Gateway
+import GatewayCore
+import Logging
+import MQTTClient
+import ServiceLifecycle
+import Simulators
+import Synchronization
+import TestSupport
+import Uplink
+
+/// The DESIGN.md boiler, as the integration tests' device map.
+let boilerMapYAML = """
+    profiles:
+      boiler-controller:
+        protocol: modbus
+        points:
+          temperature: { table: holding, address: 0, type: int16, scale: 0.1, unit: "°C" }
+          setpoint:    { table: holding, address: 1, type: int16, scale: 0.1, unit: "°C",
+                         access: readwrite, min: 5, max: 90 }
+          flow:        { table: input, address: 10, type: float32, word_order: little, unit: "l/min" }
+          pump:        { table: coil, address: 0, type: bool, access: readwrite }
+          alarm:       { table: discrete, address: 3, type: bool }
+          counter:     { table: holding, address: 20, type: uint32, access: readwrite }
+    devices:
+      - id: boiler-1
+        profile: boiler-controller
+        connection: { host: 127.0.0.1, port: PORT, unit_id: 1, timeout: 300ms }
+        poll: 100ms
+    """
+
+/// Log lines captured for assertions ("the gateway logs why").
+final class CapturedLog: Sendable {
+    let lines = Mutex<[String]>([])
+
+    func handler(label: String) -> CapturingLogHandler { CapturingLogHandler(sink: self) }
+
+    func contains(_ text: String) -> Bool { lines.withLock { $0.contains { $0.contains(text) } } }
+}
+
+struct CapturingLogHandler: LogHandler {
+    let sink: CapturedLog
+    var metadata: Logger.Metadata = [:]
+    var logLevel: Logger.Level = .info
+
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    func log(level: Logger.Level, message: Logger.Message, metadata: Logger.Metadata?, source: String,
+             file: String, function: String, line: UInt) {
+        let all = self.metadata.merging(metadata ?? [:]) { $1 }
+        let text = "\(level) \(message) " + all.keys.sorted().map { "\($0)=\(all[$0]!)" }.joined(separator: " ")
+        sink.lines.withLock { $0.append(text) }
+    }
+}
+
+/// An independent Modbus client (plain libmodbus calls, not the adapter's code) for checking
+/// what is really in the simulator's registers.
+final class ProbeClient {
+    private let context: OpaquePointer
+
+    init(port: Int) throws {
+        guard let ctx = modbus_new_tcp("127.0.0.1", Int32(port)) else { throw ProbeError("modbus_new_tcp failed") }
+        modbus_set_slave(ctx, 1)
+        guard modbus_connect(ctx) == 0 else {
+            modbus_free(ctx)
+            throw ProbeError("probe cannot connect to 127.0.0.1:\(port)")
+        }
+        context = ctx
+    }
+
+    deinit {
+        modbus_close(context)
+        modbus_free(context)
+    }
+
+    func holding(_ address: Int, count: Int = 1) throws -> [UInt16] {
+        var registers = [UInt16](repeating: 0, count: count)
+        guard modbus_read_registers(context, Int32(address), Int32(count), &registers) == Int32(count) else {
+            throw ProbeError("read holding \(address) failed")
+        }
+        return registers
+    }
+
+    func input(_ address: Int, count: Int) throws -> [UInt16] {
+        var registers = [UInt16](repeating: 0, count: count)
+        guard modbus_read_input_registers(context, Int32(address), Int32(count), &registers) == Int32(count) else {
+            throw ProbeError("read input \(address) failed")
+        }
+        return registers
+    }
+
+    func coil(_ address: Int) throws -> Bool {
+        var bit: UInt8 = 0
+        guard modbus_read_bits(context, Int32(address), 1, &bit) == 1 else { throw ProbeError("read coil failed") }
+        return bit != 0
+    }
+
+    func discrete(_ address: Int) throws -> Bool {
+        var bit: UInt8 = 0
+        guard modbus_read_input_bits(context, Int32(address), 1, &bit) == 1 else { throw ProbeError("read discrete failed") }
+        return bit != 0
+    }
+
+    func writeHolding(_ address: Int, _ value: UInt16) throws {
+        guard modbus_write_register(context, Int32(address), value) == 1 else { throw ProbeError("write holding failed") }
+    }
+
+    func writeCoil(_ address: Int, _ value: Bool) throws {
+        guard modbus_write_bit(context, Int32(address), value ? 1 : 0) == 1 else { throw ProbeError("write coil failed") }
+    }
+}
+
+struct ProbeError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// Everything the operator sees on the hub: telemetry readings, responses, status.
+final class OperatorView: Sendable {
+    let connection: MQTTConnection
+    let readings = Mutex<[(seq: Int, device: String, point: String, fields: [String: JSONNode])]>([])
+    let responses = Mutex<[[String: JSONNode]]>([])
+    let topics = MQTTTopics(prefix: TestHub.prefix, gateway: TestHub.gatewayID)
+
+    init(hub: TestHub) async throws {
+        connection = try await MQTTConnection.connect(hub.options(identity: .operator, clientID: "operator-\(UUID().uuidString.prefix(6))"),
+                                                      logger: Logger(label: "operator"))
+        try await connection.subscribe(topics.telemetry, qos: 1)
+        try await connection.subscribe(topics.responses, qos: 1)
+    }
+
+    /// Collects until the connection ends; run it in a child task.
+    func collect() async {
+        for await message in connection.messages {
+            guard case .object(let root)? = try? JSONDecoder().decode(JSONNode.self, from: Data(message.payload)) else { continue }
+            if message.topic == topics.responses {
+                responses.withLock { $0.append(root) }
+            } else if message.topic == topics.telemetry, case .integer(let seq)? = root["seq"], case .array(let list)? = root["readings"] {
+                let parsed = list.compactMap { node -> (Int, String, String, [String: JSONNode])? in
+                    guard case .object(let r) = node, case .string(let d)? = r["device"], case .string(let p)? = r["point"] else { return nil }
+                    return (Int(seq), d, p, r)
+                }
+                readings.withLock { $0.append(contentsOf: parsed.map { (seq: $0.0, device: $0.1, point: $0.2, fields: $0.3) }) }
+            }
+        }
+    }
+
+    /// Readings of one point received after `index` readings in total.
+    func latest(_ point: String, after index: Int = 0) -> [String: JSONNode]? {
+        readings.withLock { all in all.dropFirst(index).last { $0.point == point }?.fields }
+    }
+
+    var readingCount: Int { readings.withLock { $0.count } }
+
+    /// Publishes a raw command payload and waits for the response with that id.
+    func send(_ payload: String, id: String, timeout: Duration = .seconds(10)) async throws -> [String: JSONNode] {
+        try await connection.publish(topics.commands, payload: Array(payload.utf8), qos: 1, retain: false)
+        return try await waitFor("response to \(id)", timeout: timeout) {
+            self.responses.withLock { $0.first { if case .string(id)? = $0["id"] { return true } else { return false } } }
+        }
+    }
+}
+
+/// Polls `probe` every 20 ms until it yields a value, or fails after `timeout`.
+func waitFor<T>(_ what: String, timeout: Duration = .seconds(10), _ probe: () throws -> T?) async throws -> T {
+    let deadline = ContinuousClock.now + timeout
+    while ContinuousClock.now < deadline {
+        if let value = try probe() { return value }
+        try await Task.sleep(for: .milliseconds(20))
+    }
+    throw ProbeError("\(what) did not happen within \(timeout)")
+}
+
+/// A hub, a simulator of the boiler map and a running gateway, wired as in production.
+struct Plant {
+    let hub: TestHub
+    let simulator: ModbusSimulator
+    let modbusPort: Int
+    let map: DeviceMap
+    let log = CapturedLog()
+
+    static func start() async throws -> Plant {
+        let hub = try await TestHub.start()
+        let port = try freeLoopbackPort()
+        let (map, diagnostics) = DeviceMapLoader.parse(yaml: boilerMapYAML.replacingOccurrences(of: "PORT", with: "\(port)"), file: "boiler.yaml")
+        guard let map else { throw ProbeError("test map does not validate: \(diagnostics)") }
+        let simulator = try ModbusSimulator(devices: map.devices, port: port, animated: false, logger: Logger(label: "sim"))
+        try simulator.start()
+        return Plant(hub: hub, simulator: simulator, modbusPort: port, map: map)
+    }
+
+    func configuration(ca: String? = nil) -> GatewayConfiguration {
+        GatewayConfiguration(
+            gatewayID: TestHub.gatewayID, devicemaps: [],
+            uplink: UplinkSettings(host: "127.0.0.1", port: hub.port, prefix: TestHub.prefix,
+                                   tls: TLSFiles(ca: ca ?? hub.pki.caCert, cert: hub.pki.gatewayCert, key: hub.pki.gatewayKey)))
+    }
+
+    /// Runs a gateway for the duration of `body`, then shuts it down gracefully.
+    func withGateway<T>(ca: String? = nil, _ body: (Gateway) async throws -> T) async throws -> T {
+        let logger = Logger(label: "gateway") { _ in log.handler(label: "gateway") }
+        let gateway = try Gateway(configuration: configuration(ca: ca), deviceMap: map, logger: logger) {
+            $0.batchInterval = .milliseconds(20)
+            $0.initialBackoff = .milliseconds(100)
+            $0.maxBackoff = .milliseconds(500)
+        }
+        let group = ServiceGroup(configuration: .init(services: gateway.services.map { .init(service: $0) }, logger: logger))
+        let running = Task { try await group.run() }
+        do {
+            let result = try await body(gateway)
+            await group.triggerGracefulShutdown()
+            try await withTimeout(.seconds(15), "gateway shutdown") { try await running.value }
+            return result
+        } catch {
+            await group.triggerGracefulShutdown()
+            _ = try? await withTimeout(.seconds(15), "gateway shutdown") { try await running.value }
+            throw error
+        }
+    }
+
+    /// Starts a plant, runs `body`, and stops the plant whatever happens.
+    static func run(_ body: (Plant) async throws -> Void) async throws {
+        let plant = try await start()
+        do {
+            try await body(plant)
+        } catch {
+            await plant.stop()
+            throw error
+        }
+        await plant.stop()
+    }
+
+    func stop() async {
+        simulator.stop()
+        await hub.stop()
+    }
+}
