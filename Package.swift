@@ -40,7 +40,8 @@ let package = Package(
         .target(
             name: "ModbusAdapter",
             dependencies: ["GatewayCore", "DeviceMaps", "CModbus",
-                           .product(name: "Logging", package: "swift-log")]
+                           .product(name: "Logging", package: "swift-log")],
+            exclude: ["README.md"]
         ),
         // One libmosquitto wrapper with an async interface, shared by the uplink and MQTT devices.
         .target(
@@ -94,7 +95,7 @@ let package = Package(
         .testTarget(name: "UplinkTests",
                     dependencies: ["Uplink", "MQTTClient", "GatewayCore", "TestSupport", "DevTools"]),
         .testTarget(name: "IntegrationTests",
-                    dependencies: ["Gateway", "GatewayCore", "DeviceMaps", "Simulators", "ModbusAdapter",
+                    dependencies: ["Gateway", "GatewayCore", "DeviceMaps", "Simulators", "ModbusAdapter", "CModbus",
                                    "MQTTClient", "Uplink", "TestSupport", "DevTools"]),
     ],
     swiftLanguageModes: [.v6]
