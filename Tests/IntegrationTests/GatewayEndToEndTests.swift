@@ -226,6 +226,44 @@ struct GatewayEndToEndTests {
         }
     }
 
+    @Test("after a hub outage the gateway reconnects and delivers what it buffered, in seq order without gaps")
+    func hubOutage() async throws {
+        try await Plant.run { plant in
+            // A reconnect delay of at least 1 s (with jitter) lets the operator subscribe to
+            // the restarted hub before the gateway delivers its backlog.
+            try await plant.withGateway(initialBackoff: .seconds(2)) { gateway in
+                let before = try await OperatorView(hub: plant.hub)
+                let seqs = try await withThrowingTaskGroup(of: Void.self) { group in
+                    group.addTask { await before.collect() }
+                    _ = try await waitFor("telemetry before the outage") { before.readingCount > 20 ? true : nil }
+                    await plant.hub.hub.stop()
+                    _ = try await waitFor("uplink notices") { gateway.uplink.isConnected ? nil : true }
+                    try await group.waitForAll()
+                    return Set(before.readings.withLock { $0.map(\.seq) })
+                }
+                // Readings keep coming from the device while the hub is away.
+                try await Task.sleep(for: .seconds(1))
+                #expect(gateway.uplink.statistics.queuedMessages > 0)
+                let restarted = try await LocalHub.start(plant.hub.hub.configuration, logger: Logger(label: "hub"))
+                let after = try await OperatorView(hub: plant.hub)
+                try await withThrowingDiscardingTaskGroup { group in
+                    group.addTask { await after.collect() }
+                    _ = try await waitFor("backlog delivered", timeout: .seconds(20)) {
+                        gateway.uplink.isConnected && gateway.uplink.statistics.queuedMessages == 0 && after.readingCount > 0 ? true : nil
+                    }
+                    try await Task.sleep(for: .milliseconds(300))
+                    let all = seqs.union(after.readings.withLock { $0.map(\.seq) })
+                    let lowest = all.min()!, highest = all.max()!
+                    #expect(highest > seqs.max()!)
+                    #expect(all.count == highest - lowest + 1, "missing seq: \(Set(lowest...highest).subtracting(all).sorted())")
+                    #expect(gateway.uplink.statistics.droppedMessages == 0)
+                    await after.connection.disconnect()
+                }
+                await restarted.stop()
+            }
+        }
+    }
+
     @Test("a gateway given the wrong CA refuses the hub and logs why")
     func wrongCA() async throws {
         try await Plant.run { plant in

@@ -203,12 +203,13 @@ struct Plant {
     }
 
     /// Runs a gateway for the duration of `body`, then shuts it down gracefully.
-    func withGateway<T>(ca: String? = nil, _ body: (Gateway) async throws -> T) async throws -> T {
+    func withGateway<T>(ca: String? = nil, initialBackoff: Duration = .milliseconds(100),
+                        _ body: (Gateway) async throws -> T) async throws -> T {
         let logger = Logger(label: "gateway") { _ in log.handler(label: "gateway") }
         let gateway = try Gateway(configuration: configuration(ca: ca), deviceMap: map, logger: logger) {
             $0.batchInterval = .milliseconds(20)
-            $0.initialBackoff = .milliseconds(100)
-            $0.maxBackoff = .milliseconds(500)
+            $0.initialBackoff = initialBackoff
+            $0.maxBackoff = max(initialBackoff, .milliseconds(500))
         }
         let group = ServiceGroup(configuration: .init(services: gateway.services.map { .init(service: $0) }, logger: logger))
         let running = Task { try await group.run() }
