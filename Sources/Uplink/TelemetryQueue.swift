@@ -53,22 +53,7 @@ final class TelemetryQueue: Sendable {
 
     /// Waits until readings are pending (returns at once if some are, or on cancellation).
     func waitForReadings() async {
-        await withTaskCancellationHandler {
-            await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
-                let resumeNow = state.withLock { s -> Bool in
-                    if !s.pending.isEmpty || Task.isCancelled { return true }
-                    s.readingsWaiter = c
-                    return false
-                }
-                if resumeNow { c.resume() }
-            }
-        } onCancel: {
-            state.withLock { s in
-                let w = s.readingsWaiter
-                s.readingsWaiter = nil
-                return w
-            }?.resume()
-        }
+        await park(\.readingsWaiter) { !$0.pending.isEmpty }
     }
 
     /// Turns pending readings into numbered messages no larger than the message bound.
@@ -143,20 +128,29 @@ final class TelemetryQueue: Sendable {
 
     /// Waits until a message with seq above `seq` is queued, or the task is cancelled.
     func waitForBatch(after seq: UInt64?) async {
+        await park(\.dataWaiter) { s in
+            s.head < s.batches.count && (seq == nil || s.batches[s.batches.count - 1].seq > seq!)
+        }
+    }
+
+    /// Parks the caller in `slot` until whoever changes the state resumes it, unless `ready`
+    /// already holds; cancellation resumes it too. One waiter per slot: each slot has a
+    /// single consumer (the batcher, the sender).
+    private func park(_ slot: any WritableKeyPath<State, CheckedContinuation<Void, Never>?> & Sendable,
+                      until ready: @escaping @Sendable (State) -> Bool) async {
         await withTaskCancellationHandler {
             await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
                 let resumeNow = state.withLock { s -> Bool in
-                    let available = s.head < s.batches.count && (seq == nil || s.batches[s.batches.count - 1].seq > seq!)
-                    if available || Task.isCancelled { return true }
-                    s.dataWaiter = c
+                    if ready(s) || Task.isCancelled { return true }
+                    s[keyPath: slot] = c
                     return false
                 }
                 if resumeNow { c.resume() }
             }
         } onCancel: {
             state.withLock { s in
-                let w = s.dataWaiter
-                s.dataWaiter = nil
+                let w = s[keyPath: slot]
+                s[keyPath: slot] = nil
                 return w
             }?.resume()
         }
