@@ -139,7 +139,6 @@ final class ConnectionCore: Sendable {
         /// and cleared when `send` hands out an id again.
         var earlyAcks: Set<Int32> = []
         var subscribeWaiters: [Int32: Waiter] = [:]
-        var recentLog: [String] = []
         var droppedMessages = 0
         var nextToken: UInt64 = 0
 
@@ -152,6 +151,11 @@ final class ConnectionCore: Sendable {
     let options: MQTTOptions
     let logger: Logger
     let state = Mutex(State())
+    /// libmosquitto's recent warnings and errors, for error messages. A lock of its own:
+    /// the log callback runs while libmosquitto holds its log mutex, and `mosquitto_publish`
+    /// (called under `state`) logs too, so taking `state` in the callback would deadlock.
+    /// Never call libmosquitto while holding this lock.
+    let recentLog = Mutex<[String]>([])
     let messages: AsyncStream<MQTTMessage>
     let messageSink: AsyncStream<MQTTMessage>.Continuation
 
@@ -392,9 +396,9 @@ final class ConnectionCore: Sendable {
     private func onLog(_ level: Int32, _ text: String) {
         // Only errors and warnings: they carry OpenSSL's reason for a failed handshake.
         guard level & (0x08 | 0x04) != 0 else { return }
-        state.withLock { s in
-            s.recentLog.append(text)
-            if s.recentLog.count > Self.recentLogLimit { s.recentLog.removeFirst() }
+        recentLog.withLock { lines in
+            lines.append(text)
+            if lines.count > Self.recentLogLimit { lines.removeFirst() }
         }
         logger.debug("libmosquitto: \(text)")
     }
@@ -588,13 +592,13 @@ final class ConnectionCore: Sendable {
     }
 
     private func logSuffix() -> String {
-        let lines = state.withLock { $0.recentLog }
+        let lines = recentLog.withLock { $0 }
         return lines.isEmpty ? "" : " (\(lines.joined(separator: "; ")))"
     }
 
     /// OpenSSL's own words, or nil when libmosquitto logged none.
     private func tlsReason() -> String? {
-        let lines = state.withLock { $0.recentLog }
+        let lines = recentLog.withLock { $0 }
         let ssl = lines.filter { $0.contains("SSL") || $0.contains("certificate") || $0.contains("TLS") }
         guard !ssl.isEmpty else { return nil }
         return ssl.map(Self.cleanOpenSSL).joined(separator: "; ")
