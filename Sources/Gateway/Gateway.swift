@@ -1,4 +1,5 @@
 import DeviceMaps
+import Foundation
 import GatewayCore
 import Logging
 import ModbusAdapter
@@ -52,7 +53,8 @@ public struct Gateway: Sendable {
             keepAlive: settings.keepAlive.map { Int($0.components.seconds) } ?? 30)
         var uplinkConfiguration = MQTTUplinkConfiguration(
             gatewayID: configuration.gatewayID, prefix: settings.prefix, connection: options,
-            maxQueuedBytes: configuration.outbox.maxBytes)
+            maxQueuedBytes: configuration.outbox.maxBytes,
+            sequenceFile: (configuration.outbox.path as NSString).deletingLastPathComponent + "/telemetry.seq")
         tuning(&uplinkConfiguration)
         self.uplink = MQTTUplink(configuration: uplinkConfiguration, devices: router.devices,
                                  handler: { await router.execute($0) }, logger: logger)

@@ -27,13 +27,15 @@ public struct MQTTUplinkConfiguration: Sendable {
     public var maxBackoff: Duration
     /// On shutdown, how long to keep delivering queued telemetry before going offline.
     public var drainGrace: Duration
+    /// Where the telemetry sequence number is kept across restarts; nil: memory only.
+    public var sequenceFile: String?
 
     /// Creates a configuration with the defaults of DESIGN.md.
     public init(gatewayID: String, prefix: String = "edgegate", connection: MQTTOptions,
                 batchInterval: Duration = .milliseconds(50), maxMessageBytes: Int = 256 * 1024,
                 maxQueuedBytes: Int = 64 * 1024 * 1024, window: Int = 32,
                 initialBackoff: Duration = .milliseconds(500), maxBackoff: Duration = .seconds(30),
-                drainGrace: Duration = .seconds(3)) {
+                drainGrace: Duration = .seconds(3), sequenceFile: String? = nil) {
         self.gatewayID = gatewayID
         self.prefix = prefix
         self.connection = connection
@@ -44,6 +46,7 @@ public struct MQTTUplinkConfiguration: Sendable {
         self.initialBackoff = initialBackoff
         self.maxBackoff = maxBackoff
         self.drainGrace = drainGrace
+        self.sequenceFile = sequenceFile
     }
 }
 
@@ -73,7 +76,8 @@ public final class MQTTUplink: Service {
         self.logger = logger
         self.queue = TelemetryQueue(gateway: configuration.gatewayID,
                                     maxMessageBytes: configuration.maxMessageBytes,
-                                    maxQueuedBytes: configuration.maxQueuedBytes)
+                                    maxQueuedBytes: configuration.maxQueuedBytes,
+                                    sequence: SequenceStore(path: configuration.sequenceFile, logger: logger))
     }
 
     /// Where adapters deliver readings; callable from any thread.
@@ -107,6 +111,7 @@ public final class MQTTUplink: Service {
             }
             group.cancelAll()
         }
+        queue.closeSequence()
     }
 
     // MARK: - Batching

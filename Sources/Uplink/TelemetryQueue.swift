@@ -17,24 +17,29 @@ struct TelemetryBatch: Sendable {
 final class TelemetryQueue: Sendable {
     private struct State {
         var pending: [Reading] = []
-        var pendingBytes = 0
         var batches: [TelemetryBatch] = []
         var head = 0
         var queuedBytes = 0
-        var nextSeq: UInt64 = 1
         var dropped = 0
         var droppedReadings = 0
         var acknowledged = 0
         var dataWaiter: CheckedContinuation<Void, Never>?
         var readingsWaiter: CheckedContinuation<Void, Never>?
+        /// Sticky: once the uplink stops, a sender that parks later must not sleep forever.
+        var interrupted = false
     }
 
     private let state = Mutex(State())
+    /// Serializes sealing (the batcher, and the sender's final seal on shutdown) and owns
+    /// the sequence numbers, so two seals never number two messages alike. Encoding runs
+    /// under this lock but outside `state`, so adapters keep appending meanwhile.
+    private let sealing: Mutex<SequenceStore>
     private let gateway: String
     private let maxMessageBytes: Int
     private let maxQueuedBytes: Int
 
-    init(gateway: String, maxMessageBytes: Int, maxQueuedBytes: Int) {
+    init(gateway: String, maxMessageBytes: Int, maxQueuedBytes: Int, sequence: sending SequenceStore) {
+        self.sealing = Mutex(sequence)
         self.gateway = gateway
         self.maxMessageBytes = maxMessageBytes
         self.maxQueuedBytes = maxQueuedBytes
@@ -59,50 +64,58 @@ final class TelemetryQueue: Sendable {
     /// Turns pending readings into numbered messages no larger than the message bound.
     @discardableResult
     func seal() -> Int {
-        let (readings, firstSeq) = state.withLock { s -> ([Reading], UInt64) in
-            let r = s.pending
-            s.pending = []
-            return (r, s.nextSeq)
-        }
-        guard !readings.isEmpty else { return 0 }
-        // Encoding happens outside the lock: adapters keep appending meanwhile.
-        var batches: [TelemetryBatch] = []
-        var seq = firstSeq
-        var chunk: [Reading] = []
-        var chunkBytes = 64
-        for r in readings {
-            let size = MQTTWire.encodedSize(of: r)
-            if !chunk.isEmpty, chunkBytes + size > maxMessageBytes {
-                batches.append(TelemetryBatch(seq: seq, payload: MQTTWire.telemetry(gateway: gateway, seq: seq, readings: chunk), readingCount: chunk.count))
-                seq += 1
-                chunk = []
-                chunkBytes = 64
+        sealing.withLock { sequence in
+            let readings = state.withLock { s -> [Reading] in
+                let r = s.pending
+                s.pending = []
+                return r
             }
-            chunk.append(r)
-            chunkBytes += size
-        }
-        batches.append(TelemetryBatch(seq: seq, payload: MQTTWire.telemetry(gateway: gateway, seq: seq, readings: chunk), readingCount: chunk.count))
-        let waiter = state.withLock { s -> CheckedContinuation<Void, Never>? in
-            // seal() has a single caller (the batcher), so nextSeq did not move meanwhile.
-            s.nextSeq = seq + 1
-            for b in batches {
-                s.batches.append(b)
-                s.queuedBytes += b.payload.count
+            guard !readings.isEmpty else { return 0 }
+            var chunks: [[Reading]] = []
+            var chunk: [Reading] = []
+            var chunkBytes = 64
+            for r in readings {
+                let size = MQTTWire.encodedSize(of: r)
+                if !chunk.isEmpty, chunkBytes + size > maxMessageBytes {
+                    chunks.append(chunk)
+                    chunk = []
+                    chunkBytes = 64
+                }
+                chunk.append(r)
+                chunkBytes += size
             }
-            while s.queuedBytes > maxQueuedBytes, s.batches.count - s.head > 1 {
-                let oldest = s.batches[s.head]
-                s.head += 1
-                s.queuedBytes -= oldest.payload.count
-                s.dropped += 1
-                s.droppedReadings += oldest.readingCount
+            chunks.append(chunk)
+            let first = sequence.take(UInt64(chunks.count))
+            let batches = chunks.enumerated().map { i, readings in
+                let seq = first + UInt64(i)
+                return TelemetryBatch(seq: seq, payload: MQTTWire.telemetry(gateway: gateway, seq: seq, readings: readings),
+                                      readingCount: readings.count)
             }
-            compact(&s)
-            let w = s.dataWaiter
-            s.dataWaiter = nil
-            return w
+            let waiter = state.withLock { s -> CheckedContinuation<Void, Never>? in
+                for b in batches {
+                    s.batches.append(b)
+                    s.queuedBytes += b.payload.count
+                }
+                while s.queuedBytes > maxQueuedBytes, s.batches.count - s.head > 1 {
+                    let oldest = s.batches[s.head]
+                    s.head += 1
+                    s.queuedBytes -= oldest.payload.count
+                    s.dropped += 1
+                    s.droppedReadings += oldest.readingCount
+                }
+                compact(&s)
+                let w = s.dataWaiter
+                s.dataWaiter = nil
+                return w
+            }
+            waiter?.resume()
+            return batches.count
         }
-        waiter?.resume()
-        return batches.count
+    }
+
+    /// Records the next sequence number for a clean restart; called once, when the uplink stops.
+    func closeSequence() {
+        sealing.withLock { $0.recordNext() }
     }
 
     /// The oldest queued message whose seq is above `seq` (nil: the oldest of all).
@@ -129,7 +142,7 @@ final class TelemetryQueue: Sendable {
     /// Waits until a message with seq above `seq` is queued, or the task is cancelled.
     func waitForBatch(after seq: UInt64?) async {
         await park(\.dataWaiter) { s in
-            s.head < s.batches.count && (seq == nil || s.batches[s.batches.count - 1].seq > seq!)
+            s.interrupted || s.head < s.batches.count && (seq == nil || s.batches[s.batches.count - 1].seq > seq!)
         }
     }
 
@@ -159,6 +172,7 @@ final class TelemetryQueue: Sendable {
     /// Wakes a sender waiting for data, so it notices that the uplink is stopping.
     func interrupt() {
         state.withLock { s in
+            s.interrupted = true
             let w = s.dataWaiter
             s.dataWaiter = nil
             return w

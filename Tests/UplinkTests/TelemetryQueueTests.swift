@@ -1,9 +1,10 @@
 import Foundation
 import GatewayCore
+import Logging
 import Testing
 @testable import Uplink
 
-@Suite("Telemetry queue")
+@Suite("Telemetry queue", .timeLimit(.minutes(1)))
 struct TelemetryQueueTests {
     func readings(_ n: Int, device: String = "d") -> [Reading] {
         (0..<n).map { Reading(device: device, point: "p\($0)", value: .int(Int64($0)), unit: nil, quality: .good, timestamp: Date()) }
@@ -17,7 +18,7 @@ struct TelemetryQueueTests {
 
     @Test("readings are sealed into numbered messages that keep their order")
     func sealAndOrder() throws {
-        let queue = TelemetryQueue(gateway: "gw", maxMessageBytes: 256 * 1024, maxQueuedBytes: 1 << 20)
+        let queue = TelemetryQueue(gateway: "gw", maxMessageBytes: 256 * 1024, maxQueuedBytes: 1 << 20, sequence: SequenceStore(path: nil, logger: Logger(label: "t")))
         queue.append(readings(3))
         #expect(queue.seal() == 1)
         queue.append(readings(2))
@@ -32,7 +33,7 @@ struct TelemetryQueueTests {
 
     @Test("a message never exceeds the size bound; readings split across messages in order")
     func sizeBound() throws {
-        let queue = TelemetryQueue(gateway: "gw", maxMessageBytes: 2_000, maxQueuedBytes: 1 << 20)
+        let queue = TelemetryQueue(gateway: "gw", maxMessageBytes: 2_000, maxQueuedBytes: 1 << 20, sequence: SequenceStore(path: nil, logger: Logger(label: "t")))
         queue.append(readings(100))
         let count = queue.seal()
         #expect(count > 1)
@@ -48,7 +49,7 @@ struct TelemetryQueueTests {
 
     @Test("acknowledged messages leave the queue; unacknowledged ones stay for a resend")
     func acknowledge() throws {
-        let queue = TelemetryQueue(gateway: "gw", maxMessageBytes: 256 * 1024, maxQueuedBytes: 1 << 20)
+        let queue = TelemetryQueue(gateway: "gw", maxMessageBytes: 256 * 1024, maxQueuedBytes: 1 << 20, sequence: SequenceStore(path: nil, logger: Logger(label: "t")))
         for _ in 0..<3 { queue.append(readings(1)); queue.seal() }
         let head = try #require(queue.batch(after: nil))
         queue.acknowledge(head.seq)
@@ -60,7 +61,7 @@ struct TelemetryQueueTests {
 
     @Test("beyond the byte bound the oldest messages are dropped and counted")
     func dropOldest() throws {
-        let queue = TelemetryQueue(gateway: "gw", maxMessageBytes: 256 * 1024, maxQueuedBytes: 1_000)
+        let queue = TelemetryQueue(gateway: "gw", maxMessageBytes: 256 * 1024, maxQueuedBytes: 1_000, sequence: SequenceStore(path: nil, logger: Logger(label: "t")))
         for _ in 0..<20 { queue.append(readings(3)); queue.seal() }
         let stats = queue.statistics
         #expect(stats.droppedMessages > 0)
@@ -76,12 +77,77 @@ struct TelemetryQueueTests {
 
     @Test("a waiting sender wakes when a message is sealed")
     func wakeUp() async throws {
-        let queue = TelemetryQueue(gateway: "gw", maxMessageBytes: 256 * 1024, maxQueuedBytes: 1 << 20)
+        let queue = TelemetryQueue(gateway: "gw", maxMessageBytes: 256 * 1024, maxQueuedBytes: 1 << 20, sequence: SequenceStore(path: nil, logger: Logger(label: "t")))
         async let waited: Void = queue.waitForBatch(after: nil)
         try await Task.sleep(for: .milliseconds(20))
         queue.append(readings(1))
         queue.seal()
         await waited
         #expect(queue.batch(after: nil) != nil)
+    }
+
+    @Test("concurrent seals never give two messages the same seq")
+    func concurrentSeals() async throws {
+        let queue = TelemetryQueue(gateway: "gw", maxMessageBytes: 600, maxQueuedBytes: 1 << 24, sequence: SequenceStore(path: nil, logger: Logger(label: "t")))
+        await withTaskGroup(of: Void.self) { group in
+            for _ in 0..<8 {
+                group.addTask {
+                    for _ in 0..<50 {
+                        queue.append(self.readings(7))
+                        queue.seal()
+                    }
+                }
+            }
+        }
+        var seqs: [UInt64] = []
+        var last: UInt64? = nil
+        while let b = queue.batch(after: last) { seqs.append(b.seq); last = b.seq }
+        #expect(Set(seqs).count == seqs.count)
+        #expect(seqs == Array(1...UInt64(seqs.count)))
+        #expect(queue.statistics.queuedMessages == seqs.count)
+    }
+
+    @Test("a sender that parks after the uplink began stopping returns at once")
+    func interruptIsSticky() async {
+        let queue = TelemetryQueue(gateway: "gw", maxMessageBytes: 256 * 1024, maxQueuedBytes: 1 << 20, sequence: SequenceStore(path: nil, logger: Logger(label: "t")))
+        queue.interrupt()
+        await queue.waitForBatch(after: nil)
+        #expect(queue.batch(after: nil) == nil)
+    }
+}
+
+@Suite("Sequence store")
+struct SequenceStoreTests {
+    func file() -> String {
+        NSTemporaryDirectory() + "edgegate-seq-\(UUID().uuidString)/telemetry.seq"
+    }
+
+    @Test("a clean stop continues exactly where it left off")
+    func cleanRestart() {
+        let path = file()
+        let first = SequenceStore(path: path, block: 100, logger: Logger(label: "t"))
+        #expect(first.take(1) == 1)
+        #expect(first.take(5) == 2)
+        first.recordNext()
+        let second = SequenceStore(path: path, block: 100, logger: Logger(label: "t"))
+        #expect(second.take(1) == 7)
+    }
+
+    @Test("after a crash numbers resume beyond every number handed out, never repeating one")
+    func crashRestart() {
+        let path = file()
+        let first = SequenceStore(path: path, block: 100, logger: Logger(label: "t"))
+        var last: UInt64 = 0
+        for _ in 0..<250 { last = first.take(1) }
+        // No recordNext(): the process died.
+        let second = SequenceStore(path: path, block: 100, logger: Logger(label: "t"))
+        let resumed = second.take(1)
+        #expect(resumed > last)
+        #expect(resumed - last <= 101)
+    }
+
+    @Test("without a file numbers start at 1")
+    func memoryOnly() {
+        #expect(SequenceStore(path: nil, logger: Logger(label: "t")).take(3) == 1)
     }
 }
