@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Synchronization
 
 /// The one place where commands meet devices: it validates a command against the device
 /// map, refuses what has expired, runs commands to one device in arrival order (different
@@ -17,11 +18,16 @@ public final class CommandRouter: Sendable {
         let lane: SerialLane
     }
 
+    private let recent: RecentCommands
+
     /// Creates a router over the devices of these adapters.
     /// - Parameters:
     ///   - executionTimeout: how long one command may take at the device before `timeout`.
     ///   - now: the clock used for `expires_at` (injectable for tests).
+    ///   - rememberedCommands: how many recent command ids are kept to answer repeats
+    ///     `duplicate` instead of executing them again (QoS 1 redelivery, operator retries).
     public init(adapters: [any DeviceAdapter], executionTimeout: Duration = .seconds(10),
+                rememberedCommands: Int = 10_000,
                 logger: Logger, now: @escaping @Sendable () -> Date = Date.init) {
         var targets: [String: Target] = [:]
         for adapter in adapters {
@@ -30,6 +36,7 @@ public final class CommandRouter: Sendable {
             }
         }
         self.targets = targets
+        self.recent = RecentCommands(capacity: rememberedCommands)
         self.executionTimeout = executionTimeout
         self.logger = logger
         self.now = now
@@ -54,6 +61,14 @@ public final class CommandRouter: Sendable {
     }
 
     private func route(_ command: Command) async -> CommandResult {
+        let (first, isRepeat) = await recent.claim(command.id) { await self.firstRun(command) }
+        guard isRepeat else { return first }
+        return CommandResult(id: command.id, status: .duplicate,
+                             message: "command \(command.id) was already received (\(first.status.rawValue): \(first.message)); not executed again",
+                             values: first.values, timestamp: now())
+    }
+
+    private func firstRun(_ command: Command) async -> CommandResult {
         guard let target = targets[command.device] else {
             let known = targets.keys.sorted().joined(separator: ", ")
             return result(command, .unknownDevice, "no device '\(command.device)' in the device maps (known: \(known))")
@@ -72,40 +87,58 @@ public final class CommandRouter: Sendable {
             // Checked again once the command's turn comes: a command that waited past its
             // expiry behind others must still not run late.
             if let expiry = command.expiresAt, now() > expiry {
-                return result(command, .expired, "command \(command.id) expired at \(Timestamp.rfc3339(expiry)) before it could run")
+                return (result(command, .expired, "command \(command.id) expired at \(Timestamp.rfc3339(expiry)) before it could run"), nil)
             }
             return await execute(writes, command: command, on: target)
         }
     }
 
-    private func execute(_ writes: [String: Value], command: Command, on target: Target) async -> CommandResult {
-        let timeout = executionTimeout
-        let outcome: Result<[String: Value], WriteError>? = await withTaskGroup(of: Result<[String: Value], WriteError>?.self) { group in
-            group.addTask {
-                do throws(WriteError) {
-                    return .success(try await target.adapter.write(device: target.descriptor.id, values: writes))
-                } catch {
-                    return .failure(error)
-                }
+    /// Runs the write with a deadline. The answer comes at the deadline even when the device
+    /// is still busy (a blocking library cannot be interrupted mid-request); the returned
+    /// task ends with the write, and the device's lane waits for it before the next command.
+    private func execute(_ writes: [String: Value], command: Command,
+                         on target: Target) async -> (CommandResult, Task<Void, Never>?) {
+        let work = Task { () -> Result<[String: Value], WriteError> in
+            do throws(WriteError) {
+                return .success(try await target.adapter.write(device: target.descriptor.id, values: writes))
+            } catch {
+                return .failure(error)
             }
-            group.addTask {
-                try? await Task.sleep(for: timeout)
-                return nil
-            }
-            let first = await group.next() ?? nil
-            group.cancelAll()
-            return first
         }
+        let outcome = await Self.first(of: work, within: executionTimeout)
         let points = writes.keys.sorted().map { "\(command.device).\($0)=\(writes[$0]!)" }.joined(separator: ", ")
+        let settled = Task { _ = await work.value }
         switch outcome {
         case .none:
-            return result(command, .timeout, "\(command.device) did not complete the write of \(points) within \(timeout)")
+            return (result(command, .timeout, "\(command.device) did not complete the write of \(points) within \(executionTimeout)"), settled)
         case .success(let values)?:
-            return result(command, .ok, "wrote \(points)", values: values)
+            return (result(command, .ok, "wrote \(points)", values: values), nil)
         case .failure(.rejected(let why))?:
-            return result(command, .rejected, why)
+            return (result(command, .rejected, why), nil)
         case .failure(.failed(let why))?:
-            return result(command, .failed, why)
+            return (result(command, .failed, why), nil)
+        }
+    }
+
+    /// The task's value, or nil when `timeout` passes first.
+    private static func first<T: Sendable>(of work: Task<T, Never>, within timeout: Duration) async -> T? {
+        let claimed = Mutex(false)
+        let claim: @Sendable () -> Bool = {
+            claimed.withLock { taken in
+                defer { taken = true }
+                return !taken
+            }
+        }
+        return await withCheckedContinuation { (continuation: CheckedContinuation<T?, Never>) in
+            let timer = Task {
+                try? await Task.sleep(for: timeout)
+                if claim() { continuation.resume(returning: nil) }
+            }
+            Task {
+                let value = await work.value
+                timer.cancel()
+                if claim() { continuation.resume(returning: value) }
+            }
         }
     }
 
@@ -115,17 +148,53 @@ public final class CommandRouter: Sendable {
     }
 }
 
-/// Runs operations one after another in arrival order.
+/// Runs operations one after another in arrival order. An operation may leave work behind
+/// (a write still running after its timeout): the next one starts only when that ends too.
 actor SerialLane {
     private var tail: Task<Void, Never>?
 
-    func run<T: Sendable>(_ operation: @escaping @Sendable () async -> T) async -> T {
+    func run<T: Sendable>(_ operation: @escaping @Sendable () async -> (T, Task<Void, Never>?)) async -> T {
         let previous = tail
         let task = Task {
             await previous?.value
             return await operation()
         }
-        tail = Task { _ = await task.value }
-        return await task.value
+        tail = Task {
+            let (_, leftover) = await task.value
+            await leftover?.value
+        }
+        return await task.value.0
+    }
+}
+
+/// The most recent command ids and their results, so that a repeated id is answered with the
+/// first result instead of running again. In memory and bounded (oldest forgotten first);
+/// the durable, time-bounded window is its own issue.
+actor RecentCommands {
+    private let capacity: Int
+    private var results: [String: Task<CommandResult, Never>] = [:]
+    private var order: [String] = []
+    private var head = 0
+
+    init(capacity: Int) {
+        self.capacity = max(1, capacity)
+    }
+
+    /// The result of the first command with this id, running `first` if there was none;
+    /// `isRepeat` tells whether this call was a repeat. A repeat that arrives while the
+    /// first is still running waits for its result.
+    func claim(_ id: String, first: @escaping @Sendable () async -> CommandResult) async -> (CommandResult, isRepeat: Bool) {
+        if let running = results[id] {
+            return (await running.value, true)
+        }
+        let task = Task { await first() }
+        results[id] = task
+        order.append(id)
+        if order.count - head > capacity {
+            results[order[head]] = nil
+            head += 1
+            if head > 4096 { order.removeFirst(head); head = 0 }
+        }
+        return (await task.value, false)
     }
 }

@@ -1,3 +1,4 @@
+import Dispatch
 import Foundation
 import GatewayCore
 import Logging
@@ -10,10 +11,12 @@ final class ScriptedAdapter: DeviceAdapter {
     let devices: [DeviceDescriptor]
     let delay: Duration
     let failure: WriteError?
+    let ignoresCancellation: Bool
     let log = Mutex<[String]>([])
 
-    init(devices: [DeviceDescriptor], delay: Duration = .zero, failure: WriteError? = nil) {
+    init(devices: [DeviceDescriptor], delay: Duration = .zero, failure: WriteError? = nil, ignoresCancellation: Bool = false) {
         self.devices = devices
+        self.ignoresCancellation = ignoresCancellation
         self.delay = delay
         self.failure = failure
     }
@@ -23,7 +26,15 @@ final class ScriptedAdapter: DeviceAdapter {
     func write(device: String, values: [String: Value]) async throws(WriteError) -> [String: Value] {
         let key = values.keys.sorted().map { "\($0)=\(values[$0]!)" }.joined(separator: ",")
         log.withLock { $0.append("start \(device) \(key)") }
-        try? await Task.sleep(for: delay)
+        if ignoresCancellation {
+            // Like a blocking C library: once started, the request runs to its end.
+            let seconds = Double(delay.components.seconds) + Double(delay.components.attoseconds) / 1e18
+            await withCheckedContinuation { c in
+                DispatchQueue.global().asyncAfter(deadline: .now() + seconds) { c.resume() }
+            }
+        } else {
+            try? await Task.sleep(for: delay)
+        }
         log.withLock { $0.append("end \(device) \(key)") }
         if let failure { throw failure }
         return values
@@ -95,6 +106,53 @@ struct CommandRouterTests {
                                    executionTimeout: .milliseconds(50), logger: logger)
         let result = await router.execute(Command(id: "c8", device: "boiler-1", action: .write(["setpoint": .int(20)])))
         #expect(result.status == .timeout)
+    }
+
+    @Test("the timeout answers on time even when the device cannot be interrupted, and the next command waits for it")
+    func timeoutBound() async {
+        let adapter = ScriptedAdapter(devices: [Self.device], delay: .milliseconds(600), ignoresCancellation: true)
+        let router = CommandRouter(adapters: [adapter], executionTimeout: .milliseconds(50), logger: logger)
+        let clock = ContinuousClock()
+        let started = clock.now
+        let slow = await router.execute(Command(id: "t1", device: "boiler-1", action: .write(["setpoint": .int(20)])))
+        #expect(slow.status == .timeout)
+        #expect(clock.now - started < .milliseconds(500))
+        // The write is still running at the device: the next command must not interleave with it.
+        _ = await router.execute(Command(id: "t2", device: "boiler-1", action: .write(["setpoint": .int(21)])))
+        let log = adapter.log.withLock { $0 }
+        #expect(log.prefix(2) == ["start boiler-1 setpoint=20", "end boiler-1 setpoint=20"])
+        #expect(log.count >= 3 && log[2] == "start boiler-1 setpoint=21")
+    }
+
+    @Test("a repeated command id is answered duplicate with the first result and never executed twice")
+    func duplicates() async {
+        let adapter = ScriptedAdapter(devices: [Self.device], delay: .milliseconds(50))
+        let router = CommandRouter(adapters: [adapter], logger: logger)
+        let command = Command(id: "d1", device: "boiler-1", action: .write(["setpoint": .int(20)]))
+        async let a = router.execute(command)
+        async let b = router.execute(command)
+        let results = await [a, b]
+        let again = await router.execute(command)
+        #expect(results.map(\.status).sorted { $0.rawValue < $1.rawValue } == [.duplicate, .ok])
+        #expect(again.status == .duplicate)
+        #expect(again.values == ["setpoint": .int(20)])
+        #expect(again.message.contains("already received"))
+        #expect(adapter.log.withLock { $0 }.filter { $0.hasPrefix("start") }.count == 1)
+        // A rejected id stays rejected: the repeat does not get a second chance to run.
+        let bad = Command(id: "d2", device: "boiler-1", action: .write(["setpoint": .int(500)]))
+        #expect(await router.execute(bad).status == .rejected)
+        #expect(await router.execute(bad).status == .duplicate)
+    }
+
+    @Test("the duplicate window is bounded: the oldest ids are forgotten first")
+    func boundedWindow() async {
+        let adapter = ScriptedAdapter(devices: [Self.device])
+        let router = CommandRouter(adapters: [adapter], rememberedCommands: 2, logger: logger)
+        for id in ["a", "b", "c"] {
+            _ = await router.execute(Command(id: id, device: "boiler-1", action: .write(["setpoint": .int(20)])))
+        }
+        #expect(await router.execute(Command(id: "c", device: "boiler-1", action: .write(["setpoint": .int(20)]))).status == .duplicate)
+        #expect(await router.execute(Command(id: "a", device: "boiler-1", action: .write(["setpoint": .int(20)]))).status == .ok)
     }
 
     @Test("commands to one device run one after another, in arrival order")
