@@ -146,7 +146,7 @@ public final class MQTTUplink: Service {
                     lastError = error
                 }
                 failures += 1
-                await backoff(failures)
+                await backoff(failures, stopping: stopping)
                 continue
             }
             logger.info("uplink connected", metadata: ["hub": "\(options.host):\(options.port)", "client_id": "\(options.clientID)"])
@@ -157,20 +157,24 @@ public final class MQTTUplink: Service {
             if let ended, !stopping.isSet {
                 logger.warning("uplink connection lost", metadata: ["error": "\(ended)"])
                 failures = 1
-                await backoff(failures)
+                await backoff(failures, stopping: stopping)
             } else {
                 return
             }
         }
     }
 
-    private func backoff(_ failures: Int) async {
+    private func backoff(_ failures: Int, stopping: StopFlag) async {
         let base = Double(configuration.initialBackoff.components.seconds) + Double(configuration.initialBackoff.components.attoseconds) / 1e18
         let cap = Double(configuration.maxBackoff.components.seconds) + Double(configuration.maxBackoff.components.attoseconds) / 1e18
         let delay = min(cap, base * pow(2, Double(min(failures - 1, 30))))
         // Full jitter in the upper half: many gateways restarting together do not reconnect in step.
         let jittered = delay * Double.random(in: 0.5...1.0)
-        try? await Task.sleep(for: .milliseconds(Int(jittered * 1000)))
+        // Sleep in short steps: a shutdown must not wait out a 30 s backoff.
+        let until = ContinuousClock.now + .milliseconds(Int(jittered * 1000))
+        while ContinuousClock.now < until, !stopping.isSet, !Task.isCancelled {
+            try? await Task.sleep(for: min(.milliseconds(100), until - .now))
+        }
     }
 
     /// One connected session; returns nil when it ended because the uplink is stopping.
@@ -227,7 +231,13 @@ public final class MQTTUplink: Service {
                 }
             }
         } catch {
-            // The session is over; the session notices through closed().
+            if case .connectionLost = error {
+                return  // the session notices through closed() and reconnects
+            }
+            // Anything else would stop telemetry while commands keep working: end the session
+            // so that the connection loop starts a fresh one.
+            logger.error("uplink cannot publish telemetry; reconnecting", metadata: ["error": "\(error)"])
+            await connection.disconnect()
             return
         }
         guard deadline != nil else { return }
@@ -240,18 +250,38 @@ public final class MQTTUplink: Service {
         logger.info("uplink disconnected", metadata: ["statistics": "\(statistics)"])
     }
 
+    /// Commands being handled at once, at most; beyond it a command is answered `rejected`
+    /// at once, so a flood cannot grow memory without bound.
+    static let maxCommandsInFlight = 256
+
     private func commandLoop(_ connection: MQTTConnection) async {
+        let inFlight = Counter()
         await withDiscardingTaskGroup { group in
             for await message in connection.messages {
                 guard message.topic == topics.commands else { continue }
-                group.addTask { await self.handle(message.payload, on: connection) }
+                if inFlight.add(1) > Self.maxCommandsInFlight {
+                    inFlight.add(-1)
+                    group.addTask { await self.handle(message, on: connection, refusal: "gateway busy: more than \(Self.maxCommandsInFlight) commands in progress") }
+                    continue
+                }
+                group.addTask {
+                    await self.handle(message, on: connection)
+                    inFlight.add(-1)
+                }
             }
         }
     }
 
-    private func handle(_ payload: [UInt8], on connection: MQTTConnection) async {
+    private func handle(_ message: MQTTMessage, on connection: MQTTConnection, refusal: String? = nil) async {
+        let payload = message.payload
         let result: CommandResult
         switch MQTTWire.decodeCommand(payload) {
+        case .success(let command) where message.retain:
+            // A retained command would run again on every reconnect of every gateway session.
+            result = CommandResult(id: command.id, status: .rejected,
+                                   message: "retained commands are refused: they would run again on every reconnect; publish commands without the retain flag")
+        case .success(let command) where refusal != nil:
+            result = CommandResult(id: command.id, status: .rejected, message: refusal!)
         case .success(let command):
             result = await handler(command)
         case .failure(let error):
@@ -279,4 +309,13 @@ final class StopFlag: Sendable {
     var isSet: Bool { value.load(ordering: .relaxed) }
 
     func set() { value.store(true, ordering: .relaxed) }
+}
+
+/// A shared count (commands in flight), for tasks that cannot capture an `Atomic` directly.
+final class Counter: Sendable {
+    private let value = Atomic<Int>(0)
+
+    /// Adds `delta` and returns the new value.
+    @discardableResult
+    func add(_ delta: Int) -> Int { value.wrappingAdd(delta, ordering: .relaxed).newValue }
 }

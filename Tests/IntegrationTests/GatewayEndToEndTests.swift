@@ -112,7 +112,11 @@ struct GatewayEndToEndTests {
                     #expect(readOnly["message"] == .string("boiler-1.temperature is read-only"))
                     let fraction = try await view.send(#"{"id":"r3","device":"boiler-1","write":{"setpoint":21.55}}"#, id: "r3")
                     #expect(fraction["status"] == .string("rejected"))
-                    if case .string(let m)? = fraction["message"] { #expect(m.contains("scale 0.1")) }
+                    guard case .string(let m)? = fraction["message"] else {
+                    Issue.record("no message in \(fraction)")
+                    return
+                }
+                #expect(m.contains("scale 0.1"))
                     let wrongType = try await view.send(#"{"id":"r4","device":"boiler-1","write":{"pump":1}}"#, id: "r4")
                     #expect(wrongType["status"] == .string("rejected"))
                     let unknown = try await view.send(#"{"id":"r5","device":"boiler-9","write":{"setpoint":20}}"#, id: "r5")
@@ -260,6 +264,41 @@ struct GatewayEndToEndTests {
                     await after.connection.disconnect()
                 }
                 await restarted.stop()
+            }
+        }
+    }
+
+    @Test("a repeated command id is answered duplicate and not executed again; retained commands are refused")
+    func duplicatesAndRetained() async throws {
+        try await Plant.run { plant in
+            let probe = try ProbeClient(port: plant.modbusPort)
+            let view = try await OperatorView(hub: plant.hub)
+            try await view.connection.publish(view.topics.commands, payload: Array(#"{"id":"ret1","device":"boiler-1","write":{"setpoint":44}}"#.utf8), qos: 1, retain: true)
+            try await plant.withGateway { gateway in
+                try await withThrowingDiscardingTaskGroup { group in
+                    group.addTask { await view.collect() }
+                    _ = try await waitFor("uplink connected") { gateway.uplink.isConnected ? true : nil }
+                    // The command retained before the gateway started reached it flagged as retained.
+                    let retained = try await waitFor("response to ret1") {
+                        view.responses.withLock { $0.first { $0["id"] == .string("ret1") } }
+                    }
+                    #expect(retained["status"] == .string("rejected"))
+                    #expect(try probe.holding(1) != [440])
+                    let command = #"{"id":"dup1","device":"boiler-1","write":{"setpoint":33}}"#
+                    let first = try await view.send(command, id: "dup1")
+                    #expect(first["status"] == .string("ok"))
+                    #expect(try probe.holding(1) == [330])
+                    // Someone changes the register locally; a redelivered command must not undo that.
+                    try probe.writeHolding(1, 100)
+                    view.responses.withLock { $0.removeAll() }
+                    let again = try await view.send(command, id: "dup1")
+                    #expect(again["status"] == .string("duplicate"))
+                    #expect(view.responses.withLock { $0.filter { $0["id"] == .string("dup1") }.count } == 1)
+                    #expect(try probe.holding(1) == [100])
+
+                    try await view.connection.publish(view.topics.commands, payload: [], qos: 1, retain: true)
+                    await view.connection.disconnect()
+                }
             }
         }
     }
