@@ -117,8 +117,9 @@ public enum RegisterCodec {
 
         let whole = raw.rounded()
         // Scaling by a decimal fraction is inexact in binary (21.5 / 0.1 = 214.99999999999997),
-        // so "a whole number" has to mean "within a few ulps of one", relative to its size.
-        guard abs(raw - whole) <= 1e-6 * Swift.max(1, abs(raw)) else {
+        // so "a whole number" has to mean "within a few ulps of one" — and no more: a looser
+        // bound would round 12345.6789 to 12345.68 on a 0.01-scaled register and say ok.
+        guard abs(raw - whole) <= 1e-9 * Swift.max(1, abs(raw)) else {
             var why = "\(name): \(shown) is not a multiple of the scale \(Value.format(point.scale))"
             if point.offset != 0 { why += " (after the offset \(Value.format(point.offset)))" }
             throw .rejected(why)

@@ -184,6 +184,11 @@ struct RegisterCodecTests {
     func notMultiple() throws {
         let message = try #require(rejection(.double(21.55), scaled(.int16, scale: 0.1)))
         #expect(message == "boiler-1.setpoint: 21.55 °C is not a multiple of the scale 0.1")
+        // Large raw values must not be rounded silently either: 12345.6789 on a 0.01 scale.
+        #expect(rejection(.double(12345.6789), scaled(.uint32, scale: 0.01)) != nil)
+        // ...while exact multiples pass despite binary rounding (1234567.89 = 123456789 × 0.01).
+        #expect(rejection(.double(1234567.89), scaled(.uint32, scale: 0.01)) == nil)
+        #expect(rejection(.double(21.5), scaled(.int16, scale: 0.1)) == nil)
     }
 
     @Test("a value outside the register's range is rejected with the range in engineering units")
