@@ -130,6 +130,11 @@ private struct ConfigParser {
 
     static let topKeys = ["gateway", "uplink", "outbox"]
     static let gatewayKeys = ["id", "devicemaps"]
+    /// C0 and C1 control characters and DEL, which MQTT client libraries refuse in topics.
+    static func isControl(_ c: Character) -> Bool {
+        c.unicodeScalars.contains { $0.value < 0x20 || (0x7F...0x9F).contains($0.value) }
+    }
+
     static let uplinkKeys = ["profile", "url", "insecure", "prefix", "tls", "client_id", "keep_alive"]
     static let tlsKeys = ["ca", "cert", "key"]
     static let outboxKeys = ["path", "max_bytes"]
@@ -154,7 +159,7 @@ private struct ConfigParser {
             g.checkKeys(Self.gatewayKeys)
             gatewayID = g.name("id", required: true)
             if let id = gatewayID, let node = g.value("id") {
-                let bad = id.filter { "/+#".contains($0) || $0.isWhitespace || $0.asciiValue.map { $0 < 0x20 } == true }
+                let bad = id.filter { "/+#".contains($0) || $0.isWhitespace || Self.isControl($0) }
                 if !bad.isEmpty {
                     g.error("id '\(id)' cannot be an MQTT topic level", at: node,
                             hint: "it must not contain '/', '+', '#', spaces or control characters")
@@ -209,13 +214,18 @@ private struct ConfigParser {
         let prefix = u.name("prefix") ?? "edgegate"
         if let node = u.value("prefix") {
             let levels = prefix.split(separator: "/", omittingEmptySubsequences: false)
-            if prefix.contains(where: { "+#".contains($0) }) || levels.contains(where: \.isEmpty) {
+            if prefix.contains(where: { "+#".contains($0) || $0.isWhitespace || Self.isControl($0) })
+                || levels.contains(where: \.isEmpty) {
                 u.error("prefix '\(prefix)' is not a valid MQTT topic prefix", at: node,
-                        hint: "use levels separated by single '/', without '+', '#' or a leading or trailing '/'")
+                        hint: "use levels separated by single '/', without '+', '#', spaces, control characters or a leading or trailing '/'")
             }
         }
         let clientID = u.name("client_id")
         let keepAlive = u.duration("keep_alive")
+        if let keepAlive, let node = u.value("keep_alive"), keepAlive < .seconds(5) || keepAlive > .seconds(65535) {
+            // libmosquitto refuses a keep-alive below 5 s on every connect: catch it here.
+            u.error("keep_alive must be between 5s and 65535s", at: node)
+        }
 
         var host = "", port = 0, useTLS = true
         if let url = u.string("url", required: true, hint: "e.g. url: mqtts://hub.example:8883"), let node = u.value("url") {
