@@ -37,6 +37,14 @@ public struct Gateway: Sendable {
         guard settings.profile == "mqtt" else {
             throw .unsupported("uplink profile '\(settings.profile)' is not supported yet; supported: mqtt")
         }
+        // The configuration loader enforces these too; a configuration built in code must not
+        // fall back to plain MQTT silently either.
+        if settings.useTLS && settings.tls == nil {
+            throw .unsupported("uplink: TLS needs a CA file (tls.ca)")
+        }
+        if !settings.useTLS && !settings.insecure {
+            throw .unsupported("uplink: plain MQTT needs `insecure: true`")
+        }
         var adapters: [any DeviceAdapter] = []
         let modbusDevices = deviceMap.devices.filter { $0.protocolName == "modbus" }
         if !modbusDevices.isEmpty {
@@ -49,7 +57,9 @@ public struct Gateway: Sendable {
         let options = MQTTOptions(
             host: settings.host, port: settings.port,
             clientID: settings.clientID ?? configuration.gatewayID,
-            tls: settings.useTLS ? settings.tls.map { MQTTTLS(caFile: $0.ca, certFile: $0.cert, keyFile: $0.key, verifyHostname: true) } : nil,
+            tls: settings.tls.flatMap { files in
+                settings.useTLS ? MQTTTLS(caFile: files.ca, certFile: files.cert, keyFile: files.key, verifyHostname: true) : nil
+            },
             keepAlive: settings.keepAlive.map { Int($0.components.seconds) } ?? 30)
         var uplinkConfiguration = MQTTUplinkConfiguration(
             gatewayID: configuration.gatewayID, prefix: settings.prefix, connection: options,

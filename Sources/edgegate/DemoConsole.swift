@@ -23,7 +23,9 @@ struct DemoConsole: Service {
                 connection = try await MQTTConnection.connect(options, logger: logger)
             } catch {
                 logger.warning("demo console cannot reach the hub yet", metadata: ["error": "\(error)"])
-                try await Task.sleep(for: .seconds(1))
+                // Ctrl-C during this wait ends the console instead of retrying forever.
+                try? await cancelWhenGracefulShutdown { try await Task.sleep(for: .seconds(1)) }
+                if Task.isShuttingDownGracefully || Task.isCancelled { return }
             }
         }
         let hub = connection!

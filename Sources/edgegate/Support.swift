@@ -4,6 +4,7 @@ import Foundation
 import GatewayCore
 import Logging
 import ServiceLifecycle
+import Synchronization
 
 /// Logging options every long-running command shares.
 struct LoggingOptions: ParsableArguments {
@@ -20,14 +21,11 @@ struct LoggingOptions: ParsableArguments {
 extension Logger.Level: @retroactive ExpressibleByArgument {}
 
 enum LoggingBootstrap {
-    private static let done = NSLock()
-    nonisolated(unsafe) private static var bootstrapped = false
+    private static let bootstrapped = Atomic<Bool>(false)
 
     static func once(level: Logger.Level) {
-        done.lock()
-        defer { done.unlock() }
-        guard !bootstrapped else { return }
-        bootstrapped = true
+        // swift-log allows one bootstrap per process; the demo and tests may ask twice.
+        guard bootstrapped.compareExchange(expected: false, desired: true, ordering: .relaxed).exchanged else { return }
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
             handler.logLevel = level
@@ -47,7 +45,7 @@ struct DurationArgument: ExpressibleByArgument, Sendable {
         for (suffix, factor) in units where argument.hasSuffix(suffix) {
             let number = argument.dropLast(suffix.count)
             // "5ms" also ends in "s": only accept a suffix whose remainder is a plain number.
-            guard let n = Double(number), n >= 0 else { continue }
+            guard let n = Double(number), n >= 0, n * factor < 1e9 else { continue }
             duration = .milliseconds(Int64((n * factor * 1000).rounded()))
             return
         }

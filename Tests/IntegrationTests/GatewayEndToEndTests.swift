@@ -256,7 +256,11 @@ struct GatewayEndToEndTests {
                         gateway.uplink.isConnected && gateway.uplink.statistics.queuedMessages == 0 && after.readingCount > 0 ? true : nil
                     }
                     try await Task.sleep(for: .milliseconds(300))
-                    let all = seqs.union(after.readings.withLock { $0.map(\.seq) })
+                    // In order: after dropping redeliveries, seq only ever increases on arrival.
+                    var seen = Set<Int>()
+                    let arrival = after.readings.withLock { $0.map(\.seq) }.filter { seen.insert($0).inserted }
+                    #expect(arrival == arrival.sorted(), "telemetry arrived out of order: \(arrival)")
+                    let all = seqs.union(arrival)
                     let lowest = all.min()!, highest = all.max()!
                     #expect(highest > seqs.max()!)
                     #expect(all.count == highest - lowest + 1, "missing seq: \(Set(lowest...highest).subtracting(all).sorted())")
