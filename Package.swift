@@ -82,6 +82,8 @@ let package = Package(
                            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")]
         ),
 
+        .executableTarget(name: "edgegate-bench", dependencies: ["DevTools", "Simulators", "DeviceMaps", "GatewayCore", "MQTTClient", "Uplink", .product(name: "ArgumentParser", package: "swift-argument-parser"), .product(name: "Logging", package: "swift-log")], path: "Benchmarks/EdgegateBench"),
+
         // Test helpers: free ports, a real mosquitto with mutual TLS, temporary folders.
         .target(
             name: "TestSupport",

@@ -1,0 +1,322 @@
+import ArgumentParser
+import DevTools
+import DeviceMaps
+import Foundation
+import Logging
+import MQTTClient
+import Simulators
+import Synchronization
+import Uplink
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `edgegate-bench`: throughput, CPU, memory and command latency of the real daemon against
+/// simulated Modbus devices and a local mutual-TLS hub. See docs/benchmarks.md.
+@main
+struct EdgegateBench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "edgegate-bench",
+        abstract: "Measure readings/s delivered to the hub, the daemon's CPU and peak RSS, and command round trips.",
+        discussion: """
+            Needs both executables built in the same configuration, side by side:
+              swift build -c release --product edgegate && swift build -c release --product edgegate-bench
+            then: $(swift build -c release --show-bin-path)/edgegate-bench
+            The daemon runs as a separate process (`edgegate run`), so its CPU and memory are its own.
+            """)
+
+    @Option(help: "Simulated devices, each on its own Modbus TCP port.")
+    var devices = 10
+
+    @Option(help: "Holding registers (= points) per device.")
+    var registers = 100
+
+    @Option(help: "Poll period of every device, in milliseconds.")
+    var pollMs = 100
+
+    @Option(help: "Seconds between the first telemetry message and the measurement window.")
+    var warmup = 5.0
+
+    @Option(help: "Seconds of the throughput/CPU measurement window.")
+    var duration = 30.0
+
+    @Option(help: "Write commands sent one after another after the window.")
+    var commands = 200
+
+    @Option(help: "Seconds to wait for each command's response.")
+    var commandTimeout = 5.0
+
+    @Option(help: "The edgegate executable (default: the one next to this executable).")
+    var edgegate: String?
+
+    @Option(help: "Log level of the daemon (its log goes to a file in the work folder).")
+    var gatewayLogLevel = "info"
+
+    @Flag(help: "Keep the temporary work folder (PKI, configuration, logs) instead of deleting it.")
+    var keep = false
+
+    func validate() throws {
+        guard (1...200).contains(devices) else { throw ValidationError("--devices must be 1…200") }
+        guard (1...10_000).contains(registers) else { throw ValidationError("--registers must be 1…10000") }
+        guard pollMs >= 10 else { throw ValidationError("--poll-ms must be at least 10") }
+        guard warmup >= 0, duration > 0, commandTimeout > 0, commands >= 0 else {
+            throw ValidationError("--warmup, --duration, --command-timeout and --commands must be positive")
+        }
+    }
+
+    func run() async throws {
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = .warning
+            return handler
+        }
+        let logger = Logger(label: "edgegate-bench")
+        let daemon = try locateDaemon()
+        let loadBefore = Machine.loadAverage
+        let work = FileManager.default.temporaryDirectory.appendingPathComponent("edgegate-bench-\(UUID().uuidString.prefix(8))").path
+        try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
+        let cleanup = Cleanup.shared
+        let signalSources = cleanup.installSignalHandlers()
+        defer {
+            withExtendedLifetime(signalSources) {}
+            if !keep { try? FileManager.default.removeItem(atPath: work) }
+        }
+        func step(_ text: String) {
+            FileHandle.standardError.write(Data("bench: \(text)\n".utf8))
+        }
+        step("work folder \(work)\(keep ? " (kept)" : "")")
+
+        // PKI and hub.
+        let pki = try await DevPKI.create(in: "\(work)/certs", logger: logger)
+        let hubPort = try freeLoopbackPort()
+        let hub = try await LocalHub.start(HubConfiguration(port: hubPort, pki: pki, runDirectory: "\(work)/hub"), logger: logger)
+        cleanup.add(hub.process)
+        step("hub (mosquitto) on 127.0.0.1:\(hubPort), pid \(hub.process.pid)")
+
+        // Simulators, one port per device.
+        var ports: [Int] = []
+        while ports.count < devices {
+            let port = try freeLoopbackPort()
+            if port != hubPort && !ports.contains(port) { ports.append(port) }
+        }
+        let scenario = Scenario(devices: devices, registers: registers, poll: .milliseconds(pollMs), ports: ports)
+        let mapPath = "\(work)/bench-devices.yaml"
+        let mapYAML = scenario.deviceMapYAML()
+        try mapYAML.write(toFile: mapPath, atomically: true, encoding: .utf8)
+        let (parsedMap, diagnostics) = DeviceMapLoader.parse(yaml: mapYAML, file: mapPath)
+        guard let map = parsedMap else {
+            await hub.stop()
+            throw BenchError("the generated device map does not validate:\n" + diagnostics.map(\.description).joined(separator: "\n"))
+        }
+        var simulators: [ModbusSimulator] = []
+        for device in map.devices {
+            let simulator = try ModbusSimulator(devices: [device], port: device.connection.port, logger: logger)
+            try simulator.start()
+            simulators.append(simulator)
+        }
+        step("\(simulators.count) Modbus simulators (in this process), \(registers) holding registers each")
+
+        // The operator: one connection for telemetry, one for commands and their responses.
+        let topics = MQTTTopics(prefix: "edgegate", gateway: "gw-1")
+        func operatorOptions(_ suffix: String) -> MQTTOptions {
+            MQTTOptions(host: "127.0.0.1", port: hubPort, clientID: "operator-bench-\(suffix)",
+                        tls: MQTTTLS(caFile: pki.caCert, certFile: pki.operatorCert, keyFile: pki.operatorKey))
+        }
+        let telemetryConnection = try await MQTTConnection.connect(operatorOptions("telemetry"), logger: logger)
+        try await telemetryConnection.subscribe(topics.telemetry, qos: 1)
+        let commandConnection = try await MQTTConnection.connect(operatorOptions("commands"), logger: logger)
+        try await commandConnection.subscribe(topics.responses, qos: 1)
+        let counter = TelemetryCounter()
+        let mailbox = ResponseMailbox()
+        let consumers = [
+            Task { await counter.consume(telemetryConnection, topic: topics.telemetry) },
+            Task { await mailbox.consume(commandConnection, topic: topics.responses) },
+        ]
+
+        // The daemon, as its own process.
+        let configPath = "\(work)/gateway.yaml"
+        try Scenario.gatewayYAML(mapPath: mapPath, hubPort: hubPort, ca: pki.caCert, cert: pki.gatewayCert,
+                                 key: pki.gatewayKey, outbox: "\(work)/var/outbox.sqlite")
+            .write(toFile: configPath, atomically: true, encoding: .utf8)
+        let gatewayLog = "\(work)/gateway.log"
+        let gateway = try ChildProcess.spawn(daemon, ["run", "--config", configPath, "--log-level", gatewayLogLevel],
+                                             stdout: .file(gatewayLog), stderr: .file(gatewayLog, append: true))
+        cleanup.add(gateway)
+        let started = ContinuousClock.now
+        step("gateway \(daemon) pid \(gateway.pid)")
+
+        guard await counter.waitForFirstMessage(timeout: .seconds(30)), gateway.isRunning else {
+            let tail = Self.tail(of: gatewayLog)
+            _ = await gateway.stop()
+            await stopAll(hub: hub, simulators: simulators, connections: [telemetryConnection, commandConnection], consumers: consumers)
+            throw BenchError("no telemetry within 30 s of starting the gateway (exit status \(gateway.exitStatus.map(String.init) ?? "running")); its log ends:\n\(tail)")
+        }
+        let firstTelemetry = (ContinuousClock.now - started).seconds
+        step(String(format: "first telemetry %.2f s after spawn; warm-up %.0f s, window %.0f s", firstTelemetry, warmup, duration))
+
+        // Throughput, CPU, memory.
+        try await Task.sleep(for: .milliseconds(Int(warmup * 1000)))
+        let ids = (gateway: gateway.pid, hub: hub.process.pid, bench: getpid())
+        guard let g0 = ProcessSample.read(pid: ids.gateway), let h0 = ProcessSample.read(pid: ids.hub),
+              let b0 = ProcessSample.read(pid: ids.bench) else {
+            throw BenchError("the gateway or the hub is gone (gateway exit status \(gateway.exitStatus.map(String.init) ?? "?"))")
+        }
+        let t0 = counter.snapshot
+        counter.recordAges(true)
+        try await Task.sleep(for: .milliseconds(Int(duration * 1000)))
+        let t1 = counter.snapshot
+        counter.recordAges(false)
+        guard let g1 = ProcessSample.read(pid: ids.gateway), let h1 = ProcessSample.read(pid: ids.hub),
+              let b1 = ProcessSample.read(pid: ids.bench) else {
+            throw BenchError("the gateway or the hub exited during the window")
+        }
+        let window = (g1.at - g0.at).seconds
+        step(String(format: "window done: %.0f readings/s; sending %d commands", Double(t1.readings - t0.readings) / window, commands))
+
+        // Command round trips.
+        let c0 = ProcessSample.read(pid: ids.gateway)
+        let commandStart = ContinuousClock.now
+        let figures = await CommandProbe.run(count: commands, scenario: scenario, connection: commandConnection,
+                                             mailbox: mailbox, topics: topics, timeout: .milliseconds(Int(commandTimeout * 1000)))
+        let commandWall = (ContinuousClock.now - commandStart).seconds
+        let c1 = ProcessSample.read(pid: ids.gateway)
+        let tc = counter.snapshot
+
+        // Shutdown: SIGTERM, the daemon drains and says goodbye.
+        let stopStart = ContinuousClock.now
+        let exitStatus = await gateway.stop(grace: .seconds(10))
+        let stopSeconds = (ContinuousClock.now - stopStart).seconds
+        try? await Task.sleep(for: .milliseconds(300))  // the last messages reach the counter
+        let final = counter.snapshot
+        await stopAll(hub: hub, simulators: simulators, connections: [telemetryConnection, commandConnection], consumers: consumers)
+        let statisticsLine = Self.lines(of: gatewayLog).last { $0.contains("uplink disconnected") }
+        let warnings = Self.lines(of: gatewayLog).filter { $0.contains(" warning ") || $0.contains(" error ") || $0.contains(" critical ") }
+
+        // Report.
+        var r = Report()
+        r.line("### edgegate-bench, \(ISO8601DateFormatter().string(from: Date()))")
+        r.line("")
+        r.line("Scenario: \(devices) devices × \(registers) holding registers, poll \(pollMs) ms (one simulator port per device), "
+               + "warm-up \(Report.f(warmup, 0)) s, window \(Report.f(window, 1)) s, \(commands) commands.")
+        r.line("")
+        r.line("| figure | value |")
+        r.line("|---|---|")
+        let delivered = Double(t1.readings - t0.readings) / window
+        let messages = t1.messages - t0.messages
+        r.row("readings/s delivered to the operator", "\(Report.f(delivered, 0)) (expected \(Report.f(scenario.expectedReadingsPerSecond, 0)); "
+              + "\(Report.f(delivered / scenario.expectedReadingsPerSecond * 100, 1)) %)")
+        r.row("readings in the window", "\(t1.readings - t0.readings), in \(messages) telemetry messages "
+              + "(\(Report.f(Double(messages) / window, 1))/s, \(messages > 0 ? Report.f(Double(t1.readings - t0.readings) / Double(messages), 0) : "–") readings each)")
+        r.row("bad-quality readings (whole run)", "\(final.badReadings)")
+        let ages = t1.ages.sorted()
+        r.row("age of a message's oldest reading at arrival, p50 / p99", "\(Report.ms(percentile(ages, 50))) / \(Report.ms(percentile(ages, 99)))")
+        r.row("telemetry seq (whole run)", "\(final.firstSeq.map(String.init) ?? "–")…\(final.lastSeq.map(String.init) ?? "–"), "
+              + "\(final.gaps) gaps (\(final.missingSeqs) seqs missing), \(final.duplicates) duplicates")
+        r.row("gateway CPU in the window", "\(Report.f(ProcessSample.cpuPercent(from: g0, to: g1), 1)) % of one core")
+        r.row("gateway peak RSS (VmHWM)", "\(Report.mib(g1.peakRSSKiB)) after the window, \(Report.mib(c1?.peakRSSKiB ?? 0)) after the commands (VmRSS \(Report.mib(c1?.rssKiB ?? 0)), \(c1?.threads ?? 0) threads)")
+        r.row("hub (mosquitto) CPU in the window", "\(Report.f(ProcessSample.cpuPercent(from: h0, to: h1), 1)) % of one core")
+        r.row("bench process CPU in the window (10 simulators + operator)", "\(Report.f(ProcessSample.cpuPercent(from: b0, to: b1), 1)) % of one core")
+        let trips = figures.roundTrips.sorted()
+        r.row("command round trip p50 / p99 / max", "\(Report.ms(percentile(trips, 50))) / \(Report.ms(percentile(trips, 99))) / \(Report.ms(trips.last)) "
+              + "(\(trips.count) answered of \(commands), min \(Report.ms(trips.first)))")
+        let acks = figures.acknowledgements.sorted()
+        r.row("of which: command publish → hub's PUBACK, p50 / p99", "\(Report.ms(percentile(acks, 50))) / \(Report.ms(percentile(acks, 99)))")
+        let notOK = figures.notOK.values.reduce(0, +)
+        r.row("commands not ok", notOK == 0 ? "0" : "\(notOK): " + figures.notOK.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
+        r.row("read-back mismatches", "\(figures.readBackMismatches)")
+        if let c0, let c1 {
+            r.row("gateway CPU during the commands", "\(Report.f(ProcessSample.cpuPercent(from: c0, to: c1), 1)) % of one core over \(Report.f(commandWall, 1)) s")
+        }
+        r.row("readings/s during the commands", Report.f(Double(tc.readings - t1.readings) / commandWall, 0))
+        r.row("first telemetry after spawn", "\(Report.f(firstTelemetry, 2)) s")
+        r.row("SIGTERM → exit", "\(Report.f(stopSeconds, 2)) s, exit status \(exitStatus)")
+        r.line("")
+        if let first = figures.firstFailure { r.line("First command problem: \(first)"); r.line("") }
+        if mailbox.unmatched > 0 { r.line("Unmatched responses: \(mailbox.unmatched)"); r.line("") }
+        if let statisticsLine { r.line("Daemon's last words: `\(statisticsLine)`"); r.line("") }
+        if !warnings.isEmpty {
+            r.line("Daemon warnings/errors: \(warnings.count); first: `\(warnings[0])`")
+            r.line("")
+        }
+        r.line("Machine: \(Machine.cores) cores (nproc), \(Machine.cpuModel), \(Machine.memoryTotal) RAM, Linux \(Machine.kernel); "
+               + "load average before the run \(loadBefore), after \(Machine.loadAverage); "
+               + "bench build: \(Machine.buildConfiguration); daemon: \(daemon)")
+        print(r.text)
+        if gateway.exitStatus != 0 || notOK > 0 {
+            throw ExitCode(1)
+        }
+    }
+
+    private func locateDaemon() throws -> String {
+        if let edgegate { return edgegate }
+        let me = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+        let candidate = me.deletingLastPathComponent().appendingPathComponent("edgegate").path
+        guard FileManager.default.isExecutableFile(atPath: candidate) else {
+            throw BenchError("no edgegate executable next to this one (\(candidate)); build both: "
+                             + "swift build -c release --product edgegate && swift build -c release --product edgegate-bench")
+        }
+        return candidate
+    }
+
+    private func stopAll(hub: LocalHub, simulators: [ModbusSimulator], connections: [MQTTConnection], consumers: [Task<Void, Never>]) async {
+        for connection in connections { await connection.disconnect() }
+        for consumer in consumers { consumer.cancel() }
+        await hub.stop()
+        for simulator in simulators { simulator.stop() }
+    }
+
+    static func lines(of path: String) -> [String] {
+        ((try? String(contentsOfFile: path, encoding: .utf8)) ?? "").split(separator: "\n").map(String.init)
+    }
+
+    static func tail(of path: String, lines count: Int = 20) -> String {
+        lines(of: path).suffix(count).joined(separator: "\n")
+    }
+}
+
+struct BenchError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// The markdown the bench prints.
+struct Report {
+    private(set) var text = ""
+
+    mutating func line(_ s: String) { text += s + "\n" }
+    mutating func row(_ name: String, _ value: String) { line("| \(name) | \(value) |") }
+
+    static func f(_ x: Double, _ digits: Int) -> String { String(format: "%.\(digits)f", x) }
+    static func ms(_ x: Double?) -> String { x.map { String(format: "%.2f ms", $0) } ?? "–" }
+    static func mib(_ kib: Int) -> String { String(format: "%.1f MiB", Double(kib) / 1024) }
+}
+
+/// Children to stop if the bench is interrupted: they run in process groups of their own, so
+/// a Ctrl-C in the terminal does not reach them.
+final class Cleanup: Sendable {
+    static let shared = Cleanup()
+    private let children = Mutex<[ChildProcess]>([])
+
+    func add(_ child: ChildProcess) {
+        children.withLock { $0.append(child) }
+    }
+
+    /// Returns the signal sources; the caller keeps them alive for as long as it runs.
+    func installSignalHandlers() -> [any DispatchSourceSignal] {
+        var sources: [any DispatchSourceSignal] = []
+        for sig in [SIGINT, SIGTERM] {
+            signal(sig, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
+            source.setEventHandler { [self] in
+                // Gateway first (it was added last), then the hub.
+                for child in children.withLock({ $0 }).reversed() { child.signal(SIGTERM) }
+                FileHandle.standardError.write(Data("bench: interrupted; stopped the gateway and the hub\n".utf8))
+                exit(130)
+            }
+            source.resume()
+            sources.append(source)
+        }
+        return sources
+    }
+}

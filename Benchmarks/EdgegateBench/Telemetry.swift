@@ -1,0 +1,131 @@
+import Foundation
+import GatewayCore
+import MQTTClient
+import Synchronization
+
+/// Counts what arrives on the telemetry topic, cheaply: the payloads come from the uplink's
+/// own writer, so readings are counted by scanning for their opening bytes rather than by
+/// decoding 10,000 readings a second with Foundation's JSON decoder in the measuring process.
+final class TelemetryCounter: Sendable {
+    struct Snapshot: Sendable {
+        var messages = 0
+        var readings = 0
+        var badReadings = 0
+        /// Messages whose seq was above the previous seq + 1, and how many seqs were skipped.
+        var gaps = 0
+        var missingSeqs: UInt64 = 0
+        /// Messages whose seq was not above the previous one (redelivery).
+        var duplicates = 0
+        var firstSeq: UInt64?
+        var lastSeq: UInt64?
+        /// Age at arrival of each message's first (oldest) reading, in ms, when `recordAges` is on.
+        var ages: [Double] = []
+        var recordAges = false
+        var firstMessage: ContinuousClock.Instant?
+    }
+
+    private let state = Mutex(Snapshot())
+
+    private static let readingMarker = Array(#"{"device":"#.utf8)
+    private static let badMarker = Array(#""quality":"bad""#.utf8)
+    private static let seqMarker = Array(#""seq":"#.utf8)
+    private static let tsMarker = Array(#""ts":""#.utf8)
+
+    var snapshot: Snapshot { state.withLock { $0 } }
+
+    /// Starts or stops collecting per-message ages (the measurement window only).
+    func recordAges(_ on: Bool) {
+        state.withLock { $0.recordAges = on }
+    }
+
+    /// Waits until the first message has arrived or `timeout` passes; true if one arrived.
+    func waitForFirstMessage(timeout: Duration) async -> Bool {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if state.withLock({ $0.messages > 0 }) { return true }
+            try? await Task.sleep(for: .milliseconds(50))
+        }
+        return false
+    }
+
+    /// Consumes the connection's messages until it ends.
+    func consume(_ connection: MQTTConnection, topic: String) async {
+        for await message in connection.messages where message.topic == topic {
+            ingest(message.payload)
+        }
+    }
+
+    private func ingest(_ payload: [UInt8]) {
+        let now = ContinuousClock.now
+        let readings = Self.count(Self.readingMarker, in: payload)
+        let bad = Self.count(Self.badMarker, in: payload)
+        let seq = Self.integer(after: Self.seqMarker, in: payload)
+        var age: Double?
+        if let range = Self.range(after: Self.tsMarker, in: payload),
+           let end = payload[range.lowerBound...].firstIndex(of: UInt8(ascii: "\"")),
+           let ts = Timestamp.parse(String(decoding: payload[range.lowerBound..<end], as: UTF8.self)) {
+            age = Date().timeIntervalSince(ts) * 1000
+        }
+        state.withLock { s in
+            s.messages += 1
+            s.readings += readings
+            s.badReadings += bad
+            if s.firstMessage == nil { s.firstMessage = now }
+            if let seq {
+                if let last = s.lastSeq {
+                    if seq > last + 1 {
+                        s.gaps += 1
+                        s.missingSeqs += seq - last - 1
+                    } else if seq <= last {
+                        s.duplicates += 1
+                    }
+                    s.lastSeq = max(last, seq)
+                } else {
+                    s.firstSeq = seq
+                    s.lastSeq = seq
+                }
+            }
+            if s.recordAges, let age { s.ages.append(age) }
+        }
+    }
+
+    static func count(_ marker: [UInt8], in bytes: [UInt8]) -> Int {
+        var n = 0
+        var i = 0
+        let m = marker.count
+        guard bytes.count >= m else { return 0 }
+        let first = marker[0]
+        bytes.withUnsafeBufferPointer { b in
+            while i <= b.count - m {
+                if b[i] == first {
+                    var j = 1
+                    while j < m && b[i + j] == marker[j] { j += 1 }
+                    if j == m { n += 1; i += m; continue }
+                }
+                i += 1
+            }
+        }
+        return n
+    }
+
+    static func range(after marker: [UInt8], in bytes: [UInt8]) -> Range<Int>? {
+        let m = marker.count
+        guard bytes.count >= m else { return nil }
+        for i in 0...(bytes.count - m) where bytes[i] == marker[0] {
+            if bytes[i..<i + m].elementsEqual(marker) { return (i + m)..<bytes.count }
+        }
+        return nil
+    }
+
+    static func integer(after marker: [UInt8], in bytes: [UInt8]) -> UInt64? {
+        guard let range = range(after: marker, in: bytes) else { return nil }
+        var value: UInt64 = 0
+        var digits = 0
+        for byte in bytes[range] {
+            guard byte >= UInt8(ascii: "0"), byte <= UInt8(ascii: "9") else { break }
+            value = value * 10 + UInt64(byte - UInt8(ascii: "0"))
+            digits += 1
+        }
+        return digits > 0 ? value : nil
+    }
+}
