@@ -41,31 +41,29 @@ final class ConnectionLoop {
         self.backoff = Backoff(policy: worker.policy)
     }
 
+    /// Carries out what the worker handed over; false when the thread must stop.
+    private func handle(_ work: WorkerEvent) -> Bool {
+        switch work {
+        case .stop(let pending):
+            fail(pending)
+            return false
+        case .writes(let jobs):
+            execute(jobs)
+            return true
+        case .timeout:
+            return true
+        }
+    }
+
     func run() {
         logger.debug("connection thread started", metadata: ["devices": "\(devices.map(\.id).joined(separator: ","))"])
         loop: while true {
-            switch worker.waitForWork(until: nextPoll.min()) {
-            case .stop(let pending):
-                fail(pending)
-                break loop
-            case .writes(let jobs):
-                execute(jobs)
-            case .timeout:
-                break
-            }
+            guard handle(worker.waitForWork(until: nextPoll.min())) else { break loop }
             for index in devices.indices where nextPoll[index] <= .now {
                 poll(index)
                 schedule(index)
                 // Writes wait at most one device poll, not a whole round.
-                switch worker.pollForWork() {
-                case .stop(let pending):
-                    fail(pending)
-                    break loop
-                case .writes(let jobs):
-                    execute(jobs)
-                case .timeout:
-                    break
-                }
+                guard handle(worker.pollForWork()) else { break loop }
             }
         }
         client.close()

@@ -142,15 +142,18 @@ public enum RegisterCodec {
             }
             return .bit(whole == 1)
         }
-        let words: [UInt16]
+        return .registers(reorder(integerWords(whole, type), byteOrder: point.address.byteOrder, wordOrder: point.address.wordOrder))
+    }
+
+    /// The registers of a whole number already known to fit `type`, most significant first.
+    private static func integerWords(_ whole: Double, _ type: ModbusDataType) -> [UInt16] {
         switch type {
-        case .int16: words = [UInt16(bitPattern: Int16(whole))]
-        case .uint16: words = [UInt16(whole)]
-        case .int32: words = split(UInt32(bitPattern: Int32(whole)))
-        case .uint32: words = split(UInt32(whole))
-        case .bool, .float32: preconditionFailure("handled above")
+        case .int16: return [UInt16(bitPattern: Int16(whole))]
+        case .uint16: return [UInt16(whole)]
+        case .int32: return split(UInt32(bitPattern: Int32(whole)))
+        case .uint32: return split(UInt32(whole))
+        case .bool, .float32: preconditionFailure("not an integer register type")
         }
-        return .registers(reorder(words, byteOrder: point.address.byteOrder, wordOrder: point.address.wordOrder))
     }
 
     /// The payload whose decoded value is closest to `engineering`: rounded to the nearest
@@ -171,14 +174,7 @@ public enum RegisterCodec {
             words = split(Float(Swift.min(Swift.max(raw, -limit), limit)).bitPattern)
         } else {
             let (lo, hi) = rawRange(type)
-            let whole = Swift.min(Swift.max(raw.rounded(), lo), hi)
-            switch type {
-            case .int16: words = [UInt16(bitPattern: Int16(whole))]
-            case .uint16: words = [UInt16(whole)]
-            case .int32: words = split(UInt32(bitPattern: Int32(whole)))
-            case .uint32: words = split(UInt32(whole))
-            case .bool, .float32: preconditionFailure("handled above")
-            }
+            words = integerWords(Swift.min(Swift.max(raw.rounded(), lo), hi), type)
         }
         return .registers(reorder(words, byteOrder: point.address.byteOrder, wordOrder: point.address.wordOrder))
     }
