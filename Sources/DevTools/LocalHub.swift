@@ -68,6 +68,7 @@ public struct HubConfiguration: Sendable {
             "log_timestamp_format %Y-%m-%dT%H:%M:%S",
             "connection_messages true",
             "max_inflight_messages 100",
+            "set_tcp_nodelay true",
         ]
         if runAsRoot {
             // mosquitto started as root switches to user `mosquitto`, which cannot read 0600

@@ -230,6 +230,9 @@ final class ConnectionCore: Sendable {
         mosquitto_threaded_set(m, true)
         _ = mosquitto_int_option(m, MOSQ_OPT_PROTOCOL_VERSION, 4)  // MQTT 3.1.1
         mosquitto_max_inflight_messages_set(m, UInt32(max(1, options.maxInflight)))
+        // Commands and their acknowledgements are small packets: with Nagle's algorithm each
+        // waits for the peer's delayed ACK (about 40 ms) before it leaves.
+        _ = mosquitto_int_option(m, MOSQ_OPT_TCP_NODELAY, 1)
         mosquitto_connect_callback_set(m) { _, userdata, rc in
             ConnectionCore.from(userdata).onConnect(rc)
         }

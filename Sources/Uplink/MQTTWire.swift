@@ -37,26 +37,39 @@ public struct CommandDecodingError: Error, Sendable, Hashable {
 public enum MQTTWire {
     /// `{"gateway","seq","readings":[{"device","point","value","unit","quality","reason","ts"}]}`.
     public static func telemetry(gateway: String, seq: UInt64, readings: [Reading]) -> [UInt8] {
-        var w = JSONWriter(capacity: 64 + readings.count * 110)
+        telemetry(gateway: gateway, seq: seq, fragments: readings.map { readingFragment($0) })
+    }
+
+    /// A telemetry message from readings already encoded by `readingFragment`, so that the
+    /// batcher encodes each reading once while it sizes messages.
+    static func telemetry(gateway: String, seq: UInt64, fragments: ArraySlice<String>) -> [UInt8] {
+        var w = JSONWriter(capacity: 64 + fragments.reduce(0) { $0 + $1.utf8.count + 1 })
         w.raw("{"); w.key("gateway"); w.string(gateway)
         w.raw(","); w.key("seq"); w.raw(String(seq))
         w.raw(","); w.key("readings"); w.raw("[")
-        for (i, r) in readings.enumerated() {
-            if i > 0 { w.raw(",") }
-            appendReading(r, to: &w)
+        var first = true
+        for fragment in fragments {
+            if !first { w.raw(",") }
+            first = false
+            w.raw(fragment)
         }
         w.raw("]}")
         return w.bytes
     }
 
-    /// The encoded size of one reading inside a telemetry message, for batch sizing.
-    static func encodedSize(of reading: Reading) -> Int {
-        var w = JSONWriter(capacity: 128)
-        appendReading(reading, to: &w)
-        return w.text.utf8.count + 1
+    static func telemetry(gateway: String, seq: UInt64, fragments: [String]) -> [UInt8] {
+        telemetry(gateway: gateway, seq: seq, fragments: fragments[...])
     }
 
-    private static func appendReading(_ r: Reading, to w: inout JSONWriter) {
+    /// One reading as it appears inside a telemetry message. `timestamp` may pass the reading's
+    /// `ts` already formatted (the readings of one poll share it).
+    static func readingFragment(_ reading: Reading, timestamp: String? = nil) -> String {
+        var w = JSONWriter(capacity: 128)
+        appendReading(reading, timestamp: timestamp, to: &w)
+        return w.text
+    }
+
+    private static func appendReading(_ r: Reading, timestamp: String? = nil, to w: inout JSONWriter) {
         w.raw("{"); w.key("device"); w.string(r.device)
         w.raw(","); w.key("point"); w.string(r.point)
         w.raw(","); w.key("value")
@@ -64,7 +77,7 @@ public enum MQTTWire {
         if let unit = r.unit { w.raw(","); w.key("unit"); w.string(unit) }
         w.raw(","); w.key("quality"); w.string(r.quality.name)
         if let reason = r.quality.reason { w.raw(","); w.key("reason"); w.string(reason) }
-        w.raw(","); w.key("ts"); w.string(Timestamp.rfc3339(r.timestamp))
+        w.raw(","); w.key("ts"); w.string(timestamp ?? Timestamp.rfc3339(r.timestamp))
         w.raw("}")
     }
 

@@ -71,25 +71,35 @@ final class TelemetryQueue: Sendable {
                 return r
             }
             guard !readings.isEmpty else { return 0 }
-            var chunks: [[Reading]] = []
-            var chunk: [Reading] = []
+            // Each reading is encoded once; messages are cut by the encoded sizes.
+            var lastDate: Date?
+            var lastStamp = ""
+            var fragments: [String] = []
+            fragments.reserveCapacity(readings.count)
+            var cuts: [Range<Int>] = []
+            var start = 0
             var chunkBytes = 64
             for r in readings {
-                let size = MQTTWire.encodedSize(of: r)
-                if !chunk.isEmpty, chunkBytes + size > maxMessageBytes {
-                    chunks.append(chunk)
-                    chunk = []
+                if r.timestamp != lastDate {
+                    lastDate = r.timestamp
+                    lastStamp = Timestamp.rfc3339(r.timestamp)
+                }
+                let fragment = MQTTWire.readingFragment(r, timestamp: lastStamp)
+                let size = fragment.utf8.count + 1
+                if fragments.count > start, chunkBytes + size > maxMessageBytes {
+                    cuts.append(start..<fragments.count)
+                    start = fragments.count
                     chunkBytes = 64
                 }
-                chunk.append(r)
+                fragments.append(fragment)
                 chunkBytes += size
             }
-            chunks.append(chunk)
-            let first = sequence.take(UInt64(chunks.count))
-            let batches = chunks.enumerated().map { i, readings in
+            cuts.append(start..<fragments.count)
+            let first = sequence.take(UInt64(cuts.count))
+            let batches = cuts.enumerated().map { i, range in
                 let seq = first + UInt64(i)
-                return TelemetryBatch(seq: seq, payload: MQTTWire.telemetry(gateway: gateway, seq: seq, readings: readings),
-                                      readingCount: readings.count)
+                return TelemetryBatch(seq: seq, payload: MQTTWire.telemetry(gateway: gateway, seq: seq, fragments: fragments[range]),
+                                      readingCount: range.count)
             }
             let waiter = state.withLock { s -> CheckedContinuation<Void, Never>? in
                 for b in batches {
@@ -188,8 +198,11 @@ final class TelemetryQueue: Sendable {
         }
     }
 
+    /// Frees acknowledged and dropped messages. Removing them once they are at least half of
+    /// the array keeps the cost amortized O(1) per message and the memory close to what is
+    /// really queued (a high threshold here once kept ~100 s of delivered telemetry alive).
     private func compact(_ s: inout State) {
-        if s.head > 1024, s.head * 2 > s.batches.count {
+        if s.head > 16, s.head * 2 > s.batches.count {
             s.batches.removeFirst(s.head)
             s.head = 0
         }
