@@ -98,7 +98,8 @@ let package = Package(
                     dependencies: ["Uplink", "MQTTClient", "GatewayCore", "TestSupport", "DevTools"]),
         .testTarget(name: "IntegrationTests",
                     dependencies: ["Gateway", "GatewayCore", "DeviceMaps", "Simulators", "ModbusAdapter", "CModbus",
-                                   "MQTTClient", "Uplink", "TestSupport", "DevTools"]),
+                                   "MQTTClient", "Uplink", "TestSupport", "DevTools"],
+                    exclude: ["Peers"]),
     ],
     swiftLanguageModes: [.v6]
 )
