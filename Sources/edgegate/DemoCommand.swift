@@ -65,7 +65,7 @@ struct DemoCommand: AsyncParsableCommand {
             throw failInput(error.description)
         }
 
-        print("demo: development PKI in \(certs)/")
+        say("demo: development PKI in \(certs)/")
         let pki = try await DevPKI.create(in: certs, gatewayID: gatewayID, logger: logger)
         let hub: LocalHub
         do {
@@ -73,7 +73,7 @@ struct DemoCommand: AsyncParsableCommand {
         } catch {
             throw failOperation("error: the hub did not start: \(error)")
         }
-        print("demo: hub (mosquitto, mutual TLS) on 127.0.0.1:\(hubPort), pid \(hub.process.pid)")
+        say("demo: hub (mosquitto, mutual TLS) on 127.0.0.1:\(hubPort), pid \(hub.process.pid)")
 
         var simulators: [ModbusSimulator] = []
         do {
@@ -81,7 +81,7 @@ struct DemoCommand: AsyncParsableCommand {
                 let simulator = try ModbusSimulator(devices: devices, port: port, logger: logger)
                 try simulator.start()
                 simulators.append(simulator)
-                print("demo: Modbus simulator on 127.0.0.1:\(port) for \(devices.map(\.id).joined(separator: ", "))")
+                say("demo: Modbus simulator on 127.0.0.1:\(port) for \(devices.map(\.id).joined(separator: ", "))")
             }
         } catch {
             simulators.forEach { $0.stop() }
@@ -106,7 +106,7 @@ struct DemoCommand: AsyncParsableCommand {
             + simulators.map { simulator in ForegroundService { simulator.stop() } }
             + gateway.services + [console]
         try await runUntilSignalled(services, logger: logger)
-        print("demo: stopped the gateway, the simulators and the hub")
+        say("demo: stopped the gateway, the simulators and the hub")
     }
 
     /// The demo's command: the boiler's setpoint when the map has it, else the first writable
@@ -126,4 +126,13 @@ struct DemoCommand: AsyncParsableCommand {
         }
         return nil
     }
+}
+
+
+/// Prints a line and flushes it at once. Live readings are the point of the demo, also when
+/// its output goes to a pipe or a file, where stdout is otherwise fully buffered.
+/// (`fflush(nil)` flushes every stream without naming the C global `stdout`.)
+func say(_ line: String) {
+    print(line)
+    fflush(nil)
 }

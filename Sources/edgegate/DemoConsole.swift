@@ -31,7 +31,7 @@ struct DemoConsole: Service {
         let hub = connection!
         try await hub.subscribe(topics.telemetry, qos: 0)
         try await hub.subscribe(topics.status, qos: 1)
-        print("demo: watching \(topics.telemetry) as the operator; Ctrl-C stops everything")
+        say("demo: watching \(topics.telemetry) as the operator; Ctrl-C stops everything")
         try await cancelWhenGracefulShutdown {
             try await withThrowingDiscardingTaskGroup { group in
                 var latest: [String: [String: String]] = [:]
@@ -39,7 +39,7 @@ struct DemoConsole: Service {
                 var commandSent = false
                 for await message in hub.messages {
                     if message.topic == topics.status {
-                        print("demo: gateway status \(String(decoding: message.payload, as: UTF8.self))")
+                        say("demo: gateway status \(String(decoding: message.payload, as: UTF8.self))")
                         continue
                     }
                     guard let readings = Self.readings(in: message.payload) else { continue }
@@ -51,7 +51,7 @@ struct DemoConsole: Service {
                         if let last = lastPrint[device], now - last < .seconds(1) { continue }
                         lastPrint[device] = now
                         let points = latest[device]!.keys.sorted().map { "\($0) \(latest[device]![$0]!)" }
-                        print("\(Self.clock()) \(device): \(points.joined(separator: " | "))")
+                        say("\(Self.clock()) \(device): \(points.joined(separator: " | "))")
                     }
                     if !commandSent, let command {
                         commandSent = true
@@ -64,7 +64,7 @@ struct DemoConsole: Service {
     }
 
     private func roundTrip(_ command: Command) async {
-        print("demo: sending command \(String(decoding: MQTTWire.command(command), as: UTF8.self))")
+        say("demo: sending command \(String(decoding: MQTTWire.command(command), as: UTF8.self))")
         var sender = options
         sender.clientID = options.clientID + "-cmd"
         let started = ContinuousClock.now
@@ -73,9 +73,9 @@ struct DemoConsole: Service {
         let elapsed = ContinuousClock.now - started
         switch result {
         case .success(let payload):
-            print("demo: response after \(elapsed.formatted(.units(allowed: [.milliseconds]))) \(String(decoding: payload, as: UTF8.self))")
+            say("demo: response after \(elapsed.formatted(.units(allowed: [.milliseconds]))) \(String(decoding: payload, as: UTF8.self))")
         case .failure(let error):
-            print("demo: command failed: \(error)")
+            say("demo: command failed: \(error)")
         }
     }
 

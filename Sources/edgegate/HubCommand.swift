@@ -40,7 +40,7 @@ struct HubCommand: AsyncParsableCommand {
         } catch {
             throw failOperation("error: \(error)")
         }
-        print(hub.connectHelp)
+        say(hub.connectHelp)
         try await runUntilSignalled([ForegroundService { await hub.stop() }], logger: logger)
     }
 }

@@ -45,7 +45,7 @@ struct SimModbusCommand: AsyncParsableCommand {
         } catch {
             throw failOperation("error: \(error)")
         }
-        print("Modbus simulator on \(host):\(port) serving \(devices.map(\.id).joined(separator: ", ")); Ctrl-C stops it")
+        say("Modbus simulator on \(host):\(port) serving \(devices.map(\.id).joined(separator: ", ")); Ctrl-C stops it")
         try await runUntilSignalled([ForegroundService { simulator.stop() }], logger: logger)
     }
 }
