@@ -142,4 +142,48 @@ struct CLITests {
         #expect(second.output.contains("kept"))
         #expect(try String(contentsOfFile: dir.file("certs/ca.pem"), encoding: .utf8) == before)
     }
+
+    @Test("hub: starts mosquitto with mutual TLS, prints how to connect, and stops it on SIGINT")
+    func hub() async throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let certs = dir.file("certs")
+        #expect(try await runEdgegate(["certs", "init", "--dir", certs], in: dir).status == 0)
+        let port = try freeLoopbackPort()
+        let out = dir.file("hub.txt")
+        let hub = try ChildProcess.spawn(try edgegateExecutable(), ["hub", "--port", "\(port)", "--certs", certs, "--run-dir", dir.file("run")],
+                                         stdout: .file(out, append: false), stderr: .file(dir.file("hub.err"), append: false))
+        _ = try await waitFor("hub ready", timeout: .seconds(20)) {
+            ((try? String(contentsOfFile: out, encoding: .utf8)) ?? "").contains("mosquitto_sub") ? true : nil
+        }
+        #expect(((try? String(contentsOfFile: out, encoding: .utf8)) ?? "").contains("mqtts://127.0.0.1:\(port)"))
+        let operatorOptions = MQTTOptions(host: "127.0.0.1", port: port, clientID: "cli-hub-test",
+                                          tls: MQTTTLS(caFile: "\(certs)/ca.pem", certFile: "\(certs)/operator.pem",
+                                                       keyFile: "\(certs)/operator.key", verifyHostname: true))
+        let connection = try await MQTTConnection.connect(operatorOptions, logger: Logger(label: "cli-hub"))
+        await connection.disconnect()
+        hub.signal(SIGINT)
+        #expect(try await withTimeout(.seconds(15), "hub stop") { await hub.wait() } == 0)
+        // mosquitto went with it: the port no longer accepts connections.
+        var afterStop = operatorOptions
+        afterStop.connectTimeout = .seconds(2)
+        await #expect(throws: MQTTError.self) { _ = try await MQTTConnection.connect(afterStop, logger: Logger(label: "cli-hub")) }
+    }
+
+    @Test("sim modbus: serves the map's registers over Modbus TCP and keeps what clients write")
+    func simModbus() async throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let port = try freeLoopbackPort()
+        try boilerMapYAML.replacingOccurrences(of: "PORT", with: "\(port)").write(toFile: dir.file("boiler.yaml"), atomically: true, encoding: .utf8)
+        let sim = try ChildProcess.spawn(try edgegateExecutable(), ["sim", "modbus", "--map", dir.file("boiler.yaml"), "--port", "\(port)"],
+                                         stdout: .file(dir.file("sim.txt"), append: false), stderr: .file(dir.file("sim.err"), append: false))
+        let probe = try await waitFor("simulator listening", timeout: .seconds(20)) { try? ProbeClient(port: port) }
+        // setpoint (min 5, max 90, scale 0.1) starts in the middle of its range: 47.5 → raw 475.
+        #expect(try probe.holding(1) == [475])
+        try probe.writeHolding(1, 222)
+        #expect(try probe.holding(1) == [222])
+        sim.signal(SIGTERM)
+        #expect(try await withTimeout(.seconds(15), "sim stop") { await sim.wait() } == 0)
+    }
 }
