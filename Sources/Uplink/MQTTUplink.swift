@@ -154,19 +154,18 @@ public final class MQTTUplink: Service {
             lastError = nil
             let ended = await session(connection, stopping: stopping)
             connected.store(false, ordering: .relaxed)
-            if let ended, !stopping.isSet {
-                logger.warning("uplink connection lost", metadata: ["error": "\(ended)"])
-                failures = 1
-                await backoff(failures, stopping: stopping)
-            } else {
-                return
-            }
+            if stopping.isSet { return }
+            // Not stopping, so the session ended by itself (the hub went away, or the send
+            // loop gave up on a publish error and disconnected): reconnect.
+            logger.warning("uplink connection lost", metadata: ["error": "\(ended ?? .connectionLost("the session ended"))"])
+            failures = 1
+            await backoff(failures, stopping: stopping)
         }
     }
 
     private func backoff(_ failures: Int, stopping: StopFlag) async {
-        let base = Double(configuration.initialBackoff.components.seconds) + Double(configuration.initialBackoff.components.attoseconds) / 1e18
-        let cap = Double(configuration.maxBackoff.components.seconds) + Double(configuration.maxBackoff.components.attoseconds) / 1e18
+        let base = configuration.initialBackoff / .seconds(1)
+        let cap = configuration.maxBackoff / .seconds(1)
         let delay = min(cap, base * pow(2, Double(min(failures - 1, 30))))
         // Full jitter in the upper half: many gateways restarting together do not reconnect in step.
         let jittered = delay * Double.random(in: 0.5...1.0)
@@ -177,7 +176,7 @@ public final class MQTTUplink: Service {
         }
     }
 
-    /// One connected session; returns nil when it ended because the uplink is stopping.
+    /// One connected session; returns why it ended, nil for a clean disconnect.
     private func session(_ connection: MQTTConnection, stopping: StopFlag) async -> MQTTError? {
         do {
             try await connection.publish(topics.status, payload: MQTTWire.status(gateway: configuration.gatewayID, online: true), qos: 1, retain: true)
