@@ -11,11 +11,13 @@ import Uplink
 public enum GatewayError: Error, Sendable, Hashable, CustomStringConvertible {
     /// The configuration names something this build cannot do.
     case unsupported(String)
+    /// The configuration contradicts itself or the security defaults.
+    case invalidConfiguration(String)
 
     /// A sentence for the operator.
     public var description: String {
         switch self {
-        case .unsupported(let what): return what
+        case .unsupported(let what), .invalidConfiguration(let what): return what
         }
     }
 }
@@ -40,18 +42,17 @@ public struct Gateway: Sendable {
         // The configuration loader enforces these too; a configuration built in code must not
         // fall back to plain MQTT silently either.
         if settings.useTLS && settings.tls == nil {
-            throw .unsupported("uplink: TLS needs a CA file (tls.ca)")
+            throw .invalidConfiguration("uplink: TLS needs a CA file (tls.ca)")
         }
         if !settings.useTLS && !settings.insecure {
-            throw .unsupported("uplink: plain MQTT needs `insecure: true`")
-        }
-        var adapters: [any DeviceAdapter] = []
-        let modbusDevices = deviceMap.devices.filter { $0.protocolName == "modbus" }
-        if !modbusDevices.isEmpty {
-            adapters.append(ModbusAdapter(devices: modbusDevices, logger: logger))
+            throw .invalidConfiguration("uplink: plain MQTT needs `insecure: true`")
         }
         if let other = deviceMap.devices.first(where: { $0.protocolName != "modbus" }) {
             throw .unsupported("device \(other.id): protocol '\(other.protocolName)' is not supported yet; supported: modbus")
+        }
+        var adapters: [any DeviceAdapter] = []
+        if !deviceMap.devices.isEmpty {
+            adapters.append(ModbusAdapter(devices: deviceMap.devices, logger: logger))
         }
         let router = CommandRouter(adapters: adapters, logger: logger)
         let options = MQTTOptions(
