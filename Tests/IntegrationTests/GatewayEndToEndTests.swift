@@ -31,35 +31,30 @@ struct GatewayEndToEndTests {
             try probe.writeHolding(20, 0x0001)
             try probe.writeHolding(21, 0x1170)
             try probe.writeCoil(0, true)
-            let view = try await OperatorView(hub: plant.hub)
-            try await plant.withGateway { _ in
-                try await withThrowingDiscardingTaskGroup { group in
-                    group.addTask { await view.collect() }
-                    let temperature = try await waitFor("temperature reading") { view.latest("temperature") }
-                    #expect(number(temperature["value"]) == 21.5)
-                    #expect(temperature["unit"] == .string("°C"))
-                    #expect(temperature["quality"] == .string("good"))
-                    #expect(temperature["reason"] == nil)
-                    let counter = try await waitFor("counter reading") { view.latest("counter") }
-                    #expect(counter["value"] == .integer(70_000))
-                    #expect(counter["unit"] == nil)
-                    #expect(try await waitFor("pump") { view.latest("pump") }["value"] == .bool(true))
-                    // Input and discrete tables cannot be written over Modbus: compare with what the
-                    // probe reads, decoded here by hand (float32, registers in little word order).
-                    let raw = try probe.input(10, count: 2)
-                    let flow = Float(bitPattern: UInt32(raw[1]) << 16 | UInt32(raw[0]))
-                    let flowReading = try await waitFor("flow") { view.latest("flow") }
-                    #expect(abs(number(flowReading["value"])! - Double(flow)) < 1e-4)
-                    #expect(flowReading["unit"] == .string("l/min"))
-                    let alarm = try await waitFor("alarm") { view.latest("alarm") }
-                    #expect(alarm["value"] == .bool(try probe.discrete(3)))
-                    if case .string(let ts)? = temperature["ts"] {
-                        #expect(Timestamp.parse(ts) != nil && ts.hasSuffix("Z") && ts.count == 24)
-                    } else {
-                        Issue.record("reading without ts")
-                    }
-                    await view.connection.disconnect()
-                }
+            try await plant.withGatewayAndOperator { _, view in
+                let temperature = try await waitFor("temperature reading") { view.latest("temperature") }
+                #expect(number(temperature["value"]) == 21.5)
+                #expect(temperature["unit"] == .string("°C"))
+                #expect(temperature["quality"] == .string("good"))
+                #expect(temperature["reason"] == nil)
+                let counter = try await waitFor("counter reading") { view.latest("counter") }
+                #expect(counter["value"] == .integer(70_000))
+                #expect(counter["unit"] == nil)
+                #expect(try await waitFor("pump") { view.latest("pump") }["value"] == .bool(true))
+                // Input and discrete tables cannot be written over Modbus: compare with what the
+                // probe reads, decoded here by hand (float32, registers in little word order).
+                let raw = try probe.input(10, count: 2)
+                let flow = Float(bitPattern: UInt32(raw[1]) << 16 | UInt32(raw[0]))
+                let flowReading = try await waitFor("flow") { view.latest("flow") }
+                #expect(abs(number(flowReading["value"])! - Double(flow)) < 1e-4)
+                #expect(flowReading["unit"] == .string("l/min"))
+                let alarm = try await waitFor("alarm") { view.latest("alarm") }
+                #expect(alarm["value"] == .bool(try probe.discrete(3)))
+                if case .string(let ts)? = temperature["ts"] {
+                    #expect(Timestamp.parse(ts) != nil && ts.hasSuffix("Z") && ts.count == 24)
+                } else {
+                    Issue.record("reading without ts")
+            }
             }
         }
     }
@@ -68,27 +63,21 @@ struct GatewayEndToEndTests {
     func validWrite() async throws {
         try await Plant.run { plant in
             let probe = try ProbeClient(port: plant.modbusPort)
-            let view = try await OperatorView(hub: plant.hub)
-            try await plant.withGateway { gateway in
-                try await withThrowingDiscardingTaskGroup { group in
-                    group.addTask { await view.collect() }
-                    _ = try await waitFor("uplink connected") { gateway.uplink.isConnected ? true : nil }
-                    let response = try await view.send(#"{"id":"w1","device":"boiler-1","write":{"setpoint":21.5}}"#, id: "w1")
-                    #expect(response["status"] == .string("ok"), "\(response)")
-                    if case .object(let values)? = response["values"] {
-                        #expect(number(values["setpoint"]) == 21.5)
-                    } else {
-                        Issue.record("no read-back values in \(response)")
-                    }
-                    #expect(try probe.holding(1) == [215])
-                    let coil = try await view.send(#"{"id":"w2","device":"boiler-1","write":{"pump":false}}"#, id: "w2")
-                    #expect(coil["status"] == .string("ok"))
-                    #expect(try probe.coil(0) == false)
-                    let wide = try await view.send(#"{"id":"w3","device":"boiler-1","write":{"counter":123456}}"#, id: "w3")
-                    #expect(wide["status"] == .string("ok"))
-                    #expect(try probe.holding(20, count: 2) == [0x0001, 0xE240])
-                    await view.connection.disconnect()
-                }
+            try await plant.withGatewayAndOperator { _, view in
+                let response = try await view.send(#"{"id":"w1","device":"boiler-1","write":{"setpoint":21.5}}"#, id: "w1")
+                #expect(response["status"] == .string("ok"), "\(response)")
+                if case .object(let values)? = response["values"] {
+                    #expect(number(values["setpoint"]) == 21.5)
+                } else {
+                    Issue.record("no read-back values in \(response)")
+            }
+            #expect(try probe.holding(1) == [215])
+            let coil = try await view.send(#"{"id":"w2","device":"boiler-1","write":{"pump":false}}"#, id: "w2")
+            #expect(coil["status"] == .string("ok"))
+            #expect(try probe.coil(0) == false)
+            let wide = try await view.send(#"{"id":"w3","device":"boiler-1","write":{"counter":123456}}"#, id: "w3")
+            #expect(wide["status"] == .string("ok"))
+            #expect(try probe.holding(20, count: 2) == [0x0001, 0xE240])
             }
         }
     }
@@ -99,33 +88,27 @@ struct GatewayEndToEndTests {
             let probe = try ProbeClient(port: plant.modbusPort)
             try probe.writeHolding(0, 200)
             try probe.writeHolding(1, 400)
-            let view = try await OperatorView(hub: plant.hub)
-            try await plant.withGateway { gateway in
-                try await withThrowingDiscardingTaskGroup { group in
-                    group.addTask { await view.collect() }
-                    _ = try await waitFor("uplink connected") { gateway.uplink.isConnected ? true : nil }
-                    let high = try await view.send(#"{"id":"r1","device":"boiler-1","write":{"setpoint":95}}"#, id: "r1")
-                    #expect(high["status"] == .string("rejected"))
-                    #expect(high["message"] == .string("boiler-1.setpoint: 95 is above the maximum 90"))
-                    let readOnly = try await view.send(#"{"id":"r2","device":"boiler-1","write":{"temperature":30}}"#, id: "r2")
-                    #expect(readOnly["status"] == .string("rejected"))
-                    #expect(readOnly["message"] == .string("boiler-1.temperature is read-only"))
-                    let fraction = try await view.send(#"{"id":"r3","device":"boiler-1","write":{"setpoint":21.55}}"#, id: "r3")
-                    #expect(fraction["status"] == .string("rejected"))
-                    guard case .string(let m)? = fraction["message"] else {
-                    Issue.record("no message in \(fraction)")
-                    return
-                }
-                #expect(m.contains("scale 0.1"))
-                    let wrongType = try await view.send(#"{"id":"r4","device":"boiler-1","write":{"pump":1}}"#, id: "r4")
-                    #expect(wrongType["status"] == .string("rejected"))
-                    let unknown = try await view.send(#"{"id":"r5","device":"boiler-9","write":{"setpoint":20}}"#, id: "r5")
-                    #expect(unknown["status"] == .string("unknown_device"))
-                    let late = try await view.send(#"{"id":"r6","device":"boiler-1","write":{"setpoint":20},"expires_at":"2020-01-01T00:00:00Z"}"#, id: "r6")
-                    #expect(late["status"] == .string("expired"))
-                    #expect(try probe.holding(0, count: 2) == [200, 400])
-                    await view.connection.disconnect()
-                }
+            try await plant.withGatewayAndOperator { _, view in
+                let high = try await view.send(#"{"id":"r1","device":"boiler-1","write":{"setpoint":95}}"#, id: "r1")
+                #expect(high["status"] == .string("rejected"))
+                #expect(high["message"] == .string("boiler-1.setpoint: 95 is above the maximum 90"))
+                let readOnly = try await view.send(#"{"id":"r2","device":"boiler-1","write":{"temperature":30}}"#, id: "r2")
+                #expect(readOnly["status"] == .string("rejected"))
+                #expect(readOnly["message"] == .string("boiler-1.temperature is read-only"))
+                let fraction = try await view.send(#"{"id":"r3","device":"boiler-1","write":{"setpoint":21.55}}"#, id: "r3")
+                #expect(fraction["status"] == .string("rejected"))
+                guard case .string(let m)? = fraction["message"] else {
+                Issue.record("no message in \(fraction)")
+                return
+            }
+            #expect(m.contains("scale 0.1"))
+                let wrongType = try await view.send(#"{"id":"r4","device":"boiler-1","write":{"pump":1}}"#, id: "r4")
+                #expect(wrongType["status"] == .string("rejected"))
+                let unknown = try await view.send(#"{"id":"r5","device":"boiler-9","write":{"setpoint":20}}"#, id: "r5")
+                #expect(unknown["status"] == .string("unknown_device"))
+                let late = try await view.send(#"{"id":"r6","device":"boiler-1","write":{"setpoint":20},"expires_at":"2020-01-01T00:00:00Z"}"#, id: "r6")
+                #expect(late["status"] == .string("expired"))
+                #expect(try probe.holding(0, count: 2) == [200, 400])
             }
         }
     }
@@ -133,27 +116,21 @@ struct GatewayEndToEndTests {
     @Test("malformed commands: rejected when an id can be read, counted otherwise; the gateway keeps working")
     func malformedCommands() async throws {
         try await Plant.run { plant in
-            let view = try await OperatorView(hub: plant.hub)
-            try await plant.withGateway { gateway in
-                try await withThrowingDiscardingTaskGroup { group in
-                    group.addTask { await view.collect() }
-                    _ = try await waitFor("uplink connected") { gateway.uplink.isConnected ? true : nil }
-                    let broken = try await view.send(#"{"id":"m1","device":"boiler-1","write":{"setpoint":2"#, id: "m1")
-                    #expect(broken["status"] == .string("rejected"))
-                    #expect(broken["message"] == .string("command is not valid JSON"))
-                    let badValue = try await view.send(#"{"id":"m2","device":"boiler-1","write":{"setpoint":[1]}}"#, id: "m2")
-                    #expect(badValue["status"] == .string("rejected"))
-                    for garbage in ["", "\u{0}\u{ff}garbage", "[1,2]", #"{"device":"boiler-1"}"#] {
-                        try await view.connection.publish(view.topics.commands, payload: Array(garbage.utf8), qos: 1, retain: false)
-                    }
-                    _ = try await waitFor("garbage counted") { gateway.uplink.statistics.malformedCommands == 4 ? true : nil }
-                    let after = try await view.send(#"{"id":"m3","device":"boiler-1","write":{"setpoint":30}}"#, id: "m3")
-                    #expect(after["status"] == .string("ok"))
-                    // Only the three commands with an id were answered.
-                    #expect(view.responses.withLock { $0.count } == 3)
-                    #expect(plant.log.contains("malformed command dropped"))
-                    await view.connection.disconnect()
-                }
+            try await plant.withGatewayAndOperator { gateway, view in
+                let broken = try await view.send(#"{"id":"m1","device":"boiler-1","write":{"setpoint":2"#, id: "m1")
+                #expect(broken["status"] == .string("rejected"))
+                #expect(broken["message"] == .string("command is not valid JSON"))
+                let badValue = try await view.send(#"{"id":"m2","device":"boiler-1","write":{"setpoint":[1]}}"#, id: "m2")
+                #expect(badValue["status"] == .string("rejected"))
+                for garbage in ["", "\u{0}\u{ff}garbage", "[1,2]", #"{"device":"boiler-1"}"#] {
+                    try await view.connection.publish(view.topics.commands, payload: Array(garbage.utf8), qos: 1, retain: false)
+            }
+            _ = try await waitFor("garbage counted") { gateway.uplink.statistics.malformedCommands == 4 ? true : nil }
+            let after = try await view.send(#"{"id":"m3","device":"boiler-1","write":{"setpoint":30}}"#, id: "m3")
+            #expect(after["status"] == .string("ok"))
+            // Only the three commands with an id were answered.
+            #expect(view.responses.withLock { $0.count } == 3)
+            #expect(plant.log.contains("malformed command dropped"))
             }
         }
     }
@@ -201,31 +178,26 @@ struct GatewayEndToEndTests {
     @Test("a Modbus server that goes away yields bad readings with a reason; they recover when it returns")
     func modbusOutage() async throws {
         try await Plant.run { plant in
-            let view = try await OperatorView(hub: plant.hub)
-            try await plant.withGateway { _ in
-                try await withThrowingDiscardingTaskGroup { group in
-                    group.addTask { await view.collect() }
-                    _ = try await waitFor("good readings") { view.latest("temperature")?["quality"] == .string("good") ? true : nil }
-                    plant.simulator.stop()
-                    let mark = view.readingCount
-                    let bad = try await waitFor("bad readings") { () -> [String: JSONNode]? in
-                        guard let r = view.latest("temperature", after: mark), r["quality"] == .string("bad") else { return nil }
-                        return r
-                    }
-                    #expect(bad["value"] == .null)
-                    if case .string(let reason)? = bad["reason"] {
-                        #expect(reason.contains("127.0.0.1:\(plant.modbusPort)"), "\(reason)")
-                    } else {
-                        Issue.record("bad reading without reason")
-                    }
-                    let replacement = try ModbusSimulatorHandle.start(devices: plant.map.devices, port: plant.modbusPort)
-                    defer { replacement.stop() }
-                    let mark2 = view.readingCount
-                    _ = try await waitFor("recovered", timeout: .seconds(15)) {
-                        view.latest("temperature", after: mark2)?["quality"] == .string("good") ? true : nil
-                    }
-                    await view.connection.disconnect()
-                }
+            try await plant.withGatewayAndOperator { _, view in
+                _ = try await waitFor("good readings") { view.latest("temperature")?["quality"] == .string("good") ? true : nil }
+                plant.simulator.stop()
+                let mark = view.readingCount
+                let bad = try await waitFor("bad readings") { () -> [String: JSONNode]? in
+                    guard let r = view.latest("temperature", after: mark), r["quality"] == .string("bad") else { return nil }
+                    return r
+            }
+            #expect(bad["value"] == .null)
+            if case .string(let reason)? = bad["reason"] {
+                #expect(reason.contains("127.0.0.1:\(plant.modbusPort)"), "\(reason)")
+            } else {
+                Issue.record("bad reading without reason")
+            }
+            let replacement = try ModbusSimulatorHandle.start(devices: plant.map.devices, port: plant.modbusPort)
+            defer { replacement.stop() }
+            let mark2 = view.readingCount
+            _ = try await waitFor("recovered", timeout: .seconds(15)) {
+                view.latest("temperature", after: mark2)?["quality"] == .string("good") ? true : nil
+            }
             }
         }
     }

@@ -224,6 +224,20 @@ struct Plant {
         }
     }
 
+    /// Runs a gateway and an operator watching its telemetry and responses for the duration
+    /// of `body`, once the gateway's uplink is connected.
+    func withGatewayAndOperator(_ body: @escaping (Gateway, OperatorView) async throws -> Void) async throws {
+        let view = try await OperatorView(hub: hub)
+        try await withGateway { gateway in
+            try await withThrowingDiscardingTaskGroup { group in
+                group.addTask { await view.collect() }
+                _ = try await waitFor("uplink connected") { gateway.uplink.isConnected ? true : nil }
+                try await body(gateway, view)
+                await view.connection.disconnect()
+            }
+        }
+    }
+
     /// Starts a plant, runs `body`, and stops the plant whatever happens.
     static func run(_ body: (Plant) async throws -> Void) async throws {
         let plant = try await start()
