@@ -32,32 +32,6 @@ let boilerMapYAML = """
         poll: 100ms
     """
 
-/// Log lines captured for assertions ("the gateway logs why").
-final class CapturedLog: Sendable {
-    let lines = Mutex<[String]>([])
-
-    func handler(label: String) -> CapturingLogHandler { CapturingLogHandler(sink: self) }
-
-    func contains(_ text: String) -> Bool { lines.withLock { $0.contains { $0.contains(text) } } }
-}
-
-struct CapturingLogHandler: LogHandler {
-    let sink: CapturedLog
-    var metadata: Logger.Metadata = [:]
-    var logLevel: Logger.Level = .info
-
-    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-        get { metadata[key] }
-        set { metadata[key] = newValue }
-    }
-
-    func log(event: LogEvent) {
-        let all = self.metadata.merging(event.metadata ?? [:]) { $1 }
-        let text = "\(event.level) \(event.message) " + all.keys.sorted().map { "\($0)=\(all[$0]!)" }.joined(separator: " ")
-        sink.lines.withLock { $0.append(text) }
-    }
-}
-
 /// An independent Modbus client (plain libmodbus calls, not the adapter's code) for checking
 /// what is really in the simulator's registers.
 final class ProbeClient {
@@ -182,7 +156,7 @@ struct Plant {
     let simulator: ModbusSimulator
     let modbusPort: Int
     let map: DeviceMap
-    let log = CapturedLog()
+    let log = LogCapture()
 
     static func start() async throws -> Plant {
         let hub = try await TestHub.start()
@@ -204,7 +178,7 @@ struct Plant {
     /// Runs a gateway for the duration of `body`, then shuts it down gracefully.
     func withGateway<T>(ca: String? = nil, initialBackoff: Duration = .milliseconds(100),
                         _ body: (Gateway) async throws -> T) async throws -> T {
-        let logger = Logger(label: "gateway") { _ in log.handler(label: "gateway") }
+        let logger = log.logger
         let gateway = try Gateway(configuration: configuration(ca: ca), deviceMap: map, logger: logger) {
             $0.batchInterval = .milliseconds(20)
             $0.initialBackoff = initialBackoff

@@ -4,6 +4,7 @@ import GatewayCore
 import ModbusAdapter
 import Simulators
 import Testing
+import TestSupport
 #if canImport(Glibc)
 import Glibc
 #endif

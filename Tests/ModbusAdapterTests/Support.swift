@@ -163,36 +163,3 @@ let testLogger: Logger = {
     return logger
 }()
 
-/// Records log messages, to check what an operator would see.
-final class LogCapture: Sendable {
-    private let entries = Mutex<[(level: Logger.Level, message: String)]>([])
-
-    var logger: Logger {
-        var logger = Logger(label: "edgegate.tests.capture") { _ in Handler(capture: self) }
-        logger.logLevel = .debug
-        return logger
-    }
-
-    func messages(at level: Logger.Level) -> [String] {
-        entries.withLock { $0.filter { $0.level == level }.map(\.message) }
-    }
-
-    fileprivate func append(_ level: Logger.Level, _ message: String) {
-        entries.withLock { $0.append((level, message)) }
-    }
-
-    private struct Handler: LogHandler {
-        let capture: LogCapture
-        var metadata: Logger.Metadata = [:]
-        var logLevel: Logger.Level = .trace
-
-        subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-            get { metadata[key] }
-            set { metadata[key] = newValue }
-        }
-
-        func log(event: LogEvent) {
-            capture.append(event.level, event.message.description)
-        }
-    }
-}
