@@ -1,0 +1,194 @@
+import ArgumentParser
+import DeviceMaps
+import Foundation
+import GatewayCore
+
+/// `edgegate map ...`: device-map authoring.
+struct MapCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "map",
+        abstract: "Device-map authoring: validate and show resolved maps.",
+        subcommands: [MapValidateCommand.self, MapShowCommand.self])
+}
+
+/// Output format of `map validate`.
+enum DiagnosticsFormat: String, ExpressibleByArgument, CaseIterable {
+    case text, json
+}
+
+/// Output format of `map show`.
+enum ShowFormat: String, ExpressibleByArgument, CaseIterable {
+    case table, json
+}
+
+/// `500ms`, `2s`, `1.5s`: durations as device maps write them.
+func mapDuration(_ d: Duration) -> String {
+    let ms = d.components.seconds * 1000 + d.components.attoseconds / 1_000_000_000_000_000
+    return ms % 1000 == 0 ? "\(ms / 1000)s" : (ms < 1000 ? "\(ms)ms" : "\(Value.format(Double(ms) / 1000))s")
+}
+
+/// `edgegate map validate PATH...`: every problem at once, compiler style.
+struct MapValidateCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "validate",
+        abstract: "Check device maps and print every problem as file:line:column: error|warning: message.",
+        discussion: "Exit code 0 when no errors were found (warnings may be printed), 1 when errors were found, 2 for usage errors.")
+
+    @Argument(help: "Device-map files or folders.")
+    var paths: [String]
+
+    @Option(help: "Output: text (for people and editors) or json (for tools).")
+    var format: DiagnosticsFormat = .text
+
+    func validate() throws {
+        if paths.isEmpty { throw ValidationError("give at least one device-map file or folder") }
+    }
+
+    func run() throws {
+        let (map, diagnostics) = DeviceMapLoader.validate(paths: paths)
+        switch format {
+        case .text:
+            for diagnostic in diagnostics { print(diagnostic) }
+            let errors = diagnostics.filter { $0.severity == .error }.count
+            let warnings = diagnostics.count - errors
+            let summary = map.map { "\($0.devices.count) device(s) valid" } ?? "\(errors) error(s)"
+            FileHandle.standardError.write(Data("\(summary), \(warnings) warning(s)\n".utf8))
+        case .json:
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+            let report = ValidationReport(valid: map != nil, devices: map?.devices.count ?? 0,
+                                          diagnostics: diagnostics.map(DiagnosticRecord.init))
+            print(String(decoding: try encoder.encode(report), as: UTF8.self))
+        }
+        if map == nil { throw ExitCode(1) }
+    }
+
+    struct ValidationReport: Encodable {
+        let valid: Bool
+        let devices: Int
+        let diagnostics: [DiagnosticRecord]
+    }
+
+    struct DiagnosticRecord: Encodable {
+        let file: String
+        let line: Int
+        let column: Int
+        let severity: String
+        let message: String
+        let hint: String?
+
+        init(_ d: Diagnostic) {
+            file = d.location.file
+            line = d.location.line
+            column = d.location.column
+            severity = d.severity.rawValue
+            message = d.message
+            hint = d.hint
+        }
+    }
+}
+
+/// `edgegate map show PATH`: devices as the gateway will run them.
+struct MapShowCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "show",
+        abstract: "Print devices as resolved: profiles expanded, defaults filled in.")
+
+    @Argument(help: "Device-map files or folders.")
+    var paths: [String]
+
+    @Option(help: "Output: table (one per device) or json.")
+    var format: ShowFormat = .table
+
+    func run() throws {
+        let map: DeviceMap
+        do {
+            map = try DeviceMapLoader.load(paths: paths)
+        } catch {
+            throw failInput(error.description)
+        }
+        switch format {
+        case .table:
+            print(map.devices.map(Self.table).joined(separator: "\n"), terminator: "")
+        case .json:
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+            print(String(decoding: try encoder.encode(map.devices.map(DeviceRecord.init)), as: UTF8.self))
+        }
+    }
+
+    static func table(_ device: DeviceDefinition) -> String {
+        let c = device.connection
+        var text = "\(device.id)  \(device.protocolName)  \(c.host):\(c.port) unit \(c.unitID)  poll \(mapDuration(device.poll))"
+        if let profile = device.profile { text += "  profile \(profile)" }
+        text += "\n"
+        let header = ["point", "table", "address", "type", "order", "scale", "offset", "unit", "access", "min", "max"]
+        let rows = device.points.map { p -> [String] in
+            [p.name, p.address.table.rawValue, String(p.address.offset), p.address.type.rawValue,
+             "\(p.address.byteOrder.rawValue)/\(p.address.wordOrder.rawValue)", Value.format(p.scale), Value.format(p.offset),
+             p.unit ?? "", p.access.rawValue, p.min.map(Value.format) ?? "", p.max.map(Value.format) ?? ""]
+        }
+        let widths = header.indices.map { i in ([header[i]] + rows.map { $0[i] }).map(\.count).max()! }
+        for row in [header] + rows {
+            text += "  " + row.indices.map { row[$0].padding(toLength: widths[$0], withPad: " ", startingAt: 0) }
+                .joined(separator: "  ").trimmingCharacters(in: .whitespaces) + "\n"
+        }
+        return text
+    }
+
+    struct DeviceRecord: Encodable {
+        let id: String
+        let `protocol`: String
+        let profile: String?
+        let host: String
+        let port: Int
+        let unitID: Int
+        let pollMilliseconds: Int64
+        let points: [PointRecord]
+
+        init(_ d: DeviceDefinition) {
+            id = d.id
+            `protocol` = d.protocolName
+            profile = d.profile
+            host = d.connection.host
+            port = d.connection.port
+            unitID = d.connection.unitID
+            pollMilliseconds = d.poll.components.seconds * 1000 + d.poll.components.attoseconds / 1_000_000_000_000_000
+            points = d.points.map(PointRecord.init)
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case id, `protocol`, profile, host, port, points
+            case unitID = "unit_id", pollMilliseconds = "poll_ms"
+        }
+    }
+
+    struct PointRecord: Encodable {
+        let name, table, type, byteOrder, wordOrder, access: String
+        let address: Int
+        let scale, offset: Double
+        let unit, description: String?
+        let min, max: Double?
+
+        init(_ p: PointDefinition) {
+            name = p.name
+            table = p.address.table.rawValue
+            type = p.address.type.rawValue
+            byteOrder = p.address.byteOrder.rawValue
+            wordOrder = p.address.wordOrder.rawValue
+            access = p.access.rawValue
+            address = p.address.offset
+            scale = p.scale
+            offset = p.offset
+            unit = p.unit
+            description = p.description
+            min = p.min
+            max = p.max
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case name, table, type, access, address, scale, offset, unit, description, min, max
+            case byteOrder = "byte_order", wordOrder = "word_order"
+        }
+    }
+}

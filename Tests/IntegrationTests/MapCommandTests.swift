@@ -1,0 +1,79 @@
+import DevTools
+import Foundation
+import Testing
+import TestSupport
+import Uplink
+
+@Suite("edgegate map")
+struct MapCommandTests {
+    let broken = """
+        devices:
+          - id: d1
+            protocol: modbus
+            connection: { host: 127.0.0.1 }
+            points: { t: { table: holding, adress: 0 } }
+        """
+
+    @Test("validate: exit 0 for the example maps, 1 with every error as file:line:column, 2 without paths")
+    func validate() async throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let clean = try await runEdgegate(["map", "validate", packageRoot.appendingPathComponent("devicemaps").path], in: dir)
+        #expect(clean.status == 0, "\(clean.output)")
+        #expect(clean.output.contains("2 device(s) valid"))
+        try broken.write(toFile: dir.file("plant.yaml"), atomically: true, encoding: .utf8)
+        let bad = try await runEdgegate(["map", "validate", dir.file("plant.yaml")], in: dir)
+        #expect(bad.status == 1)
+        #expect(bad.output.contains("\(dir.file("plant.yaml")):5:36: error:"), "\(bad.output)")
+        #expect(bad.output.contains("did you mean 'address'?"))
+        #expect(try await runEdgegate(["map", "validate"], in: dir).status == 2)
+    }
+
+    @Test("validate --format json: one record per diagnostic, for tools")
+    func validateJSON() async throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        try broken.write(toFile: dir.file("plant.yaml"), atomically: true, encoding: .utf8)
+        let out = dir.file("report.json")
+        let child = try DevTools.ChildProcess.spawn(try edgegateExecutable(), ["map", "validate", "--format", "json", dir.file("plant.yaml")],
+                                                    stdout: .file(out, append: false), stderr: .discard)
+        #expect(await child.wait() == 1)
+        guard case .object(let report)? = try? JSONDecoder().decode(JSONNode.self, from: Data(contentsOf: URL(fileURLWithPath: out))),
+              case .array(let diagnostics)? = report["diagnostics"], case .object(let first)? = diagnostics.first else {
+            Issue.record("no JSON report: \((try? String(contentsOfFile: out, encoding: .utf8)) ?? "")")
+            return
+        }
+        #expect(report["valid"] == .bool(false))
+        #expect(first["line"] == .integer(5))
+        #expect(first["column"] == .integer(36))
+        #expect(first["severity"] == .string("error"))
+        #expect(first["hint"] == .string("did you mean 'address'?"))
+    }
+
+    @Test("show: profiles expanded and defaults filled in, as a table and as JSON")
+    func show() async throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let plant = packageRoot.appendingPathComponent("devicemaps/demo-plant.yaml").path
+        let table = try await runEdgegate(["map", "show", plant], in: dir)
+        #expect(table.status == 0)
+        #expect(table.output.contains("boiler-1  modbus  127.0.0.1:1502 unit 1  poll 500ms  profile boiler-controller"), "\(table.output)")
+        #expect(table.output.contains("setpoint     holding   1        int16    big/big     0.1    0       °C     readwrite  5    90"))
+        let out = dir.file("show.json")
+        let child = try DevTools.ChildProcess.spawn(try edgegateExecutable(), ["map", "show", "--format", "json", plant],
+                                                    stdout: .file(out, append: false), stderr: .discard)
+        #expect(await child.wait() == 0)
+        guard case .array(let devices)? = try? JSONDecoder().decode(JSONNode.self, from: Data(contentsOf: URL(fileURLWithPath: out))),
+              case .object(let boiler)? = devices.first, case .array(let points)? = boiler["points"],
+              case .object(let flow)? = points.first(where: { if case .object(let p) = $0 { return p["name"] == .string("flow") } else { return false } }) else {
+            Issue.record("no JSON devices")
+            return
+        }
+        #expect(boiler["poll_ms"] == .integer(500))
+        #expect(boiler["unit_id"] == .integer(1))
+        #expect(flow["word_order"] == .string("little"))
+        #expect(flow["byte_order"] == .string("big"))
+        #expect(flow["scale"] == .integer(1))
+        #expect(try await runEdgegate(["map", "show", dir.file("missing.yaml")], in: dir).status == 2)
+    }
+}
