@@ -8,7 +8,7 @@ struct MapCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "map",
         abstract: "Device-map authoring: validate and show resolved maps.",
-        subcommands: [MapValidateCommand.self, MapShowCommand.self])
+        subcommands: [MapValidateCommand.self, MapShowCommand.self, MapNewCommand.self])
 }
 
 /// Output format of `map validate`.
@@ -190,5 +190,69 @@ struct MapShowCommand: ParsableCommand {
             case name, table, type, access, address, scale, offset, unit, description, min, max
             case byteOrder = "byte_order", wordOrder = "word_order"
         }
+    }
+}
+
+/// `edgegate map new`: a commented template that validates as printed.
+struct MapNewCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "new",
+        abstract: "Print a commented device-map template that validates as printed.",
+        discussion: "Redirect it into a file under devicemaps/ and edit: edgegate map new --profile chiller > devicemaps/chiller.yaml")
+
+    @Option(help: "Protocol of the template.")
+    var `protocol`: String = "modbus"
+
+    @Option(help: "Also write the points as a reusable profile with this name, and a device that uses it.")
+    var profile: String?
+
+    func validate() throws {
+        guard DeviceMapLoader.supportedProtocols.contains(`protocol`) else {
+            throw ValidationError("protocol '\(`protocol`)' has no template yet; supported: \(DeviceMapLoader.supportedProtocols.joined(separator: ", "))")
+        }
+        if let profile, profile.isEmpty || profile.contains(where: { $0.isWhitespace || $0 == ":" }) {
+            throw ValidationError("--profile needs a name without spaces or ':'")
+        }
+    }
+
+    func run() throws {
+        print(Self.template(profile: profile), terminator: "")
+    }
+
+    /// Point lines, indented for a `points:` key at four spaces (in a profile or a device).
+    static let points = [
+        "      # name:    { table: coil|discrete|input|holding, address: 0-based offset, type: ..., unit: ... }",
+        #"      temperature: { table: input, address: 0, type: int16, scale: 0.1, unit: "°C", description: Supply temperature }"#,
+        #"      flow:        { table: input, address: 2, type: float32, word_order: little, unit: "l/min" }"#,
+        "      energy:      { table: input, address: 4, type: uint32, scale: 0.01, unit: kWh }",
+        #"      setpoint:    { table: holding, address: 0, type: int16, scale: 0.1, unit: "°C","#,
+        "                     access: readwrite, min: 5, max: 90 }     # writes outside min/max are refused",
+        "      pump:        { table: coil, address: 0, access: readwrite }",
+        "      alarm:       { table: discrete, address: 0 }",
+    ]
+
+    static func template(profile: String?) -> String {
+        var lines = [
+            "# A device map for edgegate: docs/devicemaps.md is the reference.",
+            "# Check it with: edgegate map validate FILE    See it resolved: edgegate map show FILE",
+            "# Types: bool, int16, uint16, int32, uint32, float32; byte_order/word_order: big (default) | little.",
+            "# engineering value = raw × scale + offset; access: read (default) | readwrite | write.",
+        ]
+        if let profile {
+            lines += ["profiles:", "  \(profile):                          # a device model, reusable by many devices",
+                      "    protocol: modbus", "    points:"] + points
+        }
+        lines += [
+            "devices:",
+            "  - id: device-1                       # unique across all maps of the gateway",
+            "    connection: { host: 127.0.0.1, port: 502, unit_id: 1, timeout: 1s }   # Modbus TCP",
+            "    poll: 1s",
+        ]
+        if let profile {
+            lines += ["    profile: \(profile)                # a device may add or override points under `points:`"]
+        } else {
+            lines += ["    protocol: modbus", "    points:"] + points
+        }
+        return lines.joined(separator: "\n") + "\n"
     }
 }

@@ -77,3 +77,33 @@ struct MapCommandTests {
         #expect(try await runEdgegate(["map", "show", dir.file("missing.yaml")], in: dir).status == 2)
     }
 }
+
+@Suite("edgegate map new")
+struct MapNewTests {
+    @Test("the printed template validates as printed, with and without a profile", arguments: [[String](), ["--profile", "chiller"]])
+    func templateValidates(extra: [String]) async throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let file = dir.file("new.yaml")
+        let child = try DevTools.ChildProcess.spawn(try edgegateExecutable(), ["map", "new"] + extra,
+                                                    stdout: .file(file, append: false), stderr: .discard)
+        #expect(await child.wait() == 0)
+        let checked = try await runEdgegate(["map", "validate", file], in: dir)
+        #expect(checked.status == 0, "\(checked.output)")
+        #expect(checked.output.contains("1 device(s) valid, 0 warning(s)"))
+        let shown = try await runEdgegate(["map", "show", file], in: dir)
+        #expect(shown.output.contains("setpoint"))
+        if extra.isEmpty {
+            #expect(!shown.output.contains("profile"))
+        } else {
+            #expect(shown.output.contains("profile chiller"))
+        }
+    }
+
+    @Test("a protocol without a template is a usage error")
+    func unknownProtocol() async throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        #expect(try await runEdgegate(["map", "new", "--protocol", "mqtt"], in: dir).status == 2)
+    }
+}
