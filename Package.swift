@@ -75,7 +75,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "edgegate",
-            dependencies: ["Gateway", "GatewayCore", "DeviceMaps", "Simulators", "DevTools",
+            dependencies: ["Gateway", "GatewayCore", "DeviceMaps", "ModbusAdapter", "Simulators", "DevTools",
                            "MQTTClient", "Uplink",
                            .product(name: "ArgumentParser", package: "swift-argument-parser"),
                            .product(name: "Logging", package: "swift-log"),

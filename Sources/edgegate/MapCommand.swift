@@ -2,13 +2,14 @@ import ArgumentParser
 import DeviceMaps
 import Foundation
 import GatewayCore
+import ModbusAdapter
 
 /// `edgegate map ...`: device-map authoring.
 struct MapCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "map",
-        abstract: "Device-map authoring: validate and show resolved maps.",
-        subcommands: [MapValidateCommand.self, MapShowCommand.self, MapNewCommand.self])
+        abstract: "Device-map authoring: validate, show, start from a template, read a device once.",
+        subcommands: [MapValidateCommand.self, MapShowCommand.self, MapNewCommand.self, MapReadCommand.self])
 }
 
 /// Output format of `map validate`.
@@ -254,5 +255,77 @@ struct MapNewCommand: ParsableCommand {
             lines += ["    protocol: modbus", "    points:"] + points
         }
         return lines.joined(separator: "\n") + "\n"
+    }
+}
+
+/// `edgegate map read PATH --device ID`: one poll of one device, printed, like Telegraf's `--test`.
+struct MapReadCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "read",
+        abstract: "Connect to one device once, print its normalized readings and exit.",
+        discussion: "Exit code 0 when every point was read, 1 when any reading is bad (the reason is printed), 2 for usage or map errors.")
+
+    @Argument(help: "Device-map files or folders.")
+    var paths: [String]
+
+    @Option(help: "The device id.")
+    var device: String
+
+    @Option(help: "How long to wait for the first poll.")
+    var timeout: DurationArgument = DurationArgument(.seconds(10))
+
+    @OptionGroup var logging: LoggingOptions
+
+    func run() async throws {
+        let logger = logging.makeLogger("edgegate.map")
+        let map: DeviceMap
+        do {
+            map = try DeviceMapLoader.load(paths: paths)
+        } catch {
+            throw failInput(error.description)
+        }
+        guard let definition = map.devices.first(where: { $0.id == device }) else {
+            throw failInput("no device '\(device)' in \(paths.joined(separator: ", ")) (devices: \(map.devices.map(\.id).joined(separator: ", ")))")
+        }
+        let adapter = ModbusAdapter(devices: [definition], logger: logger)
+        let readings: [Reading]? = await withTaskGroup(of: [Reading]?.self) { group in
+            let (stream, continuation) = AsyncStream.makeStream(of: [Reading].self)
+            group.addTask {
+                try? await adapter.run(sink: ReadingSink { continuation.yield($0) })
+                return nil
+            }
+            group.addTask {
+                for await batch in stream { return batch }
+                return nil
+            }
+            group.addTask {
+                try? await Task.sleep(for: timeout.duration)
+                return nil
+            }
+            let first = await group.next() ?? nil
+            continuation.finish()
+            group.cancelAll()
+            return first
+        }
+        guard let readings else {
+            throw failOperation("error: no readings from \(device) within \(timeout.duration)")
+        }
+        let rows = readings.map { r -> [String] in
+            let value = r.value.map { v -> String in
+                if case .double(let d) = v { return Value.format(d) }
+                return "\(v)"
+            } ?? "—"
+            return [r.point, value, r.unit ?? "", r.quality.name, r.quality.reason ?? ""]
+        }
+        let header = ["point", "value", "unit", "quality", "reason"]
+        let widths = header.indices.map { i in ([header[i]] + rows.map { $0[i] }).map(\.count).max()! }
+        print("\(device) at \(Timestamp.rfc3339(readings.first?.timestamp ?? Date()))")
+        for row in [header] + rows {
+            print(row.indices.map { row[$0].padding(toLength: widths[$0], withPad: " ", startingAt: 0) }
+                .joined(separator: "  ").trimmingCharacters(in: .whitespaces))
+        }
+        if readings.contains(where: { if case .bad = $0.quality { return true } else { return false } }) {
+            throw ExitCode(1)
+        }
     }
 }

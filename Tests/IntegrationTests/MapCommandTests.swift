@@ -1,5 +1,8 @@
 import DevTools
+import DeviceMaps
 import Foundation
+import Logging
+import Simulators
 import Testing
 import TestSupport
 import Uplink
@@ -105,5 +108,29 @@ struct MapNewTests {
         let dir = try TemporaryDirectory()
         defer { dir.remove() }
         #expect(try await runEdgegate(["map", "new", "--protocol", "mqtt"], in: dir).status == 2)
+    }
+}
+
+@Suite("edgegate map read")
+struct MapReadTests {
+    @Test("reads one device once and prints normalized readings; exit 1 with the reason when it cannot")
+    func read() async throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let port = try freeLoopbackPort()
+        let map = dir.file("boiler.yaml")
+        try boilerMapYAML.replacingOccurrences(of: "PORT", with: "\(port)").write(toFile: map, atomically: true, encoding: .utf8)
+        let simulator = try Simulators.ModbusSimulator(devices: DeviceMapLoader.load(paths: [map]).devices, port: port,
+                                                       animated: false, logger: Logger(label: "sim"))
+        try simulator.start()
+        try ProbeClient(port: port).writeHolding(0, 215)
+        let good = try await runEdgegate(["map", "read", map, "--device", "boiler-1"], in: dir)
+        simulator.stop()
+        #expect(good.status == 0, "\(good.output)")
+        #expect(good.output.contains(try Regex(#"temperature\s+21\.5\s+°C\s+good"#)), "\(good.output)")
+        let down = try await runEdgegate(["map", "read", map, "--device", "boiler-1"], in: dir)
+        #expect(down.status == 1)
+        #expect(down.output.contains("connection refused by 127.0.0.1:\(port)"), "\(down.output)")
+        #expect(try await runEdgegate(["map", "read", map, "--device", "nope"], in: dir).status == 2)
     }
 }
