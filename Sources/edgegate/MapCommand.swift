@@ -9,7 +9,7 @@ struct MapCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "map",
         abstract: "Device-map authoring: validate, show, start from a template, read a device once.",
-        subcommands: [MapValidateCommand.self, MapShowCommand.self, MapNewCommand.self, MapReadCommand.self])
+        subcommands: [MapValidateCommand.self, MapShowCommand.self, MapNewCommand.self, MapReadCommand.self, MapSchemaCommand.self])
 }
 
 /// Output format of `map validate`.
@@ -327,5 +327,21 @@ struct MapReadCommand: AsyncParsableCommand {
         if readings.contains(where: { if case .bad = $0.quality { return true } else { return false } }) {
             throw ExitCode(1)
         }
+    }
+}
+
+/// `edgegate map schema`: the JSON Schema of the format, for editors and tools.
+struct MapSchemaCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "schema",
+        abstract: "Print the JSON Schema (draft 2020-12) of the device-map format.",
+        discussion: """
+            Save it (edgegate map schema > devicemap.schema.json) and start a map with
+            # yaml-language-server: $schema=./devicemap.schema.json
+            for completion and checks in editors that use the YAML language server.
+            """)
+
+    func run() {
+        print(DeviceMapSchema.json)
     }
 }

@@ -134,3 +134,36 @@ struct MapReadTests {
         #expect(try await runEdgegate(["map", "read", map, "--device", "nope"], in: dir).status == 2)
     }
 }
+
+@Suite("edgegate map schema")
+struct MapSchemaTests {
+    @Test("an independent validator accepts the schema and the example maps, and rejects a typo")
+    func schema() async throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let schema = dir.file("devicemap.schema.json")
+        let child = try DevTools.ChildProcess.spawn(try edgegateExecutable(), ["map", "schema"],
+                                                    stdout: .file(schema, append: false), stderr: .discard)
+        #expect(await child.wait() == 0)
+        try """
+            devices:
+              - id: d1
+                protocol: modbus
+                connection: { host: 127.0.0.1 }
+                points: { t: { table: holding, adress: 0 } }
+            """.write(toFile: dir.file("typo.yaml"), atomically: true, encoding: .utf8)
+        let template = dir.file("template.yaml")
+        let newMap = try DevTools.ChildProcess.spawn(try edgegateExecutable(), ["map", "new", "--profile", "p"],
+                                                     stdout: .file(template, append: false), stderr: .discard)
+        #expect(await newMap.wait() == 0)
+        let plant = packageRoot.appendingPathComponent("devicemaps/demo-plant.yaml").path
+        let out = dir.file("check.txt")
+        let check = try DevTools.ChildProcess.spawn(try peerPython(), [peerScript("check_schema.py"), schema, plant, template],
+                                                    stdout: .file(out, append: false), stderr: .file(out, append: true))
+        #expect(await check.wait() == 0, "\((try? String(contentsOfFile: out, encoding: .utf8)) ?? "")")
+        let typo = try DevTools.ChildProcess.spawn(try peerPython(), [peerScript("check_schema.py"), schema, dir.file("typo.yaml")],
+                                                   stdout: .file(out, append: false), stderr: .file(out, append: true))
+        #expect(await typo.wait() == 1)
+        #expect(((try? String(contentsOfFile: out, encoding: .utf8)) ?? "").contains("'adress' was unexpected"))
+    }
+}

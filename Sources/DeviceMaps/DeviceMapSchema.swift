@@ -1,0 +1,89 @@
+import Foundation
+
+/// The JSON Schema (draft 2020-12) of the device-map format, for editor completion and for
+/// tools. Built from the same key lists and enumerations the loader checks, so the two cannot
+/// drift apart silently (a test compares them). The loader stays the authority: the schema
+/// cannot express every rule (overlaps, profiles that exist, register ranges per type).
+public enum DeviceMapSchema {
+    /// The schema as a JSON object.
+    public static var object: [String: Any] {
+        let duration: [String: Any] = [
+            "type": "string", "pattern": #"^[0-9]+(\.[0-9]+)?\s?(ms|s|m|h)$"#,
+            "description": "A duration with a unit: 500ms, 2s, 1.5s, 1m, 1h.",
+        ]
+        let point: [String: Any] = [
+            "type": "object", "additionalProperties": false, "required": ["table", "address"],
+            "properties": [
+                "table": ["enum": ModbusTable.allCases.map(\.rawValue), "description": "Modbus table."],
+                "address": ["type": "integer", "minimum": 0, "maximum": 65535, "description": "0-based register or bit offset."],
+                "type": ["enum": ModbusDataType.allCases.map(\.rawValue), "description": "Encoding; default bool on coil/discrete, int16 otherwise."],
+                "byte_order": ["enum": ByteOrder.allCases.map(\.rawValue), "description": "Byte order inside each register (default big)."],
+                "word_order": ["enum": ByteOrder.allCases.map(\.rawValue), "description": "Register order inside a multi-register value (default big)."],
+                "scale": ["type": "number", "not": ["const": 0], "description": "engineering = raw × scale + offset (default 1)."],
+                "offset": ["type": "number", "description": "engineering = raw × scale + offset (default 0)."],
+                "unit": ["type": "string"],
+                "description": ["type": "string"],
+                "access": ["enum": ["read", "readwrite", "write"], "description": "Who may write the point (default read)."],
+                "min": ["type": "number", "description": "Lowest value a write may set (engineering units)."],
+                "max": ["type": "number", "description": "Highest value a write may set (engineering units)."],
+            ] as [String: Any],
+        ]
+        let points: [String: Any] = ["type": "object", "additionalProperties": ["$ref": "#/$defs/point"]]
+        let connection: [String: Any] = [
+            "type": "object", "additionalProperties": false, "required": ["host"],
+            "description": "Modbus TCP.",
+            "properties": [
+                "host": ["type": "string"],
+                "port": ["type": "integer", "minimum": 1, "maximum": 65535, "description": "Default 502."],
+                "unit_id": ["type": "integer", "minimum": 0, "maximum": 255, "description": "Default 1."],
+                "timeout": ["$ref": "#/$defs/duration", "description": "Response timeout (default 1s)."],
+            ] as [String: Any],
+        ]
+        let report: [String: Any] = [
+            "type": "object", "additionalProperties": false,
+            "properties": [
+                "deadband": ["type": "number", "minimum": 0],
+                "max_interval": ["$ref": "#/$defs/duration"],
+            ] as [String: Any],
+        ]
+        let protocolName: [String: Any] = ["enum": DeviceMapLoader.supportedProtocols]
+        let profile: [String: Any] = [
+            "type": "object", "additionalProperties": false, "required": ["protocol"],
+            "properties": ["protocol": protocolName, "points": ["$ref": "#/$defs/points"], "description": ["type": "string"]] as [String: Any],
+        ]
+        let device: [String: Any] = [
+            "type": "object", "additionalProperties": false, "required": ["id", "connection"],
+            "properties": [
+                "id": ["type": "string", "minLength": 1],
+                "protocol": protocolName,
+                "profile": ["type": "string"],
+                "connection": ["$ref": "#/$defs/connection"],
+                "poll": ["$ref": "#/$defs/duration", "description": "Poll period (default 1s)."],
+                "points": ["$ref": "#/$defs/points"],
+                "report": ["$ref": "#/$defs/report"],
+                "description": ["type": "string"],
+            ] as [String: Any],
+        ]
+        return [
+            "$schema": "https://json-schema.org/draft/2020-12/schema",
+            "$id": "urn:edgegate:devicemap:v1",
+            "title": "edgegate device map",
+            "type": "object", "additionalProperties": false,
+            "properties": [
+                "profiles": ["type": "object", "additionalProperties": ["$ref": "#/$defs/profile"]],
+                "devices": ["type": "array", "items": ["$ref": "#/$defs/device"]],
+            ] as [String: Any],
+            "$defs": [
+                "duration": duration, "point": point, "points": points, "connection": connection,
+                "report": report, "profile": profile, "device": device,
+            ] as [String: Any],
+        ]
+    }
+
+    /// The schema as pretty-printed JSON text with sorted keys.
+    public static var json: String {
+        // Only strings, numbers, bools, arrays and dictionaries above: serialization cannot fail.
+        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])) ?? Data()
+        return String(decoding: data, as: UTF8.self)
+    }
+}

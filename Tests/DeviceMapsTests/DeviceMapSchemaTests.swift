@@ -1,0 +1,28 @@
+@testable import DeviceMaps
+import Testing
+
+@Suite("Device-map JSON Schema")
+struct DeviceMapSchemaTests {
+    func properties(_ def: String) -> Set<String> {
+        let defs = DeviceMapSchema.object["$defs"] as! [String: Any]
+        let object = defs[def] as! [String: Any]
+        return Set((object["properties"] as! [String: Any]).keys)
+    }
+
+    @Test("the schema names exactly the keys the loader accepts")
+    func keysMatchTheLoader() {
+        #expect(properties("point") == Set(DeviceMapLoader.pointKeys))
+        #expect(properties("device") == Set(DeviceMapLoader.deviceKeys))
+        #expect(properties("profile") == Set(DeviceMapLoader.profileKeys))
+        #expect(properties("connection") == Set(DeviceMapLoader.tcpKeys))
+        #expect(properties("report") == Set(DeviceMapLoader.reportKeys))
+        let top = DeviceMapSchema.object["properties"] as! [String: Any]
+        #expect(Set(top.keys) == Set(DeviceMapLoader.topKeys))
+    }
+
+    @Test("it is draft 2020-12 JSON")
+    func header() {
+        #expect(DeviceMapSchema.object["$schema"] as? String == "https://json-schema.org/draft/2020-12/schema")
+        #expect(DeviceMapSchema.json.hasPrefix("{"))
+    }
+}
