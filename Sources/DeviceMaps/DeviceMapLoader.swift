@@ -379,6 +379,7 @@ public enum DeviceMapLoader {
                         valid = false
                     }
                 }
+                warnOverlaps(points, context: d.context, fallback: d.location, sink: sink)
                 guard valid, let id = d.id, let connection = d.connection else { continue }
                 if points.isEmpty {
                     sink.warning("\(d.context): the device has no points; it will connect but report nothing",
@@ -390,6 +391,24 @@ public enum DeviceMapLoader {
             }
         }
         return devices
+    }
+
+    /// Two points reading the same register or bit are usually a typo in an address (the
+    /// same register decoded twice is legal, hence a warning, not an error).
+    static func warnOverlaps(_ points: [PointDefinition], context: String, fallback: SourceLocation, sink: DiagnosticSink) {
+        var claimed: [ModbusTable: [(range: Range<Int>, name: String)]] = [:]
+        for point in points {
+            let a = point.address
+            let range = a.offset..<(a.offset + (a.table.isBitTable ? 1 : a.type.registerCount))
+            if let other = claimed[a.table, default: []].first(where: { $0.range.overlaps(range) }) {
+                let shared = max(range.lowerBound, other.range.lowerBound)
+                let unit = a.table.isBitTable ? "bit" : "register"
+                sink.warning("\(context), point '\(point.name)': overlaps point '\(other.name)' at \(a.table.rawValue) \(unit) \(shared)",
+                             at: point.location ?? fallback,
+                             hint: "check the address; a \(a.type.rawValue) at \(a.offset) uses \(range.count) \(unit)(s)")
+            }
+            claimed[a.table, default: []].append((range, point.name))
+        }
     }
 
     /// Profile points first in profile order; a device point with a profile point's name
