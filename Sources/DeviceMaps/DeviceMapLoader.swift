@@ -405,7 +405,7 @@ public enum DeviceMapLoader {
                 let unit = a.table.isBitTable ? "bit" : "register"
                 sink.warning("\(context), point '\(point.name)': overlaps point '\(other.name)' at \(a.table.rawValue) \(unit) \(shared)",
                              at: point.location ?? fallback,
-                             hint: "check the address; a \(a.type.rawValue) at \(a.offset) uses \(range.count) \(unit)(s)")
+                             hint: "check the address: \(a.type.rawValue) at \(a.offset) uses \(range.count) \(unit)(s)")
             }
             claimed[a.table, default: []].append((range, point.name))
         }
