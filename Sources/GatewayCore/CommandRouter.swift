@@ -55,7 +55,7 @@ public final class CommandRouter: Sendable {
         logger.info("command", metadata: [
             "id": "\(command.id)", "device": "\(command.device)",
             "status": "\(result.status.rawValue)", "message": "\(result.message)",
-            "duration_ms": "\(String(format: "%.2f", Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15))",
+            "duration_ms": "\(String(format: "%.2f", elapsed / .milliseconds(1)))",
         ])
         return result
     }

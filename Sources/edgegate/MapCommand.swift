@@ -22,9 +22,30 @@ enum ShowFormat: String, ExpressibleByArgument, CaseIterable {
     case table, json
 }
 
+/// A duration in whole milliseconds.
+func milliseconds(_ d: Duration) -> Int64 {
+    Int64((d / .milliseconds(1)).rounded())
+}
+
+/// Prints a value as pretty JSON with sorted keys, the form tools and diffs like.
+func printJSON(_ value: some Encodable) throws {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+    print(String(decoding: try encoder.encode(value), as: UTF8.self))
+}
+
+/// Left-aligned columns two spaces apart, header first, without trailing spaces.
+func columns(_ header: [String], _ rows: [[String]]) -> [String] {
+    let widths = header.indices.map { i in ([header[i]] + rows.map { $0[i] }).map(\.count).max()! }
+    return ([header] + rows).map { row in
+        row.indices.map { row[$0].padding(toLength: widths[$0], withPad: " ", startingAt: 0) }
+            .joined(separator: "  ").trimmingCharacters(in: .whitespaces)
+    }
+}
+
 /// `500ms`, `2s`, `1.5s`: durations as device maps write them.
 func mapDuration(_ d: Duration) -> String {
-    let ms = d.components.seconds * 1000 + d.components.attoseconds / 1_000_000_000_000_000
+    let ms = milliseconds(d)
     return ms % 1000 == 0 ? "\(ms / 1000)s" : (ms < 1000 ? "\(ms)ms" : "\(Value.format(Double(ms) / 1000))s")
 }
 
@@ -55,11 +76,8 @@ struct MapValidateCommand: ParsableCommand {
             let summary = map.map { "\($0.devices.count) device(s) valid" } ?? "\(errors) error(s)"
             FileHandle.standardError.write(Data("\(summary), \(warnings) warning(s)\n".utf8))
         case .json:
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-            let report = ValidationReport(valid: map != nil, devices: map?.devices.count ?? 0,
-                                          diagnostics: diagnostics.map(DiagnosticRecord.init))
-            print(String(decoding: try encoder.encode(report), as: UTF8.self))
+            try printJSON(ValidationReport(valid: map != nil, devices: map?.devices.count ?? 0,
+                                           diagnostics: diagnostics.map(DiagnosticRecord.init)))
         }
         if map == nil { throw ExitCode(1) }
     }
@@ -112,9 +130,7 @@ struct MapShowCommand: ParsableCommand {
         case .table:
             print(map.devices.map(Self.table).joined(separator: "\n"), terminator: "")
         case .json:
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-            print(String(decoding: try encoder.encode(map.devices.map(DeviceRecord.init)), as: UTF8.self))
+            try printJSON(map.devices.map(DeviceRecord.init))
         }
     }
 
@@ -129,11 +145,7 @@ struct MapShowCommand: ParsableCommand {
              "\(p.address.byteOrder.rawValue)/\(p.address.wordOrder.rawValue)", Value.format(p.scale), Value.format(p.offset),
              p.unit ?? "", p.access.rawValue, p.min.map(Value.format) ?? "", p.max.map(Value.format) ?? ""]
         }
-        let widths = header.indices.map { i in ([header[i]] + rows.map { $0[i] }).map(\.count).max()! }
-        for row in [header] + rows {
-            text += "  " + row.indices.map { row[$0].padding(toLength: widths[$0], withPad: " ", startingAt: 0) }
-                .joined(separator: "  ").trimmingCharacters(in: .whitespaces) + "\n"
-        }
+        for line in columns(header, rows) { text += "  " + line + "\n" }
         return text
     }
 
@@ -154,7 +166,7 @@ struct MapShowCommand: ParsableCommand {
             host = d.connection.host
             port = d.connection.port
             unitID = d.connection.unitID
-            pollMilliseconds = d.poll.components.seconds * 1000 + d.poll.components.attoseconds / 1_000_000_000_000_000
+            pollMilliseconds = milliseconds(d.poll)
             points = d.points.map(PointRecord.init)
         }
 
@@ -318,12 +330,8 @@ struct MapReadCommand: AsyncParsableCommand {
             return [r.point, value, r.unit ?? "", r.quality.name, r.quality.reason ?? ""]
         }
         let header = ["point", "value", "unit", "quality", "reason"]
-        let widths = header.indices.map { i in ([header[i]] + rows.map { $0[i] }).map(\.count).max()! }
         print("\(device) at \(Timestamp.rfc3339(readings.first?.timestamp ?? Date()))")
-        for row in [header] + rows {
-            print(row.indices.map { row[$0].padding(toLength: widths[$0], withPad: " ", startingAt: 0) }
-                .joined(separator: "  ").trimmingCharacters(in: .whitespaces))
-        }
+        for line in columns(header, rows) { print(line) }
         if readings.contains(where: { if case .bad = $0.quality { return true } else { return false } }) {
             throw ExitCode(1)
         }
