@@ -21,9 +21,19 @@ func edgegateExecutable() throws -> String {
 /// Runs the executable to completion and returns its exit status and combined output.
 func runEdgegate(_ arguments: [String], in directory: TemporaryDirectory) async throws -> (status: Int32, output: String) {
     let out = directory.file("out-\(UUID().uuidString.prefix(6)).txt")
-    let child = try ChildProcess.spawn(try edgegateExecutable(), arguments, stdout: .file(out, append: false), stderr: .file(out, append: true))
-    let status = try await withTimeout(.seconds(30), "edgegate \(arguments.first ?? "")") { await child.wait() }
+    let status = try await runEdgegate(arguments, stdout: .file(out, append: false), stderr: .file(out, append: true))
     return (status, (try? String(contentsOfFile: out, encoding: .utf8)) ?? "")
+}
+
+/// Runs the executable to completion with its standard output in `file` (for output that is
+/// itself data: JSON, a schema, a template) and returns its exit status.
+func runEdgegate(_ arguments: [String], writingStdoutTo file: String) async throws -> Int32 {
+    try await runEdgegate(arguments, stdout: .file(file, append: false), stderr: .discard)
+}
+
+private func runEdgegate(_ arguments: [String], stdout: ChildProcess.Output, stderr: ChildProcess.Output) async throws -> Int32 {
+    let child = try ChildProcess.spawn(try edgegateExecutable(), arguments, stdout: stdout, stderr: stderr)
+    return try await withTimeout(.seconds(30), "edgegate \(arguments.first ?? "")") { await child.wait() }
 }
 
 @Suite("edgegate CLI", .serialized, .timeLimit(.minutes(2)))

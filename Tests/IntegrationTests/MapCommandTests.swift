@@ -38,9 +38,7 @@ struct MapCommandTests {
         defer { dir.remove() }
         try broken.write(toFile: dir.file("plant.yaml"), atomically: true, encoding: .utf8)
         let out = dir.file("report.json")
-        let child = try DevTools.ChildProcess.spawn(try edgegateExecutable(), ["map", "validate", "--format", "json", dir.file("plant.yaml")],
-                                                    stdout: .file(out, append: false), stderr: .discard)
-        #expect(await child.wait() == 1)
+        #expect(try await runEdgegate(["map", "validate", "--format", "json", dir.file("plant.yaml")], writingStdoutTo: out) == 1)
         guard case .object(let report)? = try? JSONDecoder().decode(JSONNode.self, from: Data(contentsOf: URL(fileURLWithPath: out))),
               case .array(let diagnostics)? = report["diagnostics"], case .object(let first)? = diagnostics.first else {
             Issue.record("no JSON report: \((try? String(contentsOfFile: out, encoding: .utf8)) ?? "")")
@@ -63,9 +61,7 @@ struct MapCommandTests {
         #expect(table.output.contains("boiler-1  modbus  127.0.0.1:1502 unit 1  poll 500ms  profile boiler-controller"), "\(table.output)")
         #expect(table.output.contains("setpoint     holding   1        int16    big/big     0.1    0       °C     readwrite  5    90"))
         let out = dir.file("show.json")
-        let child = try DevTools.ChildProcess.spawn(try edgegateExecutable(), ["map", "show", "--format", "json", plant],
-                                                    stdout: .file(out, append: false), stderr: .discard)
-        #expect(await child.wait() == 0)
+        #expect(try await runEdgegate(["map", "show", "--format", "json", plant], writingStdoutTo: out) == 0)
         guard case .array(let devices)? = try? JSONDecoder().decode(JSONNode.self, from: Data(contentsOf: URL(fileURLWithPath: out))),
               case .object(let boiler)? = devices.first, case .array(let points)? = boiler["points"],
               case .object(let flow)? = points.first(where: { if case .object(let p) = $0 { return p["name"] == .string("flow") } else { return false } }) else {
@@ -88,9 +84,7 @@ struct MapNewTests {
         let dir = try TemporaryDirectory()
         defer { dir.remove() }
         let file = dir.file("new.yaml")
-        let child = try DevTools.ChildProcess.spawn(try edgegateExecutable(), ["map", "new"] + extra,
-                                                    stdout: .file(file, append: false), stderr: .discard)
-        #expect(await child.wait() == 0)
+        #expect(try await runEdgegate(["map", "new"] + extra, writingStdoutTo: file) == 0)
         let checked = try await runEdgegate(["map", "validate", file], in: dir)
         #expect(checked.status == 0, "\(checked.output)")
         #expect(checked.output.contains("1 device(s) valid, 0 warning(s)"))
@@ -142,9 +136,7 @@ struct MapSchemaTests {
         let dir = try TemporaryDirectory()
         defer { dir.remove() }
         let schema = dir.file("devicemap.schema.json")
-        let child = try DevTools.ChildProcess.spawn(try edgegateExecutable(), ["map", "schema"],
-                                                    stdout: .file(schema, append: false), stderr: .discard)
-        #expect(await child.wait() == 0)
+        #expect(try await runEdgegate(["map", "schema"], writingStdoutTo: schema) == 0)
         try """
             devices:
               - id: d1
@@ -153,9 +145,7 @@ struct MapSchemaTests {
                 points: { t: { table: holding, adress: 0 } }
             """.write(toFile: dir.file("typo.yaml"), atomically: true, encoding: .utf8)
         let template = dir.file("template.yaml")
-        let newMap = try DevTools.ChildProcess.spawn(try edgegateExecutable(), ["map", "new", "--profile", "p"],
-                                                     stdout: .file(template, append: false), stderr: .discard)
-        #expect(await newMap.wait() == 0)
+        #expect(try await runEdgegate(["map", "new", "--profile", "p"], writingStdoutTo: template) == 0)
         let plant = packageRoot.appendingPathComponent("devicemaps/demo-plant.yaml").path
         let out = dir.file("check.txt")
         let check = try DevTools.ChildProcess.spawn(try peerPython(), [peerScript("check_schema.py"), schema, plant, template],
