@@ -93,7 +93,7 @@ let package = Package(
         .testTarget(name: "GatewayCoreTests", dependencies: ["GatewayCore"]),
         .testTarget(name: "DeviceMapsTests", dependencies: ["DeviceMaps", "GatewayCore"], exclude: ["Cases"]),
         .testTarget(name: "ModbusAdapterTests",
-                    dependencies: ["ModbusAdapter", "DeviceMaps", "GatewayCore", "Simulators", "TestSupport"]),
+                    dependencies: ["ModbusAdapter", "DeviceMaps", "GatewayCore", "Simulators", "TestSupport", "DevTools"]),
         .testTarget(name: "UplinkTests",
                     dependencies: ["Uplink", "MQTTClient", "GatewayCore", "TestSupport", "DevTools"]),
         .testTarget(name: "IntegrationTests",

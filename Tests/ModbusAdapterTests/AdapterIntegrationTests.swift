@@ -1,4 +1,5 @@
 import DeviceMaps
+import DevTools
 import Foundation
 import GatewayCore
 import ModbusAdapter
@@ -50,7 +51,7 @@ private func writeError(_ operation: () async throws(WriteError) -> [String: Val
 struct AdapterIntegrationTests {
     @Test("polls every readable point and agrees with an independent libmodbus client")
     func goodReadings() async throws {
-        let port = try freePort()
+        let port = try freeLoopbackPort()
         let device = boiler(port: port)
         let simulator = try ModbusSimulator(devices: [device], port: port, animated: false, logger: testLogger)
         try simulator.start()
@@ -101,7 +102,7 @@ struct AdapterIntegrationTests {
 
     @Test("the simulator animates read-only points within their range")
     func animation() async throws {
-        let port = try freePort()
+        let port = try freeLoopbackPort()
         let device = boiler(port: port)
         let simulator = try ModbusSimulator(devices: [device], port: port, logger: testLogger)
         try simulator.start()
@@ -129,7 +130,7 @@ struct AdapterIntegrationTests {
 
     @Test("writes use FC 6, FC 16 and FC 5, change the device and return read-back values")
     func writes() async throws {
-        let port = try freePort()
+        let port = try freeLoopbackPort()
         let device = boiler(port: port)
         let simulator = try ModbusSimulator(devices: [device], port: port, animated: false, logger: testLogger)
         try simulator.start()
@@ -183,7 +184,7 @@ struct AdapterIntegrationTests {
 
     @Test("writes that cannot be represented or target read-only tables are rejected; nothing is sent")
     func rejectedWrites() async throws {
-        let port = try freePort()
+        let port = try freeLoopbackPort()
         // `trim` claims to be writable in a read-only table: the map validator should refuse
         // such a map, and the adapter must refuse it on its own as well.
         let trim = PointDefinition(name: "trim", address: .init(table: .input, offset: 30, type: .int16), access: .readwrite)
@@ -229,7 +230,7 @@ struct AdapterIntegrationTests {
 
     @Test("a Modbus exception marks only the affected points bad and fails writes with its name")
     func deviceException() async throws {
-        let port = try freePort()
+        let port = try freeLoopbackPort()
         // The simulator knows the boiler; the gateway's map also has `ghost`, beyond the
         // simulator's registers, so the device answers "illegal data address".
         let served = boiler(port: port)
@@ -264,7 +265,7 @@ struct AdapterIntegrationTests {
 
     @Test("losing the server yields bad readings with a reason; a new server on the same port restores them")
     func outageAndRecovery() async throws {
-        let port = try freePort()
+        let port = try freeLoopbackPort()
         let device = boiler(port: port)
         let adapter = ModbusAdapter(devices: [device], logger: testLogger, reconnect: fastReconnect)
         let collector = ReadingCollector()
@@ -301,7 +302,7 @@ struct AdapterIntegrationTests {
 
     @Test("a connection that keeps failing is logged once, keeps emitting bad readings, and its recovery once")
     func logOncePerStateChange() async throws {
-        let port = try freePort()
+        let port = try freeLoopbackPort()
         let device = boiler(port: port, poll: .milliseconds(50))
         let logs = LogCapture()
         let adapter = ModbusAdapter(devices: [device], logger: logs.logger, reconnect: fastReconnect)
@@ -330,7 +331,7 @@ struct AdapterIntegrationTests {
 
     @Test("devices sharing a connection are polled on their own periods with their own unit ids")
     func sharedConnection() async throws {
-        let port = try freePort()
+        let port = try freeLoopbackPort()
         let fast = boiler(port: port, poll: .milliseconds(50))
         let meter = DeviceDefinition(
             id: "meter-7", connection: ModbusTCPConnection(host: "127.0.0.1", port: port, unitID: 7, responseTimeout: .milliseconds(300)),
@@ -364,7 +365,7 @@ struct AdapterIntegrationTests {
     func shutdown() async throws {
         // A server that accepts connections (the kernel does, through the backlog) but never
         // answers: the connection thread sits in a read until its response timeout.
-        let port = try freePort()
+        let port = try freeLoopbackPort()
         let silent = try SilentServer(port: port)
         defer { silent.close() }
         var device = boiler(port: port)
@@ -399,7 +400,7 @@ struct AdapterIntegrationTests {
         #expect(throws: SimulatorError.invalidPort(0)) {
             _ = try ModbusSimulator(devices: [], port: 0, logger: testLogger)
         }
-        let port = try freePort()
+        let port = try freeLoopbackPort()
         let device = boiler(port: port)
         let a = try ModbusSimulator(devices: [device], port: port, logger: testLogger)
         try a.start()
