@@ -68,18 +68,14 @@ struct SendCommand: AsyncParsableCommand {
             .write(try Self.parsePairs(writes, option: "--write"))
         }
         let sent = Command(id: id ?? UUID().uuidString.lowercased(), device: device, action: action)
-        let result: Result<[UInt8], CommandClientError> = await CommandClient.send(
+        let result: Result<CommandResponse, CommandClientError> = await CommandClient.send(
             sent, gateway: gateway, prefix: hub.prefix,
             options: hub.mqttOptions(clientID: "\(hub.identity)-\(UUID().uuidString.prefix(8))"),
             timeout: timeout.duration, logger: logger)
         switch result {
-        case .success(let payload):
-            print(String(decoding: payload, as: UTF8.self))
-            let status = (try? JSONDecoder().decode(JSONNode.self, from: Data(payload))).flatMap { node -> String? in
-                if case .object(let o) = node, case .string(let s)? = o["status"] { return s }
-                return nil
-            }
-            if status != CommandStatus.ok.rawValue {
+        case .success(let response):
+            print(String(decoding: response.payload, as: UTF8.self))
+            if response.status != CommandStatus.ok.rawValue {
                 throw ExitCode(1)
             }
         case .failure(let error):
@@ -127,13 +123,19 @@ enum CommandClientError: Error, CustomStringConvertible {
     }
 }
 
+/// A gateway's answer: the bytes as received, and the status read from them.
+struct CommandResponse: Sendable {
+    let payload: [UInt8]
+    let status: String?
+}
+
 /// Sends commands as the operator and waits for the matching response. Used by the CLI and
 /// by the demo.
 enum CommandClient {
     /// Subscribes to the gateway's responses first (so a fast answer is not missed), then
-    /// publishes the command at QoS 1 and returns the raw response whose id matches.
+    /// publishes the command at QoS 1 and returns the response whose id matches.
     static func send(_ command: Command, gateway: String, prefix: String, options: MQTTOptions,
-                     timeout: Duration, logger: Logger) async -> Result<[UInt8], CommandClientError> {
+                     timeout: Duration, logger: Logger) async -> Result<CommandResponse, CommandClientError> {
         let topics = MQTTTopics(prefix: prefix, gateway: gateway)
         let connection: MQTTConnection
         do {
@@ -148,12 +150,13 @@ enum CommandClient {
             await connection.disconnect()
             return .failure(.hub(error))
         }
-        let response: [UInt8]? = await withTaskGroup(of: [UInt8]?.self) { group in
+        let response: CommandResponse? = await withTaskGroup(of: CommandResponse?.self) { group in
             group.addTask {
                 for await message in connection.messages where message.topic == topics.responses {
                     if let node = try? JSONDecoder().decode(JSONNode.self, from: Data(message.payload)),
                        case .object(let o) = node, case .string(let id)? = o["id"], id == command.id {
-                        return message.payload
+                        let status: String? = if case .string(let s)? = o["status"] { s } else { nil }
+                        return CommandResponse(payload: message.payload, status: status)
                     }
                 }
                 return nil

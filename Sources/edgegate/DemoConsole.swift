@@ -72,8 +72,8 @@ struct DemoConsole: Service {
                                               timeout: .seconds(10), logger: logger)
         let elapsed = ContinuousClock.now - started
         switch result {
-        case .success(let payload):
-            say("demo: response after \(elapsed.formatted(.units(allowed: [.milliseconds]))) \(String(decoding: payload, as: UTF8.self))")
+        case .success(let response):
+            say("demo: response after \(elapsed.formatted(.units(allowed: [.milliseconds]))) \(String(decoding: response.payload, as: UTF8.self))")
         case .failure(let error):
             say("demo: command failed: \(error)")
         }
