@@ -1,4 +1,5 @@
 import Foundation
+import GatewayCore
 
 /// The JSON Schema (draft 2020-12) of the device-map format, for editor completion and for
 /// tools. Built from the same key lists and enumerations the loader checks, so the two cannot
@@ -11,6 +12,7 @@ public enum DeviceMapSchema {
             "type": "string", "pattern": #"^[0-9]+(\.[0-9]+)?\s?(ms|s|m|h)$"#,
             "description": "A duration with a unit: 500ms, 2s, 1.5s, 1m, 1h.",
         ]
+        let scalar: [String: Any] = ["type": ["boolean", "number", "string"]]
         let point: [String: Any] = [
             "type": "object", "additionalProperties": false, "required": ["table", "address"],
             "properties": [
@@ -26,7 +28,22 @@ public enum DeviceMapSchema {
                 "access": ["enum": ["read", "readwrite", "write"], "description": "Who may write the point (default read)."],
                 "min": ["type": "number", "description": "Lowest value a write may set (engineering units)."],
                 "max": ["type": "number", "description": "Highest value a write may set (engineering units)."],
+                "length": ["type": "integer", "minimum": 1, "maximum": DeviceMapLoader.maxStringRegisters,
+                           "description": "Registers of a string point, two characters each."],
+                "bit": ["type": "integer", "minimum": 0, "maximum": 15,
+                        "description": "One bit of a holding or input register (0 = least significant); the point is a bool."],
+                "enum": [
+                    "description": "The only values a write may set: a list, or names mapped to values.",
+                    "oneOf": [
+                        ["type": "array", "minItems": 1, "items": scalar],
+                        ["type": "object", "minProperties": 1, "additionalProperties": scalar],
+                    ],
+                ] as [String: Any],
+                "report": ["$ref": "#/$defs/report", "description": "This point's report policy (overrides the device's)."],
             ] as [String: Any],
+            // A string point without a length would read nothing.
+            "if": ["properties": ["type": ["const": "string"]], "required": ["type"]],
+            "then": ["required": ["length"]],
         ]
         let points: [String: Any] = ["type": "object", "additionalProperties": ["$ref": "#/$defs/point"]]
         let connection: [String: Any] = [
@@ -42,14 +59,49 @@ public enum DeviceMapSchema {
         let report: [String: Any] = [
             "type": "object", "additionalProperties": false,
             "properties": [
-                "deadband": ["type": "number", "minimum": 0],
+                "deadband": [
+                    "description": "Smallest change reported: absolute (0.5) or percent of the last reported value (\"2%\").",
+                    "oneOf": [
+                        ["type": "number", "minimum": 0],
+                        ["type": "string", "pattern": #"^[0-9]+(\.[0-9]+)?\s*%$"#],
+                    ],
+                ] as [String: Any],
                 "max_interval": ["$ref": "#/$defs/duration"],
             ] as [String: Any],
         ]
+        let argument: [String: Any] = [
+            "oneOf": [
+                ["enum": ValueKind.allCases.map(\.rawValue)],
+                [
+                    "type": "object", "additionalProperties": false, "required": ["type"],
+                    "properties": [
+                        "type": ["enum": ValueKind.allCases.map(\.rawValue)],
+                        "description": ["type": "string"],
+                        "min": ["type": "number"], "max": ["type": "number"],
+                        "enum": ["type": "array", "minItems": 1, "items": scalar],
+                        "default": scalar,
+                    ] as [String: Any],
+                ] as [String: Any],
+            ],
+        ]
+        let command: [String: Any] = [
+            "type": "object", "additionalProperties": false, "required": ["write"],
+            "properties": [
+                "description": ["type": "string"],
+                "args": ["type": "object", "additionalProperties": ["$ref": "#/$defs/argument"],
+                         "description": "Arguments by name: a type (bool, integer, number, string) or a mapping with type, min, max, enum, default."],
+                "write": ["type": "object", "minProperties": 1, "additionalProperties": scalar,
+                          "description": "Point → value; \"$name\" takes the argument `name`."],
+            ] as [String: Any],
+        ]
+        let commands: [String: Any] = ["type": "object", "additionalProperties": ["$ref": "#/$defs/command"]]
         let protocolName: [String: Any] = ["enum": DeviceMapLoader.supportedProtocols]
         let profile: [String: Any] = [
             "type": "object", "additionalProperties": false, "required": ["protocol"],
-            "properties": ["protocol": protocolName, "points": ["$ref": "#/$defs/points"], "description": ["type": "string"]] as [String: Any],
+            "properties": [
+                "protocol": protocolName, "points": ["$ref": "#/$defs/points"],
+                "commands": ["$ref": "#/$defs/commands"], "description": ["type": "string"],
+            ] as [String: Any],
         ]
         let device: [String: Any] = [
             "type": "object", "additionalProperties": false, "required": ["id", "connection"],
@@ -60,6 +112,7 @@ public enum DeviceMapSchema {
                 "connection": ["$ref": "#/$defs/connection"],
                 "poll": ["$ref": "#/$defs/duration", "description": "Poll period (default 1s)."],
                 "points": ["$ref": "#/$defs/points"],
+                "commands": ["$ref": "#/$defs/commands"],
                 "report": ["$ref": "#/$defs/report"],
                 "description": ["type": "string"],
             ] as [String: Any],
@@ -76,6 +129,7 @@ public enum DeviceMapSchema {
             "$defs": [
                 "duration": duration, "point": point, "points": points, "connection": connection,
                 "report": report, "profile": profile, "device": device,
+                "argument": argument, "command": command, "commands": commands,
             ] as [String: Any],
         ]
     }

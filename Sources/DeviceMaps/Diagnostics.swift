@@ -61,13 +61,21 @@ final class DiagnosticSink {
     private(set) var diagnostics: [Diagnostic] = []
     private(set) var errorCount = 0
 
+    private var seen: Set<Diagnostic> = []
+
+    /// Counts every error, but prints a problem found twice (a profile checked for each device
+    /// that uses it) once.
     func error(_ message: String, at location: SourceLocation, hint: String? = nil) {
-        diagnostics.append(Diagnostic(severity: .error, location: location, message: message, hint: hint))
+        add(Diagnostic(severity: .error, location: location, message: message, hint: hint))
         errorCount += 1
     }
 
     func warning(_ message: String, at location: SourceLocation, hint: String? = nil) {
-        diagnostics.append(Diagnostic(severity: .warning, location: location, message: message, hint: hint))
+        add(Diagnostic(severity: .warning, location: location, message: message, hint: hint))
+    }
+
+    private func add(_ diagnostic: Diagnostic) {
+        if seen.insert(diagnostic).inserted { diagnostics.append(diagnostic) }
     }
 
     var hasErrors: Bool { errorCount > 0 }

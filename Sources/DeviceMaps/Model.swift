@@ -39,7 +39,7 @@ public enum ModbusTable: String, Sendable, Hashable, CaseIterable {
 
 /// How a point's value is encoded in its registers.
 public enum ModbusDataType: String, Sendable, Hashable, CaseIterable {
-    /// One bit (coil/discrete), or a register that is 0 or non-zero.
+    /// One bit (coil/discrete), a register that is 0 or non-zero, or one `bit` of a register.
     case bool
     /// Signed 16-bit.
     case int16
@@ -49,16 +49,37 @@ public enum ModbusDataType: String, Sendable, Hashable, CaseIterable {
     case int32
     /// Unsigned 32-bit in two registers.
     case uint32
+    /// Signed 64-bit in four registers.
+    case int64
+    /// Unsigned 64-bit in four registers.
+    case uint64
     /// IEEE 754 single precision in two registers.
     case float32
+    /// IEEE 754 double precision in four registers.
+    case float64
+    /// Text of `length` registers, two bytes each, padded with NUL or spaces.
+    case string
 
-    /// How many 16-bit registers the type occupies.
-    public var registerCount: Int {
+    /// How many 16-bit registers the type occupies; nil for `string`, whose length the point gives.
+    public var fixedRegisterCount: Int? {
         switch self {
         case .bool, .int16, .uint16: return 1
         case .int32, .uint32, .float32: return 2
+        case .int64, .uint64, .float64: return 4
+        case .string: return nil
         }
     }
+
+    /// True for the types that hold whole numbers.
+    public var isInteger: Bool {
+        switch self {
+        case .int16, .uint16, .int32, .uint32, .int64, .uint64: return true
+        case .bool, .float32, .float64, .string: return false
+        }
+    }
+
+    /// True for the types that hold numbers (integers and floats).
+    public var isNumeric: Bool { isInteger || self == .float32 || self == .float64 }
 }
 
 /// Order of bytes within a register, or of registers within a value.
@@ -81,15 +102,34 @@ public struct ModbusAddress: Sendable, Hashable {
     public var byteOrder: ByteOrder
     /// Register order inside a multi-register value.
     public var wordOrder: ByteOrder
+    /// Registers of a `string` point (two characters each); ignored for other types.
+    public var length: Int
+    /// For a `bool` point in a register table: the bit it reads (0 = least significant).
+    public var bit: Int?
 
     /// Creates an address.
     public init(table: ModbusTable, offset: Int, type: ModbusDataType,
-                byteOrder: ByteOrder = .big, wordOrder: ByteOrder = .big) {
+                byteOrder: ByteOrder = .big, wordOrder: ByteOrder = .big, length: Int = 0, bit: Int? = nil) {
         self.table = table
         self.offset = offset
         self.type = type
         self.byteOrder = byteOrder
         self.wordOrder = wordOrder
+        self.length = length
+        self.bit = bit
+    }
+
+    /// Registers (or bits, in a bit table) the point occupies.
+    public var registerCount: Int {
+        if table.isBitTable { return 1 }
+        return type.fixedRegisterCount ?? length
+    }
+
+    /// The type as people write it: `int32`, `string[10]`, `bool (bit 3)`.
+    public var typeDescription: String {
+        if type == .string { return "string[\(length)]" }
+        if let bit { return "bool (bit \(bit))" }
+        return type.rawValue
     }
 }
 
@@ -111,6 +151,10 @@ public struct PointDefinition: Sendable, Hashable {
     public var min: Double?
     /// Highest value a write may set (engineering units).
     public var max: Double?
+    /// The only values a write may set, when not empty.
+    public var options: [EnumOption]
+    /// The point's own report policy; the device's applies when nil.
+    public var report: ReportPolicy?
     /// Free text for people.
     public var description: String?
     /// Where the point was declared.
@@ -119,6 +163,7 @@ public struct PointDefinition: Sendable, Hashable {
     /// Creates a point.
     public init(name: String, address: ModbusAddress, scale: Double = 1, offset: Double = 0,
                 unit: String? = nil, access: Access = .read, min: Double? = nil, max: Double? = nil,
+                options: [EnumOption] = [], report: ReportPolicy? = nil,
                 description: String? = nil, location: SourceLocation? = nil) {
         self.name = name
         self.address = address
@@ -128,6 +173,8 @@ public struct PointDefinition: Sendable, Hashable {
         self.access = access
         self.min = min
         self.max = max
+        self.options = options
+        self.report = report
         self.description = description
         self.location = location
     }
@@ -137,14 +184,18 @@ public struct PointDefinition: Sendable, Hashable {
 
     /// The protocol-free view the router and the inventory use.
     public var descriptor: PointDescriptor {
-        let kind: ValueKind
+        PointDescriptor(name: name, kind: kind, unit: unit, access: access,
+                        min: min, max: max, typeName: address.typeDescription, options: options)
+    }
+
+    /// The kind of value the point reads and writes.
+    public var kind: ValueKind {
         switch address.type {
-        case .bool: kind = .bool
-        case .float32: kind = .number
-        case .int16, .uint16, .int32, .uint32: kind = isScaled ? .number : .integer
+        case .bool: return .bool
+        case .string: return .string
+        case .float32, .float64: return .number
+        case .int16, .uint16, .int32, .uint32, .int64, .uint64: return isScaled ? .number : .integer
         }
-        return PointDescriptor(name: name, kind: kind, unit: unit, access: access,
-                               min: min, max: max, typeName: address.type.rawValue)
     }
 }
 
@@ -168,20 +219,6 @@ public struct ModbusTCPConnection: Sendable, Hashable {
     }
 }
 
-/// Report-by-exception policy (parsed now, applied by a later filter).
-public struct ReportPolicy: Sendable, Hashable {
-    /// Minimum change (absolute, engineering units) that is reported.
-    public var deadband: Double?
-    /// Longest time without a report of an unchanged point.
-    public var maxInterval: Duration?
-
-    /// Creates a policy.
-    public init(deadband: Double? = nil, maxInterval: Duration? = nil) {
-        self.deadband = deadband
-        self.maxInterval = maxInterval
-    }
-}
-
 /// One device instance, with its profile already expanded.
 public struct DeviceDefinition: Sendable, Hashable {
     /// The device id, unique in the gateway.
@@ -196,7 +233,9 @@ public struct DeviceDefinition: Sendable, Hashable {
     public var poll: Duration
     /// Points, profile points first, in file order.
     public var points: [PointDefinition]
-    /// Report-by-exception policy.
+    /// Named commands, profile commands first, in file order.
+    public var commands: [NamedCommand]
+    /// Report-by-exception policy for points without their own.
     public var report: ReportPolicy?
     /// Where the device was declared.
     public var location: SourceLocation?
@@ -204,20 +243,31 @@ public struct DeviceDefinition: Sendable, Hashable {
     /// Creates a device.
     public init(id: String, protocolName: String = "modbus", profile: String? = nil,
                 connection: ModbusTCPConnection, poll: Duration = .seconds(1),
-                points: [PointDefinition], report: ReportPolicy? = nil, location: SourceLocation? = nil) {
+                points: [PointDefinition], commands: [NamedCommand] = [], report: ReportPolicy? = nil,
+                location: SourceLocation? = nil) {
         self.id = id
         self.protocolName = protocolName
         self.profile = profile
         self.connection = connection
         self.poll = poll
         self.points = points
+        self.commands = commands
         self.report = report
         self.location = location
     }
 
     /// The protocol-free view the router and the inventory use.
     public var descriptor: DeviceDescriptor {
-        DeviceDescriptor(id: id, protocolName: protocolName, points: points.map(\.descriptor))
+        DeviceDescriptor(id: id, protocolName: protocolName, points: points.map(\.descriptor), commands: commands)
+    }
+
+    /// The report policy of each point (its own, else the device's), for the report filter.
+    public var reportPolicies: [String: ReportPolicy] {
+        var policies: [String: ReportPolicy] = [:]
+        for point in points {
+            if let policy = point.report ?? report { policies[point.name] = policy }
+        }
+        return policies
     }
 }
 

@@ -1,4 +1,5 @@
 import Foundation
+import GatewayCore
 import Yams
 
 // The YAML-walking toolkit shared by the device-map loader and the gateway configuration.
@@ -353,4 +354,22 @@ func resolve(_ path: String, relativeToFolderOf file: String) -> String {
     let folder = (file as NSString).deletingLastPathComponent
     if folder.isEmpty { return normalizePath(path) }
     return normalizePath(folder + "/" + path)
+}
+
+// MARK: - Values
+
+/// A YAML scalar as a command or enum value: `true` → bool, `42` → int, `2.5` → double,
+/// anything else → string; nil for null, lists, mappings and non-finite numbers.
+func scalarValue(_ node: Node) -> Value? {
+    guard case .scalar(let s) = node else { return nil }
+    switch tagName(node) {
+    case .null: return nil
+    case .bool: return node.bool.map(Value.bool)
+    case .int:
+        // Beyond Int64 (a uint64 limit) the number is kept as a double.
+        if let i = node.int { return .int(Int64(i)) }
+        return node.float.flatMap { $0.isFinite ? .double($0) : nil }
+    case .float: return node.float.flatMap { $0.isFinite ? .double($0) : nil }
+    default: return .string(s.string)
+    }
 }

@@ -74,14 +74,9 @@ public final class CommandRouter: Sendable {
             return result(command, .unknownDevice, "no device '\(command.device)' in the device maps (known: \(known))")
         }
         let writes: [String: Value]
-        switch command.action {
-        case .write(let w):
-            writes = w
-        case .named(let name, _):
-            return result(command, .rejected, "\(command.device) has no command '\(name)'")
-        }
-        if let problem = CommandValidation.problem(in: writes, for: target.descriptor) {
-            return result(command, .rejected, problem)
+        switch Self.writes(for: command.action, on: target.descriptor) {
+        case .success(let w): writes = w
+        case .failure(let refusal): return result(command, .rejected, refusal.message)
         }
         return await target.lane.run { [self] in
             // Checked again once the command's turn comes: a command that waited past its
@@ -90,6 +85,21 @@ public final class CommandRouter: Sendable {
                 return (result(command, .expired, "command \(command.id) expired at \(Timestamp.rfc3339(expiry)) before it could run"), nil)
             }
             return await execute(writes, command: command, on: target)
+        }
+    }
+
+    /// The checked point writes of a command: its own, or those a named command expands to.
+    private static func writes(for action: CommandAction, on device: DeviceDescriptor) -> Result<[String: Value], CommandValidation.Refusal> {
+        switch action {
+        case .write(let w):
+            return CommandValidation.normalize(w, for: device)
+        case .named(let name, let args):
+            guard let named = device.command(named: name) else {
+                let known = device.commands.map(\.name)
+                let hint = known.isEmpty ? "it has no named commands" : "commands: " + known.joined(separator: ", ")
+                return .failure(.init("\(device.id) has no command '\(name)' (\(hint))"))
+            }
+            return named.expand(args, device: device.id).flatMap { CommandValidation.normalize($0, for: device) }
         }
     }
 

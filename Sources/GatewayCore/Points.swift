@@ -1,5 +1,5 @@
 /// The kind of value a point carries, as the command validator sees it.
-public enum ValueKind: String, Sendable, Hashable {
+public enum ValueKind: String, Sendable, Hashable, CaseIterable {
     /// true/false.
     case bool
     /// Whole numbers only (an unscaled integer register).
@@ -42,10 +42,12 @@ public struct PointDescriptor: Sendable, Hashable {
     public var max: Double?
     /// The protocol type name shown in the inventory (`int16`, `float32`, ...).
     public var typeName: String
+    /// The only values a write may set, when the map lists them (empty: any value in range).
+    public var options: [EnumOption]
 
     /// Creates a descriptor.
     public init(name: String, kind: ValueKind, unit: String? = nil, access: Access = .read,
-                min: Double? = nil, max: Double? = nil, typeName: String) {
+                min: Double? = nil, max: Double? = nil, typeName: String, options: [EnumOption] = []) {
         self.name = name
         self.kind = kind
         self.unit = unit
@@ -53,6 +55,22 @@ public struct PointDescriptor: Sendable, Hashable {
         self.min = min
         self.max = max
         self.typeName = typeName
+        self.options = options
+    }
+}
+
+/// One allowed value of a point with an `enum`, optionally with a name that commands may use
+/// instead of the number (`heat` for 1).
+public struct EnumOption: Sendable, Hashable {
+    /// The name, when the map gives one.
+    public var label: String?
+    /// The value written to the device.
+    public var value: Value
+
+    /// Creates an option.
+    public init(label: String? = nil, value: Value) {
+        self.label = label
+        self.value = value
     }
 }
 
@@ -64,12 +82,20 @@ public struct DeviceDescriptor: Sendable, Hashable {
     public var protocolName: String
     /// Points in the order of the device map.
     public var points: [PointDescriptor]
+    /// Named commands in the order of the device map.
+    public var commands: [NamedCommand]
 
     /// Creates a descriptor.
-    public init(id: String, protocolName: String, points: [PointDescriptor]) {
+    public init(id: String, protocolName: String, points: [PointDescriptor], commands: [NamedCommand] = []) {
         self.id = id
         self.protocolName = protocolName
         self.points = points
+        self.commands = commands
+    }
+
+    /// The named command with that name, if any.
+    public func command(named name: String) -> NamedCommand? {
+        commands.first { $0.name == name }
     }
 
     /// The point with that name, if any.

@@ -232,6 +232,7 @@ final class ConnectionLoop {
                 switch item.payload {
                 case .bit(let b): try client.writeBit(address.offset, b)
                 case .registers(let words): try client.writeRegisters(address.offset, words)
+                case .registerBit(let bit, let b): try writeBit(bit, b, ofRegister: address.offset)
                 }
                 written.append(item.point.name)
             } catch {
@@ -254,8 +255,8 @@ final class ConnectionLoop {
                 case .bit:
                     let bits = try client.readBits(address.table, start: address.offset, count: 1)
                     values[point.name] = RegisterCodec.decode(bit: bits[0], for: point)
-                case .registers(let words):
-                    let registers = try client.readRegisters(address.table, start: address.offset, count: words.count)
+                case .registers, .registerBit:
+                    let registers = try client.readRegisters(address.table, start: address.offset, count: item.payload.width)
                     do throws(DecodeError) {
                         values[point.name] = try RegisterCodec.decode(registers, for: point)
                     } catch {
@@ -268,6 +269,18 @@ final class ConnectionLoop {
             }
         }
         return .success(values)
+    }
+
+    /// FC 22 where the device has it; a device that answers "illegal function" gets a read
+    /// and an FC 6 instead (not atomic against other masters, which is why it is the fallback).
+    private func writeBit(_ bit: Int, _ value: Bool, ofRegister offset: Int) throws(ModbusFailure) {
+        let mask = UInt16(1) << bit
+        do throws(ModbusFailure) {
+            try client.maskWriteRegister(offset, and: ~mask, or: value ? mask : 0)
+        } catch where error.isIllegalFunction {
+            let current = try client.readRegisters(.holding, start: offset, count: 1)[0]
+            try client.writeRegisters(offset, [value ? current | mask : current & ~mask])
+        }
     }
 
     /// Describes a failed request and drops the connection unless the device itself answered.
@@ -286,7 +299,7 @@ extension ModbusPayload {
     /// Registers or bits on the wire.
     var width: Int {
         switch self {
-        case .bit: return 1
+        case .bit, .registerBit: return 1
         case .registers(let words): return words.count
         }
     }

@@ -20,6 +20,9 @@ struct ModbusFailure: Error, Sendable, Hashable {
     /// Anything else (timeouts, resets, malformed frames) leaves the TCP stream in an unknown
     /// state, so the caller reconnects.
     var isDeviceException: Bool { exceptionCode != nil }
+
+    /// True when the device does not implement the function code it was sent.
+    var isIllegalFunction: Bool { code == CModbus_EMBXILFUN }
 }
 
 /// Turns libmodbus errors into sentences an operator can act on.
@@ -207,6 +210,13 @@ final class ModbusClient {
     func writeBit(_ address: Int, _ value: Bool) throws(ModbusFailure) {
         let ctx = try require()
         guard modbus_write_bit(ctx, Int32(address), value ? 1 : 0) == 1 else { throw Self.failure() }
+    }
+
+    /// FC 22: sets the register to (current AND `and`) OR (`or` AND NOT `and`), on the device,
+    /// so no other master's write between a read and a write is lost.
+    func maskWriteRegister(_ address: Int, and: UInt16, or: UInt16) throws(ModbusFailure) {
+        let ctx = try require()
+        guard modbus_mask_write_register(ctx, Int32(address), and, or) == 1 else { throw Self.failure() }
     }
 
     /// FC 6 for one register, FC 16 for several (a multi-register value must change at once).

@@ -23,7 +23,7 @@ enum ReadPlan {
 
     /// How many registers (or bits) a point occupies in its table.
     static func width(of point: PointDefinition) -> Int {
-        point.address.table.isBitTable ? 1 : point.address.type.registerCount
+        point.address.registerCount
     }
 
     /// Merges points whose addresses touch or overlap into one request per run, split where a

@@ -1,12 +1,15 @@
 import DeviceMaps
 import GatewayCore
 
-/// What goes on the wire for one point: a single bit (coil, discrete input) or registers.
+/// What goes on the wire for one point: a single bit (coil, discrete input), registers, or
+/// one bit inside a holding register.
 public enum ModbusPayload: Sendable, Hashable {
     /// One bit of a coil or discrete-input table.
     case bit(Bool)
     /// Registers in wire order (byte and word order already applied).
     case registers([UInt16])
+    /// One bit of a holding register, the others left as they are (FC 22, mask write).
+    case registerBit(Int, Bool)
 }
 
 /// Why registers could not be turned into a value (the reading becomes `bad`).
@@ -30,41 +33,82 @@ public enum RegisterCodec {
 
     /// Decodes the registers of a point (as read, in wire order) into its engineering value.
     ///
-    /// Result kinds: `bool` → `.bool` (a register counts as true when non-zero); `float32` →
-    /// `.double`; integer types → `.int` when the point is unscaled, `.double` otherwise.
-    /// - Throws: `DecodeError` when the register count does not match the type or the value is
-    ///   not a finite number (a float32 NaN is how many devices say "no value").
+    /// Result kinds: `bool` → `.bool` (a register counts as true when non-zero, or its `bit`
+    /// is read); `float32`/`float64` → `.double`; integer types → `.int` when the point is
+    /// unscaled (a `uint64` above 2^63−1 becomes `.double`), `.double` otherwise; `string` →
+    /// `.string`, cut at the first NUL and without trailing spaces.
+    /// - Throws: `DecodeError` when the register count does not match the type, a float is
+    ///   not a finite number (a NaN is how many devices say "no value") or a string is not
+    ///   valid UTF-8.
     public static func decode(_ registers: [UInt16], for point: PointDefinition) throws(DecodeError) -> Value {
-        let type = point.address.type
-        guard registers.count == type.registerCount else {
-            throw DecodeError("\(type.rawValue) needs \(type.registerCount) register(s), got \(registers.count)")
+        let address = point.address
+        let type = address.type
+        guard registers.count == address.registerCount else {
+            throw DecodeError("\(address.typeDescription) needs \(address.registerCount) register(s), got \(registers.count)")
         }
-        let words = reorder(registers, byteOrder: point.address.byteOrder, wordOrder: point.address.wordOrder)
+        if type == .string { return try decodeString(registers, byteOrder: address.byteOrder) }
+        let words = reorder(registers, byteOrder: address.byteOrder, wordOrder: address.wordOrder)
         let integer: Int64
         switch type {
         case .bool:
+            if let bit = address.bit { return .bool(words[0] >> bit & 1 == 1) }
             return .bool(registers[0] != 0)
         case .int16:
             integer = Int64(Int16(bitPattern: words[0]))
         case .uint16:
             integer = Int64(words[0])
         case .int32:
-            integer = Int64(Int32(bitPattern: combine(words)))
+            integer = Int64(Int32(bitPattern: UInt32(combine(words))))
         case .uint32:
             integer = Int64(combine(words))
-        case .float32:
-            let f = Float(bitPattern: combine(words))
-            guard f.isFinite else {
-                throw DecodeError(f.isNaN ? "the device reports NaN (not a number) in its float32 register"
-                                          : "the device reports an infinite float32 value")
+        case .int64:
+            integer = Int64(bitPattern: combine(words))
+        case .uint64:
+            let u = combine(words)
+            guard let i = Int64(exactly: u) else {
+                // Beyond Int64 the value can only travel as a double (exact up to 2^53).
+                return .double(try engineering(Double(u), point))
             }
-            // Through the shortest decimal form, so that a register holding 0.1f reads as 0.1
-            // and not 0.10000000149011612: that is the number the device meant.
-            let raw = Double(f.description) ?? Double(f)
+            integer = i
+        case .float32, .float64:
+            let raw: Double
+            if type == .float32 {
+                let f = Float(bitPattern: UInt32(combine(words)))
+                try checkFinite(f.isNaN, f.isInfinite, type)
+                // Through the shortest decimal form, so that a register holding 0.1f reads as
+                // 0.1 and not 0.10000000149011612: that is the number the device meant.
+                raw = Double(f.description) ?? Double(f)
+            } else {
+                raw = Double(bitPattern: combine(words))
+                try checkFinite(raw.isNaN, raw.isInfinite, type)
+            }
             return .double(try engineering(raw, point))
+        case .string:
+            preconditionFailure("strings are decoded above")
         }
         if !point.isScaled { return .int(integer) }
         return .double(try engineering(Double(integer), point))
+    }
+
+    private static func checkFinite(_ isNaN: Bool, _ isInfinite: Bool, _ type: ModbusDataType) throws(DecodeError) {
+        if isNaN { throw DecodeError("the device reports NaN (not a number) in its \(type.rawValue) register") }
+        if isInfinite { throw DecodeError("the device reports an infinite \(type.rawValue) value") }
+    }
+
+    /// Two bytes per register, first character in the high byte unless `byteOrder` is little.
+    private static func decodeString(_ registers: [UInt16], byteOrder: ByteOrder) throws(DecodeError) -> Value {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(registers.count * 2)
+        for r in registers {
+            let (first, second) = (UInt8(r >> 8), UInt8(r & 0xFF))
+            bytes += byteOrder == .big ? [first, second] : [second, first]
+        }
+        if let nul = bytes.firstIndex(of: 0) { bytes.removeSubrange(nul...) }
+        while bytes.last == 0x20 { bytes.removeLast() }
+        guard let text = String(validating: bytes, as: UTF8.self) else {
+            throw DecodeError("the device's string registers are not valid UTF-8 text")
+        }
+        return .string(text)
     }
 
     /// Decodes one bit of a coil or discrete-input table.
@@ -83,17 +127,35 @@ public enum RegisterCodec {
     ///
     /// - Parameter device: the device id, used only in error messages.
     /// - Throws: `WriteError.rejected` naming device, point and value when the value cannot be
-    ///   represented (wrong kind, not a multiple of the scale, outside the register's range).
+    ///   represented (wrong kind, not a multiple of the scale, outside the register's range,
+    ///   text longer than its registers).
     public static func encode(_ value: Value, for point: PointDefinition, device: String) throws(WriteError) -> ModbusPayload {
         let name = "\(device).\(point.name)"
-        let type = point.address.type
-        let bitTable = point.address.table.isBitTable
+        let address = point.address
+        let type = address.type
+        let bitTable = address.table.isBitTable
 
         if type == .bool {
             guard case .bool(let b) = value else {
                 throw .rejected("\(name) expects true or false, got \(value)")
             }
-            return bitTable ? .bit(b) : .registers([b ? 1 : 0])
+            if bitTable { return .bit(b) }
+            if let bit = address.bit { return .registerBit(bit, b) }
+            return .registers([b ? 1 : 0])
+        }
+        if type == .string {
+            guard case .string(let text) = value else {
+                throw .rejected("\(name) expects text, got \(value)")
+            }
+            return .registers(try encodeString(text, registers: address.registerCount, byteOrder: address.byteOrder, name: name))
+        }
+        // Whole numbers written to unscaled integer registers never pass through a double,
+        // which would round 64-bit values above 2^53.
+        if case .int(let i) = value, !point.isScaled, type.isInteger, !bitTable {
+            guard let words = exactWords(i, type) else {
+                throw .rejected("\(name): \(withUnit(Double(i), point)) is out of range: its \(type.rawValue) register holds \(rangeText(type, point))")
+            }
+            return .registers(reorder(words, byteOrder: address.byteOrder, wordOrder: address.wordOrder))
         }
         guard let v = value.numeric else {
             throw .rejected("\(name) expects a number, got \(value)")
@@ -107,12 +169,13 @@ public enum RegisterCodec {
         let raw = unscaled(v, point)
         let shown = withUnit(v, point)
 
-        if type == .float32 {
-            guard raw.isFinite, abs(raw) <= Double(Float.greatestFiniteMagnitude) else {
-                throw .rejected("\(name): \(shown) is out of range for its float32 register")
+        if type == .float32 || type == .float64 {
+            let limit = type == .float32 ? Double(Float.greatestFiniteMagnitude) : Double.greatestFiniteMagnitude
+            guard raw.isFinite, abs(raw) <= limit else {
+                throw .rejected("\(name): \(shown) is out of range for its \(type.rawValue) register")
             }
-            let words = split(Float(raw).bitPattern)
-            return .registers(reorder(words, byteOrder: point.address.byteOrder, wordOrder: point.address.wordOrder))
+            let words = type == .float32 ? split(UInt64(Float(raw).bitPattern), count: 2) : split(raw.bitPattern, count: 4)
+            return .registers(reorder(words, byteOrder: address.byteOrder, wordOrder: address.wordOrder))
         }
 
         let whole = raw.rounded()
@@ -125,15 +188,14 @@ public enum RegisterCodec {
             throw .rejected(why)
         }
         let (lo, hi) = rawRange(type)
-        guard whole >= lo, whole <= hi else {
-            let a = scaled(lo, point), b = scaled(hi, point)
-            let range = "\(Value.format(Swift.min(a, b))) … \(withUnit(Swift.max(a, b), point))"
+        let wide = type.fixedRegisterCount == 4
+        guard whole >= lo, wide ? whole < hi : whole <= hi else {
             var how = ""
             if point.isScaled {
                 how = " with scale \(Value.format(point.scale))"
                 if point.offset != 0 { how += " and offset \(Value.format(point.offset))" }
             }
-            throw .rejected("\(name): \(shown) is out of range: its \(type.rawValue) register holds \(range)\(how)")
+            throw .rejected("\(name): \(shown) is out of range: its \(type.rawValue) register holds \(rangeText(type, point))\(how)")
         }
         if bitTable {
             // A numeric point on a bit table (unusual, but expressible): only 0 and 1 fit.
@@ -142,7 +204,47 @@ public enum RegisterCodec {
             }
             return .bit(whole == 1)
         }
-        return .registers(reorder(integerWords(whole, type), byteOrder: point.address.byteOrder, wordOrder: point.address.wordOrder))
+        return .registers(reorder(integerWords(whole, type), byteOrder: address.byteOrder, wordOrder: address.wordOrder))
+    }
+
+    private static func encodeString(_ text: String, registers: Int, byteOrder: ByteOrder, name: String) throws(WriteError) -> [UInt16] {
+        let length = text.utf8.count
+        guard length <= registers * 2 else {
+            throw .rejected("\(name): the text is \(length) bytes long, and its \(registers) register(s) hold at most \(registers * 2)")
+        }
+        guard !text.utf8.contains(0) else {
+            throw .rejected("\(name): the text contains a NUL character, which ends a string in registers")
+        }
+        return stringRegisters(text, count: registers, byteOrder: byteOrder)
+    }
+
+    /// `text` as `count` registers: UTF-8, cut at a character boundary to fit, NUL-padded, the
+    /// first of each two bytes in the high byte unless `byteOrder` is little.
+    public static func stringRegisters(_ text: String, count: Int, byteOrder: ByteOrder) -> [UInt16] {
+        var bytes: [UInt8] = []
+        for scalar in text.unicodeScalars {
+            let encoded = Array(String(scalar).utf8)
+            if bytes.count + encoded.count > count * 2 { break }
+            bytes += encoded
+        }
+        bytes += [UInt8](repeating: 0, count: count * 2 - bytes.count)
+        return (0..<count).map { i in
+            let (first, second) = (UInt16(bytes[2 * i]), UInt16(bytes[2 * i + 1]))
+            return byteOrder == .big ? first << 8 | second : second << 8 | first
+        }
+    }
+
+    /// The registers of an exact integer, most significant first; nil when it does not fit.
+    private static func exactWords(_ i: Int64, _ type: ModbusDataType) -> [UInt16]? {
+        switch type {
+        case .int16: return Int16(exactly: i).map { [UInt16(bitPattern: $0)] }
+        case .uint16: return UInt16(exactly: i).map { [$0] }
+        case .int32: return Int32(exactly: i).map { split(UInt64(UInt32(bitPattern: $0)), count: 2) }
+        case .uint32: return UInt32(exactly: i).map { split(UInt64($0), count: 2) }
+        case .int64: return split(UInt64(bitPattern: i), count: 4)
+        case .uint64: return UInt64(exactly: i).map { split($0, count: 4) }
+        case .bool, .float32, .float64, .string: return nil
+        }
     }
 
     /// The registers of a whole number already known to fit `type`, most significant first.
@@ -150,33 +252,48 @@ public enum RegisterCodec {
         switch type {
         case .int16: return [UInt16(bitPattern: Int16(whole))]
         case .uint16: return [UInt16(whole)]
-        case .int32: return split(UInt32(bitPattern: Int32(whole)))
-        case .uint32: return split(UInt32(whole))
-        case .bool, .float32: preconditionFailure("not an integer register type")
+        case .int32: return split(UInt64(UInt32(bitPattern: Int32(whole))), count: 2)
+        case .uint32: return split(UInt64(UInt32(whole)), count: 2)
+        case .int64: return split(UInt64(bitPattern: Int64(whole)), count: 4)
+        case .uint64: return split(UInt64(whole), count: 4)
+        case .bool, .float32, .float64, .string: preconditionFailure("not an integer register type")
         }
     }
 
     /// The payload whose decoded value is closest to `engineering`: rounded to the nearest
     /// raw step and clamped to the register type. Never fails; meant for simulators and demos
     /// that generate arbitrary values, not for writes (which must be exact, see `encode`).
+    /// A string point gets the number as text.
     public static func nearestPayload(for engineering: Double, point: PointDefinition) -> ModbusPayload {
-        let type = point.address.type
-        let bitTable = point.address.table.isBitTable
+        let address = point.address
+        let type = address.type
+        let bitTable = address.table.isBitTable
         if type == .bool {
-            return bitTable ? .bit(engineering != 0) : .registers([engineering != 0 ? 1 : 0])
+            if bitTable { return .bit(engineering != 0) }
+            if let bit = address.bit { return .registerBit(bit, engineering != 0) }
+            return .registers([engineering != 0 ? 1 : 0])
+        }
+        if type == .string {
+            return .registers(stringRegisters(Value.format(engineering), count: address.registerCount, byteOrder: address.byteOrder))
         }
         var raw = point.scale == 0 ? 0 : unscaled(engineering, point)
         if !raw.isFinite { raw = raw.isNaN ? 0 : (raw > 0 ? Double.greatestFiniteMagnitude : -Double.greatestFiniteMagnitude) }
         if bitTable { return .bit(raw.rounded() >= 1) }
         let words: [UInt16]
-        if type == .float32 {
+        switch type {
+        case .float32:
             let limit = Double(Float.greatestFiniteMagnitude)
-            words = split(Float(Swift.min(Swift.max(raw, -limit), limit)).bitPattern)
-        } else {
+            words = split(UInt64(Float(Swift.min(Swift.max(raw, -limit), limit)).bitPattern), count: 2)
+        case .float64:
+            words = split(raw.bitPattern, count: 4)
+        default:
             let (lo, hi) = rawRange(type)
-            words = integerWords(Swift.min(Swift.max(raw.rounded(), lo), hi), type)
+            // For the 64-bit types the top is the largest double below 2^63 (or 2^64), so the
+            // conversion cannot trap.
+            let top = type.fixedRegisterCount == 4 ? hi.nextDown : hi
+            words = integerWords(Swift.min(Swift.max(raw.rounded(), lo), top), type)
         }
-        return .registers(reorder(words, byteOrder: point.address.byteOrder, wordOrder: point.address.wordOrder))
+        return .registers(reorder(words, byteOrder: address.byteOrder, wordOrder: address.wordOrder))
     }
 
     // MARK: Helpers
@@ -190,23 +307,40 @@ public enum RegisterCodec {
         return words
     }
 
-    private static func combine(_ words: [UInt16]) -> UInt32 {
-        UInt32(words[0]) << 16 | UInt32(words[1])
+    /// Registers (most significant first) as one number.
+    private static func combine(_ words: [UInt16]) -> UInt64 {
+        words.reduce(0) { $0 << 16 | UInt64($1) }
     }
 
-    private static func split(_ value: UInt32) -> [UInt16] {
-        [UInt16(truncatingIfNeeded: value >> 16), UInt16(truncatingIfNeeded: value)]
+    /// The low `count` registers of a number, most significant first.
+    private static func split(_ value: UInt64, count: Int) -> [UInt16] {
+        (0..<count).reversed().map { UInt16(truncatingIfNeeded: value >> (16 * $0)) }
     }
 
+    /// The raw range of an integer type: `lo` included, `hi` excluded for the 64-bit types
+    /// (2^63 and 2^64 are exact doubles that do not fit) and included for the others.
     private static func rawRange(_ type: ModbusDataType) -> (Double, Double) {
         switch type {
         case .int16: return (Double(Int16.min), Double(Int16.max))
         case .uint16: return (0, Double(UInt16.max))
         case .int32: return (Double(Int32.min), Double(Int32.max))
         case .uint32: return (0, Double(UInt32.max))
+        case .int64: return (-0x1p63, 0x1p63)
+        case .uint64: return (0, 0x1p64)
         case .bool: return (0, 1)
         case .float32: return (-Double(Float.greatestFiniteMagnitude), Double(Float.greatestFiniteMagnitude))
+        case .float64, .string: return (-Double.greatestFiniteMagnitude, Double.greatestFiniteMagnitude)
         }
+    }
+
+    /// `-32768 … 32767 °C`, in engineering units.
+    private static func rangeText(_ type: ModbusDataType, _ point: PointDefinition) -> String {
+        var (lo, hi) = rawRange(type)
+        if type == .int64 || type == .uint64 { hi = hi.nextDown }
+        let a = scaled(lo, point), b = scaled(hi, point)
+        if !point.isScaled, type == .int64 { return "\(Int64.min) … \(withUnitText(String(Int64.max), point))" }
+        if !point.isScaled, type == .uint64 { return "0 … \(withUnitText(String(UInt64.max), point))" }
+        return "\(Value.format(Swift.min(a, b))) … \(withUnit(Swift.max(a, b), point))"
     }
 
     /// `1/scale` when it is a whole number (scale 0.1, 0.01, 0.5 ...). Dividing by 10 gives the
@@ -238,7 +372,10 @@ public enum RegisterCodec {
     }
 
     private static func withUnit(_ value: Double, _ point: PointDefinition) -> String {
-        let text = Value.format(value)
+        withUnitText(Value.format(value), point)
+    }
+
+    private static func withUnitText(_ text: String, _ point: PointDefinition) -> String {
         guard let unit = point.unit, !unit.isEmpty else { return text }
         return "\(text) \(unit)"
     }

@@ -269,7 +269,7 @@ final class SimulatorServer {
         var sizes: [ModbusTable: Int] = [:]
         for device in setup.devices {
             for point in device.points {
-                let width = point.address.table.isBitTable ? 1 : point.address.type.registerCount
+                let width = point.address.registerCount
                 sizes[point.address.table] = max(sizes[point.address.table] ?? 0, point.address.offset + width)
             }
         }
@@ -312,6 +312,12 @@ final class SimulatorServer {
                     case (nil, nil): start = 0
                     }
                     store(RegisterCodec.nearestPayload(for: start, point: point), at: point.address)
+                    continue
+                }
+                if point.address.type == .string {
+                    // Text on a device is a name or a serial number: it does not move.
+                    store(.registers(RegisterCodec.stringRegisters("\(device.id) \(point.name)", count: point.address.registerCount,
+                                                                  byteOrder: point.address.byteOrder)), at: point.address)
                     continue
                 }
                 let motion: AnimatedPoint.Motion
@@ -364,6 +370,12 @@ final class SimulatorServer {
             for (i, w) in words.enumerated() where address.offset + i < m.nb_input_registers {
                 m.tab_input_registers[address.offset + i] = w
             }
+        case (.registerBit(let bit, let b), .holding) where address.offset < m.nb_registers:
+            let mask = UInt16(1) << bit
+            m.tab_registers[address.offset] = b ? m.tab_registers[address.offset] | mask : m.tab_registers[address.offset] & ~mask
+        case (.registerBit(let bit, let b), .input) where address.offset < m.nb_input_registers:
+            let mask = UInt16(1) << bit
+            m.tab_input_registers[address.offset] = b ? m.tab_input_registers[address.offset] | mask : m.tab_input_registers[address.offset] & ~mask
         default:
             break
         }

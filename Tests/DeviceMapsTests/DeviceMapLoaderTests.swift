@@ -14,7 +14,7 @@ import Testing
         #expect(boiler.profile == "boiler-controller")
         #expect(boiler.connection == ModbusTCPConnection(host: "127.0.0.1", port: 1502, unitID: 1))
         #expect(boiler.poll == .milliseconds(500))
-        #expect(boiler.report == ReportPolicy(deadband: 0.2, maxInterval: .seconds(60)))
+        #expect(boiler.report == ReportPolicy(deadband: .absolute(0.2), maxInterval: .seconds(60)))
         #expect(boiler.points.map(\.name) == ["temperature", "setpoint", "flow", "pump", "alarm"])
         let flow = try #require(boiler.points.first { $0.name == "flow" })
         #expect(flow.address == ModbusAddress(table: .input, offset: 10, type: .float32, wordOrder: .little))
