@@ -31,6 +31,8 @@ public struct Gateway: Sendable {
     public let router: CommandRouter
     /// One adapter per protocol in use.
     public let adapters: [any DeviceAdapter]
+    /// Report by exception, between the adapters and the uplink.
+    public let reportFilter: ReportFilter
 
     /// Builds the gateway; nothing connects until its services run.
     public init(configuration: GatewayConfiguration, deviceMap: DeviceMap, logger: Logger,
@@ -71,12 +73,21 @@ public struct Gateway: Sendable {
                                  handler: { await router.execute($0) }, logger: logger)
         self.router = router
         self.adapters = adapters
+        self.reportFilter = ReportFilter(policies: Self.reportPolicies(deviceMap))
+    }
+
+    /// Device id → point → policy, for the points that have one (their own or their device's).
+    static func reportPolicies(_ map: DeviceMap) -> [String: [String: ReportPolicy]] {
+        Dictionary(map.devices.map { ($0.id, $0.reportPolicies) }, uniquingKeysWith: { a, _ in a })
+            .filter { !$0.value.isEmpty }
     }
 
     /// The services in start order. The uplink comes first so that a graceful shutdown,
     /// which runs in reverse order, stops the adapters before the uplink drains.
     public var services: [any Service] {
-        let sink = uplink.sink
+        let uplinkSink = uplink.sink
+        let filter = reportFilter
+        let sink = ReadingSink { uplinkSink.emit(filter.filter($0)) }
         return [uplink] + adapters.map { AdapterService(adapter: $0, sink: sink) }
     }
 }

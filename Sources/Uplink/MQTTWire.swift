@@ -112,6 +112,7 @@ public enum MQTTWire {
                 w.raw(","); w.key("access"); w.string(p.access.rawValue)
                 if let min = p.min { w.raw(","); w.key("min"); w.value(.double(min)) }
                 if let max = p.max { w.raw(","); w.key("max"); w.value(.double(max)) }
+                options(p.options, into: &w)
                 w.raw("}")
             }
             w.raw("],"); w.key("writable"); w.raw("[")
@@ -119,10 +120,55 @@ public enum MQTTWire {
                 if j > 0 { w.raw(",") }
                 w.string(p.name)
             }
-            w.raw("],"); w.key("commands"); w.raw("[]}")
+            w.raw("],"); w.key("commands"); w.raw("[")
+            for (j, c) in d.commands.enumerated() {
+                if j > 0 { w.raw(",") }
+                command(c, into: &w)
+            }
+            w.raw("]}")
         }
         w.raw("]}")
         return w.bytes
+    }
+
+    /// `{"name","description"?,"args":[{"name","type","min"?,"max"?,"options"?,"default"?}],"write":{point: value or "$arg"}}`.
+    private static func command(_ c: NamedCommand, into w: inout JSONWriter) {
+        w.raw("{"); w.key("name"); w.string(c.name)
+        if let d = c.description { w.raw(","); w.key("description"); w.string(d) }
+        w.raw(","); w.key("args"); w.raw("[")
+        for (k, a) in c.arguments.enumerated() {
+            if k > 0 { w.raw(",") }
+            w.raw("{"); w.key("name"); w.string(a.name)
+            w.raw(","); w.key("type"); w.string(a.rule.kind.rawValue)
+            if let min = a.rule.min { w.raw(","); w.key("min"); w.value(.double(min)) }
+            if let max = a.rule.max { w.raw(","); w.key("max"); w.value(.double(max)) }
+            options(a.rule.options, into: &w)
+            if let d = a.defaultValue { w.raw(","); w.key("default"); w.value(d) }
+            w.raw("}")
+        }
+        w.raw("],"); w.key("write"); w.raw("{")
+        for (k, write) in c.writes.enumerated() {
+            if k > 0 { w.raw(",") }
+            w.key(write.point)
+            switch write.value {
+            case .literal(let v): w.value(v)
+            case .argument(let name): w.string("$" + name)
+            }
+        }
+        w.raw("}}")
+    }
+
+    /// `"options":[{"value":1,"name":"heat"}]`, nothing when there are none.
+    private static func options(_ options: [EnumOption], into w: inout JSONWriter) {
+        guard !options.isEmpty else { return }
+        w.raw(","); w.key("options"); w.raw("[")
+        for (k, o) in options.enumerated() {
+            if k > 0 { w.raw(",") }
+            w.raw("{"); w.key("value"); w.value(o.value)
+            if let label = o.label { w.raw(","); w.key("name"); w.string(label) }
+            w.raw("}")
+        }
+        w.raw("]")
     }
 
     /// `{"id","status","message","values","ts"}`.

@@ -82,6 +82,71 @@ struct GatewayEndToEndTests {
         }
     }
 
+    @Test("a named command writes its points and answers with the values read back; a bad argument writes nothing")
+    func namedCommand() async throws {
+        try await Plant.run { plant in
+            let probe = try ProbeClient(port: plant.modbusPort)
+            try probe.writeCoil(0, false)
+            try await plant.withGatewayAndOperator { _, view in
+                let pump = try await view.send(#"{"id":"n1","device":"boiler-1","command":"start_pump"}"#, id: "n1")
+                #expect(pump["status"] == .string("ok"), "\(pump)")
+                #expect(try probe.coil(0) == true)
+                let heat = try await view.send(#"{"id":"n2","device":"boiler-1","command":"set_temperature","args":{"celsius":42.5}}"#, id: "n2")
+                #expect(heat["status"] == .string("ok"), "\(heat)")
+                #expect(try probe.holding(1) == [425])
+                #expect(try probe.holding(30) == [1])
+                if case .object(let values)? = heat["values"] {
+                    #expect(number(values["setpoint"]) == 42.5)
+                    #expect(values["mode"] == .integer(1))
+                } else {
+                    Issue.record("no read-back values in \(heat)")
+                }
+                let cold = try await view.send(#"{"id":"n3","device":"boiler-1","command":"set_temperature","args":{"celsius":5}}"#, id: "n3")
+                #expect(cold["status"] == .string("rejected"))
+                #expect(cold["message"] == .string("boiler-1.set_temperature, argument 'celsius': 5 is below the minimum 10"))
+                #expect(try probe.holding(1) == [425])
+            }
+        }
+    }
+
+    @Test("a bit of a holding register is read and written without touching the other bits")
+    func registerBit() async throws {
+        try await Plant.run { plant in
+            let probe = try ProbeClient(port: plant.modbusPort)
+            try probe.writeHolding(31, 0b1000_0011)
+            try await plant.withGatewayAndOperator { _, view in
+                #expect(try await waitFor("burner") { view.latest("burner") }["value"] == .bool(false))
+                let on = try await view.send(#"{"id":"b1","device":"boiler-1","write":{"burner":true}}"#, id: "b1")
+                #expect(on["status"] == .string("ok"), "\(on)")
+                #expect(try probe.holding(31) == [0b1000_0111])
+                let off = try await view.send(#"{"id":"b2","device":"boiler-1","write":{"burner":false}}"#, id: "b2")
+                #expect(off["status"] == .string("ok"))
+                #expect(try probe.holding(31) == [0b1000_0011])
+            }
+        }
+    }
+
+    @Test("a point with a deadband is reported on a change beyond it, not on smaller ones")
+    func deadband() async throws {
+        try await Plant.run { plant in
+            let probe = try ProbeClient(port: plant.modbusPort)
+            try probe.writeHolding(32, 100)
+            try await plant.withGatewayAndOperator { _, view in
+                #expect(try await waitFor("level") { view.latest("level") }["value"] == .integer(100))
+                try probe.writeHolding(32, 104)
+                // Several polls later (temperature is reported at each poll: no policy) level
+                // has still not been re-sent.
+                let mark = view.readingCount
+                _ = try await waitFor("five more polls") {
+                    view.readings.withLock { $0.dropFirst(mark).filter { $0.point == "temperature" }.count >= 5 ? true : nil }
+                }
+                #expect(view.latest("level", after: mark) == nil)
+                try probe.writeHolding(32, 106)
+                #expect(try await waitFor("level beyond the deadband") { view.latest("level", after: mark) }["value"] == .integer(106))
+            }
+        }
+    }
+
     @Test("out-of-range, read-only, unrepresentable and unknown-device commands are refused; registers unchanged")
     func refusedWrites() async throws {
         try await Plant.run { plant in
@@ -159,7 +224,16 @@ struct GatewayEndToEndTests {
                     return
                 }
                 #expect(boiler["id"] == .string("boiler-1"))
-                #expect(boiler["writable"] == .array([.string("setpoint"), .string("pump"), .string("counter")]))
+                #expect(boiler["writable"] == .array([.string("setpoint"), .string("pump"), .string("counter"), .string("mode"), .string("burner")]))
+                guard case .array(let commands)? = boiler["commands"] else {
+                    Issue.record("no commands in the inventory")
+                    return
+                }
+                let names: [JSONNode?] = commands.map { node -> JSONNode? in
+                    guard case .object(let c) = node else { return nil }
+                    return c["name"]
+                }
+                #expect(names == [.string("start_pump"), .string("set_temperature")])
                 await late.disconnect()
             }
             // After a clean shutdown the retained status says offline.

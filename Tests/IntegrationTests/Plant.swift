@@ -25,6 +25,14 @@ let boilerMapYAML = """
           pump:        { table: coil, address: 0, type: bool, access: readwrite }
           alarm:       { table: discrete, address: 3, type: bool }
           counter:     { table: holding, address: 20, type: uint32, access: readwrite }
+          mode:        { table: holding, address: 30, type: uint16, access: readwrite, enum: { off: 0, heat: 1 } }
+          burner:      { table: holding, address: 31, bit: 2, access: readwrite }
+          level:       { table: holding, address: 32, type: uint16, report: { deadband: 5 } }
+        commands:
+          start_pump:      { write: { pump: true } }
+          set_temperature:
+            args: { celsius: { type: number, min: 10, max: 80 } }
+            write: { setpoint: $celsius, mode: heat }
     devices:
       - id: boiler-1
         profile: boiler-controller

@@ -70,6 +70,33 @@ struct MQTTWireTests {
         #expect((points[1]["max"] as? NSNumber)?.doubleValue == 90)
     }
 
+    @Test("the inventory lists enum options and named commands with their arguments and writes")
+    func inventoryCommands() throws {
+        let mode = PointDescriptor(name: "mode", kind: .integer, access: .readwrite, typeName: "uint16",
+                                   options: [EnumOption(label: "off", value: .int(0)), EnumOption(label: "heat", value: .int(1))])
+        let heat = NamedCommand(
+            name: "heat", arguments: [CommandArgument(name: "celsius", rule: ValueRule(kind: .number, typeName: "number", min: 5, max: 90),
+                                                      defaultValue: .int(20))],
+            writes: [TemplateWrite(point: "setpoint", value: .argument("celsius")), TemplateWrite(point: "mode", value: .literal(.int(1)))],
+            description: "Heat to a setpoint")
+        let device = DeviceDescriptor(id: "boiler-1", protocolName: "modbus", points: [mode], commands: [heat])
+        let json = try object(MQTTWire.inventory(gateway: "gw-1", devices: [device], at: ts))
+        let d = try #require((json["devices"] as? [[String: Any]])?.first)
+        let options = try #require((d["points"] as? [[String: Any]])?.first?["options"] as? [[String: Any]])
+        #expect(options.map { $0["name"] as? String } == ["off", "heat"])
+        #expect(options.map { ($0["value"] as? NSNumber)?.intValue } == [0, 1])
+        let command = try #require((d["commands"] as? [[String: Any]])?.first)
+        #expect(command["name"] as? String == "heat")
+        #expect(command["description"] as? String == "Heat to a setpoint")
+        let arg = try #require((command["args"] as? [[String: Any]])?.first)
+        #expect(arg["name"] as? String == "celsius" && arg["type"] as? String == "number")
+        #expect((arg["min"] as? NSNumber)?.doubleValue == 5 && (arg["max"] as? NSNumber)?.doubleValue == 90)
+        #expect((arg["default"] as? NSNumber)?.intValue == 20)
+        let write = try #require(command["write"] as? [String: Any])
+        #expect(write["setpoint"] as? String == "$celsius")
+        #expect((write["mode"] as? NSNumber)?.intValue == 1)
+    }
+
     @Test("a write command decodes with typed values")
     func decodeWrite() throws {
         let payload = #"{"id":"c-1","device":"boiler-1","write":{"setpoint":21.5,"pump":true,"mode":3,"label":"x"},"expires_at":"2026-11-23T14:00:00.123Z"}"#
