@@ -71,7 +71,8 @@ let package = Package(
             name: "Gateway",
             dependencies: ["GatewayCore", "DeviceMaps", "ModbusAdapter", "Uplink", "MQTTClient",
                            .product(name: "Logging", package: "swift-log"),
-                           .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")]
+                           .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                           .product(name: "UnixSignals", package: "swift-service-lifecycle")]
         ),
         .executableTarget(
             name: "edgegate",

@@ -60,6 +60,13 @@ public enum DeviceMapLoader {
         (error as NSError).localizedDescription
     }
 
+    /// The files `load(paths:)` reads for these paths: listed files as given, and the
+    /// `*.yaml` and `*.yml` files of listed folders (sorted, not recursively, no dot files).
+    /// Paths that do not exist contribute nothing. For watching the maps for changes.
+    public static func files(paths: [String]) -> [String] {
+        expand(paths: paths, sink: DiagnosticSink())
+    }
+
     /// Files of `paths`, folders expanded; missing paths and empty folders are reported.
     static func expand(paths: [String], sink: DiagnosticSink) -> [String] {
         let fm = FileManager.default

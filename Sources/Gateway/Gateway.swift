@@ -5,6 +5,7 @@ import Logging
 import ModbusAdapter
 import MQTTClient
 import ServiceLifecycle
+import Synchronization
 import Uplink
 
 /// Why a gateway could not be assembled from its configuration.
@@ -24,18 +25,29 @@ public enum GatewayError: Error, Sendable, Hashable, CustomStringConvertible {
 
 /// A configured gateway: adapters for the device map, the command router joining commands
 /// to devices, and the uplink. It only assembles; `services` run under a `ServiceGroup`.
+/// `reload(to:trigger:)` switches it to a new version of the device maps while it runs.
 public struct Gateway: Sendable {
     /// The northbound link.
     public let uplink: MQTTUplink
     /// The one place where commands reach devices.
     public let router: CommandRouter
-    /// One adapter per protocol in use.
+    /// One adapter per supported protocol.
     public let adapters: [any DeviceAdapter]
     /// Report by exception, between the adapters and the uplink.
     public let reportFilter: ReportFilter
 
+    private let modbus: ModbusAdapter
+    private let applied: AppliedMap
+    private let watch: DeviceMapWatch?
+    private let logger: Logger
+
     /// Builds the gateway; nothing connects until its services run.
+    /// - Parameters:
+    ///   - watch: when and what to reload while running (`edgegate run` watches the files of
+    ///     `configuration.devicemaps` and reloads on SIGHUP); nil: only `reload(to:trigger:)`.
+    ///   - tuning: adjusts the uplink's settings beyond the configuration file (tests, demo).
     public init(configuration: GatewayConfiguration, deviceMap: DeviceMap, logger: Logger,
+                watch: DeviceMapWatch? = nil,
                 tuning: (inout MQTTUplinkConfiguration) -> Void = { _ in }) throws(GatewayError) {
         let settings = configuration.uplink
         guard settings.profile == "mqtt" else {
@@ -49,13 +61,10 @@ public struct Gateway: Sendable {
         if !settings.useTLS && !settings.insecure {
             throw .invalidConfiguration("uplink: plain MQTT needs `insecure: true`")
         }
-        if let other = deviceMap.devices.first(where: { $0.protocolName != "modbus" }) {
-            throw .unsupported("device \(other.id): protocol '\(other.protocolName)' is not supported yet; supported: modbus")
-        }
-        var adapters: [any DeviceAdapter] = []
-        if !deviceMap.devices.isEmpty {
-            adapters.append(ModbusAdapter(devices: deviceMap.devices, logger: logger))
-        }
+        try Self.checkProtocols(deviceMap)
+        // Created even without devices: a reload may add some.
+        let modbus = ModbusAdapter(devices: deviceMap.devices, logger: logger)
+        let adapters: [any DeviceAdapter] = [modbus]
         let router = CommandRouter(adapters: adapters, logger: logger)
         let options = MQTTOptions(
             host: settings.host, port: settings.port,
@@ -74,6 +83,10 @@ public struct Gateway: Sendable {
         self.router = router
         self.adapters = adapters
         self.reportFilter = ReportFilter(policies: Self.reportPolicies(deviceMap))
+        self.modbus = modbus
+        self.applied = AppliedMap(deviceMap)
+        self.watch = watch
+        self.logger = logger
     }
 
     /// Device id → point → policy, for the points that have one (their own or their device's).
@@ -82,13 +95,102 @@ public struct Gateway: Sendable {
             .filter { !$0.value.isEmpty }
     }
 
+    private static func checkProtocols(_ deviceMap: DeviceMap) throws(GatewayError) {
+        if let other = deviceMap.devices.first(where: { $0.protocolName != "modbus" }) {
+            throw .unsupported("device \(other.id): protocol '\(other.protocolName)' is not supported yet; supported: modbus")
+        }
+    }
+
     /// The services in start order. The uplink comes first so that a graceful shutdown,
-    /// which runs in reverse order, stops the adapters before the uplink drains.
+    /// which runs in reverse order, stops the adapters before the uplink drains; the device-map
+    /// watcher (when configured) comes last, so reloads stop before anything else does.
     public var services: [any Service] {
         let uplinkSink = uplink.sink
         let filter = reportFilter
         let sink = ReadingSink { uplinkSink.emit(filter.filter($0)) }
-        return [uplink] + adapters.map { AdapterService(adapter: $0, sink: sink) }
+        let watcher: [any Service] = watch.map { [DeviceMapWatcher(gateway: self, settings: $0, logger: logger)] } ?? []
+        return [uplink] + adapters.map { AdapterService(adapter: $0, sink: sink) } + watcher
+    }
+
+    /// Switches the running gateway to a new, validated version of the device maps, and logs
+    /// one line saying what changed.
+    ///
+    /// Devices are compared by id, ignoring source locations (`DeviceMapDiff`): removed devices
+    /// stop polling, added ones start, changed ones restart with their new definition, and
+    /// unchanged ones keep polling without a gap, also when they share a connection with a
+    /// changed device. Then the router validates commands against the new devices and the
+    /// uplink republishes the retained inventory. Reloads run one at a time, in call order.
+    /// - Parameter trigger: why the reload happens, for the log line (`SIGHUP`, `file change`).
+    /// - Returns: what changed.
+    /// - Throws: `GatewayError.unsupported` for a device this build cannot serve; nothing
+    ///   changes then.
+    @discardableResult
+    public func reload(to deviceMap: DeviceMap, trigger: String = "request") async throws(GatewayError) -> DeviceMapDiff {
+        try Self.checkProtocols(deviceMap)
+        let diff = await applied.replace(with: deviceMap) { diff in
+            guard !diff.isEmpty else { return }
+            // Adapter first, router second: a command to an added device finds it polling.
+            await modbus.update(devices: deviceMap.devices)
+            let before = router.devices
+            router.update(adapters: adapters)
+            let after = router.devices
+            if after != before { uplink.update(devices: after) }
+            reportFilter.update(policies: Self.reportPolicies(deviceMap))
+        }
+        logger.info("device maps reloaded", metadata: [
+            "trigger": "\(trigger)",
+            "added": "\(Self.summary(diff.added.map(\.id)))", "changed": "\(Self.summary(diff.changed.map(\.id)))",
+            "removed": "\(Self.summary(diff.removed))", "unchanged": "\(Self.summary(diff.unchanged))"])
+        return diff
+    }
+
+    /// `2 (a,b)` or `0`.
+    private static func summary(_ ids: [String]) -> String {
+        ids.isEmpty ? "0" : "\(ids.count) (\(ids.joined(separator: ",")))"
+    }
+}
+
+/// The device map in force, replaced by one reload at a time.
+private final class AppliedMap: Sendable {
+    private struct State {
+        var map: DeviceMap
+        var busy = false
+        var waiting: [CheckedContinuation<Void, Never>] = []
+    }
+
+    private let state: Mutex<State>
+
+    init(_ map: DeviceMap) {
+        state = Mutex(State(map: map))
+    }
+
+    /// Waits for the reloads before it, runs `apply` with the difference to `map`, then makes
+    /// `map` the current one. One at a time, because each diff must start from the version
+    /// the previous reload left in force.
+    func replace(with map: DeviceMap, _ apply: (DeviceMapDiff) async -> Void) async -> DeviceMapDiff {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let enter = state.withLock { s -> Bool in
+                if !s.busy {
+                    s.busy = true
+                    return true
+                }
+                s.waiting.append(continuation)
+                return false
+            }
+            if enter { continuation.resume() }
+        }
+        let diff = DeviceMapDiff(from: state.withLock { $0.map }, to: map)
+        await apply(diff)
+        state.withLock { s -> CheckedContinuation<Void, Never>? in
+            s.map = map
+            if s.waiting.isEmpty {
+                s.busy = false
+                return nil
+            }
+            // The turn passes straight to the next caller; `busy` stays set.
+            return s.waiting.removeFirst()
+        }?.resume()
+        return diff
     }
 }
 

@@ -5,9 +5,9 @@ import Synchronization
 /// The one place where commands meet devices: it validates a command against the device
 /// map, refuses what has expired, runs commands to one device in arrival order (different
 /// devices concurrently), bounds each execution by a timeout and turns every outcome into a
-/// `CommandResult`.
+/// `CommandResult`. The device set can be replaced while commands run (`update(adapters:)`).
 public final class CommandRouter: Sendable {
-    private let targets: [String: Target]
+    private let targets: Mutex<[String: Target]>
     private let executionTimeout: Duration
     private let logger: Logger
     private let now: @Sendable () -> Date
@@ -29,13 +29,7 @@ public final class CommandRouter: Sendable {
     public init(adapters: [any DeviceAdapter], executionTimeout: Duration = .seconds(10),
                 rememberedCommands: Int = 10_000,
                 logger: Logger, now: @escaping @Sendable () -> Date = Date.init) {
-        var targets: [String: Target] = [:]
-        for adapter in adapters {
-            for device in adapter.devices {
-                targets[device.id] = Target(descriptor: device, adapter: adapter, lane: SerialLane())
-            }
-        }
-        self.targets = targets
+        self.targets = Mutex(Self.targets(of: adapters, lanes: [:]))
         self.recent = RecentCommands(capacity: rememberedCommands)
         self.executionTimeout = executionTimeout
         self.logger = logger
@@ -44,7 +38,35 @@ public final class CommandRouter: Sendable {
 
     /// The devices the router can reach, sorted by id.
     public var devices: [DeviceDescriptor] {
-        targets.values.map(\.descriptor).sorted { $0.id < $1.id }
+        targets.withLock { $0.values.map(\.descriptor).sorted { $0.id < $1.id } }
+    }
+
+    /// Replaces the device set with the devices these adapters serve now (after a reload of
+    /// the device maps). A command that arrives afterwards is validated against the new
+    /// descriptors; one to a device that is gone answers `unknown_device`.
+    ///
+    /// A device that stays keeps its lane, whether its definition changed or not: its
+    /// commands keep running one at a time in arrival order across the update. A command
+    /// already waiting in a lane is checked again against the device's descriptor when its
+    /// turn comes.
+    public func update(adapters: [any DeviceAdapter]) {
+        targets.withLock { targets in
+            targets = Self.targets(of: adapters, lanes: targets.mapValues(\.lane))
+        }
+    }
+
+    private static func targets(of adapters: [any DeviceAdapter], lanes: [String: SerialLane]) -> [String: Target] {
+        var targets: [String: Target] = [:]
+        for adapter in adapters {
+            for device in adapter.devices {
+                targets[device.id] = Target(descriptor: device, adapter: adapter, lane: lanes[device.id] ?? SerialLane())
+            }
+        }
+        return targets
+    }
+
+    private func currentTarget(_ device: String) -> Target? {
+        targets.withLock { $0[device] }
     }
 
     /// Validates and executes a command; never throws: every failure is a status.
@@ -69,9 +91,8 @@ public final class CommandRouter: Sendable {
     }
 
     private func firstRun(_ command: Command) async -> CommandResult {
-        guard let target = targets[command.device] else {
-            let known = targets.keys.sorted().joined(separator: ", ")
-            return result(command, .unknownDevice, "no device '\(command.device)' in the device maps (known: \(known))")
+        guard let target = currentTarget(command.device) else {
+            return unknownDevice(command)
         }
         let writes: [String: Value]
         switch Self.writes(for: command.action, on: target.descriptor) {
@@ -84,7 +105,19 @@ public final class CommandRouter: Sendable {
             if let expiry = command.expiresAt, now() > expiry {
                 return (result(command, .expired, "command \(command.id) expired at \(Timestamp.rfc3339(expiry)) before it could run"), nil)
             }
-            return await execute(writes, command: command, on: target)
+            // The device maps may have been reloaded while the command waited: it runs only
+            // against the device as it is now.
+            guard let current = currentTarget(command.device) else {
+                return (unknownDevice(command), nil)
+            }
+            var writes = writes
+            if current.descriptor != target.descriptor {
+                switch Self.writes(for: command.action, on: current.descriptor) {
+                case .success(let w): writes = w
+                case .failure(let refusal): return (result(command, .rejected, refusal.message), nil)
+                }
+            }
+            return await execute(writes, command: command, on: current)
         }
     }
 
@@ -101,6 +134,11 @@ public final class CommandRouter: Sendable {
             }
             return named.expand(args, device: device.id).flatMap { CommandValidation.normalize($0, for: device) }
         }
+    }
+
+    private func unknownDevice(_ command: Command) -> CommandResult {
+        let known = targets.withLock { $0.keys.sorted() }.joined(separator: ", ")
+        return result(command, .unknownDevice, "no device '\(command.device)' in the device maps (known: \(known))")
     }
 
     /// Runs the write with a deadline. The answer comes at the deadline even when the device

@@ -4,7 +4,7 @@ import GatewayCore
 import Logging
 
 /// The body of one connection thread: polls its devices on schedule, runs queued writes
-/// between polls, reconnects with backoff.
+/// between polls, reconnects with backoff, and takes new device sets without a gap.
 ///
 /// Not `Sendable`: created and used on its thread only, together with the libmodbus context
 /// it owns.
@@ -13,9 +13,11 @@ final class ConnectionLoop {
     private let sink: ReadingSink
     private let logger: Logger
     private let client: ModbusClient
-    private let devices: [DeviceDefinition]
-    private let plans: [[ReadBlock]]
-    private let connectTimeout: Duration
+    /// The device set the loop started with, until `run` hands it to `didApply`.
+    private let startGeneration: Int
+    private var devices: [DeviceDefinition]
+    private var plans: [[ReadBlock]]
+    private var connectTimeout: Duration
 
     private var nextPoll: [ContinuousClock.Instant]
     /// The last device-level problem per device (a Modbus exception), to log changes only.
@@ -30,44 +32,114 @@ final class ConnectionLoop {
         self.worker = worker
         self.sink = sink
         self.logger = worker.logger
-        self.devices = worker.devices
-        self.plans = worker.devices.map { ReadPlan.blocks(for: $0.points) }
+        let (devices, generation) = worker.takeDevices()
+        self.startGeneration = generation
+        self.devices = devices
+        self.plans = devices.map { ReadPlan.blocks(for: $0.points) }
         self.client = ModbusClient(host: worker.host, port: worker.port)
-        self.connectTimeout = worker.devices.map(\.connection.responseTimeout).max() ?? .seconds(1)
+        self.connectTimeout = Self.connectTimeout(devices)
         let now = ContinuousClock.now
-        // A device with nothing to poll (only write-only points) never becomes due.
-        self.nextPoll = plans.map { $0.isEmpty ? now + .seconds(86_400 * 365) : now }
-        self.deviceProblems = Array(repeating: nil, count: worker.devices.count)
+        self.nextPoll = plans.map { Self.firstPoll($0, now: now) }
+        self.deviceProblems = Array(repeating: nil, count: devices.count)
         self.backoff = Backoff(policy: worker.policy)
     }
 
-    /// Carries out what the worker handed over; false when the thread must stop.
-    private func handle(_ work: WorkerEvent) -> Bool {
+    /// What the loop does after handling an event.
+    private enum Next {
+        /// Carry on polling.
+        case proceed
+        /// The device set changed: start the round again with the new indices.
+        case restartRound
+        /// Leave the loop.
+        case stop
+    }
+
+    /// Carries out what the worker handed over.
+    private func handle(_ work: WorkerEvent) -> Next {
         switch work {
         case .stop(let pending):
             fail(pending)
-            return false
+            return .stop
+        case .reconfigure(let devices, let generation):
+            reconfigure(devices)
+            worker.didApply(generation)
+            return .restartRound
         case .writes(let jobs):
             execute(jobs)
-            return true
+            return .proceed
         case .timeout:
-            return true
+            return .proceed
         }
     }
 
     func run() {
         logger.debug("connection thread started", metadata: ["devices": "\(devices.map(\.id).joined(separator: ","))"])
+        worker.didApply(startGeneration)
         loop: while true {
-            guard handle(worker.waitForWork(until: nextPoll.min())) else { break loop }
+            switch handle(worker.waitForWork(until: nextPoll.min())) {
+            case .stop: break loop
+            case .restartRound: continue loop
+            case .proceed: break
+            }
             for index in devices.indices where nextPoll[index] <= .now {
                 poll(index)
                 schedule(index)
                 // Writes wait at most one device poll, not a whole round.
-                guard handle(worker.pollForWork()) else { break loop }
+                switch handle(worker.pollForWork()) {
+                case .stop: break loop
+                case .restartRound: continue loop
+                case .proceed: break
+                }
             }
         }
         client.close()
         logger.debug("connection thread stopped")
+    }
+
+    /// A device's first poll: at once, except that a device with nothing to poll (only
+    /// write-only points) never becomes due.
+    private static func firstPoll(_ plan: [ReadBlock], now: ContinuousClock.Instant) -> ContinuousClock.Instant {
+        plan.isEmpty ? now + .seconds(86_400 * 365) : now
+    }
+
+    private static func connectTimeout(_ devices: [DeviceDefinition]) -> Duration {
+        devices.map(\.connection.responseTimeout).max() ?? .seconds(1)
+    }
+
+    /// Switches to a new device set on the open connection. A device whose definition is the
+    /// same (source locations aside) keeps its poll schedule and its logged state, so it
+    /// polls on without a gap; a changed or added device starts over and polls at once.
+    private func reconfigure(_ newDevices: [DeviceDefinition]) {
+        var before: [String: Int] = [:]
+        for (index, device) in devices.enumerated() { before[device.id] = index }
+        let now = ContinuousClock.now
+        var plans: [[ReadBlock]] = []
+        var nextPoll: [ContinuousClock.Instant] = []
+        var problems: [String?] = []
+        var kept: [String] = [], restarted: [String] = [], added: [String] = []
+        for device in newDevices {
+            let plan = ReadPlan.blocks(for: device.points)
+            if let index = before[device.id], devices[index].hasSameDefinition(as: device) {
+                nextPoll.append(self.nextPoll[index])
+                problems.append(deviceProblems[index])
+                kept.append(device.id)
+            } else {
+                nextPoll.append(Self.firstPoll(plan, now: now))
+                problems.append(nil)
+                if before[device.id] == nil { added.append(device.id) } else { restarted.append(device.id) }
+            }
+            plans.append(plan)
+        }
+        let remaining = Set(newDevices.map(\.id))
+        let removed = devices.map(\.id).filter { !remaining.contains($0) }
+        devices = newDevices
+        self.plans = plans
+        self.nextPoll = nextPoll
+        deviceProblems = problems
+        connectTimeout = Self.connectTimeout(newDevices)
+        logger.debug("connection devices updated", metadata: [
+            "kept": "\(kept.joined(separator: ","))", "restarted": "\(restarted.joined(separator: ","))",
+            "added": "\(added.joined(separator: ","))", "removed": "\(removed.joined(separator: ","))"])
     }
 
     private func fail(_ jobs: [WriteJob]) {

@@ -68,6 +68,8 @@ final class WriteJob: Sendable {
 /// What the connection thread should do next.
 enum WorkerEvent {
     case stop(pending: [WriteJob])
+    /// A new device set for this connection, numbered for `ConnectionWorker.didApply`.
+    case reconfigure([DeviceDefinition], generation: Int)
     case writes([WriteJob])
     case timeout
 }
@@ -80,7 +82,6 @@ enum WorkerEvent {
 final class ConnectionWorker: @unchecked Sendable {
     let host: String
     let port: Int
-    let devices: [DeviceDefinition]
     let policy: ReconnectPolicy
     let logger: Logger
 
@@ -92,11 +93,20 @@ final class ConnectionWorker: @unchecked Sendable {
     private var stopping = false
     private var queue: [WriteJob] = []
     private var exitWaiters: [CheckedContinuation<Void, Never>] = []
+    /// The devices of this connection; replaced by `setDevices` while the thread runs.
+    private var deviceSet: [DeviceDefinition]
+    /// Numbers the device sets: the latest given, the latest the thread has taken, and the
+    /// latest it polls with.
+    private var generation = 0
+    private var takenGeneration = 0
+    private var appliedGeneration = 0
+    /// Callers of `waitUntilApplied`, resumed once the thread polls with their device set.
+    private var applyWaiters: [(generation: Int, continuation: CheckedContinuation<Void, Never>)] = []
 
     init(host: String, port: Int, devices: [DeviceDefinition], policy: ReconnectPolicy, logger: Logger) {
         self.host = host
         self.port = port
-        self.devices = devices
+        self.deviceSet = devices
         self.policy = policy
         var logger = logger
         logger[metadataKey: "modbus"] = "\(host):\(port)"
@@ -124,12 +134,52 @@ final class ConnectionWorker: @unchecked Sendable {
     /// Asks the thread to stop (it finishes the request in flight, bounded by the response
     /// timeout) and waits, without blocking a cooperative thread, until it has exited.
     func stop() async {
+        requestStop()
+        await waitForExit()
+    }
+
+    /// Asks the thread to stop without waiting: for callers that decide under their own lock.
+    func requestStop() {
+        condition.lock()
+        stopping = true
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    /// Waits until the thread has exited (at once when it is not running).
+    func waitForExit() async {
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
             condition.lock()
-            stopping = true
-            condition.broadcast()
             if threadAlive {
                 exitWaiters.append(continuation)
+                condition.unlock()
+            } else {
+                condition.unlock()
+                continuation.resume()
+            }
+        }
+    }
+
+    /// Gives the connection a new device set without stopping its thread or closing its
+    /// socket: the thread takes it before its next poll (after the request in flight).
+    /// Returns the set's number for `waitUntilApplied`. Synchronous, so that a caller holding
+    /// its own lock hands sets over in the order it decided them.
+    func setDevices(_ devices: [DeviceDefinition]) -> Int {
+        condition.lock()
+        defer { condition.unlock() }
+        deviceSet = devices
+        generation += 1
+        condition.broadcast()
+        return generation
+    }
+
+    /// Waits until the thread polls with device set `number` or a later one, or has exited
+    /// (at once when it is not running: it starts with the latest set).
+    func waitUntilApplied(_ number: Int) async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            condition.lock()
+            if threadAlive && !stopping && appliedGeneration < number {
+                applyWaiters.append((number, continuation))
                 condition.unlock()
             } else {
                 condition.unlock()
@@ -162,7 +212,25 @@ final class ConnectionWorker: @unchecked Sendable {
 
     // MARK: Called by the connection thread
 
-    /// Sleeps until a write arrives, stop is requested or `deadline` passes.
+    /// The device set the thread starts with, and its number for `didApply`.
+    func takeDevices() -> (devices: [DeviceDefinition], generation: Int) {
+        condition.lock()
+        defer { condition.unlock() }
+        takenGeneration = generation
+        return (deviceSet, generation)
+    }
+
+    /// The thread now polls with device set `number`: wakes those waiting for it.
+    func didApply(_ number: Int) {
+        condition.lock()
+        appliedGeneration = max(appliedGeneration, number)
+        let ready = applyWaiters.filter { $0.generation <= number }.map(\.continuation)
+        applyWaiters.removeAll { $0.generation <= number }
+        condition.unlock()
+        for waiter in ready { waiter.resume() }
+    }
+
+    /// Sleeps until a write or a new device set arrives, stop is requested or `deadline` passes.
     func waitForWork(until deadline: ContinuousClock.Instant?) -> WorkerEvent {
         condition.lock()
         defer { condition.unlock() }
@@ -171,6 +239,10 @@ final class ConnectionWorker: @unchecked Sendable {
                 let pending = queue
                 queue.removeAll()
                 return .stop(pending: pending)
+            }
+            if generation > takenGeneration {
+                takenGeneration = generation
+                return .reconfigure(deviceSet, generation: generation)
             }
             if !queue.isEmpty {
                 let jobs = queue
@@ -195,8 +267,9 @@ final class ConnectionWorker: @unchecked Sendable {
     private func threadDidExit() {
         condition.lock()
         threadAlive = false
-        let waiters = exitWaiters
+        let waiters = exitWaiters + applyWaiters.map(\.continuation)
         exitWaiters.removeAll()
+        applyWaiters.removeAll()
         condition.unlock()
         for waiter in waiters { waiter.resume() }
     }

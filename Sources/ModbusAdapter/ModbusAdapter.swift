@@ -17,43 +17,44 @@ public enum ModbusAdapterError: Error, Sendable, Hashable {
 /// polled at its own period (contiguous points merged into as few requests as possible) and
 /// produces one batch of readings per poll; a failed poll produces `bad` readings with the
 /// reason, and the connection is retried with exponential backoff. Writes are queued to the
-/// connection's thread and run between polls.
+/// connection's thread and run between polls. `update(devices:)` replaces the device set
+/// while running, restarting only what changed.
 public final class ModbusAdapter: DeviceAdapter {
-    /// The devices this adapter serves.
-    public let devices: [DeviceDescriptor]
+    private struct State {
+        /// The devices in map order.
+        var devices: [DeviceDefinition] = []
+        var definitions: [String: DeviceDefinition] = [:]
+        /// One worker per `host:port`.
+        var workers: [String: ConnectionWorker] = [:]
+        /// Workers an update closed whose threads may still be finishing a request.
+        var retiring: [ObjectIdentifier: ConnectionWorker] = [:]
+        /// Where readings go while `run` is active; nil otherwise.
+        var sink: ReadingSink?
+    }
 
-    private let definitions: [String: DeviceDefinition]
-    private let workerByDevice: [String: ConnectionWorker]
-    private let workers: [ConnectionWorker]
-    private let running = Mutex(false)
+    private let state = Mutex(State())
+    private let logger: Logger
+    private let reconnect: ReconnectPolicy
 
     /// Creates an adapter for Modbus TCP devices; nothing connects until `run`.
     /// - Parameters:
     ///   - devices: the devices, with their profiles expanded.
     ///   - reconnect: how quickly a lost connection is retried.
     public init(devices: [DeviceDefinition], logger: Logger, reconnect: ReconnectPolicy = .standard) {
-        self.devices = devices.map(\.descriptor)
-        var definitions: [String: DeviceDefinition] = [:]
-        var groups: [String: [DeviceDefinition]] = [:]
-        var order: [String] = []
-        for device in devices {
-            definitions[device.id] = device
-            let key = "\(device.connection.host):\(device.connection.port)"
-            if groups[key] == nil { order.append(key) }
-            groups[key, default: []].append(device)
+        self.logger = logger
+        self.reconnect = reconnect
+        state.withLock { s in
+            for (key, members) in Self.connections(of: devices) {
+                s.workers[key] = makeWorker(members)
+            }
+            s.devices = devices
+            s.definitions = Self.byID(devices)
         }
-        var workerByDevice: [String: ConnectionWorker] = [:]
-        var workers: [ConnectionWorker] = []
-        for key in order {
-            let members = groups[key]!
-            let worker = ConnectionWorker(host: members[0].connection.host, port: members[0].connection.port,
-                                          devices: members, policy: reconnect, logger: logger)
-            workers.append(worker)
-            for device in members { workerByDevice[device.id] = worker }
-        }
-        self.definitions = definitions
-        self.workerByDevice = workerByDevice
-        self.workers = workers
+    }
+
+    /// The devices this adapter serves, in map order.
+    public var devices: [DeviceDescriptor] {
+        state.withLock { $0.devices.map(\.descriptor) }
     }
 
     /// Starts one thread per connection and polls until the task is cancelled; then stops
@@ -62,15 +63,20 @@ public final class ModbusAdapter: DeviceAdapter {
     /// libmodbus context.
     /// - Throws: `ModbusAdapterError.alreadyRunning` if this adapter is already running.
     public func run(sink: ReadingSink) async throws {
-        let claimed = running.withLock { busy in
-            if busy { return false }
-            busy = true
+        let claimed = state.withLock { s in
+            if s.sink != nil { return false }
+            s.sink = sink
+            // Started under the lock, so that an update cannot retire a worker in between.
+            for worker in s.workers.values { worker.start(sink: sink) }
             return true
         }
         guard claimed else { throw ModbusAdapterError.alreadyRunning }
-        for worker in workers { worker.start(sink: sink) }
         while !Task.isCancelled {
             try? await Task.sleep(for: .seconds(3600))
+        }
+        let workers = state.withLock { s in
+            s.sink = nil
+            return Array(s.workers.values) + Array(s.retiring.values)
         }
         // Stop them together: each may be inside a request bounded by its response timeout.
         await withTaskGroup(of: Void.self) { group in
@@ -78,7 +84,81 @@ public final class ModbusAdapter: DeviceAdapter {
                 group.addTask { await worker.stop() }
             }
         }
-        running.withLock { $0 = false }
+    }
+
+    /// Switches to a new set of devices while running, without a gap for the others.
+    ///
+    /// Matched by id: a device whose definition is the same (source locations aside) keeps
+    /// polling on its schedule; a changed device starts over with its new definition and
+    /// polls at once; a removed device stops; an added device starts. A connection
+    /// (`host:port`) that keeps devices stays open and its thread keeps running, even when
+    /// some of its devices changed; a connection left without devices closes, a new one opens.
+    ///
+    /// Returns once every connection polls with its new devices and every closed connection's
+    /// thread has exited (a request in flight finishes first, bounded by its response
+    /// timeout), so no removed device is polled afterwards. When the adapter is not running,
+    /// the devices are simply replaced for the next `run`.
+    public func update(devices: [DeviceDefinition]) async {
+        // Decided and handed over under the lock, so overlapping updates apply in call order.
+        let (applying, closing) = state.withLock { s -> ([(ConnectionWorker, Int)], [ConnectionWorker]) in
+            var workers: [String: ConnectionWorker] = [:]
+            var applying: [(ConnectionWorker, Int)] = []
+            for (key, members) in Self.connections(of: devices) {
+                if let worker = s.workers[key] {
+                    applying.append((worker, worker.setDevices(members)))
+                    workers[key] = worker
+                } else {
+                    let worker = makeWorker(members)
+                    if let sink = s.sink { worker.start(sink: sink) }
+                    workers[key] = worker
+                }
+            }
+            let closing = s.workers.filter { workers[$0.key] == nil }.map(\.value)
+            for worker in closing {
+                worker.requestStop()
+                s.retiring[ObjectIdentifier(worker)] = worker
+            }
+            s.workers = workers
+            s.devices = devices
+            s.definitions = Self.byID(devices)
+            return (applying, closing)
+        }
+        await withTaskGroup(of: Void.self) { group in
+            for (worker, number) in applying {
+                group.addTask { await worker.waitUntilApplied(number) }
+            }
+            for worker in closing {
+                group.addTask { await worker.waitForExit() }
+            }
+        }
+        state.withLock { s in
+            for worker in closing { s.retiring[ObjectIdentifier(worker)] = nil }
+        }
+    }
+
+    private func makeWorker(_ members: [DeviceDefinition]) -> ConnectionWorker {
+        ConnectionWorker(host: members[0].connection.host, port: members[0].connection.port,
+                         devices: members, policy: reconnect, logger: logger)
+    }
+
+    /// The devices grouped by `host:port`, in order of first appearance.
+    private static func connections(of devices: [DeviceDefinition]) -> [(key: String, members: [DeviceDefinition])] {
+        var groups: [String: [DeviceDefinition]] = [:]
+        var order: [String] = []
+        for device in devices {
+            let key = endpoint(of: device)
+            if groups[key] == nil { order.append(key) }
+            groups[key, default: []].append(device)
+        }
+        return order.map { ($0, groups[$0]!) }
+    }
+
+    private static func endpoint(of device: DeviceDefinition) -> String {
+        "\(device.connection.host):\(device.connection.port)"
+    }
+
+    private static func byID(_ devices: [DeviceDefinition]) -> [String: DeviceDefinition] {
+        Dictionary(devices.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
     }
 
     /// Encodes the values (nothing is sent unless all of them fit their registers), queues the
@@ -90,7 +170,11 @@ public final class ModbusAdapter: DeviceAdapter {
     ///   `.failed` when the device refuses, cannot be reached (one immediate connection
     ///   attempt is made), or the adapter is not running or shutting down.
     public func write(device: String, values: [String: Value]) async throws(WriteError) -> [String: Value] {
-        guard let definition = definitions[device], let worker = workerByDevice[device] else {
+        let target = state.withLock { s -> (DeviceDefinition, ConnectionWorker)? in
+            guard let definition = s.definitions[device], let worker = s.workers[Self.endpoint(of: definition)] else { return nil }
+            return (definition, worker)
+        }
+        guard let (definition, worker) = target else {
             throw .rejected("no Modbus device '\(device)'")
         }
         var items: [WriteItem] = []

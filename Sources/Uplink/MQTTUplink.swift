@@ -51,7 +51,8 @@ public struct MQTTUplinkConfiguration: Sendable {
 }
 
 /// The northbound link, profile `mqtt`: telemetry out (batched, QoS 1, in order), a retained
-/// `status` that is also the last will, a retained device inventory, commands in and
+/// `status` that is also the last will, a retained device inventory (published at each
+/// session start and again whenever `update(devices:)` changes it), commands in and
 /// responses out. Reconnects with backoff for as long as it runs.
 public final class MQTTUplink: Service {
     /// Executes one decoded command and returns its result (the `CommandRouter`, in practice).
@@ -59,7 +60,7 @@ public final class MQTTUplink: Service {
 
     private let configuration: MQTTUplinkConfiguration
     private let topics: MQTTTopics
-    private let devices: [DeviceDescriptor]
+    private let inventory: DeviceInventory
     private let handler: CommandHandler
     private let logger: Logger
     private let queue: TelemetryQueue
@@ -71,7 +72,7 @@ public final class MQTTUplink: Service {
                 handler: @escaping CommandHandler, logger: Logger) {
         self.configuration = configuration
         self.topics = MQTTTopics(prefix: configuration.prefix, gateway: configuration.gatewayID)
-        self.devices = devices
+        self.inventory = DeviceInventory(devices)
         self.handler = handler
         self.logger = logger
         self.queue = TelemetryQueue(gateway: configuration.gatewayID,
@@ -95,6 +96,13 @@ public final class MQTTUplink: Service {
 
     /// True while a session with the hub is up.
     public var isConnected: Bool { connected.load(ordering: .relaxed) }
+
+    /// Replaces the device list of the retained inventory (`{p}/{gw}/devices`), after a
+    /// reload of the device maps. A connected session publishes it at once; otherwise the
+    /// next session does, as every session start does.
+    public func update(devices: [DeviceDescriptor]) {
+        inventory.set(devices)
+    }
 
     /// Runs until cancelled or gracefully shut down. On graceful shutdown it seals what is
     /// pending, keeps delivering for `drainGrace`, publishes `online: false` and disconnects.
@@ -178,9 +186,10 @@ public final class MQTTUplink: Service {
 
     /// One connected session; returns why it ended, nil for a clean disconnect.
     private func session(_ connection: MQTTConnection, stopping: StopFlag) async -> MQTTError? {
+        let (published, devices) = inventory.current
         do {
             try await connection.publish(topics.status, payload: MQTTWire.status(gateway: configuration.gatewayID, online: true), qos: 1, retain: true)
-            try await connection.publish(topics.devices, payload: MQTTWire.inventory(gateway: configuration.gatewayID, devices: devices), qos: 1, retain: true)
+            try await publishInventory(devices, on: connection)
             try await connection.subscribe(topics.commands, qos: 1)
         } catch {
             await connection.disconnect()
@@ -193,6 +202,7 @@ public final class MQTTUplink: Service {
         return await withTaskGroup(of: MQTTError?.self) { group in
             group.addTask { await self.commandLoop(connection); return nil }
             group.addTask { await self.sendLoop(connection, stopping: stopping); return nil }
+            group.addTask { await self.inventoryLoop(connection, published: published); return nil }
             let ended = await connection.closed()
             group.cancelAll()
             return ended
@@ -247,6 +257,32 @@ public final class MQTTUplink: Service {
         try? await connection.publish(topics.status, payload: MQTTWire.status(gateway: configuration.gatewayID, online: false, reason: "shutdown"), qos: 1, retain: true)
         await connection.disconnect()
         logger.info("uplink disconnected", metadata: ["statistics": "\(statistics)"])
+    }
+
+    private func publishInventory(_ devices: [DeviceDescriptor], on connection: MQTTConnection) async throws(MQTTError) {
+        try await connection.publish(topics.devices, payload: MQTTWire.inventory(gateway: configuration.gatewayID, devices: devices),
+                                     qos: 1, retain: true)
+    }
+
+    /// Publishes each new device list while the session lasts, one at a time, so the retained
+    /// inventory always ends with the latest list.
+    private func inventoryLoop(_ connection: MQTTConnection, published: Int) async {
+        var published = published
+        while !Task.isCancelled {
+            await inventory.waitForChange(after: published)
+            if Task.isCancelled { return }
+            let (version, devices) = inventory.current
+            do {
+                try await publishInventory(devices, on: connection)
+                published = version
+                logger.info("device inventory published", metadata: ["devices": "\(devices.count)"])
+            } catch {
+                if case .connectionLost = error { return }  // the next session publishes it
+                logger.error("device inventory not published; reconnecting", metadata: ["error": "\(error)"])
+                await connection.disconnect()
+                return
+            }
+        }
     }
 
     /// Commands being handled at once, at most; beyond it a command is answered `rejected`

@@ -8,10 +8,17 @@ struct RunCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "run",
         abstract: "Run the gateway daemon until SIGTERM or SIGINT.",
-        discussion: "A configuration or device map that does not validate stops it at start-up with exit code 2 and its diagnostics.")
+        discussion: """
+            A configuration or device map that does not validate stops it at start-up with exit code 2 and its diagnostics. \
+            While it runs, it reloads the device maps on SIGHUP and when a map file changes; a version that does not \
+            validate is rejected with its diagnostics and the running configuration stays.
+            """)
 
     @Option(name: .shortAndLong, help: "The gateway configuration file (YAML).")
     var config: String
+
+    @Option(help: "How often the device-map files are checked for changes; 0s: only reload on SIGHUP.")
+    var mapWatchInterval = DurationArgument(.seconds(1))
 
     @OptionGroup var logging: LoggingOptions
 
@@ -27,7 +34,11 @@ struct RunCommand: AsyncParsableCommand {
         }
         let gateway: Gateway
         do {
-            gateway = try Gateway(configuration: configuration, deviceMap: map, logger: logger)
+            let interval = mapWatchInterval.duration
+            gateway = try Gateway(configuration: configuration, deviceMap: map, logger: logger,
+                                  watch: DeviceMapWatch(paths: configuration.devicemaps,
+                                                        interval: interval > .zero ? interval : nil,
+                                                        signals: [.sighup], configurationFile: config))
         } catch {
             throw failInput(error.description)
         }

@@ -8,14 +8,21 @@ import Testing
 /// A scripted adapter: the router's unit tests need to control timing and failures, which a
 /// real device cannot do on demand. The real path is covered by the integration tests.
 final class ScriptedAdapter: DeviceAdapter {
-    let devices: [DeviceDescriptor]
     let delay: Duration
     let failure: WriteError?
     let ignoresCancellation: Bool
     let log = Mutex<[String]>([])
+    private let deviceSet: Mutex<[DeviceDescriptor]>
+
+    var devices: [DeviceDescriptor] { deviceSet.withLock { $0 } }
+
+    /// Serves other devices from now on, as an adapter does after a reload of the maps.
+    func setDevices(_ devices: [DeviceDescriptor]) {
+        deviceSet.withLock { $0 = devices }
+    }
 
     init(devices: [DeviceDescriptor], delay: Duration = .zero, failure: WriteError? = nil, ignoresCancellation: Bool = false) {
-        self.devices = devices
+        self.deviceSet = Mutex(devices)
         self.ignoresCancellation = ignoresCancellation
         self.delay = delay
         self.failure = failure
@@ -177,5 +184,55 @@ struct CommandRouterTests {
         }
         let order = log.filter { $0.hasPrefix("start") }.map { $0.split(separator: "=").last! }
         #expect(order == ["10", "11", "12", "13", "14"])
+    }
+
+    static let valve = DeviceDescriptor(id: "valve-3", protocolName: "test", points: [
+        PointDescriptor(name: "position", kind: .integer, access: .readwrite, min: 0, max: 100, typeName: "uint16"),
+    ])
+
+    /// The boiler with its setpoint limited to 50 instead of 90.
+    static let limitedBoiler = DeviceDescriptor(id: "boiler-1", protocolName: "test", points: [
+        PointDescriptor(name: "setpoint", kind: .number, access: .readwrite, min: 5, max: 50, typeName: "int16"),
+        PointDescriptor(name: "temperature", kind: .number, access: .read, typeName: "int16"),
+    ])
+
+    @Test("after an update: a removed device is unknown, a changed one is checked against its new limits, an added one is reachable")
+    func update() async {
+        let adapter = ScriptedAdapter(devices: [Self.device, Self.valve])
+        let router = CommandRouter(adapters: [adapter], logger: logger)
+        #expect(await router.execute(Command(id: "u1", device: "boiler-1", action: .write(["setpoint": .int(80)]))).status == .ok)
+
+        let pump = DeviceDescriptor(id: "pump-2", protocolName: "test", points: [
+            PointDescriptor(name: "run", kind: .bool, access: .readwrite, typeName: "bool"),
+        ])
+        adapter.setDevices([Self.limitedBoiler, pump])
+        router.update(adapters: [adapter])
+        #expect(router.devices.map(\.id) == ["boiler-1", "pump-2"])
+
+        let tooHigh = await router.execute(Command(id: "u2", device: "boiler-1", action: .write(["setpoint": .int(80)])))
+        #expect(tooHigh.status == .rejected)
+        #expect(tooHigh.message.contains("maximum 50"), "\(tooHigh.message)")
+        let gone = await router.execute(Command(id: "u3", device: "valve-3", action: .write(["position": .int(10)])))
+        #expect(gone.status == .unknownDevice)
+        #expect(gone.message.contains("known: boiler-1, pump-2"), "\(gone.message)")
+        #expect(await router.execute(Command(id: "u4", device: "pump-2", action: .write(["run": .bool(true)]))).status == .ok)
+        #expect(adapter.log.withLock { $0 }.filter { $0.hasPrefix("start") } == ["start boiler-1 setpoint=80", "start pump-2 run=true"])
+    }
+
+    @Test("an update keeps the lane of a device that stays: its next command still waits for the one running before")
+    func updateKeepsLanes() async {
+        // Long enough that the first write is surely still running when the update comes.
+        let adapter = ScriptedAdapter(devices: [Self.device], delay: .seconds(1), ignoresCancellation: true)
+        let router = CommandRouter(adapters: [adapter], executionTimeout: .milliseconds(50), logger: logger)
+        let slow = await router.execute(Command(id: "l1", device: "boiler-1", action: .write(["setpoint": .int(20)])))
+        #expect(slow.status == .timeout)
+        // Still running at the device when the maps change.
+        #expect(adapter.log.withLock { $0 } == ["start boiler-1 setpoint=20"])
+        adapter.setDevices([Self.limitedBoiler])
+        router.update(adapters: [adapter])
+        _ = await router.execute(Command(id: "l2", device: "boiler-1", action: .write(["setpoint": .int(21)])))
+        let log = adapter.log.withLock { $0 }
+        #expect(log.prefix(2) == ["start boiler-1 setpoint=20", "end boiler-1 setpoint=20"])
+        #expect(log.count >= 3 && log[2] == "start boiler-1 setpoint=21")
     }
 }

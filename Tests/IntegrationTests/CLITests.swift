@@ -36,6 +36,63 @@ private func runEdgegate(_ arguments: [String], stdout: ChildProcess.Output, std
     return try await withTimeout(.seconds(30), "edgegate \(arguments.first ?? "")") { await child.wait() }
 }
 
+/// `edgegate run` as a child process, with standard output and error in one log file.
+struct Daemon {
+    let process: ChildProcess
+    /// The log file's path.
+    let logFile: String
+
+    /// Writes a configuration for the plant's hub (gateway certificate) with `devicemaps`
+    /// relative to `directory`, and returns its path.
+    static func writeConfiguration(for plant: Plant, devicemaps: String, in directory: TemporaryDirectory) throws -> String {
+        let certs = plant.hub.pki.directory
+        let file = directory.file("gateway.yaml")
+        try """
+            gateway: { id: \(TestHub.gatewayID), devicemaps: [\(devicemaps)] }
+            uplink:
+              url: mqtts://127.0.0.1:\(plant.hub.port)
+              tls: { ca: \(certs)/ca.pem, cert: \(certs)/gateway.pem, key: \(certs)/gateway.key }
+            """.write(toFile: file, atomically: true, encoding: .utf8)
+        return file
+    }
+
+    /// Starts `edgegate run --config configuration` and waits until its uplink is connected.
+    static func start(configuration: String, arguments: [String] = [], in directory: TemporaryDirectory) async throws -> Daemon {
+        let log = directory.file("daemon.log")
+        let process = try ChildProcess.spawn(try edgegateExecutable(), ["run", "--config", configuration] + arguments,
+                                             stdout: .file(log, append: false), stderr: .file(log, append: true))
+        let daemon = Daemon(process: process, logFile: log)
+        do {
+            try await daemon.waitForLog("uplink connected", timeout: .seconds(20))
+        } catch {
+            _ = await process.stop()
+            throw error
+        }
+        return daemon
+    }
+
+    /// Everything logged so far.
+    var log: String { (try? String(contentsOfFile: logFile, encoding: .utf8)) ?? "" }
+
+    /// The log lines that contain `text`.
+    func lines(containing text: String) -> [String] {
+        log.split(separator: "\n").map(String.init).filter { $0.contains(text) }
+    }
+
+    /// Waits until `count` log lines contain `text`.
+    func waitForLog(_ text: String, count: Int = 1, timeout: Duration = .seconds(10)) async throws {
+        _ = try await waitFor("daemon log: \(count) × \(text)", timeout: timeout) {
+            lines(containing: text).count >= count ? true : nil
+        }
+    }
+
+    /// SIGTERM, then the exit status (bounded, so a hang fails the test).
+    func stop() async throws -> Int32 {
+        process.signal(SIGTERM)
+        return try await withTimeout(.seconds(15), "daemon stop") { await process.wait() }
+    }
+}
+
 @Suite("edgegate CLI", .serialized, .timeLimit(.minutes(2)))
 struct CLITests {
     @Test("run stops at start-up with exit 2 and file:line:column diagnostics for a bad configuration")
@@ -96,12 +153,7 @@ struct CLITests {
             let certs = plant.hub.pki.directory
             try boilerMapYAML.replacingOccurrences(of: "PORT", with: "\(plant.modbusPort)")
                 .write(toFile: dir.file("boiler.yaml"), atomically: true, encoding: .utf8)
-            try """
-                gateway: { id: \(TestHub.gatewayID), devicemaps: [boiler.yaml] }
-                uplink:
-                  url: mqtts://127.0.0.1:\(plant.hub.port)
-                  tls: { ca: \(certs)/ca.pem, cert: \(certs)/gateway.pem, key: \(certs)/gateway.key }
-                """.write(toFile: dir.file("gateway.yaml"), atomically: true, encoding: .utf8)
+            let configuration = try Daemon.writeConfiguration(for: plant, devicemaps: "boiler.yaml", in: dir)
             let hubArgs = ["--hub-port", "\(plant.hub.port)", "--certs", certs]
 
             // Nobody answers yet: exit 1 after the timeout, saying so.
@@ -110,12 +162,7 @@ struct CLITests {
             #expect(silent.status == 1)
             #expect(silent.output.contains("no response"), "\(silent.output)")
 
-            let log = dir.file("daemon.log")
-            let daemon = try ChildProcess.spawn(try edgegateExecutable(), ["run", "--config", dir.file("gateway.yaml")],
-                                                stdout: .file(log, append: false), stderr: .file(log, append: true))
-            _ = try await waitFor("daemon connected", timeout: .seconds(20)) {
-                ((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").contains("uplink connected") ? true : nil
-            }
+            let daemon = try await Daemon.start(configuration: configuration, in: dir)
             let ok = try await runEdgegate(["command", "send", "--gateway", TestHub.gatewayID, "--device", "boiler-1",
                                             "--write", "setpoint=22.5"] + hubArgs, in: dir)
             #expect(ok.status == 0, "\(ok.output)")
@@ -126,10 +173,8 @@ struct CLITests {
             #expect(rejected.status == 1)
             #expect(rejected.output.contains(#""status":"rejected""#))
 
-            daemon.signal(SIGTERM)
-            let status = try await withTimeout(.seconds(15), "daemon stop") { await daemon.wait() }
-            #expect(status == 0)
-            let daemonLog = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+            #expect(try await daemon.stop() == 0)
+            let daemonLog = daemon.log
             #expect(daemonLog.contains("uplink disconnected"), "\(daemonLog)")
             #expect(daemonLog.contains("gateway stopped"))
         }

@@ -107,6 +107,8 @@ final class OperatorView: Sendable {
     let connection: MQTTConnection
     let readings = Mutex<[(seq: Int, device: String, point: String, fields: [String: JSONNode])]>([])
     let responses = Mutex<[[String: JSONNode]]>([])
+    /// The latest retained inventory (`{p}/{gw}/devices`) received.
+    let inventory = Mutex<[String: JSONNode]?>(nil)
     let topics = MQTTTopics(prefix: TestHub.prefix, gateway: TestHub.gatewayID)
 
     init(hub: TestHub) async throws {
@@ -114,6 +116,7 @@ final class OperatorView: Sendable {
                                                       logger: Logger(label: "operator"))
         try await connection.subscribe(topics.telemetry, qos: 1)
         try await connection.subscribe(topics.responses, qos: 1)
+        try await connection.subscribe(topics.devices, qos: 1)
     }
 
     /// Collects until the connection ends; run it in a child task.
@@ -122,6 +125,8 @@ final class OperatorView: Sendable {
             guard case .object(let root)? = try? JSONDecoder().decode(JSONNode.self, from: Data(message.payload)) else { continue }
             if message.topic == topics.responses {
                 responses.withLock { $0.append(root) }
+            } else if message.topic == topics.devices {
+                inventory.withLock { $0 = root }
             } else if message.topic == topics.telemetry, case .integer(let seq)? = root["seq"], case .array(let list)? = root["readings"] {
                 let parsed = list.compactMap { node -> (Int, String, String, [String: JSONNode])? in
                     guard case .object(let r) = node, case .string(let d)? = r["device"], case .string(let p)? = r["point"] else { return nil }
@@ -138,6 +143,28 @@ final class OperatorView: Sendable {
     }
 
     var readingCount: Int { readings.withLock { $0.count } }
+
+    /// The device ids of the latest inventory, in its order.
+    var inventoryDevices: [String] {
+        guard case .array(let devices)? = inventory.withLock({ $0?["devices"] }) else { return [] }
+        return devices.compactMap { node in
+            if case .object(let device) = node, case .string(let id)? = device["id"] { return id }
+            return nil
+        }
+    }
+
+    /// The point names of one device in the latest inventory.
+    func inventoryPoints(of id: String) -> [String] {
+        guard case .array(let devices)? = inventory.withLock({ $0?["devices"] }) else { return [] }
+        for case .object(let device) in devices where device["id"] == .string(id) {
+            guard case .array(let points)? = device["points"] else { return [] }
+            return points.compactMap { node in
+                if case .object(let point) = node, case .string(let name)? = point["name"] { return name }
+                return nil
+            }
+        }
+        return []
+    }
 
     /// Publishes a raw command payload and waits for the response with that id.
     func send(_ payload: String, id: String, timeout: Duration = .seconds(10)) async throws -> [String: JSONNode] {
@@ -158,7 +185,8 @@ func waitFor<T>(_ what: String, timeout: Duration = .seconds(10), _ probe: () th
     throw ProbeError("\(what) did not happen within \(timeout)")
 }
 
-/// A hub, a simulator of the boiler map and a running gateway, wired as in production.
+/// A hub, a simulator of a device map (the boiler's unless told) and a running gateway,
+/// wired as in production.
 struct Plant {
     let hub: TestHub
     let simulator: ModbusSimulator
@@ -166,10 +194,11 @@ struct Plant {
     let map: DeviceMap
     let log = LogCapture()
 
-    static func start() async throws -> Plant {
+    /// Starts a hub and a simulator serving `mapYAML`, whose `PORT` becomes the simulator's port.
+    static func start(mapYAML: String = boilerMapYAML) async throws -> Plant {
         let hub = try await TestHub.start()
         let port = try freeLoopbackPort()
-        let (map, diagnostics) = DeviceMapLoader.parse(yaml: boilerMapYAML.replacingOccurrences(of: "PORT", with: "\(port)"), file: "boiler.yaml")
+        let (map, diagnostics) = DeviceMapLoader.parse(yaml: mapYAML.replacingOccurrences(of: "PORT", with: "\(port)"), file: "plant.yaml")
         guard let map else { throw ProbeError("test map does not validate: \(diagnostics)") }
         let simulator = try ModbusSimulator(devices: map.devices, port: port, animated: false, logger: Logger(label: "sim"))
         try simulator.start()
@@ -221,8 +250,8 @@ struct Plant {
     }
 
     /// Starts a plant, runs `body`, and stops the plant whatever happens.
-    static func run(_ body: (Plant) async throws -> Void) async throws {
-        let plant = try await start()
+    static func run(mapYAML: String = boilerMapYAML, _ body: (Plant) async throws -> Void) async throws {
+        let plant = try await start(mapYAML: mapYAML)
         do {
             try await body(plant)
         } catch {

@@ -11,11 +11,11 @@ import Glibc
 #endif
 
 /// Retries quickly so that reconnection tests take fractions of a second.
-private let fastReconnect = ReconnectPolicy(initialDelay: .milliseconds(50), maximumDelay: .milliseconds(200), jitter: 0.1)
+let fastReconnect = ReconnectPolicy(initialDelay: .milliseconds(50), maximumDelay: .milliseconds(200), jitter: 0.1)
 
 /// Runs `adapter` while `body` runs, then cancels it and waits for `run` to return (which
 /// also proves that shutdown completes: the suite's time limit catches a hang).
-private func whileRunning<T>(_ adapter: ModbusAdapter, into collector: ReadingCollector,
+func whileRunning<T>(_ adapter: ModbusAdapter, into collector: ReadingCollector,
                              _ body: () async throws -> T) async throws -> T {
     let task = Task { try await adapter.run(sink: collector.sink) }
     do {
@@ -30,15 +30,15 @@ private func whileRunning<T>(_ adapter: ModbusAdapter, into collector: ReadingCo
     }
 }
 
-private func byPoint(_ batch: [Reading]) -> [String: Reading] {
+func byPoint(_ batch: [Reading]) -> [String: Reading] {
     Dictionary(batch.map { ($0.point, $0) }, uniquingKeysWith: { a, _ in a })
 }
 
-private func allGood(_ device: String) -> ([Reading]) -> Bool {
+func allGood(_ device: String) -> ([Reading]) -> Bool {
     { batch in !batch.isEmpty && batch.allSatisfy { $0.device == device && $0.quality == .good } }
 }
 
-private func writeError(_ operation: () async throws(WriteError) -> [String: Value]) async -> WriteError? {
+func writeError(_ operation: () async throws(WriteError) -> [String: Value]) async -> WriteError? {
     do {
         _ = try await operation()
         return nil
