@@ -8,7 +8,9 @@ public enum ModbusPayload: Sendable, Hashable {
     case bit(Bool)
     /// Registers in wire order (byte and word order already applied).
     case registers([UInt16])
-    /// One bit of a holding register, the others left as they are (FC 22, mask write).
+    /// One bit of a holding register, the others left as they are (FC 22, mask write). The
+    /// bit is numbered on the wire (0 = least significant bit of the register as sent), so
+    /// the point's byte order is already applied.
     case registerBit(Int, Bool)
 }
 
@@ -51,7 +53,7 @@ public enum RegisterCodec {
         let integer: Int64
         switch type {
         case .bool:
-            if let bit = address.bit { return .bool(words[0] >> bit & 1 == 1) }
+            if let bit = wireBit(address) { return .bool(registers[0] >> bit & 1 == 1) }
             return .bool(registers[0] != 0)
         case .int16:
             integer = Int64(Int16(bitPattern: words[0]))
@@ -140,7 +142,7 @@ public enum RegisterCodec {
                 throw .rejected("\(name) expects true or false, got \(value)")
             }
             if bitTable { return .bit(b) }
-            if let bit = address.bit { return .registerBit(bit, b) }
+            if let bit = wireBit(address) { return .registerBit(bit, b) }
             return .registers([b ? 1 : 0])
         }
         if type == .string {
@@ -170,8 +172,9 @@ public enum RegisterCodec {
         let shown = withUnit(v, point)
 
         if type == .float32 || type == .float64 {
-            let limit = type == .float32 ? Double(Float.greatestFiniteMagnitude) : Double.greatestFiniteMagnitude
-            guard raw.isFinite, abs(raw) <= limit else {
+            // Float(raw) rounds to the nearest float32, so a value that reads as 3.4028235e38
+            // (the shortest decimal of the largest float32, a little above it) still fits.
+            guard raw.isFinite, type == .float64 || Float(raw).isFinite else {
                 throw .rejected("\(name): \(shown) is out of range for its \(type.rawValue) register")
             }
             let words = type == .float32 ? split(UInt64(Float(raw).bitPattern), count: 2) : split(raw.bitPattern, count: 4)
@@ -218,14 +221,14 @@ public enum RegisterCodec {
         return stringRegisters(text, count: registers, byteOrder: byteOrder)
     }
 
-    /// `text` as `count` registers: UTF-8, cut at a character boundary to fit, NUL-padded, the
-    /// first of each two bytes in the high byte unless `byteOrder` is little.
+    /// `text` as `count` registers: UTF-8, cut at a character boundary to fit (a letter and
+    /// its accent, or a flag, stay whole or go together), NUL-padded, the first of each two
+    /// bytes in the high byte unless `byteOrder` is little.
     public static func stringRegisters(_ text: String, count: Int, byteOrder: ByteOrder) -> [UInt16] {
         var bytes: [UInt8] = []
-        for scalar in text.unicodeScalars {
-            let encoded = Array(String(scalar).utf8)
-            if bytes.count + encoded.count > count * 2 { break }
-            bytes += encoded
+        for character in text {
+            if bytes.count + character.utf8.count > count * 2 { break }
+            bytes += character.utf8
         }
         bytes += [UInt8](repeating: 0, count: count * 2 - bytes.count)
         return (0..<count).map { i in
@@ -270,7 +273,7 @@ public enum RegisterCodec {
         let bitTable = address.table.isBitTable
         if type == .bool {
             if bitTable { return .bit(engineering != 0) }
-            if let bit = address.bit { return .registerBit(bit, engineering != 0) }
+            if let bit = wireBit(address) { return .registerBit(bit, engineering != 0) }
             return .registers([engineering != 0 ? 1 : 0])
         }
         if type == .string {
@@ -297,6 +300,12 @@ public enum RegisterCodec {
     }
 
     // MARK: Helpers
+
+    /// The register bit a `bit` point occupies on the wire: its `bit` counts in the register
+    /// after the byte order is applied, so with little byte order bit 0 is the wire's bit 8.
+    private static func wireBit(_ address: ModbusAddress) -> Int? {
+        address.bit.map { address.byteOrder == .little ? $0 ^ 8 : $0 }
+    }
 
     /// Converts between wire order and most-significant-first order. Both steps are their own
     /// inverse and commute, so the same function serves decoding and encoding.

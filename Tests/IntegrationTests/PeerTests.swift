@@ -26,6 +26,75 @@ func peerScript(_ name: String) -> String {
     packageRoot.appendingPathComponent("Tests/IntegrationTests/Peers/\(name)").path
 }
 
+/// Peers/pymodbus_server.py on a free loopback port, answering once `start` returns.
+struct PymodbusPeer {
+    let port: Int
+    private let process: ChildProcess
+    private let directory: TemporaryDirectory
+
+    private var requestLog: String { directory.file("requests.log") }
+
+    /// Starts the server with the script's `options` (e.g. `--no-mask-write`).
+    static func start(_ options: [String] = []) async throws -> PymodbusPeer {
+        let port = try freeLoopbackPort()
+        let directory = try TemporaryDirectory()
+        let peer = PymodbusPeer(
+            port: port,
+            process: try ChildProcess.spawn(try peerPython(), [peerScript("pymodbus_server.py"), "\(port)"] + options,
+                                            stdout: .file(directory.file("requests.log")),
+                                            stderr: .file(directory.file("pymodbus.log"))),
+            directory: directory)
+        do {
+            _ = try await waitFor("pymodbus listening on \(port)", timeout: .seconds(20)) { () -> ProbeClient? in
+                guard peer.process.isRunning else { throw ProbeError("pymodbus_server.py exited") }
+                return try? ProbeClient(port: port)
+            }
+        } catch {
+            // Its log says why, for example "Address already in use".
+            let log = (try? String(contentsOfFile: directory.file("pymodbus.log"), encoding: .utf8)) ?? ""
+            peer.stop()
+            throw ProbeError("\(error): \(log)")
+        }
+        return peer
+    }
+
+    /// The write requests the server received, in order, as the script logs them
+    /// (`fc 22 address 90`).
+    func writeRequests() -> [(code: Int, address: Int)] {
+        let log = (try? String(contentsOfFile: requestLog, encoding: .utf8)) ?? ""
+        return log.split(separator: "\n").compactMap { line in
+            let words = line.split(separator: " ")
+            guard words.count == 4, words[0] == "fc", words[2] == "address",
+                  let code = Int(words[1]), let address = Int(words[3]) else { return nil }
+            return (code, address)
+        }
+    }
+
+    func stop() {
+        process.signal(SIGKILL)
+        directory.remove()
+    }
+}
+
+/// The latest reading of each point an adapter reports.
+final class LatestReadings: Sendable {
+    private let readings = Mutex<[String: Reading]>([:])
+
+    var sink: ReadingSink {
+        ReadingSink { [self] batch in readings.withLock { for r in batch { $0[r.point] = r } } }
+    }
+
+    var current: [String: Reading] { readings.withLock { $0 } }
+
+    /// Waits (bounded) until the latest readings satisfy `condition`, and returns them.
+    func wait(for what: String, _ condition: ([String: Reading]) -> Bool) async throws -> [String: Reading] {
+        try await waitFor(what) { () -> [String: Reading]? in
+            let now = current
+            return condition(now) ? now : nil
+        }
+    }
+}
+
 /// Independent implementations on the other end: what our adapter and simulator share (the
 /// register codec) and what our client and uplink share (the MQTT wrapper, the JSON writer)
 /// cannot cancel out against a peer written by someone else.
@@ -33,14 +102,9 @@ func peerScript(_ name: String) -> String {
 struct PeerTests {
     @Test("the adapter decodes what pymodbus encoded, and writes what pymodbus serves back")
     func pymodbus() async throws {
-        let port = try freeLoopbackPort()
-        let dir = try TemporaryDirectory()
-        defer { dir.remove() }
-        let server = try ChildProcess.spawn(try peerPython(), [peerScript("pymodbus_server.py"), "\(port)"],
-                                            stdout: .file(dir.file("pymodbus.log"), append: false),
-                                            stderr: .file(dir.file("pymodbus.log"), append: true))
-        defer { server.signal(SIGKILL) }
-        _ = try await waitFor("pymodbus listening", timeout: .seconds(20)) { try? ProbeClient(port: port) }
+        let server = try await PymodbusPeer.start()
+        defer { server.stop() }
+        let port = server.port
 
         let yaml = """
             devices:
@@ -62,17 +126,10 @@ struct PeerTests {
         let (parsed, diagnostics) = DeviceMapLoader.parse(yaml: yaml, file: "peer.yaml")
         let map = try #require(parsed, "\(diagnostics)")
         let adapter = ModbusAdapter(devices: map.devices, logger: Logger(label: "peer"))
-        let latest = Mutex<[String: Reading]>([:])
-        let running = Task {
-            try await adapter.run(sink: ReadingSink { batch in
-                latest.withLock { for r in batch { $0[r.point] = r } }
-            })
-        }
+        let latest = LatestReadings()
+        let running = Task { try await adapter.run(sink: latest.sink) }
         defer { running.cancel() }
-        let readings = try await waitFor("readings from pymodbus") { () -> [String: Reading]? in
-            let now = latest.withLock { $0 }
-            return now.count == 9 ? now : nil
-        }
+        let readings = try await latest.wait(for: "readings from pymodbus") { $0.count == 9 }
         // Values as pymodbus's BinaryPayloadBuilder encoded them (Peers/pymodbus_server.py).
         #expect(readings["temperature"]?.value == .double(-12.5))
         #expect(readings["temperature"]?.unit == "°C")

@@ -92,6 +92,13 @@ final class ProbeClient {
         guard modbus_write_register(context, Int32(address), value) == 1 else { throw ProbeError("write holding failed") }
     }
 
+    /// FC 16: several registers at once.
+    func writeHolding(_ address: Int, _ values: [UInt16]) throws {
+        guard modbus_write_registers(context, Int32(address), Int32(values.count), values) == Int32(values.count) else {
+            throw ProbeError("write holding \(address)–\(address + values.count - 1) failed")
+        }
+    }
+
     func writeCoil(_ address: Int, _ value: Bool) throws {
         guard modbus_write_bit(context, Int32(address), value ? 1 : 0) == 1 else { throw ProbeError("write coil failed") }
     }

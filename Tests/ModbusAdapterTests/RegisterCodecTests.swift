@@ -170,16 +170,6 @@ struct RegisterCodecTests {
 
     // MARK: Rejections
 
-    private func rejection(_ value: Value, _ point: PointDefinition, device: String = "boiler-1") -> String? {
-        do {
-            _ = try RegisterCodec.encode(value, for: point, device: device)
-            return nil
-        } catch {
-            guard case .rejected(let message) = error else { return "unexpected \(error)" }
-            return message
-        }
-    }
-
     @Test("a value that is not a multiple of the scale is rejected, naming device, point and value")
     func notMultiple() throws {
         let message = try #require(rejection(.double(21.55), scaled(.int16, scale: 0.1)))

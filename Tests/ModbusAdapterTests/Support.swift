@@ -3,6 +3,7 @@ import DeviceMaps
 import Foundation
 import GatewayCore
 import Logging
+import ModbusAdapter
 import Synchronization
 #if canImport(Glibc)
 import Glibc
@@ -132,6 +133,18 @@ func boiler(id: String = "boiler-1", port: Int, unit: Int = 1, poll: Duration = 
             PointDefinition(name: "energy", address: .init(table: .holding, offset: 100, type: .uint32), scale: 0.01, unit: "kWh"),
             PointDefinition(name: "reset", address: .init(table: .coil, offset: 5, type: .bool), access: .write),
         ] + extra)
+}
+
+/// The message of `RegisterCodec.encode`'s rejection, nil when it encodes, or a description
+/// of any other error.
+func rejection(_ value: Value, _ point: PointDefinition, device: String = "boiler-1") -> String? {
+    do {
+        _ = try RegisterCodec.encode(value, for: point, device: device)
+        return nil
+    } catch {
+        guard case .rejected(let message) = error else { return "unexpected \(error)" }
+        return message
+    }
 }
 
 /// A logger that stays quiet unless a test is being debugged.

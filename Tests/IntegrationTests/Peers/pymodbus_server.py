@@ -1,13 +1,35 @@
 """An independent Modbus TCP server for edgegate's tests: pymodbus 3.7, values encoded by
 pymodbus's own payload builder, so a decoding mistake shared by edgegate's adapter and its
-simulator cannot hide. Usage: pymodbus_server.py PORT"""
+simulator cannot hide. Usage: pymodbus_server.py PORT [--no-mask-write]
+
+Every write request is logged on stdout as `fc CODE address ADDRESS`, so tests can tell which
+function codes the gateway used. With --no-mask-write the server answers FC 22 (mask write
+register) with the exception "illegal function", as many devices do."""
 import asyncio
+import struct
 import sys
 
+from pymodbus.client.mixin import ModbusClientMixin
 from pymodbus.constants import Endian
 from pymodbus.datastore import ModbusSequentialDataBlock, ModbusServerContext, ModbusSlaveContext
 from pymodbus.payload import BinaryPayloadBuilder
+from pymodbus.pdu import ModbusExceptions
+from pymodbus.pdu.register_write_message import MaskWriteRegisterRequest
 from pymodbus.server import StartAsyncTcpServer
+
+WRITE_CODES = {5, 6, 15, 16, 22}
+
+
+class RefusedMaskWrite(MaskWriteRegisterRequest):
+    """FC 22 as a device without it answers: exception 1, illegal function."""
+
+    async def update_datastore(self, context):
+        return self.doException(ModbusExceptions.IllegalFunction)
+
+
+def trace(request, *_):
+    if request.function_code in WRITE_CODES:
+        print(f"fc {request.function_code} address {request.address}", flush=True)
 
 
 def registers(value_adder, wordorder=Endian.BIG):
@@ -18,12 +40,21 @@ def registers(value_adder, wordorder=Endian.BIG):
 
 def main():
     port = int(sys.argv[1])
-    holding = [0] * 64
+    holding = [0] * 128
     holding[0:1] = registers(lambda b: b.add_16bit_int(-125))            # temperature -12.5 (scale 0.1)
     holding[1:2] = registers(lambda b: b.add_16bit_int(400))             # setpoint 40.0 (scale 0.1)
     holding[20:22] = registers(lambda b: b.add_32bit_uint(70000))        # counter, big word order
     holding[30:32] = registers(lambda b: b.add_32bit_int(-100000))       # balance, big word order
     holding[40:42] = registers(lambda b: b.add_32bit_float(-3.75), Endian.LITTLE)  # trim, little word order
+    # 64-bit, string and register-bit points (IntegrationTests/WideTypesTests.swift).
+    holding[64:68] = registers(lambda b: b.add_64bit_float(12345.678))             # energy
+    holding[68:72] = registers(lambda b: b.add_64bit_int(-(2**53 + 1)))           # balance
+    holding[72:76] = registers(lambda b: b.add_64bit_uint(0x0102030405060708), Endian.LITTLE)  # total
+    holding[76:80] = ModbusClientMixin.convert_to_registers("SN-42\0\0\0", ModbusClientMixin.DATATYPE.STRING)  # serial
+    # tag, byte_order little: the first byte of each pair in the low half ('<H'). Not
+    # BinaryPayloadBuilder.add_string, which packs len(text) characters as bytes and cuts é.
+    holding[80:83] = list(struct.unpack("<3H", "h\u00e9llo".encode()))        # tag
+    holding[90] = 0x2A51                                                          # status word
     inputs = [0] * 64
     inputs[10:12] = registers(lambda b: b.add_32bit_float(12.5), Endian.LITTLE)    # flow 12.5
     inputs[12:13] = registers(lambda b: b.add_16bit_uint(65000))         # speed
@@ -39,7 +70,9 @@ def main():
         zero_mode=True,
     )
     context = ModbusServerContext(slaves=store, single=True)
-    asyncio.run(StartAsyncTcpServer(context=context, address=("127.0.0.1", port)))
+    refuse = [RefusedMaskWrite] if "--no-mask-write" in sys.argv[2:] else []
+    asyncio.run(StartAsyncTcpServer(context=context, address=("127.0.0.1", port),
+                                    custom_functions=refuse, request_tracer=trace))
 
 
 if __name__ == "__main__":
