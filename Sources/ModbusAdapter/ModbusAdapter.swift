@@ -38,7 +38,7 @@ public final class ModbusAdapter: DeviceAdapter {
         var order: [String] = []
         for device in devices {
             definitions[device.id] = device
-            let key = "\(device.connection.host):\(device.connection.port)"
+            let key = "\(device.modbusConnection.host):\(device.modbusConnection.port)"
             if groups[key] == nil { order.append(key) }
             groups[key, default: []].append(device)
         }
@@ -46,7 +46,7 @@ public final class ModbusAdapter: DeviceAdapter {
         var workers: [ConnectionWorker] = []
         for key in order {
             let members = groups[key]!
-            let worker = ConnectionWorker(host: members[0].connection.host, port: members[0].connection.port,
+            let worker = ConnectionWorker(host: members[0].modbusConnection.host, port: members[0].modbusConnection.port,
                                           devices: members, policy: reconnect, logger: logger)
             workers.append(worker)
             for device in members { workerByDevice[device.id] = worker }
@@ -100,8 +100,8 @@ public final class ModbusAdapter: DeviceAdapter {
             guard point.access.isWritable else {
                 throw .rejected("\(device).\(point.name) is read-only")
             }
-            guard point.address.table.isWritable else {
-                throw .rejected("\(device).\(point.name) is in the \(point.address.table.rawValue) table, which Modbus cannot write")
+            guard point.modbus.table.isWritable else {
+                throw .rejected("\(device).\(point.name) is in the \(point.modbus.table.rawValue) table, which Modbus cannot write")
             }
             items.append(WriteItem(point: point, payload: try RegisterCodec.encode(value, for: point, device: device)))
         }
