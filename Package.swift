@@ -83,7 +83,7 @@ let package = Package(
                            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")]
         ),
 
-        .executableTarget(name: "edgegate-bench", dependencies: ["DevTools", "Simulators", "DeviceMaps", "GatewayCore", "MQTTClient", "Uplink", .product(name: "ArgumentParser", package: "swift-argument-parser"), .product(name: "Logging", package: "swift-log")], path: "Benchmarks/EdgegateBench"),
+        .executableTarget(name: "edgegate-bench", dependencies: ["DevTools", "Simulators", "DeviceMaps", "ModbusAdapter", "GatewayCore", "MQTTClient", "Uplink", .product(name: "ArgumentParser", package: "swift-argument-parser"), .product(name: "Logging", package: "swift-log")], path: "Benchmarks/EdgegateBench"),
 
         // Test helpers: free ports, a real mosquitto with mutual TLS, temporary folders.
         .target(
@@ -92,7 +92,7 @@ let package = Package(
             path: "Tests/TestSupport"
         ),
         .testTarget(name: "GatewayCoreTests", dependencies: ["GatewayCore"]),
-        .testTarget(name: "DeviceMapsTests", dependencies: ["DeviceMaps", "GatewayCore"], exclude: ["Cases"]),
+        .testTarget(name: "DeviceMapsTests", dependencies: ["DeviceMaps", "GatewayCore", "ModbusAdapter"], exclude: ["Cases"]),
         .testTarget(name: "ModbusAdapterTests",
                     dependencies: ["ModbusAdapter", "DeviceMaps", "GatewayCore", "Simulators", "TestSupport", "DevTools"]),
         .testTarget(name: "UplinkTests",

@@ -1,6 +1,7 @@
 import ArgumentParser
 import DevTools
 import DeviceMaps
+import ModbusAdapter
 import Foundation
 import Logging
 import MQTTClient
@@ -104,14 +105,14 @@ struct EdgegateBench: AsyncParsableCommand {
         let mapPath = "\(work)/bench-devices.yaml"
         let mapYAML = scenario.deviceMapYAML()
         try mapYAML.write(toFile: mapPath, atomically: true, encoding: .utf8)
-        let (parsedMap, diagnostics) = DeviceMapLoader.parse(yaml: mapYAML, file: mapPath)
+        let (parsedMap, diagnostics) = DeviceMapLoader.modbus.parse(yaml: mapYAML, file: mapPath)
         guard let map = parsedMap else {
             await hub.stop()
             throw BenchError("the generated device map does not validate:\n" + diagnostics.map(\.description).joined(separator: "\n"))
         }
         var simulators: [ModbusSimulator] = []
         for device in map.devices {
-            let simulator = try ModbusSimulator(devices: [device], port: device.connection.port, logger: logger)
+            let simulator = try ModbusSimulator(devices: [device], port: device.modbusConnection.port, logger: logger)
             try simulator.start()
             simulators.append(simulator)
         }

@@ -5,16 +5,30 @@ import Yams
 /// Reads device-map YAML files into a validated `DeviceMap`.
 ///
 /// Every file is checked completely and every problem is reported at once, compiler style.
-/// A map with any error never loads, not even partly; warnings do not stop loading.
-public enum DeviceMapLoader {
-    /// The protocols a device or profile may name today.
-    public static let supportedProtocols = ["modbus"]
+/// A map with any error never loads, not even partly; warnings do not stop loading. The
+/// loader checks what all protocols share; each device's `connection:` and the protocol keys
+/// of its points go to the `ProtocolSyntax` its `protocol:` names.
+public struct DeviceMapLoader: Sendable {
+    /// The protocols devices may name, each with its own syntax.
+    public let protocols: [any ProtocolSyntax.Type]
+
+    /// Creates a loader for these protocols.
+    public init(protocols: [any ProtocolSyntax.Type]) {
+        self.protocols = protocols
+    }
+
+    /// The protocol names, in the order given.
+    public var protocolNames: [String] { protocols.map { $0.name } }
+
+    func syntax(named name: String) -> (any ProtocolSyntax.Type)? {
+        protocols.first { $0.name == name }
+    }
 
     /// Loads files and folders (a folder contributes its `*.yaml` and `*.yml` files, sorted by
     /// name, not recursively). Profiles are shared by all files loaded together, and device ids
     /// must be unique across them.
     /// - Throws: every diagnostic, warnings included, when any error was found.
-    public static func load(paths: [String]) throws(DeviceMapError) -> DeviceMap {
+    public func load(paths: [String]) throws(DeviceMapError) -> DeviceMap {
         let (map, diagnostics) = validate(paths: paths)
         guard let map else { throw DeviceMapError(diagnostics: diagnostics) }
         return map
@@ -22,16 +36,16 @@ public enum DeviceMapLoader {
 
     /// Like `load(paths:)`, but returns the warnings of a map that loads too (for `map validate`).
     /// - Returns: the map (nil when any error was found) and every diagnostic in file order.
-    public static func validate(paths: [String]) -> (map: DeviceMap?, diagnostics: [Diagnostic]) {
+    public func validate(paths: [String]) -> (map: DeviceMap?, diagnostics: [Diagnostic]) {
         let sink = DiagnosticSink()
-        let files = expand(paths: paths, sink: sink)
+        let files = Self.expand(paths: paths, sink: sink)
         var drafts: [FileDraft] = []
         for file in files {
             let text: String
             do {
                 text = try String(contentsOfFile: file, encoding: .utf8)
             } catch {
-                sink.error("cannot read the device map: \(reason(error))",
+                sink.error("cannot read the device map: \(Self.reason(error))",
                            at: SourceLocation(file: file, line: 0, column: 0))
                 continue
             }
@@ -47,7 +61,7 @@ public enum DeviceMapLoader {
     ///   - yaml: the file's content.
     ///   - file: the name diagnostics print for it.
     /// - Returns: the map (nil when any error was found) and every diagnostic in file order.
-    public static func parse(yaml: String, file: String) -> (map: DeviceMap?, diagnostics: [Diagnostic]) {
+    public func parse(yaml: String, file: String) -> (map: DeviceMap?, diagnostics: [Diagnostic]) {
         let sink = DiagnosticSink()
         let draft = parseFile(yaml: yaml, file: file, sink: sink)
         let devices = resolve([draft], sink: sink)
@@ -101,6 +115,8 @@ public enum DeviceMapLoader {
     struct ProfileDraft {
         var name: String
         var nameLocation: SourceLocation
+        /// The protocol, when it is one this loader knows.
+        var protocolName: String?
         var points: [PointDefinition]
         var commands: [CommandDraft]
         /// False when the profile had errors; devices using it then stay quiet about it.
@@ -115,10 +131,12 @@ public enum DeviceMapLoader {
         var profile: String?
         var profileNode: Node?
         var file: String
-        var connection: ModbusTCPConnection?
+        /// Parsed once the protocol is known, which may come from a profile in another file.
+        var connectionNode: Node?
+        var pointsNode: Node?
+        var commandsNode: Node?
+        var declaresProtocol: Bool
         var poll: Duration
-        var points: [PointDefinition]
-        var commands: [CommandDraft]
         var report: ReportPolicy?
         var location: SourceLocation
         var valid: Bool
@@ -133,15 +151,11 @@ public enum DeviceMapLoader {
     static let topKeys = ["profiles", "devices"]
     static let profileKeys = ["protocol", "points", "commands", "description"]
     static let deviceKeys = ["id", "protocol", "profile", "connection", "poll", "points", "commands", "report", "description"]
-    static let tcpKeys = ["host", "port", "unit_id", "timeout"]
-    static let rtuKeys = ["serial", "baud", "parity", "data_bits", "stop_bits"]
     static let reportKeys = ["deadband", "max_interval"]
-    static let pointKeys = ["table", "address", "type", "length", "bit", "byte_order", "word_order", "scale", "offset",
-                            "unit", "description", "access", "min", "max", "enum", "report"]
-    /// Registers one read request can carry (Modbus FC 3/4), so the longest string.
-    static let maxStringRegisters = 125
+    /// The point keys every protocol shares; each protocol adds its own.
+    static let commonPointKeys = ["scale", "offset", "unit", "description", "access", "min", "max", "enum", "report"]
 
-    static func parseFile(yaml: String, file: String, sink: DiagnosticSink) -> FileDraft {
+    func parseFile(yaml: String, file: String, sink: DiagnosticSink) -> FileDraft {
         var draft = FileDraft(file: file)
         guard let composed = composeYAML(yaml, file: file, sink: sink) else { return draft }
         guard let root = composed else {
@@ -149,7 +163,7 @@ public enum DeviceMapLoader {
             return draft
         }
         guard let top = YAMLMapping(root, file: file, context: "", what: "a device map", sink: sink) else { return draft }
-        top.checkKeys(topKeys)
+        top.checkKeys(Self.topKeys)
 
         if let profiles = top.mapping("profiles") {
             for e in profiles.entries {
@@ -168,37 +182,40 @@ public enum DeviceMapLoader {
     }
 
     /// Checks a `protocol:` value; nil when it is missing or not supported (already reported).
-    static func checkProtocol(_ m: YAMLMapping) -> String? {
+    func checkProtocol(_ m: YAMLMapping) -> String? {
         guard let p = m.name("protocol"), let node = m.value("protocol") else { return nil }
-        guard supportedProtocols.contains(p) else {
-            m.error("protocol '\(p)' is not supported yet; supported: \(supportedProtocols.joined(separator: ", "))",
-                    at: node, hint: Suggest.didYouMean(p, in: supportedProtocols))
+        guard syntax(named: p) != nil else {
+            m.error("protocol '\(p)' is not supported yet; supported: \(protocolNames.joined(separator: ", "))",
+                    at: node, hint: Suggest.didYouMean(p, in: protocolNames))
             return nil
         }
         return p
     }
 
-    static func parseProfile(_ e: YAMLMapping.Entry, file: String, sink: DiagnosticSink) -> ProfileDraft {
+    func parseProfile(_ e: YAMLMapping.Entry, file: String, sink: DiagnosticSink) -> ProfileDraft {
         let before = sink.errorCount
         let context = "profile '\(e.key)'"
         var draft = ProfileDraft(name: e.key, nameLocation: location(of: e.keyNode, in: file), points: [], commands: [], valid: false)
         guard let m = YAMLMapping(e.value, file: file, context: context, what: "a profile", sink: sink) else { return draft }
-        m.checkKeys(profileKeys)
-        let proto = checkProtocol(m)
+        m.checkKeys(Self.profileKeys)
+        draft.protocolName = checkProtocol(m)
         if !m.has("protocol") {
-            m.error("missing required key 'protocol'", at: m.node, hint: "supported: \(supportedProtocols.joined(separator: ", "))")
+            m.error("missing required key 'protocol'", at: m.node, hint: "supported: \(protocolNames.joined(separator: ", "))")
         }
-        if proto != nil || !m.has("protocol"), let points = m.mapping("points") {
-            draft.points = parsePoints(points, owner: context, sink: sink)
+        // Points of a protocol this loader does not know would only produce noise; without a
+        // `protocol` key they are still checked when there is only one protocol they can be.
+        let assumed = m.has("protocol") || protocols.count != 1 ? draft.protocolName : protocols[0].name
+        if let name = assumed, let syntax = syntax(named: name), let points = m.mapping("points") {
+            draft.points = parsePoints(points, syntax: syntax, owner: context, sink: sink)
         }
         if let commands = m.mapping("commands") {
-            draft.commands = parseCommands(commands, owner: context)
+            draft.commands = Self.parseCommands(commands, owner: context)
         }
         draft.valid = sink.errorCount == before
         return draft
     }
 
-    static func parseDevice(_ node: Node, index: Int, file: String, sink: DiagnosticSink) -> DeviceDraft? {
+    func parseDevice(_ node: Node, index: Int, file: String, sink: DiagnosticSink) -> DeviceDraft? {
         let before = sink.errorCount
         // A device without a usable id is still checked, under its position in the list.
         var context = "device #\(index + 1)"
@@ -207,42 +224,53 @@ public enum DeviceMapLoader {
             context = "device '\(s.string)'"
         }
         guard let m = YAMLMapping(node, file: file, context: context, what: "a device", sink: sink) else { return nil }
-        m.checkKeys(deviceKeys)
+        m.checkKeys(Self.deviceKeys)
 
         var draft = DeviceDraft(id: nil, idLocation: m.location, context: context, protocolName: nil, profile: nil,
-                                file: file, connection: nil, poll: .seconds(1), points: [], commands: [], report: nil,
+                                file: file, declaresProtocol: m.has("protocol"), poll: .seconds(1), report: nil,
                                 location: m.location, valid: false)
         draft.id = m.name("id", required: true)
         if let idNode = m.value("id") { draft.idLocation = m.location(of: idNode) }
         draft.profile = m.name("profile")
         draft.profileNode = m.value("profile")
-
-        let proto = checkProtocol(m)
-        draft.protocolName = proto
+        draft.protocolName = checkProtocol(m)
         if !m.has("protocol") && !m.has("profile") {
             m.error("missing required key 'protocol'", at: m.node,
-                    hint: "add `protocol: modbus`, or a `profile` that names one")
+                    hint: "add `protocol: \(protocolNames.first ?? "modbus")`, or a `profile` that names one")
         }
-        // Connection and points of another protocol would only produce noise.
-        let isModbus = proto != nil || !m.has("protocol")
-        if isModbus {
-            if let c = m.mapping("connection", context: context, required: true,
-                                 hint: "for Modbus TCP: connection: { host: 192.0.2.10, port: 502, unit_id: 1 }") {
-                draft.connection = parseConnection(c)
-            }
-            if let points = m.mapping("points") {
-                draft.points = parsePoints(points, owner: context, sink: sink)
-            }
-            if let commands = m.mapping("commands") {
-                draft.commands = parseCommands(commands, owner: context)
-            }
+        // Connection and points of an unsupported protocol would only produce noise.
+        if draft.protocolName != nil || !m.has("protocol") {
+            let example = draft.protocolName.flatMap(syntax(named:))?.connectionExample ?? protocols.first?.connectionExample
+            draft.connectionNode = m.value("connection", required: true, hint: example)
+            draft.pointsNode = m.value("points")
+            draft.commandsNode = m.value("commands")
         }
         draft.poll = m.duration("poll") ?? .seconds(1)
         if let r = m.mapping("report") {
-            draft.report = parseReport(r)
+            draft.report = Self.parseReport(r)
         }
         draft.valid = sink.errorCount == before
         return draft
+    }
+
+    /// The protocol sections of a device, once its protocol is known.
+    func parseSections(of d: DeviceDraft, syntax: any ProtocolSyntax.Type, sink: DiagnosticSink)
+        -> (connection: (any DeviceConnection)?, points: [PointDefinition], commands: [CommandDraft]) {
+        var connection: (any DeviceConnection)?
+        if let node = d.connectionNode,
+           let c = YAMLMapping(node, file: d.file, context: d.context, what: "'connection'", sink: sink) {
+            c.checkKeys(syntax.connectionKeys)
+            connection = syntax.connection(MapSection(c))
+        }
+        var points: [PointDefinition] = []
+        if let node = d.pointsNode, let m = YAMLMapping(node, file: d.file, context: d.context, what: "'points'", sink: sink) {
+            points = parsePoints(m, syntax: syntax, owner: d.context, sink: sink)
+        }
+        var commands: [CommandDraft] = []
+        if let node = d.commandsNode, let m = YAMLMapping(node, file: d.file, context: d.context, what: "'commands'", sink: sink) {
+            commands = Self.parseCommands(m, owner: d.context)
+        }
+        return (connection, points, commands)
     }
 
     /// `{ deadband: 0.5 | "2%", max_interval: 60s }`.
@@ -270,44 +298,24 @@ public enum DeviceMapLoader {
         return policy
     }
 
-    static func parseConnection(_ c: YAMLMapping) -> ModbusTCPConnection? {
-        let before = c.sink.errorCount
-        c.checkKeys(tcpKeys + rtuKeys)
-        if let rtu = c.entries.first(where: { rtuKeys.contains($0.key) }) {
-            // One clear message instead of one per serial key plus a missing host.
-            c.error("Modbus RTU (serial) connections are not supported yet; supported: Modbus TCP", at: rtu.keyNode,
-                    hint: "connection: { host: ..., port: 502, unit_id: ... }")
-            return nil
-        }
-        let host = c.name("host", required: true, hint: "the device's IP address or host name")
-        let port = c.integer("port", in: 1...65535) ?? 502
-        let unit = c.integer("unit_id", in: 0...255) ?? 1
-        let timeout = c.duration("timeout") ?? .seconds(1)
-        guard let host, c.sink.errorCount == before else { return nil }
-        return ModbusTCPConnection(host: host, port: port, unitID: unit, responseTimeout: timeout)
-    }
-
-    static func parsePoints(_ points: YAMLMapping, owner: String, sink: DiagnosticSink) -> [PointDefinition] {
+    func parsePoints(_ points: YAMLMapping, syntax: any ProtocolSyntax.Type, owner: String, sink: DiagnosticSink) -> [PointDefinition] {
         points.entries.compactMap { e in
-            parsePoint(name: e.key, keyNode: e.keyNode, value: e.value, owner: owner, file: points.file, sink: sink)
+            parsePoint(name: e.key, keyNode: e.keyNode, value: e.value, syntax: syntax, owner: owner, file: points.file, sink: sink)
         }
     }
 
-    static func parsePoint(name: String, keyNode: Node, value: Node, owner: String, file: String,
-                           sink: DiagnosticSink) -> PointDefinition? {
+    /// The shared keys here, the protocol's through its syntax, then the checks that need both
+    /// (limits and scale against the point's kind).
+    func parsePoint(name: String, keyNode: Node, value: Node, syntax: any ProtocolSyntax.Type, owner: String, file: String,
+                    sink: DiagnosticSink) -> PointDefinition? {
         let before = sink.errorCount
         let context = "\(owner), point '\(name)'"
         guard let m = YAMLMapping(value, file: file, context: context, what: "a point", sink: sink) else { return nil }
-        m.checkKeys(pointKeys)
+        m.checkKeys(syntax.pointKeys + Self.commonPointKeys)
         if name.trimmingCharacters(in: .whitespaces).isEmpty {
             sink.error("\(owner): a point name must not be empty", at: location(of: keyNode, in: file))
         }
 
-        let table = m.choice("table", ModbusTable.self, required: true)
-        let address = m.integer("address", in: 0...65535, required: true)
-        let explicitType = m.choice("type", ModbusDataType.self)
-        let byteOrder = m.choice("byte_order", ByteOrder.self) ?? .big
-        let wordOrder = m.choice("word_order", ByteOrder.self) ?? .big
         var scale = m.number("scale") ?? 1
         if scale == 0, let node = m.value("scale") {
             m.error("'scale' must not be zero", at: node,
@@ -320,87 +328,31 @@ public enum DeviceMapLoader {
         let access = m.choice("access", Access.self) ?? .read
         let min = m.number("min")
         let max = m.number("max")
-        let bit = m.integer("bit", in: 0...15)
-        let report = m.mapping("report").map(parseReport)
+        let report = m.mapping("report").map(Self.parseReport)
+        let address = syntax.point(MapSection(m), access: access)
 
-        var type = explicitType
-        if let table {
-            if table.isBitTable, let t = explicitType, t != .bool, let node = m.value("type") {
-                m.error("type '\(t.rawValue)' does not fit table '\(table.rawValue)'", at: node,
-                        hint: "\(table.rawValue) holds single bits: use type bool or leave type out")
-            }
-            if let bit, let node = m.value("bit") {
-                if table.isBitTable {
-                    m.error("'bit' selects one bit of a register, and table '\(table.rawValue)' holds single bits already", at: node,
-                            hint: "remove 'bit'; the address is the bit's own address")
-                } else if let t = explicitType, t != .bool, let typeNode = m.value("type") {
-                    m.error("type '\(t.rawValue)' does not fit 'bit: \(bit)'", at: typeNode,
-                            hint: "a single bit is a bool: use type bool or leave type out")
-                }
-            }
-            if type == nil { type = table.isBitTable || bit != nil ? .bool : .int16 }
-            if access.isWritable, !table.isWritable, let node = m.value("access") {
-                let instead = table == .input ? "holding" : "coil"
-                m.error("access '\(access.rawValue)' is not possible on table '\(table.rawValue)'", at: node,
-                        hint: "Modbus \(table.rawValue) \(table.isBitTable ? "inputs" : "registers") are read-only; a writable point lives in table \(instead)")
-            }
-        }
-        var length = 0
-        if let node = m.value("length") {
-            if type == .string {
-                let hint = "'length' counts registers, two characters each: 1 to \(maxStringRegisters)"
-                if let n = m.integer("length", in: 0...65535) {
-                    if n == 0 {
-                        m.error("a string of length 0 holds nothing", at: node, hint: hint)
-                    } else if n > maxStringRegisters {
-                        m.error("a string of \(n) registers is longer than one Modbus read can carry", at: node, hint: hint)
-                    }
-                    length = n
-                }
-            } else if let e = m.entry("length") {
-                m.warning("'length' only applies to string points", at: e.keyNode)
-            }
-        } else if type == .string, table?.isBitTable == false {
-            m.error("a string point needs 'length'", at: m.value("type") ?? m.node,
-                    hint: "the number of registers it spans, two characters each, e.g. length: 10 for 20 characters")
-        }
-        if let type, let table, let address, let node = m.value("address") {
-            let count = ModbusAddress(table: table, offset: address, type: type, length: length).registerCount
-            if count > 0, address + count - 1 > 65535 {
-                let what = type == .string ? "string[\(length)]" : type.rawValue
-                m.error("\(what) at address \(address) needs \(count) registers and runs past the last address 65535",
-                        at: node, hint: "the highest address for a \(what) is \(65536 - count)")
-            }
-        }
         if let min, let max, min > max, let node = m.value("min") {
             m.error("'min' (\(Value.format(min))) is greater than 'max' (\(Value.format(max)))", at: node)
         }
-        let limited = m.entry("min") ?? m.entry("max") ?? m.entry("enum")
-        if let limit = limited, min != nil || max != nil || m.has("enum") {
-            if type == .bool {
+        let kind = address?.rawKind
+        if min != nil || max != nil || m.has("enum"), let limit = m.entry("min") ?? m.entry("max") ?? m.entry("enum") {
+            if kind == .bool {
                 m.warning("'\(limit.key)' does not apply to bool points", at: limit.keyNode)
             } else if !access.isWritable {
                 m.warning("'min', 'max' and 'enum' only limit writes, and this point is read-only", at: limit.keyNode,
                           hint: "set `access: readwrite` to allow writes")
             }
         }
-        if type == .string || type == .bool, let e = m.entry("scale") ?? m.entry("offset") {
-            m.warning("'scale' and 'offset' do not apply to \(type!.rawValue) points", at: e.keyNode)
-        }
-        if type == .string, let e = m.entry("word_order") {
-            m.warning("'word_order' does not apply to strings: their registers are always read in address order", at: e.keyNode,
-                      hint: "byte_order: little swaps the two characters of each register")
+        if kind == .string || kind == .bool, let e = m.entry("scale") ?? m.entry("offset") {
+            m.warning("'scale' and 'offset' do not apply to \(kind!.rawValue) points", at: e.keyNode)
         }
 
-        guard sink.errorCount == before, let table, let address, let type else { return nil }
+        guard sink.errorCount == before, let address else { return nil }
         var point = PointDefinition(
-            name: name,
-            address: ModbusAddress(table: table, offset: address, type: type, byteOrder: byteOrder, wordOrder: wordOrder,
-                                   length: length, bit: bit),
-            scale: scale, offset: offset, unit: unit, access: access, min: min, max: max,
+            name: name, address: address, scale: scale, offset: offset, unit: unit, access: access, min: min, max: max,
             report: report, description: description, location: location(of: keyNode, in: file))
         if let node = m.value("enum") {
-            guard let options = parseOptions(node, in: m, rule: point.descriptor) else { return nil }
+            guard let options = Self.parseOptions(node, in: m, rule: point.descriptor) else { return nil }
             point.options = options
         }
         return point
@@ -452,7 +404,7 @@ public enum DeviceMapLoader {
 
     // MARK: - Phase 2: all files → devices
 
-    static func resolve(_ files: [FileDraft], sink: DiagnosticSink) -> [DeviceDefinition] {
+    func resolve(_ files: [FileDraft], sink: DiagnosticSink) -> [DeviceDefinition] {
         var profiles: [String: ProfileDraft] = [:]
         var profileOrder: [String] = []
         for f in files {
@@ -463,7 +415,7 @@ public enum DeviceMapLoader {
                     continue
                 }
                 var p = p
-                if p.valid, checkCommands(p.commands, points: p.points, context: "profile '\(p.name)'", sink: sink) == nil {
+                if p.valid, Self.checkCommands(p.commands, points: p.points, context: "profile '\(p.name)'", sink: sink) == nil {
                     p.valid = false
                 }
                 profiles[p.name] = p
@@ -485,14 +437,32 @@ public enum DeviceMapLoader {
                         seen[id] = d.idLocation
                     }
                 }
-                var points = d.points
-                var commandDrafts = d.commands
+                // The protocol is the device's own or its profile's.
+                var protocolName = d.protocolName
+                let profile = d.profile.flatMap { profiles[$0] }
+                var mixed = false
+                if let profile, let own = d.protocolName, let theirs = profile.protocolName, own != theirs {
+                    sink.error("\(d.context): protocol '\(own)' differs from protocol '\(theirs)' of profile '\(profile.name)'",
+                               at: d.location, hint: "leave `protocol` out to use the profile's")
+                    valid = false
+                    mixed = true
+                }
+                if !d.declaresProtocol { protocolName = profile?.protocolName }
+                var sections: (connection: (any DeviceConnection)?, points: [PointDefinition], commands: [CommandDraft]) = (nil, [], [])
+                let syntax = protocolName.flatMap(syntax(named:))
+                if let syntax {
+                    let before = sink.errorCount
+                    sections = parseSections(of: d, syntax: syntax, sink: sink)
+                    if sink.errorCount != before { valid = false }
+                }
+                var points = sections.points
+                var commandDrafts = sections.commands
                 if let name = d.profile, let node = d.profileNode {
-                    if let profile = profiles[name] {
+                    if let profile {
                         if !profile.valid { valid = false }
-                        points = merge(profile: profile.points, device: d.points, name: \.name)
+                        points = Self.merge(profile: profile.points, device: sections.points, name: \.name)
                         // A broken profile was reported once, at the profile.
-                        if profile.valid { commandDrafts = merge(profile: profile.commands, device: d.commands, name: \.name) }
+                        if profile.valid { commandDrafts = Self.merge(profile: profile.commands, device: sections.commands, name: \.name) }
                     } else {
                         let hint = Suggest.didYouMean(name, in: profileOrder)
                             ?? (profileOrder.isEmpty ? "no profiles are defined"
@@ -501,42 +471,22 @@ public enum DeviceMapLoader {
                         valid = false
                     }
                 }
-                warnOverlaps(points, context: d.context, fallback: d.location, sink: sink)
-                let commands = checkCommands(commandDrafts, points: points, context: d.context, sink: sink)
-                guard valid, let commands, let id = d.id, let connection = d.connection else { continue }
+                // Every point was parsed by this syntax unless profile and device disagree.
+                if let syntax, !mixed {
+                    syntax.check(points: points, of: d.context, at: d.location, reporter: MapReporter(sink: sink))
+                }
+                let commands = Self.checkCommands(commandDrafts, points: points, context: d.context, sink: sink)
+                guard valid, let commands, let id = d.id, let protocolName, let connection = sections.connection else { continue }
                 if points.isEmpty {
                     sink.warning("\(d.context): the device has no points; it will connect but report nothing",
                                  at: d.location, hint: "add `points:` or a `profile`")
                 }
                 devices.append(DeviceDefinition(
-                    id: id, protocolName: d.protocolName ?? "modbus", profile: d.profile, connection: connection,
+                    id: id, protocolName: protocolName, profile: d.profile, connection: connection,
                     poll: d.poll, points: points, commands: commands, report: d.report, location: d.location))
             }
         }
         return devices
-    }
-
-    /// Two points reading the same register or bit are usually a typo in an address (the
-    /// same register decoded twice is legal, hence a warning, not an error).
-    static func warnOverlaps(_ points: [PointDefinition], context: String, fallback: SourceLocation, sink: DiagnosticSink) {
-        var claimed: [ModbusTable: [(range: Range<Int>, bit: Int?, name: String)]] = [:]
-        for point in points {
-            let a = point.address
-            let range = a.offset..<(a.offset + a.registerCount)
-            // A status word read whole and bit by bit is a common, deliberate pattern: a bit
-            // point only clashes with another point on the same bit.
-            let clash = claimed[a.table, default: []].first { other in
-                other.range.overlaps(range) && a.bit == other.bit
-            }
-            if let other = clash {
-                let shared = max(range.lowerBound, other.range.lowerBound)
-                let unit = a.table.isBitTable ? "bit" : "register"
-                sink.warning("\(context), point '\(point.name)': overlaps point '\(other.name)' at \(a.table.rawValue) \(unit) \(shared)",
-                             at: point.location ?? fallback,
-                             hint: "check the address: \(a.typeDescription) at \(a.offset) uses \(range.count) \(unit)(s)")
-            }
-            claimed[a.table, default: []].append((range, a.bit, point.name))
-        }
     }
 
     /// Profile entries first in profile order; a device entry with a profile entry's name

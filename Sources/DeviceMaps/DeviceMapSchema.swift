@@ -6,56 +6,43 @@ import GatewayCore
 /// drift apart silently (a test compares them). The loader stays the authority: the schema
 /// cannot express every rule (overlaps, profiles that exist, register ranges per type).
 public enum DeviceMapSchema {
-    /// The schema as a JSON object.
-    public static var object: [String: Any] {
+    /// The schema as a JSON object, for a loader's protocols.
+    ///
+    /// With several protocols a point may use the keys of any of them: the schema gives
+    /// completion and catches typos; the loader checks which keys fit the device's protocol.
+    public static func object(protocols: [any ProtocolSyntax.Type]) -> [String: Any] {
         let duration: [String: Any] = [
             "type": "string", "pattern": #"^[0-9]+(\.[0-9]+)?\s?(ms|s|m|h)$"#,
             "description": "A duration with a unit: 500ms, 2s, 1.5s, 1m, 1h.",
         ]
         let scalar: [String: Any] = ["type": ["boolean", "number", "string"]]
-        let point: [String: Any] = [
-            "type": "object", "additionalProperties": false, "required": ["table", "address"],
-            "properties": [
-                "table": ["enum": ModbusTable.allCases.map(\.rawValue), "description": "Modbus table."],
-                "address": ["type": "integer", "minimum": 0, "maximum": 65535, "description": "0-based register or bit offset."],
-                "type": ["enum": ModbusDataType.allCases.map(\.rawValue), "description": "Encoding; default bool on coil/discrete, int16 otherwise."],
-                "byte_order": ["enum": ByteOrder.allCases.map(\.rawValue), "description": "Byte order inside each register (default big)."],
-                "word_order": ["enum": ByteOrder.allCases.map(\.rawValue), "description": "Register order inside a multi-register value (default big)."],
-                "scale": ["type": "number", "not": ["const": 0], "description": "engineering = raw × scale + offset (default 1)."],
-                "offset": ["type": "number", "description": "engineering = raw × scale + offset (default 0)."],
-                "unit": ["type": "string"],
-                "description": ["type": "string"],
-                "access": ["enum": ["read", "readwrite", "write"], "description": "Who may write the point (default read)."],
-                "min": ["type": "number", "description": "Lowest value a write may set (engineering units)."],
-                "max": ["type": "number", "description": "Highest value a write may set (engineering units)."],
-                "length": ["type": "integer", "minimum": 1, "maximum": DeviceMapLoader.maxStringRegisters,
-                           "description": "Registers of a string point, two characters each."],
-                "bit": ["type": "integer", "minimum": 0, "maximum": 15,
-                        "description": "One bit of a holding or input register (0 = least significant); the point is a bool."],
-                "enum": [
-                    "description": "The only values a write may set: a list, or names mapped to values.",
-                    "oneOf": [
-                        ["type": "array", "minItems": 1, "items": scalar],
-                        ["type": "object", "minProperties": 1, "additionalProperties": scalar],
-                    ],
-                ] as [String: Any],
-                "report": ["$ref": "#/$defs/report", "description": "This point's report policy (overrides the device's)."],
+        var pointProperties: [String: Any] = [
+            "scale": ["type": "number", "not": ["const": 0], "description": "engineering = raw × scale + offset (default 1)."],
+            "offset": ["type": "number", "description": "engineering = raw × scale + offset (default 0)."],
+            "unit": ["type": "string"],
+            "description": ["type": "string"],
+            "access": ["enum": ["read", "readwrite", "write"], "description": "Who may write the point (default read)."],
+            "min": ["type": "number", "description": "Lowest value a write may set (engineering units)."],
+            "max": ["type": "number", "description": "Highest value a write may set (engineering units)."],
+            "enum": [
+                "description": "The only values a write may set: a list, or names mapped to values.",
+                "oneOf": [
+                    ["type": "array", "minItems": 1, "items": scalar],
+                    ["type": "object", "minProperties": 1, "additionalProperties": scalar],
+                ],
             ] as [String: Any],
-            // A string point without a length would read nothing.
-            "if": ["properties": ["type": ["const": "string"]], "required": ["type"]],
-            "then": ["required": ["length"]],
+            "report": ["$ref": "#/$defs/report", "description": "This point's report policy (overrides the device's)."],
         ]
+        var point: [String: Any] = ["type": "object", "additionalProperties": false]
+        for syntax in protocols {
+            pointProperties.merge(syntax.pointSchema) { shared, _ in shared }
+            point.merge(syntax.pointSchemaRules) { first, _ in first }
+        }
+        point["properties"] = pointProperties
         let points: [String: Any] = ["type": "object", "additionalProperties": ["$ref": "#/$defs/point"]]
-        let connection: [String: Any] = [
-            "type": "object", "additionalProperties": false, "required": ["host"],
-            "description": "Modbus TCP.",
-            "properties": [
-                "host": ["type": "string"],
-                "port": ["type": "integer", "minimum": 1, "maximum": 65535, "description": "Default 502."],
-                "unit_id": ["type": "integer", "minimum": 0, "maximum": 255, "description": "Default 1."],
-                "timeout": ["$ref": "#/$defs/duration", "description": "Response timeout (default 1s)."],
-            ] as [String: Any],
-        ]
+        // One protocol's connection, or any of several.
+        let connections = protocols.map { $0.connectionSchema }
+        let connection: [String: Any] = connections.count == 1 ? connections[0] : ["oneOf": connections]
         let report: [String: Any] = [
             "type": "object", "additionalProperties": false,
             "properties": [
@@ -95,7 +82,7 @@ public enum DeviceMapSchema {
             ] as [String: Any],
         ]
         let commands: [String: Any] = ["type": "object", "additionalProperties": ["$ref": "#/$defs/command"]]
-        let protocolName: [String: Any] = ["enum": DeviceMapLoader.supportedProtocols]
+        let protocolName: [String: Any] = ["enum": protocols.map { $0.name }]
         let profile: [String: Any] = [
             "type": "object", "additionalProperties": false, "required": ["protocol"],
             "properties": [
@@ -135,9 +122,9 @@ public enum DeviceMapSchema {
     }
 
     /// The schema as pretty-printed JSON text with sorted keys.
-    public static var json: String {
+    public static func json(protocols: [any ProtocolSyntax.Type]) -> String {
         // Only strings, numbers, bools, arrays and dictionaries above: serialization cannot fail.
-        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])) ?? Data()
+        let data = (try? JSONSerialization.data(withJSONObject: object(protocols: protocols), options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])) ?? Data()
         return String(decoding: data, as: UTF8.self)
     }
 }

@@ -20,125 +20,12 @@ public struct SourceLocation: Sendable, Hashable, CustomStringConvertible {
     public var description: String { "\(file):\(line):\(column)" }
 }
 
-/// A Modbus data table.
-public enum ModbusTable: String, Sendable, Hashable, CaseIterable {
-    /// Read/write bits (FC 1, 5, 15).
-    case coil
-    /// Read-only bits (FC 2).
-    case discrete
-    /// Read-only 16-bit registers (FC 4).
-    case input
-    /// Read/write 16-bit registers (FC 3, 6, 16).
-    case holding
-
-    /// True for the bit tables.
-    public var isBitTable: Bool { self == .coil || self == .discrete }
-    /// True when the protocol allows writes to this table.
-    public var isWritable: Bool { self == .coil || self == .holding }
-}
-
-/// How a point's value is encoded in its registers.
-public enum ModbusDataType: String, Sendable, Hashable, CaseIterable {
-    /// One bit (coil/discrete), a register that is 0 or non-zero, or one `bit` of a register.
-    case bool
-    /// Signed 16-bit.
-    case int16
-    /// Unsigned 16-bit.
-    case uint16
-    /// Signed 32-bit in two registers.
-    case int32
-    /// Unsigned 32-bit in two registers.
-    case uint32
-    /// Signed 64-bit in four registers.
-    case int64
-    /// Unsigned 64-bit in four registers.
-    case uint64
-    /// IEEE 754 single precision in two registers.
-    case float32
-    /// IEEE 754 double precision in four registers.
-    case float64
-    /// Text of `length` registers, two bytes each, padded with NUL or spaces.
-    case string
-
-    /// How many 16-bit registers the type occupies; nil for `string`, whose length the point gives.
-    public var fixedRegisterCount: Int? {
-        switch self {
-        case .bool, .int16, .uint16: return 1
-        case .int32, .uint32, .float32: return 2
-        case .int64, .uint64, .float64: return 4
-        case .string: return nil
-        }
-    }
-
-    /// True for the types that hold whole numbers.
-    public var isInteger: Bool {
-        switch self {
-        case .int16, .uint16, .int32, .uint32, .int64, .uint64: return true
-        case .bool, .float32, .float64, .string: return false
-        }
-    }
-
-    /// True for the types that hold numbers (integers and floats).
-    public var isNumeric: Bool { isInteger || self == .float32 || self == .float64 }
-}
-
-/// Order of bytes within a register, or of registers within a value.
-public enum ByteOrder: String, Sendable, Hashable, CaseIterable {
-    /// Most significant first (Modbus's own order; the default).
-    case big
-    /// Least significant first.
-    case little
-}
-
-/// The Modbus address of a point.
-public struct ModbusAddress: Sendable, Hashable {
-    /// The table.
-    public var table: ModbusTable
-    /// 0-based register or bit offset.
-    public var offset: Int
-    /// The encoding.
-    public var type: ModbusDataType
-    /// Byte order inside each register.
-    public var byteOrder: ByteOrder
-    /// Register order inside a multi-register value.
-    public var wordOrder: ByteOrder
-    /// Registers of a `string` point (two characters each); ignored for other types.
-    public var length: Int
-    /// For a `bool` point in a register table: the bit it reads (0 = least significant).
-    public var bit: Int?
-
-    /// Creates an address.
-    public init(table: ModbusTable, offset: Int, type: ModbusDataType,
-                byteOrder: ByteOrder = .big, wordOrder: ByteOrder = .big, length: Int = 0, bit: Int? = nil) {
-        self.table = table
-        self.offset = offset
-        self.type = type
-        self.byteOrder = byteOrder
-        self.wordOrder = wordOrder
-        self.length = length
-        self.bit = bit
-    }
-
-    /// Registers (or bits, in a bit table) the point occupies.
-    public var registerCount: Int {
-        if table.isBitTable { return 1 }
-        return type.fixedRegisterCount ?? length
-    }
-
-    /// The type as people write it: `int32`, `string[10]`, `bool (bit 3)`.
-    public var typeDescription: String {
-        if type == .string { return "string[\(length)]" }
-        if let bit { return "bool (bit \(bit))" }
-        return type.rawValue
-    }
-}
-
 /// One point of a device: where it lives, how to convert it, who may write it.
 public struct PointDefinition: Sendable, Hashable {
     /// The point name, unique within the device.
     public var name: String
-    /// The Modbus address and encoding.
-    public var address: ModbusAddress
+    /// Where it lives on the device, typed by the device's protocol.
+    public var address: any PointAddress
     /// engineering = raw × scale + offset.
     public var scale: Double
     /// engineering = raw × scale + offset.
@@ -161,7 +48,7 @@ public struct PointDefinition: Sendable, Hashable {
     public var location: SourceLocation?
 
     /// Creates a point.
-    public init(name: String, address: ModbusAddress, scale: Double = 1, offset: Double = 0,
+    public init(name: String, address: any PointAddress, scale: Double = 1, offset: Double = 0,
                 unit: String? = nil, access: Access = .read, min: Double? = nil, max: Double? = nil,
                 options: [EnumOption] = [], report: ReportPolicy? = nil,
                 description: String? = nil, location: SourceLocation? = nil) {
@@ -185,37 +72,26 @@ public struct PointDefinition: Sendable, Hashable {
     /// The protocol-free view the router and the inventory use.
     public var descriptor: PointDescriptor {
         PointDescriptor(name: name, kind: kind, unit: unit, access: access,
-                        min: min, max: max, typeName: address.typeDescription, options: options)
+                        min: min, max: max, typeName: address.typeName, options: options)
     }
 
-    /// The kind of value the point reads and writes.
+    /// The kind of value the point reads and writes: a scaled integer is a number.
     public var kind: ValueKind {
-        switch address.type {
-        case .bool: return .bool
-        case .string: return .string
-        case .float32, .float64: return .number
-        case .int16, .uint16, .int32, .uint32, .int64, .uint64: return isScaled ? .number : .integer
-        }
+        address.rawKind == .integer && isScaled ? .number : address.rawKind
     }
-}
 
-/// How to reach a Modbus TCP device.
-public struct ModbusTCPConnection: Sendable, Hashable {
-    /// Host name or address.
-    public var host: String
-    /// TCP port (502 by default).
-    public var port: Int
-    /// Unit id (slave id) behind the connection.
-    public var unitID: Int
-    /// How long to wait for a response before the poll counts as failed.
-    public var responseTimeout: Duration
+    /// Equal when every field is, the address compared by its protocol.
+    public static func == (a: PointDefinition, b: PointDefinition) -> Bool {
+        a.name == b.name && a.address.isSame(as: b.address) && a.scale == b.scale && a.offset == b.offset
+            && a.unit == b.unit && a.access == b.access && a.min == b.min && a.max == b.max && a.options == b.options
+            && a.report == b.report && a.description == b.description && a.location == b.location
+    }
 
-    /// Creates a connection description.
-    public init(host: String, port: Int = 502, unitID: Int = 1, responseTimeout: Duration = .seconds(1)) {
-        self.host = host
-        self.port = port
-        self.unitID = unitID
-        self.responseTimeout = responseTimeout
+    /// Hashes the fields that identify a point; equal points hash alike.
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(name)
+        hasher.combine(address.description)
+        hasher.combine(location)
     }
 }
 
@@ -223,12 +99,12 @@ public struct ModbusTCPConnection: Sendable, Hashable {
 public struct DeviceDefinition: Sendable, Hashable {
     /// The device id, unique in the gateway.
     public var id: String
-    /// The protocol name; `modbus` for now.
+    /// The protocol name (`modbus`, ...), which chose the syntax of `connection` and points.
     public var protocolName: String
     /// The profile it was built from, if any.
     public var profile: String?
-    /// How to reach it.
-    public var connection: ModbusTCPConnection
+    /// How to reach it, typed by its protocol.
+    public var connection: any DeviceConnection
     /// The poll period.
     public var poll: Duration
     /// Points, profile points first, in file order.
@@ -241,8 +117,8 @@ public struct DeviceDefinition: Sendable, Hashable {
     public var location: SourceLocation?
 
     /// Creates a device.
-    public init(id: String, protocolName: String = "modbus", profile: String? = nil,
-                connection: ModbusTCPConnection, poll: Duration = .seconds(1),
+    public init(id: String, protocolName: String, profile: String? = nil,
+                connection: any DeviceConnection, poll: Duration = .seconds(1),
                 points: [PointDefinition], commands: [NamedCommand] = [], report: ReportPolicy? = nil,
                 location: SourceLocation? = nil) {
         self.id = id
@@ -259,6 +135,21 @@ public struct DeviceDefinition: Sendable, Hashable {
     /// The protocol-free view the router and the inventory use.
     public var descriptor: DeviceDescriptor {
         DeviceDescriptor(id: id, protocolName: protocolName, points: points.map(\.descriptor), commands: commands)
+    }
+
+    /// Equal when every field is, the connection compared by its protocol.
+    public static func == (a: DeviceDefinition, b: DeviceDefinition) -> Bool {
+        a.id == b.id && a.protocolName == b.protocolName && a.profile == b.profile && a.connection.isSame(as: b.connection)
+            && a.poll == b.poll && a.points == b.points && a.commands == b.commands && a.report == b.report
+            && a.location == b.location
+    }
+
+    /// Hashes the fields that identify a device; equal devices hash alike.
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(id)
+        hasher.combine(protocolName)
+        hasher.combine(connection.description)
+        hasher.combine(points)
     }
 
     /// The report policy of each point (its own, else the device's), for the report filter.

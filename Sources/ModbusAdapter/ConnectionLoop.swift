@@ -103,7 +103,7 @@ final class ConnectionLoop {
     }
 
     private static func connectTimeout(_ devices: [DeviceDefinition]) -> Duration {
-        devices.map(\.connection.responseTimeout).max() ?? .seconds(1)
+        devices.map(\.modbusConnection.responseTimeout).max() ?? .seconds(1)
     }
 
     /// Switches to a new device set on the open connection. A device whose definition is the
@@ -212,8 +212,8 @@ final class ConnectionLoop {
             sink.emit(bad(device, plans[index].flatMap(\.points), downReason ?? "not connected to \(worker.endpoint)"))
             return
         }
-        client.setUnit(device.connection.unitID)
-        client.setResponseTimeout(device.connection.responseTimeout)
+        client.setUnit(device.modbusConnection.unitID)
+        client.setResponseTimeout(device.modbusConnection.responseTimeout)
 
         var readings: [Reading] = []
         var problem: String?
@@ -294,12 +294,12 @@ final class ConnectionLoop {
         guard ensureConnected(force: true) else {
             return .failure(.failed("\(job.pointNames): write failed: \(downReason ?? "not connected to \(worker.endpoint)")"))
         }
-        client.setUnit(device.connection.unitID)
-        client.setResponseTimeout(device.connection.responseTimeout)
+        client.setUnit(device.modbusConnection.unitID)
+        client.setResponseTimeout(device.modbusConnection.responseTimeout)
 
         var written: [String] = []
         for item in job.items {
-            let address = item.point.address
+            let address = item.point.modbus
             do throws(ModbusFailure) {
                 switch item.payload {
                 case .bit(let b): try client.writeBit(address.offset, b)
@@ -321,7 +321,7 @@ final class ConnectionLoop {
         var values: [String: Value] = [:]
         for item in job.items where item.point.access.isReadable {
             let point = item.point
-            let address = point.address
+            let address = point.modbus
             do throws(ModbusFailure) {
                 switch item.payload {
                 case .bit:
@@ -359,8 +359,8 @@ final class ConnectionLoop {
     private func describe(_ error: ModbusFailure, _ device: DeviceDefinition, _ table: ModbusTable,
                           _ start: Int, _ count: Int) -> String {
         let reason = ModbusText.describe(error, endpoint: worker.endpoint, device: device.id,
-                                         unit: device.connection.unitID,
-                                         timeout: device.connection.responseTimeout,
+                                         unit: device.modbusConnection.unitID,
+                                         timeout: device.modbusConnection.responseTimeout,
                                          table: table, start: start, count: count)
         if !error.isDeviceException { markDown(reason) }
         return reason

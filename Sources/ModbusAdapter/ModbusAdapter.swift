@@ -137,7 +137,7 @@ public final class ModbusAdapter: DeviceAdapter {
     }
 
     private func makeWorker(_ members: [DeviceDefinition]) -> ConnectionWorker {
-        ConnectionWorker(host: members[0].connection.host, port: members[0].connection.port,
+        ConnectionWorker(host: members[0].modbusConnection.host, port: members[0].modbusConnection.port,
                          devices: members, policy: reconnect, logger: logger)
     }
 
@@ -154,7 +154,7 @@ public final class ModbusAdapter: DeviceAdapter {
     }
 
     private static func endpoint(of device: DeviceDefinition) -> String {
-        "\(device.connection.host):\(device.connection.port)"
+        "\(device.modbusConnection.host):\(device.modbusConnection.port)"
     }
 
     private static func byID(_ devices: [DeviceDefinition]) -> [String: DeviceDefinition] {
@@ -184,8 +184,8 @@ public final class ModbusAdapter: DeviceAdapter {
             guard point.access.isWritable else {
                 throw .rejected("\(device).\(point.name) is read-only")
             }
-            guard point.address.table.isWritable else {
-                throw .rejected("\(device).\(point.name) is in the \(point.address.table.rawValue) table, which Modbus cannot write")
+            guard point.modbus.table.isWritable else {
+                throw .rejected("\(device).\(point.name) is in the \(point.modbus.table.rawValue) table, which Modbus cannot write")
             }
             items.append(WriteItem(point: point, payload: try RegisterCodec.encode(value, for: point, device: device)))
         }

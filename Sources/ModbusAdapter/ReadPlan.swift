@@ -9,7 +9,7 @@ struct ReadBlock: Sendable, Hashable {
 
     /// Where a point's registers (or its bit) sit inside the block's response.
     func slice(of point: PointDefinition) -> Range<Int> {
-        let first = point.address.offset - start
+        let first = point.modbus.offset - start
         return first ..< first + ReadPlan.width(of: point)
     }
 }
@@ -23,7 +23,7 @@ enum ReadPlan {
 
     /// How many registers (or bits) a point occupies in its table.
     static func width(of point: PointDefinition) -> Int {
-        point.address.registerCount
+        point.modbus.registerCount
     }
 
     /// Merges points whose addresses touch or overlap into one request per run, split where a
@@ -34,11 +34,11 @@ enum ReadPlan {
         var blocks: [ReadBlock] = []
         for table in ModbusTable.allCases {
             let members = points
-                .filter { $0.address.table == table && $0.access.isReadable }
-                .sorted { ($0.address.offset, width(of: $0)) < ($1.address.offset, width(of: $1)) }
+                .filter { $0.modbus.table == table && $0.access.isReadable }
+                .sorted { ($0.modbus.offset, width(of: $0)) < ($1.modbus.offset, width(of: $1)) }
             var current: ReadBlock?
             for point in members {
-                let start = point.address.offset
+                let start = point.modbus.offset
                 let end = start + width(of: point)
                 if var block = current {
                     let blockEnd = block.start + block.count

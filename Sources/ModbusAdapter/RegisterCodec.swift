@@ -43,10 +43,10 @@ public enum RegisterCodec {
     ///   not a finite number (a NaN is how many devices say "no value") or a string is not
     ///   valid UTF-8.
     public static func decode(_ registers: [UInt16], for point: PointDefinition) throws(DecodeError) -> Value {
-        let address = point.address
+        let address = point.modbus
         let type = address.type
         guard registers.count == address.registerCount else {
-            throw DecodeError("\(address.typeDescription) needs \(address.registerCount) register(s), got \(registers.count)")
+            throw DecodeError("\(address.typeName) needs \(address.registerCount) register(s), got \(registers.count)")
         }
         if type == .string { return try decodeString(registers, byteOrder: address.byteOrder) }
         let words = reorder(registers, byteOrder: address.byteOrder, wordOrder: address.wordOrder)
@@ -117,7 +117,7 @@ public enum RegisterCodec {
     ///
     /// A `bool` point yields `.bool`; any other type reads the bit as the raw number 0 or 1.
     public static func decode(bit: Bool, for point: PointDefinition) -> Value {
-        if point.address.type == .bool { return .bool(bit) }
+        if point.modbus.type == .bool { return .bool(bit) }
         if !point.isScaled { return .int(bit ? 1 : 0) }
         return .double(scaled(bit ? 1 : 0, point))
     }
@@ -133,7 +133,7 @@ public enum RegisterCodec {
     ///   text longer than its registers).
     public static func encode(_ value: Value, for point: PointDefinition, device: String) throws(WriteError) -> ModbusPayload {
         let name = "\(device).\(point.name)"
-        let address = point.address
+        let address = point.modbus
         let type = address.type
         let bitTable = address.table.isBitTable
 
@@ -268,7 +268,7 @@ public enum RegisterCodec {
     /// that generate arbitrary values, not for writes (which must be exact, see `encode`).
     /// A string point gets the number as text.
     public static func nearestPayload(for engineering: Double, point: PointDefinition) -> ModbusPayload {
-        let address = point.address
+        let address = point.modbus
         let type = address.type
         let bitTable = address.table.isBitTable
         if type == .bool {

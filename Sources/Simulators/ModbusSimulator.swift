@@ -269,8 +269,8 @@ final class SimulatorServer {
         var sizes: [ModbusTable: Int] = [:]
         for device in setup.devices {
             for point in device.points {
-                let width = point.address.registerCount
-                sizes[point.address.table] = max(sizes[point.address.table] ?? 0, point.address.offset + width)
+                let width = point.modbus.registerCount
+                sizes[point.modbus.table] = max(sizes[point.modbus.table] ?? 0, point.modbus.offset + width)
             }
         }
         mapping = modbus_mapping_new(Int32(sizes[.coil] ?? 0), Int32(sizes[.discrete] ?? 0),
@@ -311,17 +311,17 @@ final class SimulatorServer {
                     case let (nil, hi?): start = min(hi, 0)
                     case (nil, nil): start = 0
                     }
-                    store(RegisterCodec.nearestPayload(for: start, point: point), at: point.address)
+                    store(RegisterCodec.nearestPayload(for: start, point: point), at: point.modbus)
                     continue
                 }
-                if point.address.type == .string {
+                if point.modbus.type == .string {
                     // Text on a device is a name or a serial number: it does not move.
-                    store(.registers(RegisterCodec.stringRegisters("\(device.id) \(point.name)", count: point.address.registerCount,
-                                                                  byteOrder: point.address.byteOrder)), at: point.address)
+                    store(.registers(RegisterCodec.stringRegisters("\(device.id) \(point.name)", count: point.modbus.registerCount,
+                                                                  byteOrder: point.modbus.byteOrder)), at: point.modbus)
                     continue
                 }
                 let motion: AnimatedPoint.Motion
-                if point.address.type == .bool {
+                if point.modbus.type == .bool {
                     motion = .toggle(period: 3, phase: index % 2)
                 } else if Self.isCounter(point) {
                     motion = .ramp(start: point.min ?? 1000, perSecond: 0.5)
@@ -351,7 +351,7 @@ final class SimulatorServer {
         let t = setup.animated ? seconds(now - started) : 0
         for animated in points {
             store(RegisterCodec.nearestPayload(for: animated.value(at: t), point: animated.point),
-                  at: animated.point.address)
+                  at: animated.point.modbus)
         }
     }
 

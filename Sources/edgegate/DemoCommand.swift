@@ -60,7 +60,7 @@ struct DemoCommand: AsyncParsableCommand {
         }
         let deviceMap: DeviceMap
         do {
-            deviceMap = try DeviceMapLoader.load(paths: configuration.devicemaps)
+            deviceMap = try DeviceMapLoader.standard.load(paths: configuration.devicemaps)
         } catch {
             throw failInput(error.description)
         }
@@ -77,7 +77,7 @@ struct DemoCommand: AsyncParsableCommand {
 
         var simulators: [ModbusSimulator] = []
         do {
-            for (port, devices) in Dictionary(grouping: deviceMap.devices, by: { $0.connection.port }).sorted(by: { $0.key < $1.key }) {
+            for (port, devices) in Dictionary(grouping: deviceMap.devices, by: { $0.modbusConnection.port }).sorted(by: { $0.key < $1.key }) {
                 let simulator = try ModbusSimulator(devices: devices, port: port, logger: logger)
                 try simulator.start()
                 simulators.append(simulator)
@@ -113,7 +113,7 @@ struct DemoCommand: AsyncParsableCommand {
     /// numeric point, set to the middle of its range.
     static func demoCommand(for map: DeviceMap) -> Command? {
         for device in map.devices {
-            for point in device.points where point.access.isWritable && point.address.type != .bool {
+            for point in device.points where point.access.isWritable && point.modbus.type != .bool {
                 let target: Double = if device.id == "boiler-1" && point.name == "setpoint" {
                     21.5
                 } else {

@@ -1,5 +1,6 @@
 import ArgumentParser
 import DeviceMaps
+import Gateway
 import Foundation
 import GatewayCore
 import ModbusAdapter
@@ -67,7 +68,7 @@ struct MapValidateCommand: ParsableCommand {
     }
 
     func run() throws {
-        let (map, diagnostics) = DeviceMapLoader.validate(paths: paths)
+        let (map, diagnostics) = DeviceMapLoader.standard.validate(paths: paths)
         switch format {
         case .text:
             for diagnostic in diagnostics { print(diagnostic) }
@@ -122,7 +123,7 @@ struct MapShowCommand: ParsableCommand {
     func run() throws {
         let map: DeviceMap
         do {
-            map = try DeviceMapLoader.load(paths: paths)
+            map = try DeviceMapLoader.standard.load(paths: paths)
         } catch {
             throw failInput(error.description)
         }
@@ -135,14 +136,14 @@ struct MapShowCommand: ParsableCommand {
     }
 
     static func table(_ device: DeviceDefinition) -> String {
-        let c = device.connection
+        let c = device.modbusConnection
         var text = "\(device.id)  \(device.protocolName)  \(c.host):\(c.port) unit \(c.unitID)  poll \(mapDuration(device.poll))"
         if let profile = device.profile { text += "  profile \(profile)" }
         text += "\n"
         let header = ["point", "table", "address", "type", "order", "scale", "offset", "unit", "access", "min", "max"]
         let rows = device.points.map { p -> [String] in
-            [p.name, p.address.table.rawValue, String(p.address.offset), p.address.type.rawValue,
-             "\(p.address.byteOrder.rawValue)/\(p.address.wordOrder.rawValue)", Value.format(p.scale), Value.format(p.offset),
+            [p.name, p.modbus.table.rawValue, String(p.modbus.offset), p.modbus.type.rawValue,
+             "\(p.modbus.byteOrder.rawValue)/\(p.modbus.wordOrder.rawValue)", Value.format(p.scale), Value.format(p.offset),
              p.unit ?? "", p.access.rawValue, p.min.map(Value.format) ?? "", p.max.map(Value.format) ?? ""]
         }
         for line in columns(header, rows) { text += "  " + line + "\n" }
@@ -163,9 +164,9 @@ struct MapShowCommand: ParsableCommand {
             id = d.id
             `protocol` = d.protocolName
             profile = d.profile
-            host = d.connection.host
-            port = d.connection.port
-            unitID = d.connection.unitID
+            host = d.modbusConnection.host
+            port = d.modbusConnection.port
+            unitID = d.modbusConnection.unitID
             pollMilliseconds = milliseconds(d.poll)
             points = d.points.map(PointRecord.init)
         }
@@ -185,12 +186,12 @@ struct MapShowCommand: ParsableCommand {
 
         init(_ p: PointDefinition) {
             name = p.name
-            table = p.address.table.rawValue
-            type = p.address.type.rawValue
-            byteOrder = p.address.byteOrder.rawValue
-            wordOrder = p.address.wordOrder.rawValue
+            table = p.modbus.table.rawValue
+            type = p.modbus.type.rawValue
+            byteOrder = p.modbus.byteOrder.rawValue
+            wordOrder = p.modbus.wordOrder.rawValue
             access = p.access.rawValue
-            address = p.address.offset
+            address = p.modbus.offset
             scale = p.scale
             offset = p.offset
             unit = p.unit
@@ -220,8 +221,8 @@ struct MapNewCommand: ParsableCommand {
     var profile: String?
 
     func validate() throws {
-        guard DeviceMapLoader.supportedProtocols.contains(`protocol`) else {
-            throw ValidationError("protocol '\(`protocol`)' has no template yet; supported: \(DeviceMapLoader.supportedProtocols.joined(separator: ", "))")
+        guard DeviceMapLoader.standard.protocolNames.contains(`protocol`) else {
+            throw ValidationError("protocol '\(`protocol`)' has no template yet; supported: \(DeviceMapLoader.standard.protocolNames.joined(separator: ", "))")
         }
         if let profile, profile.isEmpty || profile.contains(where: { $0.isWhitespace || $0 == ":" }) {
             throw ValidationError("--profile needs a name without spaces or ':'")
@@ -292,7 +293,7 @@ struct MapReadCommand: AsyncParsableCommand {
         let logger = logging.makeLogger("edgegate.map")
         let map: DeviceMap
         do {
-            map = try DeviceMapLoader.load(paths: paths)
+            map = try DeviceMapLoader.standard.load(paths: paths)
         } catch {
             throw failInput(error.description)
         }
@@ -350,6 +351,6 @@ struct MapSchemaCommand: ParsableCommand {
             """)
 
     func run() {
-        print(DeviceMapSchema.json)
+        print(DeviceMapSchema.json(protocols: GatewayProtocols.syntaxes))
     }
 }

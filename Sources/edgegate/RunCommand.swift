@@ -28,7 +28,7 @@ struct RunCommand: AsyncParsableCommand {
         let map: DeviceMap
         do {
             configuration = try GatewayConfiguration.load(file: config)
-            map = try DeviceMapLoader.load(paths: configuration.devicemaps)
+            map = try DeviceMapLoader.standard.load(paths: configuration.devicemaps)
         } catch {
             throw failInput(error.description)
         }

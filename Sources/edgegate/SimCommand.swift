@@ -34,11 +34,11 @@ struct SimModbusCommand: AsyncParsableCommand {
         let logger = logging.makeLogger("edgegate.sim")
         let deviceMap: DeviceMap
         do {
-            deviceMap = try DeviceMapLoader.load(paths: [map])
+            deviceMap = try DeviceMapLoader.standard.load(paths: [map])
         } catch {
             throw failInput(error.description)
         }
-        let devices = deviceMap.devices.filter { devicesOnPort == nil || $0.connection.port == devicesOnPort }
+        let devices = deviceMap.devices.filter { devicesOnPort == nil || $0.modbusConnection.port == devicesOnPort }
         let simulator = try ModbusSimulator(devices: devices, host: host, port: port, logger: logger)
         do {
             try simulator.start()

@@ -24,7 +24,7 @@ struct DeviceMapDiffTests {
         """
 
     func map(_ yaml: String, file: String = "plant.yaml") throws -> DeviceMap {
-        let (map, diagnostics) = DeviceMapLoader.parse(yaml: yaml, file: file)
+        let (map, diagnostics) = DeviceMapLoader.modbus.parse(yaml: yaml, file: file)
         return try #require(map, "\(diagnostics)")
     }
 

@@ -1,30 +1,31 @@
 import DeviceMaps
+import ModbusAdapter
 import Foundation
 import GatewayCore
 import Testing
 
 @Suite struct DeviceMapLoaderTests {
     @Test func demoPlantLoadsCleanly() throws {
-        let map = try DeviceMapLoader.load(paths: [Repo.path("devicemaps/demo-plant.yaml")])
+        let map = try DeviceMapLoader.modbus.load(paths: [Repo.path("devicemaps/demo-plant.yaml")])
         #expect(map.devices.map(\.id) == ["boiler-1", "tank-1"])
-        let (_, diagnostics) = DeviceMapLoader.validate(paths: [Repo.path("devicemaps")])
+        let (_, diagnostics) = DeviceMapLoader.modbus.validate(paths: [Repo.path("devicemaps")])
         #expect(diagnostics.isEmpty, "\(diagnostics)")
 
         let boiler = try #require(map.devices.first)
         #expect(boiler.profile == "boiler-controller")
-        #expect(boiler.connection == ModbusTCPConnection(host: "127.0.0.1", port: 1502, unitID: 1))
+        #expect(boiler.modbusConnection == ModbusTCPConnection(host: "127.0.0.1", port: 1502, unitID: 1))
         #expect(boiler.poll == .milliseconds(500))
         #expect(boiler.report == ReportPolicy(deadband: .absolute(0.2), maxInterval: .seconds(60)))
         #expect(boiler.points.map(\.name) == ["temperature", "setpoint", "flow", "pump", "alarm"])
         let flow = try #require(boiler.points.first { $0.name == "flow" })
-        #expect(flow.address == ModbusAddress(table: .input, offset: 10, type: .float32, wordOrder: .little))
+        #expect(flow.modbus == ModbusAddress(table: .input, offset: 10, type: .float32, wordOrder: .little))
         let setpoint = try #require(boiler.points.first { $0.name == "setpoint" })
         #expect(setpoint.access == .readwrite && setpoint.min == 5 && setpoint.max == 90 && setpoint.scale == 0.1)
         #expect(setpoint.unit == "°C")
 
         // The demo runs against the simulator: small addresses only.
         for device in map.devices {
-            for point in device.points { #expect(point.address.offset < 200, "\(device.id).\(point.name)") }
+            for point in device.points { #expect(point.modbus.offset < 200, "\(device.id).\(point.name)") }
         }
     }
 
@@ -38,19 +39,19 @@ import Testing
               bit: { table: coil, address: 7 }
               reg: { table: input, address: 3 }
         """
-        let (map, diagnostics) = DeviceMapLoader.parse(yaml: yaml, file: "d.yaml")
+        let (map, diagnostics) = DeviceMapLoader.modbus.parse(yaml: yaml, file: "d.yaml")
         #expect(diagnostics.isEmpty)
         let d = try #require(map?.devices.first)
         #expect(d.protocolName == "modbus")
         #expect(d.profile == nil)
-        #expect(d.connection == ModbusTCPConnection(host: "plc.local", port: 502, unitID: 1, responseTimeout: .seconds(1)))
+        #expect(d.modbusConnection == ModbusTCPConnection(host: "plc.local", port: 502, unitID: 1, responseTimeout: .seconds(1)))
         #expect(d.poll == .seconds(1))
         #expect(d.report == nil)
         #expect(d.location == SourceLocation(file: "d.yaml", line: 2, column: 5))
         let bit = d.points[0], reg = d.points[1]
         #expect(bit == PointDefinition(name: "bit", address: ModbusAddress(table: .coil, offset: 7, type: .bool),
                                        location: SourceLocation(file: "d.yaml", line: 6, column: 7)))
-        #expect(reg.address == ModbusAddress(table: .input, offset: 3, type: .int16, byteOrder: .big, wordOrder: .big))
+        #expect(reg.modbus == ModbusAddress(table: .input, offset: 3, type: .int16, byteOrder: .big, wordOrder: .big))
         #expect(reg.scale == 1 && reg.offset == 0 && reg.access == .read && reg.min == nil && reg.unit == nil)
     }
 
@@ -74,7 +75,7 @@ import Testing
               z: { table: input, address: 9 }
               b: { table: holding, address: 5, type: uint16, access: readwrite }
         """
-        let (map, diagnostics) = DeviceMapLoader.parse(yaml: yaml, file: "p.yaml")
+        let (map, diagnostics) = DeviceMapLoader.modbus.parse(yaml: yaml, file: "p.yaml")
         #expect(diagnostics.isEmpty, "\(diagnostics)")
         let devices = try #require(map?.devices)
         #expect(devices[0].points.map(\.name) == ["a", "b", "c"])
@@ -82,11 +83,11 @@ import Testing
         #expect(devices[1].points.map(\.name) == ["a", "b", "c", "z"])
         let b = try #require(devices[1].points.first { $0.name == "b" })
         // The override replaces the whole point, not single fields.
-        #expect(b.address == ModbusAddress(table: .holding, offset: 5, type: .uint16))
+        #expect(b.modbus == ModbusAddress(table: .holding, offset: 5, type: .uint16))
         #expect(b.access == .readwrite)
         #expect(b.location?.line == 17)
         // The profile stays untouched for other devices.
-        #expect(devices[0].points[1].address.offset == 1)
+        #expect(devices[0].points[1].modbus.offset == 1)
         #expect(devices[1].points[0] == devices[0].points[0])
     }
 
@@ -104,7 +105,7 @@ import Testing
           - { id: d2, profile: ctl, connection: { host: h } }
         """)
         try tmp.write("maps/notes.txt", "not a map")
-        let map = try DeviceMapLoader.load(paths: [tmp.path + "/maps"])
+        let map = try DeviceMapLoader.modbus.load(paths: [tmp.path + "/maps"])
         #expect(map.devices.map(\.id) == ["d1", "d2"])
         #expect(map.devices[1].points.map(\.name) == ["t"])
 
@@ -115,7 +116,7 @@ import Testing
             connection: { host: h }
         """)
         do {
-            _ = try DeviceMapLoader.load(paths: [tmp.path + "/maps", extra])
+            _ = try DeviceMapLoader.modbus.load(paths: [tmp.path + "/maps", extra])
             Issue.record("a duplicate id across files must not load")
         } catch {
             #expect(error.diagnostics.count == 1)
@@ -129,7 +130,7 @@ import Testing
         defer { tmp.remove() }
         try tmp.write("a.yaml", "devices:\n  - { id: ok, protocol: modbus, connection: { host: h } }\n")
         try tmp.write("b.yaml", "devices:\n  - { id: bad, protocol: modbus, connection: { host: h }, pol: 1s }\n")
-        let (map, diagnostics) = DeviceMapLoader.validate(paths: [tmp.path])
+        let (map, diagnostics) = DeviceMapLoader.modbus.validate(paths: [tmp.path])
         #expect(map == nil)
         #expect(diagnostics.map(\.description) == [
             "\(tmp.path)/a.yaml:2:5: warning: device 'ok': the device has no points; it will connect but report nothing (add `points:` or a `profile`)",
@@ -138,7 +139,7 @@ import Testing
     }
 
     @Test func missingPathsAreReported() {
-        let (map, diagnostics) = DeviceMapLoader.validate(paths: ["/nonexistent/maps"])
+        let (map, diagnostics) = DeviceMapLoader.modbus.validate(paths: ["/nonexistent/maps"])
         #expect(map == nil)
         #expect(diagnostics.map(\.description) == ["/nonexistent/maps: error: no such file or folder"])
     }
@@ -161,7 +162,7 @@ import Testing
     ])
     func durations(_ text: String, _ expected: Duration) throws {
         let yaml = "devices:\n  - { id: d, protocol: modbus, connection: { host: h }, poll: \(text), points: { p: { table: coil, address: 0 } } }\n"
-        let (map, diagnostics) = DeviceMapLoader.parse(yaml: yaml, file: "d.yaml")
+        let (map, diagnostics) = DeviceMapLoader.modbus.parse(yaml: yaml, file: "d.yaml")
         #expect(diagnostics.isEmpty, "\(diagnostics)")
         #expect(map?.devices.first?.poll == expected)
     }
@@ -170,13 +171,13 @@ import Testing
 @Suite struct DeviceMapEdgeCaseTests {
     @Test func emptyPointNameIsAnError() {
         let yaml = "devices:\n  - { id: d, protocol: modbus, connection: { host: h }, points: { '': { table: coil, address: 0 } } }\n"
-        let (map, diagnostics) = DeviceMapLoader.parse(yaml: yaml, file: "d.yaml")
+        let (map, diagnostics) = DeviceMapLoader.modbus.parse(yaml: yaml, file: "d.yaml")
         #expect(map == nil)
         #expect(diagnostics.map(\.message) == ["device 'd': a point name must not be empty"])
     }
 
     @Test func emptyFileWarnsButLoads() throws {
-        let (map, diagnostics) = DeviceMapLoader.parse(yaml: "# nothing yet\n", file: "e.yaml")
+        let (map, diagnostics) = DeviceMapLoader.modbus.parse(yaml: "# nothing yet\n", file: "e.yaml")
         #expect(map == DeviceMap(devices: []))
         #expect(diagnostics.map(\.severity) == [.warning])
     }
@@ -189,9 +190,9 @@ import Testing
             connection: { host: 10.0.0.5, port: 0x1F6 }
             points: { p: { table: holding, address: 0x10, unit: 1 } }
         """
-        let (map, diagnostics) = DeviceMapLoader.parse(yaml: yaml, file: "h.yaml")
+        let (map, diagnostics) = DeviceMapLoader.modbus.parse(yaml: yaml, file: "h.yaml")
         #expect(diagnostics.isEmpty, "\(diagnostics)")
         let d = try #require(map?.devices.first)
-        #expect(d.id == "42" && d.connection.port == 502 && d.points[0].address.offset == 16 && d.points[0].unit == "1")
+        #expect(d.id == "42" && d.modbusConnection.port == 502 && d.points[0].modbus.offset == 16 && d.points[0].unit == "1")
     }
 }

@@ -1,4 +1,5 @@
 import DeviceMaps
+import ModbusAdapter
 import Foundation
 import Testing
 
@@ -15,7 +16,7 @@ import Testing
         if name.hasPrefix("config-") {
             return GatewayConfiguration.parse(yaml: yaml, file: "input.yaml").diagnostics
         }
-        return DeviceMapLoader.parse(yaml: yaml, file: "input.yaml").diagnostics
+        return DeviceMapLoader.modbus.parse(yaml: yaml, file: "input.yaml").diagnostics
     }
 
     @Test func thereAreCases() {

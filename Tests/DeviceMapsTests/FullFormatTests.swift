@@ -1,4 +1,5 @@
 import DeviceMaps
+import ModbusAdapter
 import GatewayCore
 import Testing
 
@@ -6,7 +7,7 @@ import Testing
 /// commands and report policies, as the loader resolves them.
 @Suite struct FullFormatTests {
     func load(_ yaml: String) throws -> DeviceDefinition {
-        let (map, diagnostics) = DeviceMapLoader.parse(yaml: yaml, file: "m.yaml")
+        let (map, diagnostics) = DeviceMapLoader.modbus.parse(yaml: yaml, file: "m.yaml")
         #expect(diagnostics.isEmpty, "\(diagnostics)")
         return try #require(map?.devices.first)
     }
@@ -25,9 +26,9 @@ import Testing
                   ready:  { table: holding, address: 20, bit: 0 }
                   fault:  { table: holding, address: 20, bit: 15, access: readwrite }
             """)
-        #expect(d.points.map(\.address.registerCount) == [4, 4, 6, 1, 1, 1])
-        #expect(d.points.map(\.address.typeDescription) == ["uint64", "float64", "string[6]", "uint16", "bool (bit 0)", "bool (bit 15)"])
-        #expect(d.points[4].address.type == .bool && d.points[5].access == .readwrite)
+        #expect(d.points.map(\.modbus.registerCount) == [4, 4, 6, 1, 1, 1])
+        #expect(d.points.map(\.address.typeName) == ["uint64", "float64", "string[6]", "uint16", "bool (bit 0)", "bool (bit 15)"])
+        #expect(d.points[4].modbus.type == .bool && d.points[5].access == .readwrite)
         #expect(d.points.map(\.kind) == [.integer, .number, .string, .integer, .bool, .bool])
     }
 
@@ -101,7 +102,7 @@ import Testing
               - { id: a, profile: p, connection: { host: 127.0.0.1 } }
               - { id: b, profile: p, connection: { host: 127.0.0.1 } }
             """
-        let (map, diagnostics) = DeviceMapLoader.parse(yaml: yaml, file: "m.yaml")
+        let (map, diagnostics) = DeviceMapLoader.modbus.parse(yaml: yaml, file: "m.yaml")
         #expect(map == nil)
         #expect(diagnostics.map(\.description) == [
             "m.yaml:5:33: error: profile 'p', command 'bad': point 't' is read-only (set `access: readwrite` on the point if the device accepts writes)",

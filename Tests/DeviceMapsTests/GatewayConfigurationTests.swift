@@ -1,4 +1,5 @@
 import DeviceMaps
+import ModbusAdapter
 import Foundation
 import Testing
 
@@ -22,7 +23,7 @@ import Testing
             clientID: "gw-1", keepAlive: nil))
         #expect(config.outbox == OutboxSettings(path: Repo.path("var/outbox.sqlite"), maxBytes: 256 * 1024 * 1024))
         // The maps it names load too.
-        _ = try DeviceMapLoader.load(paths: config.devicemaps)
+        _ = try DeviceMapLoader.modbus.load(paths: config.devicemaps)
     }
 
     @Test func relativePathsResolveAgainstTheConfigFolder() throws {

@@ -94,7 +94,7 @@ struct CodecTableTests {
             let value = try row.expected()
             #expect(try RegisterCodec.decode(row.registers, for: point) == value, "decode \(row)")
             guard row.encode else { continue }
-            if case .double(let d) = value, point.address.type == .uint64, UInt64(exactly: d) == nil {
+            if case .double(let d) = value, point.modbus.type == .uint64, UInt64(exactly: d) == nil {
                 // 2^64 − 1 reads as the double 2^64, which no uint64 holds: a write of the
                 // value read is refused rather than wrapped.
                 #expect(throws: WriteError.self, "encode \(row)") { try RegisterCodec.encode(value, for: point, device: "d") }

@@ -28,7 +28,7 @@ struct DeviceModelTests {
                 poll: 100ms
             """.write(toFile: dir.file("site.yaml"), atomically: true, encoding: .utf8)
         let model = packageRoot.appendingPathComponent("devicemaps/models/\(name).yaml").path
-        let (map, diagnostics) = DeviceMapLoader.validate(paths: [model, dir.file("site.yaml")])
+        let (map, diagnostics) = DeviceMapLoader.standard.validate(paths: [model, dir.file("site.yaml")])
         #expect(diagnostics.isEmpty, "\(diagnostics)")
         let device = try #require(map?.devices.first)
         #expect(device.points.count >= 4)

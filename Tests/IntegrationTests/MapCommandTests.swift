@@ -114,7 +114,7 @@ struct MapReadTests {
         let port = try freeLoopbackPort()
         let map = dir.file("boiler.yaml")
         try boilerMapYAML.replacingOccurrences(of: "PORT", with: "\(port)").write(toFile: map, atomically: true, encoding: .utf8)
-        let simulator = try Simulators.ModbusSimulator(devices: DeviceMapLoader.load(paths: [map]).devices, port: port,
+        let simulator = try Simulators.ModbusSimulator(devices: DeviceMapLoader.standard.load(paths: [map]).devices, port: port,
                                                        animated: false, logger: Logger(label: "sim"))
         try simulator.start()
         try ProbeClient(port: port).writeHolding(0, 215)

@@ -123,7 +123,7 @@ struct PeerTests {
                   pump:        { table: coil, address: 0, access: readwrite }
                   alarm:       { table: discrete, address: 3 }
             """
-        let (parsed, diagnostics) = DeviceMapLoader.parse(yaml: yaml, file: "peer.yaml")
+        let (parsed, diagnostics) = DeviceMapLoader.standard.parse(yaml: yaml, file: "peer.yaml")
         let map = try #require(parsed, "\(diagnostics)")
         let adapter = ModbusAdapter(devices: map.devices, logger: Logger(label: "peer"))
         let latest = LatestReadings()

@@ -205,7 +205,7 @@ struct Plant {
     static func start(mapYAML: String = boilerMapYAML) async throws -> Plant {
         let hub = try await TestHub.start()
         let port = try freeLoopbackPort()
-        let (map, diagnostics) = DeviceMapLoader.parse(yaml: mapYAML.replacingOccurrences(of: "PORT", with: "\(port)"), file: "plant.yaml")
+        let (map, diagnostics) = DeviceMapLoader.standard.parse(yaml: mapYAML.replacingOccurrences(of: "PORT", with: "\(port)"), file: "plant.yaml")
         guard let map else { throw ProbeError("test map does not validate: \(diagnostics)") }
         let simulator = try ModbusSimulator(devices: map.devices, port: port, animated: false, logger: Logger(label: "sim"))
         try simulator.start()

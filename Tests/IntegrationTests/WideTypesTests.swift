@@ -29,7 +29,7 @@ private func wideMap(port: Int) throws -> DeviceMap {
               fault:   { table: holding, address: 90, bit: 15, access: readwrite }
               swapped: { table: holding, address: 90, bit: 2, byte_order: little, access: readwrite }
         """
-    let (map, diagnostics) = DeviceMapLoader.parse(yaml: yaml, file: "wide.yaml")
+    let (map, diagnostics) = DeviceMapLoader.standard.parse(yaml: yaml, file: "wide.yaml")
     guard let map else { throw ProbeError("wide.yaml does not validate: \(diagnostics)") }
     return map
 }

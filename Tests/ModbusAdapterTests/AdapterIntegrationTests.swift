@@ -187,7 +187,7 @@ struct AdapterIntegrationTests {
         let port = try freeLoopbackPort()
         // `trim` claims to be writable in a read-only table: the map validator should refuse
         // such a map, and the adapter must refuse it on its own as well.
-        let trim = PointDefinition(name: "trim", address: .init(table: .input, offset: 30, type: .int16), access: .readwrite)
+        let trim = PointDefinition(name: "trim", address: ModbusAddress(table: .input, offset: 30, type: .int16), access: .readwrite)
         let device = boiler(port: port, extra: [trim])
         let simulator = try ModbusSimulator(devices: [device], port: port, animated: false, logger: testLogger)
         try simulator.start()
@@ -234,7 +234,7 @@ struct AdapterIntegrationTests {
         // The simulator knows the boiler; the gateway's map also has `ghost`, beyond the
         // simulator's registers, so the device answers "illegal data address".
         let served = boiler(port: port)
-        let ghost = PointDefinition(name: "ghost", address: .init(table: .holding, offset: 500, type: .uint16), access: .readwrite)
+        let ghost = PointDefinition(name: "ghost", address: ModbusAddress(table: .holding, offset: 500, type: .uint16), access: .readwrite)
         let mapped = boiler(port: port, extra: [ghost])
         let simulator = try ModbusSimulator(devices: [served], port: port, animated: false, logger: testLogger)
         try simulator.start()
@@ -334,9 +334,9 @@ struct AdapterIntegrationTests {
         let port = try freeLoopbackPort()
         let fast = boiler(port: port, poll: .milliseconds(50))
         let meter = DeviceDefinition(
-            id: "meter-7", connection: ModbusTCPConnection(host: "127.0.0.1", port: port, unitID: 7, responseTimeout: .milliseconds(300)),
+            id: "meter-7", protocolName: "modbus", connection: ModbusTCPConnection(host: "127.0.0.1", port: port, unitID: 7, responseTimeout: .milliseconds(300)),
             poll: .milliseconds(400),
-            points: [PointDefinition(name: "energy", address: .init(table: .holding, offset: 200, type: .uint32), scale: 0.01, unit: "kWh")])
+            points: [PointDefinition(name: "energy", address: ModbusAddress(table: .holding, offset: 200, type: .uint32), scale: 0.01, unit: "kWh")])
         let simulator = try ModbusSimulator(devices: [fast, meter], port: port, animated: false, logger: testLogger)
         try simulator.start()
         defer { simulator.stop() }
@@ -369,7 +369,7 @@ struct AdapterIntegrationTests {
         let silent = try SilentServer(port: port)
         defer { silent.close() }
         var device = boiler(port: port)
-        device.connection.responseTimeout = .seconds(2)
+        device.modbusConnection.responseTimeout = .seconds(2)
         let adapter = ModbusAdapter(devices: [device], logger: testLogger, reconnect: fastReconnect)
         let collector = ReadingCollector()
 

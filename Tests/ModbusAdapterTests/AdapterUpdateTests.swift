@@ -11,16 +11,16 @@ import TestSupport
 struct AdapterUpdateTests {
     func meter(port: Int) -> DeviceDefinition {
         DeviceDefinition(
-            id: "meter-7", connection: ModbusTCPConnection(host: "127.0.0.1", port: port, unitID: 7, responseTimeout: .milliseconds(300)),
+            id: "meter-7", protocolName: "modbus", connection: ModbusTCPConnection(host: "127.0.0.1", port: port, unitID: 7, responseTimeout: .milliseconds(300)),
             poll: .milliseconds(200),
-            points: [PointDefinition(name: "energy", address: .init(table: .holding, offset: 200, type: .uint32), scale: 0.01, unit: "kWh")])
+            points: [PointDefinition(name: "energy", address: ModbusAddress(table: .holding, offset: 200, type: .uint32), scale: 0.01, unit: "kWh")])
     }
 
     func single(_ id: String, port: Int) -> DeviceDefinition {
         DeviceDefinition(
-            id: id, connection: ModbusTCPConnection(host: "127.0.0.1", port: port, unitID: 1, responseTimeout: .milliseconds(300)),
+            id: id, protocolName: "modbus", connection: ModbusTCPConnection(host: "127.0.0.1", port: port, unitID: 1, responseTimeout: .milliseconds(300)),
             poll: .milliseconds(100),
-            points: [PointDefinition(name: "level", address: .init(table: .holding, offset: 0, type: .uint16))])
+            points: [PointDefinition(name: "level", address: ModbusAddress(table: .holding, offset: 0, type: .uint16))])
     }
 
     @Test("while running: a changed device restarts on its open connection, an untouched one keeps its schedule, connections close and open")
@@ -28,7 +28,7 @@ struct AdapterUpdateTests {
         let shared = try freeLoopbackPort(), leaving = try freeLoopbackPort(), arriving = try freeLoopbackPort()
         let before = boiler(port: shared)
         let after = boiler(port: shared, extra: [
-            PointDefinition(name: "speed", address: .init(table: .holding, offset: 300, type: .uint16), unit: "rpm"),
+            PointDefinition(name: "speed", address: ModbusAddress(table: .holding, offset: 300, type: .uint16), unit: "rpm"),
         ])
         let meter = meter(port: shared)
         let tank = single("tank-4", port: leaving)

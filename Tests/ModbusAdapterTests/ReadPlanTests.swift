@@ -7,7 +7,7 @@ import Testing
 struct ReadPlanTests {
     private func point(_ name: String, _ table: ModbusTable, _ offset: Int, _ type: ModbusDataType = .uint16,
                        access: Access = .read) -> PointDefinition {
-        PointDefinition(name: name, address: .init(table: table, offset: offset, type: type), access: access)
+        PointDefinition(name: name, address: ModbusAddress(table: table, offset: offset, type: type), access: access)
     }
 
     private func spans(_ blocks: [ReadBlock]) -> [String] {

@@ -88,7 +88,7 @@ struct RegisterCodecTests {
 
     @Test("a register-backed bool is true for any non-zero register")
     func boolRegister() throws {
-        let point = PointDefinition(name: "b", address: .init(table: .input, offset: 0, type: .bool, byteOrder: .little))
+        let point = PointDefinition(name: "b", address: ModbusAddress(table: .input, offset: 0, type: .bool, byteOrder: .little))
         #expect(try RegisterCodec.decode([0x0100], for: point) == .bool(true))
         #expect(try RegisterCodec.decode([0x8000], for: point) == .bool(true))
         #expect(try RegisterCodec.decode([0], for: point) == .bool(false))
@@ -96,7 +96,7 @@ struct RegisterCodecTests {
 
     @Test("bits of coil and discrete tables")
     func bits() throws {
-        let coil = PointDefinition(name: "pump", address: .init(table: .coil, offset: 3, type: .bool), access: .readwrite)
+        let coil = PointDefinition(name: "pump", address: ModbusAddress(table: .coil, offset: 3, type: .bool), access: .readwrite)
         #expect(RegisterCodec.decode(bit: true, for: coil) == .bool(true))
         #expect(RegisterCodec.decode(bit: false, for: coil) == .bool(false))
         #expect(try RegisterCodec.encode(.bool(true), for: coil, device: "d") == .bit(true))
@@ -107,7 +107,7 @@ struct RegisterCodecTests {
 
     private func scaled(_ type: ModbusDataType, scale: Double, offset: Double = 0,
                         wordOrder: ByteOrder = .big, unit: String? = "°C") -> PointDefinition {
-        PointDefinition(name: "setpoint", address: .init(table: .holding, offset: 1, type: type, wordOrder: wordOrder),
+        PointDefinition(name: "setpoint", address: ModbusAddress(table: .holding, offset: 1, type: type, wordOrder: wordOrder),
                         scale: scale, offset: offset, unit: unit, access: .readwrite)
     }
 
@@ -156,9 +156,9 @@ struct RegisterCodecTests {
 
     @Test("unscaled integers read as .int, scaled ones as .double")
     func resultKinds() throws {
-        let plain = PointDefinition(name: "mode", address: .init(table: .holding, offset: 0, type: .uint16))
+        let plain = PointDefinition(name: "mode", address: ModbusAddress(table: .holding, offset: 0, type: .uint16))
         #expect(try RegisterCodec.decode([7], for: plain) == .int(7))
-        let withScale = PointDefinition(name: "mode", address: .init(table: .holding, offset: 0, type: .uint16), scale: 10)
+        let withScale = PointDefinition(name: "mode", address: ModbusAddress(table: .holding, offset: 0, type: .uint16), scale: 10)
         #expect(try RegisterCodec.decode([7], for: withScale) == .double(70))
     }
 
@@ -189,7 +189,7 @@ struct RegisterCodecTests {
         #expect(message.contains("-3276.8 … 3276.7 °C"))
         #expect(message.contains("scale 0.1"))
 
-        let unsigned = PointDefinition(name: "mode", address: .init(table: .holding, offset: 2, type: .uint16), access: .readwrite)
+        let unsigned = PointDefinition(name: "mode", address: ModbusAddress(table: .holding, offset: 2, type: .uint16), access: .readwrite)
         let negative = try #require(rejection(.int(-1), unsigned))
         #expect(negative.contains("boiler-1.mode: -1 is out of range"))
         #expect(negative.contains("0 … 65535"))
@@ -199,21 +199,21 @@ struct RegisterCodecTests {
         #expect(below.contains("-40 … 32727.5 °C"), "\(below)")
         #expect(below.contains("offset -40"))
 
-        let wide = PointDefinition(name: "preset", address: .init(table: .holding, offset: 0, type: .int32), access: .readwrite)
+        let wide = PointDefinition(name: "preset", address: ModbusAddress(table: .holding, offset: 0, type: .int32), access: .readwrite)
         #expect(rejection(.int(2_147_483_648), wide)?.contains("-2147483648 … 2147483647") == true)
         #expect(try RegisterCodec.encode(.int(2_147_483_647), for: wide, device: "d") == .registers([0x7FFF, 0xFFFF]))
     }
 
     @Test("float32 outside Float's range, non-finite values and wrong kinds are rejected")
     func otherRejections() throws {
-        let float = PointDefinition(name: "gain", address: .init(table: .holding, offset: 0, type: .float32), access: .readwrite)
+        let float = PointDefinition(name: "gain", address: ModbusAddress(table: .holding, offset: 0, type: .float32), access: .readwrite)
         #expect(rejection(.double(1e39), float) == "boiler-1.gain: 1e+39 is out of range for its float32 register")
         #expect(rejection(.double(.nan), float)?.contains("not a finite number") == true)
         #expect(rejection(.bool(true), float)?.contains("expects a number") == true)
         #expect(rejection(.string("x"), float)?.contains("expects a number") == true)
-        let coil = PointDefinition(name: "pump", address: .init(table: .coil, offset: 0, type: .bool), access: .readwrite)
+        let coil = PointDefinition(name: "pump", address: ModbusAddress(table: .coil, offset: 0, type: .bool), access: .readwrite)
         #expect(rejection(.int(1), coil) == "boiler-1.pump expects true or false, got 1")
-        let zero = PointDefinition(name: "z", address: .init(table: .holding, offset: 0, type: .int16), scale: 0, access: .readwrite)
+        let zero = PointDefinition(name: "z", address: ModbusAddress(table: .holding, offset: 0, type: .int16), scale: 0, access: .readwrite)
         #expect(rejection(.int(1), zero)?.contains("scale 0") == true)
     }
 
@@ -221,7 +221,7 @@ struct RegisterCodecTests {
 
     @Test("NaN, infinity and wrong register counts decode to errors, not crashes")
     func garbage() {
-        let float = PointDefinition(name: "flow", address: .init(table: .input, offset: 0, type: .float32))
+        let float = PointDefinition(name: "flow", address: ModbusAddress(table: .input, offset: 0, type: .float32))
         // 0x7FC00000 is the quiet NaN, 0x7F800000 is +infinity.
         #expect(throws: DecodeError.self) { try RegisterCodec.decode([0x7FC0, 0x0000], for: float) }
         #expect(throws: DecodeError.self) { try RegisterCodec.decode([0x7F80, 0x0000], for: float) }
@@ -233,7 +233,7 @@ struct RegisterCodecTests {
             #expect(error.description.contains("NaN"))
         }
         // The largest finite float (0x7F7FFFFF ≈ 3.4e38) times scale 1e300 overflows Double.
-        let huge = PointDefinition(name: "flow", address: .init(table: .input, offset: 0, type: .float32), scale: 1e300)
+        let huge = PointDefinition(name: "flow", address: ModbusAddress(table: .input, offset: 0, type: .float32), scale: 1e300)
         #expect(throws: DecodeError.self) { try RegisterCodec.decode([0x7F7F, 0xFFFF], for: huge) }
     }
 
@@ -246,7 +246,7 @@ struct RegisterCodecTests {
         #expect(RegisterCodec.nearestPayload(for: 1e9, point: point) == .registers([0x7FFF]))
         #expect(RegisterCodec.nearestPayload(for: -1e9, point: point) == .registers([0x8000]))
         #expect(RegisterCodec.nearestPayload(for: .nan, point: point) == .registers([0]))
-        let coil = PointDefinition(name: "c", address: .init(table: .coil, offset: 0, type: .bool))
+        let coil = PointDefinition(name: "c", address: ModbusAddress(table: .coil, offset: 0, type: .bool))
         #expect(RegisterCodec.nearestPayload(for: 1, point: coil) == .bit(true))
     }
 }

@@ -1,5 +1,6 @@
 import CModbus
 import DeviceMaps
+import ModbusAdapter
 import Foundation
 import GatewayCore
 import Logging
@@ -114,24 +115,24 @@ final class RawClient {
 func boiler(id: String = "boiler-1", port: Int, unit: Int = 1, poll: Duration = .milliseconds(100),
             extra: [PointDefinition] = []) -> DeviceDefinition {
     DeviceDefinition(
-        id: id,
+        id: id, protocolName: "modbus",
         connection: ModbusTCPConnection(host: "127.0.0.1", port: port, unitID: unit, responseTimeout: .milliseconds(300)),
         poll: poll,
         points: [
-            PointDefinition(name: "temperature", address: .init(table: .holding, offset: 0, type: .int16), scale: 0.1, unit: "°C"),
-            PointDefinition(name: "setpoint", address: .init(table: .holding, offset: 1, type: .int16), scale: 0.1, unit: "°C",
+            PointDefinition(name: "temperature", address: ModbusAddress(table: .holding, offset: 0, type: .int16), scale: 0.1, unit: "°C"),
+            PointDefinition(name: "setpoint", address: ModbusAddress(table: .holding, offset: 1, type: .int16), scale: 0.1, unit: "°C",
                             access: .readwrite, min: 5, max: 90),
-            PointDefinition(name: "mode", address: .init(table: .holding, offset: 2, type: .uint16), access: .readwrite,
+            PointDefinition(name: "mode", address: ModbusAddress(table: .holding, offset: 2, type: .uint16), access: .readwrite,
                             min: 0, max: 3),
-            PointDefinition(name: "flow", address: .init(table: .input, offset: 10, type: .float32, wordOrder: .little),
+            PointDefinition(name: "flow", address: ModbusAddress(table: .input, offset: 10, type: .float32, wordOrder: .little),
                             unit: "l/min"),
-            PointDefinition(name: "pump", address: .init(table: .coil, offset: 0, type: .bool), access: .readwrite),
-            PointDefinition(name: "alarm", address: .init(table: .discrete, offset: 3, type: .bool)),
-            PointDefinition(name: "gain", address: .init(table: .holding, offset: 20, type: .float32, wordOrder: .little),
+            PointDefinition(name: "pump", address: ModbusAddress(table: .coil, offset: 0, type: .bool), access: .readwrite),
+            PointDefinition(name: "alarm", address: ModbusAddress(table: .discrete, offset: 3, type: .bool)),
+            PointDefinition(name: "gain", address: ModbusAddress(table: .holding, offset: 20, type: .float32, wordOrder: .little),
                             access: .readwrite, min: -100, max: 100),
-            PointDefinition(name: "preset", address: .init(table: .holding, offset: 22, type: .int32), access: .readwrite),
-            PointDefinition(name: "energy", address: .init(table: .holding, offset: 100, type: .uint32), scale: 0.01, unit: "kWh"),
-            PointDefinition(name: "reset", address: .init(table: .coil, offset: 5, type: .bool), access: .write),
+            PointDefinition(name: "preset", address: ModbusAddress(table: .holding, offset: 22, type: .int32), access: .readwrite),
+            PointDefinition(name: "energy", address: ModbusAddress(table: .holding, offset: 100, type: .uint32), scale: 0.01, unit: "kWh"),
+            PointDefinition(name: "reset", address: ModbusAddress(table: .coil, offset: 5, type: .bool), access: .write),
         ] + extra)
 }
 

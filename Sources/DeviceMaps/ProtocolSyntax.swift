@@ -1,0 +1,142 @@
+import GatewayCore
+import Yams
+
+/// How to reach one device, typed by its protocol (Modbus TCP: host, port, unit id, ...).
+public protocol DeviceConnection: Sendable, CustomStringConvertible {
+    /// True when `other` is the same connection; a reload keeps such a device running.
+    func isSame(as other: any DeviceConnection) -> Bool
+}
+
+extension DeviceConnection where Self: Equatable {
+    /// Equal values of the same type.
+    public func isSame(as other: any DeviceConnection) -> Bool { (other as? Self) == self }
+}
+
+/// Where and how a point lives on its device, typed by its protocol (Modbus: table, address,
+/// encoding).
+public protocol PointAddress: Sendable, CustomStringConvertible {
+    /// The type as people read it: `int16`, `string[10]`, `bool (bit 3)`.
+    var typeName: String { get }
+    /// The kind of the raw value, before `scale` and `offset`.
+    var rawKind: ValueKind { get }
+    /// True when `other` is the same address.
+    func isSame(as other: any PointAddress) -> Bool
+}
+
+extension PointAddress where Self: Equatable {
+    /// Equal values of the same type.
+    public func isSame(as other: any PointAddress) -> Bool { (other as? Self) == self }
+}
+
+/// One protocol's part of the device-map format: the keys of a device's `connection` and of
+/// its points, checked and turned into that protocol's own typed configuration.
+///
+/// The loader owns everything protocols share (ids, profiles, poll, `unit`, `scale`,
+/// `access`, limits, `enum`, commands, report policies) and hands each device's protocol
+/// section to the syntax its `protocol:` names. Adding a protocol means one type conforming
+/// to this in the adapter's target and one entry in the list the loader is created with.
+public protocol ProtocolSyntax: Sendable {
+    /// The `protocol:` value that selects it: `modbus`.
+    static var name: String { get }
+    /// Keys of `connection:`.
+    static var connectionKeys: [String] { get }
+    /// An example `connection:` for the hint when one is missing.
+    static var connectionExample: String { get }
+    /// The point keys the protocol adds to the shared ones.
+    static var pointKeys: [String] { get }
+
+    /// Reads a device's `connection:`; nil after reporting what is wrong.
+    static func connection(_ section: MapSection) -> (any DeviceConnection)?
+
+    /// Reads the protocol's keys of one point; nil after reporting what is wrong.
+    /// - Parameter access: the point's access, for checks such as writes to read-only tables.
+    static func point(_ section: MapSection, access: Access) -> (any PointAddress)?
+
+    /// Checks that look at all points of a device together (overlapping registers).
+    static func check(points: [PointDefinition], of device: String, at location: SourceLocation, reporter: MapReporter)
+
+    /// JSON Schema properties of `connection:`, with its `required` keys.
+    static var connectionSchema: [String: Any] { get }
+    /// JSON Schema properties of the protocol's point keys.
+    static var pointSchema: [String: Any] { get }
+    /// JSON Schema rules of a point beyond its properties (`required`, `if`/`then`), merged
+    /// into the point's schema.
+    static var pointSchemaRules: [String: Any] { get }
+}
+
+/// A mapping of a device map (a `connection:` or a point) as a protocol syntax sees it:
+/// typed accessors that report what they find wrong, compiler style, and return nil.
+public struct MapSection {
+    let mapping: YAMLMapping
+
+    init(_ mapping: YAMLMapping) {
+        self.mapping = mapping
+    }
+
+    /// Who the section describes, as messages name it: `device 'boiler-1', point 'flow'`.
+    public var context: String { mapping.context }
+    /// The keys present, in file order.
+    public var keys: [String] { mapping.entries.map(\.key) }
+    /// True when `key` is present.
+    public func has(_ key: String) -> Bool { mapping.has(key) }
+
+    /// A non-empty text value.
+    public func name(_ key: String, required: Bool = false, hint: String? = nil) -> String? {
+        mapping.name(key, required: required, hint: hint)
+    }
+
+    /// An integer within `range`.
+    public func integer(_ key: String, in range: ClosedRange<Int>, required: Bool = false) -> Int? {
+        mapping.integer(key, in: range, required: required)
+    }
+
+    /// A finite number.
+    public func number(_ key: String) -> Double? { mapping.number(key) }
+
+    /// A positive duration: `500ms`, `2s`.
+    public func duration(_ key: String) -> Duration? { mapping.duration(key) }
+
+    /// One of an enumeration's raw values, with the allowed ones as the hint.
+    public func choice<E: RawRepresentable & CaseIterable>(_ key: String, _ type: E.Type, required: Bool = false) -> E?
+    where E.RawValue == String {
+        mapping.choice(key, type, required: required)
+    }
+
+    /// Reports an error at the value of `key` (at the section when the key is absent).
+    public func error(_ text: String, atValueOf key: String, hint: String? = nil) {
+        if let e = mapping.entry(key) { mapping.error(text, at: e.value, hint: hint) } else { error(text, hint: hint) }
+    }
+
+    /// Reports an error at `key` itself.
+    public func error(_ text: String, atKey key: String, hint: String? = nil) {
+        if let e = mapping.entry(key) { mapping.error(text, at: e.keyNode, hint: hint) } else { error(text, hint: hint) }
+    }
+
+    /// Reports an error at the section.
+    public func error(_ text: String, hint: String? = nil) {
+        mapping.error(text, at: mapping.node, hint: hint)
+    }
+
+    /// Reports a warning at `key` itself.
+    public func warning(_ text: String, atKey key: String, hint: String? = nil) {
+        if let e = mapping.entry(key) { mapping.warning(text, at: e.keyNode, hint: hint) }
+    }
+
+    /// The number of errors reported so far in this load, to tell whether a part added any.
+    public var errorCount: Int { mapping.sink.errorCount }
+}
+
+/// Reports problems found across points, for `ProtocolSyntax.check`.
+public struct MapReporter {
+    let sink: DiagnosticSink
+
+    /// Reports a warning.
+    public func warning(_ text: String, at location: SourceLocation, hint: String? = nil) {
+        sink.warning(text, at: location, hint: hint)
+    }
+
+    /// Reports an error.
+    public func error(_ text: String, at location: SourceLocation, hint: String? = nil) {
+        sink.error(text, at: location, hint: hint)
+    }
+}

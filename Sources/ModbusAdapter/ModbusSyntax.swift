@@ -1,0 +1,174 @@
+import DeviceMaps
+import GatewayCore
+
+/// The Modbus part of the device-map format: `connection: { host, port, unit_id, timeout }`
+/// and the point keys `table`, `address`, `type`, `length`, `bit`, `byte_order`, `word_order`.
+public enum ModbusSyntax: ProtocolSyntax {
+    /// `modbus`.
+    public static let name = "modbus"
+    /// Modbus TCP.
+    public static let tcpKeys = ["host", "port", "unit_id", "timeout"]
+    /// Modbus RTU, recognised to say it is not supported yet.
+    static let rtuKeys = ["serial", "baud", "parity", "data_bits", "stop_bits"]
+    /// Keys of `connection:`.
+    public static var connectionKeys: [String] { tcpKeys + rtuKeys }
+    /// A Modbus TCP connection.
+    public static let connectionExample = "for Modbus TCP: connection: { host: 192.0.2.10, port: 502, unit_id: 1 }"
+    /// The point keys Modbus adds.
+    public static let pointKeys = ["table", "address", "type", "length", "bit", "byte_order", "word_order"]
+    /// Registers one read request can carry (FC 3/4), so the longest string.
+    public static let maxStringRegisters = 125
+
+    /// Reads `connection: { host, port, unit_id, timeout }`.
+    public static func connection(_ c: MapSection) -> (any DeviceConnection)? {
+        let before = c.errorCount
+        if let rtu = c.keys.first(where: { rtuKeys.contains($0) }) {
+            // One clear message instead of one per serial key plus a missing host.
+            c.error("Modbus RTU (serial) connections are not supported yet; supported: Modbus TCP", atKey: rtu,
+                    hint: "connection: { host: ..., port: 502, unit_id: ... }")
+            return nil
+        }
+        let host = c.name("host", required: true, hint: "the device's IP address or host name")
+        let port = c.integer("port", in: 1...65535) ?? 502
+        let unit = c.integer("unit_id", in: 0...255) ?? 1
+        let timeout = c.duration("timeout") ?? .seconds(1)
+        guard let host, c.errorCount == before else { return nil }
+        return ModbusTCPConnection(host: host, port: port, unitID: unit, responseTimeout: timeout)
+    }
+
+    /// Reads a point's table, address and encoding, and checks them against each other and
+    /// against the point's access.
+    public static func point(_ m: MapSection, access: Access) -> (any PointAddress)? {
+        let before = m.errorCount
+        let table = m.choice("table", ModbusTable.self, required: true)
+        let address = m.integer("address", in: 0...65535, required: true)
+        let explicitType = m.choice("type", ModbusDataType.self)
+        let byteOrder = m.choice("byte_order", ByteOrder.self) ?? .big
+        let wordOrder = m.choice("word_order", ByteOrder.self) ?? .big
+        let bit = m.integer("bit", in: 0...15)
+
+        var type = explicitType
+        if let table {
+            if table.isBitTable, let t = explicitType, t != .bool {
+                m.error("type '\(t.rawValue)' does not fit table '\(table.rawValue)'", atValueOf: "type",
+                        hint: "\(table.rawValue) holds single bits: use type bool or leave type out")
+            }
+            if let bit {
+                if table.isBitTable {
+                    m.error("'bit' selects one bit of a register, and table '\(table.rawValue)' holds single bits already",
+                            atValueOf: "bit", hint: "remove 'bit'; the address is the bit's own address")
+                } else if let t = explicitType, t != .bool {
+                    m.error("type '\(t.rawValue)' does not fit 'bit: \(bit)'", atValueOf: "type",
+                            hint: "a single bit is a bool: use type bool or leave type out")
+                }
+            }
+            if type == nil { type = table.isBitTable || bit != nil ? .bool : .int16 }
+            if access.isWritable, !table.isWritable, m.has("access") {
+                let instead = table == .input ? "holding" : "coil"
+                m.error("access '\(access.rawValue)' is not possible on table '\(table.rawValue)'", atValueOf: "access",
+                        hint: "Modbus \(table.rawValue) \(table.isBitTable ? "inputs" : "registers") are read-only; a writable point lives in table \(instead)")
+            }
+        }
+        var length = 0
+        if m.has("length") {
+            if type == .string {
+                let hint = "'length' counts registers, two characters each: 1 to \(maxStringRegisters)"
+                if let n = m.integer("length", in: 0...65535) {
+                    if n == 0 {
+                        m.error("a string of length 0 holds nothing", atValueOf: "length", hint: hint)
+                    } else if n > maxStringRegisters {
+                        m.error("a string of \(n) registers is longer than one Modbus read can carry", atValueOf: "length", hint: hint)
+                    }
+                    length = n
+                }
+            } else {
+                m.warning("'length' only applies to string points", atKey: "length")
+            }
+        } else if type == .string, table?.isBitTable == false {
+            let hint = "the number of registers it spans, two characters each, e.g. length: 10 for 20 characters"
+            if m.has("type") {
+                m.error("a string point needs 'length'", atValueOf: "type", hint: hint)
+            } else {
+                m.error("a string point needs 'length'", hint: hint)
+            }
+        }
+        if let type, let table, let address {
+            let count = ModbusAddress(table: table, offset: address, type: type, length: length).registerCount
+            if count > 0, address + count - 1 > 65535 {
+                let what = type == .string ? "string[\(length)]" : type.rawValue
+                m.error("\(what) at address \(address) needs \(count) registers and runs past the last address 65535",
+                        atValueOf: "address", hint: "the highest address for a \(what) is \(65536 - count)")
+            }
+        }
+        if type == .string, m.has("word_order") {
+            m.warning("'word_order' does not apply to strings: their registers are always read in address order", atKey: "word_order",
+                      hint: "byte_order: little swaps the two characters of each register")
+        }
+        guard m.errorCount == before, let table, let address, let type else { return nil }
+        return ModbusAddress(table: table, offset: address, type: type, byteOrder: byteOrder, wordOrder: wordOrder,
+                             length: length, bit: bit)
+    }
+
+    /// Two points reading the same register or bit are usually a typo in an address (the
+    /// same register decoded twice is legal, hence a warning, not an error).
+    public static func check(points: [PointDefinition], of device: String, at location: SourceLocation, reporter: MapReporter) {
+        var claimed: [ModbusTable: [(range: Range<Int>, bit: Int?, name: String)]] = [:]
+        for point in points {
+            let a = point.modbus
+            let range = a.offset..<(a.offset + a.registerCount)
+            // A status word read whole and bit by bit is a common, deliberate pattern: a bit
+            // point only clashes with another point on the same bit.
+            if let other = claimed[a.table, default: []].first(where: { $0.range.overlaps(range) && $0.bit == a.bit }) {
+                let shared = max(range.lowerBound, other.range.lowerBound)
+                let unit = a.table.isBitTable ? "bit" : "register"
+                reporter.warning("\(device), point '\(point.name)': overlaps point '\(other.name)' at \(a.table.rawValue) \(unit) \(shared)",
+                                 at: point.location ?? location,
+                                 hint: "check the address: \(a.typeName) at \(a.offset) uses \(range.count) \(unit)(s)")
+            }
+            claimed[a.table, default: []].append((range, a.bit, point.name))
+        }
+    }
+
+    /// `connection:` of Modbus TCP.
+    public static var connectionSchema: [String: Any] {
+        [
+            "type": "object", "additionalProperties": false, "required": ["host"],
+            "description": "Modbus TCP.",
+            "properties": [
+                "host": ["type": "string"],
+                "port": ["type": "integer", "minimum": 1, "maximum": 65535, "description": "Default 502."],
+                "unit_id": ["type": "integer", "minimum": 0, "maximum": 255, "description": "Default 1."],
+                "timeout": ["$ref": "#/$defs/duration", "description": "Response timeout (default 1s)."],
+            ] as [String: Any],
+        ]
+    }
+
+    /// The Modbus point keys.
+    public static var pointSchema: [String: Any] {
+        [
+            "table": ["enum": ModbusTable.allCases.map(\.rawValue), "description": "Modbus table."],
+            "address": ["type": "integer", "minimum": 0, "maximum": 65535, "description": "0-based register or bit offset."],
+            "type": ["enum": ModbusDataType.allCases.map(\.rawValue), "description": "Encoding; default bool on coil/discrete, int16 otherwise."],
+            "byte_order": ["enum": ByteOrder.allCases.map(\.rawValue), "description": "Byte order inside each register (default big)."],
+            "word_order": ["enum": ByteOrder.allCases.map(\.rawValue), "description": "Register order inside a multi-register value (default big)."],
+            "length": ["type": "integer", "minimum": 1, "maximum": maxStringRegisters,
+                       "description": "Registers of a string point, two characters each."],
+            "bit": ["type": "integer", "minimum": 0, "maximum": 15,
+                    "description": "One bit of a holding or input register (0 = least significant); the point is a bool."],
+        ]
+    }
+
+    /// `table` and `address` are required; a string needs its `length`.
+    public static var pointSchemaRules: [String: Any] {
+        [
+            "required": ["table", "address"],
+            "if": ["properties": ["type": ["const": "string"]], "required": ["type"]],
+            "then": ["required": ["length"]],
+        ]
+    }
+}
+
+extension DeviceMapLoader {
+    /// A loader for Modbus devices only (tools and tests that need no other protocol).
+    public static let modbus = DeviceMapLoader(protocols: [ModbusSyntax.self])
+}
