@@ -61,6 +61,26 @@ func describe(_ node: Node) -> String {
     }
 }
 
+/// `node.int`, except that a YAML 1.1 sexagesimal integer (`1:30` is 90) too large for `Int` is nil:
+/// Yams multiplies its parts without overflow checks and traps (on `1:0:0:0:0:0:0:0:0:0:0`, say).
+func integerValue(_ node: Node) -> Int? {
+    if case .scalar(let s) = node, s.string.contains(":") {
+        // Yams' arithmetic, checked: the value is sum(part × 60^i), the base grows to 60^parts.
+        var text = s.string.replacingOccurrences(of: "_", with: "")
+        if text.hasPrefix("-") || text.hasPrefix("+") { text.removeFirst() }
+        var base = 1, value = 0
+        for part in text.components(separatedBy: ":").reversed() {
+            guard let digit = Int(part, radix: 10) else { return nil }
+            let (term, o1) = digit.multipliedReportingOverflow(by: base)
+            let (sum, o2) = value.addingReportingOverflow(term)
+            let (next, o3) = base.multipliedReportingOverflow(by: 60)
+            if o1 || o2 || o3 { return nil }
+            (value, base) = (sum, next)
+        }
+    }
+    return node.int
+}
+
 /// True for `key:` with nothing after it, `~` and `null`.
 func isNull(_ node: Node) -> Bool {
     if case .scalar = node { return tagName(node) == .null }
@@ -194,7 +214,7 @@ struct YAMLMapping {
 
     func integer(_ key: String, in range: ClosedRange<Int>, required: Bool = false) -> Int? {
         guard let v = value(key, required: required) else { return nil }
-        guard tagName(v) == .int, let i = v.int else {
+        guard tagName(v) == .int, let i = integerValue(v) else {
             typeError(key, "an integer", v)
             return nil
         }
