@@ -22,8 +22,10 @@ func composeYAML(_ yaml: String, file: String, sink: DiagnosticSink) -> Node?? {
             sink.error("key \(keys) appears more than once in the same mapping",
                        at: SourceLocation(file: file, line: context.mark.line, column: context.mark.column),
                        hint: "each key may appear only once; remove or rename the other")
-        case let .reader(problem, _, _, _):
-            sink.error("invalid YAML: \(problem)", at: SourceLocation(file: file, line: 1, column: 1))
+        case let .reader(problem, offset, value, _):
+            // A character libyaml refuses, such as a control character: it is invisible, so name it.
+            sink.error("invalid YAML: \(problem)", at: sourceLocation(ofCharacter: offset, in: yaml, file: file),
+                       hint: value >= 0 ? String(format: "character U+%04X", value) : nil)
         default:
             sink.error("invalid YAML: \(error)", at: SourceLocation(file: file, line: 1, column: 1))
         }
@@ -32,6 +34,22 @@ func composeYAML(_ yaml: String, file: String, sink: DiagnosticSink) -> Node?? {
         sink.error("invalid YAML: \(error)", at: SourceLocation(file: file, line: 1, column: 1))
         return nil
     }
+}
+
+/// Line and column of the `offset`th Character, counted like libyaml's marks (columns in code
+/// points); 1:1 when the offset is unknown.
+func sourceLocation(ofCharacter offset: Int?, in text: String, file: String) -> SourceLocation {
+    guard let offset, let target = text.index(text.startIndex, offsetBy: offset, limitedBy: text.endIndex) else {
+        return SourceLocation(file: file, line: 1, column: 1)
+    }
+    var line = 1, lineStart = text.startIndex
+    var i = text.startIndex
+    while i < target {
+        let next = text.index(after: i)
+        if text[i].isNewline { (line, lineStart) = (line + 1, next) }
+        i = next
+    }
+    return SourceLocation(file: file, line: line, column: text.unicodeScalars[lineStart..<target].count + 1)
 }
 
 /// The resolved YAML tag of a node (`Tag.name` is not public in Yams).
