@@ -190,8 +190,9 @@ struct YAMLMapping {
         guard let e = entry(key) else {
             // A near miss (`adress`) is already reported as an unknown key with this key as the
             // suggestion; saying "missing 'address'" as well would be the same problem twice.
-            let misspelled = entries.contains { Suggest.nearest($0.key, in: [key]) != nil }
-            if required && !misspelled { error("missing required key '\(key)'", at: node, hint: hint) }
+            if required && !entries.contains(where: { Suggest.nearest($0.key, in: [key]) != nil }) {
+                error("missing required key '\(key)'", at: node, hint: hint)
+            }
             return nil
         }
         if isNull(e.value) {
