@@ -91,7 +91,9 @@ let package = Package(
             path: "Tests/TestSupport"
         ),
         .testTarget(name: "GatewayCoreTests", dependencies: ["GatewayCore"]),
-        .testTarget(name: "DeviceMapsTests", dependencies: ["DeviceMaps", "GatewayCore"], exclude: ["Cases"]),
+        .testTarget(name: "DeviceMapsTests",
+                    dependencies: ["DeviceMaps", "GatewayCore", "TestSupport", .product(name: "Yams", package: "Yams")],
+                    exclude: ["Cases"]),
         .testTarget(name: "ModbusAdapterTests",
                     dependencies: ["ModbusAdapter", "DeviceMaps", "GatewayCore", "Simulators", "TestSupport", "DevTools"]),
         .testTarget(name: "UplinkTests",
