@@ -92,7 +92,9 @@ let package = Package(
             path: "Tests/TestSupport"
         ),
         .testTarget(name: "GatewayCoreTests", dependencies: ["GatewayCore"]),
-        .testTarget(name: "DeviceMapsTests", dependencies: ["DeviceMaps", "GatewayCore", "ModbusAdapter"], exclude: ["Cases"]),
+        .testTarget(name: "DeviceMapsTests",
+                    dependencies: ["DeviceMaps", "GatewayCore", "ModbusAdapter", "TestSupport", .product(name: "Yams", package: "Yams")],
+                    exclude: ["Cases"]),
         .testTarget(name: "ModbusAdapterTests",
                     dependencies: ["ModbusAdapter", "DeviceMaps", "GatewayCore", "Simulators", "TestSupport", "DevTools"]),
         .testTarget(name: "UplinkTests",

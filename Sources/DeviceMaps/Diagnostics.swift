@@ -132,9 +132,13 @@ enum Suggest {
 
     /// The candidate closest to `word`, when it is close enough to be a likely typo.
     static func nearest(_ word: String, in candidates: [String]) -> String? {
+        // Typos are in names a person types. The guards keep a pasted-in value of 40 kB from
+        // costing a 40k × n matrix per candidate (40k × 40k against another long name); the
+        // distance is never less than the difference in length.
+        guard word.count <= 100 else { return nil }
         let limit = Swift.max(1, Swift.min(3, word.count / 3))
         var best: (String, Int)?
-        for c in candidates {
+        for c in candidates where abs(c.count - word.count) <= limit {
             let d = distance(word, c)
             if d <= limit, best == nil || d < best!.1 { best = (c, d) }
         }

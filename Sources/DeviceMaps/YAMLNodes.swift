@@ -23,8 +23,10 @@ func composeYAML(_ yaml: String, file: String, sink: DiagnosticSink) -> Node?? {
             sink.error("key \(keys) appears more than once in the same mapping",
                        at: SourceLocation(file: file, line: context.mark.line, column: context.mark.column),
                        hint: "each key may appear only once; remove or rename the other")
-        case let .reader(problem, _, _, _):
-            sink.error("invalid YAML: \(problem)", at: SourceLocation(file: file, line: 1, column: 1))
+        case let .reader(problem, offset, value, _):
+            // A character libyaml refuses, such as a control character: it is invisible, so name it.
+            sink.error("invalid YAML: \(problem)", at: sourceLocation(ofCharacter: offset, in: yaml, file: file),
+                       hint: value >= 0 ? String(format: "character U+%04X", value) : nil)
         default:
             sink.error("invalid YAML: \(error)", at: SourceLocation(file: file, line: 1, column: 1))
         }
@@ -33,6 +35,22 @@ func composeYAML(_ yaml: String, file: String, sink: DiagnosticSink) -> Node?? {
         sink.error("invalid YAML: \(error)", at: SourceLocation(file: file, line: 1, column: 1))
         return nil
     }
+}
+
+/// Line and column of the `offset`th Character, counted like libyaml's marks (columns in code
+/// points); 1:1 when the offset is unknown.
+func sourceLocation(ofCharacter offset: Int?, in text: String, file: String) -> SourceLocation {
+    guard let offset, let target = text.index(text.startIndex, offsetBy: offset, limitedBy: text.endIndex) else {
+        return SourceLocation(file: file, line: 1, column: 1)
+    }
+    var line = 1, lineStart = text.startIndex
+    var i = text.startIndex
+    while i < target {
+        let next = text.index(after: i)
+        if text[i].isNewline { (line, lineStart) = (line + 1, next) }
+        i = next
+    }
+    return SourceLocation(file: file, line: line, column: text.unicodeScalars[lineStart..<target].count + 1)
 }
 
 /// The resolved YAML tag of a node (`Tag.name` is not public in Yams).
@@ -60,6 +78,26 @@ func describe(_ node: Node) -> String {
     case .sequence: return "a list"
     case .alias: return "an alias"
     }
+}
+
+/// `node.int`, except that a YAML 1.1 sexagesimal integer (`1:30` is 90) too large for `Int` is nil:
+/// Yams multiplies its parts without overflow checks and traps (on `1:0:0:0:0:0:0:0:0:0:0`, say).
+func integerValue(_ node: Node) -> Int? {
+    if case .scalar(let s) = node, s.string.contains(":") {
+        // Yams' arithmetic, checked: the value is sum(part × 60^i), the base grows to 60^parts.
+        var text = s.string.replacingOccurrences(of: "_", with: "")
+        if text.hasPrefix("-") || text.hasPrefix("+") { text.removeFirst() }
+        var base = 1, value = 0
+        for part in text.components(separatedBy: ":").reversed() {
+            guard let digit = Int(part, radix: 10) else { return nil }
+            let (term, o1) = digit.multipliedReportingOverflow(by: base)
+            let (sum, o2) = value.addingReportingOverflow(term)
+            let (next, o3) = base.multipliedReportingOverflow(by: 60)
+            if o1 || o2 || o3 { return nil }
+            (value, base) = (sum, next)
+        }
+    }
+    return node.int
 }
 
 /// True for `key:` with nothing after it, `~` and `null`.
@@ -153,8 +191,9 @@ struct YAMLMapping {
         guard let e = entry(key) else {
             // A near miss (`adress`) is already reported as an unknown key with this key as the
             // suggestion; saying "missing 'address'" as well would be the same problem twice.
-            let misspelled = entries.contains { Suggest.nearest($0.key, in: [key]) != nil }
-            if required && !misspelled { error("missing required key '\(key)'", at: node, hint: hint) }
+            if required && !entries.contains(where: { Suggest.nearest($0.key, in: [key]) != nil }) {
+                error("missing required key '\(key)'", at: node, hint: hint)
+            }
             return nil
         }
         if isNull(e.value) {
@@ -195,7 +234,7 @@ struct YAMLMapping {
 
     func integer(_ key: String, in range: ClosedRange<Int>, required: Bool = false) -> Int? {
         guard let v = value(key, required: required) else { return nil }
-        guard tagName(v) == .int, let i = v.int else {
+        guard tagName(v) == .int, let i = integerValue(v) else {
             typeError(key, "an integer", v)
             return nil
         }

@@ -1,18 +1,15 @@
 import DeviceMaps
 import ModbusAdapter
 import Foundation
+import TestSupport
 import Testing
 
 @Suite("Modbus adapter README")
 struct READMESampleTests {
     @Test("the README's sample device map validates and means what the README says")
     func sample() throws {
-        let readme = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().appendingPathComponent("Sources/ModbusAdapter/README.md")
-        let text = try String(contentsOf: readme, encoding: .utf8)
-        let start = try #require(text.range(of: "```yaml\n"))
-        let end = try #require(text.range(of: "```", range: start.upperBound..<text.endIndex))
-        let (map, diagnostics) = DeviceMapLoader.modbus.parse(yaml: String(text[start.upperBound..<end.lowerBound]), file: "README.md")
+        let sample = try #require(DocumentationSamples.yamlBlocks(inFile: "Sources/ModbusAdapter/README.md").first)
+        let (map, diagnostics) = DeviceMapLoader.modbus.parse(yaml: sample, file: "README.md")
         #expect(diagnostics.isEmpty, "\(diagnostics)")
         let device = try #require(map?.devices.first)
         #expect(device.id == "ahu-3")
