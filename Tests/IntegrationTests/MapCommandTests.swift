@@ -60,6 +60,8 @@ struct MapCommandTests {
         #expect(table.status == 0)
         #expect(table.output.contains("boiler-1  modbus  127.0.0.1:1502 unit 1  poll 500ms  profile boiler-controller"), "\(table.output)")
         #expect(table.output.contains("setpoint     holding   1        int16    big/big     0.1    0       °C     readwrite  5    90"))
+        #expect(table.output.contains("readwrite            [standby=0, heat=1, eco=2]"), "\(table.output)")
+        #expect(table.output.contains(#"set_temperature  celsius (number, 5…90, default 20)  setpoint=$celsius, mode="heat""#), "\(table.output)")
         let out = dir.file("show.json")
         #expect(try await runEdgegate(["map", "show", "--format", "json", plant], writingStdoutTo: out) == 0)
         guard case .array(let devices)? = try? JSONDecoder().decode(JSONNode.self, from: Data(contentsOf: URL(fileURLWithPath: out))),
@@ -73,7 +75,65 @@ struct MapCommandTests {
         #expect(flow["word_order"] == .string("little"))
         #expect(flow["byte_order"] == .string("big"))
         #expect(flow["scale"] == .integer(1))
+        guard case .array(let commands)? = boiler["commands"],
+              case .object(let setTemperature)? = commands.first(where: { if case .object(let c) = $0 { return c["name"] == .string("set_temperature") } else { return false } }),
+              case .array(let args)? = setTemperature["args"], case .object(let celsius)? = args.first else {
+            Issue.record("no commands in the JSON")
+            return
+        }
+        #expect(celsius == ["name": .string("celsius"), "type": .string("number"), "min": .integer(5), "max": .integer(90), "default": .integer(20)])
+        #expect(setTemperature["write"] == .object(["setpoint": .string("$celsius"), "mode": .string("heat")]))
         #expect(try await runEdgegate(["map", "show", dir.file("missing.yaml")], in: dir).status == 2)
+    }
+
+    @Test("show: string length, register bit, enum options and named commands with their arguments")
+    func showDetails() async throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let map = dir.file("panel.yaml")
+        try """
+            devices:
+              - id: panel-1
+                protocol: modbus
+                connection: { host: 127.0.0.1 }
+                points:
+                  serial:  { table: input, address: 0, type: string, length: 6, byte_order: little }
+                  status:  { table: input, address: 6, type: uint16 }
+                  running: { table: input, address: 6, bit: 3 }
+                  preset:  { table: holding, address: 0, type: uint16, access: readwrite, enum: [1, 2, 4] }
+                  label:   { table: holding, address: 1, type: string, length: 4, access: readwrite }
+                commands:
+                  choose:
+                    description: Pick a preset
+                    args: { n: { type: integer, enum: [1, 2], description: the preset } }
+                    write: { preset: $n, label: $$manual }
+            """.write(toFile: map, atomically: true, encoding: .utf8)
+        let table = try await runEdgegate(["map", "show", map], in: dir)
+        #expect(table.status == 0, "\(table.output)")
+        #expect(table.output.contains(try Regex(#"serial\s+input\s+0\s+string\[6\]\s+little/big"#)), "\(table.output)")
+        #expect(table.output.contains(try Regex(#"running\s+input\s+6\s+bool \(bit 3\)"#)), "\(table.output)")
+        #expect(table.output.contains(try Regex(#"preset\s+holding.*readwrite\s+\[1, 2, 4\]"#)), "\(table.output)")
+        #expect(table.output.contains(#"choose   n (integer, one of [1, 2])  preset=$n, label="$$manual""#), "\(table.output)")
+
+        let out = dir.file("panel.json")
+        #expect(try await runEdgegate(["map", "show", "--format", "json", map], writingStdoutTo: out) == 0)
+        guard case .array(let devices)? = try? JSONDecoder().decode(JSONNode.self, from: Data(contentsOf: URL(fileURLWithPath: out))),
+              case .object(let panel)? = devices.first, case .array(let points)? = panel["points"], points.count == 5,
+              case .object(let serial) = points[0], case .object(let status) = points[1], case .object(let running) = points[2],
+              case .object(let preset) = points[3], case .array(let commands)? = panel["commands"],
+              case .object(let choose)? = commands.first else {
+            Issue.record("unexpected JSON: \((try? String(contentsOfFile: out, encoding: .utf8)) ?? "")")
+            return
+        }
+        #expect(serial["type"] == .string("string") && serial["length"] == .integer(6))
+        #expect(status["length"] == nil && status["bit"] == nil && status["enum"] == nil)
+        #expect(running["type"] == .string("bool") && running["bit"] == .integer(3))
+        #expect(preset["enum"] == .array([.object(["value": .integer(1)]), .object(["value": .integer(2)]), .object(["value": .integer(4)])]))
+        #expect(choose["description"] == .string("Pick a preset"))
+        #expect(choose["args"] == .array([.object(["name": .string("n"), "type": .string("integer"), "description": .string("the preset"),
+                                                   "enum": .array([.object(["value": .integer(1)]), .object(["value": .integer(2)])])])]))
+        // A literal text that starts with `$` keeps the map's `$$`, so it cannot pass for an argument.
+        #expect(choose["write"] == .object(["preset": .string("$n"), "label": .string("$$manual")]))
     }
 }
 
@@ -90,6 +150,13 @@ struct MapNewTests {
         #expect(checked.output.contains("1 device(s) valid, 0 warning(s)"))
         let shown = try await runEdgegate(["map", "show", file], in: dir)
         #expect(shown.output.contains("setpoint"))
+        // One example of each kind of key: a string, a bit, an enum, a named command, report policies.
+        for part in ["string[8]", "bool (bit 0)", "[standby=0, heat=1, eco=2]", "start_pump", "set_temperature"] {
+            #expect(shown.output.contains(part), "\(part) in \(shown.output)")
+        }
+        let text = try String(contentsOfFile: file, encoding: .utf8)
+        #expect(text.contains("report: { deadband: 0.5, max_interval: 60s }"))
+        #expect(text.contains(#"report: { deadband: "5%" }"#))
         if extra.isEmpty {
             #expect(!shown.output.contains("profile"))
         } else {
