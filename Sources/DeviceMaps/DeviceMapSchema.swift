@@ -4,8 +4,40 @@ import GatewayCore
 /// The JSON Schema (draft 2020-12) of the device-map format, for editor completion and for
 /// tools. Built from the same key lists and enumerations the loader checks, so the two cannot
 /// drift apart silently (a test compares them). The loader stays the authority: the schema
-/// cannot express every rule (overlaps, profiles that exist, register ranges per type).
+/// cannot express every rule (overlaps, profiles that exist, unique device ids, a string's
+/// last register, `min` below `max`, commands that write existing points).
 public enum DeviceMapSchema {
+    /// Rules between a point's keys that the loader reports as errors and a schema can still
+    /// state (as `if`/`then`), so that editors flag them as the author types. Rules that need
+    /// arithmetic (a string's `address + length`) or other parts of the map stay with the loader.
+    static var pointRules: [[String: Any]] {
+        let bitTables = ModbusTable.allCases.filter(\.isBitTable).map(\.rawValue)
+        let registerTables = ModbusTable.allCases.filter { !$0.isBitTable }.map(\.rawValue)
+        let readOnlyTables = ModbusTable.allCases.filter { !$0.isWritable }.map(\.rawValue)
+        var rules: [[String: Any]] = [
+            // A string point without a length would read nothing.
+            ["if": ["properties": ["type": ["const": ModbusDataType.string.rawValue]], "required": ["type"]],
+             "then": ["required": ["length"]]],
+            // Coils and discrete inputs hold single bits: only bool fits.
+            ["if": ["properties": ["table": ["enum": bitTables]], "required": ["table"]],
+             "then": ["properties": ["type": ["const": ModbusDataType.bool.rawValue]]]],
+            // `bit` picks a bit of a register, and that bit is a bool.
+            ["if": ["required": ["bit"]],
+             "then": ["properties": ["table": ["enum": registerTables], "type": ["const": ModbusDataType.bool.rawValue]]]],
+            // Modbus offers no write to input registers and discrete inputs.
+            ["if": ["properties": ["table": ["enum": readOnlyTables]], "required": ["table"]],
+             "then": ["properties": ["access": ["const": Access.read.rawValue]]]],
+        ]
+        // A value of n registers must start at 65536 − n at the latest.
+        let widths = Dictionary(grouping: ModbusDataType.allCases.filter { ($0.fixedRegisterCount ?? 1) > 1 },
+                                by: { $0.fixedRegisterCount! })
+        for (count, types) in widths.sorted(by: { $0.key < $1.key }) {
+            rules.append(["if": ["properties": ["type": ["enum": types.map(\.rawValue)]], "required": ["type"]],
+                          "then": ["properties": ["address": ["maximum": 65536 - count]]]])
+        }
+        return rules
+    }
+
     /// The schema as a JSON object.
     public static var object: [String: Any] {
         let duration: [String: Any] = [
@@ -41,16 +73,14 @@ public enum DeviceMapSchema {
                 ] as [String: Any],
                 "report": ["$ref": "#/$defs/report", "description": "This point's report policy (overrides the device's)."],
             ] as [String: Any],
-            // A string point without a length would read nothing.
-            "if": ["properties": ["type": ["const": "string"]], "required": ["type"]],
-            "then": ["required": ["length"]],
+            "allOf": pointRules,
         ]
         let points: [String: Any] = ["type": "object", "additionalProperties": ["$ref": "#/$defs/point"]]
         let connection: [String: Any] = [
             "type": "object", "additionalProperties": false, "required": ["host"],
             "description": "Modbus TCP.",
             "properties": [
-                "host": ["type": "string"],
+                "host": ["type": "string", "minLength": 1],
                 "port": ["type": "integer", "minimum": 1, "maximum": 65535, "description": "Default 502."],
                 "unit_id": ["type": "integer", "minimum": 0, "maximum": 255, "description": "Default 1."],
                 "timeout": ["$ref": "#/$defs/duration", "description": "Response timeout (default 1s)."],
@@ -108,7 +138,7 @@ public enum DeviceMapSchema {
             "properties": [
                 "id": ["type": "string", "minLength": 1],
                 "protocol": protocolName,
-                "profile": ["type": "string"],
+                "profile": ["type": "string", "minLength": 1],
                 "connection": ["$ref": "#/$defs/connection"],
                 "poll": ["$ref": "#/$defs/duration", "description": "Poll period (default 1s)."],
                 "points": ["$ref": "#/$defs/points"],

@@ -198,29 +198,92 @@ struct MapReadTests {
 
 @Suite("edgegate map schema")
 struct MapSchemaTests {
-    @Test("an independent validator accepts the schema and the example maps, and rejects a typo")
+    /// Saved bad cases whose errors no JSON Schema can state. Every other saved case must be
+    /// rejected by the schema, and these must be accepted (else they no longer belong here).
+    static let beyondSchema: Set<String> = [
+        // Unique values of one key across list items: `uniqueItems` compares whole items only.
+        "duplicate-device-ids",
+        // YAML parsers keep one of two equal keys before any schema sees the document.
+        "duplicate-yaml-key",
+        // `min` above `max`: a schema cannot compare two values of the document.
+        "limits-on-read-only", "min-greater-than-max",
+        // A device's `profile` must name a profile of the map: a schema cannot refer to the
+        // document's own keys.
+        "unknown-profile", "unknown-profile-no-profiles",
+    ]
+
+    /// The saved device-map cases (the `config-*` cases hold gateway configurations).
+    static let cases: [String] = {
+        let folder = packageRoot.appendingPathComponent("Tests/DeviceMapsTests/Cases").path
+        return ((try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? [])
+            .filter { !$0.hasPrefix("config-") && FileManager.default.fileExists(atPath: "\(folder)/\($0)/input.yaml") }
+            .sorted()
+    }()
+
+    static func yamlFiles(in folder: String) -> [String] {
+        let path = packageRoot.appendingPathComponent(folder).path
+        return ((try? FileManager.default.contentsOfDirectory(atPath: path)) ?? [])
+            .filter { $0.hasSuffix(".yaml") }.sorted().map { "\(path)/\($0)" }
+    }
+
+    @Test("an independent validator accepts every example map and rejects every bad case whose error a schema can state")
     func schema() async throws {
         let dir = try TemporaryDirectory()
         defer { dir.remove() }
         let schema = dir.file("devicemap.schema.json")
         #expect(try await runEdgegate(["map", "schema"], writingStdoutTo: schema) == 0)
+
+        var valid = Self.yamlFiles(in: "devicemaps") + Self.yamlFiles(in: "devicemaps/models")
+        #expect(valid.count >= 4)
+        for (name, extra) in [("template.yaml", [String]()), ("template-profile.yaml", ["--profile", "p"])] {
+            #expect(try await runEdgegate(["map", "new"] + extra, writingStdoutTo: dir.file(name)) == 0)
+            valid.append(dir.file(name))
+        }
+        let typo = dir.file("typo.yaml")
         try """
             devices:
               - id: d1
                 protocol: modbus
                 connection: { host: 127.0.0.1 }
                 points: { t: { table: holding, adress: 0 } }
-            """.write(toFile: dir.file("typo.yaml"), atomically: true, encoding: .utf8)
-        let template = dir.file("template.yaml")
-        #expect(try await runEdgegate(["map", "new", "--profile", "p"], writingStdoutTo: template) == 0)
-        let plant = packageRoot.appendingPathComponent("devicemaps/demo-plant.yaml").path
+            """.write(toFile: typo, atomically: true, encoding: .utf8)
+        #expect(Self.beyondSchema.isSubset(of: Self.cases), "stale names: \(Self.beyondSchema.subtracting(Self.cases))")
+        func casePath(_ name: String) -> String {
+            packageRoot.appendingPathComponent("Tests/DeviceMapsTests/Cases/\(name)/input.yaml").path
+        }
+        valid += Self.beyondSchema.sorted().map(casePath)
+        let invalid = Self.cases.filter { !Self.beyondSchema.contains($0) }.map(casePath) + [typo]
+
+        // One Python process for every file: starting one per file would take seconds.
         let out = dir.file("check.txt")
-        let check = try DevTools.ChildProcess.spawn(try peerPython(), [peerScript("check_schema.py"), schema, plant, template],
+        let check = try DevTools.ChildProcess.spawn(try peerPython(), [peerScript("check_schema.py"), schema] + valid + ["--invalid"] + invalid,
                                                     stdout: .file(out, append: false), stderr: .file(out, append: true))
-        #expect(await check.wait() == 0, "\((try? String(contentsOfFile: out, encoding: .utf8)) ?? "")")
-        let typo = try DevTools.ChildProcess.spawn(try peerPython(), [peerScript("check_schema.py"), schema, dir.file("typo.yaml")],
-                                                   stdout: .file(out, append: false), stderr: .file(out, append: true))
-        #expect(await typo.wait() == 1)
-        #expect(((try? String(contentsOfFile: out, encoding: .utf8)) ?? "").contains("'adress' was unexpected"))
+        let status = await check.wait()
+        let output = (try? String(contentsOfFile: out, encoding: .utf8)) ?? ""
+        #expect(status == 0, "\(output)")
+        var verdicts: [String: String] = [:]
+        for line in output.split(separator: "\n") {
+            if line.hasPrefix("ok ") { verdicts[String(line.dropFirst(3))] = "ok" }
+            if line.hasPrefix("invalid "), let colon = line.range(of: ": ") {
+                verdicts[String(line[line.index(line.startIndex, offsetBy: 8)..<colon.lowerBound])] = String(line[colon.upperBound...])
+            }
+        }
+        for file in valid { #expect(verdicts[file] == "ok", "\(file): \(verdicts[file] ?? "no verdict")") }
+        for file in invalid { #expect(verdicts[file].map { $0 != "ok" } == true, "\(file) was accepted") }
+
+        // The rules between a point's keys are the schema's, not only the loader's.
+        let expected = [
+            typo: "'adress' was unexpected",
+            casePath("type-table-mismatch"): "'bool' was expected",
+            casePath("writable-read-only-tables"): "'read' was expected",
+            casePath("register-bits"): "'coil' is not one of ['input', 'holding']",
+            casePath("host-empty"): "should be non-empty",
+            casePath("wide-types"): "65533 is greater than the maximum of 65532",
+            casePath("overlapping-registers"): "65535 is greater than the maximum of 65534",
+            casePath("yaml-syntax-error"): "not YAML",
+        ]
+        for (file, message) in expected {
+            #expect(verdicts[file]?.contains(message) == true, "\(file): \(verdicts[file] ?? "no verdict")")
+        }
     }
 }
