@@ -239,6 +239,11 @@ struct MapSchemaTests {
             #expect(try await runEdgegate(["map", "new"] + extra, writingStdoutTo: dir.file(name)) == 0)
             valid.append(dir.file(name))
         }
+        for example in DocumentationTests.maps where !example.isInvalid {
+            let file = dir.file("doc-\(example.line).yaml")
+            try example.yaml.write(toFile: file, atomically: true, encoding: .utf8)
+            valid.append(file)
+        }
         let typo = dir.file("typo.yaml")
         try """
             devices:
