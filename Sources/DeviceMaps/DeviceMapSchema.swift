@@ -4,7 +4,8 @@ import GatewayCore
 /// The JSON Schema (draft 2020-12) of the device-map format, for editor completion and for
 /// tools. Built from the same key lists and enumerations the loader checks, so the two cannot
 /// drift apart silently (a test compares them). The loader stays the authority: the schema
-/// cannot express every rule (overlaps, profiles that exist, register ranges per type).
+/// cannot express every rule (overlaps, profiles that exist, unique device ids, a string's
+/// last register, `min` below `max`, commands that write existing points).
 public enum DeviceMapSchema {
     /// The schema as a JSON object, for a loader's protocols.
     ///
@@ -95,7 +96,7 @@ public enum DeviceMapSchema {
             "properties": [
                 "id": ["type": "string", "minLength": 1],
                 "protocol": protocolName,
-                "profile": ["type": "string"],
+                "profile": ["type": "string", "minLength": 1],
                 "connection": ["$ref": "#/$defs/connection"],
                 "poll": ["$ref": "#/$defs/duration", "description": "Poll period (default 1s)."],
                 "points": ["$ref": "#/$defs/points"],

@@ -406,7 +406,7 @@ func scalarValue(_ node: Node) -> Value? {
     case .bool: return node.bool.map(Value.bool)
     case .int:
         // Beyond Int64 (a uint64 limit) the number is kept as a double.
-        if let i = node.int { return .int(Int64(i)) }
+        if let i = integerValue(node) { return .int(Int64(i)) }
         return node.float.flatMap { $0.isFinite ? .double($0) : nil }
     case .float: return node.float.flatMap { $0.isFinite ? .double($0) : nil }
     default: return .string(s.string)

@@ -135,7 +135,7 @@ public enum ModbusSyntax: ProtocolSyntax {
             "type": "object", "additionalProperties": false, "required": ["host"],
             "description": "Modbus TCP.",
             "properties": [
-                "host": ["type": "string"],
+                "host": ["type": "string", "minLength": 1],
                 "port": ["type": "integer", "minimum": 1, "maximum": 65535, "description": "Default 502."],
                 "unit_id": ["type": "integer", "minimum": 0, "maximum": 255, "description": "Default 1."],
                 "timeout": ["$ref": "#/$defs/duration", "description": "Response timeout (default 1s)."],
@@ -158,13 +158,36 @@ public enum ModbusSyntax: ProtocolSyntax {
         ]
     }
 
-    /// `table` and `address` are required; a string needs its `length`.
+    /// `table` and `address` are required, and the rules between a point's keys that the
+    /// syntax reports as errors and a schema can still state (as `if`/`then`), so that
+    /// editors flag them as the author types. Rules that need arithmetic (a string's
+    /// `address + length`) or other parts of the map stay with the loader.
     public static var pointSchemaRules: [String: Any] {
-        [
-            "required": ["table", "address"],
-            "if": ["properties": ["type": ["const": "string"]], "required": ["type"]],
-            "then": ["required": ["length"]],
+        let bitTables = ModbusTable.allCases.filter(\.isBitTable).map(\.rawValue)
+        let registerTables = ModbusTable.allCases.filter { !$0.isBitTable }.map(\.rawValue)
+        let readOnlyTables = ModbusTable.allCases.filter { !$0.isWritable }.map(\.rawValue)
+        var rules: [[String: Any]] = [
+            // A string point without a length would read nothing.
+            ["if": ["properties": ["type": ["const": ModbusDataType.string.rawValue]], "required": ["type"]],
+             "then": ["required": ["length"]]],
+            // Coils and discrete inputs hold single bits: only bool fits.
+            ["if": ["properties": ["table": ["enum": bitTables]], "required": ["table"]],
+             "then": ["properties": ["type": ["const": ModbusDataType.bool.rawValue]]]],
+            // `bit` picks a bit of a register, and that bit is a bool.
+            ["if": ["required": ["bit"]],
+             "then": ["properties": ["table": ["enum": registerTables], "type": ["const": ModbusDataType.bool.rawValue]]]],
+            // Modbus offers no write to input registers and discrete inputs.
+            ["if": ["properties": ["table": ["enum": readOnlyTables]], "required": ["table"]],
+             "then": ["properties": ["access": ["const": Access.read.rawValue]]]],
         ]
+        // A value of n registers must start at 65536 − n at the latest.
+        let widths = Dictionary(grouping: ModbusDataType.allCases.filter { ($0.fixedRegisterCount ?? 1) > 1 },
+                                by: { $0.fixedRegisterCount! })
+        for (count, types) in widths.sorted(by: { $0.key < $1.key }) {
+            rules.append(["if": ["properties": ["type": ["enum": types.map(\.rawValue)]], "required": ["type"]],
+                          "then": ["properties": ["address": ["maximum": 65536 - count]]]])
+        }
+        return ["required": ["table", "address"], "allOf": rules]
     }
 }
 

@@ -109,9 +109,15 @@ struct DemoCommand: AsyncParsableCommand {
         say("demo: stopped the gateway, the simulators and the hub")
     }
 
-    /// The demo's command: the boiler's setpoint when the map has it, else the first writable
-    /// numeric point, set to the middle of its range.
+    /// The demo's command: the boiler's `set_temperature` to 21.5 °C when the map has it (a
+    /// named command, the way an operator asks), else a write of the first writable numeric
+    /// point, to the middle of its range.
     static func demoCommand(for map: DeviceMap) -> Command? {
+        let id = "demo-\(UUID().uuidString.prefix(8).lowercased())"
+        if let boiler = map.devices.first(where: { $0.id == "boiler-1" }),
+           boiler.commands.contains(where: { $0.name == "set_temperature" }) {
+            return Command(id: id, device: boiler.id, action: .named("set_temperature", arguments: ["celsius": .double(21.5)]))
+        }
         for device in map.devices {
             for point in device.points where point.access.isWritable && point.modbus.type != .bool {
                 let target: Double = if device.id == "boiler-1" && point.name == "setpoint" {
@@ -120,8 +126,7 @@ struct DemoCommand: AsyncParsableCommand {
                     ((point.min ?? 0) + (point.max ?? 100)) / 2
                 }
                 let value: Value = point.descriptor.kind == .integer ? .int(Int64(target.rounded())) : .double(target)
-                return Command(id: "demo-\(UUID().uuidString.prefix(8).lowercased())", device: device.id,
-                               action: .write([point.name: value]))
+                return Command(id: id, device: device.id, action: .write([point.name: value]))
             }
         }
         return nil

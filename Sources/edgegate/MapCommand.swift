@@ -112,7 +112,12 @@ struct MapValidateCommand: ParsableCommand {
 struct MapShowCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "show",
-        abstract: "Print devices as resolved: profiles expanded, defaults filled in.")
+        abstract: "Print devices as resolved: profiles expanded, defaults filled in.",
+        discussion: """
+            Per device: its points (table, address, type with string length or register bit, \
+            byte/word order, scale, offset, unit, access, write limits and enum options) and its \
+            named commands (arguments with type, limits and default, and the points they write).
+            """)
 
     @Argument(help: "Device-map files or folders.")
     var paths: [String]
@@ -140,14 +145,43 @@ struct MapShowCommand: ParsableCommand {
         var text = "\(device.id)  \(device.protocolName)  \(c.host):\(c.port) unit \(c.unitID)  poll \(mapDuration(device.poll))"
         if let profile = device.profile { text += "  profile \(profile)" }
         text += "\n"
-        let header = ["point", "table", "address", "type", "order", "scale", "offset", "unit", "access", "min", "max"]
+        let header = ["point", "table", "address", "type", "order", "scale", "offset", "unit", "access", "min", "max", "enum"]
         let rows = device.points.map { p -> [String] in
-            [p.name, p.modbus.table.rawValue, String(p.modbus.offset), p.modbus.type.rawValue,
+            [p.name, p.modbus.table.rawValue, String(p.modbus.offset), p.modbus.typeName,
              "\(p.modbus.byteOrder.rawValue)/\(p.modbus.wordOrder.rawValue)", Value.format(p.scale), Value.format(p.offset),
-             p.unit ?? "", p.access.rawValue, p.min.map(Value.format) ?? "", p.max.map(Value.format) ?? ""]
+             p.unit ?? "", p.access.rawValue, p.min.map(Value.format) ?? "", p.max.map(Value.format) ?? "",
+             optionsText(p.options)]
         }
         for line in columns(header, rows) { text += "  " + line + "\n" }
+        if !device.commands.isEmpty {
+            let commandRows = device.commands.map { command -> [String] in
+                [command.name, command.arguments.map(argumentText).joined(separator: ", "),
+                 command.writes.map { "\($0.point)=\(WriteValue($0.value).text)" }.joined(separator: ", ")]
+            }
+            for line in columns(["command", "args", "writes"], commandRows) { text += "  " + line + "\n" }
+        }
         return text
+    }
+
+    /// `[off=0, heat=1]`: the options as the gateway's messages name them (only the options
+    /// matter to `describeOptions`, hence any kind).
+    static func optionsText(_ options: [EnumOption]) -> String {
+        options.isEmpty ? "" : ValueRule(kind: .number, typeName: "", options: options).describeOptions()
+    }
+
+    /// `celsius (number, 5…90, default 20)`.
+    static func argumentText(_ argument: CommandArgument) -> String {
+        let rule = argument.rule
+        var parts = [rule.kind.rawValue]
+        switch (rule.min, rule.max) {
+        case let (lo?, hi?): parts.append("\(Value.format(lo))…\(Value.format(hi))")
+        case let (lo?, nil): parts.append("≥ \(Value.format(lo))")
+        case let (nil, hi?): parts.append("≤ \(Value.format(hi))")
+        case (nil, nil): break
+        }
+        if !rule.options.isEmpty { parts.append("one of " + rule.describeOptions()) }
+        if let value = argument.defaultValue { parts.append("default \(value)") }
+        return "\(argument.name) (\(parts.joined(separator: ", ")))"
     }
 
     struct DeviceRecord: Encodable {
@@ -159,6 +193,7 @@ struct MapShowCommand: ParsableCommand {
         let unitID: Int
         let pollMilliseconds: Int64
         let points: [PointRecord]
+        let commands: [CommandRecord]
 
         init(_ d: DeviceDefinition) {
             id = d.id
@@ -169,10 +204,11 @@ struct MapShowCommand: ParsableCommand {
             unitID = d.modbusConnection.unitID
             pollMilliseconds = milliseconds(d.poll)
             points = d.points.map(PointRecord.init)
+            commands = d.commands.map(CommandRecord.init)
         }
 
         enum CodingKeys: String, CodingKey {
-            case id, `protocol`, profile, host, port, points
+            case id, `protocol`, profile, host, port, points, commands
             case unitID = "unit_id", pollMilliseconds = "poll_ms"
         }
     }
@@ -180,9 +216,14 @@ struct MapShowCommand: ParsableCommand {
     struct PointRecord: Encodable {
         let name, table, type, byteOrder, wordOrder, access: String
         let address: Int
+        /// Registers of a string point; absent for other types.
+        let length: Int?
+        /// The register bit of a bool point on a register table; absent otherwise.
+        let bit: Int?
         let scale, offset: Double
         let unit, description: String?
         let min, max: Double?
+        let options: [OptionRecord]?
 
         init(_ p: PointDefinition) {
             name = p.name
@@ -192,17 +233,98 @@ struct MapShowCommand: ParsableCommand {
             wordOrder = p.modbus.wordOrder.rawValue
             access = p.access.rawValue
             address = p.modbus.offset
+            length = p.modbus.type == .string ? p.modbus.length : nil
+            bit = p.modbus.bit
             scale = p.scale
             offset = p.offset
             unit = p.unit
             description = p.description
             min = p.min
             max = p.max
+            options = p.options.isEmpty ? nil : p.options.map(OptionRecord.init)
         }
 
         enum CodingKeys: String, CodingKey {
-            case name, table, type, access, address, scale, offset, unit, description, min, max
-            case byteOrder = "byte_order", wordOrder = "word_order"
+            case name, table, type, access, address, length, bit, scale, offset, unit, description, min, max
+            case byteOrder = "byte_order", wordOrder = "word_order", options = "enum"
+        }
+    }
+
+    /// One allowed value, with its name when the map gives one.
+    struct OptionRecord: Encodable {
+        let name: String?
+        let value: Value
+
+        init(_ option: EnumOption) {
+            name = option.label
+            value = option.value
+        }
+    }
+
+    struct CommandRecord: Encodable {
+        let name: String
+        let description: String?
+        let args: [ArgumentRecord]
+        /// Point → value, in the map's own notation: `"$celsius"` for an argument.
+        let write: [String: WriteValue]
+
+        init(_ c: NamedCommand) {
+            name = c.name
+            description = c.description
+            args = c.arguments.map(ArgumentRecord.init)
+            write = Dictionary(c.writes.map { ($0.point, WriteValue($0.value)) }, uniquingKeysWith: { a, _ in a })
+        }
+    }
+
+    struct ArgumentRecord: Encodable {
+        let name, type: String
+        let description: String?
+        let min, max: Double?
+        let options: [OptionRecord]?
+        let defaultValue: Value?
+
+        init(_ a: CommandArgument) {
+            name = a.name
+            type = a.rule.kind.rawValue
+            description = a.description
+            min = a.rule.min
+            max = a.rule.max
+            options = a.rule.options.isEmpty ? nil : a.rule.options.map(OptionRecord.init)
+            defaultValue = a.defaultValue
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case name, type, description, min, max
+            case options = "enum", defaultValue = "default"
+        }
+    }
+
+    /// What a command writes, spelled as in the map: a value, `$name` for an argument, and `$$`
+    /// for a text that starts with `$`, so that the two cannot be confused.
+    struct WriteValue: Encodable {
+        let template: WriteTemplate
+
+        init(_ template: WriteTemplate) {
+            self.template = template
+        }
+
+        /// The value as the map spells it.
+        var spelled: Value {
+            switch template {
+            case .argument(let name): return .string("$\(name)")
+            case .literal(.string(let s)) where s.hasPrefix("$"): return .string("$\(s)")
+            case .literal(let v): return v
+            }
+        }
+
+        /// For the table: `$celsius` bare, literals as values (`true`, `21.5`, `"heat"`).
+        var text: String {
+            if case .argument(let name) = template { return "$\(name)" }
+            return spelled.description
+        }
+
+        func encode(to encoder: any Encoder) throws {
+            try spelled.encode(to: encoder)
         }
     }
 }
@@ -212,7 +334,12 @@ struct MapNewCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "new",
         abstract: "Print a commented device-map template that validates as printed.",
-        discussion: "Redirect it into a file under devicemaps/ and edit: edgegate map new --profile chiller > devicemaps/chiller.yaml")
+        discussion: """
+            The template shows one example of each kind of key: the register types, a string \
+            with its length, a bit of a register, an enum with names, a named command with an \
+            argument, and report policies for a device and a point. Redirect it into a file \
+            under devicemaps/ and edit: edgegate map new --profile chiller > devicemaps/chiller.yaml
+            """)
 
     @Option(help: "Protocol of the template.")
     var `protocol`: String = "modbus"
@@ -233,39 +360,54 @@ struct MapNewCommand: ParsableCommand {
         print(Self.template(profile: profile), terminator: "")
     }
 
-    /// Point lines, indented for a `points:` key at four spaces (in a profile or a device).
-    static let points = [
+    /// Point and command lines, indented for keys at four spaces (in a profile or a device):
+    /// one example of each kind of key, so that authors copy rather than look up.
+    static let body = [
+        "    points:",
         "      # name:    { table: coil|discrete|input|holding, address: 0-based offset, type: ..., unit: ... }",
         #"      temperature: { table: input, address: 0, type: int16, scale: 0.1, unit: "°C", description: Supply temperature }"#,
-        #"      flow:        { table: input, address: 2, type: float32, word_order: little, unit: "l/min" }"#,
+        #"      flow:        { table: input, address: 2, type: float32, word_order: little, unit: "l/min","#,
+        #"                     report: { deadband: "5%" } }           # this point's own report policy"#,
         "      energy:      { table: input, address: 4, type: uint32, scale: 0.01, unit: kWh }",
+        "      serial:      { table: input, address: 6, type: string, length: 8 }   # 8 registers: up to 16 characters",
+        "      status:      { table: input, address: 14, type: uint16 }",
+        "      running:     { table: input, address: 14, bit: 0 }   # bit 0 (least significant) of status, a bool",
         #"      setpoint:    { table: holding, address: 0, type: int16, scale: 0.1, unit: "°C","#,
-        "                     access: readwrite, min: 5, max: 90 }     # writes outside min/max are refused",
+        "                     access: readwrite, min: 5, max: 90 }   # writes outside min/max are refused",
+        "      mode:        { table: holding, address: 1, type: uint16, access: readwrite,",
+        "                     enum: { standby: 0, heat: 1, eco: 2 } }   # the only values a write may set",
         "      pump:        { table: coil, address: 0, access: readwrite }",
         "      alarm:       { table: discrete, address: 0 }",
+        #"    commands:                        # the cloud sends {"command": "set_temperature", "args": {"celsius": 21}}"#,
+        "      start_pump:  { write: { pump: true } }",
+        "      set_temperature:",
+        "        args: { celsius: { type: number, min: 5, max: 90, default: 20 } }",
+        "        write: { setpoint: $celsius, mode: heat }   # $celsius: the argument; heat: mode's name for 1",
     ]
 
     static func template(profile: String?) -> String {
         var lines = [
             "# A device map for edgegate: docs/devicemaps.md is the reference.",
             "# Check it with: edgegate map validate FILE    See it resolved: edgegate map show FILE",
-            "# Types: bool, int16, uint16, int32, uint32, float32; byte_order/word_order: big (default) | little.",
+            "# Types: bool, int16, uint16, int32, uint32, int64, uint64, float32, float64, string (with length);",
+            "# bit: N reads one bit of a register. byte_order/word_order: big (default) | little.",
             "# engineering value = raw × scale + offset; access: read (default) | readwrite | write.",
         ]
         if let profile {
             lines += ["profiles:", "  \(profile):                          # a device model, reusable by many devices",
-                      "    protocol: modbus", "    points:"] + points
+                      "    protocol: modbus"] + body
         }
         lines += [
             "devices:",
             "  - id: device-1                       # unique across all maps of the gateway",
             "    connection: { host: 127.0.0.1, port: 502, unit_id: 1, timeout: 1s }   # Modbus TCP",
             "    poll: 1s",
+            "    report: { deadband: 0.5, max_interval: 60s }   # send a change of more than 0.5, else every 60 s",
         ]
         if let profile {
-            lines += ["    profile: \(profile)                # a device may add or override points under `points:`"]
+            lines += ["    profile: \(profile)                # a device may add or override points and commands"]
         } else {
-            lines += ["    protocol: modbus", "    points:"] + points
+            lines += ["    protocol: modbus"] + body
         }
         return lines.joined(separator: "\n") + "\n"
     }

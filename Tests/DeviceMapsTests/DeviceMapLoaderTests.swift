@@ -16,12 +16,19 @@ import Testing
         #expect(boiler.modbusConnection == ModbusTCPConnection(host: "127.0.0.1", port: 1502, unitID: 1))
         #expect(boiler.poll == .milliseconds(500))
         #expect(boiler.report == ReportPolicy(deadband: .absolute(0.2), maxInterval: .seconds(60)))
-        #expect(boiler.points.map(\.name) == ["temperature", "setpoint", "flow", "pump", "alarm"])
+        #expect(boiler.points.map(\.name) == ["temperature", "setpoint", "mode", "flow", "pump", "alarm"])
+        #expect(boiler.commands.map(\.name) == ["start_pump", "stop_pump", "set_temperature"])
+        let mode = try #require(boiler.points.first { $0.name == "mode" })
+        #expect(mode.options.map(\.label) == ["standby", "heat", "eco"])
         let flow = try #require(boiler.points.first { $0.name == "flow" })
         #expect(flow.modbus == ModbusAddress(table: .input, offset: 10, type: .float32, wordOrder: .little))
         let setpoint = try #require(boiler.points.first { $0.name == "setpoint" })
         #expect(setpoint.access == .readwrite && setpoint.min == 5 && setpoint.max == 90 && setpoint.scale == 0.1)
         #expect(setpoint.unit == "°C")
+
+        let tank = try #require(map.devices.last)
+        #expect(tank.reportPolicies["level"] == ReportPolicy(deadband: .percent(1), maxInterval: .seconds(300)))
+        #expect(tank.reportPolicies["volume"] == ReportPolicy(deadband: .absolute(0.5), maxInterval: .seconds(30)))
 
         // The demo runs against the simulator: small addresses only.
         for device in map.devices {

@@ -136,6 +136,27 @@ struct CLITests {
         #expect(output.contains("adress"), "\(output)")
     }
 
+    @Test("map help: show names what it prints, new what its template shows")
+    func mapHelp() async throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        // Help is wrapped to the terminal's width: compare with the line breaks taken out.
+        func help(_ arguments: [String]) async throws -> String {
+            let result = try await runEdgegate(arguments + ["--help"], in: dir)
+            #expect(result.status == 0)
+            return result.output.split(whereSeparator: \.isWhitespace).joined(separator: " ")
+        }
+        let show = try await help(["map", "show"])
+        for part in ["string length or register bit", "enum options", "named commands", "arguments with type, limits and default"] {
+            #expect(show.contains(part), "\(part) in: \(show)")
+        }
+        let new = try await help(["map", "new"])
+        for part in ["a string with its length", "a bit of a register", "an enum with names", "a named command", "report policies"] {
+            #expect(new.contains(part), "\(part) in: \(new)")
+        }
+        #expect(try await help(["map"]).contains("new Print a commented device-map template"))
+    }
+
     @Test("command send: usage errors exit 2")
     func sendUsage() async throws {
         let dir = try TemporaryDirectory()

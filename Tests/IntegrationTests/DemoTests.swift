@@ -24,7 +24,9 @@ struct DemoTests {
         _ = try await waitFor("readings and the command's response", timeout: .seconds(30)) {
             text().contains("boiler-1: alarm") && text().contains("tank-1: fill_valve") && text().contains(#""status":"ok""#) ? true : nil
         }
-        #expect(text().contains(#""values":{"setpoint":21.5}"#), "\(text())")
+        // The demo asks by name: set_temperature with celsius 21.5 writes the setpoint and mode heat (1).
+        #expect(text().contains(#""command":"set_temperature","args":{"celsius":21.5}"#), "\(text())")
+        #expect(text().contains(#""values":{"mode":1,"setpoint":21.5}"#), "\(text())")
         let hubPID = try #require(text().firstMatch(of: /pid (\d+)/).flatMap { Int32($0.1) })
         #expect(kill(hubPID, 0) == 0)
         demo.signal(SIGINT)
