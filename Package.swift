@@ -80,7 +80,8 @@ let package = Package(
                            "MQTTClient", "Uplink",
                            .product(name: "ArgumentParser", package: "swift-argument-parser"),
                            .product(name: "Logging", package: "swift-log"),
-                           .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")]
+                           .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                           .product(name: "UnixSignals", package: "swift-service-lifecycle")]
         ),
 
         .executableTarget(name: "edgegate-bench", dependencies: ["DevTools", "Simulators", "DeviceMaps", "ModbusAdapter", "GatewayCore", "MQTTClient", "Uplink", .product(name: "ArgumentParser", package: "swift-argument-parser"), .product(name: "Logging", package: "swift-log")], path: "Benchmarks/EdgegateBench"),

@@ -65,47 +65,49 @@ struct DemoCommand: AsyncParsableCommand {
             throw failInput(error.description)
         }
 
-        say("demo: development PKI in \(certs)/")
-        let pki = try await DevPKI.create(in: certs, gatewayID: gatewayID, logger: logger)
-        let hub: LocalHub
-        do {
-            hub = try await LocalHub.start(HubConfiguration(port: hubPort, pki: pki, runDirectory: "\(runDir)/hub"), logger: logger)
-        } catch {
-            throw failOperation("error: the hub did not start: \(error)")
-        }
-        say("demo: hub (mosquitto, mutual TLS) on 127.0.0.1:\(hubPort), pid \(hub.process.pid)")
-
-        var simulators: [ModbusSimulator] = []
-        do {
-            for (port, devices) in Dictionary(grouping: deviceMap.devices, by: { $0.modbusConnection.port }).sorted(by: { $0.key < $1.key }) {
-                let simulator = try ModbusSimulator(devices: devices, port: port, logger: logger)
-                try simulator.start()
-                simulators.append(simulator)
-                say("demo: Modbus simulator on 127.0.0.1:\(port) for \(devices.map(\.id).joined(separator: ", "))")
+        try await runUntilSignalled(logger: logger) {
+            say("demo: development PKI in \(certs)/")
+            let pki = try await DevPKI.create(in: certs, gatewayID: gatewayID, logger: logger)
+            let hub: LocalHub
+            do {
+                hub = try await LocalHub.start(HubConfiguration(port: hubPort, pki: pki, runDirectory: "\(runDir)/hub"), logger: logger)
+            } catch {
+                throw failOperation("error: the hub did not start: \(error)")
             }
-        } catch {
-            simulators.forEach { $0.stop() }
-            await hub.stop()
-            throw failOperation("error: the Modbus simulator did not start: \(error)")
-        }
+            say("demo: hub (mosquitto, mutual TLS) on 127.0.0.1:\(hubPort), pid \(hub.process.pid)")
 
-        let gateway: Gateway
-        do {
-            gateway = try Gateway(configuration: configuration, deviceMap: deviceMap, logger: logger)
-        } catch {
-            simulators.forEach { $0.stop() }
-            await hub.stop()
-            throw failInput(error.description)
+            var simulators: [ModbusSimulator] = []
+            do {
+                for (port, devices) in Dictionary(grouping: deviceMap.devices, by: { $0.modbusConnection.port }).sorted(by: { $0.key < $1.key }) {
+                    let simulator = try ModbusSimulator(devices: devices, port: port, logger: logger)
+                    try simulator.start()
+                    simulators.append(simulator)
+                    say("demo: Modbus simulator on 127.0.0.1:\(port) for \(devices.map(\.id).joined(separator: ", "))")
+                }
+            } catch {
+                simulators.forEach { $0.stop() }
+                await hub.stop()
+                throw failOperation("error: the Modbus simulator did not start: \(error)")
+            }
+
+            let gateway: Gateway
+            do throws(GatewayError) {
+                gateway = try Gateway(configuration: configuration, deviceMap: deviceMap, logger: logger)
+            } catch {
+                simulators.forEach { $0.stop() }
+                await hub.stop()
+                throw failInput(error.description)
+            }
+            let operatorOptions = MQTTOptions(host: "127.0.0.1", port: hubPort, clientID: "operator-demo",
+                                              tls: MQTTTLS(caFile: pki.caCert, certFile: pki.operatorCert, keyFile: pki.operatorKey, verifyHostname: true))
+            let console = DemoConsole(gateway: gatewayID, prefix: configuration.uplink.prefix, options: operatorOptions,
+                                      command: Self.demoCommand(for: deviceMap), logger: logger)
+            // Shutdown runs in reverse: console, adapters, uplink, simulators, hub.
+            let services: [any Service] = [ForegroundService { await hub.stop() }]
+                + simulators.map { simulator in ForegroundService { simulator.stop() } }
+                + gateway.services + [console]
+            return services
         }
-        let operatorOptions = MQTTOptions(host: "127.0.0.1", port: hubPort, clientID: "operator-demo",
-                                          tls: MQTTTLS(caFile: pki.caCert, certFile: pki.operatorCert, keyFile: pki.operatorKey, verifyHostname: true))
-        let console = DemoConsole(gateway: gatewayID, prefix: configuration.uplink.prefix, options: operatorOptions,
-                                  command: Self.demoCommand(for: deviceMap), logger: logger)
-        // Shutdown runs in reverse: console, adapters, uplink, simulators, hub.
-        let services: [any Service] = [ForegroundService { await hub.stop() }]
-            + simulators.map { simulator in ForegroundService { simulator.stop() } }
-            + gateway.services + [console]
-        try await runUntilSignalled(services, logger: logger)
         say("demo: stopped the gateway, the simulators and the hub")
     }
 

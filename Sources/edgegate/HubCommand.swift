@@ -32,15 +32,17 @@ struct HubCommand: AsyncParsableCommand {
         for file in [pki.caCert, pki.hubCert, pki.hubKey] where !FileManager.default.fileExists(atPath: file) {
             throw failInput("missing \(file): create a development PKI with `edgegate certs init --dir \(certs)`")
         }
-        let hub: LocalHub
-        do {
-            hub = try await LocalHub.start(HubConfiguration(port: port, pki: pki, prefix: prefix,
-                                                           operatorIdentity: operatorID, runDirectory: runDir),
-                                           logger: logger)
-        } catch {
-            throw failOperation("error: \(error)")
+        try await runUntilSignalled(logger: logger) {
+            let hub: LocalHub
+            do {
+                hub = try await LocalHub.start(HubConfiguration(port: port, pki: pki, prefix: prefix,
+                                                               operatorIdentity: operatorID, runDirectory: runDir),
+                                               logger: logger)
+            } catch {
+                throw failOperation("error: \(error)")
+            }
+            say(hub.connectHelp)
+            return [ForegroundService { await hub.stop() }]
         }
-        say(hub.connectHelp)
-        try await runUntilSignalled([ForegroundService { await hub.stop() }], logger: logger)
     }
 }

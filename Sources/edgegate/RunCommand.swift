@@ -45,7 +45,7 @@ struct RunCommand: AsyncParsableCommand {
         logger.info("gateway starting", metadata: [
             "gateway": "\(configuration.gatewayID)", "devices": "\(map.devices.count)",
             "hub": "\(configuration.uplink.host):\(configuration.uplink.port)"])
-        try await runUntilSignalled(gateway.services, logger: logger)
+        try await runUntilSignalled(logger: logger) { gateway.services }
         logger.info("gateway stopped")
     }
 }

@@ -39,13 +39,15 @@ struct SimModbusCommand: AsyncParsableCommand {
             throw failInput(error.description)
         }
         let devices = deviceMap.devices.filter { devicesOnPort == nil || $0.modbusConnection.port == devicesOnPort }
-        let simulator = try ModbusSimulator(devices: devices, host: host, port: port, logger: logger)
-        do {
-            try simulator.start()
-        } catch {
-            throw failOperation("error: \(error)")
+        try await runUntilSignalled(logger: logger) {
+            let simulator = try ModbusSimulator(devices: devices, host: host, port: port, logger: logger)
+            do {
+                try simulator.start()
+            } catch {
+                throw failOperation("error: \(error)")
+            }
+            say("Modbus simulator on \(host):\(port) serving \(devices.map(\.id).joined(separator: ", ")); Ctrl-C stops it")
+            return [ForegroundService { simulator.stop() }]
         }
-        say("Modbus simulator on \(host):\(port) serving \(devices.map(\.id).joined(separator: ", ")); Ctrl-C stops it")
-        try await runUntilSignalled([ForegroundService { simulator.stop() }], logger: logger)
     }
 }

@@ -4,6 +4,7 @@ import Foundation
 import GatewayCore
 import Logging
 import ServiceLifecycle
+import UnixSignals
 import Synchronization
 
 /// Logging options every long-running command shares.
@@ -82,11 +83,41 @@ struct ForegroundService: Service {
     }
 }
 
-/// Runs services until SIGINT or SIGTERM, shutting them down in reverse order.
-func runUntilSignalled(_ services: [any Service], logger: Logger) async throws {
-    let group = ServiceGroup(configuration: .init(
-        services: services.map { .init(service: $0) },
-        gracefulShutdownSignals: [.sigterm, .sigint],
-        logger: logger))
+/// Runs the services `setup` returns until SIGINT or SIGTERM, shutting them down in reverse
+/// order.
+///
+/// The signals are caught from before `setup` runs: one that arrives while `setup` starts
+/// things (a hub, a simulator) shuts them down cleanly once they run, instead of killing the
+/// process and leaving a child such as mosquitto behind.
+func runUntilSignalled(logger: Logger, _ setup: () async throws -> [any Service]) async throws {
+    let signals = await UnixSignalsSequence(trapping: .sigterm, .sigint)
+    let latch = ShutdownLatch()
+    let watcher = Task {
+        for await signal in signals {
+            logger.info("shutting down", metadata: ["signal": "\(signal)"])
+            await latch.signal()
+        }
+    }
+    defer { watcher.cancel() }
+    let services = try await setup()
+    let group = ServiceGroup(configuration: .init(services: services.map { .init(service: $0) }, logger: logger))
+    await latch.attach(group)
     try await group.run()
+}
+
+/// Remembers a shutdown request until the service group exists, then forwards it.
+private actor ShutdownLatch {
+    private var group: ServiceGroup?
+    private var signalled = false
+
+    func signal() async {
+        signalled = true
+        await group?.triggerGracefulShutdown()
+    }
+
+    func attach(_ group: ServiceGroup) async {
+        self.group = group
+        // Before `run`, the group remembers the request and shuts down right after starting.
+        if signalled { await group.triggerGracefulShutdown() }
+    }
 }

@@ -279,10 +279,11 @@ struct GatewayEndToEndTests {
     @Test("after a hub outage the gateway reconnects and delivers what it buffered, in seq order without gaps")
     func hubOutage() async throws {
         try await Plant.run { plant in
-            // A reconnect delay of at least 1 s (with jitter) lets the operator subscribe to
-            // the restarted hub before the gateway delivers its backlog.
-            try await plant.withGateway(initialBackoff: .seconds(2)) { gateway in
-                let before = try await OperatorView(hub: plant.hub)
+            // The operator keeps a session on the hub, which persists it across the restart:
+            // what the hub accepted before it stopped and what the gateway sends before the
+            // operator is back both wait for it, so nothing depends on who reconnects first.
+            try await plant.withGateway(initialBackoff: .seconds(1)) { gateway in
+                let before = try await OperatorView(hub: plant.hub, session: "operator-outage")
                 let seqs = try await withThrowingTaskGroup(of: Void.self) { group in
                     group.addTask { await before.collect() }
                     _ = try await waitFor("telemetry before the outage") { before.readingCount > 20 ? true : nil }
@@ -295,7 +296,7 @@ struct GatewayEndToEndTests {
                 try await Task.sleep(for: .seconds(1))
                 #expect(gateway.uplink.statistics.queuedMessages > 0)
                 let restarted = try await LocalHub.start(plant.hub.hub.configuration, logger: Logger(label: "hub"))
-                let after = try await OperatorView(hub: plant.hub)
+                let after = try await OperatorView(hub: plant.hub, session: "operator-outage")
                 try await withThrowingDiscardingTaskGroup { group in
                     group.addTask { await after.collect() }
                     _ = try await waitFor("backlog delivered", timeout: .seconds(20)) {

@@ -118,9 +118,12 @@ final class OperatorView: Sendable {
     let inventory = Mutex<[String: JSONNode]?>(nil)
     let topics = MQTTTopics(prefix: TestHub.prefix, gateway: TestHub.gatewayID)
 
-    init(hub: TestHub) async throws {
-        connection = try await MQTTConnection.connect(hub.options(identity: .operator, clientID: "operator-\(UUID().uuidString.prefix(6))"),
-                                                      logger: Logger(label: "operator"))
+    /// - Parameter session: a client id whose session the hub keeps (clean session off), to
+    ///   resume it after a hub restart with everything published meanwhile; nil for a fresh one.
+    init(hub: TestHub, session: String? = nil) async throws {
+        let options = hub.options(identity: .operator, clientID: session ?? "operator-\(UUID().uuidString.prefix(6))",
+                                  cleanSession: session == nil)
+        connection = try await MQTTConnection.connect(options, logger: Logger(label: "operator"))
         try await connection.subscribe(topics.telemetry, qos: 1)
         try await connection.subscribe(topics.responses, qos: 1)
         try await connection.subscribe(topics.devices, qos: 1)

@@ -92,8 +92,10 @@ public final class TestHub: Sendable {
         let directory = try TemporaryDirectory(prefix: "edgegate-hub")
         var lastError: Error?
         for _ in 0..<3 {
-            let configuration = HubConfiguration(port: try freeLoopbackPort(), pki: pki, prefix: prefix,
+            var configuration = HubConfiguration(port: try freeLoopbackPort(), pki: pki, prefix: prefix,
                                                  operatorIdentity: operatorID, runDirectory: directory.path)
+            // Like a production broker: a restarted hub keeps sessions and what it owes them.
+            configuration.persistence = true
             do {
                 let hub = try await LocalHub.start(configuration, logger: logger)
                 return TestHub(pki: pki, hub: hub, directory: directory)
@@ -106,11 +108,11 @@ public final class TestHub: Sendable {
     }
 
     /// Connection options for an identity of the PKI, verifying the hub's certificate.
-    public func options(identity: HubIdentity, clientID: String) -> MQTTOptions {
+    public func options(identity: HubIdentity, clientID: String, cleanSession: Bool = true) -> MQTTOptions {
         let (cert, key) = identity == .gateway ? (pki.gatewayCert, pki.gatewayKey) : (pki.operatorCert, pki.operatorKey)
         return MQTTOptions(host: host, port: port, clientID: clientID,
                            tls: MQTTTLS(caFile: pki.caCert, certFile: cert, keyFile: key, verifyHostname: true),
-                           connectTimeout: .seconds(5))
+                           cleanSession: cleanSession, connectTimeout: .seconds(5))
     }
 
     /// Stops mosquitto and removes the run folder.
