@@ -100,6 +100,12 @@ public struct ModbusAddress: PointAddress, Hashable {
         self.bit = bit
     }
 
+    /// The bit as the register travels on the wire: with `byte_order: little` the map counts
+    /// bits in the byte-swapped register, so bit 0 is the wire's bit 8.
+    public var wireBit: Int? {
+        bit.map { byteOrder == .little ? $0 ^ 8 : $0 }
+    }
+
     /// Registers (or bits, in a bit table) the point occupies.
     public var registerCount: Int {
         if table.isBitTable { return 1 }

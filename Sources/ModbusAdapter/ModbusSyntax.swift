@@ -117,15 +117,16 @@ public enum ModbusSyntax: ProtocolSyntax {
             let a = point.modbus
             let range = a.offset..<(a.offset + a.registerCount)
             // A status word read whole and bit by bit is a common, deliberate pattern: a bit
-            // point only clashes with another point on the same bit.
-            if let other = claimed[a.table, default: []].first(where: { $0.range.overlaps(range) && $0.bit == a.bit }) {
+            // point only clashes with another point on the same bit (as it travels: byte
+            // order renumbers bits).
+            if let other = claimed[a.table, default: []].first(where: { $0.range.overlaps(range) && $0.bit == a.wireBit }) {
                 let shared = max(range.lowerBound, other.range.lowerBound)
                 let unit = a.table.isBitTable ? "bit" : "register"
                 reporter.warning("\(device), point '\(point.name)': overlaps point '\(other.name)' at \(a.table.rawValue) \(unit) \(shared)",
                                  at: point.location ?? location,
                                  hint: "check the address: \(a.typeName) at \(a.offset) uses \(range.count) \(unit)(s)")
             }
-            claimed[a.table, default: []].append((range, a.bit, point.name))
+            claimed[a.table, default: []].append((range, a.wireBit, point.name))
         }
     }
 

@@ -304,7 +304,7 @@ public enum RegisterCodec {
     /// The register bit a `bit` point occupies on the wire: its `bit` counts in the register
     /// after the byte order is applied, so with little byte order bit 0 is the wire's bit 8.
     private static func wireBit(_ address: ModbusAddress) -> Int? {
-        address.bit.map { address.byteOrder == .little ? $0 ^ 8 : $0 }
+        address.wireBit
     }
 
     /// Converts between wire order and most-significant-first order. Both steps are their own
