@@ -112,7 +112,9 @@ struct EdgegateBench: AsyncParsableCommand {
         }
         var simulators: [ModbusSimulator] = []
         for device in map.devices {
-            let simulator = try ModbusSimulator(devices: [device], port: device.modbusConnection.port, logger: logger)
+            // The scenario writes one Modbus TCP device per port.
+            guard let port = device.modbusConnection.port else { throw BenchError("\(device.id) is not a Modbus TCP device") }
+            let simulator = try ModbusSimulator(devices: [device], port: port, logger: logger)
             try simulator.start()
             simulators.append(simulator)
         }

@@ -93,6 +93,9 @@ public struct MapSection {
     /// A finite number.
     public func number(_ key: String) -> Double? { mapping.number(key) }
 
+    /// `true` or `false`.
+    public func bool(_ key: String) -> Bool? { mapping.bool(key) }
+
     /// A positive duration: `500ms`, `2s`.
     public func duration(_ key: String) -> Duration? { mapping.duration(key) }
 

@@ -36,7 +36,7 @@ final class ConnectionLoop {
         self.startGeneration = generation
         self.devices = devices
         self.plans = devices.map { ReadPlan.blocks(for: $0.points) }
-        self.client = ModbusClient(host: worker.host, port: worker.port)
+        self.client = ModbusClient(transport: worker.transport)
         self.connectTimeout = Self.connectTimeout(devices)
         let now = ContinuousClock.now
         self.nextPoll = plans.map { Self.firstPoll($0, now: now) }

@@ -80,12 +80,12 @@ enum WorkerEvent {
 /// `@unchecked Sendable`: every mutable property is read and written only while holding
 /// `condition`'s lock; the immutable ones are Sendable values.
 final class ConnectionWorker: @unchecked Sendable {
-    let host: String
-    let port: Int
+    let transport: ModbusTransport
     let policy: ReconnectPolicy
     let logger: Logger
 
-    var endpoint: String { "\(host):\(port)" }
+    /// `host:port` or the serial device, for messages.
+    var endpoint: String { transport.endpoint }
 
     private let condition = NSCondition()
     // Guarded by `condition`.
@@ -103,13 +103,12 @@ final class ConnectionWorker: @unchecked Sendable {
     /// Callers of `waitUntilApplied`, resumed once the thread polls with their device set.
     private var applyWaiters: [(generation: Int, continuation: CheckedContinuation<Void, Never>)] = []
 
-    init(host: String, port: Int, devices: [DeviceDefinition], policy: ReconnectPolicy, logger: Logger) {
-        self.host = host
-        self.port = port
+    init(transport: ModbusTransport, devices: [DeviceDefinition], policy: ReconnectPolicy, logger: Logger) {
+        self.transport = transport
         self.deviceSet = devices
         self.policy = policy
         var logger = logger
-        logger[metadataKey: "modbus"] = "\(host):\(port)"
+        logger[metadataKey: "modbus"] = "\(transport.endpoint)"
         self.logger = logger
     }
 

@@ -137,11 +137,10 @@ public final class ModbusAdapter: DeviceAdapter {
     }
 
     private func makeWorker(_ members: [DeviceDefinition]) -> ConnectionWorker {
-        ConnectionWorker(host: members[0].modbusConnection.host, port: members[0].modbusConnection.port,
-                         devices: members, policy: reconnect, logger: logger)
+        ConnectionWorker(transport: members[0].modbusConnection.transport, devices: members, policy: reconnect, logger: logger)
     }
 
-    /// The devices grouped by `host:port`, in order of first appearance.
+    /// The devices grouped by endpoint (`host:port` or serial device), in order of first appearance.
     private static func connections(of devices: [DeviceDefinition]) -> [(key: String, members: [DeviceDefinition])] {
         var groups: [String: [DeviceDefinition]] = [:]
         var order: [String] = []
@@ -154,7 +153,7 @@ public final class ModbusAdapter: DeviceAdapter {
     }
 
     private static func endpoint(of device: DeviceDefinition) -> String {
-        "\(device.modbusConnection.host):\(device.modbusConnection.port)"
+        device.modbusConnection.endpoint
     }
 
     private static func byID(_ devices: [DeviceDefinition]) -> [String: DeviceDefinition] {

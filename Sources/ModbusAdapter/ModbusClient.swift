@@ -116,7 +116,7 @@ enum ModbusText {
     }
 }
 
-/// A libmodbus TCP client context.
+/// A libmodbus client context, TCP or RTU.
 ///
 /// Deliberately not `Sendable`: the context is created, used and freed on its connection's
 /// dedicated thread only (libmodbus contexts are not thread-safe and every call blocks).
@@ -126,10 +126,16 @@ final class ModbusClient {
     let endpoint: String
     private(set) var isConnected = false
 
-    init(host: String, port: Int) {
-        endpoint = "\(host):\(port)"
-        // The `_pi` variant resolves host names as well as literal addresses.
-        context = modbus_new_tcp_pi(host, String(port))
+    init(transport: ModbusTransport) {
+        endpoint = transport.endpoint
+        switch transport {
+        case .tcp(let host, let port):
+            // The `_pi` variant resolves host names as well as literal addresses.
+            context = modbus_new_tcp_pi(host, String(port))
+        case .rtu(let serial):
+            let parity = CChar(serial.parity.rawValue.utf8.first!)
+            context = modbus_new_rtu(serial.device, Int32(serial.baud), parity, Int32(serial.dataBits), Int32(serial.stopBits))
+        }
     }
 
     deinit {
@@ -141,7 +147,7 @@ final class ModbusClient {
 
     private func require() throws(ModbusFailure) -> OpaquePointer {
         guard let context else {
-            throw ModbusFailure(code: EINVAL, message: "cannot create a Modbus TCP context for \(endpoint)")
+            throw ModbusFailure(code: EINVAL, message: "cannot create a Modbus context for \(endpoint)")
         }
         return context
     }

@@ -140,27 +140,124 @@ public struct ModbusAddress: PointAddress, Hashable {
     }
 }
 
-/// How to reach a Modbus TCP device: the Modbus adapter's typed connection configuration.
-public struct ModbusTCPConnection: DeviceConnection, Hashable {
-    /// Host name or address.
-    public var host: String
-    /// TCP port (502 by default).
-    public var port: Int
-    /// Unit id (slave id) behind the connection.
-    public var unitID: Int
-    /// How long to wait for a response before the poll counts as failed.
-    public var responseTimeout: Duration
-
-    /// Creates a connection description.
-    public init(host: String, port: Int = 502, unitID: Int = 1, responseTimeout: Duration = .seconds(1)) {
-        self.host = host
-        self.port = port
-        self.unitID = unitID
-        self.responseTimeout = responseTimeout
+/// Serial line settings of a Modbus RTU bus.
+public struct ModbusSerialPort: Sendable, Hashable {
+    /// Parity bit of each character.
+    public enum Parity: String, Sendable, Hashable, CaseIterable {
+        /// No parity bit (`N`).
+        case none = "N"
+        /// Even parity (`E`, the Modbus default).
+        case even = "E"
+        /// Odd parity (`O`).
+        case odd = "O"
     }
 
-    /// `127.0.0.1:502 unit 1`.
-    public var description: String { "\(host):\(port) unit \(unitID)" }
+    /// The device path: `/dev/ttyUSB0`, `/dev/ttyS1`, a pseudo-terminal.
+    public var device: String
+    /// Bits per second.
+    public var baud: Int
+    /// Parity.
+    public var parity: Parity
+    /// Data bits per character (5…8; Modbus RTU uses 8).
+    public var dataBits: Int
+    /// Stop bits (1 or 2).
+    public var stopBits: Int
+    /// Switch the port to RS-485 mode (where the OS driver supports it).
+    public var rs485: Bool
+
+    /// Creates serial settings; the defaults are Modbus RTU's 19200 8E1.
+    public init(device: String, baud: Int = 19200, parity: Parity = .even, dataBits: Int = 8, stopBits: Int = 1,
+                rs485: Bool = false) {
+        self.device = device
+        self.baud = baud
+        self.parity = parity
+        self.dataBits = dataBits
+        self.stopBits = stopBits
+        self.rs485 = rs485
+    }
+}
+
+/// How requests reach a Modbus device: TCP, or an RTU serial bus.
+public enum ModbusTransport: Sendable, Hashable {
+    /// Modbus TCP to `host:port`.
+    case tcp(host: String, port: Int)
+    /// Modbus RTU on a serial line.
+    case rtu(ModbusSerialPort)
+
+    /// What devices share one connection (one thread) by: `host:port`, or the serial device path.
+    public var endpoint: String {
+        switch self {
+        case .tcp(let host, let port): return "\(host):\(port)"
+        case .rtu(let serial): return serial.device
+        }
+    }
+}
+
+/// How to reach a Modbus device and how to talk to it: the Modbus adapter's typed connection
+/// configuration (`connection:` of a `protocol: modbus` device).
+public struct ModbusConnection: DeviceConnection, Hashable {
+    /// TCP or RTU.
+    public var transport: ModbusTransport
+    /// Unit id (slave id) behind the connection.
+    public var unitID: Int
+    /// How long to wait for a response before the request counts as failed.
+    public var responseTimeout: Duration
+    /// Longest silence between two bytes of one response (RTU framing; libmodbus's default when nil).
+    public var byteTimeout: Duration?
+    /// Registers (or bits) between two points that a read request may include to merge them
+    /// into one request.
+    public var maxGap: Int
+    /// The most registers one read request asks for (125 by the protocol; some devices accept fewer).
+    public var maxRegistersPerRequest: Int
+    /// False for devices that accept only FC 6 (one register per write) and FC 5.
+    public var writeMultiple: Bool
+
+    /// The default `maxGap`: bridging a few unnamed registers saves a request, and a device
+    /// that refuses one of them makes the request split (and remember the split).
+    public static let defaultMaxGap = 10
+
+    /// Creates a connection.
+    public init(transport: ModbusTransport, unitID: Int = 1, responseTimeout: Duration = .seconds(1),
+                byteTimeout: Duration? = nil, maxGap: Int = ModbusConnection.defaultMaxGap,
+                maxRegistersPerRequest: Int = 125, writeMultiple: Bool = true) {
+        self.transport = transport
+        self.unitID = unitID
+        self.responseTimeout = responseTimeout
+        self.byteTimeout = byteTimeout
+        self.maxGap = maxGap
+        self.maxRegistersPerRequest = maxRegistersPerRequest
+        self.writeMultiple = writeMultiple
+    }
+
+    /// A Modbus TCP connection.
+    public init(host: String, port: Int = 502, unitID: Int = 1, responseTimeout: Duration = .seconds(1),
+                maxGap: Int = ModbusConnection.defaultMaxGap, maxRegistersPerRequest: Int = 125, writeMultiple: Bool = true) {
+        self.init(transport: .tcp(host: host, port: port), unitID: unitID, responseTimeout: responseTimeout,
+                  maxGap: maxGap, maxRegistersPerRequest: maxRegistersPerRequest, writeMultiple: writeMultiple)
+    }
+
+    /// The TCP host, nil for RTU.
+    public var host: String? {
+        if case .tcp(let host, _) = transport { return host }
+        return nil
+    }
+
+    /// The TCP port, nil for RTU.
+    public var port: Int? {
+        if case .tcp(_, let port) = transport { return port }
+        return nil
+    }
+
+    /// `host:port` or the serial device: devices with the same endpoint share a connection.
+    public var endpoint: String { transport.endpoint }
+
+    /// `127.0.0.1:502 unit 1`, `/dev/ttyUSB0 19200 8E1 unit 7`.
+    public var description: String {
+        switch transport {
+        case .tcp: return "\(endpoint) unit \(unitID)"
+        case .rtu(let s): return "\(s.device) \(s.baud) \(s.dataBits)\(s.parity.rawValue)\(s.stopBits) unit \(unitID)"
+        }
+    }
 }
 
 extension PointDefinition {
@@ -178,11 +275,11 @@ extension PointDefinition {
 }
 
 extension DeviceDefinition {
-    /// The device's Modbus TCP connection (see `PointDefinition.modbus` for why it is one).
-    public var modbusConnection: ModbusTCPConnection {
+    /// The device's Modbus connection (see `PointDefinition.modbus` for why it is one).
+    public var modbusConnection: ModbusConnection {
         get {
-            guard let connection = connection as? ModbusTCPConnection else {
-                preconditionFailure("device \(id) is not a Modbus TCP device: \(connection)")
+            guard let connection = connection as? ModbusConnection else {
+                preconditionFailure("device \(id) is not a Modbus device: \(connection)")
             }
             return connection
         }

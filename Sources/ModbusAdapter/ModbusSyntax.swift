@@ -7,33 +7,57 @@ public enum ModbusSyntax: ProtocolSyntax {
     /// `modbus`.
     public static let name = "modbus"
     /// Modbus TCP.
-    public static let tcpKeys = ["host", "port", "unit_id", "timeout"]
-    /// Modbus RTU, recognised to say it is not supported yet.
-    static let rtuKeys = ["serial", "baud", "parity", "data_bits", "stop_bits"]
+    public static let tcpKeys = ["host", "port"]
+    /// Modbus RTU.
+    public static let rtuKeys = ["serial", "baud", "parity", "data_bits", "stop_bits", "rs485"]
+    /// Keys for both transports.
+    public static let sharedConnectionKeys = ["unit_id", "timeout", "byte_timeout", "max_gap", "max_registers_per_request",
+                                              "write_multiple"]
     /// Keys of `connection:`.
-    public static var connectionKeys: [String] { tcpKeys + rtuKeys }
+    public static var connectionKeys: [String] { tcpKeys + rtuKeys + sharedConnectionKeys }
     /// A Modbus TCP connection.
-    public static let connectionExample = "for Modbus TCP: connection: { host: 192.0.2.10, port: 502, unit_id: 1 }"
+    public static let connectionExample = "connection: { host: 192.0.2.10, port: 502, unit_id: 1 } for TCP, or { serial: /dev/ttyUSB0, baud: 19200, unit_id: 1 } for RTU"
     /// The point keys Modbus adds.
     public static let pointKeys = ["table", "address", "type", "length", "bit", "byte_order", "word_order"]
     /// Registers one read request can carry (FC 3/4), so the longest string.
     public static let maxStringRegisters = 125
 
-    /// Reads `connection: { host, port, unit_id, timeout }`.
+    /// Reads `connection:`: `host`/`port` for TCP or `serial`/`baud`/`parity`/`data_bits`/
+    /// `stop_bits`/`rs485` for RTU, then what both share.
     public static func connection(_ c: MapSection) -> (any DeviceConnection)? {
         let before = c.errorCount
-        if let rtu = c.keys.first(where: { rtuKeys.contains($0) }) {
-            // One clear message instead of one per serial key plus a missing host.
-            c.error("Modbus RTU (serial) connections are not supported yet; supported: Modbus TCP", atKey: rtu,
-                    hint: "connection: { host: ..., port: 502, unit_id: ... }")
-            return nil
+        let isRTU = c.has("serial")
+        if isRTU, let tcp = c.keys.first(where: { tcpKeys.contains($0) }) {
+            c.error("'\(tcp)' is a Modbus TCP key, and 'serial' makes this a Modbus RTU connection", atKey: tcp,
+                    hint: "a device is reached over TCP (host, port) or over a serial line (serial, baud, ...), not both")
+        } else if !isRTU, let rtu = c.keys.first(where: { rtuKeys.contains($0) }) {
+            c.error("'\(rtu)' is a Modbus RTU key, but the connection has no 'serial' device", atKey: rtu,
+                    hint: "add serial: /dev/ttyUSB0 for RTU, or remove it for TCP")
         }
-        let host = c.name("host", required: true, hint: "the device's IP address or host name")
-        let port = c.integer("port", in: 1...65535) ?? 502
+        var transport: ModbusTransport?
+        if isRTU {
+            let device = c.name("serial", hint: "the serial device, e.g. /dev/ttyUSB0")
+            let baud = c.integer("baud", in: 50...4_000_000) ?? 19200
+            let parity = c.choice("parity", ModbusSerialPort.Parity.self) ?? .even
+            let dataBits = c.integer("data_bits", in: 5...8) ?? 8
+            let stopBits = c.integer("stop_bits", in: 1...2) ?? 1
+            let rs485 = c.bool("rs485") ?? false
+            transport = device.map { .rtu(ModbusSerialPort(device: $0, baud: baud, parity: parity, dataBits: dataBits,
+                                                            stopBits: stopBits, rs485: rs485)) }
+        } else {
+            let host = c.name("host", required: true, hint: "the device's IP address or host name; for RTU: serial: /dev/ttyUSB0")
+            let port = c.integer("port", in: 1...65535) ?? 502
+            transport = host.map { .tcp(host: $0, port: port) }
+        }
         let unit = c.integer("unit_id", in: 0...255) ?? 1
         let timeout = c.duration("timeout") ?? .seconds(1)
-        guard let host, c.errorCount == before else { return nil }
-        return ModbusTCPConnection(host: host, port: port, unitID: unit, responseTimeout: timeout)
+        let byteTimeout = c.duration("byte_timeout")
+        let maxGap = c.integer("max_gap", in: 0...124) ?? ModbusConnection.defaultMaxGap
+        let maxRegisters = c.integer("max_registers_per_request", in: 1...125) ?? 125
+        let writeMultiple = c.bool("write_multiple") ?? true
+        guard let transport, c.errorCount == before else { return nil }
+        return ModbusConnection(transport: transport, unitID: unit, responseTimeout: timeout, byteTimeout: byteTimeout,
+                                maxGap: maxGap, maxRegistersPerRequest: maxRegisters, writeMultiple: writeMultiple)
     }
 
     /// Reads a point's table, address and encoding, and checks them against each other and
@@ -130,16 +154,32 @@ public enum ModbusSyntax: ProtocolSyntax {
         }
     }
 
-    /// `connection:` of Modbus TCP.
+    /// `connection:` of Modbus TCP (`host`) or RTU (`serial`).
     public static var connectionSchema: [String: Any] {
         [
-            "type": "object", "additionalProperties": false, "required": ["host"],
-            "description": "Modbus TCP.",
+            "type": "object", "additionalProperties": false,
+            "description": "Modbus TCP (host, port) or Modbus RTU (serial, baud, parity, data_bits, stop_bits, rs485).",
+            "oneOf": [
+                ["required": ["host"], "not": ["anyOf": rtuKeys.map { ["required": [$0]] }]],
+                ["required": ["serial"], "not": ["anyOf": tcpKeys.map { ["required": [$0]] }]],
+            ],
             "properties": [
                 "host": ["type": "string", "minLength": 1],
                 "port": ["type": "integer", "minimum": 1, "maximum": 65535, "description": "Default 502."],
+                "serial": ["type": "string", "minLength": 1, "description": "Serial device, e.g. /dev/ttyUSB0."],
+                "baud": ["type": "integer", "minimum": 50, "maximum": 4_000_000, "description": "Default 19200."],
+                "parity": ["enum": ModbusSerialPort.Parity.allCases.map(\.rawValue), "description": "N, E or O (default E)."],
+                "data_bits": ["type": "integer", "minimum": 5, "maximum": 8, "description": "Default 8."],
+                "stop_bits": ["type": "integer", "minimum": 1, "maximum": 2, "description": "Default 1."],
+                "rs485": ["type": "boolean", "description": "Switch the port to RS-485 mode (default false)."],
                 "unit_id": ["type": "integer", "minimum": 0, "maximum": 255, "description": "Default 1."],
                 "timeout": ["$ref": "#/$defs/duration", "description": "Response timeout (default 1s)."],
+                "byte_timeout": ["$ref": "#/$defs/duration", "description": "Longest silence inside one response."],
+                "max_gap": ["type": "integer", "minimum": 0, "maximum": 124,
+                            "description": "Unnamed registers a read may include to merge two points into one request (default \(ModbusConnection.defaultMaxGap))."],
+                "max_registers_per_request": ["type": "integer", "minimum": 1, "maximum": 125,
+                                              "description": "For devices that accept fewer than 125 registers per read."],
+                "write_multiple": ["type": "boolean", "description": "False for devices that accept only FC 5 and FC 6."],
             ] as [String: Any],
         ]
     }

@@ -78,7 +78,9 @@ struct DemoCommand: AsyncParsableCommand {
 
             var simulators: [ModbusSimulator] = []
             do {
-                for (port, devices) in Dictionary(grouping: deviceMap.devices, by: { $0.modbusConnection.port }).sorted(by: { $0.key < $1.key }) {
+                // The demo simulates its Modbus TCP devices, one simulator per port.
+                let tcp = deviceMap.devices.filter { $0.modbusConnection.port != nil }
+                for (port, devices) in Dictionary(grouping: tcp, by: { $0.modbusConnection.port ?? 0 }).sorted(by: { $0.key < $1.key }) {
                     let simulator = try ModbusSimulator(devices: devices, port: port, logger: logger)
                     try simulator.start()
                     simulators.append(simulator)

@@ -142,7 +142,7 @@ struct MapShowCommand: ParsableCommand {
 
     static func table(_ device: DeviceDefinition) -> String {
         let c = device.modbusConnection
-        var text = "\(device.id)  \(device.protocolName)  \(c.host):\(c.port) unit \(c.unitID)  poll \(mapDuration(device.poll))"
+        var text = "\(device.id)  \(device.protocolName)  \(c)  poll \(mapDuration(device.poll))"
         if let profile = device.profile { text += "  profile \(profile)" }
         text += "\n"
         let header = ["point", "table", "address", "type", "order", "scale", "offset", "unit", "access", "min", "max", "enum"]
@@ -188,8 +188,13 @@ struct MapShowCommand: ParsableCommand {
         let id: String
         let `protocol`: String
         let profile: String?
-        let host: String
-        let port: Int
+        /// `127.0.0.1:502 unit 1` or `/dev/ttyUSB0 19200 8E1 unit 7`.
+        let connection: String
+        /// Modbus TCP only.
+        let host: String?
+        let port: Int?
+        /// Modbus RTU only: the serial device.
+        let serial: String?
         let unitID: Int
         let pollMilliseconds: Int64
         let points: [PointRecord]
@@ -199,8 +204,10 @@ struct MapShowCommand: ParsableCommand {
             id = d.id
             `protocol` = d.protocolName
             profile = d.profile
+            connection = d.modbusConnection.description
             host = d.modbusConnection.host
             port = d.modbusConnection.port
+            if case .rtu(let line) = d.modbusConnection.transport { serial = line.device } else { serial = nil }
             unitID = d.modbusConnection.unitID
             pollMilliseconds = milliseconds(d.poll)
             points = d.points.map(PointRecord.init)
@@ -208,7 +215,7 @@ struct MapShowCommand: ParsableCommand {
         }
 
         enum CodingKeys: String, CodingKey {
-            case id, `protocol`, profile, host, port, points, commands
+            case id, `protocol`, profile, connection, host, port, serial, points, commands
             case unitID = "unit_id", pollMilliseconds = "poll_ms"
         }
     }

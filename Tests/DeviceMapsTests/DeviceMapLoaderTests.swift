@@ -13,7 +13,7 @@ import Testing
 
         let boiler = try #require(map.devices.first)
         #expect(boiler.profile == "boiler-controller")
-        #expect(boiler.modbusConnection == ModbusTCPConnection(host: "127.0.0.1", port: 1502, unitID: 1))
+        #expect(boiler.modbusConnection == ModbusConnection(host: "127.0.0.1", port: 1502, unitID: 1))
         #expect(boiler.poll == .milliseconds(500))
         #expect(boiler.report == ReportPolicy(deadband: .absolute(0.2), maxInterval: .seconds(60)))
         #expect(boiler.points.map(\.name) == ["temperature", "setpoint", "mode", "flow", "pump", "alarm"])
@@ -51,7 +51,7 @@ import Testing
         let d = try #require(map?.devices.first)
         #expect(d.protocolName == "modbus")
         #expect(d.profile == nil)
-        #expect(d.modbusConnection == ModbusTCPConnection(host: "plc.local", port: 502, unitID: 1, responseTimeout: .seconds(1)))
+        #expect(d.modbusConnection == ModbusConnection(host: "plc.local", port: 502, unitID: 1, responseTimeout: .seconds(1)))
         #expect(d.poll == .seconds(1))
         #expect(d.report == nil)
         #expect(d.location == SourceLocation(file: "d.yaml", line: 2, column: 5))

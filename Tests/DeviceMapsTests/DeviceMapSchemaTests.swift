@@ -15,7 +15,7 @@ struct DeviceMapSchemaTests {
         #expect(properties("point") == Set(DeviceMapLoader.commonPointKeys + ModbusSyntax.pointKeys))
         #expect(properties("device") == Set(DeviceMapLoader.deviceKeys))
         #expect(properties("profile") == Set(DeviceMapLoader.profileKeys))
-        #expect(properties("connection") == Set(ModbusSyntax.tcpKeys))
+        #expect(properties("connection") == Set(ModbusSyntax.connectionKeys))
         #expect(properties("report") == Set(DeviceMapLoader.reportKeys))
         let top = DeviceMapSchema.object(protocols: [ModbusSyntax.self])["properties"] as! [String: Any]
         #expect(Set(top.keys) == Set(DeviceMapLoader.topKeys))

@@ -70,7 +70,7 @@ enum LampSyntax: ProtocolSyntax {
         #expect(lamp.connection as? LampSyntax.Connection == LampSyntax.Connection(url: "http://127.0.0.1:8080"))
         #expect(lamp.points.map { ($0.address as? LampSyntax.Address)?.field } == ["bri", "on"])
         #expect(lamp.descriptor.points.map(\.kind) == [.integer, .bool])
-        #expect(map?.devices.last?.connection is ModbusTCPConnection)
+        #expect(map?.devices.last?.connection is ModbusConnection)
     }
 
     @Test func keysOfAnotherProtocolAndProtocolMismatchesAreReported() {

@@ -334,7 +334,7 @@ struct AdapterIntegrationTests {
         let port = try freeLoopbackPort()
         let fast = boiler(port: port, poll: .milliseconds(50))
         let meter = DeviceDefinition(
-            id: "meter-7", protocolName: "modbus", connection: ModbusTCPConnection(host: "127.0.0.1", port: port, unitID: 7, responseTimeout: .milliseconds(300)),
+            id: "meter-7", protocolName: "modbus", connection: ModbusConnection(host: "127.0.0.1", port: port, unitID: 7, responseTimeout: .milliseconds(300)),
             poll: .milliseconds(400),
             points: [PointDefinition(name: "energy", address: ModbusAddress(table: .holding, offset: 200, type: .uint32), scale: 0.01, unit: "kWh")])
         let simulator = try ModbusSimulator(devices: [fast, meter], port: port, animated: false, logger: testLogger)

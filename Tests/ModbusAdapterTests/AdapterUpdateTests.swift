@@ -11,14 +11,14 @@ import TestSupport
 struct AdapterUpdateTests {
     func meter(port: Int) -> DeviceDefinition {
         DeviceDefinition(
-            id: "meter-7", protocolName: "modbus", connection: ModbusTCPConnection(host: "127.0.0.1", port: port, unitID: 7, responseTimeout: .milliseconds(300)),
+            id: "meter-7", protocolName: "modbus", connection: ModbusConnection(host: "127.0.0.1", port: port, unitID: 7, responseTimeout: .milliseconds(300)),
             poll: .milliseconds(200),
             points: [PointDefinition(name: "energy", address: ModbusAddress(table: .holding, offset: 200, type: .uint32), scale: 0.01, unit: "kWh")])
     }
 
     func single(_ id: String, port: Int) -> DeviceDefinition {
         DeviceDefinition(
-            id: id, protocolName: "modbus", connection: ModbusTCPConnection(host: "127.0.0.1", port: port, unitID: 1, responseTimeout: .milliseconds(300)),
+            id: id, protocolName: "modbus", connection: ModbusConnection(host: "127.0.0.1", port: port, unitID: 1, responseTimeout: .milliseconds(300)),
             poll: .milliseconds(100),
             points: [PointDefinition(name: "level", address: ModbusAddress(table: .holding, offset: 0, type: .uint16))])
     }

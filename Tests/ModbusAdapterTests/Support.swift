@@ -116,7 +116,7 @@ func boiler(id: String = "boiler-1", port: Int, unit: Int = 1, poll: Duration = 
             extra: [PointDefinition] = []) -> DeviceDefinition {
     DeviceDefinition(
         id: id, protocolName: "modbus",
-        connection: ModbusTCPConnection(host: "127.0.0.1", port: port, unitID: unit, responseTimeout: .milliseconds(300)),
+        connection: ModbusConnection(host: "127.0.0.1", port: port, unitID: unit, responseTimeout: .milliseconds(300)),
         poll: poll,
         points: [
             PointDefinition(name: "temperature", address: ModbusAddress(table: .holding, offset: 0, type: .int16), scale: 0.1, unit: "°C"),
