@@ -27,6 +27,8 @@ final class ConnectionLoop {
     /// Why the connection is down; nil while connected or before the first attempt.
     private var downReason: String?
     private var everConnected = false
+    /// When each device's overrun was last logged.
+    private var lastOverrunLog: [String: ContinuousClock.Instant] = [:]
 
     init(worker: ConnectionWorker, sink: ReadingSink) {
         self.worker = worker
@@ -149,9 +151,24 @@ final class ConnectionLoop {
     }
 
     /// The next poll of a device, on its period's grid; cycles missed because a poll or a
-    /// write overran are skipped rather than run back to back.
+    /// write overran are skipped rather than run back to back, and counted.
     private func schedule(_ index: Int) {
-        nextPoll[index] = Self.nextDue(after: nextPoll[index], period: devices[index].poll, now: .now)
+        let device = devices[index]
+        let due = nextPoll[index]
+        let period = max(device.poll, .milliseconds(10))
+        let now = ContinuousClock.now
+        nextPoll[index] = Self.nextDue(after: due, period: device.poll, now: now)
+        let skipped = max(0, Int(((nextPoll[index] - due) / period).rounded()) - 1)
+        let totals = worker.counters.record(device.id, skipped: skipped)
+        guard skipped > 0 else { return }
+        // The first overrun of a device says why its values come less often; after that, a
+        // reminder at most once a minute.
+        if lastOverrunLog[device.id].map({ now - $0 >= .seconds(60) }) ?? true {
+            lastOverrunLog[device.id] = now
+            logger.warning("\(device.id): poll cycle overran its \(ModbusText.format(device.poll)) period; missed cycles are skipped, not queued", metadata: [
+                "took": "\(ModbusText.format(now - due))", "skipped": "\(skipped)",
+                "overruns": "\(totals.overruns)", "skipped_total": "\(totals.skippedCycles)", "polls": "\(totals.polls)"])
+        }
     }
 
     /// The first instant on the grid `due + k × period` (k ≥ 1) that lies after `now`.

@@ -82,6 +82,7 @@ enum WorkerEvent {
 final class ConnectionWorker: @unchecked Sendable {
     let transport: ModbusTransport
     let policy: ReconnectPolicy
+    let counters: PollCounters
     let logger: Logger
 
     /// `host:port` or the serial device, for messages.
@@ -103,8 +104,10 @@ final class ConnectionWorker: @unchecked Sendable {
     /// Callers of `waitUntilApplied`, resumed once the thread polls with their device set.
     private var applyWaiters: [(generation: Int, continuation: CheckedContinuation<Void, Never>)] = []
 
-    init(transport: ModbusTransport, devices: [DeviceDefinition], policy: ReconnectPolicy, logger: Logger) {
+    init(transport: ModbusTransport, devices: [DeviceDefinition], policy: ReconnectPolicy, counters: PollCounters,
+         logger: Logger) {
         self.transport = transport
+        self.counters = counters
         self.deviceSet = devices
         self.policy = policy
         var logger = logger

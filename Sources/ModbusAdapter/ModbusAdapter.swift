@@ -35,6 +35,7 @@ public final class ModbusAdapter: DeviceAdapter {
     private let state = Mutex(State())
     private let logger: Logger
     private let reconnect: ReconnectPolicy
+    private let counters = PollCounters()
 
     /// Creates an adapter for Modbus TCP devices; nothing connects until `run`.
     /// - Parameters:
@@ -50,6 +51,12 @@ public final class ModbusAdapter: DeviceAdapter {
             s.devices = devices
             s.definitions = Self.byID(devices)
         }
+    }
+
+    /// How a device's polling has gone (polls, overruns, skipped cycles); nil before its
+    /// first poll.
+    public func statistics(device: String) -> PollStatistics? {
+        counters.statistics(device)
     }
 
     /// The devices this adapter serves, in map order.
@@ -137,7 +144,8 @@ public final class ModbusAdapter: DeviceAdapter {
     }
 
     private func makeWorker(_ members: [DeviceDefinition]) -> ConnectionWorker {
-        ConnectionWorker(transport: members[0].modbusConnection.transport, devices: members, policy: reconnect, logger: logger)
+        ConnectionWorker(transport: members[0].modbusConnection.transport, devices: members, policy: reconnect,
+                         counters: counters, logger: logger)
     }
 
     /// The devices grouped by endpoint (`host:port` or serial device), in order of first appearance.

@@ -1,0 +1,77 @@
+import DeviceMaps
+import DevTools
+import Foundation
+import GatewayCore
+import ModbusAdapter
+import Simulators
+import Testing
+import TestSupport
+
+/// Fault isolation: one connection per thread, so a device that never answers costs only its
+/// own connection's time; and a poll that overruns its period skips cycles instead of
+/// queueing them.
+@Suite("Modbus fault isolation", .serialized)
+struct IsolationTests {
+    static let period = Duration.milliseconds(200)
+
+    /// Gaps between a device's consecutive polls, from the readings' source timestamps.
+    func gaps(_ device: String, in batches: [[Reading]]) -> [Duration] {
+        let times = batches.filter { $0.first?.device == device }.compactMap(\.first?.timestamp)
+        return zip(times, times.dropFirst()).map { .milliseconds(Int(($1.timeIntervalSince($0) * 1000).rounded())) }
+    }
+
+    @Test("a device that never answers does not slow devices on other connections, which keep their period within 10%")
+    func hungDevice() async throws {
+        let portA = try freeLoopbackPort(), portB = try freeLoopbackPort(), portHung = try freeLoopbackPort()
+        let healthyA = boiler(id: "boiler-a", port: portA, poll: Self.period)
+        let healthyB = boiler(id: "boiler-b", port: portB, poll: Self.period)
+        var hung = boiler(id: "hung-1", port: portHung, poll: Self.period)
+        hung.modbusConnection.responseTimeout = .seconds(1)
+        let simulatorA = try ModbusSimulator(devices: [healthyA], port: portA, animated: false, logger: testLogger)
+        let simulatorB = try ModbusSimulator(devices: [healthyB], port: portB, animated: false, logger: testLogger)
+        try simulatorA.start()
+        defer { simulatorA.stop() }
+        try simulatorB.start()
+        defer { simulatorB.stop() }
+        let silent = try SilentServer(port: portHung)
+        defer { silent.close() }
+
+        let log = LogCapture()
+        let adapter = ModbusAdapter(devices: [healthyA, hung, healthyB], logger: log.logger, reconnect: fastReconnect)
+        let collector = ReadingCollector()
+        try await whileRunning(adapter, into: collector) {
+            _ = try #require(await collector.waitForBatch(allGood("boiler-b")))
+            _ = try #require(await collector.waitForBatch(timeout: .seconds(5)) { $0.first?.device == "hung-1" })
+            collector.reset()
+            try await Task.sleep(for: .seconds(3))
+        }
+        let batches = collector.all
+        for device in ["boiler-a", "boiler-b"] {
+            let gaps = gaps(device, in: batches)
+            #expect(gaps.count >= 10, "\(device): \(gaps.count) polls")
+            let mean = gaps.reduce(Duration.zero, +) / gaps.count
+            #expect(mean >= Self.period * 0.9 && mean <= Self.period * 1.1, "\(device): mean period \(mean)")
+            // Not one poll waited for the hung device's one-second timeout.
+            #expect(gaps.allSatisfy { $0 < Self.period * 1.5 }, "\(device): gaps \(gaps)")
+            #expect(batches.filter { $0.first?.device == device }.joined().allSatisfy { $0.quality == .good })
+            #expect(adapter.statistics(device: device)?.overruns == 0)
+        }
+        let hungBatches = batches.filter { $0.first?.device == "hung-1" }
+        #expect(!hungBatches.isEmpty)
+        for reading in hungBatches.joined() {
+            guard case .bad(let reason) = reading.quality else {
+                Issue.record("hung-1 reading not bad: \(reading)")
+                continue
+            }
+            #expect(reason.contains("127.0.0.1:\(portHung)"), "\(reason)")
+        }
+        // Its polls take a second against a 200 ms period: each one overruns, and the missed
+        // cycles are skipped, not queued — roughly one poll per second, not five.
+        let stats = try #require(adapter.statistics(device: "hung-1"))
+        #expect(stats.overruns >= 2 && stats.skippedCycles >= 2 * stats.overruns, "\(stats)")
+        #expect(hungBatches.count <= 6, "hung-1 polled \(hungBatches.count) times in 3 s")
+        // Logged once, not once per cycle.
+        let overrunLines = log.messages(at: .warning).filter { $0.contains("hung-1: poll cycle overran") }
+        #expect(overrunLines.count == 1, "\(overrunLines)")
+    }
+}
