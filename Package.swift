@@ -21,6 +21,11 @@ let package = Package(
             providers: [.apt(["libmodbus-dev"])]
         ),
         .systemLibrary(
+            name: "CCrypto",
+            pkgConfig: "libcrypto",
+            providers: [.apt(["libssl-dev"])]
+        ),
+        .systemLibrary(
             name: "CMosquitto",
             pkgConfig: "libmosquitto",
             providers: [.apt(["libmosquitto-dev"])]
@@ -51,7 +56,7 @@ let package = Package(
         // The northbound link: wire profiles, batching, commands in and responses out.
         .target(
             name: "Uplink",
-            dependencies: ["GatewayCore", "MQTTClient",
+            dependencies: ["GatewayCore", "MQTTClient", "CCrypto",
                            .product(name: "Logging", package: "swift-log"),
                            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")]
         ),
