@@ -134,11 +134,28 @@ public enum DevPKI {
                                               caCert: String, caKey: String,
                                               validity: CertificateValidity = .days(825),
                                               logger: Logger) async throws -> (cert: String, key: String) {
+        try await issueCertificate(.client, commonName: commonName, in: directory, fileStem: fileStem,
+                                   caCert: caCert, caKey: caKey, validity: validity, logger: logger)
+    }
+
+    /// Issues a hub (server) certificate for `localhost` and 127.0.0.1, like the one `create`
+    /// makes, with any validity: an expired hub is how tests check the gateway refuses one.
+    public static func issueServerCertificate(in directory: String, fileStem: String, caCert: String, caKey: String,
+                                              validity: CertificateValidity = .days(825),
+                                              logger: Logger) async throws -> (cert: String, key: String) {
+        try await issueCertificate(.server, commonName: "localhost", in: directory, fileStem: fileStem,
+                                   caCert: caCert, caKey: caKey, validity: validity, logger: logger)
+    }
+
+    private static func issueCertificate(_ kind: Kind, commonName: String, in directory: String, fileStem: String,
+                                         caCert: String, caKey: String, validity: CertificateValidity,
+                                         logger: Logger) async throws -> (cert: String, key: String) {
         let cert = (directory as NSString).appendingPathComponent("\(fileStem).pem")
         let key = (directory as NSString).appendingPathComponent("\(fileStem).key")
-        try await issue(.client, commonName: commonName, cert: cert, key: key, caCert: caCert, caKey: caKey,
+        try await issue(kind, commonName: commonName, cert: cert, key: key, caCert: caCert, caKey: caKey,
                         validity: validity, scratch: directory)
-        logger.info("issued client certificate", metadata: ["cn": "\(commonName)", "cert": "\(cert)", "validity": "\(validity)"])
+        logger.info("issued \(kind == .server ? "server" : "client") certificate",
+                    metadata: ["cn": "\(commonName)", "cert": "\(cert)", "validity": "\(validity)"])
         return (cert, key)
     }
 

@@ -599,12 +599,27 @@ final class ConnectionCore: Sendable {
         return lines.isEmpty ? "" : " (\(lines.joined(separator: "; ")))"
     }
 
-    /// OpenSSL's own words, or nil when libmosquitto logged none.
+    /// OpenSSL's own words, said of the certificate they concern, or nil when libmosquitto
+    /// logged none.
     private func tlsReason() -> String? {
         let lines = recentLog.withLock { $0 }
         let ssl = lines.filter { $0.contains("SSL") || $0.contains("certificate") || $0.contains("TLS") }
         guard !ssl.isEmpty else { return nil }
-        return ssl.map(Self.cleanOpenSSL).joined(separator: "; ")
+        return whose(ssl.map(Self.cleanOpenSSL).joined(separator: "; "))
+    }
+
+    /// Which side refused which certificate: our check of the hub's certificate fails with
+    /// "certificate verify failed"; the hub refusing ours arrives as a TLS alert.
+    private func whose(_ reason: String) -> String {
+        let tls = options.tls
+        if reason.contains("certificate verify failed") {
+            return "the hub's certificate failed our check against the CA file '\(tls?.caFile ?? "")': \(reason)"
+        }
+        if reason.contains("alert") && (reason.contains("certificate") || reason.contains("unknown ca")) {
+            let ours = tls?.certFile.map { "our client certificate '\($0)'" } ?? "the connection without a client certificate"
+            return "the hub refused \(ours): \(reason)"
+        }
+        return reason
     }
 
     /// "OpenSSL Error[0]: error:0A000086:SSL routines::certificate verify failed: hostname mismatch"
@@ -656,7 +671,8 @@ final class ConnectionCore: Sendable {
             return .tls("TLS handshake with \(broker) failed: the broker closed the connection (\(reason)); "
                         + "it may require a valid client certificate")
         }
-        return .connectionLost("connection to \(broker) closed before CONNACK: \(reason)")
+        return .connectionLost("connection to \(broker) closed before CONNACK: \(reason); "
+                               + "a TLS port (8883 usually is) closes plain MQTT like this: use mqtts:// and a CA file")
     }
 
     static func describe(_ rc: Int32) -> String {

@@ -288,12 +288,49 @@ struct MQTTClientTests {
             options.tls?.certFile = cert
             options.tls?.keyFile = key
             let error = try #require(await connectError(options))
-            switch error {
-            case .tls(let message), .connectionLost(let message):
-                #expect(message.contains("127.0.0.1:\(hub.port)"), "\(message)")
-            default:
-                Issue.record("expected .tls or .connectionLost, got \(error)")
+            guard case .tls(let message) = error else {
+                Issue.record("expected .tls, got \(error)")
+                return
             }
+            #expect(message.contains("127.0.0.1:\(hub.port)"), "\(message)")
+            #expect(message.contains("refused our client certificate"), "\(message)")
+            #expect(message.contains("expired"), "\(message)")
+        }
+    }
+
+    @Test("an expired hub certificate is refused, and the message says it is the hub's and that it expired")
+    func expiredHubCertificate() async throws {
+        let shared = try await TestHub.start(logger: logger)
+        let pki = shared.pki
+        await shared.stop()
+        let dir = try TemporaryDirectory(prefix: "edgegate-expired-hub")
+        defer { dir.remove() }
+        let (cert, key) = try await DevPKI.issueServerCertificate(in: dir.path, fileStem: "hub", caCert: pki.caCert, caKey: pki.caKey,
+                                                                  validity: .expired, logger: logger)
+        let hub = try await LocalHub.start(HubConfiguration(port: try freeLoopbackPort(), caFile: pki.caCert, certFile: cert,
+                                                            keyFile: key, runDirectory: dir.file("run")), logger: logger)
+        let options = MQTTOptions(host: "127.0.0.1", port: hub.port, clientID: gw,
+                                  tls: MQTTTLS(caFile: pki.caCert, certFile: pki.gatewayCert, keyFile: pki.gatewayKey),
+                                  connectTimeout: .seconds(5))
+        let error = await connectError(options)
+        await hub.stop()
+        guard case .tls(let message)? = error else {
+            Issue.record("expected .tls, got \(String(describing: error))")
+            return
+        }
+        #expect(message.contains("127.0.0.1:\(hub.port)"), "\(message)")
+        #expect(message.contains("hub's certificate"), "\(message)")
+        #expect(message.contains("expired"), "\(message)")
+    }
+
+    @Test("plain MQTT to the hub's TLS port is refused with a message that says the port expects TLS")
+    func plaintextToTLSPort() async throws {
+        try await withHub { hub in
+            var options = hub.options(identity: .gateway, clientID: gw)
+            options.tls = nil
+            let error = try #require(await connectError(options))
+            #expect(error.message.contains("127.0.0.1:\(hub.port)"), "\(error)")
+            #expect(error.message.contains("TLS"), "\(error)")
         }
     }
 
