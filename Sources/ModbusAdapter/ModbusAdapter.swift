@@ -3,10 +3,20 @@ import GatewayCore
 import Logging
 import Synchronization
 
-/// Why `ModbusAdapter.run` refused to start.
-public enum ModbusAdapterError: Error, Sendable, Hashable {
+/// Why the Modbus adapter or the scanner refused to start.
+public enum ModbusAdapterError: Error, Sendable, Hashable, CustomStringConvertible {
     /// `run` was called while another `run` of the same adapter was active.
     case alreadyRunning
+    /// Scan options that cannot work (`ModbusScanOptions`); the text says which and why.
+    case invalidScan(String)
+
+    /// A sentence for the operator.
+    public var description: String {
+        switch self {
+        case .alreadyRunning: return "the Modbus adapter is already running"
+        case .invalidScan(let why): return why
+        }
+    }
 }
 
 /// Modbus TCP devices through libmodbus.

@@ -70,6 +70,13 @@ struct PymodbusPeer {
         }
     }
 
+    /// How many read requests the server received, as the script logs them with `--sparse`
+    /// (`read fc 3 address 0 count 125`).
+    func readRequestCount() -> Int {
+        let log = (try? String(contentsOfFile: requestLog, encoding: .utf8)) ?? ""
+        return log.split(separator: "\n").filter { $0.hasPrefix("read fc ") }.count
+    }
+
     func stop() {
         process.signal(SIGKILL)
         directory.remove()

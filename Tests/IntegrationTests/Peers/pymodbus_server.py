@@ -1,17 +1,27 @@
 """An independent Modbus TCP server for edgegate's tests: pymodbus 3.7, values encoded by
 pymodbus's own payload builder, so a decoding mistake shared by edgegate's adapter and its
-simulator cannot hide. Usage: pymodbus_server.py PORT [--no-mask-write]
+simulator cannot hide. Usage: pymodbus_server.py PORT [--no-mask-write] [--sparse [--ignore-missing-units]]
 
 Every write request is logged on stdout as `fc CODE address ADDRESS`, so tests can tell which
 function codes the gateway used. With --no-mask-write the server answers FC 22 (mask write
-register) with the exception "illegal function", as many devices do."""
+register) with the exception "illegal function", as many devices do.
+
+With --sparse the server has holes instead, for `modbus scan` (IntegrationTests/ScanTests.swift):
+unit 1 only (another unit gets exception 11, "gateway target failed to respond", or no answer at
+all with --ignore-missing-units), and every read is logged as `read fc CODE address A count N`.
+  holding   0-16, 18-49, 53-599, 640-999 and 1500 alone; the value of address A is 10000 + A
+  input     0-19; the value of A is 20000 + A
+  coil      0-7 and 9-39; coil A is on when A is a multiple of 3
+  discrete  0-15, but reading them fails: exception 4, device failure
+Every other address answers exception 2, illegal data address."""
 import asyncio
 import struct
 import sys
 
 from pymodbus.client.mixin import ModbusClientMixin
 from pymodbus.constants import Endian
-from pymodbus.datastore import ModbusSequentialDataBlock, ModbusServerContext, ModbusSlaveContext
+from pymodbus.datastore import (ModbusSequentialDataBlock, ModbusServerContext, ModbusSlaveContext,
+                                 ModbusSparseDataBlock)
 from pymodbus.payload import BinaryPayloadBuilder
 from pymodbus.pdu import ModbusExceptions
 from pymodbus.pdu.register_write_message import MaskWriteRegisterRequest
@@ -27,9 +37,34 @@ class RefusedMaskWrite(MaskWriteRegisterRequest):
         return self.doException(ModbusExceptions.IllegalFunction)
 
 
+READ_CODES = {1, 2, 3, 4}
+
+
+class FailingBlock(ModbusSparseDataBlock):
+    """Addresses that exist but cannot be read: pymodbus answers exception 4, device failure."""
+
+    def getValues(self, address, count=1):
+        raise RuntimeError(f"sensor behind {address}-{address + count - 1} does not answer")
+
+
 def trace(request, *_):
     if request.function_code in WRITE_CODES:
         print(f"fc {request.function_code} address {request.address}", flush=True)
+    elif request.function_code in READ_CODES and "--sparse" in sys.argv:
+        print(f"read fc {request.function_code} address {request.address} count {request.count}", flush=True)
+
+
+def sparse_context():
+    holding = {a: 10000 + a for r in (range(0, 17), range(18, 50), range(53, 600), range(640, 1000)) for a in r}
+    holding[1500] = 11500
+    store = ModbusSlaveContext(
+        di=FailingBlock({a: False for a in range(16)}),
+        co=ModbusSparseDataBlock({a: a % 3 == 0 for a in range(40) if a != 8}),
+        hr=ModbusSparseDataBlock(holding),
+        ir=ModbusSparseDataBlock({a: 20000 + a for a in range(20)}),
+        zero_mode=True,
+    )
+    return ModbusServerContext(slaves={1: store}, single=False)
 
 
 def registers(value_adder, wordorder=Endian.BIG):
@@ -40,6 +75,10 @@ def registers(value_adder, wordorder=Endian.BIG):
 
 def main():
     port = int(sys.argv[1])
+    if "--sparse" in sys.argv[2:]:
+        asyncio.run(StartAsyncTcpServer(context=sparse_context(), address=("127.0.0.1", port), request_tracer=trace,
+                                        ignore_missing_slaves="--ignore-missing-units" in sys.argv[2:]))
+        return
     holding = [0] * 128
     holding[0:1] = registers(lambda b: b.add_16bit_int(-125))            # temperature -12.5 (scale 0.1)
     holding[1:2] = registers(lambda b: b.add_16bit_int(400))             # setpoint 40.0 (scale 0.1)
