@@ -486,6 +486,9 @@ public struct DeviceMapLoader: Sendable {
                     poll: d.poll, points: points, commands: commands, report: d.report, location: d.location))
             }
         }
+        for syntax in protocols {
+            syntax.check(devices: devices.filter { $0.protocolName == syntax.name }, reporter: MapReporter(sink: sink))
+        }
         return devices
     }
 

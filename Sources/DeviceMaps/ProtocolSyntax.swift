@@ -55,6 +55,11 @@ public protocol ProtocolSyntax: Sendable {
     /// Checks that look at all points of a device together (overlapping registers).
     static func check(points: [PointDefinition], of device: String, at location: SourceLocation, reporter: MapReporter)
 
+    /// Checks that look at all devices of the protocol together, across every file loaded at
+    /// once (devices sharing a serial bus must agree on its settings). Gets the devices that
+    /// loaded without errors, in file order.
+    static func check(devices: [DeviceDefinition], reporter: MapReporter)
+
     /// JSON Schema properties of `connection:`, with its `required` keys.
     static var connectionSchema: [String: Any] { get }
     /// JSON Schema properties of the protocol's point keys.
@@ -62,6 +67,11 @@ public protocol ProtocolSyntax: Sendable {
     /// JSON Schema rules of a point beyond its properties (`required`, `if`/`then`), merged
     /// into the point's schema.
     static var pointSchemaRules: [String: Any] { get }
+}
+
+extension ProtocolSyntax {
+    /// Nothing to check across devices, for protocols whose devices share nothing.
+    public static func check(devices: [DeviceDefinition], reporter: MapReporter) {}
 }
 
 /// A mapping of a device map (a `connection:` or a point) as a protocol syntax sees it:

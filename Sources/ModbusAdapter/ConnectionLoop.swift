@@ -229,8 +229,7 @@ final class ConnectionLoop {
             sink.emit(bad(device, plans[index].flatMap(\.points), downReason ?? "not connected to \(worker.endpoint)"))
             return
         }
-        client.setUnit(device.modbusConnection.unitID)
-        client.setResponseTimeout(device.modbusConnection.responseTimeout)
+        client.select(device.modbusConnection)
 
         var readings: [Reading] = []
         var problem: String?
@@ -261,8 +260,11 @@ final class ConnectionLoop {
                 if error.isDeviceException {
                     problem = problem ?? reason
                 } else {
-                    // The stream is unusable: the device's remaining blocks share the reason.
+                    // The stream is unusable, or the unit on a bus is silent: the device's
+                    // remaining blocks share the reason (a silent unit costs one timeout a poll).
                     lost = reason
+                    // Still connected: the bus is fine and the problem is this device's.
+                    if client.isConnected { problem = problem ?? reason }
                 }
             }
         }
@@ -311,8 +313,7 @@ final class ConnectionLoop {
         guard ensureConnected(force: true) else {
             return .failure(.failed("\(job.pointNames): write failed: \(downReason ?? "not connected to \(worker.endpoint)")"))
         }
-        client.setUnit(device.modbusConnection.unitID)
-        client.setResponseTimeout(device.modbusConnection.responseTimeout)
+        client.select(device.modbusConnection)
 
         var written: [String] = []
         for item in job.items {
@@ -372,14 +373,15 @@ final class ConnectionLoop {
         }
     }
 
-    /// Describes a failed request and drops the connection unless the device itself answered.
+    /// Describes a failed request and drops the connection unless it is still usable: the
+    /// device itself answered, or (on a serial bus) only this unit is silent.
     private func describe(_ error: ModbusFailure, _ device: DeviceDefinition, _ table: ModbusTable,
                           _ start: Int, _ count: Int) -> String {
         let reason = ModbusText.describe(error, endpoint: worker.endpoint, device: device.id,
                                          unit: device.modbusConnection.unitID,
                                          timeout: device.modbusConnection.responseTimeout,
                                          table: table, start: start, count: count)
-        if !error.isDeviceException { markDown(reason) }
+        if !client.keepsConnection(after: error) { markDown(reason) }
         return reason
     }
 }

@@ -118,13 +118,17 @@ final class ConnectionWorker: @unchecked Sendable {
     // MARK: Called by tasks
 
     /// Starts the connection thread.
-    func start(sink: ReadingSink) {
+    /// - Parameter predecessor: a stopping worker of the same serial device, which holds the
+    ///   port until its thread exits: the new thread waits for that before it opens the port
+    ///   (a second open of a port that is open fails).
+    func start(sink: ReadingSink, after predecessor: ConnectionWorker? = nil) {
         condition.lock()
         defer { condition.unlock() }
         precondition(!threadAlive, "connection thread for \(endpoint) started twice")
         threadAlive = true
         stopping = false
         let thread = Thread { [self] in
+            predecessor?.blockUntilExited()
             // Everything libmodbus lives inside this call and is freed before it returns.
             ConnectionLoop(worker: self, sink: sink).run()
             threadDidExit()
@@ -214,6 +218,13 @@ final class ConnectionWorker: @unchecked Sendable {
 
     // MARK: Called by the connection thread
 
+    /// Blocks the calling thread (another connection's, never a task) until this thread has exited.
+    func blockUntilExited() {
+        condition.lock()
+        while threadAlive { condition.wait() }
+        condition.unlock()
+    }
+
     /// The device set the thread starts with, and its number for `didApply`.
     func takeDevices() -> (devices: [DeviceDefinition], generation: Int) {
         condition.lock()
@@ -269,6 +280,8 @@ final class ConnectionWorker: @unchecked Sendable {
     private func threadDidExit() {
         condition.lock()
         threadAlive = false
+        // Wakes a successor's thread in `blockUntilExited`.
+        condition.broadcast()
         let waiters = exitWaiters + applyWaiters.map(\.continuation)
         exitWaiters.removeAll()
         applyWaiters.removeAll()

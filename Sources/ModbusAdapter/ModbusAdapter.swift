@@ -19,22 +19,28 @@ public enum ModbusAdapterError: Error, Sendable, Hashable, CustomStringConvertib
     }
 }
 
-/// Modbus TCP devices through libmodbus.
+/// Modbus TCP and Modbus RTU devices through libmodbus.
 ///
-/// Devices sharing a `host:port` share one TCP connection, and each connection runs on its
-/// own dedicated thread, because every libmodbus call blocks: a slow or unreachable device
-/// stalls only its own connection and never the Swift cooperative pool. Each device is
-/// polled at its own period (contiguous points merged into as few requests as possible) and
-/// produces one batch of readings per poll; a failed poll produces `bad` readings with the
-/// reason, and the connection is retried with exponential backoff. Writes are queued to the
-/// connection's thread and run between polls. `update(devices:)` replaces the device set
-/// while running, restarting only what changed.
+/// Devices sharing a `host:port` share one TCP connection, devices on one serial device share
+/// one RTU bus (one open port), and each connection runs on its own dedicated thread, because
+/// every libmodbus call blocks: a slow or unreachable device stalls only its own connection
+/// and never the Swift cooperative pool. Each device is polled at its own period (contiguous
+/// points merged into as few requests as possible) and produces one batch of readings per
+/// poll; a failed poll produces `bad` readings with the reason. A TCP connection is dropped
+/// after a timeout (the stream's state is unknown) and retried with exponential backoff; a
+/// silent unit on a bus costs one response timeout per poll and leaves the port open for the
+/// other units. Writes are queued to the connection's thread and run between polls.
+/// `update(devices:)` replaces the device set while running, restarting only what changed.
+///
+/// Devices on one bus share its line settings; the loader rejects a map whose devices
+/// disagree (`ModbusSyntax.check(devices:reporter:)`), and for hand-built definitions the
+/// first device's settings open the port.
 public final class ModbusAdapter: DeviceAdapter {
     private struct State {
         /// The devices in map order.
         var devices: [DeviceDefinition] = []
         var definitions: [String: DeviceDefinition] = [:]
-        /// One worker per `host:port`.
+        /// One worker per `host:port` or serial device.
         var workers: [String: ConnectionWorker] = [:]
         /// Workers an update closed whose threads may still be finishing a request.
         var retiring: [ObjectIdentifier: ConnectionWorker] = [:]
@@ -47,7 +53,7 @@ public final class ModbusAdapter: DeviceAdapter {
     private let reconnect: ReconnectPolicy
     private let counters = PollCounters()
 
-    /// Creates an adapter for Modbus TCP devices; nothing connects until `run`.
+    /// Creates an adapter for Modbus TCP and RTU devices; nothing connects until `run`.
     /// - Parameters:
     ///   - devices: the devices, with their profiles expanded.
     ///   - reconnect: how quickly a lost connection is retried.
@@ -108,8 +114,10 @@ public final class ModbusAdapter: DeviceAdapter {
     /// Matched by id: a device whose definition is the same (source locations aside) keeps
     /// polling on its schedule; a changed device starts over with its new definition and
     /// polls at once; a removed device stops; an added device starts. A connection
-    /// (`host:port`) that keeps devices stays open and its thread keeps running, even when
-    /// some of its devices changed; a connection left without devices closes, a new one opens.
+    /// (`host:port` or serial device) that keeps devices stays open and its thread keeps
+    /// running, even when some of its devices changed; a connection left without devices
+    /// closes, a new one opens, and a bus whose line settings changed (baud, parity, ...)
+    /// closes and opens again with the new ones.
     ///
     /// Returns once every connection polls with its new devices and every closed connection's
     /// thread has exited (a request in flight finishes first, bounded by its response
@@ -120,20 +128,25 @@ public final class ModbusAdapter: DeviceAdapter {
         let (applying, closing) = state.withLock { s -> ([(ConnectionWorker, Int)], [ConnectionWorker]) in
             var workers: [String: ConnectionWorker] = [:]
             var applying: [(ConnectionWorker, Int)] = []
+            var starting: [(worker: ConnectionWorker, predecessor: ConnectionWorker?)] = []
             for (key, members) in Self.connections(of: devices) {
-                if let worker = s.workers[key] {
+                if let worker = s.workers[key], worker.transport == members[0].modbusConnection.transport {
                     applying.append((worker, worker.setDevices(members)))
                     workers[key] = worker
                 } else {
+                    // A bus reopened with new settings: the old thread holds the port until it exits.
                     let worker = makeWorker(members)
-                    if let sink = s.sink { worker.start(sink: sink) }
+                    starting.append((worker, s.workers[key]))
                     workers[key] = worker
                 }
             }
-            let closing = s.workers.filter { workers[$0.key] == nil }.map(\.value)
+            let closing = s.workers.filter { workers[$0.key] !== $0.value }.map(\.value)
             for worker in closing {
                 worker.requestStop()
                 s.retiring[ObjectIdentifier(worker)] = worker
+            }
+            if let sink = s.sink {
+                for (worker, predecessor) in starting { worker.start(sink: sink, after: predecessor) }
             }
             s.workers = workers
             s.devices = devices

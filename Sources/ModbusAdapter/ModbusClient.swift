@@ -7,7 +7,8 @@ import Foundation
 struct ModbusFailure: Error, Sendable, Hashable {
     /// errno after the call.
     var code: Int32
-    /// Set when there is no errno to speak of (the context could not be created).
+    /// The whole sentence, when the client knows more than the errno says (which serial
+    /// device could not be opened) or there is no errno to speak of (no context).
     var message: String?
 
     /// The Modbus exception code (1...11) when the device answered with an exception.
@@ -23,6 +24,12 @@ struct ModbusFailure: Error, Sendable, Hashable {
 
     /// True when the device does not implement the function code it was sent.
     var isIllegalFunction: Bool { code == CModbus_EMBXILFUN }
+
+    /// True when one unit stayed silent or answered garbage (a timeout, a bad CRC, a frame
+    /// from another unit): on a serial bus that says nothing about the port itself.
+    var isUnitSilentOrGarbled: Bool {
+        code == ETIMEDOUT || (code > Int32(MODBUS_ENOBASE) && !isDeviceException)
+    }
 }
 
 /// Turns libmodbus errors into sentences an operator can act on.
@@ -122,8 +129,13 @@ enum ModbusText {
 /// dedicated thread only (libmodbus contexts are not thread-safe and every call blocks).
 final class ModbusClient {
     private let context: OpaquePointer?
-    /// `host:port`, for messages.
+    /// `host:port` or the serial device, for messages.
     let endpoint: String
+    /// The serial line of an RTU context; nil for TCP.
+    private let serial: ModbusSerialPort?
+    /// libmodbus's own byte timeout, for devices that set none: one device's `byte_timeout`
+    /// must not stick to the next device polled on the same connection.
+    private var defaultByteTimeout: (seconds: UInt32, microseconds: UInt32) = (0, 500_000)
     private(set) var isConnected = false
 
     init(transport: ModbusTransport) {
@@ -132,9 +144,16 @@ final class ModbusClient {
         case .tcp(let host, let port):
             // The `_pi` variant resolves host names as well as literal addresses.
             context = modbus_new_tcp_pi(host, String(port))
-        case .rtu(let serial):
-            let parity = CChar(serial.parity.rawValue.utf8.first!)
-            context = modbus_new_rtu(serial.device, Int32(serial.baud), parity, Int32(serial.dataBits), Int32(serial.stopBits))
+            serial = nil
+        case .rtu(let port):
+            let parity = CChar(port.parity.rawValue.utf8.first!)
+            context = modbus_new_rtu(port.device, Int32(port.baud), parity, Int32(port.dataBits), Int32(port.stopBits))
+            serial = port
+        }
+        if let context {
+            var seconds: UInt32 = 0, microseconds: UInt32 = 0
+            modbus_get_byte_timeout(context, &seconds, &microseconds)
+            defaultByteTimeout = (seconds, microseconds)
         }
     }
 
@@ -152,17 +171,52 @@ final class ModbusClient {
         return context
     }
 
+    /// The context, ready for a request. On a bus, whatever arrived since the last answer is
+    /// dropped first: a unit that answers after its timeout must not have its late answer
+    /// taken for the answer to the next request, which libmodbus would accept when it is the
+    /// same unit and function (the next poll of a slow unit). Flushing right after the timeout
+    /// is not enough, since the late answer may come later still.
+    private func request() throws(ModbusFailure) -> OpaquePointer {
+        let ctx = try require()
+        if serial != nil { modbus_flush(ctx) }
+        return ctx
+    }
+
     private static func failure() -> ModbusFailure {
         ModbusFailure(code: CModbus_errno())
     }
 
-    /// Connects; the response timeout doubles as the connect timeout in libmodbus.
+    /// Connects over TCP (the response timeout doubles as the connect timeout in libmodbus) or
+    /// opens the serial device, switching it to RS-485 mode when asked.
     func connect(timeout: Duration) throws(ModbusFailure) {
         let ctx = try require()
         if isConnected { return }
         setResponseTimeout(timeout)
-        guard modbus_connect(ctx) == 0 else { throw Self.failure() }
+        guard modbus_connect(ctx) == 0 else {
+            let failure = Self.failure()
+            guard let serial else { throw failure }
+            throw ModbusFailure(code: failure.code, message: "cannot open \(serial.device): \(ModbusText.text(failure.code))")
+        }
+        // Only possible on an open port: it is an ioctl on the device. A pseudo-terminal, a
+        // USB adapter that switches the line by itself or a driver without RS-485 refuses it.
+        if let serial, serial.rs485, modbus_rtu_set_serial_mode(ctx, MODBUS_RTU_RS485) != 0 {
+            let failure = Self.failure()
+            modbus_close(ctx)
+            throw ModbusFailure(code: failure.code, message: "cannot switch \(serial.device) to RS-485 mode: "
+                                + "\(ModbusText.text(failure.code)) (set rs485: false for an adapter that drives the line itself)")
+        }
         isConnected = true
+    }
+
+    /// Whether the connection stays usable after a failed request; prepares it for the next one.
+    ///
+    /// An exception answer leaves any connection fine. On TCP anything else (a timeout, a reset,
+    /// a malformed frame) leaves the stream in an unknown state, so the caller reconnects. On a
+    /// serial bus a silent or garbled unit says nothing about the port, which stays open for
+    /// the other units (what the unit may still send is flushed before the next request).
+    /// Errors of the port itself (an adapter unplugged) close it.
+    func keepsConnection(after failure: ModbusFailure) -> Bool {
+        failure.isDeviceException || (serial != nil && failure.isUnitSilentOrGarbled)
     }
 
     func close() {
@@ -178,13 +232,33 @@ final class ModbusClient {
 
     func setResponseTimeout(_ timeout: Duration) {
         guard let context else { return }
-        let us = max(1000, timeout.components.seconds * 1_000_000 + timeout.components.attoseconds / 1_000_000_000_000)
-        modbus_set_response_timeout(context, UInt32(clamping: us / 1_000_000), UInt32(us % 1_000_000))
+        let (seconds, microseconds) = Self.timeval(timeout)
+        modbus_set_response_timeout(context, seconds, microseconds)
+    }
+
+    /// The longest silence between two bytes of one response; nil restores libmodbus's default.
+    func setByteTimeout(_ timeout: Duration?) {
+        guard let context else { return }
+        let (seconds, microseconds) = timeout.map(Self.timeval) ?? defaultByteTimeout
+        modbus_set_byte_timeout(context, seconds, microseconds)
+    }
+
+    /// Addresses the next requests to one device: its unit id and its timeouts.
+    func select(_ connection: ModbusConnection) {
+        setUnit(connection.unitID)
+        setResponseTimeout(connection.responseTimeout)
+        setByteTimeout(connection.byteTimeout)
+    }
+
+    /// Seconds and microseconds for libmodbus, at least 1 ms: libmodbus reads 0 as "no timeout".
+    private static func timeval(_ d: Duration) -> (UInt32, UInt32) {
+        let us = max(1000, d.components.seconds * 1_000_000 + d.components.attoseconds / 1_000_000_000_000)
+        return (UInt32(clamping: us / 1_000_000), UInt32(us % 1_000_000))
     }
 
     /// FC 3 (holding) or FC 4 (input).
     func readRegisters(_ table: ModbusTable, start: Int, count: Int) throws(ModbusFailure) -> [UInt16] {
-        let ctx = try require()
+        let ctx = try request()
         var buffer = [UInt16](repeating: 0, count: count)
         let (rc, error) = buffer.withUnsafeMutableBufferPointer { p in
             let rc = table == .input
@@ -199,7 +273,7 @@ final class ModbusClient {
 
     /// FC 1 (coils) or FC 2 (discrete inputs).
     func readBits(_ table: ModbusTable, start: Int, count: Int) throws(ModbusFailure) -> [Bool] {
-        let ctx = try require()
+        let ctx = try request()
         var buffer = [UInt8](repeating: 0, count: count)
         let (rc, error) = buffer.withUnsafeMutableBufferPointer { p in
             let rc = table == .discrete
@@ -214,20 +288,20 @@ final class ModbusClient {
 
     /// FC 5.
     func writeBit(_ address: Int, _ value: Bool) throws(ModbusFailure) {
-        let ctx = try require()
+        let ctx = try request()
         guard modbus_write_bit(ctx, Int32(address), value ? 1 : 0) == 1 else { throw Self.failure() }
     }
 
     /// FC 22: sets the register to (current AND `and`) OR (`or` AND NOT `and`), on the device,
     /// so no other master's write between a read and a write is lost.
     func maskWriteRegister(_ address: Int, and: UInt16, or: UInt16) throws(ModbusFailure) {
-        let ctx = try require()
+        let ctx = try request()
         guard modbus_mask_write_register(ctx, Int32(address), and, or) == 1 else { throw Self.failure() }
     }
 
     /// FC 6 for one register, FC 16 for several (a multi-register value must change at once).
     func writeRegisters(_ address: Int, _ values: [UInt16]) throws(ModbusFailure) {
-        let ctx = try require()
+        let ctx = try request()
         if values.count == 1 {
             guard modbus_write_register(ctx, Int32(address), values[0]) == 1 else { throw Self.failure() }
         } else {

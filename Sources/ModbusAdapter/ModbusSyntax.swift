@@ -1,8 +1,9 @@
 import DeviceMaps
 import GatewayCore
 
-/// The Modbus part of the device-map format: `connection: { host, port, unit_id, timeout }`
-/// and the point keys `table`, `address`, `type`, `length`, `bit`, `byte_order`, `word_order`.
+/// The Modbus part of the device-map format: `connection:` of Modbus TCP (`host`, `port`) or
+/// RTU (`serial`, `baud`, `parity`, `data_bits`, `stop_bits`, `rs485`) with what both share
+/// (`unit_id`, `timeout`, `byte_timeout`, ...), and the point keys `table`, `address`, `type`, `length`, `bit`, `byte_order`, `word_order`.
 public enum ModbusSyntax: ProtocolSyntax {
     /// `modbus`.
     public static let name = "modbus"
@@ -21,6 +22,8 @@ public enum ModbusSyntax: ProtocolSyntax {
     public static let pointKeys = ["table", "address", "type", "length", "bit", "byte_order", "word_order"]
     /// Registers one read request can carry (FC 3/4), so the longest string.
     public static let maxStringRegisters = 125
+    /// The unit ids a unit on an RTU bus can have: 0 is broadcast, 248…255 are reserved.
+    public static let rtuUnits = 1...247
 
     /// Reads `connection:`: `host`/`port` for TCP or `serial`/`baud`/`parity`/`data_bits`/
     /// `stop_bits`/`rs485` for RTU, then what both share.
@@ -50,6 +53,10 @@ public enum ModbusSyntax: ProtocolSyntax {
             transport = host.map { .tcp(host: $0, port: port) }
         }
         let unit = c.integer("unit_id", in: 0...255) ?? 1
+        if isRTU, !rtuUnits.contains(unit) {
+            c.error("unit id \(unit) cannot be polled on a Modbus RTU bus", atValueOf: "unit_id",
+                    hint: "RTU unit ids are 1…247: 0 is the broadcast address, which no unit answers, and 248…255 are reserved")
+        }
         let timeout = c.duration("timeout") ?? .seconds(1)
         let byteTimeout = c.duration("byte_timeout")
         let maxGap = c.integer("max_gap", in: 0...124) ?? ModbusConnection.defaultMaxGap
@@ -154,6 +161,34 @@ public enum ModbusSyntax: ProtocolSyntax {
         }
     }
 
+    /// Devices on one serial bus share its port, opened once with one set of line settings:
+    /// two devices naming the same `serial` device with a different baud, parity, data bits,
+    /// stop bits or RS-485 mode would each be right only half the time. Reported at the device
+    /// that disagrees with the first one on the bus.
+    public static func check(devices: [DeviceDefinition], reporter: MapReporter) {
+        var first: [String: (device: DeviceDefinition, port: ModbusSerialPort)] = [:]
+        for device in devices {
+            guard case .rtu(let port) = device.modbusConnection.transport else { continue }
+            guard let bus = first[port.device] else {
+                first[port.device] = (device, port)
+                continue
+            }
+            guard bus.port != port else { continue }
+            let differing = [("baud", port.baud != bus.port.baud), ("parity", port.parity != bus.port.parity),
+                             ("data_bits", port.dataBits != bus.port.dataBits), ("stop_bits", port.stopBits != bus.port.stopBits),
+                             ("rs485", port.rs485 != bus.port.rs485)].filter(\.1).map(\.0)
+            let at = bus.device.location.map { " (\($0))" } ?? ""
+            reporter.error("device '\(device.id)': serial bus \(port.device) runs at \(lineSettings(bus.port)) for device '\(bus.device.id)'\(at), not \(lineSettings(port))",
+                           at: device.location ?? SourceLocation(file: port.device, line: 0, column: 0),
+                           hint: "devices on one bus share its port: give them the same \(differing.joined(separator: ", "))")
+        }
+    }
+
+    /// `19200 8E1`, `9600 8N2 RS-485`.
+    static func lineSettings(_ port: ModbusSerialPort) -> String {
+        "\(port.baud) \(port.dataBits)\(port.parity.rawValue)\(port.stopBits)" + (port.rs485 ? " RS-485" : "")
+    }
+
     /// `connection:` of Modbus TCP (`host`) or RTU (`serial`).
     public static var connectionSchema: [String: Any] {
         [
@@ -161,7 +196,8 @@ public enum ModbusSyntax: ProtocolSyntax {
             "description": "Modbus TCP (host, port) or Modbus RTU (serial, baud, parity, data_bits, stop_bits, rs485).",
             "oneOf": [
                 ["required": ["host"], "not": ["anyOf": rtuKeys.map { ["required": [$0]] }]],
-                ["required": ["serial"], "not": ["anyOf": tcpKeys.map { ["required": [$0]] }]],
+                ["required": ["serial"], "not": ["anyOf": tcpKeys.map { ["required": [$0]] }],
+                 "properties": ["unit_id": ["minimum": rtuUnits.lowerBound, "maximum": rtuUnits.upperBound]]],
             ],
             "properties": [
                 "host": ["type": "string", "minLength": 1],
@@ -172,9 +208,9 @@ public enum ModbusSyntax: ProtocolSyntax {
                 "data_bits": ["type": "integer", "minimum": 5, "maximum": 8, "description": "Default 8."],
                 "stop_bits": ["type": "integer", "minimum": 1, "maximum": 2, "description": "Default 1."],
                 "rs485": ["type": "boolean", "description": "Switch the port to RS-485 mode (default false)."],
-                "unit_id": ["type": "integer", "minimum": 0, "maximum": 255, "description": "Default 1."],
+                "unit_id": ["type": "integer", "minimum": 0, "maximum": 255, "description": "Default 1; 1…247 on an RTU bus."],
                 "timeout": ["$ref": "#/$defs/duration", "description": "Response timeout (default 1s)."],
-                "byte_timeout": ["$ref": "#/$defs/duration", "description": "Longest silence inside one response."],
+                "byte_timeout": ["$ref": "#/$defs/duration", "description": "Longest silence between two bytes of one response (libmodbus default 500ms)."],
                 "max_gap": ["type": "integer", "minimum": 0, "maximum": 124,
                             "description": "Unnamed registers a read may include to merge two points into one request (default \(ModbusConnection.defaultMaxGap))."],
                 "max_registers_per_request": ["type": "integer", "minimum": 1, "maximum": 125,

@@ -14,18 +14,20 @@ public enum SimulatorError: Error, Sendable, Hashable, CustomStringConvertible {
     case invalidPort(Int)
     /// Listening failed (address in use, host not an IPv4 address, ...).
     case listenFailed(String)
+    /// The serial device could not be opened (no such device, no permission, ...).
+    case openFailed(String)
 
     /// A sentence for the operator.
     public var description: String {
         switch self {
         case .invalidPort(let port): return "invalid port \(port): choose a TCP port from 1 to 65535"
-        case .listenFailed(let why): return why
+        case .listenFailed(let why), .openFailed(let why): return why
         }
     }
 }
 
-/// A Modbus TCP server (libmodbus) whose registers follow the points of a device map: for
-/// demos, discovery and integration tests.
+/// A Modbus TCP server, or a Modbus RTU bus of units on a serial device (libmodbus), whose
+/// registers follow the points of a device map: for demos, discovery and integration tests.
 ///
 /// - Read-only points move: numeric ones follow a slow sine within `min`…`max` (15…25 when
 ///   the map gives no range), counters (energy, volume units) ramp up, bits toggle every few
@@ -33,21 +35,24 @@ public enum SimulatorError: Error, Sendable, Hashable, CustomStringConvertible {
 ///   are those of the map.
 /// - Writable points start at the middle of `min`…`max` (or 0, or false) and keep whatever a
 ///   client writes.
-/// - One register space serves every unit id: Modbus TCP servers (and libmodbus in TCP mode)
-///   answer any unit id, so several devices on one port must not overlap in their addresses.
+/// - Over TCP one register space serves every unit id: Modbus TCP servers (and libmodbus in
+///   TCP mode) answer any unit id, so several devices on one port must not overlap in their
+///   addresses.
+/// - On a serial line each unit id is a unit of its own, with the register space of the
+///   devices of that unit id; a request for a unit id no device has stays unanswered, as on a
+///   real bus, and a broadcast (unit 0) reaches every unit and is answered by none.
 /// - Addresses no point covers beyond the highest point of a table answer "illegal data
 ///   address", like a real device.
 ///
 /// The server thread owns the libmodbus context and register mapping, and animates the
 /// registers itself between requests (about 10 times a second), so the mapping needs no lock.
 public final class ModbusSimulator: Sendable {
-    /// The TCP port the simulator listens on.
-    public let port: Int
-    /// The IPv4 address it listens on.
-    public let host: String
+    /// Where it serves: TCP `host:port`, or a serial line.
+    public let transport: ModbusTransport
 
     private let devices: [DeviceDefinition]
     private let animated: Bool
+    private let answerDelays: [Int: Duration]
     private let logger: Logger
     private let control: ServerControl
 
@@ -58,43 +63,62 @@ public final class ModbusSimulator: Sendable {
     ///   - animated: false freezes read-only points at their starting values, for tests that
     ///     compare readings taken at different instants.
     /// - Throws: `SimulatorError.invalidPort`.
-    public init(devices: [DeviceDefinition], host: String = "127.0.0.1", port: Int,
+    public convenience init(devices: [DeviceDefinition], host: String = "127.0.0.1", port: Int,
                 animated: Bool = true, logger: Logger) throws {
         guard (1...65535).contains(port) else { throw SimulatorError.invalidPort(port) }
+        self.init(devices: devices, transport: .tcp(host: host, port: port), animated: animated, logger: logger)
+    }
+
+    /// Creates a Modbus RTU simulator on a serial device (one end of a pseudo-terminal pair
+    /// made with `socat`, or a real port); nothing is opened until `start()`.
+    /// - Parameters:
+    ///   - serial: the device and its line settings (a pseudo-terminal ignores the baud rate).
+    ///   - animated: as for TCP.
+    ///   - answerDelays: units that answer only after this long, as a slow device does (the
+    ///     other units keep answering at once meanwhile).
+    public convenience init(devices: [DeviceDefinition], serial: ModbusSerialPort, animated: Bool = true,
+                            answerDelays: [Int: Duration] = [:], logger: Logger) {
+        self.init(devices: devices, transport: .rtu(serial), animated: animated, answerDelays: answerDelays, logger: logger)
+    }
+
+    private init(devices: [DeviceDefinition], transport: ModbusTransport, animated: Bool,
+                 answerDelays: [Int: Duration] = [:], logger: Logger) {
         self.devices = devices
-        self.host = host
-        self.port = port
+        self.transport = transport
         self.animated = animated
+        self.answerDelays = answerDelays
         var logger = logger
-        logger[metadataKey: "simulator"] = "modbus \(host):\(port)"
+        logger[metadataKey: "simulator"] = "modbus \(transport.endpoint)"
         self.logger = logger
         self.control = ServerControl()
     }
 
-    /// Listens and starts serving on a dedicated thread; returns once the port is bound.
-    /// Starting a running simulator does nothing.
-    /// - Throws: `SimulatorError.listenFailed` (for example when the port is in use).
+    /// Listens (or opens the serial device) and starts serving on a dedicated thread; returns
+    /// once the port is bound or the device open. Starting a running simulator does nothing.
+    /// - Throws: `SimulatorError.listenFailed` (for example when the port is in use) or
+    ///   `.openFailed` (no such serial device).
     public func start() throws {
         guard control.beginStart() else { return }
-        let setup = SimulatorSetup(devices: devices, host: host, port: port, animated: animated)
+        let setup = SimulatorSetup(devices: devices, transport: transport, animated: animated, answerDelays: answerDelays)
         let control = self.control
         let logger = self.logger
         let thread = Thread {
             SimulatorServer.serve(setup, control: control, logger: logger)
             control.didExit()
         }
-        thread.name = "modbus-sim \(host):\(port)"
+        thread.name = "modbus-sim \(transport.endpoint)"
         thread.start()
         if let failure = control.waitUntilListening() {
-            throw SimulatorError.listenFailed(failure)
+            throw failure
         }
-        logger.info("Modbus simulator listening on \(host):\(port)", metadata: [
+        logger.info("Modbus simulator serving on \(transport.endpoint)", metadata: [
             "devices": "\(devices.map(\.id).joined(separator: ","))",
         ])
     }
 
     /// Stops serving, closes the listening and client sockets (the port can be bound again at
-    /// once) and returns when the server thread has exited, within about 0.1 s.
+    /// once) or the serial device, and returns when the server thread has exited, within
+    /// about 0.1 s.
     /// Stopping a stopped simulator does nothing.
     public func stop() {
         if control.stopAndWait() {
@@ -125,9 +149,9 @@ public final class ModbusSimulator: Sendable {
 /// What the server thread needs, as Sendable values.
 struct SimulatorSetup: Sendable {
     var devices: [DeviceDefinition]
-    var host: String
-    var port: Int
+    var transport: ModbusTransport
     var animated: Bool
+    var answerDelays: [Int: Duration]
 }
 
 /// Start/stop handshake between the simulator object and its server thread.
@@ -139,7 +163,7 @@ final class ServerControl: @unchecked Sendable {
 
     private let condition = NSCondition()
     private var phase = Phase.idle
-    private var listenFailure: String?
+    private var listenFailure: SimulatorError?
     let counts = Mutex<[UInt8: Int]>([:])
 
     /// False when already started.
@@ -153,7 +177,7 @@ final class ServerControl: @unchecked Sendable {
     }
 
     /// Blocks until the server thread reports; returns its failure, if any.
-    func waitUntilListening() -> String? {
+    func waitUntilListening() -> SimulatorError? {
         condition.lock()
         defer { condition.unlock() }
         // After a failure, wait for the thread to exit too, so a retry starts from a clean slate.
@@ -162,7 +186,7 @@ final class ServerControl: @unchecked Sendable {
     }
 
     /// Called by the server thread once listening (failure nil) or not.
-    func reportListening(failure: String?) {
+    func reportListening(failure: SimulatorError?) {
         condition.lock()
         if let failure {
             listenFailure = failure
@@ -213,6 +237,8 @@ struct AnimatedPoint {
     }
 
     var point: PointDefinition
+    /// The register space it lives in (see `SimulatorServer.space(of:)`).
+    var space: Int
     var motion: Motion
 
     func value(at t: Double) -> Double {
@@ -228,17 +254,25 @@ struct AnimatedPoint {
     }
 }
 
-/// The server proper: libmodbus context, register mapping and sockets.
+/// The server proper: libmodbus context, register mappings, and sockets or the serial device.
 ///
 /// Not `Sendable`: created, used and freed on the server thread only. The C resources are
 /// freed in `deinit` and nowhere else (a throwing init still runs it).
 final class SimulatorServer {
     private let context: OpaquePointer?
-    private let mapping: UnsafeMutablePointer<modbus_mapping_t>?
+    /// One register mapping per register space: the only space 0 over TCP, one per unit id on
+    /// a serial line.
+    private let mappings: [Int: UnsafeMutablePointer<modbus_mapping_t>?]
     private let setup: SimulatorSetup
     private let logger: Logger
     private var listener: Int32 = -1
     private var clients: [Int32] = []
+    private var serialOpen = false
+    private var frames = RTUFrames()
+    /// When the last byte arrived on the serial line, to drop a partial frame after silence.
+    private var lastByte = ContinuousClock.now
+    /// Requests of slow units, answered when their time comes.
+    private var delayed: [(due: ContinuousClock.Instant, frame: [UInt8])] = []
     private var points: [AnimatedPoint] = []
     private let started = ContinuousClock.now
     private var lastAnimation: ContinuousClock.Instant?
@@ -252,7 +286,7 @@ final class SimulatorServer {
         do {
             server = try SimulatorServer(setup: setup, logger: logger)
         } catch {
-            control.reportListening(failure: error.description)
+            control.reportListening(failure: error)
             return
         }
         control.reportListening(failure: nil)
@@ -262,27 +296,52 @@ final class SimulatorServer {
         // `server` is released on return, closing its sockets before `didExit` is reported.
     }
 
+    /// The register space a device's points live in: over TCP one for all, since a Modbus
+    /// TCP server answers any unit id; on a bus the device's unit.
+    private static func space(of device: DeviceDefinition, _ transport: ModbusTransport) -> Int {
+        if case .rtu = transport { return device.modbusConnection.unitID }
+        return 0
+    }
+
     private init(setup: SimulatorSetup, logger: Logger) throws(SimulatorError) {
         self.setup = setup
         self.logger = logger
-        context = modbus_new_tcp(setup.host, Int32(setup.port))
-        var sizes: [ModbusTable: Int] = [:]
+        switch setup.transport {
+        case .tcp(let host, let port):
+            context = modbus_new_tcp(host, Int32(port))
+        case .rtu(let serial):
+            context = modbus_new_rtu(serial.device, Int32(serial.baud), CChar(serial.parity.rawValue.utf8.first!),
+                                     Int32(serial.dataBits), Int32(serial.stopBits))
+        }
+        var sizes: [Int: [ModbusTable: Int]] = [:]
         for device in setup.devices {
+            let space = Self.space(of: device, setup.transport)
             for point in device.points {
                 let width = point.modbus.registerCount
-                sizes[point.modbus.table] = max(sizes[point.modbus.table] ?? 0, point.modbus.offset + width)
+                sizes[space, default: [:]][point.modbus.table] = max(sizes[space]?[point.modbus.table] ?? 0, point.modbus.offset + width)
             }
         }
-        mapping = modbus_mapping_new(Int32(sizes[.coil] ?? 0), Int32(sizes[.discrete] ?? 0),
-                                     Int32(sizes[.holding] ?? 0), Int32(sizes[.input] ?? 0))
-        guard let context, mapping != nil else {
-            throw .listenFailed("cannot create the Modbus server for \(setup.host):\(setup.port): \(ModbusServerText.errno())")
+        if case .tcp = setup.transport, sizes.isEmpty { sizes[0] = [:] }
+        mappings = sizes.mapValues { size in
+            modbus_mapping_new(Int32(size[.coil] ?? 0), Int32(size[.discrete] ?? 0),
+                               Int32(size[.holding] ?? 0), Int32(size[.input] ?? 0))
         }
-        // A client that sends half a request must not stall every other client.
-        modbus_set_indication_timeout(context, 0, 500_000)
-        listener = modbus_tcp_listen(context, Int32(Self.maxClients))
-        guard listener >= 0 else {
-            throw .listenFailed("cannot listen on \(setup.host):\(setup.port): \(ModbusServerText.errno())")
+        guard let context, mappings.values.allSatisfy({ $0 != nil }) else {
+            throw .listenFailed("cannot create the Modbus server for \(setup.transport.endpoint): \(ModbusServerText.errno())")
+        }
+        switch setup.transport {
+        case .tcp(let host, let port):
+            // A client that sends half a request must not stall every other client.
+            modbus_set_indication_timeout(context, 0, 500_000)
+            listener = modbus_tcp_listen(context, Int32(Self.maxClients))
+            guard listener >= 0 else {
+                throw .listenFailed("cannot listen on \(host):\(port): \(ModbusServerText.errno())")
+            }
+        case .rtu(let serial):
+            guard modbus_connect(context) == 0 else {
+                throw .openFailed("cannot open \(serial.device): \(ModbusServerText.errno())")
+            }
+            serialOpen = true
         }
         preparePoints()
     }
@@ -291,16 +350,21 @@ final class SimulatorServer {
         for client in clients { Glibc.close(client) }
         if listener >= 0 { Glibc.close(listener) }
         if let context {
-            // The sockets are closed above; keep libmodbus from closing one a second time.
-            modbus_set_socket(context, -1)
+            if serialOpen {
+                modbus_close(context)
+            } else {
+                // The sockets are closed above; keep libmodbus from closing one a second time.
+                modbus_set_socket(context, -1)
+            }
             modbus_free(context)
         }
-        if let mapping { modbus_mapping_free(mapping) }
+        for case let mapping? in mappings.values { modbus_mapping_free(mapping) }
     }
 
     private func preparePoints() {
         var index = 0
         for device in setup.devices {
+            let space = Self.space(of: device, setup.transport)
             for point in device.points {
                 index += 1
                 if point.access.isWritable {
@@ -311,13 +375,13 @@ final class SimulatorServer {
                     case let (nil, hi?): start = min(hi, 0)
                     case (nil, nil): start = 0
                     }
-                    store(RegisterCodec.nearestPayload(for: start, point: point), at: point.modbus)
+                    store(RegisterCodec.nearestPayload(for: start, point: point), at: point.modbus, in: space)
                     continue
                 }
                 if point.modbus.type == .string {
                     // Text on a device is a name or a serial number: it does not move.
                     store(.registers(RegisterCodec.stringRegisters("\(device.id) \(point.name)", count: point.modbus.registerCount,
-                                                                  byteOrder: point.modbus.byteOrder)), at: point.modbus)
+                                                                  byteOrder: point.modbus.byteOrder)), at: point.modbus, in: space)
                     continue
                 }
                 let motion: AnimatedPoint.Motion
@@ -329,7 +393,7 @@ final class SimulatorServer {
                     let low = point.min ?? 15, high = point.max ?? (point.min.map { $0 + 10 } ?? 25)
                     motion = .sine(low: low, high: high, period: 20, phase: Double(index))
                 }
-                points.append(AnimatedPoint(point: point, motion: motion))
+                points.append(AnimatedPoint(point: point, space: space, motion: motion))
             }
         }
         animate(force: true)
@@ -351,12 +415,12 @@ final class SimulatorServer {
         let t = setup.animated ? seconds(now - started) : 0
         for animated in points {
             store(RegisterCodec.nearestPayload(for: animated.value(at: t), point: animated.point),
-                  at: animated.point.modbus)
+                  at: animated.point.modbus, in: animated.space)
         }
     }
 
-    private func store(_ payload: ModbusPayload, at address: ModbusAddress) {
-        guard let m = mapping?.pointee else { return }
+    private func store(_ payload: ModbusPayload, at address: ModbusAddress, in space: Int) {
+        guard let m = mappings[space]??.pointee else { return }
         switch (payload, address.table) {
         case (.bit(let b), .coil):
             if address.offset < m.nb_bits { m.tab_bits[address.offset] = b ? 1 : 0 }
@@ -383,7 +447,15 @@ final class SimulatorServer {
 
     /// One round: wait up to one animation tick for a connection or request, serve it.
     private func step(control: ServerControl) {
-        guard let context, let mapping else { return }
+        if serialOpen {
+            stepSerial(control: control)
+        } else {
+            stepTCP(control: control)
+        }
+    }
+
+    private func stepTCP(control: ServerControl) {
+        guard let context, let mapping = mappings[0] ?? nil else { return }
         var fds = [pollfd(fd: listener, events: Int16(POLLIN), revents: 0)]
         fds += clients.map { pollfd(fd: $0, events: Int16(POLLIN), revents: 0) }
         let ready = poll(&fds, nfds_t(fds.count), Int32(seconds(Self.tick) * 1000))
@@ -420,6 +492,128 @@ final class SimulatorServer {
             clients.removeAll { $0 == fd }
         }
         modbus_set_socket(context, -1)
+    }
+
+    /// Reads the bus itself rather than through `modbus_receive`: libmodbus's RTU receive
+    /// answers one unit id per context and, after a request for another unit, swallows the
+    /// next frame as that unit's answer. Here every frame is cut and checked by `RTUFrames`,
+    /// and `modbus_reply` builds the answer from the addressed unit's registers.
+    private func stepSerial(control: ServerControl) {
+        guard let context else { return }
+        var wait = Self.tick
+        if let due = delayed.map(\.due).min() { wait = max(.zero, min(wait, due - .now)) }
+        var entry = pollfd(fd: modbus_get_socket(context), events: Int16(POLLIN), revents: 0)
+        let ready = poll(&entry, 1, Int32((seconds(wait) * 1000).rounded(.up)))
+        animate()
+        let now = ContinuousClock.now
+        for request in delayed where request.due <= now { answer(request.frame, context) }
+        delayed.removeAll { $0.due <= now }
+        guard ready > 0 else {
+            // A frame's bytes arrive together: after a tick of silence, a partial one is noise.
+            if now - lastByte >= Self.tick { frames.clear() }
+            return
+        }
+        var chunk = [UInt8](repeating: 0, count: Int(MODBUS_RTU_MAX_ADU_LENGTH))
+        let count = read(entry.fd, &chunk, chunk.count)
+        guard count > 0 else {
+            // Nobody holds the other end (EIO, hang-up): wait for one instead of spinning.
+            if count == 0 || (errno != EAGAIN && errno != EINTR) { usleep(UInt32(seconds(Self.tick) * 1_000_000)) }
+            return
+        }
+        lastByte = now
+        frames.append(chunk[0..<count])
+        while let frame = frames.next() {
+            let unit = Int(frame[0])
+            // A unit nobody has stays silent, like a real bus.
+            guard unit == 0 || mappings[unit] != nil else { continue }
+            control.count(frame[1])
+            if let delay = setup.answerDelays[unit] {
+                delayed.append((now + delay, frame))
+            } else {
+                answer(frame, context)
+            }
+        }
+    }
+
+    /// Carries out a request and answers it from the addressed unit's registers. Unit 0 is a
+    /// broadcast: every unit carries it out, none answers (libmodbus sends no reply to unit 0
+    /// on RTU).
+    private func answer(_ frame: [UInt8], _ context: OpaquePointer) {
+        let unit = Int(frame[0])
+        let targets = unit == 0 ? Array(mappings.values) : [mappings[unit] ?? nil]
+        modbus_set_slave(context, Int32(unit))
+        for case let mapping? in targets {
+            modbus_reply(context, frame, Int32(frame.count), mapping)
+        }
+    }
+}
+
+/// Cuts the bytes a Modbus RTU server reads into request frames.
+///
+/// RTU frames are delimited by silence, which a reader behind a pseudo-terminal or a USB
+/// adapter cannot time reliably; the length follows from the function code instead (as
+/// libmodbus does), and the CRC confirms the cut. Bytes that cannot start a frame (noise, a
+/// frame with a bad CRC) are dropped one at a time until a frame starts.
+struct RTUFrames {
+    private(set) var buffer: [UInt8] = []
+
+    /// Adds bytes read from the line.
+    mutating func append(_ bytes: some Sequence<UInt8>) {
+        buffer.append(contentsOf: bytes)
+    }
+
+    /// Forgets a partial frame.
+    mutating func clear() {
+        buffer.removeAll()
+    }
+
+    /// The next complete frame with a good CRC, unit id first and CRC last; nil until one is
+    /// complete.
+    mutating func next() -> [UInt8]? {
+        while buffer.count >= 4 {
+            guard let length = Self.requestLength(buffer) else { return nil }
+            guard length <= Int(MODBUS_RTU_MAX_ADU_LENGTH) else {
+                buffer.removeFirst()
+                continue
+            }
+            guard buffer.count >= length else { return nil }
+            let frame = Array(buffer[0..<length])
+            if Self.crc(frame.dropLast(2)) == UInt16(frame[length - 2]) | UInt16(frame[length - 1]) << 8 {
+                buffer.removeFirst(length)
+                return frame
+            }
+            buffer.removeFirst()
+        }
+        return nil
+    }
+
+    /// The length of the request at the start of `bytes` (unit id to CRC), from its function
+    /// code; nil when more bytes are needed to tell. An unknown function code takes every byte
+    /// read so far (a master writes a frame in one go), so that the reply can say "illegal
+    /// function".
+    static func requestLength(_ bytes: [UInt8]) -> Int? {
+        guard bytes.count >= 2 else { return nil }
+        switch bytes[1] {
+        case 1...6, 8: return 8                                       // address or sub-function, quantity or value
+        case 7, 11, 12, 17: return 4                                  // no data
+        case 15, 16: return bytes.count > 6 ? 9 + Int(bytes[6]) : nil  // address, quantity, byte count, values
+        case 22: return 10                                            // address, AND mask, OR mask
+        case 23: return bytes.count > 10 ? 13 + Int(bytes[10]) : nil  // read and write ranges, byte count, values
+        default: return bytes.count
+        }
+    }
+
+    /// CRC-16/MODBUS (polynomial 0xA001 reflected, start 0xFFFF); its low byte goes first on
+    /// the wire.
+    static func crc(_ bytes: some Sequence<UInt8>) -> UInt16 {
+        var crc: UInt16 = 0xFFFF
+        for byte in bytes {
+            crc ^= UInt16(byte)
+            for _ in 0..<8 {
+                crc = crc & 1 != 0 ? (crc >> 1) ^ 0xA001 : crc >> 1
+            }
+        }
+        return crc
     }
 }
 

@@ -262,4 +262,54 @@ struct CLITests {
         sim.signal(SIGTERM)
         #expect(try await withTimeout(.seconds(15), "sim stop") { await sim.wait() } == 0)
     }
+
+    @Test("sim modbus --serial: serves the map's RTU devices under their unit ids; other unit ids stay silent")
+    func simModbusSerial() async throws {
+        try await SerialPair.run { pair in
+            let dir = try TemporaryDirectory()
+            defer { dir.remove() }
+            let map = dir.file("meters.yaml")
+            try """
+                devices:
+                  - id: meter-7
+                    protocol: modbus
+                    connection: { serial: /dev/ttyUSB0, unit_id: 7 }
+                    points: { limit: { table: holding, address: 1, type: uint16, access: readwrite, min: 100, max: 200 } }
+                  - id: meter-8
+                    protocol: modbus
+                    connection: { serial: /dev/ttyUSB0, unit_id: 8 }
+                    points: { limit: { table: holding, address: 1, type: uint16, access: readwrite, min: 0, max: 10 } }
+                  - id: boiler-1
+                    protocol: modbus
+                    connection: { host: 127.0.0.1 }
+                    points: { temperature: { table: holding, address: 0 } }
+                """.write(toFile: map, atomically: true, encoding: .utf8)
+            let out = dir.file("sim.txt")
+            let sim = try ChildProcess.spawn(try edgegateExecutable(), ["sim", "modbus", "--map", map, "--serial", pair.deviceEnd],
+                                             stdout: .file(out, append: false), stderr: .file(dir.file("sim.err"), append: false))
+            // Each limit starts in the middle of its range: unit 7 at 150, unit 8 at 5.
+            let probe = try ProbeClient(serial: pair.gatewayEnd, unit: 7)
+            let unit7 = try await waitFor("simulator answering unit 7", timeout: .seconds(20)) { try? probe.holding(1) }
+            #expect(unit7 == [150])
+            probe.use(unit: 8)
+            #expect(try probe.holding(1) == [5])
+            probe.use(unit: 7)
+            try probe.writeHolding(1, 123)
+            #expect(try probe.holding(1) == [123])
+            probe.use(unit: 8)
+            #expect(try probe.holding(1) == [5])
+            probe.use(unit: 9)
+            #expect(throws: ProbeError.self) { try probe.holding(1) }
+            #expect(((try? String(contentsOfFile: out, encoding: .utf8)) ?? "")
+                .contains("Modbus simulator on \(pair.deviceEnd) serving meter-7, meter-8 (unit 7, 8)"))
+            sim.signal(SIGTERM)
+            #expect(try await withTimeout(.seconds(15), "sim stop") { await sim.wait() } == 0)
+
+            // A map without RTU devices is an input error.
+            try boilerMapYAML.replacingOccurrences(of: "PORT", with: "1502").write(toFile: dir.file("boiler.yaml"), atomically: true, encoding: .utf8)
+            let refused = try await runEdgegate(["sim", "modbus", "--map", dir.file("boiler.yaml"), "--serial", pair.deviceEnd], in: dir)
+            #expect(refused.status == 2)
+            #expect(refused.output.contains("has no Modbus RTU devices"), "\(refused.output)")
+        }
+    }
 }

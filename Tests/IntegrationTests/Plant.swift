@@ -55,9 +55,26 @@ final class ProbeClient {
         context = ctx
     }
 
+    /// A probe of unit `unit` on a Modbus RTU bus, the serial device `path` (19200 8E1; a
+    /// pseudo-terminal ignores the line settings).
+    init(serial path: String, unit: Int) throws {
+        guard let ctx = modbus_new_rtu(path, 19200, CChar(UInt8(ascii: "E")), 8, 1) else { throw ProbeError("modbus_new_rtu failed") }
+        modbus_set_slave(ctx, Int32(unit))
+        guard modbus_connect(ctx) == 0 else {
+            modbus_free(ctx)
+            throw ProbeError("probe cannot open \(path)")
+        }
+        context = ctx
+    }
+
     deinit {
         modbus_close(context)
         modbus_free(context)
+    }
+
+    /// Addresses the next requests to `unit` (on a bus, one port reaches every unit).
+    func use(unit: Int) {
+        modbus_set_slave(context, Int32(unit))
     }
 
     func holding(_ address: Int, count: Int = 1) throws -> [UInt16] {

@@ -136,6 +136,17 @@ func boiler(id: String = "boiler-1", port: Int, unit: Int = 1, poll: Duration = 
         ] + extra)
 }
 
+/// `device` moved onto a Modbus RTU bus (the serial device `bus`, 19200 8E1), keeping its
+/// unit id; `timeout` replaces its response timeout when given.
+func onBus(_ device: DeviceDefinition, _ bus: String, timeout: Duration? = nil, rs485: Bool = false) -> DeviceDefinition {
+    var device = device
+    var connection = device.modbusConnection
+    connection.transport = .rtu(ModbusSerialPort(device: bus, rs485: rs485))
+    if let timeout { connection.responseTimeout = timeout }
+    device.modbusConnection = connection
+    return device
+}
+
 /// The message of `RegisterCodec.encode`'s rejection, nil when it encodes, or a description
 /// of any other error.
 func rejection(_ value: Value, _ point: PointDefinition, device: String = "boiler-1") -> String? {

@@ -1,6 +1,12 @@
-"""An independent Modbus TCP server for edgegate's tests: pymodbus 3.7, values encoded by
+"""An independent Modbus server for edgegate's tests: pymodbus 3.7, values encoded by
 pymodbus's own payload builder, so a decoding mistake shared by edgegate's adapter and its
-simulator cannot hide. Usage: pymodbus_server.py PORT [--no-mask-write] [--sparse [--ignore-missing-units]]
+simulator cannot hide. Usage: pymodbus_server.py (PORT | --serial DEVICE) [--no-mask-write]
+       pymodbus_server.py PORT --sparse [--ignore-missing-units]
+
+With a PORT it is a Modbus TCP server on 127.0.0.1 answering every unit id from one register
+space. With --serial it is a Modbus RTU bus on DEVICE (one end of a pseudo-terminal pair) with
+two units: unit 1 holds the registers below, unit 2 registers of its own (holding 0: -421,
+holding 1: 9), and every other unit id stays silent, as on a real bus.
 
 Every write request is logged on stdout as `fc CODE address ADDRESS`, so tests can tell which
 function codes the gateway used. With --no-mask-write the server answers FC 22 (mask write
@@ -21,11 +27,12 @@ import sys
 from pymodbus.client.mixin import ModbusClientMixin
 from pymodbus.constants import Endian
 from pymodbus.datastore import (ModbusSequentialDataBlock, ModbusServerContext, ModbusSlaveContext,
-                                 ModbusSparseDataBlock)
+                                ModbusSparseDataBlock)
+from pymodbus.framer import FramerType
 from pymodbus.payload import BinaryPayloadBuilder
 from pymodbus.pdu import ModbusExceptions
 from pymodbus.pdu.register_write_message import MaskWriteRegisterRequest
-from pymodbus.server import StartAsyncTcpServer
+from pymodbus.server import StartAsyncSerialServer, StartAsyncTcpServer
 
 WRITE_CODES = {5, 6, 15, 16, 22}
 
@@ -74,9 +81,9 @@ def registers(value_adder, wordorder=Endian.BIG):
 
 
 def main():
-    port = int(sys.argv[1])
-    if "--sparse" in sys.argv[2:]:
-        asyncio.run(StartAsyncTcpServer(context=sparse_context(), address=("127.0.0.1", port), request_tracer=trace,
+    serial = sys.argv[2] if sys.argv[1] == "--serial" else None
+    if serial is None and "--sparse" in sys.argv[2:]:
+        asyncio.run(StartAsyncTcpServer(context=sparse_context(), address=("127.0.0.1", int(sys.argv[1])), request_tracer=trace,
                                         ignore_missing_slaves="--ignore-missing-units" in sys.argv[2:]))
         return
     holding = [0] * 128
@@ -108,10 +115,20 @@ def main():
         ir=ModbusSequentialDataBlock(0, inputs),
         zero_mode=True,
     )
-    context = ModbusServerContext(slaves=store, single=True)
     refuse = [RefusedMaskWrite] if "--no-mask-write" in sys.argv[2:] else []
-    asyncio.run(StartAsyncTcpServer(context=context, address=("127.0.0.1", port),
-                                    custom_functions=refuse, request_tracer=trace))
+    if serial is None:
+        context = ModbusServerContext(slaves=store, single=True)
+        asyncio.run(StartAsyncTcpServer(context=context, address=("127.0.0.1", int(sys.argv[1])),
+                                        custom_functions=refuse, request_tracer=trace))
+        return
+    unit2 = ModbusSlaveContext(hr=ModbusSequentialDataBlock(0, registers(lambda b: b.add_16bit_int(-421)) + [9] + [0] * 14),
+                               zero_mode=True)
+    context = ModbusServerContext(slaves={1: store, 2: unit2}, single=False)
+    # A pseudo-terminal ignores the line settings, and pyserial's parity setting fails on one
+    # (EINVAL): no parity here, whatever the other end was opened with.
+    asyncio.run(StartAsyncSerialServer(context=context, port=serial, framer=FramerType.RTU, baudrate=19200,
+                                       parity="N", bytesize=8, stopbits=1, ignore_missing_slaves=True,
+                                       custom_functions=refuse, request_tracer=trace))
 
 
 if __name__ == "__main__":
