@@ -179,7 +179,9 @@ public final class CommandRouter: Sendable {
         }
         return await withCheckedContinuation { (continuation: CheckedContinuation<T?, Never>) in
             let timer = Task {
-                try? await Task.sleep(for: timeout)
+                // Cancelled means the work finished first: a cancelled sleep returns at once,
+                // and claiming then would answer `timeout` to a write that succeeded.
+                do { try await Task.sleep(for: timeout) } catch { return }
                 if claim() { continuation.resume(returning: nil) }
             }
             Task {
