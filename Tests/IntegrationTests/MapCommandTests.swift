@@ -210,6 +210,8 @@ struct MapSchemaTests {
         // A device's `profile` must name a profile of the map: a schema cannot refer to the
         // document's own keys.
         "unknown-profile", "unknown-profile-no-profiles",
+        // A point's width against its device's `max_registers_per_request`: two parts of the document again.
+        "request-limits",
     ]
 
     /// The saved device-map cases (the `config-*` cases hold gateway configurations).

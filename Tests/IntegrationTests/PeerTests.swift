@@ -34,7 +34,7 @@ struct PymodbusPeer {
 
     private var requestLog: String { directory.file("requests.log") }
 
-    /// Starts the server with the script's `options` (e.g. `--no-mask-write`).
+    /// Starts the server with the script's `options` (e.g. `--no-mask-write`, `--holes 104,110`).
     static func start(_ options: [String] = []) async throws -> PymodbusPeer {
         let port = try freeLoopbackPort()
         let directory = try TemporaryDirectory()
@@ -67,6 +67,17 @@ struct PymodbusPeer {
             guard words.count == 4, words[0] == "fc", words[2] == "address",
                   let code = Int(words[1]), let address = Int(words[3]) else { return nil }
             return (code, address)
+        }
+    }
+
+    /// The read requests the server received, in order (`read fc 3 address 100 count 13`).
+    func readRequests() -> [(code: Int, address: Int, count: Int)] {
+        let log = (try? String(contentsOfFile: requestLog, encoding: .utf8)) ?? ""
+        return log.split(separator: "\n").compactMap { line in
+            let words = line.split(separator: " ")
+            guard words.count == 7, words[0] == "read", words[1] == "fc", words[3] == "address", words[5] == "count",
+                  let code = Int(words[2]), let address = Int(words[4]), let count = Int(words[6]) else { return nil }
+            return (code, address, count)
         }
     }
 

@@ -1,23 +1,30 @@
 """An independent Modbus TCP server for edgegate's tests: pymodbus 3.7, values encoded by
 pymodbus's own payload builder, so a decoding mistake shared by edgegate's adapter and its
-simulator cannot hide. Usage: pymodbus_server.py PORT [--no-mask-write]
+simulator cannot hide. Usage: pymodbus_server.py PORT [--no-mask-write] [--holes A,B,...]
 
-Every write request is logged on stdout as `fc CODE address ADDRESS`, so tests can tell which
-function codes the gateway used. With --no-mask-write the server answers FC 22 (mask write
-register) with the exception "illegal function", as many devices do."""
+Every write request is logged on stdout as `fc CODE address ADDRESS`, and every read request
+as `read fc CODE address ADDRESS count COUNT`, so tests can tell which function codes and
+requests the gateway used. With --no-mask-write the server answers FC 22 (mask write register)
+with the exception "illegal function", as many devices do. With --holes, the holding registers
+at those addresses do not exist (a sparse data block): any request touching one is answered
+with exception 2, "illegal data address", as devices answer for registers they lack.
+
+Holding registers 100-127 hold their own address, for tests that need a distinct value in
+each register."""
 import asyncio
 import struct
 import sys
 
 from pymodbus.client.mixin import ModbusClientMixin
 from pymodbus.constants import Endian
-from pymodbus.datastore import ModbusSequentialDataBlock, ModbusServerContext, ModbusSlaveContext
+from pymodbus.datastore import ModbusSequentialDataBlock, ModbusServerContext, ModbusSlaveContext, ModbusSparseDataBlock
 from pymodbus.payload import BinaryPayloadBuilder
 from pymodbus.pdu import ModbusExceptions
 from pymodbus.pdu.register_write_message import MaskWriteRegisterRequest
 from pymodbus.server import StartAsyncTcpServer
 
 WRITE_CODES = {5, 6, 15, 16, 22}
+READ_CODES = {1, 2, 3, 4}
 
 
 class RefusedMaskWrite(MaskWriteRegisterRequest):
@@ -30,12 +37,28 @@ class RefusedMaskWrite(MaskWriteRegisterRequest):
 def trace(request, *_):
     if request.function_code in WRITE_CODES:
         print(f"fc {request.function_code} address {request.address}", flush=True)
+    elif request.function_code in READ_CODES:
+        print(f"read fc {request.function_code} address {request.address} count {request.count}", flush=True)
+
+
+def option(name):
+    """The value after `name` on the command line, or None."""
+    args = sys.argv[2:]
+    return args[args.index(name) + 1] if name in args and args.index(name) + 1 < len(args) else None
 
 
 def registers(value_adder, wordorder=Endian.BIG):
     builder = BinaryPayloadBuilder(byteorder=Endian.BIG, wordorder=wordorder)
     value_adder(builder)
     return builder.to_registers()
+
+
+def holding_block(holding, holes):
+    """Sequential, or sparse without the registers listed in `holes` ("104,110")."""
+    if not holes:
+        return ModbusSequentialDataBlock(0, holding)
+    missing = {int(a) for a in holes.split(",")}
+    return ModbusSparseDataBlock({a: v for a, v in enumerate(holding) if a not in missing})
 
 
 def main():
@@ -55,6 +78,7 @@ def main():
     # BinaryPayloadBuilder.add_string, which packs len(text) characters as bytes and cuts é.
     holding[80:83] = list(struct.unpack("<3H", "h\u00e9llo".encode()))        # tag
     holding[90] = 0x2A51                                                          # status word
+    holding[100:128] = list(range(100, 128))                                      # each its own address
     inputs = [0] * 64
     inputs[10:12] = registers(lambda b: b.add_32bit_float(12.5), Endian.LITTLE)    # flow 12.5
     inputs[12:13] = registers(lambda b: b.add_16bit_uint(65000))         # speed
@@ -65,7 +89,7 @@ def main():
     store = ModbusSlaveContext(
         di=ModbusSequentialDataBlock(0, discrete),
         co=ModbusSequentialDataBlock(0, coils),
-        hr=ModbusSequentialDataBlock(0, holding),
+        hr=holding_block(holding, option("--holes")),
         ir=ModbusSequentialDataBlock(0, inputs),
         zero_mode=True,
     )
