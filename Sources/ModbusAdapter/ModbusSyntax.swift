@@ -208,8 +208,9 @@ public enum ModbusSyntax: ProtocolSyntax {
                 "max_gap": ["type": "integer", "minimum": 0, "maximum": 124,
                             "description": "Unnamed registers a read may include to merge two points into one request (default \(ModbusConnection.defaultMaxGap))."],
                 "max_registers_per_request": ["type": "integer", "minimum": 1, "maximum": 125,
-                                              "description": "For devices that accept fewer than 125 registers per read."],
-                "write_multiple": ["type": "boolean", "description": "False for devices that accept only FC 5 and FC 6."],
+                                              "description": "For devices that accept fewer than 125 registers per request (bit requests: 16 bits per register)."],
+                "write_multiple": ["type": "boolean",
+                                   "description": "False for devices that accept only FC 5 and FC 6: multi-register values are written register by register (default true)."],
             ] as [String: Any],
         ]
     }

@@ -108,4 +108,24 @@ struct MapPlanCommandTests {
         let map = try await runEdgegate(["map", "--help"], in: dir)
         #expect(map.output.split(whereSeparator: \.isWhitespace).joined(separator: " ").contains("plan Print the read requests each poll sends"))
     }
+
+    @Test("docs/devicemaps.md's plan example is what the command prints for its map")
+    func documentedExample() async throws {
+        let page = try String(contentsOfFile: packageRoot.appendingPathComponent("docs/devicemaps.md").path, encoding: .utf8)
+        let command = "$ edgegate map plan meter-7.yaml\n"
+        let output = try #require(page.range(of: command), "no plan example in docs/devicemaps.md")
+        let before = page[..<output.lowerBound]
+        let yamlStart = try #require(before.range(of: "```yaml\n", options: .backwards))
+        let yaml = before[yamlStart.upperBound...]
+        let map = String(yaml[..<(try #require(yaml.range(of: "```"))).lowerBound])
+        let printed = page[output.upperBound...]
+        let expected = String(printed[..<(try #require(printed.range(of: "```"))).lowerBound])
+
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        try map.write(toFile: dir.file("meter-7.yaml"), atomically: true, encoding: .utf8)
+        let result = try await runEdgegate(["map", "plan", dir.file("meter-7.yaml")], in: dir)
+        #expect(result.status == 0)
+        #expect(result.output == expected)
+    }
 }

@@ -210,4 +210,20 @@ struct IllegalAddressTests {
             #expect(second == first, "round \(round)")
         }
     }
+
+    @Test("docs/devicemaps.md's example: a string the device lacks is refused, the energy value next to it read alone")
+    func documentedLesson() {
+        func input(_ name: String, _ offset: Int, _ type: ModbusDataType, length: Int = 0) -> PointDefinition {
+            PointDefinition(name: name, address: ModbusAddress(table: .input, offset: offset, type: type, length: length))
+        }
+        var space = RegisterSpace(missing: Set(80..<88))
+        var reads = DeviceReads(points: [input("voltage", 0, .float32), input("current", 6, .float32), input("power", 12, .float32),
+                                         input("energy", 72, .float64), input("model", 80, .string, length: 8)],
+                                rules: ReadRules(maxGap: 4, maxRegistersPerRequest: 60))
+        let outcome = reads.poll(now: t0) { block throws(ModbusFailure) in try space.read(block) }
+        #expect(outcome.lessons == ["30073–30088 (input registers 72–87) answered illegal data address; reading them as 1 request; "
+                                    + "refused: model at 30081–30088 (input registers 80–87)"])
+        #expect(results(outcome)["model"] == "refused")
+        #expect(results(outcome)["energy"] == "read [72, 73, 74, 75]")
+    }
 }
