@@ -62,6 +62,10 @@ struct PlanBench: AsyncParsableCommand {
                   + "\(Report.ms(figures.cycleMilliseconds.last)) | \(figures.readingsPerCycle)")
         }
         r.line("")
+        r.line("A cycle is one poll of every device; its time runs from the first device's batch of readings to the "
+               + "last one's, × \(devices)/\(devices - 1) for the first device's own poll. A cycle longer than the poll "
+               + "period (\(pollMs) ms) skips the next period's slot: raise --poll-ms to measure it.")
+        r.line("")
         let decode = Self.decodeThroughput(count: decodes)
         r.line("Decode throughput (`RegisterCodec.decode`, a mix of int16 with scale, uint32, float32 little word order, "
                + "float64, string[8] and a register bit): \(Report.f(decode / 1e6, 2)) million points/s over \(decodes) points.")
@@ -116,20 +120,22 @@ struct PlanBench: AsyncParsableCommand {
         defer { running.cancel() }
 
         let deadline = ContinuousClock.now + .milliseconds(pollMs) * (cycles + 3) + .seconds(30)
-        var before: Int?
+        var before: (requests: Int, polls: Int)?
         while arrivals.completeCycles < cycles + 1 {
             guard ContinuousClock.now < deadline else { throw BenchError("only \(arrivals.completeCycles) cycles before the deadline") }
-            if before == nil, arrivals.completeCycles >= 1 { before = simulator.requestCounts[3, default: 0] }
+            if before == nil, arrivals.completeCycles >= 1 { before = (simulator.requestCounts[3, default: 0], arrivals.polls) }
             try await Task.sleep(for: .milliseconds(5))
         }
-        let after = simulator.requestCounts[3, default: 0]
+        let after = (requests: simulator.requestCounts[3, default: 0], polls: arrivals.polls)
         running.cancel()
         _ = try? await running.value
-        // The requests of the warm-up cycle are counted from when it completed: the measured
-        // cycles are the ones after it.
+        // Requests per device poll, counted after the warm-up cycle (a poll in flight at either
+        // end adds at most one device's requests), times the devices.
+        let start = before ?? (0, 0)
+        let requestsPerPoll = Double(after.requests - start.requests) / Double(max(1, after.polls - start.polls))
         let spans = arrivals.cycleSpans().dropFirst().prefix(cycles)
         let scale = Double(devices) / Double(devices - 1)
-        return Figures(requestsPerCycle: Double(after - (before ?? 0)) / Double(cycles),
+        return Figures(requestsPerCycle: requestsPerPoll * Double(devices),
                        cycleMilliseconds: spans.map { $0 * scale * 1000 }.sorted(),
                        readingsPerCycle: arrivals.readingsPerCycle)
     }
@@ -190,6 +196,11 @@ final class CycleRecorder: Sendable {
     /// Cycles every device has finished.
     var completeCycles: Int {
         state.withLock { s in devices.map { s.arrivals[$0]?.count ?? 0 }.min() ?? 0 }
+    }
+
+    /// Device polls so far (batches).
+    var polls: Int {
+        state.withLock { $0.batches }
     }
 
     /// Readings of one poll of every device.

@@ -186,7 +186,10 @@ public enum ReadPlan {
 
     /// Points by address, then width, then name: the order requests hold them in.
     static func sorted(_ points: [PointDefinition]) -> [PointDefinition] {
-        points.sorted { ($0.modbus.offset, width(of: $0), $0.name) < ($1.modbus.offset, width(of: $1), $1.name) }
+        // Keys first: `modbus` is a cast from the point's protocol-free address.
+        points.map { (key: ($0.modbus.offset, width(of: $0)), point: $0) }
+            .sorted { ($0.key.0, $0.key.1, $0.point.name) < ($1.key.0, $1.key.1, $1.point.name) }
+            .map(\.point)
     }
 
     /// Where to cut a refused request in two, as the index of the first point of the second
@@ -325,13 +328,13 @@ struct DeviceReads {
             }
             break
         }
-        for point in readablePoints {
+        for point in learned.refused.isEmpty ? [] : readablePoints {
             if let failure = learned.refused[point.name], !done.contains(point.name) {
                 outcome.events.append(.refused(point, failure))
             }
         }
         // Knowledge gained before another failure ended a search counts from the next poll.
-        plan = ReadPlan.blocks(for: points, rules: rules, learned: learned)
+        if learned != before { plan = ReadPlan.blocks(for: points, rules: rules, learned: learned) }
 
         if learned.isEmpty {
             relearnAt = nil
