@@ -13,12 +13,22 @@ import Uplink
 import Glibc
 #endif
 
-/// `edgegate-bench`: throughput, CPU, memory and command latency of the real daemon against
-/// simulated Modbus devices and a local mutual-TLS hub. See docs/benchmarks.md.
+/// `edgegate-bench`: the end-to-end scenario by default, `plan` for request planning.
+/// See docs/benchmarks.md.
 @main
 struct EdgegateBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "edgegate-bench",
+        abstract: "Benchmarks of edgegate; without a subcommand, the end-to-end scenario.",
+        subcommands: [EndToEndBench.self, PlanBench.self],
+        defaultSubcommand: EndToEndBench.self)
+}
+
+/// `edgegate-bench [end-to-end]`: throughput, CPU, memory and command latency of the real
+/// daemon against simulated Modbus devices and a local mutual-TLS hub.
+struct EndToEndBench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "end-to-end",
         abstract: "Measure readings/s delivered to the hub, the daemon's CPU and peak RSS, and command round trips.",
         discussion: """
             Needs both executables built in the same configuration, side by side:

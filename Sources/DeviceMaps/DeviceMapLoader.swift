@@ -473,7 +473,7 @@ public struct DeviceMapLoader: Sendable {
                 }
                 // Every point was parsed by this syntax unless profile and device disagree.
                 if let syntax, !mixed {
-                    syntax.check(points: points, of: d.context, at: d.location, reporter: MapReporter(sink: sink))
+                    syntax.check(points: points, connection: sections.connection, of: d.context, at: d.location, reporter: MapReporter(sink: sink))
                 }
                 let commands = Self.checkCommands(commandDrafts, points: points, context: d.context, sink: sink)
                 guard valid, let commands, let id = d.id, let protocolName, let connection = sections.connection else { continue }

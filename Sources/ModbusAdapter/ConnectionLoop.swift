@@ -16,7 +16,8 @@ final class ConnectionLoop {
     /// The device set the loop started with, until `run` hands it to `didApply`.
     private let startGeneration: Int
     private var devices: [DeviceDefinition]
-    private var plans: [[ReadBlock]]
+    /// Per device: its read plan and what its "illegal data address" answers taught.
+    private var reads: [DeviceReads]
     private var connectTimeout: Duration
 
     private var nextPoll: [ContinuousClock.Instant]
@@ -37,11 +38,11 @@ final class ConnectionLoop {
         let (devices, generation) = worker.takeDevices()
         self.startGeneration = generation
         self.devices = devices
-        self.plans = devices.map { ReadPlan.blocks(for: $0.points) }
+        self.reads = devices.map(DeviceReads.init(device:))
         self.client = ModbusClient(transport: worker.transport)
         self.connectTimeout = Self.connectTimeout(devices)
         let now = ContinuousClock.now
-        self.nextPoll = plans.map { Self.firstPoll($0, now: now) }
+        self.nextPoll = reads.map { Self.firstPoll($0, now: now) }
         self.deviceProblems = Array(repeating: nil, count: devices.count)
         self.backoff = Backoff(policy: worker.policy)
     }
@@ -100,8 +101,8 @@ final class ConnectionLoop {
 
     /// A device's first poll: at once, except that a device with nothing to poll (only
     /// write-only points) never becomes due.
-    private static func firstPoll(_ plan: [ReadBlock], now: ContinuousClock.Instant) -> ContinuousClock.Instant {
-        plan.isEmpty ? now + .seconds(86_400 * 365) : now
+    private static func firstPoll(_ reads: DeviceReads, now: ContinuousClock.Instant) -> ContinuousClock.Instant {
+        reads.hasReadablePoints ? now : now + .seconds(86_400 * 365)
     }
 
     private static func connectTimeout(_ devices: [DeviceDefinition]) -> Duration {
@@ -109,33 +110,35 @@ final class ConnectionLoop {
     }
 
     /// Switches to a new device set on the open connection. A device whose definition is the
-    /// same (source locations aside) keeps its poll schedule and its logged state, so it
-    /// polls on without a gap; a changed or added device starts over and polls at once.
+    /// same (source locations aside) keeps its poll schedule, its logged state and what its
+    /// refusals taught, so it polls on without a gap; a changed or added device starts over
+    /// (its plan made afresh) and polls at once.
     private func reconfigure(_ newDevices: [DeviceDefinition]) {
         var before: [String: Int] = [:]
         for (index, device) in devices.enumerated() { before[device.id] = index }
         let now = ContinuousClock.now
-        var plans: [[ReadBlock]] = []
+        var reads: [DeviceReads] = []
         var nextPoll: [ContinuousClock.Instant] = []
         var problems: [String?] = []
         var kept: [String] = [], restarted: [String] = [], added: [String] = []
         for device in newDevices {
-            let plan = ReadPlan.blocks(for: device.points)
             if let index = before[device.id], devices[index].hasSameDefinition(as: device) {
+                reads.append(self.reads[index])
                 nextPoll.append(self.nextPoll[index])
                 problems.append(deviceProblems[index])
                 kept.append(device.id)
             } else {
-                nextPoll.append(Self.firstPoll(plan, now: now))
+                let fresh = DeviceReads(device: device)
+                reads.append(fresh)
+                nextPoll.append(Self.firstPoll(fresh, now: now))
                 problems.append(nil)
                 if before[device.id] == nil { added.append(device.id) } else { restarted.append(device.id) }
             }
-            plans.append(plan)
         }
         let remaining = Set(newDevices.map(\.id))
         let removed = devices.map(\.id).filter { !remaining.contains($0) }
         devices = newDevices
-        self.plans = plans
+        self.reads = reads
         self.nextPoll = nextPoll
         deviceProblems = problems
         connectTimeout = Self.connectTimeout(newDevices)
@@ -226,35 +229,33 @@ final class ConnectionLoop {
         let device = devices[index]
         guard ensureConnected(force: false) else {
             // Never silence: while the connection is down every poll reports why.
-            sink.emit(bad(device, plans[index].flatMap(\.points), downReason ?? "not connected to \(worker.endpoint)"))
+            sink.emit(bad(device, reads[index].readablePoints, downReason ?? "not connected to \(worker.endpoint)"))
             return
         }
         client.select(device.modbusConnection)
 
+        let outcome = reads[index].poll(now: .now) { block throws(ModbusFailure) -> BlockData in
+            block.table.isBitTable
+                ? .bits(try client.readBits(block.table, start: block.start, count: block.count))
+                : .registers(try client.readRegisters(block.table, start: block.start, count: block.count))
+        }
         var readings: [Reading] = []
         var problem: String?
         var lost: String?
-        for block in plans[index] {
-            if let lost {
-                readings += bad(device, block.points, lost)
-                continue
-            }
-            do throws(ModbusFailure) {
-                let time = Date()
-                if block.table.isBitTable {
-                    let bits = try client.readBits(block.table, start: block.start, count: block.count)
-                    for point in block.points {
-                        let value = RegisterCodec.decode(bit: bits[block.slice(of: point).lowerBound], for: point)
-                        readings.append(Reading(device: device.id, point: point.name, value: value,
-                                                unit: point.unit, quality: .good, timestamp: time))
-                    }
-                } else {
-                    let registers = try client.readRegisters(block.table, start: block.start, count: block.count)
-                    for point in block.points {
-                        readings.append(decode(Array(registers[block.slice(of: point)]), point, device, time))
-                    }
+        let time = Date()
+        for event in outcome.events {
+            switch event {
+            case .read(let block, .bits(let bits)):
+                for point in block.points {
+                    let value = RegisterCodec.decode(bit: bits[block.slice(of: point).lowerBound], for: point)
+                    readings.append(Reading(device: device.id, point: point.name, value: value,
+                                            unit: point.unit, quality: .good, timestamp: time))
                 }
-            } catch {
+            case .read(let block, .registers(let registers)):
+                for point in block.points {
+                    readings.append(decode(Array(registers[block.slice(of: point)]), point, device, time))
+                }
+            case .failed(let block, let error):
                 let reason = describe(error, device, block.table, block.start, block.count)
                 readings += bad(device, block.points, reason)
                 if error.isDeviceException {
@@ -266,9 +267,19 @@ final class ConnectionLoop {
                     // Still connected: the bus is fine and the problem is this device's.
                     if client.isConnected { problem = problem ?? reason }
                 }
+            case .refused(let point, let error):
+                // Logged once, as a lesson, when it was learned; reported on every poll.
+                let address = point.modbus
+                readings += bad(device, [point], describe(error, device, address.table, address.offset, ReadPlan.width(of: point)))
+            case .notRead(let points):
+                // The device's remaining requests share the reason the connection was lost.
+                readings += bad(device, points, lost ?? "not connected to \(worker.endpoint)")
             }
         }
         sink.emit(readings)
+        for lesson in outcome.lessons {
+            logger.warning("\(device.id): \(lesson)")
+        }
         if deviceProblems[index] != problem {
             if let problem {
                 logger.warning("\(device.id): \(problem)")
@@ -315,20 +326,27 @@ final class ConnectionLoop {
         }
         client.select(device.modbusConnection)
 
+        let steps = WritePlan.steps(for: job.items, writeMultiple: device.modbusConnection.writeMultiple,
+                                    maxRegistersPerRequest: device.modbusConnection.maxRegistersPerRequest)
         var written: [String] = []
-        for item in job.items {
-            let address = item.point.modbus
+        for step in steps {
             do throws(ModbusFailure) {
-                switch item.payload {
-                case .bit(let b): try client.writeBit(address.offset, b)
-                case .registers(let words): try client.writeRegisters(address.offset, words)
-                case .registerBit(let bit, let b): try writeBit(bit, b, ofRegister: address.offset)
+                switch step.request {
+                case .coil(let address, let value): try client.writeBit(address, value)
+                case .coils(let address, let values): try client.writeBits(address, values)
+                case .register(let address, let value): try client.writeRegister(address, value)
+                case .registers(let address, let values): try client.writeRegisters(address, values)
+                case .registerBit(let address, let bit, let value): try writeBit(bit, value, ofRegister: address)
                 }
-                written.append(item.point.name)
+                if step.completesPoints { written += step.points.map(\.name) }
             } catch {
-                let count = item.payload.width
-                let reason = describe(error, device, address.table, address.offset, count)
-                var message = "\(device.id).\(item.point.name): write failed: \(reason)"
+                let span = step.span
+                let reason = describe(error, device, span.table, span.start, span.count)
+                var message = "\(step.points.map { "\(device.id).\($0.name)" }.joined(separator: ", ")): write failed: \(reason)"
+                if let part = step.part, part.index > 0 {
+                    message += "; registers are written one at a time (write_multiple: false) and \(part.index) of its "
+                        + "\(part.count) were written, so the device holds part of the new value"
+                }
                 if !written.isEmpty {
                     message += " (already written: \(written.map { "\(device.id).\($0)" }.joined(separator: ", ")))"
                 }
@@ -369,7 +387,7 @@ final class ConnectionLoop {
             try client.maskWriteRegister(offset, and: ~mask, or: value ? mask : 0)
         } catch where error.isIllegalFunction {
             let current = try client.readRegisters(.holding, start: offset, count: 1)[0]
-            try client.writeRegisters(offset, [value ? current | mask : current & ~mask])
+            try client.writeRegister(offset, value ? current | mask : current & ~mask)
         }
     }
 

@@ -24,8 +24,8 @@ public enum ModbusAdapterError: Error, Sendable, Hashable, CustomStringConvertib
 /// Devices sharing a `host:port` share one TCP connection, devices on one serial device share
 /// one RTU bus (one open port), and each connection runs on its own dedicated thread, because
 /// every libmodbus call blocks: a slow or unreachable device stalls only its own connection
-/// and never the Swift cooperative pool. Each device is polled at its own period (contiguous
-/// points merged into as few requests as possible) and produces one batch of readings per
+/// and never the Swift cooperative pool. Each device is polled at its own period (points
+/// merged into as few requests as `ReadPlan` allows) and produces one batch of readings per
 /// poll; a failed poll produces `bad` readings with the reason. A TCP connection is dropped
 /// after a timeout (the stream's state is unknown) and retried with exponential backoff; a
 /// silent unit on a bus costs one response timeout per poll and leaves the port open for the
@@ -193,7 +193,9 @@ public final class ModbusAdapter: DeviceAdapter {
 
     /// Encodes the values (nothing is sent unless all of them fit their registers), queues the
     /// write to the device's connection thread, which sends it between polls (FC 5 for a coil,
-    /// FC 6 for a one-register value, FC 16 for two-register values) and reads the points back.
+    /// FC 6 for a one-register value, FC 16 for a multi-register value, FC 15/16 for adjacent
+    /// points, FC 22 for a register bit; FC 5/6 only with `write_multiple: false`: see
+    /// `WritePlan`) and reads the points back.
     ///
     /// - Returns: the engineering values read back (write-only points are not read back).
     /// - Throws: `.rejected` for a value that cannot be represented or a read-only table;

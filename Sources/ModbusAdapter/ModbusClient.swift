@@ -10,6 +10,16 @@ struct ModbusFailure: Error, Sendable, Hashable {
     /// The whole sentence, when the client knows more than the errno says (which serial
     /// device could not be opened) or there is no errno to speak of (no context).
     var message: String?
+    /// The function code of the request that failed (3 for a holding-register read, ...),
+    /// when a request failed.
+    var function: UInt8?
+
+    /// A failure with an errno, of a request with function code `function`.
+    init(code: Int32, message: String? = nil, function: UInt8? = nil) {
+        self.code = code
+        self.message = message
+        self.function = function
+    }
 
     /// The Modbus exception code (1...11) when the device answered with an exception.
     var exceptionCode: Int32? {
@@ -73,20 +83,77 @@ enum ModbusText {
         return "\(refs) (\(name) \(offsets))"
     }
 
-    /// Why a request failed, e.g. `illegal data address 40101–40102 (holding registers 100–101)
-    /// on meter-7` or `no response from 127.0.0.1:1502 (unit 7) within 1 s`.
+    /// What a function code does: `FC 16 (write multiple registers)`.
+    static func function(_ code: UInt8) -> String {
+        let name: String
+        switch code {
+        case 1: name = "read coils"
+        case 2: name = "read discrete inputs"
+        case 3: name = "read holding registers"
+        case 4: name = "read input registers"
+        case 5: name = "write single coil"
+        case 6: name = "write single register"
+        case 15: name = "write multiple coils"
+        case 16: name = "write multiple registers"
+        case 22: name = "mask write register"
+        default: return "FC \(code)"
+        }
+        return "FC \(code) (\(name))"
+    }
+
+    /// Why a request failed, in words an operator can act on, with the Modbus reference
+    /// numbers device manuals use where the address matters, e.g.
+    /// `illegal data address 40101–40102 (holding registers 100–101) on meter-7 (Modbus exception 2)`,
+    /// `gateway target failed to respond (unit 7 behind 127.0.0.1:502) (Modbus exception 11)` or
+    /// `no response from 127.0.0.1:1502 (unit 7) within 1 s`.
+    /// - Parameters:
+    ///   - table, start, count: the registers or bits the request addressed.
     static func describe(_ failure: ModbusFailure, endpoint: String, device: String, unit: Int,
                          timeout: Duration, table: ModbusTable? = nil, start: Int = 0, count: Int = 0) -> String {
         if let message = failure.message { return message }
-        if let name = exceptionName(failure.code) {
-            let at = table.map { " " + reference($0, start: start, count: count) } ?? ""
-            return "\(name)\(at) on \(device) (Modbus exception \(failure.exceptionCode ?? 0))"
+        let at = table.map { " " + reference($0, start: start, count: count) } ?? ""
+        let isRead = failure.function.map { (1...4).contains($0) } ?? false
+        if let exception = failure.exceptionCode {
+            let suffix = " (Modbus exception \(exception))"
+            switch failure.code {
+            case CModbus_EMBXILFUN:
+                let what = failure.function.map { " \(function($0))" } ?? " the request it was sent"
+                return "illegal function: \(device) does not support\(what)" + suffix
+            case CModbus_EMBXILADD:
+                return "illegal data address\(at) on \(device)" + suffix
+            case CModbus_EMBXILVAL:
+                let many = table?.isBitTable == true ? "bits" : "registers"
+                let why = isRead && count > 1
+                    ? ": the device may take fewer \(many) per request (set max_registers_per_request)"
+                    : isRead ? "" : ": the device refused the value"
+                return "illegal data value\(table == nil ? "" : " for")\(at) on \(device)" + suffix + why
+            case CModbus_EMBXSFAIL:
+                return "device failure on \(device)\(table == nil ? "" : " at")\(at): the device could not carry out the request" + suffix
+            case CModbus_EMBXACK:
+                return "\(device) accepted the request but is still working on it (long operation in progress)" + suffix
+            case CModbus_EMBXSBUSY:
+                return "\(device) is busy with a long operation" + suffix
+            case CModbus_EMBXGPATH:
+                return "gateway path unavailable (unit \(unit) behind \(endpoint)): the gateway has no route to that unit" + suffix
+            case CModbus_EMBXGTAR:
+                return "gateway target failed to respond (unit \(unit) behind \(endpoint))" + suffix
+            default:
+                return "\(exceptionName(failure.code) ?? "exception")\(at) on \(device)" + suffix
+            }
         }
         switch failure.code {
         case ETIMEDOUT:
             return "no response from \(endpoint) (unit \(unit)) within \(format(timeout))"
         case CModbus_EMBBADSLAVE:
             return "\(endpoint) answered for another unit id than \(unit)"
+        case CModbus_EMBBADCRC:
+            return "corrupted response from \(endpoint) (unit \(unit)): CRC error (check baud rate, parity and wiring)"
+        case CModbus_EMBBADDATA:
+            return "malformed response from \(endpoint) (unit \(unit)): its data does not match the request\(at)"
+        case CModbus_EMBBADEXC:
+            return "malformed response from \(endpoint) (unit \(unit)): an exception code Modbus does not define"
+        case CModbus_EMBMDATA:
+            return "too many registers or bits for one Modbus request\(at)"
         default:
             return connectionText(failure, endpoint: endpoint)
         }
@@ -182,8 +249,9 @@ final class ModbusClient {
         return ctx
     }
 
-    private static func failure() -> ModbusFailure {
-        ModbusFailure(code: CModbus_errno())
+    /// The errno of a failed request with function code `function`.
+    private static func failure(_ function: UInt8? = nil) -> ModbusFailure {
+        ModbusFailure(code: CModbus_errno(), function: function)
     }
 
     /// Connects over TCP (the response timeout doubles as the connect timeout in libmodbus) or
@@ -259,6 +327,7 @@ final class ModbusClient {
     /// FC 3 (holding) or FC 4 (input).
     func readRegisters(_ table: ModbusTable, start: Int, count: Int) throws(ModbusFailure) -> [UInt16] {
         let ctx = try request()
+        let function: UInt8 = table == .input ? 4 : 3
         var buffer = [UInt16](repeating: 0, count: count)
         let (rc, error) = buffer.withUnsafeMutableBufferPointer { p in
             let rc = table == .input
@@ -266,14 +335,15 @@ final class ModbusClient {
                 : modbus_read_registers(ctx, Int32(start), Int32(count), p.baseAddress)
             return (rc, CModbus_errno())
         }
-        guard rc >= 0 else { throw ModbusFailure(code: error) }
-        guard rc == count else { throw ModbusFailure(code: CModbus_EMBBADDATA) }
+        guard rc >= 0 else { throw ModbusFailure(code: error, function: function) }
+        guard rc == count else { throw ModbusFailure(code: CModbus_EMBBADDATA, function: function) }
         return buffer
     }
 
     /// FC 1 (coils) or FC 2 (discrete inputs).
     func readBits(_ table: ModbusTable, start: Int, count: Int) throws(ModbusFailure) -> [Bool] {
         let ctx = try request()
+        let function: UInt8 = table == .discrete ? 2 : 1
         var buffer = [UInt8](repeating: 0, count: count)
         let (rc, error) = buffer.withUnsafeMutableBufferPointer { p in
             let rc = table == .discrete
@@ -281,34 +351,50 @@ final class ModbusClient {
                 : modbus_read_bits(ctx, Int32(start), Int32(count), p.baseAddress)
             return (rc, CModbus_errno())
         }
-        guard rc >= 0 else { throw ModbusFailure(code: error) }
-        guard rc == count else { throw ModbusFailure(code: CModbus_EMBBADDATA) }
+        guard rc >= 0 else { throw ModbusFailure(code: error, function: function) }
+        guard rc == count else { throw ModbusFailure(code: CModbus_EMBBADDATA, function: function) }
         return buffer.map { $0 != 0 }
     }
 
     /// FC 5.
     func writeBit(_ address: Int, _ value: Bool) throws(ModbusFailure) {
         let ctx = try request()
-        guard modbus_write_bit(ctx, Int32(address), value ? 1 : 0) == 1 else { throw Self.failure() }
+        guard modbus_write_bit(ctx, Int32(address), value ? 1 : 0) == 1 else { throw Self.failure(5) }
+    }
+
+    /// FC 15: several adjacent coils in one request, so they change together.
+    func writeBits(_ address: Int, _ values: [Bool]) throws(ModbusFailure) {
+        let ctx = try request()
+        let bytes = values.map { UInt8($0 ? 1 : 0) }
+        let (rc, error) = bytes.withUnsafeBufferPointer { p in
+            (modbus_write_bits(ctx, Int32(address), Int32(values.count), p.baseAddress), CModbus_errno())
+        }
+        guard rc == values.count else { throw ModbusFailure(code: rc < 0 ? error : CModbus_EMBBADDATA, function: 15) }
     }
 
     /// FC 22: sets the register to (current AND `and`) OR (`or` AND NOT `and`), on the device,
     /// so no other master's write between a read and a write is lost.
     func maskWriteRegister(_ address: Int, and: UInt16, or: UInt16) throws(ModbusFailure) {
         let ctx = try request()
-        guard modbus_mask_write_register(ctx, Int32(address), and, or) == 1 else { throw Self.failure() }
+        guard modbus_mask_write_register(ctx, Int32(address), and, or) == 1 else { throw Self.failure(22) }
+    }
+
+    /// FC 6: one register.
+    func writeRegister(_ address: Int, _ value: UInt16) throws(ModbusFailure) {
+        let ctx = try request()
+        guard modbus_write_register(ctx, Int32(address), value) == 1 else { throw Self.failure(6) }
     }
 
     /// FC 6 for one register, FC 16 for several (a multi-register value must change at once).
     func writeRegisters(_ address: Int, _ values: [UInt16]) throws(ModbusFailure) {
         let ctx = try request()
         if values.count == 1 {
-            guard modbus_write_register(ctx, Int32(address), values[0]) == 1 else { throw Self.failure() }
+            try writeRegister(address, values[0])
         } else {
             let (rc, error) = values.withUnsafeBufferPointer { p in
                 (modbus_write_registers(ctx, Int32(address), Int32(values.count), p.baseAddress), CModbus_errno())
             }
-            guard rc == values.count else { throw ModbusFailure(code: rc < 0 ? error : CModbus_EMBBADDATA) }
+            guard rc == values.count else { throw ModbusFailure(code: rc < 0 ? error : CModbus_EMBBADDATA, function: 16) }
         }
     }
 }

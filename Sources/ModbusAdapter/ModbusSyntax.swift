@@ -141,8 +141,14 @@ public enum ModbusSyntax: ProtocolSyntax {
     }
 
     /// Two points reading the same register or bit are usually a typo in an address (the
-    /// same register decoded twice is legal, hence a warning, not an error).
-    public static func check(points: [PointDefinition], of device: String, at location: SourceLocation, reporter: MapReporter) {
+    /// same register decoded twice is legal, hence a warning, not an error). A point wider than
+    /// the connection's `max_registers_per_request`, or a writable string longer than one
+    /// FC 16 request, could never be read or written whole: errors.
+    public static func check(points: [PointDefinition], connection: (any DeviceConnection)?, of device: String,
+                             at location: SourceLocation, reporter: MapReporter) {
+        if let connection = connection as? ModbusConnection {
+            checkRequestLimits(points, connection, of: device, at: location, reporter: reporter)
+        }
         var claimed: [ModbusTable: [(range: Range<Int>, bit: Int?, name: String)]] = [:]
         for point in points {
             let a = point.modbus
@@ -189,6 +195,30 @@ public enum ModbusSyntax: ProtocolSyntax {
         "\(port.baud) \(port.dataBits)\(port.parity.rawValue)\(port.stopBits)" + (port.rs485 ? " RS-485" : "")
     }
 
+    /// One request carries a whole value: a value wider than the device's request limit could
+    /// never be read (nor written with FC 16), and FC 16 carries at most 123 registers.
+    private static func checkRequestLimits(_ points: [PointDefinition], _ connection: ModbusConnection, of device: String,
+                                           at location: SourceLocation, reporter: MapReporter) {
+        let cap = connection.maxRegistersPerRequest
+        for point in points where !point.modbus.table.isBitTable {
+            let a = point.modbus
+            let width = a.registerCount
+            // A write-only value on a device without FC 16 goes register by register.
+            let needsOneRequest = point.access.isReadable || connection.writeMultiple
+            if needsOneRequest, width > cap {
+                reporter.error("\(device), point '\(point.name)': \(a.typeName) needs \(width) registers in one request, "
+                               + "and the connection's max_registers_per_request is \(cap)",
+                               at: point.location ?? location,
+                               hint: "raise max_registers_per_request to at least \(width), or split the value into points of at most \(cap) registers")
+            } else if point.access.isWritable, connection.writeMultiple, width > WritePlan.maxWriteRegisters {
+                reporter.error("\(device), point '\(point.name)': \(a.typeName) is writable, and one Modbus write (FC 16) "
+                               + "carries at most \(WritePlan.maxWriteRegisters) registers",
+                               at: point.location ?? location,
+                               hint: "make it read-only (access: read), or shorten it to length \(WritePlan.maxWriteRegisters)")
+            }
+        }
+    }
+
     /// `connection:` of Modbus TCP (`host`) or RTU (`serial`).
     public static var connectionSchema: [String: Any] {
         [
@@ -214,8 +244,9 @@ public enum ModbusSyntax: ProtocolSyntax {
                 "max_gap": ["type": "integer", "minimum": 0, "maximum": 124,
                             "description": "Unnamed registers a read may include to merge two points into one request (default \(ModbusConnection.defaultMaxGap))."],
                 "max_registers_per_request": ["type": "integer", "minimum": 1, "maximum": 125,
-                                              "description": "For devices that accept fewer than 125 registers per read."],
-                "write_multiple": ["type": "boolean", "description": "False for devices that accept only FC 5 and FC 6."],
+                                              "description": "For devices that accept fewer than 125 registers per request (bit requests: 16 bits per register)."],
+                "write_multiple": ["type": "boolean",
+                                   "description": "False for devices that accept only FC 5 and FC 6: multi-register values are written register by register (default true)."],
             ] as [String: Any],
         ]
     }

@@ -10,7 +10,7 @@ struct MapCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "map",
         abstract: "Device-map authoring: validate, show, start from a template, read a device once.",
-        subcommands: [MapValidateCommand.self, MapShowCommand.self, MapNewCommand.self, MapReadCommand.self, MapSchemaCommand.self])
+        subcommands: [MapValidateCommand.self, MapShowCommand.self, MapNewCommand.self, MapReadCommand.self, MapSchemaCommand.self, MapPlanCommand.self])
 }
 
 /// Output format of `map validate`.

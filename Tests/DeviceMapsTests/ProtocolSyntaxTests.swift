@@ -36,7 +36,8 @@ enum LampSyntax: ProtocolSyntax {
         return Address(field: field)
     }
 
-    static func check(points: [PointDefinition], of device: String, at location: DeviceMaps.SourceLocation, reporter: MapReporter) {
+    static func check(points: [PointDefinition], connection: (any DeviceConnection)?, of device: String,
+                      at location: DeviceMaps.SourceLocation, reporter: MapReporter) {
         if points.count > 2 { reporter.warning("\(device): a lamp has two fields", at: location) }
     }
 

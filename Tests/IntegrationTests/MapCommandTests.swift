@@ -213,6 +213,8 @@ struct MapSchemaTests {
         // Devices naming the same serial bus with different line settings: a schema checks
         // each device on its own.
         "rtu-bus-settings",
+        // A point's width against its device's `max_registers_per_request`: two parts of the document again.
+        "request-limits",
     ]
 
     /// The saved device-map cases (the `config-*` cases hold gateway configurations).

@@ -51,8 +51,8 @@ struct PymodbusPeer {
             directory: directory)
     }
 
-    /// Starts the TCP server with the script's `options` (e.g. `--no-mask-write`); returns once
-    /// it answers.
+    /// Starts the TCP server with the script's `options` (e.g. `--no-mask-write`,
+    /// `--holes 104,110`); returns once it answers.
     static func start(_ options: [String] = []) async throws -> PymodbusPeer {
         let port = try freeLoopbackPort()
         let peer = try spawn(["\(port)"] + options, port: port)
@@ -89,11 +89,20 @@ struct PymodbusPeer {
         }
     }
 
-    /// How many read requests the server received, as the script logs them with `--sparse`
-    /// (`read fc 3 address 0 count 125`).
-    func readRequestCount() -> Int {
+    /// The read requests the server received, in order (`read fc 3 address 100 count 13`).
+    func readRequests() -> [(code: Int, address: Int, count: Int)] {
         let log = (try? String(contentsOfFile: requestLog, encoding: .utf8)) ?? ""
-        return log.split(separator: "\n").filter { $0.hasPrefix("read fc ") }.count
+        return log.split(separator: "\n").compactMap { line in
+            let words = line.split(separator: " ")
+            guard words.count == 7, words[0] == "read", words[1] == "fc", words[3] == "address", words[5] == "count",
+                  let code = Int(words[2]), let address = Int(words[4]), let count = Int(words[6]) else { return nil }
+            return (code, address, count)
+        }
+    }
+
+    /// How many read requests the server received.
+    func readRequestCount() -> Int {
+        readRequests().count
     }
 
     func stop() {

@@ -1,6 +1,6 @@
 """An independent Modbus server for edgegate's tests: pymodbus 3.7, values encoded by
 pymodbus's own payload builder, so a decoding mistake shared by edgegate's adapter and its
-simulator cannot hide. Usage: pymodbus_server.py (PORT | --serial DEVICE) [--no-mask-write]
+simulator cannot hide. Usage: pymodbus_server.py (PORT | --serial DEVICE) [--no-mask-write] [--holes A,B,...]
        pymodbus_server.py PORT --sparse [--ignore-missing-units]
 
 With a PORT it is a Modbus TCP server on 127.0.0.1 answering every unit id from one register
@@ -8,13 +8,18 @@ space. With --serial it is a Modbus RTU bus on DEVICE (one end of a pseudo-termi
 two units: unit 1 holds the registers below, unit 2 registers of its own (holding 0: -421,
 holding 1: 9), and every other unit id stays silent, as on a real bus.
 
-Every write request is logged on stdout as `fc CODE address ADDRESS`, so tests can tell which
-function codes the gateway used. With --no-mask-write the server answers FC 22 (mask write
-register) with the exception "illegal function", as many devices do.
+Every write request is logged on stdout as `fc CODE address ADDRESS`, and every read request
+as `read fc CODE address ADDRESS count COUNT`, so tests can tell which function codes and
+requests the gateway used. With --no-mask-write the server answers FC 22 (mask write register)
+with the exception "illegal function", as many devices do. With --holes, the holding registers
+at those addresses do not exist (a sparse data block): any request touching one is answered
+with exception 2, "illegal data address", as devices answer for registers they lack.
+Holding registers 100-127 hold their own address, for tests that need a distinct value in
+each register.
 
 With --sparse the server has holes instead, for `modbus scan` (IntegrationTests/ScanTests.swift):
 unit 1 only (another unit gets exception 11, "gateway target failed to respond", or no answer at
-all with --ignore-missing-units), and every read is logged as `read fc CODE address A count N`.
+all with --ignore-missing-units).
   holding   0-16, 18-49, 53-599, 640-999 and 1500 alone; the value of address A is 10000 + A
   input     0-19; the value of A is 20000 + A
   coil      0-7 and 9-39; coil A is on when A is a multiple of 3
@@ -35,6 +40,7 @@ from pymodbus.pdu.register_write_message import MaskWriteRegisterRequest
 from pymodbus.server import StartAsyncSerialServer, StartAsyncTcpServer
 
 WRITE_CODES = {5, 6, 15, 16, 22}
+READ_CODES = {1, 2, 3, 4}
 
 
 class RefusedMaskWrite(MaskWriteRegisterRequest):
@@ -57,8 +63,14 @@ class FailingBlock(ModbusSparseDataBlock):
 def trace(request, *_):
     if request.function_code in WRITE_CODES:
         print(f"fc {request.function_code} address {request.address}", flush=True)
-    elif request.function_code in READ_CODES and "--sparse" in sys.argv:
+    elif request.function_code in READ_CODES:
         print(f"read fc {request.function_code} address {request.address} count {request.count}", flush=True)
+
+
+def option(name):
+    """The value after `name` on the command line, or None."""
+    args = sys.argv[2:]
+    return args[args.index(name) + 1] if name in args and args.index(name) + 1 < len(args) else None
 
 
 def sparse_context():
@@ -78,6 +90,14 @@ def registers(value_adder, wordorder=Endian.BIG):
     builder = BinaryPayloadBuilder(byteorder=Endian.BIG, wordorder=wordorder)
     value_adder(builder)
     return builder.to_registers()
+
+
+def holding_block(holding, holes):
+    """Sequential, or sparse without the registers listed in `holes` ("104,110")."""
+    if not holes:
+        return ModbusSequentialDataBlock(0, holding)
+    missing = {int(a) for a in holes.split(",")}
+    return ModbusSparseDataBlock({a: v for a, v in enumerate(holding) if a not in missing})
 
 
 def main():
@@ -101,6 +121,7 @@ def main():
     # BinaryPayloadBuilder.add_string, which packs len(text) characters as bytes and cuts é.
     holding[80:83] = list(struct.unpack("<3H", "h\u00e9llo".encode()))        # tag
     holding[90] = 0x2A51                                                          # status word
+    holding[100:128] = list(range(100, 128))                                      # each its own address
     inputs = [0] * 64
     inputs[10:12] = registers(lambda b: b.add_32bit_float(12.5), Endian.LITTLE)    # flow 12.5
     inputs[12:13] = registers(lambda b: b.add_16bit_uint(65000))         # speed
@@ -111,7 +132,7 @@ def main():
     store = ModbusSlaveContext(
         di=ModbusSequentialDataBlock(0, discrete),
         co=ModbusSequentialDataBlock(0, coils),
-        hr=ModbusSequentialDataBlock(0, holding),
+        hr=holding_block(holding, option("--holes")),
         ir=ModbusSequentialDataBlock(0, inputs),
         zero_mode=True,
     )
