@@ -30,6 +30,9 @@ final class ConnectionLoop {
     private var everConnected = false
     /// When each device's overrun was last logged.
     private var lastOverrunLog: [String: ContinuousClock.Instant] = [:]
+    /// Devices that answered FC 22 with "illegal function" (forgotten when the connection's
+    /// device set is rebuilt from scratch, which is rare and cheap to relearn).
+    private var withoutMaskWrite: Set<String> = []
 
     init(worker: ConnectionWorker, sink: ReadingSink) {
         self.worker = worker
@@ -336,7 +339,7 @@ final class ConnectionLoop {
                 case .coils(let address, let values): try client.writeBits(address, values)
                 case .register(let address, let value): try client.writeRegister(address, value)
                 case .registers(let address, let values): try client.writeRegisters(address, values)
-                case .registerBit(let address, let bit, let value): try writeBit(bit, value, ofRegister: address)
+                case .registerBit(let address, let bit, let value): try writeBit(bit, value, ofRegister: address, of: device)
                 }
                 if step.completesPoints { written += step.points.map(\.name) }
             } catch {
@@ -380,15 +383,21 @@ final class ConnectionLoop {
     }
 
     /// FC 22 where the device has it; a device that answers "illegal function" gets a read
-    /// and an FC 6 instead (not atomic against other masters, which is why it is the fallback).
-    private func writeBit(_ bit: Int, _ value: Bool, ofRegister offset: Int) throws(ModbusFailure) {
+    /// and an FC 6 instead (not atomic against other masters, which is why it is the fallback),
+    /// and is remembered, so its next bit writes do not ask for FC 22 again.
+    private func writeBit(_ bit: Int, _ value: Bool, ofRegister offset: Int, of device: DeviceDefinition) throws(ModbusFailure) {
         let mask = UInt16(1) << bit
-        do throws(ModbusFailure) {
-            try client.maskWriteRegister(offset, and: ~mask, or: value ? mask : 0)
-        } catch where error.isIllegalFunction {
-            let current = try client.readRegisters(.holding, start: offset, count: 1)[0]
-            try client.writeRegister(offset, value ? current | mask : current & ~mask)
+        if !withoutMaskWrite.contains(device.id) {
+            do throws(ModbusFailure) {
+                try client.maskWriteRegister(offset, and: ~mask, or: value ? mask : 0)
+                return
+            } catch where error.isIllegalFunction {
+                withoutMaskWrite.insert(device.id)
+                logger.info("\(device.id): no FC 22 (mask write); bits of its registers are written by a read and FC 6")
+            }
         }
+        let current = try client.readRegisters(.holding, start: offset, count: 1)[0]
+        try client.writeRegister(offset, value ? current | mask : current & ~mask)
     }
 
     /// Describes a failed request and drops the connection unless it is still usable: the
