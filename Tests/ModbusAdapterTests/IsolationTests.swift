@@ -40,9 +40,10 @@ struct IsolationTests {
         let adapter = ModbusAdapter(devices: [healthyA, hung, healthyB], logger: log.logger, reconnect: fastReconnect)
         let collector = ReadingCollector()
         try await whileRunning(adapter, into: collector) {
-            let ready = await collector.waitForBatch(allGood("boiler-b"))
+            // Readiness only (a loaded machine may take seconds to start three servers and connect).
+            let ready = await collector.waitForBatch(timeout: .seconds(20), allGood("boiler-b"))
             try #require(ready != nil, "boiler-b: \(collector.all.last { $0.first?.device == "boiler-b" } ?? [])")
-            _ = try #require(await collector.waitForBatch(timeout: .seconds(5)) { $0.first?.device == "hung-1" })
+            _ = try #require(await collector.waitForBatch(timeout: .seconds(20)) { $0.first?.device == "hung-1" })
             collector.reset()
             try await Task.sleep(for: .seconds(3))
         }
