@@ -122,15 +122,22 @@ public final class TestHub: Sendable {
                            cleanSession: cleanSession, connectTimeout: .seconds(5))
     }
 
-    /// Makes the SAS listener accept `user` with `password` from now on, replacing what that
-    /// user had (mosquitto keeps one password per user): the entry is written with
-    /// `mosquitto_passwd` and the hub reloads its password file.
-    public func allow(user: String, password: String) async throws {
+    /// Makes the SAS listener accept `user` with `password`, replacing what that user had
+    /// (mosquitto keeps one password per user): the entry is written with `mosquitto_passwd`
+    /// and, unless told otherwise, the hub reloads its password file at once, which also
+    /// disconnects clients whose password no longer matches (as IoT Hub does when a token
+    /// expires). `reload: false` leaves that to a later `reload()`.
+    public func allow(user: String, password: String, reload: Bool = true) async throws {
         guard let file = hub.configuration.sasListener?.passwordFile else {
             throw TestHubError(description: "this test hub has no SAS listener: start it with `sas: true`")
         }
         let (status, output) = try await ChildProcess.run("/usr/bin/mosquitto_passwd", ["-b", file, user, password])
         guard status == 0 else { throw TestHubError(description: "mosquitto_passwd failed (\(status)): \(output)") }
+        if reload { hub.reload() }
+    }
+
+    /// Makes mosquitto read its password and ACL files again.
+    public func reload() {
         hub.reload()
     }
 
