@@ -104,8 +104,8 @@ public final class MQTTUplink: Service {
     public var isConnected: Bool { connected.load(ordering: .relaxed) }
 
     /// Replaces the device list of the inventory (the retained `{p}/{gw}/devices` of the
-    /// `mqtt` profile), after a reload of the device maps. A connected session publishes it at once; otherwise the
-    /// next session does, as every session start does.
+    /// `mqtt` profile), after a reload of the device maps. A connected session publishes it
+    /// at once; otherwise the next session does, as every session start does.
     public func update(devices: [DeviceDescriptor]) {
         inventory.set(devices)
     }
@@ -394,7 +394,8 @@ extension MQTTUplink {
     }
 }
 
-/// A one-way switch shared by the uplink's tasks: set once when a graceful shutdown begins.
+/// A one-way switch shared by the uplink's tasks: set once when a graceful shutdown begins,
+/// or when a renewal ends a session.
 final class StopFlag: Sendable {
     private let value = Atomic<Bool>(false)
 
