@@ -179,13 +179,17 @@ public final class CommandRouter: Sendable {
         }
         return await withCheckedContinuation { (continuation: CheckedContinuation<T?, Never>) in
             let timer = Task {
-                try? await Task.sleep(for: timeout)
+                // A cancelled sleep means the work has answered: it must not answer "timeout"
+                // (the timer woken by the cancellation could otherwise claim first).
+                guard (try? await Task.sleep(for: timeout)) != nil else { return }
                 if claim() { continuation.resume(returning: nil) }
             }
             Task {
                 let value = await work.value
-                timer.cancel()
-                if claim() { continuation.resume(returning: value) }
+                if claim() {
+                    timer.cancel()
+                    continuation.resume(returning: value)
+                }
             }
         }
     }

@@ -413,7 +413,7 @@ struct AzureUplinkTests {
             try await plant.withAzureGateway(configuration: configuration, wallClock: { clock.now() }) { _, cloud in
                 // Connected through the SAS listener; commands work there too.
                 let answer = try await cloud.call("command", payload: #"{"id":"s1","device":"boiler-1","write":{"pump":true}}"#, rid: "5a")
-                #expect(answer.topic == "$iothub/methods/res/200/?$rid=5a")
+                #expect(answer.topic == "$iothub/methods/res/200/?$rid=5a", "\(answer.body)")
             }
             #expect(!plant.log.contains(expected), "the token must never be logged")
             #expect(!plant.log.contains(Self.deviceKey), "the key must never be logged")
