@@ -316,6 +316,8 @@ public final class LocalHub: Sendable {
               operator:    \(certs)/operator.pem + \(certs)/operator.key   (reads \(c.prefix)/#, writes \(c.prefix)/+/commands)
               gateway:     \(certs)/gateway.pem + \(certs)/gateway.key     (its own \(c.prefix)/<id>/... topics only)
             The certificate CN is the identity; no user name or password.
+            It also stands in for Azure IoT Hub: a device whose CN is its device id uses devices/<id>/... and
+            $iothub/..., and the operator plays the cloud (docs/operations.md, "Azure IoT Hub").
             Watch everything as the operator:
               mosquitto_sub -h \(c.host) -p \(c.port) --cafile \(c.caFile) \\
                 --cert \(certs)/operator.pem --key \(certs)/operator.key -t '\(c.prefix)/#' -v

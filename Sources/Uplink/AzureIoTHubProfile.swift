@@ -32,6 +32,8 @@ public final class AzureIoTHubProfile: UplinkProfile {
     public static let maxMessageBytes = 256 * 1024
     /// Room left in a message for the topic's property bag, which counts towards the limit.
     static let propertyReserve = 1024
+    /// The largest payload of a D2C message.
+    static let maxPayloadBytes = maxMessageBytes - propertyReserve
     /// The largest inventory written into the twin; the reported properties hold 32 KB at most,
     /// counted differently from JSON bytes, and the status needs room too.
     static let twinInventoryLimit = 24 * 1024
@@ -74,7 +76,7 @@ public final class AzureIoTHubProfile: UplinkProfile {
     public var telemetryTopic: String { eventTopic(type: "telemetry") }
 
     /// 256 KB less room for the property bag.
-    public var maxTelemetryBytes: Int? { Self.maxMessageBytes - Self.propertyReserve }
+    public var maxTelemetryBytes: Int? { Self.maxPayloadBytes }
 
     /// The events topic with IoT Hub's content type and encoding, so that routing queries can
     /// read the body, and the kind of message.
@@ -127,11 +129,11 @@ public final class AzureIoTHubProfile: UplinkProfile {
         let (patch, complete) = AzureIoTHub.inventoryPatch(gateway: gatewayID, devices: devices, limit: Self.twinInventoryLimit)
         if !complete {
             let full = MQTTWire.inventory(gateway: gatewayID, devices: devices)
-            if full.count <= maxTelemetryBytes! {
+            if full.count <= Self.maxPayloadBytes {
                 try await connection.publish(UplinkMessage(topic: eventTopic(type: "inventory"), payload: full))
             } else {
                 logger.error("device inventory too large for one IoT Hub message: the twin lists device ids only",
-                             metadata: ["bytes": "\(full.count)", "limit": "\(maxTelemetryBytes!)"])
+                             metadata: ["bytes": "\(full.count)", "limit": "\(Self.maxPayloadBytes)"])
             }
             logger.warning("device inventory too large for the twin: reported in short, sent in full as an event",
                            metadata: ["devices": "\(devices.count)"])
@@ -189,7 +191,7 @@ public final class AzureIoTHubProfile: UplinkProfile {
             }
         }
         if topic.hasPrefix("$iothub/methods/POST/") {
-            logger.warning("direct method without a request id ignored: it cannot be answered", metadata: ["topic": "\(topic)"])
+            logger.warning("direct method call without a name or request id ignored: it cannot be answered", metadata: ["topic": "\(topic)"])
         }
         return nil
     }
