@@ -22,7 +22,9 @@ final class AzureCloud: Sendable {
     static let userName = "plant.azure-devices.net/gw-1/?api-version=2021-04-12"
 
     let connection: MQTTConnection
-    let received = Mutex<[MQTTMessage]>([])
+    /// Everything received, each message's JSON decoded once on arrival: the tests poll these
+    /// often, and decoding hundreds of kilobytes at every poll would load the machine.
+    let received = Mutex<[(message: MQTTMessage, body: [String: JSONNode])]>([])
 
     init(hub: TestHub) async throws {
         connection = try await MQTTConnection.connect(hub.options(identity: .operator, clientID: "cloud-\(UUID().uuidString.prefix(6))"),
@@ -36,7 +38,8 @@ final class AzureCloud: Sendable {
     /// Collects until the connection ends; run it in a child task.
     func collect() async {
         for await message in connection.messages {
-            received.withLock { $0.append(message) }
+            let body = Self.json(message.payload)
+            received.withLock { $0.append((message, body)) }
         }
     }
 
@@ -55,11 +58,11 @@ final class AzureCloud: Sendable {
     /// Calls a direct method and waits for the answer carrying the same request id.
     func call(_ method: String, payload: String, rid: String) async throws -> Answer {
         try await connection.publish("$iothub/methods/POST/\(method)/?$rid=\(rid)", payload: Array(payload.utf8), qos: 1, retain: false)
-        let message = try await waitFor("the answer to method '\(method)' with $rid=\(rid)") {
-            self.received.withLock { $0.first { $0.topic.hasPrefix("$iothub/methods/res/") && $0.topic.hasSuffix("/?$rid=\(rid)") } }
+        let (message, body) = try await waitFor("the answer to method '\(method)' with $rid=\(rid)") {
+            self.received.withLock { $0.first { $0.message.topic.hasPrefix("$iothub/methods/res/") && $0.message.topic.hasSuffix("/?$rid=\(rid)") } }
         }
         let code = message.topic.dropFirst("$iothub/methods/res/".count).prefix { $0 != "/" }
-        return Answer(topic: message.topic, status: Int(code) ?? -1, body: Self.json(message.payload))
+        return Answer(topic: message.topic, status: Int(code) ?? -1, body: body)
     }
 
     /// A D2C event: its topic, the property bag decoded, its payload and JSON body.
@@ -74,7 +77,7 @@ final class AzureCloud: Sendable {
     func events(_ type: String) -> [Event] {
         let prefix = "devices/\(Self.deviceID)/messages/events/"
         return received.withLock { messages in
-            messages.compactMap { message -> Event? in
+            messages.compactMap { message, body -> Event? in
                 guard message.topic.hasPrefix(prefix) else { return nil }
                 var properties: [String: String] = [:]
                 for pair in message.topic.dropFirst(prefix.count).split(separator: "&") {
@@ -82,7 +85,7 @@ final class AzureCloud: Sendable {
                     properties[String(parts[0]).removingPercentEncoding ?? ""] = parts.count > 1 ? String(parts[1]).removingPercentEncoding : ""
                 }
                 guard properties["edgegate-type"] == type else { return nil }
-                return Event(topic: message.topic, properties: properties, payload: message.payload, body: Self.json(message.payload))
+                return Event(topic: message.topic, properties: properties, payload: message.payload, body: body)
             }
         }
     }
@@ -97,7 +100,7 @@ final class AzureCloud: Sendable {
     func twinPatches() -> [(rid: String, body: [String: JSONNode])] {
         let prefix = "$iothub/twin/PATCH/properties/reported/?$rid="
         return received.withLock { messages in
-            messages.compactMap { $0.topic.hasPrefix(prefix) ? (String($0.topic.dropFirst(prefix.count)), Self.json($0.payload)) : nil }
+            messages.compactMap { $0.message.topic.hasPrefix(prefix) ? (String($0.message.topic.dropFirst(prefix.count)), $0.body) : nil }
         }
     }
 
