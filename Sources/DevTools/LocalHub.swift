@@ -8,6 +8,13 @@ import Darwin
 #endif
 
 /// Settings of a local development hub: mosquitto with mutual TLS on loopback.
+///
+/// It is a development and test hub. Besides the `mqtt` profile's topics it stands in for
+/// Azure IoT Hub's device protocol (`devices/{id}/...`, `$iothub/...`), with the operator
+/// playing the cloud: it sends direct methods and C2D messages and answers twin updates. It
+/// does not enforce all that IoT Hub does: `$iothub/` topics are per connection in IoT Hub
+/// but shared here (run one `azure-iot-hub` gateway per hub), and the SAS listener checks
+/// user name and password (the token) but trusts the client id as the device id.
 public struct HubConfiguration: Sendable {
     /// Address the listener binds to; loopback by default so the hub is never exposed.
     public var host: String
@@ -28,6 +35,24 @@ public struct HubConfiguration: Sendable {
     /// Keep sessions, their queued messages and retained messages in the run folder across a
     /// restart, as a production broker does.
     public var persistence = false
+    /// A second listener that authenticates as IoT Hub does with SAS tokens; nil: none.
+    public var sasListener: SASListener?
+
+    /// A listener with server-side TLS only, where clients log in with a user name and a
+    /// password (an IoT Hub user name and SAS token) found in a mosquitto password file.
+    public struct SASListener: Sendable {
+        /// TCP port on the hub's address.
+        public var port: Int
+        /// The password file (`mosquitto_passwd -b FILE USER PASSWORD` adds an entry;
+        /// `LocalHub.reload()` makes a running hub read it again).
+        public var passwordFile: String
+
+        /// Creates the listener settings.
+        public init(port: Int, passwordFile: String) {
+            self.port = port
+            self.passwordFile = passwordFile
+        }
+    }
 
     /// Creates a configuration.
     public init(host: String = "127.0.0.1", port: Int = 8883, caFile: String, certFile: String, keyFile: String,
@@ -53,6 +78,8 @@ public struct HubConfiguration: Sendable {
     public var configPath: String { (runDirectory as NSString).appendingPathComponent("mosquitto.conf") }
     /// The per-identity ACL file.
     public var aclPath: String { (runDirectory as NSString).appendingPathComponent("acl") }
+    /// The ACL file of the SAS listener.
+    public var sasACLPath: String { (runDirectory as NSString).appendingPathComponent("acl-sas") }
     /// mosquitto's log file.
     public var logPath: String { (runDirectory as NSString).appendingPathComponent("mosquitto.log") }
 
@@ -96,12 +123,30 @@ public struct HubConfiguration: Sendable {
             "acl_file \(aclPath)",
             "",
         ]
+        if let sas = sasListener {
+            lines += [
+                // IoT Hub's SAS authentication: server TLS, user name and token as password.
+                "listener \(sas.port) \(host)",
+                "cafile \(caFile)",
+                "certfile \(certFile)",
+                "keyfile \(keyFile)",
+                "require_certificate false",
+                "allow_anonymous false",
+                "password_file \(sas.passwordFile)",
+                "tls_version tlsv1.2",
+                "acl_file \(sasACLPath)",
+                "",
+            ]
+        }
         return lines.joined(separator: "\n")
     }
 
     /// The ACL text: a gateway (user name = certificate CN) publishes only its own
     /// telemetry, status, devices and responses and reads only its own commands; the
-    /// operator commands every gateway and reads everything under the prefix.
+    /// operator commands every gateway and reads everything under the prefix. For IoT Hub's
+    /// device protocol, a device whose CN is its device id (as with IoT Hub's X.509
+    /// authentication) uses its own `devices/{id}/` topics and the `$iothub/` ones, and the
+    /// operator plays the cloud.
     public var acl: String {
         let p = prefix
         return """
@@ -109,6 +154,14 @@ public struct HubConfiguration: Sendable {
             user \(operatorIdentity)
             topic write \(p)/+/commands
             topic read \(p)/#
+            # Standing in for Azure IoT Hub, the operator plays the cloud: direct methods and
+            # C2D messages out, events and answers in, twin updates answered.
+            topic write $iothub/methods/POST/#
+            topic read $iothub/methods/res/#
+            topic write devices/+/messages/devicebound/#
+            topic read devices/+/messages/events/#
+            topic read $iothub/twin/PATCH/#
+            topic write $iothub/twin/res/#
 
             # Every other identity is a gateway whose id is its CN.
             pattern write \(p)/%u/telemetry
@@ -117,7 +170,31 @@ public struct HubConfiguration: Sendable {
             pattern write \(p)/%u/responses
             pattern read \(p)/%u/commands
 
-            """
+            """ + Self.azureDeviceACL(identity: "%u")
+    }
+
+    /// The ACL of the SAS listener, whose user names are IoT Hub's (`{hub}/{device}/?api-version=…`):
+    /// the client id stands for the device id.
+    public var sasACL: String {
+        """
+        # Generated by edgegate. User names are IoT Hub user names; the client id is the device id.
+
+        """ + Self.azureDeviceACL(identity: "%c")
+    }
+
+    /// IoT Hub's device topics for the device `identity` (`%u` or `%c`).
+    static func azureDeviceACL(identity: String) -> String {
+        """
+        # IoT Hub device protocol: D2C events and C2D messages of the device itself; direct
+        # methods and twin requests on the shared $iothub/ topics.
+        pattern write devices/\(identity)/messages/events/#
+        pattern read devices/\(identity)/messages/devicebound/#
+        pattern read $iothub/methods/POST/#
+        pattern write $iothub/methods/res/#
+        pattern write $iothub/twin/PATCH/properties/reported/#
+        pattern read $iothub/twin/res/#
+
+        """
     }
 }
 
@@ -163,6 +240,13 @@ public final class LocalHub: Sendable {
         try FileManager.default.createDirectory(atPath: configuration.runDirectory, withIntermediateDirectories: true)
         try configuration.mosquittoConf().write(toFile: configuration.configPath, atomically: true, encoding: .utf8)
         try configuration.acl.write(toFile: configuration.aclPath, atomically: true, encoding: .utf8)
+        if let sas = configuration.sasListener {
+            try configuration.sasACL.write(toFile: configuration.sasACLPath, atomically: true, encoding: .utf8)
+            if !FileManager.default.fileExists(atPath: sas.passwordFile) {
+                // mosquitto refuses to start without the file; an empty one admits nobody.
+                _ = FileManager.default.createFile(atPath: sas.passwordFile, contents: nil, attributes: [.posixPermissions: 0o600])
+            }
+        }
         try? FileManager.default.removeItem(atPath: configuration.logPath)
 
         let output = (configuration.runDirectory as NSString).appendingPathComponent("mosquitto.out")
@@ -194,6 +278,11 @@ public final class LocalHub: Sendable {
     public var host: String { configuration.host }
     /// The hub's TLS port.
     public var port: Int { configuration.port }
+
+    /// Makes mosquitto read its password and ACL files again (SIGHUP); connected clients stay.
+    public func reload() {
+        process.signal(SIGHUP)
+    }
 
     /// Stops mosquitto (SIGTERM, then SIGKILL after a grace period).
     public func stop() async {
@@ -227,6 +316,8 @@ public final class LocalHub: Sendable {
               operator:    \(certs)/operator.pem + \(certs)/operator.key   (reads \(c.prefix)/#, writes \(c.prefix)/+/commands)
               gateway:     \(certs)/gateway.pem + \(certs)/gateway.key     (its own \(c.prefix)/<id>/... topics only)
             The certificate CN is the identity; no user name or password.
+            It also stands in for Azure IoT Hub: a device whose CN is its device id uses devices/<id>/... and
+            $iothub/..., and the operator plays the cloud (docs/operations.md, "Azure IoT Hub").
             Watch everything as the operator:
               mosquitto_sub -h \(c.host) -p \(c.port) --cafile \(c.caFile) \\
                 --cert \(certs)/operator.pem --key \(certs)/operator.key -t '\(c.prefix)/#' -v

@@ -54,7 +54,7 @@ public struct GatewayConfiguration: Sendable, Hashable {
 
 /// How the gateway reaches the hub.
 public struct UplinkSettings: Sendable, Hashable {
-    /// The wire profile: `mqtt` (the only one implemented so far).
+    /// The wire profile: `mqtt` or `azure-iot-hub`.
     public var profile: String
     /// The broker's host.
     public var host: String
@@ -72,10 +72,13 @@ public struct UplinkSettings: Sendable, Hashable {
     public var clientID: String?
     /// MQTT keep-alive; nil leaves the client's default.
     public var keepAlive: Duration?
+    /// The IoT hub, device and credentials of profile `azure-iot-hub`; nil for `mqtt`.
+    public var azure: AzureIoTHubSettings?
 
     /// Creates uplink settings.
     public init(profile: String = "mqtt", host: String, port: Int = 8883, useTLS: Bool = true, insecure: Bool = false,
-                prefix: String = "edgegate", tls: TLSFiles? = nil, clientID: String? = nil, keepAlive: Duration? = nil) {
+                prefix: String = "edgegate", tls: TLSFiles? = nil, clientID: String? = nil, keepAlive: Duration? = nil,
+                azure: AzureIoTHubSettings? = nil) {
         self.profile = profile
         self.host = host
         self.port = port
@@ -85,6 +88,7 @@ public struct UplinkSettings: Sendable, Hashable {
         self.tls = tls
         self.clientID = clientID
         self.keepAlive = keepAlive
+        self.azure = azure
     }
 }
 
@@ -124,7 +128,7 @@ public struct OutboxSettings: Sendable, Hashable {
 
 // MARK: - Parser
 
-private struct ConfigParser {
+struct ConfigParser {
     let file: String
     let sink: DiagnosticSink
 
@@ -138,8 +142,7 @@ private struct ConfigParser {
     static let uplinkKeys = ["profile", "url", "insecure", "prefix", "tls", "client_id", "keep_alive"]
     static let tlsKeys = ["ca", "cert", "key"]
     static let outboxKeys = ["path", "max_bytes"]
-    static let profiles = ["mqtt"]
-    static let laterProfiles = ["azure-iot-hub"]
+    static let profiles = ["mqtt", AzureIoTHubSettings.profile]
 
     func path(_ p: String) -> String { resolve(p, relativeToFolderOf: file) }
 
@@ -200,14 +203,18 @@ private struct ConfigParser {
 
     func parseUplink(_ u: YAMLMapping, gatewayID: String?) -> UplinkSettings? {
         let before = sink.errorCount
-        u.checkKeys(Self.uplinkKeys)
+        u.checkKeys(Self.uplinkKeys + Self.azureKeys, later: Self.inlineSecretKeys)
         let profile = u.name("profile") ?? "mqtt"
         if !Self.profiles.contains(profile), let node = u.value("profile") {
-            if Self.laterProfiles.contains(profile) {
-                u.error("profile '\(profile)' is not supported yet; supported: \(Self.profiles.joined(separator: ", "))", at: node)
-            } else {
-                u.error("unknown profile '\(profile)'", at: node,
-                        hint: Suggest.allowed(profile, in: Self.profiles + Self.laterProfiles))
+            u.error("unknown profile '\(profile)'", at: node, hint: Suggest.allowed(profile, in: Self.profiles))
+        }
+        if profile == AzureIoTHubSettings.profile {
+            return parseAzureUplink(u, gatewayID: gatewayID)
+        }
+        for key in Self.azureKeys {
+            if let e = u.entry(key) {
+                u.error("'\(key)' belongs to profile \(AzureIoTHubSettings.profile)", at: e.keyNode,
+                        hint: "set `profile: \(AzureIoTHubSettings.profile)` or remove it")
             }
         }
         let insecure = u.bool("insecure") ?? false
@@ -221,11 +228,7 @@ private struct ConfigParser {
             }
         }
         let clientID = u.name("client_id")
-        let keepAlive = u.duration("keep_alive")
-        if let keepAlive, let node = u.value("keep_alive"), keepAlive < .seconds(5) || keepAlive > .seconds(65535) {
-            // libmosquitto refuses a keep-alive below 5 s on every connect: catch it here.
-            u.error("keep_alive must be between 5s and 65535s", at: node)
-        }
+        let keepAlive = keepAlive(u)
 
         var host = "", port = 0, useTLS = true
         if let url = u.string("url", required: true, hint: "e.g. url: mqtts://hub.example:8883"), let node = u.value("url") {
@@ -244,15 +247,7 @@ private struct ConfigParser {
 
         var tls: TLSFiles?
         if let t = u.mapping("tls", context: "uplink.tls") {
-            t.checkKeys(Self.tlsKeys)
-            let ca = t.name("ca", required: useTLS, hint: "the CA certificate that signed the broker's certificate")
-            let cert = t.name("cert"), key = t.name("key")
-            if (cert == nil) != (key == nil) {
-                let (given, missing) = cert == nil ? ("key", "cert") : ("cert", "key")
-                t.error("'\(given)' is set but '\(missing)' is not", at: t.entry(given)!.keyNode,
-                        hint: "mutual TLS needs both the client certificate and its key, or neither")
-            }
-            if let ca { tls = TLSFiles(ca: path(ca), cert: cert.map(path), key: key.map(path)) }
+            tls = tlsFiles(t, caRequired: useTLS)
             if !useTLS && u.has("url") && sink.errorCount == before, let e = u.entry("tls") {
                 u.warning("'tls' is ignored with mqtt://", at: e.keyNode, hint: "use mqtts:// to encrypt the uplink")
             }
@@ -264,6 +259,29 @@ private struct ConfigParser {
         guard sink.errorCount == before else { return nil }
         return UplinkSettings(profile: profile, host: host, port: port, useTLS: useTLS, insecure: insecure,
                               prefix: prefix, tls: useTLS ? tls : nil, clientID: clientID, keepAlive: keepAlive)
+    }
+
+    /// `keep_alive`, within what libmosquitto accepts.
+    func keepAlive(_ u: YAMLMapping) -> Duration? {
+        let keepAlive = u.duration("keep_alive")
+        if let keepAlive, let node = u.value("keep_alive"), keepAlive < .seconds(5) || keepAlive > .seconds(65535) {
+            // libmosquitto refuses a keep-alive below 5 s on every connect: catch it here.
+            u.error("keep_alive must be between 5s and 65535s", at: node)
+        }
+        return keepAlive
+    }
+
+    /// `tls: { ca, cert, key }`, paths resolved; nil when the CA is missing.
+    func tlsFiles(_ t: YAMLMapping, caRequired: Bool) -> TLSFiles? {
+        t.checkKeys(Self.tlsKeys)
+        let ca = t.name("ca", required: caRequired, hint: "the CA certificate that signed the broker's certificate")
+        let cert = t.name("cert"), key = t.name("key")
+        if (cert == nil) != (key == nil) {
+            let (given, missing) = cert == nil ? ("key", "cert") : ("cert", "key")
+            t.error("'\(given)' is set but '\(missing)' is not", at: t.entry(given)!.keyNode,
+                    hint: "mutual TLS needs both the client certificate and its key, or neither")
+        }
+        return ca.map { TLSFiles(ca: path($0), cert: cert.map(path), key: key.map(path)) }
     }
 
     /// `mqtts://host[:port]` or `mqtt://host[:port]`.

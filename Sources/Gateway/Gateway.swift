@@ -46,13 +46,13 @@ public struct Gateway: Sendable {
     ///   - watch: when and what to reload while running (`edgegate run` watches the files of
     ///     `configuration.devicemaps` and reloads on SIGHUP); nil: only `reload(to:trigger:)`.
     ///   - tuning: adjusts the uplink's settings beyond the configuration file (tests, demo).
+    ///   - wallClock: what SAS token expiries are counted from (tests pin it).
     public init(configuration: GatewayConfiguration, deviceMap: DeviceMap, logger: Logger,
                 watch: DeviceMapWatch? = nil,
-                tuning: (inout MQTTUplinkConfiguration) -> Void = { _ in }) throws(GatewayError) {
+                tuning: (inout MQTTUplinkConfiguration) -> Void = { _ in },
+                wallClock: @escaping @Sendable () -> Date = { Date() }) throws(GatewayError) {
         let settings = configuration.uplink
-        guard settings.profile == "mqtt" else {
-            throw .unsupported("uplink profile '\(settings.profile)' is not supported yet; supported: mqtt")
-        }
+        let profile = try Self.uplinkProfile(for: configuration, logger: logger, now: wallClock)
         // The configuration loader enforces these too; a configuration built in code must not
         // fall back to plain MQTT silently either.
         if settings.useTLS && settings.tls == nil {
@@ -79,7 +79,7 @@ public struct Gateway: Sendable {
             sequenceFile: (configuration.outbox.path as NSString).deletingLastPathComponent + "/telemetry.seq")
         tuning(&uplinkConfiguration)
         self.uplink = MQTTUplink(configuration: uplinkConfiguration, devices: router.devices,
-                                 handler: { await router.execute($0) }, logger: logger)
+                                 handler: { await router.execute($0) }, logger: logger, profile: profile)
         self.router = router
         self.adapters = adapters
         self.reportFilter = ReportFilter(policies: Self.reportPolicies(deviceMap))

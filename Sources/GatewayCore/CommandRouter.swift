@@ -186,8 +186,10 @@ public final class CommandRouter: Sendable {
             }
             Task {
                 let value = await work.value
-                timer.cancel()
-                if claim() { continuation.resume(returning: value) }
+                if claim() {
+                    timer.cancel()
+                    continuation.resume(returning: value)
+                }
             }
         }
     }

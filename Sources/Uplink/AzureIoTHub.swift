@@ -13,12 +13,15 @@ public enum AzureIoTHub {
         case keyNotBase64
         /// OpenSSL refused to compute the HMAC.
         case signingFailed
+        /// The device key could not be read: the sentence says which file and why.
+        case keyFile(String)
 
         /// A sentence for the operator (never the key itself).
         public var description: String {
             switch self {
             case .keyNotBase64: return "the device key is not base64 (copy the primary key as the portal shows it)"
             case .signingFailed: return "HMAC-SHA256 signing failed in OpenSSL"
+            case .keyFile(let problem): return problem
             }
         }
     }

@@ -50,16 +50,17 @@ public struct MQTTUplinkConfiguration: Sendable {
     }
 }
 
-/// The northbound link, profile `mqtt`: telemetry out (batched, QoS 1, in order), a retained
-/// `status` that is also the last will, a retained device inventory (published at each
-/// session start and again whenever `update(devices:)` changes it), commands in and
-/// responses out. Reconnects with backoff for as long as it runs.
+/// The northbound link: telemetry out (batched, QoS 1, in order), an online status with a
+/// last will, a device inventory (published at each session start and again whenever
+/// `update(devices:)` changes it), commands in and answers out. Reconnects with backoff for
+/// as long as it runs, and at once when its profile's credentials are due for renewal.
+/// What goes where on the wire is its `UplinkProfile`'s: `mqtt` (DESIGN.md) unless told.
 public final class MQTTUplink: Service {
     /// Executes one decoded command and returns its result (the `CommandRouter`, in practice).
     public typealias CommandHandler = @Sendable (Command) async -> CommandResult
 
     private let configuration: MQTTUplinkConfiguration
-    private let topics: MQTTTopics
+    private let profile: any UplinkProfile
     private let inventory: DeviceInventory
     private let handler: CommandHandler
     private let logger: Logger
@@ -68,10 +69,15 @@ public final class MQTTUplink: Service {
     private let connected = Atomic<Bool>(false)
 
     /// Creates the uplink. Nothing connects until `run()`.
+    /// - Parameter profile: the wire profile; nil: `mqtt` with the configuration's prefix and
+    ///   gateway id. A profile's telemetry size limit lowers `maxMessageBytes` when below it.
     public init(configuration: MQTTUplinkConfiguration, devices: [DeviceDescriptor],
-                handler: @escaping CommandHandler, logger: Logger) {
+                handler: @escaping CommandHandler, logger: Logger, profile: (any UplinkProfile)? = nil) {
+        let profile = profile ?? MQTTProfile(prefix: configuration.prefix, gatewayID: configuration.gatewayID)
+        var configuration = configuration
+        if let limit = profile.maxTelemetryBytes { configuration.maxMessageBytes = min(configuration.maxMessageBytes, limit) }
         self.configuration = configuration
-        self.topics = MQTTTopics(prefix: configuration.prefix, gateway: configuration.gatewayID)
+        self.profile = profile
         self.inventory = DeviceInventory(devices)
         self.handler = handler
         self.logger = logger
@@ -97,9 +103,9 @@ public final class MQTTUplink: Service {
     /// True while a session with the hub is up.
     public var isConnected: Bool { connected.load(ordering: .relaxed) }
 
-    /// Replaces the device list of the retained inventory (`{p}/{gw}/devices`), after a
-    /// reload of the device maps. A connected session publishes it at once; otherwise the
-    /// next session does, as every session start does.
+    /// Replaces the device list of the inventory (the retained `{p}/{gw}/devices` of the
+    /// `mqtt` profile), after a reload of the device maps. A connected session publishes it
+    /// at once; otherwise the next session does, as every session start does.
     public func update(devices: [DeviceDescriptor]) {
         inventory.set(devices)
     }
@@ -138,31 +144,49 @@ public final class MQTTUplink: Service {
 
     private func connectionLoop(stopping: StopFlag) async {
         var failures = 0
-        var lastError: MQTTError?
+        var lastError: String?
+        var renewing = false
         while !Task.isCancelled && !stopping.isSet {
-            var options = configuration.connection
-            options.will = MQTTWill(topic: topics.status,
-                                    payload: MQTTWire.status(gateway: configuration.gatewayID, online: false, reason: "connection lost"),
-                                    qos: 1, retain: true)
+            let plan: UplinkConnectionPlan
+            do {
+                plan = try profile.connectionPlan(configuration.connection)
+            } catch {
+                // An unreadable key file may be fixed while we run: keep trying, say it once.
+                if error.description != lastError {
+                    logger.error("uplink cannot make its credentials", metadata: ["profile": "\(profile.name)", "error": "\(error)"])
+                    lastError = error.description
+                }
+                failures += 1
+                await backoff(failures, stopping: stopping)
+                continue
+            }
+            let made = ContinuousClock.now
+            let options = plan.options
             let connection: MQTTConnection
             do {
                 connection = try await MQTTConnection.connect(options, logger: logger)
             } catch {
-                if error != lastError {
+                if error.description != lastError {
                     logger.error("uplink cannot connect to the hub", metadata: [
                         "hub": "\(options.host):\(options.port)", "error": "\(error)"])
-                    lastError = error
+                    lastError = error.description
                 }
                 failures += 1
                 await backoff(failures, stopping: stopping)
                 continue
             }
             logger.info("uplink connected", metadata: ["hub": "\(options.host):\(options.port)", "client_id": "\(options.clientID)"])
+            if renewing {
+                logger.info("\(plan.credential) renewed", metadata: plan.expiry.map { ["valid_until": "\(Timestamp.rfc3339($0))"] } ?? [:])
+            }
             failures = 0
             lastError = nil
-            let ended = await session(connection, stopping: stopping)
+            let renewal = plan.renewAfter.map { SessionRenewal(at: made + $0, grace: min(.seconds(15), $0 / 8), credential: plan.credential) }
+            let ended = await session(connection, stopping: stopping, renewal: renewal)
             connected.store(false, ordering: .relaxed)
             if stopping.isSet { return }
+            renewing = renewal?.started.isSet == true
+            if renewing { continue }  // a planned reconnect: no backoff, no warning
             // Not stopping, so the session ended by itself (the hub went away, or the send
             // loop gave up on a publish error and disconnected): reconnect.
             logger.warning("uplink connection lost", metadata: ["error": "\(ended ?? .connectionLost("the session ended"))"])
@@ -185,24 +209,27 @@ public final class MQTTUplink: Service {
     }
 
     /// One connected session; returns why it ended, nil for a clean disconnect.
-    private func session(_ connection: MQTTConnection, stopping: StopFlag) async -> MQTTError? {
+    private func session(_ connection: MQTTConnection, stopping: StopFlag, renewal: SessionRenewal?) async -> MQTTError? {
         let (published, devices) = inventory.current
         do {
-            try await connection.publish(topics.status, payload: MQTTWire.status(gateway: configuration.gatewayID, online: true), qos: 1, retain: true)
-            try await publishInventory(devices, on: connection)
-            try await connection.subscribe(topics.commands, qos: 1)
+            try await profile.startSession(connection, devices: devices)
         } catch {
             await connection.disconnect()
             return error
         }
         connected.store(true, ordering: .relaxed)
+        let commands = Counter()
 
         // The session ends when the connection closes (error) or when the send loop, told to
-        // stop, has drained the queue, published `online: false` and disconnected (nil).
+        // stop, has drained the queue, published `online: false` and disconnected (nil), or
+        // when the credentials are due for renewal (nil).
         return await withTaskGroup(of: MQTTError?.self) { group in
-            group.addTask { await self.commandLoop(connection); return nil }
+            group.addTask { await self.commandLoop(connection, inFlight: commands); return nil }
             group.addTask { await self.sendLoop(connection, stopping: stopping); return nil }
             group.addTask { await self.inventoryLoop(connection, published: published); return nil }
+            if let renewal {
+                group.addTask { await self.renew(connection, renewal, commands: commands, stopping: stopping); return nil }
+            }
             let ended = await connection.closed()
             group.cancelAll()
             return ended
@@ -227,7 +254,7 @@ public final class MQTTUplink: Service {
                     break
                 }
                 while inFlight.count < configuration.window, let next = queue.batch(after: lastSent) {
-                    let id = try connection.send(topics.telemetry, payload: next.payload, qos: 1, retain: false)
+                    let id = try connection.send(profile.telemetryTopic, payload: next.payload, qos: 1, retain: false)
                     inFlight.append((next.seq, id))
                     lastSent = next.seq
                 }
@@ -254,17 +281,12 @@ public final class MQTTUplink: Service {
         if left > 0 {
             logger.warning("uplink stopping with telemetry undelivered", metadata: ["messages": "\(left)"])
         }
-        try? await connection.publish(topics.status, payload: MQTTWire.status(gateway: configuration.gatewayID, online: false, reason: "shutdown"), qos: 1, retain: true)
+        try? await profile.publishOffline(reason: "shutdown", on: connection)
         await connection.disconnect()
         logger.info("uplink disconnected", metadata: ["statistics": "\(statistics)"])
     }
 
-    private func publishInventory(_ devices: [DeviceDescriptor], on connection: MQTTConnection) async throws(MQTTError) {
-        try await connection.publish(topics.devices, payload: MQTTWire.inventory(gateway: configuration.gatewayID, devices: devices),
-                                     qos: 1, retain: true)
-    }
-
-    /// Publishes each new device list while the session lasts, one at a time, so the retained
+    /// Publishes each new device list while the session lasts, one at a time, so the
     /// inventory always ends with the latest list.
     private func inventoryLoop(_ connection: MQTTConnection, published: Int) async {
         var published = published
@@ -273,7 +295,7 @@ public final class MQTTUplink: Service {
             if Task.isCancelled { return }
             let (version, devices) = inventory.current
             do {
-                try await publishInventory(devices, on: connection)
+                try await profile.publishInventory(devices, on: connection)
                 published = version
                 logger.info("device inventory published", metadata: ["devices": "\(devices.count)"])
             } catch {
@@ -289,34 +311,35 @@ public final class MQTTUplink: Service {
     /// at once, so a flood cannot grow memory without bound.
     static let maxCommandsInFlight = 256
 
-    private func commandLoop(_ connection: MQTTConnection) async {
-        let inFlight = Counter()
+    private func commandLoop(_ connection: MQTTConnection, inFlight: Counter) async {
         await withDiscardingTaskGroup { group in
             for await message in connection.messages {
-                guard message.topic == topics.commands else { continue }
+                guard let incoming = profile.command(from: message) else { continue }
                 if inFlight.add(1) > Self.maxCommandsInFlight {
                     inFlight.add(-1)
-                    group.addTask { await self.handle(message, on: connection, refusal: "gateway busy: more than \(Self.maxCommandsInFlight) commands in progress") }
+                    group.addTask { await self.handle(incoming, of: message, on: connection, refusal: "gateway busy: more than \(Self.maxCommandsInFlight) commands in progress") }
                     continue
                 }
                 group.addTask {
-                    await self.handle(message, on: connection)
+                    await self.handle(incoming, of: message, on: connection)
                     inFlight.add(-1)
                 }
             }
         }
     }
 
-    private func handle(_ message: MQTTMessage, on connection: MQTTConnection, refusal: String? = nil) async {
+    private func handle(_ incoming: IncomingCommand, of message: MQTTMessage, on connection: MQTTConnection, refusal: String? = nil) async {
         let payload = message.payload
         let result: CommandResult
-        switch MQTTWire.decodeCommand(payload) {
+        var busy = false
+        switch incoming.command {
         case .success(let command) where message.retain:
             // A retained command would run again on every reconnect of every gateway session.
             result = CommandResult(id: command.id, status: .rejected,
                                    message: "retained commands are refused: they would run again on every reconnect; publish commands without the retain flag")
         case .success(let command) where refusal != nil:
             result = CommandResult(id: command.id, status: .rejected, message: refusal!)
+            busy = true
         case .success(let command):
             result = await handler(command)
         case .failure(let error):
@@ -330,14 +353,49 @@ public final class MQTTUplink: Service {
             result = CommandResult(id: id, status: .rejected, message: error.message)
         }
         do {
-            try await connection.publish(topics.responses, payload: MQTTWire.response(result), qos: 1, retain: false)
+            try await connection.publish(incoming.answer(result, busy))
         } catch {
             logger.error("response not delivered", metadata: ["id": "\(result.id)", "status": "\(result.status.rawValue)", "error": "\(error)"])
         }
     }
 }
 
-/// A one-way switch shared by the uplink's tasks: set once when a graceful shutdown begins.
+/// When a session ends to reconnect with fresh credentials (SAS token renewal).
+struct SessionRenewal: Sendable {
+    /// When to start.
+    let at: ContinuousClock.Instant
+    /// How long to wait, at most, for commands in progress to be answered first.
+    let grace: Duration
+    /// What is renewed, for the log (`SAS token`).
+    let credential: String
+    /// Set when the renewal ended the session (rather than a loss or a shutdown).
+    let started = StopFlag()
+}
+
+extension MQTTUplink {
+    /// Ends the session cleanly (no will) when the credentials are due, once the commands in
+    /// progress have been answered or `grace` has passed, so that a command is not cut off
+    /// by a planned reconnect.
+    private func renew(_ connection: MQTTConnection, _ renewal: SessionRenewal, commands: Counter, stopping: StopFlag) async {
+        do {
+            try await Task.sleep(until: renewal.at, clock: .continuous)
+            let deadline = ContinuousClock.now + renewal.grace
+            while commands.current > 0, ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(50))
+            }
+        } catch {
+            return  // the session ended first
+        }
+        // A shutdown in progress owns the goodbye and the disconnect.
+        guard !stopping.isSet else { return }
+        logger.info("\(renewal.credential) expires soon: reconnecting with a new one", metadata: ["profile": "\(profile.name)"])
+        renewal.started.set()
+        await connection.disconnect()
+    }
+}
+
+/// A one-way switch shared by the uplink's tasks: set once when a graceful shutdown begins,
+/// or when a renewal ends a session.
 final class StopFlag: Sendable {
     private let value = Atomic<Bool>(false)
 
@@ -353,4 +411,7 @@ final class Counter: Sendable {
     /// Adds `delta` and returns the new value.
     @discardableResult
     func add(_ delta: Int) -> Int { value.wrappingAdd(delta, ordering: .relaxed).newValue }
+
+    /// The current value.
+    var current: Int { value.load(ordering: .relaxed) }
 }

@@ -224,6 +224,13 @@ public enum MQTTWire {
         } catch {
             return .failure(CommandDecodingError(id: salvageID(payload), message: "command is not valid JSON"))
         }
+        return decodeCommand(root, now: now)
+    }
+
+    /// Decodes a command already parsed as JSON, so that a profile can complete it first (the
+    /// `azure-iot-hub` profile takes the command name from a direct method's name and a
+    /// missing id from the message id).
+    public static func decodeCommand(_ root: JSONNode, now: Date = Date()) -> Result<Command, CommandDecodingError> {
         guard case .object(let fields) = root else {
             return .failure(CommandDecodingError(id: nil, message: "command must be a JSON object, got \(root.typeName)"))
         }
@@ -298,7 +305,7 @@ public enum MQTTWire {
     }
 
     /// Best effort: a payload that is not JSON may still carry `"id": "..."` near its start.
-    private static func salvageID(_ payload: [UInt8]) -> String? {
+    static func salvageID(_ payload: [UInt8]) -> String? {
         guard let text = String(bytes: payload.prefix(4096), encoding: .utf8),
               let match = text.firstMatch(of: #/"id"\s*:\s*"([^"\\]{1,200})"/#) else { return nil }
         return String(match.1)

@@ -44,7 +44,7 @@ struct RunCommand: AsyncParsableCommand {
         }
         logger.info("gateway starting", metadata: [
             "gateway": "\(configuration.gatewayID)", "devices": "\(map.devices.count)",
-            "hub": "\(configuration.uplink.host):\(configuration.uplink.port)"])
+            "hub": "\(configuration.uplink.host):\(configuration.uplink.port)", "profile": "\(configuration.uplink.profile)"])
         try await runUntilSignalled(logger: logger) { gateway.services }
         logger.info("gateway stopped")
     }

@@ -2,6 +2,7 @@ import DeviceMaps
 import ModbusAdapter
 import Foundation
 import Testing
+import TestSupport
 
 @Suite struct GatewayConfigurationTests {
     static let secure = """
@@ -24,6 +25,32 @@ import Testing
         #expect(config.outbox == OutboxSettings(path: Repo.path("var/outbox.sqlite"), maxBytes: 256 * 1024 * 1024))
         // The maps it names load too.
         _ = try DeviceMapLoader.modbus.load(paths: config.devicemaps)
+    }
+
+    @Test func azureExampleParsesCleanly() throws {
+        let config = try GatewayConfiguration.load(file: Repo.path("examples/azure-iot-hub.yaml"))
+        #expect(config.uplink == UplinkSettings(
+            profile: "azure-iot-hub", host: "myhub.azure-devices.net", port: 8883, useTLS: true, insecure: false,
+            tls: TLSFiles(ca: Repo.path("certs/DigiCertGlobalRootG2.pem"), cert: Repo.path("certs/gw-1.pem"), key: Repo.path("certs/gw-1.key")),
+            clientID: "gw-1", keepAlive: nil,
+            azure: AzureIoTHubSettings(hub: "myhub.azure-devices.net", deviceID: "gw-1", authentication: .x509)))
+        _ = try DeviceMapLoader.modbus.load(paths: config.devicemaps)
+    }
+
+    @Test func azureConfigurationsOfTheOperationsGuideValidate() throws {
+        let blocks = try DocumentationSamples.yamlBlocks(inFile: "docs/operations.md").filter { $0.contains("profile: azure-iot-hub") }
+        #expect(blocks.count >= 2)
+        for block in blocks {
+            // The key file a block names is there, as on the gateway it describes.
+            let folder = try TemporaryFolder()
+            defer { folder.remove() }
+            if let match = block.firstMatch(of: /key_file: (\S+)/) {
+                chmod(try folder.write(String(match.1), "c2VjcmV0LWtleS0xMjM0NTY3ODkw"), 0o600)
+            }
+            let (config, diagnostics) = GatewayConfiguration.parse(yaml: block, file: folder.path + "/gateway.yaml")
+            #expect(config?.uplink.azure != nil, "\(diagnostics)\n\(block)")
+            #expect(diagnostics.isEmpty, "\(diagnostics)")
+        }
     }
 
     @Test func relativePathsResolveAgainstTheConfigFolder() throws {
@@ -97,6 +124,81 @@ import Testing
         let yaml = Self.secure + "\noutbox: { max_bytes: \(text) }\n"
         let c = try #require(GatewayConfiguration.parse(yaml: yaml, file: "g.yaml").config)
         #expect(c.outbox.maxBytes == bytes)
+    }
+
+    @Test func azureWithSASKeyFile() throws {
+        let folder = try TemporaryFolder()
+        defer { folder.remove() }
+        let key = try folder.write("secrets/gw-1.key", "c2VjcmV0LWtleS0xMjM0NTY3ODkw\n")
+        chmod(key, 0o600)
+        let yaml = """
+            gateway: { id: gw-1, devicemaps: [maps/] }
+            uplink:
+              profile: azure-iot-hub
+              hub: myhub.azure-devices.net
+              auth: sas
+              key_file: secrets/gw-1.key
+              tls: { ca: certs/DigiCertGlobalRootG2.pem }
+            """
+        let (config, diagnostics) = GatewayConfiguration.parse(yaml: yaml, file: folder.path + "/gateway.yaml")
+        #expect(diagnostics.isEmpty, "\(diagnostics)")
+        let uplink = try #require(config?.uplink)
+        #expect(uplink == UplinkSettings(
+            profile: "azure-iot-hub", host: "myhub.azure-devices.net", port: 8883, useTLS: true, insecure: false,
+            tls: TLSFiles(ca: folder.path + "/certs/DigiCertGlobalRootG2.pem"), clientID: "gw-1", keepAlive: nil,
+            azure: AzureIoTHubSettings(hub: "myhub.azure-devices.net", deviceID: "gw-1",
+                                       authentication: .sas(keyFile: key, ttl: .seconds(3600)))))
+
+        // A test hub elsewhere: the address changes, the identity does not.
+        let elsewhere = yaml + "\n  url: mqtts://127.0.0.1:18883\n  device_id: line-3.gw\n  sas_ttl: 30m\n  keep_alive: 60s"
+        let other = try #require(GatewayConfiguration.parse(yaml: elsewhere, file: folder.path + "/gateway.yaml").config?.uplink)
+        #expect(other.host == "127.0.0.1" && other.port == 18883)
+        #expect(other.clientID == "line-3.gw")
+        #expect(other.keepAlive == .seconds(60))
+        #expect(other.azure == AzureIoTHubSettings(hub: "myhub.azure-devices.net", deviceID: "line-3.gw",
+                                                   authentication: .sas(keyFile: key, ttl: .seconds(1800))))
+    }
+
+    @Test func azureKeyFileProblems() throws {
+        let folder = try TemporaryFolder()
+        defer { folder.remove() }
+        func diagnostics(_ content: String) throws -> [String] {
+            let key = try folder.write("gw.key", content)
+            chmod(key, 0o600)
+            let yaml = "gateway: { id: gw-1, devicemaps: [m/] }\nuplink: { profile: azure-iot-hub, hub: h.azure-devices.net, auth: sas, key_file: gw.key, tls: { ca: ca.pem } }\n"
+            return GatewayConfiguration.parse(yaml: yaml, file: folder.path + "/g.yaml").diagnostics.map(\.description)
+        }
+        let path = folder.path + "/gw.key"
+        #expect(try diagnostics("not a key!") == ["\(folder.path)/g.yaml:2:82: error: uplink: the device key file '\(path)' does not hold a base64 key (the primary or secondary key as the portal shows it)"])
+        #expect(try diagnostics(" \n") == ["\(folder.path)/g.yaml:2:82: error: uplink: the device key file '\(path)' is empty"])
+        #expect(try diagnostics("c2VjcmV0") == [])
+        // The content is never quoted back.
+        #expect(try !diagnostics("secret-not-base64").joined().contains("secret-not-base64"))
+
+        // Readable by others: a warning, the configuration still loads.
+        #expect(try diagnostics("c2VjcmV0") == [])
+        chmod(path, 0o644)
+        let yaml = "gateway: { id: gw-1, devicemaps: [m/] }\nuplink: { profile: azure-iot-hub, hub: h.azure-devices.net, auth: sas, key_file: gw.key, tls: { ca: ca.pem } }\n"
+        let (config, shared) = GatewayConfiguration.parse(yaml: yaml, file: folder.path + "/g.yaml")
+        #expect(config != nil)
+        #expect(shared.map(\.description) == ["\(folder.path)/g.yaml:2:82: warning: uplink: the device key file '\(path)' can be read by other users (mode 644) (chmod 600 \(path))"])
+    }
+
+    @Test func azureWithX509() throws {
+        let yaml = """
+            gateway: { id: gw-1, devicemaps: [maps/] }
+            uplink:
+              profile: azure-iot-hub
+              hub: myhub.azure-devices.net
+              device_id: gw-1
+              auth: x509
+              tls: { ca: ca.pem, cert: gw-1.pem, key: gw-1.key }
+            """
+        let (config, diagnostics) = GatewayConfiguration.parse(yaml: yaml, file: "gateway.yaml")
+        #expect(diagnostics.isEmpty, "\(diagnostics)")
+        let uplink = try #require(config?.uplink)
+        #expect(uplink.tls == TLSFiles(ca: "ca.pem", cert: "gw-1.pem", key: "gw-1.key"))
+        #expect(uplink.azure == AzureIoTHubSettings(hub: "myhub.azure-devices.net", deviceID: "gw-1", authentication: .x509))
     }
 
     @Test func unreadableFile() {

@@ -193,7 +193,7 @@ struct Example: Sendable, CustomStringConvertible {
     var description: String { name }
 
     /// Every device map in devicemaps/ and devicemaps/models/, the README's sample map and
-    /// the example gateway configuration, read now so that new examples are covered too.
+    /// the example gateway configurations, read now so that new examples are covered too.
     static let all: [Example] = {
         var examples: [Example] = []
         for folder in ["devicemaps", "devicemaps/models"] {
@@ -209,8 +209,9 @@ struct Example: Sendable, CustomStringConvertible {
         for (i, sample) in ((try? DocumentationSamples.yamlBlocks(inFile: readme)) ?? []).enumerated() {
             examples.append(Example(name: "\(readme)#\(i + 1)", text: sample, kind: .deviceMap))
         }
-        examples.append(Example(name: "examples/gateway.yaml", text: read("examples/gateway.yaml"),
-                                kind: .gatewayConfiguration))
+        for name in ["examples/gateway.yaml", "examples/azure-iot-hub.yaml"] {
+            examples.append(Example(name: name, text: read(name), kind: .gatewayConfiguration))
+        }
         return examples
     }()
 

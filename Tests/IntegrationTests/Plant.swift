@@ -222,8 +222,9 @@ struct Plant {
     let log = LogCapture()
 
     /// Starts a hub and a simulator serving `mapYAML`, whose `PORT` becomes the simulator's port.
-    static func start(mapYAML: String = boilerMapYAML) async throws -> Plant {
-        let hub = try await TestHub.start()
+    /// - Parameter sas: also open the hub's SAS listener (IoT Hub user names and tokens).
+    static func start(mapYAML: String = boilerMapYAML, sas: Bool = false) async throws -> Plant {
+        let hub = try await TestHub.start(sas: sas)
         let port = try freeLoopbackPort()
         let (map, diagnostics) = DeviceMapLoader.standard.parse(yaml: mapYAML.replacingOccurrences(of: "PORT", with: "\(port)"), file: "plant.yaml")
         guard let map else { throw ProbeError("test map does not validate: \(diagnostics)") }
@@ -242,12 +243,21 @@ struct Plant {
     /// Runs a gateway for the duration of `body`, then shuts it down gracefully.
     func withGateway<T>(ca: String? = nil, initialBackoff: Duration = .milliseconds(100),
                         _ body: (Gateway) async throws -> T) async throws -> T {
+        try await withGateway(configuration: configuration(ca: ca), initialBackoff: initialBackoff, body)
+    }
+
+    /// Runs a gateway of the plant's device map with `configuration` for the duration of
+    /// `body`, then shuts it down gracefully.
+    /// - Parameter wallClock: what SAS token expiries are counted from.
+    func withGateway<T>(configuration: GatewayConfiguration, initialBackoff: Duration = .milliseconds(100),
+                        wallClock: @escaping @Sendable () -> Date = { Date() },
+                        _ body: (Gateway) async throws -> T) async throws -> T {
         let logger = log.logger
-        let gateway = try Gateway(configuration: configuration(ca: ca), deviceMap: map, logger: logger) {
+        let gateway = try Gateway(configuration: configuration, deviceMap: map, logger: logger, tuning: {
             $0.batchInterval = .milliseconds(20)
             $0.initialBackoff = initialBackoff
             $0.maxBackoff = max(initialBackoff, .milliseconds(500))
-        }
+        }, wallClock: wallClock)
         let group = ServiceGroup(configuration: .init(services: gateway.services.map { .init(service: $0) }, logger: logger))
         let running = Task { try await group.run() }
         do {
@@ -277,8 +287,8 @@ struct Plant {
     }
 
     /// Starts a plant, runs `body`, and stops the plant whatever happens.
-    static func run(mapYAML: String = boilerMapYAML, _ body: (Plant) async throws -> Void) async throws {
-        let plant = try await start(mapYAML: mapYAML)
+    static func run(mapYAML: String = boilerMapYAML, sas: Bool = false, _ body: (Plant) async throws -> Void) async throws {
+        let plant = try await start(mapYAML: mapYAML, sas: sas)
         do {
             try await body(plant)
         } catch {

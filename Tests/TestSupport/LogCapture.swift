@@ -25,6 +25,16 @@ public final class LogCapture: Sendable {
         entries.withLock { $0.contains { $0.line.contains(text) } }
     }
 
+    /// How many logged lines, message or metadata, contain `text`.
+    public func count(_ text: String) -> Int {
+        entries.withLock { $0.filter { $0.line.contains(text) }.count }
+    }
+
+    /// Every line so far, `level message key=value ...`, for failure messages.
+    public var lines: [String] {
+        entries.withLock { $0.map(\.line) }
+    }
+
     fileprivate func append(_ level: Logger.Level, _ message: String, _ line: String) {
         entries.withLock { $0.append((level, message, line)) }
     }

@@ -79,6 +79,8 @@ public final class TestHub: Sendable {
     public var host: String { hub.host }
     /// The hub's port.
     public var port: Int { hub.port }
+    /// The port of the SAS listener (IoT Hub's user name and SAS token), when started with one.
+    public var sasPort: Int? { hub.configuration.sasListener?.port }
 
     private init(pki: DevPKIFiles, hub: LocalHub, directory: TemporaryDirectory) {
         self.pki = pki
@@ -87,7 +89,9 @@ public final class TestHub: Sendable {
     }
 
     /// Starts a hub; retries once on another port if the first was taken meanwhile.
-    public static func start(logger: Logger = Logger(label: "test-hub")) async throws -> TestHub {
+    /// - Parameter sas: also open a listener that checks user names and passwords (SAS
+    ///   tokens) against a password file, empty at first: see `allow(user:password:)`.
+    public static func start(logger: Logger = Logger(label: "test-hub"), sas: Bool = false) async throws -> TestHub {
         let pki = try await SharedPKI.shared.files(logger: logger)
         let directory = try TemporaryDirectory(prefix: "edgegate-hub")
         var lastError: Error?
@@ -96,6 +100,9 @@ public final class TestHub: Sendable {
                                                  operatorIdentity: operatorID, runDirectory: directory.path)
             // Like a production broker: a restarted hub keeps sessions and what it owes them.
             configuration.persistence = true
+            if sas {
+                configuration.sasListener = .init(port: try freeLoopbackPort(), passwordFile: directory.file("passwords"))
+            }
             do {
                 let hub = try await LocalHub.start(configuration, logger: logger)
                 return TestHub(pki: pki, hub: hub, directory: directory)
@@ -115,11 +122,36 @@ public final class TestHub: Sendable {
                            cleanSession: cleanSession, connectTimeout: .seconds(5))
     }
 
+    /// Makes the SAS listener accept `user` with `password`, replacing what that user had
+    /// (mosquitto keeps one password per user): the entry is written with `mosquitto_passwd`
+    /// and, unless told otherwise, the hub reloads its password file at once, which also
+    /// disconnects clients whose password no longer matches (as IoT Hub does when a token
+    /// expires). `reload: false` leaves that to a later `reload()`.
+    public func allow(user: String, password: String, reload: Bool = true) async throws {
+        guard let file = hub.configuration.sasListener?.passwordFile else {
+            throw TestHubError(description: "this test hub has no SAS listener: start it with `sas: true`")
+        }
+        let (status, output) = try await ChildProcess.run("/usr/bin/mosquitto_passwd", ["-b", file, user, password])
+        guard status == 0 else { throw TestHubError(description: "mosquitto_passwd failed (\(status)): \(output)") }
+        if reload { hub.reload() }
+    }
+
+    /// Makes mosquitto read its password and ACL files again.
+    public func reload() {
+        hub.reload()
+    }
+
     /// Stops mosquitto and removes the run folder.
     public func stop() async {
         await hub.stop()
         directory.remove()
     }
+}
+
+/// A test hub could not do what a test asked.
+public struct TestHubError: Error, CustomStringConvertible {
+    /// A human sentence.
+    public var description: String
 }
 
 /// Creating a PKI takes about a second of openssl calls: do it once per test process.

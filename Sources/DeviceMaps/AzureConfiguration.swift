@@ -1,0 +1,209 @@
+import Foundation
+import Yams
+
+/// Settings of the `azure-iot-hub` uplink profile: which hub, which device, which credential.
+public struct AzureIoTHubSettings: Sendable, Hashable {
+    /// The profile's name in the configuration.
+    public static let profile = "azure-iot-hub"
+    /// How long a SAS token is valid unless `sas_ttl` says otherwise: as Microsoft's SDKs.
+    public static let defaultSASTTL = Duration.seconds(3600)
+    /// The `sas_ttl` accepted: a token is renewed at 80 % of it, so a shorter one reconnects
+    /// all the time; a longer one stays usable for that long if it leaks.
+    public static let sasTTLRange = Duration.seconds(60)...Duration.seconds(24 * 3600)
+    /// IoT Hub keeps a connection at most this long without traffic, whatever the keep-alive.
+    public static let maxKeepAlive = Duration.seconds(1177)
+
+    /// The IoT hub's host name (`myhub.azure-devices.net`): the user name and the token's resource.
+    public var hub: String
+    /// The device id registered in the hub: client id and topics (the gateway id by default).
+    public var deviceID: String
+    /// How the device authenticates.
+    public var authentication: AzureAuthentication
+
+    /// Creates settings.
+    public init(hub: String, deviceID: String, authentication: AzureAuthentication) {
+        self.hub = hub
+        self.deviceID = deviceID
+        self.authentication = authentication
+    }
+}
+
+/// How a device authenticates to IoT Hub.
+public enum AzureAuthentication: Sendable, Hashable {
+    /// SAS tokens signed with the device key kept in `keyFile` (resolved path), each valid for `ttl`.
+    case sas(keyFile: String, ttl: Duration)
+    /// The TLS client certificate (`tls.cert`, `tls.key`) is the credential.
+    case x509
+}
+
+/// The file that holds a device's symmetric key: the base64 key as the portal or
+/// `az iot hub device-identity show` gives it, white space around it ignored. The key lives in
+/// a file of its own so that the configuration can be versioned without the secret.
+public enum DeviceKeyFile {
+    /// What a key file holds.
+    public enum Contents: Sendable, Hashable {
+        /// The base64 key.
+        case key(String)
+        /// Why there is no usable key: a sentence naming the file, never quoting its content.
+        case problem(String)
+    }
+
+    /// Reads and checks a key file.
+    public static func read(_ path: String) -> Contents {
+        if access(path, R_OK) != 0 {
+            return .problem("cannot read the device key file '\(path)': \(String(cString: strerror(errno)).lowercased())")
+        }
+        guard let data = FileManager.default.contents(atPath: path) else {
+            return .problem("cannot read the device key file '\(path)': is it a regular file?")
+        }
+        let key = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        if key.isEmpty {
+            return .problem("the device key file '\(path)' is empty")
+        }
+        guard let bytes = Data(base64Encoded: key), !bytes.isEmpty else {
+            return .problem("the device key file '\(path)' does not hold a base64 key (the primary or secondary key as the portal shows it)")
+        }
+        return .key(key)
+    }
+
+    /// The permission bits when users other than the owner may read the file, else nil.
+    public static func sharedMode(_ path: String) -> mode_t? {
+        var info = stat()
+        guard stat(path, &info) == 0 else { return nil }
+        let mode = info.st_mode & 0o777
+        return mode & 0o077 != 0 ? mode : nil
+    }
+}
+
+// MARK: - Parser
+
+extension ConfigParser {
+    /// Keys of profile `azure-iot-hub` only.
+    static let azureKeys = ["hub", "device_id", "auth", "key_file", "sas_ttl"]
+    /// Keys that would put a secret into the configuration, with what to do instead.
+    static let inlineSecretKeys = [
+        "key": "'key' cannot be set here: a device key goes into a file of its own, named by key_file, so that it never ends up in the configuration or in git (a TLS key goes under tls)",
+        "connection_string": "a connection string holds the device key: put the key into a file of its own and name it with key_file; set hub and device_id from the rest",
+    ]
+    /// `uplink` keys of profile `mqtt` that IoT Hub fixes, with why.
+    static let mqttOnlyKeys = [
+        ("prefix", "IoT Hub fixes the topics: devices/{device_id}/messages/..."),
+        ("client_id", "the client id is the device_id"),
+        ("insecure", "IoT Hub only speaks TLS"),
+    ]
+    /// What IoT Hub allows in a device id besides ASCII letters and digits, less `+` and `#`,
+    /// which MQTT topics cannot carry.
+    static let deviceIDPunctuation = Set("-:.%_*?!(),=@;$'")
+
+    enum AuthKind: String, CaseIterable { case sas, x509 }
+
+    /// The `uplink` mapping of profile `azure-iot-hub`.
+    func parseAzureUplink(_ u: YAMLMapping, gatewayID: String?) -> UplinkSettings? {
+        let before = sink.errorCount
+        let profile = AzureIoTHubSettings.profile
+        for (key, why) in Self.mqttOnlyKeys {
+            if let e = u.entry(key) { u.error("'\(key)' does not apply to profile \(profile)", at: e.keyNode, hint: why) }
+        }
+
+        let hub = u.name("hub", required: true, hint: "the IoT hub's host name, e.g. myhub.azure-devices.net")
+        if let hub, let node = u.value("hub"),
+           hub.contains(where: { !($0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == ".")) }) {
+            u.error("hub '\(hub)' is not a host name", at: node,
+                    hint: "write the host name only, e.g. myhub.azure-devices.net; to connect elsewhere, such as a test hub, set `url`")
+        }
+
+        var deviceID = gatewayID
+        if let id = u.name("device_id") { deviceID = id }
+        if let id = deviceID, let problem = Self.deviceIDProblem(id) {
+            // Without device_id the gateway id stands in: point at what to add then.
+            u.error(u.has("device_id") ? "device_id '\(id)' \(problem)" : "the gateway id '\(id)' cannot be the device id: it \(problem)",
+                    at: u.entry("device_id")?.value ?? u.entry("profile")?.value ?? u.node,
+                    hint: u.has("device_id") ? nil : "set device_id to the id registered in the hub")
+        }
+
+        var host = hub ?? "", port = 8883
+        if let url = u.string("url"), let node = u.value("url"), let parsed = parseURL(url, at: node, in: u) {
+            if parsed.2 {
+                (host, port) = (parsed.0, parsed.1)
+            } else {
+                u.error("profile \(profile) always uses TLS: use mqtts://", at: node)
+            }
+        }
+        let keepAlive = keepAlive(u)
+        if let keepAlive, keepAlive > AzureIoTHubSettings.maxKeepAlive, let node = u.value("keep_alive") {
+            u.warning("IoT Hub uses a keep-alive of at most 1177s", at: node, hint: "a longer one is cut to that by the hub")
+        }
+
+        var tls: TLSFiles?
+        var tlsMapping: YAMLMapping?
+        if let t = u.mapping("tls", context: "uplink.tls") {
+            tlsMapping = t
+            tls = tlsFiles(t, caRequired: true)
+        } else if !u.has("tls") {
+            u.error("profile \(profile) needs `tls: { ca: ... }`", at: u.value("profile") ?? u.node,
+                    hint: "the root CA of the hub's certificate: DigiCert Global Root G2 for IoT Hub, see docs/operations.md")
+        }
+
+        let authentication = parseAzureAuthentication(u, tls: tlsMapping)
+        guard sink.errorCount == before, let hub, let deviceID, let authentication, let tls else { return nil }
+        return UplinkSettings(profile: profile, host: host, port: port, useTLS: true, insecure: false,
+                              tls: tls, clientID: deviceID, keepAlive: keepAlive,
+                              azure: AzureIoTHubSettings(hub: hub, deviceID: deviceID, authentication: authentication))
+    }
+
+    /// `auth` with `key_file` and `sas_ttl` (SAS) or `tls.cert` and `tls.key` (X.509).
+    private func parseAzureAuthentication(_ u: YAMLMapping, tls: YAMLMapping?) -> AzureAuthentication? {
+        let kind = u.choice("auth", AuthKind.self, required: true)
+        let certificate = tls.flatMap { $0.entry("cert") ?? $0.entry("key") }
+        switch kind {
+        case .sas?:
+            if let e = certificate {
+                tls!.error("a client certificate is not used with `auth: sas`", at: e.keyNode,
+                           hint: "remove tls.cert and tls.key, or use `auth: x509`")
+            }
+            var ttl = AzureIoTHubSettings.defaultSASTTL
+            if let t = u.duration("sas_ttl"), let node = u.value("sas_ttl") {
+                let range = AzureIoTHubSettings.sasTTLRange
+                if range.contains(t) { ttl = t } else { u.error("sas_ttl must be between 1m and 24h", at: node) }
+            }
+            guard u.has("key_file") else {
+                u.error("`auth: sas` needs key_file", at: u.value("auth")!,
+                        hint: "the file that holds the device's base64 key; never the key itself")
+                return nil
+            }
+            guard let file = u.name("key_file"), let node = u.entry("key_file")?.value else { return nil }
+            let resolved = path(file)
+            if case .problem(let problem) = DeviceKeyFile.read(resolved) {
+                u.error(problem, at: node)
+                return nil
+            }
+            if let mode = DeviceKeyFile.sharedMode(resolved) {
+                u.warning("the device key file '\(resolved)' can be read by other users (mode \(String(mode, radix: 8)))", at: node,
+                          hint: "chmod 600 \(resolved)")
+            }
+            return .sas(keyFile: resolved, ttl: ttl)
+        case .x509?:
+            for key in ["key_file", "sas_ttl"] {
+                if let e = u.entry(key) { u.error("'\(key)' is not used with `auth: x509`", at: e.keyNode, hint: "remove it, or use `auth: sas`") }
+            }
+            if certificate == nil {
+                u.error("`auth: x509` needs tls.cert and tls.key", at: u.value("auth")!,
+                        hint: "the device's certificate and key; IoT Hub matches its CN with the device id")
+                return nil
+            }
+            return .x509
+        case nil:
+            return nil
+        }
+    }
+
+    /// Why IoT Hub, or MQTT, cannot take `id` as a device id; nil when it can.
+    static func deviceIDProblem(_ id: String) -> String? {
+        if id.count > 128 { return "is longer than 128 characters" }
+        if id.contains(where: { !($0.isASCII && ($0.isLetter || $0.isNumber)) && !deviceIDPunctuation.contains($0) }) {
+            // IoT Hub also allows '+' and '#', but they are MQTT wildcards: no topic can carry them.
+            return "has characters a device id cannot have over MQTT; allowed: ASCII letters, digits and - : . % _ * ? ! ( ) , = @ ; $ '"
+        }
+        return nil
+    }
+}

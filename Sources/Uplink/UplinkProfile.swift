@@ -1,0 +1,162 @@
+import Foundation
+import GatewayCore
+import MQTTClient
+
+/// The parts of the uplink that differ from one wire profile to another (`mqtt`,
+/// `azure-iot-hub`): credentials and last will, topics, how a session starts, how a message
+/// becomes a command and where its answer goes, how status and inventory are published.
+///
+/// `MQTTUplink` keeps everything else — batching, the telemetry window, reconnects with
+/// backoff, the bound on commands in progress — and calls into its profile for these, so a
+/// new hub dialect is one new type rather than a second uplink.
+public protocol UplinkProfile: Sendable {
+    /// The profile's name in the configuration (`mqtt`, `azure-iot-hub`), for logs.
+    var name: String { get }
+    /// Where telemetry goes (QoS 1, never retained).
+    var telemetryTopic: String { get }
+    /// The largest telemetry payload the hub takes, when it has a limit below the uplink's own;
+    /// the uplink seals its batches below it.
+    var maxTelemetryBytes: Int? { get }
+
+    /// The options of the next connection attempt, made from the configured ones: the last
+    /// will and, for profiles that have them, fresh credentials.
+    /// - Throws: when the credentials cannot be made (an unreadable key file); the uplink
+    ///   logs it and tries again after its backoff.
+    func connectionPlan(_ configured: MQTTOptions) throws(AzureIoTHub.CredentialError) -> UplinkConnectionPlan
+
+    /// Runs on a new connection before telemetry flows: subscriptions, the online status and
+    /// the inventory.
+    func startSession(_ connection: MQTTConnection, devices: [DeviceDescriptor]) async throws(MQTTError)
+
+    /// Publishes a new device list (after `MQTTUplink.update(devices:)`).
+    func publishInventory(_ devices: [DeviceDescriptor], on connection: MQTTConnection) async throws(MQTTError)
+
+    /// Says goodbye before a clean disconnect at shutdown.
+    func publishOffline(reason: String, on connection: MQTTConnection) async throws(MQTTError)
+
+    /// The command an incoming message carries, decoded or not, with where its answer goes;
+    /// nil for messages that are not commands (the profile logs what matters about them).
+    func command(from message: MQTTMessage) -> IncomingCommand?
+}
+
+/// One connection attempt as a profile wants it.
+public struct UplinkConnectionPlan: Sendable {
+    /// The options to connect with (credentials are never logged: see `MQTTOptions.description`).
+    public var options: MQTTOptions
+    /// How long after the credentials were made the session must end and reconnect with new
+    /// ones (SAS token renewal); nil: credentials do not expire.
+    public var renewAfter: Duration?
+    /// When the credentials stop working, for the log (never the credential itself).
+    public var expiry: Date?
+    /// What the renewed credential is called in the log (`SAS token renewed`).
+    public var credential: String
+
+    /// Creates a plan.
+    public init(options: MQTTOptions, renewAfter: Duration? = nil, expiry: Date? = nil, credential: String = "credentials") {
+        self.options = options
+        self.renewAfter = renewAfter
+        self.expiry = expiry
+        self.credential = credential
+    }
+}
+
+/// A message the uplink publishes for its profile.
+public struct UplinkMessage: Sendable, Hashable {
+    /// The topic.
+    public var topic: String
+    /// The payload.
+    public var payload: [UInt8]
+    /// QoS 0 or 1: no hub profile needs 2 (and IoT Hub refuses it).
+    public var qos: Int
+    /// Whether the broker keeps it for later subscribers.
+    public var retain: Bool
+
+    /// Creates a message.
+    public init(topic: String, payload: [UInt8], qos: Int = 1, retain: Bool = false) {
+        self.topic = topic
+        self.payload = payload
+        self.qos = qos
+        self.retain = retain
+    }
+}
+
+/// A command that arrived, and how to answer it.
+public struct IncomingCommand: Sendable {
+    /// The command, or why it could not be decoded (with its id when one could be read).
+    public var command: Result<Command, CommandDecodingError>
+    /// The message that answers it. `busy`: the uplink refused it because too many commands
+    /// were in progress (a profile with status codes says "try again later" rather than "bad
+    /// request").
+    public var answer: @Sendable (_ result: CommandResult, _ busy: Bool) -> UplinkMessage
+
+    /// Creates an incoming command.
+    public init(command: Result<Command, CommandDecodingError>,
+                answer: @escaping @Sendable (_ result: CommandResult, _ busy: Bool) -> UplinkMessage) {
+        self.command = command
+        self.answer = answer
+    }
+}
+
+extension MQTTConnection {
+    /// Publishes a profile's message and waits for its acknowledgement.
+    func publish(_ message: UplinkMessage) async throws(MQTTError) {
+        try await publish(message.topic, payload: message.payload, qos: message.qos, retain: message.retain)
+    }
+}
+
+/// The `mqtt` profile (v1, DESIGN.md): `{p}/{gw}/...` topics, a retained status that is also
+/// the last will, a retained inventory, commands and responses on their own topics.
+public struct MQTTProfile: UplinkProfile {
+    /// The gateway id (`{gw}`).
+    public let gatewayID: String
+    /// The topics of this prefix and gateway.
+    public let topics: MQTTTopics
+
+    /// The profile for a prefix and gateway id.
+    public init(prefix: String, gatewayID: String) {
+        self.gatewayID = gatewayID
+        self.topics = MQTTTopics(prefix: prefix, gateway: gatewayID)
+    }
+
+    /// `mqtt`.
+    public var name: String { "mqtt" }
+    /// `{p}/{gw}/telemetry`.
+    public var telemetryTopic: String { topics.telemetry }
+    /// No limit of its own: the uplink's `maxMessageBytes` applies.
+    public var maxTelemetryBytes: Int? { nil }
+
+    /// The configured options with the retained `online: false` status as the last will.
+    public func connectionPlan(_ configured: MQTTOptions) -> UplinkConnectionPlan {
+        var options = configured
+        options.will = MQTTWill(topic: topics.status,
+                                payload: MQTTWire.status(gateway: gatewayID, online: false, reason: "connection lost"),
+                                qos: 1, retain: true)
+        return UplinkConnectionPlan(options: options)
+    }
+
+    /// Retained `online: true`, the retained inventory, then the command subscription.
+    public func startSession(_ connection: MQTTConnection, devices: [DeviceDescriptor]) async throws(MQTTError) {
+        try await connection.publish(UplinkMessage(topic: topics.status, payload: MQTTWire.status(gateway: gatewayID, online: true), retain: true))
+        try await publishInventory(devices, on: connection)
+        try await connection.subscribe(topics.commands, qos: 1)
+    }
+
+    /// The retained `{p}/{gw}/devices`.
+    public func publishInventory(_ devices: [DeviceDescriptor], on connection: MQTTConnection) async throws(MQTTError) {
+        try await connection.publish(UplinkMessage(topic: topics.devices, payload: MQTTWire.inventory(gateway: gatewayID, devices: devices), retain: true))
+    }
+
+    /// The retained `online: false` with the reason.
+    public func publishOffline(reason: String, on connection: MQTTConnection) async throws(MQTTError) {
+        try await connection.publish(UplinkMessage(topic: topics.status, payload: MQTTWire.status(gateway: gatewayID, online: false, reason: reason), retain: true))
+    }
+
+    /// Messages on `{p}/{gw}/commands`, answered on `{p}/{gw}/responses`.
+    public func command(from message: MQTTMessage) -> IncomingCommand? {
+        guard message.topic == topics.commands else { return nil }
+        let responses = topics.responses
+        return IncomingCommand(command: MQTTWire.decodeCommand(message.payload)) { result, _ in
+            UplinkMessage(topic: responses, payload: MQTTWire.response(result))
+        }
+    }
+}
