@@ -355,10 +355,11 @@ public enum MQTTWire {
         return .success(values)
     }
 
-    /// Best effort: a payload that is not JSON may still carry `"id": "..."` near its start.
+    /// Best effort: a payload that is not JSON may still carry `"id": "..."` near its start
+    /// (invalid UTF-8 elsewhere does not hide it).
     private static func salvageID(_ payload: [UInt8]) -> String? {
-        guard let text = String(bytes: payload.prefix(4096), encoding: .utf8),
-              let match = text.firstMatch(of: #/"id"\s*:\s*"([^"\\]{1,200})"/#) else { return nil }
+        let text = String(decoding: payload.prefix(4096), as: UTF8.self)
+        guard let match = text.firstMatch(of: #/"id"\s*:\s*"([^"\\]{1,200})"/#) else { return nil }
         return String(match.1)
     }
 }
