@@ -1,3 +1,4 @@
+import DeviceMaps
 import DevTools
 import Foundation
 import GatewayCore
@@ -65,6 +66,19 @@ struct CommandCLITests {
         for part in ["updates in place", "--device <id>", "--json", "one JSON object per line", "SIGINT or SIGTERM (exit code 0)",
                      "quality", "age"] {
             #expect(watch.contains(part), "\(part) in: \(watch)")
+        }
+    }
+
+    @Test("the cli.yaml example of docs/operations.md is a valid settings file")
+    func documentedSettingsFile() throws {
+        let examples = try DocExample.blocks(in: "docs/operations.md").filter { $0.topKeys.contains("hub") }
+        #expect(examples.count == 1)
+        for example in examples {
+            let (settings, diagnostics) = CLISettingsFile.parse(yaml: example.yaml, file: example.testDescription, home: "/home/op")
+            #expect(diagnostics.isEmpty, "\(diagnostics)")
+            #expect(settings?.hub == HubURL(host: "hub.example.com", port: 8883))
+            #expect(settings?.certs == "/home/op/.config/edgegate/certs")
+            #expect(Set(settings?.locations.keys.map { $0 } ?? []) == Set(CLISettingsFile.keys))
         }
     }
 
