@@ -92,46 +92,71 @@ enum CommandProbe {
     static func run(count: Int, scenario: Scenario, connection: MQTTConnection, mailbox: ResponseMailbox,
                     topics: MQTTTopics, timeout: Duration) async -> CommandFigures {
         var figures = CommandFigures()
-        let span = Int((Scenario.setpointMax - Scenario.setpointMin) * 10)
         for i in 0..<count {
-            // Values in 0.1 steps across the whole range, different from one command to the next.
-            let tenths = Int(Scenario.setpointMin * 10) + (i * 37) % (span + 1)
-            let value = Double(tenths) / 10
-            let device = scenario.deviceID(i % scenario.devices)
-            let command = Command(id: "bench-\(i)-\(UUID().uuidString.prefix(8).lowercased())", device: device,
-                                  action: .write(["setpoint": .double(value)]))
-            let start = ContinuousClock.now
-            do {
-                try await connection.publish(topics.commands, payload: MQTTWire.command(command), qos: 1, retain: false)
-                figures.acknowledgements.append((ContinuousClock.now - start).seconds * 1000)
-            } catch {
-                figures.notOK["publish failed", default: 0] += 1
-                figures.firstFailure = figures.firstFailure ?? "command \(command.id): publish failed: \(error)"
-                continue
-            }
-            guard let response = await mailbox.wait(for: command.id, timeout: timeout) else {
-                figures.notOK["no response", default: 0] += 1
-                figures.firstFailure = figures.firstFailure ?? "command \(command.id) to \(device): no response within \(timeout)"
-                continue
-            }
-            figures.roundTrips.append((response.arrived - start).seconds * 1000)
-            guard response.status == "ok" else {
-                figures.notOK[response.status, default: 0] += 1
-                figures.firstFailure = figures.firstFailure ?? "command \(command.id) to \(device): \(response.status): \(response.message)"
-                continue
-            }
-            let readBack: Double? = switch response.values["setpoint"] {
-            case .number(let d)?: d
-            case .integer(let n)?: Double(n)
-            default: nil
-            }
-            if readBack.map({ abs($0 - value) > 0.051 }) ?? true {
-                figures.readBackMismatches += 1
-                figures.firstFailure = figures.firstFailure ?? "command \(command.id) to \(device): wrote \(value), read back \(String(describing: response.values["setpoint"]))"
-            }
+            await sendOne(i, to: scenario.deviceID(i % scenario.devices), connection: connection, mailbox: mailbox,
+                          topics: topics, timeout: timeout, into: &figures)
         }
         return figures
     }
+
+    /// The setpoint of command `i`: 0.1 steps across the whole range, different from one
+    /// command to the next.
+    static func value(_ i: Int) -> Double {
+        let span = Int((Scenario.setpointMax - Scenario.setpointMin) * 10)
+        return Double(Int(Scenario.setpointMin * 10) + (i * 37) % (span + 1)) / 10
+    }
+
+    /// Publishes write command `i` to `device`, waits for its response and records the round
+    /// trip, the publish → PUBACK time, and any status other than ok or wrong read-back.
+    static func sendOne(_ i: Int, to device: String, connection: MQTTConnection, mailbox: ResponseMailbox,
+                        topics: MQTTTopics, timeout: Duration, into figures: inout CommandFigures) async {
+        let value = value(i)
+        let command = Command(id: "bench-\(i)-\(UUID().uuidString.prefix(8).lowercased())", device: device,
+                              action: .write(["setpoint": .double(value)]))
+        let start = ContinuousClock.now
+        do {
+            try await connection.publish(topics.commands, payload: MQTTWire.command(command), qos: 1, retain: false)
+            figures.acknowledgements.append((ContinuousClock.now - start).seconds * 1000)
+        } catch {
+            figures.notOK["publish failed", default: 0] += 1
+            figures.firstFailure = figures.firstFailure ?? "command \(command.id): publish failed: \(error)"
+            return
+        }
+        guard let response = await mailbox.wait(for: command.id, timeout: timeout) else {
+            figures.notOK["no response", default: 0] += 1
+            figures.firstFailure = figures.firstFailure ?? "command \(command.id) to \(device): no response within \(timeout)"
+            return
+        }
+        figures.roundTrips.append((response.arrived - start).seconds * 1000)
+        guard response.status == "ok" else {
+            figures.notOK[response.status, default: 0] += 1
+            figures.firstFailure = figures.firstFailure ?? "command \(command.id) to \(device): \(response.status): \(response.message)"
+            return
+        }
+        let readBack: Double? = switch response.values["setpoint"] {
+        case .number(let d)?: d
+        case .integer(let n)?: Double(n)
+        default: nil
+        }
+        if readBack.map({ abs($0 - value) > 0.051 }) ?? true {
+            figures.readBackMismatches += 1
+            figures.firstFailure = figures.firstFailure ?? "command \(command.id) to \(device): wrote \(value), read back \(String(describing: response.values["setpoint"]))"
+        }
+    }
+}
+
+extension CommandFigures {
+    /// Adds another sender's figures.
+    mutating func merge(_ other: CommandFigures) {
+        roundTrips += other.roundTrips
+        acknowledgements += other.acknowledgements
+        notOK.merge(other.notOK, uniquingKeysWith: +)
+        readBackMismatches += other.readBackMismatches
+        firstFailure = firstFailure ?? other.firstFailure
+    }
+
+    /// Commands that were not answered `ok` with the value written.
+    var problems: Int { notOK.values.reduce(0, +) + readBackMismatches }
 }
 
 /// Nearest-rank percentile of an ascending array.

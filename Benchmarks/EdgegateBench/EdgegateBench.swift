@@ -13,14 +13,15 @@ import Uplink
 import Glibc
 #endif
 
-/// `edgegate-bench`: the end-to-end scenario by default, `plan` for request planning.
+/// `edgegate-bench`: the end-to-end scenario by default, `plan` for request planning,
+/// `commands` for command round trips.
 /// See docs/benchmarks.md.
 @main
 struct EdgegateBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "edgegate-bench",
         abstract: "Benchmarks of edgegate; without a subcommand, the end-to-end scenario.",
-        subcommands: [EndToEndBench.self, PlanBench.self],
+        subcommands: [EndToEndBench.self, PlanBench.self, CommandsBench.self],
         defaultSubcommand: EndToEndBench.self)
 }
 
@@ -83,12 +84,11 @@ struct EndToEndBench: AsyncParsableCommand {
             return handler
         }
         let logger = Logger(label: "edgegate-bench")
-        let daemon = try locateDaemon()
+        let daemon = try locateDaemon(edgegate)
         let loadBefore = Machine.loadAverage
         let work = FileManager.default.temporaryDirectory.appendingPathComponent("edgegate-bench-\(UUID().uuidString.prefix(8))").path
         try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
-        let cleanup = Cleanup.shared
-        let signalSources = cleanup.installSignalHandlers()
+        let signalSources = Cleanup.shared.installSignalHandlers()
         defer {
             withExtendedLifetime(signalSources) {}
             if !keep { try? FileManager.default.removeItem(atPath: work) }
@@ -98,47 +98,14 @@ struct EndToEndBench: AsyncParsableCommand {
         }
         step("work folder \(work)\(keep ? " (kept)" : "")")
 
-        // PKI and hub.
-        let pki = try await DevPKI.create(in: "\(work)/certs", logger: logger)
-        let hubPort = try freeLoopbackPort()
-        let hub = try await LocalHub.start(HubConfiguration(port: hubPort, pki: pki, runDirectory: "\(work)/hub"), logger: logger)
-        cleanup.add(hub.process)
-        step("hub (mosquitto) on 127.0.0.1:\(hubPort), pid \(hub.process.pid)")
-
-        // Simulators, one port per device.
-        var ports: [Int] = []
-        while ports.count < devices {
-            let port = try freeLoopbackPort()
-            if port != hubPort && !ports.contains(port) { ports.append(port) }
-        }
-        let scenario = Scenario(devices: devices, registers: registers, poll: .milliseconds(pollMs), ports: ports)
-        let mapPath = "\(work)/bench-devices.yaml"
-        let mapYAML = scenario.deviceMapYAML()
-        try mapYAML.write(toFile: mapPath, atomically: true, encoding: .utf8)
-        let (parsedMap, diagnostics) = DeviceMapLoader.modbus.parse(yaml: mapYAML, file: mapPath)
-        guard let map = parsedMap else {
-            await hub.stop()
-            throw BenchError("the generated device map does not validate:\n" + diagnostics.map(\.description).joined(separator: "\n"))
-        }
-        var simulators: [ModbusSimulator] = []
-        for device in map.devices {
-            // The scenario writes one Modbus TCP device per port.
-            guard let port = device.modbusConnection.port else { throw BenchError("\(device.id) is not a Modbus TCP device") }
-            let simulator = try ModbusSimulator(devices: [device], port: port, logger: logger)
-            try simulator.start()
-            simulators.append(simulator)
-        }
-        step("\(simulators.count) Modbus simulators (in this process), \(registers) holding registers each")
+        let plant = try await BenchPlant.start(devices: devices, registers: registers, poll: .milliseconds(pollMs),
+                                               work: work, logger: logger, step: step)
+        let (hub, scenario, topics, gatewayLog) = (plant.hub, plant.scenario, plant.topics, plant.gatewayLog)
 
         // The operator: one connection for telemetry, one for commands and their responses.
-        let topics = MQTTTopics(prefix: "edgegate", gateway: "gw-1")
-        func operatorOptions(_ suffix: String) -> MQTTOptions {
-            MQTTOptions(host: "127.0.0.1", port: hubPort, clientID: "operator-bench-\(suffix)",
-                        tls: MQTTTLS(caFile: pki.caCert, certFile: pki.operatorCert, keyFile: pki.operatorKey))
-        }
-        let telemetryConnection = try await MQTTConnection.connect(operatorOptions("telemetry"), logger: logger)
+        let telemetryConnection = try await MQTTConnection.connect(plant.operatorOptions("telemetry"), logger: logger)
         try await telemetryConnection.subscribe(topics.telemetry, qos: 1)
-        let commandConnection = try await MQTTConnection.connect(operatorOptions("commands"), logger: logger)
+        let commandConnection = try await MQTTConnection.connect(plant.operatorOptions("commands"), logger: logger)
         try await commandConnection.subscribe(topics.responses, qos: 1)
         let counter = TelemetryCounter()
         let mailbox = ResponseMailbox()
@@ -148,21 +115,14 @@ struct EndToEndBench: AsyncParsableCommand {
         ]
 
         // The daemon, as its own process.
-        let configPath = "\(work)/gateway.yaml"
-        try Scenario.gatewayYAML(mapPath: mapPath, hubPort: hubPort, ca: pki.caCert, cert: pki.gatewayCert,
-                                 key: pki.gatewayKey, outbox: "\(work)/var/outbox.sqlite")
-            .write(toFile: configPath, atomically: true, encoding: .utf8)
-        let gatewayLog = "\(work)/gateway.log"
-        let gateway = try ChildProcess.spawn(daemon, ["run", "--config", configPath, "--log-level", gatewayLogLevel],
-                                             stdout: .file(gatewayLog), stderr: .file(gatewayLog, append: true))
-        cleanup.add(gateway)
+        let gateway = try plant.spawnGateway(daemon, logLevel: gatewayLogLevel)
         let started = ContinuousClock.now
         step("gateway \(daemon) pid \(gateway.pid)")
 
         guard await counter.waitForFirstMessage(timeout: .seconds(30)), gateway.isRunning else {
             let tail = Self.tail(of: gatewayLog)
             _ = await gateway.stop()
-            await stopAll(hub: hub, simulators: simulators, connections: [telemetryConnection, commandConnection], consumers: consumers)
+            await plant.stop(connections: [telemetryConnection, commandConnection], consumers: consumers)
             throw BenchError("no telemetry within 30 s of starting the gateway (exit status \(gateway.exitStatus.map(String.init) ?? "running")); its log ends:\n\(tail)")
         }
         let firstTelemetry = (ContinuousClock.now - started).seconds
@@ -202,7 +162,7 @@ struct EndToEndBench: AsyncParsableCommand {
         let stopSeconds = (ContinuousClock.now - stopStart).seconds
         try? await Task.sleep(for: .milliseconds(300))  // the last messages reach the counter
         let final = counter.snapshot
-        await stopAll(hub: hub, simulators: simulators, connections: [telemetryConnection, commandConnection], consumers: consumers)
+        await plant.stop(connections: [telemetryConnection, commandConnection], consumers: consumers)
         let statisticsLine = Self.lines(of: gatewayLog).last { $0.contains("uplink disconnected") }
         let warnings = Self.lines(of: gatewayLog).filter { $0.contains(" warning ") || $0.contains(" error ") || $0.contains(" critical ") }
 
@@ -259,24 +219,6 @@ struct EndToEndBench: AsyncParsableCommand {
         if gateway.exitStatus != 0 || notOK > 0 {
             throw ExitCode(1)
         }
-    }
-
-    private func locateDaemon() throws -> String {
-        if let edgegate { return edgegate }
-        let me = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
-        let candidate = me.deletingLastPathComponent().appendingPathComponent("edgegate").path
-        guard FileManager.default.isExecutableFile(atPath: candidate) else {
-            throw BenchError("no edgegate executable next to this one (\(candidate)); build both: "
-                             + "swift build -c release --product edgegate && swift build -c release --product edgegate-bench")
-        }
-        return candidate
-    }
-
-    private func stopAll(hub: LocalHub, simulators: [ModbusSimulator], connections: [MQTTConnection], consumers: [Task<Void, Never>]) async {
-        for connection in connections { await connection.disconnect() }
-        for consumer in consumers { consumer.cancel() }
-        await hub.stop()
-        for simulator in simulators { simulator.stop() }
     }
 
     static func lines(of path: String) -> [String] {

@@ -138,6 +138,7 @@ public struct DeviceMapLoader: Sendable {
         var declaresProtocol: Bool
         var poll: Duration
         var report: ReportPolicy?
+        var commandTimeout: Duration?
         var location: SourceLocation
         var valid: Bool
     }
@@ -150,7 +151,8 @@ public struct DeviceMapLoader: Sendable {
 
     static let topKeys = ["profiles", "devices"]
     static let profileKeys = ["protocol", "points", "commands", "description"]
-    static let deviceKeys = ["id", "protocol", "profile", "connection", "poll", "points", "commands", "report", "description"]
+    static let deviceKeys = ["id", "protocol", "profile", "connection", "poll", "points", "commands", "report", "command_timeout",
+                             "description"]
     static let reportKeys = ["deadband", "max_interval"]
     /// The point keys every protocol shares; each protocol adds its own.
     static let commonPointKeys = ["scale", "offset", "unit", "description", "access", "min", "max", "enum", "report"]
@@ -249,6 +251,7 @@ public struct DeviceMapLoader: Sendable {
         if let r = m.mapping("report") {
             draft.report = Self.parseReport(r)
         }
+        draft.commandTimeout = m.duration("command_timeout")
         draft.valid = sink.errorCount == before
         return draft
     }
@@ -483,7 +486,8 @@ public struct DeviceMapLoader: Sendable {
                 }
                 devices.append(DeviceDefinition(
                     id: id, protocolName: protocolName, profile: d.profile, connection: connection,
-                    poll: d.poll, points: points, commands: commands, report: d.report, location: d.location))
+                    poll: d.poll, points: points, commands: commands, report: d.report,
+                    commandTimeout: d.commandTimeout, location: d.location))
             }
         }
         for syntax in protocols {

@@ -102,6 +102,8 @@ public enum DeviceMapSchema {
                 "points": ["$ref": "#/$defs/points"],
                 "commands": ["$ref": "#/$defs/commands"],
                 "report": ["$ref": "#/$defs/report"],
+                "command_timeout": ["$ref": "#/$defs/duration",
+                                    "description": "How long one command may take at the device before it is answered timeout (default 10s)."],
                 "description": ["type": "string"],
             ] as [String: Any],
         ]

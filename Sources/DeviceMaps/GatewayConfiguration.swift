@@ -134,10 +134,6 @@ struct ConfigParser {
 
     static let topKeys = ["gateway", "uplink", "outbox"]
     static let gatewayKeys = ["id", "devicemaps"]
-    /// C0 and C1 control characters and DEL, which MQTT client libraries refuse in topics.
-    static func isControl(_ c: Character) -> Bool {
-        c.unicodeScalars.contains { $0.value < 0x20 || (0x7F...0x9F).contains($0.value) }
-    }
 
     static let uplinkKeys = ["profile", "url", "insecure", "prefix", "tls", "client_id", "keep_alive"]
     static let tlsKeys = ["ca", "cert", "key"]
@@ -162,10 +158,8 @@ struct ConfigParser {
             g.checkKeys(Self.gatewayKeys)
             gatewayID = g.name("id", required: true)
             if let id = gatewayID, let node = g.value("id") {
-                let bad = id.filter { "/+#".contains($0) || $0.isWhitespace || Self.isControl($0) }
-                if !bad.isEmpty {
-                    g.error("id '\(id)' cannot be an MQTT topic level", at: node,
-                            hint: "it must not contain '/', '+', '#', spaces or control characters")
+                if !TopicRules.badCharacters(inLevel: id).isEmpty {
+                    g.error("id '\(id)' cannot be an MQTT topic level", at: node, hint: TopicRules.levelHint)
                     gatewayID = nil
                 }
             }
@@ -220,11 +214,8 @@ struct ConfigParser {
         let insecure = u.bool("insecure") ?? false
         let prefix = u.name("prefix") ?? "edgegate"
         if let node = u.value("prefix") {
-            let levels = prefix.split(separator: "/", omittingEmptySubsequences: false)
-            if prefix.contains(where: { "+#".contains($0) || $0.isWhitespace || Self.isControl($0) })
-                || levels.contains(where: \.isEmpty) {
-                u.error("prefix '\(prefix)' is not a valid MQTT topic prefix", at: node,
-                        hint: "use levels separated by single '/', without '+', '#', spaces, control characters or a leading or trailing '/'")
+            if !TopicRules.isValidPrefix(prefix) {
+                u.error("prefix '\(prefix)' is not a valid MQTT topic prefix", at: node, hint: TopicRules.prefixHint)
             }
         }
         let clientID = u.name("client_id")
@@ -286,33 +277,12 @@ struct ConfigParser {
 
     /// `mqtts://host[:port]` or `mqtt://host[:port]`.
     func parseURL(_ url: String, at node: Node, in u: YAMLMapping) -> (String, Int, Bool)? {
-        guard let c = URLComponents(string: url), let scheme = c.scheme?.lowercased() else {
-            u.error("url '\(url)' is not a URL", at: node, hint: "e.g. mqtts://hub.example:8883")
+        switch HubURL.parse(url) {
+        case .success(let hub):
+            return (hub.host, hub.port, hub.useTLS)
+        case .failure(let problem):
+            u.error(problem.message, at: node, hint: problem.hint)
             return nil
         }
-        let useTLS: Bool
-        switch scheme {
-        case "mqtts": useTLS = true
-        case "mqtt": useTLS = false
-        default:
-            u.error("url scheme '\(scheme)' is not supported", at: node, hint: "use mqtts:// (or mqtt:// with `insecure: true`)")
-            return nil
-        }
-        guard var host = c.host, !host.isEmpty else {
-            u.error("url '\(url)' has no host", at: node, hint: "e.g. mqtts://hub.example:8883")
-            return nil
-        }
-        if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
-        if !c.path.isEmpty && c.path != "/" || c.query != nil || c.user != nil {
-            u.error("url '\(url)' may only hold a scheme, host and port", at: node,
-                    hint: "set the topic prefix with `prefix:` and credentials with `tls:`")
-            return nil
-        }
-        let port = c.port ?? (useTLS ? 8883 : 1883)
-        guard (1...65535).contains(port) else {
-            u.error("url port \(port) is out of range 1...65535", at: node)
-            return nil
-        }
-        return (host, port, useTLS)
     }
 }

@@ -113,6 +113,9 @@ public struct DeviceDefinition: Sendable, Hashable {
     public var commands: [NamedCommand]
     /// Report-by-exception policy for points without their own.
     public var report: ReportPolicy?
+    /// How long one command may take at this device before it is answered `timeout`; nil:
+    /// the gateway's default.
+    public var commandTimeout: Duration?
     /// Where the device was declared.
     public var location: SourceLocation?
 
@@ -120,7 +123,7 @@ public struct DeviceDefinition: Sendable, Hashable {
     public init(id: String, protocolName: String, profile: String? = nil,
                 connection: any DeviceConnection, poll: Duration = .seconds(1),
                 points: [PointDefinition], commands: [NamedCommand] = [], report: ReportPolicy? = nil,
-                location: SourceLocation? = nil) {
+                commandTimeout: Duration? = nil, location: SourceLocation? = nil) {
         self.id = id
         self.protocolName = protocolName
         self.profile = profile
@@ -129,19 +132,21 @@ public struct DeviceDefinition: Sendable, Hashable {
         self.points = points
         self.commands = commands
         self.report = report
+        self.commandTimeout = commandTimeout
         self.location = location
     }
 
     /// The protocol-free view the router and the inventory use.
     public var descriptor: DeviceDescriptor {
-        DeviceDescriptor(id: id, protocolName: protocolName, points: points.map(\.descriptor), commands: commands)
+        DeviceDescriptor(id: id, protocolName: protocolName, points: points.map(\.descriptor), commands: commands,
+                         commandTimeout: commandTimeout)
     }
 
     /// Equal when every field is, the connection compared by its protocol.
     public static func == (a: DeviceDefinition, b: DeviceDefinition) -> Bool {
         a.id == b.id && a.protocolName == b.protocolName && a.profile == b.profile && a.connection.isSame(as: b.connection)
             && a.poll == b.poll && a.points == b.points && a.commands == b.commands && a.report == b.report
-            && a.location == b.location
+            && a.commandTimeout == b.commandTimeout && a.location == b.location
     }
 
     /// Hashes the fields that identify a device; equal devices hash alike.

@@ -79,7 +79,7 @@ public struct Gateway: Sendable {
             sequenceFile: (configuration.outbox.path as NSString).deletingLastPathComponent + "/telemetry.seq")
         tuning(&uplinkConfiguration)
         self.uplink = MQTTUplink(configuration: uplinkConfiguration, devices: router.devices,
-                                 handler: { await router.execute($0) }, logger: logger, profile: profile)
+                                 handler: { router.submit($0) }, logger: logger, profile: profile)
         self.router = router
         self.adapters = adapters
         self.reportFilter = ReportFilter(policies: Self.reportPolicies(deviceMap))

@@ -2,10 +2,12 @@ import Foundation
 import Logging
 import Synchronization
 
-/// The one place where commands meet devices: it validates a command against the device
-/// map, refuses what has expired, runs commands to one device in arrival order (different
-/// devices concurrently), bounds each execution by a timeout and turns every outcome into a
-/// `CommandResult`. The device set can be replaced while commands run (`update(adapters:)`).
+/// The one place where commands meet devices, whatever their adapter: it keeps one ordered
+/// queue per device (different devices run concurrently), answers repeated ids `duplicate`,
+/// validates a command against the device map, refuses what has expired, bounds each
+/// execution by the device's timeout, turns every outcome into a `CommandResult` and logs one
+/// audit line per command. The device set can be replaced while commands run
+/// (`update(adapters:)`).
 public final class CommandRouter: Sendable {
     private let targets: Mutex<[String: Target]>
     private let executionTimeout: Duration
@@ -22,7 +24,8 @@ public final class CommandRouter: Sendable {
 
     /// Creates a router over the devices of these adapters.
     /// - Parameters:
-    ///   - executionTimeout: how long one command may take at the device before `timeout`.
+    ///   - executionTimeout: how long one command may take at a device before `timeout`, for
+    ///     devices whose descriptor sets no `commandTimeout` of its own.
     ///   - now: the clock used for `expires_at` (injectable for tests).
     ///   - rememberedCommands: how many recent command ids are kept to answer repeats
     ///     `duplicate` instead of executing them again (QoS 1 redelivery, operator retries).
@@ -69,56 +72,83 @@ public final class CommandRouter: Sendable {
         targets.withLock { $0[device] }
     }
 
-    /// Validates and executes a command; never throws: every failure is a status.
-    public func execute(_ command: Command) async -> CommandResult {
+    /// Admits a command and returns the task that answers it; never fails: every failure is
+    /// a status.
+    ///
+    /// The command's place in its device's queue is taken before this returns, so commands
+    /// submitted one after another run in that order, whatever the tasks awaiting their
+    /// results do. (An `async` entry point could not promise this: two callers racing to
+    /// their first suspension may arrive in either order.) Everything the router decides for
+    /// a device — repeat, validation, expiry, execution — happens at the command's turn, so
+    /// a device's answers come in arrival order too.
+    public func submit(_ command: Command) -> Task<CommandResult, Never> {
         let started = ContinuousClock.now
-        let result = await route(command)
-        let elapsed = ContinuousClock.now - started
+        let running: Task<CommandResult, Never>
+        if let lane = targets.withLock({ $0[command.device]?.lane }) {
+            running = lane.enqueue { [self] in await claim(command, inLane: true) }
+        } else {
+            running = Task { [self] in await claim(command, inLane: false).0 }
+        }
+        return Task { [self] in
+            let result = await running.value
+            audit(command, result, duration: ContinuousClock.now - started)
+            return result
+        }
+    }
+
+    /// Validates and executes a command and waits for its result (`submit`, awaited).
+    public func execute(_ command: Command) async -> CommandResult {
+        await submit(command).value
+    }
+
+    /// The structured audit line: who (as the command says), what, to which device, the
+    /// outcome and how long it took from arrival to answer. Text that came from the sender
+    /// is escaped and shortened, so a command cannot forge or flood log lines.
+    private func audit(_ command: Command, _ result: CommandResult, duration: Duration) {
         logger.info("command", metadata: [
-            "id": "\(command.id)", "device": "\(command.device)",
-            "status": "\(result.status.rawValue)", "message": "\(result.message)",
-            "duration_ms": "\(String(format: "%.2f", elapsed / .milliseconds(1)))",
+            "id": "\(LogText.clean(command.id))", "device": "\(LogText.clean(command.device))",
+            "by": "\(command.by.map { LogText.clean($0) } ?? "-")",
+            "what": "\(LogText.clean(command.action.description))",
+            "status": "\(result.status.rawValue)", "message": "\(LogText.clean(result.message))",
+            "duration_ms": "\(String(format: "%.2f", duration / .milliseconds(1)))",
         ])
-        return result
     }
 
-    private func route(_ command: Command) async -> CommandResult {
-        let (first, isRepeat) = await recent.claim(command.id) { await self.firstRun(command) }
-        guard isRepeat else { return first }
-        return CommandResult(id: command.id, status: .duplicate,
-                             message: "command \(command.id) was already received (\(first.status.rawValue): \(first.message)); not executed again",
-                             values: first.values, timestamp: now())
+    /// Answers a repeated id with the first result; runs the command otherwise. Returns the
+    /// write still running at the device after a timeout, for the lane to wait on.
+    private func claim(_ command: Command, inLane: Bool) async -> (CommandResult, Task<Void, Never>?) {
+        let leftover = LeftoverWrite()
+        let (first, isRepeat) = await recent.claim(command.id) { [self] in
+            // Without a lane the device was unknown on arrival: it must not run outside a
+            // lane even if a reload has added it since.
+            guard inLane else { return unknownDevice(command) }
+            let (result, stillRunning) = await firstRun(command)
+            leftover.set(stillRunning)
+            return result
+        }
+        guard isRepeat else { return (first, leftover.take()) }
+        return (CommandResult(id: command.id, status: .duplicate,
+                              message: "command \(command.id) was already received (\(first.status.rawValue): \(first.message)); not executed again",
+                              values: first.values, timestamp: now()), nil)
     }
 
-    private func firstRun(_ command: Command) async -> CommandResult {
+    /// Runs at the command's turn in its device's lane, against the device as it is now (the
+    /// device maps may have been reloaded while the command waited).
+    private func firstRun(_ command: Command) async -> (CommandResult, Task<Void, Never>?) {
         guard let target = currentTarget(command.device) else {
-            return unknownDevice(command)
+            return (unknownDevice(command), nil)
         }
         let writes: [String: Value]
         switch Self.writes(for: command.action, on: target.descriptor) {
         case .success(let w): writes = w
-        case .failure(let refusal): return result(command, .rejected, refusal.message)
+        case .failure(let refusal): return (result(command, .rejected, refusal.message), nil)
         }
-        return await target.lane.run { [self] in
-            // Checked again once the command's turn comes: a command that waited past its
-            // expiry behind others must still not run late.
-            if let expiry = command.expiresAt, now() > expiry {
-                return (result(command, .expired, "command \(command.id) expired at \(Timestamp.rfc3339(expiry)) before it could run"), nil)
-            }
-            // The device maps may have been reloaded while the command waited: it runs only
-            // against the device as it is now.
-            guard let current = currentTarget(command.device) else {
-                return (unknownDevice(command), nil)
-            }
-            var writes = writes
-            if current.descriptor != target.descriptor {
-                switch Self.writes(for: command.action, on: current.descriptor) {
-                case .success(let w): writes = w
-                case .failure(let refusal): return (result(command, .rejected, refusal.message), nil)
-                }
-            }
-            return await execute(writes, command: command, on: current)
+        // Checked when the command's turn comes: one that waited past its expiry behind
+        // others must still not run late.
+        if let expiry = command.expiresAt, now() > expiry {
+            return (result(command, .expired, "command \(command.id) expired at \(Timestamp.rfc3339(expiry)) before it could run"), nil)
         }
+        return await execute(writes, command: command, on: target)
     }
 
     /// The checked point writes of a command: its own, or those a named command expands to.
@@ -153,12 +183,13 @@ public final class CommandRouter: Sendable {
                 return .failure(error)
             }
         }
-        let outcome = await Self.first(of: work, within: executionTimeout)
+        let timeout = target.descriptor.commandTimeout ?? executionTimeout
+        let outcome = await Self.first(of: work, within: timeout)
         let points = writes.keys.sorted().map { "\(command.device).\($0)=\(writes[$0]!)" }.joined(separator: ", ")
         let settled = Task { _ = await work.value }
         switch outcome {
         case .none:
-            return (result(command, .timeout, "\(command.device) did not complete the write of \(points) within \(executionTimeout)"), settled)
+            return (result(command, .timeout, "\(command.device) did not complete the write of \(points) within \(timeout)"), settled)
         case .success(let values)?:
             return (result(command, .ok, "wrote \(points)", values: values), nil)
         case .failure(.rejected(let why))?:
@@ -200,22 +231,62 @@ public final class CommandRouter: Sendable {
     }
 }
 
-/// Runs operations one after another in arrival order. An operation may leave work behind
-/// (a write still running after its timeout): the next one starts only when that ends too.
-actor SerialLane {
-    private var tail: Task<Void, Never>?
+/// Runs operations one after another in the order they were queued. An operation may leave
+/// work behind (a write still running after its timeout): the next one starts only when that
+/// ends too.
+final class SerialLane: Sendable {
+    private let tail = Mutex<Task<Void, Never>?>(nil)
 
-    func run<T: Sendable>(_ operation: @escaping @Sendable () async -> (T, Task<Void, Never>?)) async -> T {
-        let previous = tail
-        let task = Task {
-            await previous?.value
-            return await operation()
+    /// Queues `operation` behind everything queued before and returns its task. The place in
+    /// the queue is taken before this returns.
+    func enqueue<T: Sendable>(_ operation: @escaping @Sendable () async -> (T, Task<Void, Never>?)) -> Task<T, Never> {
+        tail.withLock { tail in
+            let previous = tail
+            let task = Task {
+                await previous?.value
+                return await operation()
+            }
+            tail = Task {
+                let (_, leftover) = await task.value
+                await leftover?.value
+            }
+            return Task { await task.value.0 }
         }
-        tail = Task {
-            let (_, leftover) = await task.value
-            await leftover?.value
+    }
+}
+
+/// The write a timed-out command left running, handed from the dedupe claim to the lane.
+private final class LeftoverWrite: Sendable {
+    private let task = Mutex<Task<Void, Never>?>(nil)
+
+    func set(_ running: Task<Void, Never>?) { task.withLock { $0 = running } }
+
+    func take() -> Task<Void, Never>? { task.withLock { $0 } }
+}
+
+/// Sender-supplied text made safe for one log line: control characters escaped (no forged
+/// lines), at most 200 characters (no flooding).
+public enum LogText {
+    /// Characters kept; the rest is cut, marked with `…`.
+    public static let limit = 200
+
+    /// The text, escaped and shortened.
+    public static func clean(_ text: String) -> String {
+        var out = ""
+        var count = 0
+        for scalar in text.unicodeScalars {
+            if count >= limit {
+                out += "…"
+                break
+            }
+            if scalar.value < 0x20 || (0x7F...0x9F).contains(scalar.value) {
+                out += String(format: "\\u%04x", scalar.value)
+            } else {
+                out.unicodeScalars.append(scalar)
+            }
+            count += 1
         }
-        return await task.value.0
+        return out
     }
 }
 

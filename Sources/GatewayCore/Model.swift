@@ -143,13 +143,31 @@ public struct Command: Sendable, Hashable {
     public var action: CommandAction
     /// After this instant the command must not run (status `expired`).
     public var expiresAt: Date?
+    /// Who sent it, as the sender says (the CLI puts its identity here), for the audit log.
+    /// Never used for authorization: that is the hub's ACL, which knows the certificate.
+    public var by: String?
 
     /// Creates a command.
-    public init(id: String, device: String, action: CommandAction, expiresAt: Date? = nil) {
+    public init(id: String, device: String, action: CommandAction, expiresAt: Date? = nil, by: String? = nil) {
         self.id = id
         self.device = device
         self.action = action
         self.expiresAt = expiresAt
+        self.by = by
+    }
+}
+
+extension CommandAction: CustomStringConvertible {
+    /// What the command asks, for logs: `write setpoint=21.5, pump=true` or
+    /// `set_temperature celsius=21.5`, keys sorted.
+    public var description: String {
+        func pairs(_ values: [String: Value]) -> String {
+            values.keys.sorted().map { "\($0)=\(values[$0]!)" }.joined(separator: ", ")
+        }
+        switch self {
+        case .write(let values): return "write " + pairs(values)
+        case .named(let name, let args): return args.isEmpty ? name : "\(name) \(pairs(args))"
+        }
     }
 }
 

@@ -84,13 +84,18 @@ public struct DeviceDescriptor: Sendable, Hashable {
     public var points: [PointDescriptor]
     /// Named commands in the order of the device map.
     public var commands: [NamedCommand]
+    /// How long one command may take at this device (write and read-back) before it is
+    /// answered `timeout`; nil: the router's default.
+    public var commandTimeout: Duration?
 
     /// Creates a descriptor.
-    public init(id: String, protocolName: String, points: [PointDescriptor], commands: [NamedCommand] = []) {
+    public init(id: String, protocolName: String, points: [PointDescriptor], commands: [NamedCommand] = [],
+                commandTimeout: Duration? = nil) {
         self.id = id
         self.protocolName = protocolName
         self.points = points
         self.commands = commands
+        self.commandTimeout = commandTimeout
     }
 
     /// The named command with that name, if any.

@@ -63,10 +63,14 @@ public final class ModbusSimulator: Sendable {
     ///   - animated: false freezes read-only points at their starting values, for tests that
     ///     compare readings taken at different instants.
     /// - Throws: `SimulatorError.invalidPort`.
+    ///   - answerDelays: unit ids whose requests are answered only after this long, as a slow
+    ///     device does. The server thread waits meanwhile, so every client of this port waits,
+    ///     as behind one slow gateway device on a shared line.
     public convenience init(devices: [DeviceDefinition], host: String = "127.0.0.1", port: Int,
-                animated: Bool = true, logger: Logger) throws {
+                animated: Bool = true, answerDelays: [Int: Duration] = [:], logger: Logger) throws {
         guard (1...65535).contains(port) else { throw SimulatorError.invalidPort(port) }
-        self.init(devices: devices, transport: .tcp(host: host, port: port), animated: animated, logger: logger)
+        self.init(devices: devices, transport: .tcp(host: host, port: port), animated: animated,
+                  answerDelays: answerDelays, logger: logger)
     }
 
     /// Creates a Modbus RTU simulator on a serial device (one end of a pseudo-terminal pair
@@ -141,8 +145,57 @@ public final class ModbusSimulator: Sendable {
         control.counts.withLock { $0 }
     }
 
+    /// The write requests received (FC 5, 6, 15, 16, 22), oldest first, at most the latest
+    /// `ServerControl.writeLogLimit`: what a client wrote and in which order, for tests.
+    public var writeLog: [ModbusWrite] {
+        control.writes.withLock { $0 }
+    }
+
     deinit {
         stop()
+    }
+}
+
+/// One write request as the simulator received it.
+public struct ModbusWrite: Sendable, Hashable {
+    /// The function code: 5 or 15 (coils), 6 or 16 (registers), 22 (mask write).
+    public var function: UInt8
+    /// The 0-based start address.
+    public var address: Int
+    /// Register values; 0 or 1 per coil; the AND and OR masks of FC 22.
+    public var values: [UInt16]
+
+    /// Creates a record.
+    public init(function: UInt8, address: Int, values: [UInt16]) {
+        self.function = function
+        self.address = address
+        self.values = values
+    }
+
+    /// Reads a request PDU (function code first); nil for other functions or a short PDU.
+    init?(pdu: ArraySlice<UInt8>) {
+        let b = Array(pdu)
+        guard b.count >= 5 else { return nil }
+        func word(_ i: Int) -> UInt16 { UInt16(b[i]) << 8 | UInt16(b[i + 1]) }
+        function = b[0]
+        address = Int(word(1))
+        switch function {
+        case 5: values = [word(3) == 0xFF00 ? 1 : 0]
+        case 6: values = [word(3)]
+        case 15:
+            let count = Int(word(3))
+            guard b.count >= 6 + (count + 7) / 8 else { return nil }
+            values = (0..<count).map { UInt16(b[6 + $0 / 8] >> UInt8($0 % 8) & 1) }
+        case 16:
+            let count = Int(word(3))
+            guard b.count >= 6 + 2 * count else { return nil }
+            values = (0..<count).map { word(6 + 2 * $0) }
+        case 22:
+            guard b.count >= 7 else { return nil }
+            values = [word(3), word(5)]
+        default:
+            return nil
+        }
     }
 }
 
@@ -165,6 +218,8 @@ final class ServerControl: @unchecked Sendable {
     private var phase = Phase.idle
     private var listenFailure: SimulatorError?
     let counts = Mutex<[UInt8: Int]>([:])
+    let writes = Mutex<[ModbusWrite]>([])
+    static let writeLogLimit = 10_000
 
     /// False when already started.
     func beginStart() -> Bool {
@@ -225,6 +280,15 @@ final class ServerControl: @unchecked Sendable {
 
     func count(_ function: UInt8) {
         counts.withLock { $0[function, default: 0] += 1 }
+    }
+
+    /// Keeps a write request (PDU: function code first) in the write log.
+    func record(pdu: ArraySlice<UInt8>) {
+        guard let write = ModbusWrite(pdu: pdu) else { return }
+        writes.withLock { log in
+            log.append(write)
+            if log.count > Self.writeLogLimit { log.removeFirst(log.count - Self.writeLogLimit) }
+        }
     }
 }
 
@@ -480,8 +544,13 @@ final class SimulatorServer {
             modbus_set_socket(context, entry.fd)
             let length = modbus_receive(context, &query)
             if length > 0 {
-                // The function code follows the 7-byte MBAP header.
-                control.count(query[Int(modbus_get_header_length(context))])
+                // The function code follows the 7-byte MBAP header, whose last byte is the unit id.
+                let header = Int(modbus_get_header_length(context))
+                control.count(query[header])
+                control.record(pdu: query[header..<Int(length)])
+                if let delay = setup.answerDelays[Int(query[header - 1])] {
+                    usleep(UInt32(seconds(delay) * 1_000_000))
+                }
                 modbus_reply(context, query, length, mapping)
             } else if length < 0 {
                 closed.append(entry.fd)
@@ -527,6 +596,7 @@ final class SimulatorServer {
             // A unit nobody has stays silent, like a real bus.
             guard unit == 0 || mappings[unit] != nil else { continue }
             control.count(frame[1])
+            control.record(pdu: frame.dropFirst().dropLast(2))
             if let delay = setup.answerDelays[unit] {
                 delayed.append((now + delay, frame))
             } else {

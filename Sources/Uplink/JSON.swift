@@ -55,6 +55,22 @@ public enum JSONNode: Sendable, Hashable, Decodable {
     }
 }
 
+extension JSONNode: Encodable {
+    /// Encodes the same JSON value back (object keys in whatever order the encoder chooses).
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.singleValueContainer()
+        switch self {
+        case .null: try c.encodeNil()
+        case .bool(let b): try c.encode(b)
+        case .integer(let i): try c.encode(i)
+        case .number(let d): try c.encode(d)
+        case .string(let s): try c.encode(s)
+        case .array(let a): try c.encode(a)
+        case .object(let o): try c.encode(o)
+        }
+    }
+}
+
 /// A minimal JSON writer: the uplink's hot path encodes thousands of readings per second and
 /// needs a fixed key order, which `JSONSerialization` gives neither cheaply nor reliably.
 struct JSONWriter {

@@ -56,8 +56,10 @@ public struct MQTTUplinkConfiguration: Sendable {
 /// as long as it runs, and at once when its profile's credentials are due for renewal.
 /// What goes where on the wire is its `UplinkProfile`'s: `mqtt` (DESIGN.md) unless told.
 public final class MQTTUplink: Service {
-    /// Executes one decoded command and returns its result (the `CommandRouter`, in practice).
-    public typealias CommandHandler = @Sendable (Command) async -> CommandResult
+    /// Admits one decoded command and returns the task that answers it (the
+    /// `CommandRouter`'s `submit`, in practice). Called synchronously, one command after the
+    /// other in arrival order, so that the handler can fix the order commands run in.
+    public typealias CommandHandler = @Sendable (Command) -> Task<CommandResult, Never>
 
     private let configuration: MQTTUplinkConfiguration
     private let profile: any UplinkProfile
@@ -67,6 +69,8 @@ public final class MQTTUplink: Service {
     private let queue: TelemetryQueue
     private let malformed = Atomic<Int>(0)
     private let connected = Atomic<Bool>(false)
+    /// Warnings about malformed commands: a flood of them must not become a flood of lines.
+    private let malformedLog = LogThrottle(burst: 10, interval: .seconds(10))
 
     /// Creates the uplink. Nothing connects until `run()`.
     /// - Parameter profile: the wire profile; nil: `mqtt` with the configuration's prefix and
@@ -315,42 +319,62 @@ public final class MQTTUplink: Service {
         await withDiscardingTaskGroup { group in
             for await message in connection.messages {
                 guard let incoming = profile.command(from: message) else { continue }
+                var refusal: String?
                 if inFlight.add(1) > Self.maxCommandsInFlight {
-                    inFlight.add(-1)
-                    group.addTask { await self.handle(incoming, of: message, on: connection, refusal: "gateway busy: more than \(Self.maxCommandsInFlight) commands in progress") }
-                    continue
+                    refusal = "gateway busy: more than \(Self.maxCommandsInFlight) commands in progress"
                 }
+                // Decoded and handed to the handler here, one message after the other: the
+                // order the handler sees is the arrival order, which child tasks racing to
+                // it would not keep.
+                let admitted = admit(incoming, of: message, refusal: refusal)
                 group.addTask {
-                    await self.handle(incoming, of: message, on: connection)
+                    await self.answer(admitted, to: incoming, on: connection)
                     inFlight.add(-1)
                 }
             }
         }
     }
 
-    private func handle(_ incoming: IncomingCommand, of message: MQTTMessage, on connection: MQTTConnection, refusal: String? = nil) async {
-        let payload = message.payload
-        let result: CommandResult
-        var busy = false
+    /// A command message, decoded and either refused at once or handed to the handler.
+    private enum Admitted: Sendable {
+        /// No id to answer: counted and logged.
+        case dropped
+        /// Answered without running; `busy` when refused for the in-flight bound.
+        case refused(CommandResult, busy: Bool)
+        /// Running; the task answers it.
+        case running(Task<CommandResult, Never>)
+    }
+
+    private func admit(_ incoming: IncomingCommand, of message: MQTTMessage, refusal: String?) -> Admitted {
         switch incoming.command {
         case .success(let command) where message.retain:
             // A retained command would run again on every reconnect of every gateway session.
-            result = CommandResult(id: command.id, status: .rejected,
-                                   message: "retained commands are refused: they would run again on every reconnect; publish commands without the retain flag")
+            return .refused(CommandResult(id: command.id, status: .rejected,
+                                          message: "retained commands are refused: they would run again on every reconnect; publish commands without the retain flag"),
+                            busy: false)
         case .success(let command) where refusal != nil:
-            result = CommandResult(id: command.id, status: .rejected, message: refusal!)
-            busy = true
+            return .refused(CommandResult(id: command.id, status: .rejected, message: refusal!), busy: true)
         case .success(let command):
-            result = await handler(command)
+            return .running(handler(command))
         case .failure(let error):
             guard let id = error.id else {
                 let count = malformed.wrappingAdd(1, ordering: .relaxed).newValue
-                logger.warning("malformed command dropped: no id to answer", metadata: [
-                    "error": "\(error.message)", "bytes": "\(payload.count)", "malformed_total": "\(count)"])
-                return
+                malformedLog.log(logger, "malformed command dropped: no id to answer", metadata: [
+                    "error": "\(error.message)", "bytes": "\(message.payload.count)", "malformed_total": "\(count)"])
+                return .dropped
             }
-            logger.warning("command rejected", metadata: ["id": "\(id)", "error": "\(error.message)"])
-            result = CommandResult(id: id, status: .rejected, message: error.message)
+            malformedLog.log(logger, "command rejected", metadata: ["id": "\(LogText.clean(id))", "error": "\(LogText.clean(error.message))"])
+            return .refused(CommandResult(id: id, status: .rejected, message: error.message), busy: false)
+        }
+    }
+
+    private func answer(_ admitted: Admitted, to incoming: IncomingCommand, on connection: MQTTConnection) async {
+        let result: CommandResult
+        var busy = false
+        switch admitted {
+        case .dropped: return
+        case .refused(let refused, let refusedBusy): (result, busy) = (refused, refusedBusy)
+        case .running(let task): result = await task.value
         }
         do {
             try await connection.publish(incoming.answer(result, busy))

@@ -188,7 +188,9 @@ public enum MQTTWire {
     }
 
     /// Encodes a command the way an operator sends it (used by `edgegate command send`).
-    public static func command(_ command: Command) -> [UInt8] {
+    /// - Parameter ttl: sent as `ttl_ms` (counted from arrival at the gateway, so the two
+    ///   clocks need not agree) instead of the command's `expires_at`.
+    public static func command(_ command: Command, ttl: Duration? = nil) -> [UInt8] {
         var w = JSONWriter()
         w.raw("{"); w.key("id"); w.string(command.id)
         w.raw(","); w.key("device"); w.string(command.device)
@@ -199,8 +201,13 @@ public enum MQTTWire {
             w.raw(","); w.key("command"); w.string(name)
             w.raw(","); w.key("args"); appendObject(args, to: &w)
         }
-        if let expiry = command.expiresAt {
+        if let ttl {
+            w.raw(","); w.key("ttl_ms"); w.raw(String(Int64((ttl / .milliseconds(1)).rounded(.up))))
+        } else if let expiry = command.expiresAt {
             w.raw(","); w.key("expires_at"); w.string(Timestamp.rfc3339(expiry))
+        }
+        if let by = command.by {
+            w.raw(","); w.key("by"); w.string(by)
         }
         w.raw("}")
         return w.bytes
@@ -215,9 +222,27 @@ public enum MQTTWire {
         w.raw("}")
     }
 
+    /// Largest command accepted, in bytes: a real one is a few hundred; parsing megabytes
+    /// for every message of a flood would stall the gateway.
+    public static let maxCommandBytes = 64 * 1024
+    /// Deepest JSON nesting accepted: a command needs two levels (`{"write":{...}}`), and
+    /// the cost of parsing deep nesting grows much faster than its length.
+    public static let maxCommandDepth = 8
+    /// Longest command id (and `by`) accepted: ids are remembered to answer repeats, so
+    /// their size must stay bounded.
+    public static let maxIDLength = 200
+
     /// Decodes a command message. Every failure names the field and the problem; the id is
     /// carried in the error whenever it can be read, even from JSON that does not parse.
     public static func decodeCommand(_ payload: [UInt8], now: Date = Date()) -> Result<Command, CommandDecodingError> {
+        if payload.count > maxCommandBytes {
+            return .failure(CommandDecodingError(id: salvageID(payload),
+                                                 message: "command is \(payload.count) bytes; at most \(maxCommandBytes) are accepted"))
+        }
+        if nestsDeeper(payload, than: maxCommandDepth) {
+            return .failure(CommandDecodingError(id: salvageID(payload),
+                                                 message: "command nests deeper than \(maxCommandDepth) levels"))
+        }
         let root: JSONNode
         do {
             root = try JSONDecoder().decode(JSONNode.self, from: Data(payload))
@@ -237,10 +262,13 @@ public enum MQTTWire {
         guard case .string(let id)? = fields["id"], !id.isEmpty else {
             return .failure(CommandDecodingError(id: nil, message: "command has no string field 'id'"))
         }
+        guard id.count <= maxIDLength else {
+            return .failure(CommandDecodingError(id: nil, message: "command id is longer than \(maxIDLength) characters"))
+        }
         func reject(_ message: String) -> Result<Command, CommandDecodingError> {
             .failure(CommandDecodingError(id: id, message: message))
         }
-        let known: Set<String> = ["id", "device", "command", "args", "write", "expires_at", "ttl_ms"]
+        let known: Set<String> = ["id", "device", "command", "args", "write", "expires_at", "ttl_ms", "by"]
         if let unknown = fields.keys.sorted().first(where: { !known.contains($0) }) {
             return reject("unknown field '\(unknown)' (fields: \(known.sorted().joined(separator: ", ")))")
         }
@@ -285,7 +313,37 @@ public enum MQTTWire {
         case (nil, nil):
             expiry = nil
         }
-        return .success(Command(id: id, device: device, action: action, expiresAt: expiry))
+        var by: String?
+        if let node = fields["by"] {
+            guard case .string(let text) = node, !text.isEmpty, text.count <= maxIDLength else {
+                return reject("'by' must be a non-empty string of at most \(maxIDLength) characters")
+            }
+            by = text
+        }
+        return .success(Command(id: id, device: device, action: action, expiresAt: expiry, by: by))
+    }
+
+    /// Whether `[` and `{` nest deeper than `limit` anywhere outside strings (one pass,
+    /// before any parsing).
+    static func nestsDeeper(_ payload: [UInt8], than limit: Int) -> Bool {
+        var depth = 0
+        var inString = false
+        var escaped = false
+        for byte in payload {
+            if inString {
+                if escaped { escaped = false } else if byte == UInt8(ascii: "\\") { escaped = true } else if byte == UInt8(ascii: "\"") { inString = false }
+                continue
+            }
+            switch byte {
+            case UInt8(ascii: "\""): inString = true
+            case UInt8(ascii: "["), UInt8(ascii: "{"):
+                depth += 1
+                if depth > limit { return true }
+            case UInt8(ascii: "]"), UInt8(ascii: "}"): depth -= 1
+            default: break
+            }
+        }
+        return false
     }
 
     private enum ScalarsResult { case success([String: Value]), failure(String) }
@@ -304,10 +362,11 @@ public enum MQTTWire {
         return .success(values)
     }
 
-    /// Best effort: a payload that is not JSON may still carry `"id": "..."` near its start.
+    /// Best effort: a payload that is not JSON may still carry `"id": "..."` near its start
+    /// (invalid UTF-8 elsewhere does not hide it).
     static func salvageID(_ payload: [UInt8]) -> String? {
-        guard let text = String(bytes: payload.prefix(4096), encoding: .utf8),
-              let match = text.firstMatch(of: #/"id"\s*:\s*"([^"\\]{1,200})"/#) else { return nil }
+        let text = String(decoding: payload.prefix(4096), as: UTF8.self)
+        guard let match = text.firstMatch(of: #/"id"\s*:\s*"([^"\\]{1,200})"/#) else { return nil }
         return String(match.1)
     }
 }

@@ -3,161 +3,127 @@ import Foundation
 import GatewayCore
 import Logging
 import MQTTClient
+import Synchronization
 import Uplink
 
 /// `edgegate command ...`: the remote command CLI, talking to gateways through the hub.
 struct CommandCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "command",
-        abstract: "Send commands to gateways through the hub.",
-        subcommands: [SendCommand.self])
+        abstract: "Send commands to gateways, list their devices and watch them, through the hub.",
+        discussion: """
+            Connects as the operator with mutual TLS. Settings come from flags, else the environment \
+            (EDGEGATE_HUB=mqtts://host:port, EDGEGATE_CERTS, EDGEGATE_IDENTITY, EDGEGATE_GATEWAY, \
+            EDGEGATE_PREFIX), else ~/.config/edgegate/cli.yaml ($XDG_CONFIG_HOME/edgegate/cli.yaml when \
+            set; keys hub, certs, identity, gateway, prefix), else the defaults of the development hub.
+            """,
+        subcommands: [SendCommand.self, DevicesCommand.self, WatchCommand.self])
 }
 
-/// `edgegate command send`: publish one command as the operator and wait for its response.
-struct SendCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "send",
-        abstract: "Send a command and print the gateway's response.",
-        discussion: """
-            Exit code 0 when the gateway answers `ok`, 1 for any other status or no answer within \
-            the timeout, 2 for usage errors.
-            Example: edgegate command send --gateway gw-1 --device boiler-1 --write setpoint=21.5
-            """)
+/// A gateway's retained `status`, as the operator reads it.
+struct GatewayStatus: Sendable {
+    let online: Bool
+    let since: String?
+    let reason: String?
 
-    @Option(help: "The gateway id.")
-    var gateway: String
-
-    @Option(help: "The device id.")
-    var device: String
-
-    @Option(name: .customLong("write"), help: "A point write, POINT=VALUE (repeatable). Values: true/false, numbers, or text.")
-    var writes: [String] = []
-
-    @Option(help: "A named command of the device map (instead of --write).")
-    var command: String?
-
-    @Option(name: .customLong("arg"), help: "An argument of --command, NAME=VALUE (repeatable).")
-    var arguments: [String] = []
-
-    @Option(help: "How long to wait for the response.")
-    var timeout: DurationArgument = DurationArgument(.seconds(5))
-
-    @Option(help: "Command id (default: a new UUID). Reusing one tests idempotency.")
-    var id: String?
-
-    @OptionGroup var hub: HubClientOptions
-    @OptionGroup var logging: LoggingOptions
-
-    func validate() throws {
-        if writes.isEmpty == (command == nil) {
-            throw ValidationError("give either --write POINT=VALUE or --command NAME")
-        }
-        if command == nil && !arguments.isEmpty {
-            throw ValidationError("--arg belongs to --command")
-        }
-        _ = try Self.parsePairs(writes, option: "--write")
-        _ = try Self.parsePairs(arguments, option: "--arg")
-    }
-
-    func run() async throws {
-        try hub.checkFiles()
-        let logger = logging.makeLogger("edgegate.command")
-        let action: CommandAction = if let command {
-            .named(command, arguments: try Self.parsePairs(arguments, option: "--arg"))
-        } else {
-            .write(try Self.parsePairs(writes, option: "--write"))
-        }
-        let sent = Command(id: id ?? UUID().uuidString.lowercased(), device: device, action: action)
-        let result: Result<CommandResponse, CommandClientError> = await CommandClient.send(
-            sent, gateway: gateway, prefix: hub.prefix,
-            options: hub.mqttOptions(clientID: "\(hub.identity)-\(UUID().uuidString.prefix(8))"),
-            timeout: timeout.duration, logger: logger)
-        switch result {
-        case .success(let response):
-            print(String(decoding: response.payload, as: UTF8.self))
-            if response.status != CommandStatus.ok.rawValue {
-                throw ExitCode(1)
-            }
-        case .failure(let error):
-            throw failOperation("error: \(error)")
-        }
-    }
-
-    /// `name=value` pairs; values become bool, int, double or string in that order of preference.
-    static func parsePairs(_ pairs: [String], option: String) throws -> [String: Value] {
-        var values: [String: Value] = [:]
-        for pair in pairs {
-            guard let eq = pair.firstIndex(of: "="), eq != pair.startIndex else {
-                throw ValidationError("\(option) expects NAME=VALUE, got '\(pair)'")
-            }
-            let name = String(pair[..<eq])
-            let text = String(pair[pair.index(after: eq)...])
-            values[name] = parseValue(text)
-        }
-        return values
-    }
-
-    static func parseValue(_ text: String) -> Value {
-        if text == "true" { return .bool(true) }
-        if text == "false" { return .bool(false) }
-        if let i = Int64(text) { return .int(i) }
-        if let d = Double(text), d.isFinite { return .double(d) }
-        if text.count >= 2, text.hasPrefix("\""), text.hasSuffix("\"") {
-            return .string(String(text.dropFirst().dropLast()))
-        }
-        return .string(text)
+    /// Reads `{"online":bool,"ts",...,"reason"?}`; nil for anything else.
+    init?(_ payload: [UInt8]) {
+        guard case .object(let o)? = try? JSONDecoder().decode(JSONNode.self, from: Data(payload)),
+              case .bool(let online)? = o["online"] else { return nil }
+        self.online = online
+        since = if case .string(let ts)? = o["ts"] { ts } else { nil }
+        reason = if case .string(let r)? = o["reason"] { r } else { nil }
     }
 }
 
 /// Why a command got no response.
 enum CommandClientError: Error, CustomStringConvertible {
     case hub(MQTTError)
-    case noResponse(id: String, gateway: String, after: Duration)
+    case noResponse(id: String, gateway: String, prefix: String, after: Duration, status: GatewayStatus?)
 
     var description: String {
         switch self {
         case .hub(let e): return "hub: \(e)"
-        case .noResponse(let id, let gateway, let after):
-            return "no response to command \(id) from gateway \(gateway) within \(after) (is the gateway running and connected?)"
+        case .noResponse(let id, let gateway, let prefix, let after, let status):
+            let head = "no response to command \(id) from gateway \(gateway) within \(after)"
+            guard let status else {
+                return "\(head): the hub holds no status for \(gateway) under prefix '\(prefix)', so the gateway has never "
+                    + "connected to this hub, or the gateway id or the prefix is wrong; the command will not run"
+            }
+            if !status.online {
+                return "\(head): the gateway is offline since \(status.since ?? "an unknown time")"
+                    + (status.reason.map { " (\($0))" } ?? "") + "; the command was not delivered and will not run"
+            }
+            return "\(head): the gateway is online (since \(status.since ?? "an unknown time")) but did not answer in time; "
+                + "its device may be slow or busy with earlier commands, and the command may still run "
+                + "(--ttl bounds how late it may start)"
         }
     }
 }
 
-/// A gateway's answer: the bytes as received, and the status read from them.
+/// A gateway's answer: the bytes as received, what was read from them, and the round trip.
 struct CommandResponse: Sendable {
     let payload: [UInt8]
     let status: String?
+    let message: String?
+    let values: [String: JSONNode]
+    /// From just before the publish to the response's arrival.
+    let elapsed: Duration
+
+    init(payload: [UInt8], fields: [String: JSONNode], elapsed: Duration) {
+        self.payload = payload
+        status = if case .string(let s)? = fields["status"] { s } else { nil }
+        message = if case .string(let m)? = fields["message"] { m } else { nil }
+        values = if case .object(let v)? = fields["values"] { v } else { [:] }
+        self.elapsed = elapsed
+    }
 }
 
 /// Sends commands as the operator and waits for the matching response. Used by the CLI and
 /// by the demo.
 enum CommandClient {
-    /// Subscribes to the gateway's responses first (so a fast answer is not missed), then
-    /// publishes the command at QoS 1 and returns the response whose id matches.
+    /// Subscribes to the gateway's responses (first, so a fast answer is not missed) and its
+    /// retained status (to explain a silence), then publishes the command at QoS 1 and returns
+    /// the response whose id matches.
+    /// - Parameter ttl: sent as `ttl_ms`: the gateway refuses to start the command later.
     static func send(_ command: Command, gateway: String, prefix: String, options: MQTTOptions,
-                     timeout: Duration, logger: Logger) async -> Result<CommandResponse, CommandClientError> {
-        let topics = MQTTTopics(prefix: prefix, gateway: gateway)
+                     timeout: Duration, ttl: Duration? = nil, logger: Logger) async -> Result<CommandResponse, CommandClientError> {
         let connection: MQTTConnection
         do {
             connection = try await MQTTConnection.connect(options, logger: logger)
         } catch {
             return .failure(.hub(error))
         }
+        let result = await send(command, on: connection, gateway: gateway, prefix: prefix, timeout: timeout, ttl: ttl)
+        await connection.disconnect()
+        return result
+    }
+
+    /// The same on a connection the caller owns.
+    static func send(_ command: Command, on connection: MQTTConnection, gateway: String, prefix: String,
+                     timeout: Duration, ttl: Duration?) async -> Result<CommandResponse, CommandClientError> {
+        let topics = MQTTTopics(prefix: prefix, gateway: gateway)
+        let published: ContinuousClock.Instant
         do {
             try await connection.subscribe(topics.responses, qos: 1)
-            try await connection.publish(topics.commands, payload: MQTTWire.command(command), qos: 1, retain: false)
+            try await connection.subscribe(topics.status, qos: 1)
+            published = .now
+            try await connection.publish(topics.commands, payload: MQTTWire.command(command, ttl: ttl), qos: 1, retain: false)
         } catch {
-            await connection.disconnect()
             return .failure(.hub(error))
         }
+        let status = LatestStatus()
         let response: CommandResponse? = await withTaskGroup(of: CommandResponse?.self) { group in
             group.addTask {
-                for await message in connection.messages where message.topic == topics.responses {
-                    if let node = try? JSONDecoder().decode(JSONNode.self, from: Data(message.payload)),
-                       case .object(let o) = node, case .string(let id)? = o["id"], id == command.id {
-                        let status: String? = if case .string(let s)? = o["status"] { s } else { nil }
-                        return CommandResponse(payload: message.payload, status: status)
+                for await message in connection.messages {
+                    if message.topic == topics.status {
+                        status.update(message.payload)
+                        continue
                     }
+                    guard message.topic == topics.responses,
+                          case .object(let o)? = try? JSONDecoder().decode(JSONNode.self, from: Data(message.payload)),
+                          o["id"] == .string(command.id) else { continue }
+                    return CommandResponse(payload: message.payload, fields: o, elapsed: .now - published)
                 }
                 return nil
             }
@@ -169,10 +135,42 @@ enum CommandClient {
             group.cancelAll()
             return first
         }
-        await connection.disconnect()
-        guard let response else {
-            return .failure(.noResponse(id: command.id, gateway: gateway, after: timeout))
-        }
-        return .success(response)
+        if let response { return .success(response) }
+        return .failure(.noResponse(id: command.id, gateway: gateway, prefix: prefix, after: timeout, status: status.value))
     }
+}
+
+/// The last gateway status seen, shared between the task that reads messages and the one
+/// that gives up waiting.
+final class LatestStatus: Sendable {
+    private let status = Mutex<GatewayStatus?>(nil)
+
+    /// Keeps the status in `payload`, when it is one.
+    func update(_ payload: [UInt8]) {
+        if let parsed = GatewayStatus(payload) { status.withLock { $0 = parsed } }
+    }
+
+    /// The last status, if any arrived.
+    var value: GatewayStatus? { status.withLock { $0 } }
+}
+
+/// A JSON value as a person reads it: `21.5`, `true`, `"text"`, `null`, `[...]`.
+func humanText(_ node: JSONNode) -> String {
+    switch node {
+    case .null: return "null"
+    case .array: return "[...]"
+    case .object: return "{...}"
+    default: return node.value.map { "\($0)" } ?? "?"
+    }
+}
+
+/// `setpoint=21.5, mode=1`, keys sorted.
+func humanPairs(_ values: [String: JSONNode]) -> String {
+    values.keys.sorted().map { "\($0)=\(humanText(values[$0]!))" }.joined(separator: ", ")
+}
+
+/// `3 ms`, `0.8 ms`.
+func humanMilliseconds(_ d: Duration) -> String {
+    let ms = d / .milliseconds(1)
+    return String(format: ms < 1 ? "%.1f ms" : "%.0f ms", ms)
 }

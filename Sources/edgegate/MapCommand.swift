@@ -144,6 +144,7 @@ struct MapShowCommand: ParsableCommand {
         let c = device.modbusConnection
         var text = "\(device.id)  \(device.protocolName)  \(c)  poll \(mapDuration(device.poll))"
         if let profile = device.profile { text += "  profile \(profile)" }
+        if let timeout = device.commandTimeout { text += "  command_timeout \(mapDuration(timeout))" }
         text += "\n"
         let header = ["point", "table", "address", "type", "order", "scale", "offset", "unit", "access", "min", "max", "enum"]
         let rows = device.points.map { p -> [String] in
@@ -197,6 +198,8 @@ struct MapShowCommand: ParsableCommand {
         let serial: String?
         let unitID: Int
         let pollMilliseconds: Int64
+        /// The device's own `command_timeout`; absent when it uses the gateway's default.
+        let commandTimeoutMilliseconds: Int64?
         let points: [PointRecord]
         let commands: [CommandRecord]
 
@@ -210,13 +213,14 @@ struct MapShowCommand: ParsableCommand {
             if case .rtu(let line) = d.modbusConnection.transport { serial = line.device } else { serial = nil }
             unitID = d.modbusConnection.unitID
             pollMilliseconds = milliseconds(d.poll)
+            commandTimeoutMilliseconds = d.commandTimeout.map(milliseconds)
             points = d.points.map(PointRecord.init)
             commands = d.commands.map(CommandRecord.init)
         }
 
         enum CodingKeys: String, CodingKey {
             case id, `protocol`, profile, connection, host, port, serial, points, commands
-            case unitID = "unit_id", pollMilliseconds = "poll_ms"
+            case unitID = "unit_id", pollMilliseconds = "poll_ms", commandTimeoutMilliseconds = "command_timeout_ms"
         }
     }
 

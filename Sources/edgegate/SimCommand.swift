@@ -54,6 +54,10 @@ struct SimModbusCommand: AsyncParsableCommand {
         }
     }
 
+    // Not optimized: Swift 6.3.1's CopyPropagation pass crashes on this function in release
+    // builds ("Found ownership error": the connection's transport used after its borrow
+    // ends). Nothing here is hot.
+    @_optimize(none)
     func run() async throws {
         let logger = logging.makeLogger("edgegate.sim")
         let deviceMap: DeviceMap

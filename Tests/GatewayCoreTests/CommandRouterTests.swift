@@ -186,6 +186,59 @@ struct CommandRouterTests {
         #expect(order == ["10", "11", "12", "13", "14"])
     }
 
+    @Test("submit takes the command's place in its device's queue at the call: 200 back-to-back submissions run in that order")
+    func submitOrder() async {
+        let adapter = ScriptedAdapter(devices: [Self.device, Self.valve])
+        let router = CommandRouter(adapters: [adapter], logger: logger)
+        // No pause between submissions: only the order of the calls can decide.
+        var tasks: [Task<CommandResult, Never>] = []
+        for i in 0..<200 {
+            let n = Int64(i / 2)
+            let command = i % 2 == 0
+                ? Command(id: "s\(i)", device: "boiler-1", action: .write(["setpoint": .double(5 + Double(n) / 2)]))
+                : Command(id: "s\(i)", device: "valve-3", action: .write(["position": .int(n)]))
+            tasks.append(router.submit(command))
+        }
+        var statuses: [CommandStatus] = []
+        for task in tasks { statuses.append(await task.value.status) }
+        #expect(statuses == Array(repeating: .ok, count: 200))
+        let starts = adapter.log.withLock { $0 }.filter { $0.hasPrefix("start") }
+        let boiler = starts.filter { $0.contains("boiler-1") }.map { Double($0.split(separator: "=").last!)! }
+        let valve = starts.filter { $0.contains("valve-3") }.map { Int($0.split(separator: "=").last!)! }
+        #expect(boiler == (0..<100).map { 5 + Double($0) / 2 })
+        #expect(valve == Array(0..<100))
+    }
+
+    @Test("a device's own command timeout replaces the router's default")
+    func perDeviceTimeout() async {
+        var quick = Self.device
+        quick.commandTimeout = .milliseconds(50)
+        let slowQuick = ScriptedAdapter(devices: [quick], delay: .seconds(2))
+        let patient = ScriptedAdapter(devices: [Self.valve], delay: .milliseconds(300))
+        // Default 10 s: the valve's 300 ms write finishes; the boiler's own 50 ms does not.
+        let router = CommandRouter(adapters: [slowQuick, patient], logger: logger)
+        async let boiler = router.execute(Command(id: "p1", device: "boiler-1", action: .write(["setpoint": .int(20)])))
+        async let valve = router.execute(Command(id: "p2", device: "valve-3", action: .write(["position": .int(20)])))
+        let (b, v) = await (boiler, valve)
+        #expect(b.status == .timeout)
+        #expect(b.message.contains("within 50 ms") || b.message.contains("within 0.05 seconds"), "\(b.message)")
+        #expect(v.status == .ok)
+    }
+
+    @Test("a command whose expiry passes while it waits behind a slow one is answered expired and never reaches the device")
+    func expiresWhileQueued() async {
+        let adapter = ScriptedAdapter(devices: [Self.device], delay: .milliseconds(400))
+        let router = CommandRouter(adapters: [adapter], logger: logger)
+        let slow = router.submit(Command(id: "q1", device: "boiler-1", action: .write(["setpoint": .int(20)])))
+        let waiting = router.submit(Command(id: "q2", device: "boiler-1", action: .write(["setpoint": .int(21)]),
+                                            expiresAt: Date().addingTimeInterval(0.1)))
+        #expect(await slow.value.status == .ok)
+        let late = await waiting.value
+        #expect(late.status == .expired)
+        #expect(late.message.contains("before it could run"))
+        #expect(adapter.log.withLock { $0 } == ["start boiler-1 setpoint=20", "end boiler-1 setpoint=20"])
+    }
+
     static let valve = DeviceDescriptor(id: "valve-3", protocolName: "test", points: [
         PointDescriptor(name: "position", kind: .integer, access: .readwrite, min: 0, max: 100, typeName: "uint16"),
     ])
@@ -221,8 +274,9 @@ struct CommandRouterTests {
 
     @Test("an update keeps the lane of a device that stays: its next command still waits for the one running before")
     func updateKeepsLanes() async {
-        // Long enough that the first write is surely still running when the update comes.
-        let adapter = ScriptedAdapter(devices: [Self.device], delay: .seconds(1), ignoresCancellation: true)
+        // Long enough that the first write is surely still running when the update comes, also
+        // on a loaded machine (the timeout answer itself can take a while to be scheduled).
+        let adapter = ScriptedAdapter(devices: [Self.device], delay: .seconds(3), ignoresCancellation: true)
         let router = CommandRouter(adapters: [adapter], executionTimeout: .milliseconds(50), logger: logger)
         let slow = await router.execute(Command(id: "l1", device: "boiler-1", action: .write(["setpoint": .int(20)])))
         #expect(slow.status == .timeout)

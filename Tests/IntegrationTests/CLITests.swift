@@ -185,12 +185,12 @@ struct CLITests {
 
             let daemon = try await Daemon.start(configuration: configuration, in: dir)
             let ok = try await runEdgegate(["command", "send", "--gateway", TestHub.gatewayID, "--device", "boiler-1",
-                                            "--write", "setpoint=22.5"] + hubArgs, in: dir)
+                                            "--write", "setpoint=22.5", "--json"] + hubArgs, in: dir)
             #expect(ok.status == 0, "\(ok.output)")
             #expect(ok.output.contains(#""status":"ok""#))
             #expect(try ProbeClient(port: plant.modbusPort).holding(1) == [225])
             let rejected = try await runEdgegate(["command", "send", "--gateway", TestHub.gatewayID, "--device", "boiler-1",
-                                                  "--write", "setpoint=500"] + hubArgs, in: dir)
+                                                  "--write", "setpoint=500", "--json"] + hubArgs, in: dir)
             #expect(rejected.status == 1)
             #expect(rejected.output.contains(#""status":"rejected""#))
 

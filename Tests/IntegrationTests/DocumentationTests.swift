@@ -84,7 +84,8 @@ struct DocumentationTests {
             #expect(valid.contains("type: \(type.rawValue)"), "no valid example of type \(type.rawValue)")
         }
         for key in ["bit:", "length:", "byte_order:", "word_order: little", "offset:", "enum: [", "enum: {",
-                    "commands:", "args:", "default:", "$$", "report:", "deadband: \"", "max_interval:", "profile:"] {
+                    "commands:", "args:", "default:", "$$", "report:", "deadband: \"", "max_interval:", "profile:",
+                    "command_timeout:"] {
             #expect(valid.contains(key), "no valid example uses \(key)")
         }
         #expect(Self.maps.contains { $0.isInvalid })

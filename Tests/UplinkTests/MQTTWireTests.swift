@@ -125,6 +125,12 @@ struct MQTTWireTests {
         (#"{"id":"a7","device":"d","write":{"x":1},"command":"c"}"#, "a7", "has both 'command' and 'write'"),
         (#"{"id":"a8","device":"d","write":{"x":1}"#, "a8", "not valid JSON"),
         (#"{"id":"a9","device":"d","write":[1,2]}"#, "a9", "'write' must be an object, got an array"),
+        (#"{"id":"b1","device":"d","write":{"x":1},"by":7}"#, "b1", "'by' must be a non-empty string of at most 200 characters"),
+        (#"{"id":"b2","device":"d","write":{"x":"# + String(repeating: "[", count: 9) + String(repeating: "]", count: 9) + "}}",
+         "b2", "command nests deeper than 8 levels"),
+        (#"{"id":"b3","device":"d","write":{"x":""# + String(repeating: "y", count: 70_000) + #""}}"#,
+         "b3", "command is 70041 bytes; at most 65536 are accepted"),
+        (#"{"id":"b4","device":"d",\#u{FF}"#, "b4", "not valid JSON"),
     ])
     func malformedWithID(payload: String, id: String, message: String) throws {
         guard case .failure(let error) = MQTTWire.decodeCommand(Array(payload.utf8)) else {
@@ -137,6 +143,8 @@ struct MQTTWireTests {
 
     @Test("garbage without an id yields an error without id", arguments: [
         "", "not json", "[1,2,3]", #"{"device":"d","write":{"x":1}}"#, #"{"id":7}"#, "\u{0}\u{1}\u{2}",
+        #"{"id":""# + String(repeating: "i", count: 201) + #"","device":"d","write":{"x":1}}"#,
+        String(repeating: "[", count: 100_000),
     ])
     func malformedWithoutID(payload: String) {
         guard case .failure(let error) = MQTTWire.decodeCommand(Array(payload.utf8)) else {
@@ -152,5 +160,26 @@ struct MQTTWireTests {
         let decoded = try MQTTWire.decodeCommand(MQTTWire.command(command)).get()
         #expect(decoded.id == command.id && decoded.device == command.device && decoded.action == command.action)
         #expect(abs(decoded.expiresAt!.timeIntervalSince(ts)) < 0.000_5)
+    }
+
+    @Test("what the CLI sends: ttl_ms instead of expires_at (counted from arrival), and who sent it in 'by'")
+    func ttlAndBy() throws {
+        let command = Command(id: "r2", device: "boiler-1", action: .named("start_pump", arguments: [:]), expiresAt: ts, by: "operator")
+        let json = try object(MQTTWire.command(command, ttl: .milliseconds(2500)))
+        #expect((json["ttl_ms"] as? NSNumber)?.intValue == 2500)
+        #expect(json["expires_at"] == nil)
+        #expect(json["by"] as? String == "operator")
+        let arrival = ts.addingTimeInterval(60)
+        let decoded = try MQTTWire.decodeCommand(MQTTWire.command(command, ttl: .milliseconds(2500)), now: arrival).get()
+        #expect(decoded.expiresAt == arrival.addingTimeInterval(2.5))
+        #expect(decoded.by == "operator")
+        #expect(decoded.action == command.action)
+    }
+
+    @Test("the nesting check counts brackets outside strings only")
+    func nesting() {
+        #expect(!MQTTWire.nestsDeeper(Array(#"{"a":"[[[[[[[[[[[[","b":"\"[[[[[[[[[["}"#.utf8), than: 2))
+        #expect(MQTTWire.nestsDeeper(Array(#"{"a":[[{"b":1}]]}"#.utf8), than: 3))
+        #expect(!MQTTWire.nestsDeeper(Array(#"{"a":[[{"b":1}]]}"#.utf8), than: 4))
     }
 }

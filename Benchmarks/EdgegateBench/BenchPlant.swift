@@ -1,0 +1,98 @@
+import DevTools
+import DeviceMaps
+import Foundation
+import Logging
+import ModbusAdapter
+import MQTTClient
+import Simulators
+import Uplink
+
+/// What the daemon scenarios run against: a development PKI, a local mutual-TLS hub, one
+/// in-process Modbus simulator per device, and the generated device map and gateway
+/// configuration in the work folder. The daemon itself starts with `spawnGateway`, so that a
+/// scenario can subscribe first.
+struct BenchPlant {
+    let work: String
+    let pki: DevPKIFiles
+    let hub: LocalHub
+    let scenario: Scenario
+    let simulators: [ModbusSimulator]
+    let topics = MQTTTopics(prefix: "edgegate", gateway: "gw-1")
+    let configPath: String
+    let gatewayLog: String
+
+    /// Creates the PKI, starts the hub and the simulators and writes the map and configuration.
+    static func start(devices: Int, registers: Int, poll: Duration, work: String, logger: Logger,
+                      step: (String) -> Void) async throws -> BenchPlant {
+        let pki = try await DevPKI.create(in: "\(work)/certs", logger: logger)
+        let hubPort = try freeLoopbackPort()
+        let hub = try await LocalHub.start(HubConfiguration(port: hubPort, pki: pki, runDirectory: "\(work)/hub"), logger: logger)
+        Cleanup.shared.add(hub.process)
+        step("hub (mosquitto) on 127.0.0.1:\(hubPort), pid \(hub.process.pid)")
+
+        var ports: [Int] = []
+        while ports.count < devices {
+            let port = try freeLoopbackPort()
+            if port != hubPort && !ports.contains(port) { ports.append(port) }
+        }
+        let scenario = Scenario(devices: devices, registers: registers, poll: poll, ports: ports)
+        let mapPath = "\(work)/bench-devices.yaml"
+        let mapYAML = scenario.deviceMapYAML()
+        try mapYAML.write(toFile: mapPath, atomically: true, encoding: .utf8)
+        let (parsedMap, diagnostics) = DeviceMapLoader.modbus.parse(yaml: mapYAML, file: mapPath)
+        guard let map = parsedMap else {
+            await hub.stop()
+            throw BenchError("the generated device map does not validate:\n" + diagnostics.map(\.description).joined(separator: "\n"))
+        }
+        var simulators: [ModbusSimulator] = []
+        for device in map.devices {
+            // The scenario writes one Modbus TCP device per port.
+            guard let port = device.modbusConnection.port else { throw BenchError("\(device.id) is not a Modbus TCP device") }
+            let simulator = try ModbusSimulator(devices: [device], port: port, logger: logger)
+            try simulator.start()
+            simulators.append(simulator)
+        }
+        step("\(simulators.count) Modbus simulators (in this process), \(registers) holding registers each")
+
+        let configPath = "\(work)/gateway.yaml"
+        try Scenario.gatewayYAML(mapPath: mapPath, hubPort: hubPort, ca: pki.caCert, cert: pki.gatewayCert,
+                                 key: pki.gatewayKey, outbox: "\(work)/var/outbox.sqlite")
+            .write(toFile: configPath, atomically: true, encoding: .utf8)
+        return BenchPlant(work: work, pki: pki, hub: hub, scenario: scenario, simulators: simulators,
+                          configPath: configPath, gatewayLog: "\(work)/gateway.log")
+    }
+
+    /// The operator's connection options (operator certificate, verified hub).
+    func operatorOptions(_ suffix: String) -> MQTTOptions {
+        MQTTOptions(host: "127.0.0.1", port: hub.port, clientID: "operator-bench-\(suffix)",
+                    tls: MQTTTLS(caFile: pki.caCert, certFile: pki.operatorCert, keyFile: pki.operatorKey))
+    }
+
+    /// Starts `edgegate run` as its own process, logging to `gatewayLog`.
+    func spawnGateway(_ daemon: String, logLevel: String) throws -> ChildProcess {
+        let gateway = try ChildProcess.spawn(daemon, ["run", "--config", configPath, "--log-level", logLevel],
+                                             stdout: .file(gatewayLog), stderr: .file(gatewayLog, append: true))
+        Cleanup.shared.add(gateway)
+        return gateway
+    }
+
+    /// Disconnects the operator, stops the consumers, the hub and the simulators.
+    func stop(connections: [MQTTConnection], consumers: [Task<Void, Never>]) async {
+        for connection in connections { await connection.disconnect() }
+        for consumer in consumers { consumer.cancel() }
+        await hub.stop()
+        for simulator in simulators { simulator.stop() }
+    }
+}
+
+/// The edgegate executable next to this one, unless given.
+func locateDaemon(_ given: String?) throws -> String {
+    if let given { return given }
+    let me = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+    let candidate = me.deletingLastPathComponent().appendingPathComponent("edgegate").path
+    guard FileManager.default.isExecutableFile(atPath: candidate) else {
+        throw BenchError("no edgegate executable next to this one (\(candidate)); build both: "
+                         + "swift build -c release --product edgegate && swift build -c release --product edgegate-bench")
+    }
+    return candidate
+}
