@@ -27,13 +27,15 @@ public final class CommandRouter: Sendable {
     ///   - executionTimeout: how long one command may take at a device before `timeout`, for
     ///     devices whose descriptor sets no `commandTimeout` of its own.
     ///   - now: the clock used for `expires_at` (injectable for tests).
-    ///   - rememberedCommands: how many recent command ids are kept to answer repeats
-    ///     `duplicate` instead of executing them again (QoS 1 redelivery, operator retries).
+    ///   - rememberedCommands: how many recent command ids are kept in memory to answer
+    ///     repeats `duplicate` instead of executing them again (QoS 1 redelivery, operator retries).
+    ///   - ledger: where answered commands are remembered durably, so that repeats are
+    ///     recognized across restarts too; nil: in memory only.
     public init(adapters: [any DeviceAdapter], executionTimeout: Duration = .seconds(10),
-                rememberedCommands: Int = 10_000,
+                rememberedCommands: Int = 10_000, ledger: (any CommandLedger)? = nil,
                 logger: Logger, now: @escaping @Sendable () -> Date = Date.init) {
         self.targets = Mutex(Self.targets(of: adapters, lanes: [:]))
-        self.recent = RecentCommands(capacity: rememberedCommands)
+        self.recent = RecentCommands(capacity: rememberedCommands, ledger: ledger)
         self.executionTimeout = executionTimeout
         self.logger = logger
         self.now = now
@@ -295,22 +297,33 @@ public enum LogText {
 /// the durable, time-bounded window is its own issue.
 actor RecentCommands {
     private let capacity: Int
+    private let ledger: (any CommandLedger)?
     private var results: [String: Task<CommandResult, Never>] = [:]
     private var order: [String] = []
     private var head = 0
 
-    init(capacity: Int) {
+    init(capacity: Int, ledger: (any CommandLedger)? = nil) {
         self.capacity = max(1, capacity)
+        self.ledger = ledger
     }
 
     /// The result of the first command with this id, running `first` if there was none;
     /// `isRepeat` tells whether this call was a repeat. A repeat that arrives while the
-    /// first is still running waits for its result.
+    /// first is still running waits for its result; one whose first run is older than the
+    /// memory window (or from before a restart) is found in the ledger.
     func claim(_ id: String, first: @escaping @Sendable () async -> CommandResult) async -> (CommandResult, isRepeat: Bool) {
         if let running = results[id] {
             return (await running.value, true)
         }
-        let task = Task { await first() }
+        if let recorded = ledger?.result(for: id) {
+            return (recorded, true)
+        }
+        let ledger = self.ledger
+        let task = Task {
+            let result = await first()
+            ledger?.record(result)
+            return result
+        }
         results[id] = task
         order.append(id)
         if order.count - head > capacity {

@@ -289,4 +289,27 @@ struct CommandRouterTests {
         #expect(log.prefix(2) == ["start boiler-1 setpoint=20", "end boiler-1 setpoint=20"])
         #expect(log.count >= 3 && log[2] == "start boiler-1 setpoint=21")
     }
+
+    @Test("a repeat that only the ledger remembers (from before a restart) is answered duplicate and not executed")
+    func ledgerAcrossRestart() async {
+        let ledger = DictionaryLedger()
+        let adapter = ScriptedAdapter(devices: [Self.device])
+        let before = CommandRouter(adapters: [adapter], ledger: ledger, logger: logger)
+        #expect(await before.execute(Command(id: "r1", device: "boiler-1", action: .write(["setpoint": .int(20)]))).status == .ok)
+        // A new router (the gateway restarted) with an empty memory, the same ledger.
+        let after = CommandRouter(adapters: [adapter], ledger: ledger, logger: logger)
+        let again = await after.execute(Command(id: "r1", device: "boiler-1", action: .write(["setpoint": .int(20)])))
+        #expect(again.status == .duplicate)
+        #expect(again.message.contains("already received (ok"), "\(again.message)")
+        #expect(adapter.log.withLock { $0 }.filter { $0.hasPrefix("start") }.count == 1)
+        #expect(await after.execute(Command(id: "r2", device: "boiler-1", action: .write(["setpoint": .int(21)]))).status == .ok)
+    }
+}
+
+/// A ledger in a dictionary: the router's use of the protocol, without a file (the SQLite
+/// ledger has its own tests).
+final class DictionaryLedger: CommandLedger {
+    private let results = Mutex<[String: CommandResult]>([:])
+    func result(for id: String) -> CommandResult? { results.withLock { $0[id] } }
+    func record(_ result: CommandResult) { results.withLock { $0[result.id] = $0[result.id] ?? result } }
 }
