@@ -203,6 +203,8 @@ struct Plant {
     let modbusPort: Int
     let map: DeviceMap
     let log = LogCapture()
+    /// Holds the gateway's outbox (`outbox.sqlite`).
+    let directory: TemporaryDirectory
 
     /// Starts a hub and a simulator serving `mapYAML`, whose `PORT` becomes the simulator's port.
     static func start(mapYAML: String = boilerMapYAML) async throws -> Plant {
@@ -212,21 +214,24 @@ struct Plant {
         guard let map else { throw ProbeError("test map does not validate: \(diagnostics)") }
         let simulator = try ModbusSimulator(devices: map.devices, port: port, animated: false, logger: Logger(label: "sim"))
         try simulator.start()
-        return Plant(hub: hub, simulator: simulator, modbusPort: port, map: map)
+        return Plant(hub: hub, simulator: simulator, modbusPort: port, map: map, directory: try TemporaryDirectory(prefix: "edgegate-plant"))
     }
 
-    func configuration(ca: String? = nil) -> GatewayConfiguration {
+    /// The plant's gateway configuration; the outbox is `outbox.sqlite` in the plant's folder
+    /// unless `outbox` says otherwise.
+    func configuration(ca: String? = nil, outbox: OutboxSettings? = nil) -> GatewayConfiguration {
         GatewayConfiguration(
             gatewayID: TestHub.gatewayID, devicemaps: [],
             uplink: UplinkSettings(host: "127.0.0.1", port: hub.port, prefix: TestHub.prefix,
-                                   tls: TLSFiles(ca: ca ?? hub.pki.caCert, cert: hub.pki.gatewayCert, key: hub.pki.gatewayKey)))
+                                   tls: TLSFiles(ca: ca ?? hub.pki.caCert, cert: hub.pki.gatewayCert, key: hub.pki.gatewayKey)),
+            outbox: outbox ?? OutboxSettings(path: directory.file("outbox.sqlite")))
     }
 
     /// Runs a gateway for the duration of `body`, then shuts it down gracefully.
-    func withGateway<T>(ca: String? = nil, initialBackoff: Duration = .milliseconds(100),
+    func withGateway<T>(ca: String? = nil, outbox: OutboxSettings? = nil, initialBackoff: Duration = .milliseconds(100),
                         _ body: (Gateway) async throws -> T) async throws -> T {
         let logger = log.logger
-        let gateway = try Gateway(configuration: configuration(ca: ca), deviceMap: map, logger: logger) {
+        let gateway = try Gateway(configuration: configuration(ca: ca, outbox: outbox), deviceMap: map, logger: logger) {
             $0.batchInterval = .milliseconds(20)
             $0.initialBackoff = initialBackoff
             $0.maxBackoff = max(initialBackoff, .milliseconds(500))
@@ -274,5 +279,6 @@ struct Plant {
     func stop() async {
         simulator.stop()
         await hub.stop()
+        directory.remove()
     }
 }
