@@ -43,8 +43,9 @@ struct Daemon {
     let logFile: String
 
     /// Writes a configuration for the plant's hub (gateway certificate) with `devicemaps`
-    /// relative to `directory`, and returns its path.
-    static func writeConfiguration(for plant: Plant, devicemaps: String, in directory: TemporaryDirectory) throws -> String {
+    /// relative to `directory`, followed by `extra` (more top-level YAML), and returns its path.
+    static func writeConfiguration(for plant: Plant, devicemaps: String, in directory: TemporaryDirectory,
+                                   extra: String = "") throws -> String {
         let certs = plant.hub.pki.directory
         let file = directory.file("gateway.yaml")
         try """
@@ -52,13 +53,16 @@ struct Daemon {
             uplink:
               url: mqtts://127.0.0.1:\(plant.hub.port)
               tls: { ca: \(certs)/ca.pem, cert: \(certs)/gateway.pem, key: \(certs)/gateway.key }
+            \(extra)
             """.write(toFile: file, atomically: true, encoding: .utf8)
         return file
     }
 
-    /// Starts `edgegate run --config configuration` and waits until its uplink is connected.
-    static func start(configuration: String, arguments: [String] = [], in directory: TemporaryDirectory) async throws -> Daemon {
-        let log = directory.file("daemon.log")
+    /// Starts `edgegate run --config configuration`, logging to `logName` in `directory`, and
+    /// waits until its uplink is connected.
+    static func start(configuration: String, arguments: [String] = [], in directory: TemporaryDirectory,
+                      logName: String = "daemon.log") async throws -> Daemon {
+        let log = directory.file(logName)
         let process = try ChildProcess.spawn(try edgegateExecutable(), ["run", "--config", configuration] + arguments,
                                              stdout: .file(log, append: false), stderr: .file(log, append: true))
         let daemon = Daemon(process: process, logFile: log)

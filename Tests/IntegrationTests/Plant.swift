@@ -113,6 +113,8 @@ struct ProbeError: Error, CustomStringConvertible {
 final class OperatorView: Sendable {
     let connection: MQTTConnection
     let readings = Mutex<[(seq: Int, device: String, point: String, fields: [String: JSONNode])]>([])
+    /// Every telemetry message as it arrived, redeliveries included.
+    let telemetry = Mutex<[(seq: Int, payload: [UInt8])]>([])
     let responses = Mutex<[[String: JSONNode]]>([])
     /// The latest retained inventory (`{p}/{gw}/devices`) received.
     let inventory = Mutex<[String: JSONNode]?>(nil)
@@ -143,6 +145,7 @@ final class OperatorView: Sendable {
                     return (Int(seq), d, p, r)
                 }
                 readings.withLock { $0.append(contentsOf: parsed.map { (seq: $0.0, device: $0.1, point: $0.2, fields: $0.3) }) }
+                telemetry.withLock { $0.append((Int(seq), message.payload)) }
             }
         }
     }
