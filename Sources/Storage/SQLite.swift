@@ -107,6 +107,11 @@ public final class SQLiteDatabase {
     public static func open(_ path: String, options: SQLiteOptions = SQLiteOptions()) throws(StorageError) -> SQLiteDatabase {
         if path != inMemory {
             let folder = (path as NSString).deletingLastPathComponent
+            var isFolder: ObjCBool = false
+            if !folder.isEmpty && FileManager.default.fileExists(atPath: folder, isDirectory: &isFolder) && !isFolder.boolValue {
+                throw StorageError(file: path, operation: "open", code: SQLITE_CANTOPEN,
+                                   message: "cannot create the folder \(folder): a file of that name is in the way")
+            }
             if !folder.isEmpty && !FileManager.default.fileExists(atPath: folder) {
                 do {
                     try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
@@ -123,7 +128,14 @@ public final class SQLiteDatabase {
         }
         // From here on the object owns the handle and its deinit closes it, whatever happens.
         let database = SQLiteDatabase(handle: pointer, path: path)
-        guard rc == SQLITE_OK else { throw database.error(rc, "open") }
+        guard rc == SQLITE_OK else {
+            var error = database.error(rc, "open")
+            if error.primaryCode == SQLITE_CANTOPEN {
+                // SQLite's own words ("unable to open database file") do not say why.
+                error.message += ": \(String(cString: strerror(errno))) (the folder must exist and be writable)"
+            }
+            throw error
+        }
         sqlite3_extended_result_codes(pointer, 1)
         let milliseconds = options.busyTimeout.components.seconds * 1000 + options.busyTimeout.components.attoseconds / 1_000_000_000_000_000
         sqlite3_busy_timeout(pointer, Int32(clamping: milliseconds))

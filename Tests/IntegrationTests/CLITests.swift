@@ -140,6 +140,23 @@ struct CLITests {
         #expect(output.contains("adress"), "\(output)")
     }
 
+    @Test("run stops at start-up with exit 2 and the reason when the outbox cannot be opened")
+    func runWithUnopenableOutbox() async throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        try FileManager.default.createDirectory(atPath: dir.file("maps"), withIntermediateDirectories: true)
+        // A plain file where the outbox's folder should be.
+        try Data().write(to: URL(fileURLWithPath: dir.file("var")))
+        try """
+            gateway: { id: gw-1, devicemaps: [maps] }
+            uplink: { url: "mqtt://127.0.0.1:1883", insecure: true }
+            outbox: { path: var/outbox.sqlite }
+            """.write(toFile: dir.file("gateway.yaml"), atomically: true, encoding: .utf8)
+        let (status, output) = try await runEdgegate(["run", "--config", dir.file("gateway.yaml")], in: dir)
+        #expect(status == 2)
+        #expect(output.contains("outbox: cannot open \(dir.file("var/outbox.sqlite")): open: cannot create the folder \(dir.file("var")): a file of that name is in the way"), "\(output)")
+    }
+
     @Test("map help: show names what it prints, new what its template shows")
     func mapHelp() async throws {
         let dir = try TemporaryDirectory()

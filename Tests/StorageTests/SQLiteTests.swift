@@ -87,7 +87,13 @@ struct SQLiteTests {
         try Data().write(to: URL(fileURLWithPath: dir.file("plain")))
         let folder = try #require(throws: StorageError.self) { try SQLiteDatabase.open(dir.file("plain/sub/x.sqlite")) }
         #expect(folder.operation == "open")
-        #expect(folder.message.contains("cannot create the folder"))
+        #expect(folder.message.hasPrefix("cannot create the folder \(dir.file("plain/sub")): "), "\(folder.message)")
+        let inTheWay = try #require(throws: StorageError.self) { try SQLiteDatabase.open(dir.file("plain/x.sqlite")) }
+        #expect(inTheWay.message == "cannot create the folder \(dir.file("plain")): a file of that name is in the way")
+        // A folder that is there but a path SQLite cannot open: its message, and why.
+        try FileManager.default.createDirectory(atPath: dir.file("db.sqlite"), withIntermediateDirectories: true)
+        let cannot = try #require(throws: StorageError.self) { try SQLiteDatabase.open(dir.file("db.sqlite")) }
+        #expect(cannot.message.hasPrefix("unable to open database file: "), "\(cannot.message)")
     }
 
     @Test("a full database fails the write with SQLITE_FULL and keeps what was committed")
