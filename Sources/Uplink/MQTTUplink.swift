@@ -246,7 +246,7 @@ public final class MQTTUplink: Service {
         guard deadline != nil else { return }
         let left = queue.statistics.queuedMessages
         if left > 0 {
-            logger.warning("uplink stopping with telemetry undelivered", metadata: ["messages": "\(left)"])
+            logger.warning("uplink stopping with telemetry undelivered; it stays in the outbox for the next start", metadata: ["messages": "\(left)"])
         }
         try? await connection.publish(topics.status, payload: MQTTWire.status(gateway: configuration.gatewayID, online: false, reason: "shutdown"), qos: 1, retain: true)
         await connection.disconnect()

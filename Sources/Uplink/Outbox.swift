@@ -309,9 +309,18 @@ public final class OutboxStore: Sendable {
             }
             let floor = max(seq ?? 0, c.oldest > 0 ? c.oldest - 1 : 0)
             do {
-                if let found = try f.first(after: floor) { return found }
+                if let found = try f.first(after: floor) {
+                    _ = f.readFailures.end()
+                    return found
+                }
             } catch {
-                logger.error("outbox cannot read telemetry", metadata: ["file": "\(configuration.path)", "error": "\(error)"])
+                // Nothing from memory either: it is newer, and telemetry goes out in order.
+                if case .start = f.readFailures.record(Tally(messages: 1), at: now) {
+                    logger.error("outbox cannot read telemetry; retrying", metadata: ["file": "\(configuration.path)", "error": "\(error)"])
+                }
+                // The sender asks again at once (telemetry is waiting): do not spin.
+                Thread.sleep(forTimeInterval: 0.1)
+                return nil
             }
             return f.unsaved.first { $0.seq > floor }
         }
@@ -481,6 +490,7 @@ private struct OutboxFile {
     var fullLog = EpisodeLog()
     var expiredLog = EpisodeLog()
     var writeFailures = EpisodeLog()
+    var readFailures = EpisodeLog()
 
     init(_ database: SQLiteDatabase) throws(StorageError) {
         self.database = database
