@@ -48,6 +48,15 @@ struct EdgegateBench: AsyncParsableCommand {
     @Option(help: "Seconds to wait for each command's response.")
     var commandTimeout = 5.0
 
+    @Option(help: "The outbox: `file` (SQLite in the work folder) or `memory` (`path: :memory:`, nothing on disk).")
+    var outbox = "file"
+
+    @Option(help: "outbox.sync of the daemon: `full` (fsync per commit, survives power loss) or `normal`.")
+    var sync = "full"
+
+    @Option(help: "After the commands, stop the hub for this many seconds, restart it and measure the backlog's drain (0: no outage).")
+    var outage = 0.0
+
     @Option(help: "The edgegate executable (default: the one next to this executable).")
     var edgegate: String?
 
@@ -61,9 +70,11 @@ struct EdgegateBench: AsyncParsableCommand {
         guard (1...200).contains(devices) else { throw ValidationError("--devices must be 1…200") }
         guard (1...10_000).contains(registers) else { throw ValidationError("--registers must be 1…10000") }
         guard pollMs >= 10 else { throw ValidationError("--poll-ms must be at least 10") }
-        guard warmup >= 0, duration > 0, commandTimeout > 0, commands >= 0 else {
-            throw ValidationError("--warmup, --duration, --command-timeout and --commands must be positive")
+        guard warmup >= 0, duration > 0, commandTimeout > 0, commands >= 0, outage >= 0 else {
+            throw ValidationError("--warmup, --duration, --command-timeout, --commands and --outage must be positive")
         }
+        guard ["file", "memory"].contains(outbox) else { throw ValidationError("--outbox must be file or memory") }
+        guard ["full", "normal"].contains(sync) else { throw ValidationError("--sync must be full or normal") }
     }
 
     func run() async throws {
@@ -91,7 +102,10 @@ struct EdgegateBench: AsyncParsableCommand {
         // PKI and hub.
         let pki = try await DevPKI.create(in: "\(work)/certs", logger: logger)
         let hubPort = try freeLoopbackPort()
-        let hub = try await LocalHub.start(HubConfiguration(port: hubPort, pki: pki, runDirectory: "\(work)/hub"), logger: logger)
+        var hubConfiguration = HubConfiguration(port: hubPort, pki: pki, runDirectory: "\(work)/hub")
+        // Across an outage the hub keeps the operator's session, as a production broker does.
+        hubConfiguration.persistence = outage > 0
+        var hub = try await LocalHub.start(hubConfiguration, logger: logger)
         cleanup.add(hub.process)
         step("hub (mosquitto) on 127.0.0.1:\(hubPort), pid \(hub.process.pid)")
 
@@ -124,7 +138,8 @@ struct EdgegateBench: AsyncParsableCommand {
         let topics = MQTTTopics(prefix: "edgegate", gateway: "gw-1")
         func operatorOptions(_ suffix: String) -> MQTTOptions {
             MQTTOptions(host: "127.0.0.1", port: hubPort, clientID: "operator-bench-\(suffix)",
-                        tls: MQTTTLS(caFile: pki.caCert, certFile: pki.operatorCert, keyFile: pki.operatorKey))
+                        tls: MQTTTLS(caFile: pki.caCert, certFile: pki.operatorCert, keyFile: pki.operatorKey),
+                        cleanSession: outage == 0)
         }
         let telemetryConnection = try await MQTTConnection.connect(operatorOptions("telemetry"), logger: logger)
         try await telemetryConnection.subscribe(topics.telemetry, qos: 1)
@@ -132,15 +147,16 @@ struct EdgegateBench: AsyncParsableCommand {
         try await commandConnection.subscribe(topics.responses, qos: 1)
         let counter = TelemetryCounter()
         let mailbox = ResponseMailbox()
-        let consumers = [
-            Task { await counter.consume(telemetryConnection, topic: topics.telemetry) },
+        var consumers = [
+            Task { await counter.consume(telemetryConnection, topic: topics.telemetry, status: topics.status) },
             Task { await mailbox.consume(commandConnection, topic: topics.responses) },
         ]
 
         // The daemon, as its own process.
         let configPath = "\(work)/gateway.yaml"
+        let outboxPath = outbox == "memory" ? ":memory:" : "\(work)/var/outbox.sqlite"
         try Scenario.gatewayYAML(mapPath: mapPath, hubPort: hubPort, ca: pki.caCert, cert: pki.gatewayCert,
-                                 key: pki.gatewayKey, outbox: "\(work)/var/outbox.sqlite")
+                                 key: pki.gatewayKey, outbox: outboxPath, sync: sync)
             .write(toFile: configPath, atomically: true, encoding: .utf8)
         let gatewayLog = "\(work)/gateway.log"
         let gateway = try ChildProcess.spawn(daemon, ["run", "--config", configPath, "--log-level", gatewayLogLevel],
@@ -186,13 +202,44 @@ struct EdgegateBench: AsyncParsableCommand {
         let c1 = ProcessSample.read(pid: ids.gateway)
         let tc = counter.snapshot
 
+        // Outage: the hub goes away, the backlog builds up in the outbox, the hub comes back.
+        var outageFigures: OutageFigures?
+        var connections = [telemetryConnection, commandConnection]
+        if outage > 0 {
+            step(String(format: "hub stopped for %.0f s", outage))
+            let o0 = ProcessSample.read(pid: ids.gateway)
+            let lastBefore = counter.snapshot.lastSeq
+            await hub.stop()
+            try await Task.sleep(for: .milliseconds(Int(outage * 1000)))
+            let o1 = ProcessSample.read(pid: ids.gateway)
+            let onDisk = ["", "-wal"].reduce(0) { total, suffix in
+                total + ((try? FileManager.default.attributesOfItem(atPath: outboxPath + suffix)[.size] as? Int) ?? 0)
+            }
+            hub = try await LocalHub.start(hubConfiguration, logger: logger)
+            cleanup.add(hub.process)
+            let restarted = ContinuousClock.now
+            counter.startDrain(fresh: 250)
+            let resumed = try await MQTTConnection.connect(operatorOptions("telemetry"), logger: logger)
+            try await resumed.subscribe(topics.telemetry, qos: 1)
+            try await resumed.subscribe(topics.status, qos: 1)
+            connections.append(resumed)
+            consumers.append(Task { await counter.consume(resumed, topic: topics.telemetry, status: topics.status) })
+            step("hub restarted; waiting for the gateway and its backlog")
+            _ = await counter.waitForDrain(timeout: .seconds(60)) { $0.online != nil }
+            let d0 = ProcessSample.read(pid: ids.gateway)
+            let caughtUp = await counter.waitForDrain(timeout: .seconds(180)) { $0.caughtUp != nil }
+            let d1 = ProcessSample.read(pid: ids.gateway)
+            outageFigures = OutageFigures(seconds: outage, before: o0, during: o1, online: d0, after: d1, restarted: restarted,
+                                          drain: counter.snapshot.drain, caughtUp: caughtUp, lastSeqBefore: lastBefore, outboxBytes: onDisk)
+        }
+
         // Shutdown: SIGTERM, the daemon drains and says goodbye.
         let stopStart = ContinuousClock.now
         let exitStatus = await gateway.stop(grace: .seconds(10))
         let stopSeconds = (ContinuousClock.now - stopStart).seconds
         try? await Task.sleep(for: .milliseconds(300))  // the last messages reach the counter
         let final = counter.snapshot
-        await stopAll(hub: hub, simulators: simulators, connections: [telemetryConnection, commandConnection], consumers: consumers)
+        await stopAll(hub: hub, simulators: simulators, connections: connections, consumers: consumers)
         let statisticsLine = Self.lines(of: gatewayLog).last { $0.contains("uplink disconnected") }
         let warnings = Self.lines(of: gatewayLog).filter { $0.contains(" warning ") || $0.contains(" error ") || $0.contains(" critical ") }
 
@@ -201,7 +248,9 @@ struct EdgegateBench: AsyncParsableCommand {
         r.line("### edgegate-bench, \(ISO8601DateFormatter().string(from: Date()))")
         r.line("")
         r.line("Scenario: \(devices) devices × \(registers) holding registers, poll \(pollMs) ms (one simulator port per device), "
-               + "warm-up \(Report.f(warmup, 0)) s, window \(Report.f(window, 1)) s, \(commands) commands.")
+               + "warm-up \(Report.f(warmup, 0)) s, window \(Report.f(window, 1)) s, \(commands) commands; "
+               + "outbox \(outbox == "memory" ? "in memory (`:memory:`)" : "file, sync \(sync)")"
+               + (outage > 0 ? ", then a \(Report.f(outage, 0)) s hub outage." : "."))
         r.line("")
         r.line("| figure | value |")
         r.line("|---|---|")
@@ -232,6 +281,7 @@ struct EdgegateBench: AsyncParsableCommand {
             r.row("gateway CPU during the commands", "\(Report.f(ProcessSample.cpuPercent(from: c0, to: c1), 1)) % of one core over \(Report.f(commandWall, 1)) s")
         }
         r.row("readings/s during the commands", Report.f(Double(tc.readings - t1.readings) / commandWall, 0))
+        if let o = outageFigures { o.report(into: &r) }
         r.row("first telemetry after spawn", "\(Report.f(firstTelemetry, 2)) s")
         r.row("SIGTERM → exit", "\(Report.f(stopSeconds, 2)) s, exit status \(exitStatus)")
         r.line("")
@@ -246,7 +296,7 @@ struct EdgegateBench: AsyncParsableCommand {
                + "load average before the run \(loadBefore), after \(Machine.loadAverage); "
                + "bench build: \(Machine.buildConfiguration); daemon: \(daemon)")
         print(r.text)
-        if gateway.exitStatus != 0 || notOK > 0 {
+        if gateway.exitStatus != 0 || notOK > 0 || outageFigures.map({ !$0.caughtUp }) == true {
             throw ExitCode(1)
         }
     }
@@ -275,6 +325,47 @@ struct EdgegateBench: AsyncParsableCommand {
 
     static func tail(of path: String, lines count: Int = 20) -> String {
         lines(of: path).suffix(count).joined(separator: "\n")
+    }
+}
+
+/// What the outage phase measured.
+struct OutageFigures {
+    var seconds: Double
+    /// The gateway at the outage's start, its end, its `online: true` and the catch-up.
+    var before, during, online, after: ProcessSample?
+    var restarted: ContinuousClock.Instant
+    var drain: TelemetryCounter.Drain?
+    var caughtUp: Bool
+    var lastSeqBefore: UInt64?
+    var outboxBytes: Int
+
+    func report(into r: inout Report) {
+        if let before, let during {
+            r.row("gateway during the \(Report.f(seconds, 0)) s outage", "CPU \(Report.f(ProcessSample.cpuPercent(from: before, to: during), 1)) % of one core, "
+                  + "VmRSS \(Report.mib(during.rssKiB)) at its end (VmHWM \(Report.mib(during.peakRSSKiB)))")
+        }
+        r.row("outbox file at the hub's return", outboxBytes > 0 ? String(format: "%.1f MiB (file + WAL)", Double(outboxBytes) / 1_048_576) : "– (in memory)")
+        guard let drain, let online = drain.online, drain.first != nil else {
+            r.row("backlog drain", "the gateway did not come back online, or sent nothing")
+            return
+        }
+        r.row("gateway back online after the hub's return", "\(Report.f((online - restarted).seconds, 2)) s (its reconnect backoff); first seq resent "
+              + "\(drain.firstSeq.map(String.init) ?? "–") (last received before the outage: \(lastSeqBefore.map(String.init) ?? "–"))")
+        guard caughtUp, let end = drain.caughtUp else {
+            r.row("backlog drain", "did not catch up within 180 s (\(drain.messages) messages so far)")
+            return
+        }
+        let wall = ((drain.last ?? end) - online).seconds
+        let mib = Double(drain.bytes) / 1_048_576
+        r.row("backlog drained", "\(drain.messages) messages, \(drain.readings) readings, \(String(format: "%.1f MiB", mib)) "
+              + "in \(Report.f(wall, 2)) s: \(Report.f(Double(drain.messages) / wall, 0)) messages/s, \(Report.f(Double(drain.readings) / wall, 0)) readings/s, "
+              + "\(Report.f(mib / wall, 1)) MiB/s (from the gateway's `online: true` to the last message older than 250 ms)")
+        if let start = self.online, let after {
+            let cpu = after.cpuSeconds - start.cpuSeconds
+            r.row("gateway during the drain", "\(Report.f(cpu, 2)) s of CPU over \(Report.f((after.at - start.at).seconds, 2)) s "
+                  + "(\(Report.f(ProcessSample.cpuPercent(from: start, to: after), 0)) % of one core; \(mib > 0 ? Report.f(cpu * 1000 / mib, 1) : "–") ms per MiB), "
+                  + "VmHWM \(Report.mib(after.peakRSSKiB)), VmRSS \(Report.mib(after.rssKiB)) after it")
+        }
     }
 }
 
