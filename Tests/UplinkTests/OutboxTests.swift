@@ -31,7 +31,10 @@ struct OutboxTests {
 
     func configuration(maxBytes: Int = 1 << 20, maxAge: Duration? = nil, busyTimeout: Duration = .seconds(2)) -> OutboxConfiguration {
         let clock = self.clock
-        return OutboxConfiguration(path: path, maxBytes: maxBytes, maxAge: maxAge, busyTimeout: busyTimeout, clock: { clock.date })
+        // `normal`: durability across power loss cannot be tested here, and an fsync per seal
+        // would only load the disk other tests share.
+        return OutboxConfiguration(path: path, maxBytes: maxBytes, maxAge: maxAge, synchronous: .normal,
+                                   busyTimeout: busyTimeout, clock: { clock.date })
     }
 
     func open(_ configuration: OutboxConfiguration? = nil, log: LogCapture? = nil) throws -> TelemetryQueue {
@@ -39,12 +42,13 @@ struct OutboxTests {
         return TelemetryQueue(gateway: "gw", maxMessageBytes: 256 * 1024, store: store)
     }
 
-    /// Seals one message of `count` readings.
-    func seal(_ queue: TelemetryQueue, readings count: Int = 2) {
+    /// Seals one message of `count` readings, on the queue's I/O thread as the uplink does (file
+    /// work never blocks the cooperative pool that every other test shares).
+    func seal(_ queue: TelemetryQueue, readings count: Int = 2) async {
         queue.append((0..<count).map {
             Reading(device: "d", point: "p\($0)", value: .int(Int64($0)), unit: nil, quality: .good, timestamp: clock.date)
         })
-        #expect(queue.sealNow() == 1)
+        #expect(await queue.seal() == 1)
     }
 
     /// The payload size of message `seq` of `readings` readings, sealed at the clock's time
@@ -53,7 +57,7 @@ struct OutboxTests {
         let clock = self.clock
         let store = try OutboxStore.open(OutboxConfiguration(path: SQLiteDatabase.inMemory, clock: { clock.date }), logger: Logger(label: "t"))
         let probe = TelemetryQueue(gateway: "gw", maxMessageBytes: 256 * 1024, store: store)
-        for _ in 1...seq { seal(probe, readings: readings) }
+        for _ in 1...seq { await seal(probe, readings: readings) }
         return try #require(await probe.batch(after: seq - 1)).payload.count
     }
 
@@ -81,7 +85,7 @@ struct OutboxTests {
     func orderAndReopen() async throws {
         defer { dir.remove() }
         var queue: TelemetryQueue? = try open()
-        for _ in 0..<5 { seal(queue!) }
+        for _ in 0..<5 { await seal(queue!) }
         #expect(await seqs(queue!) == [1, 2, 3, 4, 5])
         let first = try #require(await queue!.batch(after: nil))
         await queue!.acknowledge(first.seq, bytes: first.payload.count)
@@ -97,7 +101,7 @@ struct OutboxTests {
         #expect(await seqs(reopened) == [3, 4, 5])
         #expect(reopened.statistics.queuedMessages == 3)
         #expect(reopened.statistics.queuedBytes == first.payload.count * 3)
-        seal(reopened)
+        await seal(reopened)
         #expect(await seqs(reopened) == [3, 4, 5, 6])
     }
 
@@ -105,14 +109,14 @@ struct OutboxTests {
     func seqContinuity() async throws {
         defer { dir.remove() }
         var queue: TelemetryQueue? = try open()
-        for _ in 0..<3 { seal(queue!) }
+        for _ in 0..<3 { await seal(queue!) }
         await acknowledgeAll(queue!)
         #expect(queue!.statistics.queuedMessages == 0)
         // No close(): the next seq was committed with the messages.
         queue = nil
         queue = try open()
         #expect(queue!.statistics.nextSeq == 4)
-        seal(queue!)
+        await seal(queue!)
         await acknowledgeAll(queue!)
         await queue!.close()
         queue = nil
@@ -125,7 +129,7 @@ struct OutboxTests {
     func batchedDeletes() async throws {
         defer { dir.remove() }
         var queue: TelemetryQueue? = try open()
-        for _ in 0..<100 { seal(queue!) }
+        for _ in 0..<100 { await seal(queue!) }
         await acknowledgeAll(queue!)
         queue = nil
         let reopened = try open()
@@ -146,7 +150,7 @@ struct OutboxTests {
         #expect(queue!.statistics.nextSeq == 4711)
         #expect(!FileManager.default.fileExists(atPath: legacy))
         #expect(log.contains("telemetry seq moved into the outbox"))
-        seal(queue!)
+        await seal(queue!)
         #expect(await seqs(queue!) == [4711])
         queue = nil
         #expect(try open().statistics.nextSeq == 4712)
@@ -160,7 +164,7 @@ struct OutboxTests {
         let size = try await messageSize(seq: 10, readings: 3)
         let queue = try open(configuration(maxBytes: size * 5), log: log)
         for _ in 0..<40 {
-            seal(queue, readings: 3)
+            await seal(queue, readings: 3)
             clock.advance(0.05)
         }
         var stats = queue.statistics
@@ -175,7 +179,7 @@ struct OutboxTests {
         // Dropping goes on: one more line a minute after the first, with what happened since
         // (the first line came with the first drop, at the 6th message).
         clock.advance(59)
-        seal(queue, readings: 3)
+        await seal(queue, readings: 3)
         #expect(log.messages(at: .warning).count == 2)
         #expect(log.contains("messages_last_minute=35"))
         stats = queue.statistics
@@ -190,9 +194,9 @@ struct OutboxTests {
         defer { dir.remove() }
         let log = LogCapture()
         let queue = try open(configuration(maxAge: .seconds(60)), log: log)
-        for _ in 0..<3 { seal(queue, readings: 4) }
+        for _ in 0..<3 { await seal(queue, readings: 4) }
         clock.advance(30)
-        for _ in 0..<2 { seal(queue, readings: 4) }
+        for _ in 0..<2 { await seal(queue, readings: 4) }
         clock.advance(35)
         // The hub is back after 65 s: the first three are too old to send.
         let first = try #require(await queue.batch(after: nil))
@@ -205,7 +209,7 @@ struct OutboxTests {
         #expect(log.messages(at: .warning) == ["outbox dropped telemetry older than max_age"])
         // Sealing checks the age too (at most once a second).
         clock.advance(30)
-        seal(queue, readings: 4)
+        await seal(queue, readings: 4)
         #expect(await seqs(queue) == [6])
         #expect(queue.statistics.expiredMessages == 5)
     }
@@ -215,7 +219,7 @@ struct OutboxTests {
         defer { dir.remove() }
         var queue: TelemetryQueue? = try open()
         // Enough messages for the table to span many pages.
-        for _ in 0..<60 { seal(queue!, readings: 40) }
+        for _ in 0..<60 { await seal(queue!, readings: 40) }
         await queue!.close()
         queue = nil
         let handle = try FileHandle(forUpdating: URL(fileURLWithPath: path))
@@ -234,7 +238,7 @@ struct OutboxTests {
         #expect(log.contains("seq_from=damaged file"))
         let moved = try FileManager.default.contentsOfDirectory(atPath: dir.file("var")).filter { $0.hasPrefix("outbox.sqlite.damaged-") }
         #expect(!moved.isEmpty)
-        seal(fresh)
+        await seal(fresh)
         #expect(await seqs(fresh) == [61])
     }
 
@@ -248,7 +252,7 @@ struct OutboxTests {
         #expect(log.contains("file is not a database"))
         #expect(log.contains("seq_from=clock"))
         #expect(queue.statistics.nextSeq == UInt64(clock.date.timeIntervalSince1970 * 1000))
-        seal(queue)
+        await seal(queue)
         #expect(await seqs(queue).count == 1)
     }
 
@@ -257,12 +261,12 @@ struct OutboxTests {
         defer { dir.remove() }
         let log = LogCapture()
         let queue = try open(configuration(busyTimeout: .milliseconds(50)), log: log)
-        seal(queue)
-        seal(queue)
+        await seal(queue)
+        await seal(queue)
         // Someone opens the file with sqlite3 and leaves a write transaction open.
         let other = try SQLiteDatabase.open(path)
         try other.execute("BEGIN IMMEDIATE")
-        for _ in 0..<3 { seal(queue) }
+        for _ in 0..<3 { await seal(queue) }
         #expect(queue.statistics.unsavedMessages == 3)
         #expect(queue.statistics.queuedMessages == 5)
         #expect(log.messages(at: .error) == ["outbox cannot store telemetry; keeping it in memory until it can"])
@@ -271,7 +275,7 @@ struct OutboxTests {
         let head = try #require(await queue.batch(after: nil))
         await queue.acknowledge(head.seq, bytes: head.payload.count)
         try other.execute("COMMIT")
-        seal(queue)
+        await seal(queue)
         #expect(queue.statistics.unsavedMessages == 0)
         #expect(log.contains("outbox stores telemetry again"))
         #expect(await seqs(queue) == [2, 3, 4, 5, 6])
@@ -286,10 +290,10 @@ struct OutboxTests {
         let size = try await messageSize(seq: 1, readings: 2)
         let log = LogCapture()
         let queue = try open(configuration(maxBytes: size * 2, busyTimeout: .milliseconds(20)), log: log)
-        seal(queue)  // 1, in the file
+        await seal(queue)  // 1, in the file
         let other = try SQLiteDatabase.open(path)
         try other.execute("BEGIN IMMEDIATE")
-        for _ in 0..<4 { seal(queue) }  // 2...5 in memory; beyond two messages the oldest go
+        for _ in 0..<4 { await seal(queue) }  // 2...5 in memory; beyond two messages the oldest go
         #expect(queue.statistics.unsavedMessages == 2)
         #expect(queue.statistics.droppedMessages == 2)
         #expect(await seqs(queue) == [1, 4, 5])
@@ -298,7 +302,7 @@ struct OutboxTests {
         #expect(queue.statistics.acknowledgedMessages == 3)
         #expect(!log.contains("out of order"))
         try other.execute("COMMIT")
-        seal(queue)
+        await seal(queue)
         #expect(await seqs(queue) == [6])
     }
 
