@@ -30,6 +30,11 @@ let package = Package(
             pkgConfig: "libmosquitto",
             providers: [.apt(["libmosquitto-dev"])]
         ),
+        .systemLibrary(
+            name: "CSQLite",
+            pkgConfig: "sqlite3",
+            providers: [.apt(["libsqlite3-dev"])]
+        ),
 
         // The protocol-free model: values, readings, commands, the adapter contract, the router.
         .target(
@@ -53,10 +58,15 @@ let package = Package(
             name: "MQTTClient",
             dependencies: ["CMosquitto", .product(name: "Logging", package: "swift-log")]
         ),
-        // The northbound link: wire profiles, batching, commands in and responses out.
+        // Embedded SQLite: open with WAL, prepared statements, transactions, typed errors.
+        .target(
+            name: "Storage",
+            dependencies: ["CSQLite"]
+        ),
+        // The northbound link: wire profiles, batching, the durable outbox, commands in and responses out.
         .target(
             name: "Uplink",
-            dependencies: ["GatewayCore", "MQTTClient", "CCrypto",
+            dependencies: ["GatewayCore", "MQTTClient", "CCrypto", "Storage",
                            .product(name: "Logging", package: "swift-log"),
                            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")]
         ),
@@ -74,7 +84,7 @@ let package = Package(
         // Composition: a configuration in, a running gateway out.
         .target(
             name: "Gateway",
-            dependencies: ["GatewayCore", "DeviceMaps", "ModbusAdapter", "Uplink", "MQTTClient",
+            dependencies: ["GatewayCore", "DeviceMaps", "ModbusAdapter", "Uplink", "MQTTClient", "Storage",
                            .product(name: "Logging", package: "swift-log"),
                            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                            .product(name: "UnixSignals", package: "swift-service-lifecycle")]
@@ -104,11 +114,12 @@ let package = Package(
         .testTarget(name: "ModbusAdapterTests",
                     dependencies: ["ModbusAdapter", "DeviceMaps", "GatewayCore", "Simulators", "TestSupport", "DevTools"],
                     exclude: ["PlanCases"]),
+        .testTarget(name: "StorageTests", dependencies: ["Storage", "TestSupport"]),
         .testTarget(name: "UplinkTests",
-                    dependencies: ["Uplink", "MQTTClient", "GatewayCore", "TestSupport", "DevTools"]),
+                    dependencies: ["Uplink", "Storage", "MQTTClient", "GatewayCore", "TestSupport", "DevTools"]),
         .testTarget(name: "IntegrationTests",
                     dependencies: ["Gateway", "GatewayCore", "DeviceMaps", "Simulators", "ModbusAdapter", "CModbus",
-                                   "MQTTClient", "Uplink", "TestSupport", "DevTools"],
+                                   "MQTTClient", "Uplink", "Storage", "TestSupport", "DevTools"],
                     exclude: ["Peers"]),
     ],
     swiftLanguageModes: [.v6]

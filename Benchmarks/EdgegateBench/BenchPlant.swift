@@ -56,7 +56,7 @@ struct BenchPlant {
 
         let configPath = "\(work)/gateway.yaml"
         try Scenario.gatewayYAML(mapPath: mapPath, hubPort: hubPort, ca: pki.caCert, cert: pki.gatewayCert,
-                                 key: pki.gatewayKey, outbox: "\(work)/var/outbox.sqlite")
+                                 key: pki.gatewayKey, outbox: "\(work)/var/outbox.sqlite", sync: "full")
             .write(toFile: configPath, atomically: true, encoding: .utf8)
         return BenchPlant(work: work, pki: pki, hub: hub, scenario: scenario, simulators: simulators,
                           configPath: configPath, gatewayLog: "\(work)/gateway.log")

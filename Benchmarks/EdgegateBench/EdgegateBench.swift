@@ -21,7 +21,7 @@ struct EdgegateBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "edgegate-bench",
         abstract: "Benchmarks of edgegate; without a subcommand, the end-to-end scenario.",
-        subcommands: [EndToEndBench.self, PlanBench.self, CommandsBench.self],
+        subcommands: [EndToEndBench.self, PlanBench.self, CommandsBench.self, OutboxBench.self],
         defaultSubcommand: EndToEndBench.self)
 }
 
@@ -110,7 +110,7 @@ struct EndToEndBench: AsyncParsableCommand {
         let counter = TelemetryCounter()
         let mailbox = ResponseMailbox()
         let consumers = [
-            Task { await counter.consume(telemetryConnection, topic: topics.telemetry) },
+            Task { await counter.consume(telemetryConnection, topic: topics.telemetry, status: topics.status) },
             Task { await mailbox.consume(commandConnection, topic: topics.responses) },
         ]
 

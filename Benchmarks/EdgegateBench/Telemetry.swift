@@ -22,6 +22,27 @@ final class TelemetryCounter: Sendable {
         var ages: [Double] = []
         var recordAges = false
         var firstMessage: ContinuousClock.Instant?
+        /// The drain of a backlog after an outage, when `startDrain` was called.
+        var drain: Drain?
+    }
+
+    /// A backlog being delivered: from the gateway's `online: true` after the mark (its
+    /// reconnect) until the first message whose oldest reading is younger than `fresh` ms
+    /// (caught up with live data). Messages the hub kept from before the outage and hands
+    /// out before the gateway is back do not count.
+    struct Drain: Sendable {
+        var fresh: Double
+        /// When the gateway said `online: true` again.
+        var online: ContinuousClock.Instant?
+        var first: ContinuousClock.Instant?
+        /// The arrival of the last backlog message (the one before the first fresh one).
+        var last: ContinuousClock.Instant?
+        var caughtUp: ContinuousClock.Instant?
+        /// Messages and readings from the first arrival up to (not including) the fresh one.
+        var messages = 0
+        var readings = 0
+        var bytes = 0
+        var firstSeq: UInt64?
     }
 
     private let state = Mutex(Snapshot())
@@ -38,6 +59,22 @@ final class TelemetryCounter: Sendable {
         state.withLock { $0.recordAges = on }
     }
 
+    /// From now on, measures the drain of a backlog (see `Drain`).
+    func startDrain(fresh milliseconds: Double) {
+        state.withLock { $0.drain = Drain(fresh: milliseconds) }
+    }
+
+    /// Waits until `condition` holds for the drain or `timeout` passes; true if it did. Polls
+    /// every 5 ms, so that a process sample taken right after is close to the event.
+    func waitForDrain(timeout: Duration, until condition: (Drain) -> Bool) async -> Bool {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if state.withLock({ $0.drain.map(condition) ?? false }) { return true }
+            try? await Task.sleep(for: .milliseconds(5))
+        }
+        return false
+    }
+
     /// Waits until the first message has arrived or `timeout` passes; true if one arrived.
     func waitForFirstMessage(timeout: Duration) async -> Bool {
         let deadline = ContinuousClock.now + timeout
@@ -48,10 +85,20 @@ final class TelemetryCounter: Sendable {
         return false
     }
 
-    /// Consumes the connection's messages until it ends.
-    func consume(_ connection: MQTTConnection, topic: String) async {
-        for await message in connection.messages where message.topic == topic {
-            ingest(message.payload)
+    private static let onlineMarker = Array(#""online":true"#.utf8)
+
+    /// Consumes the connection's messages until it ends: telemetry, and the gateway's live
+    /// (not retained) status, whose `online: true` marks its reconnect during a drain.
+    func consume(_ connection: MQTTConnection, topic: String, status: String) async {
+        for await message in connection.messages {
+            if message.topic == topic {
+                ingest(message.payload)
+            } else if message.topic == status, !message.retain, Self.count(Self.onlineMarker, in: message.payload) > 0 {
+                let now = ContinuousClock.now
+                state.withLock { s in
+                    if s.drain != nil, s.drain?.online == nil { s.drain?.online = now }
+                }
+            }
         }
     }
 
@@ -86,6 +133,21 @@ final class TelemetryCounter: Sendable {
                 }
             }
             if s.recordAges, let age { s.ages.append(age) }
+            if var d = s.drain, d.online != nil, d.caughtUp == nil {
+                if d.first == nil {
+                    d.first = now
+                    d.firstSeq = seq
+                }
+                if let age, age < d.fresh {
+                    d.caughtUp = now
+                } else {
+                    d.messages += 1
+                    d.readings += readings
+                    d.bytes += payload.count
+                    d.last = now
+                }
+                s.drain = d
+            }
         }
     }
 

@@ -111,19 +111,40 @@ public struct TLSFiles: Sendable, Hashable {
 
 /// The durable queue between the adapters and the uplink.
 public struct OutboxSettings: Sendable, Hashable {
-    /// The SQLite file, resolved against the configuration's folder.
+    /// The SQLite file, resolved against the configuration's folder; `:memory:` keeps the
+    /// outbox in memory (tests and benchmarks: nothing survives a restart, `seq` restarts at 1).
     public var path: String
-    /// Size limit; beyond it the oldest readings are dropped (and counted).
+    /// Size limit on the telemetry held; beyond it the oldest messages are dropped (and counted).
     public var maxBytes: Int
+    /// Age limit on the telemetry held; older messages are dropped (and counted). nil: none.
+    public var maxAge: Duration?
+    /// How durable a stored message is.
+    public var sync: OutboxSync
 
     /// The default size limit, 256 MB.
     public static let defaultMaxBytes = 256 << 20
+    /// The shortest `max_age` accepted: shorter would drop telemetry before a reconnect could send it.
+    public static let minimumMaxAge = Duration.seconds(1)
 
     /// Creates outbox settings.
-    public init(path: String = "var/outbox.sqlite", maxBytes: Int = OutboxSettings.defaultMaxBytes) {
+    public init(path: String = "var/outbox.sqlite", maxBytes: Int = OutboxSettings.defaultMaxBytes,
+                maxAge: Duration? = nil, sync: OutboxSync = .full) {
         self.path = path
         self.maxBytes = maxBytes
+        self.maxAge = maxAge
+        self.sync = sync
     }
+}
+
+/// When a message stored in the outbox is safe (`outbox.sync`).
+public enum OutboxSync: String, Sendable, Hashable, CaseIterable {
+    /// Every commit reaches the disk (fsync) before the message is sent: it survives a power
+    /// loss. One fsync per sealed message batch (every 50 ms under load).
+    case full
+    /// Commits survive a crash of the process but not necessarily a power loss, which may roll
+    /// back the last second or so of telemetry (the file stays consistent). Fewer fsyncs:
+    /// for flash media that wear, or disks too slow for one fsync per batch.
+    case normal
 }
 
 // MARK: - Parser
@@ -137,7 +158,7 @@ struct ConfigParser {
 
     static let uplinkKeys = ["profile", "url", "insecure", "prefix", "tls", "client_id", "keep_alive"]
     static let tlsKeys = ["ca", "cert", "key"]
-    static let outboxKeys = ["path", "max_bytes"]
+    static let outboxKeys = ["path", "max_bytes", "max_age", "sync"]
     static let profiles = ["mqtt", AzureIoTHubSettings.profile]
 
     func path(_ p: String) -> String { resolve(p, relativeToFolderOf: file) }
@@ -185,8 +206,18 @@ struct ConfigParser {
         var outbox = OutboxSettings(path: path("var/outbox.sqlite"))
         if let o = top.mapping("outbox", context: "outbox") {
             o.checkKeys(Self.outboxKeys)
-            if let p = o.name("path") { outbox.path = path(p) }
+            // `:memory:` is SQLite's name for no file at all, not a path to resolve.
+            if let p = o.name("path") { outbox.path = p == ":memory:" ? p : path(p) }
             if let n = o.byteSize("max_bytes") { outbox.maxBytes = n }
+            if let age = o.duration("max_age"), let node = o.value("max_age") {
+                if age < OutboxSettings.minimumMaxAge {
+                    o.error("max_age must be at least 1s", at: node,
+                            hint: "it drops telemetry older than this; e.g. max_age: 72h")
+                } else {
+                    outbox.maxAge = age
+                }
+            }
+            if let sync = o.choice("sync", OutboxSync.self) { outbox.sync = sync }
         }
 
         guard let gatewayID, let uplink else { return nil }

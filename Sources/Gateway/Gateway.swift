@@ -5,6 +5,7 @@ import Logging
 import ModbusAdapter
 import MQTTClient
 import ServiceLifecycle
+import Storage
 import Synchronization
 import Uplink
 
@@ -14,11 +15,13 @@ public enum GatewayError: Error, Sendable, Hashable, CustomStringConvertible {
     case unsupported(String)
     /// The configuration contradicts itself or the security defaults.
     case invalidConfiguration(String)
+    /// The outbox file cannot be opened (a damaged file is not this: it is moved aside).
+    case outbox(String)
 
     /// A sentence for the operator.
     public var description: String {
         switch self {
-        case .unsupported(let what), .invalidConfiguration(let what): return what
+        case .unsupported(let what), .invalidConfiguration(let what), .outbox(let what): return what
         }
     }
 }
@@ -47,6 +50,8 @@ public struct Gateway: Sendable {
     ///     `configuration.devicemaps` and reloads on SIGHUP); nil: only `reload(to:trigger:)`.
     ///   - tuning: adjusts the uplink's settings beyond the configuration file (tests, demo).
     ///   - wallClock: what SAS token expiries are counted from (tests pin it).
+    /// - Throws: `GatewayError`; the outbox is opened (and checked) here, so a file that
+    ///   cannot be opened stops the start-up with its reason.
     public init(configuration: GatewayConfiguration, deviceMap: DeviceMap, logger: Logger,
                 watch: DeviceMapWatch? = nil,
                 tuning: (inout MQTTUplinkConfiguration) -> Void = { _ in },
@@ -74,11 +79,18 @@ public struct Gateway: Sendable {
             },
             keepAlive: settings.keepAlive.map { Int($0.components.seconds) } ?? 30)
         var uplinkConfiguration = MQTTUplinkConfiguration(
-            gatewayID: configuration.gatewayID, prefix: settings.prefix, connection: options,
-            maxQueuedBytes: configuration.outbox.maxBytes,
-            sequenceFile: (configuration.outbox.path as NSString).deletingLastPathComponent + "/telemetry.seq")
+            gatewayID: configuration.gatewayID, prefix: settings.prefix, connection: options)
         tuning(&uplinkConfiguration)
-        self.uplink = MQTTUplink(configuration: uplinkConfiguration, devices: router.devices,
+        let outbox: OutboxStore
+        do {
+            outbox = try OutboxStore.open(Self.outboxConfiguration(configuration.outbox), logger: logger)
+        } catch {
+            throw .outbox("outbox: cannot open \(error)")
+        }
+        if configuration.outbox.path == SQLiteDatabase.inMemory {
+            logger.warning("outbox is in memory (`path: :memory:`): telemetry not yet delivered is lost on a restart and seq starts again at 1; for tests and benchmarks only")
+        }
+        self.uplink = MQTTUplink(configuration: uplinkConfiguration, outbox: outbox, devices: router.devices,
                                  handler: { router.submit($0) }, logger: logger, profile: profile)
         self.router = router
         self.adapters = adapters
@@ -87,6 +99,12 @@ public struct Gateway: Sendable {
         self.applied = AppliedMap(deviceMap)
         self.watch = watch
         self.logger = logger
+    }
+
+    /// The uplink's outbox settings from the configuration file's.
+    static func outboxConfiguration(_ settings: OutboxSettings) -> OutboxConfiguration {
+        OutboxConfiguration(path: settings.path, maxBytes: settings.maxBytes, maxAge: settings.maxAge,
+                            synchronous: settings.sync == .full ? .full : .normal)
     }
 
     /// Device id → point → policy, for the points that have one (their own or their device's).

@@ -17,8 +17,6 @@ public struct MQTTUplinkConfiguration: Sendable {
     public var batchInterval: Duration
     /// Largest telemetry message in bytes.
     public var maxMessageBytes: Int
-    /// Bound of the in-memory queue; beyond it the oldest messages are dropped and counted.
-    public var maxQueuedBytes: Int
     /// Telemetry messages published but not yet acknowledged, at most.
     public var window: Int
     /// First reconnect delay, doubled per failure up to `maxBackoff`, with jitter.
@@ -27,34 +25,30 @@ public struct MQTTUplinkConfiguration: Sendable {
     public var maxBackoff: Duration
     /// On shutdown, how long to keep delivering queued telemetry before going offline.
     public var drainGrace: Duration
-    /// Where the telemetry sequence number is kept across restarts; nil: memory only.
-    public var sequenceFile: String?
 
     /// Creates a configuration with the defaults of DESIGN.md.
     public init(gatewayID: String, prefix: String = "edgegate", connection: MQTTOptions,
-                batchInterval: Duration = .milliseconds(50), maxMessageBytes: Int = 256 * 1024,
-                maxQueuedBytes: Int = 64 * 1024 * 1024, window: Int = 32,
+                batchInterval: Duration = .milliseconds(50), maxMessageBytes: Int = 256 * 1024, window: Int = 32,
                 initialBackoff: Duration = .milliseconds(500), maxBackoff: Duration = .seconds(30),
-                drainGrace: Duration = .seconds(3), sequenceFile: String? = nil) {
+                drainGrace: Duration = .seconds(3)) {
         self.gatewayID = gatewayID
         self.prefix = prefix
         self.connection = connection
         self.batchInterval = batchInterval
         self.maxMessageBytes = maxMessageBytes
-        self.maxQueuedBytes = maxQueuedBytes
         self.window = window
         self.initialBackoff = initialBackoff
         self.maxBackoff = maxBackoff
         self.drainGrace = drainGrace
-        self.sequenceFile = sequenceFile
     }
 }
 
-/// The northbound link: telemetry out (batched, QoS 1, in order), an online status with a
-/// last will, a device inventory (published at each session start and again whenever
-/// `update(devices:)` changes it), commands in and answers out. Reconnects with backoff for
-/// as long as it runs, and at once when its profile's credentials are due for renewal.
-/// What goes where on the wire is its `UplinkProfile`'s: `mqtt` (DESIGN.md) unless told.
+/// The northbound link: telemetry out (batched, kept in the durable outbox until
+/// acknowledged, QoS 1, in order), an online status with a last will, a device inventory
+/// (published at each session start and again whenever `update(devices:)` changes it),
+/// commands in and answers out. Reconnects with backoff for as long as it runs, and at once
+/// when its profile's credentials are due for renewal. What goes where on the wire is its
+/// `UplinkProfile`'s: `mqtt` (DESIGN.md) unless told.
 public final class MQTTUplink: Service {
     /// Admits one decoded command and returns the task that answers it (the
     /// `CommandRouter`'s `submit`, in practice). Called synchronously, one command after the
@@ -72,10 +66,10 @@ public final class MQTTUplink: Service {
     /// Warnings about malformed commands: a flood of them must not become a flood of lines.
     private let malformedLog = LogThrottle(burst: 10, interval: .seconds(10))
 
-    /// Creates the uplink. Nothing connects until `run()`.
+    /// Creates the uplink around an open outbox. Nothing connects until `run()`.
     /// - Parameter profile: the wire profile; nil: `mqtt` with the configuration's prefix and
     ///   gateway id. A profile's telemetry size limit lowers `maxMessageBytes` when below it.
-    public init(configuration: MQTTUplinkConfiguration, devices: [DeviceDescriptor],
+    public init(configuration: MQTTUplinkConfiguration, outbox: OutboxStore, devices: [DeviceDescriptor],
                 handler: @escaping CommandHandler, logger: Logger, profile: (any UplinkProfile)? = nil) {
         let profile = profile ?? MQTTProfile(prefix: configuration.prefix, gatewayID: configuration.gatewayID)
         var configuration = configuration
@@ -85,10 +79,7 @@ public final class MQTTUplink: Service {
         self.inventory = DeviceInventory(devices)
         self.handler = handler
         self.logger = logger
-        self.queue = TelemetryQueue(gateway: configuration.gatewayID,
-                                    maxMessageBytes: configuration.maxMessageBytes,
-                                    maxQueuedBytes: configuration.maxQueuedBytes,
-                                    sequence: SequenceStore(path: configuration.sequenceFile, logger: logger))
+        self.queue = TelemetryQueue(gateway: configuration.gatewayID, maxMessageBytes: configuration.maxMessageBytes, store: outbox)
     }
 
     /// Where adapters deliver readings; callable from any thread.
@@ -129,7 +120,7 @@ public final class MQTTUplink: Service {
             }
             group.cancelAll()
         }
-        queue.closeSequence()
+        await queue.close()
     }
 
     // MARK: - Batching
@@ -139,9 +130,9 @@ public final class MQTTUplink: Service {
             await queue.waitForReadings()
             // Let a poll's worth of readings from several devices gather into one message.
             try? await Task.sleep(for: configuration.batchInterval)
-            queue.seal()
+            await queue.seal()
         }
-        queue.seal()
+        await queue.seal()
     }
 
     // MARK: - Connection
@@ -240,31 +231,34 @@ public final class MQTTUplink: Service {
         }
     }
 
-    /// Publishes telemetry in seq order with up to `window` messages awaiting PUBACK. A
-    /// message leaves the queue only when acknowledged; after a reconnect the unacknowledged
-    /// ones are sent again (at-least-once; the cloud drops duplicates by `seq`). When told to
-    /// stop it keeps delivering for `drainGrace`, then says goodbye and disconnects.
+    /// Publishes telemetry in seq order with up to `window` messages awaiting PUBACK, reading
+    /// them from the outbox one at a time. A message leaves the outbox only when acknowledged;
+    /// after a reconnect the unacknowledged ones are sent again (at-least-once; the cloud
+    /// drops duplicates by `seq`). When told to stop it keeps delivering for `drainGrace`,
+    /// then says goodbye and disconnects.
     private func sendLoop(_ connection: MQTTConnection, stopping: StopFlag) async {
-        var inFlight: [(seq: UInt64, messageID: Int32)] = []
+        var inFlight: [(seq: UInt64, bytes: Int, messageID: Int32)] = []
         var lastSent: UInt64?
         var deadline: ContinuousClock.Instant?
         do {
             while !Task.isCancelled {
                 if deadline == nil, stopping.isSet {
                     deadline = .now + configuration.drainGrace
-                    queue.seal()
+                    await queue.seal()
                 }
-                if let deadline, inFlight.isEmpty && queue.batch(after: lastSent) == nil || .now >= deadline {
+                var next = inFlight.count < configuration.window ? await queue.batch(after: lastSent) : nil
+                if let deadline, inFlight.isEmpty && next == nil || .now >= deadline {
                     break
                 }
-                while inFlight.count < configuration.window, let next = queue.batch(after: lastSent) {
-                    let id = try connection.send(profile.telemetryTopic, payload: next.payload, qos: 1, retain: false)
-                    inFlight.append((next.seq, id))
-                    lastSent = next.seq
+                while let batch = next {
+                    let id = try connection.send(profile.telemetryTopic, payload: batch.payload, qos: 1, retain: false)
+                    inFlight.append((batch.seq, batch.payload.count, id))
+                    lastSent = batch.seq
+                    next = inFlight.count < configuration.window ? await queue.batch(after: lastSent) : nil
                 }
                 if let first = inFlight.first {
                     try await connection.acknowledgement(of: first.messageID)
-                    queue.acknowledge(first.seq)
+                    await queue.acknowledge(first.seq, bytes: first.bytes)
                     inFlight.removeFirst()
                 } else {
                     await queue.waitForBatch(after: lastSent)
@@ -283,7 +277,7 @@ public final class MQTTUplink: Service {
         guard deadline != nil else { return }
         let left = queue.statistics.queuedMessages
         if left > 0 {
-            logger.warning("uplink stopping with telemetry undelivered", metadata: ["messages": "\(left)"])
+            logger.warning("uplink stopping with telemetry undelivered; it stays in the outbox for the next start", metadata: ["messages": "\(left)"])
         }
         try? await profile.publishOffline(reason: "shutdown", on: connection)
         await connection.disconnect()

@@ -2,27 +2,14 @@ import Foundation
 import GatewayCore
 import Synchronization
 
-/// One encoded telemetry message waiting for the hub's PUBACK.
-struct TelemetryBatch: Sendable {
-    let seq: UInt64
-    let payload: [UInt8]
-    let readingCount: Int
-}
-
 /// Readings between the adapters (any thread) and the sender: readings are grouped into
-/// telemetry messages by size and time, numbered, and kept in order until acknowledged.
-/// Bounded by bytes: beyond the bound the oldest messages are dropped and counted, so a long
-/// outage costs the oldest data, never the process. (Disk store-and-forward replaces this
-/// in-memory queue in the outbox issue; the interface stays.)
+/// telemetry messages by size and time, numbered, and handed to the outbox, which keeps
+/// them in order until acknowledged (`OutboxStore`). The outbox's file work runs on a serial
+/// queue of this type's own: fsyncs never block the cooperative thread pool, and seals
+/// reach the outbox in the order their numbers were given.
 final class TelemetryQueue: Sendable {
     private struct State {
         var pending: [Reading] = []
-        var batches: [TelemetryBatch] = []
-        var head = 0
-        var queuedBytes = 0
-        var dropped = 0
-        var droppedReadings = 0
-        var acknowledged = 0
         var dataWaiter: CheckedContinuation<Void, Never>?
         var readingsWaiter: CheckedContinuation<Void, Never>?
         /// Sticky: once the uplink stops, a sender that parks later must not sleep forever.
@@ -30,19 +17,19 @@ final class TelemetryQueue: Sendable {
     }
 
     private let state = Mutex(State())
-    /// Serializes sealing (the batcher, and the sender's final seal on shutdown) and owns
-    /// the sequence numbers, so two seals never number two messages alike. Encoding runs
-    /// under this lock but outside `state`, so adapters keep appending meanwhile.
-    private let sealing: Mutex<SequenceStore>
+    /// Serializes sealing: the numbers come from the outbox (`nextSeq`), and a seal must
+    /// store its messages before the next one reads it.
+    private let sealing = Mutex(())
+    /// The outbox.
+    let store: OutboxStore
+    private let io = DispatchQueue(label: "edgegate.outbox")
     private let gateway: String
     private let maxMessageBytes: Int
-    private let maxQueuedBytes: Int
 
-    init(gateway: String, maxMessageBytes: Int, maxQueuedBytes: Int, sequence: sending SequenceStore) {
-        self.sealing = Mutex(sequence)
+    init(gateway: String, maxMessageBytes: Int, store: OutboxStore) {
+        self.store = store
         self.gateway = gateway
         self.maxMessageBytes = maxMessageBytes
-        self.maxQueuedBytes = maxQueuedBytes
     }
 
     /// Called from adapter threads: never blocks beyond the lock.
@@ -61,10 +48,17 @@ final class TelemetryQueue: Sendable {
         await park(\.readingsWaiter) { !$0.pending.isEmpty }
     }
 
-    /// Turns pending readings into numbered messages no larger than the message bound.
+    /// Turns pending readings into numbered messages no larger than the message bound and
+    /// stores them in the outbox.
     @discardableResult
-    func seal() -> Int {
-        sealing.withLock { sequence in
+    func seal() async -> Int {
+        await onIO { self.sealNow() }
+    }
+
+    /// `seal()`, on the caller's thread (blocking on the outbox's file).
+    @discardableResult
+    func sealNow() -> Int {
+        let count = sealing.withLock { _ -> Int in
             let readings = state.withLock { s -> [Reading] in
                 let r = s.pending
                 s.pending = []
@@ -95,64 +89,56 @@ final class TelemetryQueue: Sendable {
                 chunkBytes += size
             }
             cuts.append(start..<fragments.count)
-            let first = sequence.take(UInt64(cuts.count))
+            let first = store.nextSeq
+            let created = store.configuration.clock()
             let batches = cuts.enumerated().map { i, range in
                 let seq = first + UInt64(i)
                 return TelemetryBatch(seq: seq, payload: MQTTWire.telemetry(gateway: gateway, seq: seq, fragments: fragments[range]),
-                                      readingCount: range.count)
+                                      readingCount: range.count, created: created)
             }
-            let waiter = state.withLock { s -> CheckedContinuation<Void, Never>? in
-                for b in batches {
-                    s.batches.append(b)
-                    s.queuedBytes += b.payload.count
-                }
-                while s.queuedBytes > maxQueuedBytes, s.batches.count - s.head > 1 {
-                    let oldest = s.batches[s.head]
-                    s.head += 1
-                    s.queuedBytes -= oldest.payload.count
-                    s.dropped += 1
-                    s.droppedReadings += oldest.readingCount
-                }
-                compact(&s)
+            store.append(batches)
+            return batches.count
+        }
+        if count > 0 {
+            state.withLock { s in
                 let w = s.dataWaiter
                 s.dataWaiter = nil
                 return w
-            }
-            waiter?.resume()
-            return batches.count
+            }?.resume()
         }
+        return count
     }
 
-    /// Records the next sequence number for a clean restart; called once, when the uplink stops.
-    func closeSequence() {
-        sealing.withLock { $0.recordNext() }
+    /// Stores what is still in memory, deletes what was acknowledged and leaves a tidy file;
+    /// called once, when the uplink stops.
+    func close() async {
+        await onIO { self.store.close() }
     }
 
-    /// The oldest queued message whose seq is above `seq` (nil: the oldest of all).
-    func batch(after seq: UInt64?) -> TelemetryBatch? {
-        state.withLock { s in
-            for i in s.head..<s.batches.count where seq == nil || s.batches[i].seq > seq! {
-                return s.batches[i]
-            }
-            return nil
-        }
+    /// The oldest message held whose seq is above `seq` (nil: the oldest of all).
+    func batch(after seq: UInt64?) async -> TelemetryBatch? {
+        await onIO { self.store.batch(after: seq) }
     }
 
-    /// Forgets a message the hub acknowledged (it may already have been dropped by the bound).
-    func acknowledge(_ seq: UInt64) {
-        state.withLock { s in
-            guard s.head < s.batches.count, s.batches[s.head].seq == seq else { return }
-            s.queuedBytes -= s.batches[s.head].payload.count
-            s.head += 1
-            s.acknowledged += 1
-            compact(&s)
-        }
+    /// Forgets a message the hub acknowledged (it may already have been dropped by a bound).
+    func acknowledge(_ seq: UInt64, bytes: Int) async {
+        await onIO { self.store.acknowledge(seq, bytes: bytes) }
     }
 
-    /// Waits until a message with seq above `seq` is queued, or the task is cancelled.
+    /// Waits until a message with seq above `seq` is held, or the task is cancelled.
     func waitForBatch(after seq: UInt64?) async {
+        let store = self.store
         await park(\.dataWaiter) { s in
-            s.interrupted || s.head < s.batches.count && (seq == nil || s.batches[s.batches.count - 1].seq > seq!)
+            if s.interrupted { return true }
+            let c = store.snapshot
+            return c.messages > 0 && (seq == nil || c.next - 1 > seq!)
+        }
+    }
+
+    /// Runs outbox work on the serial I/O queue and waits for it.
+    private func onIO<T: Sendable>(_ work: @escaping @Sendable () -> T) async -> T {
+        await withCheckedContinuation { continuation in
+            io.async { continuation.resume(returning: work()) }
         }
     }
 
@@ -191,38 +177,34 @@ final class TelemetryQueue: Sendable {
 
     /// Counters for logs, tests and benchmarks.
     var statistics: UplinkStatistics {
-        state.withLock { s in
-            UplinkStatistics(queuedMessages: s.batches.count - s.head, queuedBytes: s.queuedBytes,
-                             pendingReadings: s.pending.count, acknowledgedMessages: s.acknowledged,
-                             droppedMessages: s.dropped, droppedReadings: s.droppedReadings, malformedCommands: 0)
-        }
-    }
-
-    /// Frees acknowledged and dropped messages. Removing them once they are at least half of
-    /// the array keeps the cost amortized O(1) per message and the memory close to what is
-    /// really queued (a high threshold here once kept ~100 s of delivered telemetry alive).
-    private func compact(_ s: inout State) {
-        if s.head > 16, s.head * 2 > s.batches.count {
-            s.batches.removeFirst(s.head)
-            s.head = 0
-        }
+        let pending = state.withLock { $0.pending.count }
+        let c = store.snapshot
+        return UplinkStatistics(queuedMessages: c.messages, queuedBytes: c.bytes, pendingReadings: pending,
+                                acknowledgedMessages: c.acknowledged, droppedMessages: c.dropped, droppedReadings: c.droppedReadings,
+                                expiredMessages: c.expired, unsavedMessages: c.unsaved, nextSeq: c.next, malformedCommands: 0)
     }
 }
 
 /// What the uplink has done so far.
 public struct UplinkStatistics: Sendable, Hashable {
-    /// Messages waiting for the hub.
+    /// Messages in the outbox, waiting for the hub's acknowledgement.
     public var queuedMessages: Int
-    /// Their size in bytes.
+    /// Their payload size in bytes.
     public var queuedBytes: Int
     /// Readings not yet grouped into a message.
     public var pendingReadings: Int
     /// Messages the hub acknowledged.
     public var acknowledgedMessages: Int
-    /// Messages dropped because the queue was full.
+    /// Messages dropped, oldest first, beyond the outbox's `max_bytes` or `max_age`.
     public var droppedMessages: Int
     /// Readings in the dropped messages.
     public var droppedReadings: Int
+    /// Of the dropped messages, those dropped for being older than `max_age`.
+    public var expiredMessages: Int
+    /// Messages held in memory only, because the outbox's file refused them (a full disk).
+    public var unsavedMessages: Int
+    /// The `seq` the next telemetry message gets.
+    public var nextSeq: UInt64
     /// Command messages that could not be answered because no id could be read.
     public var malformedCommands: Int
 }

@@ -25,7 +25,7 @@ struct DemoCommand: AsyncParsableCommand {
     @Option(help: "TLS port of the local hub.")
     var hubPort: Int = 8883
 
-    @Option(help: "Folder for the hub's configuration and log.")
+    @Option(help: "Folder for the hub's configuration and log, and the gateway's outbox.")
     var runDir: String = "var/demo"
 
     @Option(help: "The gateway id.")
@@ -35,7 +35,7 @@ struct DemoCommand: AsyncParsableCommand {
 
     /// The gateway configuration the demo runs on: the same YAML a user writes for `run`,
     /// embedded so that the demo needs no file of its own.
-    static func configurationYAML(gatewayID: String, maps: [String], certs: String, hubPort: Int) -> String {
+    static func configurationYAML(gatewayID: String, maps: [String], certs: String, hubPort: Int, runDir: String) -> String {
         let cwd = FileManager.default.currentDirectoryPath
         func absolute(_ path: String) -> String { path.hasPrefix("/") ? path : "\(cwd)/\(path)" }
         return """
@@ -47,13 +47,15 @@ struct DemoCommand: AsyncParsableCommand {
               url: mqtts://127.0.0.1:\(hubPort)
               prefix: edgegate
               tls: { ca: "\(absolute(certs))/ca.pem", cert: "\(absolute(certs))/gateway.pem", key: "\(absolute(certs))/gateway.key" }
+            outbox:
+              path: "\(absolute(runDir))/outbox.sqlite"
             """
     }
 
     func run() async throws {
         var logger = logging.makeLogger("edgegate.demo")
         logger.logLevel = logging.logLevel
-        let configYAML = Self.configurationYAML(gatewayID: gatewayID, maps: maps, certs: certs, hubPort: hubPort)
+        let configYAML = Self.configurationYAML(gatewayID: gatewayID, maps: maps, certs: certs, hubPort: hubPort, runDir: runDir)
         let (parsed, diagnostics) = GatewayConfiguration.parse(yaml: configYAML, file: "<demo configuration>")
         guard let configuration = parsed else {
             throw failInput(diagnostics.map(\.description).joined(separator: "\n"))

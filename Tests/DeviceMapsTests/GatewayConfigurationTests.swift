@@ -201,6 +201,23 @@ import TestSupport
         #expect(uplink.azure == AzureIoTHubSettings(hub: "myhub.azure-devices.net", deviceID: "gw-1", authentication: .x509))
     }
 
+    @Test func outboxBoundsAndDurability() throws {
+        let defaults = try #require(GatewayConfiguration.parse(yaml: Self.secure, file: "g.yaml").config)
+        #expect(defaults.outbox.maxAge == nil)
+        #expect(defaults.outbox.sync == .full)
+        let yaml = Self.secure + "\noutbox: { path: ':memory:', max_bytes: 1MB, max_age: 72h, sync: normal }\n"
+        let c = try #require(GatewayConfiguration.parse(yaml: yaml, file: "/etc/edgegate/g.yaml").config)
+        #expect(c.outbox == OutboxSettings(path: ":memory:", maxBytes: 1 << 20, maxAge: .seconds(72 * 3600), sync: .normal))
+        func messages(_ outbox: String) -> [String] {
+            GatewayConfiguration.parse(yaml: Self.secure + "\noutbox: \(outbox)\n", file: "g.yaml").diagnostics.map(\.message)
+        }
+        #expect(messages("{ max_age: 1s }") == [])
+        #expect(messages("{ max_age: 999ms }") == ["outbox: max_age must be at least 1s"])
+        #expect(messages("{ max_age: 0s }") == ["outbox: 'max_age' must be longer than zero"])
+        #expect(messages("{ max_age: 3600 }") == ["outbox: 'max_age' must be a duration with a unit, found the number 3600"])
+        #expect(messages("{ sync: off }") == ["outbox: unknown sync 'off'"])
+    }
+
     @Test func unreadableFile() {
         #expect(throws: DeviceMapError.self) { try GatewayConfiguration.load(file: "/nonexistent/gateway.yaml") }
     }

@@ -43,8 +43,9 @@ struct Daemon {
     let logFile: String
 
     /// Writes a configuration for the plant's hub (gateway certificate) with `devicemaps`
-    /// relative to `directory`, and returns its path.
-    static func writeConfiguration(for plant: Plant, devicemaps: String, in directory: TemporaryDirectory) throws -> String {
+    /// relative to `directory`, followed by `extra` (more top-level YAML), and returns its path.
+    static func writeConfiguration(for plant: Plant, devicemaps: String, in directory: TemporaryDirectory,
+                                   extra: String = "") throws -> String {
         let certs = plant.hub.pki.directory
         let file = directory.file("gateway.yaml")
         try """
@@ -52,13 +53,16 @@ struct Daemon {
             uplink:
               url: mqtts://127.0.0.1:\(plant.hub.port)
               tls: { ca: \(certs)/ca.pem, cert: \(certs)/gateway.pem, key: \(certs)/gateway.key }
+            \(extra)
             """.write(toFile: file, atomically: true, encoding: .utf8)
         return file
     }
 
-    /// Starts `edgegate run --config configuration` and waits until its uplink is connected.
-    static func start(configuration: String, arguments: [String] = [], in directory: TemporaryDirectory) async throws -> Daemon {
-        let log = directory.file("daemon.log")
+    /// Starts `edgegate run --config configuration`, logging to `logName` in `directory`, and
+    /// waits until its uplink is connected.
+    static func start(configuration: String, arguments: [String] = [], in directory: TemporaryDirectory,
+                      logName: String = "daemon.log") async throws -> Daemon {
+        let log = directory.file(logName)
         let process = try ChildProcess.spawn(try edgegateExecutable(), ["run", "--config", configuration] + arguments,
                                              stdout: .file(log, append: false), stderr: .file(log, append: true))
         let daemon = Daemon(process: process, logFile: log)
@@ -134,6 +138,23 @@ struct CLITests {
         #expect(status == 2)
         #expect(output.contains("plant.yaml:5:"), "\(output)")
         #expect(output.contains("adress"), "\(output)")
+    }
+
+    @Test("run stops at start-up with exit 2 and the reason when the outbox cannot be opened")
+    func runWithUnopenableOutbox() async throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        try FileManager.default.createDirectory(atPath: dir.file("maps"), withIntermediateDirectories: true)
+        // A plain file where the outbox's folder should be.
+        try Data().write(to: URL(fileURLWithPath: dir.file("var")))
+        try """
+            gateway: { id: gw-1, devicemaps: [maps] }
+            uplink: { url: "mqtt://127.0.0.1:1883", insecure: true }
+            outbox: { path: var/outbox.sqlite }
+            """.write(toFile: dir.file("gateway.yaml"), atomically: true, encoding: .utf8)
+        let (status, output) = try await runEdgegate(["run", "--config", dir.file("gateway.yaml")], in: dir)
+        #expect(status == 2)
+        #expect(output.contains("outbox: cannot open \(dir.file("var/outbox.sqlite")): open: cannot create the folder \(dir.file("var")): a file of that name is in the way"), "\(output)")
     }
 
     @Test("map help: show names what it prints, new what its template shows")

@@ -53,7 +53,8 @@ struct SimulatorPlant {
                 simulators[device.id] = simulator
             }
             let first = map.devices[0]
-            let plant = Plant(hub: hub, simulator: simulators[first.id]!, modbusPort: first.modbusConnection.port!, map: map)
+            let plant = Plant(hub: hub, simulator: simulators[first.id]!, modbusPort: first.modbusConnection.port!, map: map,
+                              directory: try TemporaryDirectory(prefix: "edgegate-plant"))
             try await body(SimulatorPlant(plant: plant, simulators: simulators))
         } catch {
             await stopAll()

@@ -8,7 +8,7 @@ struct GatewayAssemblyTests {
     let map = DeviceMap(devices: [])
 
     func configuration(_ uplink: UplinkSettings) -> GatewayConfiguration {
-        GatewayConfiguration(gatewayID: "gw-1", devicemaps: [], uplink: uplink)
+        GatewayConfiguration(gatewayID: "gw-1", devicemaps: [], uplink: uplink, outbox: OutboxSettings(path: ":memory:"))
     }
 
     @Test("plain MQTT without `insecure` and TLS without a CA are refused even when built in code")

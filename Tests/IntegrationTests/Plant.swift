@@ -130,6 +130,8 @@ struct ProbeError: Error, CustomStringConvertible {
 final class OperatorView: Sendable {
     let connection: MQTTConnection
     let readings = Mutex<[(seq: Int, device: String, point: String, fields: [String: JSONNode])]>([])
+    /// Every telemetry message as it arrived, redeliveries included.
+    let telemetry = Mutex<[(seq: Int, payload: [UInt8])]>([])
     let responses = Mutex<[[String: JSONNode]]>([])
     /// The latest retained inventory (`{p}/{gw}/devices`) received.
     let inventory = Mutex<[String: JSONNode]?>(nil)
@@ -160,6 +162,7 @@ final class OperatorView: Sendable {
                     return (Int(seq), d, p, r)
                 }
                 readings.withLock { $0.append(contentsOf: parsed.map { (seq: $0.0, device: $0.1, point: $0.2, fields: $0.3) }) }
+                telemetry.withLock { $0.append((Int(seq), message.payload)) }
             }
         }
     }
@@ -220,6 +223,8 @@ struct Plant {
     let modbusPort: Int
     let map: DeviceMap
     let log = LogCapture()
+    /// Holds the gateway's outbox (`outbox.sqlite`).
+    let directory: TemporaryDirectory
 
     /// Starts a hub and a simulator serving `mapYAML`, whose `PORT` becomes the simulator's port.
     /// - Parameter sas: also open the hub's SAS listener (IoT Hub user names and tokens).
@@ -230,20 +235,23 @@ struct Plant {
         guard let map else { throw ProbeError("test map does not validate: \(diagnostics)") }
         let simulator = try ModbusSimulator(devices: map.devices, port: port, animated: false, logger: Logger(label: "sim"))
         try simulator.start()
-        return Plant(hub: hub, simulator: simulator, modbusPort: port, map: map)
+        return Plant(hub: hub, simulator: simulator, modbusPort: port, map: map, directory: try TemporaryDirectory(prefix: "edgegate-plant"))
     }
 
-    func configuration(ca: String? = nil) -> GatewayConfiguration {
+    /// The plant's gateway configuration; the outbox is `outbox.sqlite` in the plant's folder
+    /// unless `outbox` says otherwise.
+    func configuration(ca: String? = nil, outbox: OutboxSettings? = nil) -> GatewayConfiguration {
         GatewayConfiguration(
             gatewayID: TestHub.gatewayID, devicemaps: [],
             uplink: UplinkSettings(host: "127.0.0.1", port: hub.port, prefix: TestHub.prefix,
-                                   tls: TLSFiles(ca: ca ?? hub.pki.caCert, cert: hub.pki.gatewayCert, key: hub.pki.gatewayKey)))
+                                   tls: TLSFiles(ca: ca ?? hub.pki.caCert, cert: hub.pki.gatewayCert, key: hub.pki.gatewayKey)),
+            outbox: outbox ?? OutboxSettings(path: directory.file("outbox.sqlite")))
     }
 
     /// Runs a gateway for the duration of `body`, then shuts it down gracefully.
-    func withGateway<T>(ca: String? = nil, initialBackoff: Duration = .milliseconds(100),
+    func withGateway<T>(ca: String? = nil, outbox: OutboxSettings? = nil, initialBackoff: Duration = .milliseconds(100),
                         _ body: (Gateway) async throws -> T) async throws -> T {
-        try await withGateway(configuration: configuration(ca: ca), initialBackoff: initialBackoff, body)
+        try await withGateway(configuration: configuration(ca: ca, outbox: outbox), initialBackoff: initialBackoff, body)
     }
 
     /// Runs a gateway of the plant's device map with `configuration` for the duration of
@@ -301,5 +309,6 @@ struct Plant {
     func stop() async {
         simulator.stop()
         await hub.stop()
+        directory.remove()
     }
 }

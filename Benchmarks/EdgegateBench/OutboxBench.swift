@@ -1,0 +1,370 @@
+import ArgumentParser
+import DevTools
+import DeviceMaps
+import ModbusAdapter
+import Foundation
+import Logging
+import MQTTClient
+import Simulators
+import Synchronization
+import Uplink
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `edgegate-bench outbox`: the end-to-end scenario with the outbox on (file, sync full or
+/// normal) or off (memory) and an optional hub outage, for the backlog's drain rate and the
+/// daemon's CPU and RSS during both. See docs/benchmarks.md, "The outbox".
+struct OutboxBench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "outbox",
+        abstract: "Measure readings/s delivered to the hub, the daemon's CPU and peak RSS, and command round trips.",
+        discussion: """
+            Needs both executables built in the same configuration, side by side:
+              swift build -c release --product edgegate && swift build -c release --product edgegate-bench
+            then: $(swift build -c release --show-bin-path)/edgegate-bench
+            The daemon runs as a separate process (`edgegate run`), so its CPU and memory are its own.
+            """)
+
+    @Option(help: "Simulated devices, each on its own Modbus TCP port.")
+    var devices = 10
+
+    @Option(help: "Holding registers (= points) per device.")
+    var registers = 100
+
+    @Option(help: "Poll period of every device, in milliseconds.")
+    var pollMs = 100
+
+    @Option(help: "Seconds between the first telemetry message and the measurement window.")
+    var warmup = 5.0
+
+    @Option(help: "Seconds of the throughput/CPU measurement window.")
+    var duration = 30.0
+
+    @Option(help: "Write commands sent one after another after the window.")
+    var commands = 200
+
+    @Option(help: "Seconds to wait for each command's response.")
+    var commandTimeout = 5.0
+
+    @Option(help: "The outbox: `file` (SQLite in the work folder) or `memory` (`path: :memory:`, nothing on disk).")
+    var outbox = "file"
+
+    @Option(help: "outbox.sync of the daemon: `full` (fsync per commit, survives power loss) or `normal`.")
+    var sync = "full"
+
+    @Option(help: "After the commands, stop the hub for this many seconds, restart it and measure the backlog's drain (0: no outage).")
+    var outage = 0.0
+
+    @Option(help: "The edgegate executable (default: the one next to this executable).")
+    var edgegate: String?
+
+    @Option(help: "Log level of the daemon (its log goes to a file in the work folder).")
+    var gatewayLogLevel = "info"
+
+    @Flag(help: "Keep the temporary work folder (PKI, configuration, logs) instead of deleting it.")
+    var keep = false
+
+    func validate() throws {
+        guard (1...200).contains(devices) else { throw ValidationError("--devices must be 1…200") }
+        guard (1...10_000).contains(registers) else { throw ValidationError("--registers must be 1…10000") }
+        guard pollMs >= 10 else { throw ValidationError("--poll-ms must be at least 10") }
+        guard warmup >= 0, duration > 0, commandTimeout > 0, commands >= 0, outage >= 0 else {
+            throw ValidationError("--warmup, --duration, --command-timeout, --commands and --outage must be positive")
+        }
+        guard ["file", "memory"].contains(outbox) else { throw ValidationError("--outbox must be file or memory") }
+        guard ["full", "normal"].contains(sync) else { throw ValidationError("--sync must be full or normal") }
+    }
+
+    func run() async throws {
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = .warning
+            return handler
+        }
+        let logger = Logger(label: "edgegate-bench")
+        let daemon = try locateDaemon()
+        let loadBefore = Machine.loadAverage
+        let work = FileManager.default.temporaryDirectory.appendingPathComponent("edgegate-bench-\(UUID().uuidString.prefix(8))").path
+        try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
+        let cleanup = Cleanup.shared
+        let signalSources = cleanup.installSignalHandlers()
+        defer {
+            withExtendedLifetime(signalSources) {}
+            if !keep { try? FileManager.default.removeItem(atPath: work) }
+        }
+        func step(_ text: String) {
+            FileHandle.standardError.write(Data("bench: \(text)\n".utf8))
+        }
+        step("work folder \(work)\(keep ? " (kept)" : "")")
+
+        // PKI and hub.
+        let pki = try await DevPKI.create(in: "\(work)/certs", logger: logger)
+        let hubPort = try freeLoopbackPort()
+        var hubConfiguration = HubConfiguration(port: hubPort, pki: pki, runDirectory: "\(work)/hub")
+        // Across an outage the hub keeps the operator's session, as a production broker does.
+        hubConfiguration.persistence = outage > 0
+        var hub = try await LocalHub.start(hubConfiguration, logger: logger)
+        cleanup.add(hub.process)
+        step("hub (mosquitto) on 127.0.0.1:\(hubPort), pid \(hub.process.pid)")
+
+        // Simulators, one port per device.
+        var ports: [Int] = []
+        while ports.count < devices {
+            let port = try freeLoopbackPort()
+            if port != hubPort && !ports.contains(port) { ports.append(port) }
+        }
+        let scenario = Scenario(devices: devices, registers: registers, poll: .milliseconds(pollMs), ports: ports)
+        let mapPath = "\(work)/bench-devices.yaml"
+        let mapYAML = scenario.deviceMapYAML()
+        try mapYAML.write(toFile: mapPath, atomically: true, encoding: .utf8)
+        let (parsedMap, diagnostics) = DeviceMapLoader.modbus.parse(yaml: mapYAML, file: mapPath)
+        guard let map = parsedMap else {
+            await hub.stop()
+            throw BenchError("the generated device map does not validate:\n" + diagnostics.map(\.description).joined(separator: "\n"))
+        }
+        var simulators: [ModbusSimulator] = []
+        for device in map.devices {
+            // The scenario writes one Modbus TCP device per port.
+            guard let port = device.modbusConnection.port else { throw BenchError("\(device.id) is not a Modbus TCP device") }
+            let simulator = try ModbusSimulator(devices: [device], port: port, logger: logger)
+            try simulator.start()
+            simulators.append(simulator)
+        }
+        step("\(simulators.count) Modbus simulators (in this process), \(registers) holding registers each")
+
+        // The operator: one connection for telemetry, one for commands and their responses.
+        let topics = MQTTTopics(prefix: "edgegate", gateway: "gw-1")
+        func operatorOptions(_ suffix: String) -> MQTTOptions {
+            MQTTOptions(host: "127.0.0.1", port: hubPort, clientID: "operator-bench-\(suffix)",
+                        tls: MQTTTLS(caFile: pki.caCert, certFile: pki.operatorCert, keyFile: pki.operatorKey),
+                        cleanSession: outage == 0)
+        }
+        let telemetryConnection = try await MQTTConnection.connect(operatorOptions("telemetry"), logger: logger)
+        try await telemetryConnection.subscribe(topics.telemetry, qos: 1)
+        let commandConnection = try await MQTTConnection.connect(operatorOptions("commands"), logger: logger)
+        try await commandConnection.subscribe(topics.responses, qos: 1)
+        let counter = TelemetryCounter()
+        let mailbox = ResponseMailbox()
+        var consumers = [
+            Task { await counter.consume(telemetryConnection, topic: topics.telemetry, status: topics.status) },
+            Task { await mailbox.consume(commandConnection, topic: topics.responses) },
+        ]
+
+        // The daemon, as its own process.
+        let configPath = "\(work)/gateway.yaml"
+        let outboxPath = outbox == "memory" ? ":memory:" : "\(work)/var/outbox.sqlite"
+        try Scenario.gatewayYAML(mapPath: mapPath, hubPort: hubPort, ca: pki.caCert, cert: pki.gatewayCert,
+                                 key: pki.gatewayKey, outbox: outboxPath, sync: sync)
+            .write(toFile: configPath, atomically: true, encoding: .utf8)
+        let gatewayLog = "\(work)/gateway.log"
+        let gateway = try ChildProcess.spawn(daemon, ["run", "--config", configPath, "--log-level", gatewayLogLevel],
+                                             stdout: .file(gatewayLog), stderr: .file(gatewayLog, append: true))
+        cleanup.add(gateway)
+        let started = ContinuousClock.now
+        step("gateway \(daemon) pid \(gateway.pid)")
+
+        guard await counter.waitForFirstMessage(timeout: .seconds(30)), gateway.isRunning else {
+            let tail = Self.tail(of: gatewayLog)
+            _ = await gateway.stop()
+            await stopAll(hub: hub, simulators: simulators, connections: [telemetryConnection, commandConnection], consumers: consumers)
+            throw BenchError("no telemetry within 30 s of starting the gateway (exit status \(gateway.exitStatus.map(String.init) ?? "running")); its log ends:\n\(tail)")
+        }
+        let firstTelemetry = (ContinuousClock.now - started).seconds
+        step(String(format: "first telemetry %.2f s after spawn; warm-up %.0f s, window %.0f s", firstTelemetry, warmup, duration))
+
+        // Throughput, CPU, memory.
+        try await Task.sleep(for: .milliseconds(Int(warmup * 1000)))
+        let ids = (gateway: gateway.pid, hub: hub.process.pid, bench: getpid())
+        guard let g0 = ProcessSample.read(pid: ids.gateway), let h0 = ProcessSample.read(pid: ids.hub),
+              let b0 = ProcessSample.read(pid: ids.bench) else {
+            throw BenchError("the gateway or the hub is gone (gateway exit status \(gateway.exitStatus.map(String.init) ?? "?"))")
+        }
+        let t0 = counter.snapshot
+        counter.recordAges(true)
+        try await Task.sleep(for: .milliseconds(Int(duration * 1000)))
+        let t1 = counter.snapshot
+        counter.recordAges(false)
+        guard let g1 = ProcessSample.read(pid: ids.gateway), let h1 = ProcessSample.read(pid: ids.hub),
+              let b1 = ProcessSample.read(pid: ids.bench) else {
+            throw BenchError("the gateway or the hub exited during the window")
+        }
+        let window = (g1.at - g0.at).seconds
+        step(String(format: "window done: %.0f readings/s; sending %d commands", Double(t1.readings - t0.readings) / window, commands))
+
+        // Command round trips.
+        let c0 = ProcessSample.read(pid: ids.gateway)
+        let commandStart = ContinuousClock.now
+        let figures = await CommandProbe.run(count: commands, scenario: scenario, connection: commandConnection,
+                                             mailbox: mailbox, topics: topics, timeout: .milliseconds(Int(commandTimeout * 1000)))
+        let commandWall = (ContinuousClock.now - commandStart).seconds
+        let c1 = ProcessSample.read(pid: ids.gateway)
+        let tc = counter.snapshot
+
+        // Outage: the hub goes away, the backlog builds up in the outbox, the hub comes back.
+        var outageFigures: OutageFigures?
+        var connections = [telemetryConnection, commandConnection]
+        if outage > 0 {
+            step(String(format: "hub stopped for %.0f s", outage))
+            let o0 = ProcessSample.read(pid: ids.gateway)
+            let lastBefore = counter.snapshot.lastSeq
+            await hub.stop()
+            try await Task.sleep(for: .milliseconds(Int(outage * 1000)))
+            let o1 = ProcessSample.read(pid: ids.gateway)
+            let onDisk = ["", "-wal"].reduce(0) { total, suffix in
+                total + ((try? FileManager.default.attributesOfItem(atPath: outboxPath + suffix)[.size] as? Int) ?? 0)
+            }
+            hub = try await LocalHub.start(hubConfiguration, logger: logger)
+            cleanup.add(hub.process)
+            let restarted = ContinuousClock.now
+            counter.startDrain(fresh: 250)
+            let resumed = try await MQTTConnection.connect(operatorOptions("telemetry"), logger: logger)
+            try await resumed.subscribe(topics.telemetry, qos: 1)
+            try await resumed.subscribe(topics.status, qos: 1)
+            connections.append(resumed)
+            consumers.append(Task { await counter.consume(resumed, topic: topics.telemetry, status: topics.status) })
+            step("hub restarted; waiting for the gateway and its backlog")
+            _ = await counter.waitForDrain(timeout: .seconds(60)) { $0.online != nil }
+            let d0 = ProcessSample.read(pid: ids.gateway)
+            let caughtUp = await counter.waitForDrain(timeout: .seconds(180)) { $0.caughtUp != nil }
+            let d1 = ProcessSample.read(pid: ids.gateway)
+            outageFigures = OutageFigures(seconds: outage, before: o0, during: o1, online: d0, after: d1, restarted: restarted,
+                                          drain: counter.snapshot.drain, caughtUp: caughtUp, lastSeqBefore: lastBefore, outboxBytes: onDisk)
+        }
+
+        // Shutdown: SIGTERM, the daemon drains and says goodbye.
+        let stopStart = ContinuousClock.now
+        let exitStatus = await gateway.stop(grace: .seconds(10))
+        let stopSeconds = (ContinuousClock.now - stopStart).seconds
+        try? await Task.sleep(for: .milliseconds(300))  // the last messages reach the counter
+        let final = counter.snapshot
+        await stopAll(hub: hub, simulators: simulators, connections: connections, consumers: consumers)
+        let statisticsLine = Self.lines(of: gatewayLog).last { $0.contains("uplink disconnected") }
+        let warnings = Self.lines(of: gatewayLog).filter { $0.contains(" warning ") || $0.contains(" error ") || $0.contains(" critical ") }
+
+        // Report.
+        var r = Report()
+        r.line("### edgegate-bench, \(ISO8601DateFormatter().string(from: Date()))")
+        r.line("")
+        r.line("Scenario: \(devices) devices × \(registers) holding registers, poll \(pollMs) ms (one simulator port per device), "
+               + "warm-up \(Report.f(warmup, 0)) s, window \(Report.f(window, 1)) s, \(commands) commands; "
+               + "outbox \(outbox == "memory" ? "in memory (`:memory:`)" : "file, sync \(sync)")"
+               + (outage > 0 ? ", then a \(Report.f(outage, 0)) s hub outage." : "."))
+        r.line("")
+        r.line("| figure | value |")
+        r.line("|---|---|")
+        let delivered = Double(t1.readings - t0.readings) / window
+        let messages = t1.messages - t0.messages
+        r.row("readings/s delivered to the operator", "\(Report.f(delivered, 0)) (expected \(Report.f(scenario.expectedReadingsPerSecond, 0)); "
+              + "\(Report.f(delivered / scenario.expectedReadingsPerSecond * 100, 1)) %)")
+        r.row("readings in the window", "\(t1.readings - t0.readings), in \(messages) telemetry messages "
+              + "(\(Report.f(Double(messages) / window, 1))/s, \(messages > 0 ? Report.f(Double(t1.readings - t0.readings) / Double(messages), 0) : "–") readings each)")
+        r.row("bad-quality readings (whole run)", "\(final.badReadings)")
+        let ages = t1.ages.sorted()
+        r.row("age of a message's oldest reading at arrival, p50 / p99", "\(Report.ms(percentile(ages, 50))) / \(Report.ms(percentile(ages, 99)))")
+        r.row("telemetry seq (whole run)", "\(final.firstSeq.map(String.init) ?? "–")…\(final.lastSeq.map(String.init) ?? "–"), "
+              + "\(final.gaps) gaps (\(final.missingSeqs) seqs missing), \(final.duplicates) duplicates")
+        r.row("gateway CPU in the window", "\(Report.f(ProcessSample.cpuPercent(from: g0, to: g1), 1)) % of one core")
+        r.row("gateway peak RSS (VmHWM)", "\(Report.mib(g1.peakRSSKiB)) after the window, \(Report.mib(c1?.peakRSSKiB ?? 0)) after the commands (VmRSS \(Report.mib(c1?.rssKiB ?? 0)), \(c1?.threads ?? 0) threads)")
+        r.row("hub (mosquitto) CPU in the window", "\(Report.f(ProcessSample.cpuPercent(from: h0, to: h1), 1)) % of one core")
+        r.row("bench process CPU in the window (10 simulators + operator)", "\(Report.f(ProcessSample.cpuPercent(from: b0, to: b1), 1)) % of one core")
+        let trips = figures.roundTrips.sorted()
+        r.row("command round trip p50 / p99 / max", "\(Report.ms(percentile(trips, 50))) / \(Report.ms(percentile(trips, 99))) / \(Report.ms(trips.last)) "
+              + "(\(trips.count) answered of \(commands), min \(Report.ms(trips.first)))")
+        let acks = figures.acknowledgements.sorted()
+        r.row("of which: command publish → hub's PUBACK, p50 / p99", "\(Report.ms(percentile(acks, 50))) / \(Report.ms(percentile(acks, 99)))")
+        let notOK = figures.notOK.values.reduce(0, +)
+        r.row("commands not ok", notOK == 0 ? "0" : "\(notOK): " + figures.notOK.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
+        r.row("read-back mismatches", "\(figures.readBackMismatches)")
+        if let c0, let c1 {
+            r.row("gateway CPU during the commands", "\(Report.f(ProcessSample.cpuPercent(from: c0, to: c1), 1)) % of one core over \(Report.f(commandWall, 1)) s")
+        }
+        r.row("readings/s during the commands", Report.f(Double(tc.readings - t1.readings) / commandWall, 0))
+        if let o = outageFigures { o.report(into: &r) }
+        r.row("first telemetry after spawn", "\(Report.f(firstTelemetry, 2)) s")
+        r.row("SIGTERM → exit", "\(Report.f(stopSeconds, 2)) s, exit status \(exitStatus)")
+        r.line("")
+        if let first = figures.firstFailure { r.line("First command problem: \(first)"); r.line("") }
+        if mailbox.unmatched > 0 { r.line("Unmatched responses: \(mailbox.unmatched)"); r.line("") }
+        if let statisticsLine { r.line("Daemon's last words: `\(statisticsLine)`"); r.line("") }
+        if !warnings.isEmpty {
+            r.line("Daemon warnings/errors: \(warnings.count); first: `\(warnings[0])`")
+            r.line("")
+        }
+        r.line("Machine: \(Machine.cores) cores (nproc), \(Machine.cpuModel), \(Machine.memoryTotal) RAM, Linux \(Machine.kernel); "
+               + "load average before the run \(loadBefore), after \(Machine.loadAverage); "
+               + "bench build: \(Machine.buildConfiguration); daemon: \(daemon)")
+        print(r.text)
+        if gateway.exitStatus != 0 || notOK > 0 || outageFigures.map({ !$0.caughtUp }) == true {
+            throw ExitCode(1)
+        }
+    }
+
+    private func locateDaemon() throws -> String {
+        if let edgegate { return edgegate }
+        let me = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+        let candidate = me.deletingLastPathComponent().appendingPathComponent("edgegate").path
+        guard FileManager.default.isExecutableFile(atPath: candidate) else {
+            throw BenchError("no edgegate executable next to this one (\(candidate)); build both: "
+                             + "swift build -c release --product edgegate && swift build -c release --product edgegate-bench")
+        }
+        return candidate
+    }
+
+    private func stopAll(hub: LocalHub, simulators: [ModbusSimulator], connections: [MQTTConnection], consumers: [Task<Void, Never>]) async {
+        for connection in connections { await connection.disconnect() }
+        for consumer in consumers { consumer.cancel() }
+        await hub.stop()
+        for simulator in simulators { simulator.stop() }
+    }
+
+    static func lines(of path: String) -> [String] {
+        ((try? String(contentsOfFile: path, encoding: .utf8)) ?? "").split(separator: "\n").map(String.init)
+    }
+
+    static func tail(of path: String, lines count: Int = 20) -> String {
+        lines(of: path).suffix(count).joined(separator: "\n")
+    }
+}
+
+/// What the outage phase measured.
+struct OutageFigures {
+    var seconds: Double
+    /// The gateway at the outage's start, its end, its `online: true` and the catch-up.
+    var before, during, online, after: ProcessSample?
+    var restarted: ContinuousClock.Instant
+    var drain: TelemetryCounter.Drain?
+    var caughtUp: Bool
+    var lastSeqBefore: UInt64?
+    var outboxBytes: Int
+
+    func report(into r: inout Report) {
+        if let before, let during {
+            r.row("gateway during the \(Report.f(seconds, 0)) s outage", "CPU \(Report.f(ProcessSample.cpuPercent(from: before, to: during), 1)) % of one core, "
+                  + "VmRSS \(Report.mib(during.rssKiB)) at its end (VmHWM \(Report.mib(during.peakRSSKiB)))")
+        }
+        r.row("outbox file at the hub's return", outboxBytes > 0 ? String(format: "%.1f MiB (file + WAL)", Double(outboxBytes) / 1_048_576) : "– (in memory)")
+        guard let drain, let online = drain.online, drain.first != nil else {
+            r.row("backlog drain", "the gateway did not come back online, or sent nothing")
+            return
+        }
+        r.row("gateway back online after the hub's return", "\(Report.f((online - restarted).seconds, 2)) s (its reconnect backoff); first seq resent "
+              + "\(drain.firstSeq.map(String.init) ?? "–") (last received before the outage: \(lastSeqBefore.map(String.init) ?? "–"))")
+        guard caughtUp, let end = drain.caughtUp else {
+            r.row("backlog drain", "did not catch up within 180 s (\(drain.messages) messages so far)")
+            return
+        }
+        let wall = ((drain.last ?? end) - online).seconds
+        let mib = Double(drain.bytes) / 1_048_576
+        r.row("backlog drained", "\(drain.messages) messages, \(drain.readings) readings, \(String(format: "%.1f MiB", mib)) "
+              + "in \(Report.f(wall, 2)) s: \(Report.f(Double(drain.messages) / wall, 0)) messages/s, \(Report.f(Double(drain.readings) / wall, 0)) readings/s, "
+              + "\(Report.f(mib / wall, 1)) MiB/s (from the gateway's `online: true` to the last message older than 250 ms)")
+        if let start = self.online, let after {
+            let cpu = after.cpuSeconds - start.cpuSeconds
+            r.row("gateway during the drain", "\(Report.f(cpu, 2)) s of CPU over \(Report.f((after.at - start.at).seconds, 2)) s "
+                  + "(\(Report.f(ProcessSample.cpuPercent(from: start, to: after), 0)) % of one core; \(mib > 0 ? Report.f(cpu * 1000 / mib, 1) : "–") ms per MiB), "
+                  + "VmHWM \(Report.mib(after.peakRSSKiB)), VmRSS \(Report.mib(after.rssKiB)) after it")
+        }
+    }
+}
