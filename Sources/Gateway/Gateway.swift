@@ -17,11 +17,13 @@ public enum GatewayError: Error, Sendable, Hashable, CustomStringConvertible {
     case invalidConfiguration(String)
     /// The outbox file cannot be opened (a damaged file is not this: it is moved aside).
     case outbox(String)
+    /// The command ledger (`commands.sqlite` next to the outbox) cannot be opened.
+    case commandLedger(String)
 
     /// A sentence for the operator.
     public var description: String {
         switch self {
-        case .unsupported(let what), .invalidConfiguration(let what), .outbox(let what): return what
+        case .unsupported(let what), .invalidConfiguration(let what), .outbox(let what), .commandLedger(let what): return what
         }
     }
 }
@@ -70,7 +72,18 @@ public struct Gateway: Sendable {
         // Created even without devices: a reload may add some.
         let modbus = ModbusAdapter(devices: deviceMap.devices, logger: logger)
         let adapters: [any DeviceAdapter] = [modbus]
-        let router = CommandRouter(adapters: adapters, logger: logger)
+        // The outbox first: a start-up stopped by a file names the outbox before the ledger beside it.
+        let outbox: OutboxStore
+        do {
+            outbox = try OutboxStore.open(Self.outboxConfiguration(configuration.outbox), logger: logger)
+        } catch {
+            throw .outbox("outbox: cannot open \(error)")
+        }
+        if configuration.outbox.path == SQLiteDatabase.inMemory {
+            logger.warning("outbox is in memory (`path: :memory:`): telemetry not yet delivered is lost on a restart and seq starts again at 1; for tests and benchmarks only")
+        }
+        let router = CommandRouter(adapters: adapters, ledger: try Self.commandLedger(configuration.outbox, logger: logger),
+                                   logger: logger)
         let options = MQTTOptions(
             host: settings.host, port: settings.port,
             clientID: settings.clientID ?? configuration.gatewayID,
@@ -81,15 +94,6 @@ public struct Gateway: Sendable {
         var uplinkConfiguration = MQTTUplinkConfiguration(
             gatewayID: configuration.gatewayID, prefix: settings.prefix, connection: options)
         tuning(&uplinkConfiguration)
-        let outbox: OutboxStore
-        do {
-            outbox = try OutboxStore.open(Self.outboxConfiguration(configuration.outbox), logger: logger)
-        } catch {
-            throw .outbox("outbox: cannot open \(error)")
-        }
-        if configuration.outbox.path == SQLiteDatabase.inMemory {
-            logger.warning("outbox is in memory (`path: :memory:`): telemetry not yet delivered is lost on a restart and seq starts again at 1; for tests and benchmarks only")
-        }
         self.uplink = MQTTUplink(configuration: uplinkConfiguration, outbox: outbox, devices: router.devices,
                                  handler: { router.submit($0) }, logger: logger, profile: profile)
         self.router = router
@@ -105,6 +109,21 @@ public struct Gateway: Sendable {
     static func outboxConfiguration(_ settings: OutboxSettings) -> OutboxConfiguration {
         OutboxConfiguration(path: settings.path, maxBytes: settings.maxBytes, maxAge: settings.maxAge,
                             synchronous: settings.sync == .full ? .full : .normal)
+    }
+
+    /// The command ledger, `commands.sqlite` in the outbox's folder: commands answered are
+    /// remembered there for 24 hours (at most 100,000 ids), so a repeated id is answered
+    /// `duplicate` also after a restart. With an in-memory outbox (tests, benchmarks) the
+    /// router's in-memory window is all there is.
+    static func commandLedger(_ outbox: OutboxSettings, logger: Logger) throws(GatewayError) -> (any CommandLedger)? {
+        guard outbox.path != SQLiteDatabase.inMemory else { return nil }
+        let folder = (outbox.path as NSString).deletingLastPathComponent
+        let path = folder.isEmpty ? "commands.sqlite" : folder + "/commands.sqlite"
+        do {
+            return try SQLiteCommandLedger(path: path, logger: logger)
+        } catch {
+            throw .commandLedger("command ledger: cannot open \(error)")
+        }
     }
 
     /// Device id → point → policy, for the points that have one (their own or their device's).

@@ -354,6 +354,35 @@ struct GatewayEndToEndTests {
         }
     }
 
+    @Test("the same command id sent five times is executed once, and once only across a gateway restart (command ledger)")
+    func exactlyOnceAcrossRestart() async throws {
+        try await Plant.run { plant in
+            let command = #"{"id":"once-1","device":"boiler-1","write":{"setpoint":37.5}}"#
+            // Writes of the setpoint register (holding 1) as the simulator saw them.
+            let setpointWrites = { plant.simulator.writeLog.filter { $0.address == 1 }.count }
+            try await plant.withGatewayAndOperator { _, view in
+                var statuses: [JSONNode?] = []
+                for attempt in 0..<5 {
+                    view.responses.withLock { $0.removeAll() }
+                    statuses.append(try await view.send(command, id: "once-1")["status"])
+                    if attempt == 0 { #expect(setpointWrites() == 1) }
+                }
+                #expect(statuses == [.string("ok")] + Array(repeating: .string("duplicate"), count: 4))
+            }
+            #expect(setpointWrites() == 1)
+            // A new gateway process would start with an empty memory; the ledger in the
+            // outbox's folder still knows the id.
+            try await plant.withGatewayAndOperator { _, view in
+                let again = try await view.send(command, id: "once-1")
+                #expect(again["status"] == .string("duplicate"), "\(again)")
+                let fresh = try await view.send(#"{"id":"once-2","device":"boiler-1","write":{"setpoint":38}}"#, id: "once-2")
+                #expect(fresh["status"] == .string("ok"))
+            }
+            #expect(setpointWrites() == 2)
+            #expect(FileManager.default.fileExists(atPath: plant.directory.file("commands.sqlite")))
+        }
+    }
+
     @Test("a gateway given the wrong CA refuses the hub and logs why")
     func wrongCA() async throws {
         try await Plant.run { plant in
