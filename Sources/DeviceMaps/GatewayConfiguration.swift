@@ -14,14 +14,17 @@ public struct GatewayConfiguration: Sendable, Hashable {
     public var uplink: UplinkSettings
     /// Where readings wait while the uplink is down.
     public var outbox: OutboxSettings
+    /// How long and how many command ids are remembered to answer repeats `duplicate`.
+    public var commands: CommandSettings
 
     /// Creates a configuration.
     public init(gatewayID: String, devicemaps: [String], uplink: UplinkSettings,
-                outbox: OutboxSettings = OutboxSettings()) {
+                outbox: OutboxSettings = OutboxSettings(), commands: CommandSettings = CommandSettings()) {
         self.gatewayID = gatewayID
         self.devicemaps = devicemaps
         self.uplink = uplink
         self.outbox = outbox
+        self.commands = commands
     }
 
     /// Reads and validates a configuration file.
@@ -52,6 +55,42 @@ public struct GatewayConfiguration: Sendable, Hashable {
     }
 }
 
+/// The command ledger's window (`commands:`): a repeated id within it is answered `duplicate`.
+public struct CommandSettings: Sendable, Hashable {
+    /// How long an answered command id is remembered (`remember`, default 24h).
+    public var remember: Duration
+    /// How many ids are remembered at most (`max_ids`, default 100,000).
+    public var maxIDs: Int
+
+    /// Creates settings.
+    public init(remember: Duration = .seconds(86_400), maxIDs: Int = 100_000) {
+        self.remember = remember
+        self.maxIDs = maxIDs
+    }
+}
+
+/// Timing of the uplink: reconnects, batching, shutdown (all optional in the file).
+public struct UplinkTiming: Sendable, Hashable {
+    /// Longest wait between reconnect attempts (`reconnect_max`, default 30s); the wait starts
+    /// at 0.5 s and doubles, with jitter.
+    public var reconnectMax: Duration?
+    /// How long a shutdown keeps delivering queued telemetry (`drain_grace`, default 3s).
+    public var drainGrace: Duration?
+    /// How long readings gather before a telemetry message is sealed (`batch_interval`, 50ms).
+    public var batchInterval: Duration?
+    /// Largest telemetry message (`batch_max_bytes`, 256KB).
+    public var batchMaxBytes: Int?
+
+    /// No overrides: the uplink's defaults.
+    public init(reconnectMax: Duration? = nil, drainGrace: Duration? = nil, batchInterval: Duration? = nil,
+                batchMaxBytes: Int? = nil) {
+        self.reconnectMax = reconnectMax
+        self.drainGrace = drainGrace
+        self.batchInterval = batchInterval
+        self.batchMaxBytes = batchMaxBytes
+    }
+}
+
 /// How the gateway reaches the hub.
 public struct UplinkSettings: Sendable, Hashable {
     /// The wire profile: `mqtt` or `azure-iot-hub`.
@@ -72,6 +111,8 @@ public struct UplinkSettings: Sendable, Hashable {
     public var clientID: String?
     /// MQTT keep-alive; nil leaves the client's default.
     public var keepAlive: Duration?
+    /// Reconnect, batching and shutdown timing.
+    public var timing = UplinkTiming()
     /// The IoT hub, device and credentials of profile `azure-iot-hub`; nil for `mqtt`.
     public var azure: AzureIoTHubSettings?
 
@@ -153,10 +194,12 @@ struct ConfigParser {
     let file: String
     let sink: DiagnosticSink
 
-    static let topKeys = ["gateway", "uplink", "outbox"]
+    static let topKeys = ["gateway", "uplink", "outbox", "commands"]
+    static let commandKeys = ["remember", "max_ids"]
+    static let timingKeys = ["reconnect_max", "drain_grace", "batch_interval", "batch_max_bytes"]
     static let gatewayKeys = ["id", "devicemaps"]
 
-    static let uplinkKeys = ["profile", "url", "insecure", "prefix", "tls", "client_id", "keep_alive"]
+    static let uplinkKeys = ["profile", "url", "insecure", "prefix", "tls", "client_id", "keep_alive"] + timingKeys
     static let tlsKeys = ["ca", "cert", "key"]
     static let outboxKeys = ["path", "max_bytes", "max_age", "sync"]
     static let profiles = ["mqtt", AzureIoTHubSettings.profile]
@@ -199,9 +242,17 @@ struct ConfigParser {
             }
         }
 
-        let uplink = top.mapping("uplink", context: "uplink", required: true,
-                                 hint: "e.g. uplink: { url: mqtts://hub.example:8883, tls: { ca: ... } }")
-            .flatMap { parseUplink($0, gatewayID: gatewayID) }
+        let uplinkMapping = top.mapping("uplink", context: "uplink", required: true,
+                                        hint: "e.g. uplink: { url: mqtts://hub.example:8883, tls: { ca: ... } }")
+        var uplink = uplinkMapping.flatMap { parseUplink($0, gatewayID: gatewayID) }
+        if let u = uplinkMapping { uplink?.timing = parseTiming(u) }
+
+        var commands = CommandSettings()
+        if let c = top.mapping("commands", context: "commands") {
+            c.checkKeys(Self.commandKeys)
+            if let remember = c.duration("remember") { commands.remember = remember }
+            if let n = c.integer("max_ids", in: 1...10_000_000) { commands.maxIDs = n }
+        }
 
         var outbox = OutboxSettings(path: path("var/outbox.sqlite"))
         if let o = top.mapping("outbox", context: "outbox") {
@@ -223,7 +274,23 @@ struct ConfigParser {
         guard let gatewayID, let uplink else { return nil }
         var settings = uplink
         if settings.clientID == nil { settings.clientID = gatewayID }
-        return GatewayConfiguration(gatewayID: gatewayID, devicemaps: maps, uplink: settings, outbox: outbox)
+        return GatewayConfiguration(gatewayID: gatewayID, devicemaps: maps, uplink: settings, outbox: outbox, commands: commands)
+    }
+
+    /// `reconnect_max`, `drain_grace`, `batch_interval`, `batch_max_bytes`, for any profile.
+    func parseTiming(_ u: YAMLMapping) -> UplinkTiming {
+        var timing = UplinkTiming()
+        timing.reconnectMax = u.duration("reconnect_max")
+        timing.drainGrace = u.duration("drain_grace")
+        timing.batchInterval = u.duration("batch_interval")
+        if let n = u.byteSize("batch_max_bytes"), let node = u.value("batch_max_bytes") {
+            if n < 1024 || n > 256 * 1024 {
+                u.error("batch_max_bytes must be between 1KB and 256KB", at: node, hint: "IoT hubs refuse messages above 256 KB")
+            } else {
+                timing.batchMaxBytes = n
+            }
+        }
+        return timing
     }
 
     func parseUplink(_ u: YAMLMapping, gatewayID: String?) -> UplinkSettings? {

@@ -82,7 +82,7 @@ public struct Gateway: Sendable {
         if configuration.outbox.path == SQLiteDatabase.inMemory {
             logger.warning("outbox is in memory (`path: :memory:`): telemetry not yet delivered is lost on a restart and seq starts again at 1; for tests and benchmarks only")
         }
-        let router = CommandRouter(adapters: adapters, ledger: try Self.commandLedger(configuration.outbox, logger: logger),
+        let router = CommandRouter(adapters: adapters, ledger: try Self.commandLedger(configuration.outbox, configuration.commands, logger: logger),
                                    logger: logger)
         let options = MQTTOptions(
             host: settings.host, port: settings.port,
@@ -93,6 +93,11 @@ public struct Gateway: Sendable {
             keepAlive: settings.keepAlive.map { Int($0.components.seconds) } ?? 30)
         var uplinkConfiguration = MQTTUplinkConfiguration(
             gatewayID: configuration.gatewayID, prefix: settings.prefix, connection: options)
+        let timing = settings.timing
+        if let d = timing.reconnectMax { uplinkConfiguration.maxBackoff = max(d, uplinkConfiguration.initialBackoff) }
+        if let d = timing.drainGrace { uplinkConfiguration.drainGrace = d }
+        if let d = timing.batchInterval { uplinkConfiguration.batchInterval = d }
+        if let n = timing.batchMaxBytes { uplinkConfiguration.maxMessageBytes = n }
         tuning(&uplinkConfiguration)
         self.uplink = MQTTUplink(configuration: uplinkConfiguration, outbox: outbox, devices: router.devices,
                                  handler: { router.submit($0) }, logger: logger, profile: profile)
@@ -112,15 +117,16 @@ public struct Gateway: Sendable {
     }
 
     /// The command ledger, `commands.sqlite` in the outbox's folder: commands answered are
-    /// remembered there for 24 hours (at most 100,000 ids), so a repeated id is answered
+    /// remembered there for `commands.remember` (24 hours; at most `max_ids`, 100,000), so a repeated id is answered
     /// `duplicate` also after a restart. With an in-memory outbox (tests, benchmarks) the
     /// router's in-memory window is all there is.
-    static func commandLedger(_ outbox: OutboxSettings, logger: Logger) throws(GatewayError) -> (any CommandLedger)? {
+    static func commandLedger(_ outbox: OutboxSettings, _ commands: CommandSettings,
+                              logger: Logger) throws(GatewayError) -> (any CommandLedger)? {
         guard outbox.path != SQLiteDatabase.inMemory else { return nil }
         let folder = (outbox.path as NSString).deletingLastPathComponent
         let path = folder.isEmpty ? "commands.sqlite" : folder + "/commands.sqlite"
         do {
-            return try SQLiteCommandLedger(path: path, logger: logger)
+            return try SQLiteCommandLedger(path: path, window: commands.remember, capacity: commands.maxIDs, logger: logger)
         } catch {
             throw .commandLedger("command ledger: cannot open \(error)")
         }

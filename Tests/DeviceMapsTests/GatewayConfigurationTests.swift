@@ -12,6 +12,31 @@ import TestSupport
       tls: { ca: ../certs/ca.pem, cert: /etc/edgegate/gw.pem, key: ../certs/gw.key }
     """
 
+    @Test func uplinkTimingAndCommandWindow() throws {
+        let defaults = try #require(GatewayConfiguration.parse(yaml: Self.secure, file: "g.yaml").config)
+        #expect(defaults.uplink.timing == UplinkTiming())
+        #expect(defaults.commands == CommandSettings(remember: .seconds(86_400), maxIDs: 100_000))
+        let yaml = Self.secure + """
+
+              reconnect_max: 2m
+              drain_grace: 10s
+              batch_interval: 200ms
+              batch_max_bytes: 64KB
+            commands: { remember: 72h, max_ids: 500000 }
+            """
+        let c = try #require(GatewayConfiguration.parse(yaml: yaml, file: "g.yaml").config)
+        #expect(c.uplink.timing == UplinkTiming(reconnectMax: .seconds(120), drainGrace: .seconds(10),
+                                                batchInterval: .milliseconds(200), batchMaxBytes: 64 * 1024))
+        #expect(c.commands == CommandSettings(remember: .seconds(72 * 3600), maxIDs: 500_000))
+        let bad = GatewayConfiguration.parse(yaml: Self.secure + "\n  batch_max_bytes: 1MB\ncommands: { max_ids: 0, forget: 1h }\n", file: "g.yaml")
+        #expect(bad.config == nil)
+        #expect(bad.diagnostics.map(\.message) == [
+            "uplink: batch_max_bytes must be between 1KB and 256KB",
+            "commands: 'max_ids' must be between 1 and 10000000, found 0",
+            "commands: unknown key 'forget'",
+        ])
+    }
+
     @Test func exampleConfigurationParsesCleanly() throws {
         let file = Repo.path("examples/gateway.yaml")
         let config = try GatewayConfiguration.load(file: file)
