@@ -22,11 +22,18 @@ struct BenchPlant {
     let gatewayLog: String
 
     /// Creates the PKI, starts the hub and the simulators and writes the map and configuration.
+    /// - Parameters:
+    ///   - outbox: the gateway's outbox path (`:memory:` for none); by default a file in `work`.
+    ///   - sync: the outbox's `sync` (`full` or `normal`).
+    ///   - persistentHub: the hub keeps sessions across a restart (for outage scenarios).
     static func start(devices: Int, registers: Int, poll: Duration, work: String, logger: Logger,
+                      outbox: String? = nil, sync: String = "full", persistentHub: Bool = false,
                       step: (String) -> Void) async throws -> BenchPlant {
         let pki = try await DevPKI.create(in: "\(work)/certs", logger: logger)
         let hubPort = try freeLoopbackPort()
-        let hub = try await LocalHub.start(HubConfiguration(port: hubPort, pki: pki, runDirectory: "\(work)/hub"), logger: logger)
+        var hubConfiguration = HubConfiguration(port: hubPort, pki: pki, runDirectory: "\(work)/hub")
+        hubConfiguration.persistence = persistentHub
+        let hub = try await LocalHub.start(hubConfiguration, logger: logger)
         Cleanup.shared.add(hub.process)
         step("hub (mosquitto) on 127.0.0.1:\(hubPort), pid \(hub.process.pid)")
 
@@ -56,16 +63,18 @@ struct BenchPlant {
 
         let configPath = "\(work)/gateway.yaml"
         try Scenario.gatewayYAML(mapPath: mapPath, hubPort: hubPort, ca: pki.caCert, cert: pki.gatewayCert,
-                                 key: pki.gatewayKey, outbox: "\(work)/var/outbox.sqlite", sync: "full")
+                                 key: pki.gatewayKey, outbox: outbox ?? "\(work)/var/outbox.sqlite", sync: sync)
             .write(toFile: configPath, atomically: true, encoding: .utf8)
         return BenchPlant(work: work, pki: pki, hub: hub, scenario: scenario, simulators: simulators,
                           configPath: configPath, gatewayLog: "\(work)/gateway.log")
     }
 
-    /// The operator's connection options (operator certificate, verified hub).
-    func operatorOptions(_ suffix: String) -> MQTTOptions {
+    /// The operator's connection options (operator certificate, verified hub); a session the
+    /// hub keeps when `cleanSession` is off.
+    func operatorOptions(_ suffix: String, cleanSession: Bool = true) -> MQTTOptions {
         MQTTOptions(host: "127.0.0.1", port: hub.port, clientID: "operator-bench-\(suffix)",
-                    tls: MQTTTLS(caFile: pki.caCert, certFile: pki.operatorCert, keyFile: pki.operatorKey))
+                    tls: MQTTTLS(caFile: pki.caCert, certFile: pki.operatorCert, keyFile: pki.operatorKey),
+                    cleanSession: cleanSession)
     }
 
     /// Starts `edgegate run` as its own process, logging to `gatewayLog`.

@@ -99,48 +99,17 @@ struct OutboxBench: AsyncParsableCommand {
         }
         step("work folder \(work)\(keep ? " (kept)" : "")")
 
-        // PKI and hub.
-        let pki = try await DevPKI.create(in: "\(work)/certs", logger: logger)
-        let hubPort = try freeLoopbackPort()
-        var hubConfiguration = HubConfiguration(port: hubPort, pki: pki, runDirectory: "\(work)/hub")
-        // Across an outage the hub keeps the operator's session, as a production broker does.
-        hubConfiguration.persistence = outage > 0
-        var hub = try await LocalHub.start(hubConfiguration, logger: logger)
-        cleanup.add(hub.process)
-        step("hub (mosquitto) on 127.0.0.1:\(hubPort), pid \(hub.process.pid)")
-
-        // Simulators, one port per device.
-        var ports: [Int] = []
-        while ports.count < devices {
-            let port = try freeLoopbackPort()
-            if port != hubPort && !ports.contains(port) { ports.append(port) }
-        }
-        let scenario = Scenario(devices: devices, registers: registers, poll: .milliseconds(pollMs), ports: ports)
-        let mapPath = "\(work)/bench-devices.yaml"
-        let mapYAML = scenario.deviceMapYAML()
-        try mapYAML.write(toFile: mapPath, atomically: true, encoding: .utf8)
-        let (parsedMap, diagnostics) = DeviceMapLoader.modbus.parse(yaml: mapYAML, file: mapPath)
-        guard let map = parsedMap else {
-            await hub.stop()
-            throw BenchError("the generated device map does not validate:\n" + diagnostics.map(\.description).joined(separator: "\n"))
-        }
-        var simulators: [ModbusSimulator] = []
-        for device in map.devices {
-            // The scenario writes one Modbus TCP device per port.
-            guard let port = device.modbusConnection.port else { throw BenchError("\(device.id) is not a Modbus TCP device") }
-            let simulator = try ModbusSimulator(devices: [device], port: port, logger: logger)
-            try simulator.start()
-            simulators.append(simulator)
-        }
-        step("\(simulators.count) Modbus simulators (in this process), \(registers) holding registers each")
+        let outboxPath = outbox == "memory" ? ":memory:" : "\(work)/var/outbox.sqlite"
+        let plant = try await BenchPlant.start(
+            devices: devices, registers: registers, poll: .milliseconds(pollMs), work: work, logger: logger,
+            outbox: outboxPath, sync: sync,
+            // Across an outage the hub keeps the operator's session, as a production broker does.
+            persistentHub: outage > 0, step: step)
+        var hub = plant.hub
+        let (scenario, simulators, topics) = (plant.scenario, plant.simulators, plant.topics)
+        let operatorOptions = { (suffix: String) in plant.operatorOptions(suffix, cleanSession: outage == 0) }
 
         // The operator: one connection for telemetry, one for commands and their responses.
-        let topics = MQTTTopics(prefix: "edgegate", gateway: "gw-1")
-        func operatorOptions(_ suffix: String) -> MQTTOptions {
-            MQTTOptions(host: "127.0.0.1", port: hubPort, clientID: "operator-bench-\(suffix)",
-                        tls: MQTTTLS(caFile: pki.caCert, certFile: pki.operatorCert, keyFile: pki.operatorKey),
-                        cleanSession: outage == 0)
-        }
         let telemetryConnection = try await MQTTConnection.connect(operatorOptions("telemetry"), logger: logger)
         try await telemetryConnection.subscribe(topics.telemetry, qos: 1)
         let commandConnection = try await MQTTConnection.connect(operatorOptions("commands"), logger: logger)
@@ -153,15 +122,8 @@ struct OutboxBench: AsyncParsableCommand {
         ]
 
         // The daemon, as its own process.
-        let configPath = "\(work)/gateway.yaml"
-        let outboxPath = outbox == "memory" ? ":memory:" : "\(work)/var/outbox.sqlite"
-        try Scenario.gatewayYAML(mapPath: mapPath, hubPort: hubPort, ca: pki.caCert, cert: pki.gatewayCert,
-                                 key: pki.gatewayKey, outbox: outboxPath, sync: sync)
-            .write(toFile: configPath, atomically: true, encoding: .utf8)
-        let gatewayLog = "\(work)/gateway.log"
-        let gateway = try ChildProcess.spawn(daemon, ["run", "--config", configPath, "--log-level", gatewayLogLevel],
-                                             stdout: .file(gatewayLog), stderr: .file(gatewayLog, append: true))
-        cleanup.add(gateway)
+        let gatewayLog = plant.gatewayLog
+        let gateway = try plant.spawnGateway(daemon, logLevel: gatewayLogLevel)
         let started = ContinuousClock.now
         step("gateway \(daemon) pid \(gateway.pid)")
 
@@ -215,7 +177,7 @@ struct OutboxBench: AsyncParsableCommand {
             let onDisk = ["", "-wal"].reduce(0) { total, suffix in
                 total + ((try? FileManager.default.attributesOfItem(atPath: outboxPath + suffix)[.size] as? Int) ?? 0)
             }
-            hub = try await LocalHub.start(hubConfiguration, logger: logger)
+            hub = try await LocalHub.start(hub.configuration, logger: logger)
             cleanup.add(hub.process)
             let restarted = ContinuousClock.now
             counter.startDrain(fresh: 250)
