@@ -85,11 +85,12 @@ struct BenchPlant {
         return gateway
     }
 
-    /// Disconnects the operator, stops the consumers, the hub and the simulators.
-    func stop(connections: [MQTTConnection], consumers: [Task<Void, Never>]) async {
+    /// Disconnects the operator, stops the consumers, the hub (`hub` when a scenario restarted
+    /// it) and the simulators.
+    func stop(connections: [MQTTConnection], consumers: [Task<Void, Never>], hub current: LocalHub? = nil) async {
         for connection in connections { await connection.disconnect() }
         for consumer in consumers { consumer.cancel() }
-        await hub.stop()
+        await (current ?? hub).stop()
         for simulator in simulators { simulator.stop() }
     }
 }

@@ -21,12 +21,14 @@ struct EdgegateBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "edgegate-bench",
         abstract: "Benchmarks of edgegate; without a subcommand, the end-to-end scenario.",
-        subcommands: [EndToEndBench.self, PlanBench.self, CommandsBench.self, OutboxBench.self],
+        subcommands: [EndToEndBench.self, PlanBench.self, CommandsBench.self],
         defaultSubcommand: EndToEndBench.self)
 }
 
-/// `edgegate-bench [end-to-end]`: throughput, CPU, memory and command latency of the real
-/// daemon against simulated Modbus devices and a local mutual-TLS hub.
+/// `edgegate-bench end-to-end` (the default): readings/s delivered to the hub, the daemon's CPU
+/// and peak RSS and command round trips, with the outbox on (file, sync full or normal) or
+/// off (memory), and optionally a hub outage for the backlog's drain rate. See
+/// docs/benchmarks.md.
 struct EndToEndBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "end-to-end",
@@ -59,6 +61,15 @@ struct EndToEndBench: AsyncParsableCommand {
     @Option(help: "Seconds to wait for each command's response.")
     var commandTimeout = 5.0
 
+    @Option(help: "The outbox: `file` (SQLite in the work folder) or `memory` (`path: :memory:`, nothing on disk).")
+    var outbox = "file"
+
+    @Option(help: "outbox.sync of the daemon: `full` (fsync per commit, survives power loss) or `normal`.")
+    var sync = "full"
+
+    @Option(help: "After the commands, stop the hub for this many seconds, restart it and measure the backlog's drain (0: no outage).")
+    var outage = 0.0
+
     @Option(help: "The edgegate executable (default: the one next to this executable).")
     var edgegate: String?
 
@@ -72,9 +83,11 @@ struct EndToEndBench: AsyncParsableCommand {
         guard (1...200).contains(devices) else { throw ValidationError("--devices must be 1…200") }
         guard (1...10_000).contains(registers) else { throw ValidationError("--registers must be 1…10000") }
         guard pollMs >= 10 else { throw ValidationError("--poll-ms must be at least 10") }
-        guard warmup >= 0, duration > 0, commandTimeout > 0, commands >= 0 else {
-            throw ValidationError("--warmup, --duration, --command-timeout and --commands must be positive")
+        guard warmup >= 0, duration > 0, commandTimeout > 0, commands >= 0, outage >= 0 else {
+            throw ValidationError("--warmup, --duration, --command-timeout, --commands and --outage must be positive")
         }
+        guard ["file", "memory"].contains(outbox) else { throw ValidationError("--outbox must be file or memory") }
+        guard ["full", "normal"].contains(sync) else { throw ValidationError("--sync must be full or normal") }
     }
 
     func run() async throws {
@@ -88,7 +101,8 @@ struct EndToEndBench: AsyncParsableCommand {
         let loadBefore = Machine.loadAverage
         let work = FileManager.default.temporaryDirectory.appendingPathComponent("edgegate-bench-\(UUID().uuidString.prefix(8))").path
         try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
-        let signalSources = Cleanup.shared.installSignalHandlers()
+        let cleanup = Cleanup.shared
+        let signalSources = cleanup.installSignalHandlers()
         defer {
             withExtendedLifetime(signalSources) {}
             if !keep { try? FileManager.default.removeItem(atPath: work) }
@@ -98,23 +112,30 @@ struct EndToEndBench: AsyncParsableCommand {
         }
         step("work folder \(work)\(keep ? " (kept)" : "")")
 
-        let plant = try await BenchPlant.start(devices: devices, registers: registers, poll: .milliseconds(pollMs),
-                                               work: work, logger: logger, step: step)
-        let (hub, scenario, topics, gatewayLog) = (plant.hub, plant.scenario, plant.topics, plant.gatewayLog)
+        let outboxPath = outbox == "memory" ? ":memory:" : "\(work)/var/outbox.sqlite"
+        let plant = try await BenchPlant.start(
+            devices: devices, registers: registers, poll: .milliseconds(pollMs), work: work, logger: logger,
+            outbox: outboxPath, sync: sync,
+            // Across an outage the hub keeps the operator's session, as a production broker does.
+            persistentHub: outage > 0, step: step)
+        var hub = plant.hub
+        let (scenario, topics) = (plant.scenario, plant.topics)
+        let operatorOptions = { (suffix: String) in plant.operatorOptions(suffix, cleanSession: outage == 0) }
 
         // The operator: one connection for telemetry, one for commands and their responses.
-        let telemetryConnection = try await MQTTConnection.connect(plant.operatorOptions("telemetry"), logger: logger)
+        let telemetryConnection = try await MQTTConnection.connect(operatorOptions("telemetry"), logger: logger)
         try await telemetryConnection.subscribe(topics.telemetry, qos: 1)
-        let commandConnection = try await MQTTConnection.connect(plant.operatorOptions("commands"), logger: logger)
+        let commandConnection = try await MQTTConnection.connect(operatorOptions("commands"), logger: logger)
         try await commandConnection.subscribe(topics.responses, qos: 1)
         let counter = TelemetryCounter()
         let mailbox = ResponseMailbox()
-        let consumers = [
+        var consumers = [
             Task { await counter.consume(telemetryConnection, topic: topics.telemetry, status: topics.status) },
             Task { await mailbox.consume(commandConnection, topic: topics.responses) },
         ]
 
         // The daemon, as its own process.
+        let gatewayLog = plant.gatewayLog
         let gateway = try plant.spawnGateway(daemon, logLevel: gatewayLogLevel)
         let started = ContinuousClock.now
         step("gateway \(daemon) pid \(gateway.pid)")
@@ -122,7 +143,7 @@ struct EndToEndBench: AsyncParsableCommand {
         guard await counter.waitForFirstMessage(timeout: .seconds(30)), gateway.isRunning else {
             let tail = Self.tail(of: gatewayLog)
             _ = await gateway.stop()
-            await plant.stop(connections: [telemetryConnection, commandConnection], consumers: consumers)
+            await plant.stop(connections: [telemetryConnection, commandConnection], consumers: consumers, hub: hub)
             throw BenchError("no telemetry within 30 s of starting the gateway (exit status \(gateway.exitStatus.map(String.init) ?? "running")); its log ends:\n\(tail)")
         }
         let firstTelemetry = (ContinuousClock.now - started).seconds
@@ -156,13 +177,44 @@ struct EndToEndBench: AsyncParsableCommand {
         let c1 = ProcessSample.read(pid: ids.gateway)
         let tc = counter.snapshot
 
+        // Outage: the hub goes away, the backlog builds up in the outbox, the hub comes back.
+        var outageFigures: OutageFigures?
+        var connections = [telemetryConnection, commandConnection]
+        if outage > 0 {
+            step(String(format: "hub stopped for %.0f s", outage))
+            let o0 = ProcessSample.read(pid: ids.gateway)
+            let lastBefore = counter.snapshot.lastSeq
+            await hub.stop()
+            try await Task.sleep(for: .milliseconds(Int(outage * 1000)))
+            let o1 = ProcessSample.read(pid: ids.gateway)
+            let onDisk = ["", "-wal"].reduce(0) { total, suffix in
+                total + ((try? FileManager.default.attributesOfItem(atPath: outboxPath + suffix)[.size] as? Int) ?? 0)
+            }
+            hub = try await LocalHub.start(hub.configuration, logger: logger)
+            cleanup.add(hub.process)
+            let restarted = ContinuousClock.now
+            counter.startDrain(fresh: 250)
+            let resumed = try await MQTTConnection.connect(operatorOptions("telemetry"), logger: logger)
+            try await resumed.subscribe(topics.telemetry, qos: 1)
+            try await resumed.subscribe(topics.status, qos: 1)
+            connections.append(resumed)
+            consumers.append(Task { await counter.consume(resumed, topic: topics.telemetry, status: topics.status) })
+            step("hub restarted; waiting for the gateway and its backlog")
+            _ = await counter.waitForDrain(timeout: .seconds(60)) { $0.online != nil }
+            let d0 = ProcessSample.read(pid: ids.gateway)
+            let caughtUp = await counter.waitForDrain(timeout: .seconds(180)) { $0.caughtUp != nil }
+            let d1 = ProcessSample.read(pid: ids.gateway)
+            outageFigures = OutageFigures(seconds: outage, before: o0, during: o1, online: d0, after: d1, restarted: restarted,
+                                          drain: counter.snapshot.drain, caughtUp: caughtUp, lastSeqBefore: lastBefore, outboxBytes: onDisk)
+        }
+
         // Shutdown: SIGTERM, the daemon drains and says goodbye.
         let stopStart = ContinuousClock.now
         let exitStatus = await gateway.stop(grace: .seconds(10))
         let stopSeconds = (ContinuousClock.now - stopStart).seconds
         try? await Task.sleep(for: .milliseconds(300))  // the last messages reach the counter
         let final = counter.snapshot
-        await plant.stop(connections: [telemetryConnection, commandConnection], consumers: consumers)
+        await plant.stop(connections: connections, consumers: consumers, hub: hub)
         let statisticsLine = Self.lines(of: gatewayLog).last { $0.contains("uplink disconnected") }
         let warnings = Self.lines(of: gatewayLog).filter { $0.contains(" warning ") || $0.contains(" error ") || $0.contains(" critical ") }
 
@@ -171,7 +223,9 @@ struct EndToEndBench: AsyncParsableCommand {
         r.line("### edgegate-bench, \(ISO8601DateFormatter().string(from: Date()))")
         r.line("")
         r.line("Scenario: \(devices) devices × \(registers) holding registers, poll \(pollMs) ms (one simulator port per device), "
-               + "warm-up \(Report.f(warmup, 0)) s, window \(Report.f(window, 1)) s, \(commands) commands.")
+               + "warm-up \(Report.f(warmup, 0)) s, window \(Report.f(window, 1)) s, \(commands) commands; "
+               + "outbox \(outbox == "memory" ? "in memory (`:memory:`)" : "file, sync \(sync)")"
+               + (outage > 0 ? ", then a \(Report.f(outage, 0)) s hub outage." : "."))
         r.line("")
         r.line("| figure | value |")
         r.line("|---|---|")
@@ -202,6 +256,7 @@ struct EndToEndBench: AsyncParsableCommand {
             r.row("gateway CPU during the commands", "\(Report.f(ProcessSample.cpuPercent(from: c0, to: c1), 1)) % of one core over \(Report.f(commandWall, 1)) s")
         }
         r.row("readings/s during the commands", Report.f(Double(tc.readings - t1.readings) / commandWall, 0))
+        if let o = outageFigures { o.report(into: &r) }
         r.row("first telemetry after spawn", "\(Report.f(firstTelemetry, 2)) s")
         r.row("SIGTERM → exit", "\(Report.f(stopSeconds, 2)) s, exit status \(exitStatus)")
         r.line("")
@@ -216,7 +271,7 @@ struct EndToEndBench: AsyncParsableCommand {
                + "load average before the run \(loadBefore), after \(Machine.loadAverage); "
                + "bench build: \(Machine.buildConfiguration); daemon: \(daemon)")
         print(r.text)
-        if gateway.exitStatus != 0 || notOK > 0 {
+        if gateway.exitStatus != 0 || notOK > 0 || outageFigures.map({ !$0.caughtUp }) == true {
             throw ExitCode(1)
         }
     }
