@@ -60,12 +60,7 @@ struct DemoCommand: AsyncParsableCommand {
         guard let configuration = parsed else {
             throw failInput(diagnostics.map(\.description).joined(separator: "\n"))
         }
-        let deviceMap: DeviceMap
-        do {
-            deviceMap = try DeviceMapLoader.standard.load(paths: configuration.devicemaps)
-        } catch {
-            throw failInput(error.description)
-        }
+        let deviceMap = try loadDeviceMaps(configuration.devicemaps)
 
         try await runUntilSignalled(logger: logger) {
             say("demo: development PKI in \(certs)/")

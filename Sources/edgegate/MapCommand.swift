@@ -126,12 +126,7 @@ struct MapShowCommand: ParsableCommand {
     var format: ShowFormat = .table
 
     func run() throws {
-        let map: DeviceMap
-        do {
-            map = try DeviceMapLoader.standard.load(paths: paths)
-        } catch {
-            throw failInput(error.description)
-        }
+        let map = try loadDeviceMaps(paths)
         switch format {
         case .table:
             print(map.devices.map(Self.table).joined(separator: "\n"), terminator: "")
@@ -444,12 +439,7 @@ struct MapReadCommand: AsyncParsableCommand {
 
     func run() async throws {
         let logger = logging.makeLogger("edgegate.map")
-        let map: DeviceMap
-        do {
-            map = try DeviceMapLoader.standard.load(paths: paths)
-        } catch {
-            throw failInput(error.description)
-        }
+        let map = try loadDeviceMaps(paths)
         guard let definition = map.devices.first(where: { $0.id == device }) else {
             throw failInput("no device '\(device)' in \(paths.joined(separator: ", ")) (devices: \(map.devices.map(\.id).joined(separator: ", ")))")
         }

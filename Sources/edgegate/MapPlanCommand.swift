@@ -26,12 +26,7 @@ struct MapPlanCommand: ParsableCommand {
     var format: ShowFormat = .table
 
     func run() throws {
-        let map: DeviceMap
-        do {
-            map = try DeviceMapLoader.standard.load(paths: paths)
-        } catch {
-            throw failInput(error.description)
-        }
+        let map = try loadDeviceMaps(paths)
         let report = PlanReport(map.devices.filter { $0.protocolName == ModbusSyntax.name })
         switch format {
         case .table: print(report.table, terminator: "")

@@ -60,12 +60,7 @@ struct SimModbusCommand: AsyncParsableCommand {
     @_optimize(none)
     func run() async throws {
         let logger = logging.makeLogger("edgegate.sim")
-        let deviceMap: DeviceMap
-        do {
-            deviceMap = try DeviceMapLoader.standard.load(paths: [map])
-        } catch {
-            throw failInput(error.description)
-        }
+        let deviceMap = try loadDeviceMaps([map])
         let modbus = deviceMap.devices.filter { $0.protocolName == ModbusSyntax.name }
         let devices: [DeviceDefinition]
         let simulator: ModbusSimulator

@@ -1,6 +1,7 @@
 import ArgumentParser
 import DeviceMaps
 import Foundation
+import Gateway
 import GatewayCore
 import Logging
 import ServiceLifecycle
@@ -71,6 +72,16 @@ func failInput(_ text: String) -> ExitCode {
 func failOperation(_ text: String) -> ExitCode {
     FileHandle.standardError.write(Data((text + "\n").utf8))
     return ExitCode(1)
+}
+
+/// Loads the device maps of `paths` with every protocol of this build, or stops with exit
+/// code 2 and every diagnostic.
+func loadDeviceMaps(_ paths: [String]) throws -> DeviceMap {
+    do {
+        return try DeviceMapLoader.standard.load(paths: paths)
+    } catch {
+        throw failInput(error.description)
+    }
 }
 
 /// A service that starts something, waits for the group's graceful shutdown, then stops it.

@@ -15,10 +15,11 @@ struct WriteFunctionCodeTests {
         return device
     }
 
-    @Test("two adjacent coils of one command are one FC 15; a 32-bit value one FC 16")
-    func multiple() async throws {
+    /// Runs `body` while the adapter polls the boiler on a fresh simulator, once it reads.
+    private func withPolledBoiler(writeMultiple: Bool,
+                                  _ body: (ModbusAdapter, ModbusSimulator, RawClient) async throws -> Void) async throws {
         let port = try freeLoopbackPort()
-        let device = device(port: port, writeMultiple: true)
+        let device = device(port: port, writeMultiple: writeMultiple)
         let simulator = try ModbusSimulator(devices: [device], port: port, animated: false, logger: testLogger)
         try simulator.start()
         defer { simulator.stop() }
@@ -27,6 +28,13 @@ struct WriteFunctionCodeTests {
         let collector = ReadingCollector()
         try await whileRunning(adapter, into: collector) { () async throws in
             _ = try #require(await collector.waitForBatch(allGood("boiler-1")))
+            try await body(adapter, simulator, client)
+        }
+    }
+
+    @Test("two adjacent coils of one command are one FC 15; a 32-bit value one FC 16")
+    func multiple() async throws {
+        try await withPolledBoiler(writeMultiple: true) { adapter, simulator, client in
             let values: [String: Value] = ["pump": .bool(true), "fan": .bool(true)]
             #expect(try await adapter.write(device: "boiler-1", values: values) == values)
             #expect(simulator.requestCounts[15] == 1 && simulator.requestCounts[5] == nil)
@@ -38,16 +46,7 @@ struct WriteFunctionCodeTests {
 
     @Test("write_multiple: false: coils with FC 5, a 32-bit value as two FC 6 in address order, read back whole")
     func single() async throws {
-        let port = try freeLoopbackPort()
-        let device = device(port: port, writeMultiple: false)
-        let simulator = try ModbusSimulator(devices: [device], port: port, animated: false, logger: testLogger)
-        try simulator.start()
-        defer { simulator.stop() }
-        let adapter = ModbusAdapter(devices: [device], logger: testLogger, reconnect: fastReconnect)
-        let client = try RawClient(port: port)
-        let collector = ReadingCollector()
-        try await whileRunning(adapter, into: collector) { () async throws in
-            _ = try #require(await collector.waitForBatch(allGood("boiler-1")))
+        try await withPolledBoiler(writeMultiple: false) { adapter, simulator, client in
             let values: [String: Value] = ["pump": .bool(true), "fan": .bool(true)]
             #expect(try await adapter.write(device: "boiler-1", values: values) == values)
             #expect(simulator.requestCounts[5] == 2 && simulator.requestCounts[15] == nil)
