@@ -34,7 +34,7 @@ struct WriteFunctionCodeTests {
 
     @Test("two adjacent coils of one command are one FC 15; a 32-bit value one FC 16")
     func multiple() async throws {
-        try await withPolledBoiler(writeMultiple: true) { adapter, simulator, client in
+        try await withPolledBoiler(writeMultiple: true) { adapter, simulator, client async throws in
             let values: [String: Value] = ["pump": .bool(true), "fan": .bool(true)]
             #expect(try await adapter.write(device: "boiler-1", values: values) == values)
             #expect(simulator.requestCounts[15] == 1 && simulator.requestCounts[5] == nil)
@@ -46,7 +46,7 @@ struct WriteFunctionCodeTests {
 
     @Test("write_multiple: false: coils with FC 5, a 32-bit value as two FC 6 in address order, read back whole")
     func single() async throws {
-        try await withPolledBoiler(writeMultiple: false) { adapter, simulator, client in
+        try await withPolledBoiler(writeMultiple: false) { adapter, simulator, client async throws in
             let values: [String: Value] = ["pump": .bool(true), "fan": .bool(true)]
             #expect(try await adapter.write(device: "boiler-1", values: values) == values)
             #expect(simulator.requestCounts[5] == 2 && simulator.requestCounts[15] == nil)
