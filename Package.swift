@@ -44,7 +44,7 @@ let package = Package(
         // YAML device maps and gateway configuration → typed, validated values.
         .target(
             name: "DeviceMaps",
-            dependencies: ["GatewayCore", "Yams"]
+            dependencies: ["GatewayCore", "Yams", .product(name: "Logging", package: "swift-log")]
         ),
         // Modbus TCP through libmodbus, one thread per connection.
         .target(

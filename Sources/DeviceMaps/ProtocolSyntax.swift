@@ -1,10 +1,34 @@
 import GatewayCore
 import Yams
 
+/// One setting of a connection or a point as `edgegate map show` prints it: the map's key and
+/// its resolved value.
+public struct MapField: Sendable, Hashable {
+    /// The key as the device map spells it: `unit_id`, `word_order`.
+    public var key: String
+    /// The value, defaults filled in.
+    public var value: Value
+
+    /// Creates a field.
+    public init(_ key: String, _ value: Value) {
+        self.key = key
+        self.value = value
+    }
+
+    /// The value as a table cell: text without quotes.
+    public var text: String {
+        if case .string(let s) = value { return s }
+        return value.description
+    }
+}
+
 /// How to reach one device, typed by its protocol (Modbus TCP: host, port, unit id, ...).
 public protocol DeviceConnection: Sendable, CustomStringConvertible {
     /// True when `other` is the same connection; a reload keeps such a device running.
     func isSame(as other: any DeviceConnection) -> Bool
+    /// The settings `map show --format json` lists at the device (`host`, `port`, `unit_id`);
+    /// secrets never appear here.
+    var fields: [MapField] { get }
 }
 
 extension DeviceConnection where Self: Equatable {
@@ -21,6 +45,15 @@ public protocol PointAddress: Sendable, CustomStringConvertible {
     var rawKind: ValueKind { get }
     /// True when `other` is the same address.
     func isSame(as other: any PointAddress) -> Bool
+    /// The point's protocol settings for `map show --format json`, keys as the map spells them.
+    var fields: [MapField] { get }
+    /// The same for `map show`'s table, in column order (`table`, `address`, `type`, `order`).
+    var columns: [MapField] { get }
+}
+
+extension PointAddress {
+    /// The JSON fields, unless a protocol condenses them for the table.
+    public var columns: [MapField] { fields }
 }
 
 extension PointAddress where Self: Equatable {

@@ -2,7 +2,6 @@ import DeviceMaps
 import Foundation
 import GatewayCore
 import Logging
-import ModbusAdapter
 import MQTTClient
 import ServiceLifecycle
 import Storage
@@ -36,12 +35,11 @@ public struct Gateway: Sendable {
     public let uplink: MQTTUplink
     /// The one place where commands reach devices.
     public let router: CommandRouter
-    /// One adapter per supported protocol.
-    public let adapters: [any DeviceAdapter]
+    /// One adapter per supported protocol (`GatewayProtocols.adapters`).
+    public let adapters: [any MapAdapter]
     /// Report by exception, between the adapters and the uplink.
     public let reportFilter: ReportFilter
 
-    private let modbus: ModbusAdapter
     private let applied: AppliedMap
     private let watch: DeviceMapWatch?
     private let logger: Logger
@@ -69,9 +67,7 @@ public struct Gateway: Sendable {
             throw .invalidConfiguration("uplink: plain MQTT needs `insecure: true`")
         }
         try Self.checkProtocols(deviceMap)
-        // Created even without devices: a reload may add some.
-        let modbus = ModbusAdapter(devices: deviceMap.devices, logger: logger)
-        let adapters: [any DeviceAdapter] = [modbus]
+        let adapters = GatewayProtocols.makeAdapters(deviceMap.devices, logger: logger)
         // The outbox first: a start-up stopped by a file names the outbox before the ledger beside it.
         let outbox: OutboxStore
         do {
@@ -104,7 +100,6 @@ public struct Gateway: Sendable {
         self.router = router
         self.adapters = adapters
         self.reportFilter = ReportFilter(policies: Self.reportPolicies(deviceMap))
-        self.modbus = modbus
         self.applied = AppliedMap(deviceMap)
         self.watch = watch
         self.logger = logger
@@ -138,9 +133,11 @@ public struct Gateway: Sendable {
             .filter { !$0.value.isEmpty }
     }
 
+    /// The loader refuses unknown protocols; a map built in code must not lose devices silently either.
     private static func checkProtocols(_ deviceMap: DeviceMap) throws(GatewayError) {
-        if let other = deviceMap.devices.first(where: { $0.protocolName != "modbus" }) {
-            throw .unsupported("device \(other.id): protocol '\(other.protocolName)' is not supported yet; supported: modbus")
+        if let other = deviceMap.devices.first(where: { GatewayProtocols.adapter(for: $0.protocolName) == nil }) {
+            let supported = GatewayProtocols.syntaxes.map { $0.name }.joined(separator: ", ")
+            throw .unsupported("device \(other.id): protocol '\(other.protocolName)' is not supported; supported: \(supported)")
         }
     }
 
@@ -172,8 +169,12 @@ public struct Gateway: Sendable {
         try Self.checkProtocols(deviceMap)
         let diff = await applied.replace(with: deviceMap) { diff in
             guard !diff.isEmpty else { return }
-            // Adapter first, router second: a command to an added device finds it polling.
-            await modbus.update(devices: deviceMap.devices)
+            // Adapters first, router second: a command to an added device finds it running.
+            await withTaskGroup(of: Void.self) { group in
+                for adapter in adapters {
+                    group.addTask { await adapter.update(devices: type(of: adapter).own(deviceMap.devices)) }
+                }
+            }
             let before = router.devices
             router.update(adapters: adapters)
             let after = router.devices

@@ -1,12 +1,27 @@
 import DeviceMaps
+import Logging
 import ModbusAdapter
 
 /// The protocols this build of the gateway speaks: one line per adapter.
 public enum GatewayProtocols {
-    /// The device-map syntax of each protocol, in the order messages list them.
-    public static let syntaxes: [any ProtocolSyntax.Type] = [
-        ModbusSyntax.self,
+    /// The adapter of each protocol, in the order messages list them.
+    public static let adapters: [any MapAdapter.Type] = [
+        ModbusAdapter.self,
     ]
+
+    /// The device-map syntax of each protocol, in the order messages list them.
+    public static var syntaxes: [any ProtocolSyntax.Type] { adapters.map { $0.syntax } }
+
+    /// The adapter type serving `protocolName`, if this build has one.
+    public static func adapter(for protocolName: String) -> (any MapAdapter.Type)? {
+        adapters.first { $0.syntax.name == protocolName }
+    }
+
+    /// One adapter per protocol for the devices of `devices` it serves (also for none: a
+    /// reload may add some).
+    public static func makeAdapters(_ devices: [DeviceDefinition], logger: Logger) -> [any MapAdapter] {
+        adapters.map { $0.init(devices: $0.own(devices), logger: logger) }
+    }
 }
 
 extension DeviceMapLoader {

@@ -35,7 +35,10 @@ public enum ModbusAdapterError: Error, Sendable, Hashable, CustomStringConvertib
 /// Devices on one bus share its line settings; the loader rejects a map whose devices
 /// disagree (`ModbusSyntax.check(devices:reporter:)`), and for hand-built definitions the
 /// first device's settings open the port.
-public final class ModbusAdapter: DeviceAdapter {
+public final class ModbusAdapter: MapAdapter {
+    /// Modbus TCP and RTU.
+    public static var syntax: any ProtocolSyntax.Type { ModbusSyntax.self }
+
     private struct State {
         /// The devices in map order.
         var devices: [DeviceDefinition] = []
@@ -57,7 +60,7 @@ public final class ModbusAdapter: DeviceAdapter {
     /// - Parameters:
     ///   - devices: the devices, with their profiles expanded.
     ///   - reconnect: how quickly a lost connection is retried.
-    public init(devices: [DeviceDefinition], logger: Logger, reconnect: ReconnectPolicy = .standard) {
+    public init(devices: [DeviceDefinition], logger: Logger, reconnect: ReconnectPolicy) {
         self.logger = logger
         self.reconnect = reconnect
         state.withLock { s in
@@ -67,6 +70,11 @@ public final class ModbusAdapter: DeviceAdapter {
             s.devices = devices
             s.definitions = Self.byID(devices)
         }
+    }
+
+    /// Creates an adapter that retries lost connections with the standard policy.
+    public convenience init(devices: [DeviceDefinition], logger: Logger) {
+        self.init(devices: devices, logger: logger, reconnect: .standard)
     }
 
     /// How a device's polling has gone (polls, overruns, skipped cycles); nil before its

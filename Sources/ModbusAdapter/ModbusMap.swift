@@ -129,6 +129,22 @@ public struct ModbusAddress: PointAddress, Hashable {
         }
     }
 
+    /// `table`, `type`, `byte_order`, `word_order`, `address`, and `length` or `bit` where they apply.
+    public var fields: [MapField] {
+        var fields = [MapField("table", .string(table.rawValue)), MapField("type", .string(type.rawValue)),
+                      MapField("byte_order", .string(byteOrder.rawValue)), MapField("word_order", .string(wordOrder.rawValue)),
+                      MapField("address", .int(Int64(offset)))]
+        if type == .string { fields.append(MapField("length", .int(Int64(length)))) }
+        if let bit { fields.append(MapField("bit", .int(Int64(bit)))) }
+        return fields
+    }
+
+    /// `table`, `address`, `type` with length or bit (`string[6]`), `order` as `byte/word`.
+    public var columns: [MapField] {
+        [MapField("table", .string(table.rawValue)), MapField("address", .int(Int64(offset))),
+         MapField("type", .string(typeName)), MapField("order", .string("\(byteOrder.rawValue)/\(wordOrder.rawValue)"))]
+    }
+
     /// `holding 1 int16`, `input 10 float32 (word order little)`.
     public var description: String {
         var text = "\(table.rawValue) \(offset) \(typeName)"
@@ -250,6 +266,16 @@ public struct ModbusConnection: DeviceConnection, Hashable {
 
     /// `host:port` or the serial device: devices with the same endpoint share a connection.
     public var endpoint: String { transport.endpoint }
+
+    /// `host` and `port`, or `serial`; then `unit_id`.
+    public var fields: [MapField] {
+        switch transport {
+        case .tcp(let host, let port):
+            return [MapField("host", .string(host)), MapField("port", .int(Int64(port))), MapField("unit_id", .int(Int64(unitID)))]
+        case .rtu(let line):
+            return [MapField("serial", .string(line.device)), MapField("unit_id", .int(Int64(unitID)))]
+        }
+    }
 
     /// `127.0.0.1:502 unit 1`, `/dev/ttyUSB0 19200 8E1 unit 7`.
     public var description: String {

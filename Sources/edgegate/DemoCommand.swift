@@ -76,7 +76,7 @@ struct DemoCommand: AsyncParsableCommand {
             var simulators: [ModbusSimulator] = []
             do {
                 // The demo simulates its Modbus TCP devices, one simulator per port.
-                let tcp = deviceMap.devices.filter { $0.modbusConnection.port != nil }
+                let tcp = deviceMap.devices.filter { $0.protocolName == "modbus" && $0.modbusConnection.port != nil }
                 for (port, devices) in Dictionary(grouping: tcp, by: { $0.modbusConnection.port ?? 0 }).sorted(by: { $0.key < $1.key }) {
                     let simulator = try ModbusSimulator(devices: devices, port: port, logger: logger)
                     try simulator.start()

@@ -3,7 +3,6 @@ import DeviceMaps
 import Gateway
 import Foundation
 import GatewayCore
-import ModbusAdapter
 
 /// `edgegate map ...`: device-map authoring.
 struct MapCommand: ParsableCommand {
@@ -136,17 +135,21 @@ struct MapShowCommand: ParsableCommand {
     }
 
     static func table(_ device: DeviceDefinition) -> String {
-        let c = device.modbusConnection
-        var text = "\(device.id)  \(device.protocolName)  \(c)  poll \(mapDuration(device.poll))"
+        var text = "\(device.id)  \(device.protocolName)  \(device.connection)  poll \(mapDuration(device.poll))"
         if let profile = device.profile { text += "  profile \(profile)" }
         if let timeout = device.commandTimeout { text += "  command_timeout \(mapDuration(timeout))" }
         text += "\n"
-        let header = ["point", "table", "address", "type", "order", "scale", "offset", "unit", "access", "min", "max", "enum"]
+        // The protocol's columns, in the order its points first name them; blank where a point has none.
+        var keys: [String] = []
+        for point in device.points {
+            for field in point.address.columns where !keys.contains(field.key) { keys.append(field.key) }
+        }
+        let header = ["point"] + keys + ["scale", "offset", "unit", "access", "min", "max", "enum"]
         let rows = device.points.map { p -> [String] in
-            [p.name, p.modbus.table.rawValue, String(p.modbus.offset), p.modbus.typeName,
-             "\(p.modbus.byteOrder.rawValue)/\(p.modbus.wordOrder.rawValue)", Value.format(p.scale), Value.format(p.offset),
-             p.unit ?? "", p.access.rawValue, p.min.map(Value.format) ?? "", p.max.map(Value.format) ?? "",
-             optionsText(p.options)]
+            let columns = p.address.columns
+            return [p.name] + keys.map { key in columns.first { $0.key == key }?.text ?? "" }
+                + [Value.format(p.scale), Value.format(p.offset), p.unit ?? "", p.access.rawValue,
+                   p.min.map(Value.format) ?? "", p.max.map(Value.format) ?? "", optionsText(p.options)]
         }
         for line in columns(header, rows) { text += "  " + line + "\n" }
         if !device.commands.isEmpty {
@@ -180,80 +183,63 @@ struct MapShowCommand: ParsableCommand {
         return "\(argument.name) (\(parts.joined(separator: ", ")))"
     }
 
+    /// A device as JSON: the shared keys, with its connection's protocol fields (`host`,
+    /// `port`, `unit_id`) beside them.
     struct DeviceRecord: Encodable {
-        let id: String
-        let `protocol`: String
-        let profile: String?
-        /// `127.0.0.1:502 unit 1` or `/dev/ttyUSB0 19200 8E1 unit 7`.
-        let connection: String
-        /// Modbus TCP only.
-        let host: String?
-        let port: Int?
-        /// Modbus RTU only: the serial device.
-        let serial: String?
-        let unitID: Int
-        let pollMilliseconds: Int64
-        /// The device's own `command_timeout`; absent when it uses the gateway's default.
-        let commandTimeoutMilliseconds: Int64?
-        let points: [PointRecord]
-        let commands: [CommandRecord]
+        let device: DeviceDefinition
 
-        init(_ d: DeviceDefinition) {
-            id = d.id
-            `protocol` = d.protocolName
-            profile = d.profile
-            connection = d.modbusConnection.description
-            host = d.modbusConnection.host
-            port = d.modbusConnection.port
-            if case .rtu(let line) = d.modbusConnection.transport { serial = line.device } else { serial = nil }
-            unitID = d.modbusConnection.unitID
-            pollMilliseconds = milliseconds(d.poll)
-            commandTimeoutMilliseconds = d.commandTimeout.map(milliseconds)
-            points = d.points.map(PointRecord.init)
-            commands = d.commands.map(CommandRecord.init)
+        init(_ device: DeviceDefinition) {
+            self.device = device
         }
 
-        enum CodingKeys: String, CodingKey {
-            case id, `protocol`, profile, connection, host, port, serial, points, commands
-            case unitID = "unit_id", pollMilliseconds = "poll_ms", commandTimeoutMilliseconds = "command_timeout_ms"
+        func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: FieldKey.self)
+            try c.encode(device.id, forKey: "id")
+            try c.encode(device.protocolName, forKey: "protocol")
+            try c.encodeIfPresent(device.profile, forKey: "profile")
+            // `127.0.0.1:502 unit 1` or `/dev/ttyUSB0 19200 8E1 unit 7`.
+            try c.encode(device.connection.description, forKey: "connection")
+            for field in device.connection.fields { try c.encode(field.value, forKey: FieldKey(field.key)) }
+            try c.encode(milliseconds(device.poll), forKey: "poll_ms")
+            // Absent when the device uses the gateway's default.
+            try c.encodeIfPresent(device.commandTimeout.map(milliseconds), forKey: "command_timeout_ms")
+            try c.encode(device.points.map(PointRecord.init), forKey: "points")
+            try c.encode(device.commands.map(CommandRecord.init), forKey: "commands")
         }
     }
 
+    /// A point as JSON: its protocol's fields (Modbus: `table`, `type`, orders, `address`,
+    /// `length` or `bit` where they apply) and the shared keys.
     struct PointRecord: Encodable {
-        let name, table, type, byteOrder, wordOrder, access: String
-        let address: Int
-        /// Registers of a string point; absent for other types.
-        let length: Int?
-        /// The register bit of a bool point on a register table; absent otherwise.
-        let bit: Int?
-        let scale, offset: Double
-        let unit, description: String?
-        let min, max: Double?
-        let options: [OptionRecord]?
+        let point: PointDefinition
 
-        init(_ p: PointDefinition) {
-            name = p.name
-            table = p.modbus.table.rawValue
-            type = p.modbus.type.rawValue
-            byteOrder = p.modbus.byteOrder.rawValue
-            wordOrder = p.modbus.wordOrder.rawValue
-            access = p.access.rawValue
-            address = p.modbus.offset
-            length = p.modbus.type == .string ? p.modbus.length : nil
-            bit = p.modbus.bit
-            scale = p.scale
-            offset = p.offset
-            unit = p.unit
-            description = p.description
-            min = p.min
-            max = p.max
-            options = p.options.isEmpty ? nil : p.options.map(OptionRecord.init)
+        init(_ point: PointDefinition) {
+            self.point = point
         }
 
-        enum CodingKeys: String, CodingKey {
-            case name, table, type, access, address, length, bit, scale, offset, unit, description, min, max
-            case byteOrder = "byte_order", wordOrder = "word_order", options = "enum"
+        func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: FieldKey.self)
+            try c.encode(point.name, forKey: "name")
+            for field in point.address.fields { try c.encode(field.value, forKey: FieldKey(field.key)) }
+            try c.encode(point.access.rawValue, forKey: "access")
+            try c.encode(point.scale, forKey: "scale")
+            try c.encode(point.offset, forKey: "offset")
+            try c.encodeIfPresent(point.unit, forKey: "unit")
+            try c.encodeIfPresent(point.description, forKey: "description")
+            try c.encodeIfPresent(point.min, forKey: "min")
+            try c.encodeIfPresent(point.max, forKey: "max")
+            if !point.options.isEmpty { try c.encode(point.options.map(OptionRecord.init), forKey: "enum") }
         }
+    }
+
+    /// A JSON key known only at run time, from a protocol's fields.
+    struct FieldKey: CodingKey, ExpressibleByStringLiteral {
+        let stringValue: String
+        var intValue: Int? { nil }
+        init(_ key: String) { stringValue = key }
+        init(stringLiteral key: String) { stringValue = key }
+        init?(stringValue: String) { self.stringValue = stringValue }
+        init?(intValue: Int) { nil }
     }
 
     /// One allowed value, with its name when the map gives one.
@@ -443,7 +429,10 @@ struct MapReadCommand: AsyncParsableCommand {
         guard let definition = map.devices.first(where: { $0.id == device }) else {
             throw failInput("no device '\(device)' in \(paths.joined(separator: ", ")) (devices: \(map.devices.map(\.id).joined(separator: ", ")))")
         }
-        let adapter = ModbusAdapter(devices: [definition], logger: logger)
+        guard let adapterType = GatewayProtocols.adapter(for: definition.protocolName) else {
+            throw failInput("device '\(device)': protocol '\(definition.protocolName)' has no adapter in this build")
+        }
+        let adapter = adapterType.init(devices: [definition], logger: logger)
         let readings: [Reading]? = await withTaskGroup(of: [Reading]?.self) { group in
             let (stream, continuation) = AsyncStream.makeStream(of: [Reading].self)
             group.addTask {

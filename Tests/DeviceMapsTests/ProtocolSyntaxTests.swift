@@ -9,6 +9,7 @@ enum LampSyntax: ProtocolSyntax {
     struct Connection: DeviceConnection, Hashable {
         var url: String
         var description: String { url }
+        var fields: [MapField] { [MapField("url", .string(url))] }
     }
 
     struct Address: PointAddress, Hashable {
@@ -16,6 +17,7 @@ enum LampSyntax: ProtocolSyntax {
         var typeName: String { "lamp field" }
         var rawKind: ValueKind { field == "on" ? .bool : .integer }
         var description: String { field }
+        var fields: [MapField] { [MapField("field", .string(field))] }
     }
 
     static let name = "lamp"

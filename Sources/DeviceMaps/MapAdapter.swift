@@ -1,0 +1,29 @@
+import GatewayCore
+import Logging
+
+/// A protocol adapter that serves the device-map devices of one protocol: the gateway
+/// creates one per registered protocol, hands it the devices whose `protocol:` is its
+/// syntax's name, and switches it to new ones on a reload.
+///
+/// Adding a protocol to the gateway means one type conforming to this (and its
+/// `ProtocolSyntax`) in the adapter's target and one line in `GatewayProtocols.adapters`.
+public protocol MapAdapter: DeviceAdapter {
+    /// The device-map syntax of the protocol; its `name` selects the devices this adapter serves.
+    static var syntax: any ProtocolSyntax.Type { get }
+
+    /// Creates the adapter; nothing connects until `run`.
+    /// - Parameter devices: the devices of this protocol only, profiles expanded, in map order.
+    init(devices: [DeviceDefinition], logger: Logger)
+
+    /// Switches to a new set of devices of this protocol while running (or before `run`):
+    /// unchanged devices keep running without a gap, removed ones stop, added ones start.
+    /// Returns once the new set is in force, so no removed device is read afterwards.
+    func update(devices: [DeviceDefinition]) async
+}
+
+extension MapAdapter {
+    /// The devices of `devices` that this adapter's protocol serves.
+    public static func own(_ devices: [DeviceDefinition]) -> [DeviceDefinition] {
+        devices.filter { $0.protocolName == syntax.name }
+    }
+}
