@@ -74,6 +74,8 @@ struct MapValidateCommand: ParsableCommand {
             let errors = diagnostics.filter { $0.severity == .error }.count
             let warnings = diagnostics.count - errors
             let summary = map.map { "\($0.devices.count) device(s) valid" } ?? "\(errors) error(s)"
+            // The diagnostics (stdout) before the summary (stderr), also when both go to one pipe.
+            fflush(nil)
             FileHandle.standardError.write(Data("\(summary), \(warnings) warning(s)\n".utf8))
         case .json:
             try printJSON(ValidationReport(valid: map != nil, devices: map?.devices.count ?? 0,
