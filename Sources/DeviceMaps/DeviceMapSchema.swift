@@ -37,7 +37,20 @@ public enum DeviceMapSchema {
         var point: [String: Any] = ["type": "object", "additionalProperties": false]
         for syntax in protocols {
             pointProperties.merge(syntax.pointSchema) { shared, _ in shared }
-            point.merge(syntax.pointSchemaRules) { first, _ in first }
+        }
+        if protocols.count == 1 {
+            point.merge(protocols[0].pointSchemaRules) { first, _ in first }
+        } else {
+            // A protocol's rules (Modbus: `table` and `address` required) hold for the points
+            // that use no key of another protocol: one protocol's rules must not refuse the
+            // points of the others.
+            point["allOf"] = protocols.compactMap { syntax -> [String: Any]? in
+                let rules = syntax.pointSchemaRules
+                guard !rules.isEmpty else { return nil }
+                let own = Set(syntax.pointKeys)
+                let others = protocols.filter { $0.name != syntax.name }.flatMap { $0.pointKeys }.filter { !own.contains($0) }
+                return others.isEmpty ? rules : ["if": ["anyOf": others.map { ["required": [$0]] }], "else": rules]
+            }
         }
         point["properties"] = pointProperties
         let points: [String: Any] = ["type": "object", "additionalProperties": ["$ref": "#/$defs/point"]]
