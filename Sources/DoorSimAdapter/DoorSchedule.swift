@@ -32,7 +32,7 @@ public struct DoorParameters: Sendable, Hashable {
     public var problem: String? {
         if openFor <= .zero { return "'open_for' must be longer than zero" }
         if openEvery <= openFor {
-            return "'open_every' (\(openEvery)) must be longer than 'open_for' (\(openFor)): it is the mean time from one opening to the next, open time included"
+            return "'open_every' (\(durationText(openEvery))) must be longer than 'open_for' (\(durationText(openFor))): it is the mean time from one opening to the next, open time included"
         }
         if !(0...100).contains(battery) { return "'battery' must be between 0 and 100 %, found \(battery)" }
         if !(batteryDrain >= 0 && batteryDrain.isFinite) { return "'battery_drain' must be 0 or more % per day, found \(batteryDrain)" }

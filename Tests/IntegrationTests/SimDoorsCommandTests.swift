@@ -52,6 +52,20 @@ struct ContactSensorMessage: Decodable, Equatable {
     var voltage: Int
 }
 
+/// Runs `body` with a device broker and a temporary folder, and removes both afterwards,
+/// also when `body` fails.
+func withDeviceBroker(_ body: (DeviceBroker, TemporaryDirectory) async throws -> Void) async throws {
+    let broker = try await DeviceBroker.start()
+    let dir = try TemporaryDirectory()
+    do {
+        try await body(broker, dir)
+    } catch {
+        Issue.record(error)
+    }
+    await broker.stop()
+    dir.remove()
+}
+
 @Suite("edgegate sim doors", .serialized, .timeLimit(.minutes(2)))
 struct SimDoorsCommandTests {
     static let parameters = DoorParameters(openEvery: .seconds(60), openFor: .seconds(10), battery: 30, batteryDrain: 2000, tamperRate: 0.3)
@@ -72,12 +86,8 @@ struct SimDoorsCommandTests {
 
     @Test("publishes zigbee2mqtt's contact-sensor messages in the schedule's order, retained availability online, offline after SIGINT")
     func publishesLikeZigbee2MQTT() async throws {
-        let broker = try await DeviceBroker.start()
-        let dir = try TemporaryDirectory()
-        var subscriber: Subscription?
-        do {
+        try await withDeviceBroker { broker, dir in
             let watcher = try await Subscription.start(broker.plainOptions(clientID: "watcher"), filter: "zigbee2mqtt/#")
-            subscriber = watcher
             let sim = try ChildProcess.spawn(try edgegateExecutable(),
                                              ["sim", "doors", "--broker", "mqtt://127.0.0.1:\(broker.plainPort)", "--insecure",
                                               "--names", "front,back", "--seed", "7", "--speed", "600", "--report-every", "1h"]
@@ -143,25 +153,17 @@ struct SimDoorsCommandTests {
             try await after.wait("retained offline states") { $0.count >= 3 }
             #expect(after.messages.allSatisfy { $0.retain && String(decoding: $0.payload, as: UTF8.self) == offline })
             await after.stop()
-        } catch {
-            Issue.record(error)
+            await watcher.stop()
         }
-        await subscriber?.stop()
-        await broker.stop()
-        dir.remove()
     }
 
     @Test("over mutual TLS with --ca, --cert and --key; SIGTERM stops it with exit 0")
     func publishesOverTLS() async throws {
-        let broker = try await DeviceBroker.start()
-        let dir = try TemporaryDirectory()
-        var subscriber: Subscription?
-        do {
+        try await withDeviceBroker { broker, dir in
             let pki = broker.pki
             let tls = MQTTOptions(host: "127.0.0.1", port: broker.tlsPort, clientID: "tls-watcher",
                                   tls: MQTTTLS(caFile: pki.caCert, certFile: pki.operatorCert, keyFile: pki.operatorKey))
             let watcher = try await Subscription.start(tls, filter: "site/#")
-            subscriber = watcher
             let sim = try ChildProcess.spawn(try edgegateExecutable(),
                                              ["sim", "doors", "--broker", "mqtts://127.0.0.1:\(broker.tlsPort)", "--doors", "2", "--prefix", "site",
                                               "--ca", pki.caCert, "--cert", pki.gatewayCert, "--key", pki.gatewayKey, "--speed", "600"]
@@ -174,12 +176,8 @@ struct SimDoorsCommandTests {
             #expect(try await withTimeout(.seconds(15), "sim stop") { await sim.wait() } == 0)
             let states = watcher.on("site/door-1").map { try? JSONDecoder().decode(ContactSensorMessage.self, from: Data($0.payload)) }
             #expect(states.first??.contact == true && states.first??.battery == 30)
-        } catch {
-            Issue.record(error)
+            await watcher.stop()
         }
-        await subscriber?.stop()
-        await broker.stop()
-        dir.remove()
     }
 
     @Test("usage errors exit 2: plain mqtt:// without --insecure, mqtts:// without --ca, --doors with --names, impossible parameters")
@@ -211,11 +209,7 @@ struct SimDoorsCommandTests {
     func help() async throws {
         let dir = try TemporaryDirectory()
         defer { dir.remove() }
-        func help(_ arguments: [String]) async throws -> String {
-            let result = try await runEdgegate(arguments + ["--help"], in: dir)
-            #expect(result.status == 0)
-            return result.output.split(whereSeparator: \.isWhitespace).joined(separator: " ")
-        }
+        func help(_ arguments: [String]) async throws -> String { try await helpText(arguments, in: dir) }
         #expect(try await help(["sim"]).contains("doors Publish simulated door sensors as zigbee2mqtt does"))
         let doors = try await help(["sim", "doors"])
         for part in ["<prefix>/<door>", "contact, battery, tamper", #"{"state":"online"}"#, "<prefix>/<door>/availability",
