@@ -107,6 +107,9 @@ public struct DoorPlayback: Sendable {
         while !Task.isCancelled {
             while !Task.isCancelled, let (step, at) = step(now: clock.now) {
                 await body(step, state, clock.origin.addingTimeInterval(Self.seconds(at)))
+                // A long catch-up (a fast schedule, a clock that jumped) must not hold a thread
+                // of the cooperative pool.
+                await Task.yield()
             }
             do {
                 try await clock.sleep(until: nextDue)
