@@ -53,6 +53,12 @@ let package = Package(
                            .product(name: "Logging", package: "swift-log")],
             exclude: ["README.md"]
         ),
+        // Simulated door and contact sensors on a seeded schedule (`protocol: door-sim`).
+        .target(
+            name: "DoorSimAdapter",
+            dependencies: ["GatewayCore", "DeviceMaps", .product(name: "Logging", package: "swift-log")],
+            exclude: ["README.md"]
+        ),
         // One libmosquitto wrapper with an async interface, shared by the uplink and MQTT devices.
         .target(
             name: "MQTTClient",
@@ -73,7 +79,7 @@ let package = Package(
         // Device simulators for demos and tests.
         .target(
             name: "Simulators",
-            dependencies: ["DeviceMaps", "ModbusAdapter", "CModbus",
+            dependencies: ["DeviceMaps", "ModbusAdapter", "CModbus", "DoorSimAdapter", "MQTTClient",
                            .product(name: "Logging", package: "swift-log")]
         ),
         // Developer tooling shared by the CLI and the tests: child processes, dev PKI, local hub.
@@ -84,7 +90,7 @@ let package = Package(
         // Composition: a configuration in, a running gateway out.
         .target(
             name: "Gateway",
-            dependencies: ["GatewayCore", "DeviceMaps", "ModbusAdapter", "Uplink", "MQTTClient", "Storage",
+            dependencies: ["GatewayCore", "DeviceMaps", "ModbusAdapter", "DoorSimAdapter", "Uplink", "MQTTClient", "Storage",
                            .product(name: "Logging", package: "swift-log"),
                            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                            .product(name: "UnixSignals", package: "swift-service-lifecycle")]
@@ -92,7 +98,7 @@ let package = Package(
         .executableTarget(
             name: "edgegate",
             dependencies: ["Gateway", "GatewayCore", "DeviceMaps", "ModbusAdapter", "Simulators", "DevTools",
-                           "MQTTClient", "Uplink",
+                           "MQTTClient", "Uplink", "DoorSimAdapter",
                            .product(name: "ArgumentParser", package: "swift-argument-parser"),
                            .product(name: "Logging", package: "swift-log"),
                            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -114,11 +120,14 @@ let package = Package(
         .testTarget(name: "ModbusAdapterTests",
                     dependencies: ["ModbusAdapter", "DeviceMaps", "GatewayCore", "Simulators", "TestSupport", "DevTools"],
                     exclude: ["PlanCases"]),
+        .testTarget(name: "DoorSimAdapterTests",
+                    dependencies: ["DoorSimAdapter", "DeviceMaps", "GatewayCore", "Gateway", "TestSupport"],
+                    exclude: ["Golden"]),
         .testTarget(name: "StorageTests", dependencies: ["Storage", "TestSupport"]),
         .testTarget(name: "UplinkTests",
                     dependencies: ["Uplink", "Storage", "MQTTClient", "GatewayCore", "TestSupport", "DevTools"]),
         .testTarget(name: "IntegrationTests",
-                    dependencies: ["Gateway", "GatewayCore", "DeviceMaps", "Simulators", "ModbusAdapter", "CModbus",
+                    dependencies: ["Gateway", "GatewayCore", "DeviceMaps", "Simulators", "ModbusAdapter", "CModbus", "DoorSimAdapter",
                                    "MQTTClient", "Uplink", "Storage", "TestSupport", "DevTools"],
                     exclude: ["Peers"]),
     ],

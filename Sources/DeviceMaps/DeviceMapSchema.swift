@@ -37,7 +37,20 @@ public enum DeviceMapSchema {
         var point: [String: Any] = ["type": "object", "additionalProperties": false]
         for syntax in protocols {
             pointProperties.merge(syntax.pointSchema) { shared, _ in shared }
-            point.merge(syntax.pointSchemaRules) { first, _ in first }
+        }
+        if protocols.count == 1 {
+            point.merge(protocols[0].pointSchemaRules) { first, _ in first }
+        } else {
+            // A protocol's rules (Modbus: `table` and `address` required) hold for the points
+            // that use no key of another protocol: one protocol's rules must not refuse the
+            // points of the others.
+            point["allOf"] = protocols.compactMap { syntax -> [String: Any]? in
+                let rules = syntax.pointSchemaRules
+                guard !rules.isEmpty else { return nil }
+                let own = Set(syntax.pointKeys)
+                let others = protocols.filter { $0.name != syntax.name }.flatMap { $0.pointKeys }.filter { !own.contains($0) }
+                return others.isEmpty ? rules : ["if": ["anyOf": others.map { ["required": [$0]] }], "else": rules]
+            }
         }
         point["properties"] = pointProperties
         let points: [String: Any] = ["type": "object", "additionalProperties": ["$ref": "#/$defs/point"]]
@@ -91,7 +104,7 @@ public enum DeviceMapSchema {
                 "commands": ["$ref": "#/$defs/commands"], "description": ["type": "string"],
             ] as [String: Any],
         ]
-        let device: [String: Any] = [
+        var device: [String: Any] = [
             "type": "object", "additionalProperties": false, "required": ["id", "connection"],
             "properties": [
                 "id": ["type": "string", "minLength": 1],
@@ -107,6 +120,19 @@ public enum DeviceMapSchema {
                 "description": ["type": "string"],
             ] as [String: Any],
         ]
+        if protocols.count > 1 {
+            // A device that names its protocol gets that protocol's connection, so a mistake in
+            // it is reported as such rather than as "not valid under any of the given schemas";
+            // a device that takes its protocol from a profile gets any protocol's.
+            device["allOf"] = protocols.map { syntax -> [String: Any] in
+                ["if": ["required": ["protocol"], "properties": ["protocol": ["const": syntax.name]]],
+                 "then": ["properties": ["connection": syntax.connectionSchema]]]
+            } + [["if": ["not": ["required": ["protocol"]]], "then": ["properties": ["connection": ["$ref": "#/$defs/connection"]]]]]
+            if var properties = device["properties"] as? [String: Any] {
+                properties["connection"] = ["type": "object", "description": "How to reach the device; its keys depend on the protocol."]
+                device["properties"] = properties
+            }
+        }
         return [
             "$schema": "https://json-schema.org/draft/2020-12/schema",
             "$id": "urn:edgegate:devicemap:v1",

@@ -1,4 +1,5 @@
 import DeviceMaps
+import DoorSimAdapter
 import Logging
 import ModbusAdapter
 
@@ -7,6 +8,7 @@ public enum GatewayProtocols {
     /// The adapter of each protocol, in the order messages list them.
     public static let adapters: [any MapAdapter.Type] = [
         ModbusAdapter.self,
+        DoorSimAdapter.self,
     ]
 
     /// The device-map syntax of each protocol, in the order messages list them.
