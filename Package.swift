@@ -104,7 +104,7 @@ let package = Package(
         // Test helpers: free ports, a real mosquitto with mutual TLS, temporary folders.
         .target(
             name: "TestSupport",
-            dependencies: ["DevTools", "MQTTClient", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["DevTools", "MQTTClient", "GatewayCore", .product(name: "Logging", package: "swift-log")],
             path: "Tests/TestSupport"
         ),
         .testTarget(name: "GatewayCoreTests", dependencies: ["GatewayCore"]),
