@@ -37,13 +37,22 @@ public enum DeviceMapSchema {
         var point: [String: Any] = ["type": "object", "additionalProperties": false]
         for syntax in protocols {
             pointProperties.merge(syntax.pointSchema) { shared, _ in shared }
-            point.merge(syntax.pointSchemaRules) { first, _ in first }
+        }
+        if protocols.count == 1 {
+            point.merge(protocols[0].pointSchemaRules) { first, _ in first }
+        } else {
+            // Each protocol's rules apply to its own points only, told apart by the first key
+            // the protocol requires (Modbus `table`, MQTT `path`); a point with none of those
+            // keys is told what the first protocol requires.
+            let rules = protocols.map { $0.pointSchemaRules }
+            let last: [String: Any] = ["required": (rules.first?["required"] as? [String]).map { Array($0.prefix(1)) } ?? []]
+            point["allOf"] = [dispatch(rules, otherwise: last)]
         }
         point["properties"] = pointProperties
         let points: [String: Any] = ["type": "object", "additionalProperties": ["$ref": "#/$defs/point"]]
-        // One protocol's connection, or any of several.
+        // One protocol's connection, or one chosen by the keys it requires.
         let connections = protocols.map { $0.connectionSchema }
-        let connection: [String: Any] = connections.count == 1 ? connections[0] : ["oneOf": connections]
+        let connection: [String: Any] = connections.count == 1 ? connections[0] : dispatch(connections, otherwise: nil)
         let report: [String: Any] = [
             "type": "object", "additionalProperties": false,
             "properties": [
@@ -122,6 +131,21 @@ public enum DeviceMapSchema {
                 "argument": argument, "command": command, "commands": commands,
             ] as [String: Any],
         ]
+    }
+
+    /// One of several schemas, chosen by the first key each requires at its top level
+    /// (`if`/`then`/`else`), so that a validator reports the chosen schema's own errors
+    /// instead of "not valid under any of the given schemas". At most one schema without
+    /// top-level required keys is the fallback; with more than one, `oneOf` is all that is left.
+    static func dispatch(_ schemas: [[String: Any]], otherwise: [String: Any]?) -> [String: Any] {
+        let keyed = schemas.compactMap { s in (s["required"] as? [String])?.first.map { ($0, s) } }
+        let fallbacks = schemas.filter { ($0["required"] as? [String])?.first == nil }
+        guard fallbacks.count <= 1 else { return ["oneOf": schemas] }
+        var chain: [String: Any] = fallbacks.first ?? otherwise ?? [:]
+        for (key, schema) in keyed.reversed() {
+            chain = ["if": ["required": [key]], "then": schema, "else": chain]
+        }
+        return chain
     }
 
     /// The schema as pretty-printed JSON text with sorted keys.
