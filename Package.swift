@@ -58,6 +58,13 @@ let package = Package(
             name: "MQTTClient",
             dependencies: ["CMosquitto", .product(name: "Logging", package: "swift-log")]
         ),
+        // MQTT devices (zigbee2mqtt and the like) on a local or site broker, through MQTTClient.
+        .target(
+            name: "MQTTDevicesAdapter",
+            dependencies: ["GatewayCore", "DeviceMaps", "MQTTClient",
+                           .product(name: "Logging", package: "swift-log")],
+            exclude: ["README.md"]
+        ),
         // Embedded SQLite: open with WAL, prepared statements, transactions, typed errors.
         .target(
             name: "Storage",
@@ -84,7 +91,7 @@ let package = Package(
         // Composition: a configuration in, a running gateway out.
         .target(
             name: "Gateway",
-            dependencies: ["GatewayCore", "DeviceMaps", "ModbusAdapter", "Uplink", "MQTTClient", "Storage",
+            dependencies: ["GatewayCore", "DeviceMaps", "ModbusAdapter", "MQTTDevicesAdapter", "Uplink", "MQTTClient", "Storage",
                            .product(name: "Logging", package: "swift-log"),
                            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                            .product(name: "UnixSignals", package: "swift-service-lifecycle")]
@@ -109,11 +116,14 @@ let package = Package(
         ),
         .testTarget(name: "GatewayCoreTests", dependencies: ["GatewayCore"]),
         .testTarget(name: "DeviceMapsTests",
-                    dependencies: ["DeviceMaps", "GatewayCore", "ModbusAdapter", "TestSupport", .product(name: "Yams", package: "Yams")],
+                    dependencies: ["DeviceMaps", "GatewayCore", "ModbusAdapter", "MQTTDevicesAdapter", "TestSupport",
+                                   .product(name: "Yams", package: "Yams")],
                     exclude: ["Cases"]),
         .testTarget(name: "ModbusAdapterTests",
                     dependencies: ["ModbusAdapter", "DeviceMaps", "GatewayCore", "Simulators", "TestSupport", "DevTools"],
                     exclude: ["PlanCases"]),
+        .testTarget(name: "MQTTDevicesAdapterTests",
+                    dependencies: ["MQTTDevicesAdapter", "DeviceMaps", "GatewayCore", "MQTTClient", "TestSupport", "DevTools"]),
         .testTarget(name: "StorageTests", dependencies: ["Storage", "TestSupport"]),
         .testTarget(name: "UplinkTests",
                     dependencies: ["Uplink", "Storage", "MQTTClient", "GatewayCore", "TestSupport", "DevTools"]),

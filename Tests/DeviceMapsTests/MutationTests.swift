@@ -205,9 +205,10 @@ struct Example: Sendable, CustomStringConvertible {
                 examples.append(Example(name: path, text: read(path), kind: .deviceMap))
             }
         }
-        let readme = "Sources/ModbusAdapter/README.md"
-        for (i, sample) in ((try? DocumentationSamples.yamlBlocks(inFile: readme)) ?? []).enumerated() {
-            examples.append(Example(name: "\(readme)#\(i + 1)", text: sample, kind: .deviceMap))
+        for readme in ["Sources/ModbusAdapter/README.md", "Sources/MQTTDevicesAdapter/README.md"] {
+            for (i, sample) in ((try? DocumentationSamples.yamlBlocks(inFile: readme)) ?? []).enumerated() {
+                examples.append(Example(name: "\(readme)#\(i + 1)", text: sample, kind: .deviceMap))
+            }
         }
         for name in ["examples/gateway.yaml", "examples/azure-iot-hub.yaml"] {
             examples.append(Example(name: name, text: read(name), kind: .gatewayConfiguration))
@@ -248,7 +249,7 @@ struct Example: Sendable, CustomStringConvertible {
     func load(_ text: String) -> Outcome {
         switch kind {
         case .deviceMap:
-            let (map, diagnostics) = DeviceMapLoader.modbus.parse(yaml: text, file: name)
+            let (map, diagnostics) = DeviceMapLoader.examples.parse(yaml: text, file: name)
             return Outcome(value: map.map(AnyHashable.init), diagnostics: diagnostics)
         case .gatewayConfiguration:
             let (config, diagnostics) = GatewayConfiguration.parse(yaml: text, file: name)
