@@ -372,3 +372,57 @@ struct Fuzz {
         }
     }
 }
+
+@Suite("MQTT devices adapter: reloads and broker restarts", .timeLimit(.minutes(1)))
+struct AdapterLifecycleTests {
+    static func map(_ broker: SiteBroker, _ ids: [String]) -> String {
+        "devices:\n" + ids.map { id in
+            """
+              - id: \(id)
+                protocol: mqtt
+                connection: { broker: "\(broker.url)", insecure: true, topic: "\(id == "a" ? "up" : "other")/{id}" }
+                points: { v: { path: $.v, type: int64 } }
+
+            """
+        }.joined()
+    }
+
+    @Test("update adds a device whose new topic reads as soon as update returns, and a removed device reads no more")
+    func update() async throws {
+        try await withRig({ Self.map($0, ["a"]) }) { rig in
+            _ = try await rig.reading("a", "v", after: "up/a", #"{"v": 1}"#)
+            await rig.adapter.update(devices: try devices(Self.map(rig.broker, ["a", "b"])))
+            #expect(rig.adapter.devices.map(\.id) == ["a", "b"])
+            let b = try await rig.reading("b", "v", after: "other/b", #"{"v": 2}"#)
+            #expect(b["v"]?.value == .int(2))
+
+            await rig.adapter.update(devices: try devices(Self.map(rig.broker, ["b"])))
+            rig.readings.reset()
+            try await rig.publish("up/a", #"{"v": 3}"#)
+            try await rig.publish("other/b", #"{"v": 4}"#)
+            // One publisher, in order: once b's message is read, a's has been seen and dropped.
+            #expect(await rig.readings.waitForBatch(timeout: .seconds(20)) { $0.first?.value == .int(4) } != nil)
+            #expect(!rig.readings.all.joined().contains { $0.device == "a" })
+            await #expect(throws: WriteError.self) { try await rig.adapter.write(device: "a", values: ["v": Value.int(1)]) }
+        }
+    }
+
+    @Test("a broker restart makes the points bad naming the broker, then the adapter reconnects and resubscribes")
+    func brokerRestart() async throws {
+        try await withRig({ Self.map($0, ["a"]) }) { rig in
+            _ = try await rig.reading("a", "v", after: "up/a", #"{"v": 1}"#)
+            rig.readings.reset()
+            try await rig.broker.restart()
+            let lost = try #require(await rig.readings.waitForBatch(timeout: .seconds(20)) { $0.first?.quality != .good })
+            #expect(lost.first?.quality.reason?.hasPrefix("broker \(rig.broker.url): ") == true, "\(lost)")
+            #expect(await eventually(timeout: .seconds(20)) { rig.adapter.connectedBrokers == 1 })
+            let device = try await MQTTConnection.connect(rig.broker.options(clientID: "test-device-after-restart"),
+                                                          logger: Logger(label: "test-device"))
+            defer { Task { await device.disconnect() } }
+            rig.readings.reset()
+            try await device.publish("up/a", payload: Array(#"{"v": 5}"#.utf8), qos: 1, retain: false)
+            let back = try #require(await rig.readings.waitForBatch(timeout: .seconds(20)) { _ in true })
+            #expect(back.first?.value == .int(5) && back.first?.quality == .good)
+        }
+    }
+}

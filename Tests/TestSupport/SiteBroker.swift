@@ -2,6 +2,7 @@ import DevTools
 import Foundation
 import Logging
 import MQTTClient
+import Synchronization
 
 /// A real mosquitto standing in for a site broker that field devices publish to (zigbee2mqtt's,
 /// say): a plain listener on a free loopback port for anyone, and optionally a mutual-TLS
@@ -13,17 +14,19 @@ public final class SiteBroker: Sendable {
     public let tlsPort: Int?
     /// The PKI of the TLS listener (the shared test PKI), when started with one.
     public let pki: DevPKIFiles?
-    private let process: ChildProcess
+    private let process: Mutex<ChildProcess>
+    private let executable: String
     private let directory: TemporaryDirectory
 
     /// The address of both listeners.
     public let host = "127.0.0.1"
 
-    private init(port: Int, tlsPort: Int?, pki: DevPKIFiles?, process: ChildProcess, directory: TemporaryDirectory) {
+    private init(port: Int, tlsPort: Int?, pki: DevPKIFiles?, executable: String, process: ChildProcess, directory: TemporaryDirectory) {
         self.port = port
         self.tlsPort = tlsPort
         self.pki = pki
-        self.process = process
+        self.executable = executable
+        self.process = Mutex(process)
         self.directory = directory
     }
 
@@ -52,9 +55,8 @@ public final class SiteBroker: Sendable {
             }
             let config = directory.file("mosquitto.conf")
             try (lines.joined(separator: "\n") + "\n").write(toFile: config, atomically: true, encoding: .utf8)
-            let process = try ChildProcess.spawn(executable, ["-c", config], stdout: .file(directory.file("out")),
-                                                 stderr: .file(directory.file("out"), append: true))
-            let broker = SiteBroker(port: port, tlsPort: tlsPort, pki: pki, process: process, directory: directory)
+            let process = try spawn(executable, directory)
+            let broker = SiteBroker(port: port, tlsPort: tlsPort, pki: pki, executable: executable, process: process, directory: directory)
             if await broker.waitUntilListening() { return broker }
             lastError = TestHubError(description: "mosquitto did not listen on 127.0.0.1:\(port): \(broker.log)")
             await broker.stop()
@@ -62,9 +64,26 @@ public final class SiteBroker: Sendable {
         throw lastError
     }
 
+    private static func spawn(_ executable: String, _ directory: TemporaryDirectory) throws -> ChildProcess {
+        try ChildProcess.spawn(executable, ["-c", directory.file("mosquitto.conf")], stdout: .file(directory.file("out")),
+                               stderr: .file(directory.file("out"), append: true))
+    }
+
+    /// Stops mosquitto and starts it again on the same ports (a broker restart, as devices see it).
+    public func restart() async throws {
+        let old = process.withLock { $0 }
+        _ = await old.stop(grace: .seconds(5))
+        try? FileManager.default.removeItem(atPath: directory.file("mosquitto.log"))
+        let new = try Self.spawn(executable, directory)
+        process.withLock { $0 = new }
+        guard await waitUntilListening() else {
+            throw TestHubError(description: "mosquitto did not listen again on 127.0.0.1:\(port): \(log)")
+        }
+    }
+
     private func waitUntilListening() async -> Bool {
         let deadline = ContinuousClock.now + .seconds(20)
-        while ContinuousClock.now < deadline, process.isRunning {
+        while ContinuousClock.now < deadline, process.withLock({ $0.isRunning }) {
             if log.contains(" running"),
                let probe = try? await MQTTConnection.connect(options(clientID: "probe-\(UUID().uuidString.prefix(8))"),
                                                              logger: Logger(label: "probe")) {
@@ -91,7 +110,7 @@ public final class SiteBroker: Sendable {
 
     /// Stops mosquitto and removes its folder.
     public func stop() async {
-        _ = await process.stop(grace: .seconds(5))
+        _ = await process.withLock({ $0 }).stop(grace: .seconds(5))
         directory.remove()
     }
 }
