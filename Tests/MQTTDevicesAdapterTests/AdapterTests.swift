@@ -321,24 +321,15 @@ struct AdapterTests {
 /// Deterministic payloads for the fuzz test: random bytes, truncated and mangled JSON, wrong
 /// types, huge numbers, deep nesting, empty payloads, and valid ones (which it reports).
 struct Fuzz {
-    private var state: UInt64
+    private var random: SplitMix64
 
     init(seed: UInt64) {
-        state = seed
+        random = SplitMix64(seed: seed)
     }
 
-    /// SplitMix64: reproducible across runs and platforms.
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
+    mutating func next() -> UInt64 { random.next() }
 
-    mutating func int(_ range: Range<Int>) -> Int {
-        range.lowerBound + Int(next() % UInt64(range.count))
-    }
+    mutating func int(_ range: Range<Int>) -> Int { range.lowerBound + random.below(range.count) }
 
     mutating func validJSON() -> String {
         let v = Double(int(-100_000..<100_000)) / 100
