@@ -1,3 +1,5 @@
+import GatewayCore
+
 /// A JSON value as devices send it. Numbers keep their text, so that an integer beyond
 /// 2^53 or beyond Int64 is judged exactly instead of through a rounded double.
 public indirect enum JSON: Sendable, Hashable {
@@ -66,27 +68,12 @@ public indirect enum JSON: Sendable, Hashable {
 
     /// `s` as a JSON string literal, quotes included.
     public static func quoted(_ s: String) -> String {
-        "\"" + escaped(s) + "\""
+        JSONText.quoted(s)
     }
 
     /// `s` escaped for the inside of a JSON string literal.
     public static func escaped(_ s: String) -> String {
-        var out = ""
-        out.reserveCapacity(s.utf8.count)
-        for scalar in s.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case _ where scalar.value < 0x20:
-                let hex = String(scalar.value, radix: 16)
-                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        return out
+        String(JSONText.quoted(s).dropFirst().dropLast())
     }
 }
 
