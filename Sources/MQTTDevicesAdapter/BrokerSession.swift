@@ -19,6 +19,11 @@ struct Route: Sendable {
 
     var key: PointKey { PointKey(device: device, point: point.name) }
 
+    /// The filter as people read it for this device: its id in place of the id level's `+`.
+    var topic: String {
+        idLevel.map { Topic.replacing(level: $0, of: filter, with: device) } ?? filter
+    }
+
     /// True when a message on `topic` is for this route.
     func accepts(_ topic: String) -> Bool {
         guard Topic.matches(filter, topic) else { return false }
@@ -145,6 +150,11 @@ final class BrokerSession: Sendable {
             let keys = Set(s.routes.map(\.key))
             s.lastMessage = s.lastMessage.filter { keys.contains($0.key) }
             s.stale.formIntersection(keys)
+            if s.ready {
+                // A point added while connected is stale after its stale_after without a message, too.
+                let now = ContinuousClock.now
+                for key in keys where s.lastMessage[key] == nil { s.lastMessage[key] = now }
+            }
             return s.connection
         }
         if let connection {
@@ -370,7 +380,7 @@ final class BrokerSession: Sendable {
             var byDevice: [String: [(PointDefinition, Quality)]] = [:]
             for route in stale {
                 let limit = route.staleAfter.map(durationText) ?? ""
-                byDevice[route.device, default: []].append((route.point, .bad("no message on \(route.filter) for \(limit)")))
+                byDevice[route.device, default: []].append((route.point, .bad("no message on \(route.topic) for \(limit)")))
             }
             for (device, points) in byDevice { counters.recordStale(device, count: points.count) }
             emit(byDevice, sink: sink)
@@ -383,7 +393,8 @@ final class BrokerSession: Sendable {
     func publish(_ topic: String, payload: String) async throws(WriteError) {
         let (connection, problem) = state.withLock { ($0.connection, $0.problem) }
         guard let connection else {
-            throw .failed("not connected to broker \(key.broker)" + (problem.map { ": \($0)" } ?? ""))
+            // The problem names the broker already: "broker mqtt://…: connection refused".
+            throw .failed(problem ?? "not connected to broker \(key.broker) yet")
         }
         do {
             try await connection.publish(topic, payload: Array(payload.utf8), qos: 1, retain: false)

@@ -106,8 +106,8 @@ public enum MQTTDeviceSyntax: ProtocolSyntax {
         let hasBoolTexts = m.has("true_value") || m.has("false_value")
         var type = MQTTValueType.float64
         if m.has("type") {
-            guard let t = m.choice("type", MQTTValueType.self) else { return nil }
-            type = t
+            // An unknown type is reported; the other keys are still checked against the default.
+            type = m.choice("type", MQTTValueType.self) ?? type
         } else if hasBoolTexts {
             type = .bool
         }

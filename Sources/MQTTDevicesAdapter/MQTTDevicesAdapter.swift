@@ -198,7 +198,13 @@ public final class MQTTDevicesAdapter: MapAdapter {
         guard !topics.isEmpty else { throw .rejected("command for \(device) writes no point") }
         for topic in topics {
             for payload in Self.merged(payloads[topic]!) {
-                try await session.publish(topic, payload: payload)
+                do {
+                    try await session.publish(topic, payload: payload)
+                } catch {
+                    let points = values.keys.sorted().map { "\(device).\($0)" }.joined(separator: ", ")
+                    guard case .failed(let why) = error else { throw error }
+                    throw .failed("\(points): write failed: \(why)")
+                }
             }
         }
         return values

@@ -281,7 +281,7 @@ struct AdapterTests {
               - id: d
                 protocol: mqtt
                 connection: { broker: "mqtt://127.0.0.1:\(port)", insecure: true, topic: "x/{id}" }
-                points: { a: { path: $.a }, b: { path: $.b, type: bool } }
+                points: { a: { path: $.a }, b: { path: $.b, type: bool }, w: { path: $.w, access: write } }
             """), logger: logs.logger, reconnect: fastReconnect)
         let readings = ReadingCollector()
         let running = Task { try await adapter.run(sink: readings.sink) }
@@ -296,7 +296,10 @@ struct AdapterTests {
         try await Task.sleep(for: .milliseconds(600))
         #expect(readings.all.count == 1)
         #expect(logs.count("cannot reach their broker") == 1)
-        await #expect(throws: WriteError.self) { try await adapter.write(device: "d", values: ["a": Value.int(1)]) }
+        let refusal = await #expect(throws: WriteError.self) { try await adapter.write(device: "d", values: ["a": Value.int(1)]) }
+        #expect(refusal == .rejected("d.a is read-only"))
+        let failure = await #expect(throws: WriteError.self) { try await adapter.write(device: "d", values: ["w": Value.int(1)]) }
+        #expect(failure.map { "\($0)" }?.contains("d.w: write failed: broker mqtt://127.0.0.1:\(port): ") == true, "\(String(describing: failure))")
     }
 
     @Test("a device on mutual TLS reads through the broker's TLS listener")
