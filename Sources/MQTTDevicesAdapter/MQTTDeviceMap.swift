@@ -151,7 +151,7 @@ public struct MQTTDeviceConnection: DeviceConnection, Hashable {
         if let username { fields.append(MapField("username", .string(username))) }
         if let passwordEnv { fields.append(MapField("password_env", .string(passwordEnv))) }
         if let clientID { fields.append(MapField("client_id", .string(clientID))) }
-        if let staleAfter { fields.append(MapField("stale_after", .string("\(staleAfter)"))) }
+        if let staleAfter { fields.append(MapField("stale_after", .string(durationText(staleAfter)))) }
         fields.append(MapField("qos", .int(Int64(qos))))
         if insecure { fields.append(MapField("insecure", .bool(true))) }
         return fields
@@ -302,7 +302,7 @@ public struct MQTTPointAddress: PointAddress, Hashable {
         fields += [MapField("path", .string(path.description)), MapField("type", .string(type.rawValue))]
         if let trueValue { fields.append(MapField("true_value", .string(trueValue))) }
         if let falseValue { fields.append(MapField("false_value", .string(falseValue))) }
-        if let staleAfter { fields.append(MapField("stale_after", .string("\(staleAfter)"))) }
+        if let staleAfter { fields.append(MapField("stale_after", .string(durationText(staleAfter)))) }
         if let commandTopic { fields.append(MapField("command_topic", .string(commandTopic))) }
         if let payload { fields.append(MapField("payload", .string(payload.description))) }
         return fields

@@ -44,6 +44,7 @@ struct READMESampleTests {
         let device = try #require(mqttLoader.parse(yaml: sample, file: "README.md").map?.devices.first)
         let fields = Dictionary(device.connection.fields.map { ($0.key, $0.text) }, uniquingKeysWith: { a, _ in a })
         #expect(fields["password_env"] == "SITE_MQTT_PASSWORD")
+        #expect(fields["stale_after"] == "10m")
         #expect(fields["broker"] == "mqtts://192.0.2.5:8883" && fields["topic"] == "zigbee2mqtt/{id}")
         #expect(!fields.keys.contains("password"))
         let state = try #require(device.points.first { $0.name == "state" })
