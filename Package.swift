@@ -64,6 +64,13 @@ let package = Package(
             name: "MQTTClient",
             dependencies: ["CMosquitto", .product(name: "Logging", package: "swift-log")]
         ),
+        // MQTT devices (zigbee2mqtt and the like) on a local or site broker, through MQTTClient.
+        .target(
+            name: "MQTTDevicesAdapter",
+            dependencies: ["GatewayCore", "DeviceMaps", "MQTTClient",
+                           .product(name: "Logging", package: "swift-log")],
+            exclude: ["README.md"]
+        ),
         // Embedded SQLite: open with WAL, prepared statements, transactions, typed errors.
         .target(
             name: "Storage",
@@ -90,7 +97,7 @@ let package = Package(
         // Composition: a configuration in, a running gateway out.
         .target(
             name: "Gateway",
-            dependencies: ["GatewayCore", "DeviceMaps", "ModbusAdapter", "DoorSimAdapter", "Uplink", "MQTTClient", "Storage",
+            dependencies: ["GatewayCore", "DeviceMaps", "ModbusAdapter", "MQTTDevicesAdapter", "DoorSimAdapter", "Uplink", "MQTTClient", "Storage",
                            .product(name: "Logging", package: "swift-log"),
                            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                            .product(name: "UnixSignals", package: "swift-service-lifecycle")]
@@ -110,12 +117,13 @@ let package = Package(
         // Test helpers: free ports, a real mosquitto with mutual TLS, temporary folders.
         .target(
             name: "TestSupport",
-            dependencies: ["DevTools", "MQTTClient", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["DevTools", "MQTTClient", "GatewayCore", .product(name: "Logging", package: "swift-log")],
             path: "Tests/TestSupport"
         ),
         .testTarget(name: "GatewayCoreTests", dependencies: ["GatewayCore"]),
         .testTarget(name: "DeviceMapsTests",
-                    dependencies: ["DeviceMaps", "GatewayCore", "ModbusAdapter", "TestSupport", .product(name: "Yams", package: "Yams")],
+                    dependencies: ["DeviceMaps", "GatewayCore", "ModbusAdapter", "MQTTDevicesAdapter", "TestSupport",
+                                   .product(name: "Yams", package: "Yams")],
                     exclude: ["Cases"]),
         .testTarget(name: "ModbusAdapterTests",
                     dependencies: ["ModbusAdapter", "DeviceMaps", "GatewayCore", "Simulators", "TestSupport", "DevTools"],
@@ -123,6 +131,8 @@ let package = Package(
         .testTarget(name: "DoorSimAdapterTests",
                     dependencies: ["DoorSimAdapter", "DeviceMaps", "GatewayCore", "Gateway", "TestSupport"],
                     exclude: ["Golden"]),
+        .testTarget(name: "MQTTDevicesAdapterTests",
+                    dependencies: ["MQTTDevicesAdapter", "DeviceMaps", "GatewayCore", "MQTTClient", "TestSupport", "DevTools"]),
         .testTarget(name: "StorageTests", dependencies: ["Storage", "TestSupport"]),
         .testTarget(name: "UplinkTests",
                     dependencies: ["Uplink", "Storage", "MQTTClient", "GatewayCore", "TestSupport", "DevTools"]),

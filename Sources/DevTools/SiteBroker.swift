@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Synchronization
 
 /// A site broker: the plant-side mosquitto that zigbee2mqtt and other MQTT devices publish
 /// to, as opposed to the cloud hub. On loopback, without an ACL: a plain listener open to
@@ -27,9 +28,11 @@ public final class SiteBroker: Sendable {
 
         /// The configuration file's text.
         public func mosquittoConf(runAsRoot: Bool = geteuid() == 0) -> String {
-            var lines = ["per_listener_settings true",
+            var lines = ["per_listener_settings true", "persistence false",
                          "log_dest file \((runDirectory as NSString).appendingPathComponent("mosquitto.log"))",
-                         "max_inflight_messages 100",
+                         "log_type error", "log_type warning", "log_type notice", "log_type information",
+                         // A device may publish faster than a slow subscriber reads: keep every QoS 1 message.
+                         "max_queued_messages 100000", "max_inflight_messages 100",
                          "listener \(port) \(host)", "allow_anonymous true"]
             // As root mosquitto switches to user `mosquitto`, which cannot read 0600 keys.
             if runAsRoot { lines.insert("user root", at: 1) }
@@ -44,14 +47,26 @@ public final class SiteBroker: Sendable {
 
     /// The settings it runs with.
     public let configuration: Configuration
-    /// The mosquitto process.
-    public let process: ChildProcess
+    /// The mosquitto process (a new one after `restart()`).
+    public var process: ChildProcess { current.withLock { $0 } }
+    private let current: Mutex<ChildProcess>
+    private let executable: String
     private let logger: Logger
 
-    private init(configuration: Configuration, process: ChildProcess, logger: Logger) {
+    private init(configuration: Configuration, executable: String, process: ChildProcess, logger: Logger) {
         self.configuration = configuration
-        self.process = process
+        self.executable = executable
+        self.current = Mutex(process)
         self.logger = logger
+    }
+
+    private var logPath: String { (configuration.runDirectory as NSString).appendingPathComponent("mosquitto.log") }
+
+    private static func spawn(_ executable: String, _ configuration: Configuration) throws -> ChildProcess {
+        let directory = configuration.runDirectory as NSString
+        let output = directory.appendingPathComponent("mosquitto.out")
+        return try ChildProcess.spawn(executable, ["-c", directory.appendingPathComponent("mosquitto.conf")],
+                                      stdout: .file(output), stderr: .file(output, append: true))
     }
 
     /// Writes mosquitto.conf, starts mosquitto and returns once it says it runs and the plain
@@ -61,35 +76,49 @@ public final class SiteBroker: Sendable {
         guard let executable = LocalHub.mosquittoExecutable() else {
             throw LocalHubError(description: "mosquitto not found (looked in /usr/sbin and on PATH); install it with `apt-get install -y mosquitto`")
         }
-        let directory = configuration.runDirectory as NSString
         try FileManager.default.createDirectory(atPath: configuration.runDirectory, withIntermediateDirectories: true)
-        let confPath = directory.appendingPathComponent("mosquitto.conf")
-        let logPath = directory.appendingPathComponent("mosquitto.log")
-        let output = directory.appendingPathComponent("mosquitto.out")
-        try configuration.mosquittoConf().write(toFile: confPath, atomically: true, encoding: .utf8)
-        try? FileManager.default.removeItem(atPath: logPath)
-        let process = try ChildProcess.spawn(executable, ["-c", confPath], stdout: .file(output), stderr: .file(output, append: true))
-        let broker = SiteBroker(configuration: configuration, process: process, logger: logger)
-        let deadline = ContinuousClock.now + startTimeout
+        let directory = configuration.runDirectory as NSString
+        try configuration.mosquittoConf().write(toFile: directory.appendingPathComponent("mosquitto.conf"), atomically: true, encoding: .utf8)
+        try? FileManager.default.removeItem(atPath: directory.appendingPathComponent("mosquitto.log"))
+        let broker = SiteBroker(configuration: configuration, executable: executable,
+                                process: try spawn(executable, configuration), logger: logger)
+        try await broker.waitUntilRunning(startTimeout)
+        logger.info("site broker listening", metadata: [
+            "address": "\(configuration.host):\(configuration.port)", "pid": "\(broker.process.pid)"])
+        return broker
+    }
+
+    /// Waits until mosquitto says it runs and the plain port accepts TCP connections.
+    private func waitUntilRunning(_ timeout: Duration) async throws {
+        let deadline = ContinuousClock.now + timeout
         while true {
+            let process = self.process
             if !process.isRunning {
                 let status = await process.wait()
-                throw LocalHubError(description: "the site broker (mosquitto) exited with status \(status) at start-up\(broker.logTail())")
+                throw LocalHubError(description: "the site broker (mosquitto) exited with status \(status) at start-up\(logTail())")
             }
             // "running" is logged only once the listeners are open: a port that another program
             // holds must not pass for this broker.
-            let running = (try? String(contentsOfFile: logPath, encoding: .utf8))?.contains(" running") ?? false
-            if running, LocalHub.canConnect(host: configuration.host, port: configuration.port) { break }
+            if log.contains(" running"), LocalHub.canConnect(host: configuration.host, port: configuration.port) { return }
             if ContinuousClock.now >= deadline {
                 _ = await process.stop(grace: .seconds(2))
-                throw LocalHubError(description: "the site broker did not listen on \(configuration.host):\(configuration.port) within \(startTimeout)\(broker.logTail())")
+                throw LocalHubError(description: "the site broker did not listen on \(configuration.host):\(configuration.port) within \(timeout)\(logTail())")
             }
             try? await Task.sleep(for: .milliseconds(25))
         }
-        logger.info("site broker listening", metadata: [
-            "address": "\(configuration.host):\(configuration.port)", "pid": "\(process.pid)"])
-        return broker
     }
+
+    /// Stops mosquitto and starts it again on the same ports: a broker restart, as devices see it.
+    public func restart(startTimeout: Duration = .seconds(10)) async throws {
+        _ = await process.stop(grace: .seconds(5))
+        try? FileManager.default.removeItem(atPath: logPath)
+        let new = try Self.spawn(executable, configuration)
+        current.withLock { $0 = new }
+        try await waitUntilRunning(startTimeout)
+    }
+
+    /// What mosquitto has logged since it last started.
+    public var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
 
     /// `mqtt://127.0.0.1:1883`.
     public var url: String { "mqtt://\(configuration.host):\(configuration.port)" }

@@ -9,15 +9,15 @@ import GatewayCore
 public enum DeviceMapSchema {
     /// The schema as a JSON object, for a loader's protocols.
     ///
-    /// With several protocols a point may use the keys of any of them: the schema gives
-    /// completion and catches typos; the loader checks which keys fit the device's protocol.
+    /// With several protocols, a device's or profile's `protocol:` chooses the schema of its
+    /// connection and points; a device that takes its protocol from a profile may use any.
     public static func object(protocols: [any ProtocolSyntax.Type]) -> [String: Any] {
         let duration: [String: Any] = [
             "type": "string", "pattern": #"^[0-9]+(\.[0-9]+)?\s?(ms|s|m|h)$"#,
             "description": "A duration with a unit: 500ms, 2s, 1.5s, 1m, 1h.",
         ]
         let scalar: [String: Any] = ["type": ["boolean", "number", "string"]]
-        var pointProperties: [String: Any] = [
+        let pointProperties: [String: Any] = [
             "scale": ["type": "number", "not": ["const": 0], "description": "engineering = raw × scale + offset (default 1)."],
             "offset": ["type": "number", "description": "engineering = raw × scale + offset (default 0)."],
             "unit": ["type": "string"],
@@ -34,29 +34,40 @@ public enum DeviceMapSchema {
             ] as [String: Any],
             "report": ["$ref": "#/$defs/report", "description": "This point's report policy (overrides the device's)."],
         ]
-        var point: [String: Any] = ["type": "object", "additionalProperties": false]
-        for syntax in protocols {
-            pointProperties.merge(syntax.pointSchema) { shared, _ in shared }
+        // One protocol: one point and one connection definition. Several: one of each per
+        // protocol (`point-modbus`, `connection-modbus`), chosen by the `protocol:` of the
+        // device or profile, so that each point is checked against its own protocol's keys
+        // and rules; a device that takes its protocol from a profile gets any protocol's.
+        func pointSchema(_ syntaxes: [any ProtocolSyntax.Type]) -> [String: Any] {
+            var point: [String: Any] = ["type": "object", "additionalProperties": false]
+            var properties = pointProperties
+            for syntax in syntaxes { properties.merge(syntax.pointSchema) { shared, _ in shared } }
+            if syntaxes.count == 1 { point.merge(syntaxes[0].pointSchemaRules) { first, _ in first } }
+            point["properties"] = properties
+            return point
         }
+        var definitions: [String: Any] = [:]
+        let point: [String: Any], connection: [String: Any]
         if protocols.count == 1 {
-            point.merge(protocols[0].pointSchemaRules) { first, _ in first }
+            point = pointSchema(protocols)
+            connection = protocols[0].connectionSchema
         } else {
-            // A protocol's rules (Modbus: `table` and `address` required) hold for the points
-            // that use no key of another protocol: one protocol's rules must not refuse the
-            // points of the others.
-            point["allOf"] = protocols.compactMap { syntax -> [String: Any]? in
-                let rules = syntax.pointSchemaRules
-                guard !rules.isEmpty else { return nil }
-                let own = Set(syntax.pointKeys)
-                let others = protocols.filter { $0.name != syntax.name }.flatMap { $0.pointKeys }.filter { !own.contains($0) }
-                return others.isEmpty ? rules : ["if": ["anyOf": others.map { ["required": [$0]] }], "else": rules]
+            for syntax in protocols {
+                definitions["point-\(syntax.name)"] = pointSchema([syntax])
+                definitions["points-\(syntax.name)"] = ["type": "object", "additionalProperties": ["$ref": "#/$defs/point-\(syntax.name)"]]
+                definitions["connection-\(syntax.name)"] = syntax.connectionSchema
+            }
+            point = ["anyOf": protocols.map { ["$ref": "#/$defs/point-\($0.name)"] }]
+            connection = ["anyOf": protocols.map { ["$ref": "#/$defs/connection-\($0.name)"] }]
+        }
+        /// `then` parts for a mapping that names protocol `syntax`.
+        func byProtocol(_ parts: (any ProtocolSyntax.Type) -> [String: Any]) -> [[String: Any]] {
+            protocols.map { syntax in
+                ["if": ["required": ["protocol"], "properties": ["protocol": ["const": syntax.name]]],
+                 "then": ["properties": parts(syntax)]]
             }
         }
-        point["properties"] = pointProperties
         let points: [String: Any] = ["type": "object", "additionalProperties": ["$ref": "#/$defs/point"]]
-        // One protocol's connection, or any of several.
-        let connections = protocols.map { $0.connectionSchema }
-        let connection: [String: Any] = connections.count == 1 ? connections[0] : ["oneOf": connections]
         let report: [String: Any] = [
             "type": "object", "additionalProperties": false,
             "properties": [
@@ -97,7 +108,7 @@ public enum DeviceMapSchema {
         ]
         let commands: [String: Any] = ["type": "object", "additionalProperties": ["$ref": "#/$defs/command"]]
         let protocolName: [String: Any] = ["enum": protocols.map { $0.name }]
-        let profile: [String: Any] = [
+        var profile: [String: Any] = [
             "type": "object", "additionalProperties": false, "required": ["protocol"],
             "properties": [
                 "protocol": protocolName, "points": ["$ref": "#/$defs/points"],
@@ -121,16 +132,20 @@ public enum DeviceMapSchema {
             ] as [String: Any],
         ]
         if protocols.count > 1 {
-            // A device that names its protocol gets that protocol's connection, so a mistake in
-            // it is reported as such rather than as "not valid under any of the given schemas";
-            // a device that takes its protocol from a profile gets any protocol's.
-            device["allOf"] = protocols.map { syntax -> [String: Any] in
-                ["if": ["required": ["protocol"], "properties": ["protocol": ["const": syntax.name]]],
-                 "then": ["properties": ["connection": syntax.connectionSchema]]]
-            } + [["if": ["not": ["required": ["protocol"]]], "then": ["properties": ["connection": ["$ref": "#/$defs/connection"]]]]]
-            if var properties = device["properties"] as? [String: Any] {
-                properties["connection"] = ["type": "object", "description": "How to reach the device; its keys depend on the protocol."]
-                device["properties"] = properties
+            profile["allOf"] = byProtocol { ["points": ["$ref": "#/$defs/points-\($0.name)"]] }
+            device["allOf"] = byProtocol { ["connection": ["$ref": "#/$defs/connection-\($0.name)"], "points": ["$ref": "#/$defs/points-\($0.name)"]] }
+                + [["if": ["not": ["required": ["protocol"]]],
+                    "then": ["properties": ["connection": ["$ref": "#/$defs/connection"], "points": ["$ref": "#/$defs/points"]]]]]
+            for (name, description) in [("connection", "How to reach the device; its keys depend on the protocol."),
+                                        ("points", "Points by name; their keys depend on the protocol.")] {
+                if var properties = device["properties"] as? [String: Any] {
+                    properties[name] = ["type": "object", "description": description]
+                    device["properties"] = properties
+                }
+            }
+            if var properties = profile["properties"] as? [String: Any] {
+                properties["points"] = ["type": "object", "description": "Points by name; their keys depend on the protocol."]
+                profile["properties"] = properties
             }
         }
         return [
@@ -142,11 +157,11 @@ public enum DeviceMapSchema {
                 "profiles": ["type": "object", "additionalProperties": ["$ref": "#/$defs/profile"]],
                 "devices": ["type": "array", "items": ["$ref": "#/$defs/device"]],
             ] as [String: Any],
-            "$defs": [
+            "$defs": definitions.merging([
                 "duration": duration, "point": point, "points": points, "connection": connection,
                 "report": report, "profile": profile, "device": device,
                 "argument": argument, "command": command, "commands": commands,
-            ] as [String: Any],
+            ] as [String: Any]) { own, _ in own },
         ]
     }
 

@@ -155,6 +155,27 @@ public struct MapSection {
         if let e = mapping.entry(key) { mapping.error(text, at: e.value, hint: hint) } else { error(text, hint: hint) }
     }
 
+    /// Reports an error inside the text value of `key`, `characterOffset` characters into it
+    /// (a parse error in a small language such as a JSON path), counting past an opening quote.
+    public func error(_ text: String, atValueOf key: String, characterOffset: Int, hint: String? = nil) {
+        guard let e = mapping.entry(key), case .scalar(let s) = e.value else {
+            error(text, atValueOf: key, hint: hint)
+            return
+        }
+        // Only a one-line value maps offsets to columns; a folded one points at its start.
+        let quoted = s.style == .singleQuoted || s.style == .doubleQuoted
+        let shift = s.string.contains("\n") ? 0 : characterOffset + (quoted ? 1 : 0)
+        var at = mapping.location(of: e.value)
+        at.column += shift
+        mapping.error(text, at: at, hint: hint)
+    }
+
+    /// A file path, relative paths resolved against the folder of the map file (as the
+    /// gateway configuration resolves its files), so a map works from any working directory.
+    public func path(_ key: String, hint: String? = nil) -> String? {
+        mapping.name(key, hint: hint).map { resolve($0, relativeToFolderOf: mapping.file) }
+    }
+
     /// Reports an error at `key` itself.
     public func error(_ text: String, atKey key: String, hint: String? = nil) {
         if let e = mapping.entry(key) { mapping.error(text, at: e.keyNode, hint: hint) } else { error(text, hint: hint) }

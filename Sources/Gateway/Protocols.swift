@@ -2,12 +2,14 @@ import DeviceMaps
 import DoorSimAdapter
 import Logging
 import ModbusAdapter
+import MQTTDevicesAdapter
 
 /// The protocols this build of the gateway speaks: one line per adapter.
 public enum GatewayProtocols {
     /// The adapter of each protocol, in the order messages list them.
     public static let adapters: [any MapAdapter.Type] = [
         ModbusAdapter.self,
+        MQTTDevicesAdapter.self,
         DoorSimAdapter.self,
     ]
 

@@ -4,7 +4,8 @@ import Foundation
 import Testing
 
 /// Saved diagnostic cases: `Cases/NAME/input.yaml` and the exact diagnostics in `expected.txt`.
-/// Folders named `config-*` hold a gateway configuration instead of a device map.
+/// Folders named `config-*` hold a gateway configuration instead of a device map; `mqtt-*`
+/// cases are MQTT device maps.
 /// `UPDATE_EXPECTED=1` rewrites `expected.txt` from the current output (review the diff!).
 @Suite struct DiagnosticCaseTests {
     static let names: [String] = ((try? FileManager.default.contentsOfDirectory(atPath: Repo.cases)) ?? [])
@@ -16,7 +17,10 @@ import Testing
         if name.hasPrefix("config-") {
             return GatewayConfiguration.parse(yaml: yaml, file: "input.yaml").diagnostics
         }
-        return DeviceMapLoader.modbus.parse(yaml: yaml, file: "input.yaml").diagnostics
+        // `mqtt-*` cases need the MQTT syntax; the others keep the Modbus-only loader, whose
+        // message for an unsupported protocol lists only modbus.
+        let loader = name.hasPrefix("mqtt-") ? DeviceMapLoader.examples : DeviceMapLoader.modbus
+        return loader.parse(yaml: yaml, file: "input.yaml").diagnostics
     }
 
     @Test func thereAreCases() {

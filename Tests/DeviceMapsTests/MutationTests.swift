@@ -205,9 +205,10 @@ struct Example: Sendable, CustomStringConvertible {
                 examples.append(Example(name: path, text: read(path), kind: .deviceMap))
             }
         }
-        let readme = "Sources/ModbusAdapter/README.md"
-        for (i, sample) in ((try? DocumentationSamples.yamlBlocks(inFile: readme)) ?? []).enumerated() {
-            examples.append(Example(name: "\(readme)#\(i + 1)", text: sample, kind: .deviceMap))
+        for readme in ["Sources/ModbusAdapter/README.md", "Sources/MQTTDevicesAdapter/README.md"] {
+            for (i, sample) in ((try? DocumentationSamples.yamlBlocks(inFile: readme)) ?? []).enumerated() {
+                examples.append(Example(name: "\(readme)#\(i + 1)", text: sample, kind: .deviceMap))
+            }
         }
         for name in ["examples/gateway.yaml", "examples/azure-iot-hub.yaml"] {
             examples.append(Example(name: name, text: read(name), kind: .gatewayConfiguration))
@@ -248,7 +249,7 @@ struct Example: Sendable, CustomStringConvertible {
     func load(_ text: String) -> Outcome {
         switch kind {
         case .deviceMap:
-            let (map, diagnostics) = DeviceMapLoader.modbus.parse(yaml: text, file: name)
+            let (map, diagnostics) = DeviceMapLoader.examples.parse(yaml: text, file: name)
             return Outcome(value: map.map(AnyHashable.init), diagnostics: diagnostics)
         case .gatewayConfiguration:
             let (config, diagnostics) = GatewayConfiguration.parse(yaml: text, file: name)
@@ -264,31 +265,6 @@ struct Outcome: Equatable {
 }
 
 // MARK: - Mutations
-
-/// SplitMix64: tiny, seedable, and the same sequence on every platform and Swift version (the
-/// standard library has no seedable generator and does not fix how `random(in:using:)` draws).
-struct SplitMix64 {
-    private var state: UInt64
-
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
-    /// A number in `0..<n` (n > 0); the modulo bias is irrelevant here.
-    mutating func below(_ n: Int) -> Int { Int(next() % UInt64(n)) }
-
-    mutating func int(_ range: ClosedRange<Int>) -> Int { range.lowerBound + below(range.count) }
-
-    mutating func oneIn(_ n: Int) -> Bool { below(n) == 0 }
-
-    mutating func pick<T>(_ items: [T]) -> T { items[below(items.count)] }
-}
 
 /// Applies 1–3 random edits to a file, on its YAML tree or on its text, and logs them.
 struct Mutator {

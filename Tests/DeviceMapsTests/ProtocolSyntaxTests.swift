@@ -106,11 +106,13 @@ enum LampSyntax: ProtocolSyntax {
     @Test func theSchemaTakesEveryProtocolsKeys() throws {
         let schema = DeviceMapSchema.object(protocols: [ModbusSyntax.self, LampSyntax.self])
         let defs = try #require(schema["$defs"] as? [String: Any])
-        let point = try #require(defs["point"] as? [String: Any])
-        let properties = try #require(point["properties"] as? [String: Any])
-        #expect(properties["field"] != nil && properties["table"] != nil && properties["scale"] != nil)
+        // Each protocol's points have its own keys and the shared ones, not the other's.
+        let lamp = try #require((defs["point-lamp"] as? [String: Any])?["properties"] as? [String: Any])
+        #expect(lamp["field"] != nil && lamp["scale"] != nil && lamp["table"] == nil)
+        let modbus = try #require((defs["point-modbus"] as? [String: Any])?["properties"] as? [String: Any])
+        #expect(modbus["table"] != nil && modbus["scale"] != nil && modbus["field"] == nil)
         let connection = try #require(defs["connection"] as? [String: Any])
-        #expect((connection["oneOf"] as? [Any])?.count == 2)
+        #expect((connection["anyOf"] as? [Any])?.count == 2)
         let device = try #require(defs["device"] as? [String: Any])
         let protocolEnum = ((device["properties"] as? [String: Any])?["protocol"] as? [String: Any])?["enum"] as? [String]
         #expect(protocolEnum == ["modbus", "lamp"])

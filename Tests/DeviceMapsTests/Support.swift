@@ -1,4 +1,7 @@
+import DeviceMaps
 import Foundation
+import ModbusAdapter
+import MQTTDevicesAdapter
 
 /// Paths into the repository, found from this file so tests need no resource declarations.
 enum Repo {
@@ -31,4 +34,9 @@ struct TemporaryFolder {
     }
 
     func remove() { try? FileManager.default.removeItem(atPath: path) }
+}
+
+extension DeviceMapLoader {
+    /// Modbus and MQTT devices: the protocols of the example maps and saved cases checked here.
+    static let examples = DeviceMapLoader(protocols: [ModbusSyntax.self, MQTTDeviceSyntax.self])
 }

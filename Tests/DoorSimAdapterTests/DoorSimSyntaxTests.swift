@@ -104,18 +104,22 @@ struct DoorSimSyntaxTests {
         ])
     }
 
-    @Test("the schema of a build with Modbus and door-sim accepts each protocol's points and keeps Modbus's rules for Modbus points")
+    @Test("the schema of a build with several protocols checks a door-sim device's points against door-sim's keys and rules, Modbus points against Modbus's")
     func schemaRulesPerProtocol() throws {
         let schema = DeviceMapSchema.object(protocols: GatewayProtocols.syntaxes)
         let defs = try #require(schema["$defs"] as? [String: Any])
-        let point = try #require(defs["point"] as? [String: Any])
-        #expect(point["required"] == nil)
-        let rules = try #require(point["allOf"] as? [[String: Any]])
-        #expect(rules.count == 2)
-        // Modbus's rules hold unless the point uses `field`; door-sim's unless it uses a Modbus key.
-        let modbusCondition = try #require((rules[0]["if"] as? [String: Any])?["anyOf"] as? [[String: [String]]])
-        #expect(modbusCondition == [["required": ["field"]]])
-        #expect((rules[0]["else"] as? [String: Any])?["required"] as? [String] == ["table", "address"])
-        #expect((rules[1]["else"] as? [String: Any])?["required"] as? [String] == ["field"])
+        let door = try #require(defs["point-door-sim"] as? [String: Any])
+        #expect(door["required"] as? [String] == ["field"])
+        #expect((door["properties"] as? [String: Any])?["table"] == nil)
+        let modbus = try #require(defs["point-modbus"] as? [String: Any])
+        #expect(modbus["required"] as? [String] == ["table", "address"])
+        // A device that says `protocol: door-sim` takes door-sim's connection and points.
+        let device = try #require(defs["device"] as? [String: Any])
+        let rules = try #require(device["allOf"] as? [[String: Any]])
+        let doorRule = try #require(rules.first {
+            (($0["if"] as? [String: Any])?["properties"] as? [String: Any])?["protocol"] as? [String: String] == ["const": "door-sim"]
+        })
+        let then = try #require((doorRule["then"] as? [String: Any])?["properties"] as? [String: [String: String]])
+        #expect(then == ["connection": ["$ref": "#/$defs/connection-door-sim"], "points": ["$ref": "#/$defs/points-door-sim"]])
     }
 }

@@ -87,18 +87,6 @@ func publishAll(_ payloads: [[UInt8]], on connection: MQTTConnection, topic: Str
     for id in pending { try await connection.acknowledgement(of: id) }
 }
 
-/// A small deterministic generator (SplitMix64), so a failing fuzz run can be repeated.
-struct SeededRandom: RandomNumberGenerator {
-    var state: UInt64
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
 
 @Suite("Command channel: order, TTL, fuzz, authorization", .serialized, .timeLimit(.minutes(3)))
 struct CommandChannelTests {
@@ -171,7 +159,7 @@ struct CommandChannelTests {
     /// The fuzz payloads: those that carry a readable id (each must be answered `rejected`)
     /// and those that do not (each must be counted as malformed).
     static func fuzzPayloads(count: Int) -> (withID: [String: [UInt8]], withoutID: [[UInt8]]) {
-        var random = SeededRandom(state: 0xED6E_6A7E)
+        var random = SplitMix64(seed: 0xED6E_6A7E)
         var withID: [String: [UInt8]] = [:]
         var withoutID: [[UInt8]] = []
         func bytes(_ n: Int) -> [UInt8] { (0..<n).map { _ in UInt8.random(in: 0...255, using: &random) } }
@@ -247,7 +235,7 @@ struct CommandChannelTests {
             try probe.writeHolding(1, 400)
             let written = plant.simulator.writeLog.count
             try await plant.withGatewayAndOperator { gateway, view in
-                var random = SeededRandom(state: 42)
+                var random = SplitMix64(seed: 42)
                 let payloads = (Array(withID.values) + withoutID).shuffled(using: &random)
                 try await publishAll(payloads, on: view.connection, topic: view.topics.commands)
                 let responses = try await waitFor("\(withID.count) responses", timeout: .seconds(60)) {

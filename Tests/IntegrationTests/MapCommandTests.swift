@@ -213,6 +213,9 @@ struct MapSchemaTests {
         // Devices naming the same serial bus with different line settings: a schema checks
         // each device on its own.
         "rtu-bus-settings",
+        // MQTT: a payload template's JSON once filled in, a default payload's key taken from
+        // the path, and a topic level compared with id_level are the loader's to check.
+        "mqtt-template-not-json", "mqtt-id-level-without-wildcard",
         // A point's width against its device's `max_registers_per_request`: two parts of the document again.
         "request-limits",
     ]

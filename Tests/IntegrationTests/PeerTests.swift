@@ -9,22 +9,8 @@ import Testing
 import TestSupport
 import Uplink
 
-/// The package root, for the peers' scripts and the test venv that `scripts/test` installs.
+/// The package root, for the example device maps and saved cases.
 let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-
-/// The Python of `.venv-tests` (pymodbus, paho-mqtt). Missing means the README's test command
-/// was not used: fail with the way out rather than skip.
-func peerPython() throws -> String {
-    let python = packageRoot.appendingPathComponent(".venv-tests/bin/python").path
-    guard FileManager.default.isExecutableFile(atPath: python) else {
-        throw ProbeError("\(python) is missing: run scripts/test (or scripts/install-deps --test-peers) to install the test peers")
-    }
-    return python
-}
-
-func peerScript(_ name: String) -> String {
-    packageRoot.appendingPathComponent("Tests/IntegrationTests/Peers/\(name)").path
-}
 
 /// Peers/pymodbus_server.py: a Modbus TCP server on a free loopback port, or a Modbus RTU bus
 /// on a serial device.

@@ -54,8 +54,8 @@ struct ContactSensorMessage: Decodable, Equatable {
 
 /// Runs `body` with a device broker and a temporary folder, and removes both afterwards,
 /// also when `body` fails.
-func withDeviceBroker(_ body: (DeviceBroker, TemporaryDirectory) async throws -> Void) async throws {
-    let broker = try await DeviceBroker.start()
+func withDeviceBroker(_ body: (TestSiteBroker, TemporaryDirectory) async throws -> Void) async throws {
+    let broker = try await TestSiteBroker.start(tls: true)
     let dir = try TemporaryDirectory()
     do {
         try await body(broker, dir)
@@ -87,9 +87,9 @@ struct SimDoorsCommandTests {
     @Test("publishes zigbee2mqtt's contact-sensor messages in the schedule's order, retained availability online, offline after SIGINT")
     func publishesLikeZigbee2MQTT() async throws {
         try await withDeviceBroker { broker, dir in
-            let watcher = try await Subscription.start(broker.plainOptions(clientID: "watcher"), filter: "zigbee2mqtt/#")
+            let watcher = try await Subscription.start(broker.options(clientID: "watcher"), filter: "zigbee2mqtt/#")
             let sim = try ChildProcess.spawn(try edgegateExecutable(),
-                                             ["sim", "doors", "--broker", "mqtt://127.0.0.1:\(broker.plainPort)", "--insecure",
+                                             ["sim", "doors", "--broker", "mqtt://127.0.0.1:\(broker.port)", "--insecure",
                                               "--names", "front,back", "--seed", "7", "--speed", "600", "--report-every", "1h"]
                                                 + Self.scheduleArguments,
                                              stdout: .file(dir.file("sim.txt")), stderr: .file(dir.file("sim.err")))
@@ -98,7 +98,7 @@ struct SimDoorsCommandTests {
             }
 
             // A subscriber that comes later finds the retained online states.
-            let late = try await Subscription.start(broker.plainOptions(clientID: "late"), filter: "zigbee2mqtt/+/availability")
+            let late = try await Subscription.start(broker.options(clientID: "late"), filter: "zigbee2mqtt/+/availability")
             try await late.wait("retained availability") { $0.count >= 2 }
             #expect(Set(late.messages.map(\.topic)) == ["zigbee2mqtt/front/availability", "zigbee2mqtt/back/availability"])
             #expect(late.messages.allSatisfy { $0.retain && String(decoding: $0.payload, as: UTF8.self) == #"{"state":"online"}"# })
@@ -107,7 +107,7 @@ struct SimDoorsCommandTests {
             sim.signal(SIGINT)
             #expect(try await withTimeout(.seconds(15), "sim stop") { await sim.wait() } == 0)
             let output = (try? String(contentsOfFile: dir.file("sim.txt"), encoding: .utf8)) ?? ""
-            #expect(output.contains("Door sensors front, back publishing to mqtt://127.0.0.1:\(broker.plainPort) under zigbee2mqtt/ (seed 7, speed 600)"), "\(output)")
+            #expect(output.contains("Door sensors front, back publishing to mqtt://127.0.0.1:\(broker.port) under zigbee2mqtt/ (seed 7, speed 600)"), "\(output)")
             let offline = #"{"state":"offline"}"#
             try await watcher.wait("offline states") { messages in
                 ["zigbee2mqtt/front/availability", "zigbee2mqtt/back/availability", "zigbee2mqtt/bridge/state"].allSatisfy { topic in
@@ -149,7 +149,7 @@ struct SimDoorsCommandTests {
             }
 
             // The retained states a newcomer finds after the simulator stopped.
-            let after = try await Subscription.start(broker.plainOptions(clientID: "after"), filter: "zigbee2mqtt/#")
+            let after = try await Subscription.start(broker.options(clientID: "after"), filter: "zigbee2mqtt/#")
             try await after.wait("retained offline states") { $0.count >= 3 }
             #expect(after.messages.allSatisfy { $0.retain && String(decoding: $0.payload, as: UTF8.self) == offline })
             await after.stop()
@@ -160,12 +160,13 @@ struct SimDoorsCommandTests {
     @Test("over mutual TLS with --ca, --cert and --key; SIGTERM stops it with exit 0")
     func publishesOverTLS() async throws {
         try await withDeviceBroker { broker, dir in
-            let pki = broker.pki
-            let tls = MQTTOptions(host: "127.0.0.1", port: broker.tlsPort, clientID: "tls-watcher",
+            let pki = try #require(broker.pki)
+            let tlsPort = try #require(broker.tlsPort)
+            let tls = MQTTOptions(host: "127.0.0.1", port: tlsPort, clientID: "tls-watcher",
                                   tls: MQTTTLS(caFile: pki.caCert, certFile: pki.operatorCert, keyFile: pki.operatorKey))
             let watcher = try await Subscription.start(tls, filter: "site/#")
             let sim = try ChildProcess.spawn(try edgegateExecutable(),
-                                             ["sim", "doors", "--broker", "mqtts://127.0.0.1:\(broker.tlsPort)", "--doors", "2", "--prefix", "site",
+                                             ["sim", "doors", "--broker", "mqtts://127.0.0.1:\(tlsPort)", "--doors", "2", "--prefix", "site",
                                               "--ca", pki.caCert, "--cert", pki.gatewayCert, "--key", pki.gatewayKey, "--speed", "600"]
                                                 + Self.scheduleArguments,
                                              stdout: .file(dir.file("sim.txt")), stderr: .file(dir.file("sim.err")))

@@ -3,6 +3,7 @@ import DeviceMaps
 import GatewayCore
 @testable import ModbusAdapter
 import Testing
+import TestSupport
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -189,7 +190,7 @@ struct IllegalAddressTests {
 
     @Test("random register spaces: each point is reported once, refused exactly when its own registers are missing, and the next poll never fails")
     func randomSpaces() {
-        var random = SplitMix(seed: 11)
+        var random = SplitMix64(seed: 11)
         for round in 0..<300 {
             let types: [ModbusDataType] = [.uint16, .uint16, .int32, .float64]
             let points = (0 ..< 2 + random.below(14)).map { point("p\($0)", random.below(60), types[random.below(types.count)]) }

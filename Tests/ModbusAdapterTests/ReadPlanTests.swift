@@ -2,6 +2,7 @@ import DeviceMaps
 import GatewayCore
 @testable import ModbusAdapter
 import Testing
+import TestSupport
 
 @Suite("Read planning and backoff")
 struct ReadPlanTests {
@@ -102,7 +103,7 @@ struct ReadPlanTests {
 
     @Test("the sweep needs as few requests as an exhaustive search, on 400 random maps")
     func optimal() {
-        var random = SplitMix(seed: 4)
+        var random = SplitMix64(seed: 4)
         for round in 0..<400 {
             let count = 1 + random.below(8)
             let widths = [1, 1, 1, 2, 2, 4]
@@ -197,20 +198,3 @@ struct ReadPlanTests {
     }
 }
 
-/// A small deterministic random number generator (SplitMix64), so that random tests repeat.
-struct SplitMix {
-    private var state: UInt64
-
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
-    /// 0 ..< n.
-    mutating func below(_ n: Int) -> Int { Int(next() % UInt64(n)) }
-}

@@ -15,43 +15,6 @@ struct TestFailure: Error, CustomStringConvertible {
     init(_ description: String) { self.description = description }
 }
 
-/// Collects what an adapter emits, for assertions from the test task.
-final class ReadingCollector: Sendable {
-    private let batches = Mutex<[[Reading]]>([])
-
-    var sink: ReadingSink {
-        ReadingSink { [self] batch in batches.withLock { $0.append(batch) } }
-    }
-
-    var all: [[Reading]] { batches.withLock { $0 } }
-
-    /// Forgets everything collected so far, so that a wait sees only what comes next.
-    func reset() { batches.withLock { $0.removeAll() } }
-
-    /// Waits (bounded) for a batch that satisfies `predicate`; returns it, or nil on timeout.
-    func waitForBatch(timeout: Duration = .seconds(5), _ predicate: ([Reading]) -> Bool) async -> [Reading]? {
-        let deadline = ContinuousClock.now + timeout
-        var seen = 0
-        while ContinuousClock.now < deadline {
-            let current = all
-            if let hit = current[seen...].first(where: predicate) { return hit }
-            seen = current.count
-            try? await Task.sleep(for: .milliseconds(20))
-        }
-        return all[seen...].first(where: predicate)
-    }
-}
-
-/// Waits (bounded) until `condition` holds.
-func eventually(timeout: Duration = .seconds(5), _ condition: () -> Bool) async -> Bool {
-    let deadline = ContinuousClock.now + timeout
-    while ContinuousClock.now < deadline {
-        if condition() { return true }
-        try? await Task.sleep(for: .milliseconds(20))
-    }
-    return condition()
-}
-
 /// An independent libmodbus client, used directly (not through the adapter) to check what
 /// the simulator really holds. Lives within one test function.
 final class RawClient {

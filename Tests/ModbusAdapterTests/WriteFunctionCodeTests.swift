@@ -4,6 +4,7 @@ import GatewayCore
 import ModbusAdapter
 import Simulators
 import Testing
+import TestSupport
 
 @Suite("Write function codes against the libmodbus simulator", .serialized, .timeLimit(.minutes(1)))
 struct WriteFunctionCodeTests {

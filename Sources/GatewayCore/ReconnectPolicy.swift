@@ -1,4 +1,4 @@
-/// How quickly a lost Modbus connection is retried.
+/// How quickly a lost device connection (Modbus, an MQTT broker) is retried.
 ///
 /// Exponential backoff with jitter: a gateway restarting next to a PLC must not hammer it,
 /// and many gateways losing one network must not retry in lockstep.
@@ -22,16 +22,19 @@ public struct ReconnectPolicy: Sendable, Hashable {
 }
 
 /// The retry schedule of one connection.
-struct Backoff {
-    let policy: ReconnectPolicy
-    private(set) var failures = 0
+public struct Backoff: Sendable {
+    /// The policy it follows.
+    public let policy: ReconnectPolicy
+    /// Failures since the last successful connect.
+    public private(set) var failures = 0
 
-    init(policy: ReconnectPolicy) {
+    /// A schedule with no failures yet.
+    public init(policy: ReconnectPolicy) {
         self.policy = policy
     }
 
     /// The wait before the next attempt, counting one more failure.
-    mutating func next(random: Double = Double.random(in: -1...1)) -> Duration {
+    public mutating func next(random: Double = Double.random(in: -1...1)) -> Duration {
         let exponent = min(failures, 30)
         failures += 1
         let base = min(policy.initialDelay * (1 << exponent), policy.maximumDelay)
@@ -41,7 +44,7 @@ struct Backoff {
     }
 
     /// Called after a successful connect.
-    mutating func reset() {
+    public mutating func reset() {
         failures = 0
     }
 }

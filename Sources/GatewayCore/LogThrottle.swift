@@ -4,7 +4,7 @@ import Synchronization
 /// Lets at most `burst` warnings through per `interval` and counts the rest, so that a
 /// flood of bad input (a fuzzer, a misbehaving client) costs a few log lines, not one per
 /// message. The first line after a quiet spell says how many were left out before it.
-final class LogThrottle: Sendable {
+public final class LogThrottle: Sendable {
     private struct State {
         var windowStart: ContinuousClock.Instant?
         var inWindow = 0
@@ -15,13 +15,14 @@ final class LogThrottle: Sendable {
     private let interval: Duration
     private let state = Mutex(State())
 
-    init(burst: Int, interval: Duration) {
+    /// Lets `burst` warnings through per `interval`.
+    public init(burst: Int, interval: Duration) {
         self.burst = burst
         self.interval = interval
     }
 
     /// Logs a warning unless this window's burst is spent.
-    func log(_ logger: Logger, _ message: Logger.Message, metadata: Logger.Metadata) {
+    public func log(_ logger: Logger, _ message: Logger.Message, metadata: Logger.Metadata) {
         let now = ContinuousClock.now
         let leftOut: Int? = state.withLock { s in
             if s.windowStart.map({ now - $0 >= interval }) ?? true {

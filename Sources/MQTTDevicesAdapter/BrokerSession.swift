@@ -1,0 +1,414 @@
+import DeviceMaps
+import Foundation
+import GatewayCore
+import Logging
+import MQTTClient
+import Synchronization
+
+/// One point bound to a topic filter.
+struct Route: Sendable {
+    /// The filter, `{id}` and `{topic}` resolved.
+    let filter: String
+    /// The device id.
+    let device: String
+    /// With `id_level`, the level of the topic that must equal the device id.
+    let idLevel: Int?
+    let point: PointDefinition
+    let staleAfter: Duration?
+    let qos: Int
+
+    var key: PointKey { PointKey(device: device, point: point.name) }
+
+    /// The filter as people read it for this device: its id in place of the id level's `+`.
+    var topic: String {
+        idLevel.map { Topic.replacing(level: $0, of: filter, with: device) } ?? filter
+    }
+
+    /// True when a message on `topic` is for this route.
+    func accepts(_ topic: String) -> Bool {
+        guard Topic.matches(filter, topic) else { return false }
+        guard let idLevel else { return true }
+        return Topic.level(idLevel, of: topic).map { $0 == device } ?? false
+    }
+
+    /// The readable points of `device`, one route each.
+    static func routes(of device: DeviceDefinition) -> [Route] {
+        let c = device.mqttConnection
+        let deviceTopic = c.topic(of: device.id)
+        return device.points.filter(\.access.isReadable).map { point in
+            Route(filter: point.mqtt.topic(device: device.id, deviceTopic: deviceTopic), device: device.id, idLevel: c.idLevel,
+                  point: point, staleAfter: point.mqtt.staleAfter ?? c.staleAfter, qos: c.qos)
+        }
+    }
+}
+
+/// A point of a device.
+struct PointKey: Sendable, Hashable {
+    let device: String
+    let point: String
+}
+
+/// The counters of every device of an adapter.
+final class DeviceCounters: Sendable {
+    private let byDevice = Mutex<[String: MQTTDeviceStatistics]>([:])
+    private let unknown = Mutex<(count: Int, ids: Set<String>)>((0, []))
+
+    func record(_ device: String, bad: Bool) {
+        byDevice.withLock { all in
+            all[device, default: MQTTDeviceStatistics()].messages += 1
+            if bad { all[device]!.badPayloads += 1 }
+        }
+    }
+
+    func recordStale(_ device: String, count: Int) {
+        byDevice.withLock { $0[device, default: MQTTDeviceStatistics()].staleReadings += count }
+    }
+
+    func statistics(_ device: String) -> MQTTDeviceStatistics? {
+        byDevice.withLock { $0[device] }
+    }
+
+    /// Counts a message for an id no device declares; true the first time that id is seen
+    /// (up to a bound, so a flood of made-up ids cannot grow the set forever).
+    func recordUnknown(_ id: String) -> Bool {
+        unknown.withLock { u in
+            u.count += 1
+            guard u.ids.count < 1000 else { return false }
+            return u.ids.insert(id).inserted
+        }
+    }
+
+    var unknownIDMessages: Int { unknown.withLock { $0.count } }
+}
+
+/// One MQTT connection shared by the devices that name the same broker and credentials: it
+/// connects (with backoff), subscribes once per distinct filter, routes each message to the
+/// points bound to its topic, checks staleness, and publishes commands.
+final class BrokerSession: Sendable {
+    private struct State {
+        var devices: [DeviceDefinition] = []
+        var routes: [Route] = []
+        var connection: MQTTConnection?
+        var subscribed: Set<String> = []
+        /// The broker problem in force (nil while connected), logged and reported once.
+        var problem: String?
+        var lastMessage: [PointKey: ContinuousClock.Instant] = [:]
+        var stale: Set<PointKey> = []
+        var task: Task<Void, Never>?
+        /// Connected and subscribed to every filter.
+        var ready = false
+    }
+
+    let key: MQTTSessionKey
+    private let logger: Logger
+    private let policy: ReconnectPolicy
+    private let counters: DeviceCounters
+    private let state = Mutex(State())
+    /// A device flooding garbage costs a few log lines, not one per message.
+    private let badPayloadLog = LogThrottle(burst: 10, interval: .seconds(10))
+
+    init(key: MQTTSessionKey, devices: [DeviceDefinition], policy: ReconnectPolicy, counters: DeviceCounters, logger: Logger) {
+        self.key = key
+        self.policy = policy
+        self.counters = counters
+        var logger = logger
+        logger[metadataKey: "broker"] = "\(key.broker)"
+        self.logger = logger
+        state.withLock { s in
+            s.devices = devices
+            s.routes = devices.flatMap(Route.routes)
+        }
+    }
+
+    // MARK: - Lifecycle
+
+    /// True while connected and subscribed.
+    var isReady: Bool { state.withLock { $0.ready } }
+
+    func start(sink: ReadingSink) {
+        state.withLock { s in
+            guard s.task == nil else { return }
+            s.task = Task { await self.run(sink: sink) }
+        }
+    }
+
+    /// Stops the loop and disconnects; returns once both are done.
+    func stop() async {
+        let task = state.withLock { s in
+            defer { s.task = nil }
+            return s.task
+        }
+        task?.cancel()
+        await task?.value
+    }
+
+    /// Replaces the devices; a connected session subscribes to new filters before returning.
+    func setDevices(_ devices: [DeviceDefinition]) async {
+        let connection = state.withLock { s in
+            s.devices = devices
+            s.routes = devices.flatMap(Route.routes)
+            let keys = Set(s.routes.map(\.key))
+            s.lastMessage = s.lastMessage.filter { keys.contains($0.key) }
+            s.stale.formIntersection(keys)
+            if s.ready {
+                // A point added while connected is stale after its stale_after without a message, too.
+                let now = ContinuousClock.now
+                for key in keys where s.lastMessage[key] == nil { s.lastMessage[key] = now }
+            }
+            return s.connection
+        }
+        if let connection {
+            // A failure here also ends the connection, and the loop resubscribes everything.
+            try? await subscribeMissing(connection)
+        }
+    }
+
+    private func run(sink: ReadingSink) async {
+        var backoff = Backoff(policy: policy)
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await self.watchStaleness(sink: sink) }
+            while !Task.isCancelled {
+                if let ended = await session(sink: sink, backoff: &backoff) {
+                    fail(ended, sink: sink)
+                }
+                if Task.isCancelled { break }
+                try? await Task.sleep(for: backoff.next())
+            }
+            group.cancelAll()
+        }
+        state.withLock { s in
+            s.connection = nil
+            s.subscribed = []
+        }
+    }
+
+    /// One connection from connect to its end; the reason it ended, nil when cancelled.
+    private func session(sink: ReadingSink, backoff: inout Backoff) async -> String? {
+        let options: MQTTOptions
+        switch makeOptions() {
+        case .success(let o): options = o
+        case .failure(let e): return e.description
+        }
+        let connection: MQTTConnection
+        do {
+            connection = try await MQTTConnection.connect(options, logger: logger)
+        } catch {
+            return Task.isCancelled ? nil : error.description
+        }
+        state.withLock { s in
+            s.connection = connection
+            s.subscribed = []
+        }
+        defer {
+            state.withLock { s in
+                s.connection = nil
+                s.subscribed = []
+                s.ready = false
+            }
+        }
+        do {
+            try await subscribeMissing(connection)
+        } catch {
+            await connection.disconnect()
+            return Task.isCancelled ? nil : error.description
+        }
+        backoff.reset()
+        let recovered = state.withLock { s in
+            defer { s.problem = nil }
+            // Staleness counts from the subscription: retained state arrives at once.
+            let now = ContinuousClock.now
+            for route in s.routes { s.lastMessage[route.key] = now }
+            s.stale = []
+            s.ready = true
+            return s.problem
+        }
+        logger.info("mqtt devices connected", metadata: recovered.map { ["after": "\($0)"] } ?? [:])
+        for await message in connection.messages {
+            handle(message, sink: sink)
+        }
+        if Task.isCancelled {
+            await connection.disconnect()
+            return nil
+        }
+        let error = await connection.closed()
+        return error?.description ?? "the connection ended"
+    }
+
+    /// Subscribes to every filter of the current routes not yet subscribed on `connection`.
+    private func subscribeMissing(_ connection: MQTTConnection) async throws(MQTTError) {
+        while true {
+            let next = state.withLock { s -> (String, Int)? in
+                guard s.connection === connection else { return nil }
+                guard let route = s.routes.first(where: { !s.subscribed.contains($0.filter) }) else { return nil }
+                let qos = s.routes.filter { $0.filter == route.filter }.map(\.qos).max() ?? 1
+                s.subscribed.insert(route.filter)
+                return (route.filter, qos)
+            }
+            guard let (filter, qos) = next else { return }
+            do {
+                try await connection.subscribe(filter, qos: qos)
+            } catch {
+                state.withLock { _ = $0.subscribed.remove(filter) }
+                throw error
+            }
+        }
+    }
+
+    private func makeOptions() -> Result<MQTTOptions, MQTTDeviceMapError> {
+        var password: String?
+        if let name = key.passwordEnv {
+            guard let value = ProcessInfo.processInfo.environment[name] else {
+                return .failure(.init("the environment variable \(name) (password_env) is not set"))
+            }
+            password = value
+        }
+        let tls = key.caFile.map { MQTTTLS(caFile: $0, certFile: key.certFile, keyFile: key.keyFile, verifyHostname: true) }
+        return .success(MQTTOptions(host: key.broker.host, port: key.broker.port, clientID: key.clientID ?? defaultClientID,
+                                    username: key.username, password: password, tls: tls))
+    }
+
+    /// `edgegate-<host name>-<hash of the session>`: distinct for two gateways on one broker,
+    /// and for two sessions of one gateway, and stable across restarts.
+    private var defaultClientID: String {
+        var hash: UInt32 = 2_166_136_261
+        let identity = [key.broker.description, key.username ?? "", key.caFile ?? "", key.certFile ?? "", key.passwordEnv ?? ""]
+        for byte in identity.joined(separator: "\u{1}").utf8 {
+            hash = (hash ^ UInt32(byte)) &* 16_777_619
+        }
+        let host = ProcessInfo.processInfo.hostName.split(separator: ".").first.map(String.init) ?? "host"
+        return "edgegate-\(host.prefix(32))-\(String(hash, radix: 16))"
+    }
+
+    /// Every readable point `bad` with the broker's reason, once per change of the reason.
+    private func fail(_ reason: String, sink: ReadingSink) {
+        let text = "broker \(key.broker): \(reason)"
+        let routes = state.withLock { s -> [Route]? in
+            guard s.problem != text else { return nil }
+            s.problem = text
+            return s.routes
+        }
+        guard let routes else { return }
+        logger.error("mqtt devices cannot reach their broker", metadata: ["error": "\(reason)"])
+        emit(Dictionary(grouping: routes, by: \.device).mapValues { $0.map { ($0.point, Quality.bad(text)) } }, sink: sink)
+    }
+
+    private func emit(_ byDevice: [String: [(PointDefinition, Quality)]], sink: ReadingSink) {
+        let now = Date()
+        for (device, points) in byDevice.sorted(by: { $0.key < $1.key }) {
+            sink.emit(points.map { Reading(device: device, point: $0.0.name, value: nil, unit: $0.0.unit, quality: $0.1, timestamp: now) })
+        }
+    }
+
+    // MARK: - Messages
+
+    private func handle(_ message: MQTTMessage, sink: ReadingSink) {
+        let now = ContinuousClock.now
+        let (routes, unknownID) = state.withLock { s -> ([Route], Substring?) in
+            var accepted: [Route] = []
+            var unknownID: Substring?
+            for route in s.routes where Topic.matches(route.filter, message.topic) {
+                if route.accepts(message.topic) {
+                    accepted.append(route)
+                    s.lastMessage[route.key] = now
+                    s.stale.remove(route.key)
+                } else if let level = route.idLevel {
+                    unknownID = Topic.level(level, of: message.topic)
+                }
+            }
+            return (accepted, accepted.isEmpty ? unknownID : nil)
+        }
+        if let unknownID {
+            // The gateway serves the devices its maps declare; a stranger is noted, not adopted.
+            if counters.recordUnknown(String(unknownID)) {
+                logger.warning("mqtt message for an undeclared device id ignored", metadata: [
+                    "topic": "\(message.topic)", "id": "\(unknownID)"])
+            }
+            return
+        }
+        guard !routes.isEmpty else { return }
+        let payload = Payload(topic: message.topic, bytes: message.payload)
+        let timestamp = Date()
+        var order: [String] = []
+        var byDevice: [String: [Reading]] = [:]
+        for route in routes {
+            if byDevice[route.device] == nil { order.append(route.device) }
+            let reading: Reading
+            switch ValueCodec.decode(payload, point: route.point) {
+            case .success(let value):
+                reading = Reading(device: route.device, point: route.point.name, value: value, unit: route.point.unit,
+                                  quality: .good, timestamp: timestamp)
+            case .failure(let why):
+                reading = Reading(device: route.device, point: route.point.name, value: nil, unit: route.point.unit,
+                                  quality: .bad(why.description), timestamp: timestamp)
+            }
+            byDevice[route.device, default: []].append(reading)
+        }
+        for device in order {
+            let readings = byDevice[device]!
+            let bad = readings.first { $0.quality != .good }
+            counters.record(device, bad: bad != nil)
+            if let bad {
+                badPayloadLog.log(logger, "mqtt payload not understood", metadata: [
+                    "device": "\(device)", "point": "\(bad.point)", "reason": "\(bad.quality.reason ?? "")"])
+            }
+            sink.emit(readings)
+        }
+    }
+
+    // MARK: - Staleness
+
+    private func watchStaleness(sink: ReadingSink) async {
+        while !Task.isCancelled {
+            let tick = state.withLock { s in
+                min(s.devices.map(\.poll).min() ?? .seconds(1), .seconds(1))
+            }
+            try? await Task.sleep(for: max(tick, .milliseconds(50)))
+            let now = ContinuousClock.now
+            let stale = state.withLock { s -> [Route] in
+                // A session without a connection has its points bad for the broker's reason already.
+                guard s.connection != nil, s.problem == nil else { return [] }
+                var found: [Route] = []
+                for route in s.routes {
+                    guard let limit = route.staleAfter, !s.stale.contains(route.key),
+                          let last = s.lastMessage[route.key], now - last >= limit else { continue }
+                    s.stale.insert(route.key)
+                    found.append(route)
+                }
+                return found
+            }
+            guard !stale.isEmpty else { continue }
+            var byDevice: [String: [(PointDefinition, Quality)]] = [:]
+            for route in stale {
+                let limit = route.staleAfter.map(durationText) ?? ""
+                byDevice[route.device, default: []].append((route.point, .bad("no message on \(route.topic) for \(limit)")))
+            }
+            for (device, points) in byDevice { counters.recordStale(device, count: points.count) }
+            emit(byDevice, sink: sink)
+        }
+    }
+
+    // MARK: - Commands
+
+    /// Publishes with QoS 1 and returns after the broker's PUBACK.
+    func publish(_ topic: String, payload: String) async throws(WriteError) {
+        let (connection, problem) = state.withLock { ($0.connection, $0.problem) }
+        guard let connection else {
+            // The problem names the broker already: "broker mqtt://…: connection refused".
+            throw .failed(problem ?? "not connected to broker \(key.broker) yet")
+        }
+        do {
+            try await connection.publish(topic, payload: Array(payload.utf8), qos: 1, retain: false)
+        } catch {
+            throw .failed("publishing to \(topic) on broker \(key.broker) failed: \(error)")
+        }
+    }
+}
+
+/// `10m`, `1s`, `500ms`: as device maps write durations.
+func durationText(_ d: Duration) -> String {
+    let ms = d.components.seconds * 1000 + d.components.attoseconds / 1_000_000_000_000_000
+    if ms % 3_600_000 == 0 { return "\(ms / 3_600_000)h" }
+    if ms % 60_000 == 0 { return "\(ms / 60_000)m" }
+    if ms % 1000 == 0 { return "\(ms / 1000)s" }
+    return "\(ms)ms"
+}

@@ -1,0 +1,45 @@
+import GatewayCore
+import Synchronization
+
+/// Collects what an adapter emits, for assertions from the test task.
+public final class ReadingCollector: Sendable {
+    /// Collects nothing yet.
+    public init() {}
+
+    private let batches = Mutex<[[Reading]]>([])
+
+    /// The sink to hand the adapter.
+    public var sink: ReadingSink {
+        ReadingSink { [self] batch in batches.withLock { $0.append(batch) } }
+    }
+
+    /// Every batch so far, in arrival order.
+    public var all: [[Reading]] { batches.withLock { $0 } }
+
+    /// Forgets everything collected so far, so that a wait sees only what comes next.
+    public func reset() { batches.withLock { $0.removeAll() } }
+
+    /// Waits (bounded) for a batch that satisfies `predicate`; returns it, or nil on timeout.
+    public func waitForBatch(timeout: Duration = .seconds(5), _ predicate: ([Reading]) -> Bool) async -> [Reading]? {
+        let deadline = ContinuousClock.now + timeout
+        var seen = 0
+        while ContinuousClock.now < deadline {
+            let current = all
+            if let hit = current[seen...].first(where: predicate) { return hit }
+            seen = current.count
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        return all[seen...].first(where: predicate)
+    }
+}
+
+/// Waits (bounded) until `condition` holds.
+public func eventually(timeout: Duration = .seconds(5), _ condition: () -> Bool) async -> Bool {
+    let deadline = ContinuousClock.now + timeout
+    while ContinuousClock.now < deadline {
+        if condition() { return true }
+        try? await Task.sleep(for: .milliseconds(20))
+    }
+    return condition()
+}
+
