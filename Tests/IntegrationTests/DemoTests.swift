@@ -21,8 +21,17 @@ struct DemoTests {
             "--hub-port", "\(try freeLoopbackPort())", "--run-dir", dir.file("var"),
         ], stdout: .file(output, append: false), stderr: .file(dir.file("demo.log"), append: false))
         func text() -> String { (try? String(contentsOfFile: output, encoding: .utf8)) ?? "" }
-        _ = try await waitFor("readings and the command's response", timeout: .seconds(30)) {
-            text().contains("boiler-1: alarm") && text().contains("tank-1: fill_valve") && text().contains(#""status":"ok""#) ? true : nil
+        do {
+            _ = try await waitFor("readings and the command's response", timeout: .seconds(30)) {
+                text().contains("boiler-1: alarm") && text().contains("tank-1: fill_valve") && text().contains(#""status":"ok""#) ? true : nil
+            }
+        } catch {
+            // What the demo printed and logged says why, when it did not get there.
+            let log = (try? String(contentsOfFile: dir.file("demo.log"), encoding: .utf8)) ?? ""
+            demo.signal(SIGKILL)
+            _ = await demo.wait()
+            Issue.record("\(error)\n--- stdout:\n\(text())\n--- log:\n\(log.suffix(3000))")
+            return
         }
         // The demo asks by name: set_temperature with celsius 21.5 writes the setpoint and mode heat (1).
         #expect(text().contains(#""command":"set_temperature","args":{"celsius":21.5}"#), "\(text())")
