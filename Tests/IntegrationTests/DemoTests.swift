@@ -28,8 +28,8 @@ struct DemoTests {
         } catch {
             // What the demo printed and logged says why, when it did not get there.
             let log = (try? String(contentsOfFile: dir.file("demo.log"), encoding: .utf8)) ?? ""
-            demo.signal(SIGKILL)
-            _ = await demo.wait()
+            demo.signal(SIGINT)  // lets the demo stop the hub it started
+            if (try? await withTimeout(.seconds(20), "demo stop", { await demo.wait() })) == nil { demo.signal(SIGKILL) }
             Issue.record("\(error)\n--- stdout:\n\(text())\n--- log:\n\(log.suffix(3000))")
             return
         }
