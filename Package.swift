@@ -105,7 +105,7 @@ let package = Package(
         .executableTarget(
             name: "edgegate",
             dependencies: ["Gateway", "GatewayCore", "DeviceMaps", "ModbusAdapter", "Simulators", "DevTools",
-                           "MQTTClient", "Uplink", "DoorSimAdapter",
+                           "MQTTClient", "Uplink", "DoorSimAdapter", "MQTTDevicesAdapter",
                            .product(name: "ArgumentParser", package: "swift-argument-parser"),
                            .product(name: "Logging", package: "swift-log"),
                            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -122,7 +122,7 @@ let package = Package(
         ),
         .testTarget(name: "GatewayCoreTests", dependencies: ["GatewayCore"]),
         .testTarget(name: "DeviceMapsTests",
-                    dependencies: ["DeviceMaps", "GatewayCore", "ModbusAdapter", "MQTTDevicesAdapter", "TestSupport",
+                    dependencies: ["DeviceMaps", "Gateway", "GatewayCore", "ModbusAdapter", "MQTTDevicesAdapter", "TestSupport",
                                    .product(name: "Yams", package: "Yams")],
                     exclude: ["Cases"]),
         .testTarget(name: "ModbusAdapterTests",

@@ -5,7 +5,9 @@ import Foundation
 import Gateway
 import GatewayCore
 import Logging
+import ModbusAdapter
 import MQTTClient
+import MQTTDevicesAdapter
 import ServiceLifecycle
 import Simulators
 
@@ -63,6 +65,12 @@ struct DemoCommand: AsyncParsableCommand {
         let deviceMap = try loadDeviceMaps(configuration.devicemaps)
 
         try await runUntilSignalled(logger: logger) {
+            // What has started, stopped in reverse order on the way out, also when a later
+            // step fails: the hub first in, last out.
+            var started: [ForegroundService] = []
+            func unwind() async {
+                for service in started.reversed() { await service.stop() }
+            }
             say("demo: development PKI in \(certs)/")
             let pki = try await DevPKI.create(in: certs, gatewayID: gatewayID, logger: logger)
             let hub: LocalHub
@@ -71,43 +79,78 @@ struct DemoCommand: AsyncParsableCommand {
             } catch {
                 throw failOperation("error: the hub did not start: \(error)")
             }
+            started.append(ForegroundService { await hub.stop() })
             say("demo: hub (mosquitto, mutual TLS) on 127.0.0.1:\(hubPort), pid \(hub.process.pid)")
 
-            var simulators: [ModbusSimulator] = []
+            let gateway: Gateway
             do {
-                // The demo simulates its Modbus TCP devices, one simulator per port.
-                let tcp = deviceMap.devices.filter { $0.protocolName == "modbus" && $0.modbusConnection.port != nil }
-                for (port, devices) in Dictionary(grouping: tcp, by: { $0.modbusConnection.port ?? 0 }).sorted(by: { $0.key < $1.key }) {
-                    let simulator = try ModbusSimulator(devices: devices, port: port, logger: logger)
-                    try simulator.start()
-                    simulators.append(simulator)
-                    say("demo: Modbus simulator on 127.0.0.1:\(port) for \(devices.map(\.id).joined(separator: ", "))")
+                try startModbusSimulators(deviceMap, logger: logger, into: &started)
+                try await startDoorSensors(deviceMap, logger: logger, into: &started)
+                do throws(GatewayError) {
+                    gateway = try Gateway(configuration: configuration, deviceMap: deviceMap, logger: logger)
+                } catch {
+                    throw failInput(error.description)
                 }
             } catch {
-                simulators.forEach { $0.stop() }
-                await hub.stop()
-                throw failOperation("error: the Modbus simulator did not start: \(error)")
-            }
-
-            let gateway: Gateway
-            do throws(GatewayError) {
-                gateway = try Gateway(configuration: configuration, deviceMap: deviceMap, logger: logger)
-            } catch {
-                simulators.forEach { $0.stop() }
-                await hub.stop()
-                throw failInput(error.description)
+                await unwind()
+                throw error
             }
             let operatorOptions = MQTTOptions(host: "127.0.0.1", port: hubPort, clientID: "operator-demo",
                                               tls: MQTTTLS(caFile: pki.caCert, certFile: pki.operatorCert, keyFile: pki.operatorKey, verifyHostname: true))
             let console = DemoConsole(gateway: gatewayID, prefix: configuration.uplink.prefix, options: operatorOptions,
                                       command: Self.demoCommand(for: deviceMap), logger: logger)
             // Shutdown runs in reverse: console, adapters, uplink, simulators, hub.
-            let services: [any Service] = [ForegroundService { await hub.stop() }]
-                + simulators.map { simulator in ForegroundService { simulator.stop() } }
-                + gateway.services + [console]
-            return services
+            return started + gateway.services + [console]
         }
         say("demo: stopped the gateway, the simulators and the hub")
+    }
+
+    /// One Modbus simulator per TCP port of the maps' Modbus devices.
+    private func startModbusSimulators(_ deviceMap: DeviceMap, logger: Logger, into started: inout [ForegroundService]) throws {
+        let tcp = deviceMap.devices.filter { $0.protocolName == ModbusSyntax.name && $0.modbusConnection.port != nil }
+        for (port, devices) in Dictionary(grouping: tcp, by: { $0.modbusConnection.port ?? 0 }).sorted(by: { $0.key < $1.key }) {
+            let simulator = try ModbusSimulator(devices: devices, port: port, logger: logger)
+            do {
+                try simulator.start()
+            } catch {
+                throw failOperation("error: the Modbus simulator did not start: \(error)")
+            }
+            started.append(ForegroundService { simulator.stop() })
+            say("demo: Modbus simulator on 127.0.0.1:\(port) for \(devices.map(\.id).joined(separator: ", "))")
+        }
+    }
+
+    /// For the maps' zigbee2mqtt devices on a plain loopback broker (`zigbee2mqtt/NAME`): a
+    /// site broker on that port and door sensors publishing there as zigbee2mqtt does, as
+    /// `edgegate sim doors` would.
+    private func startDoorSensors(_ deviceMap: DeviceMap, logger: Logger, into started: inout [ForegroundService]) async throws {
+        let doors = deviceMap.devices.compactMap { device -> (port: Int, name: String)? in
+            guard let c = device.connection as? MQTTDeviceConnection, !c.broker.useTLS, c.broker.host == "127.0.0.1" else { return nil }
+            let levels = c.topic(of: device.id).split(separator: "/", omittingEmptySubsequences: false)
+            guard levels.count == 2, levels[0] == "zigbee2mqtt", !levels[1].contains("+"), !levels[1].contains("#") else { return nil }
+            return (c.broker.port, String(levels[1]))
+        }
+        for (port, members) in Dictionary(grouping: doors, by: \.port).sorted(by: { $0.key < $1.key }) {
+            let broker: SiteBroker
+            do {
+                broker = try await SiteBroker.start(SiteBroker.Configuration(port: port, runDirectory: "\(runDir)/site-broker-\(port)"),
+                                                    logger: logger)
+            } catch {
+                throw failOperation("error: the site broker did not start: \(error)")
+            }
+            started.append(ForegroundService { await broker.stop() })
+            let names = members.map(\.name)
+            // Four times real time: each door opens about every 30 s (every 2 simulated minutes).
+            let sensors = DoorSensorSimulator(options: MQTTOptions(host: "127.0.0.1", port: port, clientID: "zigbee2mqtt-demo"),
+                                              doors: names, seed: 1, speed: 4, reportEvery: .seconds(30), logger: logger)
+            do throws(MQTTError) {
+                try await sensors.start()
+            } catch {
+                throw failOperation("error: the door sensors could not reach the site broker \(broker.url): \(error)")
+            }
+            started.append(ForegroundService { await sensors.stop() })
+            say("demo: site broker (mosquitto) on \(broker.url), zigbee2mqtt door sensors \(names.joined(separator: ", "))")
+        }
     }
 
     /// The demo's command: the boiler's `set_temperature` to 21.5 °C when the map has it (a
@@ -120,7 +163,7 @@ struct DemoCommand: AsyncParsableCommand {
             return Command(id: id, device: boiler.id, action: .named("set_temperature", arguments: ["celsius": .double(21.5)]))
         }
         for device in map.devices {
-            for point in device.points where point.access.isWritable && point.modbus.type != .bool {
+            for point in device.points where point.access.isWritable && point.descriptor.kind != .bool {
                 let target: Double = if device.id == "boiler-1" && point.name == "setpoint" {
                     21.5
                 } else {

@@ -8,7 +8,7 @@ import Testing
     @Test func demoPlantLoadsCleanly() throws {
         let map = try DeviceMapLoader.modbus.load(paths: [Repo.path("devicemaps/demo-plant.yaml")])
         #expect(map.devices.map(\.id) == ["boiler-1", "tank-1"])
-        let (_, diagnostics) = DeviceMapLoader.modbus.validate(paths: [Repo.path("devicemaps")])
+        let (_, diagnostics) = DeviceMapLoader.examples.validate(paths: [Repo.path("devicemaps"), Repo.path("devicemaps/models")])
         #expect(diagnostics.isEmpty, "\(diagnostics)")
 
         let boiler = try #require(map.devices.first)

@@ -49,7 +49,7 @@ import TestSupport
             clientID: "gw-1", keepAlive: nil))
         #expect(config.outbox == OutboxSettings(path: Repo.path("var/outbox.sqlite"), maxBytes: 256 * 1024 * 1024))
         // The maps it names load too.
-        _ = try DeviceMapLoader.modbus.load(paths: config.devicemaps)
+        _ = try DeviceMapLoader.examples.load(paths: config.devicemaps)
     }
 
     @Test func azureExampleParsesCleanly() throws {
@@ -59,7 +59,7 @@ import TestSupport
             tls: TLSFiles(ca: Repo.path("certs/DigiCertGlobalRootG2.pem"), cert: Repo.path("certs/gw-1.pem"), key: Repo.path("certs/gw-1.key")),
             clientID: "gw-1", keepAlive: nil,
             azure: AzureIoTHubSettings(hub: "myhub.azure-devices.net", deviceID: "gw-1", authentication: .x509)))
-        _ = try DeviceMapLoader.modbus.load(paths: config.devicemaps)
+        _ = try DeviceMapLoader.examples.load(paths: config.devicemaps)
     }
 
     @Test func azureConfigurationsOfTheOperationsGuideValidate() throws {

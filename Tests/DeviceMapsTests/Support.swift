@@ -1,7 +1,7 @@
 import DeviceMaps
 import Foundation
 import ModbusAdapter
-import MQTTDevicesAdapter
+import Gateway
 
 /// Paths into the repository, found from this file so tests need no resource declarations.
 enum Repo {
@@ -37,6 +37,7 @@ struct TemporaryFolder {
 }
 
 extension DeviceMapLoader {
-    /// Modbus and MQTT devices: the protocols of the example maps and saved cases checked here.
-    static let examples = DeviceMapLoader(protocols: [ModbusSyntax.self, MQTTDeviceSyntax.self])
+    /// Every protocol of the gateway: the example maps and the saved cases of other protocols
+    /// than Modbus use them.
+    static var examples: DeviceMapLoader { .standard }
 }
