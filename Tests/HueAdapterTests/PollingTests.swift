@@ -66,8 +66,9 @@ struct PollingTests {
             #expect(polls >= 10)
             // Every poll reads both collections once and gives each device one batch.
             #expect(board.batches("lamp-2") == polls && board.batches("lamp-3") == polls)
-            #expect(bridge.requestCount("GET /lights") == polls)
-            #expect(bridge.requestCount("GET /sensors") == polls)
+            // A poll cancelled between its requests and its batches adds one request.
+            #expect((polls...polls + 1).contains(bridge.requestCount("GET /lights")))
+            #expect(bridge.requestCount("GET /sensors") == bridge.requestCount("GET /lights"))
             #expect(bridge.requestCount("GET /lights/1") == 0 && bridge.requestCount("GET /sensors/4") == 0)
         }
     }
