@@ -133,9 +133,12 @@ final class BridgePoller: Sendable {
             guard let collection = fetched[address.resource] else { return [] }
             var quality = Quality.good
             var value: Value?
+            // A failed request is one problem of the bridge, logged once, not once per point.
+            var slot = "\(device.id).\(point.name)"
             switch collection {
             case .failure(let error):
                 quality = .bad(error.description)
+                slot = "bridge \(address.resource.collection)"
             case .success(let all):
                 if let resource = all[address.id] {
                     switch HueReadout.value(of: point, in: resource) {
@@ -151,15 +154,15 @@ final class BridgePoller: Sendable {
                     quality = .bad("\(address.resource.rawValue) \(address.id) not on bridge \(key.bridge)")
                 }
             }
-            let slot = "\(device.id).\(point.name)"
             if let why = quality.reason, case .bad = quality {
                 // Logged when the reason changes, not at every poll.
                 if reasons[slot] != why {
                     logger.warning("bad reading", metadata: ["device": "\(device.id)", "point": "\(point.name)", "reason": "\(why)"])
                 }
                 reasons[slot] = why
-            } else {
+            } else if collection.isSuccess {
                 reasons[slot] = nil
+                reasons["bridge \(address.resource.collection)"] = nil
             }
             readings.append(Reading(device: device.id, point: point.name, value: value, unit: point.unit, quality: quality, timestamp: now))
         }
@@ -189,6 +192,14 @@ final class ClientCache: Sendable {
                 return client
             }
         }
+    }
+}
+
+extension Result {
+    /// True for `.success`.
+    var isSuccess: Bool {
+        if case .success = self { return true }
+        return false
     }
 }
 

@@ -4,6 +4,7 @@ import GatewayCore
 @testable import HueAdapter
 import Simulators
 import Testing
+import TestSupport
 
 @Suite("Hue adapter polling", .timeLimit(.minutes(1)))
 struct PollingTests {
@@ -122,12 +123,17 @@ struct PollingTests {
         }
     }
 
-    @Test("an unreachable bridge makes every point bad, naming the bridge")
+    @Test("an unreachable bridge makes every point bad, naming the bridge, and is logged once per collection")
     func unreachableBridge() async throws {
         let port = try await withBridge { $0.port }   // stopped: nothing listens there any more
         let device = hueDevice("lamp", port: port, points: [huePoint("on", .light, "1", .on), huePoint("t", .sensor, "4", .temperature)])
         let board = ReadingBoard()
-        try await running(HueAdapter(devices: [device], logger: quietLogger), into: board) {
+        let log = LogCapture()
+        try await running(HueAdapter(devices: [device], logger: log.logger), into: board) {
+            let polls = board.batches("lamp")
+            while board.batches("lamp") < polls + 3 { try await Task.sleep(for: .milliseconds(20)) }
+            // Logged once per collection while the reason stays the same, not once per point and poll.
+            #expect(log.count("bad reading") == 2, "\(log.lines)")
             for point in ["lamp.on", "lamp.t"] {
                 let reading = try await board.wait(for: point)
                 #expect(reading.value == nil)
