@@ -187,10 +187,16 @@ public final class HueAdapter: MapAdapter {
                       via client: HueBridgeClient) async throws(WriteError) {
         var body: [String: HueJSON] = [:]
         var xy: [HueField: HueJSON] = [:]
+        var writers: [HueField: String] = [:]
         for (point, json) in fields {
-            switch point.hue.field {
-            case .x, .y: xy[point.hue.field] = json
-            default: body[point.hue.field.rawValue] = json
+            let field = point.hue.field
+            if let other = writers[field] {
+                throw .rejected("\(device).\(other) and \(device).\(point.name) both write \(field.rawValue) of light \(id): write one of them")
+            }
+            writers[field] = point.name
+            switch field {
+            case .x, .y: xy[field] = json
+            default: body[field.rawValue] = json
             }
         }
         if !xy.isEmpty {

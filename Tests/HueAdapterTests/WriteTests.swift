@@ -128,7 +128,7 @@ struct WriteTests {
         #expect(failure.hasPrefix("lamp, light 1: bridge 127.0.0.1:\(port) unreachable: "), "\(failure)")
     }
 
-    @Test("what the adapter refuses itself: transitiontime alone, a fraction for a whole-number field, an unknown effect, read-only points")
+    @Test("what the adapter refuses itself: transitiontime alone, a fraction for a whole-number field, an unknown effect, an unknown point, two points on one field")
     func adapterRefusals() async throws {
         try await withBridge { bridge in
             let adapter = HueAdapter(devices: [Self.lamp(port: bridge.port)], logger: quietLogger)
@@ -136,6 +136,8 @@ struct WriteTests {
             #expect(await attempt(adapter, "lamp", ["bri": .double(10.5)]).rejection?.contains("takes whole numbers") == true)
             #expect(await attempt(adapter, "lamp", ["effect": .string("strobe")]).rejection?.contains("none, colorloop") == true)
             #expect(await attempt(adapter, "lamp", ["nothing": .int(1)]).rejection == "lamp has no point 'nothing'")
+            #expect(await attempt(adapter, "lamp", ["bri": .int(10), "percent": .int(50)]).rejection
+                    == "lamp.bri and lamp.percent both write bri of light 1: write one of them")
             #expect(bridge.writeLog.isEmpty)
         }
     }
