@@ -371,13 +371,14 @@ public struct DeviceMapLoader: Sendable {
         let ends = [limits.lowerBound * scale + offset, limits.upperBound * scale + offset]
         let lowest = ends.min()!, highest = ends.max()!
         let accepted = "\(address) accepts \(Value.format(lowest))…\(Value.format(highest))"
-        if let min, min < lowest, let node = m.value("min") {
-            m.error("'min' (\(Value.format(min))) is below what the device accepts", at: node, hint: accepted)
+        var outside = false
+        for (key, value) in [("min", min), ("max", max)] {
+            guard let value, value < lowest || value > highest, let node = m.value(key) else { continue }
+            m.error("'\(key)' (\(Value.format(value))) is \(value < lowest ? "below" : "above") what the device accepts", at: node, hint: accepted)
+            outside = true
         }
-        if let max, max > highest, let node = m.value("max") {
-            m.error("'max' (\(Value.format(max))) is above what the device accepts", at: node, hint: accepted)
-        }
-        return (min ?? lowest, max ?? highest)
+        // After an error, no default that would add a second one (min above the default max).
+        return outside ? (min, max) : (min ?? lowest, max ?? highest)
     }
 
     /// `enum: [0, 1, 2]` or `enum: { off: 0, heat: 1 }`: the values a write may set, each

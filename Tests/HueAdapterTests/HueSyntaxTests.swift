@@ -57,6 +57,7 @@ struct HueSyntaxTests {
                   fade:  { resource: light, id: 1, field: transitiontime }
                   temp:  { resource: sensor, id: 4, field: temperature, access: readwrite }
                   hot:   { resource: sensor, id: 4, field: bri }
+                  warm:  { resource: light, id: 1, field: ct, access: readwrite, min: 600 }
               - id: nobody
                 protocol: hue
                 connection: { bridge: http://127.0.0.1 }
@@ -72,7 +73,8 @@ struct HueSyntaxTests {
             "hue.yaml:8:47: error: device 'lamp', point 'fade': 'transitiontime' can only be written: the bridge never reports it (set access: write; it travels in the same request as the other fields of the command)",
             "hue.yaml:9:69: error: device 'lamp', point 'temp': access 'readwrite' is not possible on field 'temperature' (sensors are read-only: use access: read)",
             "hue.yaml:10:48: error: device 'lamp', point 'hot': a sensor has no field 'bri' (fields: temperature, presence, lightlevel, lux, dark, daylight, open, battery, reachable, lastupdated)",
-            "hue.yaml:13:17: error: device 'nobody': the connection needs the bridge's username: 'username_env' names the environment variable that holds it (pair with `edgegate hue pair --bridge URL`, export the username it prints, e.g. as HUE_USERNAME, and write username_env: HUE_USERNAME)",
+            "hue.yaml:11:75: error: device 'lamp', point 'warm': 'min' (600) is above what the device accepts (light 1 ct accepts 153…500)",
+            "hue.yaml:14:17: error: device 'nobody': the connection needs the bridge's username: 'username_env' names the environment variable that holds it (pair with `edgegate hue pair --bridge URL`, export the username it prints, e.g. as HUE_USERNAME, and write username_env: HUE_USERNAME)",
         ])
     }
 
