@@ -70,9 +70,14 @@ final class BridgePoller: Sendable {
     /// Polls until the task is cancelled.
     func run(sink: ReadingSink) async {
         var reasons: [String: String] = [:]
+        // When each device's next batch is due: a device polled every 5 s on a bridge that is
+        // read every 500 ms for another one still reports every 5 s.
+        var due: [String: ContinuousClock.Instant] = [:]
+        var seen = 0
         while !Task.isCancelled {
             let started = ContinuousClock.now
             let planned = state.withLock { $0.devices }
+            let period = planned.map(\.poll).min() ?? .seconds(1)
             let points = planned.flatMap(\.points).filter(\.access.isReadable)
             let needed = Set(points.map(\.hue.resource))
             var fetched: [HueResource: Result<[String: HueJSON], HueError>] = [:]
@@ -85,16 +90,22 @@ final class BridgePoller: Sendable {
                 }
             }
             if Task.isCancelled { break }
-            let devices = state.withLock { s in
+            let (devices, generation) = state.withLock { s in
                 s.emitting = s.generation
-                return s.devices
+                return (s.devices, s.generation)
             }
-            for device in devices {
+            // New and changed devices report at once, as after a start.
+            if generation != seen {
+                due.removeAll()
+                seen = generation
+            }
+            for device in devices where due[device.id].map({ started >= $0 }) ?? true {
                 let readings = self.readings(of: device, from: fetched, reasons: &reasons)
                 sink.emit(readings)
+                // Half a cycle early counts as on time: polls land on the bridge's cycle.
+                if !readings.isEmpty { due[device.id] = started + device.poll - period / 2 }
             }
             finishEmitting()
-            let period = devices.map(\.poll).min() ?? .seconds(1)
             await doorbell.wait(upTo: period - (ContinuousClock.now - started))
         }
         finishEmitting()

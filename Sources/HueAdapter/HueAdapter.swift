@@ -6,7 +6,8 @@ import Synchronization
 /// Philips Hue lights and sensors through the bridge's local REST API v1 over HTTP.
 ///
 /// Devices on the same bridge (and username) share one poller: one `GET /lights` and one
-/// `GET /sensors` per period, the shortest poll of those devices, never a request per point.
+/// `GET /sensors` per period, the shortest poll of those devices, never a request per point;
+/// each device still gets a batch at its own `poll` (rounded to the bridge's cycle).
 /// A bridge that cannot be reached or refuses the username makes all its points `bad` with
 /// the reason; a light or sensor id the bridge does not have makes its points `bad`; a light
 /// or sensor the bridge marks unreachable makes its values `uncertain` (they are the bridge's
