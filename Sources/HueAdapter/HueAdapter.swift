@@ -154,10 +154,15 @@ public final class HueAdapter: MapAdapter {
         case .success(let c): client = c
         case .failure(let error): throw .failed("\(device): \(error)")
         }
-        var done: [String] = []
+        // Every light's request is checked before the first one is sent.
+        var requests: [(id: String, fields: [(PointDefinition, HueJSON)], request: LightRequest)] = []
         for (id, fields) in lights.sorted(by: { $0.key < $1.key }) {
+            requests.append((id, fields, try LightRequest(fields, light: id, device: device)))
+        }
+        var done: [String] = []
+        for (id, fields, request) in requests {
             do throws(WriteError) {
-                try await send(fields, toLight: id, of: device, via: client)
+                try await send(request, fields, toLight: id, of: device, via: client)
             } catch {
                 guard !done.isEmpty else { throw error }
                 let already = "; light \(done.joined(separator: ", ")) of the same command was set already"
@@ -184,22 +189,10 @@ public final class HueAdapter: MapAdapter {
     }
 
     /// One `PUT` with every field of one light; the answer's first error decides the outcome.
-    private func send(_ fields: [(PointDefinition, HueJSON)], toLight id: String, of device: String,
+    private func send(_ request: LightRequest, _ fields: [(PointDefinition, HueJSON)], toLight id: String, of device: String,
                       via client: HueBridgeClient) async throws(WriteError) {
-        var body: [String: HueJSON] = [:]
-        var xy: [HueField: HueJSON] = [:]
-        var writers: [HueField: String] = [:]
-        for (point, json) in fields {
-            let field = point.hue.field
-            if let other = writers[field] {
-                throw .rejected("\(device).\(other) and \(device).\(point.name) both write \(field.rawValue) of light \(id): write one of them")
-            }
-            writers[field] = point.name
-            switch field {
-            case .x, .y: xy[field] = json
-            default: body[field.rawValue] = json
-            }
-        }
+        var body = request.body
+        var xy = request.xy
         if !xy.isEmpty {
             // The bridge takes x and y only together: the one not written keeps its value.
             if xy.count == 1 {
@@ -212,9 +205,6 @@ public final class HueAdapter: MapAdapter {
                 xy[address.field] = .number(n)
             }
             body["xy"] = .array([xy[.x]!, xy[.y]!])
-        }
-        if body.keys.allSatisfy({ $0 == HueField.transitiontime.rawValue }) {
-            throw .rejected("\(device): transitiontime only applies together with another field of light \(id) (on, bri, hue, sat, ct, x/y)")
         }
         let answer: HueJSON
         do {
@@ -251,3 +241,30 @@ public final class HueAdapter: MapAdapter {
     }
 }
 
+/// The fields of one light that a command writes, as the bridge takes them.
+private struct LightRequest {
+    /// Every field but `x`/`y`.
+    var body: [String: HueJSON] = [:]
+    /// `x` and `y`, which travel together as `xy`.
+    var xy: [HueField: HueJSON] = [:]
+
+    /// Checks that the fields can go in one request: no field written twice, and more than
+    /// `transitiontime` alone.
+    init(_ fields: [(PointDefinition, HueJSON)], light id: String, device: String) throws(WriteError) {
+        var writers: [HueField: String] = [:]
+        for (point, json) in fields {
+            let field = point.hue.field
+            if let other = writers[field] {
+                throw .rejected("\(device).\(other) and \(device).\(point.name) both write \(field.rawValue) of light \(id): write one of them")
+            }
+            writers[field] = point.name
+            switch field {
+            case .x, .y: xy[field] = json
+            default: body[field.rawValue] = json
+            }
+        }
+        if xy.isEmpty, body.keys.allSatisfy({ $0 == HueField.transitiontime.rawValue }) {
+            throw .rejected("\(device): transitiontime only applies together with another field of light \(id) (on, bri, hue, sat, ct, x/y)")
+        }
+    }
+}

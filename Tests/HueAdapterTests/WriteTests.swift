@@ -72,6 +72,22 @@ struct WriteTests {
         }
     }
 
+    @Test("a command for two lights sends one PUT to each, and nothing when the request of either cannot be sent")
+    func twoLights() async throws {
+        try await withBridge { bridge in
+            let room = hueDevice("room", port: bridge.port, points: [
+                huePoint("left", .light, "1", .on, access: .readwrite), huePoint("right", .light, "2", .on, access: .readwrite),
+                huePoint("right_fade", .light, "2", .transitiontime, access: .write),
+            ])
+            let adapter = HueAdapter(devices: [room], logger: quietLogger)
+            #expect(await attempt(adapter, "room", ["left": .bool(true), "right_fade": .int(5)]).rejection?.contains("light 2") == true)
+            #expect(bridge.writeLog.isEmpty)
+            let back = try await adapter.write(device: "room", values: ["left": .bool(true), "right": .bool(true), "right_fade": .int(5)])
+            #expect(back == ["left": .bool(true), "right": .bool(true)])
+            #expect(bridge.writeLog.map(\.resource) == ["/lights/1/state", "/lights/2/state"])
+        }
+    }
+
     @Test("the router refuses values outside the bridge's limits before any request")
     func routerLimits() async throws {
         try await withBridge { bridge in
