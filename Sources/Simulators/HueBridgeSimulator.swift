@@ -197,9 +197,11 @@ public final class HueBridgeSimulator: Sendable {
     /// `http://127.0.0.1:PORT`.
     public var url: String { "http://\(host):\(port)" }
 
-    /// Listens and serves in the background; returns once the port is bound.
+    /// Listens and serves in the background; returns once the port is bound. Starting a
+    /// running simulator does nothing.
     /// - Throws: `SimulatorError.listenFailed` (port in use, not an IPv4 address).
     public func start() async throws {
+        guard server.withLock({ $0 == nil }) else { return }
         let address: sockaddr_in
         do {
             address = try .inet(ip4: host, port: UInt16(requestedPort))
