@@ -56,17 +56,8 @@ public final class HueBridgeClient: Sendable {
     /// nothing else (unauthorized user, ...) is thrown as `.bridge`, except for `PUT`, whose
     /// answers mix successes and errors field by field.
     private func request(_ method: String, _ path: (wire: String, shown: String), body: HueJSON?) async throws(HueError) -> HueJSON {
-        let http = self.http
-        let data = body.map { Data($0.text.utf8) }
-        let result: Result<HTTPClient.Response, HTTPClient.Failure> = await withCheckedContinuation { continuation in
-            queue.async {
-                continuation.resume(returning: Result { () throws(HTTPClient.Failure) in
-                    try http.send(method: method, path: path.wire, body: data)
-                })
-            }
-        }
         let response: HTTPClient.Response
-        switch result {
+        switch await send(method, path.wire, body: body.map { Data($0.text.utf8) }) {
         case .success(let r): response = r
         case .failure(let failure): throw .unreachable(bridge, failure.reason)
         }
@@ -81,5 +72,18 @@ public final class HueBridgeClient: Sendable {
             throw .bridge(bridge, json.apiErrors[0])
         }
         return json
+    }
+
+    /// One request as it goes on the wire, on the client's queue (never on a thread of
+    /// Swift's cooperative pool, which a bridge simulator in the same process may need to answer).
+    func send(_ method: String, _ path: String, body: Data?) async -> Result<HTTPClient.Response, HTTPClient.Failure> {
+        let http = self.http
+        return await withCheckedContinuation { continuation in
+            queue.async {
+                continuation.resume(returning: Result { () throws(HTTPClient.Failure) in
+                    try http.send(method: method, path: path, body: body)
+                })
+            }
+        }
     }
 }

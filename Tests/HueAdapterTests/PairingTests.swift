@@ -61,20 +61,22 @@ struct PairingTests {
     @Test("the simulator answers like a bridge: unknown user (1), invalid JSON (2), unknown resource (3), the public config")
     func simulatorErrors() async throws {
         try await withBridge { bridge in
-            let http = HTTPClient(host: "127.0.0.1", port: bridge.port, timeout: .seconds(5))
-            func call(_ method: String, _ path: String, _ body: String? = nil) throws -> HueJSON? {
-                HueJSON.parse(try http.send(method: method, path: path, body: body.map { Data($0.utf8) }).body)
+            // Raw requests, on the client's queue: a blocking call here would hold a thread the
+            // simulator in this process needs to answer.
+            let client = HueBridgeClient(bridge: HueBridge(host: "127.0.0.1", port: bridge.port), username: nil, timeout: .seconds(5))
+            func call(_ method: String, _ path: String, _ body: String? = nil) async throws -> HueJSON? {
+                HueJSON.parse(try await client.send(method, path, body: body.map { Data($0.utf8) }).get().body)
             }
-            #expect(try call("GET", "/api/nobody/lights")?.apiErrors == [HueAPIError(type: 1, address: "/lights", description: "unauthorized user")])
-            #expect(try call("GET", "/api/nobody")?.apiErrors == [HueAPIError(type: 1, address: "/", description: "unauthorized user")])
-            #expect(try call("PUT", "/api/\(testUser)/lights/1/state", "{on: true")?.apiErrors.first?.type == 2)
-            #expect(try call("GET", "/api/\(testUser)/lights/42")?.apiErrors
+            #expect(try await call("GET", "/api/nobody/lights")?.apiErrors == [HueAPIError(type: 1, address: "/lights", description: "unauthorized user")])
+            #expect(try await call("GET", "/api/nobody")?.apiErrors == [HueAPIError(type: 1, address: "/", description: "unauthorized user")])
+            #expect(try await call("PUT", "/api/\(testUser)/lights/1/state", "{on: true")?.apiErrors.first?.type == 2)
+            #expect(try await call("GET", "/api/\(testUser)/lights/42")?.apiErrors
                     == [HueAPIError(type: 3, address: "/lights/42", description: "resource, /lights/42, not available")])
-            #expect(try call("POST", "/api", #"{"devicetype":"edgegate#x"}"#)?.apiErrors
+            #expect(try await call("POST", "/api", #"{"devicetype":"edgegate#x"}"#)?.apiErrors
                     == [HueAPIError(type: 101, address: "", description: "link button not pressed")])
-            let config = try #require(try call("GET", "/api/config"))
+            let config = try #require(try await call("GET", "/api/config"))
             #expect(config["apiversion"]?.string?.hasPrefix("1.") == true && config["bridgeid"] != nil && config["whitelist"] == nil)
-            let all = try #require(try call("GET", "/api/\(testUser)"))
+            let all = try #require(try await call("GET", "/api/\(testUser)"))
             #expect(all["lights"]?["1"]?["state"]?["on"] == .bool(false) && all["sensors"]?["4"]?["type"] == .string("ZLLTemperature"))
         }
     }
