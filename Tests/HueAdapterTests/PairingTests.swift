@@ -4,7 +4,7 @@ import Simulators
 import Synchronization
 import Testing
 
-@Suite("Hue pairing and the simulated bridge's answers", .timeLimit(.minutes(1)))
+@Suite("Hue pairing and the simulated bridge's answers", .serialized, .timeLimit(.minutes(1)))
 struct PairingTests {
     @Test("pairing gives up with a clear error when nobody presses the link button")
     func timeout() async throws {

@@ -6,7 +6,7 @@ import Simulators
 import Testing
 import TestSupport
 
-@Suite("Hue adapter polling", .timeLimit(.minutes(1)))
+@Suite("Hue adapter polling", .serialized, .timeLimit(.minutes(1)))
 struct PollingTests {
     @Test("lights and sensors are read with their conversions: temperature from 0.01 °C, lux from the light level")
     func conversions() async throws {

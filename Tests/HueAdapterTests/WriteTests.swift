@@ -6,7 +6,7 @@ import Logging
 import Simulators
 import Testing
 
-@Suite("Hue adapter writes", .timeLimit(.minutes(1)))
+@Suite("Hue adapter writes", .serialized, .timeLimit(.minutes(1)))
 struct WriteTests {
     static func lamp(port: Int, id: String = "1", commands: [NamedCommand] = []) -> DeviceDefinition {
         hueDevice("lamp", port: port, points: [
