@@ -476,13 +476,19 @@ public final class HueBridgeSimulator: Sendable {
     }
 }
 
-/// FlyingFox's log lines into swift-log, at debug level (every connection is logged).
+/// FlyingFox's log lines into swift-log, one level lower (it logs every connection), with
+/// the username in request paths replaced by `<user>`: usernames are secrets on both sides.
 private struct SwiftLogBridge: FlyingSocks.Logging {
     let logger: Logger
 
-    func logDebug(_ debug: @autoclosure () -> String) { logger.trace("\(debug())") }
-    func logInfo(_ info: @autoclosure () -> String) { logger.debug("\(info())") }
-    func logWarning(_ warning: @autoclosure () -> String) { logger.warning("\(warning())") }
-    func logError(_ error: @autoclosure () -> String) { logger.debug("\(error())") }
-    func logCritical(_ critical: @autoclosure () -> String) { logger.error("\(critical())") }
+    func logDebug(_ debug: @autoclosure () -> String) { logger.trace("\(Self.redact(debug()))") }
+    func logInfo(_ info: @autoclosure () -> String) { logger.debug("\(Self.redact(info()))") }
+    func logWarning(_ warning: @autoclosure () -> String) { logger.warning("\(Self.redact(warning()))") }
+    func logError(_ error: @autoclosure () -> String) { logger.debug("\(Self.redact(error()))") }
+    func logCritical(_ critical: @autoclosure () -> String) { logger.error("\(Self.redact(critical()))") }
+
+    /// `GET /api/abc123/lights` → `GET /api/<user>/lights`; `/api/config` stays.
+    static func redact(_ line: String) -> String {
+        line.replacing(/\/api\/(?!config\b)[^\/\s]+/) { _ in "/api/<user>" }
+    }
 }

@@ -3,6 +3,7 @@ import Foundation
 import Simulators
 import Synchronization
 import Testing
+import TestSupport
 
 @Suite("Hue pairing and the simulated bridge's answers", .serialized, .timeLimit(.minutes(1)))
 struct PairingTests {
@@ -97,6 +98,20 @@ struct PairingTests {
         #expect(changed)
         #expect(try await client.get("sensors/6")["state"]?["lastupdated"]?.string != "none")
         await bridge.stop()
+    }
+
+    @Test("the simulator's request log shows /api/<user>/..., never the username")
+    func simulatorLogHidesUsernames() async throws {
+        let log = LogCapture()
+        let bridge = HueBridgeSimulator(port: 0, usernames: [testUser], animated: false, logger: log.logger)
+        try await bridge.start()
+        let client = HueBridgeClient(bridge: HueBridge(host: "127.0.0.1", port: bridge.port), username: testUser)
+        _ = try await client.get("lights")
+        _ = try await HueBridgeClient(bridge: client.bridge, username: nil).send("GET", "/api/config", body: nil).get()
+        await bridge.stop()
+        #expect(log.contains("GET /api/<user>/lights"), "\(log.lines)")
+        #expect(log.contains("GET /api/config"), "\(log.lines)")
+        #expect(!log.lines.joined().contains(testUser))
     }
 
     @Test("the HTTP client reads chunked and close-delimited bodies")
