@@ -12,6 +12,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/swhitty/FlyingFox", from: "0.27.1"),
     ],
     targets: [
         // C libraries, found through pkg-config; the shims re-export what Swift cannot import.
@@ -53,6 +54,12 @@ let package = Package(
                            .product(name: "Logging", package: "swift-log")],
             exclude: ["README.md"]
         ),
+        // Philips Hue bridges, REST API v1 over HTTP (a small client of its own, no URLSession).
+        .target(
+            name: "HueAdapter",
+            dependencies: ["GatewayCore", "DeviceMaps", .product(name: "Logging", package: "swift-log")],
+            exclude: ["README.md"]
+        ),
         // Simulated door and contact sensors on a seeded schedule (`protocol: door-sim`).
         .target(
             name: "DoorSimAdapter",
@@ -86,7 +93,8 @@ let package = Package(
         // Device simulators for demos and tests.
         .target(
             name: "Simulators",
-            dependencies: ["DeviceMaps", "ModbusAdapter", "CModbus", "DoorSimAdapter", "MQTTClient",
+            dependencies: ["DeviceMaps", "ModbusAdapter", "CModbus", "DoorSimAdapter", "MQTTClient", "HueAdapter", "Yams",
+                           .product(name: "FlyingFox", package: "FlyingFox"),
                            .product(name: "Logging", package: "swift-log")]
         ),
         // Developer tooling shared by the CLI and the tests: child processes, dev PKI, local hub.
@@ -97,7 +105,7 @@ let package = Package(
         // Composition: a configuration in, a running gateway out.
         .target(
             name: "Gateway",
-            dependencies: ["GatewayCore", "DeviceMaps", "ModbusAdapter", "MQTTDevicesAdapter", "DoorSimAdapter", "Uplink", "MQTTClient", "Storage",
+            dependencies: ["GatewayCore", "DeviceMaps", "ModbusAdapter", "MQTTDevicesAdapter", "DoorSimAdapter", "HueAdapter", "Uplink", "MQTTClient", "Storage",
                            .product(name: "Logging", package: "swift-log"),
                            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                            .product(name: "UnixSignals", package: "swift-service-lifecycle")]
@@ -105,7 +113,7 @@ let package = Package(
         .executableTarget(
             name: "edgegate",
             dependencies: ["Gateway", "GatewayCore", "DeviceMaps", "ModbusAdapter", "Simulators", "DevTools",
-                           "MQTTClient", "Uplink", "DoorSimAdapter", "MQTTDevicesAdapter",
+                           "MQTTClient", "Uplink", "DoorSimAdapter", "MQTTDevicesAdapter", "HueAdapter",
                            .product(name: "ArgumentParser", package: "swift-argument-parser"),
                            .product(name: "Logging", package: "swift-log"),
                            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -133,6 +141,8 @@ let package = Package(
                     exclude: ["Golden"]),
         .testTarget(name: "MQTTDevicesAdapterTests",
                     dependencies: ["MQTTDevicesAdapter", "DeviceMaps", "GatewayCore", "MQTTClient", "TestSupport", "DevTools"]),
+        .testTarget(name: "HueAdapterTests",
+                    dependencies: ["HueAdapter", "DeviceMaps", "GatewayCore", "Simulators", "TestSupport", "DevTools"]),
         .testTarget(name: "StorageTests", dependencies: ["Storage", "TestSupport"]),
         .testTarget(name: "UplinkTests",
                     dependencies: ["Uplink", "Storage", "MQTTClient", "GatewayCore", "TestSupport", "DevTools"]),

@@ -329,10 +329,13 @@ public struct DeviceMapLoader: Sendable {
         let unit = m.string("unit")
         let description = m.string("description")
         let access = m.choice("access", Access.self) ?? .read
-        let min = m.number("min")
-        let max = m.number("max")
+        var min = m.number("min")
+        var max = m.number("max")
         let report = m.mapping("report").map(Self.parseReport)
         let address = syntax.point(MapSection(m), access: access)
+        if access.isWritable, let limits = address?.writeLimits {
+            (min, max) = Self.limit(min: min, max: max, to: limits, scale: scale, offset: offset, of: address!, in: m)
+        }
 
         if let min, let max, min > max, let node = m.value("min") {
             m.error("'min' (\(Value.format(min))) is greater than 'max' (\(Value.format(max)))", at: node)
@@ -359,6 +362,23 @@ public struct DeviceMapLoader: Sendable {
             point.options = options
         }
         return point
+    }
+
+    /// The point's `min`/`max` within what the device accepts (`limits`, raw, converted to
+    /// engineering units here): absent ones default to the device's, and ones outside are errors.
+    static func limit(min: Double?, max: Double?, to limits: ClosedRange<Double>, scale: Double, offset: Double,
+                      of address: any PointAddress, in m: YAMLMapping) -> (Double?, Double?) {
+        let ends = [limits.lowerBound * scale + offset, limits.upperBound * scale + offset]
+        let lowest = ends.min()!, highest = ends.max()!
+        let accepted = "\(address) accepts \(Value.format(lowest))…\(Value.format(highest))"
+        var outside = false
+        for (key, value) in [("min", min), ("max", max)] {
+            guard let value, value < lowest || value > highest, let node = m.value(key) else { continue }
+            m.error("'\(key)' (\(Value.format(value))) is \(value < lowest ? "below" : "above") what the device accepts", at: node, hint: accepted)
+            outside = true
+        }
+        // After an error, no default that would add a second one (min above the default max).
+        return outside ? (min, max) : (min ?? lowest, max ?? highest)
     }
 
     /// `enum: [0, 1, 2]` or `enum: { off: 0, heat: 1 }`: the values a write may set, each

@@ -49,11 +49,17 @@ public protocol PointAddress: Sendable, CustomStringConvertible {
     var fields: [MapField] { get }
     /// The same for `map show`'s table, in column order (`table`, `address`, `type`, `order`).
     var columns: [MapField] { get }
+    /// The raw values (before `scale` and `offset`) the device itself accepts in a write, when
+    /// the protocol fixes them (a Hue light's `bri` is 1…254). The loader makes them a
+    /// writable point's default `min`/`max` and refuses map limits outside them.
+    var writeLimits: ClosedRange<Double>? { get }
 }
 
 extension PointAddress {
     /// The JSON fields, unless a protocol condenses them for the table.
     public var columns: [MapField] { fields }
+    /// No limits of the protocol's own: the map's `min`/`max` alone limit writes.
+    public var writeLimits: ClosedRange<Double>? { nil }
 }
 
 extension PointAddress where Self: Equatable {

@@ -1,5 +1,6 @@
 import DeviceMaps
 import DoorSimAdapter
+import HueAdapter
 import Logging
 import ModbusAdapter
 import MQTTDevicesAdapter
@@ -11,6 +12,7 @@ public enum GatewayProtocols {
         ModbusAdapter.self,
         MQTTDevicesAdapter.self,
         DoorSimAdapter.self,
+        HueAdapter.self,
     ]
 
     /// The device-map syntax of each protocol, in the order messages list them.

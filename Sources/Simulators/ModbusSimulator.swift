@@ -16,12 +16,14 @@ public enum SimulatorError: Error, Sendable, Hashable, CustomStringConvertible {
     case listenFailed(String)
     /// The serial device could not be opened (no such device, no permission, ...).
     case openFailed(String)
+    /// A simulator configuration file that cannot be used; the text says where and why.
+    case invalidConfiguration(String)
 
     /// A sentence for the operator.
     public var description: String {
         switch self {
         case .invalidPort(let port): return "invalid port \(port): choose a TCP port from 1 to 65535"
-        case .listenFailed(let why), .openFailed(let why): return why
+        case .listenFailed(let why), .openFailed(let why), .invalidConfiguration(let why): return why
         }
     }
 }

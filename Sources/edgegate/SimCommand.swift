@@ -8,7 +8,7 @@ struct SimCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sim",
         abstract: "Device simulators.",
-        subcommands: [SimModbusCommand.self, SimDoorsCommand.self])
+        subcommands: [SimModbusCommand.self, SimDoorsCommand.self, SimHueCommand.self])
 }
 
 /// `edgegate sim modbus`: a Modbus TCP server, or a Modbus RTU bus on a serial device, whose

@@ -1,0 +1,494 @@
+import FlyingFox
+import FlyingSocks
+import Foundation
+import HueAdapter
+import Logging
+import Synchronization
+
+/// One light of the simulated bridge, as the v1 API shows its `state`.
+public struct HueSimLight: Sendable, Hashable {
+    /// The bridge's id: `"1"`.
+    public var id: String
+    /// `Kitchen`.
+    public var name: String
+    /// `Extended color light` (every field), `Color temperature light` (no hue/sat/xy) or
+    /// `Dimmable light` (on and bri only).
+    public var type: String
+    /// `state.on`.
+    public var on = false
+    /// `state.bri`, 1…254.
+    public var bri = 127
+    /// `state.hue`, 0…65535.
+    public var hue = 8418
+    /// `state.sat`, 0…254.
+    public var sat = 140
+    /// `state.ct`, 153…500.
+    public var ct = 366
+    /// `state.xy`.
+    public var xy: [Double] = [0.4573, 0.41]
+    /// `state.alert`.
+    public var alert = "none"
+    /// `state.effect`.
+    public var effect = "none"
+    /// `state.colormode`.
+    public var colormode = "ct"
+    /// `state.reachable`.
+    public var reachable = true
+
+    /// Creates a light.
+    public init(id: String, name: String? = nil, type: String = "Extended color light") {
+        self.id = id
+        self.name = name ?? "Hue light \(id)"
+        self.type = type
+    }
+
+    /// The state parameters this type of light has.
+    var parameters: Set<String> {
+        switch type {
+        case "Dimmable light": return ["on", "bri", "alert", "transitiontime"]
+        case "Color temperature light": return ["on", "bri", "ct", "alert", "transitiontime", "colormode"]
+        default: return ["on", "bri", "hue", "sat", "ct", "xy", "alert", "effect", "transitiontime", "colormode"]
+        }
+    }
+
+    var json: HueJSON {
+        var state: [String: HueJSON] = ["on": .bool(on), "reachable": .bool(reachable), "alert": .string(alert)]
+        let p = parameters
+        if p.contains("bri") { state["bri"] = .number(Double(bri)) }
+        if p.contains("hue") { state["hue"] = .number(Double(hue)) }
+        if p.contains("sat") { state["sat"] = .number(Double(sat)) }
+        if p.contains("ct") { state["ct"] = .number(Double(ct)) }
+        if p.contains("xy") { state["xy"] = .array(xy.map { .number($0) }) }
+        if p.contains("effect") { state["effect"] = .string(effect) }
+        if p.contains("colormode") { state["colormode"] = .string(colormode) }
+        return .object(["state": .object(state), "type": .string(type), "name": .string(name),
+                        "modelid": .string("LCT015"), "manufacturername": .string("Signify Netherlands B.V."),
+                        "uniqueid": .string("00:17:88:01:00:00:00:\(String(format: "%02x", Int(id) ?? 0))-0b"),
+                        "swversion": .string("1.50.2_r30933")])
+    }
+}
+
+/// One sensor of the simulated bridge.
+public struct HueSimSensor: Sendable, Hashable {
+    /// The bridge's id: `"5"`.
+    public var id: String
+    /// `Hall temperature`.
+    public var name: String
+    /// `ZLLTemperature`, `ZLLPresence`, `ZLLLightLevel` or `CLIPOpenClose`.
+    public var type: String
+    /// ZLLTemperature `state.temperature`, in 0.01 °C.
+    public var temperature = 2150
+    /// ZLLPresence `state.presence`.
+    public var presence = false
+    /// ZLLLightLevel `state.lightlevel` (10000 × log10(lux) + 1).
+    public var lightlevel = 20001
+    /// CLIPOpenClose `state.open`.
+    public var open = false
+    /// `config.battery` (nil for CLIP sensors, which have none).
+    public var battery: Int? = 100
+    /// `config.reachable`.
+    public var reachable = true
+
+    /// Creates a sensor.
+    public init(id: String, type: String, name: String? = nil) {
+        self.id = id
+        self.type = type
+        self.name = name ?? "\(type) \(id)"
+        if type.hasPrefix("CLIP") { battery = nil }
+    }
+
+    func json(lastupdated: String) -> HueJSON {
+        var state: [String: HueJSON] = ["lastupdated": .string(lastupdated)]
+        switch type {
+        case "ZLLTemperature": state["temperature"] = .number(Double(temperature))
+        case "ZLLPresence": state["presence"] = .bool(presence)
+        case "ZLLLightLevel":
+            state["lightlevel"] = .number(Double(lightlevel))
+            state["dark"] = .bool(lightlevel < 16000)
+            state["daylight"] = .bool(lightlevel > 26000)
+        case "CLIPOpenClose": state["open"] = .bool(open)
+        default: break
+        }
+        var config: [String: HueJSON] = ["on": .bool(true), "reachable": .bool(reachable)]
+        if let battery { config["battery"] = .number(Double(battery)) }
+        return .object(["state": .object(state), "config": .object(config), "type": .string(type), "name": .string(name),
+                        "modelid": .string(type.hasPrefix("CLIP") ? "edgegate-sim" : "SML001")])
+    }
+}
+
+/// A write the simulated bridge received (`PUT` and `POST`), for tests.
+public struct HueSimWrite: Sendable, Hashable {
+    /// `PUT`, `POST`.
+    public var method: String
+    /// The path after `/api/<user>`: `/lights/1/state` (`/api` for pairing).
+    public var resource: String
+    /// The body as received.
+    public var body: String
+}
+
+/// A Philips Hue bridge speaking the local REST API v1 over HTTP (served with FlyingFox), for
+/// demos and tests.
+///
+/// - Lights and sensors as configured; every light-state write is checked as a real bridge
+///   checks it (ranges, types, parameters the light type has, "device is set to off"), on its
+///   own, independently of the adapter's checks, and answered with the v1 success and error objects.
+/// - Unless frozen, sensors change over time: temperature drifts on a slow sine, presence
+///   toggles every 10 s, the light level follows a 2-minute day.
+/// - Pairing: `POST /api` answers "link button not pressed" (101) until the button is pressed
+///   (`pressLinkButton()`, `--link-button`, or `PUT /api/<user>/config {"linkbutton":true}`),
+///   then creates a username for 30 s.
+/// - Counts requests by method and resource (`GET /lights`) and logs writes.
+public final class HueBridgeSimulator: Sendable {
+    private struct State {
+        var lights: [String: HueSimLight]
+        var sensors: [String: HueSimSensor]
+        var usernames: Set<String>
+        var linkButtonUntil: ContinuousClock.Instant?
+        var requests: [String: Int] = [:]
+        var writes: [HueSimWrite] = []
+        var lastUpdated: [String: String] = [:]
+    }
+
+    /// How long a pressed link button lets apps pair.
+    public static let linkButtonWindow: Duration = .seconds(30)
+
+    private let host: String
+    private let requestedPort: Int
+    private let animated: Bool
+    private let started = ContinuousClock.now
+    private let state: Mutex<State>
+    private let server: Mutex<(server: HTTPServer, task: Task<Void, any Error>)?>
+    private let boundPort = Atomic<Int>(0)
+    private let logger: Logger
+
+    /// The default setup: three color lamps, a temperature, presence and light-level sensor, a door contact.
+    public static let defaultLights = (1...3).map { HueSimLight(id: "\($0)", name: "Hue color lamp \($0)") }
+    /// See `defaultLights`.
+    public static let defaultSensors = [HueSimSensor(id: "4", type: "ZLLTemperature", name: "Hall temperature"),
+                                        HueSimSensor(id: "5", type: "ZLLPresence", name: "Hall motion"),
+                                        HueSimSensor(id: "6", type: "ZLLLightLevel", name: "Hall light level"),
+                                        HueSimSensor(id: "7", type: "CLIPOpenClose", name: "Front door")]
+
+    /// Creates a simulator; nothing listens until `start()`.
+    /// - Parameters:
+    ///   - port: 0 picks a free port (read `port` after `start()`).
+    ///   - usernames: usernames whitelisted from the start (a paired gateway).
+    ///   - animated: false freezes the sensors at their configured values, for tests.
+    ///   - linkButton: true presses the link button at start.
+    public init(host: String = "127.0.0.1", port: Int = 0, lights: [HueSimLight] = HueBridgeSimulator.defaultLights,
+                sensors: [HueSimSensor] = HueBridgeSimulator.defaultSensors, usernames: [String] = [],
+                animated: Bool = true, linkButton: Bool = false, logger: Logger) {
+        self.host = host
+        self.requestedPort = port
+        self.animated = animated
+        self.state = Mutex(State(lights: Dictionary(lights.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a }),
+                                 sensors: Dictionary(sensors.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a }),
+                                 usernames: Set(usernames),
+                                 linkButtonUntil: linkButton ? ContinuousClock.now + Self.linkButtonWindow : nil))
+        self.server = Mutex(nil)
+        var logger = logger
+        logger[metadataKey: "simulator"] = "hue"
+        self.logger = logger
+    }
+
+    /// The port it listens on (the chosen one once started with port 0).
+    public var port: Int { boundPort.load(ordering: .relaxed) }
+
+    /// `http://127.0.0.1:PORT`.
+    public var url: String { "http://\(host):\(port)" }
+
+    /// Listens and serves in the background; returns once the port is bound. Starting a
+    /// running simulator does nothing.
+    /// - Throws: `SimulatorError.listenFailed` (port in use, not an IPv4 address).
+    public func start() async throws {
+        guard server.withLock({ $0 == nil }) else { return }
+        let address: sockaddr_in
+        do {
+            address = try .inet(ip4: host, port: UInt16(requestedPort))
+        } catch {
+            throw SimulatorError.listenFailed("cannot listen on \(host):\(requestedPort): \(error)")
+        }
+        let http = HTTPServer(address: address, logger: SwiftLogBridge(logger: logger),
+                              handler: ClosureHTTPHandler { [self] request in await handle(request) })
+        let task = Task { try await http.run() }
+        do {
+            try await http.waitUntilListening(timeout: 10)
+        } catch {
+            task.cancel()
+            throw SimulatorError.listenFailed("cannot listen on \(host):\(requestedPort): \(error)")
+        }
+        if case .ip4(_, let p)? = await http.listeningAddress { boundPort.store(Int(p), ordering: .relaxed) }
+        server.withLock { $0 = (http, task) }
+        logger.info("Hue bridge simulator serving on \(url)")
+    }
+
+    /// Stops listening and closes open connections.
+    public func stop() async {
+        guard let (http, task) = server.withLock({ s in defer { s = nil }; return s }) else { return }
+        await http.stop(timeout: 1)
+        task.cancel()
+        _ = await task.result
+    }
+
+    /// Presses the link button: `POST /api` creates usernames for the next 30 s.
+    public func pressLinkButton() {
+        state.withLock { $0.linkButtonUntil = ContinuousClock.now + Self.linkButtonWindow }
+    }
+
+    /// Whitelists a username, as a past pairing would have.
+    public func addUsername(_ name: String) {
+        _ = state.withLock { $0.usernames.insert(name) }
+    }
+
+    /// True when `name` is whitelisted.
+    public func isWhitelisted(_ name: String) -> Bool {
+        state.withLock { $0.usernames.contains(name) }
+    }
+
+    /// How many requests arrived for `key`: `GET /lights`, `PUT /lights/1/state`, `POST /api`
+    /// (paths after `/api/<user>`).
+    public func requestCount(_ key: String) -> Int {
+        state.withLock { $0.requests[key] ?? 0 }
+    }
+
+    /// The writes received, in order (the last 10 000).
+    public var writeLog: [HueSimWrite] {
+        state.withLock { $0.writes }
+    }
+
+    /// A light as it is now.
+    public func light(_ id: String) -> HueSimLight? {
+        state.withLock { $0.lights[id] }
+    }
+
+    /// A sensor as it is now (frozen or at its last animation step).
+    public func sensor(_ id: String) -> HueSimSensor? {
+        state.withLock { $0.sensors[id] }
+    }
+
+    /// Changes a light, as someone at a wall switch or an app would.
+    public func updateLight(_ id: String, _ change: @Sendable (inout HueSimLight) -> Void) {
+        state.withLock { s in if var light = s.lights[id] { change(&light); s.lights[id] = light } }
+    }
+
+    /// Changes a sensor.
+    public func updateSensor(_ id: String, _ change: @Sendable (inout HueSimSensor) -> Void) {
+        state.withLock { s in if var sensor = s.sensors[id] { change(&sensor); s.sensors[id] = sensor } }
+    }
+
+    // MARK: - Requests
+
+    private func handle(_ request: HTTPRequest) async -> HTTPResponse {
+        let body = (try? await request.bodyData) ?? Data()
+        let method = request.method.rawValue
+        let answer = respond(method: method, path: request.path, body: body)
+        return HTTPResponse(statusCode: .ok, headers: [.contentType: "application/json"], body: Data(answer.text.utf8))
+    }
+
+    /// The answer to one request; internal for tests.
+    func respond(method: String, path: String, body: Data) -> HueJSON {
+        var parts = path.split(separator: "/").map(String.init)
+        guard parts.first == "api" else {
+            return Self.error(4, "/", "method, \(method), not available for resource, \(path)")
+        }
+        parts.removeFirst()
+        let now = ContinuousClock.now
+        return state.withLock { s -> HueJSON in
+            if animated { animate(&s, at: now) }
+            if parts.isEmpty {
+                count(&s, "\(method) /api")
+                guard method == "POST" else { return Self.error(1, "/", "unauthorized user") }
+                return pair(&s, body: body, now: now)
+            }
+            if parts == ["config"], method == "GET" {
+                count(&s, "GET /config")
+                return Self.publicConfig
+            }
+            let user = parts.removeFirst()
+            let resource = "/" + parts.joined(separator: "/")
+            count(&s, "\(method) \(parts.isEmpty ? "/" : resource)")
+            guard s.usernames.contains(user) else { return Self.error(1, parts.isEmpty ? "/" : resource, "unauthorized user") }
+            if method == "PUT" || method == "POST" {
+                s.writes.append(HueSimWrite(method: method, resource: resource, body: String(decoding: body, as: UTF8.self)))
+                if s.writes.count > 10_000 { s.writes.removeFirst(s.writes.count - 10_000) }
+            }
+            switch (method, parts.count, parts.first) {
+            case ("GET", 0, _):
+                return .object(["lights": lights(s), "sensors": sensors(s), "config": config(s), "groups": .object([:])])
+            case ("GET", 1, "lights"): return lights(s)
+            case ("GET", 1, "sensors"): return sensors(s)
+            case ("GET", 1, "config"): return config(s)
+            case ("GET", 2, "lights"):
+                return s.lights[parts[1]]?.json ?? Self.error(3, resource, "resource, \(resource), not available")
+            case ("GET", 2, "sensors"):
+                return s.sensors[parts[1]].map { $0.json(lastupdated: s.lastUpdated[$0.id] ?? "none") }
+                    ?? Self.error(3, resource, "resource, \(resource), not available")
+            case ("PUT", 3, "lights") where parts[2] == "state":
+                guard s.lights[parts[1]] != nil else { return Self.error(3, "/lights/\(parts[1])", "resource, /lights/\(parts[1]), not available") }
+                guard let json = HueJSON.parse(body), let fields = json.object else { return Self.error(2, "", "body contains invalid json") }
+                return setState(&s, light: parts[1], fields)
+            case ("PUT", 1, "config"):
+                guard let json = HueJSON.parse(body), let fields = json.object else { return Self.error(2, "", "body contains invalid json") }
+                return setConfig(&s, fields, now: now)
+            default:
+                return Self.error(4, resource, "method, \(method), not available for resource, \(resource)")
+            }
+        }
+    }
+
+    private func count(_ s: inout State, _ key: String) {
+        s.requests[key, default: 0] += 1
+    }
+
+    private func pair(_ s: inout State, body: Data, now: ContinuousClock.Instant) -> HueJSON {
+        guard let json = HueJSON.parse(body), json.object != nil else { return Self.error(2, "", "body contains invalid json") }
+        guard let devicetype = json["devicetype"]?.string, (1...40).contains(devicetype.count) else {
+            return Self.error(7, "/devicetype", "invalid value, \(json["devicetype"]?.text ?? "null"), for parameter, devicetype")
+        }
+        guard let until = s.linkButtonUntil, now < until else { return Self.error(101, "", "link button not pressed") }
+        let name = (0..<40).map { _ in String("0123456789abcdefABCDEF-".randomElement()!) }.joined()
+        s.usernames.insert(name)
+        s.writes.append(HueSimWrite(method: "POST", resource: "/api", body: String(decoding: body, as: UTF8.self)))
+        logger.info("paired", metadata: ["devicetype": "\(devicetype)"])
+        return .array([.object(["success": .object(["username": .string(name)])])])
+    }
+
+    private func setConfig(_ s: inout State, _ fields: [String: HueJSON], now: ContinuousClock.Instant) -> HueJSON {
+        var answers: [HueJSON] = []
+        for (key, value) in fields.sorted(by: { $0.key < $1.key }) {
+            guard key == "linkbutton" else {
+                answers.append(Self.error(6, "/config/\(key)", "parameter, \(key), not available").array![0])
+                continue
+            }
+            guard let pressed = value.bool else {
+                answers.append(Self.error(7, "/config/linkbutton", "invalid value, \(value.text), for parameter, linkbutton").array![0])
+                continue
+            }
+            s.linkButtonUntil = pressed ? now + Self.linkButtonWindow : nil
+            answers.append(.object(["success": .object(["/config/linkbutton": .bool(pressed)])]))
+        }
+        return .array(answers)
+    }
+
+    /// Applies a light-state write field by field, as a real bridge does: the valid fields
+    /// take effect, each invalid one gets its own error object.
+    private func setState(_ s: inout State, light id: String, _ fields: [String: HueJSON]) -> HueJSON {
+        var light = s.lights[id]!
+        var answers: [HueJSON] = []
+        let turningOn = fields["on"]?.bool == true
+        func fail(_ type: Int, _ key: String, _ text: String) {
+            answers.append(.object(["error": .object(["type": .number(Double(type)), "address": .string("/lights/\(id)/state/\(key)"),
+                                                      "description": .string(text)])]))
+        }
+        func integer(_ value: HueJSON, _ range: ClosedRange<Int>) -> Int? {
+            guard let n = value.number, n == n.rounded(), range.contains(Int(exactly: n) ?? -1) else { return nil }
+            return Int(n)
+        }
+        for (key, value) in fields.sorted(by: { $0.key < $1.key }) {
+            guard light.parameters.contains(key) || key == "on" else {
+                fail(6, key, "parameter, \(key), not available")
+                continue
+            }
+            let invalid = "invalid value, \(value.text), for parameter, \(key)"
+            if !light.on, !turningOn, !["on", "alert", "transitiontime"].contains(key) {
+                fail(201, key, "parameter, \(key), is not modifiable. Device is set to off.")
+                continue
+            }
+            var applied = true
+            switch key {
+            case "on": if let b = value.bool { light.on = b } else { applied = false }
+            case "bri": if let n = integer(value, 1...254) { light.bri = n } else { applied = false }
+            case "hue": if let n = integer(value, 0...65535) { light.hue = n; light.colormode = "hs" } else { applied = false }
+            case "sat": if let n = integer(value, 0...254) { light.sat = n; light.colormode = "hs" } else { applied = false }
+            case "ct": if let n = integer(value, 153...500) { light.ct = n; light.colormode = "ct" } else { applied = false }
+            case "transitiontime": applied = integer(value, 0...65535) != nil
+            case "xy":
+                if let pair = value.array, pair.count == 2, let x = pair[0].number, let y = pair[1].number,
+                   (0...1).contains(x), (0...1).contains(y) {
+                    light.xy = [x, y]
+                    light.colormode = "xy"
+                } else { applied = false }
+            case "alert": if let a = value.string, ["none", "select", "lselect"].contains(a) { light.alert = a } else { applied = false }
+            case "effect": if let e = value.string, ["none", "colorloop"].contains(e) { light.effect = e } else { applied = false }
+            default: applied = false
+            }
+            if applied {
+                answers.append(.object(["success": .object(["/lights/\(id)/state/\(key)": value])]))
+            } else {
+                fail(7, key, invalid)
+            }
+        }
+        s.lights[id] = light
+        return .array(answers)
+    }
+
+    // MARK: - State over time
+
+    /// Sensors follow the time since start: temperature a slow sine, presence every 10 s,
+    /// the light level a 2-minute day.
+    private func animate(_ s: inout State, at now: ContinuousClock.Instant) {
+        let t = (now - started) / .seconds(1)
+        for (id, var sensor) in s.sensors {
+            let before = sensor
+            switch sensor.type {
+            case "ZLLTemperature": sensor.temperature = 2150 + Int((150 * sin(t / 60 * 2 * .pi)).rounded())
+            case "ZLLPresence": sensor.presence = Int(t / 10) % 2 == 1
+            case "ZLLLightLevel":
+                let lux = max(1, 400 * sin(t / 120 * 2 * .pi) + 200)
+                sensor.lightlevel = Int((10000 * log10(lux) + 1).rounded())
+            default: break
+            }
+            if sensor != before {
+                s.sensors[id] = sensor
+                s.lastUpdated[id] = Self.bridgeTime(Date())
+            }
+        }
+    }
+
+    private static func bridgeTime(_ date: Date) -> String {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withFullDate, .withTime, .withColonSeparatorInTime, .withDashSeparatorInDate]
+        return formatter.string(from: date)
+    }
+
+    private func lights(_ s: State) -> HueJSON {
+        .object(s.lights.mapValues(\.json))
+    }
+
+    private func sensors(_ s: State) -> HueJSON {
+        .object(Dictionary(uniqueKeysWithValues: s.sensors.map { ($0.key, $0.value.json(lastupdated: s.lastUpdated[$0.key] ?? "none")) }))
+    }
+
+    private func config(_ s: State) -> HueJSON {
+        var config = Self.publicConfig.object!
+        config["linkbutton"] = .bool(s.linkButtonUntil.map { ContinuousClock.now < $0 } ?? false)
+        config["whitelist"] = .object([:])
+        return .object(config)
+    }
+
+    private static let publicConfig: HueJSON = .object([
+        "name": .string("edgegate simulated bridge"), "bridgeid": .string("001788FFFE000000"),
+        "apiversion": .string("1.60.0"), "swversion": .string("1960000000"), "modelid": .string("BSB002"),
+    ])
+
+    private static func error(_ type: Int, _ address: String, _ text: String) -> HueJSON {
+        .array([.object(["error": .object(["type": .number(Double(type)), "address": .string(address), "description": .string(text)])])])
+    }
+}
+
+/// FlyingFox's log lines into swift-log, one level lower (it logs every connection), with
+/// the username in request paths replaced by `<user>`: usernames are secrets on both sides.
+private struct SwiftLogBridge: FlyingSocks.Logging {
+    let logger: Logger
+
+    func logDebug(_ debug: @autoclosure () -> String) { logger.trace("\(Self.redact(debug()))") }
+    func logInfo(_ info: @autoclosure () -> String) { logger.debug("\(Self.redact(info()))") }
+    func logWarning(_ warning: @autoclosure () -> String) { logger.warning("\(Self.redact(warning()))") }
+    func logError(_ error: @autoclosure () -> String) { logger.debug("\(Self.redact(error()))") }
+    func logCritical(_ critical: @autoclosure () -> String) { logger.error("\(Self.redact(critical()))") }
+
+    /// `GET /api/abc123/lights` → `GET /api/<user>/lights`; `/api/config` stays.
+    static func redact(_ line: String) -> String {
+        line.replacing(/\/api\/(?!config\b)[^\/\s]+/) { _ in "/api/<user>" }
+    }
+}

@@ -1,0 +1,131 @@
+import Foundation
+@testable import HueAdapter
+import Simulators
+import Synchronization
+import Testing
+import TestSupport
+
+@Suite("Hue pairing and the simulated bridge's answers", .serialized, .timeLimit(.minutes(1)))
+struct PairingTests {
+    @Test("pairing gives up with a clear error when nobody presses the link button")
+    func timeout() async throws {
+        try await withBridge { bridge in
+            let told = Atomic<Int>(0)
+            let target = HueBridge(host: "127.0.0.1", port: bridge.port)
+            await #expect(throws: HueError.pairingTimedOut(target, .seconds(1))) {
+                try await HuePairing.pair(bridge: target, devicetype: "edgegate#test", timeout: .seconds(1), interval: .milliseconds(100)) {
+                    told.add(1, ordering: .relaxed)
+                }
+            }
+            #expect(told.load(ordering: .relaxed) == 1)
+            #expect(bridge.requestCount("POST /api") >= 1)
+            #expect(HueError.pairingTimedOut(target, .seconds(1)).description == "bridge 127.0.0.1:\(bridge.port): the link button was not pressed within 1.0 seconds")
+        }
+    }
+
+    @Test("pressing the link button while pairing waits gives a username that works for reading")
+    func pairs() async throws {
+        try await withBridge { bridge in
+            let target = HueBridge(host: "127.0.0.1", port: bridge.port)
+            let username = try await HuePairing.pair(bridge: target, devicetype: "edgegate#test", timeout: .seconds(20),
+                                                     interval: .milliseconds(100)) { bridge.pressLinkButton() }
+            #expect(bridge.isWhitelisted(username))
+            let lights = try await HueBridgeClient(bridge: target, username: username).get("lights")
+            #expect(lights.object?.keys.sorted() == ["1", "2", "3"])
+        }
+    }
+
+    @Test("an authorized user presses the link button with PUT /config {\"linkbutton\": true}, as the v1 API allows")
+    func linkButtonByAPI() async throws {
+        try await withBridge { bridge in
+            let target = HueBridge(host: "127.0.0.1", port: bridge.port)
+            let answer = try await HueBridgeClient(bridge: target, username: testUser).put("config", .object(["linkbutton": .bool(true)]))
+            #expect(answer.successes == ["/config/linkbutton": .bool(true)])
+            let username = try await HueBridgeClient(bridge: target, username: nil).createUser(devicetype: "edgegate#api")
+            #expect(bridge.isWhitelisted(username))
+        }
+    }
+
+    @Test("pairing with a bridge that does not answer fails at once, naming the bridge")
+    func unreachable() async throws {
+        let port = try await withBridge { $0.port }
+        let target = HueBridge(host: "127.0.0.1", port: port)
+        do {
+            _ = try await HuePairing.pair(bridge: target, devicetype: "edgegate#test", timeout: .seconds(30))
+            Issue.record("paired with nothing")
+        } catch {
+            guard case .unreachable(let named, _) = error else { Issue.record("\(error)"); return }
+            #expect(named == target)
+        }
+    }
+
+    @Test("the simulator answers like a bridge: unknown user (1), invalid JSON (2), unknown resource (3), the public config")
+    func simulatorErrors() async throws {
+        try await withBridge { bridge in
+            // Raw requests, on the client's queue: a blocking call here would hold a thread the
+            // simulator in this process needs to answer.
+            let client = HueBridgeClient(bridge: HueBridge(host: "127.0.0.1", port: bridge.port), username: nil, timeout: .seconds(5))
+            func call(_ method: String, _ path: String, _ body: String? = nil) async throws -> HueJSON? {
+                HueJSON.parse(try await client.send(method, path, body: body.map { Data($0.utf8) }).get().body)
+            }
+            #expect(try await call("GET", "/api/nobody/lights")?.apiErrors == [HueAPIError(type: 1, address: "/lights", description: "unauthorized user")])
+            #expect(try await call("GET", "/api/nobody")?.apiErrors == [HueAPIError(type: 1, address: "/", description: "unauthorized user")])
+            #expect(try await call("PUT", "/api/\(testUser)/lights/1/state", "{on: true")?.apiErrors.first?.type == 2)
+            #expect(try await call("GET", "/api/\(testUser)/lights/42")?.apiErrors
+                    == [HueAPIError(type: 3, address: "/lights/42", description: "resource, /lights/42, not available")])
+            #expect(try await call("POST", "/api", #"{"devicetype":"edgegate#x"}"#)?.apiErrors
+                    == [HueAPIError(type: 101, address: "", description: "link button not pressed")])
+            let config = try #require(try await call("GET", "/api/config"))
+            #expect(config["apiversion"]?.string?.hasPrefix("1.") == true && config["bridgeid"] != nil && config["whitelist"] == nil)
+            let all = try #require(try await call("GET", "/api/\(testUser)"))
+            #expect(all["lights"]?["1"]?["state"]?["on"] == .bool(false) && all["sensors"]?["4"]?["type"] == .string("ZLLTemperature"))
+        }
+    }
+
+    @Test("animated sensors change over time; lights keep what was written")
+    func animation() async throws {
+        let bridge = HueBridgeSimulator(port: 0, usernames: [testUser], animated: true, logger: quietLogger)
+        try await bridge.start()
+        defer { Task { await bridge.stop() } }
+        let client = HueBridgeClient(bridge: HueBridge(host: "127.0.0.1", port: bridge.port), username: testUser)
+        let first = try await client.get("sensors/6")["state"]?["lightlevel"]
+        var changed = false
+        let deadline = ContinuousClock.now + .seconds(20)
+        while !changed, ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(200))
+            changed = try await client.get("sensors/6")["state"]?["lightlevel"] != first
+        }
+        #expect(changed)
+        #expect(try await client.get("sensors/6")["state"]?["lastupdated"]?.string != "none")
+        await bridge.stop()
+    }
+
+    @Test("the simulator's request log shows /api/<user>/..., never the username")
+    func simulatorLogHidesUsernames() async throws {
+        let log = LogCapture()
+        let bridge = HueBridgeSimulator(port: 0, usernames: [testUser], animated: false, logger: log.logger)
+        try await bridge.start()
+        let client = HueBridgeClient(bridge: HueBridge(host: "127.0.0.1", port: bridge.port), username: testUser)
+        _ = try await client.get("lights")
+        _ = try await HueBridgeClient(bridge: client.bridge, username: nil).send("GET", "/api/config", body: nil).get()
+        await bridge.stop()
+        #expect(log.contains("GET /api/<user>/lights"), "\(log.lines)")
+        #expect(log.contains("GET /api/config"), "\(log.lines)")
+        #expect(!log.lines.joined().contains(testUser))
+    }
+
+    @Test("the HTTP client reads chunked and close-delimited bodies")
+    func httpBodies() throws {
+        #expect(try HTTPClient.dechunk(Data("4\r\n[{\"a\r\n3\r\n\":1\r\n2\r\n}]\r\n0\r\n\r\n".utf8)) == Data(#"[{"a":1}]"#.utf8))
+        #expect(try HTTPClient.dechunk(Data("4\r\n[{".utf8)) == nil)
+        #expect(try HTTPClient.completeBody(Data("abc".utf8), headers: [:], closed: false) == nil)
+        #expect(try HTTPClient.completeBody(Data("abc".utf8), headers: [:], closed: true) == Data("abc".utf8))
+        #expect(try HTTPClient.completeBody(Data("abcdef".utf8), headers: ["content-length": "3"], closed: false) == Data("abc".utf8))
+    }
+
+    @Test("JSON keeps booleans and numbers apart and writes whole numbers as integers")
+    func json() throws {
+        #expect(HueJSON.parse(Data("[true, 1, 1.5]".utf8)) == .array([.bool(true), .number(1), .number(1.5)]))
+        #expect(HueJSON.object(["bri": .number(254), "xy": .array([.number(0.25), .number(0.5)])]).text == #"{"bri":254,"xy":[0.25,0.5]}"#)
+    }
+}
