@@ -485,7 +485,11 @@ private struct SwiftLogBridge: FlyingSocks.Logging {
     func logInfo(_ info: @autoclosure () -> String) { logger.debug("\(Self.redact(info()))") }
     func logWarning(_ warning: @autoclosure () -> String) { logger.warning("\(Self.redact(warning()))") }
     func logError(_ error: @autoclosure () -> String) { logger.debug("\(Self.redact(error()))") }
-    func logCritical(_ critical: @autoclosure () -> String) { logger.error("\(Self.redact(critical()))") }
+    func logCritical(_ critical: @autoclosure () -> String) {
+        let line = critical()
+        // `stop()` ends FlyingFox's `run` with a CancellationError, which it reports as critical.
+        if line.contains("CancellationError") { logger.debug("\(Self.redact(line))") } else { logger.error("\(Self.redact(line))") }
+    }
 
     /// `GET /api/abc123/lights` → `GET /api/<user>/lights`; `/api/config` stays.
     static func redact(_ line: String) -> String {

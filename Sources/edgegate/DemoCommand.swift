@@ -4,6 +4,7 @@ import DevTools
 import Foundation
 import Gateway
 import GatewayCore
+import HueAdapter
 import Logging
 import ModbusAdapter
 import MQTTClient
@@ -86,6 +87,7 @@ struct DemoCommand: AsyncParsableCommand {
             do {
                 try startModbusSimulators(deviceMap, logger: logger, into: &started)
                 try await startDoorSensors(deviceMap, logger: logger, into: &started)
+                try await startHueBridges(deviceMap, logger: logger, into: &started)
                 do throws(GatewayError) {
                     gateway = try Gateway(configuration: configuration, deviceMap: deviceMap, logger: logger)
                 } catch {
@@ -98,7 +100,7 @@ struct DemoCommand: AsyncParsableCommand {
             let operatorOptions = MQTTOptions(host: "127.0.0.1", port: hubPort, clientID: "operator-demo",
                                               tls: MQTTTLS(caFile: pki.caCert, certFile: pki.operatorCert, keyFile: pki.operatorKey, verifyHostname: true))
             let console = DemoConsole(gateway: gatewayID, prefix: configuration.uplink.prefix, options: operatorOptions,
-                                      command: Self.demoCommand(for: deviceMap), logger: logger)
+                                      commands: Self.demoCommands(for: deviceMap), hint: cliHint(for: deviceMap), logger: logger)
             // Shutdown runs in reverse: console, adapters, uplink, simulators, hub.
             return started + gateway.services + [console]
         }
@@ -151,6 +153,67 @@ struct DemoCommand: AsyncParsableCommand {
             started.append(ForegroundService { await sensors.stop() })
             say("demo: site broker (mosquitto) on \(broker.url), zigbee2mqtt door sensors \(names.joined(separator: ", "))")
         }
+    }
+
+    /// For the maps' Hue devices on a loopback bridge: a simulated bridge on that port, paired
+    /// the way `edgegate hue pair` does (link button, then `POST /api`), and the username put
+    /// where the map looks for it (`username_env`), unless that variable is set already, whose
+    /// value the bridge then accepts too.
+    private func startHueBridges(_ deviceMap: DeviceMap, logger: Logger, into started: inout [ForegroundService]) async throws {
+        let hue = deviceMap.devices.compactMap { $0.connection as? HueConnection }.filter { $0.bridge.host == "127.0.0.1" }
+        for (bridge, connections) in Dictionary(grouping: hue, by: \.bridge).sorted(by: { $0.key.port < $1.key.port }) {
+            let simulator = HueBridgeSimulator(port: bridge.port, logger: logger)
+            do {
+                try await simulator.start()
+            } catch {
+                throw failOperation("error: the Hue bridge simulator did not start on \(bridge.url): \(error)")
+            }
+            started.append(ForegroundService { await simulator.stop() })
+            simulator.pressLinkButton()
+            let username: String
+            do throws(HueError) {
+                username = try await HuePairing.pair(bridge: bridge, devicetype: "edgegate#demo", timeout: .seconds(10))
+            } catch {
+                throw failOperation("error: pairing with the Hue bridge simulator failed: \(error)")
+            }
+            var variables: Set<String> = []
+            for connection in connections {
+                switch connection.username {
+                case .literal(let name): simulator.addUsername(name)
+                case .environment(let variable):
+                    if let value = ProcessInfo.processInfo.environment[variable], !value.isEmpty {
+                        simulator.addUsername(value)
+                    } else {
+                        setenv(variable, username, 1)
+                        variables.insert(variable)
+                    }
+                }
+            }
+            let paired = variables.isEmpty ? "" : ", paired (username in \(variables.sorted().joined(separator: ", ")))"
+            say("demo: Hue bridge simulator on \(bridge.url)\(paired)")
+        }
+    }
+
+    /// How to switch the demo's Hue lamp from another terminal with the operator CLI, when the
+    /// maps have it.
+    private func cliHint(for map: DeviceMap) -> String? {
+        guard let lamp = map.devices.first(where: { $0.id == "living-room-lamp" }),
+              lamp.commands.contains(where: { $0.name == "switch_off" }) else { return nil }
+        var flags = "--gateway \(gatewayID) --device \(lamp.id) --command switch_off"
+        if hubPort != 8883 { flags += " --hub mqtts://127.0.0.1:\(hubPort)" }
+        if certs != "certs" { flags += " --certs \(certs)" }
+        return "demo: switch the lamp off from another terminal: edgegate command send \(flags)"
+    }
+
+    /// The demo's commands: the boiler's `set_temperature` (see `demoCommand`), then dimming the
+    /// living-room Hue lamp up when the maps have it.
+    static func demoCommands(for map: DeviceMap) -> [Command] {
+        var commands = demoCommand(for: map).map { [$0] } ?? []
+        if let lamp = map.devices.first(where: { $0.id == "living-room-lamp" }), lamp.commands.contains(where: { $0.name == "dim" }) {
+            commands.append(Command(id: "demo-\(UUID().uuidString.prefix(8).lowercased())", device: lamp.id,
+                                    action: .named("dim", arguments: ["level": .int(200), "seconds": .double(2)])))
+        }
+        return commands
     }
 
     /// The demo's command: the boiler's `set_temperature` to 21.5 °C when the map has it (a

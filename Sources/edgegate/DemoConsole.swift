@@ -7,12 +7,15 @@ import Uplink
 
 /// The demo's operator window: subscribes to the gateway's telemetry as the operator (over
 /// the same mutual-TLS hub a real operator uses), prints live readings at most once a second
-/// per device, and performs one command round trip once readings flow.
+/// per device, and performs the demo's command round trips, one after the other, once
+/// readings flow.
 struct DemoConsole: Service {
     let gateway: String
     let prefix: String
     let options: MQTTOptions
-    let command: Command?
+    let commands: [Command]
+    /// Printed after the commands: what to try next, from another terminal.
+    let hint: String?
     let logger: Logger
 
     func run() async throws {
@@ -53,9 +56,12 @@ struct DemoConsole: Service {
                         let points = latest[device]!.keys.sorted().map { "\($0) \(latest[device]![$0]!)" }
                         say("\(Self.clock()) \(device): \(points.joined(separator: " | "))")
                     }
-                    if !commandSent, let command {
+                    if !commandSent {
                         commandSent = true
-                        group.addTask { await self.roundTrip(command) }
+                        group.addTask {
+                            for command in commands { await self.roundTrip(command) }
+                            if let hint { say(hint) }
+                        }
                     }
                 }
             }

@@ -23,7 +23,7 @@ struct MapCommandTests {
         defer { dir.remove() }
         let clean = try await runEdgegate(["map", "validate", packageRoot.appendingPathComponent("devicemaps").path], in: dir)
         #expect(clean.status == 0, "\(clean.output)")
-        #expect(clean.output.contains("6 device(s) valid"))
+        #expect(clean.output.contains("9 device(s) valid"))
         try broken.write(toFile: dir.file("plant.yaml"), atomically: true, encoding: .utf8)
         let bad = try await runEdgegate(["map", "validate", dir.file("plant.yaml")], in: dir)
         #expect(bad.status == 1)
