@@ -329,20 +329,21 @@ struct MapNewCommand: ParsableCommand {
         commandName: "new",
         abstract: "Print a commented device-map template that validates as printed.",
         discussion: """
-            The template shows one example of each kind of key: the register types, a string \
-            with its length, a bit of a register, an enum with names, a named command with an \
-            argument, and report policies for a device and a point. Redirect it into a file \
-            under devicemaps/ and edit: edgegate map new --profile chiller > devicemaps/chiller.yaml
+            The template shows one example of each kind of key of its protocol (modbus: the \
+            register types, a string with its length, a bit of a register, an enum with names, a \
+            named command with an argument, report policies; mqtt, hue and door-sim: their point \
+            keys and a named command). Redirect it into a file under devicemaps/ and edit: \
+            edgegate map new --profile chiller > devicemaps/chiller.yaml
             """)
 
-    @Option(help: "Protocol of the template.")
+    @Option(help: "Protocol of the template: modbus, mqtt, hue or door-sim.")
     var `protocol`: String = "modbus"
 
     @Option(help: "Also write the points as a reusable profile with this name, and a device that uses it.")
     var profile: String?
 
-    /// The protocols `template(profile:)` writes a map for.
-    static let templateProtocols = ["modbus"]
+    /// The protocols `template(protocol:profile:)` writes a map for.
+    static var templateProtocols: [String] { templates.map(\.protocol) }
 
     func validate() throws {
         // The loader knowing a protocol does not give it a template: only these have one.
@@ -355,12 +356,30 @@ struct MapNewCommand: ParsableCommand {
     }
 
     func run() throws {
-        print(Self.template(profile: profile), terminator: "")
+        print(Self.template(protocol: `protocol`, profile: profile), terminator: "")
     }
 
-    /// Point and command lines, indented for keys at four spaces (in a profile or a device):
-    /// one example of each kind of key, so that authors copy rather than look up.
-    static let body = [
+    /// What a protocol's template holds: comments on its keys, a device's `connection:` and
+    /// `poll:` lines, and its points and commands.
+    struct Template {
+        let `protocol`: String
+        let header: [String]
+        let device: [String]
+        /// Point and command lines, indented for keys at four spaces (in a profile or a device):
+        /// one example of each kind of key, so that authors copy rather than look up.
+        let body: [String]
+    }
+
+    static let templates = [modbus, mqtt, hue, doorSim]
+
+    static let modbus = Template(protocol: "modbus", header: [
+        "# Types: bool, int16, uint16, int32, uint32, int64, uint64, float32, float64, string (with length);",
+        "# bit: N reads one bit of a register. byte_order/word_order: big (default) | little.",
+        "# engineering value = raw × scale + offset; access: read (default) | readwrite | write.",
+    ], device: [
+        "    connection: { host: 127.0.0.1, port: 502, unit_id: 1, timeout: 1s }   # Modbus TCP",
+        "    poll: 1s",
+    ], body: [
         "    points:",
         "      # name:    { table: coil|discrete|input|holding, address: 0-based offset, type: ..., unit: ... }",
         #"      temperature: { table: input, address: 0, type: int16, scale: 0.1, unit: "°C", description: Supply temperature }"#,
@@ -381,31 +400,80 @@ struct MapNewCommand: ParsableCommand {
         "      set_temperature:",
         "        args: { celsius: { type: number, min: 5, max: 90, default: 20 } }",
         "        write: { setpoint: $celsius, mode: heat }   # $celsius: the argument; heat: mode's name for 1",
-    ]
+    ])
 
-    static func template(profile: String?) -> String {
+    static let mqtt = Template(protocol: "mqtt", header: [
+        "# MQTT devices (zigbee2mqtt, Tasmota, JSON over MQTT): Sources/MQTTDevicesAdapter/README.md.",
+        "# path: where the value is in the JSON payload ($.a.b[0]); type: bool, int64, float64 (default), string.",
+        "# Writable points publish their payload template to command_topic ({topic}/set by default).",
+    ], device: [
+        #"    connection: { broker: "mqtts://broker.example:8883", topic: "zigbee2mqtt/{id}", stale_after: 10m }"#,
+        "    # plain MQTT only with `insecure: true`; user names with password_env: the variable holding the password",
+    ], body: [
+        "    points:",
+        #"      temperature: { path: $.temperature, unit: "°C" }"#,
+        #"      humidity:    { path: $.humidity, unit: "%RH", report: { deadband: 1 } }"#,
+        "      battery:     { path: $.battery, type: int64, unit: \"%\" }",
+        "      relay:       { path: $.state, true_value: \"ON\", false_value: \"OFF\", access: readwrite,",
+        #"                     payload: '{"state": "{value}"}' }   # what a write publishes"#,
+        #"      available:   { topic: "{topic}/availability", path: $.state, true_value: online, false_value: offline }"#,
+        "    commands:",
+        "      switch_on:   { write: { relay: true } }",
+    ])
+
+    static let hue = Template(protocol: "hue", header: [
+        "# Philips Hue bridges, local API v1: Sources/HueAdapter/README.md. Pair once and keep the",
+        "# username in the environment: export HUE_USERNAME=$(edgegate hue pair --bridge http://BRIDGE)",
+        "# resource: light | sensor; id: the bridge's id; field: on, bri, hue, sat, ct, x, y, transitiontime, ...",
+    ], device: [
+        #"    connection: { bridge: "http://192.0.2.20", username_env: HUE_USERNAME }"#,
+        "    poll: 1s",
+    ], body: [
+        "    points:",
+        #"      "on":       { resource: light, id: "1", field: "on", access: readwrite }"#,
+        #"      brightness: { resource: light, id: "1", field: bri, access: readwrite }   # the bridge's 1…254"#,
+        #"      transition: { resource: light, id: "1", field: transitiontime, scale: 0.1, unit: s, access: write }"#,
+        #"      reachable:  { resource: light, id: "1", field: reachable }"#,
+        #"      motion:     { resource: sensor, id: "5", field: presence }"#,
+        #"      temperature: { resource: sensor, id: "4", field: temperature, unit: "°C" }"#,
+        "    commands:",
+        "      dim:",
+        "        args: { level: { type: integer, min: 1, max: 254 }, seconds: { type: number, min: 0, max: 60, default: 1 } }",
+        #"        write: { "on": true, brightness: $level, transition: $seconds }   # one PUT to the light"#,
+    ])
+
+    static let doorSim = Template(protocol: "door-sim", header: [
+        "# Simulated door sensors for demos and tests: Sources/DoorSimAdapter/README.md.",
+        "# The same seed, door and parameters give the same events in every run. Read-only.",
+    ], device: [
+        "    connection: { seed: 7, open_every: 2m, open_for: 20s, speed: 1 }",
+        "    poll: 30s",
+    ], body: [
+        "    points:",
+        "      closed:  { field: contact }          # true while closed, as zigbee2mqtt reports it",
+        #"      battery: { field: battery, unit: "%" }"#,
+        "      tamper:  { field: tamper }",
+        "      opened:  { field: events }           # openings since the start",
+    ])
+
+    static func template(protocol name: String = "modbus", profile: String?) -> String {
+        let template = templates.first { $0.protocol == name } ?? modbus
         var lines = [
             "# A device map for edgegate: docs/devicemaps.md is the reference.",
             "# Check it with: edgegate map validate FILE    See it resolved: edgegate map show FILE",
-            "# Types: bool, int16, uint16, int32, uint32, int64, uint64, float32, float64, string (with length);",
-            "# bit: N reads one bit of a register. byte_order/word_order: big (default) | little.",
-            "# engineering value = raw × scale + offset; access: read (default) | readwrite | write.",
-        ]
+        ] + template.header
         if let profile {
             lines += ["profiles:", "  \(profile):                          # a device model, reusable by many devices",
-                      "    protocol: modbus"] + body
+                      "    protocol: \(template.protocol)"] + template.body
         }
-        lines += [
-            "devices:",
-            "  - id: device-1                       # unique across all maps of the gateway",
-            "    connection: { host: 127.0.0.1, port: 502, unit_id: 1, timeout: 1s }   # Modbus TCP",
-            "    poll: 1s",
-            "    report: { deadband: 0.5, max_interval: 60s }   # send a change of more than 0.5, else every 60 s",
-        ]
+        lines += ["devices:", "  - id: device-1                       # unique across all maps of the gateway"] + template.device
+        if template.protocol == "modbus" {
+            lines += ["    report: { deadband: 0.5, max_interval: 60s }   # send a change of more than 0.5, else every 60 s"]
+        }
         if let profile {
             lines += ["    profile: \(profile)                # a device may add or override points and commands"]
         } else {
-            lines += ["    protocol: modbus"] + body
+            lines += ["    protocol: \(template.protocol)"] + template.body
         }
         return lines.joined(separator: "\n") + "\n"
     }

@@ -164,11 +164,30 @@ struct MapNewTests {
         }
     }
 
-    @Test("a protocol without a template is a usage error")
+    @Test("the MQTT, Hue and door-sim templates validate as printed, with and without a profile, and show their protocol's keys",
+          arguments: [("mqtt", "$.temperature"), ("hue", "transitiontime"), ("door-sim", "contact")], [false, true])
+    func otherTemplatesValidate(template: (protocol: String, key: String), withProfile: Bool) async throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let file = dir.file("new.yaml")
+        let extra = withProfile ? ["--profile", "model"] : []
+        #expect(try await runEdgegate(["map", "new", "--protocol", template.protocol] + extra, writingStdoutTo: file) == 0)
+        let checked = try await runEdgegate(["map", "validate", file], in: dir)
+        #expect(checked.status == 0, "\(checked.output)")
+        #expect(checked.output.contains("1 device(s) valid, 0 warning(s)"), "\(checked.output)")
+        let shown = try await runEdgegate(["map", "show", file], in: dir)
+        #expect(shown.output.contains("device-1  \(template.protocol)"), "\(shown.output)")
+        #expect(shown.output.contains(template.key), "\(shown.output)")
+        #expect(shown.output.contains("profile model") == withProfile)
+    }
+
+    @Test("a protocol without a template is a usage error naming those with one")
     func unknownProtocol() async throws {
         let dir = try TemporaryDirectory()
         defer { dir.remove() }
-        #expect(try await runEdgegate(["map", "new", "--protocol", "mqtt"], in: dir).status == 2)
+        let result = try await runEdgegate(["map", "new", "--protocol", "bacnet"], in: dir)
+        #expect(result.status == 2)
+        #expect(result.output.contains("protocol 'bacnet' has no template yet; supported: modbus, mqtt, hue, door-sim"), "\(result.output)")
     }
 }
 
@@ -243,7 +262,10 @@ struct MapSchemaTests {
 
         var valid = Self.yamlFiles(in: "devicemaps") + Self.yamlFiles(in: "devicemaps/models")
         #expect(valid.count >= 4)
-        for (name, extra) in [("template.yaml", [String]()), ("template-profile.yaml", ["--profile", "p"])] {
+        let templates = ["modbus", "mqtt", "hue", "door-sim"].flatMap { name in
+            [("template-\(name).yaml", ["--protocol", name]), ("template-profile-\(name).yaml", ["--protocol", name, "--profile", "p"])]
+        }
+        for (name, extra) in templates {
             #expect(try await runEdgegate(["map", "new"] + extra, writingStdoutTo: dir.file(name)) == 0)
             valid.append(dir.file(name))
         }
