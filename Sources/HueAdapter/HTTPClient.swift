@@ -122,7 +122,7 @@ struct HTTPClient: Sendable {
                 return Response(status: head.status, body: body)
             }
             buffer.append(contentsOf: chunk[0..<count])
-            if buffer.count > 16 << 20 { throw Failure(reason: "the answer is larger than 16 MiB") }
+            if buffer.count > Self.maxAnswerBytes { throw Failure(reason: "the answer is larger than 16 MiB") }
         }
     }
 
@@ -155,7 +155,12 @@ struct HTTPClient: Sendable {
         return closed ? Data(bytes) : nil
     }
 
+    /// The largest answer read: a bridge's full state is a few hundred KiB.
+    static let maxAnswerBytes = 16 << 20
+
     /// The decoded body of a complete chunked encoding; nil while incomplete.
+    /// Chunk sizes come from the network: one beyond what would ever be read is refused
+    /// before any arithmetic with it.
     static func dechunk(_ bytes: Data) throws(Failure) -> Data? {
         var body = Data()
         var index = bytes.startIndex
@@ -165,6 +170,7 @@ struct HTTPClient: Sendable {
             let sizeText = String(decoding: bytes[index..<lineEnd.lowerBound], as: UTF8.self)
                 .split(separator: ";").first.map { $0.trimmingCharacters(in: .whitespaces) } ?? ""
             guard let size = Int(sizeText, radix: 16), size >= 0 else { throw Failure(reason: "invalid chunk size '\(sizeText)'") }
+            guard size <= maxAnswerBytes else { throw Failure(reason: "chunk size \(size) is larger than an answer may be (16 MiB)") }
             let start = lineEnd.upperBound
             if size == 0 { return body }
             guard bytes.endIndex - start >= size + 2 else { return nil }

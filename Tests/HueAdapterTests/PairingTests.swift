@@ -123,6 +123,15 @@ struct PairingTests {
         #expect(try HTTPClient.completeBody(Data("abcdef".utf8), headers: ["content-length": "3"], closed: false) == Data("abc".utf8))
     }
 
+    @Test("a hostile chunk size (the largest Int, beyond Int, negative) is refused with a reason, never trapped on")
+    func hostileChunkSizes() throws {
+        for size in ["7fffffffffffffff", "ffffffffffffffffff", "-1", "1000001"] {
+            #expect(throws: HTTPClient.Failure.self, "\(size)") { try HTTPClient.dechunk(Data("\(size)\r\nabc".utf8)) }
+        }
+        // 16 MiB exactly is still an answer that is merely incomplete.
+        #expect(try HTTPClient.dechunk(Data("1000000\r\nabc".utf8)) == nil)
+    }
+
     @Test("JSON keeps booleans and numbers apart and writes whole numbers as integers")
     func json() throws {
         #expect(HueJSON.parse(Data("[true, 1, 1.5]".utf8)) == .array([.bool(true), .number(1), .number(1.5)]))
