@@ -71,10 +71,15 @@ public struct DoorPlayback: Sendable {
         nextReport = start
     }
 
-    /// When, on the clock, `event` happens.
+    /// When, on the clock, `event` happens. An event further out than about 285 years (a long
+    /// draw at a low speed) is put at that horizon rather than overflowing: it never comes.
     public func time(of event: DoorEvent) -> Duration {
-        start + .nanoseconds(Int64((Double(event.milliseconds) * 1_000_000 / speed).rounded()))
+        let nanoseconds = (Double(event.milliseconds) * 1_000_000 / speed).rounded()
+        return start + .nanoseconds(nanoseconds < Self.horizon ? Int64(nanoseconds) : Int64(Self.horizon))
     }
+
+    /// The latest instant `time(of:)` gives, in nanoseconds after the start (below Int64.max).
+    static let horizon = 9.0e18
 
     /// When the next step is due.
     public var nextDue: Duration { min(time(of: upcoming), nextReport) }

@@ -29,8 +29,14 @@ public struct DoorParameters: Sendable, Hashable {
 
     /// Why a schedule cannot be made of these parameters, as a sentence naming the keys of
     /// the device map; nil when it can.
+    /// The longest mean interval a schedule takes.
+    public static let longest: Duration = .seconds(365 * 24 * 3600)
+
     public var problem: String? {
         if openFor <= .zero { return "'open_for' must be longer than zero" }
+        if openEvery > Self.longest || openFor > Self.longest {
+            return "'open_every' and 'open_for' must be at most 365 days (a door that opens less often is not worth simulating)"
+        }
         if openEvery <= openFor {
             return "'open_every' (\(durationText(openEvery))) must be longer than 'open_for' (\(durationText(openFor))): it is the mean time from one opening to the next, open time included"
         }

@@ -16,6 +16,8 @@ public enum DoorSimSyntax: ProtocolSyntax {
     /// The fastest `speed`: a simulated week in about a minute. Faster, a door would emit
     /// hundreds of batches a second and flood the gateway rather than demonstrate it.
     public static let maxSpeed = 10_000.0
+    /// The slowest `speed`: a simulated second per 1,000 real seconds.
+    public static let minSpeed = 0.001
 
     /// Reads the seed, the door's name, its parameters (defaults: `DoorParameters.standard`)
     /// and the speed, and checks that the parameters make a schedule.
@@ -30,15 +32,17 @@ public enum DoorSimSyntax: ProtocolSyntax {
         let drain = fraction(c, "battery_drain", in: 0...10_000, hint: "percent of the battery lost per day, e.g. 0.1") ?? d.batteryDrain
         let tamper = fraction(c, "tamper_rate", in: 0...1, hint: "the probability that an opening sets off the tamper switch, e.g. 0.02") ?? d.tamperRate
         let speed = c.number("speed") ?? 1
-        if !(speed > 0 && speed <= maxSpeed) {
-            c.error("'speed' must be above 0 and at most \(Int(maxSpeed)), found \(Value.format(speed))", atValueOf: "speed",
+        if !(speed >= minSpeed && speed <= maxSpeed) {
+            c.error("'speed' must be between \(Value.format(minSpeed)) and \(Int(maxSpeed)), found \(Value.format(speed))", atValueOf: "speed",
                     hint: "1 plays the schedule in real time, 60 a simulated minute per second")
         }
         let parameters = DoorParameters(openEvery: openEvery, openFor: openFor, battery: battery, batteryDrain: drain, tamperRate: tamper)
-        if c.errorCount == before, parameters.problem != nil {
+        if c.errorCount == before, openEvery <= openFor {
             c.error("'open_every' (\(durationText(openEvery))) must be longer than 'open_for' (\(durationText(openFor)))",
                     atValueOf: c.has("open_every") ? "open_every" : "open_for",
                     hint: "open_every is the mean time from one opening to the next, open time included")
+        } else if c.errorCount == before, let problem = parameters.problem {
+            c.error(problem, atValueOf: openEvery > DoorParameters.longest ? "open_every" : "open_for")
         }
         guard c.errorCount == before, let seed else { return nil }
         return DoorSimConnection(seed: UInt64(seed), door: door, parameters: parameters, speed: speed)
@@ -85,7 +89,7 @@ public enum DoorSimSyntax: ProtocolSyntax {
                 "battery": ["type": "integer", "minimum": 0, "maximum": 100, "description": "Battery level at the start in % (default \(d.battery))."],
                 "battery_drain": ["type": "number", "minimum": 0, "maximum": 10_000, "description": "Battery lost per day in % (default \(Value.format(d.batteryDrain)))."],
                 "tamper_rate": ["type": "number", "minimum": 0, "maximum": 1, "description": "Probability that an opening sets off the tamper switch (default \(Value.format(d.tamperRate)))."],
-                "speed": ["type": "number", "exclusiveMinimum": 0, "maximum": maxSpeed, "description": "Simulated time per real time (default 1; 60: a minute per second)."],
+                "speed": ["type": "number", "minimum": minSpeed, "maximum": maxSpeed, "description": "Simulated time per real time (default 1; 60: a minute per second)."],
             ] as [String: Any],
         ]
     }

@@ -101,8 +101,8 @@ struct SimDoorsCommand: AsyncParsableCommand {
                 .replacingOccurrences(of: "'open_for'", with: "--open-for").replacingOccurrences(of: "'battery_drain'", with: "--battery-drain")
                 .replacingOccurrences(of: "'tamper_rate'", with: "--tamper-rate").replacingOccurrences(of: "'battery'", with: "--battery"))
         }
-        if !(speed > 0 && speed <= DoorSimSyntax.maxSpeed) {
-            throw ValidationError("--speed must be above 0 and at most \(Int(DoorSimSyntax.maxSpeed))")
+        if !(speed >= DoorSimSyntax.minSpeed && speed <= DoorSimSyntax.maxSpeed) {
+            throw ValidationError("--speed must be between \(Value.format(DoorSimSyntax.minSpeed)) and \(Int(DoorSimSyntax.maxSpeed))")
         }
         if reportEvery.duration <= .zero { throw ValidationError("--report-every must be longer than zero") }
         _ = try options()

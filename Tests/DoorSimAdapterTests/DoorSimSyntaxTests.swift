@@ -96,7 +96,7 @@ struct DoorSimSyntaxTests {
             "doors.yaml:8:40: error: device 'b': 'open_every' (10s) must be longer than 'open_for' (30s) (open_every is the mean time from one opening to the next, open time included)",
             "doors.yaml:9:27: error: device 'b', point 'c': unknown field 'kontakt' (did you mean 'contact'? allowed: contact, open, battery, voltage, battery_low, tamper, events)",
             "doors.yaml:12:25: error: device 'c': 'seed' must be between 0 and 9223372036854775807, found -1",
-            "doors.yaml:12:36: error: device 'c': 'speed' must be above 0 and at most 10000, found 0 (1 plays the schedule in real time, 60 a simulated minute per second)",
+            "doors.yaml:12:36: error: device 'c': 'speed' must be between 0.001 and 10000, found 0 (1 plays the schedule in real time, 60 a simulated minute per second)",
             "doors.yaml:12:52: error: device 'c': 'tamper_rate' must be between 0 and 1, found 2 (the probability that an opening sets off the tamper switch, e.g. 0.02)",
             "doors.yaml:12:64: error: device 'c': 'battery' must be between 0 and 100, found 120",
             "doors.yaml:12:84: error: device 'c': 'battery_drain' must be between 0 and 10000, found -1 (percent of the battery lost per day, e.g. 0.1)",
