@@ -38,7 +38,7 @@ public struct DoorParameters: Sendable, Hashable {
             return "'open_every' and 'open_for' must be at most 365 days (a door that opens less often is not worth simulating)"
         }
         if openEvery <= openFor {
-            return "'open_every' (\(durationText(openEvery))) must be longer than 'open_for' (\(durationText(openFor))): it is the mean time from one opening to the next, open time included"
+            return "'open_every' (\(openEvery.mapText)) must be longer than 'open_for' (\(openFor.mapText)): it is the mean time from one opening to the next, open time included"
         }
         if !(0...100).contains(battery) { return "'battery' must be between 0 and 100 %, found \(battery)" }
         if !(batteryDrain >= 0 && batteryDrain.isFinite) { return "'battery_drain' must be 0 or more % per day, found \(batteryDrain)" }

@@ -32,7 +32,7 @@ public struct DoorSimConnection: DeviceConnection, Hashable {
         var fields = [MapField("seed", .int(Int64(bitPattern: seed)))]
         if let door { fields.append(MapField("door", .string(door))) }
         let p = parameters
-        fields += [MapField("open_every", .string(durationText(p.openEvery))), MapField("open_for", .string(durationText(p.openFor))),
+        fields += [MapField("open_every", .string(p.openEvery.mapText)), MapField("open_for", .string(p.openFor.mapText)),
                    MapField("battery", .int(Int64(p.battery))), MapField("battery_drain", .double(p.batteryDrain)),
                    MapField("tamper_rate", .double(p.tamperRate)), MapField("speed", .double(speed))]
         return fields
@@ -42,20 +42,10 @@ public struct DoorSimConnection: DeviceConnection, Hashable {
     public var description: String {
         var text = "seed \(seed)"
         if let door { text += ", door \(door)" }
-        text += ", opens every \(durationText(parameters.openEvery)) for \(durationText(parameters.openFor))"
+        text += ", opens every \(parameters.openEvery.mapText) for \(parameters.openFor.mapText)"
         if speed != 1 { text += ", speed \(Value.format(speed))" }
         return text
     }
-}
-
-/// `120s` → `2m`, `20s`, `1500ms`: durations as the device map writes them.
-func durationText(_ d: Duration) -> String {
-    let (seconds, attoseconds) = d.components
-    let ms = seconds * 1000 + attoseconds / 1_000_000_000_000_000
-    if ms % 3_600_000 == 0 { return "\(ms / 3_600_000)h" }
-    if ms % 60_000 == 0 { return "\(ms / 60_000)m" }
-    if ms % 1000 == 0 { return "\(ms / 1000)s" }
-    return "\(ms)ms"
 }
 
 /// What a door sensor reports, as zigbee2mqtt names it (plus `open` and `events`).

@@ -38,7 +38,7 @@ public enum DoorSimSyntax: ProtocolSyntax {
         }
         let parameters = DoorParameters(openEvery: openEvery, openFor: openFor, battery: battery, batteryDrain: drain, tamperRate: tamper)
         if c.errorCount == before, openEvery <= openFor {
-            c.error("'open_every' (\(durationText(openEvery))) must be longer than 'open_for' (\(durationText(openFor)))",
+            c.error("'open_every' (\(openEvery.mapText)) must be longer than 'open_for' (\(openFor.mapText))",
                     atValueOf: c.has("open_every") ? "open_every" : "open_for",
                     hint: "open_every is the mean time from one opening to the next, open time included")
         } else if c.errorCount == before, let problem = parameters.problem {
@@ -84,8 +84,8 @@ public enum DoorSimSyntax: ProtocolSyntax {
             "properties": [
                 "seed": ["type": "integer", "minimum": 0, "description": "Seed of the schedule: the same seed, door and parameters give the same events."],
                 "door": ["type": "string", "minLength": 1, "description": "The door's name in the schedule (default: the device id)."],
-                "open_every": ["$ref": "#/$defs/duration", "description": "Mean time from one opening to the next (default \(durationText(d.openEvery)))."],
-                "open_for": ["$ref": "#/$defs/duration", "description": "Mean time the door stays open (default \(durationText(d.openFor)))."],
+                "open_every": ["$ref": "#/$defs/duration", "description": "Mean time from one opening to the next (default \(d.openEvery.mapText))."],
+                "open_for": ["$ref": "#/$defs/duration", "description": "Mean time the door stays open (default \(d.openFor.mapText))."],
                 "battery": ["type": "integer", "minimum": 0, "maximum": 100, "description": "Battery level at the start in % (default \(d.battery))."],
                 "battery_drain": ["type": "number", "minimum": 0, "maximum": 10_000, "description": "Battery lost per day in % (default \(Value.format(d.batteryDrain)))."],
                 "tamper_rate": ["type": "number", "minimum": 0, "maximum": 1, "description": "Probability that an opening sets off the tamper switch (default \(Value.format(d.tamperRate)))."],

@@ -85,7 +85,8 @@ final class BridgePoller: Sendable {
             case .failure(let error):
                 for resource in needed { fetched[resource] = .failure(error) }
             case .success(let client):
-                for resource in HueResource.allCases where needed.contains(resource) {
+                // Requests cannot be interrupted: a stop or a reload waits for at most the one in flight.
+                for resource in HueResource.allCases where needed.contains(resource) && !Task.isCancelled {
                     fetched[resource] = await Self.fetch(resource, from: client)
                 }
             }
@@ -190,19 +191,26 @@ final class BridgePoller: Sendable {
 
 /// One client per bridge and user, made when first needed (the username is read from the
 /// environment then), shared by polls and writes so that requests to a bridge go one at a time.
+/// A new request timeout (a reload changed `timeout`) gets a new client; `retain` drops the
+/// clients of bridges no device uses any more.
 final class ClientCache: Sendable {
     private let clients = Mutex<[BridgeKey: HueBridgeClient]>([:])
 
     func client(for key: BridgeKey, timeout: Duration) -> Result<HueBridgeClient, HueError> {
-        if let client = clients.withLock({ $0[key] }) { return .success(client) }
+        if let client = clients.withLock({ $0[key] }), client.timeout == timeout { return .success(client) }
         return key.username.resolve().map { name in
             clients.withLock { all in
-                if let client = all[key] { return client }
+                if let client = all[key], client.timeout == timeout { return client }
                 let client = HueBridgeClient(bridge: key.bridge, username: name, timeout: timeout)
                 all[key] = client
                 return client
             }
         }
+    }
+
+    /// Keeps only the clients of `keys`.
+    func retain(_ keys: Set<BridgeKey>) {
+        clients.withLock { all in all = all.filter { keys.contains($0.key) } }
     }
 }
 

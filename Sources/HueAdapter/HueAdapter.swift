@@ -107,6 +107,7 @@ public final class HueAdapter: MapAdapter {
             s.definitions = Dictionary(devices.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
             return (applying, stopping)
         }
+        clients.retain(Set(Self.bridges(of: devices).map(\.key)))
         for (poller, generation) in applying { await poller.waitUntilApplied(generation) }
         for task in stopping { await task.value }
     }

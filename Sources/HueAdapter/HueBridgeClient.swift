@@ -10,6 +10,8 @@ import Foundation
 public final class HueBridgeClient: Sendable {
     /// The bridge.
     public let bridge: HueBridge
+    /// The limit of one request.
+    public let timeout: Duration
     private let username: String?
     private let http: HTTPClient
     private let queue: DispatchQueue
@@ -21,6 +23,7 @@ public final class HueBridgeClient: Sendable {
     ///   - timeout: the limit of one request: connect, send and answer.
     public init(bridge: HueBridge, username: String?, timeout: Duration = .seconds(2)) {
         self.bridge = bridge
+        self.timeout = timeout
         self.username = username
         self.http = HTTPClient(host: bridge.host, port: bridge.port, timeout: timeout)
         self.queue = DispatchQueue(label: "hue \(bridge)")

@@ -237,7 +237,7 @@ public struct HueConnection: DeviceConnection, Hashable {
         case .environment(let variable): fields.append(MapField("username_env", .string(variable)))
         case .literal: fields.append(MapField("username", .string("(hidden)")))
         }
-        fields.append(MapField("timeout", .string("\(timeout)")))
+        fields.append(MapField("timeout", .string(timeout.mapText)))
         return fields
     }
 

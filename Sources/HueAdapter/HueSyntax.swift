@@ -8,6 +8,8 @@ public enum HueSyntax: ProtocolSyntax {
     public static let name = "hue"
     /// Keys of `connection:`.
     public static let connectionKeys = ["bridge", "username_env", "username", "timeout"]
+    /// The longest request `timeout`.
+    public static let maxTimeout: Duration = .seconds(30)
     /// A bridge with the username in an environment variable.
     public static let connectionExample = "connection: { bridge: http://192.0.2.20, username_env: HUE_USERNAME }"
     /// The point keys Hue adds.
@@ -49,6 +51,11 @@ public enum HueSyntax: ProtocolSyntax {
             }
         }
         let timeout = c.duration("timeout") ?? .seconds(2)
+        // Requests cannot be interrupted: the timeout bounds how long a stop or a reload waits.
+        if timeout > maxTimeout {
+            c.error("'timeout' must be at most 30s, found \(timeout.mapText)", atValueOf: "timeout",
+                    hint: "a bridge on the LAN answers within a second; a longer wait only delays stops and reloads")
+        }
         guard c.errorCount == before, let bridge, let username else { return nil }
         return HueConnection(bridge: bridge, username: username, timeout: timeout)
     }

@@ -40,7 +40,7 @@ struct HueSyntaxTests {
         let demo = try #require(map?.devices.last)
         #expect(demo.hueConnection.bridge.port == 80)
         let shown = demo.connection.fields.map { "\($0.key)=\($0.text)" } + [demo.connection.description]
-        #expect(shown == ["bridge=http://192.0.2.20", "username=(hidden)", "timeout=2.0 seconds", "http://192.0.2.20 as a username in the map"])
+        #expect(shown == ["bridge=http://192.0.2.20", "username=(hidden)", "timeout=2s", "http://192.0.2.20 as a username in the map"])
         #expect(!shown.joined().contains("s3cr3t"))
     }
 
@@ -60,7 +60,7 @@ struct HueSyntaxTests {
                   warm:  { resource: light, id: 1, field: ct, access: readwrite, min: 600 }
               - id: nobody
                 protocol: hue
-                connection: { bridge: http://127.0.0.1 }
+                connection: { bridge: http://127.0.0.1, timeout: 45s }
                 points: { on: { resource: light, id: 2, field: on } }
             """)
         #expect(map == nil)
@@ -75,6 +75,7 @@ struct HueSyntaxTests {
             "hue.yaml:10:48: error: device 'lamp', point 'hot': a sensor has no field 'bri' (fields: temperature, presence, lightlevel, lux, dark, daylight, open, battery, reachable, lastupdated)",
             "hue.yaml:11:75: error: device 'lamp', point 'warm': 'min' (600) is above what the device accepts (light 1 ct accepts 153…500)",
             "hue.yaml:14:17: error: device 'nobody': the connection needs the bridge's username: 'username_env' names the environment variable that holds it (pair with `edgegate hue pair --bridge URL`, export the username it prints, e.g. as HUE_USERNAME, and write username_env: HUE_USERNAME)",
+            "hue.yaml:14:54: error: device 'nobody': 'timeout' must be at most 30s, found 45s (a bridge on the LAN answers within a second; a longer wait only delays stops and reloads)",
         ])
     }
 

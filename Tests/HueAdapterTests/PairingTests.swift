@@ -123,6 +123,21 @@ struct PairingTests {
         #expect(try HTTPClient.completeBody(Data("abcdef".utf8), headers: ["content-length": "3"], closed: false) == Data("abc".utf8))
     }
 
+    @Test("the client cache makes a new client for a new timeout and forgets bridges no device uses")
+    func clientCache() throws {
+        let cache = ClientCache()
+        let key = BridgeKey(bridge: HueBridge(host: "192.0.2.20"), username: .literal("u"))
+        let other = BridgeKey(bridge: HueBridge(host: "192.0.2.21"), username: .literal("u"))
+        let first = try cache.client(for: key, timeout: .seconds(2)).get()
+        #expect(try cache.client(for: key, timeout: .seconds(2)).get() === first)
+        let longer = try cache.client(for: key, timeout: .seconds(5)).get()
+        #expect(longer !== first && longer.timeout == .seconds(5))
+        let kept = try cache.client(for: other, timeout: .seconds(2)).get()
+        cache.retain([other])
+        #expect(try cache.client(for: other, timeout: .seconds(2)).get() === kept)
+        #expect(try cache.client(for: key, timeout: .seconds(5)).get() !== longer)
+    }
+
     @Test("a hostile chunk size (the largest Int, beyond Int, negative) is refused with a reason, never trapped on")
     func hostileChunkSizes() throws {
         for size in ["7fffffffffffffff", "ffffffffffffffffff", "-1", "1000001"] {
