@@ -27,6 +27,7 @@ public final class DoorSensorSimulator: Sendable {
     private struct State {
         var connection: MQTTConnection?
         var tasks: [Task<Void, Never>] = []
+        var started = false
         var stopped = false
         var dropped = 0
     }
@@ -80,13 +81,29 @@ public final class DoorSensorSimulator: Sendable {
     /// State messages that could not be published because the broker was away.
     public var droppedMessages: Int { state.withLock { $0.dropped } }
 
-    /// Connects, publishes the retained online states and starts every door.
-    /// - Throws: the connection's error when the broker cannot be reached or refuses.
+    /// Connects, publishes the retained online states and starts every door. Starting again,
+    /// or after `stop()`, does nothing: one connection and one task per door, ever.
+    /// - Throws: the connection's error when the broker cannot be reached or refuses (a
+    ///   later `start()` may try again).
     public func start() async throws(MQTTError) {
-        let connection = try await MQTTConnection.connect(options, logger: logger)
-        try await announce(on: connection)
+        let claimed = state.withLock { s in
+            if s.started || s.stopped { return false }
+            s.started = true
+            return true
+        }
+        guard claimed else { return }
+        let connection: MQTTConnection
+        do {
+            connection = try await MQTTConnection.connect(options, logger: logger)
+            try await announce(on: connection)
+        } catch {
+            state.withLock { $0.started = false }
+            throw error
+        }
         let start = clock.now
-        state.withLock { s in
+        let running = state.withLock { s in
+            // A stop() during the connect: the doors never start.
+            guard !s.stopped else { return false }
             s.connection = connection
             for (schedule, door) in zip(schedules, doors) {
                 let initial = DoorPlayback(schedule: schedule, start: start, speed: speed, period: reportEvery)
@@ -100,6 +117,11 @@ public final class DoorSensorSimulator: Sendable {
                 })
             }
             s.tasks.append(Task { await self.keepConnected() })
+            return true
+        }
+        guard running else {
+            await connection.disconnect()
+            return
         }
         logger.info("door sensors publishing", metadata: ["broker": "\(options.host):\(options.port)", "prefix": "\(prefix)",
                                                          "doors": "\(doors.joined(separator: ", "))"])

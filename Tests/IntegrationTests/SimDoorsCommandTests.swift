@@ -3,6 +3,7 @@ import DoorSimAdapter
 import Foundation
 import Logging
 import MQTTClient
+import Simulators
 import Synchronization
 import Testing
 import TestSupport
@@ -68,6 +69,29 @@ func withDeviceBroker(_ body: (TestSiteBroker, TemporaryDirectory) async throws 
 
 @Suite("edgegate sim doors", .serialized, .timeLimit(.minutes(2)))
 struct SimDoorsCommandTests {
+    @Test("starting the door-sensor simulator twice starts one set of doors; after stop nothing publishes any more")
+    func startTwiceThenStop() async throws {
+        try await withDeviceBroker { broker, _ in
+            let watcher = try await Subscription.start(broker.options(clientID: "watcher"), filter: "zigbee2mqtt/+")
+            let sensors = DoorSensorSimulator(options: broker.options(clientID: "doors"), doors: ["front"], seed: 7, speed: 2_000,
+                                              reportEvery: .seconds(60), logger: Logger(label: "doors"))
+            try await sensors.start()
+            try await sensors.start()
+            try await watcher.wait("a few state messages") { $0.count >= 5 }
+            await sensors.stop()
+            // A second set of door tasks, or one left running, would keep publishing.
+            try await Task.sleep(for: .milliseconds(300))
+            let afterStop = watcher.messages.count
+            try await Task.sleep(for: .seconds(1))
+            #expect(watcher.messages.count == afterStop)
+            // Once stopped, start() does nothing either.
+            try await sensors.start()
+            try await Task.sleep(for: .milliseconds(500))
+            #expect(watcher.messages.count == afterStop)
+            await watcher.stop()
+        }
+    }
+
     static let parameters = DoorParameters(openEvery: .seconds(60), openFor: .seconds(10), battery: 30, batteryDrain: 2000, tamperRate: 0.3)
     static let scheduleArguments = ["--open-every", "60s", "--open-for", "10s", "--battery", "30", "--battery-drain", "2000",
                                     "--tamper-rate", "0.3"]
