@@ -92,7 +92,14 @@ public final class SiteSubscriber: Sendable {
         task = Task {
             for await message in stream { received.messages.withLock { $0.append(message) } }
         }
-        try await connection.subscribe(filter, qos: 1)
+        do {
+            try await connection.subscribe(filter, qos: 1)
+        } catch {
+            // A throwing init leaves no object to close: disconnect here.
+            await connection.disconnect()
+            task.cancel()
+            throw error
+        }
     }
 
     /// What arrived so far, in order, payloads as text.
