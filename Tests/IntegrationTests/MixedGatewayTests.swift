@@ -106,10 +106,10 @@ struct MixedSite {
     /// Starts the site broker, the bridge (light 1 off at brightness 77, frozen sensors) and a
     /// plant serving `devices`; runs `body`; stops everything whatever happens.
     static func run(_ devices: [String], _ body: (MixedSite) async throws -> Void) async throws {
-        // Set before any gateway reads it (the adapter reads it at its first request). The
-        // variable is this suite's own and the value the same every time, so concurrent
-        // suites of the process never see it change under them.
-        setenv(MixedMaps.hueUsernameVariable, MixedMaps.hueUsername, 1)
+        // Set before the gateway starts (the adapter reads it at its first request). Only the
+        // first call changes the environment (no overwrite): the variable is this suite's own,
+        // so other suites reading the environment meanwhile see at most one variable appear.
+        setenv(MixedMaps.hueUsernameVariable, MixedMaps.hueUsername, 0)
         let broker = try await TestSiteBroker.start()
         var light = HueBridgeSimulator.defaultLights[0]
         light.on = false
