@@ -7,8 +7,19 @@ import Glibc
 import Darwin
 #endif
 
-/// A child process started with `posix_spawn`, with an empty signal mask and default
-/// signal dispositions.
+#if canImport(Glibc)
+/// glibc's `posix_spawn_file_actions_addclosefrom_np` (glibc 2.34 and later), looked up when
+/// first used: Swift's Glibc module leaves out the GNU extensions of `spawn.h`. Nil with an
+/// older C library, whose children then inherit what the parent left open.
+private let addCloseFrom: (@convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32)? = {
+    guard let process = dlopen(nil, RTLD_NOW),
+          let symbol = dlsym(process, "posix_spawn_file_actions_addclosefrom_np") else { return nil }
+    return unsafeBitCast(symbol, to: (@convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32).self)
+}()
+#endif
+
+/// A child process started with `posix_spawn`, with an empty signal mask, default
+/// signal dispositions, and no open descriptor of the parent besides its standard streams.
 ///
 /// Foundation's `Process`, used from async code, passes on the spawning thread's signal
 /// mask, in which SIGTERM and SIGINT are blocked: children such as mosquitto then ignore
@@ -89,6 +100,14 @@ public final class ChildProcess: Sendable {
                 posix_spawn_file_actions_addopen(&actions, fd, path, O_WRONLY | O_CREAT | (append ? O_APPEND : O_TRUNC), 0o644)
             }
         }
+
+        // Only stdin, stdout and stderr pass to the child. Descriptors this process opened
+        // without close-on-exec (FlyingFox's listening sockets, a free-port probe) would
+        // otherwise live on in the child: a server stopped later keeps its port bound, and
+        // its clients' connections hang unanswered, for as long as the child runs.
+        #if canImport(Glibc)
+        _ = addCloseFrom?(&actions, STDERR_FILENO + 1)
+        #endif
 
         var merged = ProcessInfo.processInfo.environment
         for (key, value) in environment { merged[key] = value }

@@ -5,6 +5,7 @@ import Foundation
 import Gateway
 import GatewayCore
 import Logging
+import ModbusAdapter
 import MQTTClient
 import ServiceLifecycle
 import Simulators
@@ -167,9 +168,10 @@ final class OperatorView: Sendable {
         }
     }
 
-    /// Readings of one point received after `index` readings in total.
-    func latest(_ point: String, after index: Int = 0) -> [String: JSONNode]? {
-        readings.withLock { all in all.dropFirst(index).last { $0.point == point }?.fields }
+    /// The newest reading of one point (of `device`, or of any device) among those received
+    /// after `index` readings in total.
+    func latest(_ point: String, of device: String? = nil, after index: Int = 0) -> [String: JSONNode]? {
+        readings.withLock { all in all.dropFirst(index).last { $0.point == point && (device == nil || $0.device == device) }?.fields }
     }
 
     var readingCount: Int { readings.withLock { $0.count } }
@@ -183,17 +185,20 @@ final class OperatorView: Sendable {
         }
     }
 
+    /// One device's entry in the latest inventory.
+    func inventoryDevice(_ id: String) -> [String: JSONNode]? {
+        guard case .array(let devices)? = inventory.withLock({ $0?["devices"] }) else { return nil }
+        for case .object(let device) in devices where device["id"] == .string(id) { return device }
+        return nil
+    }
+
     /// The point names of one device in the latest inventory.
     func inventoryPoints(of id: String) -> [String] {
-        guard case .array(let devices)? = inventory.withLock({ $0?["devices"] }) else { return [] }
-        for case .object(let device) in devices where device["id"] == .string(id) {
-            guard case .array(let points)? = device["points"] else { return [] }
-            return points.compactMap { node in
-                if case .object(let point) = node, case .string(let name)? = point["name"] { return name }
-                return nil
-            }
+        guard case .array(let points)? = inventoryDevice(id)?["points"] else { return [] }
+        return points.compactMap { node in
+            if case .object(let point) = node, case .string(let name)? = point["name"] { return name }
+            return nil
         }
-        return []
     }
 
     /// Publishes a raw command payload and waits for the response with that id.
@@ -231,11 +236,24 @@ struct Plant {
     static func start(mapYAML: String = boilerMapYAML, sas: Bool = false) async throws -> Plant {
         let hub = try await TestHub.start(sas: sas)
         let port = try freeLoopbackPort()
-        let (map, diagnostics) = DeviceMapLoader.standard.parse(yaml: mapYAML.replacingOccurrences(of: "PORT", with: "\(port)"), file: "plant.yaml")
-        guard let map else { throw ProbeError("test map does not validate: \(diagnostics)") }
-        let simulator = try ModbusSimulator(devices: map.devices, port: port, animated: false, logger: Logger(label: "sim"))
+        let map = try deviceMap(mapYAML, modbusPort: port)
+        // The simulator serves the Modbus devices; the map may have devices of other protocols.
+        let simulator = try ModbusSimulator(devices: map.devices.filter { $0.protocolName == ModbusSyntax.name }, port: port,
+                                            animated: false, logger: Logger(label: "sim"))
         try simulator.start()
         return Plant(hub: hub, simulator: simulator, modbusPort: port, map: map, directory: try TemporaryDirectory(prefix: "edgegate-plant"))
+    }
+
+    /// A device map from `yaml`, whose `PORT` becomes `modbusPort`; it must validate.
+    static func deviceMap(_ yaml: String, modbusPort: Int) throws -> DeviceMap {
+        let (map, diagnostics) = DeviceMapLoader.standard.parse(yaml: yaml.replacingOccurrences(of: "PORT", with: "\(modbusPort)"), file: "plant.yaml")
+        guard let map else { throw ProbeError("test map does not validate: \(diagnostics)") }
+        return map
+    }
+
+    /// Another version of the plant's device map (for a reload), with the simulator's port as `PORT`.
+    func deviceMap(_ yaml: String) throws -> DeviceMap {
+        try Self.deviceMap(yaml, modbusPort: modbusPort)
     }
 
     /// The plant's gateway configuration; the outbox is `outbox.sqlite` in the plant's folder

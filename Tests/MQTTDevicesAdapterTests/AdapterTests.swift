@@ -231,7 +231,7 @@ struct AdapterTests {
                   linkquality: { path: $.linkquality, type: int64 }
             """
         }) { rig in
-            let sub = try await Subscriber(broker: rig.broker, filter: "zigbee2mqtt/lamp/set/#")
+            let sub = try await SiteSubscriber(broker: rig.broker, filter: "zigbee2mqtt/lamp/set/#")
             defer { Task { await sub.close() } }
             func next(_ count: Int) async throws -> [(topic: String, payload: String)] {
                 guard await eventually(timeout: .seconds(20), { sub.messages.count >= count }) else {

@@ -4,7 +4,6 @@ import GatewayCore
 import Logging
 import MQTTClient
 import MQTTDevicesAdapter
-import Synchronization
 import TestSupport
 
 struct TestFailure: Error, CustomStringConvertible {
@@ -87,33 +86,3 @@ func withRig(tls: Bool = false, _ yaml: @Sendable (TestSiteBroker) -> String,
     await broker.stop()
 }
 
-/// Collects what arrives on a subscription, for checking what the adapter published.
-final class Subscriber: Sendable {
-    private final class Inbox: Sendable {
-        let messages = Mutex<[MQTTMessage]>([])
-    }
-
-    private let received = Inbox()
-    private let connection: MQTTConnection
-    private let task: Task<Void, Never>
-
-    init(broker: TestSiteBroker, filter: String) async throws {
-        connection = try await MQTTConnection.connect(broker.options(clientID: "test-sub-\(UUID().uuidString.prefix(8))"),
-                                                      logger: Logger(label: "test-subscriber"))
-        let stream = connection.messages
-        let received = self.received
-        task = Task {
-            for await message in stream { received.messages.withLock { $0.append(message) } }
-        }
-        try await connection.subscribe(filter, qos: 1)
-    }
-
-    var messages: [(topic: String, payload: String)] {
-        received.messages.withLock { $0.map { ($0.topic, String(decoding: $0.payload, as: UTF8.self)) } }
-    }
-
-    func close() async {
-        await connection.disconnect()
-        task.cancel()
-    }
-}

@@ -2,6 +2,7 @@ import DevTools
 import Foundation
 import Logging
 import MQTTClient
+import Synchronization
 
 /// A real mosquitto standing in for a site broker that field devices publish to (zigbee2mqtt's,
 /// say), on free loopback ports in a temporary folder: DevTools' `SiteBroker` with a plain
@@ -67,5 +68,48 @@ public final class TestSiteBroker: Sendable {
     public func stop() async {
         await broker.stop()
         directory.remove()
+    }
+}
+
+/// A raw MQTT client subscribed on a site broker that keeps every message it receives, for
+/// checking what the gateway published to devices (topic and payload, byte for byte).
+public final class SiteSubscriber: Sendable {
+    private final class Inbox: Sendable {
+        let messages = Mutex<[MQTTMessage]>([])
+    }
+
+    private let received = Inbox()
+    private let connection: MQTTConnection
+    private let task: Task<Void, Never>
+
+    /// Connects to the broker's plain listener and returns once the subscription to `filter`
+    /// is acknowledged, so nothing published afterwards is missed.
+    public init(broker: TestSiteBroker, filter: String) async throws {
+        connection = try await MQTTConnection.connect(broker.options(clientID: "test-sub-\(UUID().uuidString.prefix(8))"),
+                                                      logger: Logger(label: "test-subscriber"))
+        let stream = connection.messages
+        let received = self.received
+        task = Task {
+            for await message in stream { received.messages.withLock { $0.append(message) } }
+        }
+        do {
+            try await connection.subscribe(filter, qos: 1)
+        } catch {
+            // A throwing init leaves no object to close: disconnect here.
+            await connection.disconnect()
+            task.cancel()
+            throw error
+        }
+    }
+
+    /// What arrived so far, in order, payloads as text.
+    public var messages: [(topic: String, payload: String)] {
+        received.messages.withLock { $0.map { ($0.topic, String(decoding: $0.payload, as: UTF8.self)) } }
+    }
+
+    /// Disconnects.
+    public func close() async {
+        await connection.disconnect()
+        task.cancel()
     }
 }

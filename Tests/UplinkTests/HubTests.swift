@@ -24,6 +24,23 @@ struct HubTests {
         #expect(await child.wait() == status)
     }
 
+    @Test("a spawned child holds no descriptor of the parent besides its standard streams")
+    func childInheritsNoDescriptors() async throws {
+        // A pipe without close-on-exec, as libraries open their sockets (FlyingFox's listeners).
+        var ends: [Int32] = [-1, -1]
+        try #require(pipe(&ends) == 0)
+        defer { close(ends[0]) }
+        let child = try ChildProcess.spawn("sleep", ["30"])
+        close(ends[1])
+        // With the write end closed everywhere, reading ends at once; a child holding a copy
+        // would keep the pipe open (EAGAIN), as it keeps a closed server's port bound.
+        _ = fcntl(ends[0], F_SETFL, O_NONBLOCK)
+        var byte: UInt8 = 0
+        let count = read(ends[0], &byte, 1)
+        #expect(count == 0, "read gave \(count) (errno \(errno)): the child holds the pipe's write end")
+        _ = await child.stop(grace: .seconds(5))
+    }
+
     @Test("run captures stdout and stderr and the exit status")
     func run() async throws {
         let (status, output) = try await ChildProcess.run("sh", ["-c", "echo out; echo err >&2; exit 3"])
