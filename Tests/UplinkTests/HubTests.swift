@@ -32,8 +32,12 @@ struct HubTests {
         defer { close(ends[0]) }
         let child = try ChildProcess.spawn("sleep", ["30"])
         close(ends[1])
-        // With the write end closed everywhere, reading ends at once; a child holding a copy
-        // would keep the pipe open (EAGAIN), as it keeps a closed server's port bound.
+        // With the write end closed everywhere, the pipe reports end-of-file; `sleep` holding a
+        // copy would keep it open for 30 s, as a child keeps a closed server's port bound. The
+        // wait allows for other tests' children, which hold every descriptor for the instant
+        // between their fork and their exec.
+        var entry = pollfd(fd: ends[0], events: Int16(POLLIN), revents: 0)
+        _ = poll(&entry, 1, 10_000)
         _ = fcntl(ends[0], F_SETFL, O_NONBLOCK)
         var byte: UInt8 = 0
         let count = read(ends[0], &byte, 1)
