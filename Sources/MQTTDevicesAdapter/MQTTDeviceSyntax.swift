@@ -210,10 +210,17 @@ public enum MQTTDeviceSyntax: ProtocolSyntax {
     }
 
     /// Two sessions (different credentials or certificates) with one client id on one broker
-    /// would take each other's connection over, forever: an error at the second device.
+    /// would take each other's connection over, forever: an error at the second device. A
+    /// device id that fills `{id}` or the id level must keep its topics valid (`check(points:)`
+    /// sees only the literal `{id}`): an error at the device.
     public static func check(devices: [DeviceDefinition], reporter: MapReporter) {
         var first: [String: (device: DeviceDefinition, session: MQTTSessionKey)] = [:]
         for device in devices {
+            let at = device.location ?? SourceLocation(file: "", line: 0, column: 0)
+            if let problem = idProblem(of: device) {
+                reporter.error("device '\(device.id)': \(problem)", at: at,
+                               hint: "rename the device, or give it topics that do not contain its id")
+            }
             let session = device.mqttConnection.session
             guard let id = session.clientID else { continue }
             let key = "\(session.broker.host):\(session.broker.port) \(id)"
@@ -223,9 +230,56 @@ public enum MQTTDeviceSyntax: ProtocolSyntax {
             }
             guard other.session != session else { continue }
             reporter.error("device '\(device.id)': client id '\(id)' on \(session.broker) is already used by device '\(other.device.id)' with other connection settings",
-                           at: device.location ?? SourceLocation(file: "", line: 0, column: 0),
+                           at: at,
                            hint: "a broker keeps one connection per client id: give the devices the same settings (they then share it) or different client ids")
         }
+    }
+
+    /// Why the device's id cannot go into its topics; nil when it can. The broker refuses a
+    /// filter with a misplaced wildcard, and a well-placed one (`zigbee2mqtt/+`) would take in
+    /// every other device's messages; a '/' at the id's edge leaves an empty level, which no
+    /// device publishes to. A `/` inside the id is fine with `{id}` (zigbee2mqtt's friendly
+    /// names use it for groups), but not at the id level, which is one level.
+    static func idProblem(of device: DeviceDefinition) -> String? {
+        let id = device.id
+        let connection = device.mqttConnection
+        let reserved = id.contains("\0") ? "a NUL character, which no MQTT topic may carry"
+            : ["#", "+"].first(where: id.contains).map { "'\($0)', an MQTT wildcard" }
+        for template in idTemplates(of: device) {
+            let resolved = template.replacingOccurrences(of: "{id}", with: id)
+            if let reserved {
+                return "the id cannot fill {id} in topic '\(template)': it contains \(reserved)"
+            }
+            if emptyLevels(resolved) > emptyLevels(template.replacingOccurrences(of: "{id}", with: "x")) {
+                return "the id cannot fill {id} in topic '\(template)': '\(resolved)' has an empty level"
+            }
+        }
+        if let level = connection.idLevel {
+            if let reserved { return "the id cannot fill level \(level) of topic '\(connection.topic)' (id_level): it contains \(reserved)" }
+            if id.contains("/") {
+                return "the id cannot fill level \(level) of topic '\(connection.topic)' (id_level): it contains '/', and a level has none"
+            }
+        }
+        return nil
+    }
+
+    /// The device's topics that contain `{id}`, `{topic}` filled in: its state topic, its
+    /// points' topics and its writable points' command topics.
+    private static func idTemplates(of device: DeviceDefinition) -> [String] {
+        let deviceTopic = device.mqttConnection.topic
+        var topics = [deviceTopic]
+        for point in device.points {
+            let a = point.mqtt
+            let topic = a.topic(device: "{id}", deviceTopic: deviceTopic)
+            topics.append(topic)
+            if let command = a.commandTopic { topics.append(command.replacingOccurrences(of: "{topic}", with: topic)) }
+        }
+        var seen: Set<String> = []
+        return topics.filter { $0.contains("{id}") && seen.insert($0).inserted }
+    }
+
+    private static func emptyLevels(_ topic: String) -> Int {
+        topic.split(separator: "/", omittingEmptySubsequences: false).filter(\.isEmpty).count
     }
 
     /// `connection:` of an MQTT device.
