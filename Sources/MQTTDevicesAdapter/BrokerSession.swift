@@ -36,8 +36,13 @@ struct Route: Sendable {
         let c = device.mqttConnection
         let deviceTopic = c.topic(of: device.id)
         return device.points.filter(\.access.isReadable).map { point in
-            Route(filter: point.mqtt.topic(device: device.id, deviceTopic: deviceTopic), device: device.id, idLevel: c.idLevel,
-                  point: point, staleAfter: point.mqtt.staleAfter ?? c.staleAfter, qos: c.qos)
+            let staleAfter: Duration? = switch point.mqtt.staleAfter {
+            case .after(let d)?: d
+            case .never?: nil
+            case nil: c.staleAfter
+            }
+            return Route(filter: point.mqtt.topic(device: device.id, deviceTopic: deviceTopic), device: device.id, idLevel: c.idLevel,
+                         point: point, staleAfter: staleAfter, qos: c.qos)
         }
     }
 }

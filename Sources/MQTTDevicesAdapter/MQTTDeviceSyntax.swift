@@ -72,12 +72,29 @@ public enum MQTTDeviceSyntax: ProtocolSyntax {
                             : "id_level is for devices sharing a wildcard topic such as sensors/+/state; without one, use {id} in the topic and drop id_level")
             }
         }
-        let staleAfter = c.duration("stale_after")
+        let staleAfter: Duration? = switch staleness(c) {
+        case .after(let d)?: d
+        case .never?, nil: nil
+        }
         let qos = c.integer("qos", in: 0...1) ?? 1
         guard c.errorCount == before, let broker, let topic else { return nil }
         return MQTTDeviceConnection(broker: broker, insecure: insecure, caFile: ca, certFile: cert, keyFile: key,
                                     username: username, passwordEnv: passwordEnv, clientID: clientID, topic: topic,
                                     idLevel: idLevel, staleAfter: staleAfter, qos: qos)
+    }
+
+    /// `stale_after`: a duration, or `never`; nil when not given or wrong (reported).
+    static func staleness(_ s: MapSection) -> Staleness? {
+        if let text = s.scalar("stale_after"), let first = text.first, first.isLetter {
+            // A word, not a number with a unit: the duration's message would not say `never`.
+            guard text == "never" else {
+                s.error("'stale_after' must be a duration such as 10m, or never, found '\(text)'", atValueOf: "stale_after",
+                        hint: "never turns the limit off; durations take a unit: ms, s, m, h")
+                return nil
+            }
+            return .never
+        }
+        return s.duration("stale_after").map(Staleness.after)
     }
 
     static func isEnvironmentName(_ s: String) -> Bool {
@@ -124,7 +141,7 @@ public enum MQTTDeviceSyntax: ProtocolSyntax {
                 m.error("'true_value' and 'false_value' are both '\(trueValue)'", atValueOf: "false_value")
             }
         }
-        let staleAfter = m.duration("stale_after")
+        let staleAfter = staleness(m)
         var commandTopic: String?
         var payload: PayloadTemplate?
         if access.isWritable {
@@ -301,7 +318,8 @@ public enum MQTTDeviceSyntax: ProtocolSyntax {
                 "topic": ["type": "string", "minLength": 1, "description": "State topic; {id} is the device id; + and # allowed."],
                 "id_level": ["type": "integer", "minimum": 1, "maximum": 64,
                              "description": "1-based topic level ('+') that carries the device id, for devices sharing one topic filter."],
-                "stale_after": ["$ref": "#/$defs/duration", "description": "A point with no message for this long becomes bad (default never)."],
+                "stale_after": ["anyOf": [["$ref": "#/$defs/duration"], ["const": "never"]],
+                                "description": "A point with no message for this long becomes bad: a duration, or never (the default)."],
                 "qos": ["type": "integer", "minimum": 0, "maximum": 1, "description": "Subscription QoS (default 1)."],
             ] as [String: Any],
         ]
@@ -315,7 +333,8 @@ public enum MQTTDeviceSyntax: ProtocolSyntax {
             "type": ["enum": MQTTValueType.allCases.map(\.rawValue), "description": "Default float64 (bool with true_value/false_value)."],
             "true_value": ["type": "string", "minLength": 1, "description": "Text meaning true for a bool sent as text (ON)."],
             "false_value": ["type": "string", "minLength": 1, "description": "Text meaning false (OFF)."],
-            "stale_after": ["$ref": "#/$defs/duration", "description": "Overrides the device's stale_after."],
+            "stale_after": ["anyOf": [["$ref": "#/$defs/duration"], ["const": "never"]],
+                            "description": "Overrides the device's stale_after: a duration, or never (for topics sent only on change)."],
             "command_topic": ["type": "string", "minLength": 1, "pattern": "^[^+#]*$", "description": "Where writes go (default {topic}/set); no wildcards."],
             "payload": ["type": "string", "minLength": 1,
                         "description": "JSON template of a write with {value}; default {\"<last key of path>\": {value}}."],
