@@ -317,6 +317,10 @@ final class BrokerSession: Sendable {
     }
 
     private func makeOptions() -> Result<MQTTOptions, MQTTDeviceMapError> {
+        // The loader refuses this too; a connection made in code must not slip past it.
+        guard key.broker.useTLS || key.insecure else {
+            return .failure(.init("plain mqtt:// refused without `insecure: true`: it would send device data and commands unencrypted"))
+        }
         var password: String?
         if let name = key.passwordEnv {
             guard let value = ProcessInfo.processInfo.environment[name] else {

@@ -150,7 +150,7 @@ public struct MQTTDeviceConnection: DeviceConnection, Hashable {
     /// What devices share one MQTT connection by: everything about the session, nothing about
     /// the device (topic, id level, staleness, QoS).
     public var session: MQTTSessionKey {
-        MQTTSessionKey(broker: broker, caFile: broker.useTLS ? caFile ?? Self.defaultCAFile : nil, certFile: certFile,
+        MQTTSessionKey(broker: broker, insecure: !broker.useTLS && insecure, caFile: broker.useTLS ? caFile ?? Self.defaultCAFile : nil, certFile: certFile,
                        keyFile: keyFile, username: username, passwordEnv: passwordEnv, clientID: clientID)
     }
 
@@ -185,6 +185,9 @@ public struct MQTTDeviceConnection: DeviceConnection, Hashable {
 public struct MQTTSessionKey: Sendable, Hashable, CustomStringConvertible {
     /// The broker.
     public var broker: MQTTBrokerURL
+    /// Plain `mqtt://` allowed (`insecure: true`); always false for `mqtts://`, where it means
+    /// nothing. A session without it refuses to connect in plain text.
+    public var insecure: Bool
     /// CA bundle; nil for plain MQTT.
     public var caFile: String?
     /// Client certificate.

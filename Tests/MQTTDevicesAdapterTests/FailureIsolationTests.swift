@@ -94,4 +94,37 @@ struct FailureIsolationTests {
         #expect(added.map(\.point) == ["a"])
         #expect(added.first?.quality.reason?.hasPrefix("broker mqtt://127.0.0.1:\(port): ") == true, "\(added)")
     }
+
+    @Test("a plain mqtt:// connection made in code without insecure is refused, naming the broker, and never connects")
+    func plainWithoutInsecure() async throws {
+        let broker = try await TestSiteBroker.start()
+        do {
+            var loaded = try devices("""
+                devices:
+                  - id: plain
+                    protocol: mqtt
+                    connection: { broker: "\(broker.url)", insecure: true, topic: "p/{id}" }
+                    points: { a: { path: $.a } }
+                """)
+            var connection = loaded[0].mqttConnection
+            connection.insecure = false
+            loaded[0].connection = connection
+            let adapter = MQTTDevicesAdapter(devices: loaded, logger: LogCapture().logger, reconnect: fastReconnect)
+            let readings = ReadingCollector()
+            let running = Task { try await adapter.run(sink: readings.sink) }
+            let batch = await readings.waitForBatch(timeout: .seconds(20)) { _ in true }
+            let connected = adapter.connectedBrokers
+            running.cancel()
+            _ = try? await running.value
+            let reading = try #require(batch?.first)
+            #expect(reading.quality.name == "bad")
+            #expect(reading.quality.reason?.hasPrefix("broker \(broker.url): ") == true, "\(reading.quality)")
+            #expect(reading.quality.reason?.contains("insecure") == true, "\(reading.quality)")
+            #expect(connected == 0)
+        } catch {
+            await broker.stop()
+            throw error
+        }
+        await broker.stop()
+    }
 }
