@@ -188,7 +188,8 @@ final class BrokerSession: Sendable {
                 if let problem = s.problem {
                     Self.emitBad(added, sink: sink) { _ in problem }
                 } else if s.connection != nil {
-                    let refused = s.refused
+                    // Refused on this connection, so subscribeMissing will not try it again.
+                    let refused = s.refused.filter { s.subscribed.contains($0.key) }
                     Self.emitBad(added.filter { refused[$0.filter] != nil }, sink: sink) { refused[$0.filter]! }
                 }
             }
