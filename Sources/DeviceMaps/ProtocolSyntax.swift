@@ -150,6 +150,14 @@ public struct MapSection {
     /// A positive duration: `500ms`, `2s`.
     public func duration(_ key: String) -> Duration? { mapping.duration(key) }
 
+    /// The text of `key` when its value is a scalar, reporting nothing: for a key that takes a
+    /// word besides a typed value (`stale_after: never`), the word is read here and anything
+    /// else is left to the typed accessor and its messages.
+    public func scalar(_ key: String) -> String? {
+        guard let e = mapping.entry(key), case .scalar(let s) = e.value else { return nil }
+        return s.string
+    }
+
     /// One of an enumeration's raw values, with the allowed ones as the hint.
     public func choice<E: RawRepresentable & CaseIterable>(_ key: String, _ type: E.Type, required: Bool = false) -> E?
     where E.RawValue == String {

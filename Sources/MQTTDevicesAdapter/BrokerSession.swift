@@ -36,8 +36,13 @@ struct Route: Sendable {
         let c = device.mqttConnection
         let deviceTopic = c.topic(of: device.id)
         return device.points.filter(\.access.isReadable).map { point in
-            Route(filter: point.mqtt.topic(device: device.id, deviceTopic: deviceTopic), device: device.id, idLevel: c.idLevel,
-                  point: point, staleAfter: point.mqtt.staleAfter ?? c.staleAfter, qos: c.qos)
+            let staleAfter: Duration? = switch point.mqtt.staleAfter {
+            case .after(let d)?: d
+            case .never?: nil
+            case nil: c.staleAfter
+            }
+            return Route(filter: point.mqtt.topic(device: device.id, deviceTopic: deviceTopic), device: device.id, idLevel: c.idLevel,
+                         point: point, staleAfter: staleAfter, qos: c.qos)
         }
     }
 }
@@ -84,18 +89,33 @@ final class DeviceCounters: Sendable {
 /// One MQTT connection shared by the devices that name the same broker and credentials: it
 /// connects (with backoff), subscribes once per distinct filter, routes each message to the
 /// points bound to its topic, checks staleness, and publishes commands.
+///
+/// Readings go to the sink while the state lock is held, so that what was emitted always
+/// agrees with the state: no reading of a removed device once `setDevices` has returned, and
+/// no stale `bad` decided before a fresh `good` and emitted after it. `ReadingSink` is a
+/// synchronous closure and the gateway's (report filter, then the outbox queue) takes its own
+/// locks briefly and never calls back into an adapter; a sink that blocked would stall only
+/// this session.
 final class BrokerSession: Sendable {
     private struct State {
         var devices: [DeviceDefinition] = []
         var routes: [Route] = []
+        /// Bumped by `setDevices`: readings decoded for older routes are decoded again.
+        var generation = 0
+        var sink: ReadingSink?
         var connection: MQTTConnection?
+        /// Filters tried on this connection, refused ones included (they are not retried
+        /// until the next connection).
         var subscribed: Set<String> = []
+        /// Filters the broker (or libmosquitto) refused, with the reason their points read;
+        /// kept across reconnects so that the same refusal is logged once.
+        var refused: [String: String] = [:]
         /// The broker problem in force (nil while connected), logged and reported once.
         var problem: String?
         var lastMessage: [PointKey: ContinuousClock.Instant] = [:]
         var stale: Set<PointKey> = []
         var task: Task<Void, Never>?
-        /// Connected and subscribed to every filter.
+        /// Connected, and every filter subscribed or refused.
         var ready = false
     }
 
@@ -122,12 +142,13 @@ final class BrokerSession: Sendable {
 
     // MARK: - Lifecycle
 
-    /// True while connected and subscribed.
+    /// True while connected, with every filter subscribed or refused.
     var isReady: Bool { state.withLock { $0.ready } }
 
     func start(sink: ReadingSink) {
         state.withLock { s in
             guard s.task == nil else { return }
+            s.sink = sink
             s.task = Task { await self.run(sink: sink) }
         }
     }
@@ -143,23 +164,41 @@ final class BrokerSession: Sendable {
     }
 
     /// Replaces the devices; a connected session subscribes to new filters before returning.
+    /// New points of a session with a broker problem, or on a filter already refused, read
+    /// `bad` with that reason before this returns: a device added during an outage is not
+    /// silent.
     func setDevices(_ devices: [DeviceDefinition]) async {
-        let connection = state.withLock { s in
+        let (connection, sink) = state.withLock { s -> (MQTTConnection?, ReadingSink?) in
+            let before = Set(s.routes.map(\.key))
             s.devices = devices
             s.routes = devices.flatMap(Route.routes)
+            s.generation += 1
             let keys = Set(s.routes.map(\.key))
+            let filters = Set(s.routes.map(\.filter))
             s.lastMessage = s.lastMessage.filter { keys.contains($0.key) }
             s.stale.formIntersection(keys)
+            s.refused = s.refused.filter { filters.contains($0.key) }
             if s.ready {
                 // A point added while connected is stale after its stale_after without a message, too.
                 let now = ContinuousClock.now
                 for key in keys where s.lastMessage[key] == nil { s.lastMessage[key] = now }
             }
-            return s.connection
+            let added = s.routes.filter { !before.contains($0.key) }
+            if let sink = s.sink {
+                if let problem = s.problem {
+                    Self.emitBad(added, sink: sink) { _ in problem }
+                } else if s.connection != nil {
+                    // Refused on this connection, so subscribeMissing will not try it again.
+                    let refused = s.refused.filter { s.subscribed.contains($0.key) }
+                    Self.emitBad(added.filter { refused[$0.filter] != nil }, sink: sink) { refused[$0.filter]! }
+                }
+            }
+            return (s.connection, s.sink)
         }
-        if let connection {
-            // A failure here also ends the connection, and the loop resubscribes everything.
-            try? await subscribeMissing(connection)
+        if let connection, let sink {
+            // Only a lost connection throws; it ends the session, and the loop reports it and
+            // subscribes everything again on the next connection.
+            try? await subscribeMissing(connection, sink: sink)
         }
     }
 
@@ -207,7 +246,7 @@ final class BrokerSession: Sendable {
             }
         }
         do {
-            try await subscribeMissing(connection)
+            try await subscribeMissing(connection, sink: sink)
         } catch {
             await connection.disconnect()
             return Task.isCancelled ? nil : error.description
@@ -234,8 +273,11 @@ final class BrokerSession: Sendable {
         return error?.description ?? "the connection ended"
     }
 
-    /// Subscribes to every filter of the current routes not yet subscribed on `connection`.
-    private func subscribeMissing(_ connection: MQTTConnection) async throws(MQTTError) {
+    /// Subscribes to every filter of the current routes not yet tried on `connection`. A filter
+    /// refused by the broker (an ACL) or by libmosquitto (a wildcard that a device id made in
+    /// code put in the wrong place) makes only its points `bad`; the other filters and the
+    /// connection go on. Throws only when the connection is lost.
+    private func subscribeMissing(_ connection: MQTTConnection, sink: ReadingSink) async throws(MQTTError) {
         while true {
             let next = state.withLock { s -> (String, Int)? in
                 guard s.connection === connection else { return nil }
@@ -247,14 +289,39 @@ final class BrokerSession: Sendable {
             guard let (filter, qos) = next else { return }
             do {
                 try await connection.subscribe(filter, qos: qos)
+                state.withLock { _ = $0.refused.removeValue(forKey: filter) }
             } catch {
-                state.withLock { _ = $0.subscribed.remove(filter) }
-                throw error
+                guard case .failed(let why) = error, !Task.isCancelled else {
+                    state.withLock { _ = $0.subscribed.remove(filter) }
+                    throw error
+                }
+                refuse(filter, because: why, on: connection, sink: sink)
             }
         }
     }
 
+    /// The points on `filter` read `bad` with the reason; a new reason is logged once.
+    private func refuse(_ filter: String, because why: String, on connection: MQTTConnection, sink: ReadingSink) {
+        // MQTTClient names the filter when libmosquitto refuses it, not when the broker does.
+        let reason = why.contains("'\(filter)'") ? why : "cannot subscribe to '\(filter)': \(why)"
+        let isNew = state.withLock { s -> Bool in
+            guard s.connection === connection else { return false }
+            let isNew = s.refused[filter] != reason
+            s.refused[filter] = reason
+            Self.emitBad(s.routes.filter { $0.filter == filter }, sink: sink) { _ in reason }
+            return isNew
+        }
+        if isNew {
+            logger.error("mqtt subscription failed; its points read bad", metadata: [
+                "filter": "\(filter)", "error": "\(why)"])
+        }
+    }
+
     private func makeOptions() -> Result<MQTTOptions, MQTTDeviceMapError> {
+        // The loader refuses this too; a connection made in code must not slip past it.
+        guard key.broker.useTLS || key.insecure else {
+            return .failure(.init("plain mqtt:// refused without `insecure: true`: it would send device data and commands unencrypted"))
+        }
         var password: String?
         if let name = key.passwordEnv {
             guard let value = ProcessInfo.processInfo.environment[name] else {
@@ -282,76 +349,94 @@ final class BrokerSession: Sendable {
     /// Every readable point `bad` with the broker's reason, once per change of the reason.
     private func fail(_ reason: String, sink: ReadingSink) {
         let text = "broker \(key.broker): \(reason)"
-        let routes = state.withLock { s -> [Route]? in
-            guard s.problem != text else { return nil }
+        let changed = state.withLock { s -> Bool in
+            guard s.problem != text else { return false }
             s.problem = text
-            return s.routes
+            Self.emitBad(s.routes, sink: sink) { _ in text }
+            return true
         }
-        guard let routes else { return }
+        guard changed else { return }
         logger.error("mqtt devices cannot reach their broker", metadata: ["error": "\(reason)"])
-        emit(Dictionary(grouping: routes, by: \.device).mapValues { $0.map { ($0.point, Quality.bad(text)) } }, sink: sink)
     }
 
-    private func emit(_ byDevice: [String: [(PointDefinition, Quality)]], sink: ReadingSink) {
+    /// `routes` `bad` with their reasons, one batch per device in device order. Called with
+    /// the state lock held (see the type's comment).
+    private static func emitBad(_ routes: [Route], sink: ReadingSink, reason: (Route) -> String) {
         let now = Date()
-        for (device, points) in byDevice.sorted(by: { $0.key < $1.key }) {
-            sink.emit(points.map { Reading(device: device, point: $0.0.name, value: nil, unit: $0.0.unit, quality: $0.1, timestamp: now) })
+        var order: [String] = []
+        var byDevice: [String: [Reading]] = [:]
+        for route in routes {
+            if byDevice[route.device] == nil { order.append(route.device) }
+            byDevice[route.device, default: []].append(Reading(device: route.device, point: route.point.name, value: nil,
+                                                               unit: route.point.unit, quality: .bad(reason(route)), timestamp: now))
         }
+        for device in order.sorted() { sink.emit(byDevice[device]!) }
     }
 
     // MARK: - Messages
 
     private func handle(_ message: MQTTMessage, sink: ReadingSink) {
-        let now = ContinuousClock.now
-        let (routes, unknownID) = state.withLock { s -> ([Route], Substring?) in
-            var accepted: [Route] = []
-            var unknownID: Substring?
-            for route in s.routes where Topic.matches(route.filter, message.topic) {
-                if route.accepts(message.topic) {
-                    accepted.append(route)
+        let payload = Payload(topic: message.topic, bytes: message.payload)
+        while true {
+            let (routes, unknownID, generation) = state.withLock { s -> ([Route], Substring?, Int) in
+                var accepted: [Route] = []
+                var unknownID: Substring?
+                for route in s.routes where Topic.matches(route.filter, message.topic) {
+                    if route.accepts(message.topic) {
+                        accepted.append(route)
+                    } else if let level = route.idLevel {
+                        unknownID = Topic.level(level, of: message.topic)
+                    }
+                }
+                return (accepted, accepted.isEmpty ? unknownID : nil, s.generation)
+            }
+            if let unknownID {
+                // The gateway serves the devices its maps declare; a stranger is noted, not adopted.
+                if counters.recordUnknown(String(unknownID)) {
+                    logger.warning("mqtt message for an undeclared device id ignored", metadata: [
+                        "topic": "\(message.topic)", "id": "\(unknownID)"])
+                }
+                return
+            }
+            guard !routes.isEmpty else { return }
+            // Decoded outside the lock; emitted under it only if the routes are still current.
+            let timestamp = Date()
+            var order: [String] = []
+            var byDevice: [String: [Reading]] = [:]
+            for route in routes {
+                if byDevice[route.device] == nil { order.append(route.device) }
+                let reading: Reading
+                switch ValueCodec.decode(payload, point: route.point) {
+                case .success(let value):
+                    reading = Reading(device: route.device, point: route.point.name, value: value, unit: route.point.unit,
+                                      quality: .good, timestamp: timestamp)
+                case .failure(let why):
+                    reading = Reading(device: route.device, point: route.point.name, value: nil, unit: route.point.unit,
+                                      quality: .bad(why.description), timestamp: timestamp)
+                }
+                byDevice[route.device, default: []].append(reading)
+            }
+            let now = ContinuousClock.now
+            let emitted = state.withLock { s -> Bool in
+                guard s.generation == generation else { return false }
+                for route in routes {
                     s.lastMessage[route.key] = now
                     s.stale.remove(route.key)
-                } else if let level = route.idLevel {
-                    unknownID = Topic.level(level, of: message.topic)
+                }
+                for device in order { sink.emit(byDevice[device]!) }
+                return true
+            }
+            // The devices changed meanwhile: route the message again, to the current ones.
+            guard emitted else { continue }
+            for device in order {
+                let bad = byDevice[device]!.first { $0.quality != .good }
+                counters.record(device, bad: bad != nil)
+                if let bad {
+                    badPayloadLog.log(logger, "mqtt payload not understood", metadata: [
+                        "device": "\(device)", "point": "\(bad.point)", "reason": "\(bad.quality.reason ?? "")"])
                 }
             }
-            return (accepted, accepted.isEmpty ? unknownID : nil)
-        }
-        if let unknownID {
-            // The gateway serves the devices its maps declare; a stranger is noted, not adopted.
-            if counters.recordUnknown(String(unknownID)) {
-                logger.warning("mqtt message for an undeclared device id ignored", metadata: [
-                    "topic": "\(message.topic)", "id": "\(unknownID)"])
-            }
             return
-        }
-        guard !routes.isEmpty else { return }
-        let payload = Payload(topic: message.topic, bytes: message.payload)
-        let timestamp = Date()
-        var order: [String] = []
-        var byDevice: [String: [Reading]] = [:]
-        for route in routes {
-            if byDevice[route.device] == nil { order.append(route.device) }
-            let reading: Reading
-            switch ValueCodec.decode(payload, point: route.point) {
-            case .success(let value):
-                reading = Reading(device: route.device, point: route.point.name, value: value, unit: route.point.unit,
-                                  quality: .good, timestamp: timestamp)
-            case .failure(let why):
-                reading = Reading(device: route.device, point: route.point.name, value: nil, unit: route.point.unit,
-                                  quality: .bad(why.description), timestamp: timestamp)
-            }
-            byDevice[route.device, default: []].append(reading)
-        }
-        for device in order {
-            let readings = byDevice[device]!
-            let bad = readings.first { $0.quality != .good }
-            counters.record(device, bad: bad != nil)
-            if let bad {
-                badPayloadLog.log(logger, "mqtt payload not understood", metadata: [
-                    "device": "\(device)", "point": "\(bad.point)", "reason": "\(bad.quality.reason ?? "")"])
-            }
-            sink.emit(readings)
         }
     }
 
@@ -363,27 +448,25 @@ final class BrokerSession: Sendable {
                 min(s.devices.map(\.poll).min() ?? .seconds(1), .seconds(1))
             }
             try? await Task.sleep(for: max(tick, .milliseconds(50)))
-            let now = ContinuousClock.now
-            let stale = state.withLock { s -> [Route] in
-                // A session without a connection has its points bad for the broker's reason already.
-                guard s.connection != nil, s.problem == nil else { return [] }
+            state.withLock { s in
+                // A session without a connection has its points bad for the broker's reason
+                // already, and a refused filter's points for their own.
+                guard s.connection != nil, s.problem == nil else { return }
+                // Decided and emitted under the lock: a message handled meanwhile cannot be
+                // overtaken by a stale `bad` decided before it.
+                let now = ContinuousClock.now
                 var found: [Route] = []
-                for route in s.routes {
+                for route in s.routes where s.refused[route.filter] == nil {
                     guard let limit = route.staleAfter, !s.stale.contains(route.key),
                           let last = s.lastMessage[route.key], now - last >= limit else { continue }
                     s.stale.insert(route.key)
                     found.append(route)
                 }
-                return found
+                for (device, routes) in Dictionary(grouping: found, by: \.device) {
+                    counters.recordStale(device, count: routes.count)
+                }
+                Self.emitBad(found, sink: sink) { "no message on \($0.topic) for \($0.staleAfter.map(durationText) ?? "")" }
             }
-            guard !stale.isEmpty else { continue }
-            var byDevice: [String: [(PointDefinition, Quality)]] = [:]
-            for route in stale {
-                let limit = route.staleAfter.map(durationText) ?? ""
-                byDevice[route.device, default: []].append((route.point, .bad("no message on \(route.topic) for \(limit)")))
-            }
-            for (device, points) in byDevice { counters.recordStale(device, count: points.count) }
-            emit(byDevice, sink: sink)
         }
     }
 

@@ -23,6 +23,23 @@ public enum MQTTValueType: String, Sendable, Hashable, CaseIterable {
     }
 }
 
+/// How long an MQTT point may go without a message before it reads `bad`.
+public enum Staleness: Sendable, Hashable {
+    /// `bad` after this long without a message.
+    case after(Duration)
+    /// Never `bad` for silence: for topics published only on change, such as zigbee2mqtt's
+    /// retained availability.
+    case never
+
+    /// `10m`, `never`: as device maps write it.
+    public var text: String {
+        switch self {
+        case .after(let d): return durationText(d)
+        case .never: return "never"
+        }
+    }
+}
+
 /// An MQTT broker address: `mqtt://host:1883` or `mqtts://host:8883`.
 public struct MQTTBrokerURL: Sendable, Hashable, CustomStringConvertible {
     /// True for `mqtts://`.
@@ -103,7 +120,8 @@ public struct MQTTDeviceConnection: DeviceConnection, Hashable {
     public var topic: String
     /// The 1-based topic level that carries the device id, for devices sharing a wildcard topic.
     public var idLevel: Int?
-    /// Points without a message for this long become `bad`; nil: never.
+    /// Points without a message for this long become `bad`; nil: never (`stale_after: never`,
+    /// or not given).
     public var staleAfter: Duration?
     /// Subscription QoS (0 or 1).
     public var qos: Int
@@ -132,7 +150,7 @@ public struct MQTTDeviceConnection: DeviceConnection, Hashable {
     /// What devices share one MQTT connection by: everything about the session, nothing about
     /// the device (topic, id level, staleness, QoS).
     public var session: MQTTSessionKey {
-        MQTTSessionKey(broker: broker, caFile: broker.useTLS ? caFile ?? Self.defaultCAFile : nil, certFile: certFile,
+        MQTTSessionKey(broker: broker, insecure: !broker.useTLS && insecure, caFile: broker.useTLS ? caFile ?? Self.defaultCAFile : nil, certFile: certFile,
                        keyFile: keyFile, username: username, passwordEnv: passwordEnv, clientID: clientID)
     }
 
@@ -167,6 +185,9 @@ public struct MQTTDeviceConnection: DeviceConnection, Hashable {
 public struct MQTTSessionKey: Sendable, Hashable, CustomStringConvertible {
     /// The broker.
     public var broker: MQTTBrokerURL
+    /// Plain `mqtt://` allowed (`insecure: true`); always false for `mqtts://`, where it means
+    /// nothing. A session without it refuses to connect in plain text.
+    public var insecure: Bool
     /// CA bundle; nil for plain MQTT.
     public var caFile: String?
     /// Client certificate.
@@ -260,8 +281,8 @@ public struct MQTTPointAddress: PointAddress, Hashable {
     public var trueValue: String?
     /// For a bool carried as text: the text meaning false.
     public var falseValue: String?
-    /// Overrides the device's `stale_after`.
-    public var staleAfter: Duration?
+    /// Overrides the device's `stale_after`; nil: the device's.
+    public var staleAfter: Staleness?
     /// Where writes are published (`{topic}` and `{id}` allowed); nil for read-only points.
     public var commandTopic: String?
     /// What writes publish; nil for read-only points.
@@ -272,7 +293,7 @@ public struct MQTTPointAddress: PointAddress, Hashable {
 
     /// Creates an address.
     public init(topic: String? = nil, path: JSONPath, type: MQTTValueType, trueValue: String? = nil, falseValue: String? = nil,
-                staleAfter: Duration? = nil, commandTopic: String? = nil, payload: PayloadTemplate? = nil) {
+                staleAfter: Staleness? = nil, commandTopic: String? = nil, payload: PayloadTemplate? = nil) {
         self.topic = topic
         self.path = path
         self.type = type
@@ -302,7 +323,7 @@ public struct MQTTPointAddress: PointAddress, Hashable {
         fields += [MapField("path", .string(path.description)), MapField("type", .string(type.rawValue))]
         if let trueValue { fields.append(MapField("true_value", .string(trueValue))) }
         if let falseValue { fields.append(MapField("false_value", .string(falseValue))) }
-        if let staleAfter { fields.append(MapField("stale_after", .string(durationText(staleAfter)))) }
+        if let staleAfter { fields.append(MapField("stale_after", .string(staleAfter.text))) }
         if let commandTopic { fields.append(MapField("command_topic", .string(commandTopic))) }
         if let payload { fields.append(MapField("payload", .string(payload.description))) }
         return fields

@@ -72,12 +72,29 @@ public enum MQTTDeviceSyntax: ProtocolSyntax {
                             : "id_level is for devices sharing a wildcard topic such as sensors/+/state; without one, use {id} in the topic and drop id_level")
             }
         }
-        let staleAfter = c.duration("stale_after")
+        let staleAfter: Duration? = switch staleness(c) {
+        case .after(let d)?: d
+        case .never?, nil: nil
+        }
         let qos = c.integer("qos", in: 0...1) ?? 1
         guard c.errorCount == before, let broker, let topic else { return nil }
         return MQTTDeviceConnection(broker: broker, insecure: insecure, caFile: ca, certFile: cert, keyFile: key,
                                     username: username, passwordEnv: passwordEnv, clientID: clientID, topic: topic,
                                     idLevel: idLevel, staleAfter: staleAfter, qos: qos)
+    }
+
+    /// `stale_after`: a duration, or `never`; nil when not given or wrong (reported).
+    static func staleness(_ s: MapSection) -> Staleness? {
+        if let text = s.scalar("stale_after"), let first = text.first, first.isLetter {
+            // A word, not a number with a unit: the duration's message would not say `never`.
+            guard text == "never" else {
+                s.error("'stale_after' must be a duration such as 10m, or never, found '\(text)'", atValueOf: "stale_after",
+                        hint: "never turns the limit off; durations take a unit: ms, s, m, h")
+                return nil
+            }
+            return .never
+        }
+        return s.duration("stale_after").map(Staleness.after)
     }
 
     static func isEnvironmentName(_ s: String) -> Bool {
@@ -124,7 +141,7 @@ public enum MQTTDeviceSyntax: ProtocolSyntax {
                 m.error("'true_value' and 'false_value' are both '\(trueValue)'", atValueOf: "false_value")
             }
         }
-        let staleAfter = m.duration("stale_after")
+        let staleAfter = staleness(m)
         var commandTopic: String?
         var payload: PayloadTemplate?
         if access.isWritable {
@@ -210,10 +227,17 @@ public enum MQTTDeviceSyntax: ProtocolSyntax {
     }
 
     /// Two sessions (different credentials or certificates) with one client id on one broker
-    /// would take each other's connection over, forever: an error at the second device.
+    /// would take each other's connection over, forever: an error at the second device. A
+    /// device id that fills `{id}` or the id level must keep its topics valid (`check(points:)`
+    /// sees only the literal `{id}`): an error at the device.
     public static func check(devices: [DeviceDefinition], reporter: MapReporter) {
         var first: [String: (device: DeviceDefinition, session: MQTTSessionKey)] = [:]
         for device in devices {
+            let at = device.location ?? SourceLocation(file: "", line: 0, column: 0)
+            if let problem = idProblem(of: device) {
+                reporter.error("device '\(device.id)': \(problem)", at: at,
+                               hint: "rename the device, or give it topics that do not contain its id")
+            }
             let session = device.mqttConnection.session
             guard let id = session.clientID else { continue }
             let key = "\(session.broker.host):\(session.broker.port) \(id)"
@@ -223,9 +247,56 @@ public enum MQTTDeviceSyntax: ProtocolSyntax {
             }
             guard other.session != session else { continue }
             reporter.error("device '\(device.id)': client id '\(id)' on \(session.broker) is already used by device '\(other.device.id)' with other connection settings",
-                           at: device.location ?? SourceLocation(file: "", line: 0, column: 0),
+                           at: at,
                            hint: "a broker keeps one connection per client id: give the devices the same settings (they then share it) or different client ids")
         }
+    }
+
+    /// Why the device's id cannot go into its topics; nil when it can. The broker refuses a
+    /// filter with a misplaced wildcard, and a well-placed one (`zigbee2mqtt/+`) would take in
+    /// every other device's messages; a '/' at the id's edge leaves an empty level, which no
+    /// device publishes to. A `/` inside the id is fine with `{id}` (zigbee2mqtt's friendly
+    /// names use it for groups), but not at the id level, which is one level.
+    static func idProblem(of device: DeviceDefinition) -> String? {
+        let id = device.id
+        let connection = device.mqttConnection
+        let reserved = id.contains("\0") ? "a NUL character, which no MQTT topic may carry"
+            : ["#", "+"].first(where: id.contains).map { "'\($0)', an MQTT wildcard" }
+        for template in idTemplates(of: device) {
+            let resolved = template.replacingOccurrences(of: "{id}", with: id)
+            if let reserved {
+                return "the id cannot fill {id} in topic '\(template)': it contains \(reserved)"
+            }
+            if emptyLevels(resolved) > emptyLevels(template.replacingOccurrences(of: "{id}", with: "x")) {
+                return "the id cannot fill {id} in topic '\(template)': '\(resolved)' has an empty level"
+            }
+        }
+        if let level = connection.idLevel {
+            if let reserved { return "the id cannot fill level \(level) of topic '\(connection.topic)' (id_level): it contains \(reserved)" }
+            if id.contains("/") {
+                return "the id cannot fill level \(level) of topic '\(connection.topic)' (id_level): it contains '/', and a level has none"
+            }
+        }
+        return nil
+    }
+
+    /// The device's topics that contain `{id}`, `{topic}` filled in: its state topic, its
+    /// points' topics and its writable points' command topics.
+    private static func idTemplates(of device: DeviceDefinition) -> [String] {
+        let deviceTopic = device.mqttConnection.topic
+        var topics = [deviceTopic]
+        for point in device.points {
+            let a = point.mqtt
+            let topic = a.topic(device: "{id}", deviceTopic: deviceTopic)
+            topics.append(topic)
+            if let command = a.commandTopic { topics.append(command.replacingOccurrences(of: "{topic}", with: topic)) }
+        }
+        var seen: Set<String> = []
+        return topics.filter { $0.contains("{id}") && seen.insert($0).inserted }
+    }
+
+    private static func emptyLevels(_ topic: String) -> Int {
+        topic.split(separator: "/", omittingEmptySubsequences: false).filter(\.isEmpty).count
     }
 
     /// `connection:` of an MQTT device.
@@ -247,7 +318,8 @@ public enum MQTTDeviceSyntax: ProtocolSyntax {
                 "topic": ["type": "string", "minLength": 1, "description": "State topic; {id} is the device id; + and # allowed."],
                 "id_level": ["type": "integer", "minimum": 1, "maximum": 64,
                              "description": "1-based topic level ('+') that carries the device id, for devices sharing one topic filter."],
-                "stale_after": ["$ref": "#/$defs/duration", "description": "A point with no message for this long becomes bad (default never)."],
+                "stale_after": ["anyOf": [["$ref": "#/$defs/duration"], ["const": "never"]],
+                                "description": "A point with no message for this long becomes bad: a duration, or never (the default)."],
                 "qos": ["type": "integer", "minimum": 0, "maximum": 1, "description": "Subscription QoS (default 1)."],
             ] as [String: Any],
         ]
@@ -261,7 +333,8 @@ public enum MQTTDeviceSyntax: ProtocolSyntax {
             "type": ["enum": MQTTValueType.allCases.map(\.rawValue), "description": "Default float64 (bool with true_value/false_value)."],
             "true_value": ["type": "string", "minLength": 1, "description": "Text meaning true for a bool sent as text (ON)."],
             "false_value": ["type": "string", "minLength": 1, "description": "Text meaning false (OFF)."],
-            "stale_after": ["$ref": "#/$defs/duration", "description": "Overrides the device's stale_after."],
+            "stale_after": ["anyOf": [["$ref": "#/$defs/duration"], ["const": "never"]],
+                            "description": "Overrides the device's stale_after: a duration, or never (for topics sent only on change)."],
             "command_topic": ["type": "string", "minLength": 1, "pattern": "^[^+#]*$", "description": "Where writes go (default {topic}/set); no wildcards."],
             "payload": ["type": "string", "minLength": 1,
                         "description": "JSON template of a write with {value}; default {\"<last key of path>\": {value}}."],

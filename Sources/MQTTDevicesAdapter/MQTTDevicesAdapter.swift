@@ -38,7 +38,8 @@ public struct MQTTDeviceStatistics: Sendable, Hashable {
 /// points bound to its topic. A missing field, malformed JSON or a value of the wrong type
 /// makes that point `bad` with the reason (counted per device, logged rate-limited); a point
 /// without a message for its `stale_after` becomes `bad` too. A lost broker makes every
-/// point of its devices `bad` naming the broker, and is retried with backoff. Writes publish
+/// point of its devices `bad` naming the broker, and is retried with backoff; a topic filter
+/// the broker refuses makes only its own points `bad`. Writes publish
 /// the point's payload template to its command topic (QoS 1) and return the values sent:
 /// MQTT has no read-back.
 public final class MQTTDevicesAdapter: MapAdapter {
@@ -86,7 +87,8 @@ public final class MQTTDevicesAdapter: MapAdapter {
         counters.statistics(device)
     }
 
-    /// Broker connections that are up and subscribed to every topic filter of their devices.
+    /// Broker connections that are up, with every topic filter of their devices subscribed
+    /// or refused (a refused filter's points read `bad`; the connection serves the others).
     public var connectedBrokers: Int {
         state.withLock { Array($0.sessions.values) }.filter(\.isReady).count
     }

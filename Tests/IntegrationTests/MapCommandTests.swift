@@ -235,6 +235,8 @@ struct MapSchemaTests {
         // MQTT: a payload template's JSON once filled in, a default payload's key taken from
         // the path, and a topic level compared with id_level are the loader's to check.
         "mqtt-template-not-json", "mqtt-id-level-without-wildcard",
+        // A device id compared with the topics it fills: the id and the topic are two keys.
+        "mqtt-device-id-in-topic",
         // A point's width against its device's `max_registers_per_request`: two parts of the document again.
         "request-limits",
     ]

@@ -167,6 +167,31 @@ struct AdapterTests {
         }
     }
 
+    @Test("stale_after: never on a point opts out of the device's stale_after (zigbee2mqtt's retained availability)")
+    func staleNever() async throws {
+        try await withRig({ broker in
+            """
+            devices:
+              - id: door
+                protocol: mqtt
+                connection: { broker: "\(broker.url)", insecure: true, topic: "doors/{id}", stale_after: 300ms }
+                poll: 100ms
+                points:
+                  contact:   { path: $.contact, type: bool }
+                  available: { topic: "{topic}/availability", path: $.state, type: bool, true_value: online, false_value: offline,
+                               stale_after: never }
+            """
+        }) { rig in
+            // Both points count from the same subscription instant: with a limit, both would
+            // turn stale in the same check, in one batch.
+            let stale = try #require(await rig.readings.waitForBatch(timeout: .seconds(20)) { batch in
+                batch.contains { $0.quality != .good }
+            })
+            #expect(stale.map(\.point) == ["contact"])
+            #expect(!rig.readings.all.joined().contains { $0.point == "available" })
+        }
+    }
+
     @Test("10,000 random payloads: no crash, every one accounted for, and a valid payload afterwards reads correctly")
     func fuzz() async throws {
         try await withRig({ broker in

@@ -27,6 +27,7 @@ struct READMESampleTests {
         #expect(MQTTDeviceSyntax.commandTopic(of: state.mqtt, device: plug.id, connection: c) == "zigbee2mqtt/coffee-plug/set")
         let available = try #require(plug.points.first { $0.name == "available" })
         #expect(available.mqtt.topic(device: plug.id, deviceTopic: c.topic(of: plug.id)) == "zigbee2mqtt/coffee-plug/availability")
+        #expect(available.mqtt.staleAfter == .never, "availability is sent on change only")
 
         // The plug and the light share one broker connection; the sensor's settings are the same too.
         #expect(Set(devices.map(\.mqttConnection.session)).count == 1)

@@ -54,12 +54,14 @@ struct Rig: Sendable {
 
 /// Starts a broker, an adapter for the map that `yaml` makes from the broker's URL, and a
 /// device-side client; runs `body`; tears everything down.
+/// `adjust` changes the loaded devices, for settings the loader refuses but code can make.
 func withRig(tls: Bool = false, _ yaml: @Sendable (TestSiteBroker) -> String,
+             adjust: @Sendable ([DeviceDefinition]) -> [DeviceDefinition] = { $0 },
              _ body: @Sendable (Rig) async throws -> Void) async throws {
     let broker = try await TestSiteBroker.start(tls: tls)
     let logs = LogCapture()
     do {
-        let adapter = MQTTDevicesAdapter(devices: try devices(yaml(broker)), logger: logs.logger, reconnect: fastReconnect)
+        let adapter = MQTTDevicesAdapter(devices: adjust(try devices(yaml(broker))), logger: logs.logger, reconnect: fastReconnect)
         let readings = ReadingCollector()
         let running = Task { try await adapter.run(sink: readings.sink) }
         let device = try await MQTTConnection.connect(broker.options(clientID: "test-device-\(UUID().uuidString.prefix(8))"),
