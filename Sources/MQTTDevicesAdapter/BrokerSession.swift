@@ -465,7 +465,7 @@ final class BrokerSession: Sendable {
                 for (device, routes) in Dictionary(grouping: found, by: \.device) {
                     counters.recordStale(device, count: routes.count)
                 }
-                Self.emitBad(found, sink: sink) { "no message on \($0.topic) for \($0.staleAfter.map(durationText) ?? "")" }
+                Self.emitBad(found, sink: sink) { "no message on \($0.topic) for \($0.staleAfter?.mapText ?? "")" }
             }
         }
     }
@@ -485,13 +485,4 @@ final class BrokerSession: Sendable {
             throw .failed("publishing to \(topic) on broker \(key.broker) failed: \(error)")
         }
     }
-}
-
-/// `10m`, `1s`, `500ms`: as device maps write durations.
-func durationText(_ d: Duration) -> String {
-    let ms = d.components.seconds * 1000 + d.components.attoseconds / 1_000_000_000_000_000
-    if ms % 3_600_000 == 0 { return "\(ms / 3_600_000)h" }
-    if ms % 60_000 == 0 { return "\(ms / 60_000)m" }
-    if ms % 1000 == 0 { return "\(ms / 1000)s" }
-    return "\(ms)ms"
 }

@@ -34,7 +34,7 @@ public enum Staleness: Sendable, Hashable {
     /// `10m`, `never`: as device maps write it.
     public var text: String {
         switch self {
-        case .after(let d): return durationText(d)
+        case .after(let d): return d.mapText
         case .never: return "never"
         }
     }
@@ -169,7 +169,7 @@ public struct MQTTDeviceConnection: DeviceConnection, Hashable {
         if let username { fields.append(MapField("username", .string(username))) }
         if let passwordEnv { fields.append(MapField("password_env", .string(passwordEnv))) }
         if let clientID { fields.append(MapField("client_id", .string(clientID))) }
-        if let staleAfter { fields.append(MapField("stale_after", .string(durationText(staleAfter)))) }
+        if let staleAfter { fields.append(MapField("stale_after", .string(staleAfter.mapText))) }
         fields.append(MapField("qos", .int(Int64(qos))))
         if insecure { fields.append(MapField("insecure", .bool(true))) }
         return fields

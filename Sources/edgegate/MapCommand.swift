@@ -407,7 +407,7 @@ struct MapNewCommand: ParsableCommand {
         "# path: where the value is in the JSON payload ($.a.b[0]); type: bool, int64, float64 (default), string.",
         "# Writable points publish their payload template to command_topic ({topic}/set by default).",
     ], device: [
-        #"    connection: { broker: "mqtts://broker.example:8883", topic: "zigbee2mqtt/{id}", stale_after: 10m }"#,
+        #"    connection: { broker: "mqtts://broker.example:8883", topic: "zigbee2mqtt/{id}", stale_after: 2h }"#,
         "    # plain MQTT only with `insecure: true`; user names with password_env: the variable holding the password",
     ], body: [
         "    points:",
@@ -416,7 +416,8 @@ struct MapNewCommand: ParsableCommand {
         "      battery:     { path: $.battery, type: int64, unit: \"%\" }",
         "      relay:       { path: $.state, true_value: \"ON\", false_value: \"OFF\", access: readwrite,",
         #"                     payload: '{"state": "{value}"}' }   # what a write publishes"#,
-        #"      available:   { topic: "{topic}/availability", path: $.state, true_value: online, false_value: offline }"#,
+        #"      available:   { topic: "{topic}/availability", path: $.state, true_value: online, false_value: offline,"#,
+        "                     stale_after: never }   # published on change only",
         "    commands:",
         "      switch_on:   { write: { relay: true } }",
     ])
