@@ -27,3 +27,28 @@ extension MapAdapter {
         devices.filter { $0.protocolName == syntax.name }
     }
 }
+
+extension PointDefinition {
+    /// The point's address as its protocol's own type.
+    ///
+    /// Each adapter gets only its own protocol's devices (the gateway hands them out by
+    /// `protocol:`), whose points its syntax parsed, so the address is always of that type;
+    /// anything else is a programming error.
+    public func address<Address: PointAddress>(as type: Address.Type) -> Address {
+        guard let address = address as? Address else {
+            preconditionFailure("point \(name) has no \(Address.self): \(address)")
+        }
+        return address
+    }
+}
+
+extension DeviceDefinition {
+    /// The device's connection as its protocol's own type (see `PointDefinition.address(as:)`
+    /// for why it is one).
+    public func connection<Connection: DeviceConnection>(as type: Connection.Type) -> Connection {
+        guard let connection = connection as? Connection else {
+            preconditionFailure("device \(id) has no \(Connection.self): \(connection)")
+        }
+        return connection
+    }
+}

@@ -108,25 +108,11 @@ public struct DoorSimPoint: PointAddress, Hashable {
 }
 
 extension PointDefinition {
-    /// The point's door field.
-    ///
-    /// Only devices of protocol `door-sim` reach this target (the gateway hands each adapter
-    /// its own protocol's devices), and their points were parsed by `DoorSimSyntax`, so the
-    /// address is always a `DoorSimPoint`; anything else is a programming error.
-    public var doorSim: DoorSimPoint {
-        guard let address = address as? DoorSimPoint else {
-            preconditionFailure("point \(name) is not a door-sim point: \(address)")
-        }
-        return address
-    }
+    /// The point's door-sim address (see `address(as:)` for why it always is one).
+    public var doorSim: DoorSimPoint { address(as: DoorSimPoint.self) }
 }
 
 extension DeviceDefinition {
-    /// The device's door-sim connection (see `PointDefinition.doorSim` for why it is one).
-    public var doorSimConnection: DoorSimConnection {
-        guard let connection = connection as? DoorSimConnection else {
-            preconditionFailure("device \(id) is not a door-sim device: \(connection)")
-        }
-        return connection
-    }
+    /// The device's door-sim connection (see `connection(as:)` for why it always is one).
+    public var doorSimConnection: DoorSimConnection { connection(as: DoorSimConnection.self) }
 }

@@ -246,25 +246,11 @@ public struct HueConnection: DeviceConnection, Hashable {
 }
 
 extension PointDefinition {
-    /// The point's Hue address.
-    ///
-    /// Only devices of protocol `hue` reach this target, and their points were parsed by
-    /// `HueSyntax`, so the address is always a `HuePointAddress`; anything else is a
-    /// programming error.
-    public var hue: HuePointAddress {
-        guard let address = address as? HuePointAddress else {
-            preconditionFailure("point \(name) is not a Hue point: \(address)")
-        }
-        return address
-    }
+    /// The point's Hue address (see `address(as:)` for why it always is one).
+    public var hue: HuePointAddress { address(as: HuePointAddress.self) }
 }
 
 extension DeviceDefinition {
-    /// The device's Hue connection (see `PointDefinition.hue` for why it is one).
-    public var hueConnection: HueConnection {
-        guard let connection = connection as? HueConnection else {
-            preconditionFailure("device \(id) is not a Hue device: \(connection)")
-        }
-        return connection
-    }
+    /// The device's Hue connection (see `connection(as:)` for why it always is one).
+    public var hueConnection: HueConnection { connection(as: HueConnection.self) }
 }

@@ -344,24 +344,13 @@ public struct MQTTPointAddress: PointAddress, Hashable {
 }
 
 extension PointDefinition {
-    /// The point's MQTT address. Only `protocol: mqtt` devices reach this adapter, and their
-    /// points were parsed by `MQTTDeviceSyntax`; anything else is a programming error.
-    public var mqtt: MQTTPointAddress {
-        guard let address = address as? MQTTPointAddress else {
-            preconditionFailure("point \(name) is not an MQTT point: \(address)")
-        }
-        return address
-    }
+    /// The point's MQTT address (see `address(as:)` for why it always is one).
+    public var mqtt: MQTTPointAddress { address(as: MQTTPointAddress.self) }
 }
 
 extension DeviceDefinition {
-    /// The device's MQTT connection (see `PointDefinition.mqtt` for why it is one).
-    public var mqttConnection: MQTTDeviceConnection {
-        guard let connection = connection as? MQTTDeviceConnection else {
-            preconditionFailure("device \(id) is not an MQTT device: \(connection)")
-        }
-        return connection
-    }
+    /// The device's MQTT connection (see `connection(as:)` for why it always is one).
+    public var mqttConnection: MQTTDeviceConnection { connection(as: MQTTDeviceConnection.self) }
 }
 
 /// MQTT topic filters: level syntax and matching.

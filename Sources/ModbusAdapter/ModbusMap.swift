@@ -287,28 +287,14 @@ public struct ModbusConnection: DeviceConnection, Hashable {
 }
 
 extension PointDefinition {
-    /// The point's Modbus address.
-    ///
-    /// Only devices of protocol `modbus` reach this target (the gateway hands each adapter
-    /// its own protocol's devices), and their points were parsed by `ModbusSyntax`, so the
-    /// address is always a `ModbusAddress`; anything else is a programming error.
-    public var modbus: ModbusAddress {
-        guard let address = address as? ModbusAddress else {
-            preconditionFailure("point \(name) is not a Modbus point: \(address)")
-        }
-        return address
-    }
+    /// The point's Modbus address (see `address(as:)` for why it always is one).
+    public var modbus: ModbusAddress { address(as: ModbusAddress.self) }
 }
 
 extension DeviceDefinition {
-    /// The device's Modbus connection (see `PointDefinition.modbus` for why it is one).
+    /// The device's Modbus connection (see `connection(as:)` for why it always is one).
     public var modbusConnection: ModbusConnection {
-        get {
-            guard let connection = connection as? ModbusConnection else {
-                preconditionFailure("device \(id) is not a Modbus device: \(connection)")
-            }
-            return connection
-        }
+        get { connection(as: ModbusConnection.self) }
         set { connection = newValue }
     }
 }
