@@ -19,7 +19,7 @@ import Testing
         }
         // `mqtt-*` cases need the MQTT syntax; the others keep the Modbus-only loader, whose
         // message for an unsupported protocol lists only modbus.
-        let loader = name.hasPrefix("mqtt-") ? DeviceMapLoader.examples : DeviceMapLoader.modbus
+        let loader = name.hasPrefix("mqtt-") || name == "unsupported-protocols" ? DeviceMapLoader.examples : DeviceMapLoader.modbus
         return loader.parse(yaml: yaml, file: "input.yaml").diagnostics
     }
 
