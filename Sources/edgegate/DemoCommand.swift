@@ -16,7 +16,7 @@ import Simulators
 struct DemoCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "demo",
-        abstract: "Run the whole system locally: PKI, mutual-TLS hub, Modbus simulator, gateway, live readings and one command round trip.",
+        abstract: "Run the whole system locally: PKI, mutual-TLS hub, the simulators the maps need (Modbus, a site broker with zigbee2mqtt doors, a Hue bridge), the gateway, live readings and command round trips.",
         discussion: "Runs until Ctrl-C, then stops everything it started, the mosquitto child process included.")
 
     @Option(help: "Device maps to simulate and poll (files or folders).")
