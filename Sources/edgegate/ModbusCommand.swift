@@ -292,17 +292,6 @@ struct ScanRecord: Encodable {
 
 /// A draft device map of what a scan found, that validates as printed.
 enum ScanDraftMap {
-    /// Why a table gave nothing: `holding: 100 refused (illegal data address)`,
-    /// `coil: illegal function (Modbus exception 1): ... has no coil table`.
-    static func whyNothing(_ t: ModbusScanReport.TableResult) -> String {
-        var parts: [String] = []
-        if t.refusedCount > 0 { parts.append("\(t.refusedCount) refused (illegal data address)") }
-        var reasons: [String] = []
-        for f in t.failed where !reasons.contains(f.reason) { reasons.append(f.reason) }
-        parts += reasons
-        return "\(t.table.rawValue): " + parts.joined(separator: ", ")
-    }
-
     static func render(_ report: ModbusScanReport) -> String {
         let o = report.options
         let tables = report.tables.map { "\($0.table.rawValue)" }.joined(separator: ", ")
