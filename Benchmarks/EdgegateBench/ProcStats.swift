@@ -84,9 +84,3 @@ enum Machine {
         #endif
     }
 }
-
-extension Duration {
-    var seconds: Double {
-        Double(components.seconds) + Double(components.attoseconds) * 1e-18
-    }
-}

@@ -1,4 +1,5 @@
 import Foundation
+import GatewayCore
 
 /// Real time for door simulations, so that tests can drive them with a clock they advance
 /// by hand and the simulator and the adapter share one way of playing a schedule.
@@ -111,7 +112,7 @@ public struct DoorPlayback: Sendable {
     public mutating func play(on clock: any DoorClock, _ body: (Step, DoorState, Date) async -> Void) async {
         while !Task.isCancelled {
             while !Task.isCancelled, let (step, at) = step(now: clock.now) {
-                await body(step, state, clock.origin.addingTimeInterval(Self.seconds(at)))
+                await body(step, state, clock.origin.addingTimeInterval(at.seconds))
                 // A long catch-up (a fast schedule, a clock that jumped) must not hold a thread
                 // of the cooperative pool.
                 await Task.yield()
@@ -122,10 +123,5 @@ public struct DoorPlayback: Sendable {
                 return
             }
         }
-    }
-
-    static func seconds(_ d: Duration) -> TimeInterval {
-        let (seconds, attoseconds) = d.components
-        return TimeInterval(seconds) + TimeInterval(attoseconds) / 1e18
     }
 }

@@ -45,3 +45,10 @@ public enum Timestamp {
         return plain.date(from: text)
     }
 }
+
+extension Duration {
+    /// The duration in seconds, for APIs that take a `TimeInterval` and for figures.
+    public var seconds: Double {
+        Double(components.seconds) + Double(components.attoseconds) * 1e-18
+    }
+}

@@ -289,10 +289,3 @@ final class ConnectionWorker: @unchecked Sendable {
         for waiter in waiters { waiter.resume() }
     }
 }
-
-extension Duration {
-    /// The duration in seconds, for APIs that take a `TimeInterval`.
-    var seconds: Double {
-        Double(components.seconds) + Double(components.attoseconds) * 1e-18
-    }
-}

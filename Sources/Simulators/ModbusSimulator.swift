@@ -1,6 +1,7 @@
 import CModbus
 import DeviceMaps
 import Foundation
+import GatewayCore
 import Logging
 import ModbusAdapter
 import Synchronization
@@ -478,7 +479,7 @@ final class SimulatorServer {
             if let last = lastAnimation, now - last < Self.tick { return }
         }
         lastAnimation = now
-        let t = setup.animated ? seconds(now - started) : 0
+        let t = setup.animated ? (now - started).seconds : 0
         for animated in points {
             store(RegisterCodec.nearestPayload(for: animated.value(at: t), point: animated.point),
                   at: animated.point.modbus, in: animated.space)
@@ -524,7 +525,7 @@ final class SimulatorServer {
         guard let context, let mapping = mappings[0] ?? nil else { return }
         var fds = [pollfd(fd: listener, events: Int16(POLLIN), revents: 0)]
         fds += clients.map { pollfd(fd: $0, events: Int16(POLLIN), revents: 0) }
-        let ready = poll(&fds, nfds_t(fds.count), Int32(seconds(Self.tick) * 1000))
+        let ready = poll(&fds, nfds_t(fds.count), Int32(Self.tick.seconds * 1000))
         animate()
         guard ready > 0 else { return }
 
@@ -551,7 +552,7 @@ final class SimulatorServer {
                 control.count(query[header])
                 control.record(pdu: query[header..<Int(length)])
                 if let delay = setup.answerDelays[Int(query[header - 1])] {
-                    usleep(UInt32(seconds(delay) * 1_000_000))
+                    usleep(UInt32(delay.seconds * 1_000_000))
                 }
                 modbus_reply(context, query, length, mapping)
             } else if length < 0 {
@@ -574,7 +575,7 @@ final class SimulatorServer {
         var wait = Self.tick
         if let due = delayed.map(\.due).min() { wait = max(.zero, min(wait, due - .now)) }
         var entry = pollfd(fd: modbus_get_socket(context), events: Int16(POLLIN), revents: 0)
-        let ready = poll(&entry, 1, Int32((seconds(wait) * 1000).rounded(.up)))
+        let ready = poll(&entry, 1, Int32((wait.seconds * 1000).rounded(.up)))
         animate()
         let now = ContinuousClock.now
         for request in delayed where request.due <= now { answer(request.frame, context) }
@@ -588,7 +589,7 @@ final class SimulatorServer {
         let count = read(entry.fd, &chunk, chunk.count)
         guard count > 0 else {
             // Nobody holds the other end (EIO, hang-up): wait for one instead of spinning.
-            if count == 0 || (errno != EAGAIN && errno != EINTR) { usleep(UInt32(seconds(Self.tick) * 1_000_000)) }
+            if count == 0 || (errno != EAGAIN && errno != EINTR) { usleep(UInt32(Self.tick.seconds * 1_000_000)) }
             return
         }
         lastByte = now
@@ -693,8 +694,4 @@ enum ModbusServerText {
     static func errno() -> String {
         String(cString: modbus_strerror(CModbus_errno()))
     }
-}
-
-private func seconds(_ d: Duration) -> Double {
-    Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
 }

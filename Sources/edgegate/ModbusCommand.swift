@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import GatewayCore
 import ModbusAdapter
 
 /// `edgegate modbus ...`: tools that talk to Modbus devices directly, without a device map.
@@ -195,7 +196,7 @@ enum ScanText {
 
     static func render(_ report: ModbusScanReport) -> String {
         let o = report.options
-        let seconds = Double(report.duration.components.seconds) + Double(report.duration.components.attoseconds) * 1e-18
+        let seconds = report.duration.seconds
         var text = "\(o.transport.endpoint) unit \(o.unitID), addresses \(span(o.range)): \(report.readableCount) readable, "
             + "\(report.requests) requests in \(String(format: "%.2f", seconds)) s\n"
         for t in report.tables {
