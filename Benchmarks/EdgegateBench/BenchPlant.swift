@@ -1,3 +1,4 @@
+import ArgumentParser
 import DevTools
 import DeviceMaps
 import Foundation
@@ -92,6 +93,64 @@ struct BenchPlant {
         for consumer in consumers { consumer.cancel() }
         await (current ?? hub).stop()
         for simulator in simulators { simulator.stop() }
+    }
+}
+
+/// Warning-level logging to standard error, as every benchmark logs, and its logger.
+func bootstrapBenchLogging() -> Logger {
+    LoggingSystem.bootstrap { label in
+        var handler = StreamLogHandler.standardError(label: label)
+        handler.logLevel = .warning
+        return handler
+    }
+    return Logger(label: "edgegate-bench")
+}
+
+/// A progress line on standard error: `bench: ...`.
+func benchStep(_ text: String) {
+    FileHandle.standardError.write(Data("bench: \(text)\n".utf8))
+}
+
+/// The options of the benchmarks that run the daemon as its own process.
+struct DaemonOptions: ParsableArguments {
+    @Option(help: "The edgegate executable (default: the one next to this executable).")
+    var edgegate: String?
+
+    @Option(help: "Log level of the daemon (its log goes to a file in the work folder); at info, the default in production, it writes one audit line per command.")
+    var gatewayLogLevel = "info"
+
+    @Flag(help: "Keep the temporary work folder (PKI, configuration, logs) instead of deleting it.")
+    var keep = false
+
+    /// Logging, the daemon executable, signal handlers that stop what the run starts, and a
+    /// fresh work folder (announced on standard error); `finish()` removes the folder.
+    func start() throws -> BenchSession {
+        let logger = bootstrapBenchLogging()
+        let daemon = try locateDaemon(edgegate)
+        let work = FileManager.default.temporaryDirectory.appendingPathComponent("edgegate-bench-\(UUID().uuidString.prefix(8))").path
+        try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
+        let session = BenchSession(logger: logger, daemon: daemon, work: work, keep: keep,
+                                   signalSources: Cleanup.shared.installSignalHandlers())
+        benchStep("work folder \(work)\(keep ? " (kept)" : "")")
+        return session
+    }
+}
+
+/// What `DaemonOptions.start()` set up for one run.
+struct BenchSession {
+    let logger: Logger
+    /// The edgegate executable.
+    let daemon: String
+    /// The work folder: PKI, configuration, logs.
+    let work: String
+    let keep: Bool
+    /// Kept alive for the run: the handlers that stop the children on SIGINT/SIGTERM.
+    let signalSources: [any DispatchSourceSignal]
+
+    /// Ends the run: the signal handlers go, and the work folder unless `--keep`.
+    func finish() {
+        withExtendedLifetime(signalSources) {}
+        if !keep { try? FileManager.default.removeItem(atPath: work) }
     }
 }
 

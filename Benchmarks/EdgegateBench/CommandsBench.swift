@@ -39,14 +39,7 @@ struct CommandsBench: AsyncParsableCommand {
     @Option(help: "Seconds to wait for each command's response.")
     var commandTimeout = 5.0
 
-    @Option(help: "The edgegate executable (default: the one next to this executable).")
-    var edgegate: String?
-
-    @Option(help: "Log level of the daemon; at info (the default in production) it writes one audit line per command.")
-    var gatewayLogLevel = "info"
-
-    @Flag(help: "Keep the temporary work folder (PKI, configuration, logs) instead of deleting it.")
-    var keep = false
+    @OptionGroup var daemonOptions: DaemonOptions
 
     func validate() throws {
         guard (1...200).contains(devices) else { throw ValidationError("--devices must be 1…200") }
@@ -58,25 +51,11 @@ struct CommandsBench: AsyncParsableCommand {
     }
 
     func run() async throws {
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = .warning
-            return handler
-        }
-        let logger = Logger(label: "edgegate-bench")
-        let daemon = try locateDaemon(edgegate)
+        let session = try daemonOptions.start()
+        defer { session.finish() }
+        let (logger, daemon, work) = (session.logger, session.daemon, session.work)
         let loadBefore = Machine.loadAverage
-        let work = FileManager.default.temporaryDirectory.appendingPathComponent("edgegate-bench-\(UUID().uuidString.prefix(8))").path
-        try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
-        let signalSources = Cleanup.shared.installSignalHandlers()
-        defer {
-            withExtendedLifetime(signalSources) {}
-            if !keep { try? FileManager.default.removeItem(atPath: work) }
-        }
-        func step(_ text: String) {
-            FileHandle.standardError.write(Data("bench: \(text)\n".utf8))
-        }
-        step("work folder \(work)\(keep ? " (kept)" : "")")
+        let step = benchStep
 
         let plant = try await BenchPlant.start(devices: devices, registers: registers, poll: .milliseconds(pollMs),
                                                work: work, logger: logger, step: step)
@@ -84,7 +63,7 @@ struct CommandsBench: AsyncParsableCommand {
         try await connection.subscribe(plant.topics.responses, qos: 1)
         let mailbox = ResponseMailbox()
         let consumers = [Task { await mailbox.consume(connection, topic: plant.topics.responses) }]
-        let gateway = try plant.spawnGateway(daemon, logLevel: gatewayLogLevel)
+        let gateway = try plant.spawnGateway(daemon, logLevel: daemonOptions.gatewayLogLevel)
         step("gateway \(daemon) pid \(gateway.pid)")
         let timeout = Duration.milliseconds(Int(commandTimeout * 1000))
         let scenario = plant.scenario
@@ -170,7 +149,7 @@ struct CommandsBench: AsyncParsableCommand {
         r.line("### edgegate-bench commands, \(ISO8601DateFormatter().string(from: Date()))")
         r.line("")
         r.line("Scenario: \(devices) devices (one simulator port each) × \(registers) holding registers polled every \(pollMs) ms; "
-               + "write commands of `setpoint` (int16, scale 0.1) with read-back; daemon log level \(gatewayLogLevel).")
+               + "write commands of `setpoint` (int16, scale 0.1) with read-back; daemon log level \(daemonOptions.gatewayLogLevel).")
         r.line("")
         r.line("| figure | value |")
         r.line("|---|---|")

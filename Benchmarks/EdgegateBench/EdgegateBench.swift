@@ -70,14 +70,7 @@ struct EndToEndBench: AsyncParsableCommand {
     @Option(help: "After the commands, stop the hub for this many seconds, restart it and measure the backlog's drain (0: no outage).")
     var outage = 0.0
 
-    @Option(help: "The edgegate executable (default: the one next to this executable).")
-    var edgegate: String?
-
-    @Option(help: "Log level of the daemon (its log goes to a file in the work folder).")
-    var gatewayLogLevel = "info"
-
-    @Flag(help: "Keep the temporary work folder (PKI, configuration, logs) instead of deleting it.")
-    var keep = false
+    @OptionGroup var daemonOptions: DaemonOptions
 
     func validate() throws {
         guard (1...200).contains(devices) else { throw ValidationError("--devices must be 1…200") }
@@ -91,26 +84,12 @@ struct EndToEndBench: AsyncParsableCommand {
     }
 
     func run() async throws {
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = .warning
-            return handler
-        }
-        let logger = Logger(label: "edgegate-bench")
-        let daemon = try locateDaemon(edgegate)
+        let session = try daemonOptions.start()
+        defer { session.finish() }
+        let (logger, daemon, work) = (session.logger, session.daemon, session.work)
         let loadBefore = Machine.loadAverage
-        let work = FileManager.default.temporaryDirectory.appendingPathComponent("edgegate-bench-\(UUID().uuidString.prefix(8))").path
-        try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
         let cleanup = Cleanup.shared
-        let signalSources = cleanup.installSignalHandlers()
-        defer {
-            withExtendedLifetime(signalSources) {}
-            if !keep { try? FileManager.default.removeItem(atPath: work) }
-        }
-        func step(_ text: String) {
-            FileHandle.standardError.write(Data("bench: \(text)\n".utf8))
-        }
-        step("work folder \(work)\(keep ? " (kept)" : "")")
+        let step = benchStep
 
         let outboxPath = outbox == "memory" ? ":memory:" : "\(work)/var/outbox.sqlite"
         let plant = try await BenchPlant.start(
@@ -136,7 +115,7 @@ struct EndToEndBench: AsyncParsableCommand {
 
         // The daemon, as its own process.
         let gatewayLog = plant.gatewayLog
-        let gateway = try plant.spawnGateway(daemon, logLevel: gatewayLogLevel)
+        let gateway = try plant.spawnGateway(daemon, logLevel: daemonOptions.gatewayLogLevel)
         let started = ContinuousClock.now
         step("gateway \(daemon) pid \(gateway.pid)")
 

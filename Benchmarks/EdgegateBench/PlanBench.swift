@@ -39,12 +39,7 @@ struct PlanBench: AsyncParsableCommand {
     }
 
     func run() async throws {
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = .warning
-            return handler
-        }
-        let logger = Logger(label: "edgegate-bench")
+        let logger = bootstrapBenchLogging()
         let loadBefore = Machine.loadAverage
         var r = Report()
         r.line("### edgegate-bench plan, \(ISO8601DateFormatter().string(from: Date()))")
@@ -57,7 +52,7 @@ struct PlanBench: AsyncParsableCommand {
         for (name, gap, cap) in [("merged (max_gap 10, max_registers_per_request 125)", 10, 125),
                                  ("one request per point (max_gap 0, max_registers_per_request 1)", 0, 1)] {
             let figures = try await measure(maxGap: gap, maxRegisters: cap, logger: logger)
-            FileHandle.standardError.write(Data("bench: \(name): \(Report.f(figures.requestsPerCycle, 1)) requests per cycle\n".utf8))
+            benchStep("\(name): \(Report.f(figures.requestsPerCycle, 1)) requests per cycle")
             r.row(name, "\(Report.f(figures.requestsPerCycle, 1)) | \(Report.ms(percentile(figures.cycleMilliseconds, 50))) / "
                   + "\(Report.ms(figures.cycleMilliseconds.last)) | \(figures.readingsPerCycle)")
         }
