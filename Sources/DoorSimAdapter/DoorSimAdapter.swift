@@ -83,9 +83,7 @@ public final class DoorSimAdapter: MapAdapter {
         }
         guard claimed else { throw DoorSimAdapterError.alreadyRunning }
         logger.info("door-sim devices playing", metadata: ["devices": "\(state.withLock { $0.devices.map(\.id) })"])
-        while !Task.isCancelled {
-            try? await Task.sleep(for: .seconds(3600))
-        }
+        await waitUntilCancelled()
         let tasks = state.withLock { s in
             s.sink = nil
             return s.players.keys.compactMap { id in

@@ -38,3 +38,11 @@ public protocol DeviceAdapter: Sendable {
     /// descriptors by the router) and returns the values read back afterwards.
     func write(device: String, values: [String: Value]) async throws(WriteError) -> [String: Value]
 }
+
+/// Returns when the current task is cancelled: what an adapter's `run` waits for while its
+/// own threads and tasks do the work.
+public func waitUntilCancelled() async {
+    while !Task.isCancelled {
+        try? await Task.sleep(for: .seconds(3600))
+    }
+}

@@ -66,9 +66,7 @@ public final class HueAdapter: MapAdapter {
             return true
         }
         guard claimed else { throw HueError.alreadyRunning }
-        while !Task.isCancelled {
-            try? await Task.sleep(for: .seconds(3600))
-        }
+        await waitUntilCancelled()
         let tasks = state.withLock { s in
             s.sink = nil
             defer { s.tasks.removeAll() }

@@ -108,9 +108,7 @@ public final class MQTTDevicesAdapter: MapAdapter {
             return true
         }
         guard claimed else { throw MQTTDevicesAdapterError.alreadyRunning }
-        while !Task.isCancelled {
-            try? await Task.sleep(for: .seconds(3600))
-        }
+        await waitUntilCancelled()
         let sessions = state.withLock { s in
             s.sink = nil
             return Array(s.sessions.values)

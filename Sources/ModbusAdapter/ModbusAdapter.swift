@@ -102,9 +102,7 @@ public final class ModbusAdapter: MapAdapter {
             return true
         }
         guard claimed else { throw ModbusAdapterError.alreadyRunning }
-        while !Task.isCancelled {
-            try? await Task.sleep(for: .seconds(3600))
-        }
+        await waitUntilCancelled()
         let workers = state.withLock { s in
             s.sink = nil
             return Array(s.workers.values) + Array(s.retiring.values)

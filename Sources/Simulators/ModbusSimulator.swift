@@ -136,9 +136,7 @@ public final class ModbusSimulator: Sendable {
     /// Serves until the task is cancelled, then stops.
     public func run() async throws {
         try start()
-        while !Task.isCancelled {
-            try? await Task.sleep(for: .seconds(3600))
-        }
+        await waitUntilCancelled()
         stop()
     }
 
