@@ -27,11 +27,11 @@ public struct DoorParameters: Sendable, Hashable {
         self.tamperRate = tamperRate
     }
 
-    /// Why a schedule cannot be made of these parameters, as a sentence naming the keys of
-    /// the device map; nil when it can.
     /// The longest mean interval a schedule takes.
     public static let longest: Duration = .seconds(365 * 24 * 3600)
 
+    /// Why a schedule cannot be made of these parameters, as a sentence naming the keys of
+    /// the device map; nil when it can.
     public var problem: String? {
         if openFor <= .zero { return "'open_for' must be longer than zero" }
         if openEvery > Self.longest || openFor > Self.longest {
