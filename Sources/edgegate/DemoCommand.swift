@@ -210,17 +210,22 @@ struct DemoCommand: AsyncParsableCommand {
     static func demoCommands(for map: DeviceMap) -> [Command] {
         var commands = demoCommand(for: map).map { [$0] } ?? []
         if let lamp = map.devices.first(where: { $0.id == "living-room-lamp" }), lamp.commands.contains(where: { $0.name == "dim" }) {
-            commands.append(Command(id: "demo-\(UUID().uuidString.prefix(8).lowercased())", device: lamp.id,
+            commands.append(Command(id: newCommandID(), device: lamp.id,
                                     action: .named("dim", arguments: ["level": .int(200), "seconds": .double(2)])))
         }
         return commands
+    }
+
+    /// A fresh command id: `demo-` and 8 hex digits.
+    static func newCommandID() -> String {
+        "demo-\(UUID().uuidString.prefix(8).lowercased())"
     }
 
     /// The demo's command: the boiler's `set_temperature` to 21.5 °C when the map has it (a
     /// named command, the way an operator asks), else a write of the first writable numeric
     /// point, to the middle of its range.
     static func demoCommand(for map: DeviceMap) -> Command? {
-        let id = "demo-\(UUID().uuidString.prefix(8).lowercased())"
+        let id = newCommandID()
         if let boiler = map.devices.first(where: { $0.id == "boiler-1" }),
            boiler.commands.contains(where: { $0.name == "set_temperature" }) {
             return Command(id: id, device: boiler.id, action: .named("set_temperature", arguments: ["celsius": .double(21.5)]))
