@@ -85,8 +85,9 @@ final class BridgePoller: Sendable {
             case .failure(let error):
                 for resource in needed { fetched[resource] = .failure(error) }
             case .success(let client):
-                // Requests cannot be interrupted: a stop or a reload waits for at most the one in flight.
-                for resource in HueResource.allCases where needed.contains(resource) && !Task.isCancelled {
+                // A poll reads every collection it needs, also when cancelled meanwhile: requests
+                // cannot be interrupted, and `timeout` (at most 30 s) bounds how long a stop waits.
+                for resource in HueResource.allCases where needed.contains(resource) {
                     fetched[resource] = await Self.fetch(resource, from: client)
                 }
             }
