@@ -286,15 +286,29 @@ public struct ModbusConnection: DeviceConnection, Hashable {
     }
 }
 
+// Written out rather than through `address(as:)` and `connection(as:)`: with the generic
+// accessor, Swift 6.3.1's release build crashes (CopyPropagation) compiling a closure of
+// `SimModbusCommand.run` that reads `modbusConnection`.
+
 extension PointDefinition {
     /// The point's Modbus address (see `address(as:)` for why it always is one).
-    public var modbus: ModbusAddress { address(as: ModbusAddress.self) }
+    public var modbus: ModbusAddress {
+        guard let address = address as? ModbusAddress else {
+            preconditionFailure("point \(name) is not a Modbus point: \(address)")
+        }
+        return address
+    }
 }
 
 extension DeviceDefinition {
     /// The device's Modbus connection (see `connection(as:)` for why it always is one).
     public var modbusConnection: ModbusConnection {
-        get { connection(as: ModbusConnection.self) }
+        get {
+            guard let connection = connection as? ModbusConnection else {
+                preconditionFailure("device \(id) is not a Modbus device: \(connection)")
+            }
+            return connection
+        }
         set { connection = newValue }
     }
 }
