@@ -20,16 +20,18 @@ public final class ReadingCollector: Sendable {
     public func reset() { batches.withLock { $0.removeAll() } }
 
     /// Waits (bounded) for a batch that satisfies `predicate`; returns it, or nil on timeout.
-    public func waitForBatch(timeout: Duration = .seconds(5), _ predicate: ([Reading]) -> Bool) async -> [Reading]? {
+    /// - Parameter start: the index in `all` from which batches count (earlier ones are passed over).
+    public func waitForBatch(timeout: Duration = .seconds(5), from start: Int = 0, _ predicate: ([Reading]) -> Bool) async -> [Reading]? {
         let deadline = ContinuousClock.now + timeout
-        var seen = 0
+        var seen = start
         while ContinuousClock.now < deadline {
             let current = all
-            if let hit = current[seen...].first(where: predicate) { return hit }
+            if let hit = current[min(seen, current.count)...].first(where: predicate) { return hit }
             seen = current.count
             try? await Task.sleep(for: .milliseconds(20))
         }
-        return all[seen...].first(where: predicate)
+        let current = all
+        return current[min(seen, current.count)...].first(where: predicate)
     }
 }
 
