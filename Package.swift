@@ -148,7 +148,7 @@ let package = Package(
                     dependencies: ["Uplink", "Storage", "MQTTClient", "GatewayCore", "TestSupport", "DevTools"]),
         .testTarget(name: "IntegrationTests",
                     dependencies: ["Gateway", "GatewayCore", "DeviceMaps", "Simulators", "ModbusAdapter", "CModbus", "DoorSimAdapter",
-                                   "MQTTClient", "Uplink", "Storage", "TestSupport", "DevTools"],
+                                   "MQTTClient", "MQTTDevicesAdapter", "Uplink", "Storage", "TestSupport", "DevTools"],
                     exclude: ["Peers"]),
     ],
     swiftLanguageModes: [.v6]

@@ -15,6 +15,12 @@ public protocol MapAdapter: DeviceAdapter {
     /// - Parameter devices: the devices of this protocol only, profiles expanded, in map order.
     init(devices: [DeviceDefinition], logger: Logger)
 
+    /// Creates the adapter for a one-shot read (`edgegate map read`), which users run next to
+    /// a live gateway: it must not take over anything the daemon holds on the same devices or
+    /// servers (an MQTT client id and its session). Defaults to `init(devices:logger:)`, for
+    /// protocols whose connections carry no such identity.
+    init(oneShotReadOf devices: [DeviceDefinition], logger: Logger)
+
     /// Switches to a new set of devices of this protocol while running (or before `run`):
     /// unchanged devices keep running without a gap, removed ones stop, added ones start.
     /// Returns once the new set is in force, so no removed device is read afterwards.
@@ -22,6 +28,11 @@ public protocol MapAdapter: DeviceAdapter {
 }
 
 extension MapAdapter {
+    /// The adapter as the daemon makes it: connections have no identity to take over.
+    public init(oneShotReadOf devices: [DeviceDefinition], logger: Logger) {
+        self.init(devices: devices, logger: logger)
+    }
+
     /// The devices of `devices` that this adapter's protocol serves.
     public static func own(_ devices: [DeviceDefinition]) -> [DeviceDefinition] {
         devices.filter { $0.protocolName == syntax.name }

@@ -123,12 +123,16 @@ final class BrokerSession: Sendable {
     private let logger: Logger
     private let policy: ReconnectPolicy
     private let counters: DeviceCounters
+    /// Appended to the client id (one-shot reads), so that the daemon's own id stays its own.
+    private let clientIDSuffix: String?
     private let state = Mutex(State())
     /// A device flooding garbage costs a few log lines, not one per message.
     private let badPayloadLog = LogThrottle(burst: 10, interval: .seconds(10))
 
-    init(key: MQTTSessionKey, devices: [DeviceDefinition], policy: ReconnectPolicy, counters: DeviceCounters, logger: Logger) {
+    init(key: MQTTSessionKey, devices: [DeviceDefinition], policy: ReconnectPolicy, counters: DeviceCounters,
+         clientIDSuffix: String? = nil, logger: Logger) {
         self.key = key
+        self.clientIDSuffix = clientIDSuffix
         self.policy = policy
         self.counters = counters
         var logger = logger
@@ -330,7 +334,7 @@ final class BrokerSession: Sendable {
             password = value
         }
         let tls = key.caFile.map { MQTTTLS(caFile: $0, certFile: key.certFile, keyFile: key.keyFile, verifyHostname: true) }
-        return .success(MQTTOptions(host: key.broker.host, port: key.broker.port, clientID: key.clientID ?? defaultClientID,
+        return .success(MQTTOptions(host: key.broker.host, port: key.broker.port, clientID: (key.clientID ?? defaultClientID) + (clientIDSuffix ?? ""),
                                     username: key.username, password: password, tls: tls))
     }
 

@@ -1,4 +1,5 @@
 import DeviceMaps
+import Foundation
 import GatewayCore
 import Logging
 import Synchronization
@@ -56,16 +57,21 @@ public final class MQTTDevicesAdapter: MapAdapter {
     private let state = Mutex(State())
     private let logger: Logger
     private let reconnect: ReconnectPolicy
+    /// Appended to every client id: set for one-shot reads, nil for the daemon.
+    private let clientIDSuffix: String?
     private let counters = DeviceCounters()
 
     /// Creates an adapter; nothing connects until `run`.
-    /// - Parameter reconnect: how quickly a lost broker is retried.
-    public init(devices: [DeviceDefinition], logger: Logger, reconnect: ReconnectPolicy) {
+    /// - Parameters:
+    ///   - reconnect: how quickly a lost broker is retried.
+    ///   - clientIDSuffix: appended to the client id of every broker connection.
+    public init(devices: [DeviceDefinition], logger: Logger, reconnect: ReconnectPolicy, clientIDSuffix: String? = nil) {
         self.logger = logger
         self.reconnect = reconnect
+        self.clientIDSuffix = clientIDSuffix
         state.withLock { s in
             for (key, members) in Self.sessions(of: devices) {
-                s.sessions[key] = BrokerSession(key: key, devices: members, policy: reconnect, counters: counters, logger: logger)
+                s.sessions[key] = makeSession(key, members)
             }
             s.devices = devices
             s.definitions = Dictionary(devices.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
@@ -75,6 +81,19 @@ public final class MQTTDevicesAdapter: MapAdapter {
     /// Creates an adapter that retries a lost broker with the standard policy (0.5 s to 30 s).
     public convenience init(devices: [DeviceDefinition], logger: Logger) {
         self.init(devices: devices, logger: logger, reconnect: .standard)
+    }
+
+    /// An adapter for `map read` next to a running gateway: each broker connection gets a
+    /// client id of its own (`<client id>-read-<random>`, clean session). With the daemon's
+    /// id, the broker would close the daemon's connection ("already connected") and hand the
+    /// reader its session; a `client_id:` in the map is the daemon's too.
+    public convenience init(oneShotReadOf devices: [DeviceDefinition], logger: Logger) {
+        self.init(devices: devices, logger: logger, reconnect: .standard,
+                  clientIDSuffix: "-read-" + UUID().uuidString.prefix(8).lowercased())
+    }
+
+    private func makeSession(_ key: MQTTSessionKey, _ members: [DeviceDefinition]) -> BrokerSession {
+        BrokerSession(key: key, devices: members, policy: reconnect, counters: counters, clientIDSuffix: clientIDSuffix, logger: logger)
     }
 
     /// The devices this adapter serves, in map order.
@@ -131,7 +150,7 @@ public final class MQTTDevicesAdapter: MapAdapter {
                     kept.append((session, members))
                     sessions[key] = session
                 } else {
-                    let session = BrokerSession(key: key, devices: members, policy: reconnect, counters: counters, logger: logger)
+                    let session = makeSession(key, members)
                     if let sink = s.sink { session.start(sink: sink) }
                     sessions[key] = session
                 }

@@ -2,6 +2,8 @@ import DevTools
 import DeviceMaps
 import Foundation
 import Logging
+import MQTTClient
+import MQTTDevicesAdapter
 import Simulators
 import Testing
 import TestSupport
@@ -212,6 +214,92 @@ struct MapReadTests {
         #expect(down.status == 1)
         #expect(down.output.contains("connection refused by 127.0.0.1:\(port)"), "\(down.output)")
         #expect(try await runEdgegate(["map", "read", map, "--device", "nope"], in: dir).status == 2)
+    }
+}
+
+@Suite("edgegate map read on MQTT devices", .timeLimit(.minutes(1)))
+struct MapReadMQTTTests {
+    /// A zigbee2mqtt-style door: availability retained (there at once), state published by the
+    /// device every 300 ms without retain, and a point the device never reports.
+    static func map(_ broker: TestSiteBroker) -> String {
+        """
+        devices:
+          - id: front-door
+            protocol: mqtt
+            connection: { broker: "\(broker.url)", insecure: true, topic: "zigbee2mqtt/{id}" }
+            points:
+              available:   { topic: "{topic}/availability", path: $.state, type: bool, true_value: online,
+                             false_value: offline, stale_after: never }
+              contact:     { path: $.contact, type: bool }
+              battery:     { path: $.battery, type: int64, unit: "%" }
+              linkquality: { path: $.linkquality, type: int64 }
+          - id: hall-sensor
+            protocol: mqtt
+            connection: { broker: "\(broker.url)", insecure: true, topic: "zigbee2mqtt/{id}" }
+            points:
+              temperature: { path: $.temperature, unit: "°C" }
+        """
+    }
+
+    @Test("map read next to a running gateway: own client id (the gateway stays connected), waits for every point, names the missing ones")
+    func readNextToGateway() async throws {
+        let broker = try await TestSiteBroker.start()
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let file = dir.file("doors.yaml")
+        try Self.map(broker).write(toFile: file, atomically: true, encoding: .utf8)
+        let devices = try DeviceMapLoader.standard.load(paths: [file]).devices
+        // The daemon's side: the adapter as the gateway makes it, with its default client id.
+        let gateway = MQTTDevicesAdapter(devices: devices, logger: Logger(label: "gateway"))
+        let seen = ReadingCollector()
+        let running = Task { try await gateway.run(sink: seen.sink) }
+        let device = try await MQTTConnection.connect(broker.options(clientID: "door-device"), logger: Logger(label: "device"))
+        let publishing = Task {
+            try await device.publish("zigbee2mqtt/front-door/availability", payload: Array(#"{"state":"online"}"#.utf8), qos: 1, retain: true)
+            while !Task.isCancelled {
+                try await device.publish("zigbee2mqtt/front-door", payload: Array(#"{"contact":true,"battery":97}"#.utf8), qos: 1, retain: false)
+                try await Task.sleep(for: .milliseconds(300))
+            }
+        }
+        func stopAll() async {
+            publishing.cancel()
+            running.cancel()
+            _ = try? await running.value
+            await device.disconnect()
+            await broker.stop()
+        }
+        guard await eventually(timeout: .seconds(20), { gateway.connectedBrokers == 1 }) else {
+            await stopAll()
+            throw ProbeError("the gateway's adapter did not connect: \(broker.log)")
+        }
+        let read = try await runEdgegate(["map", "read", file, "--device", "front-door", "--timeout", "5s"], in: dir)
+        let hall = try await runEdgegate(["map", "read", file, "--device", "hall-sensor", "--timeout", "500ms"], in: dir)
+        // The gateway's connection lives on: it still gets the device's messages afterwards.
+        let after = seen.all.count
+        let stillReading = await seen.waitForBatch(timeout: .seconds(10), from: after) { batch in
+            batch.contains { $0.point == "contact" && $0.quality == .good }
+        }
+        await stopAll()
+
+        // Every point, in map order: the retained one, the ones that come with the next state
+        // message, and the one that message lacks.
+        #expect(read.status == 1, "linkquality is bad: \(read.output)")
+        #expect(read.output.contains(try Regex(#"available\s+true\s+good"#)), "\(read.output)")
+        #expect(read.output.contains(try Regex(#"contact\s+true\s+good"#)), "\(read.output)")
+        #expect(read.output.contains(try Regex(#"battery\s+97\s+%\s+good"#)), "\(read.output)")
+        #expect(read.output.contains(try Regex(#"linkquality\s+—\s+bad\s+no field \$\.linkquality in the payload on zigbee2mqtt/front-door"#)),
+                "\(read.output)")
+        // A device that sends nothing: every point named, with the wait it was given.
+        #expect(hall.status == 1)
+        #expect(hall.output.contains(try Regex(#"temperature\s+—\s+°C\s+bad\s+nothing received within 500ms"#)), "\(hall.output)")
+
+        #expect(stillReading != nil, "the gateway stopped receiving after map read")
+        // Bad readings other than the missing field's: a lost broker makes every point bad.
+        let dropped = seen.all.joined().filter { r in
+            if case .bad = r.quality { return r.device == "front-door" && r.point != "linkquality" } else { return false }
+        }
+        #expect(dropped.isEmpty, "the gateway lost its broker while map read ran: \(dropped.map { $0.quality.reason ?? "" })")
+        #expect(!broker.log.contains("already connected"), "\(broker.log)")
     }
 }
 
