@@ -25,12 +25,23 @@ public protocol MapAdapter: DeviceAdapter {
     /// unchanged devices keep running without a gap, removed ones stop, added ones start.
     /// Returns once the new set is in force, so no removed device is read afterwards.
     func update(devices: [DeviceDefinition]) async
+
+    /// For `edgegate map plan`, a protocol without a register read plan: what reading `device`
+    /// asks of the network, in one sentence (`subscribed to zigbee2mqtt/door on …`, `GET
+    /// /lights every 1s, shared by 3 devices of the bridge`). `devices` are all the devices of
+    /// this protocol in the maps, for requests that devices share.
+    static func requestSummary(of device: DeviceDefinition, among devices: [DeviceDefinition]) -> String
 }
 
 extension MapAdapter {
     /// The adapter as the daemon makes it: connections have no identity to take over.
     public init(oneShotReadOf devices: [DeviceDefinition], logger: Logger) {
         self.init(devices: devices, logger: logger)
+    }
+
+    /// Says that the protocol describes no requests; protocols that make requests say which.
+    public static func requestSummary(of device: DeviceDefinition, among devices: [DeviceDefinition]) -> String {
+        "protocol '\(syntax.name)' describes no read requests"
     }
 
     /// The devices of `devices` that this adapter's protocol serves.

@@ -30,6 +30,11 @@ public final class DoorSimAdapter: MapAdapter {
     /// `door-sim`.
     public static var syntax: any ProtocolSyntax.Type { DoorSimSyntax.self }
 
+    /// Simulated in the process: nothing goes over a network.
+    public static func requestSummary(of device: DeviceDefinition, among devices: [DeviceDefinition]) -> String {
+        "no requests: simulated inside the gateway"
+    }
+
     private struct Player {
         var definition: DeviceDefinition
         /// Set while `run` is active.

@@ -110,6 +110,20 @@ public final class HueAdapter: MapAdapter {
         for task in stopping { await task.value }
     }
 
+    /// The requests of the bridge poller that reads `device`: one GET per collection its
+    /// devices read, at the shortest poll of those devices.
+    public static func requestSummary(of device: DeviceDefinition, among devices: [DeviceDefinition]) -> String {
+        let connection = device.hueConnection
+        let key = BridgeKey(bridge: connection.bridge, username: connection.username)
+        let sharing = bridges(of: devices).first { $0.key == key }?.members ?? [device]
+        let period = sharing.map(\.poll).min() ?? device.poll
+        let needed = Set(sharing.flatMap(\.points).filter(\.access.isReadable).map(\.hue.resource))
+        let requests = HueResource.allCases.filter(needed.contains).map { "GET /\($0.collection)" }
+        guard !requests.isEmpty else { return "no requests: no readable point on its bridge \(connection.bridge)" }
+        let shared = sharing.count == 1 ? "" : ", shared by the \(sharing.count) devices of the bridge (the shortest poll)"
+        return "polled with its bridge \(connection.bridge): \(requests.joined(separator: " and ")) every \(period.mapText)\(shared)"
+    }
+
     /// The devices grouped by bridge and username, in order of first appearance.
     private static func bridges(of devices: [DeviceDefinition]) -> [(key: BridgeKey, members: [DeviceDefinition])] {
         var groups: [BridgeKey: [DeviceDefinition]] = [:]

@@ -92,6 +92,14 @@ public final class MQTTDevicesAdapter: MapAdapter {
                   clientIDSuffix: "-read-" + UUID().uuidString.prefix(8).lowercased())
     }
 
+    /// Not polled: the topics it is subscribed to, on which broker.
+    public static func requestSummary(of device: DeviceDefinition, among devices: [DeviceDefinition]) -> String {
+        var filters: [String] = []
+        for route in Route.routes(of: device) where !filters.contains(route.topic) { filters.append(route.topic) }
+        let topics = filters.isEmpty ? "no topic (no readable point)" : filters.joined(separator: ", ")
+        return "not polled: subscribed to \(topics) on \(device.mqttConnection.broker); readings come with the device's messages"
+    }
+
     private func makeSession(_ key: MQTTSessionKey, _ members: [DeviceDefinition]) -> BrokerSession {
         BrokerSession(key: key, devices: members, policy: reconnect, counters: counters, clientIDSuffix: clientIDSuffix, logger: logger)
     }

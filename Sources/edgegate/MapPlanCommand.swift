@@ -1,6 +1,7 @@
 import ArgumentParser
 import DeviceMaps
 import Foundation
+import Gateway
 import GatewayCore
 import ModbusAdapter
 
@@ -16,7 +17,10 @@ struct MapPlanCommand: ParsableCommand {
             Each row is one request: table, start address (0-based), count, the unnamed registers \
             it includes (gap) and the points decoded from it. Write-only points are not read. \
             At run time, a request the device answers with "illegal data address" is split to \
-            find the points it refuses, and the split is kept: the plan here is where polling starts.
+            find the points it refuses, and the split is kept: the plan here is where polling starts. \
+            Devices of other protocols are listed after the Modbus devices with what reading them \
+            asks of the network (MQTT: the topics subscribed; Hue: the bridge's GETs and their \
+            period; door-sim: nothing); the totals count the Modbus requests.
             """)
 
     @Argument(help: "Device-map files or folders.")
@@ -27,7 +31,14 @@ struct MapPlanCommand: ParsableCommand {
 
     func run() throws {
         let map = try loadDeviceMaps(paths)
-        let report = PlanReport(map.devices.filter { $0.protocolName == ModbusSyntax.name })
+        let others = map.devices.filter { $0.protocolName != ModbusSyntax.name }.map { device in
+            let adapter = GatewayProtocols.adapter(for: device.protocolName)
+            let peers = map.devices.filter { $0.protocolName == device.protocolName }
+            return PlanReport.Other(id: device.id, protocolName: device.protocolName,
+                                    requests: adapter?.requestSummary(of: device, among: peers)
+                                        ?? "protocol '\(device.protocolName)' has no adapter in this build")
+        }
+        let report = PlanReport(map.devices.filter { $0.protocolName == ModbusSyntax.name }, others: others)
         switch format {
         case .table: print(report.table, terminator: "")
         case .json: try printJSON(report)
@@ -35,8 +46,21 @@ struct MapPlanCommand: ParsableCommand {
     }
 }
 
-/// The plans of all Modbus devices of a map, and their totals.
+/// The plans of all Modbus devices of a map, and their totals; what the other devices ask of
+/// the network.
 struct PlanReport: Encodable {
+    /// A device of another protocol: no register plan, a sentence on its requests instead.
+    struct Other: Encodable {
+        let id: String
+        let protocolName: String
+        let requests: String
+
+        enum CodingKeys: String, CodingKey {
+            case id, requests
+            case protocolName = "protocol"
+        }
+    }
+
     struct Device: Encodable {
         let id: String
         let connection: String
@@ -64,6 +88,8 @@ struct PlanReport: Encodable {
     }
 
     let devices: [Device]
+    /// Devices of other protocols, in map order.
+    let others: [Other]
     /// One poll of each device.
     let requestsPerCycle: Int
     let registersPerCycle: Int
@@ -73,11 +99,13 @@ struct PlanReport: Encodable {
 
     enum CodingKeys: String, CodingKey {
         case devices
+        case others = "other_devices"
         case requestsPerCycle = "requests_per_cycle", registersPerCycle = "registers_per_cycle", bitsPerCycle = "bits_per_cycle"
         case requestsPerSecond = "requests_per_second"
     }
 
-    init(_ definitions: [DeviceDefinition]) {
+    init(_ definitions: [DeviceDefinition], others: [Other] = []) {
+        self.others = others
         devices = definitions.map { d in
             let blocks = ReadPlan.blocks(for: d)
             let c = d.modbusConnection
@@ -110,7 +138,12 @@ struct PlanReport: Encodable {
             }
             text += "  \(Self.plural(d.requests.count, "request")) per poll: \(Self.amounts(d.registers, d.bits))\n"
         }
-        text += "total: \(Self.plural(devices.count, "device")), \(Self.plural(requestsPerCycle, "request")) per cycle "
+        for other in others {
+            text += "\(other.id)  \(other.protocolName)  \(other.requests)\n"
+        }
+        let counted = others.isEmpty ? Self.plural(devices.count, "device")
+            : "\(Self.plural(devices.count, "Modbus device")) (and \(others.count) of other protocols, above)"
+        text += "total: \(counted), \(Self.plural(requestsPerCycle, "request")) per cycle "
             + "(one poll of each device): \(Self.amounts(registersPerCycle, bitsPerCycle)); "
             + "\(Value.format(requestsPerSecond)) requests/s at the poll periods\n"
         return text

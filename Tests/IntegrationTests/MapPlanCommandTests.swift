@@ -80,6 +80,47 @@ struct MapPlanCommandTests {
                                         "points": .array([.string("temperature"), .string("setpoint"), .string("energy")])]))
     }
 
+    @Test("devices of other protocols are each listed with what reading them asks of the network, and counted apart")
+    func otherProtocols() async throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        try (yaml + """
+
+              - id: front-door
+                protocol: mqtt
+                connection: { broker: "mqtt://127.0.0.1:1884", insecure: true, topic: "zigbee2mqtt/{id}" }
+                points:
+                  contact:   { path: $.contact, type: bool }
+                  available: { topic: "{topic}/availability", path: $.state, type: bool, true_value: online, false_value: offline }
+              - id: lamp
+                protocol: hue
+                connection: { bridge: "http://127.0.0.1:8081", username_env: HUE_USERNAME }
+                poll: 2s
+                points: { "on": { resource: light, id: "1", field: "on", access: readwrite } }
+              - id: motion
+                protocol: hue
+                connection: { bridge: "http://127.0.0.1:8081", username_env: HUE_USERNAME }
+                poll: 500ms
+                points: { motion: { resource: sensor, id: "5", field: presence } }
+              - id: back-door
+                protocol: door-sim
+                connection: { seed: 7 }
+                points: { closed: { field: contact } }
+            """).write(toFile: dir.file("site.yaml"), atomically: true, encoding: .utf8)
+        let result = try await runEdgegate(["map", "plan", dir.file("site.yaml")], in: dir)
+        #expect(result.status == 0, "\(result.output)")
+        let lines = result.output.split(separator: "\n").map(String.init)
+        let others = Array(lines.drop { !$0.hasPrefix("front-door") }.dropLast())
+        #expect(others == [
+            "front-door  mqtt  not polled: subscribed to zigbee2mqtt/front-door, zigbee2mqtt/front-door/availability on mqtt://127.0.0.1:1884; readings come with the device's messages",
+            "lamp  hue  polled with its bridge 127.0.0.1:8081: GET /lights and GET /sensors every 500ms, shared by the 2 devices of the bridge (the shortest poll)",
+            "motion  hue  polled with its bridge 127.0.0.1:8081: GET /lights and GET /sensors every 500ms, shared by the 2 devices of the bridge (the shortest poll)",
+            "back-door  door-sim  no requests: simulated inside the gateway",
+        ], "\(result.output)")
+        #expect(lines.last == "total: 2 Modbus devices (and 4 of other protocols, above), 7 requests per cycle (one poll of each device): "
+                + "16 registers, 2 bits; 9.5 requests/s at the poll periods")
+    }
+
     @Test("a map that does not validate exits 2 with its diagnostics; no path is a usage error")
     func errors() async throws {
         let dir = try TemporaryDirectory()
