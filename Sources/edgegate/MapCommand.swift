@@ -332,8 +332,9 @@ struct MapNewCommand: ParsableCommand {
             The template shows one example of each kind of key of its protocol (modbus: the \
             register types, a string with its length, a bit of a register, an enum with names, a \
             named command with an argument, report policies; mqtt, hue and door-sim: their point \
-            keys and a named command). Redirect it into a file under devicemaps/ and edit: \
-            edgegate map new --profile chiller > devicemaps/chiller.yaml
+            keys and a named command). The device's id is --id, else <profile>-1 or <protocol>-1, so \
+            templates saved into one folder do not collide. Redirect it into a file under \
+            devicemaps/ and edit: edgegate map new --profile chiller > devicemaps/chiller.yaml
             """)
 
     @Option(help: "Protocol of the template: modbus, mqtt, hue or door-sim.")
@@ -342,7 +343,11 @@ struct MapNewCommand: ParsableCommand {
     @Option(help: "Also write the points as a reusable profile with this name, and a device that uses it.")
     var profile: String?
 
-    /// The protocols `template(protocol:profile:)` writes a map for.
+    @Option(help: ArgumentHelp("The device's id (letters, digits, '-', '_', '.'; a letter first).",
+                               discussion: "Default: <profile>-1 with --profile, else <protocol>-1."))
+    var id: String?
+
+    /// The protocols `template(protocol:profile:id:)` writes a map for.
     static var templateProtocols: [String] { templates.map(\.protocol) }
 
     func validate() throws {
@@ -353,10 +358,27 @@ struct MapNewCommand: ParsableCommand {
         if let profile, profile.isEmpty || profile.contains(where: { $0.isWhitespace || $0 == ":" }) {
             throw ValidationError("--profile needs a name without spaces or ':'")
         }
+        if let id, !Self.isPlainID(id) {
+            throw ValidationError("--id '\(id)': use letters, digits, '-', '_' and '.', starting with a letter")
+        }
     }
 
     func run() throws {
-        print(Self.template(protocol: `protocol`, profile: profile), terminator: "")
+        print(Self.template(protocol: `protocol`, profile: profile, id: id ?? Self.defaultID(protocol: `protocol`, profile: profile)),
+              terminator: "")
+    }
+
+    /// An id that needs no quoting in YAML and fits every protocol's topics and messages.
+    static func isPlainID(_ id: String) -> Bool {
+        guard let first = id.unicodeScalars.first, first.properties.isAlphabetic, first.isASCII else { return false }
+        return id.unicodeScalars.allSatisfy { $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0) || "-_.".unicodeScalars.contains($0)) }
+    }
+
+    /// `chiller-1` for `--profile chiller`, else `modbus-1`: templates of different models or
+    /// protocols saved into one folder do not collide.
+    static func defaultID(protocol name: String, profile: String?) -> String {
+        if let profile, isPlainID(profile + "-1") { return profile + "-1" }
+        return name + "-1"
     }
 
     /// What a protocol's template holds: comments on its keys, a device's `connection:` and
@@ -457,7 +479,7 @@ struct MapNewCommand: ParsableCommand {
         "      opened:  { field: events }           # openings since the start",
     ])
 
-    static func template(protocol name: String = "modbus", profile: String?) -> String {
+    static func template(protocol name: String = "modbus", profile: String?, id: String) -> String {
         let template = templates.first { $0.protocol == name } ?? modbus
         var lines = [
             "# A device map for edgegate: docs/devicemaps.md is the reference.",
@@ -467,7 +489,8 @@ struct MapNewCommand: ParsableCommand {
             lines += ["profiles:", "  \(profile):                          # a device model, reusable by many devices",
                       "    protocol: \(template.protocol)"] + template.body
         }
-        lines += ["devices:", "  - id: device-1                       # unique across all maps of the gateway"] + template.device
+        lines += ["devices:", "  - id: \(id)".padding(toLength: max(39, 9 + id.count), withPad: " ", startingAt: 0)
+                  + "# unique across all maps of the gateway (map new --id)"] + template.device
         if template.protocol == "modbus" {
             lines += ["    report: { deadband: 0.5, max_interval: 60s }   # send a change of more than 0.5, else every 60 s"]
         }

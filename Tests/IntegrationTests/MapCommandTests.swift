@@ -166,6 +166,31 @@ struct MapNewTests {
         }
     }
 
+    @Test("templates saved into one folder load together: ids from --id, --profile or the protocol; a bad --id is a usage error")
+    func templatesSideBySide() async throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let folder = dir.file("maps")
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        let runs: [(arguments: [String], id: String)] = [
+            ([], "modbus-1"), (["--id", "boiler-7"], "boiler-7"), (["--profile", "chiller"], "chiller-1"),
+            (["--protocol", "mqtt"], "mqtt-1"), (["--protocol", "door-sim", "--id", "back_door"], "back_door"),
+        ]
+        for (n, run) in runs.enumerated() {
+            let file = "\(folder)/\(n).yaml"
+            #expect(try await runEdgegate(["map", "new"] + run.arguments, writingStdoutTo: file) == 0)
+            #expect(try String(contentsOfFile: file, encoding: .utf8).contains("  - id: \(run.id) "), "\(run.arguments)")
+        }
+        let checked = try await runEdgegate(["map", "validate", folder], in: dir)
+        #expect(checked.status == 0, "\(checked.output)")
+        #expect(checked.output.contains("\(runs.count) device(s) valid"), "\(checked.output)")
+        for bad in ["", "two words", "1st", "a/b", "door#1"] {
+            let refused = try await runEdgegate(["map", "new", "--id", bad], in: dir)
+            #expect(refused.status == 2, "--id '\(bad)': \(refused.output)")
+            #expect(refused.output.contains("--id"), "\(refused.output)")
+        }
+    }
+
     @Test("the MQTT, Hue and door-sim templates validate as printed, with and without a profile, and show their protocol's keys",
           arguments: [("mqtt", "$.temperature"), ("hue", "transitiontime"), ("door-sim", "contact")], [false, true])
     func otherTemplatesValidate(template: (protocol: String, key: String), withProfile: Bool) async throws {
@@ -178,7 +203,8 @@ struct MapNewTests {
         #expect(checked.status == 0, "\(checked.output)")
         #expect(checked.output.contains("1 device(s) valid, 0 warning(s)"), "\(checked.output)")
         let shown = try await runEdgegate(["map", "show", file], in: dir)
-        #expect(shown.output.contains("device-1  \(template.protocol)"), "\(shown.output)")
+        let id = withProfile ? "model-1" : "\(template.protocol)-1"
+        #expect(shown.output.contains("\(id)  \(template.protocol)"), "\(shown.output)")
         #expect(shown.output.contains(template.key), "\(shown.output)")
         #expect(shown.output.contains("profile model") == withProfile)
     }
