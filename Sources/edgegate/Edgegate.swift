@@ -9,7 +9,7 @@ struct Edgegate: AsyncParsableCommand {
         abstract: "An edge gateway: field devices in, a mutually authenticated MQTT uplink out, commands back.",
         discussion: "Exit codes: 0 success, 1 the operation failed or was rejected, 2 usage or input error.",
         version: "0.1.0",
-        subcommands: [RunCommand.self, DemoCommand.self, CertsCommand.self, HubCommand.self,
+        subcommands: [RunCommand.self, DemoCommand.self, CertsCommand.self, HubCommand.self, BrokerCommand.self,
                       SimCommand.self, CommandCommand.self, MapCommand.self, ModbusCommand.self, HueCommand.self]
     )
 

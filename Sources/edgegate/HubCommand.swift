@@ -1,4 +1,5 @@
 import ArgumentParser
+import DeviceMaps
 import DevTools
 import Foundation
 
@@ -26,6 +27,24 @@ struct HubCommand: AsyncParsableCommand {
 
     @OptionGroup var logging: LoggingOptions
 
+    /// How `edgegate command ...` reaches this hub: its defaults are the development hub on
+    /// 8883 with `certs/` and the identity `operator`; whatever differs is printed as the
+    /// variables to export, so that the operator's commands find this hub.
+    var commandCLIHelp: String {
+        var exports: [String] = []
+        if port != CLISettings.defaultHub.port { exports.append("EDGEGATE_HUB=mqtts://127.0.0.1:\(port)") }
+        if certs != "certs" {
+            let absolute = certs.hasPrefix("/") ? certs : FileManager.default.currentDirectoryPath + "/" + certs
+            exports.append("EDGEGATE_CERTS=\((absolute as NSString).standardizingPath)")
+        }
+        if operatorID != "operator" { exports.append("EDGEGATE_IDENTITY=\(operatorID)") }
+        if prefix != "edgegate" { exports.append("EDGEGATE_PREFIX=\(prefix)") }
+        guard !exports.isEmpty else {
+            return "The command CLI's defaults fit this hub: edgegate command devices --gateway gw-1"
+        }
+        return "For the command CLI (edgegate command ...), in the operator's shell:\n  export " + exports.joined(separator: " ")
+    }
+
     func run() async throws {
         let logger = logging.makeLogger("edgegate.hub")
         let pki = DevPKIFiles(directory: certs)
@@ -42,6 +61,7 @@ struct HubCommand: AsyncParsableCommand {
                 throw failOperation("error: \(error)")
             }
             say(hub.connectHelp)
+            say(commandCLIHelp)
             return [ForegroundService { await hub.stop() }]
         }
     }

@@ -253,7 +253,10 @@ struct CLITests {
         _ = try await waitFor("hub ready", timeout: .seconds(20)) {
             ((try? String(contentsOfFile: out, encoding: .utf8)) ?? "").contains("mosquitto_sub") ? true : nil
         }
-        #expect(((try? String(contentsOfFile: out, encoding: .utf8)) ?? "").contains("mqtts://127.0.0.1:\(port)"))
+        let banner = (try? String(contentsOfFile: out, encoding: .utf8)) ?? ""
+        #expect(banner.contains("mqtts://127.0.0.1:\(port)"))
+        // Not the command CLI's default port or folder: the banner says what to export.
+        #expect(banner.contains("export EDGEGATE_HUB=mqtts://127.0.0.1:\(port) EDGEGATE_CERTS=\(certs)\n"), "\(banner)")
         let operatorOptions = MQTTOptions(host: "127.0.0.1", port: port, clientID: "cli-hub-test",
                                           tls: MQTTTLS(caFile: "\(certs)/ca.pem", certFile: "\(certs)/operator.pem",
                                                        keyFile: "\(certs)/operator.key", verifyHostname: true))
@@ -265,6 +268,49 @@ struct CLITests {
         var afterStop = operatorOptions
         afterStop.connectTimeout = .seconds(2)
         await #expect(throws: MQTTError.self) { _ = try await MQTTConnection.connect(afterStop, logger: Logger(label: "cli-hub")) }
+    }
+
+    @Test("broker: a site broker with a plain loopback listener and a mutual-TLS one, stopped with its mosquitto on SIGINT")
+    func broker() async throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let certs = dir.file("certs")
+        #expect(try await runEdgegate(["certs", "init", "--dir", certs], in: dir).status == 0)
+        let port = try freeLoopbackPort()
+        let tlsPort = try freeLoopbackPort()
+        let out = dir.file("broker.txt")
+        let broker = try ChildProcess.spawn(try edgegateExecutable(),
+                                            ["broker", "--port", "\(port)", "--tls-port", "\(tlsPort)", "--certs", certs, "--run-dir", dir.file("run")],
+                                            stdout: .file(out, append: false), stderr: .file(dir.file("broker.err"), append: false))
+        _ = try await waitFor("broker ready", timeout: .seconds(20)) {
+            ((try? String(contentsOfFile: out, encoding: .utf8)) ?? "").contains("Mutual TLS") ? true : nil
+        }
+        let banner = (try? String(contentsOfFile: out, encoding: .utf8)) ?? ""
+        #expect(banner.contains(#"connection: { broker: "mqtt://127.0.0.1:\#(port)", insecure: true"#), "\(banner)")
+        // A device publishes in plain text; a reader with a client certificate gets it over TLS.
+        let reader = try await MQTTConnection.connect(
+            MQTTOptions(host: "127.0.0.1", port: tlsPort, clientID: "cli-broker-reader",
+                        tls: MQTTTLS(caFile: "\(certs)/ca.pem", certFile: "\(certs)/gateway.pem", keyFile: "\(certs)/gateway.key",
+                                     verifyHostname: true)),
+            logger: Logger(label: "cli-broker"))
+        try await reader.subscribe("zigbee2mqtt/#", qos: 1)
+        let device = try await MQTTConnection.connect(MQTTOptions(host: "127.0.0.1", port: port, clientID: "cli-broker-device"),
+                                                      logger: Logger(label: "cli-broker"))
+        try await device.publish("zigbee2mqtt/door", payload: Array(#"{"contact":true}"#.utf8), qos: 1, retain: false)
+        let received = try await withTimeout(.seconds(10), "message through the broker") { () async -> MQTTMessage? in
+            for await message in reader.messages { return message }
+            return nil
+        }
+        #expect(received?.topic == "zigbee2mqtt/door")
+        await device.disconnect()
+        await reader.disconnect()
+        broker.signal(SIGINT)
+        #expect(try await withTimeout(.seconds(15), "broker stop") { await broker.wait() } == 0)
+        // mosquitto went with it: the port no longer accepts connections.
+        await #expect(throws: MQTTError.self) {
+            _ = try await MQTTConnection.connect(MQTTOptions(host: "127.0.0.1", port: port, clientID: "cli-broker-after", connectTimeout: .seconds(2)),
+                                                 logger: Logger(label: "cli-broker"))
+        }
     }
 
     @Test("sim modbus: serves the map's registers over Modbus TCP and keeps what clients write")
