@@ -54,7 +54,7 @@ struct DurationArgument: ExpressibleByArgument, Sendable {
         return nil
     }
 
-    var defaultValueDescription: String { "\(duration)" }
+    var defaultValueDescription: String { duration.mapText }
 }
 
 /// Input errors the CLI reports with exit code 2 (DESIGN.md): invalid maps or configuration.
