@@ -129,12 +129,9 @@ public struct CLISettingsFile: Sendable, Hashable {
     public static func load(path: String, environment: [String: String]) throws(DeviceMapError) -> CLISettingsFile? {
         guard FileManager.default.fileExists(atPath: path) else { return nil }
         let text: String
-        do {
-            text = try String(contentsOfFile: path, encoding: .utf8)
-        } catch {
-            throw DeviceMapError(diagnostics: [Diagnostic(
-                severity: .error, location: SourceLocation(file: path, line: 0, column: 0),
-                message: "cannot read the CLI settings: \((error as NSError).localizedDescription)")])
+        switch TextFile.read(path) {
+        case .success(let read): text = read
+        case .failure(let problem): throw DeviceMapError(diagnostics: [TextFile.diagnostic(problem, path: path, what: "CLI settings")])
         }
         let (settings, diagnostics) = parse(yaml: text, file: path, home: environment["HOME"])
         guard let settings else { throw DeviceMapError(diagnostics: diagnostics) }

@@ -39,6 +39,24 @@ private struct HeldPort {
 
 @Suite("What the CLI says when it cannot start, and what a stop logs", .serialized, .timeLimit(.minutes(2)))
 struct StartAndStopMessageTests {
+    @Test("run --config names the path and the problem: a missing file, a folder (exit 2)")
+    func unreadableConfiguration() async throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let missing = dir.file("nope.yaml")
+        let run = try await runCLI(["run", "--config", missing], in: dir)
+        #expect(run.status == 2)
+        #expect(run.stderr == "\(missing): error: cannot read the configuration: no such file\n", "\(run.stderr)")
+
+        try FileManager.default.createDirectory(atPath: dir.file("conf"), withIntermediateDirectories: true)
+        let folder = try await runCLI(["run", "--config", dir.file("conf")], in: dir)
+        #expect(folder.status == 2)
+        #expect(folder.stderr == "\(dir.file("conf")): error: cannot read the configuration: it is a folder, not a file (name the YAML file itself)\n",
+                "\(folder.stderr)")
+        // (A file without read permission cannot be shown here when the tests run as root,
+        // who reads anything.)
+    }
+
     @Test("a clean stop while the hub is unreachable logs the uplink statistics")
     func stopWithoutHub() async throws {
         let dir = try TemporaryDirectory()
