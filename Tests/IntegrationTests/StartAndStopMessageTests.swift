@@ -57,6 +57,22 @@ struct StartAndStopMessageTests {
         // who reads anything.)
     }
 
+    @Test("hub on a port another program holds: exit 1, and the first line names the port before mosquitto's words")
+    func hubOnBusyPort() async throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let certs = dir.file("certs")
+        #expect(try await runEdgegate(["certs", "init", "--dir", certs], in: dir).status == 0)
+        let held = try HeldPort(listening: true)
+        defer { held.release() }
+        let run = try await runCLI(["hub", "--port", "\(held.port)", "--certs", certs, "--run-dir", dir.file("run")], in: dir)
+        #expect(run.status == 1)
+        let first = run.stderr.split(separator: "\n").first.map(String.init) ?? ""
+        #expect(first.hasPrefix("error: port \(held.port) on 127.0.0.1 is already in use (another hub or program listens there); "
+                                + "choose another with --port"), "\(run.stderr)")
+        #expect(run.stderr.contains("Address already in use"), "mosquitto's own words follow: \(run.stderr)")
+    }
+
     @Test("a clean stop while the hub is unreachable logs the uplink statistics")
     func stopWithoutHub() async throws {
         let dir = try TemporaryDirectory()
