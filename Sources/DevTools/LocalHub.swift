@@ -200,8 +200,28 @@ public struct HubConfiguration: Sendable {
 
 /// Why the local hub did not start.
 public struct LocalHubError: Error, CustomStringConvertible, Sendable {
-    /// A human sentence, with the tail of mosquitto's log when there is one.
-    public var description: String
+    /// What went wrong, in one sentence.
+    public var reason: String
+    /// What follows the reason: the tail of mosquitto's log when there is one (it starts with
+    /// "; "), or nothing.
+    public var details: String
+    /// The listener port that another program holds, when that is why mosquitto stopped.
+    public var busyPort: Int?
+
+    /// Creates an error from one sentence.
+    public init(description: String) {
+        self.init(reason: description, details: "")
+    }
+
+    /// Creates an error from its reason and what follows it.
+    public init(reason: String, details: String, busyPort: Int? = nil) {
+        self.reason = reason
+        self.details = details
+        self.busyPort = busyPort
+    }
+
+    /// The reason, then the details.
+    public var description: String { reason + details }
 }
 
 /// A running local mosquitto hub.
@@ -257,6 +277,12 @@ public final class LocalHub: Sendable {
         while true {
             if !process.isRunning {
                 let status = await process.wait()
+                if let port = hub.busyListenerPort() {
+                    // The cause first: mosquitto's own lines (warnings about the ACL file's
+                    // permissions, about running as root) would bury it.
+                    throw LocalHubError(reason: "port \(port) on \(configuration.host) is already in use (another hub or program listens there)",
+                                        details: "; mosquitto exited with status \(status)\(hub.logTail())", busyPort: port)
+                }
                 throw LocalHubError(description: "mosquitto exited with status \(status) at start-up\(hub.logTail())")
             }
             // mosquitto logs "running" only after its listeners are open: a port that some
@@ -293,6 +319,21 @@ public final class LocalHub: Sendable {
     func logSaysRunning() -> Bool {
         guard let log = try? String(contentsOfFile: configuration.logPath, encoding: .utf8) else { return false }
         return log.contains(" running")
+    }
+
+    /// The port of the listener mosquitto could not open because the address is in use
+    /// ("Opening ipv4 listen socket on port N." followed by "Error: Address already in use").
+    func busyListenerPort() -> Int? {
+        guard let log = try? String(contentsOfFile: configuration.logPath, encoding: .utf8) else { return nil }
+        var opening: Int?
+        for line in log.split(separator: "\n") {
+            if let range = line.range(of: "listen socket on port ") {
+                opening = Int(line[range.upperBound...].prefix { $0.isNumber })
+            } else if line.contains("Address already in use") {
+                return opening ?? configuration.port
+            }
+        }
+        return nil
     }
 
     /// The last lines of mosquitto's log and output, for error messages.

@@ -29,6 +29,10 @@ public struct HubURL: Sendable, Hashable, CustomStringConvertible {
         public var message: String
         /// How to write it instead.
         public var hint: String?
+        /// For a scheme other than `mqtts`/`mqtt` (`https://hub.example`): the same host as
+        /// `mqtts://host:8883`, for callers that accept TLS only and word their own hint;
+        /// nil for other problems.
+        public var tlsSuggestion: String?
     }
 
     /// Parses `mqtts://host[:port]` or `mqtt://host[:port]`; nothing else (no path, query or
@@ -42,8 +46,11 @@ public struct HubURL: Sendable, Hashable, CustomStringConvertible {
         case "mqtts": useTLS = true
         case "mqtt": useTLS = false
         default:
+            var shown = c.host.flatMap { $0.isEmpty ? nil : $0 } ?? "host"
+            if shown.contains(":"), !shown.hasPrefix("[") { shown = "[\(shown)]" }
+            let suggestion = "mqtts://\(shown):8883"
             return .failure(ParseError(message: "url scheme '\(scheme)' is not supported",
-                                       hint: "use mqtts:// (or mqtt:// with `insecure: true`)"))
+                                       hint: "use mqtts:// (or mqtt:// with `insecure: true`)", tlsSuggestion: suggestion))
         }
         guard var host = c.host, !host.isEmpty else {
             return .failure(ParseError(message: "url '\(text)' has no host", hint: "e.g. mqtts://hub.example:8883"))
@@ -129,12 +136,9 @@ public struct CLISettingsFile: Sendable, Hashable {
     public static func load(path: String, environment: [String: String]) throws(DeviceMapError) -> CLISettingsFile? {
         guard FileManager.default.fileExists(atPath: path) else { return nil }
         let text: String
-        do {
-            text = try String(contentsOfFile: path, encoding: .utf8)
-        } catch {
-            throw DeviceMapError(diagnostics: [Diagnostic(
-                severity: .error, location: SourceLocation(file: path, line: 0, column: 0),
-                message: "cannot read the CLI settings: \((error as NSError).localizedDescription)")])
+        switch TextFile.read(path) {
+        case .success(let read): text = read
+        case .failure(let problem): throw DeviceMapError(diagnostics: [TextFile.diagnostic(problem, path: path, what: "CLI settings")])
         }
         let (settings, diagnostics) = parse(yaml: text, file: path, home: environment["HOME"])
         guard let settings else { throw DeviceMapError(diagnostics: diagnostics) }
@@ -158,7 +162,7 @@ public struct CLISettingsFile: Sendable, Hashable {
                 case .success:
                     top.error("the remote command CLI connects with mutual TLS only", at: node, hint: "use mqtts://")
                 case .failure(let problem):
-                    top.error(problem.message, at: node, hint: problem.hint)
+                    top.error(problem.message, at: node, hint: CLISettings.tlsOnlyHint(problem))
                 }
             }
             if let certs = top.name("certs") {
@@ -353,8 +357,14 @@ public struct CLISettings: Sendable, Hashable {
         case .success:
             throw CLISettingsError(description: "\(source) '\(text)': the remote command CLI connects with mutual TLS only; use mqtts://")
         case .failure(let problem):
-            throw CLISettingsError(description: "\(source): \(problem.message)" + (problem.hint.map { " (\($0))" } ?? ""))
+            throw CLISettingsError(description: "\(source): \(problem.message)" + (tlsOnlyHint(problem).map { " (\($0))" } ?? ""))
         }
+    }
+
+    /// The hint for a hub address the CLI cannot use: never plain `mqtt://`, which it refuses.
+    static func tlsOnlyHint(_ problem: HubURL.ParseError) -> String? {
+        guard let suggestion = problem.tlsSuggestion else { return problem.hint }
+        return "the remote command CLI connects with mutual TLS only: use \(suggestion)"
     }
 
     /// `<certs>/ca.pem`.

@@ -31,12 +31,9 @@ public struct GatewayConfiguration: Sendable, Hashable {
     /// - Throws: every diagnostic, warnings included, when any error was found.
     public static func load(file: String) throws(DeviceMapError) -> GatewayConfiguration {
         let text: String
-        do {
-            text = try String(contentsOfFile: file, encoding: .utf8)
-        } catch {
-            throw DeviceMapError(diagnostics: [Diagnostic(
-                severity: .error, location: SourceLocation(file: file, line: 0, column: 0),
-                message: "cannot read the configuration: \((error as NSError).localizedDescription)")])
+        switch TextFile.read(file) {
+        case .success(let read): text = read
+        case .failure(let problem): throw DeviceMapError(diagnostics: [TextFile.diagnostic(problem, path: file, what: "configuration")])
         }
         let (config, diagnostics) = parse(yaml: text, file: file)
         guard let config else { throw DeviceMapError(diagnostics: diagnostics) }

@@ -95,7 +95,7 @@ public final class AzureIoTHubProfile: UplinkProfile {
         options.password = nil
         // IoT Hub forwards a will on the events topic as a D2C message (it retains nothing).
         options.will = MQTTWill(topic: eventTopic(type: "status"),
-                                payload: MQTTWire.status(gateway: gatewayID, online: false, reason: "connection lost"),
+                                payload: MQTTWire.will(gateway: gatewayID),
                                 qos: 1, retain: false)
         switch authentication {
         case .x509:

@@ -107,11 +107,14 @@ public final class MQTTUplink: Service {
 
     /// Runs until cancelled or gracefully shut down. On graceful shutdown it seals what is
     /// pending, keeps delivering for `drainGrace`, publishes `online: false` and disconnects.
+    /// Every stop logs the statistics: `uplink disconnected` after that goodbye, `uplink
+    /// stopped while not connected to the hub` when there was no session to end.
     public func run() async throws {
         let stopping = StopFlag()
+        let saidGoodbye = StopFlag()
         await withTaskGroup(of: Void.self) { group in
             group.addTask { await self.batchLoop() }
-            group.addTask { await self.connectionLoop(stopping: stopping) }
+            group.addTask { await self.connectionLoop(stopping: stopping, saidGoodbye: saidGoodbye) }
             await withGracefulShutdownHandler {
                 await group.next()
             } onGracefulShutdown: {
@@ -119,6 +122,15 @@ public final class MQTTUplink: Service {
                 self.queue.interrupt()
             }
             group.cancelAll()
+        }
+        if !saidGoodbye.isSet {
+            // The hub was unreachable (or the session ended while stopping): what stays in the
+            // outbox matters all the more.
+            let left = queue.statistics.queuedMessages
+            if left > 0 {
+                logger.warning("uplink stopping with telemetry undelivered; it stays in the outbox for the next start", metadata: ["messages": "\(left)"])
+            }
+            logger.info("uplink stopped while not connected to the hub", metadata: ["statistics": "\(statistics)"])
         }
         await queue.close()
     }
@@ -137,7 +149,7 @@ public final class MQTTUplink: Service {
 
     // MARK: - Connection
 
-    private func connectionLoop(stopping: StopFlag) async {
+    private func connectionLoop(stopping: StopFlag, saidGoodbye: StopFlag) async {
         var failures = 0
         var lastError: String?
         var renewing = false
@@ -177,7 +189,7 @@ public final class MQTTUplink: Service {
             failures = 0
             lastError = nil
             let renewal = plan.renewAfter.map { SessionRenewal(at: made + $0, grace: min(.seconds(15), $0 / 8), credential: plan.credential) }
-            let ended = await session(connection, stopping: stopping, renewal: renewal)
+            let ended = await session(connection, stopping: stopping, saidGoodbye: saidGoodbye, renewal: renewal)
             connected.store(false, ordering: .relaxed)
             if stopping.isSet { return }
             renewing = renewal?.started.isSet == true
@@ -204,7 +216,8 @@ public final class MQTTUplink: Service {
     }
 
     /// One connected session; returns why it ended, nil for a clean disconnect.
-    private func session(_ connection: MQTTConnection, stopping: StopFlag, renewal: SessionRenewal?) async -> MQTTError? {
+    private func session(_ connection: MQTTConnection, stopping: StopFlag, saidGoodbye: StopFlag,
+                         renewal: SessionRenewal?) async -> MQTTError? {
         let (published, devices) = inventory.current
         do {
             try await profile.startSession(connection, devices: devices)
@@ -220,7 +233,7 @@ public final class MQTTUplink: Service {
         // when the credentials are due for renewal (nil).
         return await withTaskGroup(of: MQTTError?.self) { group in
             group.addTask { await self.commandLoop(connection, inFlight: commands); return nil }
-            group.addTask { await self.sendLoop(connection, stopping: stopping); return nil }
+            group.addTask { await self.sendLoop(connection, stopping: stopping, saidGoodbye: saidGoodbye); return nil }
             group.addTask { await self.inventoryLoop(connection, published: published); return nil }
             if let renewal {
                 group.addTask { await self.renew(connection, renewal, commands: commands, stopping: stopping); return nil }
@@ -236,7 +249,7 @@ public final class MQTTUplink: Service {
     /// after a reconnect the unacknowledged ones are sent again (at-least-once; the cloud
     /// drops duplicates by `seq`). When told to stop it keeps delivering for `drainGrace`,
     /// then says goodbye and disconnects.
-    private func sendLoop(_ connection: MQTTConnection, stopping: StopFlag) async {
+    private func sendLoop(_ connection: MQTTConnection, stopping: StopFlag, saidGoodbye: StopFlag) async {
         var inFlight: [(seq: UInt64, bytes: Int, messageID: Int32)] = []
         var lastSent: UInt64?
         var deadline: ContinuousClock.Instant?
@@ -281,6 +294,7 @@ public final class MQTTUplink: Service {
         }
         try? await profile.publishOffline(reason: "shutdown", on: connection)
         await connection.disconnect()
+        saidGoodbye.set()
         logger.info("uplink disconnected", metadata: ["statistics": "\(statistics)"])
     }
 
@@ -413,7 +427,7 @@ extension MQTTUplink {
 }
 
 /// A one-way switch shared by the uplink's tasks: set once when a graceful shutdown begins,
-/// or when a renewal ends a session.
+/// when a renewal ends a session, or when the goodbye of a stop has been said.
 final class StopFlag: Sendable {
     private let value = Atomic<Bool>(false)
 

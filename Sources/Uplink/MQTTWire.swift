@@ -81,13 +81,27 @@ public enum MQTTWire {
         w.raw("}")
     }
 
-    /// `{"online":bool,"ts","gateway"[,"reason"]}` — retained, and the will with `online: false`.
+    /// `{"online":bool,"ts","gateway"[,"reason"]}` — retained; `ts` is when the gateway said it.
     public static func status(gateway: String, online: Bool, reason: String? = nil, at date: Date = Date()) -> [UInt8] {
         var w = JSONWriter()
         w.raw("{"); w.key("online"); w.raw(online ? "true" : "false")
         w.raw(","); w.key("ts"); w.string(Timestamp.rfc3339(date))
         w.raw(","); w.key("gateway"); w.string(gateway)
         if let reason { w.raw(","); w.key("reason"); w.string(reason) }
+        w.raw("}")
+        return w.bytes
+    }
+
+    /// The last will: `{"online":false,"gateway","reason":"connection lost","connected_at"}`.
+    /// It has no `ts`: the hub gets it when the connection starts and publishes it when the
+    /// connection is lost, a moment nobody knows in advance. `connected_at` is when that
+    /// connection began, so that a reader can say since when the gateway had been online.
+    public static func will(gateway: String, connectedAt date: Date = Date()) -> [UInt8] {
+        var w = JSONWriter()
+        w.raw("{"); w.key("online"); w.raw("false")
+        w.raw(","); w.key("gateway"); w.string(gateway)
+        w.raw(","); w.key("reason"); w.string("connection lost")
+        w.raw(","); w.key("connected_at"); w.string(Timestamp.rfc3339(date))
         w.raw("}")
         return w.bytes
     }

@@ -125,12 +125,11 @@ public struct MQTTProfile: UplinkProfile {
     /// No limit of its own: the uplink's `maxMessageBytes` applies.
     public var maxTelemetryBytes: Int? { nil }
 
-    /// The configured options with the retained `online: false` status as the last will.
+    /// The configured options with the retained `online: false` status as the last will
+    /// (`MQTTWire.will`: no `ts`, the time of the connection instead).
     public func connectionPlan(_ configured: MQTTOptions) -> UplinkConnectionPlan {
         var options = configured
-        options.will = MQTTWill(topic: topics.status,
-                                payload: MQTTWire.status(gateway: gatewayID, online: false, reason: "connection lost"),
-                                qos: 1, retain: true)
+        options.will = MQTTWill(topic: topics.status, payload: MQTTWire.will(gateway: gatewayID), qos: 1, retain: true)
         return UplinkConnectionPlan(options: options)
     }
 

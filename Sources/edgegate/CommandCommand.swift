@@ -23,16 +23,48 @@ struct CommandCommand: AsyncParsableCommand {
 /// A gateway's retained `status`, as the operator reads it.
 struct GatewayStatus: Sendable {
     let online: Bool
+    /// When the gateway said it (`ts`); nil for a last will, which the hub publishes at a
+    /// moment the payload cannot know.
     let since: String?
+    /// For a last will: when the connection it belongs to began (`connected_at`).
+    let connectedAt: String?
     let reason: String?
 
     /// Reads `{"online":bool,"ts",...,"reason"?}`; nil for anything else.
     init?(_ payload: [UInt8]) {
-        guard case .object(let o)? = try? JSONDecoder().decode(JSONNode.self, from: Data(payload)),
-              case .bool(let online)? = o["online"] else { return nil }
+        guard case .object(let o)? = try? JSONDecoder().decode(JSONNode.self, from: Data(payload)) else { return nil }
+        self.init(o)
+    }
+
+    /// Reads the fields of a decoded status; nil when `online` is missing.
+    init?(_ o: [String: JSONNode]) {
+        guard case .bool(let online)? = o["online"] else { return nil }
         self.online = online
-        since = if case .string(let ts)? = o["ts"] { ts } else { nil }
+        let ts = if case .string(let ts)? = o["ts"] { ts } else { String?.none }
         reason = if case .string(let r)? = o["reason"] { r } else { nil }
+        if case .string(let at)? = o["connected_at"] {
+            connectedAt = at
+            since = ts
+        } else if !online, reason == "connection lost" {
+            // A will of an older gateway: its `ts` is when the will was made, at connect time,
+            // not when the connection was lost.
+            connectedAt = ts
+            since = nil
+        } else {
+            connectedAt = nil
+            since = ts
+        }
+    }
+
+    /// `online since …`, `offline since … (shutdown)`, or, for a last will, `offline
+    /// (connection lost at a time the hub does not record; it had connected at …)`: never a
+    /// time the status does not state.
+    var text: String {
+        let state = online ? "online" : "offline"
+        if let since { return "\(state) since \(since)" + (reason.map { " (\($0))" } ?? "") }
+        var parts = [reason.map { "\($0) at a time the hub does not record" } ?? "since a time the hub does not record"]
+        if let connectedAt { parts.append("it had connected at \(connectedAt)") }
+        return "\(state) (\(parts.joined(separator: "; ")))"
     }
 }
 
@@ -51,8 +83,7 @@ enum CommandClientError: Error, CustomStringConvertible {
                     + "connected to this hub, or the gateway id or the prefix is wrong; the command will not run"
             }
             if !status.online {
-                return "\(head): the gateway is offline since \(status.since ?? "an unknown time")"
-                    + (status.reason.map { " (\($0))" } ?? "") + "; the command was not delivered and will not run"
+                return "\(head): the gateway is \(status.text); the command was not delivered and will not run"
             }
             return "\(head): the gateway is online (since \(status.since ?? "an unknown time")) but did not answer in time; "
                 + "its device may be slow or busy with earlier commands, and the command may still run "

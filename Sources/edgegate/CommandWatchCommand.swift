@@ -141,7 +141,7 @@ final class WatchView: Sendable {
         case topics.telemetry: telemetry(object)
         case topics.commands: command(object, payload: message.payload)
         case topics.responses: response(object)
-        case topics.status: status(object)
+        case topics.status: status(object, live: !message.retain)
         case topics.devices: inventory(object)
         default: break
         }
@@ -219,11 +219,13 @@ final class WatchView: Sendable {
         event(kind: "response", object, line: line)
     }
 
-    private func status(_ object: [String: JSONNode]) {
-        let online = object["online"] == .bool(true)
-        let since = if case .string(let ts)? = object["ts"] { " since \(ts)" } else { "" }
-        let reason = if case .string(let r)? = object["reason"] { " (\(r))" } else { "" }
-        let text = (online ? "online" : "offline") + since + reason
+    private func status(_ object: [String: JSONNode], live: Bool) {
+        guard let status = GatewayStatus(object) else { return }
+        var text = status.text
+        if mode == .table, live, status.since == nil {
+            // The table's status line has no time of its own: say when this watch saw the change.
+            text += ", noticed at \(Timestamp.rfc3339(Date()))"
+        }
         state.withLock {
             $0.status = text
             $0.dirty = true

@@ -57,6 +57,8 @@ struct HubCommand: AsyncParsableCommand {
                 hub = try await LocalHub.start(HubConfiguration(port: port, pki: pki, prefix: prefix,
                                                                operatorIdentity: operatorID, runDirectory: runDir),
                                                logger: logger)
+            } catch let error as LocalHubError where error.busyPort == port {
+                throw failOperation("error: \(error.reason); choose another with --port\(error.details)")
             } catch {
                 throw failOperation("error: \(error)")
             }

@@ -93,11 +93,42 @@ struct CLISettingsTests {
             }
         }
         #expect(message(CLIFlags(hub: "mqtt://127.0.0.1:1883")).contains("--hub 'mqtt://127.0.0.1:1883': the remote command CLI connects with mutual TLS only"))
-        #expect(message(CLIFlags(), ["EDGEGATE_HUB": "https://hub"]) == "EDGEGATE_HUB: url scheme 'https' is not supported (use mqtts:// (or mqtt:// with `insecure: true`))")
+        #expect(message(CLIFlags(), ["EDGEGATE_HUB": "https://hub"])
+                == "EDGEGATE_HUB: url scheme 'https' is not supported (the remote command CLI connects with mutual TLS only: use mqtts://hub:8883)")
         #expect(message(CLIFlags(gateway: "gw/1")).hasPrefix("--gateway 'gw/1' cannot be an MQTT topic level"))
         #expect(message(CLIFlags(), ["EDGEGATE_PREFIX": "edgegate/#"]).hasPrefix("EDGEGATE_PREFIX 'edgegate/#' is not a valid MQTT topic prefix"))
         #expect(message(CLIFlags(hubPort: 70000)) == "--hub-port 70000 is out of range 1...65535")
         #expect(message(CLIFlags(identity: "../ca")).hasPrefix("--identity '../ca' must be a file name"))
+    }
+
+    @Test("a hub address of another scheme is answered with an mqtts:// address of its host, which the CLI then accepts; never with plain mqtt://")
+    func schemeSuggestion() throws {
+        func problem(_ flags: CLIFlags, _ environment: [String: String]) -> String? {
+            do {
+                _ = try CLISettings.resolve(flags: flags, environment: environment, file: nil)
+                return nil
+            } catch {
+                return error.description
+            }
+        }
+        for (given, host) in [("https://hub.example.com", "hub.example.com"), ("https://hub.example.com:443/", "hub.example.com"),
+                              ("http://10.0.0.5:8080", "10.0.0.5"), ("ws://[::1]:9001", "[::1]")] {
+            for (flags, environment) in [(CLIFlags(hub: given), [String: String]()), (CLIFlags(), ["EDGEGATE_HUB": given])] {
+                let text = try #require(problem(flags, environment), "\(given) must be refused")
+                #expect(!text.contains("mqtt://") && !text.contains("insecure"), "\(text)")
+                // The suggestion, as the user would paste it back.
+                let suggested = try #require(text.firstMatch(of: #/use (mqtts://\S+?)\)?$/#).map { String($0.1) }, "\(text)")
+                #expect(suggested == "mqtts://\(host):8883", "\(text)")
+                let accepted = try CLISettings.resolve(flags: flags.hub == nil ? flags : CLIFlags(hub: suggested),
+                                                       environment: flags.hub == nil ? ["EDGEGATE_HUB": suggested] : [:], file: nil)
+                #expect(accepted.hub.description == suggested)
+            }
+        }
+        let (settings, diagnostics) = CLISettingsFile.parse(yaml: "hub: https://hub.example.com\n", file: "cli.yaml")
+        #expect(settings == nil)
+        #expect(diagnostics.map(\.description) == [
+            "cli.yaml:1:6: error: url scheme 'https' is not supported (the remote command CLI connects with mutual TLS only: use mqtts://hub.example.com:8883)"])
+        #expect(try file("hub: mqtts://hub.example.com:8883").hub == HubURL(host: "hub.example.com", port: 8883))
     }
 
     @Test("file errors print as file:line:column with the nearest key")

@@ -3,6 +3,8 @@ import DevTools
 import Foundation
 import GatewayCore
 import Logging
+import MQTTClient
+import Synchronization
 import Testing
 import TestSupport
 import Uplink
@@ -140,6 +142,52 @@ struct CommandCLITests {
             #expect(offline.status == 1)
             #expect(offline.stderr.contains("the gateway is offline since"), "\(offline.stderr)")
             #expect(offline.stderr.contains("(shutdown); the command was not delivered and will not run"), "\(offline.stderr)")
+        }
+    }
+
+    @Test("a gateway killed with SIGKILL: its will states no time it cannot know, and send never calls the connect time the moment it went offline")
+    func killedGateway() async throws {
+        try await Plant.run { plant in
+            let dir = try TemporaryDirectory()
+            defer { dir.remove() }
+            try boilerMapYAML.replacingOccurrences(of: "PORT", with: "\(plant.modbusPort)")
+                .write(toFile: dir.file("boiler.yaml"), atomically: true, encoding: .utf8)
+            let configuration = try Daemon.writeConfiguration(for: plant, devicemaps: "boiler.yaml", in: dir)
+            // The operator follows the status topic: the online status, then the will.
+            let watcher = try await MQTTConnection.connect(plant.hub.options(identity: .operator, clientID: "status-watch"),
+                                                           logger: Logger(label: "status-watch"))
+            let statuses = Mutex<[[String: JSONNode]]>([])
+            let collecting = Task {
+                for await message in watcher.messages {
+                    if case .object(let o)? = try? JSONDecoder().decode(JSONNode.self, from: Data(message.payload)) {
+                        statuses.withLock { $0.append(o) }
+                    }
+                }
+            }
+            defer { collecting.cancel() }
+            try await watcher.subscribe(MQTTTopics(prefix: TestHub.prefix, gateway: TestHub.gatewayID).status, qos: 1)
+            let daemon = try await Daemon.start(configuration: configuration, in: dir)
+            let online = try await waitFor("online status") { statuses.withLock { $0.last { $0["online"] == .bool(true) } } }
+            daemon.process.signal(SIGKILL)
+            #expect(try await withTimeout(.seconds(15), "daemon death") { await daemon.process.wait() } == 128 + SIGKILL)
+            let will = try await waitFor("the will") { statuses.withLock { $0.last { $0["online"] == .bool(false) } } }
+            await watcher.disconnect()
+
+            let send = try await runCLI(["command", "send", "--gateway", "gw-1", "--device", "boiler-1", "--write", "setpoint=20",
+                                         "--timeout", "500ms"] + hubFlags(plant), in: dir)
+            #expect(send.status == 1)
+            #expect(!send.stderr.contains("offline since"), "\(send.stderr)")
+
+            #expect(will["reason"] == .string("connection lost"))
+            #expect(will["ts"] == nil, "a will is made at connect time and cannot know when the connection is lost: \(will)")
+            guard case .string(let connectedAt)? = will["connected_at"], case .string(let cameOnline)? = online["ts"],
+                  let connected = Timestamp.parse(connectedAt), let up = Timestamp.parse(cameOnline) else {
+                Issue.record("no connected_at in the will \(will) or no ts in the online status \(online)")
+                return
+            }
+            #expect(connected <= up, "the connection began before the gateway said it was online")
+            #expect(send.stderr.contains("the gateway is offline (connection lost at a time the hub does not record; it had connected at \(connectedAt)); "
+                                         + "the command was not delivered and will not run"), "\(send.stderr)")
         }
     }
 

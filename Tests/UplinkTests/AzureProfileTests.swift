@@ -40,6 +40,14 @@ struct AzureProfileTests {
         #expect(will.qos == 1 && !will.retain)
         #expect(json(will.payload)["online"] == .bool(false))
         #expect(json(will.payload)["reason"] == .string("connection lost"))
+        // Made before connecting, the will cannot know when the connection will be lost: it
+        // states no `ts`, only when its connection began.
+        #expect(json(will.payload)["ts"] == nil)
+        guard case .string(let connectedAt)? = json(will.payload)["connected_at"] else {
+            Issue.record("no connected_at in \(String(decoding: will.payload, as: UTF8.self))")
+            return
+        }
+        #expect(Timestamp.parse(connectedAt) != nil, "\(connectedAt)")
     }
 
     @Test("X.509: the certificate is the credential: no password, nothing to renew")

@@ -157,6 +157,9 @@ struct HubTests {
                                          startTimeout: .seconds(5), logger: logger)
         }
         let text = error.map { "\($0)" } ?? ""
+        // The cause first: mosquitto's warnings (ACL file permissions, running as root) after it.
+        #expect(text.hasPrefix("port \(port) on 127.0.0.1 is already in use (another hub or program listens there); "), "\(text)")
+        #expect(error?.busyPort == port)
         #expect(text.contains("mosquitto exited"), "\(text)")
         #expect(text.contains("Address already in use"), "\(text)")
     }
