@@ -195,11 +195,11 @@ public struct DeviceMapLoader: Sendable {
         return draft
     }
 
-    /// Checks a `protocol:` value; nil when it is missing or not supported (already reported).
+    /// Checks a `protocol:` value; nil when it is missing or unknown (already reported).
     func checkProtocol(_ m: YAMLMapping) -> String? {
         guard let p = m.name("protocol"), let node = m.value("protocol") else { return nil }
         guard syntax(named: p) != nil else {
-            m.error("protocol '\(p)' is not supported yet; supported: \(protocolNames.joined(separator: ", "))",
+            m.error("unknown protocol '\(p)'; known: \(protocolNames.joined(separator: ", "))",
                     at: node, hint: Suggest.didYouMean(p, in: protocolNames))
             return nil
         }
