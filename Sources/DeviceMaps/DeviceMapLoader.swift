@@ -177,6 +177,14 @@ public struct DeviceMapLoader: Sendable {
             return draft
         }
         guard let top = YAMLMapping(root, file: file, context: "", what: "a device map", sink: sink) else { return draft }
+        // A gateway configuration given by mistake: one error that says so, not one per key.
+        let keys = top.entries.map(\.key)
+        if let first = top.entries.first, keys.contains("gateway") || keys.contains("uplink"),
+           keys.allSatisfy(ConfigParser.topKeys.contains) {
+            top.error("unknown key '\(first.key)'", at: first.keyNode,
+                      hint: "this looks like a gateway configuration: check it with `edgegate config validate \(file)`")
+            return draft
+        }
         top.checkKeys(Self.topKeys)
 
         if let profiles = top.mapping("profiles") {
