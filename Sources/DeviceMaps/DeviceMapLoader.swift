@@ -24,6 +24,18 @@ public struct DeviceMapLoader: Sendable {
         protocols.first { $0.name == name }
     }
 
+    /// Every key some protocol's `connection:` has, for a device whose protocol is unknown.
+    var anyConnectionKeys: [String] { Self.union(protocols.map { $0.connectionKeys }) }
+    /// Every key some protocol's points have, and the shared ones.
+    var anyPointKeys: [String] { Self.union(protocols.map { $0.pointKeys } + [Self.commonPointKeys]) }
+    /// The hint for a key that is unknown whatever the device's protocol.
+    static let noProtocolHasKey = "no protocol has this key"
+
+    static func union(_ lists: [[String]]) -> [String] {
+        var seen: Set<String> = []
+        return lists.joined().filter { seen.insert($0).inserted }
+    }
+
     /// Loads files and folders (a folder contributes its `*.yaml` and `*.yml` files, sorted by
     /// name, not recursively). Profiles are shared by all files loaded together, and device ids
     /// must be unique across them.
@@ -165,6 +177,14 @@ public struct DeviceMapLoader: Sendable {
             return draft
         }
         guard let top = YAMLMapping(root, file: file, context: "", what: "a device map", sink: sink) else { return draft }
+        // A gateway configuration given by mistake: one error that says so, not one per key.
+        let keys = top.entries.map(\.key)
+        if let first = top.entries.first, keys.contains("gateway") || keys.contains("uplink"),
+           keys.allSatisfy(ConfigParser.topKeys.contains) {
+            top.error("unknown key '\(first.key)'", at: first.keyNode,
+                      hint: "this looks like a gateway configuration: check it with `edgegate config validate \(file)`")
+            return draft
+        }
         top.checkKeys(Self.topKeys)
 
         if let profiles = top.mapping("profiles") {
@@ -183,11 +203,11 @@ public struct DeviceMapLoader: Sendable {
         return draft
     }
 
-    /// Checks a `protocol:` value; nil when it is missing or not supported (already reported).
+    /// Checks a `protocol:` value; nil when it is missing or unknown (already reported).
     func checkProtocol(_ m: YAMLMapping) -> String? {
         guard let p = m.name("protocol"), let node = m.value("protocol") else { return nil }
         guard syntax(named: p) != nil else {
-            m.error("protocol '\(p)' is not supported yet; supported: \(protocolNames.joined(separator: ", "))",
+            m.error("unknown protocol '\(p)'; known: \(protocolNames.joined(separator: ", "))",
                     at: node, hint: Suggest.didYouMean(p, in: protocolNames))
             return nil
         }
@@ -256,14 +276,20 @@ public struct DeviceMapLoader: Sendable {
         return draft
     }
 
-    /// The protocol sections of a device, once its protocol is known.
-    func parseSections(of d: DeviceDraft, syntax: any ProtocolSyntax.Type, sink: DiagnosticSink)
+    /// The protocol sections of a device, once its protocol is known. Without a protocol
+    /// (nil `syntax`) they are still checked as far as that goes: keys no protocol has, and the
+    /// keys every protocol shares; nothing is returned but the commands' drafts then.
+    func parseSections(of d: DeviceDraft, syntax: (any ProtocolSyntax.Type)?, sink: DiagnosticSink)
         -> (connection: (any DeviceConnection)?, points: [PointDefinition], commands: [CommandDraft]) {
         var connection: (any DeviceConnection)?
         if let node = d.connectionNode,
            let c = YAMLMapping(node, file: d.file, context: d.context, what: "'connection'", sink: sink) {
-            c.checkKeys(syntax.connectionKeys)
-            connection = syntax.connection(MapSection(c))
+            if let syntax {
+                c.checkKeys(syntax.connectionKeys)
+                connection = syntax.connection(MapSection(c))
+            } else {
+                c.checkKeys(anyConnectionKeys, otherwise: Self.noProtocolHasKey)
+            }
         }
         var points: [PointDefinition] = []
         if let node = d.pointsNode, let m = YAMLMapping(node, file: d.file, context: d.context, what: "'points'", sink: sink) {
@@ -301,20 +327,25 @@ public struct DeviceMapLoader: Sendable {
         return policy
     }
 
-    func parsePoints(_ points: YAMLMapping, syntax: any ProtocolSyntax.Type, owner: String, sink: DiagnosticSink) -> [PointDefinition] {
+    func parsePoints(_ points: YAMLMapping, syntax: (any ProtocolSyntax.Type)?, owner: String, sink: DiagnosticSink) -> [PointDefinition] {
         points.entries.compactMap { e in
             parsePoint(name: e.key, keyNode: e.keyNode, value: e.value, syntax: syntax, owner: owner, file: points.file, sink: sink)
         }
     }
 
     /// The shared keys here, the protocol's through its syntax, then the checks that need both
-    /// (limits and scale against the point's kind).
-    func parsePoint(name: String, keyNode: Node, value: Node, syntax: any ProtocolSyntax.Type, owner: String, file: String,
+    /// (limits and scale against the point's kind). Without a syntax (the device's protocol is
+    /// unknown) the shared keys are checked, and keys no protocol has; the point is nil then.
+    func parsePoint(name: String, keyNode: Node, value: Node, syntax: (any ProtocolSyntax.Type)?, owner: String, file: String,
                     sink: DiagnosticSink) -> PointDefinition? {
         let before = sink.errorCount
         let context = "\(owner), point '\(name)'"
         guard let m = YAMLMapping(value, file: file, context: context, what: "a point", sink: sink) else { return nil }
-        m.checkKeys(syntax.pointKeys + Self.commonPointKeys)
+        if let syntax {
+            m.checkKeys(syntax.pointKeys + Self.commonPointKeys)
+        } else {
+            m.checkKeys(anyPointKeys, otherwise: Self.noProtocolHasKey)
+        }
         if name.trimmingCharacters(in: .whitespaces).isEmpty {
             sink.error("\(owner): a point name must not be empty", at: location(of: keyNode, in: file))
         }
@@ -332,7 +363,7 @@ public struct DeviceMapLoader: Sendable {
         var min = m.number("min")
         var max = m.number("max")
         let report = m.mapping("report").map(Self.parseReport)
-        let address = syntax.point(MapSection(m), access: access)
+        let address = syntax?.point(MapSection(m), access: access)
         if access.isWritable, let limits = address?.writeLimits {
             (min, max) = Self.limit(min: min, max: max, to: limits, scale: scale, offset: offset, of: address!, in: m)
         }
@@ -353,7 +384,12 @@ public struct DeviceMapLoader: Sendable {
             m.warning("'scale' and 'offset' do not apply to \(kind!.rawValue) points", at: e.keyNode)
         }
 
-        guard sink.errorCount == before, let address else { return nil }
+        guard let address else {
+            // Without the point's type, only the form of `enum` can be checked.
+            if syntax == nil, let node = m.value("enum") { _ = Self.parseOptions(node, in: m, rule: nil) }
+            return nil
+        }
+        guard sink.errorCount == before else { return nil }
         var point = PointDefinition(
             name: name, address: address, scale: scale, offset: offset, unit: unit, access: access, min: min, max: max,
             report: report, description: description, location: location(of: keyNode, in: file))
@@ -382,8 +418,8 @@ public struct DeviceMapLoader: Sendable {
     }
 
     /// `enum: [0, 1, 2]` or `enum: { off: 0, heat: 1 }`: the values a write may set, each
-    /// checked against the point's type and limits.
-    static func parseOptions(_ node: Node, in m: YAMLMapping, rule point: PointDescriptor) -> [EnumOption]? {
+    /// checked against the point's type and limits (when known: nil `point` checks the form only).
+    static func parseOptions(_ node: Node, in m: YAMLMapping, rule point: PointDescriptor?) -> [EnumOption]? {
         let before = m.sink.errorCount
         var options: [(EnumOption, Node)] = []
         switch node {
@@ -412,10 +448,10 @@ public struct DeviceMapLoader: Sendable {
         if options.isEmpty, m.sink.errorCount == before {
             m.error("'enum' lists no values", at: node)
         }
-        let rule = ValueRule(kind: point.kind, typeName: point.typeName, min: point.min, max: point.max)
+        let rule = point.map { ValueRule(kind: $0.kind, typeName: $0.typeName, min: $0.min, max: $0.max) }
         var seen: [EnumOption] = []
         for (option, node) in options {
-            if case .failure(let why) = rule.check(option.value) {
+            if case .failure(let why)? = rule?.check(option.value) {
                 m.error("enum value \(option.value): \(why.message)", at: node)
             } else if seen.contains(where: { ValueRule.same($0.value, option.value) }) {
                 m.error("enum value \(option.value) is listed twice", at: node)
@@ -471,13 +507,17 @@ public struct DeviceMapLoader: Sendable {
                     mixed = true
                 }
                 if !d.declaresProtocol { protocolName = profile?.protocolName }
-                var sections: (connection: (any DeviceConnection)?, points: [PointDefinition], commands: [CommandDraft]) = (nil, [], [])
-                let syntax = protocolName.flatMap(syntax(named:))
-                if let syntax {
-                    let before = sink.errorCount
-                    sections = parseSections(of: d, syntax: syntax, sink: sink)
-                    if sink.errorCount != before { valid = false }
-                }
+                // A profile that does not exist gives the device no protocol. Every problem is
+                // still reported at once: the profile the name is nearest to lends its protocol
+                // (the one the suggested fix gives) to check the device's own keys; without
+                // one, they are checked as far as that goes without a protocol.
+                let unknownProfile = d.profile != nil && profile == nil
+                let suggested = unknownProfile ? d.profile.flatMap { Suggest.nearest($0, in: profileOrder) } : nil
+                let lent = d.declaresProtocol ? nil : suggested.flatMap { profiles[$0]?.protocolName }
+                let syntax = (protocolName ?? lent).flatMap(syntax(named:))
+                let before = sink.errorCount
+                let sections = parseSections(of: d, syntax: syntax, sink: sink)
+                if sink.errorCount != before { valid = false }
                 var points = sections.points
                 var commandDrafts = sections.commands
                 if let name = d.profile, let node = d.profileNode {
@@ -487,9 +527,14 @@ public struct DeviceMapLoader: Sendable {
                         // A broken profile was reported once, at the profile.
                         if profile.valid { commandDrafts = Self.merge(profile: profile.commands, device: sections.commands, name: \.name) }
                     } else {
-                        let hint = Suggest.didYouMean(name, in: profileOrder)
+                        var hint = suggested.map { "did you mean '\($0)'?" }
                             ?? (profileOrder.isEmpty ? "no profiles are defined"
                                 : "known profiles: " + profileOrder.joined(separator: ", "))
+                        if let lent, let suggested {
+                            hint += " the device's own connection and points were checked as \(lent), the protocol of '\(suggested)'"
+                        } else if !d.declaresProtocol {
+                            hint += "; without a profile or `protocol:`, the device's own connection and points could not be checked against a protocol"
+                        }
                         sink.error("\(d.context): unknown profile '\(name)'", at: location(of: node, in: d.file), hint: hint)
                         valid = false
                     }
@@ -497,6 +542,16 @@ public struct DeviceMapLoader: Sendable {
                 // Every point was parsed by this syntax unless profile and device disagree.
                 if let syntax, !mixed {
                     syntax.check(points: points, connection: sections.connection, of: d.context, at: d.location, reporter: MapReporter(sink: sink))
+                }
+                // Writes to points that may exist where the loader cannot see them (in an unknown
+                // profile, or points not parsed without a protocol) are not checked.
+                if unknownProfile || syntax == nil {
+                    let known = Set(points.map(\.name))
+                    commandDrafts = commandDrafts.map { draft in
+                        var draft = draft
+                        draft.writes = draft.writes.filter { known.contains($0.point) }
+                        return draft
+                    }
                 }
                 let commands = Self.checkCommands(commandDrafts, points: points, context: d.context, sink: sink)
                 guard valid, let commands, let id = d.id, let protocolName, let connection = sections.connection else { continue }

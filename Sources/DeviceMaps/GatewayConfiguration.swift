@@ -30,14 +30,23 @@ public struct GatewayConfiguration: Sendable, Hashable {
     /// Reads and validates a configuration file.
     /// - Throws: every diagnostic, warnings included, when any error was found.
     public static func load(file: String) throws(DeviceMapError) -> GatewayConfiguration {
+        let check = validate(file: file)
+        guard let config = check.config else { throw DeviceMapError(diagnostics: check.diagnostics) }
+        return config
+    }
+
+    /// Like `load(file:)`, but returns the warnings of a configuration that loads too, and the
+    /// device-map paths it names also when something else in it is wrong (for `config
+    /// validate`, which checks those maps as well).
+    /// - Returns: the configuration (nil when any error was found), the `gateway.devicemaps`
+    ///   paths that could be read (resolved), and every diagnostic in file order.
+    public static func validate(file: String) -> (config: GatewayConfiguration?, devicemaps: [String], diagnostics: [Diagnostic]) {
         let text: String
         switch TextFile.read(file) {
         case .success(let read): text = read
-        case .failure(let problem): throw DeviceMapError(diagnostics: [TextFile.diagnostic(problem, path: file, what: "configuration")])
+        case .failure(let problem): return (nil, [], [TextFile.diagnostic(problem, path: file, what: "configuration")])
         }
-        let (config, diagnostics) = parse(yaml: text, file: file)
-        guard let config else { throw DeviceMapError(diagnostics: diagnostics) }
-        return config
+        return check(yaml: text, file: file)
     }
 
     /// Parses a configuration from text.
@@ -46,9 +55,14 @@ public struct GatewayConfiguration: Sendable, Hashable {
     ///   - file: the file's path: diagnostics print it and relative paths resolve against its folder.
     /// - Returns: the configuration (nil when any error was found) and every diagnostic in file order.
     public static func parse(yaml: String, file: String) -> (config: GatewayConfiguration?, diagnostics: [Diagnostic]) {
+        let check = check(yaml: yaml, file: file)
+        return (check.config, check.diagnostics)
+    }
+
+    static func check(yaml: String, file: String) -> (config: GatewayConfiguration?, devicemaps: [String], diagnostics: [Diagnostic]) {
         let sink = DiagnosticSink()
-        let config = ConfigParser(file: file, sink: sink).parse(yaml)
-        return (sink.hasErrors ? nil : config, sink.sorted(fileOrder: [file]))
+        let (config, devicemaps) = ConfigParser(file: file, sink: sink).parse(yaml)
+        return (sink.hasErrors ? nil : config, devicemaps, sink.sorted(fileOrder: [file]))
     }
 }
 
@@ -203,14 +217,24 @@ struct ConfigParser {
 
     func path(_ p: String) -> String { resolve(p, relativeToFolderOf: file) }
 
-    func parse(_ yaml: String) -> GatewayConfiguration? {
-        guard let composed = composeYAML(yaml, file: file, sink: sink) else { return nil }
+    /// The configuration (nil after errors) and the device-map paths it names, resolved,
+    /// which `config validate` checks also when the configuration has errors elsewhere.
+    func parse(_ yaml: String) -> (GatewayConfiguration?, [String]) {
+        guard let composed = composeYAML(yaml, file: file, sink: sink) else { return (nil, []) }
         guard let root = composed else {
             sink.error("the configuration is empty", at: SourceLocation(file: file, line: 1, column: 1),
                        hint: "it needs at least `gateway: { id: ..., devicemaps: [...] }` and `uplink: { url: ... }`")
-            return nil
+            return (nil, [])
         }
-        guard let top = YAMLMapping(root, file: file, context: "", what: "the configuration", sink: sink) else { return nil }
+        guard let top = YAMLMapping(root, file: file, context: "", what: "the configuration", sink: sink) else { return (nil, []) }
+        // A device map given by mistake: one error that says so, rather than one per key and
+        // the missing `gateway` and `uplink`.
+        let keys = top.entries.map(\.key)
+        if let first = top.entries.first, keys.allSatisfy(DeviceMapLoader.topKeys.contains) {
+            top.error("unknown key '\(first.key)'", at: first.keyNode,
+                      hint: "this looks like a device map: check it with `edgegate map validate \(file)`")
+            return (nil, [])
+        }
         top.checkKeys(Self.topKeys)
 
         var gatewayID: String?
@@ -268,10 +292,10 @@ struct ConfigParser {
             if let sync = o.choice("sync", OutboxSync.self) { outbox.sync = sync }
         }
 
-        guard let gatewayID, let uplink else { return nil }
+        guard let gatewayID, let uplink else { return (nil, maps) }
         var settings = uplink
         if settings.clientID == nil { settings.clientID = gatewayID }
-        return GatewayConfiguration(gatewayID: gatewayID, devicemaps: maps, uplink: settings, outbox: outbox, commands: commands)
+        return (GatewayConfiguration(gatewayID: gatewayID, devicemaps: maps, uplink: settings, outbox: outbox, commands: commands), maps)
     }
 
     /// `reconnect_max`, `drain_grace`, `batch_interval`, `batch_max_bytes`, for any profile.

@@ -168,16 +168,19 @@ struct YAMLMapping {
     }
 
     /// Reports keys that are not in `known`, with the nearest known key as a hint.
-    /// - Parameter later: keys that are part of the design but not implemented yet, with the
-    ///   message to give instead of "unknown key".
-    func checkKeys(_ known: [String], later: [String: String] = [:]) {
+    /// - Parameters:
+    ///   - later: keys that are part of the design but not implemented yet, with the
+    ///     message to give instead of "unknown key".
+    ///   - otherwise: the hint when no known key is near, instead of the list of known keys
+    ///     (for lists too long to help).
+    func checkKeys(_ known: [String], later: [String: String] = [:], otherwise: String? = nil) {
         for e in entries where !known.contains(e.key) {
             if let message = later[e.key] {
                 error(message, at: e.keyNode)
                 continue
             }
             let hint = Suggest.didYouMean(e.key, in: known)
-                ?? "known keys: " + known.joined(separator: ", ")
+                ?? otherwise ?? "known keys: " + known.joined(separator: ", ")
             error("unknown key '\(e.key)'", at: e.keyNode, hint: hint)
         }
     }

@@ -10,7 +10,7 @@ struct Edgegate: AsyncParsableCommand {
         discussion: "Exit codes: 0 success, 1 the operation failed or was rejected, 2 usage or input error.",
         version: "0.1.0",
         subcommands: [RunCommand.self, DemoCommand.self, CertsCommand.self, HubCommand.self, BrokerCommand.self,
-                      SimCommand.self, CommandCommand.self, MapCommand.self, ModbusCommand.self, HueCommand.self]
+                      SimCommand.self, CommandCommand.self, MapCommand.self, ConfigCommand.self, ModbusCommand.self, HueCommand.self]
     )
 
     /// Parses and runs, mapping usage errors to exit code 2 as DESIGN.md promises (the

@@ -12,11 +12,6 @@ struct MapCommand: ParsableCommand {
         subcommands: [MapValidateCommand.self, MapShowCommand.self, MapNewCommand.self, MapReadCommand.self, MapSchemaCommand.self, MapPlanCommand.self])
 }
 
-/// Output format of `map validate`.
-enum DiagnosticsFormat: String, ExpressibleByArgument, CaseIterable {
-    case text, json
-}
-
 /// Output format of `map show`.
 enum ShowFormat: String, ExpressibleByArgument, CaseIterable {
     case table, json
@@ -68,44 +63,9 @@ struct MapValidateCommand: ParsableCommand {
 
     func run() throws {
         let (map, diagnostics) = DeviceMapLoader.standard.validate(paths: paths)
-        switch format {
-        case .text:
-            for diagnostic in diagnostics { print(diagnostic) }
-            let errors = diagnostics.filter { $0.severity == .error }.count
-            let warnings = diagnostics.count - errors
-            let summary = map.map { "\($0.devices.count) device(s) valid" } ?? "\(errors) error(s)"
-            // The diagnostics (stdout) before the summary (stderr), also when both go to one pipe.
-            fflush(nil)
-            FileHandle.standardError.write(Data("\(summary), \(warnings) warning(s)\n".utf8))
-        case .json:
-            try printJSON(ValidationReport(valid: map != nil, devices: map?.devices.count ?? 0,
-                                           diagnostics: diagnostics.map(DiagnosticRecord.init)))
-        }
-        if map == nil { throw ExitCode(1) }
-    }
-
-    struct ValidationReport: Encodable {
-        let valid: Bool
-        let devices: Int
-        let diagnostics: [DiagnosticRecord]
-    }
-
-    struct DiagnosticRecord: Encodable {
-        let file: String
-        let line: Int
-        let column: Int
-        let severity: String
-        let message: String
-        let hint: String?
-
-        init(_ d: Diagnostic) {
-            file = d.location.file
-            line = d.location.line
-            column = d.location.column
-            severity = d.severity.rawValue
-            message = d.message
-            hint = d.hint
-        }
+        let devices = map?.devices.count ?? 0
+        try ValidationOutput(diagnostics: diagnostics, valid: map != nil, validSummary: "\(devices) device(s) valid",
+                             gateway: nil, devices: devices).print(format: format)
     }
 }
 

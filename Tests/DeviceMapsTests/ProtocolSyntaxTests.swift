@@ -99,7 +99,7 @@ enum LampSyntax: ProtocolSyntax {
             "m.yaml:7:28: error: device 'lamp-1', point 'on': a lamp has no field 'colour' (fields: on, bri)",
             "m.yaml:7:36: error: device 'lamp-1', point 'on': unknown key 'table' (known keys: field, scale, offset, unit, description, access, min, max, enum, report)",
             "m.yaml:8:5: error: device 'lamp-2': protocol 'modbus' differs from protocol 'lamp' of profile 'dimmable' (leave `protocol` out to use the profile's)",
-            "m.yaml:13:15: error: device 'lamp-3': protocol 'zigbee' is not supported yet; supported: modbus, lamp",
+            "m.yaml:13:15: error: device 'lamp-3': unknown protocol 'zigbee'; known: modbus, lamp",
         ])
     }
 
