@@ -136,8 +136,8 @@ public struct Gateway: Sendable {
     /// The loader refuses unknown protocols; a map built in code must not lose devices silently either.
     private static func checkProtocols(_ deviceMap: DeviceMap) throws(GatewayError) {
         if let other = deviceMap.devices.first(where: { GatewayProtocols.adapter(for: $0.protocolName) == nil }) {
-            let supported = GatewayProtocols.syntaxes.map { $0.name }.joined(separator: ", ")
-            throw .unsupported("device \(other.id): protocol '\(other.protocolName)' is not supported; supported: \(supported)")
+            let known = GatewayProtocols.syntaxes.map { $0.name }.joined(separator: ", ")
+            throw .unsupported("device \(other.id): unknown protocol '\(other.protocolName)'; known: \(known)")
         }
     }
 

@@ -43,7 +43,7 @@ extension Gateway {
             return AzureIoTHubProfile(hub: azure.hub, deviceID: azure.deviceID, gatewayID: configuration.gatewayID,
                                       authentication: authentication, logger: logger, now: now)
         default:
-            throw .unsupported("uplink profile '\(settings.profile)' is not supported; supported: mqtt, \(AzureIoTHubSettings.profile)")
+            throw .unsupported("unknown uplink profile '\(settings.profile)'; known: mqtt, \(AzureIoTHubSettings.profile)")
         }
     }
 }

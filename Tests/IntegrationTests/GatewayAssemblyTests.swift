@@ -28,7 +28,7 @@ struct GatewayAssemblyTests {
 
     @Test("profiles this build does not have are refused by name")
     func unsupported() {
-        #expect(throws: GatewayError.unsupported("uplink profile 'aws-iot' is not supported; supported: mqtt, azure-iot-hub")) {
+        #expect(throws: GatewayError.unsupported("unknown uplink profile 'aws-iot'; known: mqtt, azure-iot-hub")) {
             _ = try Gateway(configuration: configuration(UplinkSettings(profile: "aws-iot", host: "h", tls: TLSFiles(ca: "ca.pem"))),
                             deviceMap: map, logger: Logger(label: "t"))
         }
