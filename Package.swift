@@ -128,13 +128,17 @@ let package = Package(
             dependencies: ["DevTools", "MQTTClient", "GatewayCore", .product(name: "Logging", package: "swift-log")],
             path: "Tests/TestSupport"
         ),
+        // The saved cases' expected output, rendered for the tests (which compare) and for
+        // scripts/update-expected (which writes).
+        .target(name: "SavedCases", dependencies: ["DeviceMaps", "Gateway", "ModbusAdapter"], path: "Tests/SavedCases"),
+        .executableTarget(name: "update-expected", dependencies: ["SavedCases"], path: "Tests/UpdateExpected"),
         .testTarget(name: "GatewayCoreTests", dependencies: ["GatewayCore"]),
         .testTarget(name: "DeviceMapsTests",
                     dependencies: ["DeviceMaps", "Gateway", "GatewayCore", "ModbusAdapter", "MQTTDevicesAdapter", "TestSupport",
-                                   .product(name: "Yams", package: "Yams")],
+                                   "SavedCases", .product(name: "Yams", package: "Yams")],
                     exclude: ["Cases"]),
         .testTarget(name: "ModbusAdapterTests",
-                    dependencies: ["ModbusAdapter", "DeviceMaps", "GatewayCore", "Simulators", "TestSupport", "DevTools"],
+                    dependencies: ["ModbusAdapter", "DeviceMaps", "GatewayCore", "Simulators", "TestSupport", "DevTools", "SavedCases"],
                     exclude: ["PlanCases"]),
         .testTarget(name: "DoorSimAdapterTests",
                     dependencies: ["DoorSimAdapter", "DeviceMaps", "GatewayCore", "Gateway", "TestSupport"],

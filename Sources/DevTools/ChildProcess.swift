@@ -52,22 +52,51 @@ public final class ChildProcess: Sendable {
         var waiters: [CheckedContinuation<Int32, Never>] = []
     }
 
+    /// The state the reaper thread shares: held apart from `self`, so that the thread does not
+    /// keep the handle alive and `deinit` can run while the child still does.
+    private final class Shared: Sendable {
+        let state = Mutex(State())
+    }
+
     /// The child's process id.
     public let pid: pid_t
     /// The program as given to `spawn` (for messages).
     public let executable: String
-    private let state = Mutex(State())
+    private let shared = Shared()
 
     private init(pid: pid_t, executable: String) {
         self.pid = pid
         self.executable = executable
     }
 
+    /// A child still running when its handle goes away dies with it: whoever started it can no
+    /// longer stop it (a test whose `#require` threw, a start-up that failed half-way), and it
+    /// would hold its ports and files for as long as it ran. SIGKILL, because it also ends a
+    /// stopped (SIGSTOPped) process, which SIGTERM does not until SIGCONT; then this waits
+    /// (briefly: SIGKILL cannot be caught) until the reaper thread has collected it.
+    deinit {
+        let wasRunning = shared.state.withLock { s in
+            guard s.status == nil else { return false }
+            kill(pid, SIGKILL)
+            return true
+        }
+        guard wasRunning else { return }
+        let deadline = ContinuousClock.now + .seconds(5)
+        while shared.state.withLock({ $0.status == nil }) && ContinuousClock.now < deadline {
+            usleep(1_000)
+        }
+    }
+
     /// Starts `executable` (a path, or a name looked up on PATH) with `arguments`, the
-    /// parent's environment plus `environment`, and the given stdout/stderr destinations.
+    /// environment `baseEnvironment` (by default this process's) plus `environment`, and the
+    /// given stdout/stderr destinations.
+    ///
+    /// The child is killed when the returned handle goes away while it still runs: keep the
+    /// handle for as long as the child should live.
     public static func spawn(_ executable: String, _ arguments: [String],
                              stdout: Output = .inherit, stderr: Output = .inherit,
-                             environment: [String: String] = [:]) throws -> ChildProcess {
+                             environment: [String: String] = [:],
+                             baseEnvironment: [String: String] = ProcessInfo.processInfo.environment) throws -> ChildProcess {
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
         defer { posix_spawnattr_destroy(&attributes) }
@@ -109,7 +138,7 @@ public final class ChildProcess: Sendable {
         _ = addCloseFrom?(&actions, STDERR_FILENO + 1)
         #endif
 
-        var merged = ProcessInfo.processInfo.environment
+        var merged = baseEnvironment
         for (key, value) in environment { merged[key] = value }
         let argv = ([executable] + arguments).map { strdup($0) } + [nil]
         let envp = merged.map { strdup("\($0.key)=\($0.value)") } + [nil]
@@ -128,12 +157,13 @@ public final class ChildProcess: Sendable {
 
     /// A dedicated thread blocks in `waitid` so no task of the cooperative pool ever does.
     private func startReaper() {
-        let thread = Thread { [self] in
+        let (shared, pid) = (shared, pid)
+        let thread = Thread {
             var info = siginfo_t()
             // WNOWAIT: the pid stays reserved (a zombie) until the status is recorded, so
             // `signal` under the lock can never hit a recycled pid.
             while waitid(P_PID, id_t(pid), &info, WEXITED | WNOWAIT) != 0 && errno == EINTR {}
-            state.withLock { s in
+            shared.state.withLock { s in
                 var raw: Int32 = 0
                 while waitpid(pid, &raw, 0) < 0 && errno == EINTR {}
                 // 128 + N for "killed by signal N", the shell's convention.
@@ -149,17 +179,17 @@ public final class ChildProcess: Sendable {
 
     /// Whether the child has not exited yet.
     public var isRunning: Bool {
-        state.withLock { $0.status == nil }
+        shared.state.withLock { $0.status == nil }
     }
 
     /// The exit status once the child has exited (128 + N when killed by signal N).
     public var exitStatus: Int32? {
-        state.withLock { $0.status }
+        shared.state.withLock { $0.status }
     }
 
     /// Sends `sig` to the child if it is still running.
     public func signal(_ sig: Int32) {
-        state.withLock { s in
+        shared.state.withLock { s in
             if s.status == nil { kill(pid, sig) }
         }
     }
@@ -167,7 +197,7 @@ public final class ChildProcess: Sendable {
     /// Waits for the child to exit and returns its exit status (128 + N when killed by signal N).
     public func wait() async -> Int32 {
         await withCheckedContinuation { continuation in
-            state.withLock { s in
+            shared.state.withLock { s in
                 if let status = s.status {
                     continuation.resume(returning: status)
                 } else {
@@ -190,13 +220,16 @@ public final class ChildProcess: Sendable {
     }
 
     /// Runs a program to completion and returns its exit status and combined stdout and stderr.
-    public static func run(_ executable: String, _ arguments: [String]) async throws -> (status: Int32, output: String) {
+    /// The environment is as for `spawn`.
+    public static func run(_ executable: String, _ arguments: [String], environment: [String: String] = [:],
+                           baseEnvironment: [String: String] = ProcessInfo.processInfo.environment) async throws -> (status: Int32, output: String) {
         let path = FileManager.default.temporaryDirectory
             .appendingPathComponent("edgegate-run-\(UUID().uuidString).out").path
         // Both streams append to one file, so their lines interleave instead of overwriting.
         _ = FileManager.default.createFile(atPath: path, contents: nil)
         defer { unlink(path) }
-        let child = try spawn(executable, arguments, stdout: .file(path, append: true), stderr: .file(path, append: true))
+        let child = try spawn(executable, arguments, stdout: .file(path, append: true), stderr: .file(path, append: true),
+                              environment: environment, baseEnvironment: baseEnvironment)
         let status = await child.wait()
         let output = (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
         return (status, output)

@@ -165,16 +165,13 @@ struct CommandRouterTests {
     func perDeviceOrder() async {
         let adapter = ScriptedAdapter(devices: [Self.device], delay: .milliseconds(20))
         let router = CommandRouter(adapters: [adapter], logger: logger)
-        await withTaskGroup(of: Void.self) { group in
-            for i in 0..<5 {
-                group.addTask {
-                    _ = await router.execute(Command(id: "o\(i)", device: "boiler-1", action: .write(["setpoint": .int(Int64(10 + i))])))
-                }
-                // Arrival order is what the lane promises to keep; give each command time to arrive
-                // (generously: CI machines are busy).
-                try? await Task.sleep(for: .milliseconds(20))
-            }
+        // Arrival is the `submit` call: the five arrive in this order, one right after the
+        // other, so that each would start while the one before still runs (20 ms) unless the
+        // device's lane makes it wait. No pause decides the order.
+        let tasks = (0..<5).map { i in
+            router.submit(Command(id: "o\(i)", device: "boiler-1", action: .write(["setpoint": .int(Int64(10 + i))])))
         }
+        for task in tasks { #expect(await task.value.status == .ok) }
         let log = adapter.log.withLock { $0 }
         #expect(log.count == 10)
         // Never two starts in a row: executions do not interleave.

@@ -27,7 +27,7 @@ struct AzureProtocolTests {
         defer { dir.remove() }
         try JSONEncoder().encode(cases).write(to: URL(fileURLWithPath: dir.file("cases.json")))
         let out = dir.file("tokens.json")
-        let peer = try ChildProcess.spawn(try peerPython(), [peerScript("azure_sas.py"), dir.file("cases.json")],
+        let peer = try TestProcess.spawn(try peerPython(), [peerScript("azure_sas.py"), dir.file("cases.json")],
                                           stdout: .file(out), stderr: .file(dir.file("err.txt")))
         let status = await peer.wait()
         guard status == 0 else {

@@ -32,7 +32,7 @@ func runEdgegate(_ arguments: [String], writingStdoutTo file: String) async thro
 }
 
 private func runEdgegate(_ arguments: [String], stdout: ChildProcess.Output, stderr: ChildProcess.Output) async throws -> Int32 {
-    let child = try ChildProcess.spawn(try edgegateExecutable(), arguments, stdout: stdout, stderr: stderr)
+    let child = try TestProcess.spawn(try edgegateExecutable(), arguments, stdout: stdout, stderr: stderr)
     return try await withTimeout(.seconds(30), "edgegate \(arguments.first ?? "")") { await child.wait() }
 }
 
@@ -63,7 +63,7 @@ struct Daemon {
     static func start(configuration: String, arguments: [String] = [], in directory: TemporaryDirectory,
                       logName: String = "daemon.log") async throws -> Daemon {
         let log = directory.file(logName)
-        let process = try ChildProcess.spawn(try edgegateExecutable(), ["run", "--config", configuration] + arguments,
+        let process = try TestProcess.spawn(try edgegateExecutable(), ["run", "--config", configuration] + arguments,
                                              stdout: .file(log, append: false), stderr: .file(log, append: true))
         let daemon = Daemon(process: process, logFile: log)
         do {
@@ -248,7 +248,7 @@ struct CLITests {
         #expect(try await runEdgegate(["certs", "init", "--dir", certs], in: dir).status == 0)
         let port = try freeLoopbackPort()
         let out = dir.file("hub.txt")
-        let hub = try ChildProcess.spawn(try edgegateExecutable(), ["hub", "--port", "\(port)", "--certs", certs, "--run-dir", dir.file("run")],
+        let hub = try TestProcess.spawn(try edgegateExecutable(), ["hub", "--port", "\(port)", "--certs", certs, "--run-dir", dir.file("run")],
                                          stdout: .file(out, append: false), stderr: .file(dir.file("hub.err"), append: false))
         _ = try await waitFor("hub ready", timeout: .seconds(20)) {
             ((try? String(contentsOfFile: out, encoding: .utf8)) ?? "").contains("mosquitto_sub") ? true : nil
@@ -319,7 +319,7 @@ struct CLITests {
         defer { dir.remove() }
         let port = try freeLoopbackPort()
         try boilerMapYAML.replacingOccurrences(of: "PORT", with: "\(port)").write(toFile: dir.file("boiler.yaml"), atomically: true, encoding: .utf8)
-        let sim = try ChildProcess.spawn(try edgegateExecutable(), ["sim", "modbus", "--map", dir.file("boiler.yaml"), "--port", "\(port)"],
+        let sim = try TestProcess.spawn(try edgegateExecutable(), ["sim", "modbus", "--map", dir.file("boiler.yaml"), "--port", "\(port)"],
                                          stdout: .file(dir.file("sim.txt"), append: false), stderr: .file(dir.file("sim.err"), append: false))
         let probe = try await waitFor("simulator listening", timeout: .seconds(20)) { try? ProbeClient(port: port) }
         // setpoint (min 5, max 90, scale 0.1) starts in the middle of its range: 47.5 → raw 475.
@@ -352,7 +352,7 @@ struct CLITests {
                     points: { temperature: { table: holding, address: 0 } }
                 """.write(toFile: map, atomically: true, encoding: .utf8)
             let out = dir.file("sim.txt")
-            let sim = try ChildProcess.spawn(try edgegateExecutable(), ["sim", "modbus", "--map", map, "--serial", pair.deviceEnd],
+            let sim = try TestProcess.spawn(try edgegateExecutable(), ["sim", "modbus", "--map", map, "--serial", pair.deviceEnd],
                                              stdout: .file(out, append: false), stderr: .file(dir.file("sim.err"), append: false))
             // Each limit starts in the middle of its range: unit 7 at 150, unit 8 at 5.
             let probe = try ProbeClient(serial: pair.gatewayEnd, unit: 7)

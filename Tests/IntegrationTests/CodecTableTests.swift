@@ -78,7 +78,7 @@ struct CodecTableTests {
         let dir = try TemporaryDirectory()
         defer { dir.remove() }
         let json = dir.file("codec-table.json")
-        let (status, output) = try await ChildProcess.run(try peerPython(), [peerScript("codec_table.py"), json])
+        let (status, output) = try await TestProcess.run(try peerPython(), [peerScript("codec_table.py"), json])
         try #require(status == 0, "codec_table.py failed: \(output)")
         let decoder = JSONDecoder()
         decoder.keyDecodingStrategy = .convertFromSnakeCase

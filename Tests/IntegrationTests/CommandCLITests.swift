@@ -16,15 +16,18 @@ struct CLIRun {
     let stderr: String
 }
 
-/// Runs `edgegate` with `environment` added to this process's and `XDG_CONFIG_HOME` pointing
-/// into `directory` (unless given), so that no `cli.yaml` of the machine's user interferes.
-func runCLI(_ arguments: [String], environment: [String: String] = [:], in directory: TemporaryDirectory) async throws -> CLIRun {
+/// Runs `edgegate` with a clean environment (`TestProcess`: nothing of `parent`, this process's
+/// environment, besides PATH, HOME and TMPDIR) plus `environment`, and `XDG_CONFIG_HOME`
+/// pointing into `directory` (unless given), so that neither the `EDGEGATE_*` variables of
+/// whoever runs the tests nor a `cli.yaml` of the machine's user interferes.
+func runCLI(_ arguments: [String], environment: [String: String] = [:], in directory: TemporaryDirectory,
+            parent: [String: String] = ProcessInfo.processInfo.environment) async throws -> CLIRun {
     let tag = UUID().uuidString.prefix(6)
     let (out, err) = (directory.file("out-\(tag).txt"), directory.file("err-\(tag).txt"))
     var environment = environment
     if environment["XDG_CONFIG_HOME"] == nil { environment["XDG_CONFIG_HOME"] = directory.file("xdg") }
-    let child = try ChildProcess.spawn(try edgegateExecutable(), arguments, stdout: .file(out), stderr: .file(err),
-                                       environment: environment)
+    let child = try TestProcess.spawn(try edgegateExecutable(), arguments, stdout: .file(out), stderr: .file(err),
+                                      environment: environment, parent: parent)
     let status = try await withTimeout(.seconds(30), "edgegate \(arguments.prefix(2).joined(separator: " "))") { await child.wait() }
     func read(_ path: String) -> String { (try? String(contentsOfFile: path, encoding: .utf8)) ?? "" }
     return CLIRun(status: status, stdout: read(out), stderr: read(err))
@@ -197,7 +200,10 @@ struct CommandCLITests {
             let dir = try TemporaryDirectory()
             defer { dir.remove() }
             let certs = plant.hub.pki.directory
-            let port = try freeLoopbackPort()
+            // Held bound, never listening, for the whole test: refused, and nobody else's meanwhile.
+            let refusing = try RefusingPort()
+            defer { refusing.close() }
+            let port = refusing.port
             let unreachable = try await runCLI(["command", "send", "--gateway", "gw-1", "--device", "boiler-1", "--write", "setpoint=20",
                                                 "--hub", "mqtts://127.0.0.1:\(port)", "--certs", certs], in: dir)
             #expect(unreachable.status == 1)
@@ -247,15 +253,20 @@ struct CommandCLITests {
                 """.write(toFile: dir.file("xdg/edgegate/cli.yaml"), atomically: true, encoding: .utf8)
             try await plant.withGateway { gateway in
                 _ = try await waitFor("uplink connected") { gateway.uplink.isConnected ? true : nil }
-                let send = ["command", "send", "--device", "boiler-1", "--write", "setpoint=30", "--timeout", "2s"]
+                // An answer is awaited generously (a loaded machine may take seconds); where none
+                // can come (no gateway gw-9), briefly.
+                let write = ["command", "send", "--device", "boiler-1", "--write", "setpoint=30"]
+                let send = write + ["--timeout", "20s"]
                 let fromFile = try await runCLI(send, in: dir)
                 #expect(fromFile.status == 0, "\(fromFile)")
-                let fromEnvironment = try await runCLI(send, environment: ["EDGEGATE_GATEWAY": "gw-9"], in: dir)
+                let fromEnvironment = try await runCLI(write + ["--timeout", "2s"], environment: ["EDGEGATE_GATEWAY": "gw-9"], in: dir)
                 #expect(fromEnvironment.status == 1)
                 #expect(fromEnvironment.stderr.contains("from gateway gw-9"), "\(fromEnvironment.stderr)")
                 let fromFlag = try await runCLI(send + ["--gateway", "gw-1"], environment: ["EDGEGATE_GATEWAY": "gw-9"], in: dir)
                 #expect(fromFlag.status == 0, "\(fromFlag)")
-                let wrongHub = try await runCLI(send, environment: ["EDGEGATE_HUB": "mqtts://127.0.0.1:\(try freeLoopbackPort())"], in: dir)
+                let refusing = try RefusingPort()
+                defer { refusing.close() }
+                let wrongHub = try await runCLI(send, environment: ["EDGEGATE_HUB": "mqtts://127.0.0.1:\(refusing.port)"], in: dir)
                 #expect(wrongHub.status == 1)
                 #expect(wrongHub.stderr.contains("(from EDGEGATE_HUB)"), "\(wrongHub.stderr)")
             }
@@ -265,6 +276,35 @@ struct CommandCLITests {
             #expect(broken.stderr.contains("\(dir.file("xdg/edgegate/cli.yaml")):2:1: error: unknown key 'gatway' (did you mean 'gateway'?)"),
                     "\(broken.stderr)")
         }
+    }
+
+    @Test("the binary under test sees only the settings its test gives: EDGEGATE_* and HUE_* of whoever runs the tests stay out")
+    func cleanEnvironment() async throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        // The environment of someone who uses the CLI daily, as the parent: passed as a value,
+        // so that tests running in parallel never see it (setenv would be process-wide).
+        var hostile = ProcessInfo.processInfo.environment
+        hostile["EDGEGATE_HUB"] = "https://hub.invalid:443"
+        hostile["EDGEGATE_GATEWAY"] = "gw-from-the-shell"
+        hostile["EDGEGATE_CERTS"] = "/nonexistent/certs"
+        hostile["HUE_USERNAME"] = "from-the-shell"
+        hostile["XDG_CONFIG_HOME"] = "/nonexistent/xdg"
+        // Without a gateway from the test, the binary must ask for one (a usage error), not
+        // use the shell's and fail on its https hub.
+        let watch = try await runCLI(["command", "watch"], in: dir, parent: hostile)
+        #expect(watch.status == 2, "\(watch)")
+        #expect(watch.stderr.contains("which gateway? give --gateway ID, set EDGEGATE_GATEWAY"), "\(watch.stderr)")
+        #expect(!watch.stderr.contains("hub.invalid") && !watch.stderr.contains("gw-from-the-shell"), "\(watch.stderr)")
+
+        // What a child gets is exactly the clean base plus what the test sets.
+        let listing = dir.file("env.txt")
+        let env = try TestProcess.spawn("env", [], stdout: .file(listing), environment: ["EDGEGATE_GATEWAY": "gw-1"], parent: hostile)
+        #expect(await env.wait() == 0)
+        let variables = Set(try String(contentsOfFile: listing, encoding: .utf8).split(separator: "\n").map { String($0.prefix { $0 != "=" }) })
+        let expected = Set(["LANG", "LC_ALL", "EDGEGATE_GATEWAY"] + TestProcess.passedOn.filter { hostile[$0] != nil } + ["PATH"])
+        #expect(variables == expected)
+        #expect(try String(contentsOfFile: listing, encoding: .utf8).contains("EDGEGATE_GATEWAY=gw-1\n"))
     }
 
     @Test("devices prints the retained inventory as tables or JSON; an unknown gateway exits 1 naming the ones the hub knows")
@@ -318,9 +358,9 @@ struct CommandCLITests {
                 _ = try await waitFor("uplink connected") { gateway.uplink.isConnected ? true : nil }
                 let environment = ["XDG_CONFIG_HOME": dir.file("xdg")]
                 let (jsonOut, linesOut) = (dir.file("watch.jsonl"), dir.file("watch.txt"))
-                let jsonWatch = try ChildProcess.spawn(try edgegateExecutable(), ["command", "watch", "--gateway", "gw-1", "--json"] + hubFlags(plant),
+                let jsonWatch = try TestProcess.spawn(try edgegateExecutable(), ["command", "watch", "--gateway", "gw-1", "--json"] + hubFlags(plant),
                                                        stdout: .file(jsonOut), stderr: .file(dir.file("watch-json.err")), environment: environment)
-                let linesWatch = try ChildProcess.spawn(try edgegateExecutable(), ["command", "watch", "--gateway", "gw-1", "--device", "boiler-1"] + hubFlags(plant),
+                let linesWatch = try TestProcess.spawn(try edgegateExecutable(), ["command", "watch", "--gateway", "gw-1", "--device", "boiler-1"] + hubFlags(plant),
                                                         stdout: .file(linesOut), stderr: .file(dir.file("watch-lines.err")), environment: environment)
                 func text(_ path: String) -> String { (try? String(contentsOfFile: path, encoding: .utf8)) ?? "" }
                 _ = try await waitFor("readings in both", timeout: .seconds(15)) {

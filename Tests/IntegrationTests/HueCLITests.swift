@@ -33,7 +33,7 @@ struct HueCLITests {
         defer { dir.remove() }
         let port = try freeLoopbackPort()
         try "lights: [{ id: 1, name: Desk }]\nsensors: []\nusernames: [operator]\n".write(toFile: dir.file("bridge.yaml"), atomically: true, encoding: .utf8)
-        let sim = try ChildProcess.spawn(try edgegateExecutable(), ["sim", "hue", "--port", "\(port)", "--config", dir.file("bridge.yaml")],
+        let sim = try TestProcess.spawn(try edgegateExecutable(), ["sim", "hue", "--port", "\(port)", "--config", dir.file("bridge.yaml")],
                                          stdout: .file(dir.file("sim.txt"), append: false), stderr: .file(dir.file("sim.err"), append: false))
         defer { sim.signal(SIGTERM) }
         _ = try await waitFor("simulator listening", timeout: .seconds(20)) {
@@ -81,7 +81,7 @@ struct HueCLITests {
     /// Peers/hue_request.py: one request, its answer's body.
     private func request(_ arguments: [String], in dir: TemporaryDirectory) async throws -> String {
         let out = dir.file("request-\(UUID().uuidString.prefix(6)).txt")
-        let child = try ChildProcess.spawn(try peerPython(), [peerScript("hue_request.py")] + arguments,
+        let child = try TestProcess.spawn(try peerPython(), [peerScript("hue_request.py")] + arguments,
                                            stdout: .file(out, append: false), stderr: .file(out, append: true))
         _ = try await withTimeout(.seconds(20), "hue_request.py") { await child.wait() }
         return (try? String(contentsOfFile: out, encoding: .utf8)) ?? ""

@@ -407,7 +407,7 @@ struct MapSchemaTests {
 
         // One Python process for every file: starting one per file would take seconds.
         let out = dir.file("check.txt")
-        let check = try DevTools.ChildProcess.spawn(try peerPython(), [peerScript("check_schema.py"), schema] + valid + ["--invalid"] + invalid,
+        let check = try TestProcess.spawn(try peerPython(), [peerScript("check_schema.py"), schema] + valid + ["--invalid"] + invalid,
                                                     stdout: .file(out, append: false), stderr: .file(out, append: true))
         let status = await check.wait()
         let output = (try? String(contentsOfFile: out, encoding: .utf8)) ?? ""

@@ -31,7 +31,7 @@ struct PymodbusPeer {
         let directory = try TemporaryDirectory()
         return PymodbusPeer(
             port: port,
-            process: try ChildProcess.spawn(try peerPython(), [peerScript("pymodbus_server.py")] + arguments,
+            process: try TestProcess.spawn(try peerPython(), [peerScript("pymodbus_server.py")] + arguments,
                                             stdout: .file(directory.file("requests.log")),
                                             stderr: .file(directory.file("pymodbus.log"))),
             directory: directory)
@@ -258,7 +258,7 @@ struct PeerTests {
                 defer { dir.remove() }
                 let out = dir.file("paho.json")
                 let command = #"{"id":"paho-1","device":"boiler-1","write":{"setpoint":61.5}}"#
-                let operatorProcess = try ChildProcess.spawn(try peerPython(), [
+                let operatorProcess = try TestProcess.spawn(try peerPython(), [
                     peerScript("paho_operator.py"), "127.0.0.1", "\(plant.hub.port)", plant.hub.pki.directory,
                     TestHub.gatewayID, command,
                 ], stdout: .file(out, append: false), stderr: .file(dir.file("paho.err"), append: false))

@@ -235,12 +235,15 @@ struct Plant {
     /// - Parameter sas: also open the hub's SAS listener (IoT Hub user names and tokens).
     static func start(mapYAML: String = boilerMapYAML, sas: Bool = false) async throws -> Plant {
         let hub = try await TestHub.start(sas: sas)
-        let port = try freeLoopbackPort()
-        let map = try deviceMap(mapYAML, modbusPort: port)
-        // The simulator serves the Modbus devices; the map may have devices of other protocols.
-        let simulator = try ModbusSimulator(devices: map.devices.filter { $0.protocolName == ModbusSyntax.name }, port: port,
-                                            animated: false, logger: Logger(label: "sim"))
-        try simulator.start()
+        let (port, map, simulator) = try withFreshPorts(isPortTaken: { $0 is SimulatorError }) {
+            let port = try freeLoopbackPort()
+            let map = try deviceMap(mapYAML, modbusPort: port)
+            // The simulator serves the Modbus devices; the map may have devices of other protocols.
+            let simulator = try ModbusSimulator(devices: map.devices.filter { $0.protocolName == ModbusSyntax.name }, port: port,
+                                                animated: false, logger: Logger(label: "sim"))
+            try simulator.start()
+            return (port, map, simulator)
+        }
         return Plant(hub: hub, simulator: simulator, modbusPort: port, map: map, directory: try TemporaryDirectory(prefix: "edgegate-plant"))
     }
 

@@ -341,7 +341,7 @@ struct ScanCommandTests {
         let dir = try TemporaryDirectory()
         defer { dir.remove() }
         // A pseudo-terminal pair: the scanner talks on one end, nobody listens on the other.
-        let socat = try ChildProcess.spawn("socat", ["-d", "-d", "pty,raw,echo=0,link=\(dir.file("bus"))",
+        let socat = try TestProcess.spawn("socat", ["-d", "-d", "pty,raw,echo=0,link=\(dir.file("bus"))",
                                                      "pty,raw,echo=0,link=\(dir.file("far-end"))"],
                                            stdout: .discard, stderr: .file(dir.file("socat.log")))
         defer { socat.signal(SIGTERM) }

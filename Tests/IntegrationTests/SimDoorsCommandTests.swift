@@ -112,7 +112,7 @@ struct SimDoorsCommandTests {
     func publishesLikeZigbee2MQTT() async throws {
         try await withDeviceBroker { broker, dir in
             let watcher = try await Subscription.start(broker.options(clientID: "watcher"), filter: "zigbee2mqtt/#")
-            let sim = try ChildProcess.spawn(try edgegateExecutable(),
+            let sim = try TestProcess.spawn(try edgegateExecutable(),
                                              ["sim", "doors", "--broker", "mqtt://127.0.0.1:\(broker.port)", "--insecure",
                                               "--names", "front,back", "--seed", "7", "--speed", "600", "--report-every", "1h"]
                                                 + Self.scheduleArguments,
@@ -189,7 +189,7 @@ struct SimDoorsCommandTests {
             let tls = MQTTOptions(host: "127.0.0.1", port: tlsPort, clientID: "tls-watcher",
                                   tls: MQTTTLS(caFile: pki.caCert, certFile: pki.operatorCert, keyFile: pki.operatorKey))
             let watcher = try await Subscription.start(tls, filter: "site/#")
-            let sim = try ChildProcess.spawn(try edgegateExecutable(),
+            let sim = try TestProcess.spawn(try edgegateExecutable(),
                                              ["sim", "doors", "--broker", "mqtts://127.0.0.1:\(tlsPort)", "--doors", "2", "--prefix", "site",
                                               "--ca", pki.caCert, "--cert", pki.gatewayCert, "--key", pki.gatewayKey, "--speed", "600"]
                                                 + Self.scheduleArguments,
@@ -251,7 +251,7 @@ struct SimDoorsCommandTests {
         for (seed, door, p) in [(7 as UInt64, "front", Self.parameters), (0, "door-1", .standard), (123_456_789, "Küche", Self.parameters)] {
             let out = dir.file("\(seed).txt")
             let ms = { (d: Duration) in "\(d.components.seconds * 1000)" }
-            let peer = try ChildProcess.spawn(try peerPython(),
+            let peer = try TestProcess.spawn(try peerPython(),
                                               [peerScript("door_schedule.py"), "\(seed)", door, ms(p.openEvery), ms(p.openFor), "\(p.battery)",
                                                "\(p.batteryDrain)", "\(p.tamperRate)", "500"],
                                               stdout: .file(out), stderr: .file(dir.file("err.txt")))

@@ -11,7 +11,7 @@ import TestSupport
 @Suite("zigbee2mqtt contact sensors through paho-mqtt", .timeLimit(.minutes(1)))
 struct Zigbee2MQTTPeerTests {
     func publish(_ broker: TestSiteBroker, _ phase: String) async throws {
-        let (status, output) = try await ChildProcess.run(try peerPython(), [
+        let (status, output) = try await TestProcess.run(try peerPython(), [
             peerScript("zigbee2mqtt_publisher.py"), broker.host, "\(broker.port)", phase])
         guard status == 0 else { throw TestFailure("zigbee2mqtt_publisher.py \(phase) failed (\(status)): \(output)") }
     }

@@ -302,7 +302,12 @@ struct AdapterIntegrationTests {
 
     @Test("a connection that keeps failing is logged once, keeps emitting bad readings, and its recovery once")
     func logOncePerStateChange() async throws {
-        let port = try freeLoopbackPort()
+        // Bound and never listening until the simulator takes over: refused for certain, and
+        // no other test can start a server there meanwhile.
+        let refusing = try RefusingPort()
+        let port = refusing.port
+        var refusingOpen = true
+        defer { if refusingOpen { refusing.close() } }
         let device = boiler(port: port, poll: .milliseconds(50))
         let logs = LogCapture()
         let adapter = ModbusAdapter(devices: [device], logger: logs.logger, reconnect: fastReconnect)
@@ -319,11 +324,16 @@ struct AdapterIntegrationTests {
             })
             #expect(logs.warningsBesidesOverruns == ["Modbus connection down: connection refused by 127.0.0.1:\(port)"])
 
+            refusing.close()
+            refusingOpen = false
             let simulator = try ModbusSimulator(devices: [device], port: port, animated: false, logger: testLogger)
             try simulator.start()
             defer { simulator.stop() }
             _ = try #require(await collector.waitForBatch(allGood("boiler-1")))
-            try await Task.sleep(for: .milliseconds(200))
+            // Several more good polls, each of which would log again if recovery were logged
+            // per poll rather than once.
+            let recovered = collector.all.count
+            _ = try #require(await collector.waitForBatch(from: recovered + 3, allGood("boiler-1")))
             #expect(logs.messages(at: .info) == ["connected to 127.0.0.1:\(port)"])
             #expect(logs.warningsBesidesOverruns.count == 1)
         }
@@ -369,12 +379,16 @@ struct AdapterIntegrationTests {
         let silent = try SilentServer(port: port)
         defer { silent.close() }
         var device = boiler(port: port)
-        device.modbusConnection.responseTimeout = .seconds(2)
-        let adapter = ModbusAdapter(devices: [device], logger: testLogger, reconnect: fastReconnect)
+        // The first poll sits in its read this long: the window in which the write below must
+        // be queued behind it and the adapter stopped (long, so that a loaded machine fits).
+        device.modbusConnection.responseTimeout = .seconds(5)
+        let logs = LogCapture()
+        let adapter = ModbusAdapter(devices: [device], logger: logs.logger, reconnect: fastReconnect)
         let collector = ReadingCollector()
 
         let run = Task { try await adapter.run(sink: collector.sink) }
-        try await Task.sleep(for: .milliseconds(300))
+        // Connected (through the backlog): run is running and its thread is in the first poll.
+        #expect(await eventually(timeout: .seconds(20)) { logs.contains("connected to 127.0.0.1:\(port)") })
         await #expect(throws: ModbusAdapterError.alreadyRunning) {
             try await adapter.run(sink: collector.sink)
         }
@@ -383,7 +397,9 @@ struct AdapterIntegrationTests {
                 try await adapter.write(device: "boiler-1", values: ["setpoint": .int(50)])
             }
         }
-        try await Task.sleep(for: .milliseconds(200))
+        // Time for the write's task to queue it (nothing shows that it has; a write not yet
+        // queued would fail differently, "not running", and the test with it).
+        try await Task.sleep(for: .seconds(1))
         run.cancel()
         try await run.value
         #expect(await write.value == .failed("boiler-1.setpoint: write failed: gateway shutting down"))

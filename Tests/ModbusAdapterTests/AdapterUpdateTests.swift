@@ -68,11 +68,18 @@ struct AdapterUpdateTests {
             #expect(logs.messages(at: .info).filter { $0 == "connected to 127.0.0.1:\(shared)" }.count == 1)
             #expect(logs.messages(at: .info).filter { $0 == "connected to 127.0.0.1:\(arriving)" }.count == 1)
 
-            // meter-7 kept its period across the update: never a gap, never an early restart poll.
+            // meter-7 kept its schedule across the update: the connection thread says it kept
+            // the device (its next poll stays on its grid) and restarted only boiler-1...
+            let updated = logs.lines.filter { $0.contains("connection devices updated") && $0.contains("modbus=127.0.0.1:\(shared)") }
+            #expect(updated.count == 1, "\(logs.lines)")
+            #expect(updated.allSatisfy { $0.contains("kept=meter-7 ") && $0.contains("restarted=boiler-1") }, "\(updated)")
+            // ...and it polled on throughout: paused for the update, or stopped and started again
+            // with its connection, it would leave a gap of the whole update. A loaded machine may
+            // skip a cycle or two, hence 5 periods rather than 1.5 (the benchmarks measure the
+            // exact period).
             let stamps = collector.all.filter { $0.first?.device == "meter-7" }.compactMap { $0.first?.timestamp }
             let gaps = zip(stamps.dropFirst(), stamps).map { $0.timeIntervalSince($1) }
-            #expect((gaps.max() ?? 0) < 1.5 * 0.2, "longest gap \(gaps.max() ?? 0) s, poll 0.2 s")
-            #expect((gaps.min() ?? 0) > 0.5 * 0.2, "shortest gap \(gaps.min() ?? 0) s, poll 0.2 s")
+            #expect((gaps.max() ?? 0) < 5 * 0.2, "longest gap \(gaps.max() ?? 0) s, poll 0.2 s")
         }
     }
 

@@ -13,6 +13,10 @@ import TestSupport
 @Suite("Modbus fault isolation", .serialized)
 struct IsolationTests {
     static let period = Duration.milliseconds(200)
+    /// hung-1's response timeout: each of its polls takes this long.
+    static let hungTimeout = Duration.seconds(1)
+    /// How long the devices are watched.
+    static let window = Duration.seconds(3)
 
     /// Gaps between a device's consecutive polls, from the readings' source timestamps.
     func gaps(_ device: String, in batches: [[Reading]]) -> [Duration] {
@@ -20,13 +24,13 @@ struct IsolationTests {
         return zip(times, times.dropFirst()).map { .milliseconds(Int(($1.timeIntervalSince($0) * 1000).rounded())) }
     }
 
-    @Test("a device that never answers does not slow devices on other connections, which keep their period within 10%")
+    @Test("a device that never answers does not slow devices on other connections, which keep polling at their own period")
     func hungDevice() async throws {
         let portA = try freeLoopbackPort(), portB = try freeLoopbackPort(), portHung = try freeLoopbackPort()
         let healthyA = boiler(id: "boiler-a", port: portA, poll: Self.period)
         let healthyB = boiler(id: "boiler-b", port: portB, poll: Self.period)
         var hung = boiler(id: "hung-1", port: portHung, poll: Self.period)
-        hung.modbusConnection.responseTimeout = .seconds(1)
+        hung.modbusConnection.responseTimeout = Self.hungTimeout
         let simulatorA = try ModbusSimulator(devices: [healthyA], port: portA, animated: false, logger: testLogger)
         let simulatorB = try ModbusSimulator(devices: [healthyB], port: portB, animated: false, logger: testLogger)
         try simulatorA.start()
@@ -45,18 +49,23 @@ struct IsolationTests {
             try #require(ready != nil, "boiler-b: \(collector.all.last { $0.first?.device == "boiler-b" } ?? [])")
             _ = try #require(await collector.waitForBatch(timeout: .seconds(20)) { $0.first?.device == "hung-1" })
             collector.reset()
-            try await Task.sleep(for: .seconds(3))
+            try await Task.sleep(for: Self.window)
         }
         let batches = collector.all
+        let hungStats = try #require(adapter.statistics(device: "hung-1"))
         for device in ["boiler-a", "boiler-b"] {
-            let gaps = gaps(device, in: batches)
-            #expect(gaps.count >= 10, "\(device): \(gaps.count) polls")
-            let mean = gaps.reduce(Duration.zero, +) / gaps.count
-            #expect(mean >= Self.period * 0.9 && mean <= Self.period * 1.1, "\(device): mean period \(mean)")
-            // Not one poll waited for the hung device's one-second timeout.
-            #expect(gaps.allSatisfy { $0 < Self.period * 1.5 }, "\(device): gaps \(gaps)")
+            // 15 cycles fit in the 3 s window. A healthy device that waited for hung-1's one-second
+            // timeouts would poll about as often as hung-1 (3 times) with every gap a second or
+            // more; a loaded machine loses a few cycles and stretches a few gaps, never most.
+            // (The exact period is measured by the benchmarks, not here.)
+            let polls = batches.filter { $0.first?.device == device }.count
+            #expect(polls >= 10, "\(device): \(polls) polls in \(Self.window)")
+            let gaps = gaps(device, in: batches).sorted()
+            #expect(gaps.isEmpty || gaps[gaps.count / 2] < Self.hungTimeout / 2, "\(device): gaps \(gaps)")
             #expect(batches.filter { $0.first?.device == device }.joined().allSatisfy { $0.quality == .good })
-            #expect(adapter.statistics(device: device)?.overruns == 0)
+            // A device behind hung-1 would skip about as many cycles as hung-1 does.
+            let stats = try #require(adapter.statistics(device: device))
+            #expect(stats.skippedCycles * 2 < hungStats.skippedCycles, "\(device): \(stats), hung-1: \(hungStats)")
         }
         let hungBatches = batches.filter { $0.first?.device == "hung-1" }
         #expect(!hungBatches.isEmpty)
@@ -69,10 +78,9 @@ struct IsolationTests {
         }
         // Its polls take a second against a 200 ms period: each one overruns, and the missed
         // cycles are skipped, not queued — roughly one poll per second, not five.
-        let stats = try #require(adapter.statistics(device: "hung-1"))
-        #expect(stats.overruns >= 2 && stats.skippedCycles >= 2 * stats.overruns, "\(stats)")
+        #expect(hungStats.overruns >= 2 && hungStats.skippedCycles >= 2 * hungStats.overruns, "\(hungStats)")
         #expect(hungBatches.count <= 6, "hung-1 polled \(hungBatches.count) times in 3 s")
-        // Logged once, not once per cycle.
+        // Logged once, not once per cycle (a reminder would come after a minute).
         let overrunLines = log.messages(at: .warning).filter { $0.contains("hung-1: poll cycle overran") }
         #expect(overrunLines.count == 1, "\(overrunLines)")
     }

@@ -31,7 +31,7 @@ public final class SerialPair: Sendable {
         let log = directory.file("socat.log")
         let process: ChildProcess
         do {
-            process = try ChildProcess.spawn("socat", ["-d", "-d",
+            process = try TestProcess.spawn("socat", ["-d", "-d",
                                                        "pty,raw,echo=0,link=\(directory.file("device"))",
                                                        "pty,raw,echo=0,link=\(directory.file("gateway"))"],
                                              stdout: .file(log), stderr: .file(log))

@@ -131,7 +131,7 @@ public final class TestHub: Sendable {
         guard let file = hub.configuration.sasListener?.passwordFile else {
             throw TestHubError(description: "this test hub has no SAS listener: start it with `sas: true`")
         }
-        let (status, output) = try await ChildProcess.run("/usr/bin/mosquitto_passwd", ["-b", file, user, password])
+        let (status, output) = try await TestProcess.run("/usr/bin/mosquitto_passwd", ["-b", file, user, password])
         guard status == 0 else { throw TestHubError(description: "mosquitto_passwd failed (\(status)): \(output)") }
         if reload { hub.reload() }
     }

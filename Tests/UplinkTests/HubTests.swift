@@ -45,6 +45,40 @@ struct HubTests {
         _ = await child.stop(grace: .seconds(5))
     }
 
+    @Test("a child whose handle goes away dies with it, also when it is stopped (SIGSTOP)", arguments: [false, true])
+    func childDiesWithItsHandle(stopped: Bool) async throws {
+        var child: ChildProcess? = try ChildProcess.spawn("sleep", ["30"])
+        let identity = try #require(ProcessIdentity.children(of: getpid()).first { $0.pid == child?.pid })
+        #expect(identity.isAlive)
+        if stopped {
+            // As the outbox test leaves the hub: SIGTERM would wait for a SIGCONT.
+            child?.signal(SIGSTOP)
+        }
+        // What a test that throws does to the children it started: drops them.
+        child = nil
+        #expect(!identity.isAlive, "sleep \(identity.pid) outlived its handle")
+    }
+
+    @Test("killing a child with its descendants leaves none of them running, even in process groups of their own")
+    func killTree() async throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        // A shell that starts a grandchild in a process group of its own (as the demo starts
+        // mosquitto) and waits.
+        let child = try ChildProcess.spawn("sh", ["-c", "setsid sleep 30 & echo $! > \(dir.file("grandchild")); wait"])
+        let grandchild = try await withTimeout(.seconds(10), "grandchild started") { () -> pid_t in
+            while true {
+                if let text = try? String(contentsOfFile: dir.file("grandchild"), encoding: .utf8),
+                   let pid = pid_t(text.trimmingCharacters(in: .whitespacesAndNewlines)) { return pid }
+                try? await Task.sleep(for: .milliseconds(20))
+            }
+        }
+        let identity = try #require(ProcessIdentity.descendants(of: child.pid).first { $0.pid == grandchild })
+        child.killWithDescendants()
+        #expect(await child.wait() == 128 + SIGKILL)
+        #expect(!identity.isAlive)
+    }
+
     @Test("run captures stdout and stderr and the exit status")
     func run() async throws {
         let (status, output) = try await ChildProcess.run("sh", ["-c", "echo out; echo err >&2; exit 3"])
@@ -67,17 +101,17 @@ struct HubTests {
             let mode = try FileManager.default.attributesOfItem(atPath: key)[.posixPermissions] as? Int
             #expect(mode == 0o600, "\(key)")
         }
-        let hub = try await ChildProcess.run("openssl", ["x509", "-in", files.hubCert, "-noout", "-subject", "-ext", "subjectAltName,extendedKeyUsage"])
+        let hub = try await TestProcess.run("openssl", ["x509", "-in", files.hubCert, "-noout", "-subject", "-ext", "subjectAltName,extendedKeyUsage"])
         #expect(hub.output.contains("CN = localhost"), "\(hub.output)")
         #expect(hub.output.contains("DNS:localhost"))
         #expect(hub.output.contains("IP Address:127.0.0.1"))
         #expect(hub.output.contains("TLS Web Server Authentication"))
-        let gateway = try await ChildProcess.run("openssl", ["x509", "-in", files.gatewayCert, "-noout", "-subject", "-ext", "extendedKeyUsage"])
+        let gateway = try await TestProcess.run("openssl", ["x509", "-in", files.gatewayCert, "-noout", "-subject", "-ext", "extendedKeyUsage"])
         #expect(gateway.output.contains("CN = gw-7"), "\(gateway.output)")
         #expect(gateway.output.contains("TLS Web Client Authentication"))
-        let ca = try await ChildProcess.run("openssl", ["x509", "-in", files.caCert, "-noout", "-ext", "basicConstraints"])
+        let ca = try await TestProcess.run("openssl", ["x509", "-in", files.caCert, "-noout", "-ext", "basicConstraints"])
         #expect(ca.output.contains("CA:TRUE"), "\(ca.output)")
-        let verify = try await ChildProcess.run("openssl", ["verify", "-CAfile", files.caCert, files.hubCert, files.gatewayCert, files.operatorCert])
+        let verify = try await TestProcess.run("openssl", ["verify", "-CAfile", files.caCert, files.hubCert, files.gatewayCert, files.operatorCert])
         #expect(verify.status == 0, "\(verify.output)")
 
         let before = try String(contentsOfFile: files.gatewayCert, encoding: .utf8)
@@ -101,9 +135,9 @@ struct HubTests {
             commonName: "gw-old", in: dir.path, fileStem: "old", caCert: files.caCert, caKey: files.caKey,
             validity: .expired, logger: logger)
         #expect(FileManager.default.fileExists(atPath: key))
-        let check = try await ChildProcess.run("openssl", ["x509", "-in", cert, "-noout", "-checkend", "0"])
+        let check = try await TestProcess.run("openssl", ["x509", "-in", cert, "-noout", "-checkend", "0"])
         #expect(check.status == 1, "\(check.output)")  // 1: expires within 0 s, i.e. expired
-        let verify = try await ChildProcess.run("openssl", ["verify", "-CAfile", files.caCert, cert])
+        let verify = try await TestProcess.run("openssl", ["verify", "-CAfile", files.caCert, cert])
         #expect(verify.output.contains("certificate has expired"), "\(verify.output)")
     }
 
@@ -130,7 +164,7 @@ struct HubTests {
         let gateway = try await MQTTConnection.connect(hub.options(identity: .gateway, clientID: TestHub.gatewayID), logger: logger)
         try await gateway.subscribe("edgegate/\(TestHub.gatewayID)/commands", qos: 1)
         let pki = hub.pki
-        let pub = try await ChildProcess.run("mosquitto_pub", [
+        let pub = try await TestProcess.run("mosquitto_pub", [
             "-h", "127.0.0.1", "-p", "\(hub.port)", "--cafile", pki.caCert, "--cert", pki.operatorCert, "--key", pki.operatorKey,
             "-i", "pub-peer", "-q", "1", "-t", "edgegate/\(TestHub.gatewayID)/commands", "-m", "{\"id\":\"c-1\"}"])
         #expect(pub.status == 0, "\(pub.output)")

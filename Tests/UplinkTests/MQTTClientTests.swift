@@ -240,7 +240,7 @@ struct MQTTClientTests {
                           ["req", "-new", "-key", key, "-subj", "/CN=other.example", "-out", csr],
                           ["x509", "-req", "-in", csr, "-CA", pki.caCert, "-CAkey", pki.caKey, "-set_serial", "4242",
                            "-days", "2", "-extfile", ext, "-out", cert]] {
-            let result = try await ChildProcess.run("openssl", arguments)
+            let result = try await TestProcess.run("openssl", arguments)
             try #require(result.status == 0, "\(result.output)")
         }
         let hub = try await LocalHub.start(HubConfiguration(port: try freeLoopbackPort(), caFile: pki.caCert, certFile: cert,
