@@ -279,7 +279,7 @@ struct CLITests {
         let port = try freeLoopbackPort()
         let tlsPort = try freeLoopbackPort()
         let out = dir.file("broker.txt")
-        let broker = try ChildProcess.spawn(try edgegateExecutable(),
+        let broker = try TestProcess.spawn(try edgegateExecutable(),
                                             ["broker", "--port", "\(port)", "--tls-port", "\(tlsPort)", "--certs", certs, "--run-dir", dir.file("run")],
                                             stdout: .file(out, append: false), stderr: .file(dir.file("broker.err"), append: false))
         _ = try await waitFor("broker ready", timeout: .seconds(20)) {

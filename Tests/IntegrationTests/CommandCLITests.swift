@@ -201,7 +201,7 @@ struct CommandCLITests {
             defer { dir.remove() }
             let certs = plant.hub.pki.directory
             // Held bound, never listening, for the whole test: refused, and nobody else's meanwhile.
-            let refusing = try RefusingPort()
+            let refusing = try HeldPort()
             defer { refusing.close() }
             let port = refusing.port
             let unreachable = try await runCLI(["command", "send", "--gateway", "gw-1", "--device", "boiler-1", "--write", "setpoint=20",
@@ -264,7 +264,7 @@ struct CommandCLITests {
                 #expect(fromEnvironment.stderr.contains("from gateway gw-9"), "\(fromEnvironment.stderr)")
                 let fromFlag = try await runCLI(send + ["--gateway", "gw-1"], environment: ["EDGEGATE_GATEWAY": "gw-9"], in: dir)
                 #expect(fromFlag.status == 0, "\(fromFlag)")
-                let refusing = try RefusingPort()
+                let refusing = try HeldPort()
                 defer { refusing.close() }
                 let wrongHub = try await runCLI(send, environment: ["EDGEGATE_HUB": "mqtts://127.0.0.1:\(refusing.port)"], in: dir)
                 #expect(wrongHub.status == 1)

@@ -195,7 +195,7 @@ struct DocumentationCommandTests {
         defer { dir.remove() }
         let root = DocumentationSamples.repositoryRoot
         let out = dir.file("cli.md")
-        let child = try ChildProcess.spawn("/usr/bin/python3", ["\(root)/scripts/cli-reference", "--edgegate", try edgegateExecutable()],
+        let child = try TestProcess.spawn("/usr/bin/python3", ["\(root)/scripts/cli-reference", "--edgegate", try edgegateExecutable()],
                                            stdout: .file(out, append: false), stderr: .file(dir.file("err"), append: false))
         let status = try await withTimeout(.seconds(30), "scripts/cli-reference") { await child.wait() }
         #expect(status == 0, "\((try? String(contentsOfFile: dir.file("err"), encoding: .utf8)) ?? "")")
@@ -399,7 +399,7 @@ struct DocumentationCommandTests {
     /// signals reach it), output and errors in `output`.
     static func spawn(_ arguments: [String], in directory: TemporaryDirectory, output: String) throws -> ChildProcess {
         let quoted = ([try edgegateExecutable()] + arguments).map { "'" + $0.replacingOccurrences(of: "'", with: #"'\''"#) + "'" }
-        return try ChildProcess.spawn("/bin/sh", ["-c", "cd '\(directory.path)' && exec \(quoted.joined(separator: " "))"],
+        return try TestProcess.spawn("/bin/sh", ["-c", "cd '\(directory.path)' && exec \(quoted.joined(separator: " "))"],
                                       stdout: .file(output, append: false), stderr: .file(output, append: true))
     }
 }

@@ -7,36 +7,6 @@ import TestSupport
 import Glibc
 #endif
 
-/// A TCP socket on 127.0.0.1 holding a port: listening (a busy port), or only bound (a port
-/// where connections are refused and that no other program can take meanwhile).
-private struct HeldPort {
-    let fd: Int32
-    let port: Int
-
-    init(listening: Bool) throws {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = UInt32(0x7f00_0001).bigEndian
-        let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let named = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
-        }
-        guard fd >= 0, bound == 0, named == 0, !listening || listen(fd, 8) == 0 else {
-            let reason = String(cString: strerror(errno))
-            if fd >= 0 { close(fd) }
-            throw ProbeError("cannot hold a loopback port: \(reason)")
-        }
-        self.fd = fd
-        port = Int(UInt16(bigEndian: address.sin_port))
-    }
-
-    func release() { close(fd) }
-}
-
 @Suite("What the CLI says when it cannot start, and what a stop logs", .serialized, .timeLimit(.minutes(2)))
 struct StartAndStopMessageTests {
     @Test("run --config names the path and the problem: a missing file, a folder (exit 2)")
@@ -64,7 +34,7 @@ struct StartAndStopMessageTests {
         let certs = dir.file("certs")
         #expect(try await runEdgegate(["certs", "init", "--dir", certs], in: dir).status == 0)
         let held = try HeldPort(listening: true)
-        defer { held.release() }
+        defer { held.close() }
         let run = try await runCLI(["hub", "--port", "\(held.port)", "--certs", certs, "--run-dir", dir.file("run")], in: dir)
         #expect(run.status == 1)
         let first = run.stderr.split(separator: "\n").first.map(String.init) ?? ""
@@ -80,7 +50,7 @@ struct StartAndStopMessageTests {
         // Connections to both are refused: no hub, no device.
         let hub = try HeldPort(listening: false)
         let device = try HeldPort(listening: false)
-        defer { hub.release(); device.release() }
+        defer { hub.close(); device.close() }
         try boilerMapYAML.replacingOccurrences(of: "PORT", with: "\(device.port)")
             .write(toFile: dir.file("boiler.yaml"), atomically: true, encoding: .utf8)
         try """
@@ -89,7 +59,7 @@ struct StartAndStopMessageTests {
             outbox: { path: outbox.sqlite }
             """.write(toFile: dir.file("gateway.yaml"), atomically: true, encoding: .utf8)
         let log = dir.file("daemon.log")
-        let process = try ChildProcess.spawn(try edgegateExecutable(), ["run", "--config", dir.file("gateway.yaml")],
+        let process = try TestProcess.spawn(try edgegateExecutable(), ["run", "--config", dir.file("gateway.yaml")],
                                              stdout: .file(log, append: false), stderr: .file(log, append: true))
         let daemon = Daemon(process: process, logFile: log)
         do {

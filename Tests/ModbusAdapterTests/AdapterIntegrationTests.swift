@@ -304,7 +304,7 @@ struct AdapterIntegrationTests {
     func logOncePerStateChange() async throws {
         // Bound and never listening until the simulator takes over: refused for certain, and
         // no other test can start a server there meanwhile.
-        let refusing = try RefusingPort()
+        let refusing = try HeldPort()
         let port = refusing.port
         var refusingOpen = true
         defer { if refusingOpen { refusing.close() } }

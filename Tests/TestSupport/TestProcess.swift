@@ -119,16 +119,18 @@ extension ChildProcess {
     }
 }
 
-/// A loopback port that is bound but never listens, held until `close()`: a connection to it
-/// is refused (on Linux), and no other test or program can take it meanwhile, as it could a
-/// port that was merely free a moment ago.
-public final class RefusingPort: Sendable {
+/// A loopback port held by this process until `close()`, so that no other test or program
+/// can take it meanwhile, as it could a port that was merely free a moment ago: bound only (a
+/// connection to it is refused, on Linux: "nothing listens here"), or listening without ever
+/// accepting (a busy port; the kernel completes TCP handshakes, nothing speaks).
+public final class HeldPort: Sendable {
     /// The port number on 127.0.0.1.
     public let port: Int
-    private let fd: Int32
+    /// The socket, for a test that accepts on it itself.
+    public let fd: Int32
 
-    /// Binds a socket to 127.0.0.1 on a port the system picks.
-    public init() throws {
+    /// Binds a socket to 127.0.0.1 on a port the system picks, and listens on it if asked.
+    public init(listening: Bool = false) throws {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw TestHubError(description: "socket(): \(String(cString: strerror(errno)))") }
         var address = sockaddr_in()
@@ -140,10 +142,10 @@ public final class RefusingPort: Sendable {
                 bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0
             }
         }
-        guard named else {
+        guard named, !listening || listen(fd, 8) == 0 else {
             let reason = String(cString: strerror(errno))
             Glibc.close(fd)
-            throw TestHubError(description: "bind(127.0.0.1:0): \(reason)")
+            throw TestHubError(description: "cannot hold a port on 127.0.0.1: \(reason)")
         }
         self.fd = fd
         self.port = Int(UInt16(bigEndian: address.sin_port))

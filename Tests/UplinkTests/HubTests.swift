@@ -179,8 +179,9 @@ struct HubTests {
     @Test("a hub that cannot start says why, with mosquitto's own words")
     func startFailure() async throws {
         // The port is taken by a plain listener: mosquitto exits at start-up.
-        let (listener, port) = try loopbackListener()
-        defer { close(listener) }
+        let listener = try HeldPort(listening: true)
+        let port = listener.port
+        defer { listener.close() }
         let pkiDir = try TemporaryDirectory(prefix: "edgegate-pki")
         defer { pkiDir.remove() }
         let pki = try await DevPKI.create(in: pkiDir.path, logger: logger)

@@ -368,10 +368,11 @@ struct MQTTClientTests {
     func connackRefused() async throws {
         // mosquitto with certificate identities has no reason to refuse a CONNECT, so a
         // minimal broker answers any CONNECT with CONNACK 5 (not authorised) on plain TCP.
-        let (listener, port) = try loopbackListener()
-        defer { close(listener) }
+        let listener = try HeldPort(listening: true)
+        let port = listener.port
+        defer { listener.close() }
         let server = Thread {
-            let client = accept(listener, nil, nil)
+            let client = accept(listener.fd, nil, nil)
             guard client >= 0 else { return }
             var buffer = [UInt8](repeating: 0, count: 256)
             _ = read(client, &buffer, buffer.count)
@@ -390,7 +391,9 @@ struct MQTTClientTests {
 
     @Test("nothing listening: unreachable, connection refused")
     func unreachable() async throws {
-        let port = try freeLoopbackPort()
+        let held = try HeldPort()
+        defer { held.close() }
+        let port = held.port
         let options = MQTTOptions(host: "127.0.0.1", port: port, clientID: "x", connectTimeout: .seconds(5))
         let error = try #require(await connectError(options))
         #expect(error == .unreachable("broker 127.0.0.1:\(port) unreachable: connection refused"))
@@ -399,31 +402,13 @@ struct MQTTClientTests {
     @Test("a server that accepts TCP but never answers: timeout")
     func timeout() async throws {
         // A listening socket that never accepts: the kernel completes the TCP handshake, nothing speaks.
-        let (listener, port) = try loopbackListener()
-        defer { close(listener) }
+        let listener = try HeldPort(listening: true)
+        let port = listener.port
+        defer { listener.close() }
         let options = MQTTOptions(host: "127.0.0.1", port: port, clientID: "x", connectTimeout: .milliseconds(500))
         let started = ContinuousClock.now
         let error = try #require(await connectError(options))
         guard case .timeout = error else { Issue.record("expected .timeout, got \(error)"); return }
         #expect(ContinuousClock.now - started < .seconds(5))
     }
-}
-
-/// A listening TCP socket on 127.0.0.1 and its port.
-func loopbackListener() throws -> (fd: Int32, port: Int) {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_addr.s_addr = UInt32(0x7f00_0001).bigEndian
-    let bound = withUnsafePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-    }
-    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-    let named = withUnsafeMutablePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
-    }
-    guard fd >= 0, bound == 0, named == 0, listen(fd, 8) == 0 else {
-        throw MQTTError.failed("cannot open a loopback listener: \(String(cString: strerror(errno)))")
-    }
-    return (fd, Int(UInt16(bigEndian: address.sin_port)))
 }
