@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -388,28 +389,48 @@ public struct FreePortError: Error, CustomStringConvertible, Sendable {
     public var description: String
 }
 
-/// A TCP port on 127.0.0.1 that was free a moment ago (bind to port 0, read, close).
-/// Another process may take it before you do; good enough for tests and demos.
+/// A TCP port on 127.0.0.1 that was free a moment ago, for tests and demos that start servers.
+///
+/// Ports come from below the kernel's ephemeral range (`ip_local_port_range`, 32768–60999 on
+/// Linux), not from binding port 0: the kernel takes the local port of every outgoing
+/// connection from that range, so a port picked there and freed again could be taken by any
+/// test's next connection before its server binds it. Below it, only a program that binds that
+/// very port can take it, and each port is handed out once per process, so parallel tests of
+/// one run never get the same one. Another process may still bind it first: callers that start
+/// servers retry on "address in use".
 public func freeLoopbackPort() throws -> Int {
+    let range = portsBelowEphemeralRange()
+    for _ in 0..<500 {
+        let port = Int.random(in: range)
+        guard handedOutPorts.withLock({ $0.insert(port).inserted }) else { continue }
+        if try canBind(port) { return port }
+    }
+    throw FreePortError(description: "no free port on 127.0.0.1 in \(range.lowerBound)…\(range.upperBound) after 500 tries")
+}
+
+/// Ports `freeLoopbackPort()` has returned in this process.
+private let handedOutPorts = Mutex<Set<Int>>([])
+
+/// 20000 up to the start of the ephemeral range (or 20000–32767 when it cannot be read).
+private func portsBelowEphemeralRange() -> ClosedRange<Int> {
+    let text = (try? String(contentsOfFile: "/proc/sys/net/ipv4/ip_local_port_range", encoding: .utf8)) ?? ""
+    let low = text.split(whereSeparator: \.isWhitespace).first.flatMap { Int($0) } ?? 32768
+    return low > 25000 ? 20000...(low - 1) : 10000...19999
+}
+
+/// Whether a socket can bind 127.0.0.1:`port` right now.
+private func canBind(_ port: Int) throws -> Bool {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     guard fd >= 0 else { throw FreePortError(description: "socket(): \(String(cString: strerror(errno)))") }
     defer { close(fd) }
     var address = sockaddr_in()
     address.sin_family = sa_family_t(AF_INET)
-    address.sin_port = 0
+    address.sin_port = in_port_t(UInt16(port).bigEndian)
     address.sin_addr.s_addr = UInt32(0x7f00_0001).bigEndian
     let bound = withUnsafePointer(to: &address) {
         $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
             bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
         }
     }
-    guard bound == 0 else { throw FreePortError(description: "bind(127.0.0.1:0): \(String(cString: strerror(errno)))") }
-    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-    let named = withUnsafeMutablePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-            getsockname(fd, $0, &length)
-        }
-    }
-    guard named == 0 else { throw FreePortError(description: "getsockname(): \(String(cString: strerror(errno)))") }
-    return Int(UInt16(bigEndian: address.sin_port))
+    return bound == 0
 }
