@@ -158,8 +158,9 @@ struct OutboxEndToEndTests {
             let last = Int(stats.nextSeq) - 1
             let (all, after) = try await finish(outage, before: before, beforeTask: beforeTask, last: last)
 
-            // 20 s at ~10 polls/s of 5 devices: the backlog was real, and nothing was dropped.
-            #expect(queuedAtReturn >= 100, "only \(queuedAtReturn) messages queued during the outage")
+            // 20 s at ~10 polls/s of 5 devices, about 100 messages of 50 ms batches when the
+            // machine keeps up, fewer on a loaded runner: the backlog was real, and nothing was dropped.
+            #expect(queuedAtReturn >= 40, "only \(queuedAtReturn) messages queued during the outage")
             #expect(stats.droppedMessages == 0)
             #expect(all.seqs.first == 1)
             #expect(all.seqs.last == last)

@@ -46,7 +46,7 @@ struct IsolationTests {
         try await whileRunning(adapter, into: collector) {
             // Readiness only (a loaded machine may take seconds to start three servers and connect).
             let ready = await collector.waitForBatch(timeout: .seconds(20), allGood("boiler-b"))
-            try #require(ready != nil, "boiler-b: \(collector.all.last { $0.first?.device == "boiler-b" } ?? [])")
+            try #require(ready != nil, "boiler-b: \(collector.all.last { $0.first?.device == "boiler-b" } ?? []); batches: \(collector.all.count); log: \(log.lines.suffix(30))")
             _ = try #require(await collector.waitForBatch(timeout: .seconds(20)) { $0.first?.device == "hung-1" })
             collector.reset()
             try await Task.sleep(for: Self.window)
