@@ -99,7 +99,15 @@ struct DemoCommand: AsyncParsableCommand {
             }
             let operatorOptions = MQTTOptions(host: "127.0.0.1", port: hubPort, clientID: "operator-demo",
                                               tls: MQTTTLS(caFile: pki.caCert, certFile: pki.operatorCert, keyFile: pki.operatorKey, verifyHostname: true))
-            let console = DemoConsole(gateway: gatewayID, prefix: configuration.uplink.prefix, options: operatorOptions,
+            // The operator watches before the gateway starts, so that it sees its first telemetry.
+            let watching: MQTTConnection
+            do throws(MQTTError) {
+                watching = try await DemoConsole.watch(gateway: gatewayID, prefix: configuration.uplink.prefix, options: operatorOptions, logger: logger)
+            } catch {
+                await unwind()
+                throw failOperation("error: the demo's operator cannot reach the hub: \(error)")
+            }
+            let console = DemoConsole(gateway: gatewayID, prefix: configuration.uplink.prefix, options: operatorOptions, hub: watching,
                                       commands: Self.demoCommands(for: deviceMap), hint: cliHint(for: deviceMap), logger: logger)
             // Shutdown runs in reverse: console, adapters, uplink, simulators, hub.
             return started + gateway.services + [console]

@@ -13,28 +13,32 @@ struct DemoConsole: Service {
     let gateway: String
     let prefix: String
     let options: MQTTOptions
+    /// Connected and subscribed before the gateway starts (`watch`): telemetry is not
+    /// retained, and a reading sent once (a door's retained availability) that went out before
+    /// the subscription would never be seen.
+    let hub: MQTTConnection
     let commands: [Command]
     /// Printed after the commands: what to try next, from another terminal.
     let hint: String?
     let logger: Logger
 
+    /// Connects to the hub as the operator and subscribes to the gateway's telemetry and status.
+    static func watch(gateway: String, prefix: String, options: MQTTOptions, logger: Logger) async throws(MQTTError) -> MQTTConnection {
+        let topics = MQTTTopics(prefix: prefix, gateway: gateway)
+        let hub = try await MQTTConnection.connect(options, logger: logger)
+        do throws(MQTTError) {
+            try await hub.subscribe(topics.telemetry, qos: 0)
+            try await hub.subscribe(topics.status, qos: 1)
+        } catch {
+            await hub.disconnect()
+            throw error
+        }
+        say("demo: watching \(topics.telemetry) as the operator; Ctrl-C stops everything")
+        return hub
+    }
+
     func run() async throws {
         let topics = MQTTTopics(prefix: prefix, gateway: gateway)
-        var connection: MQTTConnection?
-        while connection == nil {
-            do {
-                connection = try await MQTTConnection.connect(options, logger: logger)
-            } catch {
-                logger.warning("demo console cannot reach the hub yet", metadata: ["error": "\(error)"])
-                // Ctrl-C during this wait ends the console instead of retrying forever.
-                try? await cancelWhenGracefulShutdown { try await Task.sleep(for: .seconds(1)) }
-                if Task.isShuttingDownGracefully || Task.isCancelled { return }
-            }
-        }
-        let hub = connection!
-        try await hub.subscribe(topics.telemetry, qos: 0)
-        try await hub.subscribe(topics.status, qos: 1)
-        say("demo: watching \(topics.telemetry) as the operator; Ctrl-C stops everything")
         try await cancelWhenGracefulShutdown {
             try await withThrowingDiscardingTaskGroup { group in
                 var latest: [String: [String: String]] = [:]

@@ -1,4 +1,3 @@
-import Dispatch
 import Foundation
 import GatewayCore
 import Logging
@@ -7,10 +6,38 @@ import Testing
 
 /// A scripted adapter: the router's unit tests need to control timing and failures, which a
 /// real device cannot do on demand. The real path is covered by the integration tests.
+/// Holds writes until the test opens it: a device busy for exactly as long as the test needs.
+final class Gate: Sendable {
+    private let state = Mutex<(open: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
+
+    /// Returns once the gate is open.
+    func pass() async {
+        await withCheckedContinuation { c in
+            let open = state.withLock { s -> Bool in
+                if !s.open { s.waiters.append(c) }
+                return s.open
+            }
+            if open { c.resume() }
+        }
+    }
+
+    /// Lets every waiting and later write through.
+    func open() {
+        let waiters = state.withLock { s -> [CheckedContinuation<Void, Never>] in
+            s.open = true
+            defer { s.waiters = [] }
+            return s.waiters
+        }
+        for waiter in waiters { waiter.resume() }
+    }
+}
+
 final class ScriptedAdapter: DeviceAdapter {
     let delay: Duration
     let failure: WriteError?
-    let ignoresCancellation: Bool
+    /// When set, a write runs until the gate opens, and cancellation does not end it: like a
+    /// blocking C library, a request once started runs to its end.
+    let gate: Gate?
     let log = Mutex<[String]>([])
     private let deviceSet: Mutex<[DeviceDescriptor]>
 
@@ -21,9 +48,9 @@ final class ScriptedAdapter: DeviceAdapter {
         deviceSet.withLock { $0 = devices }
     }
 
-    init(devices: [DeviceDescriptor], delay: Duration = .zero, failure: WriteError? = nil, ignoresCancellation: Bool = false) {
+    init(devices: [DeviceDescriptor], delay: Duration = .zero, failure: WriteError? = nil, gate: Gate? = nil) {
         self.deviceSet = Mutex(devices)
-        self.ignoresCancellation = ignoresCancellation
+        self.gate = gate
         self.delay = delay
         self.failure = failure
     }
@@ -33,12 +60,8 @@ final class ScriptedAdapter: DeviceAdapter {
     func write(device: String, values: [String: Value]) async throws(WriteError) -> [String: Value] {
         let key = values.keys.sorted().map { "\($0)=\(values[$0]!)" }.joined(separator: ",")
         log.withLock { $0.append("start \(device) \(key)") }
-        if ignoresCancellation {
-            // Like a blocking C library: once started, the request runs to its end.
-            let seconds = Double(delay.components.seconds) + Double(delay.components.attoseconds) / 1e18
-            await withCheckedContinuation { c in
-                DispatchQueue.global().asyncAfter(deadline: .now() + seconds) { c.resume() }
-            }
+        if let gate {
+            await gate.pass()
         } else {
             try? await Task.sleep(for: delay)
         }
@@ -117,14 +140,19 @@ struct CommandRouterTests {
 
     @Test("the timeout answers on time even when the device cannot be interrupted, and the next command waits for it")
     func timeoutBound() async {
-        let adapter = ScriptedAdapter(devices: [Self.device], delay: .seconds(2), ignoresCancellation: true)
+        let gate = Gate()
+        let adapter = ScriptedAdapter(devices: [Self.device], gate: gate)
         let router = CommandRouter(adapters: [adapter], executionTimeout: .milliseconds(50), logger: logger)
         let slow = await router.execute(Command(id: "t1", device: "boiler-1", action: .write(["setpoint": .int(20)])))
         #expect(slow.status == .timeout)
-        // The answer came while the device was still busy, not when it finally finished.
+        // The answer came while the device was still busy (the gate is shut), not when it finished.
         #expect(adapter.log.withLock { $0 } == ["start boiler-1 setpoint=20"])
         // The write is still running at the device: the next command must not interleave with it.
-        _ = await router.execute(Command(id: "t2", device: "boiler-1", action: .write(["setpoint": .int(21)])))
+        let next = router.submit(Command(id: "t2", device: "boiler-1", action: .write(["setpoint": .int(21)])))
+        // Time for a router without lanes to start it now (it would show as a second start).
+        try? await Task.sleep(for: .milliseconds(100))
+        gate.open()
+        _ = await next.value
         let log = adapter.log.withLock { $0 }
         #expect(log.prefix(2) == ["start boiler-1 setpoint=20", "end boiler-1 setpoint=20"])
         #expect(log.count >= 3 && log[2] == "start boiler-1 setpoint=21")
@@ -271,9 +299,9 @@ struct CommandRouterTests {
 
     @Test("an update keeps the lane of a device that stays: its next command still waits for the one running before")
     func updateKeepsLanes() async {
-        // Long enough that the first write is surely still running when the update comes, also
-        // on a loaded machine (the timeout answer itself can take a while to be scheduled).
-        let adapter = ScriptedAdapter(devices: [Self.device], delay: .seconds(3), ignoresCancellation: true)
+        // The first write runs until the gate opens: surely still running when the update comes.
+        let gate = Gate()
+        let adapter = ScriptedAdapter(devices: [Self.device], gate: gate)
         let router = CommandRouter(adapters: [adapter], executionTimeout: .milliseconds(50), logger: logger)
         let slow = await router.execute(Command(id: "l1", device: "boiler-1", action: .write(["setpoint": .int(20)])))
         #expect(slow.status == .timeout)
@@ -281,7 +309,11 @@ struct CommandRouterTests {
         #expect(adapter.log.withLock { $0 } == ["start boiler-1 setpoint=20"])
         adapter.setDevices([Self.limitedBoiler])
         router.update(adapters: [adapter])
-        _ = await router.execute(Command(id: "l2", device: "boiler-1", action: .write(["setpoint": .int(21)])))
+        let next = router.submit(Command(id: "l2", device: "boiler-1", action: .write(["setpoint": .int(21)])))
+        // Time for a router that lost the lane to start it now (it would show as a second start).
+        try? await Task.sleep(for: .milliseconds(100))
+        gate.open()
+        _ = await next.value
         let log = adapter.log.withLock { $0 }
         #expect(log.prefix(2) == ["start boiler-1 setpoint=20", "end boiler-1 setpoint=20"])
         #expect(log.count >= 3 && log[2] == "start boiler-1 setpoint=21")
