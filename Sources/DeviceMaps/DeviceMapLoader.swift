@@ -54,11 +54,10 @@ public struct DeviceMapLoader: Sendable {
         var drafts: [FileDraft] = []
         for file in files {
             let text: String
-            do {
-                text = try String(contentsOfFile: file, encoding: .utf8)
-            } catch {
-                sink.error("cannot read the device map: \(Self.reason(error))",
-                           at: SourceLocation(file: file, line: 0, column: 0))
+            switch TextFile.read(file) {
+            case .success(let read): text = read
+            case .failure(let problem):
+                sink.error(problem.message(reading: "device map"), at: SourceLocation(file: file, line: 0, column: 0), hint: problem.hint)
                 continue
             }
             drafts.append(parseFile(yaml: text, file: file, sink: sink))
@@ -81,10 +80,6 @@ public struct DeviceMapLoader: Sendable {
     }
 
     // MARK: - Files
-
-    static func reason(_ error: any Error) -> String {
-        (error as NSError).localizedDescription
-    }
 
     /// The files `load(paths:)` reads for these paths: listed files as given, and the
     /// `*.yaml` and `*.yml` files of listed folders (sorted, not recursively, no dot files).

@@ -15,6 +15,9 @@ enum TextFile {
     struct Problem: Error, Sendable, Hashable {
         var reason: String
         var hint: String?
+
+        /// `cannot read the <what>: <reason>`.
+        func message(reading what: String) -> String { "cannot read the \(what): \(reason)" }
     }
 
     /// The file's content as UTF-8 text.
@@ -50,6 +53,6 @@ enum TextFile {
     /// The diagnostic for a file that cannot be read: `path: error: cannot read the <what>: <reason>`.
     static func diagnostic(_ problem: Problem, path: String, what: String) -> Diagnostic {
         Diagnostic(severity: .error, location: SourceLocation(file: path, line: 0, column: 0),
-                   message: "cannot read the \(what): \(problem.reason)", hint: problem.hint)
+                   message: problem.message(reading: what), hint: problem.hint)
     }
 }
