@@ -252,6 +252,12 @@ public struct CLISettings: Sendable, Hashable {
 
     /// The defaults: the development hub and PKI of `edgegate hub` and `edgegate certs init`.
     public static let defaultHub = HubURL(host: "127.0.0.1", port: 8883)
+    /// The certificates folder when nothing names one.
+    public static let defaultCerts = "certs"
+    /// The operator's identity when nothing names one.
+    public static let defaultIdentity = "operator"
+    /// The topic prefix when nothing names one.
+    public static let defaultPrefix = "edgegate"
 
     /// The environment variable of each setting.
     public static let variables = ["hub": "EDGEGATE_HUB", "certs": "EDGEGATE_CERTS", "identity": "EDGEGATE_IDENTITY",
@@ -331,11 +337,11 @@ public struct CLISettings: Sendable, Hashable {
             certs = fileCerts
             sources["certs"] = fromFile("certs")
         } else {
-            certs = "certs"
+            certs = defaultCerts
             sources["certs"] = "default"
         }
         if certs.isEmpty { certs = "." }
-        let identity = pick("identity", flag: flags.identity, file: file?.identity, default: "operator")!
+        let identity = pick("identity", flag: flags.identity, file: file?.identity, default: defaultIdentity)!
         guard !identity.isEmpty, !identity.contains("/") else {
             throw CLISettingsError(description: "\(sources["identity"]!) '\(identity)' must be a file name without '/' (the CLI uses <certs>/<identity>.pem and .key)")
         }
@@ -343,7 +349,7 @@ public struct CLISettings: Sendable, Hashable {
         if let gateway, !TopicRules.badCharacters(inLevel: gateway).isEmpty || gateway.isEmpty {
             throw CLISettingsError(description: "\(sources["gateway"]!) '\(gateway)' cannot be an MQTT topic level: \(TopicRules.levelHint)")
         }
-        let prefix = pick("prefix", flag: flags.prefix, file: file?.prefix, default: "edgegate")!
+        let prefix = pick("prefix", flag: flags.prefix, file: file?.prefix, default: defaultPrefix)!
         guard TopicRules.isValidPrefix(prefix) else {
             throw CLISettingsError(description: "\(sources["prefix"]!) '\(prefix)' is not a valid MQTT topic prefix: \(TopicRules.prefixHint)")
         }

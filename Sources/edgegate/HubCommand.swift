@@ -10,17 +10,18 @@ struct HubCommand: AsyncParsableCommand {
         abstract: "Run a local mosquitto with mutual TLS and per-identity ACLs until Ctrl-C.",
         discussion: "A gateway may publish only under {prefix}/{its id}/ and read only its own commands; the operator may send commands and read everything.")
 
+    // The defaults are the command CLI's, so that the two find each other unconfigured.
     @Option(help: "TLS port on 127.0.0.1.")
-    var port: Int = 8883
+    var port: Int = CLISettings.defaultHub.port
 
     @Option(help: "Folder of the development PKI (edgegate certs init).")
-    var certs: String = "certs"
+    var certs: String = CLISettings.defaultCerts
 
     @Option(help: "Topic prefix the ACLs protect.")
-    var prefix: String = "edgegate"
+    var prefix: String = CLISettings.defaultPrefix
 
     @Option(help: "The operator's identity (certificate common name).")
-    var operatorID: String = "operator"
+    var operatorID: String = CLISettings.defaultIdentity
 
     @Option(help: "Folder for mosquitto's configuration, ACL file and log.")
     var runDir: String = "var/hub"
@@ -33,12 +34,12 @@ struct HubCommand: AsyncParsableCommand {
     var commandCLIHelp: String {
         var exports: [String] = []
         if port != CLISettings.defaultHub.port { exports.append("EDGEGATE_HUB=mqtts://127.0.0.1:\(port)") }
-        if certs != "certs" {
+        if certs != CLISettings.defaultCerts {
             let absolute = certs.hasPrefix("/") ? certs : FileManager.default.currentDirectoryPath + "/" + certs
             exports.append("EDGEGATE_CERTS=\((absolute as NSString).standardizingPath)")
         }
-        if operatorID != "operator" { exports.append("EDGEGATE_IDENTITY=\(operatorID)") }
-        if prefix != "edgegate" { exports.append("EDGEGATE_PREFIX=\(prefix)") }
+        if operatorID != CLISettings.defaultIdentity { exports.append("EDGEGATE_IDENTITY=\(operatorID)") }
+        if prefix != CLISettings.defaultPrefix { exports.append("EDGEGATE_PREFIX=\(prefix)") }
         guard !exports.isEmpty else {
             return "The command CLI's defaults fit this hub: edgegate command devices --gateway gw-1"
         }
