@@ -33,9 +33,8 @@ struct MapPlanCommand: ParsableCommand {
         let map = try loadDeviceMaps(paths)
         let others = map.devices.filter { $0.protocolName != ModbusSyntax.name }.map { device in
             let adapter = GatewayProtocols.adapter(for: device.protocolName)
-            let peers = map.devices.filter { $0.protocolName == device.protocolName }
             return PlanReport.Other(id: device.id, protocolName: device.protocolName,
-                                    requests: adapter?.requestSummary(of: device, among: peers)
+                                    requests: adapter.map { $0.requestSummary(of: device, among: $0.own(map.devices)) }
                                         ?? "protocol '\(device.protocolName)' has no adapter in this build")
         }
         let report = PlanReport(map.devices.filter { $0.protocolName == ModbusSyntax.name }, others: others)

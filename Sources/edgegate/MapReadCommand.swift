@@ -47,11 +47,13 @@ struct MapReadCommand: AsyncParsableCommand {
         let adapter = adapterType.init(oneShotReadOf: [definition], logger: logger)
         let started = Date()
         let readings = await Self.collect(points: Set(points.map(\.name)), of: device, from: adapter, within: timeout.duration)
-        let silence = "nothing received within \(mapDuration(timeout.duration))"
-        let rows = points.map { point -> [String] in
-            guard let r = readings[point.name] else {
-                return [point.name, "—", point.unit ?? "", Quality.bad(silence).name, silence]
-            }
+        // A point with nothing by the timeout reads bad, saying so, like any point that failed.
+        let silence = Quality.bad("nothing received within \(timeout.duration.mapText)")
+        let ended = Date()
+        let all = points.map { point in
+            readings[point.name] ?? Reading(device: device, point: point.name, value: nil, unit: point.unit, quality: silence, timestamp: ended)
+        }
+        let rows = all.map { r -> [String] in
             let value = r.value.map { v -> String in
                 if case .double(let d) = v { return Value.format(d) }
                 return "\(v)"
@@ -60,12 +62,7 @@ struct MapReadCommand: AsyncParsableCommand {
         }
         print("\(device) at \(Timestamp.rfc3339(readings.values.map(\.timestamp).min() ?? started))")
         for line in columns(["point", "value", "unit", "quality", "reason"], rows) { print(line) }
-        let anyBad = points.contains { point in
-            guard let quality = readings[point.name]?.quality else { return true }
-            if case .bad = quality { return true }
-            return false
-        }
-        if anyBad { throw ExitCode(1) }
+        if all.contains(where: { if case .bad = $0.quality { true } else { false } }) { throw ExitCode(1) }
     }
 
     /// Runs `adapter` until each of `points` has a reading (the latest one counts: a point that
