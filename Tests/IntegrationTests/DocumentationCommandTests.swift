@@ -350,12 +350,7 @@ struct DocumentationCommandTests {
 
     /// The ports a server line names: values of `--port`-like options and of URLs.
     static func ports(in words: [String]) -> [String] {
-        var found: [String] = []
-        for (i, word) in words.enumerated() {
-            if word.hasSuffix("port"), word.hasPrefix("--"), i + 1 < words.count, Int(words[i + 1]) != nil { found.append(words[i + 1]) }
-            if let match = word.firstMatch(of: /:\/\/[^\/:]+:(\d+)/) { found.append(String(match.1)) }
-        }
-        return found
+        listeningPorts(in: words) + words.compactMap { $0.firstMatch(of: /:\/\/[^\/:]+:(\d+)/).map { String($0.1) } }
     }
 
     /// The ports a server line listens on: values of `--port`-like options.

@@ -375,9 +375,9 @@ struct AdapterIntegrationTests {
     func shutdown() async throws {
         // A server that accepts connections (the kernel does, through the backlog) but never
         // answers: the connection thread sits in a read until its response timeout.
-        let port = try freeLoopbackPort()
-        let silent = try SilentServer(port: port)
+        let silent = try HeldPort(listening: true)
         defer { silent.close() }
+        let port = silent.port
         var device = boiler(port: port)
         // The first poll sits in its read this long: the window in which the write below must
         // be queued behind it and the adapter stopped (long, so that a loaded machine fits).
@@ -427,32 +427,5 @@ struct AdapterIntegrationTests {
         #expect(try RawClient(port: port).holding(1) == [475])
         b.stop()
         #expect(throws: TestFailure.self) { _ = try RawClient(port: port) }
-    }
-}
-
-/// A listening socket nobody reads from.
-final class SilentServer {
-    private var fd: Int32
-
-    init(port: Int) throws {
-        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        var yes: Int32 = 1
-        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &yes, socklen_t(MemoryLayout<Int32>.size))
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = UInt16(port).bigEndian
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        guard bound == 0, listen(fd, 8) == 0 else {
-            Glibc.close(fd)
-            throw TestFailure("cannot listen on \(port)")
-        }
-    }
-
-    func close() {
-        if fd >= 0 { Glibc.close(fd) }
-        fd = -1
     }
 }
