@@ -147,7 +147,7 @@ public struct Gateway: Sendable {
     public var services: [any Service] {
         let uplinkSink = uplink.sink
         let filter = reportFilter
-        let sink = ReadingSink { uplinkSink.emit(filter.filter($0)) }
+        let sink = uplinkSink.map { filter.filter($0) }
         let watcher: [any Service] = watch.map { [DeviceMapWatcher(gateway: self, settings: $0, logger: logger)] } ?? []
         return [uplink] + adapters.map { AdapterService(adapter: $0, sink: sink) } + watcher
     }

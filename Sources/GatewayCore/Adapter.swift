@@ -1,16 +1,37 @@
 /// Where an adapter delivers its readings. Safe to call from any thread, including the
 /// dedicated threads that blocking C libraries need.
+///
+/// A sink also says whether the pipeline behind it can take more (`isReady`): a polling
+/// adapter asks before it reads and, when the answer is no, skips that cycle and counts it,
+/// so that readings which were never taken are not readings lost, and the memory between
+/// the devices and the hub stays bounded. What a sink was given (`emit`) it never refuses.
 public struct ReadingSink: Sendable {
     private let deliver: @Sendable ([Reading]) -> Void
+    private let readiness: @Sendable () -> Bool
 
     /// Creates a sink that hands each batch to `deliver`.
-    public init(_ deliver: @escaping @Sendable ([Reading]) -> Void) {
+    /// - Parameter ready: whether the pipeline behind the sink takes another poll's worth of
+    ///   readings now; the default always says yes.
+    public init(ready: @escaping @Sendable () -> Bool = { true }, _ deliver: @escaping @Sendable ([Reading]) -> Void) {
         self.deliver = deliver
+        self.readiness = ready
     }
 
     /// Delivers one batch of readings (one poll of one device, typically).
     public func emit(_ readings: [Reading]) {
         if !readings.isEmpty { deliver(readings) }
+    }
+
+    /// True when the pipeline can take another poll's readings now; false while it is
+    /// behind (encoding or the hub cannot keep up), when a poller should skip its cycle.
+    /// Cheap (an atomic load in the gateway): ask before every poll.
+    public var isReady: Bool { readiness() }
+
+    /// The same sink with its readings passed through `transform` first (a filter); the
+    /// readiness is this sink's.
+    public func map(_ transform: @escaping @Sendable ([Reading]) -> [Reading]) -> ReadingSink {
+        let inner = self
+        return ReadingSink(ready: readiness) { inner.emit(transform($0)) }
     }
 }
 
