@@ -63,17 +63,31 @@ public final class ReportFilter: Sendable {
     }
 
     /// The readings that must be reported, in their original order.
+    ///
+    /// Runs for every reading: a device without policies costs one lookup per batch (a
+    /// batch is one device's poll, typically), and a batch of which nothing is dropped is
+    /// returned as it came, without a copy.
     public func filter(_ readings: [Reading]) -> [Reading] {
         state.withLock { state in
-            readings.filter { reading in
-                guard let policy = state.policies[reading.device]?[reading.point] else { return true }
-                let key = Key(device: reading.device, point: reading.point)
-                if let last = state.last[key], !Self.mustReport(reading, after: last, policy: policy) {
-                    return false
+            var kept: [Reading]?
+            var device: String?
+            var policies: [String: ReportPolicy]?
+            for (index, reading) in readings.enumerated() {
+                if reading.device != device {
+                    device = reading.device
+                    policies = state.policies[reading.device]
                 }
-                state.last[key] = Last(value: reading.value, quality: reading.quality, time: reading.timestamp)
-                return true
+                if let policy = policies?[reading.point] {
+                    let key = Key(device: reading.device, point: reading.point)
+                    if let last = state.last[key], !Self.mustReport(reading, after: last, policy: policy) {
+                        if kept == nil { kept = Array(readings[..<index]) }
+                        continue
+                    }
+                    state.last[key] = Last(value: reading.value, quality: reading.quality, time: reading.timestamp)
+                }
+                kept?.append(reading)
             }
+            return kept ?? readings
         }
     }
 

@@ -85,6 +85,14 @@ public final class MQTTConnection: Sendable {
         _ = await core.closed(cancellable: false)
     }
 
+    /// Ends the connection without DISCONNECT and without waiting for the socket to take
+    /// anything more: the broker publishes the will. For a shutdown that must not wait on a
+    /// hub that stopped reading. Returns once the connection has ended.
+    public func abort() async {
+        core.requestStop(clean: false)
+        _ = await core.closed(cancellable: false)
+    }
+
     /// Closes the socket without DISCONNECT, as a network failure would: the broker then
     /// publishes the will. For tests of will and reconnect behaviour.
     package func simulateConnectionDrop() {

@@ -372,8 +372,8 @@ extension AzureIoTHub {
             var entry = JSONWriter()
             entry.raw(first ? "" : ","); entry.raw("{"); entry.key("id"); entry.string(device.id)
             entry.raw(","); entry.key("protocol"); entry.string(device.protocolName); entry.raw("}")
-            if w.text.utf8.count + entry.text.utf8.count + 3 > limit { break }
-            w.raw(entry.text)
+            if w.bytes.count + entry.bytes.count + 3 > limit { break }
+            w.raw(entry.bytes)
             first = false
         }
         w.raw("]}}")

@@ -85,7 +85,7 @@ public final class MQTTUplink: Service {
     /// Where adapters deliver readings; callable from any thread.
     public var sink: ReadingSink {
         let queue = self.queue
-        return ReadingSink { queue.append($0) }
+        return ReadingSink(ready: { queue.isReady }) { queue.append($0) }
     }
 
     /// Counters so far.
@@ -140,8 +140,9 @@ public final class MQTTUplink: Service {
     private func batchLoop() async {
         while !Task.isCancelled {
             await queue.waitForReadings()
-            // Let a poll's worth of readings from several devices gather into one message.
-            try? await Task.sleep(for: configuration.batchInterval)
+            // At once while the link is idle; while it is busy, readings coalesce for up to
+            // the batch interval or a full message.
+            await queue.waitUntilSealIsDue(interval: configuration.batchInterval)
             await queue.seal()
         }
         await queue.seal()
@@ -253,6 +254,9 @@ public final class MQTTUplink: Service {
         var inFlight: [(seq: UInt64, bytes: Int, messageID: Int32)] = []
         var lastSent: UInt64?
         var deadline: ContinuousClock.Instant?
+        var drained = true
+        queue.sessionStarted()
+        defer { queue.sessionEnded() }
         do {
             while !Task.isCancelled {
                 if deadline == nil, stopping.isSet {
@@ -261,6 +265,7 @@ public final class MQTTUplink: Service {
                 }
                 var next = inFlight.count < configuration.window ? await queue.batch(after: lastSent) : nil
                 if let deadline, inFlight.isEmpty && next == nil || .now >= deadline {
+                    drained = inFlight.isEmpty && next == nil
                     break
                 }
                 while let batch = next {
@@ -270,11 +275,18 @@ public final class MQTTUplink: Service {
                     next = inFlight.count < configuration.window ? await queue.batch(after: lastSent) : nil
                 }
                 if let first = inFlight.first {
-                    try await connection.acknowledgement(of: first.messageID)
+                    if let deadline {
+                        // Draining: a hub that stopped reading must not hold the shutdown.
+                        guard try await acknowledgement(of: first.messageID, on: connection, before: deadline) else { continue }
+                    } else {
+                        try await connection.acknowledgement(of: first.messageID)
+                    }
                     await queue.acknowledge(first.seq, bytes: first.bytes)
                     inFlight.removeFirst()
                 } else {
+                    queue.setSenderIdle(true)
                     await queue.waitForBatch(after: lastSent)
+                    queue.setSenderIdle(false)
                 }
             }
         } catch {
@@ -292,10 +304,53 @@ public final class MQTTUplink: Service {
         if left > 0 {
             logger.warning("uplink stopping with telemetry undelivered; it stays in the outbox for the next start", metadata: ["messages": "\(left)"])
         }
-        try? await profile.publishOffline(reason: "shutdown", on: connection)
-        await connection.disconnect()
-        saidGoodbye.set()
+        // The goodbye gets what is left of a second; a hub that did not take the telemetry in
+        // time gets no clean disconnect either (its will says the gateway is offline).
+        let goodbye = ContinuousClock.now + .seconds(1)
+        let said = drained ? await within(goodbye) { try? await self.profile.publishOffline(reason: "shutdown", on: connection) } : false
+        if said {
+            await connection.disconnect()
+            saidGoodbye.set()
+        } else {
+            logger.warning("uplink stopping without a goodbye: the hub did not acknowledge in time; its last will says the gateway is offline")
+            await connection.abort()
+            saidGoodbye.set()
+        }
         logger.info("uplink disconnected", metadata: ["statistics": "\(statistics)"])
+    }
+
+    /// Waits for a PUBACK until `deadline`: true when it came, false when time ran out.
+    private func acknowledgement(of messageID: Int32, on connection: MQTTConnection,
+                                 before deadline: ContinuousClock.Instant) async throws(MQTTError) -> Bool {
+        let outcome: Result<Bool, MQTTError> = await withTaskGroup(of: Result<Bool, MQTTError>?.self) { group in
+            group.addTask {
+                do throws(MQTTError) {
+                    try await connection.acknowledgement(of: messageID)
+                    return .success(true)
+                } catch {
+                    return Task.isCancelled ? nil : .failure(error)
+                }
+            }
+            group.addTask {
+                try? await Task.sleep(until: deadline, clock: .continuous)
+                return .success(false)
+            }
+            let first = await group.next()!
+            group.cancelAll()
+            return first ?? .success(false)
+        }
+        return try outcome.get()
+    }
+
+    /// Runs `work` until `deadline`: true when it finished in time.
+    private func within(_ deadline: ContinuousClock.Instant, _ work: @escaping @Sendable () async -> Void) async -> Bool {
+        await withTaskGroup(of: Bool.self) { group in
+            group.addTask { await work(); return true }
+            group.addTask { try? await Task.sleep(until: deadline, clock: .continuous); return false }
+            let first = await group.next()!
+            group.cancelAll()
+            return first
+        }
     }
 
     /// Publishes each new device list while the session lasts, one at a time, so the

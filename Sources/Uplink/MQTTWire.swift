@@ -37,47 +37,50 @@ public struct CommandDecodingError: Error, Sendable, Hashable {
 public enum MQTTWire {
     /// `{"gateway","seq","readings":[{"device","point","value","unit","quality","reason","ts"}]}`.
     public static func telemetry(gateway: String, seq: UInt64, readings: [Reading]) -> [UInt8] {
-        telemetry(gateway: gateway, seq: seq, fragments: readings.map { readingFragment($0) })
+        let encoded = EncodedReadings(readings)
+        return telemetry(header: telemetryHeader(gateway: gateway), seq: seq, parts: [encoded[...]])
     }
 
-    /// A telemetry message from readings already encoded by `readingFragment`, so that the
-    /// batcher encodes each reading once while it sizes messages.
-    static func telemetry(gateway: String, seq: UInt64, fragments: ArraySlice<String>) -> [UInt8] {
-        var w = JSONWriter(capacity: 64 + fragments.reduce(0) { $0 + $1.utf8.count + 1 })
+    /// `{"gateway":"…","seq":` — the start of every telemetry message, encoded once.
+    static func telemetryHeader(gateway: String) -> [UInt8] {
+        var w = JSONWriter(capacity: 32 + gateway.utf8.count)
         w.raw("{"); w.key("gateway"); w.string(gateway)
-        w.raw(","); w.key("seq"); w.raw(String(seq))
+        w.raw(","); w.key("seq")
+        return w.bytes
+    }
+
+    /// A telemetry message from readings already encoded (by the adapters' threads), so that
+    /// sealing only copies bytes.
+    static func telemetry(header: [UInt8], seq: UInt64, parts: [EncodedReadings.Slice]) -> [UInt8] {
+        var size = header.count + 40
+        for part in parts { size += part.byteCount + part.count }
+        var w = JSONWriter(capacity: size)
+        w.raw(header)
+        w.integer(Int64(bitPattern: seq))
         w.raw(","); w.key("readings"); w.raw("[")
         var first = true
-        for fragment in fragments {
-            if !first { w.raw(",") }
-            first = false
-            w.raw(fragment)
+        for part in parts {
+            part.append(to: &w, first: &first)
         }
         w.raw("]}")
         return w.bytes
     }
 
-    static func telemetry(gateway: String, seq: UInt64, fragments: [String]) -> [UInt8] {
-        telemetry(gateway: gateway, seq: seq, fragments: fragments[...])
-    }
-
-    /// One reading as it appears inside a telemetry message. `timestamp` may pass the reading's
-    /// `ts` already formatted (the readings of one poll share it).
-    static func readingFragment(_ reading: Reading, timestamp: String? = nil) -> String {
-        var w = JSONWriter(capacity: 128)
-        appendReading(reading, timestamp: timestamp, to: &w)
-        return w.text
-    }
-
-    private static func appendReading(_ r: Reading, timestamp: String? = nil, to w: inout JSONWriter) {
+    /// One reading as it appears inside a telemetry message. `timestamp` may pass the
+    /// reading's `ts` already encoded as a JSON string (the readings of one poll share it).
+    static func appendReading(_ r: Reading, timestamp: [UInt8]?, to w: inout JSONWriter) {
         w.raw("{"); w.key("device"); w.string(r.device)
         w.raw(","); w.key("point"); w.string(r.point)
         w.raw(","); w.key("value")
         if case .bad = r.quality { w.raw("null") } else { w.value(r.value) }
         if let unit = r.unit { w.raw(","); w.key("unit"); w.string(unit) }
-        w.raw(","); w.key("quality"); w.string(r.quality.name)
-        if let reason = r.quality.reason { w.raw(","); w.key("reason"); w.string(reason) }
-        w.raw(","); w.key("ts"); w.string(timestamp ?? Timestamp.rfc3339(r.timestamp))
+        switch r.quality {
+        case .good: w.raw(#","quality":"good""#)
+        case .uncertain(let reason): w.raw(#","quality":"uncertain","reason":"#); w.string(reason)
+        case .bad(let reason): w.raw(#","quality":"bad","reason":"#); w.string(reason)
+        }
+        w.raw(","); w.key("ts")
+        if let timestamp { w.raw(timestamp) } else { w.string(Timestamp.rfc3339(r.timestamp)) }
         w.raw("}")
     }
 

@@ -200,7 +200,10 @@ public final class OutboxStore: Sendable {
     /// Stores freshly sealed messages, numbered from `nextSeq` on, in one transaction with the
     /// next seq, then applies the bounds. If the file refuses the write, they are kept in
     /// memory and stored with the next write that succeeds.
-    func append(_ batches: [TelemetryBatch]) {
+    /// - Parameter applyingBounds: false while a session with the hub is up: the bounds are
+    ///   for when the hub is away; during a session the sender's hold limit bounds what
+    ///   grows, and a message in flight must never be dropped and then acknowledged too.
+    func append(_ batches: [TelemetryBatch], applyingBounds: Bool = true) {
         guard let first = batches.first else { return }
         let now = configuration.clock()
         file.withLock { f in
@@ -219,7 +222,7 @@ public final class OutboxStore: Sendable {
                     try f.deleteAcknowledged(before: c.oldest)
                     for b in pending { try f.store(b) }
                     try f.setNext.run([.integer(Int64(after.next))])
-                    return try f.applyBounds(&after, configuration: configuration, now: now)
+                    return applyingBounds ? try f.applyBounds(&after, configuration: configuration, now: now) : OutboxFile.Drops()
                 }
             } catch {
                 f.unsaved += batches
@@ -289,12 +292,15 @@ public final class OutboxStore: Sendable {
     // MARK: - Reading and acknowledging
 
     /// The oldest message held whose seq is above `seq` (nil: the oldest of all). Expired
-    /// messages are dropped first, so a backlog older than `max_age` is never sent.
+    /// messages are dropped first, so a backlog older than `max_age` is never sent; but only
+    /// while nothing is in flight (`seq` below the oldest held), so that a message is never
+    /// both dropped and acknowledged.
     func batch(after seq: UInt64?) -> TelemetryBatch? {
         let now = configuration.clock()
         return file.withLock { f in
             var c = counters.withLock { $0 }
-            if f.ageCheckDue(configuration: configuration, now: now), c.messages > 0 {
+            let inFlight = seq.map { $0 >= c.oldest } ?? false
+            if !inFlight, f.ageCheckDue(configuration: configuration, now: now), c.messages > 0 {
                 var after = c
                 do {
                     let drops = try f.transaction { f throws(StorageError) in

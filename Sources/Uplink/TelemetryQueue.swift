@@ -2,50 +2,122 @@ import Foundation
 import GatewayCore
 import Synchronization
 
-/// Readings between the adapters (any thread) and the sender: readings are grouped into
-/// telemetry messages by size and time, numbered, and handed to the outbox, which keeps
-/// them in order until acknowledged (`OutboxStore`). The outbox's file work runs on a serial
-/// queue of this type's own: fsyncs never block the cooperative thread pool, and seals
-/// reach the outbox in the order their numbers were given.
+/// Readings between the adapters (any thread) and the sender: readings are encoded where
+/// they are delivered, grouped into telemetry messages by size and time, numbered, and
+/// handed to the outbox, which keeps them in order until acknowledged (`OutboxStore`). The
+/// outbox's file work runs on a serial queue of this type's own: fsyncs never block the
+/// cooperative thread pool, and seals reach the outbox in the order their numbers were given.
+///
+/// **Bounded.** What is held in memory before the outbox (encoded, not sealed yet) and what
+/// this session has sealed but the hub has not acknowledged are counted against `holdLimit`;
+/// beyond it `isReady` turns false, the pollers skip their cycles, and the pipeline catches
+/// up instead of growing. While no session is up, the outbox takes everything (bounded by
+/// its own `max_bytes`), as store-and-forward must.
 final class TelemetryQueue: Sendable {
     private struct State {
-        var pending: [Reading] = []
+        var pending: [EncodedReadings] = []
+        /// Encoded bytes pending, commas included.
+        var pendingBytes = 0
+        var pendingReadings = 0
+        /// When the oldest pending reading arrived: coalescing waits at most the batch interval from it.
+        var pendingSince: ContinuousClock.Instant?
         var dataWaiter: CheckedContinuation<Void, Never>?
         var readingsWaiter: CheckedContinuation<Void, Never>?
+        var sealWaiter: CheckedContinuation<Void, Never>?
         /// Sticky: once the uplink stops, a sender that parks later must not sleep forever.
         var interrupted = false
+        /// The first seq sealed during the session that is up; nil between sessions.
+        var sessionFloor: UInt64?
+        /// Payload bytes sealed during this session and not acknowledged yet.
+        var sessionBytes = 0
+        /// True while the sender has nothing in flight and nothing to send: a seal then goes
+        /// out at once instead of waiting to coalesce.
+        var senderIdle = false
+
+        var held: Int { pendingBytes + sessionBytes }
     }
 
     private let state = Mutex(State())
+    /// `held < holdLimit`, readable without the lock (every poll asks).
+    private let ready = Atomic<Bool>(true)
     /// Serializes sealing: the numbers come from the outbox (`nextSeq`), and a seal must
     /// store its messages before the next one reads it.
     private let sealing = Mutex(())
     /// The outbox.
     let store: OutboxStore
     private let io = DispatchQueue(label: "edgegate.outbox")
-    private let gateway: String
+    private let header: [UInt8]
     private let maxMessageBytes: Int
+    /// Bytes held before the hub's acknowledgement beyond which the pollers are held back.
+    let holdLimit: Int
 
-    init(gateway: String, maxMessageBytes: Int, store: OutboxStore) {
+    /// The default `holdLimit`: about half a second of telemetry at 100,000 readings/s, far
+    /// more than one batch interval's worth at any load this machine class can poll.
+    static let defaultHoldLimit = 8 << 20
+
+    init(gateway: String, maxMessageBytes: Int, store: OutboxStore, holdLimit: Int = TelemetryQueue.defaultHoldLimit) {
         self.store = store
-        self.gateway = gateway
+        self.header = MQTTWire.telemetryHeader(gateway: gateway)
         self.maxMessageBytes = maxMessageBytes
+        self.holdLimit = max(holdLimit, maxMessageBytes)
     }
 
-    /// Called from adapter threads: never blocks beyond the lock.
+    /// False while the pipeline holds `holdLimit` bytes or more: pollers skip their cycle.
+    var isReady: Bool { ready.load(ordering: .relaxed) }
+
+    private func updateReady(_ s: State) {
+        ready.store(s.held < holdLimit, ordering: .relaxed)
+    }
+
+    /// Called from adapter threads: encodes there (so encoding runs on every core), then
+    /// holds the result under the lock only to append it. Never refuses and never blocks
+    /// beyond the lock: the pollers ask `isReady` before they read.
     func append(_ readings: [Reading]) {
-        let waiter: CheckedContinuation<Void, Never>? = state.withLock { s in
-            s.pending.append(contentsOf: readings)
-            let w = s.readingsWaiter
+        guard !readings.isEmpty else { return }
+        let encoded = EncodedReadings(readings)
+        let bytes = encoded.bytes.count + encoded.count
+        let now = ContinuousClock.now
+        let (readingsWaiter, sealWaiter) = state.withLock { s in
+            s.pending.append(encoded)
+            s.pendingBytes += bytes
+            s.pendingReadings += encoded.count
+            if s.pendingSince == nil { s.pendingSince = now }
+            updateReady(s)
+            let r = s.readingsWaiter
             s.readingsWaiter = nil
-            return w
+            var w: CheckedContinuation<Void, Never>?
+            if s.pendingBytes >= maxMessageBytes {
+                w = s.sealWaiter
+                s.sealWaiter = nil
+            }
+            return (r, w)
         }
-        waiter?.resume()
+        readingsWaiter?.resume()
+        sealWaiter?.resume()
     }
 
     /// Waits until readings are pending (returns at once if some are, or on cancellation).
     func waitForReadings() async {
-        await park(\.readingsWaiter) { !$0.pending.isEmpty }
+        await park(\.readingsWaiter) { $0.pendingReadings > 0 }
+    }
+
+    /// Waits until pending readings should be sealed: at once while the sender is idle
+    /// (nothing in flight, nothing unsent), or when a full message is pending, or `interval`
+    /// after the oldest pending reading arrived — Nagle's rule for telemetry: a lone reading
+    /// goes out at once, and readings coalesce into big messages only while the link is busy.
+    func waitUntilSealIsDue(interval: Duration) async {
+        let since = state.withLock { $0.pendingSince } ?? .now
+        let deadline = since + interval
+        let due: @Sendable (State) -> Bool = { [maxMessageBytes] s in
+            s.senderIdle || s.pendingBytes >= maxMessageBytes || s.interrupted || s.pendingReadings == 0
+        }
+        if state.withLock({ due($0) }) || ContinuousClock.now >= deadline { return }
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { try? await Task.sleep(until: deadline, clock: .continuous) }
+            group.addTask { await self.park(\.sealWaiter, until: due) }
+            await group.next()
+            group.cancelAll()
+        }
     }
 
     /// Turns pending readings into numbered messages no larger than the message bound and
@@ -59,44 +131,58 @@ final class TelemetryQueue: Sendable {
     @discardableResult
     func sealNow() -> Int {
         let count = sealing.withLock { _ -> Int in
-            let readings = state.withLock { s -> [Reading] in
-                let r = s.pending
+            let (parts, bytes, floor) = state.withLock { s -> ([EncodedReadings], Int, UInt64?) in
+                let taken = (s.pending, s.pendingBytes, s.sessionFloor)
                 s.pending = []
-                return r
+                s.pendingReadings = 0
+                s.pendingSince = nil
+                // The bytes stay counted as held until they are in the outbox.
+                return taken
             }
-            guard !readings.isEmpty else { return 0 }
-            // Each reading is encoded once; messages are cut by the encoded sizes.
-            var lastDate: Date?
-            var lastStamp = ""
-            var fragments: [String] = []
-            fragments.reserveCapacity(readings.count)
-            var cuts: [Range<Int>] = []
-            var start = 0
+            guard !parts.isEmpty else { return 0 }
+            // Messages are cut by the encoded sizes: 64 bytes for the envelope, each reading
+            // and its comma, and at least one reading per message.
+            var messages: [[EncodedReadings.Slice]] = []
+            var current: [EncodedReadings.Slice] = []
             var chunkBytes = 64
-            for r in readings {
-                if r.timestamp != lastDate {
-                    lastDate = r.timestamp
-                    lastStamp = Timestamp.rfc3339(r.timestamp)
+            var readingsInCurrent = 0
+            var counts: [Int] = []
+            for part in parts {
+                var start = 0
+                for i in 0..<part.count {
+                    let size = part.size(of: i) + 1
+                    if readingsInCurrent > 0, chunkBytes + size > maxMessageBytes {
+                        if i > start { current.append(part[start..<i]) }
+                        messages.append(current)
+                        counts.append(readingsInCurrent)
+                        current = []
+                        readingsInCurrent = 0
+                        chunkBytes = 64
+                        start = i
+                    }
+                    chunkBytes += size
+                    readingsInCurrent += 1
                 }
-                let fragment = MQTTWire.readingFragment(r, timestamp: lastStamp)
-                let size = fragment.utf8.count + 1
-                if fragments.count > start, chunkBytes + size > maxMessageBytes {
-                    cuts.append(start..<fragments.count)
-                    start = fragments.count
-                    chunkBytes = 64
-                }
-                fragments.append(fragment)
-                chunkBytes += size
+                if part.count > start { current.append(part[start..<part.count]) }
             }
-            cuts.append(start..<fragments.count)
+            messages.append(current)
+            counts.append(readingsInCurrent)
             let first = store.nextSeq
             let created = store.configuration.clock()
-            let batches = cuts.enumerated().map { i, range in
+            let batches = messages.enumerated().map { i, parts in
                 let seq = first + UInt64(i)
-                return TelemetryBatch(seq: seq, payload: MQTTWire.telemetry(gateway: gateway, seq: seq, fragments: fragments[range]),
-                                      readingCount: range.count, created: created)
+                return TelemetryBatch(seq: seq, payload: MQTTWire.telemetry(header: header, seq: seq, parts: parts),
+                                      readingCount: counts[i], created: created)
             }
-            store.append(batches)
+            // During a session the outbox applies no bounds: the hold limit bounds what
+            // grows, and a message in flight must not be dropped and then acknowledged.
+            store.append(batches, applyingBounds: floor == nil)
+            let sealed = batches.reduce(0) { $0 + $1.payload.count }
+            state.withLock { s in
+                s.pendingBytes -= bytes
+                if let sessionFloor = s.sessionFloor, first >= sessionFloor { s.sessionBytes += sealed }
+                updateReady(s)
+            }
             return batches.count
         }
         if count > 0 {
@@ -107,6 +193,40 @@ final class TelemetryQueue: Sendable {
             }?.resume()
         }
         return count
+    }
+
+    /// A session with the hub began: what it seals from now on counts against the hold limit
+    /// until acknowledged. The backlog from before does not: it drains first, in order.
+    func sessionStarted() {
+        let next = store.nextSeq
+        state.withLock { s in
+            s.sessionFloor = next
+            s.sessionBytes = 0
+            s.senderIdle = false
+            updateReady(s)
+        }
+    }
+
+    /// The session ended: nothing is in flight, and the outbox takes everything again.
+    func sessionEnded() {
+        state.withLock { s in
+            s.sessionFloor = nil
+            s.sessionBytes = 0
+            s.senderIdle = false
+            updateReady(s)
+        }
+    }
+
+    /// The sender has nothing in flight and nothing to send (true), or has again (false).
+    func setSenderIdle(_ idle: Bool) {
+        let waiter = state.withLock { s -> CheckedContinuation<Void, Never>? in
+            s.senderIdle = idle && s.sessionFloor != nil
+            guard s.senderIdle else { return nil }
+            let w = s.sealWaiter
+            s.sealWaiter = nil
+            return w
+        }
+        waiter?.resume()
     }
 
     /// Stores what is still in memory, deletes what was acknowledged and leaves a tidy file;
@@ -123,6 +243,11 @@ final class TelemetryQueue: Sendable {
     /// Forgets a message the hub acknowledged (it may already have been dropped by a bound).
     func acknowledge(_ seq: UInt64, bytes: Int) async {
         await onIO { self.store.acknowledge(seq, bytes: bytes) }
+        state.withLock { s in
+            guard let floor = s.sessionFloor, seq >= floor else { return }
+            s.sessionBytes = max(0, s.sessionBytes - bytes)
+            updateReady(s)
+        }
     }
 
     /// Waits until a message with seq above `seq` is held, or the task is cancelled.
@@ -169,15 +294,17 @@ final class TelemetryQueue: Sendable {
     func interrupt() {
         state.withLock { s in
             s.interrupted = true
-            let w = s.dataWaiter
+            let d = s.dataWaiter
             s.dataWaiter = nil
-            return w
-        }?.resume()
+            let w = s.sealWaiter
+            s.sealWaiter = nil
+            return [d, w]
+        }.forEach { $0?.resume() }
     }
 
     /// Counters for logs, tests and benchmarks.
     var statistics: UplinkStatistics {
-        let pending = state.withLock { $0.pending.count }
+        let pending = state.withLock { $0.pendingReadings }
         let c = store.snapshot
         return UplinkStatistics(queuedMessages: c.messages, queuedBytes: c.bytes, pendingReadings: pending,
                                 acknowledgedMessages: c.acknowledged, droppedMessages: c.dropped, droppedReadings: c.droppedReadings,

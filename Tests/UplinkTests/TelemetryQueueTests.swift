@@ -122,4 +122,142 @@ struct TelemetryQueueTests {
         await queue.waitForBatch(after: nil)
         #expect(await queue.batch(after: nil) == nil)
     }
+
+    /// The documented telemetry form (docs/protocol.md), written the plain way: `String`s,
+    /// `Value.format`, scalar-by-scalar escaping (the encoder before it wrote bytes).
+    static func referenceMessage(gateway: String, seq: UInt64, readings: ArraySlice<Reading>) -> [UInt8] {
+        func quoted(_ s: String) -> String {
+            var text = "\""
+            for scalar in s.unicodeScalars {
+                switch scalar {
+                case "\"": text += "\\\""
+                case "\\": text += "\\\\"
+                case "\n": text += "\\n"
+                case "\r": text += "\\r"
+                case "\t": text += "\\t"
+                case _ where scalar.value < 0x20:
+                    let hex = String(scalar.value, radix: 16)
+                    text += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+                default: text.unicodeScalars.append(scalar)
+                }
+            }
+            return text + "\""
+        }
+        func value(_ r: Reading) -> String {
+            if case .bad = r.quality { return "null" }
+            switch r.value {
+            case nil: return "null"
+            case .bool(let b)?: return b ? "true" : "false"
+            case .int(let i)?: return String(i)
+            case .double(let d)?: return d.isFinite ? Value.format(d) : "null"
+            case .string(let s)?: return quoted(s)
+            }
+        }
+        let items = readings.map { r in
+            var item = "{\"device\":\(quoted(r.device)),\"point\":\(quoted(r.point)),\"value\":\(value(r))"
+            if let unit = r.unit { item += ",\"unit\":\(quoted(unit))" }
+            item += ",\"quality\":\(quoted(r.quality.name))"
+            if let reason = r.quality.reason { item += ",\"reason\":\(quoted(reason))" }
+            return item + ",\"ts\":\(quoted(Timestamp.rfc3339(r.timestamp)))}"
+        }
+        return Array("{\"gateway\":\(quoted(gateway)),\"seq\":\(seq),\"readings\":[\(items.joined(separator: ","))]}".utf8)
+    }
+
+    @Test("sealed messages are byte for byte the documented form, cut as late as the size bound allows, across several deliveries")
+    func bytesExactly() async throws {
+        let store = try OutboxStore.open(OutboxConfiguration(path: SQLiteDatabase.inMemory, maxBytes: 1 << 24), logger: Logger(label: "t"))
+        let queue = TelemetryQueue(gateway: "gw \"1\"", maxMessageBytes: 1_500, store: store)
+        let base = Date(timeIntervalSince1970: 1_795_442_400.123)
+        let values: [Value?] = [.double(21.5), .double(0.1 + 0.2), .double(-1.0 / 3), .double(1e20), .double(.nan), .int(-32768),
+                                .int(Int64.max), .bool(true), .string("on \"auto\"\n"), nil]
+        let qualities: [Quality] = [.good, .uncertain("stale \\ value"), .bad("timeout\tafter 300 ms"), .good]
+        var all: [Reading] = []
+        for delivery in 0..<12 {
+            let time = base.addingTimeInterval(Double(delivery) * 0.1)
+            let batch = (0..<(delivery * 3 % 17 + 1)).map { i in
+                Reading(device: delivery % 2 == 0 ? "boiler-\(delivery)" : "zählér \u{1}\(delivery)", point: "p\(i)",
+                        value: values[(delivery + i) % values.count], unit: i % 3 == 0 ? nil : "m³/h",
+                        quality: qualities[(delivery * i) % qualities.count],
+                        // Mostly one timestamp per delivery, as a poll has; sometimes not.
+                        timestamp: i % 5 == 4 ? time.addingTimeInterval(0.001) : time)
+            }
+            all += batch
+            queue.append(batch)
+        }
+        #expect(await queue.seal() > 1)
+        var offset = 0
+        var seq: UInt64?
+        while let batch = await queue.batch(after: seq) {
+            let count = try #require((try JSONSerialization.jsonObject(with: Data(batch.payload)) as? [String: Any])?["readings"] as? [Any]).count
+            let expected = Self.referenceMessage(gateway: "gw \"1\"", seq: batch.seq, readings: all[offset..<(offset + count)])
+            #expect(batch.payload == expected, "message \(batch.seq):\n\(String(decoding: batch.payload, as: UTF8.self))\n≠\n\(String(decoding: expected, as: UTF8.self))")
+            #expect(batch.readingCount == count)
+            #expect(batch.payload.count <= 1_500)
+            if offset + count < all.count {
+                // Cut as late as allowed: the next reading would not have fitted.
+                let longer = Self.referenceMessage(gateway: "gw \"1\"", seq: batch.seq, readings: all[offset..<(offset + count + 1)])
+                #expect(longer.count >= 1_500 - 64 + ("{\"gateway\":\"gw \\\"1\\\"\",\"seq\":\(batch.seq),\"readings\":[]}".utf8.count))
+            }
+            offset += count
+            seq = batch.seq
+        }
+        #expect(offset == all.count)
+    }
+
+    @Test("during a session, what is held before the hub's acknowledgement closes the gate at the hold limit; acknowledgements open it")
+    func holdLimit() async throws {
+        let store = try OutboxStore.open(OutboxConfiguration(path: SQLiteDatabase.inMemory, maxBytes: 1 << 24), logger: Logger(label: "t"))
+        let queue = TelemetryQueue(gateway: "gw", maxMessageBytes: 2_000, store: store, holdLimit: 20_000)
+        queue.sessionStarted()
+        var appended = 0
+        while queue.isReady {
+            queue.append(readings(10))
+            appended += 1
+            #expect(appended < 1_000, "the gate never closed")
+            if appended >= 1_000 { return }
+        }
+        // Sealing moves the bytes into the outbox; unacknowledged, they still count.
+        #expect(await queue.seal() > 0)
+        #expect(!queue.isReady)
+        var seq: UInt64?
+        while let batch = await queue.batch(after: seq) {
+            await queue.acknowledge(batch.seq, bytes: batch.payload.count)
+            seq = batch.seq
+        }
+        #expect(queue.isReady)
+        #expect(queue.statistics.queuedMessages == 0)
+        #expect(queue.statistics.droppedMessages == 0)
+    }
+
+    @Test("between sessions the outbox takes what is sealed (store and forward): the gate stays open once sealed")
+    func holdLimitWithoutSession() async throws {
+        let store = try OutboxStore.open(OutboxConfiguration(path: SQLiteDatabase.inMemory, maxBytes: 1 << 24), logger: Logger(label: "t"))
+        let queue = TelemetryQueue(gateway: "gw", maxMessageBytes: 2_000, store: store, holdLimit: 20_000)
+        while queue.isReady { queue.append(readings(10)) }
+        // Pending in memory: closed until sealed.
+        #expect(!queue.isReady)
+        await queue.seal()
+        #expect(queue.isReady)
+        #expect(queue.statistics.queuedMessages > 0)
+    }
+
+    @Test("during a session the outbox drops nothing for max_bytes, so a message in flight is never both dropped and acknowledged")
+    func noDropsDuringSession() async throws {
+        let queue = try queue(maxMessageBytes: 600, maxBytes: 1_000)
+        queue.sessionStarted()
+        for _ in 0..<10 { queue.append(readings(3)); queue.sealNow() }
+        #expect(queue.statistics.droppedMessages == 0)
+        var seq: UInt64?
+        var delivered = 0
+        while let batch = await queue.batch(after: seq) {
+            await queue.acknowledge(batch.seq, bytes: batch.payload.count)
+            delivered += 1
+            seq = batch.seq
+        }
+        #expect(delivered == 10)
+        // The session ends (the hub is away): the bound applies again at the next write.
+        queue.sessionEnded()
+        for _ in 0..<10 { queue.append(readings(3)); queue.sealNow() }
+        #expect(queue.statistics.droppedMessages > 0)
+    }
 }
