@@ -25,6 +25,11 @@ public struct MQTTUplinkConfiguration: Sendable {
     public var maxBackoff: Duration
     /// On shutdown, how long to keep delivering queued telemetry before going offline.
     public var drainGrace: Duration
+    /// Telemetry bytes held before the hub's acknowledgement (encoded and waiting to be
+    /// sealed, or sealed during this session and unacknowledged) beyond which the pollers
+    /// skip their cycles. Between sessions the outbox takes everything, bounded by its own
+    /// `max_bytes`.
+    public var holdBytes: Int = 8 << 20
 
     /// Creates a configuration with the defaults of DESIGN.md.
     public init(gatewayID: String, prefix: String = "edgegate", connection: MQTTOptions,
@@ -79,7 +84,8 @@ public final class MQTTUplink: Service {
         self.inventory = DeviceInventory(devices)
         self.handler = handler
         self.logger = logger
-        self.queue = TelemetryQueue(gateway: configuration.gatewayID, maxMessageBytes: configuration.maxMessageBytes, store: outbox)
+        self.queue = TelemetryQueue(gateway: configuration.gatewayID, maxMessageBytes: configuration.maxMessageBytes, store: outbox,
+                                    holdLimit: configuration.holdBytes)
     }
 
     /// Where adapters deliver readings; callable from any thread.
@@ -275,12 +281,10 @@ public final class MQTTUplink: Service {
                     next = inFlight.count < configuration.window ? await queue.batch(after: lastSent) : nil
                 }
                 if let first = inFlight.first {
-                    if let deadline {
-                        // Draining: a hub that stopped reading must not hold the shutdown.
-                        guard try await acknowledgement(of: first.messageID, on: connection, before: deadline) else { continue }
-                    } else {
-                        try await connection.acknowledgement(of: first.messageID)
-                    }
+                    // A hub that stopped reading must hold neither the start of a shutdown
+                    // nor, once draining, its end.
+                    guard try await acknowledgement(of: first.messageID, on: connection,
+                                                    until: deadline == nil ? .stop(stopping) : .deadline(deadline!)) else { continue }
                     await queue.acknowledge(first.seq, bytes: first.bytes)
                     inFlight.removeFirst()
                 } else {
@@ -319,9 +323,17 @@ public final class MQTTUplink: Service {
         logger.info("uplink disconnected", metadata: ["statistics": "\(statistics)"])
     }
 
-    /// Waits for a PUBACK until `deadline`: true when it came, false when time ran out.
+    /// What ends a wait for an acknowledgement early.
+    private enum AcknowledgementLimit: Sendable {
+        /// A graceful shutdown beginning.
+        case stop(StopFlag)
+        /// The end of the drain.
+        case deadline(ContinuousClock.Instant)
+    }
+
+    /// Waits for a PUBACK: true when it came, false when `limit` came first.
     private func acknowledgement(of messageID: Int32, on connection: MQTTConnection,
-                                 before deadline: ContinuousClock.Instant) async throws(MQTTError) -> Bool {
+                                 until limit: AcknowledgementLimit) async throws(MQTTError) -> Bool {
         let outcome: Result<Bool, MQTTError> = await withTaskGroup(of: Result<Bool, MQTTError>?.self) { group in
             group.addTask {
                 do throws(MQTTError) {
@@ -332,8 +344,11 @@ public final class MQTTUplink: Service {
                 }
             }
             group.addTask {
-                try? await Task.sleep(until: deadline, clock: .continuous)
-                return .success(false)
+                switch limit {
+                case .stop(let flag): await flag.wait()
+                case .deadline(let deadline): try? await Task.sleep(until: deadline, clock: .continuous)
+                }
+                return Task.isCancelled ? nil : .success(false)
             }
             let first = await group.next()!
             group.cancelAll()
@@ -485,10 +500,36 @@ extension MQTTUplink {
 /// when a renewal ends a session, or when the goodbye of a stop has been said.
 final class StopFlag: Sendable {
     private let value = Atomic<Bool>(false)
+    private let waiters = Mutex<[Int: CheckedContinuation<Void, Never>]>([:])
+    private let tokens = Atomic<Int>(0)
 
     var isSet: Bool { value.load(ordering: .relaxed) }
 
-    func set() { value.store(true, ordering: .relaxed) }
+    func set() {
+        value.store(true, ordering: .relaxed)
+        let all = waiters.withLock { w in
+            defer { w.removeAll() }
+            return Array(w.values)
+        }
+        for waiter in all { waiter.resume() }
+    }
+
+    /// Returns once the flag is set, or when the calling task is cancelled.
+    func wait() async {
+        let token = tokens.wrappingAdd(1, ordering: .relaxed).newValue
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+                let now = waiters.withLock { w -> Bool in
+                    if isSet || Task.isCancelled { return true }
+                    w[token] = c
+                    return false
+                }
+                if now { c.resume() }
+            }
+        } onCancel: {
+            waiters.withLock { $0.removeValue(forKey: token) }?.resume()
+        }
+    }
 }
 
 /// A shared count (commands in flight), for tasks that cannot capture an `Atomic` directly.

@@ -51,11 +51,9 @@ final class TelemetryQueue: Sendable {
     /// Bytes held before the hub's acknowledgement beyond which the pollers are held back.
     let holdLimit: Int
 
-    /// The default `holdLimit`: about half a second of telemetry at 100,000 readings/s, far
-    /// more than one batch interval's worth at any load this machine class can poll.
-    static let defaultHoldLimit = 8 << 20
-
-    init(gateway: String, maxMessageBytes: Int, store: OutboxStore, holdLimit: Int = TelemetryQueue.defaultHoldLimit) {
+    /// - Parameter holdLimit: at least one message; the uplink's default (8 MiB) is about
+    ///   3/4 s of telemetry at 100,000 readings/s, many batch intervals' worth at any load.
+    init(gateway: String, maxMessageBytes: Int, store: OutboxStore, holdLimit: Int = 8 << 20) {
         self.store = store
         self.header = MQTTWire.telemetryHeader(gateway: gateway)
         self.maxMessageBytes = maxMessageBytes
