@@ -120,7 +120,7 @@ let package = Package(
                            .product(name: "UnixSignals", package: "swift-service-lifecycle")]
         ),
 
-        .executableTarget(name: "edgegate-bench", dependencies: ["DevTools", "Simulators", "DeviceMaps", "ModbusAdapter", "GatewayCore", "MQTTClient", "Uplink", .product(name: "ArgumentParser", package: "swift-argument-parser"), .product(name: "Logging", package: "swift-log")], path: "Benchmarks/EdgegateBench"),
+        .executableTarget(name: "edgegate-bench", dependencies: ["DevTools", "Simulators", "DeviceMaps", "ModbusAdapter", "GatewayCore", "MQTTClient", "Uplink", "Storage", .product(name: "ArgumentParser", package: "swift-argument-parser"), .product(name: "Logging", package: "swift-log")], path: "Benchmarks/EdgegateBench"),
 
         // Test helpers: free ports, a real mosquitto with mutual TLS, temporary folders.
         .target(

@@ -21,7 +21,7 @@ struct EdgegateBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "edgegate-bench",
         abstract: "Benchmarks of edgegate; without a subcommand, the end-to-end scenario.",
-        subcommands: [EndToEndBench.self, PlanBench.self, CommandsBench.self],
+        subcommands: [EndToEndBench.self, PlanBench.self, CommandsBench.self, PipelineBench.self],
         defaultSubcommand: EndToEndBench.self)
 }
 

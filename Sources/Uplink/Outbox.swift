@@ -39,10 +39,10 @@ public struct OutboxConfiguration: Sendable {
 }
 
 /// One encoded telemetry message, from sealing until the hub's PUBACK.
-struct TelemetryBatch: Sendable {
-    let seq: UInt64
-    let payload: [UInt8]
-    let readingCount: Int
+package struct TelemetryBatch: Sendable {
+    package let seq: UInt64
+    package let payload: [UInt8]
+    package let readingCount: Int
     /// When it was sealed (wall clock): `max_age` counts from here.
     let created: Date
 }
@@ -295,7 +295,7 @@ public final class OutboxStore: Sendable {
     /// messages are dropped first, so a backlog older than `max_age` is never sent; but only
     /// while nothing is in flight (`seq` below the oldest held), so that a message is never
     /// both dropped and acknowledged.
-    func batch(after seq: UInt64?) -> TelemetryBatch? {
+    package func batch(after seq: UInt64?) -> TelemetryBatch? {
         let now = configuration.clock()
         return file.withLock { f in
             var c = counters.withLock { $0 }
@@ -335,7 +335,7 @@ public final class OutboxStore: Sendable {
     /// Records the hub's PUBACK for `seq` (acknowledgements come in seq order). The row is
     /// deleted with the next write, or once `deleteBatch` acknowledgements have gathered.
     /// - Parameter bytes: the message's payload size (for the counters without a read).
-    func acknowledge(_ seq: UInt64, bytes: Int) {
+    package func acknowledge(_ seq: UInt64, bytes: Int) {
         file.withLock { f in
             let gaps = f.gaps
             let c = counters.withLock { c -> OutboxCounters in

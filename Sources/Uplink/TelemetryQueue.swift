@@ -13,7 +13,7 @@ import Synchronization
 /// beyond it `isReady` turns false, the pollers skip their cycles, and the pipeline catches
 /// up instead of growing. While no session is up, the outbox takes everything (bounded by
 /// its own `max_bytes`), as store-and-forward must.
-final class TelemetryQueue: Sendable {
+package final class TelemetryQueue: Sendable {
     private struct State {
         var pending: [EncodedReadings] = []
         /// Encoded bytes pending, commas included.
@@ -44,7 +44,7 @@ final class TelemetryQueue: Sendable {
     /// store its messages before the next one reads it.
     private let sealing = Mutex(())
     /// The outbox.
-    let store: OutboxStore
+    package let store: OutboxStore
     private let io = DispatchQueue(label: "edgegate.outbox")
     private let header: [UInt8]
     private let maxMessageBytes: Int
@@ -53,7 +53,7 @@ final class TelemetryQueue: Sendable {
 
     /// - Parameter holdLimit: at least one message; the uplink's default (8 MiB) is about
     ///   3/4 s of telemetry at 100,000 readings/s, many batch intervals' worth at any load.
-    init(gateway: String, maxMessageBytes: Int, store: OutboxStore, holdLimit: Int = 8 << 20) {
+    package init(gateway: String, maxMessageBytes: Int, store: OutboxStore, holdLimit: Int = 8 << 20) {
         self.store = store
         self.header = MQTTWire.telemetryHeader(gateway: gateway)
         self.maxMessageBytes = maxMessageBytes
@@ -61,7 +61,7 @@ final class TelemetryQueue: Sendable {
     }
 
     /// False while the pipeline holds `holdLimit` bytes or more: pollers skip their cycle.
-    var isReady: Bool { ready.load(ordering: .relaxed) }
+    package var isReady: Bool { ready.load(ordering: .relaxed) }
 
     private func updateReady(_ s: State) {
         ready.store(s.held < holdLimit, ordering: .relaxed)
@@ -70,7 +70,7 @@ final class TelemetryQueue: Sendable {
     /// Called from adapter threads: encodes there (so encoding runs on every core), then
     /// holds the result under the lock only to append it. Never refuses and never blocks
     /// beyond the lock: the pollers ask `isReady` before they read.
-    func append(_ readings: [Reading]) {
+    package func append(_ readings: [Reading]) {
         guard !readings.isEmpty else { return }
         let encoded = EncodedReadings(readings)
         let bytes = encoded.bytes.count + encoded.count
@@ -127,7 +127,7 @@ final class TelemetryQueue: Sendable {
 
     /// `seal()`, on the caller's thread (blocking on the outbox's file).
     @discardableResult
-    func sealNow() -> Int {
+    package func sealNow() -> Int {
         let count = sealing.withLock { _ -> Int in
             let (parts, bytes, floor) = state.withLock { s -> ([EncodedReadings], Int, UInt64?) in
                 let taken = (s.pending, s.pendingBytes, s.sessionFloor)
@@ -195,7 +195,7 @@ final class TelemetryQueue: Sendable {
 
     /// A session with the hub began: what it seals from now on counts against the hold limit
     /// until acknowledged. The backlog from before does not: it drains first, in order.
-    func sessionStarted() {
+    package func sessionStarted() {
         let next = store.nextSeq
         state.withLock { s in
             s.sessionFloor = next
@@ -240,7 +240,12 @@ final class TelemetryQueue: Sendable {
 
     /// Forgets a message the hub acknowledged (it may already have been dropped by a bound).
     func acknowledge(_ seq: UInt64, bytes: Int) async {
-        await onIO { self.store.acknowledge(seq, bytes: bytes) }
+        await onIO { self.acknowledgeNow(seq, bytes: bytes) }
+    }
+
+    /// `acknowledge`, on the caller's thread (blocking on the outbox's file).
+    package func acknowledgeNow(_ seq: UInt64, bytes: Int) {
+        store.acknowledge(seq, bytes: bytes)
         state.withLock { s in
             guard let floor = s.sessionFloor, seq >= floor else { return }
             s.sessionBytes = max(0, s.sessionBytes - bytes)
@@ -301,7 +306,7 @@ final class TelemetryQueue: Sendable {
     }
 
     /// Counters for logs, tests and benchmarks.
-    var statistics: UplinkStatistics {
+    package var statistics: UplinkStatistics {
         let pending = state.withLock { $0.pendingReadings }
         let c = store.snapshot
         return UplinkStatistics(queuedMessages: c.messages, queuedBytes: c.bytes, pendingReadings: pending,

@@ -42,7 +42,7 @@ struct BackpressureTests {
             let started = ContinuousClock.now
             await group.triggerGracefulShutdown()
             do {
-                try await withTimeout(.seconds(30), "uplink shutdown") { try await running.value }
+                try await withTimeout(.seconds(60), "uplink shutdown") { try await running.value }
             } catch {
                 Issue.record("the uplink did not stop; it logged:\n\(log.lines.joined(separator: "\n"))")
                 throw error
@@ -148,7 +148,7 @@ struct BackpressureTests {
         await hub.stop()
     }
 
-    @Test("a graceful stop while the hub reads nothing ends within drain_grace (plus the goodbye's second), and what was not acknowledged stays in the outbox")
+    @Test("a graceful stop while the hub reads nothing does not wait for its acknowledgements, and what was not acknowledged stays in the outbox")
     func stopWithStalledHub() async throws {
         let hub = try await TestHub.start()
         let directory = try TemporaryDirectory(prefix: "edgegate-backpressure")
@@ -158,14 +158,18 @@ struct BackpressureTests {
         let uplink = try await RunningUplink.start(hub: hub, directory: directory, log: log) {
             $0.batchInterval = .milliseconds(20)
             $0.drainGrace = grace
+            // Before, only the keepalive ended such a stop (the connection declared lost).
+            $0.connection.keepAlive = 120
         }
         hub.hub.process.signal(SIGSTOP)
         for i in 0..<2_000 { uplink.uplink.sink.emit([reading(i)]) }
         let took = try await uplink.stop(log: log)
         hub.hub.process.signal(SIGCONT)
         await hub.stop()
-        // Before, the drain waited for an acknowledgement that would never come.
-        #expect(took < grace + .seconds(3), "stopping took \(took)")
+        // Before, the drain waited for an acknowledgement that would never come, until the
+        // keepalive (120 s here) gave the connection up. The bound is generous for a loaded
+        // machine running the whole suite; the time itself is a benchmark figure.
+        #expect(took < .seconds(30), "stopping took \(took) with a drain_grace of \(grace)")
 
         // Nothing acknowledged, nothing dropped: every reading is still in the outbox.
         let outbox = try OutboxStore.open(OutboxConfiguration(path: uplink.outboxPath), logger: Logger(label: "t"))
