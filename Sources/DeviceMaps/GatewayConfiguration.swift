@@ -87,7 +87,8 @@ public struct UplinkTiming: Sendable, Hashable {
     public var reconnectMax: Duration?
     /// How long a shutdown keeps delivering queued telemetry (`drain_grace`, default 3s).
     public var drainGrace: Duration?
-    /// How long readings gather before a telemetry message is sealed (`batch_interval`, 50ms).
+    /// How long readings coalesce, at most, while the link is busy (`batch_interval`, 50ms); an
+    /// idle link gets them at once.
     public var batchInterval: Duration?
     /// Largest telemetry message (`batch_max_bytes`, 256KB).
     public var batchMaxBytes: Int?

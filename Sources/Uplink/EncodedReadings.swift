@@ -18,14 +18,24 @@ struct EncodedReadings: Sendable {
         var w = JSONWriter(capacity: readings.count * 112)
         var ends: [Int] = []
         ends.reserveCapacity(readings.count)
+        // What the readings of one poll share is encoded once: the timestamp, and the device
+        // (a map's readings share its id's storage, so the comparison is a pointer check).
         var lastDate: Date?
         var stamp: [UInt8] = []
+        var lastDevice: String?
+        var devicePrefix: [UInt8] = []
         for r in readings {
             if r.timestamp != lastDate {
                 lastDate = r.timestamp
                 stamp = Array(JSONText.quoted(Timestamp.rfc3339(r.timestamp)).utf8)
             }
-            MQTTWire.appendReading(r, timestamp: stamp, to: &w)
+            if r.device != lastDevice {
+                lastDevice = r.device
+                var prefix = JSONWriter(capacity: 24 + r.device.utf8.count)
+                MQTTWire.appendReadingStart(device: r.device, to: &prefix)
+                devicePrefix = prefix.bytes
+            }
+            MQTTWire.appendReading(r, start: devicePrefix, timestamp: stamp, to: &w)
             ends.append(w.bytes.count)
         }
         self.bytes = w.bytes

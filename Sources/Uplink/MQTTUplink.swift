@@ -13,7 +13,8 @@ public struct MQTTUplinkConfiguration: Sendable {
     public var prefix: String
     /// How to reach the hub (the uplink adds the will itself).
     public var connection: MQTTOptions
-    /// Readings gather this long before a telemetry message is sealed.
+    /// While the link is busy, readings coalesce at most this long before a message is sealed;
+    /// while it is idle they are sealed at once.
     public var batchInterval: Duration
     /// Largest telemetry message in bytes.
     public var maxMessageBytes: Int

@@ -66,11 +66,18 @@ public enum MQTTWire {
         return w.bytes
     }
 
+    /// `{"device":"…","point":` — how every reading of a device starts.
+    static func appendReadingStart(device: String, to w: inout JSONWriter) {
+        w.raw("{"); w.key("device"); w.string(device)
+        w.raw(","); w.key("point")
+    }
+
     /// One reading as it appears inside a telemetry message. `timestamp` may pass the
-    /// reading's `ts` already encoded as a JSON string (the readings of one poll share it).
-    static func appendReading(_ r: Reading, timestamp: [UInt8]?, to w: inout JSONWriter) {
-        w.raw("{"); w.key("device"); w.string(r.device)
-        w.raw(","); w.key("point"); w.string(r.point)
+    /// reading's `ts` already encoded as a JSON string (the readings of one poll share it), and
+    /// `start` what `appendReadingStart` writes for its device.
+    static func appendReading(_ r: Reading, start: [UInt8]? = nil, timestamp: [UInt8]?, to w: inout JSONWriter) {
+        if let start { w.raw(start) } else { appendReadingStart(device: r.device, to: &w) }
+        w.string(r.point)
         w.raw(","); w.key("value")
         if case .bad = r.quality { w.raw("null") } else { w.value(r.value) }
         if let unit = r.unit { w.raw(","); w.key("unit"); w.string(unit) }

@@ -175,7 +175,8 @@ struct TelemetryQueueTests {
         for delivery in 0..<12 {
             let time = base.addingTimeInterval(Double(delivery) * 0.1)
             let batch = (0..<(delivery * 3 % 17 + 1)).map { i in
-                Reading(device: delivery % 2 == 0 ? "boiler-\(delivery)" : "zählér \u{1}\(delivery)", point: "p\(i)",
+                // Mostly one device per delivery, as a poll has; some deliveries mix two.
+                Reading(device: delivery % 3 == 0 && i % 2 == 1 ? "zählér \u{1}\(delivery)" : "boiler-\(delivery)", point: "p\(i)",
                         value: values[(delivery + i) % values.count], unit: i % 3 == 0 ? nil : "m³/h",
                         quality: qualities[(delivery * i) % qualities.count],
                         // Mostly one timestamp per delivery, as a poll has; sometimes not.
