@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// JSON text written by hand (the uplink's telemetry, device commands), where `JSONEncoder`
 /// would cost too much or not keep the key order. Everything is written as UTF-8 bytes: the
 /// telemetry path runs for every reading, and appending to a `String` one scalar at a time
@@ -85,65 +89,52 @@ public enum JSONText {
         }
     }
 
-    /// `%.10g` in fixed notation from the shortest round-trip digits of `d` (Swift's
-    /// `description`, exact and fast). When those have at most 10 significant digits they
-    /// are `%.10g`'s digits (the exact value is within half an ulp of them, far closer than
-    /// half a step of the 10th digit); with more, they are rounded to 10 here, except for an
-    /// exact tie or a carry into a new leading digit, where the shortest digits cannot decide:
-    /// false, and the caller falls back to `String(format:)`.
+    /// Powers of ten up to 10^19, exact as doubles up to 10^22.
+    private static let powersOfTen: [Double] = (0...19).map { pow(10, Double($0)) }
+
+    /// `%.10g` in fixed notation without `String(format:)` or any allocation: the ten
+    /// significant digits are `d × 10^k` rounded to an integer. The product is within a
+    /// millionth of the exact one (it is below 10^10 < 2^53), so the rounding is exact
+    /// unless the product lies that close to a half — then, and when the magnitude was
+    /// misjudged, false: the caller falls back to `String(format:)`.
     private static func appendFixed(_ d: Double, to bytes: inout [UInt8]) -> Bool {
-        var text = d.description
-        return text.withUTF8 { utf8 -> Bool in
-            // Digits without sign and point, and where the point was.
-            var digits: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)  // 32 bytes
-            return withUnsafeMutableBytes(of: &digits) { raw -> Bool in
-                var count = 0
-                var pointAt = -1
-                var negative = false
-                for byte in utf8 {
-                    switch byte {
-                    case UInt8(ascii: "-"): negative = true
-                    case UInt8(ascii: "."): pointAt = count
-                    case UInt8(ascii: "0")...UInt8(ascii: "9"):
-                        guard count < 32 else { return false }
-                        raw[count] = byte - UInt8(ascii: "0")
-                        count += 1
-                    default: return false  // an exponent: not the fixed form this expects
-                    }
+        let magnitude = abs(d)
+        // The decimal exponent of the first significant digit, -4…9 here.
+        let exponent = Int(log10(magnitude).rounded(.down))
+        guard (-5...10).contains(exponent) else { return false }
+        let shift = 9 - exponent  // 0…14
+        let product = magnitude * powersOfTen[shift]
+        let fraction = product - product.rounded(.down)
+        guard abs(fraction - 0.5) > 1e-5 else { return false }
+        var digits = UInt64(product.rounded(.toNearestOrAwayFromZero))
+        // Ten digits exactly: else log10 misjudged, or the rounding carried (9.99… → 10).
+        guard digits >= 1_000_000_000, digits < 10_000_000_000 else { return false }
+        // Where the point goes: `shift` digits after it.
+        var decimals = shift
+        while decimals > 0, digits % 10 == 0 {
+            digits /= 10
+            decimals -= 1
+        }
+        // In fixed notation %g prints the exponent range -4…9 only.
+        guard (-4...9).contains(exponent) else { return false }
+        var text: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)  // 32 bytes, enough for 0.000 + 10 digits
+        return withUnsafeMutableBytes(of: &text) { raw -> Bool in
+            var end = 32
+            var written = 0
+            var v = digits
+            repeat {
+                if written == decimals, decimals > 0 {
+                    end -= 1
+                    raw[end] = UInt8(ascii: ".")
                 }
-                if pointAt < 0 { pointAt = count }
-                // The first significant digit.
-                var first = 0
-                while first < count, raw[first] == 0 { first += 1 }
-                guard first < count else { return false }
-                var end = count
-                if end - first > 10 {
-                    end = first + 10
-                    let next = raw[end]
-                    var rest = false
-                    for i in (end + 1)..<count where raw[i] != 0 { rest = true; break }
-                    if next == 5 && !rest { return false }  // a tie in the shortest digits
-                    if next > 5 || (next == 5 && rest) {
-                        var i = end - 1
-                        while true {
-                            if raw[i] < 9 { raw[i] += 1; break }
-                            raw[i] = 0
-                            if i == first { return false }  // 9.99… → 10: a new leading digit
-                            i -= 1
-                        }
-                    }
-                }
-                // Drop zeros after the point.
-                while end > pointAt, end > first + 1 || end > pointAt + 1, raw[end - 1] == 0 { end -= 1 }
-                if negative { bytes.append(UInt8(ascii: "-")) }
-                if pointAt == 0 { bytes.append(UInt8(ascii: "0")) }
-                for i in 0..<end {
-                    if i == pointAt { bytes.append(UInt8(ascii: ".")) }
-                    // Leading zeros of the integer part (never more than one "0") stay as read.
-                    bytes.append(UInt8(ascii: "0") + raw[i])
-                }
-                return true
-            }
+                end -= 1
+                raw[end] = UInt8(ascii: "0") + UInt8(v % 10)
+                v /= 10
+                written += 1
+            } while v > 0 || written <= decimals
+            if d < 0 { bytes.append(UInt8(ascii: "-")) }
+            bytes.append(contentsOf: raw[end...])
+            return true
         }
     }
 }

@@ -27,7 +27,10 @@ struct EncodedReadings: Sendable {
         for r in readings {
             if r.timestamp != lastDate {
                 lastDate = r.timestamp
-                stamp = Array(JSONText.quoted(Timestamp.rfc3339(r.timestamp)).utf8)
+                stamp = [UInt8(ascii: "\"")]
+                stamp.reserveCapacity(26)
+                Timestamp.appendRFC3339(r.timestamp, to: &stamp)
+                stamp.append(UInt8(ascii: "\""))
             }
             if r.device != lastDevice {
                 lastDevice = r.device

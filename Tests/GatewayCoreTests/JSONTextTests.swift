@@ -83,4 +83,21 @@ struct JSONTextTests {
         }
         #expect(mismatches.isEmpty, "\(mismatches.prefix(20))")
     }
+
+    @Test("timestamps are written as Foundation's ISO 8601 formatter writes them, across centuries and leap days")
+    func timestamps() {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        var dates = [Date(timeIntervalSince1970: 0.0001), Date(timeIntervalSince1970: 951_782_400.5001),  // 2000-02-29
+                     Date(timeIntervalSince1970: 4_107_542_399.9991)]  // 2100-02-28T23:59:59.999
+        for _ in 0..<20_000 {
+            // Whole milliseconds plus a tenth of one: rounding and truncation agree.
+            let ms = Int64.random(in: 0...4_102_444_800_000)
+            dates.append(Date(timeIntervalSince1970: Double(ms) / 1000 + 0.0001))
+        }
+        for date in dates {
+            #expect(Timestamp.rfc3339(date) == formatter.string(from: date), "\(date.timeIntervalSince1970)")
+        }
+    }
 }
