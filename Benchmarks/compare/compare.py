@@ -860,9 +860,9 @@ def main():
                         help="try it out: loads 10,100, window 8 s, warm-up 4 s, 3 commands (unless given)")
     parser.add_argument("--out", help="results folder (default Benchmarks/results/compare-TIMESTAMP)")
     parser.add_argument("--keep", action="store_true", help="keep the work folder (configurations, logs)")
-    parser.add_argument("--edgegate", required=True, help="the edgegate executable (release build)")
-    parser.add_argument("--simulator", required=True, help="the modbus-sim executable")
-    parser.add_argument("--tb-python", required=True, help="python of the venv with thingsboard-gateway")
+    parser.add_argument("--edgegate", required=True, help="the edgegate executable, a release build (compare.sh passes it)")
+    parser.add_argument("--simulator", required=True, help="the modbus-sim executable (compare.sh builds and passes it)")
+    parser.add_argument("--tb-python", required=True, help="python of the venv with thingsboard-gateway (compare.sh passes it)")
     args = parser.parse_args()
     if args.quick:
         given = sys.argv[1:]
