@@ -243,6 +243,7 @@ final class ConnectionLoop {
                 : .registers(try client.readRegisters(block.table, start: block.start, count: block.count))
         }
         var readings: [Reading] = []
+        readings.reserveCapacity(device.points.count)
         var problem: String?
         var lost: String?
         let time = Date()
@@ -255,8 +256,9 @@ final class ConnectionLoop {
                                             unit: point.unit, quality: .good, timestamp: time))
                 }
             case .read(let block, .registers(let registers)):
+                // Each point decodes from its slice of the answer: no copy per reading.
                 for point in block.points {
-                    readings.append(decode(Array(registers[block.slice(of: point)]), point, device, time))
+                    readings.append(decode(registers[block.slice(of: point)], point, device, time))
                 }
             case .failed(let block, let error):
                 let reason = describe(error, device, block.table, block.start, block.count)
@@ -293,7 +295,7 @@ final class ConnectionLoop {
         }
     }
 
-    private func decode(_ registers: [UInt16], _ point: PointDefinition, _ device: DeviceDefinition, _ time: Date) -> Reading {
+    private func decode(_ registers: ArraySlice<UInt16>, _ point: PointDefinition, _ device: DeviceDefinition, _ time: Date) -> Reading {
         do throws(DecodeError) {
             let value = try RegisterCodec.decode(registers, for: point)
             return Reading(device: device.id, point: point.name, value: value, unit: point.unit, quality: .good, timestamp: time)
