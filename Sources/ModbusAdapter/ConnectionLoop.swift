@@ -88,8 +88,13 @@ final class ConnectionLoop {
             case .proceed: break
             }
             for index in devices.indices where nextPoll[index] <= .now {
-                poll(index)
-                schedule(index)
+                // Asked before every poll: a reading never taken is not a reading lost.
+                if sink.isReady {
+                    poll(index)
+                    schedule(index)
+                } else {
+                    skipWhileBusy(index)
+                }
                 // Writes wait at most one device poll, not a whole round.
                 switch handle(worker.pollForWork()) {
                 case .stop: break loop
@@ -175,6 +180,14 @@ final class ConnectionLoop {
                 "took": "\(ModbusText.format(now - due))", "skipped": "\(skipped)",
                 "overruns": "\(totals.overruns)", "skipped_total": "\(totals.skippedCycles)", "polls": "\(totals.polls)"])
         }
+    }
+
+    /// A cycle not read because the pipeline behind the sink is behind: the device's next
+    /// poll is its next cycle on the grid, and the skip is counted apart from overruns.
+    private func skipWhileBusy(_ index: Int) {
+        let device = devices[index]
+        nextPoll[index] = Self.nextDue(after: nextPoll[index], period: device.poll, now: .now)
+        worker.counters.recordBusySkip(device.id)
     }
 
     /// The first instant on the grid `due + k × period` (k ≥ 1) that lies after `now`.

@@ -54,7 +54,7 @@ public final class ModbusAdapter: MapAdapter {
     private let state = Mutex(State())
     private let logger: Logger
     private let reconnect: ReconnectPolicy
-    private let counters = PollCounters()
+    private let counters: PollCounters
 
     /// Creates an adapter for Modbus TCP and RTU devices; nothing connects until `run`.
     /// - Parameters:
@@ -63,6 +63,7 @@ public final class ModbusAdapter: MapAdapter {
     public init(devices: [DeviceDefinition], logger: Logger, reconnect: ReconnectPolicy) {
         self.logger = logger
         self.reconnect = reconnect
+        self.counters = PollCounters(logger: logger)
         state.withLock { s in
             for (key, members) in Self.connections(of: devices) {
                 s.workers[key] = makeWorker(members)
@@ -77,8 +78,8 @@ public final class ModbusAdapter: MapAdapter {
         self.init(devices: devices, logger: logger, reconnect: .standard)
     }
 
-    /// How a device's polling has gone (polls, overruns, skipped cycles); nil before its
-    /// first poll.
+    /// How a device's polling has gone (polls, overruns, skipped cycles, cycles skipped while
+    /// the telemetry pipeline was busy); nil before its first poll or skipped cycle.
     public func statistics(device: String) -> PollStatistics? {
         counters.statistics(device)
     }
