@@ -18,7 +18,7 @@ public struct PollStatistics: Sendable, Hashable {
     public init() {}
 }
 
-/// Poll statistics of every device of an adapter, written by the connection threads and
+/// Poll statistics of every device of an adapter, written by the poller threads and
 /// read by anyone; also the adapter's one report of skips while the pipeline is busy.
 final class PollCounters: Sendable {
     private struct BusyReport {
