@@ -82,7 +82,7 @@ public final class ModbusAdapter: MapAdapter {
     }
 
     /// The most threads that poll Modbus devices in this process, for all adapters and
-    /// connections together: at least 8, or twice the processor cores. Fewer are started
+    /// connections together: 32, or 8 per processor core on larger machines. Fewer are started
     /// while fewer connections are due at once.
     public static var pollThreadLimit: Int { PollerPool.shared.limit }
 

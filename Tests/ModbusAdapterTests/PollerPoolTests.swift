@@ -27,17 +27,15 @@ func modbusConnectionThreads() throws -> [Int: String] {
 /// Many connections on a bounded number of threads.
 @Suite("Modbus connections on the poller pool", .serialized)
 struct PollerPoolTests {
-    static let connections = 40
-
-    @Test("40 connections are polled, and written to, by at most pollThreadLimit threads of the process")
+    @Test("more connections than pollThreadLimit (40 on a small machine) are polled, and written to, by at most pollThreadLimit threads of the process")
     func manyConnections() async throws {
         let limit = ModbusAdapter.pollThreadLimit
         // The point is more connections than threads.
-        try #require(limit < Self.connections, "pollThreadLimit \(limit)")
+        let connections = max(40, limit + 8)
         var devices: [DeviceDefinition] = []
         var simulators: [ModbusSimulator] = []
         defer { for simulator in simulators { simulator.stop() } }
-        for n in 1...Self.connections {
+        for n in 1...connections {
             let port = try freeLoopbackPort()
             let device = boiler(id: "boiler-\(n)", port: port, poll: .milliseconds(200))
             let simulator = try ModbusSimulator(devices: [device], port: port, animated: false, logger: testLogger)
@@ -79,7 +77,7 @@ struct PollerPoolTests {
             }
         }
         // The pool's threads live as long as the process, so the ids seen over the whole run
-        // are its threads (a thread per connection would show at least 40).
+        // are its threads (a thread per connection would show one per connection).
         let names = seen.values.sorted()
         #expect(!seen.isEmpty)
         #expect(seen.count <= limit, "\(seen.count) threads: \(names)")
