@@ -27,13 +27,15 @@ final class BridgePoller: Sendable {
     private let state: Mutex<State>
     private let doorbell = Doorbell()
     private let clients: ClientCache
+    private let busy: BusySkips
     private let malformed: Atomic<Int>
     private let logger: Logger
 
-    init(key: BridgeKey, devices: [DeviceDefinition], clients: ClientCache, logger: Logger) {
+    init(key: BridgeKey, devices: [DeviceDefinition], clients: ClientCache, busy: BusySkips, logger: Logger) {
         self.key = key
         self.state = Mutex(State(devices: devices))
         self.clients = clients
+        self.busy = busy
         self.malformed = Atomic(0)
         var logger = logger
         logger[metadataKey: "bridge"] = "\(key.bridge)"
@@ -80,6 +82,13 @@ final class BridgePoller: Sendable {
             let period = planned.map(\.poll).min() ?? .seconds(1)
             let points = planned.flatMap(\.points).filter(\.access.isReadable)
             let needed = Set(points.map(\.hue.resource))
+            // Asked before every poll: while the pipeline is behind, the bridge is not asked,
+            // so no readings are taken only to pile up; the devices report at the next poll.
+            if !sink.isReady {
+                busy.record(key.bridge)
+                await doorbell.wait(upTo: period)
+                continue
+            }
             var fetched: [HueResource: Result<[String: HueJSON], HueError>] = [:]
             switch clients.client(for: key, timeout: planned.first?.hueConnection.timeout ?? .seconds(2)) {
             case .failure(let error):
@@ -187,6 +196,49 @@ final class BridgePoller: Sendable {
         let flag = address.resource == .light ? resource["state"]?["reachable"] : resource["config"]?["reachable"]
         guard flag?.bool == false else { return nil }
         return "\(address.resource.rawValue) \(address.id) unreachable: the bridge reports its last known state"
+    }
+}
+
+/// Poll cycles the adapter's bridges skipped because the telemetry pipeline was busy, and
+/// the one report of them: at the first skip, then at most once a minute with totals, for all
+/// bridges together (a whole site skips together, so a line per bridge or cycle would be noise).
+final class BusySkips: Sendable {
+    private struct State {
+        /// When the last report was logged; nil before the first.
+        var logged: ContinuousClock.Instant?
+        /// Skips since then, and of which bridges.
+        var skips = 0
+        var bridges: Set<HueBridge> = []
+        var total = 0
+    }
+
+    private let state = Mutex(State())
+    private let logger: Logger
+
+    init(logger: Logger) {
+        self.logger = logger
+    }
+
+    /// Cycles skipped since the adapter was made.
+    var total: Int { state.withLock { $0.total } }
+
+    /// Counts one skipped cycle of `bridge`, and logs when a report is due.
+    func record(_ bridge: HueBridge) {
+        let now = ContinuousClock.now
+        let report = state.withLock { s -> (skips: Int, bridges: Int, total: Int, first: Bool)? in
+            s.skips += 1
+            s.total += 1
+            s.bridges.insert(bridge)
+            if let logged = s.logged, now - logged < .seconds(60) { return nil }
+            let report = (s.skips, s.bridges.count, s.total, s.logged == nil)
+            s.logged = now
+            s.skips = 0
+            s.bridges.removeAll()
+            return report
+        }
+        guard let report else { return }
+        logger.warning("telemetry pipeline busy: \(report.skips) Hue poll cycle(s) of \(report.bridges) bridge(s) skipped\(report.first ? "" : " in the last minute") instead of read; polls resume once it catches up, writes still run", metadata: [
+            "busy_skips_total": "\(report.total)"])
     }
 }
 

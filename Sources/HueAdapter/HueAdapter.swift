@@ -32,14 +32,16 @@ public final class HueAdapter: MapAdapter {
 
     private let state = Mutex(State())
     private let clients = ClientCache()
+    private let busy: BusySkips
     private let logger: Logger
 
     /// Creates an adapter for Hue devices; nothing connects until `run` or a write.
     public init(devices: [DeviceDefinition], logger: Logger) {
         self.logger = logger
+        self.busy = BusySkips(logger: logger)
         state.withLock { s in
             for (key, members) in Self.bridges(of: devices) {
-                s.pollers[key] = BridgePoller(key: key, devices: members, clients: clients, logger: logger)
+                s.pollers[key] = BridgePoller(key: key, devices: members, clients: clients, busy: busy, logger: logger)
             }
             s.devices = devices
             s.definitions = Dictionary(devices.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
@@ -54,6 +56,13 @@ public final class HueAdapter: MapAdapter {
     /// Values bridges sent that did not fit their field, since the start (each became a `bad` reading).
     public var malformedValueCount: Int {
         state.withLock { Array($0.pollers.values) }.reduce(0) { $0 + $1.malformedCount }
+    }
+
+    /// Bridge poll cycles skipped since the start because the telemetry pipeline was busy
+    /// (`ReadingSink.isReady` said no): the bridge was not asked, and its devices reported at
+    /// the next poll that ran.
+    public var busySkipCount: Int {
+        busy.total
     }
 
     /// Polls every bridge until the task is cancelled, then stops the pollers and returns.
@@ -88,7 +97,7 @@ public final class HueAdapter: MapAdapter {
                     applying.append((poller, poller.setDevices(members)))
                     pollers[key] = poller
                 } else {
-                    let poller = BridgePoller(key: key, devices: members, clients: clients, logger: logger)
+                    let poller = BridgePoller(key: key, devices: members, clients: clients, busy: busy, logger: logger)
                     pollers[key] = poller
                     if let sink = s.sink { s.tasks[key] = Task { await poller.run(sink: sink) } }
                 }

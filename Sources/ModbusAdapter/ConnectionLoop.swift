@@ -3,11 +3,12 @@ import Foundation
 import GatewayCore
 import Logging
 
-/// The body of one connection thread: polls its devices on schedule, runs queued writes
-/// between polls, reconnects with backoff, and takes new device sets without a gap.
+/// The state of one connection, run in steps by the pool: polls its devices on schedule,
+/// runs queued writes between polls, reconnects with backoff, and takes new device sets
+/// without a gap.
 ///
-/// Not `Sendable`: created and used on its thread only, together with the libmodbus context
-/// it owns.
+/// Not `Sendable`: owned by its `ConnectionWorker` together with the libmodbus context it
+/// owns, and stepped by one pool thread at a time.
 final class ConnectionLoop {
     private let worker: ConnectionWorker
     private let sink: ReadingSink
@@ -50,56 +51,55 @@ final class ConnectionLoop {
         self.backoff = Backoff(policy: worker.policy)
     }
 
-    /// What the loop does after handling an event.
-    private enum Next {
-        /// Carry on polling.
-        case proceed
-        /// The device set changed: start the round again with the new indices.
-        case restartRound
-        /// Leave the loop.
-        case stop
-    }
+    /// Whether `step` has run yet.
+    private var started = false
 
-    /// Carries out what the worker handed over.
-    private func handle(_ work: WorkerEvent) -> Next {
-        switch work {
+    /// One step, run by a pool thread: takes what was handed over (stop, a new device set,
+    /// queued writes), then polls the device that has been due longest, if any, and says
+    /// when to run again. One device poll per step: a write, a new device set or a stop waits
+    /// at most one device poll, and the pool's threads take turns between connections.
+    func step() -> StepOutcome {
+        if !started {
+            started = true
+            logger.debug("connection started", metadata: ["devices": "\(devices.map(\.id).joined(separator: ","))"])
+            worker.didApply(startGeneration)
+        }
+        switch worker.takeWork() {
         case .stop(let pending):
             fail(pending)
-            return .stop
+            client.close()
+            logger.debug("connection stopped")
+            return .finished
         case .reconfigure(let devices, let generation):
             reconfigure(devices)
             worker.didApply(generation)
-            return .restartRound
         case .writes(let jobs):
             execute(jobs)
-            return .proceed
-        case .timeout:
-            return .proceed
+        case nil:
+            break
         }
-    }
-
-    func run() {
-        logger.debug("connection thread started", metadata: ["devices": "\(devices.map(\.id).joined(separator: ","))"])
-        worker.didApply(startGeneration)
-        loop: while true {
-            switch handle(worker.waitForWork(until: nextPoll.min())) {
-            case .stop: break loop
-            case .restartRound: continue loop
-            case .proceed: break
-            }
-            for index in devices.indices where nextPoll[index] <= .now {
+        if let index = longestDue() {
+            // Asked before every poll: a reading never taken is not a reading lost.
+            if sink.isReady {
                 poll(index)
                 schedule(index)
-                // Writes wait at most one device poll, not a whole round.
-                switch handle(worker.pollForWork()) {
-                case .stop: break loop
-                case .restartRound: continue loop
-                case .proceed: break
-                }
+            } else {
+                skipWhileBusy(index)
             }
         }
-        client.close()
-        logger.debug("connection thread stopped")
+        return .next(due: nextPoll.min(), moreWork: worker.hasWork)
+    }
+
+    /// The device whose poll has been due longest (the first in map order among equals), nil
+    /// when none is due.
+    private func longestDue() -> Int? {
+        let now = ContinuousClock.now
+        var found: Int?
+        for index in nextPoll.indices where nextPoll[index] <= now {
+            if let best = found, nextPoll[best] <= nextPoll[index] { continue }
+            found = index
+        }
+        return found
     }
 
     /// A device's first poll: at once, except that a device with nothing to poll (only
@@ -177,10 +177,18 @@ final class ConnectionLoop {
         }
     }
 
+    /// A cycle not read because the pipeline behind the sink is behind: the device's next
+    /// poll is its next cycle on the grid, and the skip is counted apart from overruns.
+    private func skipWhileBusy(_ index: Int) {
+        let device = devices[index]
+        nextPoll[index] = Self.nextDue(after: nextPoll[index], period: device.poll, now: .now)
+        worker.counters.recordBusySkip(device.id)
+    }
+
     /// The first instant on the grid `due + k × period` (k ≥ 1) that lies after `now`.
     static func nextDue(after due: ContinuousClock.Instant, period: Duration,
                         now: ContinuousClock.Instant) -> ContinuousClock.Instant {
-        // A zero or negative period from a hand-built definition must not spin the thread.
+        // A zero or negative period from a hand-built definition must not spin the connection.
         let period = max(period, .milliseconds(10))
         var next = due + period
         if next <= now {
@@ -243,6 +251,7 @@ final class ConnectionLoop {
                 : .registers(try client.readRegisters(block.table, start: block.start, count: block.count))
         }
         var readings: [Reading] = []
+        readings.reserveCapacity(device.points.count)
         var problem: String?
         var lost: String?
         let time = Date()
@@ -255,8 +264,9 @@ final class ConnectionLoop {
                                             unit: point.unit, quality: .good, timestamp: time))
                 }
             case .read(let block, .registers(let registers)):
+                // Each point decodes from its slice of the answer: no copy per reading.
                 for point in block.points {
-                    readings.append(decode(Array(registers[block.slice(of: point)]), point, device, time))
+                    readings.append(decode(registers[block.slice(of: point)], point, device, time))
                 }
             case .failed(let block, let error):
                 let reason = describe(error, device, block.table, block.start, block.count)
@@ -293,7 +303,7 @@ final class ConnectionLoop {
         }
     }
 
-    private func decode(_ registers: [UInt16], _ point: PointDefinition, _ device: DeviceDefinition, _ time: Date) -> Reading {
+    private func decode(_ registers: ArraySlice<UInt16>, _ point: PointDefinition, _ device: DeviceDefinition, _ time: Date) -> Reading {
         do throws(DecodeError) {
             let value = try RegisterCodec.decode(registers, for: point)
             return Reading(device: device.id, point: point.name, value: value, unit: point.unit, quality: .good, timestamp: time)

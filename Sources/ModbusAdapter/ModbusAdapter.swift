@@ -22,14 +22,17 @@ public enum ModbusAdapterError: Error, Sendable, Hashable, CustomStringConvertib
 /// Modbus TCP and Modbus RTU devices through libmodbus.
 ///
 /// Devices sharing a `host:port` share one TCP connection, devices on one serial device share
-/// one RTU bus (one open port), and each connection runs on its own dedicated thread, because
-/// every libmodbus call blocks: a slow or unreachable device stalls only its own connection
-/// and never the Swift cooperative pool. Each device is polled at its own period (points
+/// one RTU bus (one open port). Every libmodbus call blocks, so connections never run on the
+/// Swift cooperative pool but on a small pool of threads of their own shared by the whole
+/// process (`pollThreadLimit`, whatever the number of connections), which runs each
+/// connection one device poll at a time when it is due: a slow or unreachable device holds
+/// up one thread for one response timeout, and the other connections go on on the others.
+/// Each device is polled at its own period (points
 /// merged into as few requests as `ReadPlan` allows) and produces one batch of readings per
 /// poll; a failed poll produces `bad` readings with the reason. A TCP connection is dropped
 /// after a timeout (the stream's state is unknown) and retried with exponential backoff; a
 /// silent unit on a bus costs one response timeout per poll and leaves the port open for the
-/// other units. Writes are queued to the connection's thread and run between polls.
+/// other units. Writes are queued to the connection and run between device polls.
 /// `update(devices:)` replaces the device set while running, restarting only what changed.
 ///
 /// Devices on one bus share its line settings; the loader rejects a map whose devices
@@ -45,7 +48,7 @@ public final class ModbusAdapter: MapAdapter {
         var definitions: [String: DeviceDefinition] = [:]
         /// One worker per `host:port` or serial device.
         var workers: [String: ConnectionWorker] = [:]
-        /// Workers an update closed whose threads may still be finishing a request.
+        /// Workers an update closed that may still be finishing a request.
         var retiring: [ObjectIdentifier: ConnectionWorker] = [:]
         /// Where readings go while `run` is active; nil otherwise.
         var sink: ReadingSink?
@@ -54,7 +57,7 @@ public final class ModbusAdapter: MapAdapter {
     private let state = Mutex(State())
     private let logger: Logger
     private let reconnect: ReconnectPolicy
-    private let counters = PollCounters()
+    private let counters: PollCounters
 
     /// Creates an adapter for Modbus TCP and RTU devices; nothing connects until `run`.
     /// - Parameters:
@@ -63,6 +66,7 @@ public final class ModbusAdapter: MapAdapter {
     public init(devices: [DeviceDefinition], logger: Logger, reconnect: ReconnectPolicy) {
         self.logger = logger
         self.reconnect = reconnect
+        self.counters = PollCounters(logger: logger)
         state.withLock { s in
             for (key, members) in Self.connections(of: devices) {
                 s.workers[key] = makeWorker(members)
@@ -77,8 +81,13 @@ public final class ModbusAdapter: MapAdapter {
         self.init(devices: devices, logger: logger, reconnect: .standard)
     }
 
-    /// How a device's polling has gone (polls, overruns, skipped cycles); nil before its
-    /// first poll.
+    /// The most threads that poll Modbus devices in this process, for all adapters and
+    /// connections together: 32, or 8 per processor core on larger machines. Fewer are started
+    /// while fewer connections are due at once.
+    public static var pollThreadLimit: Int { PollerPool.shared.limit }
+
+    /// How a device's polling has gone (polls, overruns, skipped cycles, cycles skipped while
+    /// the telemetry pipeline was busy); nil before its first poll or skipped cycle.
     public func statistics(device: String) -> PollStatistics? {
         counters.statistics(device)
     }
@@ -88,10 +97,10 @@ public final class ModbusAdapter: MapAdapter {
         state.withLock { $0.devices.map(\.descriptor) }
     }
 
-    /// Starts one thread per connection and polls until the task is cancelled; then stops
-    /// the threads (each finishes its request in flight), fails queued writes with
-    /// "gateway shutting down" and returns once every thread has exited and freed its
-    /// libmodbus context.
+    /// Starts every connection on the poller threads and polls until the task is cancelled;
+    /// then stops the connections (each finishes its device poll in flight), fails queued
+    /// writes with "gateway shutting down" and returns once every connection has stopped and
+    /// freed its libmodbus context.
     /// - Throws: `ModbusAdapterError.alreadyRunning` if this adapter is already running.
     public func run(sink: ReadingSink) async throws {
         let claimed = state.withLock { s in
@@ -120,13 +129,13 @@ public final class ModbusAdapter: MapAdapter {
     /// Matched by id: a device whose definition is the same (source locations aside) keeps
     /// polling on its schedule; a changed device starts over with its new definition and
     /// polls at once; a removed device stops; an added device starts. A connection
-    /// (`host:port` or serial device) that keeps devices stays open and its thread keeps
+    /// (`host:port` or serial device) that keeps devices stays open and keeps
     /// running, even when some of its devices changed; a connection left without devices
     /// closes, a new one opens, and a bus whose line settings changed (baud, parity, ...)
     /// closes and opens again with the new ones.
     ///
     /// Returns once every connection polls with its new devices and every closed connection's
-    /// thread has exited (a request in flight finishes first, bounded by its response
+    /// connection has stopped (a request in flight finishes first, bounded by its response
     /// timeout), so no removed device is polled afterwards. When the adapter is not running,
     /// the devices are simply replaced for the next `run`.
     public func update(devices: [DeviceDefinition]) async {
@@ -140,7 +149,7 @@ public final class ModbusAdapter: MapAdapter {
                     applying.append((worker, worker.setDevices(members)))
                     workers[key] = worker
                 } else {
-                    // A bus reopened with new settings: the old thread holds the port until it exits.
+                    // A bus reopened with new settings: the old connection holds the port until it stops.
                     let worker = makeWorker(members)
                     starting.append((worker, s.workers[key]))
                     workers[key] = worker
@@ -198,7 +207,7 @@ public final class ModbusAdapter: MapAdapter {
     }
 
     /// Encodes the values (nothing is sent unless all of them fit their registers), queues the
-    /// write to the device's connection thread, which sends it between polls (FC 5 for a coil,
+    /// write to the device's connection, which sends it between device polls (FC 5 for a coil,
     /// FC 6 for a one-register value, FC 16 for a multi-register value, FC 15/16 for adjacent
     /// points, FC 22 for a register bit; FC 5/6 only with `write_multiple: false`: see
     /// `WritePlan`) and reads the points back.

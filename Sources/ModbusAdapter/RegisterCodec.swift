@@ -43,30 +43,37 @@ public enum RegisterCodec {
     ///   not a finite number (a NaN is how many devices say "no value") or a string is not
     ///   valid UTF-8.
     public static func decode(_ registers: [UInt16], for point: PointDefinition) throws(DecodeError) -> Value {
+        try decode(registers[...], for: point)
+    }
+
+    /// Decodes a point's registers where they lie in a larger read (a slice of the block's
+    /// answer), without copying them: a poll decodes every point of a block this way, so the
+    /// numeric types allocate nothing per reading. Otherwise as `decode(_:for:)` with an array.
+    public static func decode(_ registers: ArraySlice<UInt16>, for point: PointDefinition) throws(DecodeError) -> Value {
         let address = point.modbus
         let type = address.type
         guard registers.count == address.registerCount else {
             throw DecodeError("\(address.typeName) needs \(address.registerCount) register(s), got \(registers.count)")
         }
         if type == .string { return try decodeString(registers, byteOrder: address.byteOrder) }
-        let words = reorder(registers, byteOrder: address.byteOrder, wordOrder: address.wordOrder)
+        let first = registers[registers.startIndex]
         let integer: Int64
         switch type {
         case .bool:
-            if let bit = wireBit(address) { return .bool(registers[0] >> bit & 1 == 1) }
-            return .bool(registers[0] != 0)
+            if let bit = wireBit(address) { return .bool(first >> bit & 1 == 1) }
+            return .bool(first != 0)
         case .int16:
-            integer = Int64(Int16(bitPattern: words[0]))
+            integer = Int64(Int16(bitPattern: UInt16(combine(registers, address))))
         case .uint16:
-            integer = Int64(words[0])
+            integer = Int64(combine(registers, address))
         case .int32:
-            integer = Int64(Int32(bitPattern: UInt32(combine(words))))
+            integer = Int64(Int32(bitPattern: UInt32(combine(registers, address))))
         case .uint32:
-            integer = Int64(combine(words))
+            integer = Int64(combine(registers, address))
         case .int64:
-            integer = Int64(bitPattern: combine(words))
+            integer = Int64(bitPattern: combine(registers, address))
         case .uint64:
-            let u = combine(words)
+            let u = combine(registers, address)
             guard let i = Int64(exactly: u) else {
                 // Beyond Int64 the value can only travel as a double (exact up to 2^53).
                 return .double(try engineering(Double(u), point))
@@ -75,13 +82,13 @@ public enum RegisterCodec {
         case .float32, .float64:
             let raw: Double
             if type == .float32 {
-                let f = Float(bitPattern: UInt32(combine(words)))
+                let f = Float(bitPattern: UInt32(combine(registers, address)))
                 try checkFinite(f.isNaN, f.isInfinite, type)
                 // Through the shortest decimal form, so that a register holding 0.1f reads as
                 // 0.1 and not 0.10000000149011612: that is the number the device meant.
                 raw = Double(f.description) ?? Double(f)
             } else {
-                raw = Double(bitPattern: combine(words))
+                raw = Double(bitPattern: combine(registers, address))
                 try checkFinite(raw.isNaN, raw.isInfinite, type)
             }
             return .double(try engineering(raw, point))
@@ -98,7 +105,7 @@ public enum RegisterCodec {
     }
 
     /// Two bytes per register, first character in the high byte unless `byteOrder` is little.
-    private static func decodeString(_ registers: [UInt16], byteOrder: ByteOrder) throws(DecodeError) -> Value {
+    private static func decodeString(_ registers: ArraySlice<UInt16>, byteOrder: ByteOrder) throws(DecodeError) -> Value {
         var bytes: [UInt8] = []
         bytes.reserveCapacity(registers.count * 2)
         for r in registers {
@@ -316,9 +323,17 @@ public enum RegisterCodec {
         return words
     }
 
-    /// Registers (most significant first) as one number.
-    private static func combine(_ words: [UInt16]) -> UInt64 {
-        words.reduce(0) { $0 << 16 | UInt64($1) }
+    /// Registers in wire order as one number, the point's byte and word order applied on the
+    /// way (what `reorder` then `combine` compute, without the intermediate array).
+    private static func combine(_ registers: ArraySlice<UInt16>, _ address: ModbusAddress) -> UInt64 {
+        let swapBytes = address.byteOrder == .little
+        let reversed = address.wordOrder == .little
+        var value: UInt64 = 0
+        for i in 0..<registers.count {
+            let register = registers[reversed ? registers.endIndex - 1 - i : registers.startIndex + i]
+            value = value << 16 | UInt64(swapBytes ? register.byteSwapped : register)
+        }
+        return value
     }
 
     /// The low `count` registers of a number, most significant first.

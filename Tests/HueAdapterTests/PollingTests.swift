@@ -75,6 +75,38 @@ struct PollingTests {
         }
     }
 
+    @Test("while the sink is not ready the bridge is not asked and the skipped cycles are counted, logged once; polls resume once it is ready")
+    func skipsWhileBusy() async throws {
+        try await withBridge { bridge in
+            let devices = ["lamp-1", "lamp-2"].map { id in
+                hueDevice(id, port: bridge.port, points: [huePoint("on", .light, "1", .on), huePoint("temperature", .sensor, "4", .temperature)])
+            }
+            let board = ReadingBoard()
+            let log = LogCapture()
+            let adapter = HueAdapter(devices: devices, logger: log.logger)
+            try await running(adapter, into: board) {
+                _ = try await board.wait(for: "lamp-2.on")
+                #expect(adapter.busySkipCount == 0)
+                board.setReady(false)
+                // After its first skip the poller asks before every cycle: nothing more is read.
+                try #require(await eventually(timeout: .seconds(20)) { adapter.busySkipCount >= 1 })
+                board.clear()
+                let lights = bridge.requestCount("GET /lights"), sensors = bridge.requestCount("GET /sensors")
+                let skips = adapter.busySkipCount
+                try #require(await eventually(timeout: .seconds(20)) { adapter.busySkipCount >= skips + 3 })
+                #expect(board.batches("lamp-1") == 0 && board.batches("lamp-2") == 0)
+                #expect(bridge.requestCount("GET /lights") == lights && bridge.requestCount("GET /sensors") == sensors)
+
+                board.setReady(true)
+                _ = try await board.wait(for: "lamp-1.temperature")
+                _ = try await board.wait(for: "lamp-2.on")
+            }
+            let reports = log.messages(at: .warning).filter { $0.contains("telemetry pipeline busy") }
+            #expect(reports.count == 1, "\(reports)")
+            #expect(reports.first?.contains("Hue poll cycle(s) of 1 bridge(s)") == true, "\(reports)")
+        }
+    }
+
     @Test("a map without sensor points never asks for sensors")
     func onlyNeededCollections() async throws {
         try await withBridge { bridge in

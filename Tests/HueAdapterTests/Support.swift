@@ -55,15 +55,20 @@ func huePoint(_ name: String, _ resource: HueResource, _ id: String, _ field: Hu
 /// Keeps the newest reading of every point and counts batches per device.
 final class ReadingBoard: Sendable {
     private let state = Mutex<(latest: [String: Reading], batches: [String: Int])>(([:], [:]))
+    private let readiness = Atomic<Bool>(true)
 
+    /// The sink; its `isReady` is what `setReady` last said (true at first).
     var sink: ReadingSink {
-        ReadingSink { [self] batch in
+        ReadingSink(ready: { [self] in readiness.load(ordering: .sequentiallyConsistent) }) { [self] batch in
             state.withLock { s in
                 for reading in batch { s.latest["\(reading.device).\(reading.point)"] = reading }
                 if let device = batch.first?.device { s.batches[device, default: 0] += 1 }
             }
         }
     }
+
+    /// Makes the sink say the pipeline behind it is ready (true) or behind (false).
+    func setReady(_ ready: Bool) { readiness.store(ready, ordering: .sequentiallyConsistent) }
 
     /// The newest reading of `device.point`.
     func latest(_ key: String) -> Reading? { state.withLock { $0.latest[key] } }

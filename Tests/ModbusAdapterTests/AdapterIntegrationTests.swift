@@ -374,7 +374,7 @@ struct AdapterIntegrationTests {
     @Test("shutdown fails queued writes, and run can only run once at a time")
     func shutdown() async throws {
         // A server that accepts connections (the kernel does, through the backlog) but never
-        // answers: the connection thread sits in a read until its response timeout.
+        // answers: the connection sits in a read until its response timeout.
         let silent = try HeldPort(listening: true)
         defer { silent.close() }
         let port = silent.port

@@ -52,7 +52,7 @@ struct AdapterUpdateTests {
             let mark = collector.all.count
             #expect(adapter.devices.map(\.id) == ["boiler-1", "meter-7", "valve-9"])
             // The connection left without devices is closed by the time update returns.
-            #expect(logs.contains("connection thread stopped modbus=127.0.0.1:\(leaving)"))
+            #expect(logs.contains("connection stopped modbus=127.0.0.1:\(leaving)"))
 
             let changed = try #require(await collector.waitForBatch { $0.first?.device == "boiler-1" && $0.contains { $0.point == "speed" } })
             #expect(changed.allSatisfy { $0.quality == .good })
@@ -68,7 +68,7 @@ struct AdapterUpdateTests {
             #expect(logs.messages(at: .info).filter { $0 == "connected to 127.0.0.1:\(shared)" }.count == 1)
             #expect(logs.messages(at: .info).filter { $0 == "connected to 127.0.0.1:\(arriving)" }.count == 1)
 
-            // meter-7 kept its schedule across the update: the connection thread says it kept
+            // meter-7 kept its schedule across the update: the connection says it kept
             // the device (its next poll stays on its grid) and restarted only boiler-1...
             let updated = logs.lines.filter { $0.contains("connection devices updated") && $0.contains("modbus=127.0.0.1:\(shared)") }
             #expect(updated.count == 1, "\(logs.lines)")

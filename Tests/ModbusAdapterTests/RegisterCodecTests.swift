@@ -81,6 +81,14 @@ struct RegisterCodecTests {
         #expect(try RegisterCodec.decode(row.registers, for: row.point) == row.value)
     }
 
+    @Test("decodes a point in place, from its slice of a larger answer, as from its own registers", arguments: rows)
+    func decodesSlice(_ row: CodecRow) throws {
+        // The block's other registers lie around it, and the slice does not start at index 0.
+        let answer: [UInt16] = [0xDEAD, 0xBEEF, 0x8001] + row.registers + [0xFFFF, 0x7F80]
+        let slice = answer[3 ..< 3 + row.registers.count]
+        #expect(try RegisterCodec.decode(slice, for: row.point) == row.value)
+    }
+
     @Test("encodes every type in every byte and word order", arguments: rows)
     func encodes(_ row: CodecRow) throws {
         #expect(try RegisterCodec.encode(row.value, for: row.point, device: "d") == .registers(row.registers))

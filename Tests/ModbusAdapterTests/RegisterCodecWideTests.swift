@@ -200,6 +200,14 @@ struct RegisterCodecWideTests {
         #expect(try RegisterCodec.decode([0x4241, 0x0043, 0, 0], for: point(.string, length: 4, byteOrder: .little)) == .string("ABC"))
     }
 
+    @Test("a string decodes from its slice of a larger answer, without the registers around it")
+    func stringSlice() throws {
+        let answer = text("xyAB-1\0\0zz")
+        #expect(try RegisterCodec.decode(answer[1 ..< 4], for: point(.string, length: 3)) == .string("AB-1"))
+        #expect(try RegisterCodec.decode(answer[1 ..< 3], for: point(.string, length: 2, byteOrder: .little)) == .string("BA1-"))
+        #expect(throws: DecodeError.self) { try RegisterCodec.decode(answer[1 ..< 3], for: point(.string, length: 3)) }
+    }
+
     @Test("strings that are not UTF-8, or of the wrong length, decode to errors")
     func stringGarbage() throws {
         let p = point(.string, length: 2)

@@ -7,10 +7,18 @@ public final class ReadingCollector: Sendable {
     public init() {}
 
     private let batches = Mutex<[[Reading]]>([])
+    private let readiness = Atomic<Bool>(true)
 
-    /// The sink to hand the adapter.
+    /// The sink to hand the adapter; its `isReady` is what `setReady` last said (true at first).
     public var sink: ReadingSink {
-        ReadingSink { [self] batch in batches.withLock { $0.append(batch) } }
+        ReadingSink(ready: { [self] in readiness.load(ordering: .sequentiallyConsistent) }) { [self] batch in
+            batches.withLock { $0.append(batch) }
+        }
+    }
+
+    /// Makes the sink say the pipeline behind it is ready (true) or behind (false).
+    public func setReady(_ ready: Bool) {
+        readiness.store(ready, ordering: .sequentiallyConsistent)
     }
 
     /// Every batch so far, in arrival order.
