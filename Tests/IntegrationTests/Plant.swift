@@ -278,14 +278,17 @@ struct Plant {
     /// Runs a gateway of the plant's device map with `configuration` for the duration of
     /// `body`, then shuts it down gracefully.
     /// - Parameter wallClock: what SAS token expiries are counted from.
+    /// - Parameter tuning: further uplink settings, after the plant's own.
     func withGateway<T>(configuration: GatewayConfiguration, initialBackoff: Duration = .milliseconds(100),
                         wallClock: @escaping @Sendable () -> Date = { Date() },
+                        tuning: (inout MQTTUplinkConfiguration) -> Void = { _ in },
                         _ body: (Gateway) async throws -> T) async throws -> T {
         let logger = log.logger
         let gateway = try Gateway(configuration: configuration, deviceMap: map, logger: logger, tuning: {
             $0.batchInterval = .milliseconds(20)
             $0.initialBackoff = initialBackoff
             $0.maxBackoff = max(initialBackoff, .milliseconds(500))
+            tuning(&$0)
         }, wallClock: wallClock)
         let group = ServiceGroup(configuration: .init(services: gateway.services.map { .init(service: $0) }, logger: logger))
         let running = Task { try await group.run() }
