@@ -849,6 +849,8 @@ def main():
     parser.add_argument("--loads", default="10,50,100,150,200,300,500",
                         help="devices per point, comma-separated (each 100 registers @ 100 ms = 1,000 readings/s)")
     parser.add_argument("--runs", type=int, default=1, help="runs of each point (each one reported)")
+    parser.add_argument("--tb-runs", type=int, help="runs of each point for the ThingsBoard gateway (default: --runs)")
+    parser.add_argument("--tb-loads", help="device counts for the ThingsBoard gateway, a subset of --loads (default: all)")
     parser.add_argument("--only", choices=["edgegate", "thingsboard"], help="one gateway only")
     parser.add_argument("--window", type=float, default=30, help="measured window, seconds")
     parser.add_argument("--warmup", type=float, default=10, help="seconds after the first telemetry before the window")
@@ -887,6 +889,12 @@ def main():
             print(f"compare: {tool} is not installed (scripts/install-deps installs it)", file=sys.stderr)
             return 2
     gateways = [args.only] if args.only else ["edgegate", "thingsboard"]
+    try:
+        tb_loads = [int(x) for x in args.tb_loads.split(",")] if args.tb_loads else None
+    except ValueError:
+        parser.error(f"--tb-loads wants device counts like 10,50,100, not {args.tb_loads!r}")
+    if args.tb_runs is not None and args.tb_runs < 1:
+        parser.error("--tb-runs must be at least 1")
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     out = args.out or f"{root}/Benchmarks/results/compare-{stamp}"
@@ -909,7 +917,7 @@ def main():
     meta = {"started": stamp, "edgegate": args.edgegate, "edgegate_commit": (commit.split(" ")[0] + (" + local changes" if dirty else "")) if commit else "?",
             "tb_version": tb_versions[0], "pymodbus_version": tb_versions[-1], "machine": machine(),
             "warmup": args.warmup, "window": args.window, "commands": args.commands, "loads": loads,
-            "runs": args.runs, "loadavg_start": loadavg()}
+            "runs": args.runs, "tb_runs": args.tb_runs or args.runs, "tb_loads": tb_loads or loads, "loadavg_start": loadavg()}
     results = []
     status = 0
     try:
@@ -921,7 +929,10 @@ def main():
         plant = {"work": work, "children": children, "hub": hub, "sim": sim, "certs": certs}
         for devices in loads:
             for gateway in gateways:
-                for run_index in range(1, args.runs + 1):
+                runs = args.runs if gateway == "edgegate" or args.tb_runs is None else args.tb_runs
+                if gateway == "thingsboard" and tb_loads is not None and devices not in tb_loads:
+                    continue
+                for run_index in range(1, runs + 1):
                     try:
                         results.append(one_run(args, gateway, devices, run_index, plant))
                     except RuntimeError as error:

@@ -51,8 +51,8 @@ package final class TelemetryQueue: Sendable {
     /// Bytes held before the hub's acknowledgement beyond which the pollers are held back.
     let holdLimit: Int
 
-    /// - Parameter holdLimit: at least one message; the uplink's default (8 MiB) is about
-    ///   3/4 s of telemetry at 100,000 readings/s, many batch intervals' worth at any load.
+    /// - Parameter holdLimit: at least one message; the uplink's default (8 MiB) is about a
+    ///   second of telemetry at 100,000 readings/s, many batch intervals' worth at any load.
     package init(gateway: String, maxMessageBytes: Int, store: OutboxStore, holdLimit: Int = 8 << 20) {
         self.store = store
         self.header = MQTTWire.telemetryHeader(gateway: gateway)
