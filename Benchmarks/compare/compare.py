@@ -837,6 +837,40 @@ def report(results, meta):
     return "\n".join(parts)
 
 
+def merge(paths, out):
+    """One report and plot from several sweeps: the later sweep's runs of a point replace the earlier ones'."""
+    points, metas = {}, []
+    for path in paths:
+        with open(path) as f:
+            data = json.load(f)
+        metas.append(data["meta"])
+        replaced = {}
+        for r in data["results"]:
+            key = (r["gateway"], r["devices"])
+            replaced.setdefault(key, []).append(r)
+        points.update(replaced)
+    results = [r for key in sorted(points) for r in points[key]]
+    meta = dict(metas[-1])
+    commits = sorted({m["edgegate_commit"] for m in metas})
+    meta["edgegate_commit"] = " / ".join(commits)
+    meta["started"] = " + ".join(m["started"] for m in metas)
+    meta["loadavg_start"] = metas[0]["loadavg_start"]
+    meta["loadavg_end"] = metas[-1].get("loadavg_end", "?")
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    out = out or f"{root}/Benchmarks/results/merged-{stamp}"
+    os.makedirs(out, exist_ok=True)
+    with open(f"{out}/results.json", "w") as f:
+        json.dump({"meta": meta, "results": results, "merged_from": paths}, f, indent=2)
+    text = report(results, meta)
+    with open(f"{out}/report.md", "w") as f:
+        f.write(text)
+    plot(results, meta, f"{out}/delivered-vs-offered.png")
+    print(text)
+    log(f"merged {len(paths)} sweeps into {out} (report.md, results.json, delivered-vs-offered.png)")
+    return 0
+
+
 # ----------------------------------------------------------------------------- main
 
 def main():
@@ -861,11 +895,16 @@ def main():
     parser.add_argument("--quick", action="store_true",
                         help="try it out: loads 10,100, window 8 s, warm-up 4 s, 3 commands (unless given)")
     parser.add_argument("--out", help="results folder (default Benchmarks/results/compare-TIMESTAMP)")
+    parser.add_argument("--merge", nargs="+", metavar="RESULTS_JSON",
+                        help="run nothing: write one report and plot from sweeps' results.json files; a point "
+                             "(gateway and devices) measured in a later file replaces it from the earlier ones")
     parser.add_argument("--keep", action="store_true", help="keep the work folder (configurations, logs)")
     parser.add_argument("--edgegate", required=True, help="the edgegate executable, a release build (compare.sh passes it)")
     parser.add_argument("--simulator", required=True, help="the modbus-sim executable (compare.sh builds and passes it)")
     parser.add_argument("--tb-python", required=True, help="python of the venv with thingsboard-gateway (compare.sh passes it)")
     args = parser.parse_args()
+    if args.merge:
+        return merge(args.merge, args.out)
     if args.quick:
         given = sys.argv[1:]
         if not any(a.startswith("--loads") for a in given):

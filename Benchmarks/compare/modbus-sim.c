@@ -35,6 +35,20 @@ struct device {
     int listener;
 };
 
+/* One Modbus TCP frame (MBAP header, then the PDU its length announces) from a socket that
+ * poll(2) reported readable. Not modbus_receive: libmodbus waits with select(2), which aborts
+ * on descriptors above FD_SETSIZE (1024), and 700 devices need more than that. Returns the
+ * frame's length, or -1 when the peer closed or sent something that is not a frame. */
+static int receive_frame(int fd, uint8_t *frame) {
+    ssize_t n = recv(fd, frame, 7, MSG_WAITALL);
+    if (n != 7) return -1;
+    int length = (frame[4] << 8) | frame[5];   /* unit id + PDU */
+    if (length < 2 || 6 + length > MODBUS_TCP_MAX_ADU_LENGTH) return -1;
+    n = recv(fd, frame + 7, (size_t)(length - 1), MSG_WAITALL);
+    if (n != length - 1) return -1;
+    return 6 + length;
+}
+
 int main(int argc, char **argv) {
     if (argc < 2 || argc > 3) {
         fprintf(stderr, "usage: %s DEVICES [REGISTERS]\n", argv[0]);
@@ -129,7 +143,7 @@ int main(int argc, char **argv) {
                 continue;
             }
             modbus_set_socket(dev[d].ctx, fds[k].fd);
-            int rc = modbus_receive(dev[d].ctx, query);
+            int rc = receive_frame(fds[k].fd, query);
             if (rc > 0) {
                 int offset = modbus_get_header_length(dev[d].ctx);
                 if (query[offset] == 0x03) {

@@ -16,6 +16,7 @@ struct Edgegate: AsyncParsableCommand {
     /// Parses and runs, mapping usage errors to exit code 2 as DESIGN.md promises (the
     /// argument parser's own default is 64).
     static func main() async {
+        ProcessTuning.limitMallocArenas()
         do {
             var command = try parseAsRoot()
             if var asyncCommand = command as? AsyncParsableCommand {
