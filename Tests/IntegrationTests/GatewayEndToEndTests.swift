@@ -292,9 +292,10 @@ struct GatewayEndToEndTests {
                     try await group.waitForAll()
                     return Set(before.readings.withLock { $0.map(\.seq) })
                 }
-                // Readings keep coming from the device while the hub is away.
-                try await Task.sleep(for: .seconds(1))
-                #expect(gateway.uplink.statistics.queuedMessages > 0)
+                // Readings keep coming from the device while the hub is away, into the outbox.
+                _ = try await waitFor("telemetry held while the hub is away", timeout: .seconds(10)) {
+                    gateway.uplink.statistics.queuedMessages > 0 ? true : nil
+                }
                 let restarted = try await LocalHub.start(plant.hub.hub.configuration, logger: Logger(label: "hub"))
                 let after = try await OperatorView(hub: plant.hub, session: "operator-outage")
                 try await withThrowingDiscardingTaskGroup { group in
