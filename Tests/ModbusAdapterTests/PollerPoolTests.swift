@@ -82,8 +82,14 @@ struct PollerPoolTests {
         #expect(!seen.isEmpty)
         #expect(seen.count <= limit, "\(seen.count) threads: \(names)")
         #expect(names.allSatisfy { $0.hasPrefix("modbus-poll-") }, "\(names)")
-        // Each its own name (read again: a new thread bears its creator's name until it names itself).
-        let now = try modbusConnectionThreads()
+        // Each its own name. A thread starting this instant bears its creator's name until it
+        // names itself, its first step: read again until none is starting (bounded).
+        var now = try modbusConnectionThreads()
+        let settle = ContinuousClock.now + .seconds(10)
+        while Set(now.values).count != now.count, ContinuousClock.now < settle {
+            try await Task.sleep(for: .milliseconds(50))
+            now = try modbusConnectionThreads()
+        }
         #expect(Set(now.values).count == now.count, "\(now.values.sorted())")
     }
 }
