@@ -30,8 +30,10 @@ struct PairingTests {
     func pairs() async throws {
         try await withBridge { bridge in
             let target = HueBridge(host: "127.0.0.1", port: bridge.port)
+            // A loaded runner may take seconds to answer one request (the whole suite shares
+            // two cores): a request's own wait is not what this test is about.
             let username = try await HuePairing.pair(bridge: target, devicetype: "edgegate#test", timeout: .seconds(20),
-                                                     interval: .milliseconds(100)) { bridge.pressLinkButton() }
+                                                     interval: .milliseconds(100), requestTimeout: .seconds(20)) { bridge.pressLinkButton() }
             #expect(bridge.isWhitelisted(username))
             let lights = try await HueBridgeClient(bridge: target, username: username).get("lights")
             #expect(lights.object?.keys.sorted() == ["1", "2", "3"])
