@@ -134,7 +134,7 @@ let package = Package(
         // scripts/update-expected (which writes).
         .target(name: "SavedCases", dependencies: ["DeviceMaps", "Gateway", "ModbusAdapter"], path: "Tests/SavedCases"),
         .executableTarget(name: "update-expected", dependencies: ["SavedCases"], path: "Tests/UpdateExpected"),
-        .testTarget(name: "GatewayCoreTests", dependencies: ["GatewayCore"]),
+        .testTarget(name: "GatewayCoreTests", dependencies: ["GatewayCore", "TestSupport"]),
         .testTarget(name: "DeviceMapsTests",
                     dependencies: ["DeviceMaps", "Gateway", "GatewayCore", "ModbusAdapter", "MQTTDevicesAdapter", "TestSupport",
                                    "SavedCases", .product(name: "Yams", package: "Yams")],

@@ -27,11 +27,11 @@ final class BridgePoller: Sendable {
     private let state: Mutex<State>
     private let doorbell = Doorbell()
     private let clients: ClientCache
-    private let busy: BusySkips
+    private let busy: BusySkipReport
     private let malformed: Atomic<Int>
     private let logger: Logger
 
-    init(key: BridgeKey, devices: [DeviceDefinition], clients: ClientCache, busy: BusySkips, logger: Logger) {
+    init(key: BridgeKey, devices: [DeviceDefinition], clients: ClientCache, busy: BusySkipReport, logger: Logger) {
         self.key = key
         self.state = Mutex(State(devices: devices))
         self.clients = clients
@@ -85,7 +85,7 @@ final class BridgePoller: Sendable {
             // Asked before every poll: while the pipeline is behind, the bridge is not asked,
             // so no readings are taken only to pile up; the devices report at the next poll.
             if !sink.isReady {
-                busy.record(key.bridge)
+                busy.record(key.bridge.description)
                 await doorbell.wait(upTo: period)
                 continue
             }
@@ -196,49 +196,6 @@ final class BridgePoller: Sendable {
         let flag = address.resource == .light ? resource["state"]?["reachable"] : resource["config"]?["reachable"]
         guard flag?.bool == false else { return nil }
         return "\(address.resource.rawValue) \(address.id) unreachable: the bridge reports its last known state"
-    }
-}
-
-/// Poll cycles the adapter's bridges skipped because the telemetry pipeline was busy, and
-/// the one report of them: at the first skip, then at most once a minute with totals, for all
-/// bridges together (a whole site skips together, so a line per bridge or cycle would be noise).
-final class BusySkips: Sendable {
-    private struct State {
-        /// When the last report was logged; nil before the first.
-        var logged: ContinuousClock.Instant?
-        /// Skips since then, and of which bridges.
-        var skips = 0
-        var bridges: Set<HueBridge> = []
-        var total = 0
-    }
-
-    private let state = Mutex(State())
-    private let logger: Logger
-
-    init(logger: Logger) {
-        self.logger = logger
-    }
-
-    /// Cycles skipped since the adapter was made.
-    var total: Int { state.withLock { $0.total } }
-
-    /// Counts one skipped cycle of `bridge`, and logs when a report is due.
-    func record(_ bridge: HueBridge) {
-        let now = ContinuousClock.now
-        let report = state.withLock { s -> (skips: Int, bridges: Int, total: Int, first: Bool)? in
-            s.skips += 1
-            s.total += 1
-            s.bridges.insert(bridge)
-            if let logged = s.logged, now - logged < .seconds(60) { return nil }
-            let report = (s.skips, s.bridges.count, s.total, s.logged == nil)
-            s.logged = now
-            s.skips = 0
-            s.bridges.removeAll()
-            return report
-        }
-        guard let report else { return }
-        logger.warning("telemetry pipeline busy: \(report.skips) Hue poll cycle(s) of \(report.bridges) bridge(s) skipped\(report.first ? "" : " in the last minute") instead of read; polls resume once it catches up, writes still run", metadata: [
-            "busy_skips_total": "\(report.total)"])
     }
 }
 

@@ -32,13 +32,13 @@ public final class HueAdapter: MapAdapter {
 
     private let state = Mutex(State())
     private let clients = ClientCache()
-    private let busy: BusySkips
+    private let busy: BusySkipReport
     private let logger: Logger
 
     /// Creates an adapter for Hue devices; nothing connects until `run` or a write.
     public init(devices: [DeviceDefinition], logger: Logger) {
         self.logger = logger
-        self.busy = BusySkips(logger: logger)
+        self.busy = BusySkipReport(cycles: "Hue poll", sources: "bridge(s)", logger: logger)
         state.withLock { s in
             for (key, members) in Self.bridges(of: devices) {
                 s.pollers[key] = BridgePoller(key: key, devices: members, clients: clients, busy: busy, logger: logger)

@@ -1,30 +1,12 @@
 import Foundation
 import GatewayCore
 import Testing
+import TestSupport
 
 /// The byte writers of the telemetry path against the reference forms they replaced:
 /// `Value.format` (`%.10g` through `String(format:)`) and scalar-by-scalar escaping.
 @Suite("JSON text in bytes")
 struct JSONTextTests {
-    /// The escaping the telemetry used before it wrote bytes: one Unicode scalar at a time.
-    static func referenceQuoted(_ s: String) -> String {
-        var text = "\""
-        for scalar in s.unicodeScalars {
-            switch scalar {
-            case "\"": text += "\\\""
-            case "\\": text += "\\\\"
-            case "\n": text += "\\n"
-            case "\r": text += "\\r"
-            case "\t": text += "\\t"
-            case _ where scalar.value < 0x20:
-                let hex = String(scalar.value, radix: 16)
-                text += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-            default: text.unicodeScalars.append(scalar)
-            }
-        }
-        return text + "\""
-    }
-
     static func bytes(_ write: (inout [UInt8]) -> Void) -> String {
         var b: [UInt8] = []
         write(&b)
@@ -43,8 +25,8 @@ struct JSONTextTests {
             samples.append(String(s))
         }
         for s in samples {
-            #expect(Self.bytes { JSONText.appendQuoted(s, to: &$0) } == Self.referenceQuoted(s), "\(s.debugDescription)")
-            #expect(JSONText.quoted(s) == Self.referenceQuoted(s))
+            #expect(Self.bytes { JSONText.appendQuoted(s, to: &$0) } == ReferenceJSON.quoted(s), "\(s.debugDescription)")
+            #expect(JSONText.quoted(s) == ReferenceJSON.quoted(s))
         }
     }
 

@@ -52,6 +52,27 @@ struct BackpressureTests {
         }
     }
 
+    /// A hub, an operator collecting its telemetry, a folder and a log for `body`; the hub is
+    /// stopped afterwards, also when `body` throws (resumed first, should it be SIGSTOPped).
+    func withOperator(_ body: (TestHub, OperatorView, TemporaryDirectory, LogCapture) async throws -> Void) async throws {
+        let hub = try await TestHub.start()
+        let directory = try TemporaryDirectory(prefix: "edgegate-backpressure")
+        defer { directory.remove() }
+        let view = try await OperatorView(hub: hub)
+        let collecting = Task { await view.collect() }
+        do {
+            try await body(hub, view, directory, LogCapture())
+        } catch {
+            hub.hub.process.signal(SIGCONT)
+            await view.connection.disconnect()
+            await hub.stop()
+            throw error
+        }
+        await view.connection.disconnect()
+        _ = await collecting.value
+        await hub.stop()
+    }
+
     func reading(_ i: Int) -> Reading {
         Reading(device: "d", point: "p\(i)", value: .int(Int64(i)), unit: nil, quality: .good, timestamp: Date())
     }
@@ -63,90 +84,76 @@ struct BackpressureTests {
 
     @Test("a lone reading goes out at once even with a long batch interval; a burst is coalesced into far fewer messages, in order, none lost")
     func adaptiveBatching() async throws {
-        let hub = try await TestHub.start()
-        let directory = try TemporaryDirectory(prefix: "edgegate-backpressure")
-        defer { directory.remove() }
-        let view = try await OperatorView(hub: hub)
-        let collecting = Task { await view.collect() }
-        let log = LogCapture()
-        // Coalescing by time alone would hold the lone reading for a minute.
-        let uplink = try await RunningUplink.start(hub: hub, directory: directory, log: log) { $0.batchInterval = .seconds(60) }
+        try await withOperator { hub, view, directory, log in
+            // Coalescing by time alone would hold the lone reading for a minute.
+            let uplink = try await RunningUplink.start(hub: hub, directory: directory, log: log) { $0.batchInterval = .seconds(60) }
 
-        uplink.uplink.sink.emit([reading(0)])
-        _ = try await waitFor("the lone reading arrives", timeout: .seconds(20)) { received(view).isEmpty ? nil : true }
-        #expect(received(view).count == 1)
+            uplink.uplink.sink.emit([reading(0)])
+            _ = try await waitFor("the lone reading arrives", timeout: .seconds(20)) { received(view).isEmpty ? nil : true }
+            #expect(received(view).count == 1)
 
-        let burst = 3_000
-        for i in 1...burst {
-            uplink.uplink.sink.emit([reading(i)])
+            let burst = 3_000
+            for i in 1...burst {
+                uplink.uplink.sink.emit([reading(i)])
+            }
+            _ = try await waitFor("the burst arrives", timeout: .seconds(30)) { received(view).count >= burst + 1 ? true : nil }
+            let got = received(view)
+            #expect(got.map(\.index) == Array(0...burst), "in order, each once")
+            let messages = Set(got.dropFirst().map(\.seq))
+            // Each delivery alone would be 3,000 messages; the link is busy for most of them.
+            #expect(messages.count < burst / 10, "\(messages.count) messages for \(burst) deliveries")
+            let seqs = Set(got.map(\.seq)).sorted()
+            #expect(seqs == Array(seqs.first!...seqs.last!), "no seq gap")
+
+            _ = try await uplink.stop(log: log)
         }
-        _ = try await waitFor("the burst arrives", timeout: .seconds(30)) { received(view).count >= burst + 1 ? true : nil }
-        let got = received(view)
-        #expect(got.map(\.index) == Array(0...burst), "in order, each once")
-        let messages = Set(got.dropFirst().map(\.seq))
-        // Each delivery alone would be 3,000 messages; the link is busy for most of them.
-        #expect(messages.count < burst / 10, "\(messages.count) messages for \(burst) deliveries")
-        let seqs = Set(got.map(\.seq)).sorted()
-        #expect(seqs == Array(seqs.first!...seqs.last!), "no seq gap")
-
-        _ = try await uplink.stop(log: log)
-        await view.connection.disconnect()
-        _ = await collecting.value
-        await hub.stop()
     }
 
     @Test("a hub that stops reading closes the gate at the hold limit with nothing dropped; when it reads again, everything held arrives in order")
     func stalledHubClosesTheGate() async throws {
-        let hub = try await TestHub.start()
-        let directory = try TemporaryDirectory(prefix: "edgegate-backpressure")
-        defer { directory.remove() }
-        let view = try await OperatorView(hub: hub)
-        let collecting = Task { await view.collect() }
-        let log = LogCapture()
-        let holdBytes = 64 << 10
-        let uplink = try await RunningUplink.start(hub: hub, directory: directory, log: log) {
-            $0.batchInterval = .milliseconds(20)
-            $0.holdBytes = holdBytes
-            // The hold limit is at least one message.
-            $0.maxMessageBytes = 8 << 10
-        }
-        let sink = uplink.uplink.sink
-        sink.emit([reading(0)])
-        _ = try await waitFor("the first reading arrives", timeout: .seconds(20)) { received(view).isEmpty ? nil : true }
-
-        hub.hub.process.signal(SIGSTOP)
-        // A poller's loop: deliver while the sink is ready; it must stop being ready.
-        var emitted = 1
-        var notReady = false
-        let giveUp = ContinuousClock.now + .seconds(60)
-        while ContinuousClock.now < giveUp {
-            if sink.isReady {
-                sink.emit((emitted..<(emitted + 10)).map(reading))
-                emitted += 10
-            } else {
-                notReady = true
-                // Held: the memory before the hub is bounded by the hold limit, and the
-                // readings are still there, none dropped.
-                let stats = uplink.uplink.statistics
-                #expect(stats.droppedMessages == 0)
-                // (An encoded reading here is 80–90 bytes.)
-                #expect(stats.queuedBytes < 2 * holdBytes && stats.pendingReadings * 60 < 2 * holdBytes, "\(stats)")
-                break
+        try await withOperator { hub, view, directory, log in
+            let holdBytes = 64 << 10
+            let uplink = try await RunningUplink.start(hub: hub, directory: directory, log: log) {
+                $0.batchInterval = .milliseconds(20)
+                $0.holdBytes = holdBytes
+                // The hold limit is at least one message.
+                $0.maxMessageBytes = 8 << 10
             }
-            try await Task.sleep(for: .milliseconds(1))
+            let sink = uplink.uplink.sink
+            sink.emit([reading(0)])
+            _ = try await waitFor("the first reading arrives", timeout: .seconds(20)) { received(view).isEmpty ? nil : true }
+
+            hub.hub.process.signal(SIGSTOP)
+            // A poller's loop: deliver while the sink is ready; it must stop being ready.
+            var emitted = 1
+            var notReady = false
+            let giveUp = ContinuousClock.now + .seconds(60)
+            while ContinuousClock.now < giveUp {
+                if sink.isReady {
+                    sink.emit((emitted..<(emitted + 10)).map(reading))
+                    emitted += 10
+                } else {
+                    notReady = true
+                    // Held: the memory before the hub is bounded by the hold limit, and the
+                    // readings are still there, none dropped.
+                    let stats = uplink.uplink.statistics
+                    #expect(stats.droppedMessages == 0)
+                    // (An encoded reading here is 80–90 bytes.)
+                    #expect(stats.queuedBytes < 2 * holdBytes && stats.pendingReadings * 60 < 2 * holdBytes, "\(stats)")
+                    break
+                }
+                try await Task.sleep(for: .milliseconds(1))
+            }
+            #expect(notReady, "the sink stayed ready while the hub read nothing (\(emitted) readings delivered to it)")
+
+            hub.hub.process.signal(SIGCONT)
+            _ = try await waitFor("the sink is ready again", timeout: .seconds(30)) { sink.isReady ? true : nil }
+            _ = try await waitFor("everything held arrives", timeout: .seconds(30)) { received(view).count >= emitted ? true : nil }
+            #expect(received(view).map(\.index) == Array(0..<emitted))
+            #expect(uplink.uplink.statistics.droppedMessages == 0)
+
+            _ = try await uplink.stop(log: log)
         }
-        #expect(notReady, "the sink stayed ready while the hub read nothing (\(emitted) readings delivered to it)")
-
-        hub.hub.process.signal(SIGCONT)
-        _ = try await waitFor("the sink is ready again", timeout: .seconds(30)) { sink.isReady ? true : nil }
-        _ = try await waitFor("everything held arrives", timeout: .seconds(30)) { received(view).count >= emitted ? true : nil }
-        #expect(received(view).map(\.index) == Array(0..<emitted))
-        #expect(uplink.uplink.statistics.droppedMessages == 0)
-
-        _ = try await uplink.stop(log: log)
-        await view.connection.disconnect()
-        _ = await collecting.value
-        await hub.stop()
     }
 
     @Test("a graceful stop while the hub reads nothing does not wait for its acknowledgements, and what was not acknowledged stays in the outbox")

@@ -2,6 +2,7 @@ import Foundation
 import GatewayCore
 import Logging
 import Testing
+import TestSupport
 import Storage
 @testable import Uplink
 
@@ -126,23 +127,7 @@ struct TelemetryQueueTests {
     /// The documented telemetry form (docs/protocol.md), written the plain way: `String`s,
     /// `Value.format`, scalar-by-scalar escaping (the encoder before it wrote bytes).
     static func referenceMessage(gateway: String, seq: UInt64, readings: ArraySlice<Reading>) -> [UInt8] {
-        func quoted(_ s: String) -> String {
-            var text = "\""
-            for scalar in s.unicodeScalars {
-                switch scalar {
-                case "\"": text += "\\\""
-                case "\\": text += "\\\\"
-                case "\n": text += "\\n"
-                case "\r": text += "\\r"
-                case "\t": text += "\\t"
-                case _ where scalar.value < 0x20:
-                    let hex = String(scalar.value, radix: 16)
-                    text += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-                default: text.unicodeScalars.append(scalar)
-                }
-            }
-            return text + "\""
-        }
+        let quoted = ReferenceJSON.quoted
         func value(_ r: Reading) -> String {
             if case .bad = r.quality { return "null" }
             switch r.value {
