@@ -129,8 +129,8 @@ package final class TelemetryQueue: Sendable {
     @discardableResult
     package func sealNow() -> Int {
         let count = sealing.withLock { _ -> Int in
-            let (parts, bytes, floor) = state.withLock { s -> ([EncodedReadings], Int, UInt64?) in
-                let taken = (s.pending, s.pendingBytes, s.sessionFloor)
+            let (parts, bytes) = state.withLock { s -> ([EncodedReadings], Int) in
+                let taken = (s.pending, s.pendingBytes)
                 s.pending = []
                 s.pendingReadings = 0
                 s.pendingSince = nil
@@ -174,7 +174,10 @@ package final class TelemetryQueue: Sendable {
             }
             // During a session the outbox applies no bounds: the hold limit bounds what
             // grows, and a message in flight must not be dropped and then acknowledged.
-            store.append(batches, applyingBounds: floor == nil)
+            // (Asked now, not when the readings were taken: a session that ended meanwhile
+            // leaves the hub away, and the bounds apply.)
+            let sessionUp = state.withLock { $0.sessionFloor != nil }
+            store.append(batches, applyingBounds: !sessionUp)
             let sealed = batches.reduce(0) { $0 + $1.payload.count }
             state.withLock { s in
                 s.pendingBytes -= bytes

@@ -198,7 +198,11 @@ struct OutboxEndToEndTests {
                     _ = try await waitFor("messages dropped", timeout: .seconds(30)) {
                         gateway.uplink.statistics.droppedMessages >= 20 ? true : nil
                     }
-                    #expect(gateway.uplink.statistics.queuedBytes <= 8 * 1024)
+                    // Within the bound, except that the newest message always stays, even alone
+                    // beyond it (one batch interval's readings can exceed 8 KB when a loaded
+                    // machine delays the batcher).
+                    let held = gateway.uplink.statistics
+                    #expect(held.queuedBytes <= 8 * 1024 || held.queuedMessages == 1, "\(held)")
                     // Messages below this were sealed while the hub was away, with nothing in flight.
                     sealedAway = Int(gateway.uplink.statistics.nextSeq)
                 }
