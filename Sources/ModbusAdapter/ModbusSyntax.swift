@@ -171,7 +171,14 @@ public enum ModbusSyntax: ProtocolSyntax {
     /// two devices naming the same `serial` device with a different baud, parity, data bits,
     /// stop bits or RS-485 mode would each be right only half the time. Reported at the device
     /// that disagrees with the first one on the bus.
+    /// Modbus connections (TCP host:port pairs and serial buses) one gateway process serves at
+    /// most. libmodbus waits for answers with select(2), which aborts the process on a
+    /// descriptor numbered 1024 or above; this leaves 64 for the outbox, the ledger, the hub and
+    /// the other adapters.
+    public static let maxConnections = 960
+
     public static func check(devices: [DeviceDefinition], reporter: MapReporter) {
+        checkConnectionCount(devices, reporter: reporter)
         var first: [String: (device: DeviceDefinition, port: ModbusSerialPort)] = [:]
         for device in devices {
             guard case .rtu(let port) = device.modbusConnection.transport else { continue }
@@ -187,6 +194,23 @@ public enum ModbusSyntax: ProtocolSyntax {
             reporter.error("device '\(device.id)': serial bus \(port.device) runs at \(lineSettings(bus.port)) for device '\(bus.device.id)'\(at), not \(lineSettings(port))",
                            at: device.location ?? SourceLocation(file: port.device, line: 0, column: 0),
                            hint: "devices on one bus share its port: give them the same \(differing.joined(separator: ", "))")
+        }
+    }
+
+    /// More connections than one process can serve is an error at the first device beyond
+    /// them: better refused with a reason than aborted by libmodbus once running.
+    private static func checkConnectionCount(_ devices: [DeviceDefinition], reporter: MapReporter) {
+        var endpoints: Set<String> = []
+        for device in devices {
+            endpoints.insert(device.modbusConnection.transport.endpoint)
+            guard endpoints.count == maxConnections + 1 else { continue }
+            let total = Set(devices.map(\.modbusConnection.transport.endpoint)).count
+            reporter.error("device '\(device.id)': the maps need \(total) Modbus connections (host:port pairs and serial buses); "
+                           + "one gateway serves at most \(maxConnections), as libmodbus waits with select(2), which cannot watch "
+                           + "descriptors numbered 1024 or above",
+                           at: device.location ?? SourceLocation(file: device.modbusConnection.transport.endpoint, line: 0, column: 0),
+                           hint: "split the devices over two gateways, or reach several units through one gateway or bus (one connection)")
+            return
         }
     }
 

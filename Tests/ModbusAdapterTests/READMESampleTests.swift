@@ -21,3 +21,33 @@ struct READMESampleTests {
         #expect(device.points.filter { $0.access.isWritable }.map(\.name) == ["fan_speed", "fan_enable"])
     }
 }
+
+@Suite("Modbus connections per gateway")
+struct ConnectionLimitTests {
+    func map(connections: Int) -> String {
+        "devices:\n" + (1...connections).map { n in
+            """
+              - id: meter-\(n)
+                protocol: modbus
+                connection: { host: 127.0.0.1, port: \(10_000 + n) }
+                points: { energy: { table: holding, address: 0, type: uint16 } }
+
+            """
+        }.joined()
+    }
+
+    @Test("maps needing more Modbus connections than one process can wait on are refused at the first device beyond them, naming the count and the fix")
+    func beyondTheLimit() {
+        let limit = ModbusSyntax.maxConnections
+        let (atLimit, fine) = DeviceMapLoader.modbus.parse(yaml: map(connections: limit), file: "site.yaml")
+        #expect(atLimit?.devices.count == limit, "\(fine.prefix(3))")
+        #expect(fine.isEmpty)
+
+        let (beyond, diagnostics) = DeviceMapLoader.modbus.parse(yaml: map(connections: limit + 5), file: "site.yaml")
+        #expect(beyond == nil)
+        let error = diagnostics.first { $0.severity == .error }
+        #expect(diagnostics.filter { $0.severity == .error }.count == 1)
+        #expect(error?.message.contains("device 'meter-\(limit + 1)': the maps need \(limit + 5) Modbus connections") == true, "\(String(describing: error))")
+        #expect(error?.location.file == "site.yaml" && (error?.location.line ?? 0) > 0)
+    }
+}
