@@ -72,6 +72,12 @@ final class PollerPool: Sendable {
     }
 
     private let state = Mutex(State())
+    /// The kernel's ids of the pool's threads, for tests: a thread that a pool thread starts
+    /// (a concurrency or dispatch worker) inherits its name, so names alone do not tell.
+    private let kernelIDs = Mutex<[Int32]>([])
+
+    /// The kernel thread ids of the threads started so far.
+    var kernelThreadIDs: [Int32] { kernelIDs.withLock { $0 } }
 
     init(limit: Int) {
         self.limit = max(1, limit)
@@ -164,10 +170,18 @@ final class PollerPool: Sendable {
             // within the 15 characters it keeps: "modbus-poll-12".
             let name = "modbus-poll-\(number)"
             let thread = Thread { [self] in
+                // Straight to the kernel (Glibc's pthread_setname_np is not imported, and
+                // Foundation's name does not always reach Linux): until then a new thread bears
+                // the name of the thread that started it.
+                try? name.write(toFile: "/proc/thread-self/comm", atomically: false, encoding: .utf8)
                 Thread.current.name = name
+                // `/proc/thread-self` links to `PID/task/TID` (Glibc's gettid is not imported).
+                if let link = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/thread-self"),
+                   let id = link.split(separator: "/").last.flatMap({ Int32($0) }) {
+                    kernelIDs.withLock { $0.append(id) }
+                }
                 work()
             }
-            thread.name = name
             thread.start()
         }
     }

@@ -2,7 +2,7 @@ import DeviceMaps
 import DevTools
 import Foundation
 import GatewayCore
-import ModbusAdapter
+@testable import ModbusAdapter
 import Simulators
 import Testing
 import TestSupport
@@ -76,20 +76,18 @@ struct PollerPoolTests {
                 #expect(simulator.requestCounts[6] == 1, "boiler-\(n + 1)")
             }
         }
-        // The pool's threads live as long as the process, so the ids seen over the whole run
-        // are its threads (a thread per connection would show one per connection).
-        let names = seen.values.sorted()
-        #expect(!seen.isEmpty)
-        #expect(seen.count <= limit, "\(seen.count) threads: \(names)")
-        #expect(names.allSatisfy { $0.hasPrefix("modbus-poll-") }, "\(names)")
-        // Each its own name. A thread starting this instant bears its creator's name until it
-        // names itself, its first step: read again until none is starting (bounded).
-        var now = try modbusConnectionThreads()
-        let settle = ContinuousClock.now + .seconds(10)
-        while Set(now.values).count != now.count, ContinuousClock.now < settle {
-            try await Task.sleep(for: .milliseconds(50))
-            now = try modbusConnectionThreads()
+        // The pool's threads live as long as the process and are shared by every adapter (and
+        // suite) of it: at most `limit`, each named for itself. A thread per connection would
+        // show as threads named after their endpoints, outside the pool.
+        let pool = PollerPool.shared.kernelThreadIDs
+        #expect(!pool.isEmpty)
+        #expect(pool.count <= limit, "\(pool.count) pool threads")
+        let outside = seen.filter { !$0.value.hasPrefix("modbus-poll-") }
+        #expect(outside.isEmpty, "connection threads outside the pool: \(outside.values.sorted())")
+        let names = try pool.compactMap { id in
+            try modbusConnectionThreads()[Int(id)]
         }
-        #expect(Set(now.values).count == now.count, "\(now.values.sorted())")
+        #expect(names.count == pool.count, "every pool thread named modbus-poll-N: \(names)")
+        #expect(Set(names).count == names.count, "each its own name: \(names.sorted())")
     }
 }
