@@ -39,14 +39,6 @@ public enum JSONText {
         bytes.append(UInt8(ascii: "\""))
     }
 
-    /// Appends `s` as a JSON string literal to text.
-    public static func appendQuoted(_ s: String, to text: inout String) {
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(s.utf8.count + 2)
-        appendQuoted(s, to: &bytes)
-        text += String(decoding: bytes, as: UTF8.self)
-    }
-
     /// `s` as a JSON string literal, quotes included.
     public static func quoted(_ s: String) -> String {
         var bytes: [UInt8] = []

@@ -108,6 +108,4 @@ struct JSONWriter {
         string(k)
         bytes.append(UInt8(ascii: ":"))
     }
-
-    var text: String { String(decoding: bytes, as: UTF8.self) }
 }

@@ -144,7 +144,6 @@ package final class TelemetryQueue: Sendable {
             var current: [EncodedReadings.Slice] = []
             var chunkBytes = 64
             var readingsInCurrent = 0
-            var counts: [Int] = []
             for part in parts {
                 var start = 0
                 for i in 0..<part.count {
@@ -152,7 +151,6 @@ package final class TelemetryQueue: Sendable {
                     if readingsInCurrent > 0, chunkBytes + size > maxMessageBytes {
                         if i > start { current.append(part[start..<i]) }
                         messages.append(current)
-                        counts.append(readingsInCurrent)
                         current = []
                         readingsInCurrent = 0
                         chunkBytes = 64
@@ -164,13 +162,12 @@ package final class TelemetryQueue: Sendable {
                 if part.count > start { current.append(part[start..<part.count]) }
             }
             messages.append(current)
-            counts.append(readingsInCurrent)
             let first = store.nextSeq
             let created = store.configuration.clock()
             let batches = messages.enumerated().map { i, parts in
                 let seq = first + UInt64(i)
                 return TelemetryBatch(seq: seq, payload: MQTTWire.telemetry(header: header, seq: seq, parts: parts),
-                                      readingCount: counts[i], created: created)
+                                      readingCount: parts.reduce(0) { $0 + $1.count }, created: created)
             }
             // During a session the outbox applies no bounds: the hold limit bounds what
             // grows, and a message in flight must not be dropped and then acknowledged.
@@ -199,19 +196,17 @@ package final class TelemetryQueue: Sendable {
     /// A session with the hub began: what it seals from now on counts against the hold limit
     /// until acknowledged. The backlog from before does not: it drains first, in order.
     package func sessionStarted() {
-        let next = store.nextSeq
-        state.withLock { s in
-            s.sessionFloor = next
-            s.sessionBytes = 0
-            s.senderIdle = false
-            updateReady(s)
-        }
+        setSession(floor: store.nextSeq)
     }
 
     /// The session ended: nothing is in flight, and the outbox takes everything again.
     func sessionEnded() {
+        setSession(floor: nil)
+    }
+
+    private func setSession(floor: UInt64?) {
         state.withLock { s in
-            s.sessionFloor = nil
+            s.sessionFloor = floor
             s.sessionBytes = 0
             s.senderIdle = false
             updateReady(s)
