@@ -104,7 +104,12 @@ let package = Package(
             name: "DevTools",
             dependencies: [.product(name: "Logging", package: "swift-log")]
         ),
-        // Composition: a configuration in, a running gateway out.
+        // What the `map` commands print (show, plan, new), through the protocols' plugins.
+        .target(
+            name: "MapReports",
+            dependencies: ["DeviceMaps", "GatewayCore"]
+        ),
+        // Composition: a configuration in, a running gateway out; the registry of protocols.
         .target(
             name: "Gateway",
             dependencies: ["GatewayCore", "DeviceMaps", "ModbusAdapter", "MQTTDevicesAdapter", "DoorSimAdapter", "HueAdapter", "Uplink", "MQTTClient", "Storage",
@@ -114,7 +119,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "edgegate",
-            dependencies: ["Gateway", "GatewayCore", "DeviceMaps", "ModbusAdapter", "Simulators", "DevTools", "CMalloc",
+            dependencies: ["Gateway", "GatewayCore", "DeviceMaps", "MapReports", "ModbusAdapter", "Simulators", "DevTools", "CMalloc",
                            "MQTTClient", "Uplink", "DoorSimAdapter", "MQTTDevicesAdapter", "HueAdapter",
                            .product(name: "ArgumentParser", package: "swift-argument-parser"),
                            .product(name: "Logging", package: "swift-log"),
@@ -153,7 +158,7 @@ let package = Package(
         .testTarget(name: "UplinkTests",
                     dependencies: ["Uplink", "Storage", "MQTTClient", "GatewayCore", "TestSupport", "DevTools"]),
         .testTarget(name: "IntegrationTests",
-                    dependencies: ["Gateway", "GatewayCore", "DeviceMaps", "Simulators", "ModbusAdapter", "CModbus", "DoorSimAdapter",
+                    dependencies: ["Gateway", "GatewayCore", "DeviceMaps", "MapReports", "Simulators", "ModbusAdapter", "CModbus", "DoorSimAdapter",
                                    "MQTTClient", "MQTTDevicesAdapter", "Uplink", "Storage", "TestSupport", "DevTools"],
                     exclude: ["Peers"]),
     ],

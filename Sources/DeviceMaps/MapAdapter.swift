@@ -2,15 +2,9 @@ import GatewayCore
 import Logging
 
 /// A protocol adapter that serves the device-map devices of one protocol: the gateway
-/// creates one per registered protocol, hands it the devices whose `protocol:` is its
-/// syntax's name, and switches it to new ones on a reload.
-///
-/// Adding a protocol to the gateway means one type conforming to this (and its
-/// `ProtocolSyntax`) in the adapter's target and one line in `GatewayProtocols.adapters`.
+/// creates one per registered protocol (`ProtocolPlugin.adapter`), hands it the devices whose
+/// `protocol:` is its plugin's name, and switches it to new ones on a reload.
 public protocol MapAdapter: DeviceAdapter {
-    /// The device-map syntax of the protocol; its `name` selects the devices this adapter serves.
-    static var syntax: any ProtocolSyntax.Type { get }
-
     /// Creates the adapter; nothing connects until `run`.
     /// - Parameter devices: the devices of this protocol only, profiles expanded, in map order.
     init(devices: [DeviceDefinition], logger: Logger)
@@ -25,28 +19,12 @@ public protocol MapAdapter: DeviceAdapter {
     /// unchanged devices keep running without a gap, removed ones stop, added ones start.
     /// Returns once the new set is in force, so no removed device is read afterwards.
     func update(devices: [DeviceDefinition]) async
-
-    /// For `edgegate map plan`, a protocol without a register read plan: what reading `device`
-    /// asks of the network, in one sentence (`subscribed to zigbee2mqtt/door on …`, `GET
-    /// /lights every 1s, shared by 3 devices of the bridge`). `devices` are all the devices of
-    /// this protocol in the maps, for requests that devices share.
-    static func requestSummary(of device: DeviceDefinition, among devices: [DeviceDefinition]) -> String
 }
 
 extension MapAdapter {
     /// The adapter as the daemon makes it: connections have no identity to take over.
     public init(oneShotReadOf devices: [DeviceDefinition], logger: Logger) {
         self.init(devices: devices, logger: logger)
-    }
-
-    /// Says that the protocol describes no requests; protocols that make requests say which.
-    public static func requestSummary(of device: DeviceDefinition, among devices: [DeviceDefinition]) -> String {
-        "protocol '\(syntax.name)' describes no read requests"
-    }
-
-    /// The devices of `devices` that this adapter's protocol serves.
-    public static func own(_ devices: [DeviceDefinition]) -> [DeviceDefinition] {
-        devices.filter { $0.protocolName == syntax.name }
     }
 }
 

@@ -27,13 +27,6 @@ public enum DoorSimAdapterError: Error, Sendable, Hashable, CustomStringConverti
 /// an unchanged device playing on (same state, same position, no gap), starts a changed one
 /// afresh and stops a removed one. Writes are refused: a door sensor only reports.
 public final class DoorSimAdapter: MapAdapter {
-    /// `door-sim`.
-    public static var syntax: any ProtocolSyntax.Type { DoorSimSyntax.self }
-
-    /// Simulated in the process: nothing goes over a network.
-    public static func requestSummary(of device: DeviceDefinition, among devices: [DeviceDefinition]) -> String {
-        "no requests: simulated inside the gateway"
-    }
 
     private struct Player {
         var definition: DeviceDefinition

@@ -113,7 +113,7 @@ public struct DeviceMapWatcher: Service {
 
     /// Validates the maps as they are on disk and applies them, or logs why not.
     private func reload(trigger: String) async {
-        let (map, diagnostics) = DeviceMapLoader.standard.validate(paths: settings.paths)
+        let (map, diagnostics) = gateway.protocols.loader.validate(paths: settings.paths)
         guard let map else {
             let errors = diagnostics.filter { $0.severity == .error }.count
             logger.warning("device-map reload rejected: the running configuration stays", metadata: [

@@ -35,8 +35,10 @@ public struct Gateway: Sendable {
     public let uplink: MQTTUplink
     /// The one place where commands reach devices.
     public let router: CommandRouter
-    /// One adapter per supported protocol (`GatewayProtocols.adapters`).
+    /// One adapter per protocol of `protocols`, in its order.
     public let adapters: [any MapAdapter]
+    /// The protocols this gateway serves.
+    public let protocols: ProtocolRegistry
     /// Report by exception, between the adapters and the uplink.
     public let reportFilter: ReportFilter
 
@@ -50,12 +52,14 @@ public struct Gateway: Sendable {
     ///     `configuration.devicemaps` and reloads on SIGHUP); nil: only `reload(to:trigger:)`.
     ///   - tuning: adjusts the uplink's settings beyond the configuration file (tests, demo).
     ///   - wallClock: what SAS token expiries are counted from (tests pin it).
+    ///   - protocols: the protocols served (a test adds its own to the standard ones).
     /// - Throws: `GatewayError`; the outbox is opened (and checked) here, so a file that
     ///   cannot be opened stops the start-up with its reason.
     public init(configuration: GatewayConfiguration, deviceMap: DeviceMap, logger: Logger,
                 watch: DeviceMapWatch? = nil,
                 tuning: (inout MQTTUplinkConfiguration) -> Void = { _ in },
-                wallClock: @escaping @Sendable () -> Date = { Date() }) throws(GatewayError) {
+                wallClock: @escaping @Sendable () -> Date = { Date() },
+                protocols: ProtocolRegistry = .standard) throws(GatewayError) {
         let settings = configuration.uplink
         let profile = try Self.uplinkProfile(for: configuration, logger: logger, now: wallClock)
         // The configuration loader enforces these too; a configuration built in code must not
@@ -66,8 +70,8 @@ public struct Gateway: Sendable {
         if !settings.useTLS && !settings.insecure {
             throw .invalidConfiguration("uplink: plain MQTT needs `insecure: true`")
         }
-        try Self.checkProtocols(deviceMap)
-        let adapters = GatewayProtocols.makeAdapters(deviceMap.devices, logger: logger)
+        try Self.checkProtocols(deviceMap, protocols)
+        let adapters = protocols.makeAdapters(deviceMap.devices, logger: logger)
         // The outbox first: a start-up stopped by a file names the outbox before the ledger beside it.
         let outbox: OutboxStore
         do {
@@ -99,6 +103,7 @@ public struct Gateway: Sendable {
                                  handler: { router.submit($0) }, logger: logger, profile: profile)
         self.router = router
         self.adapters = adapters
+        self.protocols = protocols
         self.reportFilter = ReportFilter(policies: Self.reportPolicies(deviceMap))
         self.applied = AppliedMap(deviceMap)
         self.watch = watch
@@ -134,9 +139,9 @@ public struct Gateway: Sendable {
     }
 
     /// The loader refuses unknown protocols; a map built in code must not lose devices silently either.
-    private static func checkProtocols(_ deviceMap: DeviceMap) throws(GatewayError) {
-        if let other = deviceMap.devices.first(where: { GatewayProtocols.adapter(for: $0.protocolName) == nil }) {
-            let known = GatewayProtocols.syntaxes.map { $0.name }.joined(separator: ", ")
+    private static func checkProtocols(_ deviceMap: DeviceMap, _ protocols: ProtocolRegistry) throws(GatewayError) {
+        if let other = deviceMap.devices.first(where: { protocols.plugin(named: $0.protocolName) == nil }) {
+            let known = protocols.plugins.map(\.name).joined(separator: ", ")
             throw .unsupported("device \(other.id): unknown protocol '\(other.protocolName)'; known: \(known)")
         }
     }
@@ -166,13 +171,13 @@ public struct Gateway: Sendable {
     ///   changes then.
     @discardableResult
     public func reload(to deviceMap: DeviceMap, trigger: String = "request") async throws(GatewayError) -> DeviceMapDiff {
-        try Self.checkProtocols(deviceMap)
+        try Self.checkProtocols(deviceMap, protocols)
         let diff = await applied.replace(with: deviceMap) { diff in
             guard !diff.isEmpty else { return }
             // Adapters first, router second: a command to an added device finds it running.
             await withTaskGroup(of: Void.self) { group in
-                for adapter in adapters {
-                    group.addTask { await adapter.update(devices: type(of: adapter).own(deviceMap.devices)) }
+                for (plugin, adapter) in zip(protocols.plugins, adapters) {
+                    group.addTask { await adapter.update(devices: plugin.own(deviceMap.devices)) }
                 }
             }
             let before = router.devices

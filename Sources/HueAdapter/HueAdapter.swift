@@ -19,9 +19,6 @@ import Synchronization
 /// invalid value, unknown parameter and "device is set to off" are `rejected` with the
 /// bridge's words. Writes work whether or not `run` is active.
 public final class HueAdapter: MapAdapter {
-    /// Hue bridges, API v1.
-    public static var syntax: any ProtocolSyntax.Type { HueSyntax.self }
-
     private struct State {
         var devices: [DeviceDefinition] = []
         var definitions: [String: DeviceDefinition] = [:]
@@ -121,7 +118,7 @@ public final class HueAdapter: MapAdapter {
 
     /// The requests of the bridge poller that reads `device`: one GET per collection its
     /// devices read, at the shortest poll of those devices.
-    public static func requestSummary(of device: DeviceDefinition, among devices: [DeviceDefinition]) -> String {
+    static func requestSummary(of device: DeviceDefinition, among devices: [DeviceDefinition]) -> String {
         let connection = device.hueConnection
         let key = BridgeKey(bridge: connection.bridge, username: connection.username)
         let sharing = bridges(of: devices).first { $0.key == key }?.members ?? [device]

@@ -44,9 +44,6 @@ public struct MQTTDeviceStatistics: Sendable, Hashable {
 /// the point's payload template to its command topic (QoS 1) and return the values sent:
 /// MQTT has no read-back.
 public final class MQTTDevicesAdapter: MapAdapter {
-    /// `protocol: mqtt`.
-    public static var syntax: any ProtocolSyntax.Type { MQTTDeviceSyntax.self }
-
     private struct State {
         var devices: [DeviceDefinition] = []
         var definitions: [String: DeviceDefinition] = [:]
@@ -93,7 +90,7 @@ public final class MQTTDevicesAdapter: MapAdapter {
     }
 
     /// Not polled: the topics it is subscribed to, on which broker.
-    public static func requestSummary(of device: DeviceDefinition, among devices: [DeviceDefinition]) -> String {
+    static func requestSummary(of device: DeviceDefinition, among devices: [DeviceDefinition]) -> String {
         var filters: [String] = []
         for route in Route.routes(of: device) where !filters.contains(route.topic) { filters.append(route.topic) }
         let topics = filters.isEmpty ? "no topic (no readable point)" : filters.joined(separator: ", ")

@@ -39,8 +39,6 @@ public enum ModbusAdapterError: Error, Sendable, Hashable, CustomStringConvertib
 /// disagree (`ModbusSyntax.check(devices:reporter:)`), and for hand-built definitions the
 /// first device's settings open the port.
 public final class ModbusAdapter: MapAdapter {
-    /// Modbus TCP and RTU.
-    public static var syntax: any ProtocolSyntax.Type { ModbusSyntax.self }
 
     private struct State {
         /// The devices in map order.

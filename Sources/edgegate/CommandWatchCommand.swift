@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import GatewayCore
+import MapReports
 import Logging
 import MQTTClient
 import Synchronization

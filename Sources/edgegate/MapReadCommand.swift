@@ -3,6 +3,7 @@ import DeviceMaps
 import Foundation
 import Gateway
 import GatewayCore
+import MapReports
 
 /// `edgegate map read PATH --device ID`: one reading of every point of one device, printed,
 /// like Telegraf's `--test`.
@@ -37,14 +38,14 @@ struct MapReadCommand: AsyncParsableCommand {
         guard let definition = map.devices.first(where: { $0.id == device }) else {
             throw failInput("no device '\(device)' in \(paths.joined(separator: ", ")) (devices: \(map.devices.map(\.id).joined(separator: ", ")))")
         }
-        guard let adapterType = GatewayProtocols.adapter(for: definition.protocolName) else {
+        guard let plugin = ProtocolRegistry.standard.plugin(named: definition.protocolName) else {
             throw failInput("device '\(device)': protocol '\(definition.protocolName)' has no adapter in this build")
         }
         let points = definition.points.filter(\.access.isReadable)
         guard !points.isEmpty else {
             throw failInput("device '\(device)' has no readable points (every point is access: write)")
         }
-        let adapter = adapterType.init(oneShotReadOf: [definition], logger: logger)
+        let adapter = plugin.adapter.init(oneShotReadOf: [definition], logger: logger)
         let started = Date()
         let readings = await Self.collect(points: Set(points.map(\.name)), of: device, from: adapter, within: timeout.duration)
         // A point with nothing by the timeout reads bad, saying so, like any point that failed.

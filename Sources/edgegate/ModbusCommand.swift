@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import GatewayCore
+import MapReports
 import ModbusAdapter
 
 /// `edgegate modbus ...`: tools that talk to Modbus devices directly, without a device map.

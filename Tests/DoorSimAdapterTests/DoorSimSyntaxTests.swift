@@ -36,7 +36,7 @@ struct DoorSimSyntaxTests {
         #expect(back.door == nil && back.speed == 60 && back.parameters.battery == 30 && back.parameters.batteryDrain == 5)
         #expect(back.schedule(device: "back-door").door == "back-door")
         #expect(devices[1].poll == .seconds(1))
-        #expect(GatewayProtocols.adapter(for: "door-sim") == DoorSimAdapter.self)
+        #expect(ProtocolRegistry.standard.plugin(named: "door-sim")?.adapter == DoorSimAdapter.self)
     }
 
     @Test("map show lists the connection with its defaults and each point's field")
@@ -106,7 +106,7 @@ struct DoorSimSyntaxTests {
 
     @Test("the schema of a build with several protocols checks a door-sim device's points against door-sim's keys and rules, Modbus points against Modbus's")
     func schemaRulesPerProtocol() throws {
-        let schema = DeviceMapSchema.object(protocols: GatewayProtocols.syntaxes)
+        let schema = DeviceMapSchema.object(protocols: ProtocolRegistry.standard.syntaxes)
         let defs = try #require(schema["$defs"] as? [String: Any])
         let door = try #require(defs["point-door-sim"] as? [String: Any])
         #expect(door["required"] as? [String] == ["field"])

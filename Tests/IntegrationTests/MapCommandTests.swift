@@ -215,7 +215,7 @@ struct MapNewTests {
         defer { dir.remove() }
         let result = try await runEdgegate(["map", "new", "--protocol", "bacnet"], in: dir)
         #expect(result.status == 2)
-        #expect(result.output.contains("protocol 'bacnet' has no template yet; supported: modbus, mqtt, hue, door-sim"), "\(result.output)")
+        #expect(result.output.contains("protocol 'bacnet' has no template yet; supported: modbus, mqtt, door-sim, hue"), "\(result.output)")
     }
 }
 

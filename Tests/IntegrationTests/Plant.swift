@@ -230,33 +230,37 @@ struct Plant {
     let log = LogCapture()
     /// Holds the gateway's outbox (`outbox.sqlite`).
     let directory: TemporaryDirectory
+    /// The protocols of the map and the gateway.
+    var protocols = ProtocolRegistry.standard
 
     /// Starts a hub and a simulator serving `mapYAML`, whose `PORT` becomes the simulator's port.
     /// - Parameter sas: also open the hub's SAS listener (IoT Hub user names and tokens).
-    static func start(mapYAML: String = boilerMapYAML, sas: Bool = false) async throws -> Plant {
+    /// - Parameter protocols: the protocols of the map and the gateway.
+    static func start(mapYAML: String = boilerMapYAML, sas: Bool = false, protocols: ProtocolRegistry = .standard) async throws -> Plant {
         let hub = try await TestHub.start(sas: sas)
         let (port, map, simulator) = try withFreshPorts(isPortTaken: { $0 is SimulatorError }) {
             let port = try freeLoopbackPort()
-            let map = try deviceMap(mapYAML, modbusPort: port)
+            let map = try deviceMap(mapYAML, modbusPort: port, protocols: protocols)
             // The simulator serves the Modbus devices; the map may have devices of other protocols.
             let simulator = try ModbusSimulator(devices: map.devices.filter { $0.protocolName == ModbusSyntax.name }, port: port,
                                                 animated: false, logger: Logger(label: "sim"))
             try simulator.start()
             return (port, map, simulator)
         }
-        return Plant(hub: hub, simulator: simulator, modbusPort: port, map: map, directory: try TemporaryDirectory(prefix: "edgegate-plant"))
+        return Plant(hub: hub, simulator: simulator, modbusPort: port, map: map, directory: try TemporaryDirectory(prefix: "edgegate-plant"),
+                     protocols: protocols)
     }
 
     /// A device map from `yaml`, whose `PORT` becomes `modbusPort`; it must validate.
-    static func deviceMap(_ yaml: String, modbusPort: Int) throws -> DeviceMap {
-        let (map, diagnostics) = DeviceMapLoader.standard.parse(yaml: yaml.replacingOccurrences(of: "PORT", with: "\(modbusPort)"), file: "plant.yaml")
+    static func deviceMap(_ yaml: String, modbusPort: Int, protocols: ProtocolRegistry = .standard) throws -> DeviceMap {
+        let (map, diagnostics) = protocols.loader.parse(yaml: yaml.replacingOccurrences(of: "PORT", with: "\(modbusPort)"), file: "plant.yaml")
         guard let map else { throw ProbeError("test map does not validate: \(diagnostics)") }
         return map
     }
 
     /// Another version of the plant's device map (for a reload), with the simulator's port as `PORT`.
     func deviceMap(_ yaml: String) throws -> DeviceMap {
-        try Self.deviceMap(yaml, modbusPort: modbusPort)
+        try Self.deviceMap(yaml, modbusPort: modbusPort, protocols: protocols)
     }
 
     /// The plant's gateway configuration; the outbox is `outbox.sqlite` in the plant's folder
@@ -289,7 +293,7 @@ struct Plant {
             $0.initialBackoff = initialBackoff
             $0.maxBackoff = max(initialBackoff, .milliseconds(500))
             tuning(&$0)
-        }, wallClock: wallClock)
+        }, wallClock: wallClock, protocols: protocols)
         let group = ServiceGroup(configuration: .init(services: gateway.services.map { .init(service: $0) }, logger: logger))
         let running = Task { try await group.run() }
         do {
@@ -319,8 +323,9 @@ struct Plant {
     }
 
     /// Starts a plant, runs `body`, and stops the plant whatever happens.
-    static func run(mapYAML: String = boilerMapYAML, sas: Bool = false, _ body: (Plant) async throws -> Void) async throws {
-        let plant = try await start(mapYAML: mapYAML, sas: sas)
+    static func run(mapYAML: String = boilerMapYAML, sas: Bool = false, protocols: ProtocolRegistry = .standard,
+                    _ body: (Plant) async throws -> Void) async throws {
+        let plant = try await start(mapYAML: mapYAML, sas: sas, protocols: protocols)
         do {
             try await body(plant)
         } catch {
