@@ -67,10 +67,11 @@ public final class HubClient: Sendable {
         self.connection = connection
         self.prefix = prefix
         router = MessageRouter()
-        let router = router
-        // Ends by itself with the connection: `messages` finishes then.
+        let (router, messages) = (router, connection.messages)
+        // Ends with the connection, when `messages` finishes. It holds the stream only, not the
+        // connection, so that a client dropped without `disconnect()` still ends its session.
         Task {
-            for await message in connection.messages { router.deliver(message) }
+            for await message in messages { router.deliver(message) }
             router.finish()
         }
     }
