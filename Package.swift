@@ -92,6 +92,11 @@ let package = Package(
                            .product(name: "Logging", package: "swift-log"),
                            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")]
         ),
+        // The operator's side of the uplink contract: commands and responses, the inventory, watching.
+        .target(
+            name: "HubClient",
+            dependencies: ["GatewayCore", "MQTTClient", "Uplink", .product(name: "Logging", package: "swift-log")]
+        ),
         // Device simulators for demos and tests.
         .target(
             name: "Simulators",
@@ -120,7 +125,7 @@ let package = Package(
         .executableTarget(
             name: "edgegate",
             dependencies: ["Gateway", "GatewayCore", "DeviceMaps", "MapReports", "ModbusAdapter", "Simulators", "DevTools", "CMalloc",
-                           "MQTTClient", "Uplink", "DoorSimAdapter", "MQTTDevicesAdapter", "HueAdapter",
+                           "MQTTClient", "Uplink", "HubClient", "DoorSimAdapter", "MQTTDevicesAdapter", "HueAdapter",
                            .product(name: "ArgumentParser", package: "swift-argument-parser"),
                            .product(name: "Logging", package: "swift-log"),
                            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -158,6 +163,8 @@ let package = Package(
         .testTarget(name: "MapReportsTests", dependencies: ["MapReports", "DeviceMaps", "Gateway"]),
         .testTarget(name: "UplinkTests",
                     dependencies: ["Uplink", "Storage", "MQTTClient", "GatewayCore", "TestSupport", "DevTools"]),
+        .testTarget(name: "HubClientTests",
+                    dependencies: ["HubClient", "Uplink", "MQTTClient", "GatewayCore", "TestSupport"]),
         .testTarget(name: "IntegrationTests",
                     dependencies: ["Gateway", "GatewayCore", "DeviceMaps", "MapReports", "Simulators", "ModbusAdapter", "CModbus", "DoorSimAdapter",
                                    "MQTTClient", "MQTTDevicesAdapter", "Uplink", "Storage", "TestSupport", "DevTools"],

@@ -1,15 +1,14 @@
 import ArgumentParser
 import Foundation
 import GatewayCore
+import HubClient
 import MapReports
 import Logging
-import MQTTClient
-import Synchronization
 import Uplink
 
 /// `edgegate command devices`: a gateway's devices, points and named commands, from the
 /// inventory it keeps retained on the hub.
-struct DevicesCommand: AsyncParsableCommand {
+struct CommandDevicesCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "devices",
         abstract: "List a gateway's devices: points (type, unit, access, limits, options) and named commands with their arguments.",
@@ -34,125 +33,38 @@ struct DevicesCommand: AsyncParsableCommand {
     func run() async throws {
         let target = try hub.resolve()
         let logger = logging.makeLogger("edgegate.command")
-        let connection = try await target.connect(purpose: "devices", logger: logger)
-        let statuses = "\(target.settings.prefix)/+/status"
-        let found: (inventory: [UInt8]?, gateways: Set<String>)
-        do {
-            try await connection.subscribe(target.topics.devices, qos: 1)
-            // The other gateways' retained statuses name the ids this hub knows, for the hint
-            // when the inventory does not come.
-            try await connection.subscribe(statuses, qos: 0)
-            found = await Self.collect(connection, inventory: target.topics.devices, prefix: target.settings.prefix,
-                                       wait: wait.duration)
-        } catch {
-            await connection.disconnect()
-            throw failOperation(target.connectFailure(error))
-        }
-        await connection.disconnect()
-        guard let payload = found.inventory else {
-            let known = found.gateways.sorted()
-            let hint = known.isEmpty ? "no gateway has a status under '\(target.settings.prefix)/' on this hub"
-                : "gateways with a status under '\(target.settings.prefix)/': \(known.joined(separator: ", "))"
-            throw failOperation("error: no inventory from gateway \(target.gateway) on \(target.settings.hub) under prefix "
-                                + "'\(target.settings.prefix)' within \(wait.duration): the gateway has never connected to this hub, "
-                                + "or the gateway id or the prefix is wrong (\(hint))")
-        }
+        let client = try await target.connect(purpose: "devices", logger: logger)
         let inventory: Inventory
-        do {
-            inventory = try JSONDecoder().decode(Inventory.self, from: Data(payload))
+        do throws(InventoryError) {
+            inventory = try await client.devices(of: target.gateway, wait: wait.duration)
         } catch {
-            throw failOperation("error: the inventory of gateway \(target.gateway) is not one this CLI can read: \(error)")
+            await client.disconnect()
+            switch error {
+            case .hub(let error):
+                throw failOperation(target.connectFailure(error))
+            case .none(_, _, _, let known):
+                let hint = known.isEmpty ? "no gateway has a status under '\(target.settings.prefix)/' on this hub"
+                    : "gateways with a status under '\(target.settings.prefix)/': \(known.joined(separator: ", "))"
+                throw failOperation("error: no inventory from gateway \(target.gateway) on \(target.settings.hub) under prefix "
+                                    + "'\(target.settings.prefix)' within \(wait.duration): the gateway has never connected to this hub, "
+                                    + "or the gateway id or the prefix is wrong (\(hint))")
+            case .unreadable(_, let reason):
+                throw failOperation("error: the inventory of gateway \(target.gateway) is not one this CLI can read: \(reason)")
+            }
         }
+        await client.disconnect()
         if json {
-            try printJSON(try JSONDecoder().decode(JSONNode.self, from: Data(payload)))
+            try printJSON(try JSONDecoder().decode(JSONNode.self, from: Data(inventory.payload)))
         } else {
             print(inventory.table, terminator: "")
         }
     }
-
-    /// The retained inventory of `inventory` (nil if none within `wait`) and the gateway ids
-    /// seen on status topics meanwhile.
-    static func collect(_ connection: MQTTConnection, inventory topic: String, prefix: String,
-                        wait: Duration) async -> (inventory: [UInt8]?, gateways: Set<String>) {
-        await withTaskGroup(of: ([UInt8]?, Set<String>)?.self) { group in
-            let seen = GatewayIDs()
-            group.addTask {
-                for await message in connection.messages {
-                    if message.topic == topic { return (message.payload, seen.all) }
-                    let levels = message.topic.dropFirst(prefix.count + 1).split(separator: "/")
-                    if message.topic.hasPrefix(prefix + "/"), levels.count == 2, levels[1] == "status" {
-                        seen.insert(String(levels[0]))
-                    }
-                }
-                return (nil, seen.all)
-            }
-            group.addTask {
-                try? await Task.sleep(for: wait)
-                return nil
-            }
-            let first = await group.next() ?? nil
-            group.cancelAll()
-            return first ?? (nil, seen.all)
-        }
-    }
 }
 
-/// Gateway ids collected while waiting.
-private final class GatewayIDs: Sendable {
-    private let ids = Mutex<Set<String>>([])
-
-    func insert(_ id: String) { ids.withLock { _ = $0.insert(id) } }
-
-    var all: Set<String> { ids.withLock { $0 } }
-}
-
-/// The retained inventory (docs/protocol.md, "Inventory"), as the CLI reads it.
-struct Inventory: Decodable {
-    struct Option: Decodable {
-        let value: JSONNode
-        let name: String?
-    }
-
-    struct Point: Decodable {
-        let name: String
-        let type: String
-        let unit: String?
-        let access: String
-        let min: JSONNode?
-        let max: JSONNode?
-        let options: [Option]?
-    }
-
-    struct Argument: Decodable {
-        let name: String
-        let type: String
-        let min: JSONNode?
-        let max: JSONNode?
-        let options: [Option]?
-        let `default`: JSONNode?
-    }
-
-    struct NamedCommand: Decodable {
-        let name: String
-        let description: String?
-        let args: [Argument]
-        let write: [String: JSONNode]
-    }
-
-    struct Device: Decodable {
-        let id: String
-        let `protocol`: String
-        let points: [Point]
-        let writable: [String]
-        let commands: [NamedCommand]
-    }
-
-    let gateway: String
-    let ts: String?
-    let devices: [Device]
-
+/// The inventory as tables for a person.
+extension Inventory {
     /// `5…90`, `≥5`, `≤90` or empty.
-    static func limits(_ min: JSONNode?, _ max: JSONNode?) -> String {
+    fileprivate static func limits(_ min: JSONNode?, _ max: JSONNode?) -> String {
         switch (min.map(humanText), max.map(humanText)) {
         case (let lo?, let hi?): return "\(lo)…\(hi)"
         case (let lo?, nil): return "≥\(lo)"
@@ -162,19 +74,19 @@ struct Inventory: Decodable {
     }
 
     /// `off=0, heat=1` or `0, 1, 2`.
-    static func options(_ options: [Option]?) -> String {
+    fileprivate static func options(_ options: [Option]?) -> String {
         (options ?? []).map { o in o.name.map { "\($0)=\(humanText(o.value))" } ?? humanText(o.value) }.joined(separator: ", ")
     }
 
     /// A named command's write as the map author wrote it: a literal (text unquoted, as
     /// `--arg` takes it) or `$arg` for an argument's value.
-    static func template(_ value: JSONNode) -> String {
+    fileprivate static func template(_ value: JSONNode) -> String {
         if case .string(let s) = value { return s }
         return humanText(value)
     }
 
     /// `celsius: number 10…80 default 20`.
-    static func argument(_ a: Argument) -> String {
+    fileprivate static func argument(_ a: Argument) -> String {
         var parts = ["\(a.name): \(a.type)"]
         let range = limits(a.min, a.max)
         if !range.isEmpty { parts.append(range) }

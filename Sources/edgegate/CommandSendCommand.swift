@@ -1,12 +1,11 @@
 import ArgumentParser
 import Foundation
 import GatewayCore
+import HubClient
 import Logging
-import MQTTClient
-import Uplink
 
 /// `edgegate command send`: publish one command as the operator and wait for its response.
-struct SendCommand: AsyncParsableCommand {
+struct CommandSendCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "send",
         abstract: "Send a command to a device and print the gateway's response.",
@@ -74,30 +73,29 @@ struct SendCommand: AsyncParsableCommand {
             .write(try Self.parsePairs(writes, option: "--write"))
         }
         let sent = Command(id: id ?? UUID().uuidString.lowercased(), device: device, action: action, by: target.settings.identity)
-        let connection = try await target.connect(purpose: "send", logger: logger)
-        let result = await CommandClient.send(sent, on: connection, gateway: target.gateway, prefix: target.settings.prefix,
-                                              timeout: timeout.duration, ttl: ttl?.duration)
-        await connection.disconnect()
-        switch result {
-        case .success(let response):
-            if json {
-                print(String(decoding: response.payload, as: UTF8.self))
-            } else {
-                print(Self.summary(response, device: device))
-            }
-            if response.status != CommandStatus.ok.rawValue {
-                throw ExitCode(1)
-            }
-        case .failure(.hub(let error)):
-            throw failOperation(target.connectFailure(error))
-        case .failure(let error):
+        let client = try await target.connect(purpose: "send", logger: logger)
+        let response: CommandResponse
+        do throws(CommandSendError) {
+            response = try await client.send(sent, to: target.gateway, timeout: timeout.duration, ttl: ttl?.duration)
+        } catch {
+            await client.disconnect()
+            if case .hub(let error) = error { throw failOperation(target.connectFailure(error)) }
             throw failOperation("error: \(error)")
+        }
+        await client.disconnect()
+        if json {
+            print(String(decoding: response.payload, as: UTF8.self))
+        } else {
+            print(Self.summary(response, device: device))
+        }
+        if response.status != .ok {
+            throw ExitCode(1)
         }
     }
 
     /// `ok  boiler-1  wrote boiler-1.setpoint=21.5  (3 ms)  values: setpoint=21.5`.
     static func summary(_ response: CommandResponse, device: String) -> String {
-        var line = "\(response.status ?? "?")  \(device)  \(response.message ?? "")  (\(humanMilliseconds(response.elapsed)))"
+        var line = "\(response.statusText ?? "?")  \(device)  \(response.message ?? "")  (\(humanMilliseconds(response.elapsed ?? .zero)))"
         if !response.values.isEmpty { line += "  values: \(humanPairs(response.values))" }
         return line
     }

@@ -1,5 +1,6 @@
 import Foundation
 import GatewayCore
+import HubClient
 import Logging
 import MQTTClient
 import ServiceLifecycle
@@ -78,8 +79,18 @@ struct DemoConsole: Service {
         var sender = options
         sender.clientID = options.clientID + "-cmd"
         let started = ContinuousClock.now
-        let result = await CommandClient.send(command, gateway: gateway, prefix: prefix, options: sender,
-                                              timeout: .seconds(10), logger: logger)
+        let result: Result<CommandResponse, CommandSendError>
+        do throws(MQTTError) {
+            let client = try await HubClient.connect(sender, prefix: prefix, logger: logger)
+            do throws(CommandSendError) {
+                result = .success(try await client.send(command, to: gateway, timeout: .seconds(10)))
+            } catch {
+                result = .failure(error)
+            }
+            await client.disconnect()
+        } catch {
+            result = .failure(.hub(error))
+        }
         let elapsed = ContinuousClock.now - started
         switch result {
         case .success(let response):

@@ -1,9 +1,9 @@
 import ArgumentParser
 import DeviceMaps
 import Foundation
+import HubClient
 import Logging
 import MQTTClient
-import Uplink
 
 /// How a remote command reaches a gateway: hub address, identity (a certificate pair in the
 /// certs folder), topic prefix and gateway id. Each comes from its flag, else its
@@ -69,29 +69,24 @@ struct HubClientOptions: ParsableArguments {
     }
 }
 
-/// A gateway as the operator reaches it: the resolved settings and the gateway's topics.
+/// A gateway as the operator reaches it: the resolved settings and the gateway id.
 struct RemoteTarget: Sendable {
     let settings: CLISettings
     let gateway: String
 
-    var topics: MQTTTopics { MQTTTopics(prefix: settings.prefix, gateway: gateway) }
-
-    /// Mutual-TLS options for the operator's identity, with a fresh client id (several CLI
-    /// runs at once must not take each other's session over); hostname verification stays on.
-    func mqttOptions(purpose: String) -> MQTTOptions {
-        var options = MQTTOptions(host: settings.hub.host, port: settings.hub.port,
-                                  clientID: "\(settings.identity)-\(purpose)-\(UUID().uuidString.prefix(8).lowercased())",
-                                  tls: MQTTTLS(caFile: settings.caFile, certFile: settings.certFile,
-                                               keyFile: settings.keyFile, verifyHostname: true))
-        options.connectTimeout = .seconds(10)
-        return options
+    /// The operator as the hub client takes it: mutual TLS with the identity's certificate
+    /// pair, hostname verification on.
+    var hubOperator: HubOperator {
+        HubOperator(host: settings.hub.host, port: settings.hub.port, caFile: settings.caFile, certFile: settings.certFile,
+                    keyFile: settings.keyFile, identity: settings.identity, prefix: settings.prefix)
     }
 
-    /// Connects, or fails with exit code 1 and a message that names the hub, the files and
-    /// the check that failed (the client's own sentence), and where each setting came from.
-    func connect(purpose: String, logger: Logger) async throws -> MQTTConnection {
+    /// Connects with a fresh client id (several CLI runs at once must not take each other's
+    /// session over), or fails with exit code 1 and a message that names the hub, the files
+    /// and the check that failed (the client's own sentence), and where each setting came from.
+    func connect(purpose: String, logger: Logger) async throws -> HubClient {
         do {
-            return try await MQTTConnection.connect(mqttOptions(purpose: purpose), logger: logger)
+            return try await HubClient.connect(hubOperator, purpose: purpose, logger: logger)
         } catch {
             throw failOperation(connectFailure(error))
         }
