@@ -158,6 +158,8 @@ let package = Package(
         .testTarget(name: "StorageTests", dependencies: ["Storage", "TestSupport"]),
         .testTarget(name: "UplinkTests",
                     dependencies: ["Uplink", "Storage", "MQTTClient", "GatewayCore", "TestSupport", "DevTools"]),
+        .testTarget(name: "GatewayTests",
+                    dependencies: ["Gateway", "DeviceMaps", .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "IntegrationTests",
                     dependencies: ["Gateway", "GatewayCore", "DeviceMaps", "Simulators", "ModbusAdapter", "CModbus", "DoorSimAdapter",
                                    "MQTTClient", "MQTTDevicesAdapter", "Uplink", "Storage", "TestSupport", "DevTools"],
