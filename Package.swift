@@ -44,10 +44,16 @@ let package = Package(
             name: "GatewayCore",
             dependencies: [.product(name: "Logging", package: "swift-log")]
         ),
-        // YAML device maps and gateway configuration → typed, validated values.
+        // The YAML toolkit with diagnostics (file:line:column, hints, suggestions) that device maps
+        // and every owner of a configuration section parse with.
+        .target(
+            name: "ConfigSyntax",
+            dependencies: ["Yams"]
+        ),
+        // YAML device maps → typed, validated values.
         .target(
             name: "DeviceMaps",
-            dependencies: ["GatewayCore", "Yams", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["ConfigSyntax", "GatewayCore", "Yams", .product(name: "Logging", package: "swift-log")]
         ),
         // Modbus TCP through libmodbus, one thread per connection.
         .target(
@@ -165,6 +171,8 @@ let package = Package(
                     dependencies: ["Uplink", "Storage", "MQTTClient", "GatewayCore", "TestSupport", "DevTools"]),
         .testTarget(name: "HubClientTests",
                     dependencies: ["HubClient", "Uplink", "MQTTClient", "GatewayCore", "TestSupport"]),
+        .testTarget(name: "GatewayTests",
+                    dependencies: ["Gateway", "DeviceMaps", .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "IntegrationTests",
                     dependencies: ["Gateway", "GatewayCore", "DeviceMaps", "MapReports", "Simulators", "ModbusAdapter", "CModbus", "DoorSimAdapter",
                                    "MQTTClient", "MQTTDevicesAdapter", "Uplink", "Storage", "TestSupport", "DevTools"],

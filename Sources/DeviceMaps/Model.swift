@@ -1,24 +1,8 @@
+// Diagnostics and source locations are part of what a device map is (every definition says
+// where it was written, every load reports in file:line:column), so a module that reads maps
+// sees them without importing the syntax target itself.
+@_exported import ConfigSyntax
 import GatewayCore
-
-/// Where something was written in a YAML file, for diagnostics.
-public struct SourceLocation: Sendable, Hashable, CustomStringConvertible {
-    /// The file path as given.
-    public var file: String
-    /// 1-based line.
-    public var line: Int
-    /// 1-based column.
-    public var column: Int
-
-    /// Creates a location.
-    public init(file: String, line: Int, column: Int) {
-        self.file = file
-        self.line = line
-        self.column = column
-    }
-
-    /// `file:line:column`, the form editors link.
-    public var description: String { "\(file):\(line):\(column)" }
-}
 
 /// One point of a device: where it lives, how to convert it, who may write it.
 public struct PointDefinition: Sendable, Hashable {

@@ -88,7 +88,17 @@ public final class AzureIoTHubProfile: UplinkProfile {
 
     /// Client id = device id, IoT Hub's user name, a fresh SAS token as the password (or none
     /// with X.509), and an `online: false` status event as the will.
-    public func connectionPlan(_ configured: MQTTOptions) throws(AzureIoTHub.CredentialError) -> UplinkConnectionPlan {
+    /// - Throws: the `AzureIoTHub.CredentialError`'s sentence when the token cannot be made.
+    public func connectionPlan(_ configured: MQTTOptions) throws(UplinkCredentialError) -> UplinkConnectionPlan {
+        do {
+            return try plan(configured)
+        } catch {
+            throw UplinkCredentialError(error.description)
+        }
+    }
+
+    /// `connectionPlan`, with IoT Hub's own reasons.
+    func plan(_ configured: MQTTOptions) throws(AzureIoTHub.CredentialError) -> UplinkConnectionPlan {
         var options = configured
         options.clientID = deviceID
         options.username = AzureIoTHub.userName(hub: hub, deviceID: deviceID)

@@ -22,7 +22,7 @@ public protocol UplinkProfile: Sendable {
     /// will and, for profiles that have them, fresh credentials.
     /// - Throws: when the credentials cannot be made (an unreadable key file); the uplink
     ///   logs it and tries again after its backoff.
-    func connectionPlan(_ configured: MQTTOptions) throws(AzureIoTHub.CredentialError) -> UplinkConnectionPlan
+    func connectionPlan(_ configured: MQTTOptions) throws(UplinkCredentialError) -> UplinkConnectionPlan
 
     /// Runs on a new connection before telemetry flows: subscriptions, the online status and
     /// the inventory.
@@ -37,6 +37,19 @@ public protocol UplinkProfile: Sendable {
     /// The command an incoming message carries, decoded or not, with where its answer goes;
     /// nil for messages that are not commands (the profile logs what matters about them).
     func command(from message: MQTTMessage) -> IncomingCommand?
+}
+
+/// Why a profile could not make the credentials of a connection attempt, whatever the profile
+/// (an unreadable key file, a key that is not base64): the uplink logs it and tries again, so
+/// it needs the sentence only, never the profile's own error type.
+public struct UplinkCredentialError: Error, Sendable, Hashable, CustomStringConvertible {
+    /// A sentence for the operator; never the credential or the key itself.
+    public var description: String
+
+    /// Creates an error from the profile's sentence.
+    public init(_ description: String) {
+        self.description = description
+    }
 }
 
 /// One connection attempt as a profile wants it.

@@ -9,19 +9,19 @@ import Darwin
 /// Reads the text of an input file, saying in a few words why it cannot: Foundation's own
 /// sentences ("The operation could not be completed. The file doesn't exist.") name neither
 /// the file nor, often, the problem.
-enum TextFile {
+package enum TextFile {
     /// Why a file could not be read: a short phrase (`no such file`) and, when it helps, how
     /// to fix it.
-    struct Problem: Error, Sendable, Hashable {
-        var reason: String
-        var hint: String?
+    package struct Problem: Error, Sendable, Hashable {
+        package var reason: String
+        package var hint: String?
 
         /// `cannot read the <what>: <reason>`.
-        func message(reading what: String) -> String { "cannot read the \(what): \(reason)" }
+        package func message(reading what: String) -> String { "cannot read the \(what): \(reason)" }
     }
 
     /// The file's content as UTF-8 text.
-    static func read(_ path: String) -> Result<String, Problem> {
+    package static func read(_ path: String) -> Result<String, Problem> {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { return .failure(problem(errno: errno)) }
         let handle = FileHandle(fileDescriptor: fd, closeOnDealloc: true)
@@ -51,7 +51,7 @@ enum TextFile {
     }
 
     /// The diagnostic for a file that cannot be read: `path: error: cannot read the <what>: <reason>`.
-    static func diagnostic(_ problem: Problem, path: String, what: String) -> Diagnostic {
+    package static func diagnostic(_ problem: Problem, path: String, what: String) -> Diagnostic {
         Diagnostic(severity: .error, location: SourceLocation(file: path, line: 0, column: 0),
                    message: problem.message(reading: what), hint: problem.hint)
     }

@@ -57,20 +57,23 @@ public struct DeviceMapError: Error, Sendable, CustomStringConvertible {
 }
 
 /// Collects diagnostics during one load; used from one thread only.
-final class DiagnosticSink {
-    private(set) var diagnostics: [Diagnostic] = []
-    private(set) var errorCount = 0
+package final class DiagnosticSink {
+    package private(set) var diagnostics: [Diagnostic] = []
+    package private(set) var errorCount = 0
 
     private var seen: Set<Diagnostic> = []
 
+    /// An empty sink.
+    package init() {}
+
     /// Counts every error, but prints a problem found twice (a profile checked for each device
     /// that uses it) once.
-    func error(_ message: String, at location: SourceLocation, hint: String? = nil) {
+    package func error(_ message: String, at location: SourceLocation, hint: String? = nil) {
         add(Diagnostic(severity: .error, location: location, message: message, hint: hint))
         errorCount += 1
     }
 
-    func warning(_ message: String, at location: SourceLocation, hint: String? = nil) {
+    package func warning(_ message: String, at location: SourceLocation, hint: String? = nil) {
         add(Diagnostic(severity: .warning, location: location, message: message, hint: hint))
     }
 
@@ -78,11 +81,11 @@ final class DiagnosticSink {
         if seen.insert(diagnostic).inserted { diagnostics.append(diagnostic) }
     }
 
-    var hasErrors: Bool { errorCount > 0 }
+    package var hasErrors: Bool { errorCount > 0 }
 
     /// Diagnostics ordered by file (in the order given), then line and column, so that output
     /// reads top to bottom like a compiler's whatever order the checks ran in.
-    func sorted(fileOrder: [String]) -> [Diagnostic] {
+    package func sorted(fileOrder: [String]) -> [Diagnostic] {
         var rank: [String: Int] = [:]
         for (i, f) in fileOrder.enumerated() where rank[f] == nil { rank[f] = i }
         return diagnostics.enumerated().sorted { a, b in
@@ -105,10 +108,10 @@ final class DiagnosticSink {
 
 // MARK: - Suggestions
 
-enum Suggest {
+package enum Suggest {
     /// Edit distance with adjacent transpositions counted as one edit (`prot` → `port`),
     /// case-insensitive and with `-` equal to `_`, since those are the usual typos in keys.
-    static func distance(_ a: String, _ b: String) -> Int {
+    package static func distance(_ a: String, _ b: String) -> Int {
         func norm(_ s: String) -> [Character] {
             Array(s.lowercased().map { $0 == "-" ? "_" : $0 })
         }
@@ -131,7 +134,7 @@ enum Suggest {
     }
 
     /// The candidate closest to `word`, when it is close enough to be a likely typo.
-    static func nearest(_ word: String, in candidates: [String]) -> String? {
+    package static func nearest(_ word: String, in candidates: [String]) -> String? {
         // Typos are in names a person types. The guards keep a pasted-in value of 40 kB from
         // costing a 40k × n matrix per candidate (40k × 40k against another long name); the
         // distance is never less than the difference in length.
@@ -146,14 +149,34 @@ enum Suggest {
     }
 
     /// `did you mean 'x'?` when there is a close candidate.
-    static func didYouMean(_ word: String, in candidates: [String]) -> String? {
+    package static func didYouMean(_ word: String, in candidates: [String]) -> String? {
         nearest(word, in: candidates).map { "did you mean '\($0)'?" }
     }
 
     /// The hint for a value outside a fixed set: the likely typo first, then every allowed value.
-    static func allowed(_ word: String, in candidates: [String]) -> String {
+    package static func allowed(_ word: String, in candidates: [String]) -> String {
         let list = "allowed: " + candidates.joined(separator: ", ")
         if let near = nearest(word, in: candidates) { return "did you mean '\(near)'? \(list)" }
         return list
     }
+}
+
+/// Where something was written in a YAML file, for diagnostics.
+public struct SourceLocation: Sendable, Hashable, CustomStringConvertible {
+    /// The file path as given.
+    public var file: String
+    /// 1-based line.
+    public var line: Int
+    /// 1-based column.
+    public var column: Int
+
+    /// Creates a location.
+    public init(file: String, line: Int, column: Int) {
+        self.file = file
+        self.line = line
+        self.column = column
+    }
+
+    /// `file:line:column`, the form editors link.
+    public var description: String { "\(file):\(line):\(column)" }
 }

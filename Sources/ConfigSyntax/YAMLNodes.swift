@@ -1,5 +1,4 @@
 import Foundation
-import GatewayCore
 import Yams
 
 // The YAML-walking toolkit shared by the device-map loader and the gateway configuration.
@@ -7,7 +6,7 @@ import Yams
 // caller can keep walking and report every problem of a file in one pass.
 
 /// Parses YAML into a node tree, turning syntax errors into diagnostics with line:column.
-func composeYAML(_ yaml: String, file: String, sink: DiagnosticSink) -> Node?? {
+package func composeYAML(_ yaml: String, file: String, sink: DiagnosticSink) -> Node?? {
     do {
         return .some(try Yams.compose(yaml: yaml))
     } catch let error as YamlError {
@@ -39,7 +38,7 @@ func composeYAML(_ yaml: String, file: String, sink: DiagnosticSink) -> Node?? {
 
 /// Line and column of the `offset`th Character, counted like libyaml's marks (columns in code
 /// points); 1:1 when the offset is unknown.
-func sourceLocation(ofCharacter offset: Int?, in text: String, file: String) -> SourceLocation {
+package func sourceLocation(ofCharacter offset: Int?, in text: String, file: String) -> SourceLocation {
     guard let offset, let target = text.index(text.startIndex, offsetBy: offset, limitedBy: text.endIndex) else {
         return SourceLocation(file: file, line: 1, column: 1)
     }
@@ -54,18 +53,18 @@ func sourceLocation(ofCharacter offset: Int?, in text: String, file: String) -> 
 }
 
 /// The resolved YAML tag of a node (`Tag.name` is not public in Yams).
-func tagName(_ node: Node) -> Tag.Name {
+package func tagName(_ node: Node) -> Tag.Name {
     Tag.Name(rawValue: node.tag.rawValue)
 }
 
 /// The location of a node; nodes built by the parser always carry a mark.
-func location(of node: Node, in file: String) -> SourceLocation {
+package func location(of node: Node, in file: String) -> SourceLocation {
     let mark = node.mark
     return SourceLocation(file: file, line: mark?.line ?? 1, column: mark?.column ?? 1)
 }
 
 /// How a value reads in a message: `the string '12'`, `a list`, ...
-func describe(_ node: Node) -> String {
+package func describe(_ node: Node) -> String {
     switch node {
     case .scalar(let s):
         switch tagName(node) {
@@ -82,7 +81,7 @@ func describe(_ node: Node) -> String {
 
 /// `node.int`, except that a YAML 1.1 sexagesimal integer (`1:30` is 90) too large for `Int` is nil:
 /// Yams multiplies its parts without overflow checks and traps (on `1:0:0:0:0:0:0:0:0:0:0`, say).
-func integerValue(_ node: Node) -> Int? {
+package func integerValue(_ node: Node) -> Int? {
     if case .scalar(let s) = node, s.string.contains(":") {
         // Yams' arithmetic, checked: the value is sum(part × 60^i), the base grows to 60^parts.
         var text = s.string.replacingOccurrences(of: "_", with: "")
@@ -101,32 +100,32 @@ func integerValue(_ node: Node) -> Int? {
 }
 
 /// True for `key:` with nothing after it, `~` and `null`.
-func isNull(_ node: Node) -> Bool {
+package func isNull(_ node: Node) -> Bool {
     if case .scalar = node { return tagName(node) == .null }
     return false
 }
 
 /// A YAML mapping with the context needed to report problems in it.
-struct YAMLMapping {
+package struct YAMLMapping {
     /// One `key: value` pair, keys as written.
-    struct Entry {
-        var key: String
-        var keyNode: Node
-        var value: Node
+    package struct Entry {
+        package var key: String
+        package var keyNode: Node
+        package var value: Node
     }
 
-    let node: Node
-    let entries: [Entry]
-    let file: String
+    package let node: Node
+    package let entries: [Entry]
+    package let file: String
     /// Who the mapping describes, prefixed to every message: `device 'boiler-1', point 'pump'`.
-    let context: String
-    let sink: DiagnosticSink
+    package let context: String
+    package let sink: DiagnosticSink
 
     /// Wraps `node`, reporting an error when it is not a mapping.
     /// - Parameter what: what the mapping should have been, for the message (`the connection`).
-    init?(_ node: Node, file: String, context: String, what: String, sink: DiagnosticSink) {
+    package init?(_ node: Node, file: String, context: String, what: String, sink: DiagnosticSink) {
         guard case .mapping(let mapping) = node else {
-            let loc = DeviceMaps.location(of: node, in: file)
+            let loc = ConfigSyntax.location(of: node, in: file)
             let text = "\(what) must be a mapping of keys to values, found \(describe(node))"
             sink.error(context.isEmpty ? text : "\(context): \(text)", at: loc)
             return nil
@@ -135,7 +134,7 @@ struct YAMLMapping {
         for (k, v) in mapping {
             guard case .scalar(let s) = k else {
                 sink.error(Self.prefix(context, "keys must be plain names, found \(describe(k))"),
-                           at: DeviceMaps.location(of: k, in: file))
+                           at: ConfigSyntax.location(of: k, in: file))
                 continue
             }
             entries.append(Entry(key: s.string, keyNode: k, value: v))
@@ -147,23 +146,23 @@ struct YAMLMapping {
         self.sink = sink
     }
 
-    static func prefix(_ context: String, _ text: String) -> String {
+    package static func prefix(_ context: String, _ text: String) -> String {
         context.isEmpty ? text : "\(context): \(text)"
     }
 
-    var location: SourceLocation { DeviceMaps.location(of: node, in: file) }
+    package var location: SourceLocation { ConfigSyntax.location(of: node, in: file) }
 
-    func location(of node: Node) -> SourceLocation { DeviceMaps.location(of: node, in: file) }
+    package func location(of node: Node) -> SourceLocation { ConfigSyntax.location(of: node, in: file) }
 
-    func error(_ text: String, at node: Node, hint: String? = nil) {
+    package func error(_ text: String, at node: Node, hint: String? = nil) {
         sink.error(Self.prefix(context, text), at: location(of: node), hint: hint)
     }
 
-    func error(_ text: String, at loc: SourceLocation, hint: String? = nil) {
+    package func error(_ text: String, at loc: SourceLocation, hint: String? = nil) {
         sink.error(Self.prefix(context, text), at: loc, hint: hint)
     }
 
-    func warning(_ text: String, at node: Node, hint: String? = nil) {
+    package func warning(_ text: String, at node: Node, hint: String? = nil) {
         sink.warning(Self.prefix(context, text), at: location(of: node), hint: hint)
     }
 
@@ -173,7 +172,7 @@ struct YAMLMapping {
     ///     message to give instead of "unknown key".
     ///   - otherwise: the hint when no known key is near, instead of the list of known keys
     ///     (for lists too long to help).
-    func checkKeys(_ known: [String], later: [String: String] = [:], otherwise: String? = nil) {
+    package func checkKeys(_ known: [String], later: [String: String] = [:], otherwise: String? = nil) {
         for e in entries where !known.contains(e.key) {
             if let message = later[e.key] {
                 error(message, at: e.keyNode)
@@ -185,12 +184,12 @@ struct YAMLMapping {
         }
     }
 
-    func has(_ key: String) -> Bool { entries.contains { $0.key == key } }
+    package func has(_ key: String) -> Bool { entries.contains { $0.key == key } }
 
-    func entry(_ key: String) -> Entry? { entries.first { $0.key == key } }
+    package func entry(_ key: String) -> Entry? { entries.first { $0.key == key } }
 
     /// The value node of `key`; a missing required key or an empty value is reported.
-    func value(_ key: String, required: Bool = false, hint: String? = nil) -> Node? {
+    package func value(_ key: String, required: Bool = false, hint: String? = nil) -> Node? {
         guard let e = entry(key) else {
             // A near miss (`adress`) is already reported as an unknown key with this key as the
             // suggestion; saying "missing 'address'" as well would be the same problem twice.
@@ -206,7 +205,7 @@ struct YAMLMapping {
         return e.value
     }
 
-    func typeError(_ key: String, _ expected: String, _ v: Node, hint: String? = nil) {
+    package func typeError(_ key: String, _ expected: String, _ v: Node, hint: String? = nil) {
         var hint = hint
         if hint == nil, case .scalar(let s) = v, s.style == .singleQuoted || s.style == .doubleQuoted,
            tagName(Node(s.string)) != .str {
@@ -216,7 +215,7 @@ struct YAMLMapping {
     }
 
     /// Any scalar as text: names and hosts such as `42` or `on` are meant literally.
-    func string(_ key: String, required: Bool = false, hint: String? = nil) -> String? {
+    package func string(_ key: String, required: Bool = false, hint: String? = nil) -> String? {
         guard let v = value(key, required: required, hint: hint) else { return nil }
         guard case .scalar(let s) = v else {
             typeError(key, "a string", v)
@@ -226,7 +225,7 @@ struct YAMLMapping {
     }
 
     /// A non-empty string.
-    func name(_ key: String, required: Bool = false, hint: String? = nil) -> String? {
+    package func name(_ key: String, required: Bool = false, hint: String? = nil) -> String? {
         guard let s = string(key, required: required, hint: hint) else { return nil }
         if s.trimmingCharacters(in: .whitespaces).isEmpty {
             error("'\(key)' must not be empty", at: value(key)!)
@@ -235,7 +234,7 @@ struct YAMLMapping {
         return s
     }
 
-    func integer(_ key: String, in range: ClosedRange<Int>, required: Bool = false) -> Int? {
+    package func integer(_ key: String, in range: ClosedRange<Int>, required: Bool = false) -> Int? {
         guard let v = value(key, required: required) else { return nil }
         guard tagName(v) == .int, let i = integerValue(v) else {
             typeError(key, "an integer", v)
@@ -248,7 +247,7 @@ struct YAMLMapping {
         return i
     }
 
-    func number(_ key: String, required: Bool = false) -> Double? {
+    package func number(_ key: String, required: Bool = false) -> Double? {
         guard let v = value(key, required: required) else { return nil }
         let tag = tagName(v)
         guard tag == .int || tag == .float, let d = v.float, d.isFinite else {
@@ -258,7 +257,7 @@ struct YAMLMapping {
         return d
     }
 
-    func bool(_ key: String) -> Bool? {
+    package func bool(_ key: String) -> Bool? {
         guard let v = value(key) else { return nil }
         guard tagName(v) == .bool, let b = v.bool else {
             typeError(key, "true or false", v)
@@ -269,7 +268,7 @@ struct YAMLMapping {
 
     /// One of a fixed set of values.
     /// - Parameter later: values of the design that are not implemented yet.
-    func choice<E: RawRepresentable & CaseIterable>(_ key: String, _ type: E.Type, required: Bool = false,
+    package func choice<E: RawRepresentable & CaseIterable>(_ key: String, _ type: E.Type, required: Bool = false,
                                                     later: [String] = []) -> E? where E.RawValue == String {
         guard let v = value(key, required: required) else { return nil }
         guard case .scalar(let s) = v else {
@@ -287,7 +286,7 @@ struct YAMLMapping {
     }
 
     /// A positive duration: `500ms`, `2s`, `1.5m`, `1h`.
-    func duration(_ key: String, required: Bool = false) -> Duration? {
+    package func duration(_ key: String, required: Bool = false) -> Duration? {
         guard let v = value(key, required: required) else { return nil }
         guard case .scalar(let s) = v else {
             typeError(key, "a duration such as 500ms, 2s or 1m", v)
@@ -310,7 +309,7 @@ struct YAMLMapping {
     }
 
     /// A positive byte size: `64KB`, `256MB`, `1GB` (powers of 1024) or a plain number of bytes.
-    func byteSize(_ key: String) -> Int? {
+    package func byteSize(_ key: String) -> Int? {
         guard let v = value(key) else { return nil }
         guard case .scalar(let s) = v, let n = parseByteSize(s.string) else {
             typeError(key, "a size such as 64KB, 256MB or 1GB", v)
@@ -324,13 +323,13 @@ struct YAMLMapping {
     }
 
     /// A nested mapping.
-    func mapping(_ key: String, context: String? = nil, required: Bool = false, hint: String? = nil) -> YAMLMapping? {
+    package func mapping(_ key: String, context: String? = nil, required: Bool = false, hint: String? = nil) -> YAMLMapping? {
         guard let v = value(key, required: required, hint: hint) else { return nil }
         return YAMLMapping(v, file: file, context: context ?? self.context, what: "'\(key)'", sink: sink)
     }
 
     /// A list; a single scalar counts as a list of one when `allowSingle` is set.
-    func list(_ key: String, required: Bool = false, allowSingle: Bool = false) -> [Node]? {
+    package func list(_ key: String, required: Bool = false, allowSingle: Bool = false) -> [Node]? {
         guard let v = value(key, required: required) else { return nil }
         if case .sequence(let seq) = v { return Array(seq) }
         if allowSingle, case .scalar = v { return [v] }
@@ -342,7 +341,7 @@ struct YAMLMapping {
 // MARK: - Scalars with units
 
 /// Parses `500ms`, `2s`, `1.5m`, `1h` (spaces between number and unit allowed).
-func parseDuration(_ text: String) -> Duration? {
+package func parseDuration(_ text: String) -> Duration? {
     let t = text.trimmingCharacters(in: .whitespaces)
     let units: [(String, Double)] = [("ms", 1), ("s", 1000), ("m", 60_000), ("h", 3_600_000)]
     for (unit, ms) in units where t.hasSuffix(unit) {
@@ -358,7 +357,7 @@ func parseDuration(_ text: String) -> Duration? {
 
 /// Parses `64KB`, `256MB`, `1GB`, `512B` or a plain byte count; K/M/G are powers of 1024
 /// (`KiB`, `MiB`, `GiB` are accepted as the same).
-func parseByteSize(_ text: String) -> Int? {
+package func parseByteSize(_ text: String) -> Int? {
     let t = text.trimmingCharacters(in: .whitespaces).uppercased()
     let units: [(String, Int)] = [("KIB", 1 << 10), ("MIB", 1 << 20), ("GIB", 1 << 30),
                                   ("KB", 1 << 10), ("MB", 1 << 20), ("GB", 1 << 30), ("B", 1)]
@@ -372,7 +371,7 @@ func parseByteSize(_ text: String) -> Int? {
 }
 
 /// `a/b/../c` → `a/c`, `./x` → `x`; lexical, so that diagnostics and logs show short paths.
-func normalizePath(_ path: String) -> String {
+package func normalizePath(_ path: String) -> String {
     let absolute = path.hasPrefix("/")
     var parts: [Substring] = []
     for p in path.split(separator: "/", omittingEmptySubsequences: true) {
@@ -391,29 +390,11 @@ func normalizePath(_ path: String) -> String {
 }
 
 /// Resolves `path` against the folder that holds `file` (absolute paths stay as they are).
-func resolve(_ path: String, relativeToFolderOf file: String) -> String {
+package func resolve(_ path: String, relativeToFolderOf file: String) -> String {
     if path.hasPrefix("/") { return normalizePath(path) }
     let folder = (file as NSString).deletingLastPathComponent
     if folder.isEmpty { return normalizePath(path) }
     return normalizePath(folder + "/" + path)
-}
-
-// MARK: - Values
-
-/// A YAML scalar as a command or enum value: `true` → bool, `42` → int, `2.5` → double,
-/// anything else → string; nil for null, lists, mappings and non-finite numbers.
-func scalarValue(_ node: Node) -> Value? {
-    guard case .scalar(let s) = node else { return nil }
-    switch tagName(node) {
-    case .null: return nil
-    case .bool: return node.bool.map(Value.bool)
-    case .int:
-        // Beyond Int64 (a uint64 limit) the number is kept as a double.
-        if let i = integerValue(node) { return .int(Int64(i)) }
-        return node.float.flatMap { $0.isFinite ? .double($0) : nil }
-    case .float: return node.float.flatMap { $0.isFinite ? .double($0) : nil }
-    default: return .string(s.string)
-    }
 }
 
 extension Duration {
