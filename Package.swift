@@ -172,7 +172,7 @@ let package = Package(
         .testTarget(name: "HubClientTests",
                     dependencies: ["HubClient", "Uplink", "MQTTClient", "GatewayCore", "TestSupport"]),
         .testTarget(name: "GatewayTests",
-                    dependencies: ["Gateway", "DeviceMaps", .product(name: "Logging", package: "swift-log")]),
+                    dependencies: ["Gateway", "DeviceMaps", "GatewayCore", "TestSupport", .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "IntegrationTests",
                     dependencies: ["Gateway", "GatewayCore", "DeviceMaps", "MapReports", "Simulators", "ModbusAdapter", "CModbus", "DoorSimAdapter",
                                    "MQTTClient", "MQTTDevicesAdapter", "Uplink", "Storage", "TestSupport", "DevTools"],

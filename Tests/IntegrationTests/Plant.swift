@@ -122,11 +122,6 @@ final class ProbeClient {
     }
 }
 
-struct ProbeError: Error, CustomStringConvertible {
-    let description: String
-    init(_ description: String) { self.description = description }
-}
-
 /// Everything the operator sees on the hub: telemetry readings, responses, status.
 final class OperatorView: Sendable {
     let connection: MQTTConnection
@@ -208,16 +203,6 @@ final class OperatorView: Sendable {
             self.responses.withLock { $0.first { if case .string(id)? = $0["id"] { return true } else { return false } } }
         }
     }
-}
-
-/// Polls `probe` every 20 ms until it yields a value, or fails after `timeout`.
-func waitFor<T>(_ what: String, timeout: Duration = .seconds(10), _ probe: () throws -> T?) async throws -> T {
-    let deadline = ContinuousClock.now + timeout
-    while ContinuousClock.now < deadline {
-        if let value = try probe() { return value }
-        try await Task.sleep(for: .milliseconds(20))
-    }
-    throw ProbeError("\(what) did not happen within \(timeout)")
 }
 
 /// A hub, a simulator of a device map (the boiler's unless told) and a running gateway,

@@ -27,7 +27,7 @@ struct DeviceModelTests {
                 connection: { host: 127.0.0.1, port: \(port), unit_id: 1 }
                 poll: 100ms
             """.write(toFile: dir.file("site.yaml"), atomically: true, encoding: .utf8)
-        let model = packageRoot.appendingPathComponent("devicemaps/models/\(name).yaml").path
+        let model = DocumentationSamples.repositoryRoot + "/devicemaps/models/\(name).yaml"
         let (map, diagnostics) = DeviceMapLoader.standard.validate(paths: [model, dir.file("site.yaml")])
         #expect(diagnostics.isEmpty, "\(diagnostics)")
         let device = try #require(map?.devices.first)
