@@ -27,7 +27,7 @@ public final class HueAdapter: MapAdapter {
         var definitions: [String: DeviceDefinition] = [:]
         var pollers: [BridgeKey: BridgePoller] = [:]
         var tasks: [BridgeKey: Task<Void, Never>] = [:]
-        var sink: ReadingSink?
+        var run = RunClaim(adapter: "Hue")
     }
 
     private let state = Mutex(State())
@@ -66,18 +66,15 @@ public final class HueAdapter: MapAdapter {
     }
 
     /// Polls every bridge until the task is cancelled, then stops the pollers and returns.
-    /// - Throws: `HueError.alreadyRunning` if this adapter is already running.
+    /// - Throws: `AdapterRunError.alreadyRunning` if this adapter is already running.
     public func run(sink: ReadingSink) async throws {
-        let claimed = state.withLock { s in
-            if s.sink != nil { return false }
-            s.sink = sink
+        try state.withLock { s throws(AdapterRunError) in
+            try s.run.claim(sink)
             for (key, poller) in s.pollers { s.tasks[key] = Task { await poller.run(sink: sink) } }
-            return true
         }
-        guard claimed else { throw HueError.alreadyRunning }
         await waitUntilCancelled()
         let tasks = state.withLock { s in
-            s.sink = nil
+            s.run.release()
             defer { s.tasks.removeAll() }
             return Array(s.tasks.values)
         }
@@ -99,7 +96,7 @@ public final class HueAdapter: MapAdapter {
                 } else {
                     let poller = BridgePoller(key: key, devices: members, clients: clients, busy: busy, logger: logger)
                     pollers[key] = poller
-                    if let sink = s.sink { s.tasks[key] = Task { await poller.run(sink: sink) } }
+                    if let sink = s.run.sink { s.tasks[key] = Task { await poller.run(sink: sink) } }
                 }
             }
             var stopping: [Task<Void, Never>] = []
