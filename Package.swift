@@ -150,6 +150,7 @@ let package = Package(
         .testTarget(name: "HueAdapterTests",
                     dependencies: ["HueAdapter", "DeviceMaps", "GatewayCore", "Simulators", "TestSupport", "DevTools"]),
         .testTarget(name: "StorageTests", dependencies: ["Storage", "TestSupport"]),
+        .testTarget(name: "MQTTClientTests", dependencies: ["MQTTClient", "TestSupport", "DevTools"]),
         .testTarget(name: "UplinkTests",
                     dependencies: ["Uplink", "Storage", "MQTTClient", "GatewayCore", "TestSupport", "DevTools"]),
         .testTarget(name: "IntegrationTests",
