@@ -47,7 +47,7 @@ let package = Package(
         // YAML device maps and gateway configuration → typed, validated values.
         .target(
             name: "DeviceMaps",
-            dependencies: ["GatewayCore", "Yams", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["GatewayCore", "MQTTClient", "Yams", .product(name: "Logging", package: "swift-log")]
         ),
         // Modbus TCP through libmodbus, one thread per connection.
         .target(
@@ -136,7 +136,7 @@ let package = Package(
         .executableTarget(name: "update-expected", dependencies: ["SavedCases"], path: "Tests/UpdateExpected"),
         .testTarget(name: "GatewayCoreTests", dependencies: ["GatewayCore", "TestSupport"]),
         .testTarget(name: "DeviceMapsTests",
-                    dependencies: ["DeviceMaps", "Gateway", "GatewayCore", "ModbusAdapter", "MQTTDevicesAdapter", "TestSupport",
+                    dependencies: ["DeviceMaps", "Gateway", "GatewayCore", "MQTTClient", "ModbusAdapter", "MQTTDevicesAdapter", "TestSupport",
                                    "SavedCases", .product(name: "Yams", package: "Yams")],
                     exclude: ["Cases"]),
         .testTarget(name: "ModbusAdapterTests",

@@ -81,7 +81,7 @@ struct CommandCLITests {
         for example in examples {
             let (settings, diagnostics) = CLISettingsFile.parse(yaml: example.yaml, file: example.testDescription, home: "/home/op")
             #expect(diagnostics.isEmpty, "\(diagnostics)")
-            #expect(settings?.hub == HubURL(host: "hub.example.com", port: 8883))
+            #expect(settings?.hub == MQTTURL(host: "hub.example.com", port: 8883))
             #expect(settings?.certs == "/home/op/.config/edgegate/certs")
             #expect(Set(settings?.locations.keys.map { $0 } ?? []) == Set(CLISettingsFile.keys))
         }
