@@ -284,7 +284,7 @@ extension AzureIoTHub {
         func reject(_ message: String, id: String? = nil) -> Result<Command, CommandDecodingError> {
             .failure(CommandDecodingError(id: id ?? generated, message: message))
         }
-        guard let root = try? JSONDecoder().decode(JSONNode.self, from: Data(payload)) else {
+        guard let root = try? JSONDecoder().decode(JSONValue.self, from: Data(payload)) else {
             return reject("method '\(name)': the payload is not valid JSON", id: MQTTWire.salvageID(payload))
         }
         guard case .object(var fields) = root else {
@@ -309,7 +309,7 @@ extension AzureIoTHub {
     /// left out when the message has a message id (`$.mid`).
     static func cloudToDeviceCommand(payload: [UInt8], messageID: String?, now: Date = Date()) -> Result<Command, CommandDecodingError> {
         let decoded: Result<Command, CommandDecodingError>
-        if let root = try? JSONDecoder().decode(JSONNode.self, from: Data(payload)),
+        if let root = try? JSONDecoder().decode(JSONValue.self, from: Data(payload)),
            case .object(var fields) = root, fields["id"] == nil, let messageID, !messageID.isEmpty {
             fields["id"] = .string(messageID)
             decoded = MQTTWire.decodeCommand(.object(fields), now: now)

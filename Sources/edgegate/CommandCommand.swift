@@ -32,12 +32,12 @@ struct GatewayStatus: Sendable {
 
     /// Reads `{"online":bool,"ts",...,"reason"?}`; nil for anything else.
     init?(_ payload: [UInt8]) {
-        guard case .object(let o)? = try? JSONDecoder().decode(JSONNode.self, from: Data(payload)) else { return nil }
+        guard case .object(let o)? = try? JSONDecoder().decode(JSONValue.self, from: Data(payload)) else { return nil }
         self.init(o)
     }
 
     /// Reads the fields of a decoded status; nil when `online` is missing.
-    init?(_ o: [String: JSONNode]) {
+    init?(_ o: [String: JSONValue]) {
         guard case .bool(let online)? = o["online"] else { return nil }
         self.online = online
         let ts = if case .string(let ts)? = o["ts"] { ts } else { String?.none }
@@ -97,11 +97,11 @@ struct CommandResponse: Sendable {
     let payload: [UInt8]
     let status: String?
     let message: String?
-    let values: [String: JSONNode]
+    let values: [String: JSONValue]
     /// From just before the publish to the response's arrival.
     let elapsed: Duration
 
-    init(payload: [UInt8], fields: [String: JSONNode], elapsed: Duration) {
+    init(payload: [UInt8], fields: [String: JSONValue], elapsed: Duration) {
         self.payload = payload
         status = if case .string(let s)? = fields["status"] { s } else { nil }
         message = if case .string(let m)? = fields["message"] { m } else { nil }
@@ -152,7 +152,7 @@ enum CommandClient {
                         continue
                     }
                     guard message.topic == topics.responses,
-                          case .object(let o)? = try? JSONDecoder().decode(JSONNode.self, from: Data(message.payload)),
+                          case .object(let o)? = try? JSONDecoder().decode(JSONValue.self, from: Data(message.payload)),
                           o["id"] == .string(command.id) else { continue }
                     return CommandResponse(payload: message.payload, fields: o, elapsed: .now - published)
                 }
@@ -186,7 +186,7 @@ final class LatestStatus: Sendable {
 }
 
 /// A JSON value as a person reads it: `21.5`, `true`, `"text"`, `null`, `[...]`.
-func humanText(_ node: JSONNode) -> String {
+func humanText(_ node: JSONValue) -> String {
     switch node {
     case .null: return "null"
     case .array: return "[...]"
@@ -196,7 +196,7 @@ func humanText(_ node: JSONNode) -> String {
 }
 
 /// `setpoint=21.5, mode=1`, keys sorted.
-func humanPairs(_ values: [String: JSONNode]) -> String {
+func humanPairs(_ values: [String: JSONValue]) -> String {
     values.keys.sorted().map { "\($0)=\(humanText(values[$0]!))" }.joined(separator: ", ")
 }
 

@@ -63,7 +63,7 @@ struct DevicesCommand: AsyncParsableCommand {
             throw failOperation("error: the inventory of gateway \(target.gateway) is not one this CLI can read: \(error)")
         }
         if json {
-            try printJSON(try JSONDecoder().decode(JSONNode.self, from: Data(payload)))
+            try printJSON(try JSONDecoder().decode(JSONValue.self, from: Data(payload)))
         } else {
             print(inventory.table, terminator: "")
         }
@@ -108,7 +108,7 @@ private final class GatewayIDs: Sendable {
 /// The retained inventory (docs/protocol.md, "Inventory"), as the CLI reads it.
 struct Inventory: Decodable {
     struct Option: Decodable {
-        let value: JSONNode
+        let value: JSONValue
         let name: String?
     }
 
@@ -117,25 +117,25 @@ struct Inventory: Decodable {
         let type: String
         let unit: String?
         let access: String
-        let min: JSONNode?
-        let max: JSONNode?
+        let min: JSONValue?
+        let max: JSONValue?
         let options: [Option]?
     }
 
     struct Argument: Decodable {
         let name: String
         let type: String
-        let min: JSONNode?
-        let max: JSONNode?
+        let min: JSONValue?
+        let max: JSONValue?
         let options: [Option]?
-        let `default`: JSONNode?
+        let `default`: JSONValue?
     }
 
     struct NamedCommand: Decodable {
         let name: String
         let description: String?
         let args: [Argument]
-        let write: [String: JSONNode]
+        let write: [String: JSONValue]
     }
 
     struct Device: Decodable {
@@ -151,7 +151,7 @@ struct Inventory: Decodable {
     let devices: [Device]
 
     /// `5…90`, `≥5`, `≤90` or empty.
-    static func limits(_ min: JSONNode?, _ max: JSONNode?) -> String {
+    static func limits(_ min: JSONValue?, _ max: JSONValue?) -> String {
         switch (min.map(humanText), max.map(humanText)) {
         case (let lo?, let hi?): return "\(lo)…\(hi)"
         case (let lo?, nil): return "≥\(lo)"
@@ -167,7 +167,7 @@ struct Inventory: Decodable {
 
     /// A named command's write as the map author wrote it: a literal (text unquoted, as
     /// `--arg` takes it) or `$arg` for an argument's value.
-    static func template(_ value: JSONNode) -> String {
+    static func template(_ value: JSONValue) -> String {
         if case .string(let s) = value { return s }
         return humanText(value)
     }

@@ -136,7 +136,7 @@ final class WatchView: Sendable {
     }
 
     func handle(_ message: MQTTMessage, topics: MQTTTopics) {
-        guard case .object(let object)? = try? JSONDecoder().decode(JSONNode.self, from: Data(message.payload)) else { return }
+        guard case .object(let object)? = try? JSONDecoder().decode(JSONValue.self, from: Data(message.payload)) else { return }
         switch message.topic {
         case topics.telemetry: telemetry(object)
         case topics.commands: command(object, payload: message.payload)
@@ -147,7 +147,7 @@ final class WatchView: Sendable {
         }
     }
 
-    private func telemetry(_ message: [String: JSONNode]) {
+    private func telemetry(_ message: [String: JSONValue]) {
         guard case .array(let readings)? = message["readings"] else { return }
         for case .object(let r) in readings {
             guard case .string(let d)? = r["device"], case .string(let p)? = r["point"], device == nil || d == device else { continue }
@@ -175,7 +175,7 @@ final class WatchView: Sendable {
     }
 
     /// Adds the inventory's readable points not seen yet, as waiting for a reading.
-    private func inventory(_ object: [String: JSONNode]) {
+    private func inventory(_ object: [String: JSONValue]) {
         guard case .array(let devices)? = object["devices"] else { return }
         state.withLock { s in
             for case .object(let d) in devices {
@@ -191,7 +191,7 @@ final class WatchView: Sendable {
         }
     }
 
-    private func command(_ object: [String: JSONNode], payload: [UInt8]) {
+    private func command(_ object: [String: JSONValue], payload: [UInt8]) {
         guard case .string(let id)? = object["id"], case .string(let d)? = object["device"] else { return }
         state.withLock { s in
             if s.commandDevices.updateValue(d, forKey: id) == nil { s.commandOrder.append(id) }
@@ -206,7 +206,7 @@ final class WatchView: Sendable {
         event(kind: "command", object, line: "command   \(id)  \(d)  \(what)")
     }
 
-    private func response(_ object: [String: JSONNode]) {
+    private func response(_ object: [String: JSONValue]) {
         guard case .string(let id)? = object["id"] else { return }
         let d = state.withLock { $0.commandDevices[id] }
         guard device == nil || d == device else { return }
@@ -219,7 +219,7 @@ final class WatchView: Sendable {
         event(kind: "response", object, line: line)
     }
 
-    private func status(_ object: [String: JSONNode], live: Bool) {
+    private func status(_ object: [String: JSONValue], live: Bool) {
         guard let status = GatewayStatus(object) else { return }
         var text = status.text
         if mode == .table, live, status.since == nil {
@@ -235,7 +235,7 @@ final class WatchView: Sendable {
     }
 
     /// A command, response or status: a JSON line, a plain line, or a line of the table's log.
-    private func event(kind: String, _ object: [String: JSONNode], line: String) {
+    private func event(kind: String, _ object: [String: JSONValue], line: String) {
         let now = Timestamp.rfc3339(Date())
         switch mode {
         case .json:
@@ -309,10 +309,10 @@ final class WatchView: Sendable {
         return ioctl(STDOUT_FILENO, UInt(TIOCGWINSZ), &size) == 0 ? Int(size.ws_row) : 0
     }
 
-    private static func jsonLine(_ object: [String: JSONNode]) -> String {
+    private static func jsonLine(_ object: [String: JSONValue]) -> String {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        guard let data = try? encoder.encode(JSONNode.object(object)) else { return "" }
+        guard let data = try? encoder.encode(JSONValue.object(object)) else { return "" }
         return String(decoding: data, as: UTF8.self) + "\n"
     }
 
