@@ -53,7 +53,7 @@ let package = Package(
         // YAML device maps → typed, validated values.
         .target(
             name: "DeviceMaps",
-            dependencies: ["ConfigSyntax", "GatewayCore", "Yams", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["ConfigSyntax", "GatewayCore", "MQTTClient", "Yams", .product(name: "Logging", package: "swift-log")]
         ),
         // Modbus TCP through libmodbus, one thread per connection.
         .target(
@@ -152,7 +152,7 @@ let package = Package(
         .executableTarget(name: "update-expected", dependencies: ["SavedCases"], path: "Tests/UpdateExpected"),
         .testTarget(name: "GatewayCoreTests", dependencies: ["GatewayCore", "TestSupport"]),
         .testTarget(name: "DeviceMapsTests",
-                    dependencies: ["DeviceMaps", "Gateway", "GatewayCore", "ModbusAdapter", "MQTTDevicesAdapter", "TestSupport",
+                    dependencies: ["DeviceMaps", "Gateway", "GatewayCore", "MQTTClient", "ModbusAdapter", "MQTTDevicesAdapter", "TestSupport",
                                    "SavedCases", .product(name: "Yams", package: "Yams")],
                     exclude: ["Cases"]),
         .testTarget(name: "ModbusAdapterTests",
@@ -167,6 +167,7 @@ let package = Package(
                     dependencies: ["HueAdapter", "DeviceMaps", "GatewayCore", "Simulators", "TestSupport", "DevTools"]),
         .testTarget(name: "StorageTests", dependencies: ["Storage", "TestSupport"]),
         .testTarget(name: "MapReportsTests", dependencies: ["MapReports", "DeviceMaps", "Gateway"]),
+        .testTarget(name: "MQTTClientTests", dependencies: ["MQTTClient", "TestSupport", "DevTools"]),
         .testTarget(name: "UplinkTests",
                     dependencies: ["Uplink", "Storage", "MQTTClient", "GatewayCore", "TestSupport", "DevTools"]),
         .testTarget(name: "HubClientTests",

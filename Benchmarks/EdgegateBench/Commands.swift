@@ -10,7 +10,7 @@ import Uplink
 final class ResponseMailbox: Sendable {
     struct Response: Sendable {
         var status: String
-        var values: [String: JSONNode]
+        var values: [String: JSONValue]
         var message: String
         var arrived: ContinuousClock.Instant
     }
@@ -30,7 +30,7 @@ final class ResponseMailbox: Sendable {
     func consume(_ connection: MQTTConnection, topic: String) async {
         for await message in connection.messages where message.topic == topic {
             let now = ContinuousClock.now
-            guard let node = try? JSONDecoder().decode(JSONNode.self, from: Data(message.payload)),
+            guard let node = try? JSONDecoder().decode(JSONValue.self, from: Data(message.payload)),
                   case .object(let o) = node, case .string(let id)? = o["id"] else {
                 state.withLock { $0.unmatched += 1 }
                 continue

@@ -396,14 +396,3 @@ package func resolve(_ path: String, relativeToFolderOf file: String) -> String 
     if folder.isEmpty { return normalizePath(path) }
     return normalizePath(folder + "/" + path)
 }
-
-extension Duration {
-    /// The duration as a map writes it, in the largest whole unit: `2h`, `10m`, `30s`, `250ms`.
-    public var mapText: String {
-        let ms = components.seconds * 1000 + components.attoseconds / 1_000_000_000_000_000
-        if ms != 0, ms % 3_600_000 == 0 { return "\(ms / 3_600_000)h" }
-        if ms != 0, ms % 60_000 == 0 { return "\(ms / 60_000)m" }
-        if ms % 1000 == 0 { return "\(ms / 1000)s" }
-        return "\(ms)ms"
-    }
-}

@@ -1,73 +1,7 @@
 import ConfigSyntax
 import Foundation
+import MQTTClient
 import Yams
-
-/// A hub address: `mqtts://host[:port]` (or `mqtt://` where plain MQTT is allowed).
-public struct HubURL: Sendable, Hashable, CustomStringConvertible {
-    /// Host name or address (IPv6 without brackets).
-    public var host: String
-    /// TCP port; 8883 for `mqtts://`, 1883 for `mqtt://` unless the URL says.
-    public var port: Int
-    /// True for `mqtts://`.
-    public var useTLS: Bool
-
-    /// Creates an address.
-    public init(host: String, port: Int, useTLS: Bool = true) {
-        self.host = host
-        self.port = port
-        self.useTLS = useTLS
-    }
-
-    /// `mqtts://host:port`.
-    public var description: String {
-        let shown = host.contains(":") ? "[\(host)]" : host
-        return "\(useTLS ? "mqtts" : "mqtt")://\(shown):\(port)"
-    }
-
-    /// Why a text is not a hub address: a sentence and a hint.
-    public struct ParseError: Error, Sendable, Hashable {
-        /// What is wrong.
-        public var message: String
-        /// How to write it instead.
-        public var hint: String?
-        /// For a scheme other than `mqtts`/`mqtt` (`https://hub.example`): the same host as
-        /// `mqtts://host:8883`, for callers that accept TLS only and word their own hint;
-        /// nil for other problems.
-        public var tlsSuggestion: String?
-    }
-
-    /// Parses `mqtts://host[:port]` or `mqtt://host[:port]`; nothing else (no path, query or
-    /// user), because a topic prefix or credentials hidden in a URL would be ignored silently.
-    public static func parse(_ text: String) -> Result<HubURL, ParseError> {
-        guard let c = URLComponents(string: text), let scheme = c.scheme?.lowercased() else {
-            return .failure(ParseError(message: "url '\(text)' is not a URL", hint: "e.g. mqtts://hub.example:8883"))
-        }
-        let useTLS: Bool
-        switch scheme {
-        case "mqtts": useTLS = true
-        case "mqtt": useTLS = false
-        default:
-            var shown = c.host.flatMap { $0.isEmpty ? nil : $0 } ?? "host"
-            if shown.contains(":"), !shown.hasPrefix("[") { shown = "[\(shown)]" }
-            let suggestion = "mqtts://\(shown):8883"
-            return .failure(ParseError(message: "url scheme '\(scheme)' is not supported",
-                                       hint: "use mqtts:// (or mqtt:// with `insecure: true`)", tlsSuggestion: suggestion))
-        }
-        guard var host = c.host, !host.isEmpty else {
-            return .failure(ParseError(message: "url '\(text)' has no host", hint: "e.g. mqtts://hub.example:8883"))
-        }
-        if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
-        if !c.path.isEmpty && c.path != "/" || c.query != nil || c.user != nil {
-            return .failure(ParseError(message: "url '\(text)' may only hold a scheme, host and port",
-                                       hint: "set the topic prefix with `prefix:` and credentials with `tls:`"))
-        }
-        let port = c.port ?? (useTLS ? 8883 : 1883)
-        guard (1...65535).contains(port) else {
-            return .failure(ParseError(message: "url port \(port) is out of range 1...65535", hint: nil))
-        }
-        return .success(HubURL(host: host, port: port, useTLS: useTLS))
-    }
-}
 
 /// What MQTT allows in the topic levels edgegate builds from settings.
 enum TopicRules {
@@ -107,7 +41,7 @@ public struct CLISettingsFile: Sendable, Hashable {
     /// The file's path.
     public var path: String
     /// `hub:`.
-    public var hub: HubURL?
+    public var hub: MQTTURL?
     /// `certs:`, resolved against the file's folder (`~/` is the home folder).
     public var certs: String?
     /// `identity:`.
@@ -157,7 +91,7 @@ public struct CLISettingsFile: Sendable, Hashable {
             top.checkKeys(keys)
             for entry in top.entries { settings.locations[entry.key] = top.location(of: entry.value) }
             if let text = top.name("hub"), let node = top.value("hub") {
-                switch HubURL.parse(text) {
+                switch MQTTURL.parse(text) {
                 case .success(let url) where url.useTLS:
                     settings.hub = url
                 case .success:
@@ -238,7 +172,7 @@ public struct CLISettingsError: Error, Sendable, Hashable, CustomStringConvertib
 /// `EDGEGATE_GATEWAY`, `EDGEGATE_PREFIX`), else the settings file, else the default.
 public struct CLISettings: Sendable, Hashable {
     /// The hub (always `mqtts://`: the operator connects with mutual TLS).
-    public var hub: HubURL
+    public var hub: MQTTURL
     /// Folder with `ca.pem`, `<identity>.pem` and `<identity>.key`.
     public var certs: String
     /// The operator's identity: the stem of its certificate and key files.
@@ -252,7 +186,7 @@ public struct CLISettings: Sendable, Hashable {
     public var sources: [String: String]
 
     /// The defaults: the development hub and PKI of `edgegate hub` and `edgegate certs init`.
-    public static let defaultHub = HubURL(host: "127.0.0.1", port: 8883)
+    public static let defaultHub = MQTTURL(host: "127.0.0.1", port: 8883)
     /// The certificates folder when nothing names one.
     public static let defaultCerts = "certs"
     /// The operator's identity when nothing names one.
@@ -282,7 +216,7 @@ public struct CLISettings: Sendable, Hashable {
         if flags.hub != nil && (flags.hubHost != nil || flags.hubPort != nil) {
             throw CLISettingsError(description: "give either --hub or --hub-host/--hub-port, not both")
         }
-        var hub: HubURL
+        var hub: MQTTURL
         if let text = flags.hub {
             hub = try tlsURL(text, from: "--hub")
             sources["hub"] = "--hub"
@@ -357,8 +291,8 @@ public struct CLISettings: Sendable, Hashable {
         return CLISettings(hub: hub, certs: certs, identity: identity, gateway: gateway, prefix: prefix, sources: sources)
     }
 
-    private static func tlsURL(_ text: String, from source: String) throws(CLISettingsError) -> HubURL {
-        switch HubURL.parse(text) {
+    private static func tlsURL(_ text: String, from source: String) throws(CLISettingsError) -> MQTTURL {
+        switch MQTTURL.parse(text) {
         case .success(let url) where url.useTLS:
             return url
         case .success:
@@ -369,7 +303,7 @@ public struct CLISettings: Sendable, Hashable {
     }
 
     /// The hint for a hub address the CLI cannot use: never plain `mqtt://`, which it refuses.
-    static func tlsOnlyHint(_ problem: HubURL.ParseError) -> String? {
+    static func tlsOnlyHint(_ problem: MQTTURL.ParseError) -> String? {
         guard let suggestion = problem.tlsSuggestion else { return problem.hint }
         return "the remote command CLI connects with mutual TLS only: use \(suggestion)"
     }

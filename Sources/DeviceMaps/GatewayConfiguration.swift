@@ -1,5 +1,6 @@
 import ConfigSyntax
 import Foundation
+import MQTTClient
 import Yams
 
 /// The gateway's own configuration file (`edgegate run --config FILE`).
@@ -398,7 +399,7 @@ struct ConfigParser {
 
     /// `mqtts://host[:port]` or `mqtt://host[:port]`.
     func parseURL(_ url: String, at node: Node, in u: YAMLMapping) -> (String, Int, Bool)? {
-        switch HubURL.parse(url) {
+        switch MQTTURL.parse(url) {
         case .success(let hub):
             return (hub.host, hub.port, hub.useTLS)
         case .failure(let problem):

@@ -4,19 +4,6 @@ import GatewayCore
 import Logging
 import Synchronization
 
-/// Why the door-sim adapter refused something.
-public enum DoorSimAdapterError: Error, Sendable, Hashable, CustomStringConvertible {
-    /// `run` was called while another `run` of the same adapter was active.
-    case alreadyRunning
-
-    /// A sentence for the operator.
-    public var description: String {
-        switch self {
-        case .alreadyRunning: return "the door-sim adapter is already running"
-        }
-    }
-}
-
 /// Simulated door and contact sensors (`protocol: door-sim`) for demos and tests: each device
 /// plays its `DoorSchedule` (seeded, so runs repeat exactly) against a clock, and emits one
 /// batch of readings, the whole current state, at every event of the schedule and every
@@ -37,8 +24,8 @@ public final class DoorSimAdapter: MapAdapter {
     private struct State {
         var devices: [DeviceDefinition] = []
         var players: [String: Player] = [:]
-        /// Where readings go while `run` is active; nil otherwise.
-        var sink: ReadingSink?
+        /// Held while `run` is active, with the sink readings go to.
+        var run = RunClaim(adapter: "door-sim")
     }
 
     private let state = Mutex(State())
@@ -70,20 +57,17 @@ public final class DoorSimAdapter: MapAdapter {
 
     /// Plays every device until the task is cancelled, then stops them and returns once none
     /// emits any more.
-    /// - Throws: `DoorSimAdapterError.alreadyRunning` if this adapter is already running.
+    /// - Throws: `AdapterRunError.alreadyRunning` if this adapter is already running.
     public func run(sink: ReadingSink) async throws {
-        let claimed = state.withLock { s in
-            if s.sink != nil { return false }
-            s.sink = sink
+        try state.withLock { s throws(AdapterRunError) in
+            try s.run.claim(sink)
             // Started under the lock, so that an update cannot replace a player in between.
             for id in s.players.keys { s.players[id]!.task = play(s.players[id]!.definition, sink: sink) }
-            return true
         }
-        guard claimed else { throw DoorSimAdapterError.alreadyRunning }
         logger.info("door-sim devices playing", metadata: ["devices": "\(state.withLock { $0.devices.map(\.id) })"])
         await waitUntilCancelled()
         let tasks = state.withLock { s in
-            s.sink = nil
+            s.run.release()
             return s.players.keys.compactMap { id in
                 defer { s.players[id]!.task = nil }
                 return s.players[id]!.task
@@ -108,7 +92,7 @@ public final class DoorSimAdapter: MapAdapter {
                 if let player = s.players[device.id], player.definition.hasSameDefinition(as: device) {
                     players[device.id] = Player(definition: device, task: player.task)
                 } else {
-                    players[device.id] = Player(definition: device, task: s.sink.map { play(device, sink: $0) })
+                    players[device.id] = Player(definition: device, task: s.run.sink.map { play(device, sink: $0) })
                 }
             }
             for (id, player) in s.players where players[id]?.task != player.task {

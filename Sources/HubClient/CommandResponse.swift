@@ -11,9 +11,9 @@ public struct CommandResponse: Sendable, Hashable {
     /// The gateway's sentence about what happened.
     public let message: String?
     /// Values read back after a write (point → value).
-    public let values: [String: JSONNode]
+    public let values: [String: JSONValue]
     /// The response object as received.
-    public let fields: [String: JSONNode]
+    public let fields: [String: JSONValue]
     /// The payload as received.
     public let payload: [UInt8]
     /// For a response to `HubClient.send`: from just before the publish to the response's
@@ -24,7 +24,7 @@ public struct CommandResponse: Sendable, Hashable {
     public var status: CommandStatus? { statusText.flatMap(CommandStatus.init(rawValue:)) }
 
     /// Reads a response object; nil when it has no string `id`.
-    init?(_ fields: [String: JSONNode], payload: [UInt8], elapsed: Duration?) {
+    init?(_ fields: [String: JSONValue], payload: [UInt8], elapsed: Duration?) {
         guard case .string(let id)? = fields["id"] else { return nil }
         self.id = id
         statusText = if case .string(let s)? = fields["status"] { s } else { nil }

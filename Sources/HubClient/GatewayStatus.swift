@@ -1,4 +1,5 @@
 import Foundation
+import GatewayCore
 import Uplink
 
 /// A gateway's retained `status` (docs/protocol.md, "Status"), as the operator reads it:
@@ -14,7 +15,7 @@ public struct GatewayStatus: Sendable, Hashable {
     /// Why it went offline (`shutdown`, `connection lost`), when it says.
     public let reason: String?
     /// The status object as received.
-    public let fields: [String: JSONNode]
+    public let fields: [String: JSONValue]
 
     /// Reads `{"online":bool,"ts",...,"reason"?}`; nil for anything else.
     public init?(_ payload: [UInt8]) {
@@ -23,7 +24,7 @@ public struct GatewayStatus: Sendable, Hashable {
     }
 
     /// Reads the fields of a decoded status; nil when `online` is missing.
-    public init?(_ o: [String: JSONNode]) {
+    public init?(_ o: [String: JSONValue]) {
         guard case .bool(let online)? = o["online"] else { return nil }
         self.online = online
         fields = o

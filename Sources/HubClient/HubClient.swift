@@ -271,8 +271,8 @@ public enum InventoryError: Error, Sendable {
 }
 
 /// The JSON object in `payload`, or nil.
-func jsonObject(_ payload: [UInt8]) -> [String: JSONNode]? {
-    guard case .object(let object)? = try? JSONDecoder().decode(JSONNode.self, from: Data(payload)) else { return nil }
+func jsonObject(_ payload: [UInt8]) -> [String: JSONValue]? {
+    guard case .object(let object)? = try? JSONDecoder().decode(JSONValue.self, from: Data(payload)) else { return nil }
     return object
 }
 

@@ -46,10 +46,10 @@ public struct Telemetry: Sendable, Hashable {
     /// Its readings that name a device and a point, in order.
     public let readings: [TelemetryReading]
     /// The message object as received.
-    public let fields: [String: JSONNode]
+    public let fields: [String: JSONValue]
 
     /// Reads a telemetry object; nil when it has no `readings` array.
-    public init?(_ fields: [String: JSONNode]) {
+    public init?(_ fields: [String: JSONValue]) {
         guard case .array(let list)? = fields["readings"] else { return nil }
         seq = if case .integer(let n)? = fields["seq"], n >= 0 { UInt64(n) } else { nil }
         readings = list.compactMap { node in
@@ -67,7 +67,7 @@ public struct TelemetryReading: Sendable, Hashable {
     /// The point name.
     public let point: String
     /// The value; `null` for a bad reading.
-    public let value: JSONNode?
+    public let value: JSONValue?
     /// The point's unit, if any.
     public let unit: String?
     /// `good`, `uncertain` or `bad`, when stated.
@@ -77,13 +77,13 @@ public struct TelemetryReading: Sendable, Hashable {
     /// When it was read (`ts`, RFC 3339), as written.
     public let ts: String?
     /// The reading object as received.
-    public let fields: [String: JSONNode]
+    public let fields: [String: JSONValue]
 
     /// When it was read, parsed; nil when missing or not RFC 3339.
     public var timestamp: Date? { ts.flatMap(Timestamp.parse) }
 
     /// Reads a reading object; nil when it names no device or point.
-    public init?(_ r: [String: JSONNode]) {
+    public init?(_ r: [String: JSONValue]) {
         guard case .string(let device)? = r["device"], case .string(let point)? = r["point"] else { return nil }
         self.device = device
         self.point = point
@@ -105,10 +105,10 @@ public struct ObservedCommand: Sendable, Hashable {
     /// The command as the gateway will decode it, or why the gateway will reject it.
     public let decoded: Result<Command, CommandDecodingError>
     /// The command object as received.
-    public let fields: [String: JSONNode]
+    public let fields: [String: JSONValue]
 
     /// Reads a command message; nil when it has no string `id` and `device`.
-    init?(_ fields: [String: JSONNode], payload: [UInt8]) {
+    init?(_ fields: [String: JSONValue], payload: [UInt8]) {
         guard case .string(let id)? = fields["id"], case .string(let device)? = fields["device"] else { return nil }
         self.id = id
         self.device = device

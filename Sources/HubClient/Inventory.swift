@@ -1,4 +1,5 @@
 import Foundation
+import GatewayCore
 import Uplink
 
 /// A gateway's retained inventory (docs/protocol.md, "Inventory"): its devices, their points
@@ -7,7 +8,7 @@ public struct Inventory: Sendable, Hashable {
     /// A named value of a point or argument (`heat=1`).
     public struct Option: Sendable, Hashable, Decodable {
         /// The value.
-        public let value: JSONNode
+        public let value: JSONValue
         /// Its name, when it has one.
         public let name: String?
     }
@@ -23,9 +24,9 @@ public struct Inventory: Sendable, Hashable {
         /// `read`, `write` or `readwrite`.
         public let access: String
         /// The lowest value a write may set.
-        public let min: JSONNode?
+        public let min: JSONValue?
         /// The highest value a write may set.
-        public let max: JSONNode?
+        public let max: JSONValue?
         /// The only values a write may set, when listed.
         public let options: [Option]?
     }
@@ -37,13 +38,13 @@ public struct Inventory: Sendable, Hashable {
         /// Its type (`number`, `bool`, ...).
         public let type: String
         /// The lowest value accepted.
-        public let min: JSONNode?
+        public let min: JSONValue?
         /// The highest value accepted.
-        public let max: JSONNode?
+        public let max: JSONValue?
         /// The only values accepted, when listed.
         public let options: [Option]?
         /// The value when the command leaves it out.
-        public let `default`: JSONNode?
+        public let `default`: JSONValue?
     }
 
     /// A named command of a device map.
@@ -55,7 +56,7 @@ public struct Inventory: Sendable, Hashable {
         /// Its arguments.
         public let args: [Argument]
         /// Point → a literal, or `"$arg"` for an argument's value.
-        public let write: [String: JSONNode]
+        public let write: [String: JSONValue]
     }
 
     /// A device of the gateway.

@@ -89,7 +89,7 @@ final class BridgePoller: Sendable {
                 await doorbell.wait(upTo: period)
                 continue
             }
-            var fetched: [HueResource: Result<[String: HueJSON], HueError>] = [:]
+            var fetched: [HueResource: Result<[String: JSONValue], HueError>] = [:]
             switch clients.client(for: key, timeout: planned.first?.hueConnection.timeout ?? .seconds(2)) {
             case .failure(let error):
                 for resource in needed { fetched[resource] = .failure(error) }
@@ -132,7 +132,7 @@ final class BridgePoller: Sendable {
     }
 
     /// One collection (`lights`, `sensors`) by id.
-    private static func fetch(_ resource: HueResource, from client: HueBridgeClient) async -> Result<[String: HueJSON], HueError> {
+    private static func fetch(_ resource: HueResource, from client: HueBridgeClient) async -> Result<[String: JSONValue], HueError> {
         do {
             let json = try await client.get(resource.collection)
             guard let all = json.object else {
@@ -146,7 +146,7 @@ final class BridgePoller: Sendable {
 
     /// One device's readings from what was fetched; nothing for a device whose collection
     /// was not fetched (added since the poll began: the next poll follows at once).
-    private func readings(of device: DeviceDefinition, from fetched: [HueResource: Result<[String: HueJSON], HueError>],
+    private func readings(of device: DeviceDefinition, from fetched: [HueResource: Result<[String: JSONValue], HueError>],
                           reasons: inout [String: String]) -> [Reading] {
         let now = Date()
         var readings: [Reading] = []
@@ -192,7 +192,7 @@ final class BridgePoller: Sendable {
     }
 
     /// Why a value is only the bridge's last known one: the light or sensor is unreachable.
-    static func unreachable(_ address: HuePointAddress, _ resource: HueJSON) -> String? {
+    static func unreachable(_ address: HuePointAddress, _ resource: JSONValue) -> String? {
         let flag = address.resource == .light ? resource["state"]?["reachable"] : resource["config"]?["reachable"]
         guard flag?.bool == false else { return nil }
         return "\(address.resource.rawValue) \(address.id) unreachable: the bridge reports its last known state"

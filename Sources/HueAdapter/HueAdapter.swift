@@ -24,7 +24,7 @@ public final class HueAdapter: MapAdapter {
         var definitions: [String: DeviceDefinition] = [:]
         var pollers: [BridgeKey: BridgePoller] = [:]
         var tasks: [BridgeKey: Task<Void, Never>] = [:]
-        var sink: ReadingSink?
+        var run = RunClaim(adapter: "Hue")
     }
 
     private let state = Mutex(State())
@@ -63,18 +63,15 @@ public final class HueAdapter: MapAdapter {
     }
 
     /// Polls every bridge until the task is cancelled, then stops the pollers and returns.
-    /// - Throws: `HueError.alreadyRunning` if this adapter is already running.
+    /// - Throws: `AdapterRunError.alreadyRunning` if this adapter is already running.
     public func run(sink: ReadingSink) async throws {
-        let claimed = state.withLock { s in
-            if s.sink != nil { return false }
-            s.sink = sink
+        try state.withLock { s throws(AdapterRunError) in
+            try s.run.claim(sink)
             for (key, poller) in s.pollers { s.tasks[key] = Task { await poller.run(sink: sink) } }
-            return true
         }
-        guard claimed else { throw HueError.alreadyRunning }
         await waitUntilCancelled()
         let tasks = state.withLock { s in
-            s.sink = nil
+            s.run.release()
             defer { s.tasks.removeAll() }
             return Array(s.tasks.values)
         }
@@ -96,7 +93,7 @@ public final class HueAdapter: MapAdapter {
                 } else {
                     let poller = BridgePoller(key: key, devices: members, clients: clients, busy: busy, logger: logger)
                     pollers[key] = poller
-                    if let sink = s.sink { s.tasks[key] = Task { await poller.run(sink: sink) } }
+                    if let sink = s.run.sink { s.tasks[key] = Task { await poller.run(sink: sink) } }
                 }
             }
             var stopping: [Task<Void, Never>] = []
@@ -159,7 +156,7 @@ public final class HueAdapter: MapAdapter {
         if let unknown = values.keys.sorted().first(where: { name in !definition.points.contains { $0.name == name } }) {
             throw .rejected("\(device) has no point '\(unknown)'")
         }
-        var lights: [String: [(PointDefinition, HueJSON)]] = [:]
+        var lights: [String: [(PointDefinition, JSONValue)]] = [:]
         for point in definition.points {
             guard let value = values[point.name] else { continue }
             // The router checks access first; this keeps the adapter safe on its own.
@@ -174,7 +171,7 @@ public final class HueAdapter: MapAdapter {
         case .failure(let error): throw .failed("\(device): \(error)")
         }
         // Every light's request is checked before the first one is sent.
-        var requests: [(id: String, fields: [(PointDefinition, HueJSON)], request: LightRequest)] = []
+        var requests: [(id: String, fields: [(PointDefinition, JSONValue)], request: LightRequest)] = []
         for (id, fields) in lights.sorted(by: { $0.key < $1.key }) {
             requests.append((id, fields, try LightRequest(fields, light: id, device: device)))
         }
@@ -194,7 +191,7 @@ public final class HueAdapter: MapAdapter {
         }
         var readBack: [String: Value] = [:]
         for (id, fields) in lights.sorted(by: { $0.key < $1.key }) {
-            let light: HueJSON
+            let light: JSONValue
             do {
                 light = try await client.get("lights/\(id)")
             } catch {
@@ -208,14 +205,14 @@ public final class HueAdapter: MapAdapter {
     }
 
     /// One `PUT` with every field of one light; the answer's first error decides the outcome.
-    private func send(_ request: LightRequest, _ fields: [(PointDefinition, HueJSON)], toLight id: String, of device: String,
+    private func send(_ request: LightRequest, _ fields: [(PointDefinition, JSONValue)], toLight id: String, of device: String,
                       via client: HueBridgeClient) async throws(WriteError) {
         var body = request.body
         var xy = request.xy
         if !xy.isEmpty {
             // The bridge takes x and y only together: the one not written keeps its value.
             if xy.count == 1 {
-                let light: HueJSON
+                let light: JSONValue
                 do { light = try await client.get("lights/\(id)") } catch { throw Self.failure(error, device: device, light: id) }
                 let address = HuePointAddress(resource: .light, id: id, field: xy[.x] == nil ? .x : .y)
                 guard case .success(let current) = HueReadout.raw(address.field, of: address, in: light), let n = current.numeric else {
@@ -225,7 +222,7 @@ public final class HueAdapter: MapAdapter {
             }
             body["xy"] = .array([xy[.x]!, xy[.y]!])
         }
-        let answer: HueJSON
+        let answer: JSONValue
         do {
             answer = try await client.put("lights/\(id)/state", .object(body))
         } catch {
@@ -263,13 +260,13 @@ public final class HueAdapter: MapAdapter {
 /// The fields of one light that a command writes, as the bridge takes them.
 private struct LightRequest {
     /// Every field but `x`/`y`.
-    var body: [String: HueJSON] = [:]
+    var body: [String: JSONValue] = [:]
     /// `x` and `y`, which travel together as `xy`.
-    var xy: [HueField: HueJSON] = [:]
+    var xy: [HueField: JSONValue] = [:]
 
     /// Checks that the fields can go in one request: no field written twice, and more than
     /// `transitiontime` alone.
-    init(_ fields: [(PointDefinition, HueJSON)], light id: String, device: String) throws(WriteError) {
+    init(_ fields: [(PointDefinition, JSONValue)], light id: String, device: String) throws(WriteError) {
         var writers: [HueField: String] = [:]
         for (point, json) in fields {
             let field = point.hue.field

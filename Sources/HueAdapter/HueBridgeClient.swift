@@ -1,5 +1,6 @@
 import Dispatch
 import Foundation
+import GatewayCore
 
 /// The v1 REST API of one Hue bridge, as one user (or as nobody, for pairing).
 ///
@@ -30,12 +31,12 @@ public final class HueBridgeClient: Sendable {
     }
 
     /// `GET /api/<user>/<resource>` (`lights`, `lights/1`, `sensors`).
-    public func get(_ resource: String) async throws(HueError) -> HueJSON {
+    public func get(_ resource: String) async throws(HueError) -> JSONValue {
         try await request("GET", userPath(resource), body: nil)
     }
 
     /// `PUT /api/<user>/<resource>` with a JSON body; returns the answer array.
-    public func put(_ resource: String, _ body: HueJSON) async throws(HueError) -> HueJSON {
+    public func put(_ resource: String, _ body: JSONValue) async throws(HueError) -> JSONValue {
         try await request("PUT", userPath(resource), body: body)
     }
 
@@ -58,7 +59,7 @@ public final class HueBridgeClient: Sendable {
     /// Sends one request and parses the JSON answer; an answer that is a v1 error array with
     /// nothing else (unauthorized user, ...) is thrown as `.bridge`, except for `PUT`, whose
     /// answers mix successes and errors field by field.
-    private func request(_ method: String, _ path: (wire: String, shown: String), body: HueJSON?) async throws(HueError) -> HueJSON {
+    private func request(_ method: String, _ path: (wire: String, shown: String), body: JSONValue?) async throws(HueError) -> JSONValue {
         let response: HTTPClient.Response
         switch await send(method, path.wire, body: body.map { Data($0.text.utf8) }) {
         case .success(let r): response = r
@@ -68,7 +69,7 @@ public final class HueBridgeClient: Sendable {
         guard response.status == 200 else {
             throw .badAnswer(bridge, path: shown, "HTTP status \(response.status)")
         }
-        guard let json = HueJSON.parse(response.body) else {
+        guard let json = JSONValue.parse(response.body) else {
             throw .badAnswer(bridge, path: shown, "an answer that is not JSON: \(String(decoding: response.body.prefix(80), as: UTF8.self))")
         }
         if method != "PUT", let errors = json.array, !errors.isEmpty, json.apiErrors.count == errors.count {

@@ -55,8 +55,6 @@ public enum HueError: Error, Sendable, Hashable, CustomStringConvertible {
     case pairingTimedOut(HueBridge, Duration)
     /// A field missing from a light or sensor, or a value that does not fit it.
     case unreadable(String)
-    /// `run` was called while another `run` of the same adapter was active.
-    case alreadyRunning
 
     /// A sentence for the operator, naming the bridge; never the username.
     public var description: String {
@@ -72,7 +70,6 @@ public enum HueError: Error, Sendable, Hashable, CustomStringConvertible {
         case .pairingTimedOut(let bridge, let limit):
             return "bridge \(bridge): the link button was not pressed within \(limit)"
         case .unreadable(let why): return why
-        case .alreadyRunning: return "the Hue adapter is already running"
         }
     }
 }

@@ -7,7 +7,7 @@ import GatewayCore
 enum HueReadout {
     /// The raw value of `field` in one light's or sensor's JSON (temperature already in °C,
     /// lux computed from the light level), or why there is none (`HueError.unreadable`).
-    static func raw(_ field: HueField, of address: HuePointAddress, in resource: HueJSON) -> Result<Value, HueError> {
+    static func raw(_ field: HueField, of address: HuePointAddress, in resource: JSONValue) -> Result<Value, HueError> {
         let what = "\(address.resource.rawValue) \(address.id)"
         let state = resource["state"]
         let config = resource["config"]
@@ -15,20 +15,20 @@ enum HueReadout {
             let type = resource["type"]?.string.map { " (\($0))" } ?? ""
             return .failure(.unreadable("\(what)\(type) has no \(field.rawValue)"))
         }
-        func garbage(_ found: HueJSON, _ expected: String) -> Result<Value, HueError> {
+        func garbage(_ found: JSONValue, _ expected: String) -> Result<Value, HueError> {
             .failure(.unreadable("\(what) \(field.rawValue): the bridge sent \(found.text.prefix(40)), not \(expected)"))
         }
-        func bool(_ json: HueJSON?) -> Result<Value, HueError> {
+        func bool(_ json: JSONValue?) -> Result<Value, HueError> {
             guard let json else { return missing() }
             guard let b = json.bool else { return garbage(json, "true or false") }
             return .success(.bool(b))
         }
-        func integer(_ json: HueJSON?) -> Result<Value, HueError> {
+        func integer(_ json: JSONValue?) -> Result<Value, HueError> {
             guard let json else { return missing() }
             guard let n = json.number, n == n.rounded(), abs(n) < 1e15 else { return garbage(json, "a whole number") }
             return .success(.int(Int64(n)))
         }
-        func text(_ json: HueJSON?) -> Result<Value, HueError> {
+        func text(_ json: JSONValue?) -> Result<Value, HueError> {
             guard let json else { return missing() }
             guard let s = json.string else { return garbage(json, "text") }
             return .success(.string(s))
@@ -57,7 +57,7 @@ enum HueReadout {
     }
 
     /// The engineering value of `point` (scale and offset applied), or why there is none.
-    static func value(of point: PointDefinition, in resource: HueJSON) -> Result<Value, HueError> {
+    static func value(of point: PointDefinition, in resource: JSONValue) -> Result<Value, HueError> {
         raw(point.hue.field, of: point.hue, in: resource).map { engineering($0, point) }
     }
 
@@ -69,7 +69,7 @@ enum HueReadout {
 
     /// The JSON the bridge takes for an engineering value of `point`, or why it cannot be
     /// sent. Ranges are the bridge's to check (and the router's, through the point's limits).
-    static func wire(_ value: Value, for point: PointDefinition, device: String) throws(WriteError) -> HueJSON {
+    static func wire(_ value: Value, for point: PointDefinition, device: String) throws(WriteError) -> JSONValue {
         let field = point.hue.field
         let name = "\(device).\(point.name)"
         switch field.kind {

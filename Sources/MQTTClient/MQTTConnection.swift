@@ -67,6 +67,11 @@ public final class MQTTConnection: Sendable {
         try await core.acknowledgement(of: messageID).get()
     }
 
+    /// Sends `message` and waits for the acknowledgement.
+    public func publish(_ message: MQTTMessage) async throws(MQTTError) {
+        try await publish(message.topic, payload: message.payload, qos: message.qos, retain: message.retain)
+    }
+
     /// Sends and waits for the acknowledgement.
     public func publish(_ topic: String, payload: [UInt8], qos: Int, retain: Bool) async throws(MQTTError) {
         let id = try send(topic, payload: payload, qos: qos, retain: retain)

@@ -20,27 +20,6 @@ public struct MQTTTLS: Sendable, Equatable {
     }
 }
 
-/// The message the broker publishes on our behalf when the connection dies without a
-/// clean DISCONNECT (last will and testament).
-public struct MQTTWill: Sendable, Equatable {
-    /// Topic the will is published to.
-    public var topic: String
-    /// Will payload.
-    public var payload: [UInt8]
-    /// QoS of the will (0, 1 or 2).
-    public var qos: Int
-    /// Whether the broker retains the will.
-    public var retain: Bool
-
-    /// Creates a will message.
-    public init(topic: String, payload: [UInt8], qos: Int = 1, retain: Bool = false) {
-        self.topic = topic
-        self.payload = payload
-        self.qos = qos
-        self.retain = retain
-    }
-}
-
 /// Everything needed to open one MQTT 3.1.1 connection.
 public struct MQTTOptions: Sendable {
     /// Broker host name or IP address.
@@ -58,7 +37,7 @@ public struct MQTTOptions: Sendable {
     /// Keepalive in seconds; libmosquitto rejects values between 1 and 4.
     public var keepAlive: Int = 30
     /// Last will, published by the broker if the connection drops uncleanly.
-    public var will: MQTTWill?
+    public var will: MQTTMessage?
     /// Whether the broker discards any previous session for this client id.
     public var cleanSession: Bool = true
     /// Outgoing QoS 1/2 messages awaiting acknowledgement at once. Never unlimited:
@@ -69,7 +48,7 @@ public struct MQTTOptions: Sendable {
 
     /// Creates connection options; everything after `clientID` has a default.
     public init(host: String, port: Int, clientID: String, username: String? = nil, password: String? = nil,
-                tls: MQTTTLS? = nil, keepAlive: Int = 30, will: MQTTWill? = nil, cleanSession: Bool = true,
+                tls: MQTTTLS? = nil, keepAlive: Int = 30, will: MQTTMessage? = nil, cleanSession: Bool = true,
                 maxInflight: Int = 50, connectTimeout: Duration = .seconds(10)) {
         self.host = host
         self.port = port
@@ -100,19 +79,22 @@ extension MQTTOptions: CustomStringConvertible {
     }
 }
 
-/// One message received on a subscription.
-public struct MQTTMessage: Sendable, Equatable {
-    /// The topic it was published to.
+/// An MQTT message: one received on a subscription, one to publish, or a connection's will
+/// (what the broker publishes on our behalf when the connection dies without a clean
+/// DISCONNECT). The uplink, the MQTT devices and the simulators all speak in this one type.
+public struct MQTTMessage: Sendable, Hashable {
+    /// The topic it was (or is to be) published to.
     public var topic: String
     /// The payload bytes.
     public var payload: [UInt8]
-    /// The QoS it was delivered with.
+    /// The QoS (0, 1 or 2) it is published or was delivered with.
     public var qos: Int
-    /// Whether it came from the broker's retained store (a subscription's first delivery).
+    /// Whether the broker retains it; on a received message, whether it came from the broker's
+    /// retained store (a subscription's first delivery).
     public var retain: Bool
 
     /// Creates a message value (incoming messages are created by the connection).
-    public init(topic: String, payload: [UInt8], qos: Int, retain: Bool) {
+    public init(topic: String, payload: [UInt8], qos: Int = 1, retain: Bool = false) {
         self.topic = topic
         self.payload = payload
         self.qos = qos

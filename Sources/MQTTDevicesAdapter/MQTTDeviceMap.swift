@@ -1,5 +1,6 @@
 import DeviceMaps
 import GatewayCore
+import MQTTClient
 
 /// The value types of an MQTT point: what the JSON value at its path must be.
 public enum MQTTValueType: String, Sendable, Hashable, CaseIterable {
@@ -40,24 +41,11 @@ public enum Staleness: Sendable, Hashable {
     }
 }
 
-/// An MQTT broker address: `mqtt://host:1883` or `mqtts://host:8883`.
-public struct MQTTBrokerURL: Sendable, Hashable, CustomStringConvertible {
-    /// True for `mqtts://`.
-    public var useTLS: Bool
-    /// Host name or IP address.
-    public var host: String
-    /// TCP port (1883 for `mqtt://`, 8883 for `mqtts://` unless given).
-    public var port: Int
-
-    /// Creates an address.
-    public init(useTLS: Bool, host: String, port: Int? = nil) {
-        self.useTLS = useTLS
-        self.host = host
-        self.port = port ?? (useTLS ? 8883 : 1883)
-    }
-
-    /// Parses `mqtt://host[:port]` or `mqtts://host[:port]`; nil with the reason otherwise.
-    public static func parse(_ text: String) -> Result<MQTTBrokerURL, MQTTDeviceMapError> {
+extension MQTTURL {
+    /// Parses a device map's `broker:`, `mqtt://host[:port]` or `mqtts://host[:port]`, with the
+    /// reason in the map's words otherwise (stricter about the scheme's spelling than `parse`,
+    /// and naming `broker`, as the saved diagnostics have it).
+    public static func parseBroker(_ text: String) -> Result<MQTTURL, MQTTDeviceMapError> {
         let parts = text.split(separator: "://", maxSplits: 1, omittingEmptySubsequences: false)
         guard parts.count == 2, parts[0] == "mqtt" || parts[0] == "mqtts" else {
             return .failure(.init("'broker' must be mqtt://host[:port] or mqtts://host[:port], found '\(text)'"))
@@ -78,12 +66,7 @@ public struct MQTTBrokerURL: Sendable, Hashable, CustomStringConvertible {
         }
         if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
         guard !host.isEmpty else { return .failure(.init("broker '\(text)' has no host")) }
-        return .success(MQTTBrokerURL(useTLS: parts[0] == "mqtts", host: host, port: port))
-    }
-
-    /// `mqtts://host:8883`.
-    public var description: String {
-        "\(useTLS ? "mqtts" : "mqtt")://\(host.contains(":") ? "[\(host)]" : host):\(port)"
+        return .success(MQTTURL(host: host, port: port, useTLS: parts[0] == "mqtts"))
     }
 }
 
@@ -101,7 +84,7 @@ public struct MQTTDeviceMapError: Error, Sendable, Hashable, CustomStringConvert
 /// broker and credentials) and the topic it publishes its state on.
 public struct MQTTDeviceConnection: DeviceConnection, Hashable {
     /// The broker.
-    public var broker: MQTTBrokerURL
+    public var broker: MQTTURL
     /// Set for plain `mqtt://`, which is refused without it.
     public var insecure: Bool
     /// PEM CA bundle for `mqtts://`; nil: the system's (`defaultCAFile`).
@@ -130,7 +113,7 @@ public struct MQTTDeviceConnection: DeviceConnection, Hashable {
     public static let defaultCAFile = "/etc/ssl/certs/ca-certificates.crt"
 
     /// Creates a connection.
-    public init(broker: MQTTBrokerURL, insecure: Bool = false, caFile: String? = nil, certFile: String? = nil,
+    public init(broker: MQTTURL, insecure: Bool = false, caFile: String? = nil, certFile: String? = nil,
                 keyFile: String? = nil, username: String? = nil, passwordEnv: String? = nil, clientID: String? = nil,
                 topic: String, idLevel: Int? = nil, staleAfter: Duration? = nil, qos: Int = 1) {
         self.broker = broker
@@ -184,7 +167,7 @@ public struct MQTTDeviceConnection: DeviceConnection, Hashable {
 /// Devices with equal keys share one MQTT connection (one client id, one socket).
 public struct MQTTSessionKey: Sendable, Hashable, CustomStringConvertible {
     /// The broker.
-    public var broker: MQTTBrokerURL
+    public var broker: MQTTURL
     /// Plain `mqtt://` allowed (`insecure: true`); always false for `mqtts://`, where it means
     /// nothing. A session without it refuses to connect in plain text.
     public var insecure: Bool

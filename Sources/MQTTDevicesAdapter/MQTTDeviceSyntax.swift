@@ -1,5 +1,6 @@
 import DeviceMaps
 import GatewayCore
+import MQTTClient
 
 /// The MQTT part of the device-map format: `connection:` names a broker and the device's
 /// state topic; each point names a JSON path (and optionally its own topic), a type, and for
@@ -19,9 +20,9 @@ public enum MQTTDeviceSyntax: ProtocolSyntax {
     public static func connection(_ c: MapSection) -> (any DeviceConnection)? {
         let before = c.errorCount
         let brokerText = c.name("broker", required: true, hint: "mqtts://host[:port], or mqtt://host[:port] with insecure: true")
-        var broker: MQTTBrokerURL?
+        var broker: MQTTURL?
         if let brokerText {
-            switch MQTTBrokerURL.parse(brokerText) {
+            switch MQTTURL.parseBroker(brokerText) {
             case .success(let b): broker = b
             case .failure(let e): c.error(e.description, atValueOf: "broker", hint: "for example mqtts://192.0.2.5:8883")
             }

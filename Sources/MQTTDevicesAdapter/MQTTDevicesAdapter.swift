@@ -4,19 +4,6 @@ import GatewayCore
 import Logging
 import Synchronization
 
-/// Why the MQTT devices adapter refused to run.
-public enum MQTTDevicesAdapterError: Error, Sendable, Hashable, CustomStringConvertible {
-    /// `run` was called while another `run` of the same adapter was active.
-    case alreadyRunning
-
-    /// A sentence for the operator.
-    public var description: String {
-        switch self {
-        case .alreadyRunning: return "the MQTT devices adapter is already running"
-        }
-    }
-}
-
 /// How an MQTT device's messages have gone: the numbers to check when values look wrong.
 public struct MQTTDeviceStatistics: Sendable, Hashable {
     /// Messages routed to the device (each gave one batch of readings).
@@ -48,7 +35,7 @@ public final class MQTTDevicesAdapter: MapAdapter {
         var devices: [DeviceDefinition] = []
         var definitions: [String: DeviceDefinition] = [:]
         var sessions: [MQTTSessionKey: BrokerSession] = [:]
-        var sink: ReadingSink?
+        var run = RunClaim(adapter: "MQTT devices")
     }
 
     private let state = Mutex(State())
@@ -123,18 +110,15 @@ public final class MQTTDevicesAdapter: MapAdapter {
 
     /// Connects every broker and routes messages until the task is cancelled; then
     /// disconnects and returns.
-    /// - Throws: `MQTTDevicesAdapterError.alreadyRunning` if this adapter is already running.
+    /// - Throws: `AdapterRunError.alreadyRunning` if this adapter is already running.
     public func run(sink: ReadingSink) async throws {
-        let claimed = state.withLock { s in
-            if s.sink != nil { return false }
-            s.sink = sink
+        try state.withLock { s throws(AdapterRunError) in
+            try s.run.claim(sink)
             for session in s.sessions.values { session.start(sink: sink) }
-            return true
         }
-        guard claimed else { throw MQTTDevicesAdapterError.alreadyRunning }
         await waitUntilCancelled()
         let sessions = state.withLock { s in
-            s.sink = nil
+            s.run.release()
             return Array(s.sessions.values)
         }
         await withTaskGroup(of: Void.self) { group in
@@ -156,7 +140,7 @@ public final class MQTTDevicesAdapter: MapAdapter {
                     sessions[key] = session
                 } else {
                     let session = makeSession(key, members)
-                    if let sink = s.sink { session.start(sink: sink) }
+                    if let sink = s.run.sink { session.start(sink: sink) }
                     sessions[key] = session
                 }
             }

@@ -3,17 +3,14 @@ import GatewayCore
 import Logging
 import Synchronization
 
-/// Why the Modbus adapter or the scanner refused to start.
+/// Why the Modbus scanner refused to start.
 public enum ModbusAdapterError: Error, Sendable, Hashable, CustomStringConvertible {
-    /// `run` was called while another `run` of the same adapter was active.
-    case alreadyRunning
     /// Scan options that cannot work (`ModbusScanOptions`); the text says which and why.
     case invalidScan(String)
 
     /// A sentence for the operator.
     public var description: String {
         switch self {
-        case .alreadyRunning: return "the Modbus adapter is already running"
         case .invalidScan(let why): return why
         }
     }
@@ -48,8 +45,8 @@ public final class ModbusAdapter: MapAdapter {
         var workers: [String: ConnectionWorker] = [:]
         /// Workers an update closed that may still be finishing a request.
         var retiring: [ObjectIdentifier: ConnectionWorker] = [:]
-        /// Where readings go while `run` is active; nil otherwise.
-        var sink: ReadingSink?
+        /// Held while `run` is active, with the sink readings go to.
+        var run = RunClaim(adapter: "Modbus")
     }
 
     private let state = Mutex(State())
@@ -99,19 +96,16 @@ public final class ModbusAdapter: MapAdapter {
     /// then stops the connections (each finishes its device poll in flight), fails queued
     /// writes with "gateway shutting down" and returns once every connection has stopped and
     /// freed its libmodbus context.
-    /// - Throws: `ModbusAdapterError.alreadyRunning` if this adapter is already running.
+    /// - Throws: `AdapterRunError.alreadyRunning` if this adapter is already running.
     public func run(sink: ReadingSink) async throws {
-        let claimed = state.withLock { s in
-            if s.sink != nil { return false }
-            s.sink = sink
+        try state.withLock { s throws(AdapterRunError) in
+            try s.run.claim(sink)
             // Started under the lock, so that an update cannot retire a worker in between.
             for worker in s.workers.values { worker.start(sink: sink) }
-            return true
         }
-        guard claimed else { throw ModbusAdapterError.alreadyRunning }
         await waitUntilCancelled()
         let workers = state.withLock { s in
-            s.sink = nil
+            s.run.release()
             return Array(s.workers.values) + Array(s.retiring.values)
         }
         // Stop them together: each may be inside a request bounded by its response timeout.
@@ -158,7 +152,7 @@ public final class ModbusAdapter: MapAdapter {
                 worker.requestStop()
                 s.retiring[ObjectIdentifier(worker)] = worker
             }
-            if let sink = s.sink {
+            if let sink = s.run.sink {
                 for (worker, predecessor) in starting { worker.start(sink: sink, after: predecessor) }
             }
             s.workers = workers

@@ -50,7 +50,7 @@ public final class DoorSensorSimulator: Sendable {
                 parameters: DoorParameters = .standard, speed: Double = 1, reportEvery: Duration = .seconds(60),
                 clock: any DoorClock = SystemDoorClock(), logger: Logger) {
         var options = options
-        options.will = MQTTWill(topic: "\(prefix)/bridge/state", payload: Array(Self.availability(online: false).utf8),
+        options.will = MQTTMessage(topic: "\(prefix)/bridge/state", payload: Array(Self.availability(online: false).utf8),
                                 qos: 1, retain: true)
         self.options = options
         self.prefix = prefix

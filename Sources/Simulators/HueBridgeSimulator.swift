@@ -1,6 +1,7 @@
 import FlyingFox
 import FlyingSocks
 import Foundation
+import GatewayCore
 import HueAdapter
 import Logging
 import Synchronization
@@ -51,8 +52,8 @@ public struct HueSimLight: Sendable, Hashable {
         }
     }
 
-    var json: HueJSON {
-        var state: [String: HueJSON] = ["on": .bool(on), "reachable": .bool(reachable), "alert": .string(alert)]
+    var json: GatewayCore.JSONValue {
+        var state: [String: GatewayCore.JSONValue] = ["on": .bool(on), "reachable": .bool(reachable), "alert": .string(alert)]
         let p = parameters
         if p.contains("bri") { state["bri"] = .number(Double(bri)) }
         if p.contains("hue") { state["hue"] = .number(Double(hue)) }
@@ -97,8 +98,8 @@ public struct HueSimSensor: Sendable, Hashable {
         if type.hasPrefix("CLIP") { battery = nil }
     }
 
-    func json(lastupdated: String) -> HueJSON {
-        var state: [String: HueJSON] = ["lastupdated": .string(lastupdated)]
+    func json(lastupdated: String) -> GatewayCore.JSONValue {
+        var state: [String: GatewayCore.JSONValue] = ["lastupdated": .string(lastupdated)]
         switch type {
         case "ZLLTemperature": state["temperature"] = .number(Double(temperature))
         case "ZLLPresence": state["presence"] = .bool(presence)
@@ -109,7 +110,7 @@ public struct HueSimSensor: Sendable, Hashable {
         case "CLIPOpenClose": state["open"] = .bool(open)
         default: break
         }
-        var config: [String: HueJSON] = ["on": .bool(true), "reachable": .bool(reachable)]
+        var config: [String: GatewayCore.JSONValue] = ["on": .bool(true), "reachable": .bool(reachable)]
         if let battery { config["battery"] = .number(Double(battery)) }
         return .object(["state": .object(state), "config": .object(config), "type": .string(type), "name": .string(name),
                         "modelid": .string(type.hasPrefix("CLIP") ? "edgegate-sim" : "SML001")])
@@ -286,14 +287,14 @@ public final class HueBridgeSimulator: Sendable {
     }
 
     /// The answer to one request; internal for tests.
-    func respond(method: String, path: String, body: Data) -> HueJSON {
+    func respond(method: String, path: String, body: Data) -> GatewayCore.JSONValue {
         var parts = path.split(separator: "/").map(String.init)
         guard parts.first == "api" else {
             return Self.error(4, "/", "method, \(method), not available for resource, \(path)")
         }
         parts.removeFirst()
         let now = ContinuousClock.now
-        return state.withLock { s -> HueJSON in
+        return state.withLock { s -> GatewayCore.JSONValue in
             if animated { animate(&s, at: now) }
             if parts.isEmpty {
                 count(&s, "\(method) /api")
@@ -325,10 +326,10 @@ public final class HueBridgeSimulator: Sendable {
                     ?? Self.error(3, resource, "resource, \(resource), not available")
             case ("PUT", 3, "lights") where parts[2] == "state":
                 guard s.lights[parts[1]] != nil else { return Self.error(3, "/lights/\(parts[1])", "resource, /lights/\(parts[1]), not available") }
-                guard let json = HueJSON.parse(body), let fields = json.object else { return Self.error(2, "", "body contains invalid json") }
+                guard let json = GatewayCore.JSONValue.parse(body), let fields = json.object else { return Self.error(2, "", "body contains invalid json") }
                 return setState(&s, light: parts[1], fields)
             case ("PUT", 1, "config"):
-                guard let json = HueJSON.parse(body), let fields = json.object else { return Self.error(2, "", "body contains invalid json") }
+                guard let json = GatewayCore.JSONValue.parse(body), let fields = json.object else { return Self.error(2, "", "body contains invalid json") }
                 return setConfig(&s, fields, now: now)
             default:
                 return Self.error(4, resource, "method, \(method), not available for resource, \(resource)")
@@ -340,8 +341,8 @@ public final class HueBridgeSimulator: Sendable {
         s.requests[key, default: 0] += 1
     }
 
-    private func pair(_ s: inout State, body: Data, now: ContinuousClock.Instant) -> HueJSON {
-        guard let json = HueJSON.parse(body), json.object != nil else { return Self.error(2, "", "body contains invalid json") }
+    private func pair(_ s: inout State, body: Data, now: ContinuousClock.Instant) -> GatewayCore.JSONValue {
+        guard let json = GatewayCore.JSONValue.parse(body), json.object != nil else { return Self.error(2, "", "body contains invalid json") }
         guard let devicetype = json["devicetype"]?.string, (1...40).contains(devicetype.count) else {
             return Self.error(7, "/devicetype", "invalid value, \(json["devicetype"]?.text ?? "null"), for parameter, devicetype")
         }
@@ -353,8 +354,8 @@ public final class HueBridgeSimulator: Sendable {
         return .array([.object(["success": .object(["username": .string(name)])])])
     }
 
-    private func setConfig(_ s: inout State, _ fields: [String: HueJSON], now: ContinuousClock.Instant) -> HueJSON {
-        var answers: [HueJSON] = []
+    private func setConfig(_ s: inout State, _ fields: [String: GatewayCore.JSONValue], now: ContinuousClock.Instant) -> GatewayCore.JSONValue {
+        var answers: [GatewayCore.JSONValue] = []
         for (key, value) in fields.sorted(by: { $0.key < $1.key }) {
             guard key == "linkbutton" else {
                 answers.append(Self.error(6, "/config/\(key)", "parameter, \(key), not available").array![0])
@@ -372,15 +373,15 @@ public final class HueBridgeSimulator: Sendable {
 
     /// Applies a light-state write field by field, as a real bridge does: the valid fields
     /// take effect, each invalid one gets its own error object.
-    private func setState(_ s: inout State, light id: String, _ fields: [String: HueJSON]) -> HueJSON {
+    private func setState(_ s: inout State, light id: String, _ fields: [String: GatewayCore.JSONValue]) -> GatewayCore.JSONValue {
         var light = s.lights[id]!
-        var answers: [HueJSON] = []
+        var answers: [GatewayCore.JSONValue] = []
         let turningOn = fields["on"]?.bool == true
         func fail(_ type: Int, _ key: String, _ text: String) {
             answers.append(.object(["error": .object(["type": .number(Double(type)), "address": .string("/lights/\(id)/state/\(key)"),
                                                       "description": .string(text)])]))
         }
-        func integer(_ value: HueJSON, _ range: ClosedRange<Int>) -> Int? {
+        func integer(_ value: GatewayCore.JSONValue, _ range: ClosedRange<Int>) -> Int? {
             guard let n = value.number, n == n.rounded(), range.contains(Int(exactly: n) ?? -1) else { return nil }
             return Int(n)
         }
@@ -451,27 +452,27 @@ public final class HueBridgeSimulator: Sendable {
         return formatter.string(from: date)
     }
 
-    private func lights(_ s: State) -> HueJSON {
+    private func lights(_ s: State) -> GatewayCore.JSONValue {
         .object(s.lights.mapValues(\.json))
     }
 
-    private func sensors(_ s: State) -> HueJSON {
+    private func sensors(_ s: State) -> GatewayCore.JSONValue {
         .object(Dictionary(uniqueKeysWithValues: s.sensors.map { ($0.key, $0.value.json(lastupdated: s.lastUpdated[$0.key] ?? "none")) }))
     }
 
-    private func config(_ s: State) -> HueJSON {
+    private func config(_ s: State) -> GatewayCore.JSONValue {
         var config = Self.publicConfig.object!
         config["linkbutton"] = .bool(s.linkButtonUntil.map { ContinuousClock.now < $0 } ?? false)
         config["whitelist"] = .object([:])
         return .object(config)
     }
 
-    private static let publicConfig: HueJSON = .object([
+    private static let publicConfig: GatewayCore.JSONValue = .object([
         "name": .string("edgegate simulated bridge"), "bridgeid": .string("001788FFFE000000"),
         "apiversion": .string("1.60.0"), "swversion": .string("1960000000"), "modelid": .string("BSB002"),
     ])
 
-    private static func error(_ type: Int, _ address: String, _ text: String) -> HueJSON {
+    private static func error(_ type: Int, _ address: String, _ text: String) -> GatewayCore.JSONValue {
         .array([.object(["error": .object(["type": .number(Double(type)), "address": .string(address), "description": .string(text)])])])
     }
 }

@@ -104,7 +104,7 @@ public final class AzureIoTHubProfile: UplinkProfile {
         options.username = AzureIoTHub.userName(hub: hub, deviceID: deviceID)
         options.password = nil
         // IoT Hub forwards a will on the events topic as a D2C message (it retains nothing).
-        options.will = MQTTWill(topic: eventTopic(type: "status"),
+        options.will = MQTTMessage(topic: eventTopic(type: "status"),
                                 payload: MQTTWire.will(gateway: gatewayID),
                                 qos: 1, retain: false)
         switch authentication {
@@ -140,7 +140,7 @@ public final class AzureIoTHubProfile: UplinkProfile {
         if !complete {
             let full = MQTTWire.inventory(gateway: gatewayID, devices: devices)
             if full.count <= Self.maxPayloadBytes {
-                try await connection.publish(UplinkMessage(topic: eventTopic(type: "inventory"), payload: full))
+                try await connection.publish(MQTTMessage(topic: eventTopic(type: "inventory"), payload: full))
             } else {
                 logger.error("device inventory too large for one IoT Hub message: the twin lists device ids only",
                              metadata: ["bytes": "\(full.count)", "limit": "\(Self.maxPayloadBytes)"])
@@ -158,20 +158,20 @@ public final class AzureIoTHubProfile: UplinkProfile {
 
     private func publishStatus(online: Bool, reason: String?, on connection: MQTTConnection) async throws(MQTTError) {
         let date = Date()
-        try await connection.publish(UplinkMessage(topic: eventTopic(type: "status"),
+        try await connection.publish(MQTTMessage(topic: eventTopic(type: "status"),
                                                    payload: MQTTWire.status(gateway: gatewayID, online: online, reason: reason, at: date)))
         try await connection.publish(twinPatch(AzureIoTHub.statusPatch(gateway: gatewayID, online: online, reason: reason, at: date),
                                                what: "status"))
     }
 
     /// A PATCH of the reported properties with a new request id, remembered until answered.
-    private func twinPatch(_ payload: [UInt8], what: String) -> UplinkMessage {
+    private func twinPatch(_ payload: [UInt8], what: String) -> MQTTMessage {
         let rid = String(lastRequestID.wrappingAdd(1, ordering: .relaxed).newValue)
         pendingTwin.withLock { pending in
             pending.append((rid, what))
             if pending.count > Self.pendingLimit { pending.removeFirst() }
         }
-        return UplinkMessage(topic: AzureIoTHub.Topics.reportedProperties(requestID: rid), payload: payload)
+        return MQTTMessage(topic: AzureIoTHub.Topics.reportedProperties(requestID: rid), payload: payload)
     }
 
     // MARK: - Incoming
@@ -188,7 +188,7 @@ public final class AzureIoTHubProfile: UplinkProfile {
             let command = AzureIoTHub.methodCommand(name: call.name, payload: message.payload)
             let rid = call.requestID
             return IncomingCommand(command: command) { result, busy in
-                UplinkMessage(topic: AzureIoTHub.Topics.methodResponse(status: AzureIoTHub.methodStatus(result.status, busy: busy), requestID: rid),
+                MQTTMessage(topic: AzureIoTHub.Topics.methodResponse(status: AzureIoTHub.methodStatus(result.status, busy: busy), requestID: rid),
                               payload: MQTTWire.response(result))
             }
         }
@@ -197,7 +197,7 @@ public final class AzureIoTHubProfile: UplinkProfile {
             return IncomingCommand(command: command) { [self] result, _ in
                 // C2D has no reply topic: the answer is an event the back end correlates by
                 // `$.cid`, the command id.
-                UplinkMessage(topic: eventTopic(type: "response", extra: [("$.cid", result.id)]), payload: MQTTWire.response(result))
+                MQTTMessage(topic: eventTopic(type: "response", extra: [("$.cid", result.id)]), payload: MQTTWire.response(result))
             }
         }
         if topic.hasPrefix("$iothub/methods/POST/") {
@@ -294,7 +294,7 @@ extension AzureIoTHub {
         func reject(_ message: String, id: String? = nil) -> Result<Command, CommandDecodingError> {
             .failure(CommandDecodingError(id: id ?? generated, message: message))
         }
-        guard let root = try? JSONDecoder().decode(JSONNode.self, from: Data(payload)) else {
+        guard let root = try? JSONDecoder().decode(JSONValue.self, from: Data(payload)) else {
             return reject("method '\(name)': the payload is not valid JSON", id: MQTTWire.salvageID(payload))
         }
         guard case .object(var fields) = root else {
@@ -319,7 +319,7 @@ extension AzureIoTHub {
     /// left out when the message has a message id (`$.mid`).
     static func cloudToDeviceCommand(payload: [UInt8], messageID: String?, now: Date = Date()) -> Result<Command, CommandDecodingError> {
         let decoded: Result<Command, CommandDecodingError>
-        if let root = try? JSONDecoder().decode(JSONNode.self, from: Data(payload)),
+        if let root = try? JSONDecoder().decode(JSONValue.self, from: Data(payload)),
            case .object(var fields) = root, fields["id"] == nil, let messageID, !messageID.isEmpty {
             fields["id"] = .string(messageID)
             decoded = MQTTWire.decodeCommand(.object(fields), now: now)

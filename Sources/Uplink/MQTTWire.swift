@@ -267,9 +267,9 @@ public enum MQTTWire {
             return .failure(CommandDecodingError(id: salvageID(payload),
                                                  message: "command nests deeper than \(maxCommandDepth) levels"))
         }
-        let root: JSONNode
+        let root: JSONValue
         do {
-            root = try JSONDecoder().decode(JSONNode.self, from: Data(payload))
+            root = try JSONDecoder().decode(JSONValue.self, from: Data(payload))
         } catch {
             return .failure(CommandDecodingError(id: salvageID(payload), message: "command is not valid JSON"))
         }
@@ -279,7 +279,7 @@ public enum MQTTWire {
     /// Decodes a command already parsed as JSON, so that a profile can complete it first (the
     /// `azure-iot-hub` profile takes the command name from a direct method's name and a
     /// missing id from the message id).
-    public static func decodeCommand(_ root: JSONNode, now: Date = Date()) -> Result<Command, CommandDecodingError> {
+    public static func decodeCommand(_ root: JSONValue, now: Date = Date()) -> Result<Command, CommandDecodingError> {
         guard case .object(let fields) = root else {
             return .failure(CommandDecodingError(id: nil, message: "command must be a JSON object, got \(root.typeName)"))
         }
@@ -372,7 +372,7 @@ public enum MQTTWire {
 
     private enum ScalarsResult { case success([String: Value]), failure(String) }
 
-    private static func scalars(_ node: JSONNode, field: String) -> ScalarsResult {
+    private static func scalars(_ node: JSONValue, field: String) -> ScalarsResult {
         guard case .object(let object) = node else {
             return .failure("'\(field)' must be an object, got \(node.typeName)")
         }

@@ -73,26 +73,6 @@ public struct UplinkConnectionPlan: Sendable {
     }
 }
 
-/// A message the uplink publishes for its profile.
-public struct UplinkMessage: Sendable, Hashable {
-    /// The topic.
-    public var topic: String
-    /// The payload.
-    public var payload: [UInt8]
-    /// QoS 0 or 1: no hub profile needs 2 (and IoT Hub refuses it).
-    public var qos: Int
-    /// Whether the broker keeps it for later subscribers.
-    public var retain: Bool
-
-    /// Creates a message.
-    public init(topic: String, payload: [UInt8], qos: Int = 1, retain: Bool = false) {
-        self.topic = topic
-        self.payload = payload
-        self.qos = qos
-        self.retain = retain
-    }
-}
-
 /// A command that arrived, and how to answer it.
 public struct IncomingCommand: Sendable {
     /// The command, or why it could not be decoded (with its id when one could be read).
@@ -100,20 +80,13 @@ public struct IncomingCommand: Sendable {
     /// The message that answers it. `busy`: the uplink refused it because too many commands
     /// were in progress (a profile with status codes says "try again later" rather than "bad
     /// request").
-    public var answer: @Sendable (_ result: CommandResult, _ busy: Bool) -> UplinkMessage
+    public var answer: @Sendable (_ result: CommandResult, _ busy: Bool) -> MQTTMessage
 
     /// Creates an incoming command.
     public init(command: Result<Command, CommandDecodingError>,
-                answer: @escaping @Sendable (_ result: CommandResult, _ busy: Bool) -> UplinkMessage) {
+                answer: @escaping @Sendable (_ result: CommandResult, _ busy: Bool) -> MQTTMessage) {
         self.command = command
         self.answer = answer
-    }
-}
-
-extension MQTTConnection {
-    /// Publishes a profile's message and waits for its acknowledgement.
-    func publish(_ message: UplinkMessage) async throws(MQTTError) {
-        try await publish(message.topic, payload: message.payload, qos: message.qos, retain: message.retain)
     }
 }
 
@@ -142,25 +115,25 @@ public struct MQTTProfile: UplinkProfile {
     /// (`MQTTWire.will`: no `ts`, the time of the connection instead).
     public func connectionPlan(_ configured: MQTTOptions) -> UplinkConnectionPlan {
         var options = configured
-        options.will = MQTTWill(topic: topics.status, payload: MQTTWire.will(gateway: gatewayID), qos: 1, retain: true)
+        options.will = MQTTMessage(topic: topics.status, payload: MQTTWire.will(gateway: gatewayID), qos: 1, retain: true)
         return UplinkConnectionPlan(options: options)
     }
 
     /// Retained `online: true`, the retained inventory, then the command subscription.
     public func startSession(_ connection: MQTTConnection, devices: [DeviceDescriptor]) async throws(MQTTError) {
-        try await connection.publish(UplinkMessage(topic: topics.status, payload: MQTTWire.status(gateway: gatewayID, online: true), retain: true))
+        try await connection.publish(MQTTMessage(topic: topics.status, payload: MQTTWire.status(gateway: gatewayID, online: true), retain: true))
         try await publishInventory(devices, on: connection)
         try await connection.subscribe(topics.commands, qos: 1)
     }
 
     /// The retained `{p}/{gw}/devices`.
     public func publishInventory(_ devices: [DeviceDescriptor], on connection: MQTTConnection) async throws(MQTTError) {
-        try await connection.publish(UplinkMessage(topic: topics.devices, payload: MQTTWire.inventory(gateway: gatewayID, devices: devices), retain: true))
+        try await connection.publish(MQTTMessage(topic: topics.devices, payload: MQTTWire.inventory(gateway: gatewayID, devices: devices), retain: true))
     }
 
     /// The retained `online: false` with the reason.
     public func publishOffline(reason: String, on connection: MQTTConnection) async throws(MQTTError) {
-        try await connection.publish(UplinkMessage(topic: topics.status, payload: MQTTWire.status(gateway: gatewayID, online: false, reason: reason), retain: true))
+        try await connection.publish(MQTTMessage(topic: topics.status, payload: MQTTWire.status(gateway: gatewayID, online: false, reason: reason), retain: true))
     }
 
     /// Messages on `{p}/{gw}/commands`, answered on `{p}/{gw}/responses`.
@@ -168,7 +141,7 @@ public struct MQTTProfile: UplinkProfile {
         guard message.topic == topics.commands else { return nil }
         let responses = topics.responses
         return IncomingCommand(command: MQTTWire.decodeCommand(message.payload)) { result, _ in
-            UplinkMessage(topic: responses, payload: MQTTWire.response(result))
+            MQTTMessage(topic: responses, payload: MQTTWire.response(result))
         }
     }
 }

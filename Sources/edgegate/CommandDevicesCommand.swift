@@ -54,7 +54,7 @@ struct CommandDevicesCommand: AsyncParsableCommand {
         }
         await client.disconnect()
         if json {
-            try printJSON(try JSONDecoder().decode(JSONNode.self, from: Data(inventory.payload)))
+            try printJSON(try JSONDecoder().decode(JSONValue.self, from: Data(inventory.payload)))
         } else {
             print(inventory.table, terminator: "")
         }
@@ -64,7 +64,7 @@ struct CommandDevicesCommand: AsyncParsableCommand {
 /// The inventory as tables for a person.
 extension Inventory {
     /// `5…90`, `≥5`, `≤90` or empty.
-    fileprivate static func limits(_ min: JSONNode?, _ max: JSONNode?) -> String {
+    fileprivate static func limits(_ min: JSONValue?, _ max: JSONValue?) -> String {
         switch (min.map(humanText), max.map(humanText)) {
         case (let lo?, let hi?): return "\(lo)…\(hi)"
         case (let lo?, nil): return "≥\(lo)"
@@ -80,7 +80,7 @@ extension Inventory {
 
     /// A named command's write as the map author wrote it: a literal (text unquoted, as
     /// `--arg` takes it) or `$arg` for an argument's value.
-    fileprivate static func template(_ value: JSONNode) -> String {
+    fileprivate static func template(_ value: JSONValue) -> String {
         if case .string(let s) = value { return s }
         return humanText(value)
     }

@@ -132,7 +132,7 @@ final class WatchView: Sendable {
     }
 
     /// A command, response or status: a JSON line, a plain line, or a line of the table's log.
-    private func event(kind: String, _ object: [String: JSONNode], line: String) {
+    private func event(kind: String, _ object: [String: JSONValue], line: String) {
         let now = Timestamp.rfc3339(Date())
         switch mode {
         case .json:
@@ -206,10 +206,10 @@ final class WatchView: Sendable {
         return ioctl(STDOUT_FILENO, UInt(TIOCGWINSZ), &size) == 0 ? Int(size.ws_row) : 0
     }
 
-    private static func jsonLine(_ object: [String: JSONNode]) -> String {
+    private static func jsonLine(_ object: [String: JSONValue]) -> String {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        guard let data = try? encoder.encode(JSONNode.object(object)) else { return "" }
+        guard let data = try? encoder.encode(JSONValue.object(object)) else { return "" }
         return String(decoding: data, as: UTF8.self) + "\n"
     }
 

@@ -102,7 +102,7 @@ struct DemoConsole: Service {
 
     /// (device, point, "value unit" or "bad (reason)") for each reading of a telemetry message.
     static func readings(in payload: [UInt8]) -> [(String, String, String)]? {
-        guard case .object(let root)? = try? JSONDecoder().decode(JSONNode.self, from: Data(payload)),
+        guard case .object(let root)? = try? JSONDecoder().decode(JSONValue.self, from: Data(payload)),
               case .array(let list)? = root["readings"] else { return nil }
         return list.compactMap { node in
             guard case .object(let r) = node, case .string(let device)? = r["device"],

@@ -1,8 +1,9 @@
 import Foundation
+import GatewayCore
 import Uplink
 
 /// A JSON value as a person reads it: `21.5`, `true`, `"text"`, `null`, `[...]`.
-func humanText(_ node: JSONNode) -> String {
+func humanText(_ node: JSONValue) -> String {
     switch node {
     case .null: return "null"
     case .array: return "[...]"
@@ -12,7 +13,7 @@ func humanText(_ node: JSONNode) -> String {
 }
 
 /// `setpoint=21.5, mode=1`, keys sorted.
-func humanPairs(_ values: [String: JSONNode]) -> String {
+func humanPairs(_ values: [String: JSONValue]) -> String {
     values.keys.sorted().map { "\($0)=\(humanText(values[$0]!))" }.joined(separator: ", ")
 }
 

@@ -110,8 +110,8 @@ struct SimDoorsCommand: AsyncParsableCommand {
 
     /// The connection options: TLS with verification for mqtts://, plain only with --insecure.
     func options() throws -> MQTTOptions {
-        let url: HubURL
-        switch HubURL.parse(broker) {
+        let url: MQTTURL
+        switch MQTTURL.parse(broker) {
         case .success(let parsed): url = parsed
         case .failure(let error):
             throw ValidationError("--broker: \(error.message); use mqtts://host[:port], or mqtt://host[:port] with --insecure")

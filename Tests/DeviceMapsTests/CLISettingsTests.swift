@@ -1,4 +1,5 @@
 import DeviceMaps
+import MQTTClient
 import Testing
 
 @Suite("Remote command CLI settings: flag > environment > file > default")
@@ -22,7 +23,7 @@ struct CLISettingsTests {
     @Test("the file gives every setting; certs resolve against the file's folder, ~/ against HOME")
     func fileValues() throws {
         let settings = try CLISettings.resolve(flags: CLIFlags(), environment: [:], file: try file())
-        #expect(settings.hub == HubURL(host: "hub.example.com", port: 9883))
+        #expect(settings.hub == MQTTURL(host: "hub.example.com", port: 9883))
         #expect(settings.certs == "/etc/op/operator-certs")
         #expect(settings.certFile == "/etc/op/operator-certs/alice.pem")
         #expect(settings.keyFile == "/etc/op/operator-certs/alice.key")
@@ -40,7 +41,7 @@ struct CLISettingsTests {
         let environment = ["EDGEGATE_HUB": "mqtts://env-hub:8884", "EDGEGATE_CERTS": "/env/certs", "EDGEGATE_IDENTITY": "bob",
                            "EDGEGATE_GATEWAY": "gw-env", "EDGEGATE_PREFIX": ""]
         let fromEnv = try CLISettings.resolve(flags: CLIFlags(), environment: environment, file: try file())
-        #expect(fromEnv.hub == HubURL(host: "env-hub", port: 8884))
+        #expect(fromEnv.hub == MQTTURL(host: "env-hub", port: 8884))
         #expect(fromEnv.certs == "/env/certs")
         #expect(fromEnv.identity == "bob")
         #expect(fromEnv.gateway == "gw-env")
@@ -50,7 +51,7 @@ struct CLISettingsTests {
 
         let flags = CLIFlags(hub: "mqtts://flag-hub", certs: "flag-certs", identity: "carol", gateway: "gw-flag", prefix: "p")
         let fromFlags = try CLISettings.resolve(flags: flags, environment: environment, file: try file())
-        #expect(fromFlags.hub == HubURL(host: "flag-hub", port: 8883))
+        #expect(fromFlags.hub == MQTTURL(host: "flag-hub", port: 8883))
         #expect(fromFlags.certs == "flag-certs")
         #expect(fromFlags.identity == "carol")
         #expect(fromFlags.gateway == "gw-flag")
@@ -61,7 +62,7 @@ struct CLISettingsTests {
     @Test("without flags, variables or file: the development hub and PKI, no gateway")
     func defaults() throws {
         let settings = try CLISettings.resolve(flags: CLIFlags(), environment: [:], file: nil)
-        #expect(settings.hub == HubURL(host: "127.0.0.1", port: 8883))
+        #expect(settings.hub == MQTTURL(host: "127.0.0.1", port: 8883))
         #expect(settings.certs == "certs")
         #expect(settings.identity == "operator")
         #expect(settings.gateway == nil)
@@ -73,10 +74,10 @@ struct CLISettingsTests {
     func hubParts() throws {
         let environment = ["EDGEGATE_HUB": "mqtts://env-hub:8884"]
         let port = try CLISettings.resolve(flags: CLIFlags(hubPort: 9999), environment: environment, file: nil)
-        #expect(port.hub == HubURL(host: "env-hub", port: 9999))
+        #expect(port.hub == MQTTURL(host: "env-hub", port: 9999))
         #expect(port.sources["hub"] == "--hub-port")
         let host = try CLISettings.resolve(flags: CLIFlags(hubHost: "10.0.0.5"), environment: environment, file: nil)
-        #expect(host.hub == HubURL(host: "10.0.0.5", port: 8884))
+        #expect(host.hub == MQTTURL(host: "10.0.0.5", port: 8884))
         #expect(throws: CLISettingsError.self) {
             try CLISettings.resolve(flags: CLIFlags(hub: "mqtts://a", hubPort: 1), environment: [:], file: nil)
         }
@@ -128,7 +129,7 @@ struct CLISettingsTests {
         #expect(settings == nil)
         #expect(diagnostics.map(\.description) == [
             "cli.yaml:1:6: error: url scheme 'https' is not supported (the remote command CLI connects with mutual TLS only: use mqtts://hub.example.com:8883)"])
-        #expect(try file("hub: mqtts://hub.example.com:8883").hub == HubURL(host: "hub.example.com", port: 8883))
+        #expect(try file("hub: mqtts://hub.example.com:8883").hub == MQTTURL(host: "hub.example.com", port: 8883))
     }
 
     @Test("file errors print as file:line:column with the nearest key")

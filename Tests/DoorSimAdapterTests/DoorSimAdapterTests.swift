@@ -212,7 +212,7 @@ struct DoorSimAdapterTests {
         let batches = Batches()
         let run = start(adapter, batches)
         try await batches.wait("front", count: 1)
-        await #expect(throws: DoorSimAdapterError.alreadyRunning) { try await adapter.run(sink: batches.sink) }
+        await #expect(throws: AdapterRunError.alreadyRunning(adapter: "door-sim")) { try await adapter.run(sink: batches.sink) }
         run.cancel()
         try await run.value
         // run returned after its players ended: a clock far ahead finds nobody to wake.

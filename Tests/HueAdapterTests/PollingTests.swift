@@ -197,7 +197,7 @@ struct PollingTests {
 
     @Test("bridge values that do not fit their field become bad readings that say what came")
     func garbage() throws {
-        let light: HueJSON = .object(["type": .string("Extended color light"),
+        let light: JSONValue = .object(["type": .string("Extended color light"),
                                       "state": .object(["on": .number(1), "bri": .string("high"), "xy": .array([.number(0.3)])])])
         let point = { (field: HueField) in huePoint(field.rawValue, .light, "1", field) }
         #expect(throws: HueError.unreadable("light 1 on: the bridge sent 1, not true or false")) { try HueReadout.value(of: point(.on), in: light).get() }

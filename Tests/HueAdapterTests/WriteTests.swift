@@ -26,8 +26,8 @@ struct WriteTests {
             let back = try await adapter.write(device: "lamp", values: ["on": .bool(true), "bri": .int(200), "fade": .int(40)])
             #expect(back == ["on": .bool(true), "bri": .int(200)])
             #expect(bridge.writeLog.map(\.resource) == ["/lights/1/state"])
-            let body = try #require(HueJSON.parse(Data(bridge.writeLog[0].body.utf8)))
-            #expect(body == .object(["on": .bool(true), "bri": .number(200), "transitiontime": .number(40)]))
+            let body = try #require(JSONValue.parse(Data(bridge.writeLog[0].body.utf8)))
+            #expect(body == .object(["on": .bool(true), "bri": .integer(200), "transitiontime": .integer(40)]))
 
             #expect(try await adapter.write(device: "lamp", values: ["hue": .int(40000), "sat": .int(254)]) == ["hue": .int(40000), "sat": .int(254)])
             #expect(bridge.light("1")?.colormode == "hs")
@@ -50,7 +50,7 @@ struct WriteTests {
             let adapter = HueAdapter(devices: [Self.lamp(port: bridge.port)], logger: quietLogger)
             let back = try await adapter.write(device: "lamp", values: ["x": .double(0.5)])
             #expect(back == ["x": .double(0.5)])
-            #expect(HueJSON.parse(Data(bridge.writeLog[0].body.utf8)) == .object(["xy": .array([.number(0.5), .number(0.35)])]))
+            #expect(JSONValue.parse(Data(bridge.writeLog[0].body.utf8)) == .object(["xy": .array([.number(0.5), .number(0.35)])]))
         }
     }
 
@@ -68,7 +68,7 @@ struct WriteTests {
             #expect(result.status == .ok, "\(result.message)")
             #expect(result.values == ["on": .bool(true), "bri": .int(80)])
             #expect(bridge.writeLog.count == 1)
-            #expect(HueJSON.parse(Data(bridge.writeLog[0].body.utf8)) == .object(["on": .bool(true), "bri": .number(80), "transitiontime": .number(10)]))
+            #expect(JSONValue.parse(Data(bridge.writeLog[0].body.utf8)) == .object(["on": .bool(true), "bri": .integer(80), "transitiontime": .integer(10)]))
         }
     }
 

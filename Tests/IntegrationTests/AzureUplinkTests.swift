@@ -24,7 +24,7 @@ final class AzureCloud: Sendable {
     let connection: MQTTConnection
     /// Everything received, each message's JSON decoded once on arrival: the tests poll these
     /// often, and decoding hundreds of kilobytes at every poll would load the machine.
-    let received = Mutex<[(message: MQTTMessage, body: [String: JSONNode])]>([])
+    let received = Mutex<[(message: MQTTMessage, body: [String: JSONValue])]>([])
 
     init(hub: TestHub) async throws {
         connection = try await MQTTConnection.connect(hub.options(identity: .operator, clientID: "cloud-\(UUID().uuidString.prefix(6))"),
@@ -43,8 +43,8 @@ final class AzureCloud: Sendable {
         }
     }
 
-    static func json(_ payload: [UInt8]) -> [String: JSONNode] {
-        if case .object(let object)? = try? JSONDecoder().decode(JSONNode.self, from: Data(payload)) { return object }
+    static func json(_ payload: [UInt8]) -> [String: JSONValue] {
+        if case .object(let object)? = try? JSONDecoder().decode(JSONValue.self, from: Data(payload)) { return object }
         return [:]
     }
 
@@ -52,7 +52,7 @@ final class AzureCloud: Sendable {
     struct Answer {
         var topic: String
         var status: Int
-        var body: [String: JSONNode]
+        var body: [String: JSONValue]
     }
 
     /// Calls a direct method and waits for the answer carrying the same request id.
@@ -70,7 +70,7 @@ final class AzureCloud: Sendable {
         var topic: String
         var properties: [String: String]
         var payload: [UInt8]
-        var body: [String: JSONNode]
+        var body: [String: JSONValue]
     }
 
     /// The events received so far whose `edgegate-type` is `type`.
@@ -97,7 +97,7 @@ final class AzureCloud: Sendable {
     }
 
     /// The PATCHes of the reported properties received so far: request id and body.
-    func twinPatches() -> [(rid: String, body: [String: JSONNode])] {
+    func twinPatches() -> [(rid: String, body: [String: JSONValue])] {
         let prefix = "$iothub/twin/PATCH/properties/reported/?$rid="
         return received.withLock { messages in
             messages.compactMap { $0.message.topic.hasPrefix(prefix) ? (String($0.message.topic.dropFirst(prefix.count)), $0.body) : nil }
@@ -276,7 +276,7 @@ struct AzureUplinkTests {
             let probe = try ProbeClient(port: plant.modbusPort)
             try probe.writeHolding(0, 215)
             try await plant.withAzureGateway { _, cloud in
-                let (event, temperature) = try await waitFor("a telemetry event with the temperature") { () -> (AzureCloud.Event, [String: JSONNode])? in
+                let (event, temperature) = try await waitFor("a telemetry event with the temperature") { () -> (AzureCloud.Event, [String: JSONValue])? in
                     for event in cloud.events("telemetry") {
                         guard case .array(let readings)? = event.body["readings"] else { continue }
                         for case .object(let r) in readings where r["point"] == .string("temperature") { return (event, r) }
@@ -332,7 +332,7 @@ struct AzureUplinkTests {
     func twin() async throws {
         try await Plant.run { plant in
             try await plant.withAzureGateway { gateway, cloud in
-                let first = try await waitFor("the status and inventory PATCHes") { () -> [(rid: String, body: [String: JSONNode])]? in
+                let first = try await waitFor("the status and inventory PATCHes") { () -> [(rid: String, body: [String: JSONValue])]? in
                     let patches = cloud.twinPatches()
                     return patches.contains { $0.body["inventory"] != nil } && patches.contains { $0.body["status"] != nil } ? patches : nil
                 }
@@ -379,12 +379,12 @@ struct AzureUplinkTests {
         }
     }
 
-    static func deviceIDs(_ inventory: [String: JSONNode]) -> [String] {
+    static func deviceIDs(_ inventory: [String: JSONValue]) -> [String] {
         guard case .array(let devices)? = inventory["devices"] else { return [] }
         return devices.compactMap { if case .object(let d) = $0, case .string(let id)? = d["id"] { id } else { nil } }
     }
 
-    static func writable(_ inventory: [String: JSONNode], _ device: String) -> [String] {
+    static func writable(_ inventory: [String: JSONValue], _ device: String) -> [String] {
         guard case .array(let devices)? = inventory["devices"] else { return [] }
         for case .object(let d) in devices where d["id"] == .string(device) {
             if case .array(let names)? = d["writable"] { return names.compactMap { if case .string(let s) = $0 { s } else { nil } } }

@@ -81,7 +81,7 @@ struct CommandCLITests {
         for example in examples {
             let (settings, diagnostics) = CLISettingsFile.parse(yaml: example.yaml, file: example.testDescription, home: "/home/op")
             #expect(diagnostics.isEmpty, "\(diagnostics)")
-            #expect(settings?.hub == HubURL(host: "hub.example.com", port: 8883))
+            #expect(settings?.hub == MQTTURL(host: "hub.example.com", port: 8883))
             #expect(settings?.certs == "/home/op/.config/edgegate/certs")
             #expect(Set(settings?.locations.keys.map { $0 } ?? []) == Set(CLISettingsFile.keys))
         }
@@ -109,7 +109,7 @@ struct CommandCLITests {
                 #expect(named.status == 0, "\(named)")
                 // Machine output: the response JSON alone, one line.
                 #expect(named.stdout.filter { $0 == "\n" }.count == 1)
-                let response = try JSONDecoder().decode(JSONNode.self, from: Data(named.stdout.utf8))
+                let response = try JSONDecoder().decode(JSONValue.self, from: Data(named.stdout.utf8))
                 guard case .object(let fields) = response else { throw ProbeError("not an object: \(named.stdout)") }
                 #expect(fields["id"] == .string("cli-json"))
                 #expect(fields["status"] == .string("ok"))
@@ -159,10 +159,10 @@ struct CommandCLITests {
             // The operator follows the status topic: the online status, then the will.
             let watcher = try await MQTTConnection.connect(plant.hub.options(identity: .operator, clientID: "status-watch"),
                                                            logger: Logger(label: "status-watch"))
-            let statuses = Mutex<[[String: JSONNode]]>([])
+            let statuses = Mutex<[[String: JSONValue]]>([])
             let collecting = Task {
                 for await message in watcher.messages {
-                    if case .object(let o)? = try? JSONDecoder().decode(JSONNode.self, from: Data(message.payload)) {
+                    if case .object(let o)? = try? JSONDecoder().decode(JSONValue.self, from: Data(message.payload)) {
                         statuses.withLock { $0.append(o) }
                     }
                 }
@@ -333,7 +333,7 @@ struct CommandCLITests {
                 }
                 let json = try await runCLI(["command", "devices", "--gateway", "gw-1", "--json"] + hubFlags(plant), in: dir)
                 #expect(json.status == 0)
-                guard case .object(let inventory) = try JSONDecoder().decode(JSONNode.self, from: Data(json.stdout.utf8)),
+                guard case .object(let inventory) = try JSONDecoder().decode(JSONValue.self, from: Data(json.stdout.utf8)),
                       case .array(let list)? = inventory["devices"], case .object(let boiler)? = list.first else {
                     throw ProbeError("not an inventory: \(json.stdout)")
                 }
@@ -379,7 +379,7 @@ struct CommandCLITests {
 
                 var kinds: [String: Int] = [:]
                 for line in text(jsonOut).split(separator: "\n") {
-                    guard case .object(let event) = try JSONDecoder().decode(JSONNode.self, from: Data(line.utf8)),
+                    guard case .object(let event) = try JSONDecoder().decode(JSONValue.self, from: Data(line.utf8)),
                           case .string(let kind)? = event["kind"] else {
                         Issue.record("not an event: \(line)")
                         continue

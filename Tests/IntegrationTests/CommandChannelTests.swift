@@ -138,9 +138,9 @@ struct CommandChannelTests {
                     #"{"id":"t3","device":"slow-1","write":{"setpoint":33},"ttl_ms":60000}"#,
                 ]
                 try await publishAll(commands.map { Array($0.utf8) }, on: view.connection, topic: view.topics.commands)
-                let answered = try await waitFor("three responses", timeout: .seconds(20)) { () -> [String: [String: JSONNode]]? in
+                let answered = try await waitFor("three responses", timeout: .seconds(20)) { () -> [String: [String: JSONValue]]? in
                     let byID = view.responses.withLock { all in
-                        Dictionary(all.compactMap { r -> (String, [String: JSONNode])? in
+                        Dictionary(all.compactMap { r -> (String, [String: JSONValue])? in
                             guard case .string(let id)? = r["id"] else { return nil }
                             return (id, r)
                         }, uniquingKeysWith: { a, _ in a })

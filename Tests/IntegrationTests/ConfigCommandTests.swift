@@ -1,4 +1,5 @@
 import Foundation
+import GatewayCore
 import Testing
 import TestSupport
 import Uplink
@@ -16,7 +17,7 @@ struct ConfigCommandTests {
 
         let out = dir.file("report.json")
         #expect(try await runEdgegate(["config", "validate", "--format", "json", example], writingStdoutTo: out) == 0)
-        let report = try JSONDecoder().decode(JSONNode.self, from: Data(contentsOf: URL(fileURLWithPath: out)))
+        let report = try JSONDecoder().decode(JSONValue.self, from: Data(contentsOf: URL(fileURLWithPath: out)))
         #expect(report == .object(["valid": .bool(true), "gateway": .string("gw-1"), "devices": .integer(9), "diagnostics": .array([])]))
     }
 

@@ -14,7 +14,7 @@ import Uplink
 @Suite("Gateway end to end", .serialized, .timeLimit(.minutes(2)))
 struct GatewayEndToEndTests {
 
-    func number(_ node: JSONNode?) -> Double? {
+    func number(_ node: JSONValue?) -> Double? {
         switch node {
         case .integer(let i)?: return Double(i)
         case .number(let d)?: return d
@@ -210,9 +210,9 @@ struct GatewayEndToEndTests {
                 let topics = MQTTTopics(prefix: TestHub.prefix, gateway: TestHub.gatewayID)
                 try await late.subscribe(topics.status, qos: 1)
                 try await late.subscribe(topics.devices, qos: 1)
-                var seen: [String: [String: JSONNode]] = [:]
+                var seen: [String: [String: JSONValue]] = [:]
                 for await message in late.messages {
-                    if case .object(let o)? = try? JSONDecoder().decode(JSONNode.self, from: Data(message.payload)) {
+                    if case .object(let o)? = try? JSONDecoder().decode(JSONValue.self, from: Data(message.payload)) {
                         #expect(message.retain)
                         seen[message.topic] = o
                     }
@@ -229,7 +229,7 @@ struct GatewayEndToEndTests {
                     Issue.record("no commands in the inventory")
                     return
                 }
-                let names: [JSONNode?] = commands.map { node -> JSONNode? in
+                let names: [JSONValue?] = commands.map { node -> JSONValue? in
                     guard case .object(let c) = node else { return nil }
                     return c["name"]
                 }
@@ -240,7 +240,7 @@ struct GatewayEndToEndTests {
             let after = try await MQTTConnection.connect(plant.hub.options(identity: .operator, clientID: "after"), logger: Logger(label: "after"))
             try await after.subscribe(MQTTTopics(prefix: TestHub.prefix, gateway: TestHub.gatewayID).status, qos: 1)
             for await message in after.messages {
-                guard case .object(let o)? = try? JSONDecoder().decode(JSONNode.self, from: Data(message.payload)) else { continue }
+                guard case .object(let o)? = try? JSONDecoder().decode(JSONValue.self, from: Data(message.payload)) else { continue }
                 #expect(o["online"] == .bool(false))
                 #expect(o["reason"] == .string("shutdown"))
                 break
@@ -256,7 +256,7 @@ struct GatewayEndToEndTests {
                 _ = try await waitFor("good readings") { view.latest("temperature")?["quality"] == .string("good") ? true : nil }
                 plant.simulator.stop()
                 let mark = view.readingCount
-                let bad = try await waitFor("bad readings") { () -> [String: JSONNode]? in
+                let bad = try await waitFor("bad readings") { () -> [String: JSONValue]? in
                     guard let r = view.latest("temperature", after: mark), r["quality"] == .string("bad") else { return nil }
                     return r
             }
@@ -365,7 +365,7 @@ struct GatewayEndToEndTests {
             // Writes of the setpoint register (holding 1) as the simulator saw them.
             let setpointWrites = { plant.simulator.writeLog.filter { $0.address == 1 }.count }
             try await plant.withGatewayAndOperator { _, view in
-                var statuses: [JSONNode?] = []
+                var statuses: [JSONValue?] = []
                 for attempt in 0..<5 {
                     view.responses.withLock { $0.removeAll() }
                     statuses.append(try await view.send(command, id: "once-1")["status"])

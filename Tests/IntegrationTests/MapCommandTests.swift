@@ -1,6 +1,7 @@
 import DevTools
 import DeviceMaps
 import Foundation
+import GatewayCore
 import Logging
 import MQTTClient
 import MQTTDevicesAdapter
@@ -41,7 +42,7 @@ struct MapCommandTests {
         try broken.write(toFile: dir.file("plant.yaml"), atomically: true, encoding: .utf8)
         let out = dir.file("report.json")
         #expect(try await runEdgegate(["map", "validate", "--format", "json", dir.file("plant.yaml")], writingStdoutTo: out) == 1)
-        guard case .object(let report)? = try? JSONDecoder().decode(JSONNode.self, from: Data(contentsOf: URL(fileURLWithPath: out))),
+        guard case .object(let report)? = try? JSONDecoder().decode(JSONValue.self, from: Data(contentsOf: URL(fileURLWithPath: out))),
               case .array(let diagnostics)? = report["diagnostics"], case .object(let first)? = diagnostics.first else {
             Issue.record("no JSON report: \((try? String(contentsOfFile: out, encoding: .utf8)) ?? "")")
             return
@@ -66,7 +67,7 @@ struct MapCommandTests {
         #expect(table.output.contains(#"set_temperature  celsius (number, 5…90, default 20)  setpoint=$celsius, mode="heat""#), "\(table.output)")
         let out = dir.file("show.json")
         #expect(try await runEdgegate(["map", "show", "--format", "json", plant], writingStdoutTo: out) == 0)
-        guard case .array(let devices)? = try? JSONDecoder().decode(JSONNode.self, from: Data(contentsOf: URL(fileURLWithPath: out))),
+        guard case .array(let devices)? = try? JSONDecoder().decode(JSONValue.self, from: Data(contentsOf: URL(fileURLWithPath: out))),
               case .object(let boiler)? = devices.first, case .array(let points)? = boiler["points"],
               case .object(let flow)? = points.first(where: { if case .object(let p) = $0 { return p["name"] == .string("flow") } else { return false } }) else {
             Issue.record("no JSON devices")
@@ -119,7 +120,7 @@ struct MapCommandTests {
 
         let out = dir.file("panel.json")
         #expect(try await runEdgegate(["map", "show", "--format", "json", map], writingStdoutTo: out) == 0)
-        guard case .array(let devices)? = try? JSONDecoder().decode(JSONNode.self, from: Data(contentsOf: URL(fileURLWithPath: out))),
+        guard case .array(let devices)? = try? JSONDecoder().decode(JSONValue.self, from: Data(contentsOf: URL(fileURLWithPath: out))),
               case .object(let panel)? = devices.first, case .array(let points)? = panel["points"], points.count == 5,
               case .object(let serial) = points[0], case .object(let status) = points[1], case .object(let running) = points[2],
               case .object(let preset) = points[3], case .array(let commands)? = panel["commands"],

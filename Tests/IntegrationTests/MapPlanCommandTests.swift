@@ -1,5 +1,6 @@
 import DevTools
 import Foundation
+import GatewayCore
 import Testing
 import TestSupport
 import Uplink
@@ -64,7 +65,7 @@ struct MapPlanCommandTests {
         try yaml.write(toFile: dir.file("plant.yaml"), atomically: true, encoding: .utf8)
         let out = dir.file("plan.json")
         #expect(try await runEdgegate(["map", "plan", "--format", "json", dir.file("plant.yaml")], writingStdoutTo: out) == 0)
-        guard case .object(let report)? = try? JSONDecoder().decode(JSONNode.self, from: Data(contentsOf: URL(fileURLWithPath: out))),
+        guard case .object(let report)? = try? JSONDecoder().decode(JSONValue.self, from: Data(contentsOf: URL(fileURLWithPath: out))),
               case .array(let devices)? = report["devices"], case .object(let boiler)? = devices.first,
               case .array(let requests)? = boiler["requests"] else {
             Issue.record("unexpected JSON: \((try? String(contentsOfFile: out, encoding: .utf8)) ?? "")")

@@ -149,14 +149,14 @@ struct MixedGatewayTests {
     /// Waits for the newest reading of `device.point` received after `mark` readings that
     /// satisfies `predicate`, and returns it.
     func reading(_ view: OperatorView, _ device: String, _ point: String, after mark: Int = 0,
-                 where predicate: @escaping ([String: JSONNode]) -> Bool = { _ in true }) async throws -> [String: JSONNode] {
+                 where predicate: @escaping ([String: JSONValue]) -> Bool = { _ in true }) async throws -> [String: JSONValue] {
         try await waitFor("a reading of \(device).\(point)", timeout: .seconds(30)) {
             view.latest(point, of: device, after: mark).flatMap { predicate($0) ? $0 : nil }
         }
     }
 
     /// A list of names as the inventory writes it.
-    func names(_ list: [String]) -> JSONNode { .array(list.map { .string($0) }) }
+    func names(_ list: [String]) -> JSONValue { .array(list.map { .string($0) }) }
 
     /// Light 1's state PUTs the bridge received.
     func lampWrites(_ bridge: HueBridgeSimulator) -> [HueSimWrite] {
@@ -236,7 +236,7 @@ struct MixedGatewayTests {
                 #expect(dim["values"] == .object(["on": .bool(true), "brightness": .integer(200)]), "\(dim)")
                 let puts = lampWrites(site.bridge).dropFirst(putsBefore)
                 #expect(puts.count == 1, "\(puts)")
-                let body = try puts.first.map { try JSONDecoder().decode(JSONNode.self, from: Data($0.body.utf8)) }
+                let body = try puts.first.map { try JSONDecoder().decode(JSONValue.self, from: Data($0.body.utf8)) }
                 #expect(body == .object(["on": .bool(true), "bri": .integer(200), "transitiontime": .integer(4)]), "\(puts)")
                 #expect(site.bridge.requestCount("GET /lights/1") == readBacksBefore + 1, "one read-back GET of the light")
                 #expect(site.bridge.light("1")?.bri == 200 && site.bridge.light("1")?.on == true)

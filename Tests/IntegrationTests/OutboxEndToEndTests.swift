@@ -61,7 +61,7 @@ struct Delivered {
     var temperatureTimes: [String: [String]] {
         var result: [String: [String]] = [:]
         for seq in seqs {
-            guard case .object(let root)? = try? JSONDecoder().decode(JSONNode.self, from: Data(messages[seq]!)),
+            guard case .object(let root)? = try? JSONDecoder().decode(JSONValue.self, from: Data(messages[seq]!)),
                   case .array(let readings)? = root["readings"] else { continue }
             for case .object(let r) in readings where r["point"] == .string("temperature") {
                 if case .string(let device)? = r["device"], case .string(let ts)? = r["ts"] {
@@ -75,7 +75,7 @@ struct Delivered {
     /// Readings in all distinct messages.
     var readingCount: Int {
         messages.values.reduce(0) { total, payload in
-            guard case .object(let root)? = try? JSONDecoder().decode(JSONNode.self, from: Data(payload)),
+            guard case .object(let root)? = try? JSONDecoder().decode(JSONValue.self, from: Data(payload)),
                   case .array(let readings)? = root["readings"] else { return total }
             return total + readings.count
         }

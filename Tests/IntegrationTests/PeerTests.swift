@@ -265,7 +265,7 @@ struct PeerTests {
                 let status = try await withTimeout(.seconds(40), "paho operator") { await operatorProcess.wait() }
                 let text = (try? String(contentsOfFile: out, encoding: .utf8)) ?? ""
                 #expect(status == 0, "\(text) \((try? String(contentsOfFile: dir.file("paho.err"), encoding: .utf8)) ?? "")")
-                guard case .object(let result)? = try? JSONDecoder().decode(JSONNode.self, from: Data(text.utf8)),
+                guard case .object(let result)? = try? JSONDecoder().decode(JSONValue.self, from: Data(text.utf8)),
                       case .object(let telemetry)? = result["telemetry"], case .object(let response)? = result["response"] else {
                     Issue.record("paho printed no result: \(text)")
                     return

@@ -125,12 +125,12 @@ final class ProbeClient {
 /// Everything the operator sees on the hub: telemetry readings, responses, status.
 final class OperatorView: Sendable {
     let connection: MQTTConnection
-    let readings = Mutex<[(seq: Int, device: String, point: String, fields: [String: JSONNode])]>([])
+    let readings = Mutex<[(seq: Int, device: String, point: String, fields: [String: JSONValue])]>([])
     /// Every telemetry message as it arrived, redeliveries included.
     let telemetry = Mutex<[(seq: Int, payload: [UInt8])]>([])
-    let responses = Mutex<[[String: JSONNode]]>([])
+    let responses = Mutex<[[String: JSONValue]]>([])
     /// The latest retained inventory (`{p}/{gw}/devices`) received.
-    let inventory = Mutex<[String: JSONNode]?>(nil)
+    let inventory = Mutex<[String: JSONValue]?>(nil)
     let topics = MQTTTopics(prefix: TestHub.prefix, gateway: TestHub.gatewayID)
 
     /// - Parameter session: a client id whose session the hub keeps (clean session off), to
@@ -147,13 +147,13 @@ final class OperatorView: Sendable {
     /// Collects until the connection ends; run it in a child task.
     func collect() async {
         for await message in connection.messages {
-            guard case .object(let root)? = try? JSONDecoder().decode(JSONNode.self, from: Data(message.payload)) else { continue }
+            guard case .object(let root)? = try? JSONDecoder().decode(JSONValue.self, from: Data(message.payload)) else { continue }
             if message.topic == topics.responses {
                 responses.withLock { $0.append(root) }
             } else if message.topic == topics.devices {
                 inventory.withLock { $0 = root }
             } else if message.topic == topics.telemetry, case .integer(let seq)? = root["seq"], case .array(let list)? = root["readings"] {
-                let parsed = list.compactMap { node -> (Int, String, String, [String: JSONNode])? in
+                let parsed = list.compactMap { node -> (Int, String, String, [String: JSONValue])? in
                     guard case .object(let r) = node, case .string(let d)? = r["device"], case .string(let p)? = r["point"] else { return nil }
                     return (Int(seq), d, p, r)
                 }
@@ -165,7 +165,7 @@ final class OperatorView: Sendable {
 
     /// The newest reading of one point (of `device`, or of any device) among those received
     /// after `index` readings in total.
-    func latest(_ point: String, of device: String? = nil, after index: Int = 0) -> [String: JSONNode]? {
+    func latest(_ point: String, of device: String? = nil, after index: Int = 0) -> [String: JSONValue]? {
         readings.withLock { all in all.dropFirst(index).last { $0.point == point && (device == nil || $0.device == device) }?.fields }
     }
 
@@ -181,7 +181,7 @@ final class OperatorView: Sendable {
     }
 
     /// One device's entry in the latest inventory.
-    func inventoryDevice(_ id: String) -> [String: JSONNode]? {
+    func inventoryDevice(_ id: String) -> [String: JSONValue]? {
         guard case .array(let devices)? = inventory.withLock({ $0?["devices"] }) else { return nil }
         for case .object(let device) in devices where device["id"] == .string(id) { return device }
         return nil
@@ -197,7 +197,7 @@ final class OperatorView: Sendable {
     }
 
     /// Publishes a raw command payload and waits for the response with that id.
-    func send(_ payload: String, id: String, timeout: Duration = .seconds(10)) async throws -> [String: JSONNode] {
+    func send(_ payload: String, id: String, timeout: Duration = .seconds(10)) async throws -> [String: JSONValue] {
         try await connection.publish(topics.commands, payload: Array(payload.utf8), qos: 1, retain: false)
         return try await waitFor("response to \(id)", timeout: timeout) {
             self.responses.withLock { $0.first { if case .string(id)? = $0["id"] { return true } else { return false } } }

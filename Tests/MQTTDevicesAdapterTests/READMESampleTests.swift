@@ -1,6 +1,7 @@
 import DeviceMaps
 import Foundation
 import GatewayCore
+import MQTTClient
 @testable import MQTTDevicesAdapter
 import Testing
 import TestSupport
@@ -17,7 +18,7 @@ struct READMESampleTests {
 
         let plug = devices[0]
         let c = plug.mqttConnection
-        #expect(c.broker == MQTTBrokerURL(useTLS: true, host: "192.0.2.5", port: 8883))
+        #expect(c.broker == MQTTURL(host: "192.0.2.5", port: 8883, useTLS: true))
         #expect(c.caFile == "/site/maps/certs/site-ca.pem", "relative to the map file")
         #expect(c.staleAfter == .seconds(600))
         #expect(c.passwordEnv == "SITE_MQTT_PASSWORD")

@@ -389,7 +389,7 @@ struct AdapterIntegrationTests {
         let run = Task { try await adapter.run(sink: collector.sink) }
         // Connected (through the backlog): run is running and its thread is in the first poll.
         #expect(await eventually(timeout: .seconds(20)) { logs.contains("connected to 127.0.0.1:\(port)") })
-        await #expect(throws: ModbusAdapterError.alreadyRunning) {
+        await #expect(throws: AdapterRunError.alreadyRunning(adapter: "Modbus")) {
             try await adapter.run(sink: collector.sink)
         }
         let write = Task { () -> WriteError? in

@@ -19,8 +19,8 @@ struct AzureProfileTests {
                            logger: logger, now: { Self.clock })
     }
 
-    func json(_ bytes: [UInt8]) -> [String: JSONNode] {
-        if case .object(let o)? = try? JSONDecoder().decode(JSONNode.self, from: Data(bytes)) { return o }
+    func json(_ bytes: [UInt8]) -> [String: JSONValue] {
+        if case .object(let o)? = try? JSONDecoder().decode(JSONValue.self, from: Data(bytes)) { return o }
         return [:]
     }
 

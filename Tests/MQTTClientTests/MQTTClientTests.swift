@@ -124,7 +124,7 @@ struct MQTTClientTests {
     func will() async throws {
         try await withHub { hub in
             let statusTopic = "\(prefix)/\(gw)/status"
-            let will = MQTTWill(topic: statusTopic, payload: Array("offline".utf8), qos: 1, retain: true)
+            let will = MQTTMessage(topic: statusTopic, payload: Array("offline".utf8), qos: 1, retain: true)
             let op = try await connect(hub, .operator, "op")
             try await op.subscribe(statusTopic, qos: 1)
 
