@@ -49,23 +49,26 @@ let package = Package(
             name: "DeviceMaps",
             dependencies: ["GatewayCore", "Yams", .product(name: "Logging", package: "swift-log")]
         ),
-        // Modbus TCP through libmodbus, one thread per connection.
+        // Modbus TCP and RTU through libmodbus, one thread per connection; its simulator.
         .target(
             name: "ModbusAdapter",
             dependencies: ["GatewayCore", "DeviceMaps", "CModbus",
                            .product(name: "Logging", package: "swift-log")],
             exclude: ["README.md"]
         ),
-        // Philips Hue bridges, REST API v1 over HTTP (a small client of its own, no URLSession).
+        // Philips Hue bridges, REST API v1 over HTTP (a small client of its own, no URLSession);
+        // a bridge simulator (FlyingFox).
         .target(
             name: "HueAdapter",
-            dependencies: ["GatewayCore", "DeviceMaps", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["GatewayCore", "DeviceMaps", "Yams", .product(name: "FlyingFox", package: "FlyingFox"),
+                           .product(name: "Logging", package: "swift-log")],
             exclude: ["README.md"]
         ),
-        // Simulated door and contact sensors on a seeded schedule (`protocol: door-sim`).
+        // Simulated door and contact sensors on a seeded schedule (`protocol: door-sim`), and
+        // the same doors published over MQTT as zigbee2mqtt does.
         .target(
             name: "DoorSimAdapter",
-            dependencies: ["GatewayCore", "DeviceMaps", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["GatewayCore", "DeviceMaps", "MQTTClient", .product(name: "Logging", package: "swift-log")],
             exclude: ["README.md"]
         ),
         // One libmosquitto wrapper with an async interface, shared by the uplink and MQTT devices.
@@ -92,13 +95,6 @@ let package = Package(
                            .product(name: "Logging", package: "swift-log"),
                            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")]
         ),
-        // Device simulators for demos and tests.
-        .target(
-            name: "Simulators",
-            dependencies: ["DeviceMaps", "ModbusAdapter", "CModbus", "DoorSimAdapter", "MQTTClient", "HueAdapter", "Yams",
-                           .product(name: "FlyingFox", package: "FlyingFox"),
-                           .product(name: "Logging", package: "swift-log")]
-        ),
         // Developer tooling shared by the CLI and the tests: child processes, dev PKI, local hub.
         .target(
             name: "DevTools",
@@ -119,7 +115,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "edgegate",
-            dependencies: ["Gateway", "GatewayCore", "DeviceMaps", "MapReports", "ModbusAdapter", "Simulators", "DevTools", "CMalloc",
+            dependencies: ["Gateway", "GatewayCore", "DeviceMaps", "MapReports", "ModbusAdapter", "DevTools", "CMalloc",
                            "MQTTClient", "Uplink", "DoorSimAdapter", "MQTTDevicesAdapter", "HueAdapter",
                            .product(name: "ArgumentParser", package: "swift-argument-parser"),
                            .product(name: "Logging", package: "swift-log"),
@@ -127,7 +123,7 @@ let package = Package(
                            .product(name: "UnixSignals", package: "swift-service-lifecycle")]
         ),
 
-        .executableTarget(name: "edgegate-bench", dependencies: ["DevTools", "Simulators", "DeviceMaps", "ModbusAdapter", "GatewayCore", "MQTTClient", "Uplink", "Storage", .product(name: "ArgumentParser", package: "swift-argument-parser"), .product(name: "Logging", package: "swift-log")], path: "Benchmarks/EdgegateBench"),
+        .executableTarget(name: "edgegate-bench", dependencies: ["DevTools", "DeviceMaps", "ModbusAdapter", "GatewayCore", "MQTTClient", "Uplink", "Storage", .product(name: "ArgumentParser", package: "swift-argument-parser"), .product(name: "Logging", package: "swift-log")], path: "Benchmarks/EdgegateBench"),
 
         // Test helpers: free ports, a real mosquitto with mutual TLS, temporary folders.
         .target(
@@ -145,7 +141,7 @@ let package = Package(
                                    "SavedCases", .product(name: "Yams", package: "Yams")],
                     exclude: ["Cases"]),
         .testTarget(name: "ModbusAdapterTests",
-                    dependencies: ["ModbusAdapter", "DeviceMaps", "GatewayCore", "Simulators", "TestSupport", "DevTools", "SavedCases"],
+                    dependencies: ["ModbusAdapter", "DeviceMaps", "GatewayCore", "TestSupport", "DevTools", "SavedCases"],
                     exclude: ["PlanCases"]),
         .testTarget(name: "DoorSimAdapterTests",
                     dependencies: ["DoorSimAdapter", "DeviceMaps", "GatewayCore", "Gateway", "TestSupport"],
@@ -153,12 +149,12 @@ let package = Package(
         .testTarget(name: "MQTTDevicesAdapterTests",
                     dependencies: ["MQTTDevicesAdapter", "DeviceMaps", "GatewayCore", "MQTTClient", "TestSupport", "DevTools"]),
         .testTarget(name: "HueAdapterTests",
-                    dependencies: ["HueAdapter", "DeviceMaps", "GatewayCore", "Simulators", "TestSupport", "DevTools"]),
+                    dependencies: ["HueAdapter", "DeviceMaps", "GatewayCore", "TestSupport", "DevTools"]),
         .testTarget(name: "StorageTests", dependencies: ["Storage", "TestSupport"]),
         .testTarget(name: "UplinkTests",
                     dependencies: ["Uplink", "Storage", "MQTTClient", "GatewayCore", "TestSupport", "DevTools"]),
         .testTarget(name: "IntegrationTests",
-                    dependencies: ["Gateway", "GatewayCore", "DeviceMaps", "MapReports", "Simulators", "ModbusAdapter", "CModbus", "DoorSimAdapter",
+                    dependencies: ["Gateway", "GatewayCore", "DeviceMaps", "MapReports", "ModbusAdapter", "CModbus", "DoorSimAdapter", "HueAdapter",
                                    "MQTTClient", "MQTTDevicesAdapter", "Uplink", "Storage", "TestSupport", "DevTools"],
                     exclude: ["Peers"]),
     ],

@@ -1,6 +1,7 @@
 import ArgumentParser
 import DeviceMaps
 import DevTools
+import DoorSimAdapter
 import Foundation
 import Gateway
 import GatewayCore
@@ -10,7 +11,6 @@ import ModbusAdapter
 import MQTTClient
 import MQTTDevicesAdapter
 import ServiceLifecycle
-import Simulators
 
 /// `edgegate demo`: the whole system locally, in one command.
 struct DemoCommand: AsyncParsableCommand {

@@ -1,7 +1,6 @@
 import ArgumentParser
 import DeviceMaps
 import ModbusAdapter
-import Simulators
 
 /// `edgegate sim ...`: device simulators for demos and tests.
 struct SimCommand: AsyncParsableCommand {

@@ -4,7 +4,6 @@ import DoorSimAdapter
 import Foundation
 import GatewayCore
 import MQTTClient
-import Simulators
 
 /// `edgegate sim doors`: zigbee2mqtt-style door sensors publishing to an MQTT broker.
 struct SimDoorsCommand: AsyncParsableCommand {

@@ -1,6 +1,5 @@
 import Foundation
 @testable import HueAdapter
-import Simulators
 import Synchronization
 import Testing
 import TestSupport

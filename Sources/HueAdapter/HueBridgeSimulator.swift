@@ -1,7 +1,7 @@
+import DeviceMaps
 import FlyingFox
 import FlyingSocks
 import Foundation
-import HueAdapter
 import Logging
 import Synchronization
 
