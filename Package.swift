@@ -49,26 +49,41 @@ let package = Package(
             name: "DeviceMaps",
             dependencies: ["GatewayCore", "Yams", .product(name: "Logging", package: "swift-log")]
         ),
-        // Modbus TCP and RTU through libmodbus, one thread per connection; its simulator.
+        // Modbus TCP and RTU through libmodbus, one thread per connection; its simulator, its
+        // demo and its commands (`modbus scan`, `sim modbus`).
         .target(
             name: "ModbusAdapter",
-            dependencies: ["GatewayCore", "DeviceMaps", "CModbus",
+            dependencies: ["GatewayCore", "DeviceMaps", "CModbus", "CommandSupport", "MapReports",
+                           .product(name: "ArgumentParser", package: "swift-argument-parser"),
                            .product(name: "Logging", package: "swift-log")],
             exclude: ["README.md"]
         ),
+        // What the command line's commands share, the protocols' own commands included: output,
+        // failures and exit codes, logging options, running until a signal.
+        .target(
+            name: "CommandSupport",
+            dependencies: ["DeviceMaps", "GatewayCore",
+                           .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                           .product(name: "Logging", package: "swift-log"),
+                           .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                           .product(name: "UnixSignals", package: "swift-service-lifecycle")]
+        ),
         // Philips Hue bridges, REST API v1 over HTTP (a small client of its own, no URLSession);
-        // a bridge simulator (FlyingFox).
+        // a bridge simulator (FlyingFox), its demo and its commands (`hue pair`, `sim hue`).
         .target(
             name: "HueAdapter",
-            dependencies: ["GatewayCore", "DeviceMaps", "Yams", .product(name: "FlyingFox", package: "FlyingFox"),
+            dependencies: ["GatewayCore", "DeviceMaps", "CommandSupport", "Yams", .product(name: "FlyingFox", package: "FlyingFox"),
+                           .product(name: "ArgumentParser", package: "swift-argument-parser"),
                            .product(name: "Logging", package: "swift-log")],
             exclude: ["README.md"]
         ),
         // Simulated door and contact sensors on a seeded schedule (`protocol: door-sim`), and
-        // the same doors published over MQTT as zigbee2mqtt does.
+        // the same doors published over MQTT as zigbee2mqtt does (`sim doors`, the demo's doors).
         .target(
             name: "DoorSimAdapter",
-            dependencies: ["GatewayCore", "DeviceMaps", "MQTTClient", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["GatewayCore", "DeviceMaps", "MQTTClient", "CommandSupport", "DevTools",
+                           .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                           .product(name: "Logging", package: "swift-log")],
             exclude: ["README.md"]
         ),
         // One libmosquitto wrapper with an async interface, shared by the uplink and MQTT devices.
@@ -115,8 +130,8 @@ let package = Package(
         ),
         .executableTarget(
             name: "edgegate",
-            dependencies: ["Gateway", "GatewayCore", "DeviceMaps", "MapReports", "ModbusAdapter", "DevTools", "CMalloc",
-                           "MQTTClient", "Uplink", "DoorSimAdapter", "MQTTDevicesAdapter", "HueAdapter",
+            dependencies: ["Gateway", "GatewayCore", "DeviceMaps", "MapReports", "CommandSupport", "DevTools", "CMalloc",
+                           "MQTTClient", "Uplink",
                            .product(name: "ArgumentParser", package: "swift-argument-parser"),
                            .product(name: "Logging", package: "swift-log"),
                            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

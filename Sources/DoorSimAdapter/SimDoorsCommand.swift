@@ -1,6 +1,6 @@
 import ArgumentParser
+import CommandSupport
 import DeviceMaps
-import DoorSimAdapter
 import Foundation
 import GatewayCore
 import MQTTClient
