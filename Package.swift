@@ -55,23 +55,41 @@ let package = Package(
             name: "DeviceMaps",
             dependencies: ["ConfigSyntax", "GatewayCore", "MQTTClient", "Yams", .product(name: "Logging", package: "swift-log")]
         ),
-        // Modbus TCP through libmodbus, one thread per connection.
+        // Modbus TCP and RTU through libmodbus, one thread per connection; its simulator, its
+        // demo and its commands (`modbus scan`, `sim modbus`).
         .target(
             name: "ModbusAdapter",
-            dependencies: ["GatewayCore", "DeviceMaps", "CModbus",
+            dependencies: ["GatewayCore", "DeviceMaps", "CModbus", "CommandSupport", "MapReports",
+                           .product(name: "ArgumentParser", package: "swift-argument-parser"),
                            .product(name: "Logging", package: "swift-log")],
             exclude: ["README.md"]
         ),
-        // Philips Hue bridges, REST API v1 over HTTP (a small client of its own, no URLSession).
+        // What the command line's commands share, the protocols' own commands included: output,
+        // failures and exit codes, logging options, running until a signal.
+        .target(
+            name: "CommandSupport",
+            dependencies: ["DeviceMaps", "GatewayCore",
+                           .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                           .product(name: "Logging", package: "swift-log"),
+                           .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                           .product(name: "UnixSignals", package: "swift-service-lifecycle")]
+        ),
+        // Philips Hue bridges, REST API v1 over HTTP (a small client of its own, no URLSession);
+        // a bridge simulator (FlyingFox), its demo and its commands (`hue pair`, `sim hue`).
         .target(
             name: "HueAdapter",
-            dependencies: ["GatewayCore", "DeviceMaps", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["GatewayCore", "DeviceMaps", "CommandSupport", "Yams", .product(name: "FlyingFox", package: "FlyingFox"),
+                           .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                           .product(name: "Logging", package: "swift-log")],
             exclude: ["README.md"]
         ),
-        // Simulated door and contact sensors on a seeded schedule (`protocol: door-sim`).
+        // Simulated door and contact sensors on a seeded schedule (`protocol: door-sim`), and
+        // the same doors published over MQTT as zigbee2mqtt does (`sim doors`, the demo's doors).
         .target(
             name: "DoorSimAdapter",
-            dependencies: ["GatewayCore", "DeviceMaps", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["GatewayCore", "DeviceMaps", "MQTTClient", "CommandSupport", "DevTools",
+                           .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                           .product(name: "Logging", package: "swift-log")],
             exclude: ["README.md"]
         ),
         // One libmosquitto wrapper with an async interface, shared by the uplink and MQTT devices.
@@ -103,13 +121,6 @@ let package = Package(
             name: "HubClient",
             dependencies: ["GatewayCore", "MQTTClient", "Uplink", .product(name: "Logging", package: "swift-log")]
         ),
-        // Device simulators for demos and tests.
-        .target(
-            name: "Simulators",
-            dependencies: ["DeviceMaps", "ModbusAdapter", "CModbus", "DoorSimAdapter", "MQTTClient", "HueAdapter", "Yams",
-                           .product(name: "FlyingFox", package: "FlyingFox"),
-                           .product(name: "Logging", package: "swift-log")]
-        ),
         // Developer tooling shared by the CLI and the tests: child processes, dev PKI, local hub.
         .target(
             name: "DevTools",
@@ -130,15 +141,15 @@ let package = Package(
         ),
         .executableTarget(
             name: "edgegate",
-            dependencies: ["Gateway", "GatewayCore", "DeviceMaps", "MapReports", "ModbusAdapter", "Simulators", "DevTools", "CMalloc",
-                           "MQTTClient", "Uplink", "HubClient", "DoorSimAdapter", "MQTTDevicesAdapter", "HueAdapter",
+            dependencies: ["Gateway", "GatewayCore", "DeviceMaps", "MapReports", "CommandSupport", "DevTools", "CMalloc",
+                           "MQTTClient", "Uplink", "HubClient",
                            .product(name: "ArgumentParser", package: "swift-argument-parser"),
                            .product(name: "Logging", package: "swift-log"),
                            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                            .product(name: "UnixSignals", package: "swift-service-lifecycle")]
         ),
 
-        .executableTarget(name: "edgegate-bench", dependencies: ["DevTools", "Simulators", "DeviceMaps", "ModbusAdapter", "GatewayCore", "MQTTClient", "Uplink", "Storage", .product(name: "ArgumentParser", package: "swift-argument-parser"), .product(name: "Logging", package: "swift-log")], path: "Benchmarks/EdgegateBench"),
+        .executableTarget(name: "edgegate-bench", dependencies: ["DevTools", "DeviceMaps", "ModbusAdapter", "GatewayCore", "MQTTClient", "Uplink", "Storage", .product(name: "ArgumentParser", package: "swift-argument-parser"), .product(name: "Logging", package: "swift-log")], path: "Benchmarks/EdgegateBench"),
 
         // Test helpers: free ports, a real mosquitto with mutual TLS, temporary folders.
         .target(
@@ -156,7 +167,7 @@ let package = Package(
                                    "SavedCases", .product(name: "Yams", package: "Yams")],
                     exclude: ["Cases"]),
         .testTarget(name: "ModbusAdapterTests",
-                    dependencies: ["ModbusAdapter", "DeviceMaps", "GatewayCore", "Simulators", "TestSupport", "DevTools", "SavedCases"],
+                    dependencies: ["ModbusAdapter", "DeviceMaps", "GatewayCore", "TestSupport", "DevTools", "SavedCases"],
                     exclude: ["PlanCases"]),
         .testTarget(name: "DoorSimAdapterTests",
                     dependencies: ["DoorSimAdapter", "DeviceMaps", "GatewayCore", "Gateway", "TestSupport"],
@@ -164,7 +175,7 @@ let package = Package(
         .testTarget(name: "MQTTDevicesAdapterTests",
                     dependencies: ["MQTTDevicesAdapter", "DeviceMaps", "GatewayCore", "MQTTClient", "TestSupport", "DevTools"]),
         .testTarget(name: "HueAdapterTests",
-                    dependencies: ["HueAdapter", "DeviceMaps", "GatewayCore", "Simulators", "TestSupport", "DevTools"]),
+                    dependencies: ["HueAdapter", "DeviceMaps", "GatewayCore", "TestSupport", "DevTools"]),
         .testTarget(name: "StorageTests", dependencies: ["Storage", "TestSupport"]),
         .testTarget(name: "MapReportsTests", dependencies: ["MapReports", "DeviceMaps", "Gateway"]),
         .testTarget(name: "MQTTClientTests", dependencies: ["MQTTClient", "TestSupport", "DevTools"]),
@@ -175,7 +186,7 @@ let package = Package(
         .testTarget(name: "GatewayTests",
                     dependencies: ["Gateway", "DeviceMaps", "GatewayCore", "TestSupport", .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "IntegrationTests",
-                    dependencies: ["Gateway", "GatewayCore", "DeviceMaps", "MapReports", "Simulators", "ModbusAdapter", "CModbus", "DoorSimAdapter",
+                    dependencies: ["Gateway", "GatewayCore", "DeviceMaps", "MapReports", "ModbusAdapter", "CModbus", "DoorSimAdapter", "HueAdapter",
                                    "MQTTClient", "MQTTDevicesAdapter", "Uplink", "Storage", "TestSupport", "DevTools"],
                     exclude: ["Peers"]),
     ],

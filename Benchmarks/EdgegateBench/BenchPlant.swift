@@ -5,7 +5,6 @@ import Foundation
 import Logging
 import ModbusAdapter
 import MQTTClient
-import Simulators
 import Uplink
 
 /// What the daemon scenarios run against: a development PKI, a local mutual-TLS hub, one

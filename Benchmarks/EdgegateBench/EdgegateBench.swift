@@ -5,7 +5,6 @@ import ModbusAdapter
 import Foundation
 import Logging
 import MQTTClient
-import Simulators
 import Synchronization
 import Uplink
 

@@ -5,7 +5,6 @@ import Foundation
 import GatewayCore
 import Logging
 import ModbusAdapter
-import Simulators
 import Synchronization
 
 /// `edgegate-bench plan`: what request planning buys. N devices × R holding registers behind

@@ -1,3 +1,4 @@
+import Foundation
 import GatewayCore
 import Logging
 
@@ -72,6 +73,96 @@ public protocol RequestSummarizing: ProtocolAbility {
     /// zigbee2mqtt/door on …`). `devices` are all the devices of this protocol in the maps,
     /// for requests that devices share.
     func requestSummary(of device: DeviceDefinition, among devices: [DeviceDefinition]) -> String
+}
+
+/// A protocol whose devices `edgegate demo` simulates on this machine (a Modbus server, a Hue
+/// bridge): the demo asks each plugin in registry order, then polls the simulated devices.
+public protocol DemoSimulation: ProtocolAbility {
+    /// Starts a simulator for the devices of `map` it can stand in for (those on loopback
+    /// addresses), prints a `demo: ...` line for each, and appends each to `started` as soon
+    /// as it runs, so that a later failure stops it again.
+    func startSimulators(for map: DeviceMap, context: DemoContext, started: inout [RunningSimulator]) async throws
+    /// The commands the demo sends to these devices once the gateway runs.
+    func demoCommands(for map: DeviceMap, context: DemoContext) -> [Command]
+    /// A line for the operator, printed after the demo's commands (how to try one of these
+    /// devices from another terminal); nil for none.
+    func hint(for map: DeviceMap, context: DemoContext) -> String?
+}
+
+extension DemoSimulation {
+    /// None.
+    public func demoCommands(for map: DeviceMap, context: DemoContext) -> [Command] { [] }
+    /// None.
+    public func hint(for map: DeviceMap, context: DemoContext) -> String? { nil }
+}
+
+/// What a protocol's demo simulators need to know of the demo.
+public struct DemoContext: Sendable {
+    /// The gateway id.
+    public var gatewayID: String
+    /// The flags `edgegate command send` needs besides `--gateway` to reach the demo's hub
+    /// (`--hub ...`, `--certs ...`), each after a space; empty when the defaults do.
+    public var hubFlags: String
+    /// The demo's folder for files of its own (a broker's configuration).
+    public var runDirectory: String
+    /// Every protocol of the build, for simulators that stand in for another protocol's
+    /// devices through one of its abilities (`BrokerTopics`).
+    public var plugins: [ProtocolPlugin]
+    /// The demo's logger.
+    public var logger: Logger
+
+    /// Describes a demo.
+    public init(gatewayID: String, hubFlags: String, runDirectory: String, plugins: [ProtocolPlugin], logger: Logger) {
+        self.gatewayID = gatewayID
+        self.hubFlags = hubFlags
+        self.runDirectory = runDirectory
+        self.plugins = plugins
+        self.logger = logger
+    }
+
+    /// A fresh command id: `demo-` and 8 hex digits.
+    public static func newCommandID() -> String {
+        "demo-\(UUID().uuidString.prefix(8).lowercased())"
+    }
+}
+
+/// A simulator the demo started, and how to stop it.
+public struct RunningSimulator: Sendable {
+    /// Stops the simulator.
+    public let stop: @Sendable () async -> Void
+
+    /// A started simulator.
+    public init(stop: @escaping @Sendable () async -> Void) {
+        self.stop = stop
+    }
+}
+
+/// A protocol whose devices send their state as messages to an MQTT broker: where each one
+/// sends, for simulators that publish in the devices' place.
+public protocol BrokerTopics: ProtocolAbility {
+    /// The broker and the one topic (no wildcards) `device`'s state arrives on; nil when it
+    /// has no such topic.
+    func stateTopic(of device: DeviceDefinition) -> BrokerTopic?
+}
+
+/// A topic on a broker.
+public struct BrokerTopic: Sendable, Hashable {
+    /// The broker's host.
+    public var host: String
+    /// The broker's port.
+    public var port: Int
+    /// True for `mqtts://`.
+    public var useTLS: Bool
+    /// The topic.
+    public var topic: String
+
+    /// Describes a topic.
+    public init(host: String, port: Int, useTLS: Bool, topic: String) {
+        self.host = host
+        self.port = port
+        self.useTLS = useTLS
+        self.topic = topic
+    }
 }
 
 /// The read requests of one device's poll, as `map plan` prints them.

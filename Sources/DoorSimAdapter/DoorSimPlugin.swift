@@ -1,3 +1,5 @@
+import ArgumentParser
+import CommandSupport
 import DeviceMaps
 import GatewayCore
 
@@ -18,7 +20,7 @@ extension ProtocolPlugin {
             "      tamper:  { field: tamper }",
             "      opened:  { field: events }           # openings since the start",
         ]),
-        abilities: [DoorSimRequestSummary()])
+        abilities: [DoorSimRequestSummary(), DoorSimDemoSimulation(), DoorSimCommandLine()])
 }
 
 /// `map plan`: nothing goes over a network.
@@ -26,4 +28,9 @@ struct DoorSimRequestSummary: RequestSummarizing {
     func requestSummary(of device: DeviceDefinition, among devices: [DeviceDefinition]) -> String {
         "no requests: simulated inside the gateway"
     }
+}
+
+/// `edgegate sim doors`: the same doors, published over MQTT as zigbee2mqtt does.
+struct DoorSimCommandLine: CommandLineAbility {
+    var simulatorCommands: [any ParsableCommand.Type] { [SimDoorsCommand.self] }
 }

@@ -1,3 +1,5 @@
+import ArgumentParser
+import CommandSupport
 import DeviceMaps
 import GatewayCore
 
@@ -25,7 +27,7 @@ extension ProtocolPlugin {
             "        args: { level: { type: integer, min: 1, max: 254 }, seconds: { type: number, min: 0, max: 60, default: 1 } }",
             #"        write: { "on": true, brightness: $level, transition: $seconds }   # one PUT to the light"#,
         ]),
-        abilities: [HueRequestSummary()])
+        abilities: [HueRequestSummary(), HueDemoSimulation(), HueCommandLine()])
 }
 
 /// `map plan`: the GETs of the bridge poller that reads a device.
@@ -33,4 +35,10 @@ struct HueRequestSummary: RequestSummarizing {
     func requestSummary(of device: DeviceDefinition, among devices: [DeviceDefinition]) -> String {
         HueAdapter.requestSummary(of: device, among: devices)
     }
+}
+
+/// `edgegate hue pair` and `edgegate sim hue`.
+struct HueCommandLine: CommandLineAbility {
+    var commands: [any ParsableCommand.Type] { [HueCommand.self] }
+    var simulatorCommands: [any ParsableCommand.Type] { [SimHueCommand.self] }
 }

@@ -24,7 +24,7 @@ extension ProtocolPlugin {
             "    commands:",
             "      switch_on:   { write: { relay: true } }",
         ]),
-        abilities: [MQTTRequestSummary()])
+        abilities: [MQTTRequestSummary(), MQTTBrokerTopics()])
 }
 
 /// `map plan`: the topics a device is subscribed to.

@@ -1,3 +1,5 @@
+import ArgumentParser
+import CommandSupport
 import DeviceMaps
 import GatewayCore
 
@@ -36,7 +38,7 @@ extension ProtocolPlugin {
             "        args: { celsius: { type: number, min: 5, max: 90, default: 20 } }",
             "        write: { setpoint: $celsius, mode: heat }   # $celsius: the argument; heat: mode's name for 1",
         ]),
-        abilities: [ModbusRequestPlanning()])
+        abilities: [ModbusRequestPlanning(), ModbusDemoSimulation(), ModbusCommandLine()])
 }
 
 /// `map plan`: the read requests of a device's poll, as `ReadPlan` merges its points.
@@ -51,4 +53,10 @@ struct ModbusRequestPlanning: RequestPlanning {
                                    points: $0.points.map(\.name), countsBits: $0.table.isBitTable)
             })
     }
+}
+
+/// `edgegate modbus scan` and `edgegate sim modbus`.
+struct ModbusCommandLine: CommandLineAbility {
+    var commands: [any ParsableCommand.Type] { [ModbusCommand.self] }
+    var simulatorCommands: [any ParsableCommand.Type] { [SimModbusCommand.self] }
 }

@@ -1,4 +1,6 @@
 import ArgumentParser
+import CommandSupport
+import DevTools
 
 /// `edgegate certs ...`: the development PKI.
 struct CertsCommand: AsyncParsableCommand {

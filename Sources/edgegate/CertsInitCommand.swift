@@ -1,4 +1,5 @@
 import ArgumentParser
+import CommandSupport
 import DevTools
 
 /// `edgegate certs init`: CA, hub server, gateway and operator certificates.

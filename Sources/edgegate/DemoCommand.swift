@@ -1,16 +1,13 @@
 import ArgumentParser
+import CommandSupport
 import DeviceMaps
 import DevTools
 import Foundation
 import Gateway
 import GatewayCore
-import HueAdapter
 import Logging
-import ModbusAdapter
 import MQTTClient
-import MQTTDevicesAdapter
 import ServiceLifecycle
-import Simulators
 
 /// `edgegate demo`: the whole system locally, in one command.
 struct DemoCommand: AsyncParsableCommand {
@@ -83,11 +80,15 @@ struct DemoCommand: AsyncParsableCommand {
             started.append(ForegroundService { await hub.stop() })
             say("demo: hub (mosquitto, mutual TLS) on 127.0.0.1:\(hubPort), pid \(hub.process.pid)")
 
+            let demo = demoContext(logger: logger)
             let gateway: Gateway
             do {
-                try startModbusSimulators(deviceMap, logger: logger, into: &started)
-                try await startDoorSensors(deviceMap, logger: logger, into: &started)
-                try await startHueBridges(deviceMap, logger: logger, into: &started)
+                for plugin in ProtocolRegistry.standard.plugins {
+                    guard let simulation = plugin.ability((any DemoSimulation).self) else { continue }
+                    var simulators: [RunningSimulator] = []
+                    defer { started += simulators.map { simulator in ForegroundService { await simulator.stop() } } }
+                    try await simulation.startSimulators(for: deviceMap, context: demo, started: &simulators)
+                }
                 do throws(GatewayError) {
                     gateway = try Gateway(configuration: configuration, deviceMap: deviceMap, logger: logger)
                 } catch {
@@ -108,132 +109,44 @@ struct DemoCommand: AsyncParsableCommand {
                 throw failOperation("error: the demo's operator cannot reach the hub: \(error)")
             }
             let console = DemoConsole(gateway: gatewayID, prefix: configuration.uplink.prefix, options: operatorOptions, hub: watching,
-                                      commands: Self.demoCommands(for: deviceMap), hint: cliHint(for: deviceMap), logger: logger)
+                                      commands: Self.demoCommands(for: deviceMap, context: demo),
+                                      hint: Self.hint(for: deviceMap, context: demo), logger: logger)
             // Shutdown runs in reverse: console, adapters, uplink, simulators, hub.
             return started + gateway.services + [console]
         }
         say("demo: stopped the gateway, the simulators and the hub")
     }
 
-    /// One Modbus simulator per TCP port of the maps' Modbus devices.
-    private func startModbusSimulators(_ deviceMap: DeviceMap, logger: Logger, into started: inout [ForegroundService]) throws {
-        let tcp = deviceMap.devices.filter { $0.protocolName == ModbusSyntax.name && $0.modbusConnection.port != nil }
-        for (port, devices) in Dictionary(grouping: tcp, by: { $0.modbusConnection.port ?? 0 }).sorted(by: { $0.key < $1.key }) {
-            let simulator = try ModbusSimulator(devices: devices, port: port, logger: logger)
-            do {
-                try simulator.start()
-            } catch {
-                throw failOperation("error: the Modbus simulator did not start: \(error)")
-            }
-            started.append(ForegroundService { simulator.stop() })
-            say("demo: Modbus simulator on 127.0.0.1:\(port) for \(devices.map(\.id).joined(separator: ", "))")
-        }
-    }
-
-    /// For the maps' zigbee2mqtt devices on a plain loopback broker (`zigbee2mqtt/NAME`): a
-    /// site broker on that port and door sensors publishing there as zigbee2mqtt does, as
-    /// `edgegate sim doors` would.
-    private func startDoorSensors(_ deviceMap: DeviceMap, logger: Logger, into started: inout [ForegroundService]) async throws {
-        let doors = deviceMap.devices.compactMap { device -> (port: Int, name: String)? in
-            guard let c = device.connection as? MQTTDeviceConnection, !c.broker.useTLS, c.broker.host == "127.0.0.1" else { return nil }
-            let levels = c.topic(of: device.id).split(separator: "/", omittingEmptySubsequences: false)
-            guard levels.count == 2, levels[0] == "zigbee2mqtt", !levels[1].contains("+"), !levels[1].contains("#") else { return nil }
-            return (c.broker.port, String(levels[1]))
-        }
-        for (port, members) in Dictionary(grouping: doors, by: \.port).sorted(by: { $0.key < $1.key }) {
-            let broker: SiteBroker
-            do {
-                broker = try await SiteBroker.start(SiteBroker.Configuration(port: port, runDirectory: "\(runDir)/site-broker-\(port)"),
-                                                    logger: logger)
-            } catch {
-                throw failOperation("error: the site broker did not start: \(error)")
-            }
-            started.append(ForegroundService { await broker.stop() })
-            let names = members.map(\.name)
-            // Four times real time: each door opens about every 30 s (every 2 simulated minutes).
-            let sensors = DoorSensorSimulator(options: MQTTOptions(host: "127.0.0.1", port: port, clientID: "zigbee2mqtt-demo"),
-                                              doors: names, seed: 1, speed: 4, reportEvery: .seconds(30), logger: logger)
-            do throws(MQTTError) {
-                try await sensors.start()
-            } catch {
-                throw failOperation("error: the door sensors could not reach the site broker \(broker.url): \(error)")
-            }
-            started.append(ForegroundService { await sensors.stop() })
-            say("demo: site broker (mosquitto) on \(broker.url), zigbee2mqtt door sensors \(names.joined(separator: ", "))")
-        }
-    }
-
-    /// For the maps' Hue devices on a loopback bridge: a simulated bridge on that port, paired
-    /// the way `edgegate hue pair` does (link button, then `POST /api`), and the username put
-    /// where the map looks for it (`username_env`), unless that variable is set already, whose
-    /// value the bridge then accepts too.
-    private func startHueBridges(_ deviceMap: DeviceMap, logger: Logger, into started: inout [ForegroundService]) async throws {
-        let hue = deviceMap.devices.compactMap { $0.connection as? HueConnection }.filter { $0.bridge.host == "127.0.0.1" }
-        for (bridge, connections) in Dictionary(grouping: hue, by: \.bridge).sorted(by: { $0.key.port < $1.key.port }) {
-            let simulator = HueBridgeSimulator(port: bridge.port, logger: logger)
-            do {
-                try await simulator.start()
-            } catch {
-                throw failOperation("error: the Hue bridge simulator did not start on \(bridge.url): \(error)")
-            }
-            started.append(ForegroundService { await simulator.stop() })
-            simulator.pressLinkButton()
-            let username: String
-            do throws(HueError) {
-                username = try await HuePairing.pair(bridge: bridge, devicetype: "edgegate#demo", timeout: .seconds(10))
-            } catch {
-                throw failOperation("error: pairing with the Hue bridge simulator failed: \(error)")
-            }
-            var variables: Set<String> = []
-            for connection in connections {
-                switch connection.username {
-                case .literal(let name): simulator.addUsername(name)
-                case .environment(let variable):
-                    if let value = ProcessInfo.processInfo.environment[variable], !value.isEmpty {
-                        simulator.addUsername(value)
-                    } else {
-                        setenv(variable, username, 1)
-                        variables.insert(variable)
-                    }
-                }
-            }
-            let paired = variables.isEmpty ? "" : ", paired (username in \(variables.sorted().joined(separator: ", ")))"
-            say("demo: Hue bridge simulator on \(bridge.url)\(paired)")
-        }
-    }
-
-    /// How to switch the demo's Hue lamp from another terminal with the operator CLI, when the
-    /// maps have it.
-    private func cliHint(for map: DeviceMap) -> String? {
-        guard let lamp = map.devices.first(where: { $0.id == "living-room-lamp" }),
-              lamp.commands.contains(where: { $0.name == "switch_off" }) else { return nil }
-        var flags = "--gateway \(gatewayID) --device \(lamp.id) --command switch_off"
+    /// What the protocols' demo simulators need to know of this demo.
+    private func demoContext(logger: Logger) -> DemoContext {
+        var flags = ""
         if hubPort != 8883 { flags += " --hub mqtts://127.0.0.1:\(hubPort)" }
         if certs != "certs" { flags += " --certs \(certs)" }
-        return "demo: switch the lamp off from another terminal: edgegate command send \(flags)"
+        return DemoContext(gatewayID: gatewayID, hubFlags: flags, runDirectory: runDir,
+                           plugins: ProtocolRegistry.standard.plugins, logger: logger)
     }
 
-    /// The demo's commands: the boiler's `set_temperature` (see `demoCommand`), then dimming the
-    /// living-room Hue lamp up when the maps have it.
-    static func demoCommands(for map: DeviceMap) -> [Command] {
+    /// The hints of the protocols' demo simulations (how to try a device by hand), one per line.
+    static func hint(for map: DeviceMap, context: DemoContext) -> String? {
+        let hints = ProtocolRegistry.standard.plugins.compactMap { $0.ability((any DemoSimulation).self)?.hint(for: map, context: context) }
+        return hints.isEmpty ? nil : hints.joined(separator: "\n")
+    }
+
+    /// The demo's commands: the boiler's `set_temperature` (see `demoCommand`), then those of
+    /// the protocols' demo simulations (dimming the living-room Hue lamp up).
+    static func demoCommands(for map: DeviceMap, context: DemoContext) -> [Command] {
         var commands = demoCommand(for: map).map { [$0] } ?? []
-        if let lamp = map.devices.first(where: { $0.id == "living-room-lamp" }), lamp.commands.contains(where: { $0.name == "dim" }) {
-            commands.append(Command(id: newCommandID(), device: lamp.id,
-                                    action: .named("dim", arguments: ["level": .int(200), "seconds": .double(2)])))
+        for plugin in ProtocolRegistry.standard.plugins {
+            commands += plugin.ability((any DemoSimulation).self)?.demoCommands(for: map, context: context) ?? []
         }
         return commands
-    }
-
-    /// A fresh command id: `demo-` and 8 hex digits.
-    static func newCommandID() -> String {
-        "demo-\(UUID().uuidString.prefix(8).lowercased())"
     }
 
     /// The demo's command: the boiler's `set_temperature` to 21.5 °C when the map has it (a
     /// named command, the way an operator asks), else a write of the first writable numeric
     /// point, to the middle of its range.
     static func demoCommand(for map: DeviceMap) -> Command? {
-        let id = newCommandID()
+        let id = DemoContext.newCommandID()
         if let boiler = map.devices.first(where: { $0.id == "boiler-1" }),
            boiler.commands.contains(where: { $0.name == "set_temperature" }) {
             return Command(id: id, device: boiler.id, action: .named("set_temperature", arguments: ["celsius": .double(21.5)]))
@@ -253,11 +166,3 @@ struct DemoCommand: AsyncParsableCommand {
     }
 }
 
-
-/// Prints a line and flushes it at once. Live readings are the point of the demo, also when
-/// its output goes to a pipe or a file, where stdout is otherwise fully buffered.
-/// (`fflush(nil)` flushes every stream without naming the C global `stdout`.)
-func say(_ line: String) {
-    print(line)
-    fflush(nil)
-}

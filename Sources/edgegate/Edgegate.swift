@@ -1,5 +1,7 @@
 import ArgumentParser
+import CommandSupport
 import Foundation
+import Gateway
 
 /// The one executable: daemon, authoring tools, remote command CLI, dev hub and simulators.
 @main
@@ -10,13 +12,21 @@ struct Edgegate: AsyncParsableCommand {
         discussion: "Exit codes: 0 success, 1 the operation failed or was rejected, 2 usage or input error.",
         version: "0.1.0",
         subcommands: [RunCommand.self, DemoCommand.self, CertsCommand.self, HubCommand.self, BrokerCommand.self,
-                      SimCommand.self, CommandCommand.self, MapCommand.self, ConfigCommand.self, ModbusCommand.self, HueCommand.self]
+                      SimCommand.self, CommandCommand.self, MapCommand.self, ConfigCommand.self]
+            + ProtocolRegistry.standard.commandLine.flatMap(\.commands)
     )
 
     /// Parses and runs, mapping usage errors to exit code 2 as DESIGN.md promises (the
     /// argument parser's own default is 64).
     static func main() async {
         ProcessTuning.limitMallocArenas()
+        // The protocols' own commands (`sim modbus`) load maps too, with every protocol.
+        await CommandLineContext.$loader.withValue(ProtocolRegistry.standard.loader) {
+            await parseAndRun()
+        }
+    }
+
+    private static func parseAndRun() async {
         do {
             var command = try parseAsRoot()
             if var asyncCommand = command as? AsyncParsableCommand {

@@ -1,4 +1,5 @@
 import ArgumentParser
+import CommandSupport
 import MapReports
 
 /// `edgegate map show PATH`: devices as the gateway will run them.

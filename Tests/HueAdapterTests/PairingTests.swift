@@ -1,7 +1,6 @@
 import Foundation
 import GatewayCore
 @testable import HueAdapter
-import Simulators
 import Synchronization
 import Testing
 import TestSupport

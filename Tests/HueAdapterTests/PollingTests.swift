@@ -2,7 +2,6 @@ import DeviceMaps
 import Foundation
 import GatewayCore
 @testable import HueAdapter
-import Simulators
 import Testing
 import TestSupport
 

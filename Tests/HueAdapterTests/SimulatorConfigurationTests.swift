@@ -1,4 +1,5 @@
-import Simulators
+import DeviceMaps
+import HueAdapter
 import Testing
 
 @Suite("Hue simulator configuration")

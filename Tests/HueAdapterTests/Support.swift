@@ -3,7 +3,6 @@ import Foundation
 import GatewayCore
 import HueAdapter
 import Logging
-import Simulators
 import Synchronization
 import Testing
 

@@ -3,7 +3,6 @@ import Foundation
 import GatewayCore
 import HueAdapter
 import Logging
-import Simulators
 import Testing
 
 @Suite("Hue adapter writes", .serialized, .timeLimit(.minutes(1)))

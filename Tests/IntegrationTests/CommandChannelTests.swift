@@ -3,8 +3,8 @@ import DevTools
 import Foundation
 import GatewayCore
 import Logging
+import ModbusAdapter
 import MQTTClient
-import Simulators
 import Synchronization
 import Testing
 import TestSupport

@@ -3,9 +3,9 @@ import DeviceMaps
 import Foundation
 import GatewayCore
 import Logging
+import ModbusAdapter
 import MQTTClient
 import MQTTDevicesAdapter
-import Simulators
 import Testing
 import TestSupport
 import Uplink
@@ -229,8 +229,8 @@ struct MapReadTests {
         let port = try freeLoopbackPort()
         let map = dir.file("boiler.yaml")
         try boilerMapYAML.replacingOccurrences(of: "PORT", with: "\(port)").write(toFile: map, atomically: true, encoding: .utf8)
-        let simulator = try Simulators.ModbusSimulator(devices: DeviceMapLoader.standard.load(paths: [map]).devices, port: port,
-                                                       animated: false, logger: Logger(label: "sim"))
+        let simulator = try ModbusSimulator(devices: DeviceMapLoader.standard.load(paths: [map]).devices, port: port,
+                                            animated: false, logger: Logger(label: "sim"))
         try simulator.start()
         try ProbeClient(port: port).writeHolding(0, 215)
         let good = try await runEdgegate(["map", "read", map, "--device", "boiler-1"], in: dir)

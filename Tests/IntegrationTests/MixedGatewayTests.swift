@@ -3,9 +3,9 @@ import DevTools
 import Foundation
 import Gateway
 import GatewayCore
+import HueAdapter
 import Logging
 import MQTTClient
-import Simulators
 import Testing
 import TestSupport
 import Uplink

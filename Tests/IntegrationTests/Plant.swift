@@ -8,7 +8,6 @@ import Logging
 import ModbusAdapter
 import MQTTClient
 import ServiceLifecycle
-import Simulators
 import Synchronization
 import TestSupport
 import Uplink

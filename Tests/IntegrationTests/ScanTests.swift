@@ -4,7 +4,6 @@ import Foundation
 import Gateway
 import Logging
 import ModbusAdapter
-import Simulators
 import Testing
 import TestSupport
 

@@ -3,7 +3,6 @@ import DoorSimAdapter
 import Foundation
 import Logging
 import MQTTClient
-import Simulators
 import Synchronization
 import Testing
 import TestSupport

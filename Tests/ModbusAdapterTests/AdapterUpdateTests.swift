@@ -3,7 +3,6 @@ import DevTools
 import Foundation
 import GatewayCore
 import ModbusAdapter
-import Simulators
 import Testing
 import TestSupport
 

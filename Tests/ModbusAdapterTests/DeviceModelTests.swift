@@ -4,7 +4,6 @@ import Foundation
 import GatewayCore
 import Logging
 import ModbusAdapter
-import Simulators
 import Synchronization
 import Testing
 import TestSupport

@@ -3,8 +3,7 @@ import DevTools
 import Foundation
 import GatewayCore
 import Logging
-import ModbusAdapter
-@testable import Simulators
+@testable import ModbusAdapter
 import Testing
 import TestSupport
 

@@ -2,7 +2,6 @@ import DeviceMaps
 import DevTools
 import GatewayCore
 import ModbusAdapter
-import Simulators
 import Testing
 import TestSupport
 

@@ -1,6 +1,6 @@
 import ArgumentParser
+import CommandSupport
 import Foundation
-import Simulators
 
 /// `edgegate sim hue`: a Philips Hue bridge (REST API v1) with lights and sensors.
 struct SimHueCommand: AsyncParsableCommand {

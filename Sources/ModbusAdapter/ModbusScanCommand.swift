@@ -1,16 +1,8 @@
 import ArgumentParser
+import CommandSupport
 import Foundation
 import GatewayCore
 import MapReports
-import ModbusAdapter
-
-/// `edgegate modbus ...`: tools that talk to Modbus devices directly, without a device map.
-struct ModbusCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "modbus",
-        abstract: "Talk to a Modbus device directly: find what it answers.",
-        subcommands: [ModbusScanCommand.self])
-}
 
 /// Output format of `modbus scan`.
 enum ScanFormat: String, ExpressibleByArgument, CaseIterable {

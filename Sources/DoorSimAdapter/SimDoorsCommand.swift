@@ -1,10 +1,9 @@
 import ArgumentParser
+import CommandSupport
 import DeviceMaps
-import DoorSimAdapter
 import Foundation
 import GatewayCore
 import MQTTClient
-import Simulators
 
 /// `edgegate sim doors`: zigbee2mqtt-style door sensors publishing to an MQTT broker.
 struct SimDoorsCommand: AsyncParsableCommand {

@@ -1,4 +1,3 @@
-import DoorSimAdapter
 import Foundation
 import Logging
 import MQTTClient

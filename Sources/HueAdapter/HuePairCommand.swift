@@ -1,14 +1,6 @@
 import ArgumentParser
+import CommandSupport
 import Foundation
-import HueAdapter
-
-/// `edgegate hue ...`: Philips Hue bridge tools.
-struct HueCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "hue",
-        abstract: "Philips Hue bridge tools.",
-        subcommands: [HuePairCommand.self])
-}
 
 /// `edgegate hue pair`: the link-button pairing that gives the gateway its username.
 struct HuePairCommand: AsyncParsableCommand {

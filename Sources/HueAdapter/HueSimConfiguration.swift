@@ -1,3 +1,4 @@
+import DeviceMaps
 import Yams
 
 /// The lights, sensors and usernames of `edgegate sim hue --config FILE`:

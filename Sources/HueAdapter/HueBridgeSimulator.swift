@@ -1,8 +1,8 @@
+import DeviceMaps
 import FlyingFox
 import FlyingSocks
 import Foundation
 import GatewayCore
-import HueAdapter
 import Logging
 import Synchronization
 
