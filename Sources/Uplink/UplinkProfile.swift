@@ -112,7 +112,7 @@ public struct IncomingCommand: Sendable {
 
 extension MQTTConnection {
     /// Publishes a profile's message and waits for its acknowledgement.
-    func publish(_ message: UplinkMessage) async throws(MQTTError) {
+    package func publish(_ message: UplinkMessage) async throws(MQTTError) {
         try await publish(message.topic, payload: message.payload, qos: message.qos, retain: message.retain)
     }
 }

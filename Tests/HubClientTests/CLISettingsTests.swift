@@ -1,4 +1,6 @@
-import DeviceMaps
+import ConfigSyntax
+import HubClient
+import MQTTClient
 import Testing
 
 @Suite("Remote command CLI settings: flag > environment > file > default")
