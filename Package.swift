@@ -112,14 +112,20 @@ let package = Package(
         // The northbound link: wire profiles, batching, the durable outbox, commands in and responses out.
         .target(
             name: "Uplink",
-            dependencies: ["GatewayCore", "MQTTClient", "CCrypto", "Storage",
+            dependencies: ["GatewayCore", "MQTTClient", "Storage", "ConfigSyntax", "Yams",
                            .product(name: "Logging", package: "swift-log"),
                            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")]
+        ),
+        // The `azure-iot-hub` uplink profile: IoT Hub's device protocol, SAS tokens, its settings.
+        .target(
+            name: "AzureIoTHub",
+            dependencies: ["GatewayCore", "MQTTClient", "Uplink", "ConfigSyntax", "CCrypto", "Yams",
+                           .product(name: "Logging", package: "swift-log")]
         ),
         // The operator's side of the uplink contract: commands and responses, the inventory, watching.
         .target(
             name: "HubClient",
-            dependencies: ["GatewayCore", "MQTTClient", "Uplink", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["GatewayCore", "MQTTClient", "Uplink", "ConfigSyntax", "Yams", .product(name: "Logging", package: "swift-log")]
         ),
         // Developer tooling shared by the CLI and the tests: child processes, dev PKI, local hub.
         .target(
@@ -131,10 +137,11 @@ let package = Package(
             name: "MapReports",
             dependencies: ["DeviceMaps", "GatewayCore"]
         ),
-        // Composition: a configuration in, a running gateway out; the registry of protocols.
+        // Composition: a configuration in, a running gateway out; the registries of protocols and uplink profiles.
         .target(
             name: "Gateway",
-            dependencies: ["GatewayCore", "DeviceMaps", "ModbusAdapter", "MQTTDevicesAdapter", "DoorSimAdapter", "HueAdapter", "Uplink", "MQTTClient", "Storage",
+            dependencies: ["GatewayCore", "ConfigSyntax", "DeviceMaps", "ModbusAdapter", "MQTTDevicesAdapter", "DoorSimAdapter", "HueAdapter",
+                           "Uplink", "AzureIoTHub", "MQTTClient", "Storage", "Yams",
                            .product(name: "Logging", package: "swift-log"),
                            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                            .product(name: "UnixSignals", package: "swift-service-lifecycle")]
@@ -181,13 +188,16 @@ let package = Package(
         .testTarget(name: "MQTTClientTests", dependencies: ["MQTTClient", "TestSupport", "DevTools"]),
         .testTarget(name: "UplinkTests",
                     dependencies: ["Uplink", "Storage", "MQTTClient", "GatewayCore", "TestSupport", "DevTools"]),
+        .testTarget(name: "AzureIoTHubTests",
+                    dependencies: ["AzureIoTHub", "Uplink", "MQTTClient", "GatewayCore", .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "HubClientTests",
-                    dependencies: ["HubClient", "Uplink", "MQTTClient", "GatewayCore", "TestSupport"]),
+                    dependencies: ["HubClient", "Uplink", "MQTTClient", "GatewayCore", "ConfigSyntax", "TestSupport"]),
         .testTarget(name: "GatewayTests",
-                    dependencies: ["Gateway", "DeviceMaps", "GatewayCore", "TestSupport", .product(name: "Logging", package: "swift-log")]),
+                    dependencies: ["Gateway", "DeviceMaps", "GatewayCore", "Uplink", "AzureIoTHub", "MQTTClient", "Storage", "TestSupport",
+                                   .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "IntegrationTests",
                     dependencies: ["Gateway", "GatewayCore", "DeviceMaps", "MapReports", "ModbusAdapter", "CModbus", "DoorSimAdapter", "HueAdapter",
-                                   "MQTTClient", "MQTTDevicesAdapter", "Uplink", "Storage", "TestSupport", "DevTools"],
+                                   "MQTTClient", "MQTTDevicesAdapter", "Uplink", "AzureIoTHub", "HubClient", "Storage", "TestSupport", "DevTools"],
                     exclude: ["Peers"]),
     ],
     swiftLanguageModes: [.v6]

@@ -157,7 +157,10 @@ public struct DeviceMapLoader: Sendable {
         var devices: [DeviceDraft] = []
     }
 
-    static let topKeys = ["profiles", "devices"]
+    package static let topKeys = ["profiles", "devices"]
+    /// The top-level keys of a gateway configuration (which the Gateway target parses), to
+    /// recognise one given here by mistake.
+    static let gatewayConfigurationKeys = ["gateway", "uplink", "outbox", "commands"]
     static let profileKeys = ["protocol", "points", "commands", "description"]
     static let deviceKeys = ["id", "protocol", "profile", "connection", "poll", "points", "commands", "report", "command_timeout",
                              "description"]
@@ -176,7 +179,7 @@ public struct DeviceMapLoader: Sendable {
         // A gateway configuration given by mistake: one error that says so, not one per key.
         let keys = top.entries.map(\.key)
         if let first = top.entries.first, keys.contains("gateway") || keys.contains("uplink"),
-           keys.allSatisfy(ConfigParser.topKeys.contains) {
+           keys.allSatisfy(Self.gatewayConfigurationKeys.contains) {
             top.error("unknown key '\(first.key)'", at: first.keyNode,
                       hint: "this looks like a gateway configuration: check it with `edgegate config validate \(file)`")
             return draft

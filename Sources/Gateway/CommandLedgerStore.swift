@@ -1,3 +1,4 @@
+import ConfigSyntax
 import Foundation
 import GatewayCore
 import Logging
@@ -88,5 +89,32 @@ public final class SQLiteCommandLedger: CommandLedger {
         } catch {
             logger.warning("command ledger not pruned", metadata: ["error": "\(error)"])
         }
+    }
+}
+
+/// The command ledger's window (`commands:`): a repeated id within it is answered `duplicate`.
+public struct CommandSettings: Sendable, Hashable {
+    /// How long an answered command id is remembered (`remember`, default 24h).
+    public var remember: Duration
+    /// How many ids are remembered at most (`max_ids`, default 100,000).
+    public var maxIDs: Int
+
+    /// Creates settings.
+    public init(remember: Duration = .seconds(86_400), maxIDs: Int = 100_000) {
+        self.remember = remember
+        self.maxIDs = maxIDs
+    }
+
+    static let keys = ["remember", "max_ids"]
+
+    /// The `commands` mapping (nil: the section is absent); the defaults where a key is absent
+    /// or wrong (wrong is a diagnostic).
+    static func parse(_ c: YAMLMapping?) -> CommandSettings {
+        var commands = CommandSettings()
+        guard let c else { return commands }
+        c.checkKeys(keys)
+        if let remember = c.duration("remember") { commands.remember = remember }
+        if let n = c.integer("max_ids", in: 1...10_000_000) { commands.maxIDs = n }
+        return commands
     }
 }

@@ -12,8 +12,6 @@ import Uplink
 public enum GatewayError: Error, Sendable, Hashable, CustomStringConvertible {
     /// The configuration names something this build cannot do.
     case unsupported(String)
-    /// The configuration contradicts itself or the security defaults.
-    case invalidConfiguration(String)
     /// The outbox file cannot be opened (a damaged file is not this: it is moved aside).
     case outbox(String)
     /// The command ledger (`commands.sqlite` next to the outbox) cannot be opened.
@@ -22,7 +20,7 @@ public enum GatewayError: Error, Sendable, Hashable, CustomStringConvertible {
     /// A sentence for the operator.
     public var description: String {
         switch self {
-        case .unsupported(let what), .invalidConfiguration(let what), .outbox(let what), .commandLedger(let what): return what
+        case .unsupported(let what), .outbox(let what), .commandLedger(let what): return what
         }
     }
 }
@@ -60,46 +58,24 @@ public struct Gateway: Sendable {
                 tuning: (inout MQTTUplinkConfiguration) -> Void = { _ in },
                 wallClock: @escaping @Sendable () -> Date = { Date() },
                 protocols: ProtocolRegistry = .standard) throws(GatewayError) {
-        let settings = configuration.uplink
-        let profile = try Self.uplinkProfile(for: configuration, logger: logger, now: wallClock)
-        // The configuration loader enforces these too; a configuration built in code must not
-        // fall back to plain MQTT silently either.
-        if settings.useTLS && settings.tls == nil {
-            throw .invalidConfiguration("uplink: TLS needs a CA file (tls.ca)")
-        }
-        if !settings.useTLS && !settings.insecure {
-            throw .invalidConfiguration("uplink: plain MQTT needs `insecure: true`")
-        }
         try Self.checkProtocols(deviceMap, protocols)
         let adapters = protocols.makeAdapters(deviceMap.devices, logger: logger)
         // The outbox first: a start-up stopped by a file names the outbox before the ledger beside it.
         let outbox: OutboxStore
         do {
-            outbox = try OutboxStore.open(Self.outboxConfiguration(configuration.outbox), logger: logger)
+            outbox = try OutboxStore.open(configuration.outbox, logger: logger)
         } catch {
             throw .outbox("outbox: cannot open \(error)")
         }
-        if configuration.outbox.path == SQLiteDatabase.inMemory {
+        if configuration.outbox.isInMemory {
             logger.warning("outbox is in memory (`path: :memory:`): telemetry not yet delivered is lost on a restart and seq starts again at 1; for tests and benchmarks only")
         }
         let router = CommandRouter(adapters: adapters, ledger: try Self.commandLedger(configuration.outbox, configuration.commands, logger: logger),
                                    logger: logger)
-        let options = MQTTOptions(
-            host: settings.host, port: settings.port,
-            clientID: settings.clientID ?? configuration.gatewayID,
-            tls: settings.tls.flatMap { files in
-                settings.useTLS ? MQTTTLS(caFile: files.ca, certFile: files.cert, keyFile: files.key, verifyHostname: true) : nil
-            },
-            keepAlive: settings.keepAlive.map { Int($0.components.seconds) } ?? 30)
-        var uplinkConfiguration = MQTTUplinkConfiguration(
-            gatewayID: configuration.gatewayID, prefix: settings.prefix, connection: options)
-        let timing = settings.timing
-        if let d = timing.reconnectMax { uplinkConfiguration.maxBackoff = max(d, uplinkConfiguration.initialBackoff) }
-        if let d = timing.drainGrace { uplinkConfiguration.drainGrace = d }
-        if let d = timing.batchInterval { uplinkConfiguration.batchInterval = d }
-        if let n = timing.batchMaxBytes { uplinkConfiguration.maxMessageBytes = n }
-        tuning(&uplinkConfiguration)
-        self.uplink = MQTTUplink(configuration: uplinkConfiguration, outbox: outbox, devices: router.devices,
+        var link = configuration.uplink.link
+        tuning(&link)
+        let profile = configuration.uplink.profile.makeProfile(link: link, logger: logger, now: wallClock)
+        self.uplink = MQTTUplink(configuration: link, outbox: outbox, devices: router.devices,
                                  handler: { router.submit($0) }, logger: logger, profile: profile)
         self.router = router
         self.adapters = adapters
@@ -110,19 +86,13 @@ public struct Gateway: Sendable {
         self.logger = logger
     }
 
-    /// The uplink's outbox settings from the configuration file's.
-    static func outboxConfiguration(_ settings: OutboxSettings) -> OutboxConfiguration {
-        OutboxConfiguration(path: settings.path, maxBytes: settings.maxBytes, maxAge: settings.maxAge,
-                            synchronous: settings.sync == .full ? .full : .normal)
-    }
-
     /// The command ledger, `commands.sqlite` in the outbox's folder: commands answered are
     /// remembered there for `commands.remember` (24 hours; at most `max_ids`, 100,000), so a repeated id is answered
     /// `duplicate` also after a restart. With an in-memory outbox (tests, benchmarks) the
     /// router's in-memory window is all there is.
-    static func commandLedger(_ outbox: OutboxSettings, _ commands: CommandSettings,
+    static func commandLedger(_ outbox: OutboxConfiguration, _ commands: CommandSettings,
                               logger: Logger) throws(GatewayError) -> (any CommandLedger)? {
-        guard outbox.path != SQLiteDatabase.inMemory else { return nil }
+        guard !outbox.isInMemory else { return nil }
         let folder = (outbox.path as NSString).deletingLastPathComponent
         let path = folder.isEmpty ? "commands.sqlite" : folder + "/commands.sqlite"
         do {

@@ -2,28 +2,29 @@ import GatewayCore
 
 /// A minimal JSON writer, in UTF-8 bytes: the uplink's hot path encodes hundreds of
 /// thousands of readings per second and needs a fixed key order, which
-/// `JSONSerialization` gives neither cheaply nor reliably.
-struct JSONWriter {
-    private(set) var bytes: [UInt8] = []
+/// `JSONSerialization` gives neither cheaply nor reliably. Package-wide: the profiles in
+/// their own targets (Azure IoT Hub) write their messages with it too.
+package struct JSONWriter {
+    package private(set) var bytes: [UInt8] = []
 
-    init(capacity: Int = 256) {
+    package init(capacity: Int = 256) {
         bytes.reserveCapacity(capacity)
     }
 
-    mutating func raw(_ s: String) { bytes.append(contentsOf: s.utf8) }
+    package mutating func raw(_ s: String) { bytes.append(contentsOf: s.utf8) }
 
-    mutating func raw(_ encoded: [UInt8]) { bytes.append(contentsOf: encoded) }
+    package mutating func raw(_ encoded: [UInt8]) { bytes.append(contentsOf: encoded) }
 
-    mutating func raw(_ encoded: UnsafeBufferPointer<UInt8>) { bytes.append(contentsOf: encoded) }
+    package mutating func raw(_ encoded: UnsafeBufferPointer<UInt8>) { bytes.append(contentsOf: encoded) }
 
-    mutating func string(_ s: String) {
+    package mutating func string(_ s: String) {
         JSONText.appendQuoted(s, to: &bytes)
     }
 
-    mutating func integer(_ i: Int64) { JSONText.appendInteger(i, to: &bytes) }
+    package mutating func integer(_ i: Int64) { JSONText.appendInteger(i, to: &bytes) }
 
     /// Writes a value; non-finite doubles have no JSON form and become null.
-    mutating func value(_ v: Value?) {
+    package mutating func value(_ v: Value?) {
         switch v {
         case .none: raw("null")
         case .bool(let b)?: b ? raw("true") : raw("false")
@@ -33,7 +34,7 @@ struct JSONWriter {
         }
     }
 
-    mutating func key(_ k: String) {
+    package mutating func key(_ k: String) {
         string(k)
         bytes.append(UInt8(ascii: ":"))
     }

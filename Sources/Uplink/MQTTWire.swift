@@ -31,6 +31,12 @@ public struct CommandDecodingError: Error, Sendable, Hashable {
     public var id: String?
     /// What was wrong, for the response and the log.
     public var message: String
+
+    /// Creates an error (the profiles' decoders make them too).
+    package init(id: String?, message: String) {
+        self.id = id
+        self.message = message
+    }
 }
 
 /// Encoders and the decoder of the `mqtt` wire contract (DESIGN.md, "Uplink wire contract").
@@ -388,7 +394,7 @@ public enum MQTTWire {
 
     /// Best effort: a payload that is not JSON may still carry `"id": "..."` near its start
     /// (invalid UTF-8 elsewhere does not hide it).
-    static func salvageID(_ payload: [UInt8]) -> String? {
+    package static func salvageID(_ payload: [UInt8]) -> String? {
         let text = String(decoding: payload.prefix(4096), as: UTF8.self)
         guard let match = text.firstMatch(of: #/"id"\s*:\s*"([^"\\]{1,200})"/#) else { return nil }
         return String(match.1)

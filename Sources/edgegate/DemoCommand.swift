@@ -103,12 +103,12 @@ struct DemoCommand: AsyncParsableCommand {
             // The operator watches before the gateway starts, so that it sees its first telemetry.
             let watching: MQTTConnection
             do throws(MQTTError) {
-                watching = try await DemoConsole.watch(gateway: gatewayID, prefix: configuration.uplink.prefix, options: operatorOptions, logger: logger)
+                watching = try await DemoConsole.watch(gateway: gatewayID, prefix: configuration.uplink.link.prefix, options: operatorOptions, logger: logger)
             } catch {
                 await unwind()
                 throw failOperation("error: the demo's operator cannot reach the hub: \(error)")
             }
-            let console = DemoConsole(gateway: gatewayID, prefix: configuration.uplink.prefix, options: operatorOptions, hub: watching,
+            let console = DemoConsole(gateway: gatewayID, prefix: configuration.uplink.link.prefix, options: operatorOptions, hub: watching,
                                       commands: Self.demoCommands(for: deviceMap, context: demo),
                                       hint: Self.hint(for: deviceMap, context: demo), logger: logger)
             // Shutdown runs in reverse: console, adapters, uplink, simulators, hub.

@@ -3,6 +3,7 @@ import CommandSupport
 import DeviceMaps
 import DevTools
 import Foundation
+import HubClient
 
 /// `edgegate hub`: a local development hub (mosquitto with mutual TLS and per-identity ACLs).
 struct HubCommand: AsyncParsableCommand {

@@ -45,7 +45,8 @@ struct RunCommand: AsyncParsableCommand {
         }
         logger.info("gateway starting", metadata: [
             "gateway": "\(configuration.gatewayID)", "devices": "\(map.devices.count)",
-            "hub": "\(configuration.uplink.host):\(configuration.uplink.port)", "profile": "\(configuration.uplink.profile)"])
+            "hub": "\(configuration.uplink.link.connection.host):\(configuration.uplink.link.connection.port)",
+            "profile": "\(configuration.uplink.profile.name)"])
         try await runUntilSignalled(logger: logger) { gateway.services }
         logger.info("gateway stopped")
     }

@@ -1,58 +1,82 @@
 import DeviceMaps
+import Foundation
 import Gateway
 import Logging
 import Testing
+import Uplink
 
 @Suite("Gateway assembly")
 struct GatewayAssemblyTests {
     let map = DeviceMap(devices: [])
 
-    func configuration(_ uplink: UplinkSettings) -> GatewayConfiguration {
-        GatewayConfiguration(gatewayID: "gw-1", devicemaps: [], uplink: uplink, outbox: OutboxSettings(path: ":memory:"))
+    /// A configuration parsed as `edgegate run` parses it, with an in-memory outbox unless told.
+    func configuration(_ uplink: String, outbox: String = "{ path: ':memory:' }") throws -> GatewayConfiguration {
+        let yaml = "gateway: { id: gw-1, devicemaps: [m/] }\nuplink: \(uplink)\noutbox: \(outbox)\n"
+        let (config, diagnostics) = GatewayConfiguration.parse(yaml: yaml, file: "g.yaml")
+        #expect(diagnostics.isEmpty, "\(diagnostics)")
+        return try #require(config)
     }
 
-    @Test("plain MQTT without `insecure` and TLS without a CA are refused even when built in code")
-    func securityDefaults() {
-        #expect(throws: GatewayError.invalidConfiguration("uplink: plain MQTT needs `insecure: true`")) {
-            _ = try Gateway(configuration: configuration(UplinkSettings(host: "127.0.0.1", port: 1883, useTLS: false)),
-                            deviceMap: map, logger: Logger(label: "t"))
-        }
-        #expect(throws: GatewayError.invalidConfiguration("uplink: TLS needs a CA file (tls.ca)")) {
-            _ = try Gateway(configuration: configuration(UplinkSettings(host: "127.0.0.1")), deviceMap: map, logger: Logger(label: "t"))
+    @Test("a device map with a protocol the gateway does not serve is refused, naming the device and the protocols it serves")
+    func unknownDeviceProtocol() throws {
+        let yaml = """
+            devices:
+              - id: door-1
+                protocol: door-sim
+                connection: { seed: 1, open_every: 100h, open_for: 1s, battery_drain: 0 }
+                poll: 10s
+                points: { contact: { field: contact } }
+            """
+        let (parsed, diagnostics) = DeviceMapLoader.standard.parse(yaml: yaml, file: "doors.yaml")
+        let doors = try #require(parsed, "\(diagnostics)")
+        let served = ProtocolRegistry(ProtocolRegistry.standard.plugins.filter { $0.name != "door-sim" })
+        let known = served.plugins.map(\.name).joined(separator: ", ")
+        let config = try configuration("{ url: mqtts://h, tls: { ca: ca.pem } }")
+        #expect(throws: GatewayError.unsupported("device door-1: unknown protocol 'door-sim'; known: \(known)")) {
+            _ = try Gateway(configuration: config, deviceMap: doors, logger: Logger(label: "t"), protocols: served)
         }
         #expect(throws: Never.self) {
-            _ = try Gateway(configuration: configuration(UplinkSettings(host: "127.0.0.1", port: 1883, useTLS: false, insecure: true)),
-                            deviceMap: map, logger: Logger(label: "t"))
+            _ = try Gateway(configuration: config, deviceMap: doors, logger: Logger(label: "t"))
         }
     }
 
-    @Test("profiles this build does not have are refused by name")
-    func unsupported() {
-        #expect(throws: GatewayError.unsupported("unknown uplink profile 'aws-iot'; known: mqtt, azure-iot-hub")) {
-            _ = try Gateway(configuration: configuration(UplinkSettings(profile: "aws-iot", host: "h", tls: TLSFiles(ca: "ca.pem"))),
-                            deviceMap: map, logger: Logger(label: "t"))
+    @Test("an outbox file that cannot be opened stops the assembly with the outbox's reason")
+    func outboxOpenFailure() throws {
+        let folder = try TemporaryFolder()
+        defer { folder.remove() }
+        // A regular file where the outbox's folder should be: nothing can be created below it.
+        let file = try folder.write("not-a-folder", "")
+        let config = try configuration("{ url: mqtts://h, tls: { ca: ca.pem } }", outbox: "{ path: \(file)/outbox.sqlite }")
+        do {
+            _ = try Gateway(configuration: config, deviceMap: map, logger: Logger(label: "t"))
+            Issue.record("the gateway was assembled with an outbox that cannot be opened")
+        } catch {
+            guard case .outbox(let reason) = error else {
+                Issue.record("expected an outbox error, got \(error)")
+                return
+            }
+            #expect(reason.hasPrefix("outbox: cannot open "), "\(reason)")
+            #expect(reason.contains("\(file)/outbox.sqlite"), "\(reason)")
         }
     }
 
-    @Test("an azure-iot-hub uplink built in code needs its hub settings, TLS, and a client certificate for X.509")
-    func azureSettings() {
-        let x509 = AzureIoTHubSettings(hub: "h.azure-devices.net", deviceID: "gw-1", authentication: .x509)
-        #expect(throws: GatewayError.invalidConfiguration("uplink: profile azure-iot-hub needs the hub, the device id and how to authenticate")) {
-            _ = try Gateway(configuration: configuration(UplinkSettings(profile: "azure-iot-hub", host: "h", tls: TLSFiles(ca: "ca.pem"))),
-                            deviceMap: map, logger: Logger(label: "t"))
+    @Test("each profile of the registry is chosen by its name and makes the profile of that name")
+    func registryProfiles() throws {
+        #expect(UplinkProfiles.standard.map(\.name) == ["mqtt", "azure-iot-hub"])
+        let sections = [
+            "mqtt": "{ profile: mqtt, url: mqtts://h, tls: { ca: ca.pem } }",
+            "azure-iot-hub": "{ profile: azure-iot-hub, hub: h.azure-devices.net, auth: x509, tls: { ca: ca.pem, cert: c.pem, key: c.key } }",
+        ]
+        for descriptor in UplinkProfiles.standard {
+            let config = try configuration(try #require(sections[descriptor.name]))
+            #expect(config.uplink.profile.name == descriptor.name)
+            let profile = config.uplink.profile.makeProfile(link: config.uplink.link, logger: Logger(label: "t"), now: { .now })
+            #expect(profile.name == descriptor.name)
+            #expect(throws: Never.self) {
+                _ = try Gateway(configuration: config, deviceMap: map, logger: Logger(label: "t"))
+            }
         }
-        #expect(throws: GatewayError.invalidConfiguration("uplink: profile azure-iot-hub needs TLS with a CA file (tls.ca)")) {
-            _ = try Gateway(configuration: configuration(UplinkSettings(profile: "azure-iot-hub", host: "h", azure: x509)),
-                            deviceMap: map, logger: Logger(label: "t"))
-        }
-        #expect(throws: GatewayError.invalidConfiguration("uplink: `auth: x509` needs tls.cert and tls.key")) {
-            _ = try Gateway(configuration: configuration(UplinkSettings(profile: "azure-iot-hub", host: "h", tls: TLSFiles(ca: "ca.pem"), azure: x509)),
-                            deviceMap: map, logger: Logger(label: "t"))
-        }
-        #expect(throws: Never.self) {
-            _ = try Gateway(configuration: configuration(UplinkSettings(profile: "azure-iot-hub", host: "h",
-                                                                        tls: TLSFiles(ca: "ca.pem", cert: "c.pem", key: "c.key"), azure: x509)),
-                            deviceMap: map, logger: Logger(label: "t"))
-        }
+        // Without `profile:` the first profile of the list is the one.
+        #expect(try configuration("{ url: mqtts://h, tls: { ca: ca.pem } }").uplink.profile.name == UplinkProfiles.standard[0].name)
     }
 }

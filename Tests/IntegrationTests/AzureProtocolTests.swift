@@ -1,3 +1,4 @@
+import AzureIoTHub
 import DevTools
 import Foundation
 import Testing

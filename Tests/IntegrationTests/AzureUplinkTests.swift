@@ -1,3 +1,4 @@
+import AzureIoTHub
 import DeviceMaps
 import DevTools
 import Foundation
@@ -431,7 +432,9 @@ struct AzureUplinkTests {
             let keyFile = try plant.keyFile(Self.deviceKey)
             var configuration = try plant.azureConfiguration(.sas(keyFile: keyFile))
             // Shorter than the configuration allows, so that renewals come within the test.
-            configuration.uplink.azure?.authentication = .sas(keyFile: keyFile, ttl: .seconds(3))
+            var azure = try #require(configuration.uplink.profile as? AzureIoTHubSettings)
+            azure.authentication = .sas(keyFile: keyFile, ttl: .seconds(3))
+            configuration.uplink.profile = azure
             let first = UInt64(base.timeIntervalSince1970) + 3, second = first + 1000
             let tokens = try await AzureProtocolTests.microsoftTokens([
                 .init(hub: AzureCloud.hubName, device: AzureCloud.deviceID, key: Self.deviceKey, expiry: first),

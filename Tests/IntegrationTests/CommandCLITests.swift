@@ -1,5 +1,6 @@
 import DeviceMaps
 import DevTools
+import HubClient
 import Foundation
 import GatewayCore
 import Logging

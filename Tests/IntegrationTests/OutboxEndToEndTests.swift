@@ -184,7 +184,7 @@ struct OutboxEndToEndTests {
             let session = "operator-outbox-bounds"
             let before = try await OperatorView(hub: plant.hub, session: session)
             let beforeTask = Task { await before.collect() }
-            let outbox = OutboxSettings(path: plant.directory.file("small.sqlite"), maxBytes: 8 * 1024)
+            let outbox = OutboxConfiguration(path: plant.directory.file("small.sqlite"), maxBytes: 8 * 1024)
             let (gateway, outage, sealedAway, heldAtOutage) = try await plant.withGateway(outbox: outbox, initialBackoff: .milliseconds(500)) { gateway in
                 _ = try await waitFor("telemetry from every device", timeout: .seconds(20)) {
                     Set(before.readings.withLock { $0.map(\.device) }).count == 5 ? true : nil

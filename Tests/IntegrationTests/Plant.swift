@@ -249,16 +249,18 @@ struct Plant {
 
     /// The plant's gateway configuration; the outbox is `outbox.sqlite` in the plant's folder
     /// unless `outbox` says otherwise.
-    func configuration(ca: String? = nil, outbox: OutboxSettings? = nil) -> GatewayConfiguration {
-        GatewayConfiguration(
-            gatewayID: TestHub.gatewayID, devicemaps: [],
-            uplink: UplinkSettings(host: "127.0.0.1", port: hub.port, prefix: TestHub.prefix,
-                                   tls: TLSFiles(ca: ca ?? hub.pki.caCert, cert: hub.pki.gatewayCert, key: hub.pki.gatewayKey)),
-            outbox: outbox ?? OutboxSettings(path: directory.file("outbox.sqlite")))
+    func configuration(ca: String? = nil, outbox: OutboxConfiguration? = nil) -> GatewayConfiguration {
+        let tls = MQTTTLS(caFile: ca ?? hub.pki.caCert, certFile: hub.pki.gatewayCert, keyFile: hub.pki.gatewayKey)
+        return GatewayConfiguration(
+            devicemaps: [],
+            uplink: UplinkConfiguration(link: MQTTUplinkConfiguration(
+                gatewayID: TestHub.gatewayID, prefix: TestHub.prefix,
+                connection: MQTTOptions(host: "127.0.0.1", port: hub.port, clientID: TestHub.gatewayID, tls: tls))),
+            outbox: outbox ?? OutboxConfiguration(path: directory.file("outbox.sqlite")))
     }
 
     /// Runs a gateway for the duration of `body`, then shuts it down gracefully.
-    func withGateway<T>(ca: String? = nil, outbox: OutboxSettings? = nil, initialBackoff: Duration = .milliseconds(100),
+    func withGateway<T>(ca: String? = nil, outbox: OutboxConfiguration? = nil, initialBackoff: Duration = .milliseconds(100),
                         _ body: (Gateway) async throws -> T) async throws -> T {
         try await withGateway(configuration: configuration(ca: ca, outbox: outbox), initialBackoff: initialBackoff, body)
     }

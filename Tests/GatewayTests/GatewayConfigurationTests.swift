@@ -1,8 +1,12 @@
+import AzureIoTHub
 import DeviceMaps
-import ModbusAdapter
 import Foundation
+import Gateway
+import MQTTClient
+import Storage
 import Testing
 import TestSupport
+import Uplink
 
 @Suite struct GatewayConfigurationTests {
     static let secure = """
@@ -12,9 +16,25 @@ import TestSupport
       tls: { ca: ../certs/ca.pem, cert: /etc/edgegate/gw.pem, key: ../certs/gw.key }
     """
 
+    /// The link's timing: reconnects, shutdown, batching.
+    static func timing(_ link: MQTTUplinkConfiguration) -> String {
+        "reconnect_max=\(link.maxBackoff) drain_grace=\(link.drainGrace) batch_interval=\(link.batchInterval) batch_max_bytes=\(link.maxMessageBytes)"
+    }
+
+    /// The MQTT options that a configuration decides (the rest are the client's defaults).
+    static func connection(_ o: MQTTOptions) -> String {
+        "\(o.host):\(o.port) tls=\(o.tls.map { "\($0.caFile),\($0.certFile ?? "-"),\($0.keyFile ?? "-"),\($0.verifyHostname)" } ?? "none") client=\(o.clientID) keepalive=\(o.keepAlive)"
+    }
+
+    /// What an azure-iot-hub configuration's profile settings are.
+    static func azure(_ c: GatewayConfiguration?) -> AzureIoTHubSettings? {
+        c?.uplink.profile as? AzureIoTHubSettings
+    }
+
     @Test func uplinkTimingAndCommandWindow() throws {
         let defaults = try #require(GatewayConfiguration.parse(yaml: Self.secure, file: "g.yaml").config)
-        #expect(defaults.uplink.timing == UplinkTiming())
+        let uplinkDefaults = MQTTUplinkConfiguration(gatewayID: "gw-1", connection: MQTTOptions(host: "h", port: 1, clientID: "c"))
+        #expect(Self.timing(defaults.uplink.link) == Self.timing(uplinkDefaults))
         #expect(defaults.commands == CommandSettings(remember: .seconds(86_400), maxIDs: 100_000))
         let yaml = Self.secure + """
 
@@ -25,8 +45,7 @@ import TestSupport
             commands: { remember: 72h, max_ids: 500000 }
             """
         let c = try #require(GatewayConfiguration.parse(yaml: yaml, file: "g.yaml").config)
-        #expect(c.uplink.timing == UplinkTiming(reconnectMax: .seconds(120), drainGrace: .seconds(10),
-                                                batchInterval: .milliseconds(200), batchMaxBytes: 64 * 1024))
+        #expect(Self.timing(c.uplink.link) == "reconnect_max=120.0 seconds drain_grace=10.0 seconds batch_interval=0.2 seconds batch_max_bytes=65536")
         #expect(c.commands == CommandSettings(remember: .seconds(72 * 3600), maxIDs: 500_000))
         let bad = GatewayConfiguration.parse(yaml: Self.secure + "\n  batch_max_bytes: 1MB\ncommands: { max_ids: 0, forget: 1h }\n", file: "g.yaml")
         #expect(bad.config == nil)
@@ -42,24 +61,26 @@ import TestSupport
         let config = try GatewayConfiguration.load(file: file)
         #expect(config.gatewayID == "gw-1")
         #expect(config.devicemaps == [Repo.path("devicemaps")])
-        #expect(config.uplink == UplinkSettings(
-            profile: "mqtt", host: "127.0.0.1", port: 8883, useTLS: true, insecure: false, prefix: "edgegate",
-            tls: TLSFiles(ca: Repo.path("certs/ca.pem"), cert: Repo.path("certs/gateway.pem"),
-                          key: Repo.path("certs/gateway.key")),
-            clientID: "gw-1", keepAlive: nil))
-        #expect(config.outbox == OutboxSettings(path: Repo.path("var/outbox.sqlite"), maxBytes: 256 * 1024 * 1024))
+        #expect(config.uplink.profile.name == "mqtt")
+        #expect(config.uplink.link.prefix == "edgegate" && config.uplink.link.gatewayID == "gw-1")
+        #expect(Self.connection(config.uplink.link.connection) == Self.connection(MQTTOptions(
+            host: "127.0.0.1", port: 8883, clientID: "gw-1",
+            tls: MQTTTLS(caFile: Repo.path("certs/ca.pem"), certFile: Repo.path("certs/gateway.pem"),
+                         keyFile: Repo.path("certs/gateway.key")))))
+        #expect(config.outbox.path == Repo.path("var/outbox.sqlite") && config.outbox.maxBytes == 256 * 1024 * 1024)
+        #expect(config.outbox.maxAge == nil && config.outbox.synchronous == .full)
         // The maps it names load too.
-        _ = try DeviceMapLoader.examples.load(paths: config.devicemaps)
+        _ = try DeviceMapLoader.standard.load(paths: config.devicemaps)
     }
 
     @Test func azureExampleParsesCleanly() throws {
         let config = try GatewayConfiguration.load(file: Repo.path("examples/azure-iot-hub.yaml"))
-        #expect(config.uplink == UplinkSettings(
-            profile: "azure-iot-hub", host: "myhub.azure-devices.net", port: 8883, useTLS: true, insecure: false,
-            tls: TLSFiles(ca: Repo.path("certs/DigiCertGlobalRootG2.pem"), cert: Repo.path("certs/gw-1.pem"), key: Repo.path("certs/gw-1.key")),
-            clientID: "gw-1", keepAlive: nil,
-            azure: AzureIoTHubSettings(hub: "myhub.azure-devices.net", deviceID: "gw-1", authentication: .x509)))
-        _ = try DeviceMapLoader.examples.load(paths: config.devicemaps)
+        #expect(Self.connection(config.uplink.link.connection) == Self.connection(MQTTOptions(
+            host: "myhub.azure-devices.net", port: 8883, clientID: "gw-1",
+            tls: MQTTTLS(caFile: Repo.path("certs/DigiCertGlobalRootG2.pem"), certFile: Repo.path("certs/gw-1.pem"),
+                         keyFile: Repo.path("certs/gw-1.key")))))
+        #expect(Self.azure(config) == AzureIoTHubSettings(hub: "myhub.azure-devices.net", deviceID: "gw-1", authentication: .x509))
+        _ = try DeviceMapLoader.standard.load(paths: config.devicemaps)
     }
 
     @Test func azureConfigurationsOfTheOperationsGuideValidate() throws {
@@ -73,7 +94,7 @@ import TestSupport
                 chmod(try folder.write(String(match.1), "c2VjcmV0LWtleS0xMjM0NTY3ODkw"), 0o600)
             }
             let (config, diagnostics) = GatewayConfiguration.parse(yaml: block, file: folder.path + "/gateway.yaml")
-            #expect(config?.uplink.azure != nil, "\(diagnostics)\n\(block)")
+            #expect(Self.azure(config) != nil, "\(diagnostics)\n\(block)")
             #expect(diagnostics.isEmpty, "\(diagnostics)")
         }
     }
@@ -83,8 +104,8 @@ import TestSupport
         #expect(diagnostics.isEmpty, "\(diagnostics)")
         let c = try #require(config)
         #expect(c.devicemaps == ["/srv/edgegate/devicemaps", "/srv/edgegate/conf/extra.yaml"])
-        #expect(c.uplink.tls == TLSFiles(ca: "/srv/edgegate/certs/ca.pem", cert: "/etc/edgegate/gw.pem",
-                                         key: "/srv/edgegate/certs/gw.key"))
+        #expect(c.uplink.link.connection.tls == MQTTTLS(caFile: "/srv/edgegate/certs/ca.pem", certFile: "/etc/edgegate/gw.pem",
+                                                        keyFile: "/srv/edgegate/certs/gw.key"))
         #expect(c.outbox.path == "/srv/edgegate/conf/var/outbox.sqlite")
 
         // A configuration in the working directory keeps paths relative to it.
@@ -92,17 +113,17 @@ import TestSupport
         #expect(local.devicemaps == ["../devicemaps", "extra.yaml"])
         let nested = try #require(GatewayConfiguration.parse(yaml: Self.secure, file: "examples/gateway.yaml").config)
         #expect(nested.devicemaps == ["devicemaps", "examples/extra.yaml"])
-        #expect(nested.uplink.tls?.ca == "certs/ca.pem")
+        #expect(nested.uplink.link.connection.tls?.caFile == "certs/ca.pem")
     }
 
     @Test func defaults() throws {
         let c = try #require(GatewayConfiguration.parse(yaml: Self.secure, file: "gateway.yaml").config)
-        #expect(c.uplink.profile == "mqtt")
-        #expect(c.uplink.port == 8883)
-        #expect(c.uplink.useTLS && !c.uplink.insecure)
-        #expect(c.uplink.prefix == "edgegate")
-        #expect(c.uplink.clientID == "gw-1")
-        #expect(c.uplink.keepAlive == nil)
+        #expect(c.uplink.profile.name == "mqtt")
+        #expect(c.uplink.link.connection.port == 8883)
+        #expect(c.uplink.link.connection.tls?.verifyHostname == true)
+        #expect(c.uplink.link.prefix == "edgegate")
+        #expect(c.uplink.link.connection.clientID == "gw-1")
+        #expect(c.uplink.link.connection.keepAlive == 30)
         #expect(c.outbox.maxBytes == 256 << 20)
     }
 
@@ -116,10 +137,10 @@ import TestSupport
 
         let allowed = "gateway: { id: gw-1, devicemaps: [m/] }\nuplink: { url: \"mqtt://127.0.0.1\", insecure: true, client_id: edge-a, keep_alive: 30s }\n"
         let c = try #require(GatewayConfiguration.parse(yaml: allowed, file: "g.yaml").config)
-        #expect(c.uplink.host == "127.0.0.1" && c.uplink.port == 1883 && !c.uplink.useTLS && c.uplink.insecure)
-        #expect(c.uplink.tls == nil)
-        #expect(c.uplink.clientID == "edge-a")
-        #expect(c.uplink.keepAlive == .seconds(30))
+        #expect(c.uplink.link.connection.host == "127.0.0.1" && c.uplink.link.connection.port == 1883)
+        #expect(c.uplink.link.connection.tls == nil)
+        #expect(c.uplink.link.connection.clientID == "edge-a")
+        #expect(c.uplink.link.connection.keepAlive == 30)
     }
 
     @Test func mqttsNeedsACAAndCertWithKey() {
@@ -168,19 +189,20 @@ import TestSupport
         let (config, diagnostics) = GatewayConfiguration.parse(yaml: yaml, file: folder.path + "/gateway.yaml")
         #expect(diagnostics.isEmpty, "\(diagnostics)")
         let uplink = try #require(config?.uplink)
-        #expect(uplink == UplinkSettings(
-            profile: "azure-iot-hub", host: "myhub.azure-devices.net", port: 8883, useTLS: true, insecure: false,
-            tls: TLSFiles(ca: folder.path + "/certs/DigiCertGlobalRootG2.pem"), clientID: "gw-1", keepAlive: nil,
-            azure: AzureIoTHubSettings(hub: "myhub.azure-devices.net", deviceID: "gw-1",
-                                       authentication: .sas(keyFile: key, ttl: .seconds(3600)))))
+        #expect(Self.connection(uplink.link.connection) == Self.connection(MQTTOptions(
+            host: "myhub.azure-devices.net", port: 8883, clientID: "gw-1",
+            tls: MQTTTLS(caFile: folder.path + "/certs/DigiCertGlobalRootG2.pem"))))
+        #expect(Self.azure(config) == AzureIoTHubSettings(hub: "myhub.azure-devices.net", deviceID: "gw-1",
+                                                          authentication: .sas(keyFile: key, ttl: .seconds(3600))))
 
         // A test hub elsewhere: the address changes, the identity does not.
         let elsewhere = yaml + "\n  url: mqtts://127.0.0.1:18883\n  device_id: line-3.gw\n  sas_ttl: 30m\n  keep_alive: 60s"
-        let other = try #require(GatewayConfiguration.parse(yaml: elsewhere, file: folder.path + "/gateway.yaml").config?.uplink)
+        let otherConfig = GatewayConfiguration.parse(yaml: elsewhere, file: folder.path + "/gateway.yaml").config
+        let other = try #require(otherConfig?.uplink.link.connection)
         #expect(other.host == "127.0.0.1" && other.port == 18883)
         #expect(other.clientID == "line-3.gw")
-        #expect(other.keepAlive == .seconds(60))
-        #expect(other.azure == AzureIoTHubSettings(hub: "myhub.azure-devices.net", deviceID: "line-3.gw",
+        #expect(other.keepAlive == 60)
+        #expect(Self.azure(otherConfig) == AzureIoTHubSettings(hub: "myhub.azure-devices.net", deviceID: "line-3.gw",
                                                    authentication: .sas(keyFile: key, ttl: .seconds(1800))))
     }
 
@@ -222,17 +244,18 @@ import TestSupport
         let (config, diagnostics) = GatewayConfiguration.parse(yaml: yaml, file: "gateway.yaml")
         #expect(diagnostics.isEmpty, "\(diagnostics)")
         let uplink = try #require(config?.uplink)
-        #expect(uplink.tls == TLSFiles(ca: "ca.pem", cert: "gw-1.pem", key: "gw-1.key"))
-        #expect(uplink.azure == AzureIoTHubSettings(hub: "myhub.azure-devices.net", deviceID: "gw-1", authentication: .x509))
+        #expect(uplink.link.connection.tls == MQTTTLS(caFile: "ca.pem", certFile: "gw-1.pem", keyFile: "gw-1.key"))
+        #expect(Self.azure(config) == AzureIoTHubSettings(hub: "myhub.azure-devices.net", deviceID: "gw-1", authentication: .x509))
     }
 
     @Test func outboxBoundsAndDurability() throws {
         let defaults = try #require(GatewayConfiguration.parse(yaml: Self.secure, file: "g.yaml").config)
         #expect(defaults.outbox.maxAge == nil)
-        #expect(defaults.outbox.sync == .full)
+        #expect(defaults.outbox.synchronous == .full)
         let yaml = Self.secure + "\noutbox: { path: ':memory:', max_bytes: 1MB, max_age: 72h, sync: normal }\n"
         let c = try #require(GatewayConfiguration.parse(yaml: yaml, file: "/etc/edgegate/g.yaml").config)
-        #expect(c.outbox == OutboxSettings(path: ":memory:", maxBytes: 1 << 20, maxAge: .seconds(72 * 3600), sync: .normal))
+        #expect(c.outbox.path == ":memory:" && c.outbox.maxBytes == 1 << 20)
+        #expect(c.outbox.maxAge == .seconds(72 * 3600) && c.outbox.synchronous == .normal)
         func messages(_ outbox: String) -> [String] {
             GatewayConfiguration.parse(yaml: Self.secure + "\noutbox: \(outbox)\n", file: "g.yaml").diagnostics.map(\.message)
         }

@@ -3,6 +3,7 @@ import GatewayCore
 import Logging
 import MQTTClient
 import Testing
+@testable import AzureIoTHub
 @testable import Uplink
 
 /// The `azure-iot-hub` profile's decisions without a hub: credentials, names, the mapping of

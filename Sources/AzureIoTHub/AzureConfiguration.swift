@@ -1,9 +1,12 @@
 import ConfigSyntax
 import Foundation
+import Logging
+import MQTTClient
+import Uplink
 import Yams
 
 /// Settings of the `azure-iot-hub` uplink profile: which hub, which device, which credential.
-public struct AzureIoTHubSettings: Sendable, Hashable {
+public struct AzureIoTHubSettings: UplinkProfileSettings, Hashable {
     /// The profile's name in the configuration.
     public static let profile = "azure-iot-hub"
     /// How long a SAS token is valid unless `sas_ttl` says otherwise: as Microsoft's SDKs.
@@ -26,6 +29,29 @@ public struct AzureIoTHubSettings: Sendable, Hashable {
         self.hub = hub
         self.deviceID = deviceID
         self.authentication = authentication
+    }
+
+    /// `azure-iot-hub`.
+    public var name: String { Self.profile }
+
+    /// The profile, its SAS key read from the key file at every connection attempt: a key
+    /// rotated in the file is used from the next renewal on, and a file that became unreadable
+    /// is reported, not fatal.
+    public func makeProfile(link: MQTTUplinkConfiguration, logger: Logger, now: @escaping @Sendable () -> Date) -> any UplinkProfile {
+        let credential: AzureIoTHubProfile.Authentication
+        switch authentication {
+        case .x509:
+            credential = .x509
+        case .sas(let keyFile, let ttl):
+            credential = .sas(key: { () throws(AzureIoTHub.CredentialError) -> String in
+                switch DeviceKeyFile.read(keyFile) {
+                case .key(let key): return key
+                case .problem(let problem): throw .keyFile(problem)
+                }
+            }, ttl: ttl)
+        }
+        return AzureIoTHubProfile(hub: hub, deviceID: deviceID, gatewayID: link.gatewayID,
+                                  authentication: credential, logger: logger, now: now)
     }
 }
 
@@ -78,33 +104,30 @@ public enum DeviceKeyFile {
 
 // MARK: - Parser
 
-extension ConfigParser {
-    /// Keys of profile `azure-iot-hub` only.
-    static let azureKeys = ["hub", "device_id", "auth", "key_file", "sas_ttl"]
-    /// Keys that would put a secret into the configuration, with what to do instead.
-    static let inlineSecretKeys = [
-        "key": "'key' cannot be set here: a device key goes into a file of its own, named by key_file, so that it never ends up in the configuration or in git (a TLS key goes under tls)",
-        "connection_string": "a connection string holds the device key: put the key into a file of its own and name it with key_file; set hub and device_id from the rest",
-    ]
-    /// `uplink` keys of profile `mqtt` that IoT Hub fixes, with why.
-    static let mqttOnlyKeys = [
-        ("prefix", "IoT Hub fixes the topics: devices/{device_id}/messages/..."),
-        ("client_id", "the client id is the device_id"),
-        ("insecure", "IoT Hub only speaks TLS"),
-    ]
+extension AzureIoTHubProfile {
+    /// The `azure-iot-hub` profile: `hub`, `device_id`, `auth` with `key_file` and `sas_ttl`
+    /// (SAS) or `tls.cert` and `tls.key` (X.509), `url` only to connect elsewhere (a test hub),
+    /// TLS always.
+    public static let descriptor = UplinkProfileDescriptor(
+        name: AzureIoTHubSettings.profile,
+        keys: ["hub", "device_id", "auth", "key_file", "sas_ttl", "url", "tls", "keep_alive"] + UplinkSection.timingKeys,
+        refusedKeys: [
+            ("prefix", "IoT Hub fixes the topics: devices/{device_id}/messages/..."),
+            ("client_id", "the client id is the device_id"),
+            ("insecure", "IoT Hub only speaks TLS"),
+        ],
+        parse: parseSection)
+
     /// What IoT Hub allows in a device id besides ASCII letters and digits, less `+` and `#`,
     /// which MQTT topics cannot carry.
     static let deviceIDPunctuation = Set("-:.%_*?!(),=@;$'")
 
     enum AuthKind: String, CaseIterable { case sas, x509 }
 
-    /// The `uplink` mapping of profile `azure-iot-hub`.
-    func parseAzureUplink(_ u: YAMLMapping, gatewayID: String?) -> UplinkSettings? {
-        let before = sink.errorCount
+    /// The `uplink` mapping of profile `azure-iot-hub`, after the generic checks.
+    static func parseSection(_ section: UplinkSection) -> UplinkConfiguration? {
+        let u = section.mapping
         let profile = AzureIoTHubSettings.profile
-        for (key, why) in Self.mqttOnlyKeys {
-            if let e = u.entry(key) { u.error("'\(key)' does not apply to profile \(profile)", at: e.keyNode, hint: why) }
-        }
 
         let hub = u.name("hub", required: true, hint: "the IoT hub's host name, e.g. myhub.azure-devices.net")
         if let hub, let node = u.value("hub"),
@@ -113,7 +136,7 @@ extension ConfigParser {
                     hint: "write the host name only, e.g. myhub.azure-devices.net; to connect elsewhere, such as a test hub, set `url`")
         }
 
-        var deviceID = gatewayID
+        var deviceID = section.gatewayID
         if let id = u.name("device_id") { deviceID = id }
         if let id = deviceID, let problem = Self.deviceIDProblem(id) {
             // Without device_id the gateway id stands in: point at what to add then.
@@ -123,37 +146,40 @@ extension ConfigParser {
         }
 
         var host = hub ?? "", port = 8883
-        if let url = u.string("url"), let node = u.value("url"), let parsed = parseURL(url, at: node, in: u) {
-            if parsed.2 {
-                (host, port) = (parsed.0, parsed.1)
+        if let url = section.url(), let node = u.value("url") {
+            if url.useTLS {
+                (host, port) = (url.host, url.port)
             } else {
                 u.error("profile \(profile) always uses TLS: use mqtts://", at: node)
             }
         }
-        let keepAlive = keepAlive(u)
+        let keepAlive = section.keepAlive()
         if let keepAlive, keepAlive > AzureIoTHubSettings.maxKeepAlive, let node = u.value("keep_alive") {
             u.warning("IoT Hub uses a keep-alive of at most 1177s", at: node, hint: "a longer one is cut to that by the hub")
         }
 
-        var tls: TLSFiles?
+        var tls: MQTTTLS?
         var tlsMapping: YAMLMapping?
         if let t = u.mapping("tls", context: "uplink.tls") {
             tlsMapping = t
-            tls = tlsFiles(t, caRequired: true)
+            tls = section.tls(t, caRequired: true)
         } else if !u.has("tls") {
             u.error("profile \(profile) needs `tls: { ca: ... }`", at: u.value("profile") ?? u.node,
                     hint: "the root CA of the hub's certificate: DigiCert Global Root G2 for IoT Hub, see docs/operations.md")
         }
 
-        let authentication = parseAzureAuthentication(u, tls: tlsMapping)
-        guard sink.errorCount == before, let hub, let deviceID, let authentication, let tls else { return nil }
-        return UplinkSettings(profile: profile, host: host, port: port, useTLS: true, insecure: false,
-                              tls: tls, clientID: deviceID, keepAlive: keepAlive,
-                              azure: AzureIoTHubSettings(hub: hub, deviceID: deviceID, authentication: authentication))
+        let authentication = parseAuthentication(section, tls: tlsMapping)
+        guard !section.hasNewErrors, let gatewayID = section.gatewayID, let hub, let deviceID, let authentication, let tls else {
+            return nil
+        }
+        let options = MQTTOptions(host: host, port: port, clientID: deviceID, tls: tls, keepAlive: section.seconds(keepAlive))
+        return UplinkConfiguration(link: MQTTUplinkConfiguration(gatewayID: gatewayID, connection: options),
+                                   profile: AzureIoTHubSettings(hub: hub, deviceID: deviceID, authentication: authentication))
     }
 
     /// `auth` with `key_file` and `sas_ttl` (SAS) or `tls.cert` and `tls.key` (X.509).
-    private func parseAzureAuthentication(_ u: YAMLMapping, tls: YAMLMapping?) -> AzureAuthentication? {
+    private static func parseAuthentication(_ section: UplinkSection, tls: YAMLMapping?) -> AzureAuthentication? {
+        let u = section.mapping
         let kind = u.choice("auth", AuthKind.self, required: true)
         let certificate = tls.flatMap { $0.entry("cert") ?? $0.entry("key") }
         switch kind {
@@ -173,7 +199,7 @@ extension ConfigParser {
                 return nil
             }
             guard let file = u.name("key_file"), let node = u.entry("key_file")?.value else { return nil }
-            let resolved = path(file)
+            let resolved = section.path(file)
             if case .problem(let problem) = DeviceKeyFile.read(resolved) {
                 u.error(problem, at: node)
                 return nil

@@ -1,4 +1,5 @@
-import DeviceMaps
+import ConfigSyntax
+import HubClient
 import MQTTClient
 import Testing
 

@@ -3,6 +3,7 @@ import GatewayCore
 import Logging
 import MQTTClient
 import Synchronization
+import Uplink
 
 /// The `azure-iot-hub` uplink profile: the gateway is one IoT Hub device and speaks the hub's
 /// device protocol over MQTT 3.1.1 (docs/protocol.md, "azure-iot-hub profile").
