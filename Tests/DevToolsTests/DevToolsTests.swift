@@ -11,7 +11,7 @@ import Glibc
 
 /// Developer tooling: child processes, the development PKI and the local hub.
 @Suite("dev tools: processes, PKI, local hub", .timeLimit(.minutes(2)))
-struct HubTests {
+struct DevToolsTests {
     let logger = Logger(label: "hub-tests")
 
     @Test("a spawned child honours SIGTERM even when spawned from async code")
