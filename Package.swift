@@ -1,6 +1,52 @@
 // swift-tools-version:6.1
 import PackageDescription
 
+/// The plugins: each protocol and each uplink profile beyond `mqtt` is one target, listed here
+/// once; the Gateway target depends on all of them, and Sources/Gateway's registries
+/// (`ProtocolRegistry.standard`, `UplinkProfiles.standard`) are the only code that names them.
+let plugins: [Target] = [
+    // Modbus TCP and RTU through libmodbus, on a small pool of poller threads; its simulator, its
+    // demo and its commands (`modbus scan`, `sim modbus`).
+    .target(
+        name: "ModbusAdapter",
+        dependencies: ["GatewayCore", "DeviceMaps", "CModbus", "CommandSupport", "MapReports",
+                       .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                       .product(name: "Logging", package: "swift-log")],
+        exclude: ["README.md"]
+    ),
+    // Philips Hue bridges, REST API v1 over HTTP (a small client of its own, no URLSession);
+    // a bridge simulator (FlyingFox), its demo and its commands (`hue pair`, `sim hue`).
+    .target(
+        name: "HueAdapter",
+        dependencies: ["GatewayCore", "DeviceMaps", "CommandSupport", "Yams", .product(name: "FlyingFox", package: "FlyingFox"),
+                       .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                       .product(name: "Logging", package: "swift-log")],
+        exclude: ["README.md"]
+    ),
+    // Simulated door and contact sensors on a seeded schedule (`protocol: door-sim`), and
+    // the same doors published over MQTT as zigbee2mqtt does (`sim doors`, the demo's doors).
+    .target(
+        name: "DoorSimAdapter",
+        dependencies: ["GatewayCore", "DeviceMaps", "MQTTClient", "CommandSupport", "DevTools",
+                       .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                       .product(name: "Logging", package: "swift-log")],
+        exclude: ["README.md"]
+    ),
+    // MQTT devices (zigbee2mqtt and the like) on a local or site broker, through MQTTClient.
+    .target(
+        name: "MQTTDevicesAdapter",
+        dependencies: ["GatewayCore", "DeviceMaps", "MQTTClient",
+                       .product(name: "Logging", package: "swift-log")],
+        exclude: ["README.md"]
+    ),
+    // The `azure-iot-hub` uplink profile: IoT Hub's device protocol, SAS tokens, its settings.
+    .target(
+        name: "AzureIoTHub",
+        dependencies: ["GatewayCore", "MQTTClient", "Uplink", "ConfigSyntax", "CCrypto", "Yams",
+                       .product(name: "Logging", package: "swift-log")]
+    ),
+]
+
 let package = Package(
     name: "edgegate",
     platforms: [.macOS(.v15)],
@@ -55,15 +101,6 @@ let package = Package(
             name: "DeviceMaps",
             dependencies: ["ConfigSyntax", "GatewayCore", "MQTTClient", "Yams", .product(name: "Logging", package: "swift-log")]
         ),
-        // Modbus TCP and RTU through libmodbus, one thread per connection; its simulator, its
-        // demo and its commands (`modbus scan`, `sim modbus`).
-        .target(
-            name: "ModbusAdapter",
-            dependencies: ["GatewayCore", "DeviceMaps", "CModbus", "CommandSupport", "MapReports",
-                           .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                           .product(name: "Logging", package: "swift-log")],
-            exclude: ["README.md"]
-        ),
         // What the command line's commands share, the protocols' own commands included: output,
         // failures and exit codes, logging options, running until a signal.
         .target(
@@ -74,35 +111,10 @@ let package = Package(
                            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                            .product(name: "UnixSignals", package: "swift-service-lifecycle")]
         ),
-        // Philips Hue bridges, REST API v1 over HTTP (a small client of its own, no URLSession);
-        // a bridge simulator (FlyingFox), its demo and its commands (`hue pair`, `sim hue`).
-        .target(
-            name: "HueAdapter",
-            dependencies: ["GatewayCore", "DeviceMaps", "CommandSupport", "Yams", .product(name: "FlyingFox", package: "FlyingFox"),
-                           .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                           .product(name: "Logging", package: "swift-log")],
-            exclude: ["README.md"]
-        ),
-        // Simulated door and contact sensors on a seeded schedule (`protocol: door-sim`), and
-        // the same doors published over MQTT as zigbee2mqtt does (`sim doors`, the demo's doors).
-        .target(
-            name: "DoorSimAdapter",
-            dependencies: ["GatewayCore", "DeviceMaps", "MQTTClient", "CommandSupport", "DevTools",
-                           .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                           .product(name: "Logging", package: "swift-log")],
-            exclude: ["README.md"]
-        ),
         // One libmosquitto wrapper with an async interface, shared by the uplink and MQTT devices.
         .target(
             name: "MQTTClient",
             dependencies: ["CMosquitto", .product(name: "Logging", package: "swift-log")]
-        ),
-        // MQTT devices (zigbee2mqtt and the like) on a local or site broker, through MQTTClient.
-        .target(
-            name: "MQTTDevicesAdapter",
-            dependencies: ["GatewayCore", "DeviceMaps", "MQTTClient",
-                           .product(name: "Logging", package: "swift-log")],
-            exclude: ["README.md"]
         ),
         // Embedded SQLite: open with WAL, prepared statements, transactions, typed errors.
         .target(
@@ -115,12 +127,6 @@ let package = Package(
             dependencies: ["GatewayCore", "MQTTClient", "Storage", "ConfigSyntax", "Yams",
                            .product(name: "Logging", package: "swift-log"),
                            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")]
-        ),
-        // The `azure-iot-hub` uplink profile: IoT Hub's device protocol, SAS tokens, its settings.
-        .target(
-            name: "AzureIoTHub",
-            dependencies: ["GatewayCore", "MQTTClient", "Uplink", "ConfigSyntax", "CCrypto", "Yams",
-                           .product(name: "Logging", package: "swift-log")]
         ),
         // The operator's side of the uplink contract: commands and responses, the inventory, watching.
         .target(
@@ -140,11 +146,11 @@ let package = Package(
         // Composition: a configuration in, a running gateway out; the registries of protocols and uplink profiles.
         .target(
             name: "Gateway",
-            dependencies: ["GatewayCore", "ConfigSyntax", "DeviceMaps", "ModbusAdapter", "MQTTDevicesAdapter", "DoorSimAdapter", "HueAdapter",
-                           "Uplink", "AzureIoTHub", "MQTTClient", "Storage", "Yams",
+            dependencies: ["GatewayCore", "ConfigSyntax", "DeviceMaps",
+                           "Uplink", "MQTTClient", "Storage", "Yams",
                            .product(name: "Logging", package: "swift-log"),
                            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-                           .product(name: "UnixSignals", package: "swift-service-lifecycle")]
+                           .product(name: "UnixSignals", package: "swift-service-lifecycle")] + plugins.map { .target(name: $0.name) }
         ),
         .executableTarget(
             name: "edgegate",
@@ -203,6 +209,6 @@ let package = Package(
                     dependencies: ["Gateway", "GatewayCore", "DeviceMaps", "MapReports", "ModbusAdapter", "CModbus", "DoorSimAdapter", "HueAdapter",
                                    "MQTTClient", "MQTTDevicesAdapter", "Uplink", "AzureIoTHub", "HubClient", "Storage", "TestSupport", "DevTools"],
                     exclude: ["Peers"]),
-    ],
+    ] + plugins,
     swiftLanguageModes: [.v6]
 )
