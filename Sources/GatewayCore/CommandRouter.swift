@@ -191,7 +191,7 @@ public final class CommandRouter: Sendable {
         let settled = Task { _ = await work.value }
         switch outcome {
         case .none:
-            return (result(command, .timeout, "\(command.device) did not complete the write of \(points) within \(timeout)"), settled)
+            return (result(command, .timeout, "\(command.device) did not complete the write of \(points) within \(timeout.mapText)"), settled)
         case .success(let values)?:
             return (result(command, .ok, "wrote \(points)", values: values), nil)
         case .failure(.rejected(let why))?:

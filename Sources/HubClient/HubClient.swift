@@ -243,7 +243,7 @@ public enum CommandSendError: Error, Sendable, CustomStringConvertible {
         switch self {
         case .hub(let e): return "hub: \(e)"
         case .noResponse(let id, let gateway, let prefix, let after, let status):
-            let head = "no response to command \(id) from gateway \(gateway) within \(after)"
+            let head = "no response to command \(id) from gateway \(gateway) within \(after.mapText)"
             guard let status else {
                 return "\(head): the hub holds no status for \(gateway) under prefix '\(prefix)', so the gateway has never "
                     + "connected to this hub, or the gateway id or the prefix is wrong; the command will not run"

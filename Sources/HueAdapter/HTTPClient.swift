@@ -182,7 +182,7 @@ struct HTTPClient: Sendable {
     private func wait(_ fd: Int32, for events: Int16, deadline: ContinuousClock.Instant, doing: String) throws(Failure) {
         while true {
             let left = deadline - ContinuousClock.now
-            guard left > .zero else { throw Failure(reason: "no answer within \(timeout) (\(doing))") }
+            guard left > .zero else { throw Failure(reason: "no answer within \(timeout.mapText) (\(doing))") }
             var entry = pollfd(fd: fd, events: events, revents: 0)
             let ms = Int32(min(left / .milliseconds(1) + 1, 60_000))
             let ready = poll(&entry, 1, ms)

@@ -68,7 +68,7 @@ public enum HueError: Error, Sendable, Hashable, CustomStringConvertible {
             return "bridge \(bridge) refused the username: unauthorized user — pair again with `edgegate hue pair`"
         case .bridge(let bridge, let error): return "bridge \(bridge): \(error.text) (error \(error.type) at \(error.address))"
         case .pairingTimedOut(let bridge, let limit):
-            return "bridge \(bridge): the link button was not pressed within \(limit)"
+            return "bridge \(bridge): the link button was not pressed within \(limit.mapText)"
         case .unreadable(let why): return why
         }
     }

@@ -115,7 +115,7 @@ public struct MapPlan: Encodable {
     public var table: String {
         var text = ""
         for d in devices {
-            text += "\(d.id)  \(d.connection)  poll \(mapDuration(.milliseconds(d.pollMilliseconds)))"
+            text += "\(d.id)  \(d.connection)  poll \(Duration.milliseconds(d.pollMilliseconds).mapText)"
                 + d.limits.map { "  \($0.key) \($0.text)" }.joined() + "\n"
             if d.requests.isEmpty {
                 text += "  no readable points: nothing to poll\n"

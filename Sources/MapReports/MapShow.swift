@@ -8,9 +8,9 @@ import GatewayCore
 public enum MapShow {
     /// The device as `map show` prints it: a header line, its points and its commands.
     public static func table(_ device: DeviceDefinition) -> String {
-        var text = "\(device.id)  \(device.protocolName)  \(device.connection)  poll \(mapDuration(device.poll))"
+        var text = "\(device.id)  \(device.protocolName)  \(device.connection)  poll \(device.poll.mapText)"
         if let profile = device.profile { text += "  profile \(profile)" }
-        if let timeout = device.commandTimeout { text += "  command_timeout \(mapDuration(timeout))" }
+        if let timeout = device.commandTimeout { text += "  command_timeout \(timeout.mapText)" }
         text += "\n"
         // The protocol's columns, in the order its points first name them; blank where a point has none.
         var keys: [String] = []

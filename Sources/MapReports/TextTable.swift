@@ -15,9 +15,3 @@ public func columns(_ header: [String], _ rows: [[String]]) -> [String] {
 public func milliseconds(_ d: Duration) -> Int64 {
     Int64((d / .milliseconds(1)).rounded())
 }
-
-/// `500ms`, `2s`, `1.5s`: durations as device maps write them.
-public func mapDuration(_ d: Duration) -> String {
-    let ms = milliseconds(d)
-    return ms % 1000 == 0 ? "\(ms / 1000)s" : (ms < 1000 ? "\(ms)ms" : "\(Value.format(Double(ms) / 1000))s")
-}

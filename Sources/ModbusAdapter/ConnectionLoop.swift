@@ -171,8 +171,8 @@ final class ConnectionLoop {
         // reminder at most once a minute.
         if lastOverrunLog[device.id].map({ now - $0 >= .seconds(60) }) ?? true {
             lastOverrunLog[device.id] = now
-            logger.warning("\(device.id): poll cycle overran its \(ModbusText.format(device.poll)) period; missed cycles are skipped, not queued", metadata: [
-                "took": "\(ModbusText.format(now - due))", "skipped": "\(skipped)",
+            logger.warning("\(device.id): poll cycle overran its \(device.poll.mapText) period; missed cycles are skipped, not queued", metadata: [
+                "took": "\((now - due).mapText)", "skipped": "\(skipped)",
                 "overruns": "\(totals.overruns)", "skipped_total": "\(totals.skippedCycles)", "polls": "\(totals.polls)"])
         }
     }
@@ -227,7 +227,7 @@ final class ConnectionLoop {
         let wait = backoff.next()
         reconnectAt = .now + wait
         if downReason == nil {
-            logger.warning("Modbus connection down: \(reason)", metadata: ["retry_in": "\(ModbusText.format(wait))"])
+            logger.warning("Modbus connection down: \(reason)", metadata: ["retry_in": "\(wait.mapText)"])
         } else if downReason != reason {
             logger.debug("Modbus connection still down: \(reason)")
         }

@@ -143,7 +143,7 @@ enum ModbusText {
         }
         switch failure.code {
         case ETIMEDOUT:
-            return "no response from \(endpoint) (unit \(unit)) within \(format(timeout))"
+            return "no response from \(endpoint) (unit \(unit)) within \(timeout.mapText)"
         case CModbus_EMBBADSLAVE:
             return "\(endpoint) answered for another unit id than \(unit)"
         case CModbus_EMBBADCRC:
@@ -166,7 +166,7 @@ enum ModbusText {
         case ECONNREFUSED:
             return "connection refused by \(endpoint)"
         case ETIMEDOUT, EINPROGRESS:
-            return "no answer from \(endpoint)" + (timeout.map { " within \(format($0))" } ?? "")
+            return "no answer from \(endpoint)" + (timeout.map { " within \($0.mapText)" } ?? "")
         case ECONNRESET, EPIPE, ENOTCONN, EBADF:
             return "connection to \(endpoint) lost (\(text(failure.code)))"
         case EHOSTUNREACH, ENETUNREACH:
@@ -179,14 +179,6 @@ enum ModbusText {
     /// libmodbus's own text for an errno, which covers both its codes and system ones.
     static func text(_ code: Int32) -> String {
         String(cString: modbus_strerror(code))
-    }
-
-    /// `250 ms`, `1 s`, `1.5 s`.
-    static func format(_ d: Duration) -> String {
-        let ms = Double(d.components.seconds) * 1000 + Double(d.components.attoseconds) / 1e15
-        if ms < 1000 { return "\(Int(ms.rounded())) ms" }
-        let s = ms / 1000
-        return s == s.rounded() ? "\(Int(s)) s" : String(format: "%.1f s", s)
     }
 }
 

@@ -341,7 +341,7 @@ enum ScanDraftMap {
             if line.dataBits != 8 { keys.append("data_bits: \(line.dataBits)") }
             if line.stopBits != 1 { keys.append("stop_bits: \(line.stopBits)") }
         }
-        keys += ["unit_id: \(o.unitID)", "timeout: \(mapDuration(o.responseTimeout))"]
+        keys += ["unit_id: \(o.unitID)", "timeout: \(o.responseTimeout.mapText)"]
         if o.maxRegistersPerRequest != 125 { keys.append("max_registers_per_request: \(o.maxRegistersPerRequest)") }
         return "{ " + keys.joined(separator: ", ") + " }"
     }

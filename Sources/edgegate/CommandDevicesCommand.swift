@@ -47,7 +47,7 @@ struct CommandDevicesCommand: AsyncParsableCommand {
                 let hint = known.isEmpty ? "no gateway has a status under '\(target.settings.prefix)/' on this hub"
                     : "gateways with a status under '\(target.settings.prefix)/': \(known.joined(separator: ", "))"
                 throw failOperation("error: no inventory from gateway \(target.gateway) on \(target.settings.hub) under prefix "
-                                    + "'\(target.settings.prefix)' within \(wait.duration): the gateway has never connected to this hub, "
+                                    + "'\(target.settings.prefix)' within \(wait.duration.mapText): the gateway has never connected to this hub, "
                                     + "or the gateway id or the prefix is wrong (\(hint))")
             case .unreadable(_, let reason):
                 throw failOperation("error: the inventory of gateway \(target.gateway) is not one this CLI can read: \(reason)")

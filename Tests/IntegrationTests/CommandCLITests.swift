@@ -137,7 +137,7 @@ struct CommandCLITests {
             #expect(never.status == 1)
             #expect(never.stdout.isEmpty)
             #expect(never.stderr.contains("no response to command"), "\(never.stderr)")
-            #expect(never.stderr.contains("within 0.5 seconds: the hub holds no status for gw-1 under prefix 'edgegate'"), "\(never.stderr)")
+            #expect(never.stderr.contains("within 500ms: the hub holds no status for gw-1 under prefix 'edgegate'"), "\(never.stderr)")
             // A gateway that ran and stopped leaves `online: false` behind.
             try await plant.withGateway { gateway in
                 _ = try await waitFor("uplink connected") { gateway.uplink.isConnected ? true : nil }

@@ -234,7 +234,7 @@ struct PeerTests {
             #expect(readings["level"]?.value == .int(-421))
             #expect(readings["mode"]?.value == .int(9))
             let silent = try await absent.wait(for: "a reading of unit 5") { !$0.isEmpty }
-            #expect(silent["level"]?.quality == .bad("no response from \(pair.gatewayEnd) (unit 5) within 200 ms"))
+            #expect(silent["level"]?.quality == .bad("no response from \(pair.gatewayEnd) (unit 5) within 200ms"))
 
             try await writePeer(adapter)
             #expect(try await adapter.write(device: "peer-2", values: ["mode": .int(3)]) == ["mode": .int(3)])

@@ -158,7 +158,7 @@ struct ScanTests {
         let peer = try await PymodbusPeer.start(["--sparse", "--ignore-missing-units"])
         defer { peer.stop() }
         let report = try await Self.scan(port: peer.port, unit: 2, [.holding], 0...999, timeout: .milliseconds(200))
-        #expect(report.unreachable == "no response from 127.0.0.1:\(peer.port) (unit 2) within 200 ms")
+        #expect(report.unreachable == "no response from 127.0.0.1:\(peer.port) (unit 2) within 200ms")
         #expect(report.requests == 1)
         let holding = try #require(report.tables.first)
         expectPartition(holding)
@@ -350,7 +350,7 @@ struct ScanCommandTests {
         let result = try await runEdgegate(["modbus", "scan", "--serial", dir.file("bus"), "--baud", "9600", "--parity", "N",
                                             "--unit", "7", "--timeout", "100ms"], in: dir)
         #expect(result.status == 1)
-        #expect(result.output.contains("error: \(dir.file("bus")) unit 7 could not be reached: no response from \(dir.file("bus")) (unit 7) within 100 ms"),
+        #expect(result.output.contains("error: \(dir.file("bus")) unit 7 could not be reached: no response from \(dir.file("bus")) (unit 7) within 100ms"),
                 "\(result.output)")
     }
 }

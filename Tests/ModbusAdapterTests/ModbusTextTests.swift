@@ -50,7 +50,7 @@ struct ModbusTextTests {
 
     @Test("libmodbus and system errors: timeouts name the timeout, bad frames what to check")
     func libmodbusErrors() {
-        #expect(text(ETIMEDOUT) == "no response from 127.0.0.1:502 (unit 7) within 1.5 s")
+        #expect(text(ETIMEDOUT) == "no response from 127.0.0.1:502 (unit 7) within 1.5s")
         #expect(text(CModbus_EMBBADSLAVE) == "127.0.0.1:502 answered for another unit id than 7")
         #expect(text(CModbus_EMBBADCRC, endpoint: "/dev/ttyUSB0")
                 == "corrupted response from /dev/ttyUSB0 (unit 7): CRC error (check baud rate, parity and wiring)")

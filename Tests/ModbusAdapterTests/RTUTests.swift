@@ -118,7 +118,7 @@ struct RTUTests {
             let gaps = zip(times.dropFirst(), times).map { $0.timeIntervalSince($1) }.sorted()
             #expect(healthyPolls.count >= 4, "polls of the healthy unit in 3 s: \(healthyPolls.count)")
             #expect(gaps.isEmpty || gaps[gaps.count / 2] < 0.9, "gaps: \(gaps)")
-            let reason = "no response from \(pair.gatewayEnd) (unit 9) within 300 ms"
+            let reason = "no response from \(pair.gatewayEnd) (unit 9) within 300ms"
             #expect(!silentPolls.isEmpty)
             #expect(silentPolls.allSatisfy { batch in batch.count == 4 && batch.allSatisfy { $0.value == nil && $0.quality == .bad(reason) } })
             // Nothing is wrong with the port: opened once, never dropped; the unit's silence is
@@ -185,7 +185,7 @@ struct RTUTests {
             }
             let polls = collector.all.flatMap { $0 }
             #expect(polls.count >= 2, "polls in 4 s: \(polls.count)")
-            let reason = "no response from \(pair.gatewayEnd) (unit 3) within 200 ms"
+            let reason = "no response from \(pair.gatewayEnd) (unit 3) within 200ms"
             #expect(polls.allSatisfy { $0.value == nil && $0.quality == .bad(reason) }, "\(polls.map(\.quality))")
             #expect(simulator.requestCounts[3, default: 0] == polls.count)
         }
