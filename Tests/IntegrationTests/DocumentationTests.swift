@@ -212,3 +212,17 @@ struct ArchitecturePageTests {
         #expect(Set(folders) == named, "Sources/ folders vs the page's targets")
     }
 }
+
+@Suite("README.md")
+struct ReadmeLayoutTests {
+    @Test("the layout names every folder of Sources/")
+    func layoutNamesEveryTarget() throws {
+        let root = DocumentationSamples.repositoryRoot
+        let readme = try String(contentsOfFile: "\(root)/README.md", encoding: .utf8)
+        let layout = try #require(readme.firstMatch(of: /## Layout\n\n```\n(?<block>[\s\S]*?)\n```\n/)).block
+        // `Sources/CModbus, CMosquitto ...; also CCrypto, ...`: every word that is a folder counts.
+        let words = Set(layout.split(whereSeparator: { !$0.isLetter && !$0.isNumber }).map(String.init))
+        let folders = try FileManager.default.contentsOfDirectory(atPath: "\(root)/Sources").filter { !$0.hasPrefix(".") }
+        for folder in folders { #expect(words.contains(folder), "README's layout does not name Sources/\(folder)") }
+    }
+}
