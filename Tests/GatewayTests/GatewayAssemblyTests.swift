@@ -3,6 +3,7 @@ import Foundation
 import Gateway
 import Logging
 import Testing
+import TestSupport
 import Uplink
 
 @Suite("Gateway assembly")
@@ -42,7 +43,7 @@ struct GatewayAssemblyTests {
 
     @Test("an outbox file that cannot be opened stops the assembly with the outbox's reason")
     func outboxOpenFailure() throws {
-        let folder = try TemporaryFolder()
+        let folder = try TemporaryDirectory(prefix: "gateway-tests")
         defer { folder.remove() }
         // A regular file where the outbox's folder should be: nothing can be created below it.
         let file = try folder.write("not-a-folder", "")

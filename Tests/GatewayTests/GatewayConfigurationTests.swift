@@ -88,7 +88,7 @@ import Uplink
         #expect(blocks.count >= 2)
         for block in blocks {
             // The key file a block names is there, as on the gateway it describes.
-            let folder = try TemporaryFolder()
+            let folder = try TemporaryDirectory(prefix: "gateway-tests")
             defer { folder.remove() }
             if let match = block.firstMatch(of: /key_file: (\S+)/) {
                 chmod(try folder.write(String(match.1), "c2VjcmV0LWtleS0xMjM0NTY3ODkw"), 0o600)
@@ -173,7 +173,7 @@ import Uplink
     }
 
     @Test func azureWithSASKeyFile() throws {
-        let folder = try TemporaryFolder()
+        let folder = try TemporaryDirectory(prefix: "gateway-tests")
         defer { folder.remove() }
         let key = try folder.write("secrets/gw-1.key", "c2VjcmV0LWtleS0xMjM0NTY3ODkw\n")
         chmod(key, 0o600)
@@ -207,7 +207,7 @@ import Uplink
     }
 
     @Test func azureKeyFileProblems() throws {
-        let folder = try TemporaryFolder()
+        let folder = try TemporaryDirectory(prefix: "gateway-tests")
         defer { folder.remove() }
         func diagnostics(_ content: String) throws -> [String] {
             let key = try folder.write("gw.key", content)

@@ -19,6 +19,15 @@ public struct TemporaryDirectory: Sendable {
         (path as NSString).appendingPathComponent(name)
     }
 
+    /// Writes `text` to `name` inside the folder (creating its subfolders) and returns its path.
+    @discardableResult
+    public func write(_ name: String, _ text: String) throws -> String {
+        let path = file(name)
+        try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
     /// Removes the folder and everything in it.
     public func remove() {
         try? FileManager.default.removeItem(atPath: path)
