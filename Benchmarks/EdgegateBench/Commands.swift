@@ -38,7 +38,7 @@ final class ResponseMailbox: Sendable {
             var response = Response(status: "", values: [:], message: "", arrived: now)
             if case .string(let s)? = o["status"] { response.status = s }
             if case .string(let s)? = o["message"] { response.message = s }
-            if case .object(let v)? = o["values"] { response.values = v }
+            if case .object(let v)? = o["values"] { response.values = v.dictionary }
             let waiter = state.withLock { s -> CheckedContinuation<Response?, Never>? in
                 if let w = s.waiters.removeValue(forKey: id) { return w }
                 s.arrived[id] = response
@@ -133,11 +133,7 @@ enum CommandProbe {
             figures.firstFailure = figures.firstFailure ?? "command \(command.id) to \(device): \(response.status): \(response.message)"
             return
         }
-        let readBack: Double? = switch response.values["setpoint"] {
-        case .number(let d)?: d
-        case .integer(let n)?: Double(n)
-        default: nil
-        }
+        let readBack = response.values["setpoint"]?.number
         if readBack.map({ abs($0 - value) > 0.051 }) ?? true {
             figures.readBackMismatches += 1
             figures.firstFailure = figures.firstFailure ?? "command \(command.id) to \(device): wrote \(value), read back \(String(describing: response.values["setpoint"]))"

@@ -1,25 +1,31 @@
 import Foundation
 
-/// A parsed JSON document, the one JSON value type of the uplink, the CLI and the Hue adapter.
-/// Booleans and numbers are kept apart (a bridge's `"on": 1` must not pass for `true`), and
-/// integers stay exact Int64 (no loss above 2^53). The uplink reads commands through this
-/// rather than through `Codable` structs so that one bad field yields a precise message while
-/// the command id is still readable for the `rejected` response.
+/// A parsed JSON document, the one JSON value type of the uplink, the CLI, the Hue adapter and
+/// the MQTT devices adapter. Booleans and numbers are kept apart (a bridge's `"on": 1` must not
+/// pass for `true`), and integers stay exact Int64 (no loss above 2^53). The uplink reads
+/// commands through this rather than through `Codable` structs so that one bad field yields a
+/// precise message while the command id is still readable for the `rejected` response.
+/// Parsed strictly from bytes (``init(parsing:)``), numbers keep their text and objects their
+/// member order, which a device's payload needs.
 public enum JSONValue: Sendable, Hashable, Decodable {
     /// `null`.
     case null
     /// `true` / `false`.
     case bool(Bool)
-    /// A number written without fraction or exponent that fits in Int64.
-    case integer(Int64)
-    /// Any other number.
-    case number(Double)
+    /// A number: ``integer(_:)`` or ``number(_:)`` build one.
+    case number(JSONNumber)
     /// A string.
     case string(String)
     /// An array.
     case array([JSONValue])
     /// An object.
-    case object([String: JSONValue])
+    case object(JSONObject)
+
+    /// A number written without fraction or exponent that fits in Int64.
+    public static func integer(_ value: Int64) -> JSONValue { .number(JSONNumber(value)) }
+
+    /// Any other number.
+    public static func number(_ value: Double) -> JSONValue { .number(JSONNumber(value)) }
 
     /// Decodes any JSON value.
     public init(from decoder: any Decoder) throws {
@@ -30,7 +36,7 @@ public enum JSONValue: Sendable, Hashable, Decodable {
         else if let d = try? c.decode(Double.self) { self = .number(d) }
         else if let s = try? c.decode(String.self) { self = .string(s) }
         else if let a = try? c.decode([JSONValue].self) { self = .array(a) }
-        else { self = .object(try c.decode([String: JSONValue].self)) }
+        else { self = .object(JSONObject(try c.decode([String: JSONValue].self))) }
     }
 
     /// The JSON type name, for messages.
@@ -38,7 +44,7 @@ public enum JSONValue: Sendable, Hashable, Decodable {
         switch self {
         case .null: return "null"
         case .bool: return "a bool"
-        case .integer, .number: return "a number"
+        case .number: return "a number"
         case .string: return "a string"
         case .array: return "an array"
         case .object: return "an object"
@@ -49,8 +55,7 @@ public enum JSONValue: Sendable, Hashable, Decodable {
     public var value: Value? {
         switch self {
         case .bool(let b): return .bool(b)
-        case .integer(let i): return .int(i)
-        case .number(let d): return .double(d)
+        case .number(let n): return n.integer.map { .int($0) } ?? .double(n.double)
         case .string(let s): return .string(s)
         case .null, .array, .object: return nil
         }
@@ -65,13 +70,14 @@ extension JSONValue: Encodable {
         switch self {
         case .null: try c.encodeNil()
         case .bool(let b): try c.encode(b)
-        case .integer(let i): try c.encode(i)
-        // Whole doubles as integers (`254`, not `254.0`): what a Hue bridge expects.
-        case .number(let d):
+        case .number(let n):
+            if let i = n.integer { try c.encode(i); break }
+            // Whole doubles as integers (`254`, not `254.0`): what a Hue bridge expects.
+            let d = n.double
             if d == d.rounded(), abs(d) < 1e15 { try c.encode(Int64(d)) } else { try c.encode(d) }
         case .string(let s): try c.encode(s)
         case .array(let a): try c.encode(a)
-        case .object(let o): try c.encode(o)
+        case .object(let o): try c.encode(o.dictionary)
         }
     }
 }
@@ -82,7 +88,8 @@ extension JSONValue {
         try? JSONDecoder().decode(JSONValue.self, from: data)
     }
 
-    /// The JSON text, keys sorted (stable for logs and tests).
+    /// The JSON text, keys sorted (stable for logs and tests); numbers as the gateway writes
+    /// them. For a device's payload as it was sent, see ``compactText``.
     public var text: String {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
@@ -96,7 +103,7 @@ extension JSONValue {
     }
 
     /// The members of an object.
-    public var object: [String: JSONValue]? {
+    public var object: JSONObject? {
         if case .object(let o) = self { return o }
         return nil
     }
@@ -115,17 +122,36 @@ extension JSONValue {
 
     /// The number of a number, integer or not, as a double.
     public var number: Double? {
-        switch self {
-        case .integer(let i): return Double(i)
-        case .number(let d): return d
-        default: return nil
-        }
+        if case .number(let n) = self { return n.double }
+        return nil
+    }
+
+    /// The exact value of a number written without fraction or exponent that fits in Int64.
+    public var integer: Int64? {
+        if case .number(let n) = self { return n.integer }
+        return nil
     }
 
     /// The value of a bool.
     public var bool: Bool? {
         if case .bool(let b) = self { return b }
         return nil
+    }
+}
+
+extension JSONValue {
+    /// The compact JSON text with members in their order (a repeated key repeated) and numbers
+    /// as written: a parsed payload written back without reordering anything.
+    public var compactText: String {
+        switch self {
+        case .null: return "null"
+        case .bool(let b): return b ? "true" : "false"
+        case .number(let n): return n.text
+        case .string(let s): return JSONText.quoted(s)
+        case .array(let items): return "[" + items.map(\.compactText).joined(separator: ",") + "]"
+        case .object(let members):
+            return "{" + members.map { JSONText.quoted($0.key) + ":" + $0.value.compactText }.joined(separator: ",") + "}"
+        }
     }
 }
 

@@ -29,7 +29,7 @@ public struct CommandResponse: Sendable, Hashable {
         self.id = id
         statusText = if case .string(let s)? = fields["status"] { s } else { nil }
         message = if case .string(let m)? = fields["message"] { m } else { nil }
-        values = if case .object(let v)? = fields["values"] { v } else { [:] }
+        values = if case .object(let v)? = fields["values"] { v.dictionary } else { [:] }
         self.fields = fields
         self.payload = payload
         self.elapsed = elapsed

@@ -273,7 +273,7 @@ public enum InventoryError: Error, Sendable {
 /// The JSON object in `payload`, or nil.
 func jsonObject(_ payload: [UInt8]) -> [String: JSONValue]? {
     guard case .object(let object)? = try? JSONDecoder().decode(JSONValue.self, from: Data(payload)) else { return nil }
-    return object
+    return object.dictionary
 }
 
 /// Hands each message of the one connection to every operation waiting for its topic: the

@@ -51,10 +51,10 @@ public struct Telemetry: Sendable, Hashable {
     /// Reads a telemetry object; nil when it has no `readings` array.
     public init?(_ fields: [String: JSONValue]) {
         guard case .array(let list)? = fields["readings"] else { return nil }
-        seq = if case .integer(let n)? = fields["seq"], n >= 0 { UInt64(n) } else { nil }
+        seq = if let n = fields["seq"]?.integer, n >= 0 { UInt64(n) } else { nil }
         readings = list.compactMap { node in
             guard case .object(let r) = node else { return nil }
-            return TelemetryReading(r)
+            return TelemetryReading(r.dictionary)
         }
         self.fields = fields
     }

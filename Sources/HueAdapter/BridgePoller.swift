@@ -138,7 +138,7 @@ final class BridgePoller: Sendable {
             guard let all = json.object else {
                 return .failure(.badAnswer(client.bridge, path: "GET /api/<user>/\(resource.collection)", "\(json.text.prefix(80)) instead of an object"))
             }
-            return .success(all)
+            return .success(all.dictionary)
         } catch {
             return .failure(error)
         }

@@ -224,7 +224,7 @@ public final class HueAdapter: MapAdapter {
         }
         let answer: JSONValue
         do {
-            answer = try await client.put("lights/\(id)/state", .object(body))
+            answer = try await client.put("lights/\(id)/state", .object(JSONObject(body)))
         } catch {
             throw Self.failure(error, device: device, light: id)
         }

@@ -62,7 +62,7 @@ public struct HueSimLight: Sendable, Hashable {
         if p.contains("xy") { state["xy"] = .array(xy.map { .number($0) }) }
         if p.contains("effect") { state["effect"] = .string(effect) }
         if p.contains("colormode") { state["colormode"] = .string(colormode) }
-        return .object(["state": .object(state), "type": .string(type), "name": .string(name),
+        return .object(["state": .object(JSONObject(state)), "type": .string(type), "name": .string(name),
                         "modelid": .string("LCT015"), "manufacturername": .string("Signify Netherlands B.V."),
                         "uniqueid": .string("00:17:88:01:00:00:00:\(String(format: "%02x", Int(id) ?? 0))-0b"),
                         "swversion": .string("1.50.2_r30933")])
@@ -112,7 +112,7 @@ public struct HueSimSensor: Sendable, Hashable {
         }
         var config: [String: GatewayCore.JSONValue] = ["on": .bool(true), "reachable": .bool(reachable)]
         if let battery { config["battery"] = .number(Double(battery)) }
-        return .object(["state": .object(state), "config": .object(config), "type": .string(type), "name": .string(name),
+        return .object(["state": .object(JSONObject(state)), "config": .object(JSONObject(config)), "type": .string(type), "name": .string(name),
                         "modelid": .string(type.hasPrefix("CLIP") ? "edgegate-sim" : "SML001")])
     }
 }
@@ -326,10 +326,10 @@ public final class HueBridgeSimulator: Sendable {
                     ?? Self.error(3, resource, "resource, \(resource), not available")
             case ("PUT", 3, "lights") where parts[2] == "state":
                 guard s.lights[parts[1]] != nil else { return Self.error(3, "/lights/\(parts[1])", "resource, /lights/\(parts[1]), not available") }
-                guard let json = GatewayCore.JSONValue.parse(body), let fields = json.object else { return Self.error(2, "", "body contains invalid json") }
+                guard let json = GatewayCore.JSONValue.parse(body), let fields = json.object?.dictionary else { return Self.error(2, "", "body contains invalid json") }
                 return setState(&s, light: parts[1], fields)
             case ("PUT", 1, "config"):
-                guard let json = GatewayCore.JSONValue.parse(body), let fields = json.object else { return Self.error(2, "", "body contains invalid json") }
+                guard let json = GatewayCore.JSONValue.parse(body), let fields = json.object?.dictionary else { return Self.error(2, "", "body contains invalid json") }
                 return setConfig(&s, fields, now: now)
             default:
                 return Self.error(4, resource, "method, \(method), not available for resource, \(resource)")
@@ -453,11 +453,11 @@ public final class HueBridgeSimulator: Sendable {
     }
 
     private func lights(_ s: State) -> GatewayCore.JSONValue {
-        .object(s.lights.mapValues(\.json))
+        .object(JSONObject(s.lights.mapValues(\.json)))
     }
 
     private func sensors(_ s: State) -> GatewayCore.JSONValue {
-        .object(Dictionary(uniqueKeysWithValues: s.sensors.map { ($0.key, $0.value.json(lastupdated: s.lastUpdated[$0.key] ?? "none")) }))
+        .object(JSONObject(Dictionary(uniqueKeysWithValues: s.sensors.map { ($0.key, $0.value.json(lastupdated: s.lastUpdated[$0.key] ?? "none")) })))
     }
 
     private func config(_ s: State) -> GatewayCore.JSONValue {

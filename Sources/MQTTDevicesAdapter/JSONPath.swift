@@ -1,3 +1,5 @@
+import GatewayCore
+
 /// Where a point's value sits in a JSON payload: `$` (the whole payload), `$.a.b`, `$.a[0]`,
 /// `$.a.b[2].c`, `$["key with space"]`. A deliberately small subset of JSONPath: one value,
 /// no wildcards, filters or slices.
@@ -91,10 +93,10 @@ public struct JSONPath: Sendable, Hashable, CustomStringConvertible {
 
     /// The value at this path, or the shortest prefix that is missing (`$.a.b` when `a`
     /// has no `b`), for the reason of a `bad` reading.
-    func evaluate(_ root: JSON) -> Result<JSON, Missing> {
+    func evaluate(_ root: JSONValue) -> Result<JSONValue, Missing> {
         var current = root
         for (n, step) in steps.enumerated() {
-            var next: JSON?
+            var next: JSONValue?
             switch step {
             case .key(let k): next = current[k]
             case .index(let x):

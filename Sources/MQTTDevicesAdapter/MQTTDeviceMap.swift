@@ -233,7 +233,7 @@ public struct PayloadTemplate: Sendable, Hashable, CustomStringConvertible {
 
     /// `{"key": {value}}`: the default payload of a writable point.
     public static func field(_ key: String) -> PayloadTemplate {
-        PayloadTemplate("{" + JSON.quoted(key) + ": {value}}")
+        PayloadTemplate("{" + JSONText.quoted(key) + ": {value}}")
     }
 
     /// The number of placeholders.
@@ -244,7 +244,8 @@ public struct PayloadTemplate: Sendable, Hashable, CustomStringConvertible {
     func render(literal: String, text: String) -> String {
         var out = pieces[0]
         for (n, quoted) in inString.enumerated() {
-            out += quoted ? JSON.escaped(text) : literal
+            // Inside a string: the escaped text without the quotes around it.
+            out += quoted ? String(JSONText.quoted(text).dropFirst().dropLast()) : literal
             out += pieces[n + 1]
         }
         return out

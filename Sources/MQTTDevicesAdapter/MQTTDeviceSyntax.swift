@@ -184,7 +184,7 @@ public enum MQTTDeviceSyntax: ProtocolSyntax {
         let address = MQTTPointAddress(path: .root, type: type, trueValue: trueValue, falseValue: falseValue, payload: template)
         guard let rendered = try? ValueCodec.render(sample, address: address) else { return nil }
         do {
-            _ = try JSONParser.parse(Array(rendered.utf8))
+            _ = try JSONValue(parsing: Array(rendered.utf8))
             return nil
         } catch {
             return "'\(template.description)' is not valid JSON once {value} is filled in: \(error) of \(rendered)"

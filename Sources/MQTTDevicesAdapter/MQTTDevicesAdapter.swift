@@ -221,14 +221,15 @@ public final class MQTTDevicesAdapter: MapAdapter {
     /// One object when every payload is a JSON object, else the payloads as they are.
     static func merged(_ payloads: [String]) -> [String] {
         guard payloads.count > 1 else { return payloads }
-        var members: [JSON.Member] = []
+        var members = JSONObject()
         for payload in payloads {
-            guard case .object(let more)? = try? JSONParser.parse(Array(payload.utf8)) else { return payloads }
+            guard case .object(let more)? = try? JSONValue(parsing: Array(payload.utf8)) else { return payloads }
             for member in more {
-                members.removeAll { $0.key == member.key }
-                members.append(member)
+                // A later payload's key moves to the end: the object reads in the order it was set.
+                members[member.key] = nil
+                members.append(member.key, member.value)
             }
         }
-        return [JSON.object(members).text]
+        return [JSONValue.object(members).compactText]
     }
 }

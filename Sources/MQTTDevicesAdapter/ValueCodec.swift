@@ -5,24 +5,29 @@ import GatewayCore
 struct Payload {
     let topic: String
     let bytes: [UInt8]
-    let json: Result<JSON, JSONSyntaxError>
+    let json: Result<JSONValue, JSONSyntaxError>
 
     init(topic: String, bytes: [UInt8]) {
         self.topic = topic
         self.bytes = bytes
-        json = Result { () throws(JSONSyntaxError) in try JSONParser.parse(bytes) }
+        json = Result { () throws(JSONSyntaxError) in try JSONValue(parsing: bytes) }
     }
 }
 
 /// Payload → engineering value for readings, and engineering value → payload for writes.
 enum ValueCodec {
+    /// Long texts from devices are cut in reasons: a reading's reason is for people.
+    static func clip(_ text: String, to limit: Int = 40) -> String {
+        text.count <= limit ? text : String(text.prefix(limit)) + "…"
+    }
+
     /// The engineering value of `point` in `payload`, or why there is none (a sentence naming
     /// the topic, for a `bad` reading).
     static func decode(_ payload: Payload, point: PointDefinition) -> Result<Value, ValueError> {
         let a = point.mqtt
         let topic = payload.topic
         if payload.bytes.isEmpty { return .failure(ValueError("empty payload on \(topic)")) }
-        let found: JSON
+        let found: JSONValue
         switch payload.json {
         case .success(let root):
             switch a.path.evaluate(root) {
@@ -54,7 +59,7 @@ enum ValueCodec {
             let text: String
             switch found {
             case .string(let s): text = s
-            case .number(let n): text = n
+            case .number(let n): text = n.text
             default: return wrong("\(t) or \(f)")
             }
             if text == t { return .success(.bool(true)) }
@@ -64,26 +69,28 @@ enum ValueCodec {
             guard case .string(let s) = found else { return wrong("a string") }
             return .success(.string(s))
         case .int64:
-            guard case .number(let n) = found else { return wrong("a whole number") }
+            guard case .number(let number) = found else { return wrong("a whole number") }
+            let n = number.text
             if let i = Int64(n) {
                 return .success(point.isScaled ? .double(Double(i) * point.scale + point.offset) : .int(i))
             }
             guard let d = Double(n), d.isFinite else {
-                return .failure(ValueError("\(at) is \(JSON.clip(n)), which does not fit int64"))
+                return .failure(ValueError("\(at) is \(ValueCodec.clip(n)), which does not fit int64"))
             }
             guard d == d.rounded() else { return wrong("a whole number (type int64)") }
             // 2^63 as a double is the first value past Int64.max.
             guard d >= -9.223372036854775808e18, d < 9.223372036854775808e18 else {
-                return .failure(ValueError("\(at) is \(JSON.clip(n)), which does not fit int64"))
+                return .failure(ValueError("\(at) is \(ValueCodec.clip(n)), which does not fit int64"))
             }
             return .success(point.isScaled ? .double(d * point.scale + point.offset) : .int(Int64(d)))
         case .float64:
-            guard case .number(let n) = found else { return wrong("a number") }
+            guard case .number(let number) = found else { return wrong("a number") }
+            let n = number.text
             guard let d = Double(n), d.isFinite else {
-                return .failure(ValueError("\(at) is \(JSON.clip(n)), which is beyond the range of float64"))
+                return .failure(ValueError("\(at) is \(ValueCodec.clip(n)), which is beyond the range of float64"))
             }
             let v = d * point.scale + point.offset
-            guard v.isFinite else { return .failure(ValueError("\(at) is \(JSON.clip(n)), which overflows after scale and offset")) }
+            guard v.isFinite else { return .failure(ValueError("\(at) is \(ValueCodec.clip(n)), which overflows after scale and offset")) }
             return .success(.double(v))
         }
     }
@@ -104,7 +111,7 @@ enum ValueCodec {
             guard case .bool(let b) = value else { throw ValueError("expects true or false, got \(value)") }
             if let t = a.trueValue, let f = a.falseValue {
                 text = b ? t : f
-                literal = JSON.quoted(text)
+                literal = JSONText.quoted(text)
             } else {
                 text = b ? "true" : "false"
                 literal = text
@@ -112,7 +119,7 @@ enum ValueCodec {
         case .string:
             guard case .string(let s) = value else { throw ValueError("expects text, got \(value)") }
             text = s
-            literal = JSON.quoted(s)
+            literal = JSONText.quoted(s)
         case .int64:
             let isScaled = scale != 1 || offset != 0
             if case .int(let i) = value, !isScaled {
@@ -140,6 +147,20 @@ enum ValueCodec {
             literal = text
         }
         return template.render(literal: literal, text: text)
+    }
+}
+
+extension JSONValue {
+    /// How a value reads in a reason: `the string "ON"`, `the number 21.5`, `an object`.
+    var described: String {
+        switch self {
+        case .null: return "null"
+        case .bool(let b): return "the bool \(b)"
+        case .number(let n): return "the number \(ValueCodec.clip(n.text))"
+        case .string(let s): return "the string \"\(ValueCodec.clip(s))\""
+        case .array: return "an array"
+        case .object: return "an object"
+        }
     }
 }
 

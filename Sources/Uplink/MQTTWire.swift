@@ -336,7 +336,7 @@ public enum MQTTWire {
             }
             expiry = date
         case (nil, let t?):
-            guard case .integer(let ms) = t, ms >= 0 else {
+            guard let ms = t.integer, ms >= 0 else {
                 return reject("'ttl_ms' must be a non-negative whole number of milliseconds")
             }
             expiry = now.addingTimeInterval(Double(ms) / 1000)

@@ -209,7 +209,7 @@ final class WatchView: Sendable {
     private static func jsonLine(_ object: [String: JSONValue]) -> String {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        guard let data = try? encoder.encode(JSONValue.object(object)) else { return "" }
+        guard let data = try? encoder.encode(JSONValue.object(JSONObject(object))) else { return "" }
         return String(decoding: data, as: UTF8.self) + "\n"
     }
 

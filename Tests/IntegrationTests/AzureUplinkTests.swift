@@ -45,7 +45,7 @@ final class AzureCloud: Sendable {
     }
 
     static func json(_ payload: [UInt8]) -> [String: JSONValue] {
-        if case .object(let object)? = try? JSONDecoder().decode(JSONValue.self, from: Data(payload)) { return object }
+        if case .object(let object)? = try? JSONDecoder().decode(JSONValue.self, from: Data(payload)) { return object.dictionary }
         return [:]
     }
 
@@ -280,7 +280,7 @@ struct AzureUplinkTests {
                 let (event, temperature) = try await waitFor("a telemetry event with the temperature") { () -> (AzureCloud.Event, [String: JSONValue])? in
                     for event in cloud.events("telemetry") {
                         guard case .array(let readings)? = event.body["readings"] else { continue }
-                        for case .object(let r) in readings where r["point"] == .string("temperature") { return (event, r) }
+                        for case .object(let r) in readings where r["point"] == .string("temperature") { return (event, r.dictionary) }
                     }
                     return nil
                 }
@@ -290,7 +290,7 @@ struct AzureUplinkTests {
                 #expect(temperature["quality"] == .string("good"))
                 #expect(event.topic == "devices/gw-1/messages/events/$.ct=application%2Fjson&$.ce=utf-8&edgegate-type=telemetry")
                 #expect(event.body["gateway"] == .string("gw-1"))
-                guard case .integer(let seq)? = event.body["seq"] else {
+                guard let seq = event.body["seq"]?.integer else {
                     Issue.record("no seq in \(event.body)")
                     return
                 }
@@ -380,12 +380,12 @@ struct AzureUplinkTests {
         }
     }
 
-    static func deviceIDs(_ inventory: [String: JSONValue]) -> [String] {
+    static func deviceIDs(_ inventory: JSONObject) -> [String] {
         guard case .array(let devices)? = inventory["devices"] else { return [] }
         return devices.compactMap { if case .object(let d) = $0, case .string(let id)? = d["id"] { id } else { nil } }
     }
 
-    static func writable(_ inventory: [String: JSONValue], _ device: String) -> [String] {
+    static func writable(_ inventory: JSONObject, _ device: String) -> [String] {
         guard case .array(let devices)? = inventory["devices"] else { return [] }
         for case .object(let d) in devices where d["id"] == .string(device) {
             if case .array(let names)? = d["writable"] { return names.compactMap { if case .string(let s) = $0 { s } else { nil } } }

@@ -164,7 +164,7 @@ struct CommandCLITests {
             let collecting = Task {
                 for await message in watcher.messages {
                     if case .object(let o)? = try? JSONDecoder().decode(JSONValue.self, from: Data(message.payload)) {
-                        statuses.withLock { $0.append(o) }
+                        statuses.withLock { $0.append(o.dictionary) }
                     }
                 }
             }

@@ -15,11 +15,7 @@ import Uplink
 struct GatewayEndToEndTests {
 
     func number(_ node: JSONValue?) -> Double? {
-        switch node {
-        case .integer(let i)?: return Double(i)
-        case .number(let d)?: return d
-        default: return nil
-        }
+        node?.number
     }
 
     @Test("telemetry arrives with the register values normalized: scale, word order, units, quality")
@@ -214,7 +210,7 @@ struct GatewayEndToEndTests {
                 for await message in late.messages {
                     if case .object(let o)? = try? JSONDecoder().decode(JSONValue.self, from: Data(message.payload)) {
                         #expect(message.retain)
-                        seen[message.topic] = o
+                        seen[message.topic] = o.dictionary
                     }
                     if seen.count == 2 { break }
                 }

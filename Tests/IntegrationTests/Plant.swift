@@ -146,15 +146,15 @@ final class OperatorView: Sendable {
     /// Collects until the connection ends; run it in a child task.
     func collect() async {
         for await message in connection.messages {
-            guard case .object(let root)? = try? JSONDecoder().decode(JSONValue.self, from: Data(message.payload)) else { continue }
+            guard let root = try? JSONDecoder().decode(JSONValue.self, from: Data(message.payload)).object?.dictionary else { continue }
             if message.topic == topics.responses {
                 responses.withLock { $0.append(root) }
             } else if message.topic == topics.devices {
                 inventory.withLock { $0 = root }
-            } else if message.topic == topics.telemetry, case .integer(let seq)? = root["seq"], case .array(let list)? = root["readings"] {
+            } else if message.topic == topics.telemetry, let seq = root["seq"]?.integer, case .array(let list)? = root["readings"] {
                 let parsed = list.compactMap { node -> (Int, String, String, [String: JSONValue])? in
                     guard case .object(let r) = node, case .string(let d)? = r["device"], case .string(let p)? = r["point"] else { return nil }
-                    return (Int(seq), d, p, r)
+                    return (Int(seq), d, p, r.dictionary)
                 }
                 readings.withLock { $0.append(contentsOf: parsed.map { (seq: $0.0, device: $0.1, point: $0.2, fields: $0.3) }) }
                 telemetry.withLock { $0.append((Int(seq), message.payload)) }
@@ -182,7 +182,7 @@ final class OperatorView: Sendable {
     /// One device's entry in the latest inventory.
     func inventoryDevice(_ id: String) -> [String: JSONValue]? {
         guard case .array(let devices)? = inventory.withLock({ $0?["devices"] }) else { return nil }
-        for case .object(let device) in devices where device["id"] == .string(id) { return device }
+        for case .object(let device) in devices where device["id"] == .string(id) { return device.dictionary }
         return nil
     }
 

@@ -205,7 +205,7 @@ struct PluginContractTests {
                 #expect(gateway.adapters.count == ProtocolRegistry.standard.plugins.count + 1)
                 let count = try await waitFor("a count of tally-1") { view.latest("count", of: "tally-1") }
                 let double = try await waitFor("a double of tally-1") { view.latest("double", of: "tally-1") }
-                guard case .integer(let n)? = count["value"], case .integer(let d)? = double["value"] else {
+                guard let n = count["value"]?.integer, let d = double["value"]?.integer else {
                     Issue.record("values: \(count) \(double)")
                     return
                 }

@@ -1,82 +1,3 @@
-import GatewayCore
-
-/// A JSON value as devices send it. Numbers keep their text, so that an integer beyond
-/// 2^53 or beyond Int64 is judged exactly instead of through a rounded double.
-public indirect enum JSON: Sendable, Hashable {
-    /// `null`.
-    case null
-    /// `true` or `false`.
-    case bool(Bool)
-    /// A number, as written (`21.5`, `-3`, `1e3`).
-    case number(String)
-    /// A string, unescaped.
-    case string(String)
-    /// An array.
-    case array([JSON])
-    /// An object, members in payload order (a repeated key: the last one counts on lookup).
-    case object([Member])
-
-    /// One member of an object.
-    public struct Member: Sendable, Hashable {
-        /// The key.
-        public var key: String
-        /// The value.
-        public var value: JSON
-
-        /// Creates a member.
-        public init(_ key: String, _ value: JSON) {
-            self.key = key
-            self.value = value
-        }
-    }
-
-    /// The value of `key` when this is an object that has it.
-    public subscript(key: String) -> JSON? {
-        guard case .object(let members) = self else { return nil }
-        return members.last { $0.key == key }?.value
-    }
-
-    /// How a value reads in a reason: `the string "ON"`, `the number 21.5`, `an object`.
-    var described: String {
-        switch self {
-        case .null: return "null"
-        case .bool(let b): return "the bool \(b)"
-        case .number(let n): return "the number \(JSON.clip(n))"
-        case .string(let s): return "the string \"\(JSON.clip(s))\""
-        case .array: return "an array"
-        case .object: return "an object"
-        }
-    }
-
-    /// Long texts from devices are cut in reasons: a reading's reason is for people.
-    static func clip(_ text: String, to limit: Int = 40) -> String {
-        text.count <= limit ? text : String(text.prefix(limit)) + "…"
-    }
-
-    /// The compact JSON text.
-    public var text: String {
-        switch self {
-        case .null: return "null"
-        case .bool(let b): return b ? "true" : "false"
-        case .number(let n): return n
-        case .string(let s): return JSON.quoted(s)
-        case .array(let items): return "[" + items.map(\.text).joined(separator: ",") + "]"
-        case .object(let members):
-            return "{" + members.map { JSON.quoted($0.key) + ":" + $0.value.text }.joined(separator: ",") + "}"
-        }
-    }
-
-    /// `s` as a JSON string literal, quotes included.
-    public static func quoted(_ s: String) -> String {
-        JSONText.quoted(s)
-    }
-
-    /// `s` escaped for the inside of a JSON string literal.
-    public static func escaped(_ s: String) -> String {
-        String(JSONText.quoted(s).dropFirst().dropLast())
-    }
-}
-
 /// Why a payload is not JSON, short enough for a reading's reason.
 public struct JSONSyntaxError: Error, Sendable, Hashable, CustomStringConvertible {
     /// What is wrong: `unexpected 'x'`, `unterminated string`.
@@ -84,13 +5,27 @@ public struct JSONSyntaxError: Error, Sendable, Hashable, CustomStringConvertibl
     /// The byte offset where it was found.
     public var offset: Int
 
+    /// Creates an error.
+    public init(problem: String, offset: Int) {
+        self.problem = problem
+        self.offset = offset
+    }
+
     /// `unexpected 'x' at byte 12`.
     public var description: String { "\(problem) at byte \(offset)" }
 }
 
-/// A strict RFC 8259 parser over the payload's bytes. Anything a device sends, including
-/// random bytes and deeply nested input, ends in a value or a `JSONSyntaxError`, never a crash:
-/// nesting is bounded, and strings must be valid UTF-8.
+extension JSONValue {
+    /// Parses JSON text strictly (RFC 8259): numbers keep their text as written, object members
+    /// their order. Anything, including random bytes and deeply nested input, ends in a value or
+    /// a `JSONSyntaxError`, never a crash: nesting is bounded (64 levels), and strings must be
+    /// valid UTF-8.
+    public init(parsing bytes: [UInt8]) throws(JSONSyntaxError) {
+        self = try JSONParser.parse(bytes)
+    }
+}
+
+/// A strict RFC 8259 parser over a payload's bytes, the one behind ``JSONValue/init(parsing:)``.
 struct JSONParser {
     /// Deeper input is refused rather than recursed into: a hostile payload must not exhaust the stack.
     static let maxDepth = 64
@@ -103,7 +38,7 @@ struct JSONParser {
     }
 
     /// Parses one JSON text (whitespace around it allowed, nothing else).
-    static func parse(_ bytes: [UInt8]) throws(JSONSyntaxError) -> JSON {
+    static func parse(_ bytes: [UInt8]) throws(JSONSyntaxError) -> JSONValue {
         var p = JSONParser(bytes)
         p.skipSpace()
         if p.i == bytes.count { throw JSONSyntaxError(problem: bytes.isEmpty ? "empty payload" : "only whitespace", offset: p.i) }
@@ -124,7 +59,7 @@ struct JSONParser {
         return JSONSyntaxError(problem: "unexpected \(shown)" + (context.isEmpty ? "" : " \(context)"), offset: i)
     }
 
-    private mutating func value(depth: Int) throws(JSONSyntaxError) -> JSON {
+    private mutating func value(depth: Int) throws(JSONSyntaxError) -> JSONValue {
         guard i < bytes.count else { throw unexpected() }
         switch bytes[i] {
         case UInt8(ascii: "{"): return try object(depth: depth + 1)
@@ -133,7 +68,7 @@ struct JSONParser {
         case UInt8(ascii: "t"): try literal("true"); return .bool(true)
         case UInt8(ascii: "f"): try literal("false"); return .bool(false)
         case UInt8(ascii: "n"): try literal("null"); return .null
-        case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): return .number(try number())
+        case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): return .number(JSONNumber(written: try number()))
         default: throw unexpected()
         }
     }
@@ -145,10 +80,10 @@ struct JSONParser {
         }
     }
 
-    private mutating func object(depth: Int) throws(JSONSyntaxError) -> JSON {
+    private mutating func object(depth: Int) throws(JSONSyntaxError) -> JSONValue {
         guard depth <= Self.maxDepth else { throw JSONSyntaxError(problem: "nested deeper than \(Self.maxDepth) levels", offset: i) }
         i += 1
-        var members: [JSON.Member] = []
+        var members = JSONObject()
         skipSpace()
         if i < bytes.count, bytes[i] == UInt8(ascii: "}") { i += 1; return .object(members) }
         while true {
@@ -159,7 +94,7 @@ struct JSONParser {
             guard i < bytes.count, bytes[i] == UInt8(ascii: ":") else { throw unexpected("where ':' was expected") }
             i += 1
             skipSpace()
-            members.append(JSON.Member(key, try value(depth: depth)))
+            members.append(key, try value(depth: depth))
             skipSpace()
             guard i < bytes.count else { throw unexpected() }
             if bytes[i] == UInt8(ascii: ",") { i += 1; continue }
@@ -168,10 +103,10 @@ struct JSONParser {
         }
     }
 
-    private mutating func array(depth: Int) throws(JSONSyntaxError) -> JSON {
+    private mutating func array(depth: Int) throws(JSONSyntaxError) -> JSONValue {
         guard depth <= Self.maxDepth else { throw JSONSyntaxError(problem: "nested deeper than \(Self.maxDepth) levels", offset: i) }
         i += 1
-        var items: [JSON] = []
+        var items: [JSONValue] = []
         skipSpace()
         if i < bytes.count, bytes[i] == UInt8(ascii: "]") { i += 1; return .array(items) }
         while true {
