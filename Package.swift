@@ -202,3 +202,13 @@ let package = Package(
     ],
     swiftLanguageModes: [.v6]
 )
+
+// The upcoming features the Swift server projects build with, for every Swift target (sources,
+// tests, benchmarks, test support; not the C system libraries): `any` spelled out for every
+// existential, and a member used only where the module that declares it is imported.
+for target in package.targets where target.type != .system {
+    target.swiftSettings = (target.swiftSettings ?? []) + [
+        .enableUpcomingFeature("ExistentialAny"),
+        .enableUpcomingFeature("MemberImportVisibility"),
+    ]
+}

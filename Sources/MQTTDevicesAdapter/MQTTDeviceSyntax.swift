@@ -1,4 +1,5 @@
 import DeviceMaps
+import Foundation
 import GatewayCore
 import MQTTClient
 

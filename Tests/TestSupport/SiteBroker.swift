@@ -31,7 +31,7 @@ public final class TestSiteBroker: Sendable {
     /// was taken meanwhile.
     public static func start(tls: Bool = false, logger: Logger = Logger(label: "site-broker")) async throws -> TestSiteBroker {
         let pki = tls ? try await SharedPKI.shared.files(logger: logger) : nil
-        var lastError: Error = TestHubError(description: "mosquitto did not start")
+        var lastError: any Error = TestHubError(description: "mosquitto did not start")
         for _ in 0..<3 {
             let directory = try TemporaryDirectory(prefix: "edgegate-site-broker")
             let port = try freeLoopbackPort()
