@@ -1,6 +1,6 @@
-import DeviceMaps
+public import DeviceMaps
 import Foundation
-import GatewayCore
+public import GatewayCore
 import MQTTClient
 
 /// The MQTT part of the device-map format: `connection:` names a broker and the device's

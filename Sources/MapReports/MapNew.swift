@@ -1,4 +1,4 @@
-import DeviceMaps
+public import DeviceMaps
 import Foundation
 
 /// What `edgegate map new` prints: a protocol's commented template (`ProtocolPlugin.template`)

@@ -1,7 +1,7 @@
-import DevTools
+public import DevTools
 import Foundation
-import Logging
-import MQTTClient
+public import Logging
+public import MQTTClient
 import Synchronization
 
 /// A real mosquitto standing in for a site broker that field devices publish to (zigbee2mqtt's,

@@ -1,7 +1,7 @@
-import DevTools
+public import DevTools
 import Foundation
-import Logging
-import MQTTClient
+public import Logging
+public import MQTTClient
 
 /// A folder under the system temporary directory, removed by `remove()`.
 public struct TemporaryDirectory: Sendable {

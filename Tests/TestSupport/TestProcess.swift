@@ -1,5 +1,5 @@
-import DevTools
-import Foundation
+public import DevTools
+public import Foundation
 
 #if canImport(Glibc)
 import Glibc
