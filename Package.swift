@@ -212,3 +212,16 @@ let package = Package(
     ] + plugins,
     swiftLanguageModes: [.v6]
 )
+
+// The upcoming features the Swift server projects build with, for every Swift target (sources,
+// tests, benchmarks, test support; not the C system libraries): `any` spelled out for every
+// existential, a member used only where the module that declares it is imported, and imports
+// internal unless marked `public import` (or `package import`) because a module's API shows
+// the imported module's types.
+for target in package.targets where target.type != .system {
+    target.swiftSettings = (target.swiftSettings ?? []) + [
+        .enableUpcomingFeature("ExistentialAny"),
+        .enableUpcomingFeature("MemberImportVisibility"),
+        .enableUpcomingFeature("InternalImportsByDefault"),
+    ]
+}

@@ -1,7 +1,10 @@
 import ArgumentParser
+import DevTools
 import Foundation
+import GatewayCore
 import Logging
 import MQTTClient
+import Uplink
 
 #if canImport(Glibc)
 import Glibc

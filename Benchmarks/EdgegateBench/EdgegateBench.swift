@@ -1,6 +1,7 @@
 import ArgumentParser
 import DevTools
 import DeviceMaps
+import GatewayCore
 import ModbusAdapter
 import Foundation
 import Logging

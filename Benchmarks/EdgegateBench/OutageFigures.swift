@@ -1,4 +1,5 @@
 import Foundation
+import GatewayCore
 
 /// What the outage phase measured.
 struct OutageFigures {

@@ -1,8 +1,8 @@
 import ConfigSyntax
-import Foundation
-import Logging
+public import Foundation
+public import Logging
 import MQTTClient
-import Uplink
+public import Uplink
 import Yams
 
 /// Settings of the `azure-iot-hub` uplink profile: which hub, which device, which credential.

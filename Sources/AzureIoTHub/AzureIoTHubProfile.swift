@@ -1,9 +1,9 @@
-import Foundation
-import GatewayCore
-import Logging
-import MQTTClient
+public import Foundation
+public import GatewayCore
+public import Logging
+public import MQTTClient
 import Synchronization
-import Uplink
+public import Uplink
 
 /// The `azure-iot-hub` uplink profile: the gateway is one IoT Hub device and speaks the hub's
 /// device protocol over MQTT 3.1.1 (docs/protocol.md, "azure-iot-hub profile").

@@ -1,9 +1,9 @@
-import ArgumentParser
-import DeviceMaps
+public import ArgumentParser
+public import DeviceMaps
 import Foundation
 import GatewayCore
-import Logging
-import ServiceLifecycle
+public import Logging
+public import ServiceLifecycle
 import UnixSignals
 import Synchronization
 

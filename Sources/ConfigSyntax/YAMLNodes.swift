@@ -1,5 +1,5 @@
 import Foundation
-import Yams
+package import Yams
 
 // The YAML-walking toolkit shared by the device-map loader and the gateway configuration.
 // Every accessor reports what it finds wrong into a `DiagnosticSink` and returns nil, so a

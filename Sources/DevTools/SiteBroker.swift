@@ -1,5 +1,5 @@
-import Foundation
-import Logging
+public import Foundation
+public import Logging
 import Synchronization
 
 /// A site broker: the plant-side mosquitto that zigbee2mqtt and other MQTT devices publish

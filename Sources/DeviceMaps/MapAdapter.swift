@@ -1,6 +1,6 @@
 import ConfigSyntax
-import GatewayCore
-import Logging
+public import GatewayCore
+public import Logging
 
 /// A protocol adapter that serves the device-map devices of one protocol: the gateway
 /// creates one per registered protocol (`ProtocolPlugin.adapter`), hands it the devices whose

@@ -2,7 +2,7 @@
 // where it was written, every load reports in file:line:column), so a module that reads maps
 // sees them without importing the syntax target itself.
 @_exported import ConfigSyntax
-import GatewayCore
+public import GatewayCore
 
 /// One point of a device: where it lives, how to convert it, who may write it.
 public struct PointDefinition: Sendable, Hashable {

@@ -1,6 +1,6 @@
 import Foundation
-import GatewayCore
-import Logging
+public import GatewayCore
+public import Logging
 
 /// Everything the rest of edgegate needs of one protocol, in one value: its part of the
 /// device-map format, how to make its adapter, its `map new` template, and what else it can

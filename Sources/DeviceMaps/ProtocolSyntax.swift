@@ -1,5 +1,5 @@
 import ConfigSyntax
-import GatewayCore
+public import GatewayCore
 import Yams
 
 /// One setting of a connection or a point as `edgegate map show` prints it: the map's key and

@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 import GatewayCore
 
 /// Real time for door simulations, so that tests can drive them with a clock they advance

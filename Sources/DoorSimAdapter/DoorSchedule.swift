@@ -1,3 +1,5 @@
+import GatewayCore
+
 /// How a simulated door behaves: how often it opens, for how long, and how its sensor's
 /// battery and tamper switch behave. The `connection:` keys of a `door-sim` device and the
 /// options of `edgegate sim doors` are these.

@@ -1,6 +1,6 @@
 import Foundation
-import Logging
-import MQTTClient
+public import Logging
+public import MQTTClient
 import Synchronization
 
 /// Door and contact sensors as zigbee2mqtt publishes them, for demos and for the MQTT device

@@ -1,7 +1,7 @@
-import DeviceMaps
+public import DeviceMaps
 import Foundation
-import GatewayCore
-import Logging
+public import GatewayCore
+public import Logging
 import Synchronization
 
 /// Simulated door and contact sensors (`protocol: door-sim`) for demos and tests: each device

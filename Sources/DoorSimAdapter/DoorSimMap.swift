@@ -1,5 +1,5 @@
-import DeviceMaps
-import GatewayCore
+public import DeviceMaps
+public import GatewayCore
 
 /// A simulated door's `connection:`: the seed and name that select its schedule, how it
 /// behaves, and how fast it plays.

@@ -1,5 +1,5 @@
-import DeviceMaps
-import GatewayCore
+public import DeviceMaps
+public import GatewayCore
 
 /// The `door-sim` part of the device-map format: `connection:` with the schedule's `seed`
 /// (required), `door`, `open_every`, `open_for`, `battery`, `battery_drain`, `tamper_rate` and

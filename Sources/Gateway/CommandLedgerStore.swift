@@ -1,8 +1,8 @@
 import ConfigSyntax
 import Foundation
-import GatewayCore
-import Logging
-import Storage
+public import GatewayCore
+public import Logging
+public import Storage
 import Synchronization
 
 /// The command ledger in SQLite (`commands.sqlite` next to the outbox): every command that ran

@@ -1,8 +1,8 @@
 import DeviceMaps
 import Foundation
-import Logging
-import ServiceLifecycle
-import UnixSignals
+public import Logging
+public import ServiceLifecycle
+public import UnixSignals
 
 /// What the gateway watches to reload its device maps while it runs.
 public struct DeviceMapWatch: Sendable {

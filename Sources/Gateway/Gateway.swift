@@ -1,12 +1,12 @@
-import DeviceMaps
-import Foundation
-import GatewayCore
-import Logging
+public import DeviceMaps
+public import Foundation
+public import GatewayCore
+public import Logging
 import MQTTClient
-import ServiceLifecycle
+public import ServiceLifecycle
 import Storage
 import Synchronization
-import Uplink
+public import Uplink
 
 /// Why a gateway could not be assembled from its configuration.
 public enum GatewayError: Error, Sendable, Hashable, CustomStringConvertible {

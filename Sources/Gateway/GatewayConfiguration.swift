@@ -1,8 +1,8 @@
-import ConfigSyntax
+public import ConfigSyntax
 import DeviceMaps
 import Foundation
 import MQTTClient
-import Uplink
+public import Uplink
 import Yams
 
 /// The gateway's own configuration file (`edgegate run --config FILE`): the top level and

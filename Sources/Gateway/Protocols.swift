@@ -1,7 +1,7 @@
-import DeviceMaps
+public import DeviceMaps
 import DoorSimAdapter
 import HueAdapter
-import Logging
+public import Logging
 import ModbusAdapter
 import MQTTDevicesAdapter
 

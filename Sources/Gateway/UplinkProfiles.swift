@@ -1,5 +1,5 @@
 import AzureIoTHub
-import Uplink
+public import Uplink
 
 /// The uplink profiles this build has: the one list that names them. The configuration's
 /// `uplink.profile` picks one by name (the first is the default); everything else about a

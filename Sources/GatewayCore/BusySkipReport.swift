@@ -1,4 +1,4 @@
-import Logging
+public import Logging
 import Synchronization
 
 /// An adapter's count of poll cycles skipped because its sink was not ready (the telemetry

@@ -1,5 +1,5 @@
-import Foundation
-import Logging
+public import Foundation
+public import Logging
 import Synchronization
 
 /// The one place where commands meet devices, whatever their adapter: it keeps one ordered

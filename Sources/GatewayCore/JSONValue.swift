@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 
 /// A parsed JSON document, the one JSON value type of the uplink, the CLI, the Hue adapter and
 /// the MQTT devices adapter. Booleans and numbers are kept apart (a bridge's `"on": 1` must not

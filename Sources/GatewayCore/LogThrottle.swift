@@ -1,4 +1,4 @@
-import Logging
+public import Logging
 import Synchronization
 
 /// Lets at most `burst` warnings through per `interval` and counts the rest, so that a

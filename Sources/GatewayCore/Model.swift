@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 
 /// A reading or command value, independent of the protocol that carried it.
 public enum Value: Sendable, Hashable {

@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 
 /// RFC 3339 timestamps in UTC with milliseconds, the wire format of every `ts`.
 public enum Timestamp {

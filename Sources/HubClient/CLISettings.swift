@@ -1,6 +1,6 @@
-import ConfigSyntax
+public import ConfigSyntax
 import Foundation
-import MQTTClient
+public import MQTTClient
 import Yams
 
 /// The remote command CLI's settings file, `~/.config/edgegate/cli.yaml` (or

@@ -1,4 +1,4 @@
-import GatewayCore
+public import GatewayCore
 import Uplink
 
 /// A gateway's answer to a command (docs/protocol.md, "Responses"): the bytes as received

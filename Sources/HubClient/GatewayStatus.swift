@@ -1,5 +1,5 @@
 import Foundation
-import GatewayCore
+public import GatewayCore
 import Uplink
 
 /// A gateway's retained `status` (docs/protocol.md, "Status"), as the operator reads it:

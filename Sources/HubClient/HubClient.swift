@@ -1,9 +1,9 @@
 import Foundation
-import GatewayCore
-import Logging
-import MQTTClient
+public import GatewayCore
+public import Logging
+public import MQTTClient
 import Synchronization
-import Uplink
+public import Uplink
 
 /// How the operator reaches the hub: its address, the operator's certificate pair (mutual
 /// TLS, the hub's certificate checked against the CA, hostname verification on), the

@@ -1,7 +1,7 @@
-import Foundation
-import GatewayCore
+public import Foundation
+public import GatewayCore
 import MQTTClient
-import Uplink
+public import Uplink
 
 /// One thing that passed through the hub for a watched gateway, decoded.
 public enum HubEvent: Sendable, Hashable {

@@ -1,5 +1,5 @@
 import Foundation
-import GatewayCore
+public import GatewayCore
 import Uplink
 
 /// A gateway's retained inventory (docs/protocol.md, "Inventory"): its devices, their points

@@ -1,4 +1,5 @@
 import Foundation
+import GatewayCore
 #if canImport(Glibc)
 import Glibc
 #endif

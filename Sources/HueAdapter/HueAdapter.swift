@@ -1,6 +1,6 @@
-import DeviceMaps
-import GatewayCore
-import Logging
+public import DeviceMaps
+public import GatewayCore
+public import Logging
 import Synchronization
 
 /// Philips Hue lights and sensors through the bridge's local REST API v1 over HTTP.

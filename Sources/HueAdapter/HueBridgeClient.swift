@@ -1,6 +1,6 @@
 import Dispatch
 import Foundation
-import GatewayCore
+public import GatewayCore
 
 /// The v1 REST API of one Hue bridge, as one user (or as nobody, for pairing).
 ///

@@ -3,7 +3,7 @@ import FlyingFox
 import FlyingSocks
 import Foundation
 import GatewayCore
-import Logging
+public import Logging
 import Synchronization
 
 /// One light of the simulated bridge, as the v1 API shows its `state`.

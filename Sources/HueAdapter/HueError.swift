@@ -1,3 +1,5 @@
+import GatewayCore
+
 /// One error object of a bridge's answer: `{"error":{"type":7,"address":"/lights/1/state/bri","description":"..."}}`.
 public struct HueAPIError: Error, Sendable, Hashable, CustomStringConvertible {
     /// The v1 error type: 1 unauthorized user, 2 invalid JSON, 3 resource not available,

@@ -1,5 +1,5 @@
 import Foundation
-import GatewayCore
+public import GatewayCore
 
 /// The Hue v1 API's reading of JSON answers.
 extension JSONValue {

@@ -1,6 +1,6 @@
-import DeviceMaps
-import Foundation
-import GatewayCore
+public import DeviceMaps
+public import Foundation
+public import GatewayCore
 
 /// The two kinds of Hue bridge resources a point can read.
 public enum HueResource: String, Sendable, Hashable, CaseIterable {

@@ -1,6 +1,6 @@
 import ArgumentParser
 import CommandSupport
-import DeviceMaps
+public import DeviceMaps
 import GatewayCore
 
 extension ProtocolPlugin {

@@ -1,5 +1,5 @@
-import DeviceMaps
-import GatewayCore
+public import DeviceMaps
+public import GatewayCore
 
 /// The Hue part of the device-map format: `connection:` (`bridge`, `username_env` or
 /// `username`, `timeout`) and the point keys `resource`, `id`, `field`.

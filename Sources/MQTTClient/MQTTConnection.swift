@@ -1,6 +1,6 @@
 import CMosquitto
 import Foundation
-import Logging
+public import Logging
 import Synchronization
 
 /// One MQTT connection backed by one libmosquitto handle and one dedicated network thread.

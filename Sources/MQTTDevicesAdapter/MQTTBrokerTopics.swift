@@ -1,4 +1,5 @@
 import DeviceMaps
+import MQTTClient
 
 /// Where a device's state arrives: its broker and its topic, unless that is a filter with
 /// wildcards.

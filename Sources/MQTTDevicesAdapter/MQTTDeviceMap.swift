@@ -1,6 +1,7 @@
-import DeviceMaps
-import GatewayCore
-import MQTTClient
+public import DeviceMaps
+import Foundation
+public import GatewayCore
+public import MQTTClient
 
 /// The value types of an MQTT point: what the JSON value at its path must be.
 public enum MQTTValueType: String, Sendable, Hashable, CaseIterable {

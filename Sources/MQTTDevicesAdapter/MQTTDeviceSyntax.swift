@@ -1,5 +1,6 @@
-import DeviceMaps
-import GatewayCore
+public import DeviceMaps
+import Foundation
+public import GatewayCore
 import MQTTClient
 
 /// The MQTT part of the device-map format: `connection:` names a broker and the device's

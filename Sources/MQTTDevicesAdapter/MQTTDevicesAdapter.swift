@@ -1,7 +1,7 @@
-import DeviceMaps
+public import DeviceMaps
 import Foundation
-import GatewayCore
-import Logging
+public import GatewayCore
+public import Logging
 import Synchronization
 
 /// How an MQTT device's messages have gone: the numbers to check when values look wrong.

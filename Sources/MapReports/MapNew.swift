@@ -1,4 +1,5 @@
-import DeviceMaps
+public import DeviceMaps
+import Foundation
 
 /// What `edgegate map new` prints: a protocol's commented template (`ProtocolPlugin.template`)
 /// as a whole device map, optionally with its points as a reusable profile, which validates as

@@ -1,4 +1,4 @@
-import DeviceMaps
+public import DeviceMaps
 import GatewayCore
 
 /// What `edgegate map plan` prints: the read requests each poll of each device sends, for

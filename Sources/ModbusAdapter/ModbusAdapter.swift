@@ -1,6 +1,6 @@
-import DeviceMaps
-import GatewayCore
-import Logging
+public import DeviceMaps
+public import GatewayCore
+public import Logging
 import Synchronization
 
 /// Why the Modbus scanner refused to start.

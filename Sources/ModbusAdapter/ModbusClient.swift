@@ -1,6 +1,7 @@
 import CModbus
 import DeviceMaps
 import Foundation
+import GatewayCore
 
 /// A failed libmodbus call: the errno it left, which is either a system error or a Modbus
 /// exception code offset by `MODBUS_ENOBASE`.

@@ -1,5 +1,5 @@
-import DeviceMaps
-import GatewayCore
+public import DeviceMaps
+public import GatewayCore
 
 /// A Modbus data table.
 public enum ModbusTable: String, Sendable, Hashable, CaseIterable {

@@ -1,6 +1,6 @@
 import CModbus
 import Foundation
-import Logging
+public import Logging
 import Synchronization
 
 /// What to scan: where the device is, which tables and which addresses.

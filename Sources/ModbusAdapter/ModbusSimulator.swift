@@ -1,8 +1,8 @@
 import CModbus
-import DeviceMaps
+public import DeviceMaps
 import Foundation
 import GatewayCore
-import Logging
+public import Logging
 import Synchronization
 #if canImport(Glibc)
 import Glibc

@@ -1,5 +1,5 @@
-import DeviceMaps
-import GatewayCore
+public import DeviceMaps
+public import GatewayCore
 
 /// The Modbus part of the device-map format: `connection:` of Modbus TCP (`host`, `port`) or
 /// RTU (`serial`, `baud`, `parity`, `data_bits`, `stop_bits`, `rs485`) with what both share

@@ -1,4 +1,4 @@
-import DeviceMaps
+public import DeviceMaps
 import GatewayCore
 
 /// One read request: a contiguous run of registers or bits of one table and the points in it.

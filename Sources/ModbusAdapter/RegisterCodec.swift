@@ -1,5 +1,5 @@
-import DeviceMaps
-import GatewayCore
+public import DeviceMaps
+public import GatewayCore
 
 /// What goes on the wire for one point: a single bit (coil, discrete input), registers, or
 /// one bit inside a holding register.

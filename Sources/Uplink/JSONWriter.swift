@@ -1,4 +1,4 @@
-import GatewayCore
+package import GatewayCore
 
 /// A minimal JSON writer, in UTF-8 bytes: the uplink's hot path encodes hundreds of
 /// thousands of readings per second and needs a fixed key order, which

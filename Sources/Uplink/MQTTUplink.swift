@@ -1,8 +1,8 @@
 import Foundation
-import GatewayCore
-import Logging
-import MQTTClient
-import ServiceLifecycle
+public import GatewayCore
+public import Logging
+public import MQTTClient
+public import ServiceLifecycle
 import Synchronization
 
 /// Settings of the `mqtt` uplink profile.

@@ -1,5 +1,5 @@
-import Foundation
-import GatewayCore
+public import Foundation
+public import GatewayCore
 
 /// Topics of the `mqtt` profile (v1): `{prefix}/{gateway}/{kind}`.
 public struct MQTTTopics: Sendable, Hashable {

@@ -1,6 +1,6 @@
-import Foundation
-import Logging
-import Storage
+public import Foundation
+public import Logging
+public import Storage
 import Synchronization
 
 /// Settings of the telemetry outbox: where it lives, how durable a commit is, its bounds.

@@ -1,4 +1,4 @@
-import ConfigSyntax
+package import ConfigSyntax
 import Storage
 
 extension OutboxConfiguration {

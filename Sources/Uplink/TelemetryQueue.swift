@@ -1,5 +1,5 @@
 import Foundation
-import GatewayCore
+package import GatewayCore
 import Synchronization
 
 /// Readings between the adapters (any thread) and the sender: readings are encoded where

@@ -1,7 +1,7 @@
-import ConfigSyntax
-import Foundation
-import Logging
-import MQTTClient
+package import ConfigSyntax
+public import Foundation
+public import Logging
+package import MQTTClient
 import Yams
 
 /// The uplink as the configuration file's `uplink:` section gives it: the link every profile

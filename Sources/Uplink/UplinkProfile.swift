@@ -1,6 +1,6 @@
-import Foundation
-import GatewayCore
-import MQTTClient
+public import Foundation
+public import GatewayCore
+public import MQTTClient
 
 /// The parts of the uplink that differ from one wire profile to another (`mqtt`,
 /// `azure-iot-hub`): credentials and last will, topics, how a session starts, how a message

@@ -8,6 +8,7 @@ import GatewayCore
 import Logging
 import MQTTClient
 import ServiceLifecycle
+import Uplink
 
 /// `edgegate demo`: the whole system locally, in one command.
 struct DemoCommand: AsyncParsableCommand {

@@ -29,7 +29,7 @@ struct Edgegate: AsyncParsableCommand {
     private static func parseAndRun() async {
         do {
             var command = try parseAsRoot()
-            if var asyncCommand = command as? AsyncParsableCommand {
+            if var asyncCommand = command as? any AsyncParsableCommand {
                 try await asyncCommand.run()
             } else {
                 try command.run()

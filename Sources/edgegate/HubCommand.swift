@@ -4,6 +4,7 @@ import DeviceMaps
 import DevTools
 import Foundation
 import HubClient
+import MQTTClient
 
 /// `edgegate hub`: a local development hub (mosquitto with mutual TLS and per-identity ACLs).
 struct HubCommand: AsyncParsableCommand {

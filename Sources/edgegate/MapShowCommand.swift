@@ -1,5 +1,6 @@
 import ArgumentParser
 import CommandSupport
+import DeviceMaps
 import MapReports
 
 /// `edgegate map show PATH`: devices as the gateway will run them.

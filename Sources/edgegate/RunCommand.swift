@@ -3,6 +3,9 @@ import CommandSupport
 import DeviceMaps
 import Gateway
 import Logging
+import MQTTClient
+import UnixSignals
+import Uplink
 
 /// `edgegate run --config FILE`: the daemon.
 struct RunCommand: AsyncParsableCommand {

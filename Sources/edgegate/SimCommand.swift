@@ -1,5 +1,6 @@
 import ArgumentParser
 import CommandSupport
+import DeviceMaps
 import Gateway
 
 /// `edgegate sim ...`: device simulators for demos and tests, one per protocol that has one.

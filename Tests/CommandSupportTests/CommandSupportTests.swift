@@ -1,6 +1,7 @@
 import ArgumentParser
 import CommandSupport
 import DeviceMaps
+import Foundation
 import Gateway
 import Testing
 import TestSupport

@@ -1,4 +1,5 @@
 import DeviceMaps
+import ModbusAdapter
 import Testing
 
 @Suite("Device-map diff")

@@ -1,6 +1,7 @@
 import Foundation
 import GatewayCore
 import Logging
+import Synchronization
 import Testing
 
 @Suite("Named commands and enum options")

@@ -2,6 +2,7 @@ import DeviceMaps
 import Foundation
 import GatewayCore
 @testable import HueAdapter
+import Logging
 import Testing
 import TestSupport
 

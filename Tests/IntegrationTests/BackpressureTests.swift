@@ -1,11 +1,13 @@
 import DevTools
 import Foundation
+import Gateway
 import GatewayCore
 import Logging
 import MQTTClient
 import ModbusAdapter
 import ServiceLifecycle
 import Storage
+import Synchronization
 import Testing
 import TestSupport
 @testable import Uplink
@@ -19,7 +21,7 @@ struct BackpressureTests {
     struct RunningUplink {
         let uplink: MQTTUplink
         let group: ServiceGroup
-        let running: Task<Void, Error>
+        let running: Task<Void, any Error>
         let outboxPath: String
 
         static func start(hub: TestHub, directory: TemporaryDirectory, log: LogCapture,

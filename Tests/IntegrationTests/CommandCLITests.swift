@@ -1,5 +1,6 @@
 import DeviceMaps
 import DevTools
+import Gateway
 import HubClient
 import Foundation
 import GatewayCore

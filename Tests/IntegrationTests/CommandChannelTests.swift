@@ -1,6 +1,7 @@
 import DeviceMaps
 import DevTools
 import Foundation
+import Gateway
 import GatewayCore
 import Logging
 import ModbusAdapter

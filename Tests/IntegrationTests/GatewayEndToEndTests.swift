@@ -1,10 +1,12 @@
 import DeviceMaps
 import DevTools
 import Foundation
+import Gateway
 import GatewayCore
 import Logging
 import ModbusAdapter
 import MQTTClient
+import Synchronization
 import Testing
 import TestSupport
 import Uplink

@@ -1,6 +1,7 @@
 import DevTools
 import DeviceMaps
 import Foundation
+import Gateway
 import GatewayCore
 import Logging
 import ModbusAdapter

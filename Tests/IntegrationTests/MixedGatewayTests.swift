@@ -6,6 +6,7 @@ import GatewayCore
 import HueAdapter
 import Logging
 import MQTTClient
+import Synchronization
 import Testing
 import TestSupport
 import Uplink

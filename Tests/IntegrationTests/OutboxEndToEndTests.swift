@@ -5,7 +5,9 @@ import Gateway
 import GatewayCore
 import Logging
 import ModbusAdapter
+import MQTTClient
 import Storage
+import Synchronization
 import Testing
 import TestSupport
 import Uplink

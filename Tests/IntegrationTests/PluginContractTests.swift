@@ -1,4 +1,5 @@
 import DeviceMaps
+import DevTools
 import Foundation
 import Gateway
 import GatewayCore

@@ -1,6 +1,8 @@
 import DevTools
 import Foundation
 import GatewayCore
+import MQTTClient
+import Synchronization
 import Testing
 import TestSupport
 import Uplink

@@ -1,5 +1,6 @@
 import DeviceMaps
 import Foundation
+import Gateway
 import GatewayCore
 import Logging
 import ModbusAdapter

@@ -2,6 +2,7 @@ import DeviceMaps
 import DevTools
 import Foundation
 import GatewayCore
+import Logging
 import ModbusAdapter
 import Testing
 import TestSupport

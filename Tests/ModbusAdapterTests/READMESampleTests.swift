@@ -1,4 +1,5 @@
 import DeviceMaps
+import GatewayCore
 import ModbusAdapter
 import Foundation
 import TestSupport

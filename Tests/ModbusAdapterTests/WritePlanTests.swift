@@ -1,5 +1,6 @@
 import DeviceMaps
 @testable import ModbusAdapter
+import GatewayCore
 import Testing
 
 @Suite("Write requests")

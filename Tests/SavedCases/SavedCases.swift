@@ -1,4 +1,4 @@
-import DeviceMaps
+public import DeviceMaps
 import Foundation
 import Gateway
 import ModbusAdapter

@@ -1,4 +1,4 @@
-import Logging
+public import Logging
 import Synchronization
 
 /// Collects what a library logs, so tests can assert that it says why ("logs why").

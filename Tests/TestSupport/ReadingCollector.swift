@@ -1,4 +1,4 @@
-import GatewayCore
+public import GatewayCore
 import Synchronization
 
 /// Collects what an adapter emits, for assertions from the test task.

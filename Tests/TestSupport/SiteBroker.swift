@@ -1,7 +1,7 @@
-import DevTools
+public import DevTools
 import Foundation
-import Logging
-import MQTTClient
+public import Logging
+public import MQTTClient
 import Synchronization
 
 /// A real mosquitto standing in for a site broker that field devices publish to (zigbee2mqtt's,
@@ -31,7 +31,7 @@ public final class TestSiteBroker: Sendable {
     /// was taken meanwhile.
     public static func start(tls: Bool = false, logger: Logger = Logger(label: "site-broker")) async throws -> TestSiteBroker {
         let pki = tls ? try await SharedPKI.shared.files(logger: logger) : nil
-        var lastError: Error = TestHubError(description: "mosquitto did not start")
+        var lastError: any Error = TestHubError(description: "mosquitto did not start")
         for _ in 0..<3 {
             let directory = try TemporaryDirectory(prefix: "edgegate-site-broker")
             let port = try freeLoopbackPort()

@@ -1,7 +1,7 @@
-import DevTools
+public import DevTools
 import Foundation
-import Logging
-import MQTTClient
+public import Logging
+public import MQTTClient
 
 /// A folder under the system temporary directory, removed by `remove()`.
 public struct TemporaryDirectory: Sendable {
@@ -103,7 +103,7 @@ public final class TestHub: Sendable {
     public static func start(logger: Logger = Logger(label: "test-hub"), sas: Bool = false) async throws -> TestHub {
         let pki = try await SharedPKI.shared.files(logger: logger)
         let directory = try TemporaryDirectory(prefix: "edgegate-hub")
-        var lastError: Error?
+        var lastError: (any Error)?
         for _ in 0..<3 {
             var configuration = HubConfiguration(port: try freeLoopbackPort(), pki: pki, prefix: prefix,
                                                  operatorIdentity: operatorID, runDirectory: directory.path)
@@ -166,7 +166,7 @@ public struct TestHubError: Error, CustomStringConvertible {
 /// Creating a PKI takes about a second of openssl calls: do it once per test process.
 actor SharedPKI {
     static let shared = SharedPKI()
-    private var task: Task<DevPKIFiles, Error>?
+    private var task: Task<DevPKIFiles, any Error>?
 
     func files(logger: Logger) async throws -> DevPKIFiles {
         if let task { return try await task.value }

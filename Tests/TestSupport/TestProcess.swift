@@ -1,5 +1,5 @@
-import DevTools
-import Foundation
+public import DevTools
+public import Foundation
 
 #if canImport(Glibc)
 import Glibc
@@ -160,7 +160,7 @@ public final class HeldPort: Sendable {
 /// Runs `start`, which picks its ports with `freeLoopbackPort()` and binds them, again while it
 /// fails because a port was taken meanwhile (`isPortTaken` tells; `attempts` times at most): a
 /// port is only known to be free until someone else binds it, and tests run in parallel.
-public func withFreshPorts<T>(attempts: Int = 3, isPortTaken: (Error) -> Bool, _ start: () throws -> T) throws -> T {
+public func withFreshPorts<T>(attempts: Int = 3, isPortTaken: (any Error) -> Bool, _ start: () throws -> T) throws -> T {
     var attempt = 1
     while true {
         do {
