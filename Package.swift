@@ -9,41 +9,51 @@ let plugins: [Target] = [
     // demo and its commands (`modbus scan`, `sim modbus`).
     .target(
         name: "ModbusAdapter",
-        dependencies: ["GatewayCore", "DeviceMaps", "CModbus", "CommandSupport", "MapReports",
-                       .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                       .product(name: "Logging", package: "swift-log")],
+        dependencies: [
+            "GatewayCore", "DeviceMaps", "CModbus", "CommandSupport", "MapReports",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
+        ],
         exclude: ["README.md"]
     ),
     // Philips Hue bridges, REST API v1 over HTTP (a small client of its own, no URLSession);
     // a bridge simulator (FlyingFox), its demo and its commands (`hue pair`, `sim hue`).
     .target(
         name: "HueAdapter",
-        dependencies: ["GatewayCore", "DeviceMaps", "CommandSupport", "Yams", .product(name: "FlyingFox", package: "FlyingFox"),
-                       .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                       .product(name: "Logging", package: "swift-log")],
+        dependencies: [
+            "GatewayCore", "DeviceMaps", "CommandSupport", "Yams", .product(name: "FlyingFox", package: "FlyingFox"),
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
+        ],
         exclude: ["README.md"]
     ),
     // Simulated door and contact sensors on a seeded schedule (`protocol: door-sim`), and
     // the same doors published over MQTT as zigbee2mqtt does (`sim doors`, the demo's doors).
     .target(
         name: "DoorSimAdapter",
-        dependencies: ["GatewayCore", "DeviceMaps", "MQTTClient", "CommandSupport", "DevTools",
-                       .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                       .product(name: "Logging", package: "swift-log")],
+        dependencies: [
+            "GatewayCore", "DeviceMaps", "MQTTClient", "CommandSupport", "DevTools",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
+        ],
         exclude: ["README.md"]
     ),
     // MQTT devices (zigbee2mqtt and the like) on a local or site broker, through MQTTClient.
     .target(
         name: "MQTTDevicesAdapter",
-        dependencies: ["GatewayCore", "DeviceMaps", "MQTTClient",
-                       .product(name: "Logging", package: "swift-log")],
+        dependencies: [
+            "GatewayCore", "DeviceMaps", "MQTTClient",
+            .product(name: "Logging", package: "swift-log"),
+        ],
         exclude: ["README.md"]
     ),
     // The `azure-iot-hub` uplink profile: IoT Hub's device protocol, SAS tokens, its settings.
     .target(
         name: "AzureIoTHub",
-        dependencies: ["GatewayCore", "MQTTClient", "Uplink", "ConfigSyntax", "CCrypto", "Yams",
-                       .product(name: "Logging", package: "swift-log")]
+        dependencies: [
+            "GatewayCore", "MQTTClient", "Uplink", "ConfigSyntax", "CCrypto", "Yams",
+            .product(name: "Logging", package: "swift-log"),
+        ]
     ),
 ]
 
@@ -51,7 +61,7 @@ let package = Package(
     name: "edgegate",
     platforms: [.macOS(.v15)],
     products: [
-        .executable(name: "edgegate", targets: ["edgegate"]),
+        .executable(name: "edgegate", targets: ["edgegate"])
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -105,11 +115,13 @@ let package = Package(
         // failures and exit codes, logging options, running until a signal.
         .target(
             name: "CommandSupport",
-            dependencies: ["DeviceMaps", "GatewayCore",
-                           .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                           .product(name: "Logging", package: "swift-log"),
-                           .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-                           .product(name: "UnixSignals", package: "swift-service-lifecycle")]
+            dependencies: [
+                "DeviceMaps", "GatewayCore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+            ]
         ),
         // One libmosquitto wrapper with an async interface, shared by the uplink and MQTT devices.
         .target(
@@ -124,9 +136,11 @@ let package = Package(
         // The northbound link: wire profiles, batching, the durable outbox, commands in and responses out.
         .target(
             name: "Uplink",
-            dependencies: ["GatewayCore", "MQTTClient", "Storage", "ConfigSyntax", "Yams",
-                           .product(name: "Logging", package: "swift-log"),
-                           .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")]
+            dependencies: [
+                "GatewayCore", "MQTTClient", "Storage", "ConfigSyntax", "Yams",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
         ),
         // The operator's side of the uplink contract: commands and responses, the inventory, watching.
         .target(
@@ -146,23 +160,32 @@ let package = Package(
         // Composition: a configuration in, a running gateway out; the registries of protocols and uplink profiles.
         .target(
             name: "Gateway",
-            dependencies: ["GatewayCore", "ConfigSyntax", "DeviceMaps",
-                           "Uplink", "MQTTClient", "Storage", "Yams",
-                           .product(name: "Logging", package: "swift-log"),
-                           .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-                           .product(name: "UnixSignals", package: "swift-service-lifecycle")] + plugins.map { .target(name: $0.name) }
+            dependencies: [
+                "GatewayCore", "ConfigSyntax", "DeviceMaps",
+                "Uplink", "MQTTClient", "Storage", "Yams",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+            ] + plugins.map { .target(name: $0.name) }
         ),
         .executableTarget(
             name: "edgegate",
-            dependencies: ["Gateway", "GatewayCore", "DeviceMaps", "MapReports", "CommandSupport", "DevTools", "CMalloc",
-                           "MQTTClient", "Uplink", "HubClient",
-                           .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                           .product(name: "Logging", package: "swift-log"),
-                           .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-                           .product(name: "UnixSignals", package: "swift-service-lifecycle")]
+            dependencies: [
+                "Gateway", "GatewayCore", "DeviceMaps", "MapReports", "CommandSupport", "DevTools", "CMalloc",
+                "MQTTClient", "Uplink", "HubClient",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+            ]
         ),
 
-        .executableTarget(name: "edgegate-bench", dependencies: ["DevTools", "DeviceMaps", "ModbusAdapter", "GatewayCore", "MQTTClient", "Uplink", "Storage", .product(name: "ArgumentParser", package: "swift-argument-parser"), .product(name: "Logging", package: "swift-log")], path: "Benchmarks/EdgegateBench"),
+        .executableTarget(
+            name: "edgegate-bench",
+            dependencies: [
+                "DevTools", "DeviceMaps", "ModbusAdapter", "GatewayCore", "MQTTClient", "Uplink", "Storage",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"), .product(name: "Logging", package: "swift-log"),
+            ], path: "Benchmarks/EdgegateBench"),
 
         // Test helpers: free ports, a real mosquitto with mutual TLS, temporary folders.
         .target(
@@ -175,40 +198,59 @@ let package = Package(
         .target(name: "SavedCases", dependencies: ["DeviceMaps", "Gateway", "ModbusAdapter"], path: "Tests/SavedCases"),
         .executableTarget(name: "update-expected", dependencies: ["SavedCases"], path: "Tests/UpdateExpected"),
         .testTarget(name: "GatewayCoreTests", dependencies: ["GatewayCore", "TestSupport"]),
-        .testTarget(name: "DeviceMapsTests",
-                    dependencies: ["DeviceMaps", "Gateway", "GatewayCore", "MQTTClient", "ModbusAdapter", "MQTTDevicesAdapter", "TestSupport",
-                                   "SavedCases", .product(name: "Yams", package: "Yams")],
-                    exclude: ["Cases"]),
-        .testTarget(name: "ModbusAdapterTests",
-                    dependencies: ["ModbusAdapter", "DeviceMaps", "GatewayCore", "TestSupport", "DevTools", "SavedCases"],
-                    exclude: ["PlanCases"]),
-        .testTarget(name: "DoorSimAdapterTests",
-                    dependencies: ["DoorSimAdapter", "DeviceMaps", "GatewayCore", "Gateway", "TestSupport"],
-                    exclude: ["Golden"]),
-        .testTarget(name: "MQTTDevicesAdapterTests",
-                    dependencies: ["MQTTDevicesAdapter", "DeviceMaps", "GatewayCore", "MQTTClient", "TestSupport", "DevTools"]),
-        .testTarget(name: "HueAdapterTests",
-                    dependencies: ["HueAdapter", "DeviceMaps", "GatewayCore", "TestSupport", "DevTools"]),
+        .testTarget(
+            name: "DeviceMapsTests",
+            dependencies: [
+                "DeviceMaps", "Gateway", "GatewayCore", "MQTTClient", "ModbusAdapter", "MQTTDevicesAdapter", "TestSupport",
+                "SavedCases", .product(name: "Yams", package: "Yams"),
+            ],
+            exclude: ["Cases"]),
+        .testTarget(
+            name: "ModbusAdapterTests",
+            dependencies: ["ModbusAdapter", "DeviceMaps", "GatewayCore", "TestSupport", "DevTools", "SavedCases"],
+            exclude: ["PlanCases"]),
+        .testTarget(
+            name: "DoorSimAdapterTests",
+            dependencies: ["DoorSimAdapter", "DeviceMaps", "GatewayCore", "Gateway", "TestSupport"],
+            exclude: ["Golden"]),
+        .testTarget(
+            name: "MQTTDevicesAdapterTests",
+            dependencies: ["MQTTDevicesAdapter", "DeviceMaps", "GatewayCore", "MQTTClient", "TestSupport", "DevTools"]),
+        .testTarget(
+            name: "HueAdapterTests",
+            dependencies: ["HueAdapter", "DeviceMaps", "GatewayCore", "TestSupport", "DevTools"]),
         .testTarget(name: "StorageTests", dependencies: ["Storage", "TestSupport"]),
-        .testTarget(name: "CommandSupportTests",
-                    dependencies: ["CommandSupport", "DeviceMaps", "Gateway", "TestSupport",
-                                   .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+        .testTarget(
+            name: "CommandSupportTests",
+            dependencies: [
+                "CommandSupport", "DeviceMaps", "Gateway", "TestSupport",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
         .testTarget(name: "DevToolsTests", dependencies: ["DevTools", "MQTTClient", "TestSupport", .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "MapReportsTests", dependencies: ["MapReports", "DeviceMaps", "Gateway"]),
         .testTarget(name: "MQTTClientTests", dependencies: ["MQTTClient", "TestSupport", "DevTools"]),
-        .testTarget(name: "UplinkTests",
-                    dependencies: ["Uplink", "Storage", "MQTTClient", "GatewayCore", "TestSupport", "DevTools"]),
-        .testTarget(name: "AzureIoTHubTests",
-                    dependencies: ["AzureIoTHub", "Uplink", "MQTTClient", "GatewayCore", .product(name: "Logging", package: "swift-log")]),
-        .testTarget(name: "HubClientTests",
-                    dependencies: ["HubClient", "Uplink", "MQTTClient", "GatewayCore", "ConfigSyntax", "TestSupport"]),
-        .testTarget(name: "GatewayTests",
-                    dependencies: ["Gateway", "DeviceMaps", "GatewayCore", "Uplink", "AzureIoTHub", "MQTTClient", "Storage", "TestSupport",
-                                   .product(name: "Logging", package: "swift-log")]),
-        .testTarget(name: "IntegrationTests",
-                    dependencies: ["Gateway", "GatewayCore", "DeviceMaps", "MapReports", "ModbusAdapter", "CModbus", "DoorSimAdapter", "HueAdapter",
-                                   "MQTTClient", "MQTTDevicesAdapter", "Uplink", "AzureIoTHub", "HubClient", "Storage", "TestSupport", "DevTools"],
-                    exclude: ["Peers"]),
+        .testTarget(
+            name: "UplinkTests",
+            dependencies: ["Uplink", "Storage", "MQTTClient", "GatewayCore", "TestSupport", "DevTools"]),
+        .testTarget(
+            name: "AzureIoTHubTests",
+            dependencies: ["AzureIoTHub", "Uplink", "MQTTClient", "GatewayCore", .product(name: "Logging", package: "swift-log")]),
+        .testTarget(
+            name: "HubClientTests",
+            dependencies: ["HubClient", "Uplink", "MQTTClient", "GatewayCore", "ConfigSyntax", "TestSupport"]),
+        .testTarget(
+            name: "GatewayTests",
+            dependencies: [
+                "Gateway", "DeviceMaps", "GatewayCore", "Uplink", "AzureIoTHub", "MQTTClient", "Storage", "TestSupport",
+                .product(name: "Logging", package: "swift-log"),
+            ]),
+        .testTarget(
+            name: "IntegrationTests",
+            dependencies: [
+                "Gateway", "GatewayCore", "DeviceMaps", "MapReports", "ModbusAdapter", "CModbus", "DoorSimAdapter", "HueAdapter",
+                "MQTTClient", "MQTTDevicesAdapter", "Uplink", "AzureIoTHub", "HubClient", "Storage", "TestSupport", "DevTools",
+            ],
+            exclude: ["Peers"]),
     ] + plugins,
     swiftLanguageModes: [.v6]
 )
@@ -219,9 +261,10 @@ let package = Package(
 // internal unless marked `public import` (or `package import`) because a module's API shows
 // the imported module's types.
 for target in package.targets where target.type != .system {
-    target.swiftSettings = (target.swiftSettings ?? []) + [
-        .enableUpcomingFeature("ExistentialAny"),
-        .enableUpcomingFeature("MemberImportVisibility"),
-        .enableUpcomingFeature("InternalImportsByDefault"),
-    ]
+    target.swiftSettings =
+        (target.swiftSettings ?? []) + [
+            .enableUpcomingFeature("ExistentialAny"),
+            .enableUpcomingFeature("MemberImportVisibility"),
+            .enableUpcomingFeature("InternalImportsByDefault"),
+        ]
 }

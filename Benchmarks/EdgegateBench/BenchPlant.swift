@@ -3,8 +3,8 @@ import DevTools
 import DeviceMaps
 import Foundation
 import Logging
-import ModbusAdapter
 import MQTTClient
+import ModbusAdapter
 import Uplink
 
 /// What the daemon scenarios run against: a development PKI, a local mutual-TLS hub, one
@@ -26,9 +26,11 @@ struct BenchPlant {
     ///   - outbox: the gateway's outbox path (`:memory:` for none); by default a file in `work`.
     ///   - sync: the outbox's `sync` (`full` or `normal`).
     ///   - persistentHub: the hub keeps sessions across a restart (for outage scenarios).
-    static func start(devices: Int, registers: Int, poll: Duration, work: String, logger: Logger,
-                      outbox: String? = nil, sync: String = "full", persistentHub: Bool = false,
-                      step: (String) -> Void) async throws -> BenchPlant {
+    static func start(
+        devices: Int, registers: Int, poll: Duration, work: String, logger: Logger,
+        outbox: String? = nil, sync: String = "full", persistentHub: Bool = false,
+        step: (String) -> Void
+    ) async throws -> BenchPlant {
         let pki = try await DevPKI.create(in: "\(work)/certs", logger: logger)
         let hubPort = try freeLoopbackPort()
         var hubConfiguration = HubConfiguration(port: hubPort, pki: pki, runDirectory: "\(work)/hub")
@@ -62,25 +64,30 @@ struct BenchPlant {
         step("\(simulators.count) Modbus simulators (in this process), \(registers) holding registers each")
 
         let configPath = "\(work)/gateway.yaml"
-        try Scenario.gatewayYAML(mapPath: mapPath, hubPort: hubPort, ca: pki.caCert, cert: pki.gatewayCert,
-                                 key: pki.gatewayKey, outbox: outbox ?? "\(work)/var/outbox.sqlite", sync: sync)
-            .write(toFile: configPath, atomically: true, encoding: .utf8)
-        return BenchPlant(work: work, pki: pki, hub: hub, scenario: scenario, simulators: simulators,
-                          configPath: configPath, gatewayLog: "\(work)/gateway.log")
+        try Scenario.gatewayYAML(
+            mapPath: mapPath, hubPort: hubPort, ca: pki.caCert, cert: pki.gatewayCert,
+            key: pki.gatewayKey, outbox: outbox ?? "\(work)/var/outbox.sqlite", sync: sync
+        )
+        .write(toFile: configPath, atomically: true, encoding: .utf8)
+        return BenchPlant(
+            work: work, pki: pki, hub: hub, scenario: scenario, simulators: simulators,
+            configPath: configPath, gatewayLog: "\(work)/gateway.log")
     }
 
     /// The operator's connection options (operator certificate, verified hub); a session the
     /// hub keeps when `cleanSession` is off.
     func operatorOptions(_ suffix: String, cleanSession: Bool = true) -> MQTTOptions {
-        MQTTOptions(host: "127.0.0.1", port: hub.port, clientID: "operator-bench-\(suffix)",
-                    tls: MQTTTLS(caFile: pki.caCert, certFile: pki.operatorCert, keyFile: pki.operatorKey),
-                    cleanSession: cleanSession)
+        MQTTOptions(
+            host: "127.0.0.1", port: hub.port, clientID: "operator-bench-\(suffix)",
+            tls: MQTTTLS(caFile: pki.caCert, certFile: pki.operatorCert, keyFile: pki.operatorKey),
+            cleanSession: cleanSession)
     }
 
     /// Starts `edgegate run` as its own process, logging to `gatewayLog`.
     func spawnGateway(_ daemon: String, logLevel: String) throws -> ChildProcess {
-        let gateway = try ChildProcess.spawn(daemon, ["run", "--config", configPath, "--log-level", logLevel],
-                                             stdout: .file(gatewayLog), stderr: .file(gatewayLog, append: true))
+        let gateway = try ChildProcess.spawn(
+            daemon, ["run", "--config", configPath, "--log-level", logLevel],
+            stdout: .file(gatewayLog), stderr: .file(gatewayLog, append: true))
         Cleanup.shared.add(gateway)
         return gateway
     }
@@ -115,7 +122,8 @@ struct DaemonOptions: ParsableArguments {
     @Option(help: "The edgegate executable (default: the one next to this executable).")
     var edgegate: String?
 
-    @Option(help: "Log level of the daemon (its log goes to a file in the work folder); at info, the default in production, it writes one audit line per command.")
+    @Option(
+        help: "Log level of the daemon (its log goes to a file in the work folder); at info, the default in production, it writes one audit line per command.")
     var gatewayLogLevel = "info"
 
     @Flag(help: "Keep the temporary work folder (PKI, configuration, logs) instead of deleting it.")
@@ -128,8 +136,9 @@ struct DaemonOptions: ParsableArguments {
         let daemon = try locateDaemon(edgegate)
         let work = FileManager.default.temporaryDirectory.appendingPathComponent("edgegate-bench-\(UUID().uuidString.prefix(8))").path
         try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
-        let session = BenchSession(logger: logger, daemon: daemon, work: work, keep: keep,
-                                   signalSources: Cleanup.shared.installSignalHandlers())
+        let session = BenchSession(
+            logger: logger, daemon: daemon, work: work, keep: keep,
+            signalSources: Cleanup.shared.installSignalHandlers())
         benchStep("work folder \(work)\(keep ? " (kept)" : "")")
         return session
     }
@@ -159,8 +168,9 @@ func locateDaemon(_ given: String?) throws -> String {
     let me = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
     let candidate = me.deletingLastPathComponent().appendingPathComponent("edgegate").path
     guard FileManager.default.isExecutableFile(atPath: candidate) else {
-        throw BenchError("no edgegate executable next to this one (\(candidate)); build both: "
-                         + "swift build -c release --product edgegate && swift build -c release --product edgegate-bench")
+        throw BenchError(
+            "no edgegate executable next to this one (\(candidate)); build both: "
+                + "swift build -c release --product edgegate && swift build -c release --product edgegate-bench")
     }
     return candidate
 }

@@ -31,7 +31,8 @@ final class ResponseMailbox: Sendable {
         for await message in connection.messages where message.topic == topic {
             let now = ContinuousClock.now
             guard let node = try? JSONDecoder().decode(JSONValue.self, from: Data(message.payload)),
-                  case .object(let o) = node, case .string(let id)? = o["id"] else {
+                case .object(let o) = node, case .string(let id)? = o["id"]
+            else {
                 state.withLock { $0.unmatched += 1 }
                 continue
             }
@@ -80,7 +81,7 @@ final class ResponseMailbox: Sendable {
 
 /// The outcome of the command phase.
 struct CommandFigures: Sendable {
-    var roundTrips: [Double] = []   // ms, of commands that got any response
+    var roundTrips: [Double] = []  // ms, of commands that got any response
     var acknowledgements: [Double] = []  // ms, command publish → the hub's PUBACK to the operator
     var notOK: [String: Int] = [:]  // status (or "no response") → count
     var readBackMismatches = 0
@@ -89,12 +90,15 @@ struct CommandFigures: Sendable {
 
 enum CommandProbe {
     /// Sends `count` write commands one after another, each waiting for its response.
-    static func run(count: Int, scenario: Scenario, connection: MQTTConnection, mailbox: ResponseMailbox,
-                    topics: MQTTTopics, timeout: Duration) async -> CommandFigures {
+    static func run(
+        count: Int, scenario: Scenario, connection: MQTTConnection, mailbox: ResponseMailbox,
+        topics: MQTTTopics, timeout: Duration
+    ) async -> CommandFigures {
         var figures = CommandFigures()
         for i in 0..<count {
-            await sendOne(i, to: scenario.deviceID(i % scenario.devices), connection: connection, mailbox: mailbox,
-                          topics: topics, timeout: timeout, into: &figures)
+            await sendOne(
+                i, to: scenario.deviceID(i % scenario.devices), connection: connection, mailbox: mailbox,
+                topics: topics, timeout: timeout, into: &figures)
         }
         return figures
     }
@@ -108,11 +112,14 @@ enum CommandProbe {
 
     /// Publishes write command `i` to `device`, waits for its response and records the round
     /// trip, the publish → PUBACK time, and any status other than ok or wrong read-back.
-    static func sendOne(_ i: Int, to device: String, connection: MQTTConnection, mailbox: ResponseMailbox,
-                        topics: MQTTTopics, timeout: Duration, into figures: inout CommandFigures) async {
+    static func sendOne(
+        _ i: Int, to device: String, connection: MQTTConnection, mailbox: ResponseMailbox,
+        topics: MQTTTopics, timeout: Duration, into figures: inout CommandFigures
+    ) async {
         let value = value(i)
-        let command = Command(id: "bench-\(i)-\(UUID().uuidString.prefix(8).lowercased())", device: device,
-                              action: .write(["setpoint": .double(value)]))
+        let command = Command(
+            id: "bench-\(i)-\(UUID().uuidString.prefix(8).lowercased())", device: device,
+            action: .write(["setpoint": .double(value)]))
         let start = ContinuousClock.now
         do {
             try await connection.publish(topics.commands, payload: MQTTWire.command(command), qos: 1, retain: false)
@@ -136,7 +143,8 @@ enum CommandProbe {
         let readBack = response.values["setpoint"]?.number
         if readBack.map({ abs($0 - value) > 0.051 }) ?? true {
             figures.readBackMismatches += 1
-            figures.firstFailure = figures.firstFailure ?? "command \(command.id) to \(device): wrote \(value), read back \(String(describing: response.values["setpoint"]))"
+            figures.firstFailure =
+                figures.firstFailure ?? "command \(command.id) to \(device): wrote \(value), read back \(String(describing: response.values["setpoint"]))"
         }
     }
 }

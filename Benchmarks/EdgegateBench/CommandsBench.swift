@@ -60,8 +60,9 @@ struct CommandsBench: AsyncParsableCommand {
         let loadBefore = Machine.loadAverage
         let step = benchStep
 
-        let plant = try await BenchPlant.start(devices: devices, registers: registers, poll: .milliseconds(pollMs),
-                                               work: work, logger: logger, step: step)
+        let plant = try await BenchPlant.start(
+            devices: devices, registers: registers, poll: .milliseconds(pollMs),
+            work: work, logger: logger, step: step)
         let connection = try await MQTTConnection.connect(plant.operatorOptions("commands"), logger: logger)
         try await connection.subscribe(plant.topics.responses, qos: 1)
         let mailbox = ResponseMailbox()
@@ -82,8 +83,9 @@ struct CommandsBench: AsyncParsableCommand {
         for d in 0..<devices {
             while true {
                 var figures = CommandFigures()
-                await CommandProbe.sendOne(take(1).lowerBound, to: scenario.deviceID(d), connection: connection, mailbox: mailbox,
-                                           topics: plant.topics, timeout: .seconds(1), into: &figures)
+                await CommandProbe.sendOne(
+                    take(1).lowerBound, to: scenario.deviceID(d), connection: connection, mailbox: mailbox,
+                    topics: plant.topics, timeout: .seconds(1), into: &figures)
                 if figures.problems == 0 { break }
                 guard ContinuousClock.now - warmStart < .seconds(30), gateway.isRunning else {
                     let tail = EndToEndBench.tail(of: plant.gatewayLog)
@@ -100,8 +102,9 @@ struct CommandsBench: AsyncParsableCommand {
         let sequentialStart = ContinuousClock.now
         var sequential = CommandFigures()
         for i in take(commands) {
-            await CommandProbe.sendOne(i, to: scenario.deviceID(i % devices), connection: connection, mailbox: mailbox,
-                                       topics: plant.topics, timeout: timeout, into: &sequential)
+            await CommandProbe.sendOne(
+                i, to: scenario.deviceID(i % devices), connection: connection, mailbox: mailbox,
+                topics: plant.topics, timeout: timeout, into: &sequential)
         }
         let sequentialWall = (ContinuousClock.now - sequentialStart).seconds
         let g1 = ProcessSample.read(pid: gateway.pid)
@@ -127,8 +130,9 @@ struct CommandsBench: AsyncParsableCommand {
                     group.addTask {
                         var figures = CommandFigures()
                         for i in mine {
-                            await CommandProbe.sendOne(i, to: device, connection: connection, mailbox: mailbox,
-                                                       topics: plant.topics, timeout: timeout, into: &figures)
+                            await CommandProbe.sendOne(
+                                i, to: device, connection: connection, mailbox: mailbox,
+                                topics: plant.topics, timeout: timeout, into: &figures)
                         }
                         return figures
                     }
@@ -139,8 +143,10 @@ struct CommandsBench: AsyncParsableCommand {
             }
             let wall = (ContinuousClock.now - start).seconds
             let p1 = ProcessSample.read(pid: gateway.pid)
-            phases.append(Phase(perDevice: k, figures: figures, wall: wall,
-                                cpu: p0.flatMap { a in p1.map { ProcessSample.cpuPercent(from: a, to: $0) } }))
+            phases.append(
+                Phase(
+                    perDevice: k, figures: figures, wall: wall,
+                    cpu: p0.flatMap { a in p1.map { ProcessSample.cpuPercent(from: a, to: $0) } }))
         }
 
         let exitStatus = await gateway.stop(grace: .seconds(10))
@@ -151,27 +157,34 @@ struct CommandsBench: AsyncParsableCommand {
         var r = Report()
         r.line("### edgegate-bench commands, \(ISO8601DateFormatter().string(from: Date()))")
         r.line("")
-        r.line("Scenario: \(devices) devices (one simulator port each) × \(registers) holding registers polled every \(pollMs) ms; "
-               + "write commands of `setpoint` (int16, scale 0.1) with read-back; daemon log level \(daemonOptions.gatewayLogLevel).")
+        r.line(
+            "Scenario: \(devices) devices (one simulator port each) × \(registers) holding registers polled every \(pollMs) ms; "
+                + "write commands of `setpoint` (int16, scale 0.1) with read-back; daemon log level \(daemonOptions.gatewayLogLevel).")
         r.line("")
         r.line("| figure | value |")
         r.line("|---|---|")
         let trips = sequential.roundTrips.sorted()
-        r.row("one at a time: round trip p50 / p95 / p99 / max", "\(Report.ms(percentile(trips, 50))) / \(Report.ms(percentile(trips, 95))) / "
-              + "\(Report.ms(percentile(trips, 99))) / \(Report.ms(trips.last)) (\(trips.count) answered of \(commands), min \(Report.ms(trips.first)))")
+        r.row(
+            "one at a time: round trip p50 / p95 / p99 / max",
+            "\(Report.ms(percentile(trips, 50))) / \(Report.ms(percentile(trips, 95))) / "
+                + "\(Report.ms(percentile(trips, 99))) / \(Report.ms(trips.last)) (\(trips.count) answered of \(commands), min \(Report.ms(trips.first)))")
         let acks = sequential.acknowledgements.sorted()
         r.row("of which: publish → hub's PUBACK, p50 / p99", "\(Report.ms(percentile(acks, 50))) / \(Report.ms(percentile(acks, 99)))")
         r.row("one at a time: commands/s", Report.f(Double(trips.count) / sequentialWall, 0))
         if let g0, let g1 {
-            r.row("gateway CPU, one at a time", "\(Report.f(ProcessSample.cpuPercent(from: g0, to: g1), 1)) % of one core over \(Report.f(sequentialWall, 1)) s")
+            r.row(
+                "gateway CPU, one at a time", "\(Report.f(ProcessSample.cpuPercent(from: g0, to: g1), 1)) % of one core over \(Report.f(sequentialWall, 1)) s")
         }
         for phase in phases {
             let sorted = phase.figures.roundTrips.sorted()
             let senders = phase.perDevice * devices
-            r.row("\(senders) at once (\(phase.perDevice) per device): commands/s",
-                  "\(Report.f(Double(sorted.count) / phase.wall, 0)) (\(sorted.count) answered in \(Report.f(phase.wall, 2)) s)")
-            r.row("\(senders) at once: round trip p50 / p95 / p99 / max",
-                  "\(Report.ms(percentile(sorted, 50))) / \(Report.ms(percentile(sorted, 95))) / \(Report.ms(percentile(sorted, 99))) / \(Report.ms(sorted.last))")
+            r.row(
+                "\(senders) at once (\(phase.perDevice) per device): commands/s",
+                "\(Report.f(Double(sorted.count) / phase.wall, 0)) (\(sorted.count) answered in \(Report.f(phase.wall, 2)) s)")
+            r.row(
+                "\(senders) at once: round trip p50 / p95 / p99 / max",
+                "\(Report.ms(percentile(sorted, 50))) / \(Report.ms(percentile(sorted, 95))) / \(Report.ms(percentile(sorted, 99))) / \(Report.ms(sorted.last))"
+            )
             if let cpu = phase.cpu { r.row("gateway CPU, \(senders) at once", "\(Report.f(cpu, 1)) % of one core") }
         }
         let problems = ([sequential] + phases.map(\.figures)).map(\.problems).reduce(0, +)
@@ -184,9 +197,10 @@ struct CommandsBench: AsyncParsableCommand {
         if let first = ([sequential] + phases.map(\.figures)).compactMap(\.firstFailure).first { r.line("First command problem: \(first)"); r.line("") }
         if mailbox.unmatched > 0 { r.line("Unmatched responses: \(mailbox.unmatched)"); r.line("") }
         if !warnings.isEmpty { r.line("Daemon warnings/errors: \(warnings.count); first: `\(warnings[0])`"); r.line("") }
-        r.line("Machine: \(Machine.cores) cores (nproc), \(Machine.cpuModel), \(Machine.memoryTotal) RAM, Linux \(Machine.kernel); "
-               + "load average before the run \(loadBefore), after \(Machine.loadAverage); "
-               + "bench build: \(Machine.buildConfiguration); daemon: \(daemon)")
+        r.line(
+            "Machine: \(Machine.cores) cores (nproc), \(Machine.cpuModel), \(Machine.memoryTotal) RAM, Linux \(Machine.kernel); "
+                + "load average before the run \(loadBefore), after \(Machine.loadAverage); "
+                + "bench build: \(Machine.buildConfiguration); daemon: \(daemon)")
         print(r.text)
         if exitStatus != 0 || problems > 0 {
             throw ExitCode(1)

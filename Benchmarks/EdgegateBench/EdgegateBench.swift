@@ -1,11 +1,11 @@
 import ArgumentParser
 import DevTools
 import DeviceMaps
-import GatewayCore
-import ModbusAdapter
 import Foundation
+import GatewayCore
 import Logging
 import MQTTClient
+import ModbusAdapter
 import Synchronization
 import Uplink
 
@@ -123,7 +123,8 @@ struct EndToEndBench: AsyncParsableCommand {
             let tail = Self.tail(of: gatewayLog)
             _ = await gateway.stop()
             await plant.stop(connections: [telemetryConnection, commandConnection], consumers: consumers, hub: hub)
-            throw BenchError("no telemetry within 30 s of starting the gateway (exit status \(gateway.exitStatus.map(String.init) ?? "running")); its log ends:\n\(tail)")
+            throw BenchError(
+                "no telemetry within 30 s of starting the gateway (exit status \(gateway.exitStatus.map(String.init) ?? "running")); its log ends:\n\(tail)")
         }
         let firstTelemetry = (ContinuousClock.now - started).seconds
         step(String(format: "first telemetry %.2f s after spawn; warm-up %.0f s, window %.0f s", firstTelemetry, warmup, duration))
@@ -132,7 +133,8 @@ struct EndToEndBench: AsyncParsableCommand {
         try await Task.sleep(for: .milliseconds(Int(warmup * 1000)))
         let ids = (gateway: gateway.pid, hub: hub.process.pid, bench: getpid())
         guard let g0 = ProcessSample.read(pid: ids.gateway), let h0 = ProcessSample.read(pid: ids.hub),
-              let b0 = ProcessSample.read(pid: ids.bench) else {
+            let b0 = ProcessSample.read(pid: ids.bench)
+        else {
             throw BenchError("the gateway or the hub is gone (gateway exit status \(gateway.exitStatus.map(String.init) ?? "?"))")
         }
         let t0 = counter.snapshot
@@ -141,7 +143,8 @@ struct EndToEndBench: AsyncParsableCommand {
         let t1 = counter.snapshot
         counter.recordAges(false)
         guard let g1 = ProcessSample.read(pid: ids.gateway), let h1 = ProcessSample.read(pid: ids.hub),
-              let b1 = ProcessSample.read(pid: ids.bench) else {
+            let b1 = ProcessSample.read(pid: ids.bench)
+        else {
             throw BenchError("the gateway or the hub exited during the window")
         }
         let window = (g1.at - g0.at).seconds
@@ -150,8 +153,9 @@ struct EndToEndBench: AsyncParsableCommand {
         // Command round trips.
         let c0 = ProcessSample.read(pid: ids.gateway)
         let commandStart = ContinuousClock.now
-        let figures = await CommandProbe.run(count: commands, scenario: scenario, connection: commandConnection,
-                                             mailbox: mailbox, topics: topics, timeout: .milliseconds(Int(commandTimeout * 1000)))
+        let figures = await CommandProbe.run(
+            count: commands, scenario: scenario, connection: commandConnection,
+            mailbox: mailbox, topics: topics, timeout: .milliseconds(Int(commandTimeout * 1000)))
         let commandWall = (ContinuousClock.now - commandStart).seconds
         let c1 = ProcessSample.read(pid: ids.gateway)
         let tc = counter.snapshot
@@ -183,8 +187,9 @@ struct EndToEndBench: AsyncParsableCommand {
             let d0 = ProcessSample.read(pid: ids.gateway)
             let caughtUp = await counter.waitForDrain(timeout: .seconds(180)) { $0.caughtUp != nil }
             let d1 = ProcessSample.read(pid: ids.gateway)
-            outageFigures = OutageFigures(seconds: outage, before: o0, during: o1, online: d0, after: d1, restarted: restarted,
-                                          drain: counter.snapshot.drain, caughtUp: caughtUp, lastSeqBefore: lastBefore, outboxBytes: onDisk)
+            outageFigures = OutageFigures(
+                seconds: outage, before: o0, during: o1, online: d0, after: d1, restarted: restarted,
+                drain: counter.snapshot.drain, caughtUp: caughtUp, lastSeqBefore: lastBefore, outboxBytes: onDisk)
         }
 
         // Shutdown: SIGTERM, the daemon drains and says goodbye.
@@ -201,38 +206,55 @@ struct EndToEndBench: AsyncParsableCommand {
         var r = Report()
         r.line("### edgegate-bench, \(ISO8601DateFormatter().string(from: Date()))")
         r.line("")
-        r.line("Scenario: \(devices) devices × \(registers) holding registers, poll \(pollMs) ms (one simulator port per device), "
-               + "warm-up \(Report.f(warmup, 0)) s, window \(Report.f(window, 1)) s, \(commands) commands; "
-               + "outbox \(outbox == "memory" ? "in memory (`:memory:`)" : "file, sync \(sync)")"
-               + (outage > 0 ? ", then a \(Report.f(outage, 0)) s hub outage." : "."))
+        r.line(
+            "Scenario: \(devices) devices × \(registers) holding registers, poll \(pollMs) ms (one simulator port per device), "
+                + "warm-up \(Report.f(warmup, 0)) s, window \(Report.f(window, 1)) s, \(commands) commands; "
+                + "outbox \(outbox == "memory" ? "in memory (`:memory:`)" : "file, sync \(sync)")"
+                + (outage > 0 ? ", then a \(Report.f(outage, 0)) s hub outage." : "."))
         r.line("")
         r.line("| figure | value |")
         r.line("|---|---|")
         let delivered = Double(t1.readings - t0.readings) / window
         let messages = t1.messages - t0.messages
-        r.row("readings/s delivered to the operator", "\(Report.f(delivered, 0)) (expected \(Report.f(scenario.expectedReadingsPerSecond, 0)); "
-              + "\(Report.f(delivered / scenario.expectedReadingsPerSecond * 100, 1)) %)")
-        r.row("readings in the window", "\(t1.readings - t0.readings), in \(messages) telemetry messages "
-              + "(\(Report.f(Double(messages) / window, 1))/s, \(messages > 0 ? Report.f(Double(t1.readings - t0.readings) / Double(messages), 0) : "–") readings each)")
+        r.row(
+            "readings/s delivered to the operator",
+            "\(Report.f(delivered, 0)) (expected \(Report.f(scenario.expectedReadingsPerSecond, 0)); "
+                + "\(Report.f(delivered / scenario.expectedReadingsPerSecond * 100, 1)) %)")
+        r.row(
+            "readings in the window",
+            "\(t1.readings - t0.readings), in \(messages) telemetry messages "
+                + "(\(Report.f(Double(messages) / window, 1))/s, \(messages > 0 ? Report.f(Double(t1.readings - t0.readings) / Double(messages), 0) : "–") readings each)"
+        )
         r.row("bad-quality readings (whole run)", "\(final.badReadings)")
         let ages = t1.ages.sorted()
         r.row("age of a message's oldest reading at arrival, p50 / p99", "\(Report.ms(percentile(ages, 50))) / \(Report.ms(percentile(ages, 99)))")
-        r.row("telemetry seq (whole run)", "\(final.firstSeq.map(String.init) ?? "–")…\(final.lastSeq.map(String.init) ?? "–"), "
-              + "\(final.gaps) gaps (\(final.missingSeqs) seqs missing), \(final.duplicates) duplicates")
+        r.row(
+            "telemetry seq (whole run)",
+            "\(final.firstSeq.map(String.init) ?? "–")…\(final.lastSeq.map(String.init) ?? "–"), "
+                + "\(final.gaps) gaps (\(final.missingSeqs) seqs missing), \(final.duplicates) duplicates")
         r.row("gateway CPU in the window", "\(Report.f(ProcessSample.cpuPercent(from: g0, to: g1), 1)) % of one core")
-        r.row("gateway peak RSS (VmHWM)", "\(Report.mib(g1.peakRSSKiB)) after the window, \(Report.mib(c1?.peakRSSKiB ?? 0)) after the commands (VmRSS \(Report.mib(c1?.rssKiB ?? 0)), \(c1?.threads ?? 0) threads)")
+        r.row(
+            "gateway peak RSS (VmHWM)",
+            "\(Report.mib(g1.peakRSSKiB)) after the window, \(Report.mib(c1?.peakRSSKiB ?? 0)) after the commands (VmRSS \(Report.mib(c1?.rssKiB ?? 0)), \(c1?.threads ?? 0) threads)"
+        )
         r.row("hub (mosquitto) CPU in the window", "\(Report.f(ProcessSample.cpuPercent(from: h0, to: h1), 1)) % of one core")
         r.row("bench process CPU in the window (10 simulators + operator)", "\(Report.f(ProcessSample.cpuPercent(from: b0, to: b1), 1)) % of one core")
         let trips = figures.roundTrips.sorted()
-        r.row("command round trip p50 / p99 / max", "\(Report.ms(percentile(trips, 50))) / \(Report.ms(percentile(trips, 99))) / \(Report.ms(trips.last)) "
-              + "(\(trips.count) answered of \(commands), min \(Report.ms(trips.first)))")
+        r.row(
+            "command round trip p50 / p99 / max",
+            "\(Report.ms(percentile(trips, 50))) / \(Report.ms(percentile(trips, 99))) / \(Report.ms(trips.last)) "
+                + "(\(trips.count) answered of \(commands), min \(Report.ms(trips.first)))")
         let acks = figures.acknowledgements.sorted()
         r.row("of which: command publish → hub's PUBACK, p50 / p99", "\(Report.ms(percentile(acks, 50))) / \(Report.ms(percentile(acks, 99)))")
         let notOK = figures.notOK.values.reduce(0, +)
-        r.row("commands not ok", notOK == 0 ? "0" : "\(notOK): " + figures.notOK.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
+        r.row(
+            "commands not ok",
+            notOK == 0 ? "0" : "\(notOK): " + figures.notOK.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
         r.row("read-back mismatches", "\(figures.readBackMismatches)")
         if let c0, let c1 {
-            r.row("gateway CPU during the commands", "\(Report.f(ProcessSample.cpuPercent(from: c0, to: c1), 1)) % of one core over \(Report.f(commandWall, 1)) s")
+            r.row(
+                "gateway CPU during the commands", "\(Report.f(ProcessSample.cpuPercent(from: c0, to: c1), 1)) % of one core over \(Report.f(commandWall, 1)) s"
+            )
         }
         r.row("readings/s during the commands", Report.f(Double(tc.readings - t1.readings) / commandWall, 0))
         if let o = outageFigures { o.report(into: &r) }
@@ -246,9 +268,10 @@ struct EndToEndBench: AsyncParsableCommand {
             r.line("Daemon warnings/errors: \(warnings.count); first: `\(warnings[0])`")
             r.line("")
         }
-        r.line("Machine: \(Machine.cores) cores (nproc), \(Machine.cpuModel), \(Machine.memoryTotal) RAM, Linux \(Machine.kernel); "
-               + "load average before the run \(loadBefore), after \(Machine.loadAverage); "
-               + "bench build: \(Machine.buildConfiguration); daemon: \(daemon)")
+        r.line(
+            "Machine: \(Machine.cores) cores (nproc), \(Machine.cpuModel), \(Machine.memoryTotal) RAM, Linux \(Machine.kernel); "
+                + "load average before the run \(loadBefore), after \(Machine.loadAverage); "
+                + "bench build: \(Machine.buildConfiguration); daemon: \(daemon)")
         print(r.text)
         if gateway.exitStatus != 0 || notOK > 0 || outageFigures.map({ !$0.caughtUp }) == true {
             throw ExitCode(1)

@@ -104,8 +104,10 @@ struct PipelineBench: ParsableCommand {
                     readings.reserveCapacity(points)
                     for i in 0..<points {
                         raw &+= 7
-                        readings.append(Reading(device: device, point: pointNames[i], value: .double(Double(Int16(truncatingIfNeeded: raw)) * 0.1),
-                                                unit: units[i], quality: .good, timestamp: time))
+                        readings.append(
+                            Reading(
+                                device: device, point: pointNames[i], value: .double(Double(Int16(truncatingIfNeeded: raw)) * 0.1),
+                                unit: units[i], quality: .good, timestamp: time))
                     }
                     queue.append(filter.filter(readings))
                 }
@@ -126,8 +128,9 @@ struct PipelineBench: ParsableCommand {
         var r = Report()
         r.line("| outbox | threads | readings | wall | readings/s | CPU | µs CPU per reading |")
         r.line("|---|---|---|---|---|---|---|")
-        r.line("| \(outbox)\(outbox == "file" ? ", sync \(sync)" : "") | \(threads) | \(readings) | \(Report.f(wall, 2)) s | "
-               + "\(Report.f(Double(readings) / wall, 0)) | \(Report.f(cpu, 2)) s | \(Report.f(cpu / Double(readings) * 1e6, 3)) |")
+        r.line(
+            "| \(outbox)\(outbox == "file" ? ", sync \(sync)" : "") | \(threads) | \(readings) | \(Report.f(wall, 2)) s | "
+                + "\(Report.f(Double(readings) / wall, 0)) | \(Report.f(cpu, 2)) s | \(Report.f(cpu / Double(readings) * 1e6, 3)) |")
         r.line("")
         r.line("Machine: \(Machine.cores) cores (nproc), \(Machine.cpuModel); load average after \(Machine.loadAverage); build: \(Machine.buildConfiguration)")
         print(r.text)

@@ -1,6 +1,6 @@
 import ArgumentParser
-import DeviceMaps
 import DevTools
+import DeviceMaps
 import Foundation
 import GatewayCore
 import Logging
@@ -43,29 +43,37 @@ struct PlanBench: AsyncParsableCommand {
         var r = Report()
         r.line("### edgegate-bench plan, \(ISO8601DateFormatter().string(from: Date()))")
         r.line("")
-        r.line("Scenario: \(devices) devices × \(registers) holding registers (uint16/int16 points) behind one simulator port "
-               + "(one connection, unit ids 1…\(devices)), poll \(pollMs) ms, \(cycles) measured cycles per plan after one of warm-up.")
+        r.line(
+            "Scenario: \(devices) devices × \(registers) holding registers (uint16/int16 points) behind one simulator port "
+                + "(one connection, unit ids 1…\(devices)), poll \(pollMs) ms, \(cycles) measured cycles per plan after one of warm-up.")
         r.line("")
         r.line("| plan | requests per cycle | poll cycle time p50 / max | readings per cycle |")
         r.line("|---|---|---|---|")
-        for (name, gap, cap) in [("merged (max_gap 10, max_registers_per_request 125)", 10, 125),
-                                 ("one request per point (max_gap 0, max_registers_per_request 1)", 0, 1)] {
+        for (name, gap, cap) in [
+            ("merged (max_gap 10, max_registers_per_request 125)", 10, 125),
+            ("one request per point (max_gap 0, max_registers_per_request 1)", 0, 1),
+        ] {
             let figures = try await measure(maxGap: gap, maxRegisters: cap, logger: logger)
             benchStep("\(name): \(Report.f(figures.requestsPerCycle, 1)) requests per cycle")
-            r.row(name, "\(Report.f(figures.requestsPerCycle, 1)) | \(Report.ms(percentile(figures.cycleMilliseconds, 50))) / "
-                  + "\(Report.ms(figures.cycleMilliseconds.last)) | \(figures.readingsPerCycle)")
+            r.row(
+                name,
+                "\(Report.f(figures.requestsPerCycle, 1)) | \(Report.ms(percentile(figures.cycleMilliseconds, 50))) / "
+                    + "\(Report.ms(figures.cycleMilliseconds.last)) | \(figures.readingsPerCycle)")
         }
         r.line("")
-        r.line("A cycle is one poll of every device; its time runs from the first device's batch of readings to the "
-               + "last one's, × \(devices)/\(devices - 1) for the first device's own poll. A cycle longer than the poll "
-               + "period (\(pollMs) ms) skips the next period's slot: raise --poll-ms to measure it.")
+        r.line(
+            "A cycle is one poll of every device; its time runs from the first device's batch of readings to the "
+                + "last one's, × \(devices)/\(devices - 1) for the first device's own poll. A cycle longer than the poll "
+                + "period (\(pollMs) ms) skips the next period's slot: raise --poll-ms to measure it.")
         r.line("")
         let decode = Self.decodeThroughput(count: decodes)
-        r.line("Decode throughput (`RegisterCodec.decode`, a mix of int16 with scale, uint32, float32 little word order, "
-               + "float64, string[8] and a register bit): \(Report.f(decode / 1e6, 2)) million points/s over \(decodes) points.")
+        r.line(
+            "Decode throughput (`RegisterCodec.decode`, a mix of int16 with scale, uint32, float32 little word order, "
+                + "float64, string[8] and a register bit): \(Report.f(decode / 1e6, 2)) million points/s over \(decodes) points.")
         r.line("")
-        r.line("Machine: \(Machine.cores) cores (nproc), \(Machine.cpuModel), Linux \(Machine.kernel); "
-               + "load average before the run \(loadBefore), after \(Machine.loadAverage); build: \(Machine.buildConfiguration)")
+        r.line(
+            "Machine: \(Machine.cores) cores (nproc), \(Machine.cpuModel), Linux \(Machine.kernel); "
+                + "load average before the run \(loadBefore), after \(Machine.loadAverage); build: \(Machine.buildConfiguration)")
         print(r.text)
     }
 
@@ -89,9 +97,10 @@ struct PlanBench: AsyncParsableCommand {
             ]
             for i in 0..<registers {
                 let address = (k - 1) * registers + i
-                lines.append(i % 2 == 0
-                             ? "      r\(i): { table: holding, address: \(address), type: int16, scale: 0.1 }"
-                             : "      r\(i): { table: holding, address: \(address), type: uint16 }")
+                lines.append(
+                    i % 2 == 0
+                        ? "      r\(i): { table: holding, address: \(address), type: int16, scale: 0.1 }"
+                        : "      r\(i): { table: holding, address: \(address), type: uint16 }")
             }
         }
         let (map, diagnostics) = DeviceMapLoader.modbus.parse(yaml: lines.joined(separator: "\n"), file: "plan-bench.yaml")
@@ -129,16 +138,18 @@ struct PlanBench: AsyncParsableCommand {
         let requestsPerPoll = Double(after.requests - start.requests) / Double(max(1, after.polls - start.polls))
         let spans = arrivals.cycleSpans().dropFirst().prefix(cycles)
         let scale = Double(devices) / Double(devices - 1)
-        return Figures(requestsPerCycle: requestsPerPoll * Double(devices),
-                       cycleMilliseconds: spans.map { $0 * scale * 1000 }.sorted(),
-                       readingsPerCycle: arrivals.readingsPerCycle)
+        return Figures(
+            requestsPerCycle: requestsPerPoll * Double(devices),
+            cycleMilliseconds: spans.map { $0 * scale * 1000 }.sorted(),
+            readingsPerCycle: arrivals.readingsPerCycle)
     }
 
     /// Points decoded per second by `RegisterCodec.decode`.
     static func decodeThroughput(count: Int) -> Double {
         func point(_ type: ModbusDataType, wordOrder: ByteOrder = .big, length: Int = 0, bit: Int? = nil, scale: Double = 1) -> PointDefinition {
-            PointDefinition(name: "p", address: ModbusAddress(table: .holding, offset: 0, type: type, wordOrder: wordOrder, length: length, bit: bit),
-                            scale: scale)
+            PointDefinition(
+                name: "p", address: ModbusAddress(table: .holding, offset: 0, type: type, wordOrder: wordOrder, length: length, bit: bit),
+                scale: scale)
         }
         let samples: [(PointDefinition, [UInt16])] = [
             (point(.int16, scale: 0.1), [215]),

@@ -20,7 +20,8 @@ struct ProcessSample: Sendable {
     /// Reads /proc/PID/stat and /proc/PID/status; nil when the process is gone.
     static func read(pid: pid_t) -> ProcessSample? {
         guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-              let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return nil }
+            let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)
+        else { return nil }
         // The command name (field 2) may contain spaces and parentheses: split after the last ')'.
         guard let close = stat.lastIndex(of: ")") else { return nil }
         let fields = stat[stat.index(after: close)...].split(separator: " ")
@@ -33,8 +34,9 @@ struct ProcessSample: Sendable {
             }
             return 0
         }
-        return ProcessSample(cpuSeconds: (utime + stime) / ticks, peakRSSKiB: kib("VmHWM"), rssKiB: kib("VmRSS"),
-                             threads: kib("Threads"), at: .now)
+        return ProcessSample(
+            cpuSeconds: (utime + stime) / ticks, peakRSSKiB: kib("VmHWM"), rssKiB: kib("VmRSS"),
+            threads: kib("Threads"), at: .now)
     }
 
     /// CPU use between two samples, in percent of one core.
@@ -66,8 +68,9 @@ enum Machine {
 
     static var memoryTotal: String {
         guard let info = try? String(contentsOfFile: "/proc/meminfo", encoding: .utf8),
-              let line = info.split(separator: "\n").first(where: { $0.hasPrefix("MemTotal:") }),
-              let kib = Double(line.split(separator: " ").dropFirst().first ?? "") else { return "unknown" }
+            let line = info.split(separator: "\n").first(where: { $0.hasPrefix("MemTotal:") }),
+            let kib = Double(line.split(separator: " ").dropFirst().first ?? "")
+        else { return "unknown" }
         return String(format: "%.1f GiB", kib / 1_048_576)
     }
 

@@ -109,8 +109,9 @@ final class TelemetryCounter: Sendable {
         let seq = Self.integer(after: Self.seqMarker, in: payload)
         var age: Double?
         if let range = Self.range(after: Self.tsMarker, in: payload),
-           let end = payload[range.lowerBound...].firstIndex(of: UInt8(ascii: "\"")),
-           let ts = Timestamp.parse(String(decoding: payload[range.lowerBound..<end], as: UTF8.self)) {
+            let end = payload[range.lowerBound...].firstIndex(of: UInt8(ascii: "\"")),
+            let ts = Timestamp.parse(String(decoding: payload[range.lowerBound..<end], as: UTF8.self))
+        {
             age = Date().timeIntervalSince(ts) * 1000
         }
         state.withLock { s in

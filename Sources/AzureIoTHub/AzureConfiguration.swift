@@ -43,15 +43,17 @@ public struct AzureIoTHubSettings: UplinkProfileSettings, Hashable {
         case .x509:
             credential = .x509
         case .sas(let keyFile, let ttl):
-            credential = .sas(key: { () throws(AzureIoTHub.CredentialError) -> String in
-                switch DeviceKeyFile.read(keyFile) {
-                case .key(let key): return key
-                case .problem(let problem): throw .keyFile(problem)
-                }
-            }, ttl: ttl)
+            credential = .sas(
+                key: { () throws(AzureIoTHub.CredentialError) -> String in
+                    switch DeviceKeyFile.read(keyFile) {
+                    case .key(let key): return key
+                    case .problem(let problem): throw .keyFile(problem)
+                    }
+                }, ttl: ttl)
         }
-        return AzureIoTHubProfile(hub: hub, deviceID: deviceID, gatewayID: link.gatewayID,
-                                  authentication: credential, logger: logger, now: now)
+        return AzureIoTHubProfile(
+            hub: hub, deviceID: deviceID, gatewayID: link.gatewayID,
+            authentication: credential, logger: logger, now: now)
     }
 }
 
@@ -131,18 +133,21 @@ extension AzureIoTHubProfile {
 
         let hub = u.name("hub", required: true, hint: "the IoT hub's host name, e.g. myhub.azure-devices.net")
         if let hub, let node = u.value("hub"),
-           hub.contains(where: { !($0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == ".")) }) {
-            u.error("hub '\(hub)' is not a host name", at: node,
-                    hint: "write the host name only, e.g. myhub.azure-devices.net; to connect elsewhere, such as a test hub, set `url`")
+            hub.contains(where: { !($0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == ".")) })
+        {
+            u.error(
+                "hub '\(hub)' is not a host name", at: node,
+                hint: "write the host name only, e.g. myhub.azure-devices.net; to connect elsewhere, such as a test hub, set `url`")
         }
 
         var deviceID = section.gatewayID
         if let id = u.name("device_id") { deviceID = id }
         if let id = deviceID, let problem = Self.deviceIDProblem(id) {
             // Without device_id the gateway id stands in: point at what to add then.
-            u.error(u.has("device_id") ? "device_id '\(id)' \(problem)" : "the gateway id '\(id)' cannot be the device id: it \(problem)",
-                    at: u.entry("device_id")?.value ?? u.entry("profile")?.value ?? u.node,
-                    hint: u.has("device_id") ? nil : "set device_id to the id registered in the hub")
+            u.error(
+                u.has("device_id") ? "device_id '\(id)' \(problem)" : "the gateway id '\(id)' cannot be the device id: it \(problem)",
+                at: u.entry("device_id")?.value ?? u.entry("profile")?.value ?? u.node,
+                hint: u.has("device_id") ? nil : "set device_id to the id registered in the hub")
         }
 
         var host = hub ?? "", port = 8883
@@ -164,8 +169,9 @@ extension AzureIoTHubProfile {
             tlsMapping = t
             tls = section.tls(t, caRequired: true)
         } else if !u.has("tls") {
-            u.error("profile \(profile) needs `tls: { ca: ... }`", at: u.value("profile") ?? u.node,
-                    hint: "the root CA of the hub's certificate: DigiCert Global Root G2 for IoT Hub, see docs/operations.md")
+            u.error(
+                "profile \(profile) needs `tls: { ca: ... }`", at: u.value("profile") ?? u.node,
+                hint: "the root CA of the hub's certificate: DigiCert Global Root G2 for IoT Hub, see docs/operations.md")
         }
 
         let authentication = parseAuthentication(section, tls: tlsMapping)
@@ -173,8 +179,9 @@ extension AzureIoTHubProfile {
             return nil
         }
         let options = MQTTOptions(host: host, port: port, clientID: deviceID, tls: tls, keepAlive: section.seconds(keepAlive))
-        return UplinkConfiguration(link: MQTTUplinkConfiguration(gatewayID: gatewayID, connection: options),
-                                   profile: AzureIoTHubSettings(hub: hub, deviceID: deviceID, authentication: authentication))
+        return UplinkConfiguration(
+            link: MQTTUplinkConfiguration(gatewayID: gatewayID, connection: options),
+            profile: AzureIoTHubSettings(hub: hub, deviceID: deviceID, authentication: authentication))
     }
 
     /// `auth` with `key_file` and `sas_ttl` (SAS) or `tls.cert` and `tls.key` (X.509).
@@ -185,8 +192,9 @@ extension AzureIoTHubProfile {
         switch kind {
         case .sas?:
             if let e = certificate {
-                tls!.error("a client certificate is not used with `auth: sas`", at: e.keyNode,
-                           hint: "remove tls.cert and tls.key, or use `auth: x509`")
+                tls!.error(
+                    "a client certificate is not used with `auth: sas`", at: e.keyNode,
+                    hint: "remove tls.cert and tls.key, or use `auth: x509`")
             }
             var ttl = AzureIoTHubSettings.defaultSASTTL
             if let t = u.duration("sas_ttl"), let node = u.value("sas_ttl") {
@@ -194,8 +202,9 @@ extension AzureIoTHubProfile {
                 if range.contains(t) { ttl = t } else { u.error("sas_ttl must be between 1m and 24h", at: node) }
             }
             guard u.has("key_file") else {
-                u.error("`auth: sas` needs key_file", at: u.value("auth")!,
-                        hint: "the file that holds the device's base64 key; never the key itself")
+                u.error(
+                    "`auth: sas` needs key_file", at: u.value("auth")!,
+                    hint: "the file that holds the device's base64 key; never the key itself")
                 return nil
             }
             guard let file = u.name("key_file"), let node = u.entry("key_file")?.value else { return nil }
@@ -205,8 +214,9 @@ extension AzureIoTHubProfile {
                 return nil
             }
             if let mode = DeviceKeyFile.sharedMode(resolved) {
-                u.warning("the device key file '\(resolved)' can be read by other users (mode \(String(mode, radix: 8)))", at: node,
-                          hint: "chmod 600 \(resolved)")
+                u.warning(
+                    "the device key file '\(resolved)' can be read by other users (mode \(String(mode, radix: 8)))", at: node,
+                    hint: "chmod 600 \(resolved)")
             }
             return .sas(keyFile: resolved, ttl: ttl)
         case .x509?:
@@ -214,8 +224,9 @@ extension AzureIoTHubProfile {
                 if let e = u.entry(key) { u.error("'\(key)' is not used with `auth: x509`", at: e.keyNode, hint: "remove it, or use `auth: sas`") }
             }
             if certificate == nil {
-                u.error("`auth: x509` needs tls.cert and tls.key", at: u.value("auth")!,
-                        hint: "the device's certificate and key; IoT Hub matches its CN with the device id")
+                u.error(
+                    "`auth: x509` needs tls.cert and tls.key", at: u.value("auth")!,
+                    hint: "the device's certificate and key; IoT Hub matches its CN with the device id")
                 return nil
             }
             return .x509

@@ -59,8 +59,10 @@ public final class AzureIoTHubProfile: UplinkProfile {
     /// Creates the profile.
     /// - Parameters:
     ///   - now: the wall clock that SAS token expiries are counted from (tests pin it).
-    public init(hub: String, deviceID: String, gatewayID: String, authentication: Authentication,
-                logger: Logger, now: @escaping @Sendable () -> Date = { Date() }) {
+    public init(
+        hub: String, deviceID: String, gatewayID: String, authentication: Authentication,
+        logger: Logger, now: @escaping @Sendable () -> Date = { Date() }
+    ) {
         self.hub = hub
         self.deviceID = deviceID
         self.gatewayID = gatewayID
@@ -105,9 +107,10 @@ public final class AzureIoTHubProfile: UplinkProfile {
         options.username = AzureIoTHub.userName(hub: hub, deviceID: deviceID)
         options.password = nil
         // IoT Hub forwards a will on the events topic as a D2C message (it retains nothing).
-        options.will = MQTTMessage(topic: eventTopic(type: "status"),
-                                payload: MQTTWire.will(gateway: gatewayID),
-                                qos: 1, retain: false)
+        options.will = MQTTMessage(
+            topic: eventTopic(type: "status"),
+            payload: MQTTWire.will(gateway: gatewayID),
+            qos: 1, retain: false)
         switch authentication {
         case .x509:
             return UplinkConnectionPlan(options: options)
@@ -115,8 +118,9 @@ public final class AzureIoTHubProfile: UplinkProfile {
             let lifetime = UInt64(max(1, ttl.components.seconds))
             let expiry = UInt64(now().timeIntervalSince1970.rounded(.down)) + lifetime
             options.password = try AzureIoTHub.sasToken(hub: hub, deviceID: deviceID, key: try key(), expiry: expiry)
-            return UplinkConnectionPlan(options: options, renewAfter: .seconds(lifetime) * Self.renewalFraction,
-                                        expiry: Date(timeIntervalSince1970: TimeInterval(expiry)), credential: "SAS token")
+            return UplinkConnectionPlan(
+                options: options, renewAfter: .seconds(lifetime) * Self.renewalFraction,
+                expiry: Date(timeIntervalSince1970: TimeInterval(expiry)), credential: "SAS token")
         }
     }
 
@@ -143,11 +147,13 @@ public final class AzureIoTHubProfile: UplinkProfile {
             if full.count <= Self.maxPayloadBytes {
                 try await connection.publish(MQTTMessage(topic: eventTopic(type: "inventory"), payload: full))
             } else {
-                logger.error("device inventory too large for one IoT Hub message: the twin lists device ids only",
-                             metadata: ["bytes": "\(full.count)", "limit": "\(Self.maxPayloadBytes)"])
+                logger.error(
+                    "device inventory too large for one IoT Hub message: the twin lists device ids only",
+                    metadata: ["bytes": "\(full.count)", "limit": "\(Self.maxPayloadBytes)"])
             }
-            logger.warning("device inventory too large for the twin: reported in short, sent in full as an event",
-                           metadata: ["devices": "\(devices.count)"])
+            logger.warning(
+                "device inventory too large for the twin: reported in short, sent in full as an event",
+                metadata: ["devices": "\(devices.count)"])
         }
         try await connection.publish(twinPatch(patch, what: "inventory"))
     }
@@ -159,10 +165,14 @@ public final class AzureIoTHubProfile: UplinkProfile {
 
     private func publishStatus(online: Bool, reason: String?, on connection: MQTTConnection) async throws(MQTTError) {
         let date = Date()
-        try await connection.publish(MQTTMessage(topic: eventTopic(type: "status"),
-                                                   payload: MQTTWire.status(gateway: gatewayID, online: online, reason: reason, at: date)))
-        try await connection.publish(twinPatch(AzureIoTHub.statusPatch(gateway: gatewayID, online: online, reason: reason, at: date),
-                                               what: "status"))
+        try await connection.publish(
+            MQTTMessage(
+                topic: eventTopic(type: "status"),
+                payload: MQTTWire.status(gateway: gatewayID, online: online, reason: reason, at: date)))
+        try await connection.publish(
+            twinPatch(
+                AzureIoTHub.statusPatch(gateway: gatewayID, online: online, reason: reason, at: date),
+                what: "status"))
     }
 
     /// A PATCH of the reported properties with a new request id, remembered until answered.
@@ -189,8 +199,9 @@ public final class AzureIoTHubProfile: UplinkProfile {
             let command = AzureIoTHub.methodCommand(name: call.name, payload: message.payload)
             let rid = call.requestID
             return IncomingCommand(command: command) { result, busy in
-                MQTTMessage(topic: AzureIoTHub.Topics.methodResponse(status: AzureIoTHub.methodStatus(result.status, busy: busy), requestID: rid),
-                              payload: MQTTWire.response(result))
+                MQTTMessage(
+                    topic: AzureIoTHub.Topics.methodResponse(status: AzureIoTHub.methodStatus(result.status, busy: busy), requestID: rid),
+                    payload: MQTTWire.response(result))
             }
         }
         if let properties = topics.cloudToDeviceProperties(topic) {
@@ -220,8 +231,11 @@ public final class AzureIoTHubProfile: UplinkProfile {
             logger.debug("twin reported properties updated", metadata: ["what": "\(what ?? "?")", "rid": "\(answer.requestID)"])
         } else {
             let body = String(decoding: message.payload.prefix(300), as: UTF8.self)
-            logger.error("IoT Hub refused a twin update", metadata: [
-                "what": "\(what ?? "unknown request")", "status": "\(answer.status)", "rid": "\(answer.requestID)", "answer": "\(body)"])
+            logger.error(
+                "IoT Hub refused a twin update",
+                metadata: [
+                    "what": "\(what ?? "unknown request")", "status": "\(answer.status)", "rid": "\(answer.requestID)", "answer": "\(body)",
+                ])
         }
     }
 }
@@ -289,8 +303,10 @@ extension AzureIoTHub {
     /// of `device`, `args` and optionally `id`, `expires_at` or `ttl_ms`. A call without an
     /// id gets a fresh one, so that every call is answered and none is mistaken for a
     /// duplicate of another.
-    static func methodCommand(name: String, payload: [UInt8], now: Date = Date(),
-                              newID: () -> String = { UUID().uuidString.lowercased() }) -> Result<Command, CommandDecodingError> {
+    static func methodCommand(
+        name: String, payload: [UInt8], now: Date = Date(),
+        newID: () -> String = { UUID().uuidString.lowercased() }
+    ) -> Result<Command, CommandDecodingError> {
         let generated = newID()
         func reject(_ message: String, id: String? = nil) -> Result<Command, CommandDecodingError> {
             .failure(CommandDecodingError(id: id ?? generated, message: message))
@@ -304,8 +320,9 @@ extension AzureIoTHub {
         if fields["id"] == nil { fields["id"] = .string(generated) }
         if name != "command" {
             if let key = ["command", "write"].first(where: { fields[$0] != nil }) {
-                return reject("method '\(name)' names the command itself: '\(key)' goes with method 'command' only",
-                              id: fields["id"].flatMap { if case .string(let s) = $0 { s } else { nil } })
+                return reject(
+                    "method '\(name)' names the command itself: '\(key)' goes with method 'command' only",
+                    id: fields["id"].flatMap { if case .string(let s) = $0 { s } else { nil } })
             }
             fields["command"] = .string(name)
         }
@@ -321,7 +338,8 @@ extension AzureIoTHub {
     static func cloudToDeviceCommand(payload: [UInt8], messageID: String?, now: Date = Date()) -> Result<Command, CommandDecodingError> {
         let decoded: Result<Command, CommandDecodingError>
         if let root = try? JSONDecoder().decode(JSONValue.self, from: Data(payload)),
-           case .object(var fields) = root, fields["id"] == nil, let messageID, !messageID.isEmpty {
+            case .object(var fields) = root, fields["id"] == nil, let messageID, !messageID.isEmpty
+        {
             fields["id"] = .string(messageID)
             decoded = MQTTWire.decodeCommand(.object(fields), now: now)
         } else {
@@ -365,8 +383,10 @@ extension AzureIoTHub {
     /// `{"inventory":{"complete":true,"gateway","ts","devices":[...]}}` — the `mqtt` profile's
     /// inventory, or, when that exceeds `limit` bytes, as many devices as fit with their id
     /// and protocol only and `complete: false`. Every key is always written (a PATCH merges).
-    static func inventoryPatch(gateway: String, devices: [DeviceDescriptor], limit: Int,
-                               at date: Date = Date()) -> (payload: [UInt8], complete: Bool) {
+    static func inventoryPatch(
+        gateway: String, devices: [DeviceDescriptor], limit: Int,
+        at date: Date = Date()
+    ) -> (payload: [UInt8], complete: Bool) {
         let full = MQTTWire.inventory(gateway: gateway, devices: devices, at: date)
         if full.count <= limit {
             // The inventory object starts with "{": insert the flag as its first member.

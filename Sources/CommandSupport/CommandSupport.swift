@@ -4,8 +4,8 @@ import Foundation
 import GatewayCore
 public import Logging
 public import ServiceLifecycle
-import UnixSignals
 import Synchronization
+import UnixSignals
 
 /// Logging options every long-running command shares.
 public struct LoggingOptions: ParsableArguments {

@@ -52,7 +52,8 @@ package enum TextFile {
 
     /// The diagnostic for a file that cannot be read: `path: error: cannot read the <what>: <reason>`.
     package static func diagnostic(_ problem: Problem, path: String, what: String) -> Diagnostic {
-        Diagnostic(severity: .error, location: SourceLocation(file: path, line: 0, column: 0),
-                   message: problem.message(reading: what), hint: problem.hint)
+        Diagnostic(
+            severity: .error, location: SourceLocation(file: path, line: 0, column: 0),
+            message: problem.message(reading: what), hint: problem.hint)
     }
 }

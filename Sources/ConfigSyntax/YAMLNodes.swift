@@ -12,20 +12,23 @@ package func composeYAML(_ yaml: String, file: String, sink: DiagnosticSink) -> 
     } catch let error as YamlError {
         switch error {
         case let .scanner(context, problem, mark, _),
-             let .parser(context, problem, mark, _),
-             let .composer(context, problem, mark, _):
+            let .parser(context, problem, mark, _),
+            let .composer(context, problem, mark, _):
             let hint = context.map { "\($0.text) at line \($0.mark.line), column \($0.mark.column)" }
-            sink.error("invalid YAML: \(problem)", at: SourceLocation(file: file, line: mark.line, column: mark.column),
-                       hint: hint)
+            sink.error(
+                "invalid YAML: \(problem)", at: SourceLocation(file: file, line: mark.line, column: mark.column),
+                hint: hint)
         case let .duplicatedKeysInMapping(duplicates, context):
             let keys = duplicates.sorted().map { "'\($0)'" }.joined(separator: ", ")
-            sink.error("key \(keys) appears more than once in the same mapping",
-                       at: SourceLocation(file: file, line: context.mark.line, column: context.mark.column),
-                       hint: "each key may appear only once; remove or rename the other")
+            sink.error(
+                "key \(keys) appears more than once in the same mapping",
+                at: SourceLocation(file: file, line: context.mark.line, column: context.mark.column),
+                hint: "each key may appear only once; remove or rename the other")
         case let .reader(problem, offset, value, _):
             // A character libyaml refuses, such as a control character: it is invisible, so name it.
-            sink.error("invalid YAML: \(problem)", at: sourceLocation(ofCharacter: offset, in: yaml, file: file),
-                       hint: value >= 0 ? String(format: "character U+%04X", value) : nil)
+            sink.error(
+                "invalid YAML: \(problem)", at: sourceLocation(ofCharacter: offset, in: yaml, file: file),
+                hint: value >= 0 ? String(format: "character U+%04X", value) : nil)
         default:
             sink.error("invalid YAML: \(error)", at: SourceLocation(file: file, line: 1, column: 1))
         }
@@ -133,8 +136,9 @@ package struct YAMLMapping {
         var entries: [Entry] = []
         for (k, v) in mapping {
             guard case .scalar(let s) = k else {
-                sink.error(Self.prefix(context, "keys must be plain names, found \(describe(k))"),
-                           at: ConfigSyntax.location(of: k, in: file))
+                sink.error(
+                    Self.prefix(context, "keys must be plain names, found \(describe(k))"),
+                    at: ConfigSyntax.location(of: k, in: file))
                 continue
             }
             entries.append(Entry(key: s.string, keyNode: k, value: v))
@@ -178,7 +182,8 @@ package struct YAMLMapping {
                 error(message, at: e.keyNode)
                 continue
             }
-            let hint = Suggest.didYouMean(e.key, in: known)
+            let hint =
+                Suggest.didYouMean(e.key, in: known)
                 ?? otherwise ?? "known keys: " + known.joined(separator: ", ")
             error("unknown key '\(e.key)'", at: e.keyNode, hint: hint)
         }
@@ -208,7 +213,8 @@ package struct YAMLMapping {
     package func typeError(_ key: String, _ expected: String, _ v: Node, hint: String? = nil) {
         var hint = hint
         if hint == nil, case .scalar(let s) = v, s.style == .singleQuoted || s.style == .doubleQuoted,
-           tagName(Node(s.string)) != .str {
+            tagName(Node(s.string)) != .str
+        {
             hint = "remove the quotes: \(s.string)"
         }
         error("'\(key)' must be \(expected), found \(describe(v))", at: v, hint: hint)
@@ -268,8 +274,10 @@ package struct YAMLMapping {
 
     /// One of a fixed set of values.
     /// - Parameter later: values of the design that are not implemented yet.
-    package func choice<E: RawRepresentable & CaseIterable>(_ key: String, _ type: E.Type, required: Bool = false,
-                                                    later: [String] = []) -> E? where E.RawValue == String {
+    package func choice<E: RawRepresentable & CaseIterable>(
+        _ key: String, _ type: E.Type, required: Bool = false,
+        later: [String] = []
+    ) -> E? where E.RawValue == String {
         guard let v = value(key, required: required) else { return nil }
         guard case .scalar(let s) = v else {
             typeError(key, "one of " + E.allCases.map(\.rawValue).joined(separator: ", "), v)
@@ -293,8 +301,9 @@ package struct YAMLMapping {
             return nil
         }
         if tagName(v) == .int || tagName(v) == .float {
-            error("'\(key)' must be a duration with a unit, found the number \(s.string)", at: v,
-                  hint: "write \(s.string)s or \(s.string)ms; units: ms, s, m, h")
+            error(
+                "'\(key)' must be a duration with a unit, found the number \(s.string)", at: v,
+                hint: "write \(s.string)s or \(s.string)ms; units: ms, s, m, h")
             return nil
         }
         guard let d = parseDuration(s.string) else {
@@ -347,7 +356,8 @@ package func parseDuration(_ text: String) -> Duration? {
     for (unit, ms) in units where t.hasSuffix(unit) {
         let number = t.dropLast(unit.count).trimmingCharacters(in: .whitespaces)
         guard !number.isEmpty, number.allSatisfy({ $0.isASCII && ($0.isNumber || $0 == ".") }),
-              let value = Double(number) else { continue }
+            let value = Double(number)
+        else { continue }
         let total = value * ms
         guard total.isFinite, total < 1e15 else { return nil }
         return .microseconds(Int64((total * 1000).rounded()))
@@ -359,8 +369,10 @@ package func parseDuration(_ text: String) -> Duration? {
 /// (`KiB`, `MiB`, `GiB` are accepted as the same).
 package func parseByteSize(_ text: String) -> Int? {
     let t = text.trimmingCharacters(in: .whitespaces).uppercased()
-    let units: [(String, Int)] = [("KIB", 1 << 10), ("MIB", 1 << 20), ("GIB", 1 << 30),
-                                  ("KB", 1 << 10), ("MB", 1 << 20), ("GB", 1 << 30), ("B", 1)]
+    let units: [(String, Int)] = [
+        ("KIB", 1 << 10), ("MIB", 1 << 20), ("GIB", 1 << 30),
+        ("KB", 1 << 10), ("MB", 1 << 20), ("GB", 1 << 30), ("B", 1),
+    ]
     for (unit, factor) in units where t.hasSuffix(unit) {
         let number = t.dropLast(unit.count).trimmingCharacters(in: .whitespaces)
         guard let n = Int(number) else { return nil }

@@ -13,7 +13,8 @@ import Darwin
 /// older C library, whose children then inherit what the parent left open.
 private let addCloseFrom: (@convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32)? = {
     guard let process = dlopen(nil, RTLD_NOW),
-          let symbol = dlsym(process, "posix_spawn_file_actions_addclosefrom_np") else { return nil }
+        let symbol = dlsym(process, "posix_spawn_file_actions_addclosefrom_np")
+    else { return nil }
     return unsafeBitCast(symbol, to: (@convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32).self)
 }()
 #endif
@@ -93,10 +94,12 @@ public final class ChildProcess: Sendable {
     ///
     /// The child is killed when the returned handle goes away while it still runs: keep the
     /// handle for as long as the child should live.
-    public static func spawn(_ executable: String, _ arguments: [String],
-                             stdout: Output = .inherit, stderr: Output = .inherit,
-                             environment: [String: String] = [:],
-                             baseEnvironment: [String: String] = ProcessInfo.processInfo.environment) throws -> ChildProcess {
+    public static func spawn(
+        _ executable: String, _ arguments: [String],
+        stdout: Output = .inherit, stderr: Output = .inherit,
+        environment: [String: String] = [:],
+        baseEnvironment: [String: String] = ProcessInfo.processInfo.environment
+    ) throws -> ChildProcess {
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
         defer { posix_spawnattr_destroy(&attributes) }
@@ -221,15 +224,18 @@ public final class ChildProcess: Sendable {
 
     /// Runs a program to completion and returns its exit status and combined stdout and stderr.
     /// The environment is as for `spawn`.
-    public static func run(_ executable: String, _ arguments: [String], environment: [String: String] = [:],
-                           baseEnvironment: [String: String] = ProcessInfo.processInfo.environment) async throws -> (status: Int32, output: String) {
+    public static func run(
+        _ executable: String, _ arguments: [String], environment: [String: String] = [:],
+        baseEnvironment: [String: String] = ProcessInfo.processInfo.environment
+    ) async throws -> (status: Int32, output: String) {
         let path = FileManager.default.temporaryDirectory
             .appendingPathComponent("edgegate-run-\(UUID().uuidString).out").path
         // Both streams append to one file, so their lines interleave instead of overwriting.
         _ = FileManager.default.createFile(atPath: path, contents: nil)
         defer { unlink(path) }
-        let child = try spawn(executable, arguments, stdout: .file(path, append: true), stderr: .file(path, append: true),
-                              environment: environment, baseEnvironment: baseEnvironment)
+        let child = try spawn(
+            executable, arguments, stdout: .file(path, append: true), stderr: .file(path, append: true),
+            environment: environment, baseEnvironment: baseEnvironment)
         let status = await child.wait()
         let output = (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
         return (status, output)

@@ -94,8 +94,10 @@ public enum DevPKI {
     /// Creates the PKI in `directory` (created if missing). With existing files and no
     /// `force`, a complete PKI is kept as is (`created == false`) and missing leaf
     /// certificates are issued from the existing CA; `force` replaces everything.
-    public static func create(in directory: String, gatewayID: String = "gw-1", operatorID: String = "operator",
-                              validityDays: Int = 825, force: Bool = false, logger: Logger) async throws -> DevPKIFiles {
+    public static func create(
+        in directory: String, gatewayID: String = "gw-1", operatorID: String = "operator",
+        validityDays: Int = 825, force: Bool = false, logger: Logger
+    ) async throws -> DevPKIFiles {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         var files = DevPKIFiles(directory: directory)
         let exists = { (path: String) in FileManager.default.fileExists(atPath: path) }
@@ -119,10 +121,12 @@ public enum DevPKI {
         ]
         let replaceAll = force || !haveCA
         for (kind, name, cert, key) in leaves where replaceAll || !exists(cert) || !exists(key) {
-            try await issue(kind, commonName: name, cert: cert, key: key, caCert: files.caCert, caKey: files.caKey,
-                            validity: .days(validityDays), scratch: directory)
-            logger.info("issued \(kind == .server ? "server" : "client") certificate",
-                        metadata: ["cn": "\(name)", "cert": "\(cert)"])
+            try await issue(
+                kind, commonName: name, cert: cert, key: key, caCert: files.caCert, caKey: files.caKey,
+                validity: .days(validityDays), scratch: directory)
+            logger.info(
+                "issued \(kind == .server ? "server" : "client") certificate",
+                metadata: ["cn": "\(name)", "cert": "\(cert)"])
         }
         files.created = true
         return files
@@ -130,32 +134,42 @@ public enum DevPKI {
 
     /// Issues a client certificate (extendedKeyUsage clientAuth) signed by the given CA into
     /// `directory/fileStem.pem` and `.key`, with any validity, including an expired one.
-    public static func issueClientCertificate(commonName: String, in directory: String, fileStem: String,
-                                              caCert: String, caKey: String,
-                                              validity: CertificateValidity = .days(825),
-                                              logger: Logger) async throws -> (cert: String, key: String) {
-        try await issueCertificate(.client, commonName: commonName, in: directory, fileStem: fileStem,
-                                   caCert: caCert, caKey: caKey, validity: validity, logger: logger)
+    public static func issueClientCertificate(
+        commonName: String, in directory: String, fileStem: String,
+        caCert: String, caKey: String,
+        validity: CertificateValidity = .days(825),
+        logger: Logger
+    ) async throws -> (cert: String, key: String) {
+        try await issueCertificate(
+            .client, commonName: commonName, in: directory, fileStem: fileStem,
+            caCert: caCert, caKey: caKey, validity: validity, logger: logger)
     }
 
     /// Issues a hub (server) certificate for `localhost` and 127.0.0.1, like the one `create`
     /// makes, with any validity: an expired hub is how tests check the gateway refuses one.
-    public static func issueServerCertificate(in directory: String, fileStem: String, caCert: String, caKey: String,
-                                              validity: CertificateValidity = .days(825),
-                                              logger: Logger) async throws -> (cert: String, key: String) {
-        try await issueCertificate(.server, commonName: "localhost", in: directory, fileStem: fileStem,
-                                   caCert: caCert, caKey: caKey, validity: validity, logger: logger)
+    public static func issueServerCertificate(
+        in directory: String, fileStem: String, caCert: String, caKey: String,
+        validity: CertificateValidity = .days(825),
+        logger: Logger
+    ) async throws -> (cert: String, key: String) {
+        try await issueCertificate(
+            .server, commonName: "localhost", in: directory, fileStem: fileStem,
+            caCert: caCert, caKey: caKey, validity: validity, logger: logger)
     }
 
-    private static func issueCertificate(_ kind: Kind, commonName: String, in directory: String, fileStem: String,
-                                         caCert: String, caKey: String, validity: CertificateValidity,
-                                         logger: Logger) async throws -> (cert: String, key: String) {
+    private static func issueCertificate(
+        _ kind: Kind, commonName: String, in directory: String, fileStem: String,
+        caCert: String, caKey: String, validity: CertificateValidity,
+        logger: Logger
+    ) async throws -> (cert: String, key: String) {
         let cert = (directory as NSString).appendingPathComponent("\(fileStem).pem")
         let key = (directory as NSString).appendingPathComponent("\(fileStem).key")
-        try await issue(kind, commonName: commonName, cert: cert, key: key, caCert: caCert, caKey: caKey,
-                        validity: validity, scratch: directory)
-        logger.info("issued \(kind == .server ? "server" : "client") certificate",
-                    metadata: ["cn": "\(commonName)", "cert": "\(cert)", "validity": "\(validity)"])
+        try await issue(
+            kind, commonName: commonName, cert: cert, key: key, caCert: caCert, caKey: caKey,
+            validity: validity, scratch: directory)
+        logger.info(
+            "issued \(kind == .server ? "server" : "client") certificate",
+            metadata: ["cn": "\(commonName)", "cert": "\(cert)", "validity": "\(validity)"])
         return (cert, key)
     }
 
@@ -183,7 +197,8 @@ public enum DevPKI {
     static func createCA(cert: String, key: String, days: Int, in directory: String) async throws {
         try await withScratch(in: directory) { scratch in
             let config = (scratch as NSString).appendingPathComponent("ca-req.cnf")
-            try write("""
+            try write(
+                """
                 [ req ]
                 distinguished_name = dn
                 prompt = no
@@ -198,20 +213,25 @@ public enum DevPKI {
 
                 """, to: config)
             try await generateKey(key)
-            try await openssl(["req", "-x509", "-new", "-config", config, "-key", key, "-sha256",
-                               "-days", "\(days)", "-out", cert])
+            try await openssl([
+                "req", "-x509", "-new", "-config", config, "-key", key, "-sha256",
+                "-days", "\(days)", "-out", cert,
+            ])
         }
     }
 
     /// Signs with `openssl ca`, which (unlike `x509 -req` in OpenSSL 3.0) accepts explicit
     /// start and end dates, so one path serves normal and expired certificates.
-    static func issue(_ kind: Kind, commonName: String, cert: String, key: String, caCert: String, caKey: String,
-                      validity: CertificateValidity, scratch directory: String) async throws {
+    static func issue(
+        _ kind: Kind, commonName: String, cert: String, key: String, caCert: String, caKey: String,
+        validity: CertificateValidity, scratch directory: String
+    ) async throws {
         try await withScratch(in: directory) { scratch in
             let s = { (name: String) in (scratch as NSString).appendingPathComponent(name) }
             try write("", to: s("index.txt"))
             try write(String(format: "%016llX\n", UInt64.random(in: 1...UInt64(Int64.max))), to: s("serial"))
-            try write("""
+            try write(
+                """
                 [ req ]
                 distinguished_name = dn
                 prompt = no
@@ -249,9 +269,11 @@ public enum DevPKI {
                 """, to: s("openssl.cnf"))
             try await generateKey(key)
             try await openssl(["req", "-new", "-config", s("openssl.cnf"), "-key", key, "-out", s("request.csr")])
-            var arguments = ["ca", "-batch", "-notext", "-config", s("openssl.cnf"),
-                             "-extensions", kind == .server ? "server" : "client",
-                             "-in", s("request.csr"), "-out", cert]
+            var arguments = [
+                "ca", "-batch", "-notext", "-config", s("openssl.cnf"),
+                "-extensions", kind == .server ? "server" : "client",
+                "-in", s("request.csr"), "-out", cert,
+            ]
             switch validity {
             case .days(let days):
                 arguments += ["-days", "\(days)"]

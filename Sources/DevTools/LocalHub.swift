@@ -56,8 +56,10 @@ public struct HubConfiguration: Sendable {
     }
 
     /// Creates a configuration.
-    public init(host: String = "127.0.0.1", port: Int = 8883, caFile: String, certFile: String, keyFile: String,
-                prefix: String = "edgegate", operatorIdentity: String = "operator", runDirectory: String) {
+    public init(
+        host: String = "127.0.0.1", port: Int = 8883, caFile: String, certFile: String, keyFile: String,
+        prefix: String = "edgegate", operatorIdentity: String = "operator", runDirectory: String
+    ) {
         self.host = host
         self.port = port
         self.caFile = caFile
@@ -69,10 +71,13 @@ public struct HubConfiguration: Sendable {
     }
 
     /// A configuration using the hub files of a development PKI.
-    public init(host: String = "127.0.0.1", port: Int = 8883, pki: DevPKIFiles, prefix: String = "edgegate",
-                operatorIdentity: String = "operator", runDirectory: String) {
-        self.init(host: host, port: port, caFile: pki.caCert, certFile: pki.hubCert, keyFile: pki.hubKey,
-                  prefix: prefix, operatorIdentity: operatorIdentity, runDirectory: runDirectory)
+    public init(
+        host: String = "127.0.0.1", port: Int = 8883, pki: DevPKIFiles, prefix: String = "edgegate",
+        operatorIdentity: String = "operator", runDirectory: String
+    ) {
+        self.init(
+            host: host, port: port, caFile: pki.caCert, certFile: pki.hubCert, keyFile: pki.hubKey,
+            prefix: prefix, operatorIdentity: operatorIdentity, runDirectory: runDirectory)
     }
 
     /// mosquitto's configuration file.
@@ -102,9 +107,11 @@ public struct HubConfiguration: Sendable {
             "set_tcp_nodelay true",
         ]
         if persistence {
-            lines += ["persistence_location \(runDirectory)/", "persistence_file mosquitto.db",
-                      // A persistent client that is away gets its QoS 1 messages later, all of them.
-                      "max_queued_messages 100000"]
+            lines += [
+                "persistence_location \(runDirectory)/", "persistence_file mosquitto.db",
+                // A persistent client that is away gets its QoS 1 messages later, all of them.
+                "max_queued_messages 100000",
+            ]
         }
         if runAsRoot {
             // mosquitto started as root switches to user `mosquitto`, which cannot read 0600
@@ -249,8 +256,10 @@ public final class LocalHub: Sendable {
 
     /// Writes mosquitto.conf and the ACL into the run directory, starts mosquitto and
     /// returns once the port accepts TCP connections (at most `startTimeout`).
-    public static func start(_ configuration: HubConfiguration, startTimeout: Duration = .seconds(10),
-                             logger: Logger) async throws -> LocalHub {
+    public static func start(
+        _ configuration: HubConfiguration, startTimeout: Duration = .seconds(10),
+        logger: Logger
+    ) async throws -> LocalHub {
         guard let executable = mosquittoExecutable() else {
             throw LocalHubError(description: "mosquitto not found (looked in /usr/sbin and on PATH); install it with `apt-get install -y mosquitto`")
         }
@@ -271,8 +280,9 @@ public final class LocalHub: Sendable {
         try? FileManager.default.removeItem(atPath: configuration.logPath)
 
         let output = (configuration.runDirectory as NSString).appendingPathComponent("mosquitto.out")
-        let process = try ChildProcess.spawn(executable, ["-c", configuration.configPath],
-                                             stdout: .file(output), stderr: .file(output, append: true))
+        let process = try ChildProcess.spawn(
+            executable, ["-c", configuration.configPath],
+            stdout: .file(output), stderr: .file(output, append: true))
         let hub = LocalHub(configuration: configuration, process: process, logger: logger)
         let deadline = ContinuousClock.now + startTimeout
         while true {
@@ -281,8 +291,9 @@ public final class LocalHub: Sendable {
                 if let port = hub.busyListenerPort() {
                     // The cause first: mosquitto's own lines (warnings about the ACL file's
                     // permissions, about running as root) would bury it.
-                    throw LocalHubError(reason: "port \(port) on \(configuration.host) is already in use (another hub or program listens there)",
-                                        details: "; mosquitto exited with status \(status)\(hub.logTail())", busyPort: port)
+                    throw LocalHubError(
+                        reason: "port \(port) on \(configuration.host) is already in use (another hub or program listens there)",
+                        details: "; mosquitto exited with status \(status)\(hub.logTail())", busyPort: port)
                 }
                 throw LocalHubError(description: "mosquitto exited with status \(status) at start-up\(hub.logTail())")
             }
@@ -291,13 +302,17 @@ public final class LocalHub: Sendable {
             if hub.logSaysRunning(), canConnect(host: configuration.host, port: configuration.port) { break }
             if ContinuousClock.now >= deadline {
                 _ = await process.stop(grace: .seconds(2))
-                throw LocalHubError(description: "mosquitto did not listen on \(configuration.host):\(configuration.port) within \(startTimeout)\(hub.logTail())")
+                throw LocalHubError(
+                    description: "mosquitto did not listen on \(configuration.host):\(configuration.port) within \(startTimeout)\(hub.logTail())")
             }
             try? await Task.sleep(for: .milliseconds(25))
         }
-        logger.info("local hub listening", metadata: [
-            "address": "\(configuration.host):\(configuration.port)", "pid": "\(process.pid)",
-            "config": "\(configuration.configPath)", "log": "\(configuration.logPath)"])
+        logger.info(
+            "local hub listening",
+            metadata: [
+                "address": "\(configuration.host):\(configuration.port)", "pid": "\(process.pid)",
+                "config": "\(configuration.configPath)", "log": "\(configuration.logPath)",
+            ])
         return hub
     }
 

@@ -28,18 +28,22 @@ public final class SiteBroker: Sendable {
 
         /// The configuration file's text.
         public func mosquittoConf(runAsRoot: Bool = geteuid() == 0) -> String {
-            var lines = ["per_listener_settings true", "persistence false",
-                         "log_dest file \((runDirectory as NSString).appendingPathComponent("mosquitto.log"))",
-                         "log_type error", "log_type warning", "log_type notice", "log_type information",
-                         // A device may publish faster than a slow subscriber reads: keep every QoS 1 message.
-                         "max_queued_messages 100000", "max_inflight_messages 100",
-                         "listener \(port) \(host)", "allow_anonymous true"]
+            var lines = [
+                "per_listener_settings true", "persistence false",
+                "log_dest file \((runDirectory as NSString).appendingPathComponent("mosquitto.log"))",
+                "log_type error", "log_type warning", "log_type notice", "log_type information",
+                // A device may publish faster than a slow subscriber reads: keep every QoS 1 message.
+                "max_queued_messages 100000", "max_inflight_messages 100",
+                "listener \(port) \(host)", "allow_anonymous true",
+            ]
             // As root mosquitto switches to user `mosquitto`, which cannot read 0600 keys.
             if runAsRoot { lines.insert("user root", at: 1) }
             if let tls {
-                lines += ["listener \(tls.port) \(host)", "cafile \(tls.pki.caCert)", "certfile \(tls.pki.hubCert)",
-                          "keyfile \(tls.pki.hubKey)", "require_certificate true", "use_identity_as_username true",
-                          "allow_anonymous false", "tls_version tlsv1.2"]
+                lines += [
+                    "listener \(tls.port) \(host)", "cafile \(tls.pki.caCert)", "certfile \(tls.pki.hubCert)",
+                    "keyfile \(tls.pki.hubKey)", "require_certificate true", "use_identity_as_username true",
+                    "allow_anonymous false", "tls_version tlsv1.2",
+                ]
             }
             return lines.joined(separator: "\n") + "\n"
         }
@@ -65,14 +69,17 @@ public final class SiteBroker: Sendable {
     private static func spawn(_ executable: String, _ configuration: Configuration) throws -> ChildProcess {
         let directory = configuration.runDirectory as NSString
         let output = directory.appendingPathComponent("mosquitto.out")
-        return try ChildProcess.spawn(executable, ["-c", directory.appendingPathComponent("mosquitto.conf")],
-                                      stdout: .file(output), stderr: .file(output, append: true))
+        return try ChildProcess.spawn(
+            executable, ["-c", directory.appendingPathComponent("mosquitto.conf")],
+            stdout: .file(output), stderr: .file(output, append: true))
     }
 
     /// Writes mosquitto.conf, starts mosquitto and returns once it says it runs and the plain
     /// port accepts TCP connections (at most `startTimeout`).
-    public static func start(_ configuration: Configuration, startTimeout: Duration = .seconds(10),
-                             logger: Logger) async throws -> SiteBroker {
+    public static func start(
+        _ configuration: Configuration, startTimeout: Duration = .seconds(10),
+        logger: Logger
+    ) async throws -> SiteBroker {
         guard let executable = LocalHub.mosquittoExecutable() else {
             throw LocalHubError(description: "mosquitto not found (looked in /usr/sbin and on PATH); install it with `apt-get install -y mosquitto`")
         }
@@ -80,11 +87,15 @@ public final class SiteBroker: Sendable {
         let directory = configuration.runDirectory as NSString
         try configuration.mosquittoConf().write(toFile: directory.appendingPathComponent("mosquitto.conf"), atomically: true, encoding: .utf8)
         try? FileManager.default.removeItem(atPath: directory.appendingPathComponent("mosquitto.log"))
-        let broker = SiteBroker(configuration: configuration, executable: executable,
-                                process: try spawn(executable, configuration), logger: logger)
+        let broker = SiteBroker(
+            configuration: configuration, executable: executable,
+            process: try spawn(executable, configuration), logger: logger)
         try await broker.waitUntilRunning(startTimeout)
-        logger.info("site broker listening", metadata: [
-            "address": "\(configuration.host):\(configuration.port)", "pid": "\(broker.process.pid)"])
+        logger.info(
+            "site broker listening",
+            metadata: [
+                "address": "\(configuration.host):\(configuration.port)", "pid": "\(broker.process.pid)",
+            ])
         return broker
     }
 

@@ -45,11 +45,15 @@ extension DeviceMapLoader {
         commands.entries.compactMap { e in
             let context = "\(owner), command '\(e.key)'"
             let before = commands.sink.errorCount
-            guard let m = YAMLMapping(e.value, file: commands.file, context: context, what: "a command",
-                                      sink: commands.sink) else { return nil }
+            guard
+                let m = YAMLMapping(
+                    e.value, file: commands.file, context: context, what: "a command",
+                    sink: commands.sink)
+            else { return nil }
             m.checkKeys(commandKeys)
-            var draft = CommandDraft(name: e.key, nameLocation: m.location(of: e.keyNode),
-                                     description: m.string("description"), arguments: [], writes: [], owner: owner)
+            var draft = CommandDraft(
+                name: e.key, nameLocation: m.location(of: e.keyNode),
+                description: m.string("description"), arguments: [], writes: [], owner: owner)
             // Every declared name counts for `$name`, valid or not: a broken declaration is
             // reported once, where it is, not again at each use.
             var declared: [String] = []
@@ -57,15 +61,19 @@ extension DeviceMapLoader {
                 declared = args.entries.map(\.key)
                 draft.arguments = args.entries.compactMap { parseArgument($0, in: args) }
             }
-            if let write = m.mapping("write", required: true,
-                                     hint: "the points it sets, e.g. write: { pump: true } or write: { setpoint: $celsius }") {
+            if let write = m.mapping(
+                "write", required: true,
+                hint: "the points it sets, e.g. write: { pump: true } or write: { setpoint: $celsius }")
+            {
                 if write.entries.isEmpty {
                     m.error("'write' sets no point", at: write.node)
                 }
                 for w in write.entries {
                     guard let template = parseTemplate(w.value, declared: declared, in: write) else { continue }
-                    draft.writes.append(WriteDraft(point: w.key, pointLocation: write.location(of: w.keyNode), value: template,
-                                                   valueLocation: write.location(of: w.value)))
+                    draft.writes.append(
+                        WriteDraft(
+                            point: w.key, pointLocation: write.location(of: w.keyNode), value: template,
+                            valueLocation: write.location(of: w.value)))
                 }
                 for a in draft.arguments where !draft.writes.contains(where: { $0.value == .argument(a.name) }) {
                     commands.sink.warning("\(context): argument '\(a.name)' is not used by any write", at: a.nameLocation)
@@ -85,11 +93,14 @@ extension DeviceMapLoader {
         if case .scalar(let s) = e.value, !isNull(e.value) {
             kind = ValueKind(rawValue: s.string)
             if kind == nil {
-                args.sink.error("\(context): unknown type '\(s.string)'", at: args.location(of: e.value),
-                                hint: Suggest.allowed(s.string, in: kinds))
+                args.sink.error(
+                    "\(context): unknown type '\(s.string)'", at: args.location(of: e.value),
+                    hint: Suggest.allowed(s.string, in: kinds))
             }
-        } else if let m = YAMLMapping(e.value, file: args.file, context: context,
-                                      what: "an argument (a type such as number, or a mapping with 'type')", sink: args.sink) {
+        } else if let m = YAMLMapping(
+            e.value, file: args.file, context: context,
+            what: "an argument (a type such as number, or a mapping with 'type')", sink: args.sink)
+        {
             m.checkKeys(argumentKeys)
             kind = m.choice("type", ValueKind.self, required: true)
             min = m.number("min")
@@ -115,8 +126,9 @@ extension DeviceMapLoader {
         }
         guard let kind, args.sink.errorCount == before else { return nil }
         let rule = ValueRule(kind: kind, typeName: kind.rawValue, min: min, max: max, options: options)
-        return ArgumentDraft(name: e.key, nameLocation: args.location(of: e.keyNode),
-                             argument: CommandArgument(name: e.key, rule: rule, defaultValue: defaultValue, description: description))
+        return ArgumentDraft(
+            name: e.key, nameLocation: args.location(of: e.keyNode),
+            argument: CommandArgument(name: e.key, rule: rule, defaultValue: defaultValue, description: description))
     }
 
     /// A literal value, or `$name` for an argument (`$$` for a literal text starting with `$`).
@@ -129,9 +141,11 @@ extension DeviceMapLoader {
         if text.hasPrefix("$$") { return .literal(.string(String(text.dropFirst()))) }
         let name = String(text.dropFirst())
         guard declared.contains(name) else {
-            let hint = Suggest.didYouMean(name, in: declared)
-                ?? (declared.isEmpty ? "declare it under 'args', e.g. args: { \(name.isEmpty ? "value" : name): number }"
-                                     : "arguments: " + declared.joined(separator: ", "))
+            let hint =
+                Suggest.didYouMean(name, in: declared)
+                ?? (declared.isEmpty
+                    ? "declare it under 'args', e.g. args: { \(name.isEmpty ? "value" : name): number }"
+                    : "arguments: " + declared.joined(separator: ", "))
             write.error("'\(text)' refers to no argument of this command", at: node, hint: hint)
             return nil
         }
@@ -140,8 +154,10 @@ extension DeviceMapLoader {
 
     /// Checks commands against the points they write; nil when any is wrong (reported).
     /// - Parameter context: who is checked, for messages: the profile, or the device.
-    static func checkCommands(_ drafts: [CommandDraft], points: [PointDefinition], context: String,
-                              sink: DiagnosticSink) -> [NamedCommand]? {
+    static func checkCommands(
+        _ drafts: [CommandDraft], points: [PointDefinition], context: String,
+        sink: DiagnosticSink
+    ) -> [NamedCommand]? {
         let before = sink.errorCount
         let byName = Dictionary(points.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
         var commands: [NamedCommand] = []
@@ -150,35 +166,41 @@ extension DeviceMapLoader {
             for write in draft.writes {
                 guard let point = byName[write.point] else {
                     let writable = points.filter { $0.access.isWritable }.map(\.name)
-                    let hint = Suggest.didYouMean(write.point, in: points.map(\.name))
+                    let hint =
+                        Suggest.didYouMean(write.point, in: points.map(\.name))
                         ?? (writable.isEmpty ? "the device has no writable points" : "writable points: " + writable.joined(separator: ", "))
                     sink.error("\(prefix): no point '\(write.point)' to write", at: write.pointLocation, hint: hint)
                     continue
                 }
                 guard point.access.isWritable else {
-                    sink.error("\(prefix): point '\(point.name)' is read-only", at: write.pointLocation,
-                               hint: "set `access: readwrite` on the point if the device accepts writes")
+                    sink.error(
+                        "\(prefix): point '\(point.name)' is read-only", at: write.pointLocation,
+                        hint: "set `access: readwrite` on the point if the device accepts writes")
                     continue
                 }
                 let descriptor = point.descriptor
                 switch write.value {
                 case .literal(let v):
-                    let rule = ValueRule(kind: descriptor.kind, typeName: descriptor.typeName,
-                                         min: descriptor.min, max: descriptor.max, options: descriptor.options)
+                    let rule = ValueRule(
+                        kind: descriptor.kind, typeName: descriptor.typeName,
+                        min: descriptor.min, max: descriptor.max, options: descriptor.options)
                     if case .failure(let why) = rule.check(v) {
                         sink.error("\(prefix): point '\(point.name)': \(why.message)", at: write.valueLocation)
                     }
                 case .argument(let name):
                     guard let argument = draft.arguments.first(where: { $0.name == name })?.argument else { continue }
                     if let why = mismatch(argument.rule.kind, descriptor) {
-                        sink.error("\(prefix): argument '\(name)' is \(argument.rule.kind.rawValue), but point '\(point.name)' \(why)",
-                                   at: write.valueLocation)
+                        sink.error(
+                            "\(prefix): argument '\(name)' is \(argument.rule.kind.rawValue), but point '\(point.name)' \(why)",
+                            at: write.valueLocation)
                     }
                 }
             }
-            commands.append(NamedCommand(name: draft.name, arguments: draft.arguments.map(\.argument),
-                                         writes: draft.writes.map { TemplateWrite(point: $0.point, value: $0.value) },
-                                         description: draft.description))
+            commands.append(
+                NamedCommand(
+                    name: draft.name, arguments: draft.arguments.map(\.argument),
+                    writes: draft.writes.map { TemplateWrite(point: $0.point, value: $0.value) },
+                    description: draft.description))
         }
         return sink.errorCount == before ? commands : nil
     }

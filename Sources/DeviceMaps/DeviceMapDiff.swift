@@ -44,8 +44,10 @@ public struct DeviceMapDiff: Sendable, Hashable, CustomStringConvertible {
         func part(_ name: String, _ ids: [String]) -> String {
             ids.isEmpty ? "\(name) 0" : "\(name) \(ids.count) (\(ids.joined(separator: ", ")))"
         }
-        return [part("added", added.map(\.id)), part("changed", changed.map(\.id)),
-                part("removed", removed), part("unchanged", unchanged)].joined(separator: ", ")
+        return [
+            part("added", added.map(\.id)), part("changed", changed.map(\.id)),
+            part("removed", removed), part("unchanged", unchanged),
+        ].joined(separator: ", ")
     }
 }
 

@@ -162,8 +162,10 @@ public struct DeviceMapLoader: Sendable {
     /// recognise one given here by mistake.
     static let gatewayConfigurationKeys = ["gateway", "uplink", "outbox", "commands"]
     static let profileKeys = ["protocol", "points", "commands", "description"]
-    static let deviceKeys = ["id", "protocol", "profile", "connection", "poll", "points", "commands", "report", "command_timeout",
-                             "description"]
+    static let deviceKeys = [
+        "id", "protocol", "profile", "connection", "poll", "points", "commands", "report", "command_timeout",
+        "description",
+    ]
     static let reportKeys = ["deadband", "max_interval"]
     /// The point keys every protocol shares; each protocol adds its own.
     static let commonPointKeys = ["scale", "offset", "unit", "description", "access", "min", "max", "enum", "report"]
@@ -179,9 +181,11 @@ public struct DeviceMapLoader: Sendable {
         // A gateway configuration given by mistake: one error that says so, not one per key.
         let keys = top.entries.map(\.key)
         if let first = top.entries.first, keys.contains("gateway") || keys.contains("uplink"),
-           keys.allSatisfy(Self.gatewayConfigurationKeys.contains) {
-            top.error("unknown key '\(first.key)'", at: first.keyNode,
-                      hint: "this looks like a gateway configuration: check it with `edgegate config validate \(file)`")
+            keys.allSatisfy(Self.gatewayConfigurationKeys.contains)
+        {
+            top.error(
+                "unknown key '\(first.key)'", at: first.keyNode,
+                hint: "this looks like a gateway configuration: check it with `edgegate config validate \(file)`")
             return draft
         }
         top.checkKeys(Self.topKeys)
@@ -206,8 +210,9 @@ public struct DeviceMapLoader: Sendable {
     func checkProtocol(_ m: YAMLMapping) -> String? {
         guard let p = m.name("protocol"), let node = m.value("protocol") else { return nil }
         guard syntax(named: p) != nil else {
-            m.error("unknown protocol '\(p)'; known: \(protocolNames.joined(separator: ", "))",
-                    at: node, hint: Suggest.didYouMean(p, in: protocolNames))
+            m.error(
+                "unknown protocol '\(p)'; known: \(protocolNames.joined(separator: ", "))",
+                at: node, hint: Suggest.didYouMean(p, in: protocolNames))
             return nil
         }
         return p
@@ -241,23 +246,26 @@ public struct DeviceMapLoader: Sendable {
         // A device without a usable id is still checked, under its position in the list.
         var context = "device #\(index + 1)"
         if case .mapping(let raw) = node, let idNode = raw["id"], case .scalar(let s) = idNode,
-           !isNull(idNode), !s.string.isEmpty {
+            !isNull(idNode), !s.string.isEmpty
+        {
             context = "device '\(s.string)'"
         }
         guard let m = YAMLMapping(node, file: file, context: context, what: "a device", sink: sink) else { return nil }
         m.checkKeys(Self.deviceKeys)
 
-        var draft = DeviceDraft(id: nil, idLocation: m.location, context: context, protocolName: nil, profile: nil,
-                                file: file, declaresProtocol: m.has("protocol"), poll: .seconds(1), report: nil,
-                                location: m.location, valid: false)
+        var draft = DeviceDraft(
+            id: nil, idLocation: m.location, context: context, protocolName: nil, profile: nil,
+            file: file, declaresProtocol: m.has("protocol"), poll: .seconds(1), report: nil,
+            location: m.location, valid: false)
         draft.id = m.name("id", required: true)
         if let idNode = m.value("id") { draft.idLocation = m.location(of: idNode) }
         draft.profile = m.name("profile")
         draft.profileNode = m.value("profile")
         draft.protocolName = checkProtocol(m)
         if !m.has("protocol") && !m.has("profile") {
-            m.error("missing required key 'protocol'", at: m.node,
-                    hint: "add `protocol: \(protocolNames.first ?? "modbus")`, or a `profile` that names one")
+            m.error(
+                "missing required key 'protocol'", at: m.node,
+                hint: "add `protocol: \(protocolNames.first ?? "modbus")`, or a `profile` that names one")
         }
         // Connection and points of an unsupported protocol would only produce noise.
         if draft.protocolName != nil || !m.has("protocol") {
@@ -278,11 +286,15 @@ public struct DeviceMapLoader: Sendable {
     /// The protocol sections of a device, once its protocol is known. Without a protocol
     /// (nil `syntax`) they are still checked as far as that goes: keys no protocol has, and the
     /// keys every protocol shares; nothing is returned but the commands' drafts then.
-    func parseSections(of d: DeviceDraft, syntax: (any ProtocolSyntax.Type)?, sink: DiagnosticSink)
-        -> (connection: (any DeviceConnection)?, points: [PointDefinition], commands: [CommandDraft]) {
+    func parseSections(
+        of d: DeviceDraft, syntax: (any ProtocolSyntax.Type)?, sink: DiagnosticSink
+    )
+        -> (connection: (any DeviceConnection)?, points: [PointDefinition], commands: [CommandDraft])
+    {
         var connection: (any DeviceConnection)?
         if let node = d.connectionNode,
-           let c = YAMLMapping(node, file: d.file, context: d.context, what: "'connection'", sink: sink) {
+            let c = YAMLMapping(node, file: d.file, context: d.context, what: "'connection'", sink: sink)
+        {
             if let syntax {
                 c.checkKeys(syntax.connectionKeys)
                 connection = syntax.connection(MapSection(c))
@@ -335,8 +347,10 @@ public struct DeviceMapLoader: Sendable {
     /// The shared keys here, the protocol's through its syntax, then the checks that need both
     /// (limits and scale against the point's kind). Without a syntax (the device's protocol is
     /// unknown) the shared keys are checked, and keys no protocol has; the point is nil then.
-    func parsePoint(name: String, keyNode: Node, value: Node, syntax: (any ProtocolSyntax.Type)?, owner: String, file: String,
-                    sink: DiagnosticSink) -> PointDefinition? {
+    func parsePoint(
+        name: String, keyNode: Node, value: Node, syntax: (any ProtocolSyntax.Type)?, owner: String, file: String,
+        sink: DiagnosticSink
+    ) -> PointDefinition? {
         let before = sink.errorCount
         let context = "\(owner), point '\(name)'"
         guard let m = YAMLMapping(value, file: file, context: context, what: "a point", sink: sink) else { return nil }
@@ -351,8 +365,9 @@ public struct DeviceMapLoader: Sendable {
 
         var scale = m.number("scale") ?? 1
         if scale == 0, let node = m.value("scale") {
-            m.error("'scale' must not be zero", at: node,
-                    hint: "engineering = raw × scale + offset; use 1 for no scaling")
+            m.error(
+                "'scale' must not be zero", at: node,
+                hint: "engineering = raw × scale + offset; use 1 for no scaling")
             scale = 1
         }
         let offset = m.number("offset") ?? 0
@@ -375,8 +390,9 @@ public struct DeviceMapLoader: Sendable {
             if kind == .bool {
                 m.warning("'\(limit.key)' does not apply to bool points", at: limit.keyNode)
             } else if !access.isWritable {
-                m.warning("'min', 'max' and 'enum' only limit writes, and this point is read-only", at: limit.keyNode,
-                          hint: "set `access: readwrite` to allow writes")
+                m.warning(
+                    "'min', 'max' and 'enum' only limit writes, and this point is read-only", at: limit.keyNode,
+                    hint: "set `access: readwrite` to allow writes")
             }
         }
         if kind == .string || kind == .bool, let e = m.entry("scale") ?? m.entry("offset") {
@@ -401,8 +417,10 @@ public struct DeviceMapLoader: Sendable {
 
     /// The point's `min`/`max` within what the device accepts (`limits`, raw, converted to
     /// engineering units here): absent ones default to the device's, and ones outside are errors.
-    static func limit(min: Double?, max: Double?, to limits: ClosedRange<Double>, scale: Double, offset: Double,
-                      of address: any PointAddress, in m: YAMLMapping) -> (Double?, Double?) {
+    static func limit(
+        min: Double?, max: Double?, to limits: ClosedRange<Double>, scale: Double, offset: Double,
+        of address: any PointAddress, in m: YAMLMapping
+    ) -> (Double?, Double?) {
         let ends = [limits.lowerBound * scale + offset, limits.upperBound * scale + offset]
         let lowest = ends.min()!, highest = ends.max()!
         let accepted = "\(address) accepts \(Value.format(lowest))…\(Value.format(highest))"
@@ -440,8 +458,9 @@ public struct DeviceMapLoader: Sendable {
                 options.append((EnumOption(label: e.key, value: v), e.value))
             }
         case .scalar, .alias:
-            m.error("'enum' must be a list of values or a mapping of names to values, found \(describe(node))", at: node,
-                    hint: "enum: [0, 1, 2] or enum: { off: 0, heat: 1, cool: 2 }")
+            m.error(
+                "'enum' must be a list of values or a mapping of names to values, found \(describe(node))", at: node,
+                hint: "enum: [0, 1, 2] or enum: { off: 0, heat: 1, cool: 2 }")
             return nil
         }
         if options.isEmpty, m.sink.errorCount == before {
@@ -468,8 +487,9 @@ public struct DeviceMapLoader: Sendable {
         for f in files {
             for p in f.profiles {
                 if let first = profiles[p.name] {
-                    sink.error("profile '\(p.name)' is defined twice", at: p.nameLocation,
-                               hint: "first defined at \(first.nameLocation)")
+                    sink.error(
+                        "profile '\(p.name)' is defined twice", at: p.nameLocation,
+                        hint: "first defined at \(first.nameLocation)")
                     continue
                 }
                 var p = p
@@ -488,8 +508,9 @@ public struct DeviceMapLoader: Sendable {
                 var valid = d.valid
                 if let id = d.id {
                     if let first = seen[id] {
-                        sink.error("duplicate device id '\(id)'", at: d.idLocation,
-                                   hint: "first declared at \(first)")
+                        sink.error(
+                            "duplicate device id '\(id)'", at: d.idLocation,
+                            hint: "first declared at \(first)")
                         valid = false
                     } else {
                         seen[id] = d.idLocation
@@ -500,8 +521,9 @@ public struct DeviceMapLoader: Sendable {
                 let profile = d.profile.flatMap { profiles[$0] }
                 var mixed = false
                 if let profile, let own = d.protocolName, let theirs = profile.protocolName, own != theirs {
-                    sink.error("\(d.context): protocol '\(own)' differs from protocol '\(theirs)' of profile '\(profile.name)'",
-                               at: d.location, hint: "leave `protocol` out to use the profile's")
+                    sink.error(
+                        "\(d.context): protocol '\(own)' differs from protocol '\(theirs)' of profile '\(profile.name)'",
+                        at: d.location, hint: "leave `protocol` out to use the profile's")
                     valid = false
                     mixed = true
                 }
@@ -526,8 +548,10 @@ public struct DeviceMapLoader: Sendable {
                         // A broken profile was reported once, at the profile.
                         if profile.valid { commandDrafts = Self.merge(profile: profile.commands, device: sections.commands, name: \.name) }
                     } else {
-                        var hint = suggested.map { "did you mean '\($0)'?" }
-                            ?? (profileOrder.isEmpty ? "no profiles are defined"
+                        var hint =
+                            suggested.map { "did you mean '\($0)'?" }
+                            ?? (profileOrder.isEmpty
+                                ? "no profiles are defined"
                                 : "known profiles: " + profileOrder.joined(separator: ", "))
                         if let lent, let suggested {
                             hint += " the device's own connection and points were checked as \(lent), the protocol of '\(suggested)'"
@@ -555,13 +579,15 @@ public struct DeviceMapLoader: Sendable {
                 let commands = Self.checkCommands(commandDrafts, points: points, context: d.context, sink: sink)
                 guard valid, let commands, let id = d.id, let protocolName, let connection = sections.connection else { continue }
                 if points.isEmpty {
-                    sink.warning("\(d.context): the device has no points; it will connect but report nothing",
-                                 at: d.location, hint: "add `points:` or a `profile`")
+                    sink.warning(
+                        "\(d.context): the device has no points; it will connect but report nothing",
+                        at: d.location, hint: "add `points:` or a `profile`")
                 }
-                devices.append(DeviceDefinition(
-                    id: id, protocolName: protocolName, profile: d.profile, connection: connection,
-                    poll: d.poll, points: points, commands: commands, report: d.report,
-                    commandTimeout: d.commandTimeout, location: d.location))
+                devices.append(
+                    DeviceDefinition(
+                        id: id, protocolName: protocolName, profile: d.profile, connection: connection,
+                        poll: d.poll, points: points, commands: commands, report: d.report,
+                        commandTimeout: d.commandTimeout, location: d.location))
             }
         }
         for syntax in protocols {

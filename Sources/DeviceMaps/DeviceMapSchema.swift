@@ -64,8 +64,10 @@ public enum DeviceMapSchema {
         /// `then` parts for a mapping that names protocol `syntax`.
         func byProtocol(_ parts: (any ProtocolSyntax.Type) -> [String: Any]) -> [[String: Any]] {
             protocols.map { syntax in
-                ["if": ["required": ["protocol"], "properties": ["protocol": ["const": syntax.name]]],
-                 "then": ["properties": parts(syntax)]]
+                [
+                    "if": ["required": ["protocol"], "properties": ["protocol": ["const": syntax.name]]],
+                    "then": ["properties": parts(syntax)],
+                ]
             }
         }
         let points: [String: Any] = ["type": "object", "additionalProperties": ["$ref": "#/$defs/point"]]
@@ -95,16 +97,20 @@ public enum DeviceMapSchema {
                         "default": scalar,
                     ] as [String: Any],
                 ] as [String: Any],
-            ],
+            ]
         ]
         let command: [String: Any] = [
             "type": "object", "additionalProperties": false, "required": ["write"],
             "properties": [
                 "description": ["type": "string"],
-                "args": ["type": "object", "additionalProperties": ["$ref": "#/$defs/argument"],
-                         "description": "Arguments by name: a type (bool, integer, number, string) or a mapping with type, min, max, enum, default."],
-                "write": ["type": "object", "minProperties": 1, "additionalProperties": scalar,
-                          "description": "Point → value; \"$name\" takes the argument `name`."],
+                "args": [
+                    "type": "object", "additionalProperties": ["$ref": "#/$defs/argument"],
+                    "description": "Arguments by name: a type (bool, integer, number, string) or a mapping with type, min, max, enum, default.",
+                ],
+                "write": [
+                    "type": "object", "minProperties": 1, "additionalProperties": scalar,
+                    "description": "Point → value; \"$name\" takes the argument `name`.",
+                ],
             ] as [String: Any],
         ]
         let commands: [String: Any] = ["type": "object", "additionalProperties": ["$ref": "#/$defs/command"]]
@@ -127,18 +133,27 @@ public enum DeviceMapSchema {
                 "points": ["$ref": "#/$defs/points"],
                 "commands": ["$ref": "#/$defs/commands"],
                 "report": ["$ref": "#/$defs/report"],
-                "command_timeout": ["$ref": "#/$defs/duration",
-                                    "description": "How long one command may take at the device before it is answered timeout (default 10s)."],
+                "command_timeout": [
+                    "$ref": "#/$defs/duration",
+                    "description": "How long one command may take at the device before it is answered timeout (default 10s).",
+                ],
                 "description": ["type": "string"],
             ] as [String: Any],
         ]
         if protocols.count > 1 {
             profile["allOf"] = byProtocol { ["points": ["$ref": "#/$defs/points-\($0.name)"]] }
-            device["allOf"] = byProtocol { ["connection": ["$ref": "#/$defs/connection-\($0.name)"], "points": ["$ref": "#/$defs/points-\($0.name)"]] }
-                + [["if": ["not": ["required": ["protocol"]]],
-                    "then": ["properties": ["connection": ["$ref": "#/$defs/connection"], "points": ["$ref": "#/$defs/points"]]]]]
-            for (name, description) in [("connection", "How to reach the device; its keys depend on the protocol."),
-                                        ("points", "Points by name; their keys depend on the protocol.")] {
+            device["allOf"] =
+                byProtocol { ["connection": ["$ref": "#/$defs/connection-\($0.name)"], "points": ["$ref": "#/$defs/points-\($0.name)"]] }
+                + [
+                    [
+                        "if": ["not": ["required": ["protocol"]]],
+                        "then": ["properties": ["connection": ["$ref": "#/$defs/connection"], "points": ["$ref": "#/$defs/points"]]],
+                    ]
+                ]
+            for (name, description) in [
+                ("connection", "How to reach the device; its keys depend on the protocol."),
+                ("points", "Points by name; their keys depend on the protocol."),
+            ] {
                 if var properties = device["properties"] as? [String: Any] {
                     properties[name] = ["type": "object", "description": description]
                     device["properties"] = properties
@@ -158,18 +173,22 @@ public enum DeviceMapSchema {
                 "profiles": ["type": "object", "additionalProperties": ["$ref": "#/$defs/profile"]],
                 "devices": ["type": "array", "items": ["$ref": "#/$defs/device"]],
             ] as [String: Any],
-            "$defs": definitions.merging([
-                "duration": duration, "point": point, "points": points, "connection": connection,
-                "report": report, "profile": profile, "device": device,
-                "argument": argument, "command": command, "commands": commands,
-            ] as [String: Any]) { own, _ in own },
+            "$defs": definitions.merging(
+                [
+                    "duration": duration, "point": point, "points": points, "connection": connection,
+                    "report": report, "profile": profile, "device": device,
+                    "argument": argument, "command": command, "commands": commands,
+                ] as [String: Any]
+            ) { own, _ in own },
         ]
     }
 
     /// The schema as pretty-printed JSON text with sorted keys.
     public static func json(protocols: [any ProtocolSyntax.Type]) -> String {
         // Only strings, numbers, bools, arrays and dictionaries above: serialization cannot fail.
-        let data = (try? JSONSerialization.data(withJSONObject: object(protocols: protocols), options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])) ?? Data()
+        let data =
+            (try? JSONSerialization.data(withJSONObject: object(protocols: protocols), options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]))
+            ?? Data()
         return String(decoding: data, as: UTF8.self)
     }
 }

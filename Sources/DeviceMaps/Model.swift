@@ -32,10 +32,12 @@ public struct PointDefinition: Sendable, Hashable {
     public var location: SourceLocation?
 
     /// Creates a point.
-    public init(name: String, address: any PointAddress, scale: Double = 1, offset: Double = 0,
-                unit: String? = nil, access: Access = .read, min: Double? = nil, max: Double? = nil,
-                options: [EnumOption] = [], report: ReportPolicy? = nil,
-                description: String? = nil, location: SourceLocation? = nil) {
+    public init(
+        name: String, address: any PointAddress, scale: Double = 1, offset: Double = 0,
+        unit: String? = nil, access: Access = .read, min: Double? = nil, max: Double? = nil,
+        options: [EnumOption] = [], report: ReportPolicy? = nil,
+        description: String? = nil, location: SourceLocation? = nil
+    ) {
         self.name = name
         self.address = address
         self.scale = scale
@@ -55,8 +57,9 @@ public struct PointDefinition: Sendable, Hashable {
 
     /// The protocol-free view the router and the inventory use.
     public var descriptor: PointDescriptor {
-        PointDescriptor(name: name, kind: kind, unit: unit, access: access,
-                        min: min, max: max, typeName: address.typeName, options: options)
+        PointDescriptor(
+            name: name, kind: kind, unit: unit, access: access,
+            min: min, max: max, typeName: address.typeName, options: options)
     }
 
     /// The kind of value the point reads and writes: a scaled integer is a number.
@@ -104,10 +107,12 @@ public struct DeviceDefinition: Sendable, Hashable {
     public var location: SourceLocation?
 
     /// Creates a device.
-    public init(id: String, protocolName: String, profile: String? = nil,
-                connection: any DeviceConnection, poll: Duration = .seconds(1),
-                points: [PointDefinition], commands: [NamedCommand] = [], report: ReportPolicy? = nil,
-                commandTimeout: Duration? = nil, location: SourceLocation? = nil) {
+    public init(
+        id: String, protocolName: String, profile: String? = nil,
+        connection: any DeviceConnection, poll: Duration = .seconds(1),
+        points: [PointDefinition], commands: [NamedCommand] = [], report: ReportPolicy? = nil,
+        commandTimeout: Duration? = nil, location: SourceLocation? = nil
+    ) {
         self.id = id
         self.protocolName = protocolName
         self.profile = profile
@@ -122,8 +127,9 @@ public struct DeviceDefinition: Sendable, Hashable {
 
     /// The protocol-free view the router and the inventory use.
     public var descriptor: DeviceDescriptor {
-        DeviceDescriptor(id: id, protocolName: protocolName, points: points.map(\.descriptor), commands: commands,
-                         commandTimeout: commandTimeout)
+        DeviceDescriptor(
+            id: id, protocolName: protocolName, points: points.map(\.descriptor), commands: commands,
+            commandTimeout: commandTimeout)
     }
 
     /// Equal when every field is, the connection compared by its protocol.

@@ -23,8 +23,10 @@ public struct ProtocolPlugin: Sendable {
     public let abilities: [any ProtocolAbility]
 
     /// Describes a protocol.
-    public init(syntax: any ProtocolSyntax.Type, adapter: any MapAdapter.Type, title: String,
-                template: MapTemplate, abilities: [any ProtocolAbility] = []) {
+    public init(
+        syntax: any ProtocolSyntax.Type, adapter: any MapAdapter.Type, title: String,
+        template: MapTemplate, abilities: [any ProtocolAbility] = []
+    ) {
         self.syntax = syntax
         self.adapter = adapter
         self.title = title

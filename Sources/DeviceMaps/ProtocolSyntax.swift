@@ -94,8 +94,9 @@ public protocol ProtocolSyntax: Sendable {
 
     /// Checks that look at all points of a device together (overlapping registers) and at
     /// its connection (nil when it did not parse), such as a request limit below a point's width.
-    static func check(points: [PointDefinition], connection: (any DeviceConnection)?, of device: String,
-                      at location: SourceLocation, reporter: MapReporter)
+    static func check(
+        points: [PointDefinition], connection: (any DeviceConnection)?, of device: String,
+        at location: SourceLocation, reporter: MapReporter)
 
     /// Checks that look at all devices of the protocol together, across every file loaded at
     /// once (devices sharing a serial bus must agree on its settings). Gets the devices that

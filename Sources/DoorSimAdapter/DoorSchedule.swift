@@ -17,8 +17,9 @@ public struct DoorParameters: Sendable, Hashable {
 
     /// The defaults: an opening every 2 minutes on average, 20 seconds open, a full battery
     /// losing 0.1 % a day (a coin cell lasting about three years), one opening in fifty a tamper.
-    public static let standard = DoorParameters(openEvery: .seconds(120), openFor: .seconds(20), battery: 100,
-                                                batteryDrain: 0.1, tamperRate: 0.02)
+    public static let standard = DoorParameters(
+        openEvery: .seconds(120), openFor: .seconds(20), battery: 100,
+        batteryDrain: 0.1, tamperRate: 0.02)
 
     /// Creates parameters; `problem` says whether they make sense.
     public init(openEvery: Duration, openFor: Duration, battery: Int, batteryDrain: Double, tamperRate: Double) {
@@ -40,7 +41,8 @@ public struct DoorParameters: Sendable, Hashable {
             return "'open_every' and 'open_for' must be at most 365 days (a door that opens less often is not worth simulating)"
         }
         if openEvery <= openFor {
-            return "'open_every' (\(openEvery.mapText)) must be longer than 'open_for' (\(openFor.mapText)): it is the mean time from one opening to the next, open time included"
+            return
+                "'open_every' (\(openEvery.mapText)) must be longer than 'open_for' (\(openFor.mapText)): it is the mean time from one opening to the next, open time included"
         }
         if !(0...100).contains(battery) { return "'battery' must be between 0 and 100 %, found \(battery)" }
         if !(batteryDrain >= 0 && batteryDrain.isFinite) { return "'battery_drain' must be 0 or more % per day, found \(batteryDrain)" }

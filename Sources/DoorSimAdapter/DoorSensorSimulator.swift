@@ -45,12 +45,15 @@ public final class DoorSensorSimulator: Sendable {
     ///   - doors: door names, unique, each one topic level.
     ///   - reportEvery: real time between two reports of an unchanged state.
     /// - Precondition: `parameters.problem` is nil, `speed` and `reportEvery` positive.
-    public init(options: MQTTOptions, prefix: String = "zigbee2mqtt", doors: [String], seed: UInt64,
-                parameters: DoorParameters = .standard, speed: Double = 1, reportEvery: Duration = .seconds(60),
-                clock: any DoorClock = SystemDoorClock(), logger: Logger) {
+    public init(
+        options: MQTTOptions, prefix: String = "zigbee2mqtt", doors: [String], seed: UInt64,
+        parameters: DoorParameters = .standard, speed: Double = 1, reportEvery: Duration = .seconds(60),
+        clock: any DoorClock = SystemDoorClock(), logger: Logger
+    ) {
         var options = options
-        options.will = MQTTMessage(topic: "\(prefix)/bridge/state", payload: Array(Self.availability(online: false).utf8),
-                                qos: 1, retain: true)
+        options.will = MQTTMessage(
+            topic: "\(prefix)/bridge/state", payload: Array(Self.availability(online: false).utf8),
+            qos: 1, retain: true)
         self.options = options
         self.prefix = prefix
         self.doors = doors
@@ -108,12 +111,13 @@ public final class DoorSensorSimulator: Sendable {
                 let initial = DoorPlayback(schedule: schedule, start: start, speed: speed, period: reportEvery)
                 let topic = "\(prefix)/\(door)"
                 let quality = Self.linkquality(door: door)
-                s.tasks.append(Task { [clock] in
-                    var playback = initial
-                    await playback.play(on: clock) { _, state, _ in
-                        self.send(topic, Self.payload(state, linkquality: quality))
-                    }
-                })
+                s.tasks.append(
+                    Task { [clock] in
+                        var playback = initial
+                        await playback.play(on: clock) { _, state, _ in
+                            self.send(topic, Self.payload(state, linkquality: quality))
+                        }
+                    })
             }
             s.tasks.append(Task { await self.keepConnected() })
             return true
@@ -122,8 +126,12 @@ public final class DoorSensorSimulator: Sendable {
             await connection.disconnect()
             return
         }
-        logger.info("door sensors publishing", metadata: ["broker": "\(options.host):\(options.port)", "prefix": "\(prefix)",
-                                                         "doors": "\(doors.joined(separator: ", "))"])
+        logger.info(
+            "door sensors publishing",
+            metadata: [
+                "broker": "\(options.host):\(options.port)", "prefix": "\(prefix)",
+                "doors": "\(doors.joined(separator: ", "))",
+            ])
     }
 
     /// Stops the doors, publishes offline on every availability topic and the bridge state

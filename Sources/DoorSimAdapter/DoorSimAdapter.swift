@@ -121,18 +121,21 @@ public final class DoorSimAdapter: MapAdapter {
     /// Starts playing one device from the beginning of its schedule, now.
     private func play(_ device: DeviceDefinition, sink: ReadingSink) -> Task<Void, Never> {
         let connection = device.doorSimConnection
-        let start = DoorPlayback(schedule: connection.schedule(device: device.id), start: clock.now,
-                                    speed: connection.speed, period: device.poll)
+        let start = DoorPlayback(
+            schedule: connection.schedule(device: device.id), start: clock.now,
+            speed: connection.speed, period: device.poll)
         let clock = self.clock
         let points = device.points.filter { $0.access.isReadable }
         logger.debug("door-sim device starts", metadata: ["device": "\(device.id)", "connection": "\(connection)"])
         return Task {
             var playback = start
             await playback.play(on: clock) { _, state, date in
-                sink.emit(points.map { point in
-                    Reading(device: device.id, point: point.name, value: Self.value(point, in: state), unit: point.unit,
+                sink.emit(
+                    points.map { point in
+                        Reading(
+                            device: device.id, point: point.name, value: Self.value(point, in: state), unit: point.unit,
                             quality: .good, timestamp: date)
-                })
+                    })
             }
         }
     }

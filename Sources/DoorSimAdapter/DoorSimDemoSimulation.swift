@@ -1,6 +1,6 @@
 import CommandSupport
-import DeviceMaps
 import DevTools
+import DeviceMaps
 import MQTTClient
 
 /// `edgegate demo`: for the maps' devices that read `zigbee2mqtt/NAME` on a plain loopback
@@ -21,16 +21,18 @@ struct DoorSimDemoSimulation: DemoSimulation {
         for (port, members) in Dictionary(grouping: doors, by: \.port).sorted(by: { $0.key < $1.key }) {
             let broker: SiteBroker
             do {
-                broker = try await SiteBroker.start(SiteBroker.Configuration(port: port, runDirectory: "\(context.runDirectory)/site-broker-\(port)"),
-                                                    logger: context.logger)
+                broker = try await SiteBroker.start(
+                    SiteBroker.Configuration(port: port, runDirectory: "\(context.runDirectory)/site-broker-\(port)"),
+                    logger: context.logger)
             } catch {
                 throw failOperation("error: the site broker did not start: \(error)")
             }
             started.append(RunningSimulator { await broker.stop() })
             let names = members.map(\.name)
             // Four times real time: each door opens about every 30 s (every 2 simulated minutes).
-            let sensors = DoorSensorSimulator(options: MQTTOptions(host: "127.0.0.1", port: port, clientID: "zigbee2mqtt-demo"),
-                                              doors: names, seed: 1, speed: 4, reportEvery: .seconds(30), logger: context.logger)
+            let sensors = DoorSensorSimulator(
+                options: MQTTOptions(host: "127.0.0.1", port: port, clientID: "zigbee2mqtt-demo"),
+                doors: names, seed: 1, speed: 4, reportEvery: .seconds(30), logger: context.logger)
             do throws(MQTTError) {
                 try await sensors.start()
             } catch {

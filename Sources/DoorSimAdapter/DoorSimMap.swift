@@ -32,9 +32,11 @@ public struct DoorSimConnection: DeviceConnection, Hashable {
         var fields = [MapField("seed", .int(Int64(bitPattern: seed)))]
         if let door { fields.append(MapField("door", .string(door))) }
         let p = parameters
-        fields += [MapField("open_every", .string(p.openEvery.mapText)), MapField("open_for", .string(p.openFor.mapText)),
-                   MapField("battery", .int(Int64(p.battery))), MapField("battery_drain", .double(p.batteryDrain)),
-                   MapField("tamper_rate", .double(p.tamperRate)), MapField("speed", .double(speed))]
+        fields += [
+            MapField("open_every", .string(p.openEvery.mapText)), MapField("open_for", .string(p.openFor.mapText)),
+            MapField("battery", .int(Int64(p.battery))), MapField("battery_drain", .double(p.batteryDrain)),
+            MapField("tamper_rate", .double(p.tamperRate)), MapField("speed", .double(speed)),
+        ]
         return fields
     }
 

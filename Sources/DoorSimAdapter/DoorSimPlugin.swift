@@ -7,19 +7,22 @@ extension ProtocolPlugin {
     /// Simulated door and contact sensors on a seeded schedule.
     public static let doorSim = ProtocolPlugin(
         syntax: DoorSimSyntax.self, adapter: DoorSimAdapter.self, title: "door-sim",
-        template: MapTemplate(header: [
-            "# Simulated door sensors for demos and tests: Sources/DoorSimAdapter/README.md.",
-            "# The same seed, door and parameters give the same events in every run. Read-only.",
-        ], device: [
-            "    connection: { seed: 7, open_every: 2m, open_for: 20s, speed: 1 }",
-            "    poll: 30s",
-        ], body: [
-            "    points:",
-            "      closed:  { field: contact }          # true while closed, as zigbee2mqtt reports it",
-            #"      battery: { field: battery, unit: "%" }"#,
-            "      tamper:  { field: tamper }",
-            "      opened:  { field: events }           # openings since the start",
-        ]),
+        template: MapTemplate(
+            header: [
+                "# Simulated door sensors for demos and tests: Sources/DoorSimAdapter/README.md.",
+                "# The same seed, door and parameters give the same events in every run. Read-only.",
+            ],
+            device: [
+                "    connection: { seed: 7, open_every: 2m, open_for: 20s, speed: 1 }",
+                "    poll: 30s",
+            ],
+            body: [
+                "    points:",
+                "      closed:  { field: contact }          # true while closed, as zigbee2mqtt reports it",
+                #"      battery: { field: battery, unit: "%" }"#,
+                "      tamper:  { field: tamper }",
+                "      opened:  { field: events }           # openings since the start",
+            ]),
         abilities: [DoorSimRequestSummary(), DoorSimDemoSimulation(), DoorSimCommandLine()])
 }
 

@@ -33,14 +33,16 @@ public enum DoorSimSyntax: ProtocolSyntax {
         let tamper = fraction(c, "tamper_rate", in: 0...1, hint: "the probability that an opening sets off the tamper switch, e.g. 0.02") ?? d.tamperRate
         let speed = c.number("speed") ?? 1
         if !(speed >= minSpeed && speed <= maxSpeed) {
-            c.error("'speed' must be between \(Value.format(minSpeed)) and \(Int(maxSpeed)), found \(Value.format(speed))", atValueOf: "speed",
-                    hint: "1 plays the schedule in real time, 60 a simulated minute per second")
+            c.error(
+                "'speed' must be between \(Value.format(minSpeed)) and \(Int(maxSpeed)), found \(Value.format(speed))", atValueOf: "speed",
+                hint: "1 plays the schedule in real time, 60 a simulated minute per second")
         }
         let parameters = DoorParameters(openEvery: openEvery, openFor: openFor, battery: battery, batteryDrain: drain, tamperRate: tamper)
         if c.errorCount == before, openEvery <= openFor {
-            c.error("'open_every' (\(openEvery.mapText)) must be longer than 'open_for' (\(openFor.mapText))",
-                    atValueOf: c.has("open_every") ? "open_every" : "open_for",
-                    hint: "open_every is the mean time from one opening to the next, open time included")
+            c.error(
+                "'open_every' (\(openEvery.mapText)) must be longer than 'open_for' (\(openFor.mapText))",
+                atValueOf: c.has("open_every") ? "open_every" : "open_for",
+                hint: "open_every is the mean time from one opening to the next, open time included")
         } else if c.errorCount == before, let problem = parameters.problem {
             c.error(problem, atValueOf: openEvery > DoorParameters.longest ? "open_every" : "open_for")
         }
@@ -52,8 +54,9 @@ public enum DoorSimSyntax: ProtocolSyntax {
     private static func fraction(_ c: MapSection, _ key: String, in range: ClosedRange<Double>, hint: String) -> Double? {
         guard let value = c.number(key) else { return nil }
         guard range.contains(value) else {
-            c.error("'\(key)' must be between \(Value.format(range.lowerBound)) and \(Value.format(range.upperBound)), found \(Value.format(value))",
-                    atValueOf: key, hint: hint)
+            c.error(
+                "'\(key)' must be between \(Value.format(range.lowerBound)) and \(Value.format(range.upperBound)), found \(Value.format(value))",
+                atValueOf: key, hint: hint)
             return nil
         }
         return value
@@ -64,16 +67,19 @@ public enum DoorSimSyntax: ProtocolSyntax {
         let before = m.errorCount
         let field = m.choice("field", DoorField.self, required: true)
         if access.isWritable {
-            m.error("access '\(access.rawValue)' is not possible on a door-sim point", atValueOf: "access",
-                    hint: "a door sensor only reports; remove 'access' (the default is read)")
+            m.error(
+                "access '\(access.rawValue)' is not possible on a door-sim point", atValueOf: "access",
+                hint: "a door sensor only reports; remove 'access' (the default is read)")
         }
         guard m.errorCount == before, let field else { return nil }
         return DoorSimPoint(field: field)
     }
 
     /// Nothing to check across a door's points: any field may be read by several points.
-    public static func check(points: [PointDefinition], connection: (any DeviceConnection)?, of device: String,
-                             at location: SourceLocation, reporter: MapReporter) {}
+    public static func check(
+        points: [PointDefinition], connection: (any DeviceConnection)?, of device: String,
+        at location: SourceLocation, reporter: MapReporter
+    ) {}
 
     /// `connection:` of a simulated door.
     public static var connectionSchema: [String: Any] {
@@ -87,17 +93,29 @@ public enum DoorSimSyntax: ProtocolSyntax {
                 "open_every": ["$ref": "#/$defs/duration", "description": "Mean time from one opening to the next (default \(d.openEvery.mapText))."],
                 "open_for": ["$ref": "#/$defs/duration", "description": "Mean time the door stays open (default \(d.openFor.mapText))."],
                 "battery": ["type": "integer", "minimum": 0, "maximum": 100, "description": "Battery level at the start in % (default \(d.battery))."],
-                "battery_drain": ["type": "number", "minimum": 0, "maximum": 10_000, "description": "Battery lost per day in % (default \(Value.format(d.batteryDrain)))."],
-                "tamper_rate": ["type": "number", "minimum": 0, "maximum": 1, "description": "Probability that an opening sets off the tamper switch (default \(Value.format(d.tamperRate)))."],
-                "speed": ["type": "number", "minimum": minSpeed, "maximum": maxSpeed, "description": "Simulated time per real time (default 1; 60: a minute per second)."],
+                "battery_drain": [
+                    "type": "number", "minimum": 0, "maximum": 10_000, "description": "Battery lost per day in % (default \(Value.format(d.batteryDrain))).",
+                ],
+                "tamper_rate": [
+                    "type": "number", "minimum": 0, "maximum": 1,
+                    "description": "Probability that an opening sets off the tamper switch (default \(Value.format(d.tamperRate))).",
+                ],
+                "speed": [
+                    "type": "number", "minimum": minSpeed, "maximum": maxSpeed,
+                    "description": "Simulated time per real time (default 1; 60: a minute per second).",
+                ],
             ] as [String: Any],
         ]
     }
 
     /// The point key `field`.
     public static var pointSchema: [String: Any] {
-        ["field": ["enum": DoorField.allCases.map(\.rawValue),
-                   "description": "What a door-sim point reads: contact (true = closed), open, battery (%), voltage (mV), battery_low, tamper, events (openings)."]]
+        [
+            "field": [
+                "enum": DoorField.allCases.map(\.rawValue),
+                "description": "What a door-sim point reads: contact (true = closed), open, battery (%), voltage (mV), battery_low, tamper, events (openings).",
+            ]
+        ]
     }
 
     /// `field` is required and the point read-only.

@@ -80,8 +80,9 @@ struct SimDoorsCommand: AsyncParsableCommand {
     }
 
     var parameters: DoorParameters {
-        DoorParameters(openEvery: openEvery.duration, openFor: openFor.duration, battery: battery, batteryDrain: batteryDrain,
-                       tamperRate: tamperRate)
+        DoorParameters(
+            openEvery: openEvery.duration, openFor: openFor.duration, battery: battery, batteryDrain: batteryDrain,
+            tamperRate: tamperRate)
     }
 
     func validate() throws {
@@ -96,9 +97,10 @@ struct SimDoorsCommand: AsyncParsableCommand {
             throw ValidationError("--prefix '\(prefix)' is not a topic prefix: no '+', '#' or spaces")
         }
         if let problem = parameters.problem {
-            throw ValidationError(problem.replacingOccurrences(of: "'open_every'", with: "--open-every")
-                .replacingOccurrences(of: "'open_for'", with: "--open-for").replacingOccurrences(of: "'battery_drain'", with: "--battery-drain")
-                .replacingOccurrences(of: "'tamper_rate'", with: "--tamper-rate").replacingOccurrences(of: "'battery'", with: "--battery"))
+            throw ValidationError(
+                problem.replacingOccurrences(of: "'open_every'", with: "--open-every")
+                    .replacingOccurrences(of: "'open_for'", with: "--open-for").replacingOccurrences(of: "'battery_drain'", with: "--battery-drain")
+                    .replacingOccurrences(of: "'tamper_rate'", with: "--tamper-rate").replacingOccurrences(of: "'battery'", with: "--battery"))
         }
         if !(speed >= DoorSimSyntax.minSpeed && speed <= DoorSimSyntax.maxSpeed) {
             throw ValidationError("--speed must be between \(Value.format(DoorSimSyntax.minSpeed)) and \(Int(DoorSimSyntax.maxSpeed))")
@@ -119,8 +121,9 @@ struct SimDoorsCommand: AsyncParsableCommand {
         if url.useTLS {
             guard let ca else { throw ValidationError("--broker \(url) uses TLS: give --ca, the CA certificate the broker's certificate must chain to") }
             if (cert == nil) != (key == nil) { throw ValidationError("a client certificate needs both --cert and --key") }
-            return MQTTOptions(host: url.host, port: url.port, clientID: id,
-                               tls: MQTTTLS(caFile: ca, certFile: cert, keyFile: key, verifyHostname: true))
+            return MQTTOptions(
+                host: url.host, port: url.port, clientID: id,
+                tls: MQTTTLS(caFile: ca, certFile: cert, keyFile: key, verifyHostname: true))
         }
         guard insecure else {
             throw ValidationError("--broker \(url) is plain, unencrypted MQTT: add --insecure to allow it, or use mqtts:// with --ca")
@@ -134,15 +137,18 @@ struct SimDoorsCommand: AsyncParsableCommand {
         if insecure && broker.lowercased().hasPrefix("mqtts://") {
             FileHandle.standardError.write(Data("warning: --insecure has no effect with mqtts://; TLS is always verified\n".utf8))
         }
-        let simulator = DoorSensorSimulator(options: try options(), prefix: prefix, doors: doorNames, seed: seed,
-                                            parameters: parameters, speed: speed, reportEvery: reportEvery.duration, logger: logger)
+        let simulator = DoorSensorSimulator(
+            options: try options(), prefix: prefix, doors: doorNames, seed: seed,
+            parameters: parameters, speed: speed, reportEvery: reportEvery.duration, logger: logger)
         try await runUntilSignalled(logger: logger) {
             do {
                 try await simulator.start()
             } catch {
                 throw failOperation("error: \(error)")
             }
-            say("Door sensors \(simulator.doors.joined(separator: ", ")) publishing to \(broker) under \(prefix)/ (seed \(seed), speed \(Value.format(speed))); Ctrl-C stops them")
+            say(
+                "Door sensors \(simulator.doors.joined(separator: ", ")) publishing to \(broker) under \(prefix)/ (seed \(seed), speed \(Value.format(speed))); Ctrl-C stops them"
+            )
             return [ForegroundService { await simulator.stop() }]
         }
     }

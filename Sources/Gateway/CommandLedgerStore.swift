@@ -22,10 +22,13 @@ public final class SQLiteCommandLedger: CommandLedger {
     ///   - window: how long a command id is remembered.
     ///   - capacity: how many ids are remembered at most.
     /// - Throws: `StorageError` naming the file when it cannot be opened.
-    public init(path: String, window: Duration = .seconds(86_400), capacity: Int = 100_000,
-                logger: Logger) throws(StorageError) {
+    public init(
+        path: String, window: Duration = .seconds(86_400), capacity: Int = 100_000,
+        logger: Logger
+    ) throws(StorageError) {
         let database = try SQLiteDatabase.open(path, options: SQLiteOptions(synchronous: .full))
-        try database.execute("""
+        try database.execute(
+            """
             CREATE TABLE IF NOT EXISTS commands (
                 id TEXT PRIMARY KEY, status TEXT NOT NULL, message TEXT NOT NULL,
                 result_values TEXT NOT NULL, ts REAL NOT NULL, recorded REAL NOT NULL);
@@ -47,9 +50,10 @@ public final class SQLiteCommandLedger: CommandLedger {
                 var found: CommandResult?
                 try statement.forEachRow([.text(id), .real(oldest)]) { row in
                     let values = (try? JSONDecoder().decode([String: Value].self, from: Data((row.text(2) ?? "{}").utf8))) ?? [:]
-                    found = CommandResult(id: id, status: CommandStatus(rawValue: row.text(0) ?? "") ?? .failed,
-                                          message: row.text(1) ?? "", values: values,
-                                          timestamp: Date(timeIntervalSince1970: row.double(3)))
+                    found = CommandResult(
+                        id: id, status: CommandStatus(rawValue: row.text(0) ?? "") ?? .failed,
+                        message: row.text(1) ?? "", values: values,
+                        timestamp: Date(timeIntervalSince1970: row.double(3)))
                     return false
                 }
                 return found
@@ -66,12 +70,15 @@ public final class SQLiteCommandLedger: CommandLedger {
         do throws(StorageError) {
             try database.withLock { db throws(StorageError) in
                 _ = try db.prepare("INSERT OR IGNORE INTO commands (id, status, message, result_values, ts, recorded) VALUES (?, ?, ?, ?, ?, ?)")
-                    .run([.text(result.id), .text(result.status.rawValue), .text(result.message), .text(values),
-                          .real(result.timestamp.timeIntervalSince1970), .real(Date().timeIntervalSince1970)])
+                    .run([
+                        .text(result.id), .text(result.status.rawValue), .text(result.message), .text(values),
+                        .real(result.timestamp.timeIntervalSince1970), .real(Date().timeIntervalSince1970),
+                    ])
             }
         } catch {
-            logger.error("command not recorded in the ledger: a repeat after a restart may run again",
-                         metadata: ["id": "\(LogText.clean(result.id))", "error": "\(error)"])
+            logger.error(
+                "command not recorded in the ledger: a repeat after a restart may run again",
+                metadata: ["id": "\(LogText.clean(result.id))", "error": "\(error)"])
         }
         // Pruning now and then keeps the cost of a record constant.
         if recorded.wrappingAdd(1, ordering: .relaxed).newValue % 500 == 0 { prune() }

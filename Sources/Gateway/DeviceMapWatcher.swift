@@ -16,8 +16,10 @@ public struct DeviceMapWatch: Sendable {
     public var configurationFile: String?
 
     /// Creates watch settings.
-    public init(paths: [String], interval: Duration? = .seconds(1), signals: [UnixSignal] = [.sighup],
-                configurationFile: String? = nil) {
+    public init(
+        paths: [String], interval: Duration? = .seconds(1), signals: [UnixSignal] = [.sighup],
+        configurationFile: String? = nil
+    ) {
         self.paths = paths
         self.interval = interval
         self.signals = signals
@@ -61,10 +63,13 @@ public struct DeviceMapWatcher: Service {
         // Trapped here rather than in a child task, so that once the log line below is out a
         // signal reloads instead of taking its default action (SIGHUP ends a process).
         let signals = settings.signals.isEmpty ? nil : await UnixSignalsSequence(trapping: settings.signals)
-        logger.info("watching device maps for changes", metadata: [
-            "paths": "\(settings.paths.joined(separator: ","))",
-            "interval": "\(settings.interval.map { "\($0)" } ?? "off")",
-            "signals": "\(settings.signals.map { "\($0)" }.joined(separator: ","))"])
+        logger.info(
+            "watching device maps for changes",
+            metadata: [
+                "paths": "\(settings.paths.joined(separator: ","))",
+                "interval": "\(settings.interval.map { "\($0)" } ?? "off")",
+                "signals": "\(settings.signals.map { "\($0)" }.joined(separator: ","))",
+            ])
 
         await cancelWhenGracefulShutdown {
             await withDiscardingTaskGroup { group in
@@ -97,8 +102,9 @@ public struct DeviceMapWatcher: Service {
             files.refresh()
             if files.configurationContent != configurationContent {
                 configurationContent = files.configurationContent
-                logger.notice("the gateway configuration file changed; it is not reloaded: restart edgegate to apply it",
-                              metadata: ["file": "\(settings.configurationFile ?? "")"])
+                logger.notice(
+                    "the gateway configuration file changed; it is not reloaded: restart edgegate to apply it",
+                    metadata: ["file": "\(settings.configurationFile ?? "")"])
             }
             switch trigger {
             case .signal(let signal):
@@ -116,8 +122,11 @@ public struct DeviceMapWatcher: Service {
         let (map, diagnostics) = gateway.protocols.loader.validate(paths: settings.paths)
         guard let map else {
             let errors = diagnostics.filter { $0.severity == .error }.count
-            logger.warning("device-map reload rejected: the running configuration stays", metadata: [
-                "trigger": "\(trigger)", "errors": "\(errors)"])
+            logger.warning(
+                "device-map reload rejected: the running configuration stays",
+                metadata: [
+                    "trigger": "\(trigger)", "errors": "\(errors)",
+                ])
             log(diagnostics)
             return
         }
@@ -125,8 +134,11 @@ public struct DeviceMapWatcher: Service {
         do {
             try await gateway.reload(to: map, trigger: trigger)
         } catch {
-            logger.warning("device-map reload rejected: the running configuration stays", metadata: [
-                "trigger": "\(trigger)", "error": "\(error)"])
+            logger.warning(
+                "device-map reload rejected: the running configuration stays",
+                metadata: [
+                    "trigger": "\(trigger)", "error": "\(error)",
+                ])
         }
     }
 
@@ -208,8 +220,9 @@ struct MapFiles {
 
     private static func stamp(_ file: String, previous: Stamp?) -> Stamp? {
         guard let attributes = try? FileManager.default.attributesOfItem(atPath: file),
-              let size = (attributes[.size] as? NSNumber)?.uint64Value,
-              let modified = attributes[.modificationDate] as? Date else { return nil }
+            let size = (attributes[.size] as? NSNumber)?.uint64Value,
+            let modified = attributes[.modificationDate] as? Date
+        else { return nil }
         if let previous, previous.size == size, previous.modified == modified { return previous }
         guard let data = FileManager.default.contents(atPath: file) else { return nil }
         return Stamp(size: size, modified: modified, hash: fnv1a(data))

@@ -53,11 +53,13 @@ public struct Gateway: Sendable {
     ///   - protocols: the protocols served (a test adds its own to the standard ones).
     /// - Throws: `GatewayError`; the outbox is opened (and checked) here, so a file that
     ///   cannot be opened stops the start-up with its reason.
-    public init(configuration: GatewayConfiguration, deviceMap: DeviceMap, logger: Logger,
-                watch: DeviceMapWatch? = nil,
-                tuning: (inout MQTTUplinkConfiguration) -> Void = { _ in },
-                wallClock: @escaping @Sendable () -> Date = { Date() },
-                protocols: ProtocolRegistry = .standard) throws(GatewayError) {
+    public init(
+        configuration: GatewayConfiguration, deviceMap: DeviceMap, logger: Logger,
+        watch: DeviceMapWatch? = nil,
+        tuning: (inout MQTTUplinkConfiguration) -> Void = { _ in },
+        wallClock: @escaping @Sendable () -> Date = { Date() },
+        protocols: ProtocolRegistry = .standard
+    ) throws(GatewayError) {
         try Self.checkProtocols(deviceMap, protocols)
         let adapters = protocols.makeAdapters(deviceMap.devices, logger: logger)
         // The outbox first: a start-up stopped by a file names the outbox before the ledger beside it.
@@ -68,15 +70,19 @@ public struct Gateway: Sendable {
             throw .outbox("outbox: cannot open \(error)")
         }
         if configuration.outbox.isInMemory {
-            logger.warning("outbox is in memory (`path: :memory:`): telemetry not yet delivered is lost on a restart and seq starts again at 1; for tests and benchmarks only")
+            logger.warning(
+                "outbox is in memory (`path: :memory:`): telemetry not yet delivered is lost on a restart and seq starts again at 1; for tests and benchmarks only"
+            )
         }
-        let router = CommandRouter(adapters: adapters, ledger: try Self.commandLedger(configuration.outbox, configuration.commands, logger: logger),
-                                   logger: logger)
+        let router = CommandRouter(
+            adapters: adapters, ledger: try Self.commandLedger(configuration.outbox, configuration.commands, logger: logger),
+            logger: logger)
         var link = configuration.uplink.link
         tuning(&link)
         let profile = configuration.uplink.profile.makeProfile(link: link, logger: logger, now: wallClock)
-        self.uplink = MQTTUplink(configuration: link, outbox: outbox, devices: router.devices,
-                                 handler: { router.submit($0) }, logger: logger, profile: profile)
+        self.uplink = MQTTUplink(
+            configuration: link, outbox: outbox, devices: router.devices,
+            handler: { router.submit($0) }, logger: logger, profile: profile)
         self.router = router
         self.adapters = adapters
         self.protocols = protocols
@@ -90,8 +96,10 @@ public struct Gateway: Sendable {
     /// remembered there for `commands.remember` (24 hours; at most `max_ids`, 100,000), so a repeated id is answered
     /// `duplicate` also after a restart. With an in-memory outbox (tests, benchmarks) the
     /// router's in-memory window is all there is.
-    static func commandLedger(_ outbox: OutboxConfiguration, _ commands: CommandSettings,
-                              logger: Logger) throws(GatewayError) -> (any CommandLedger)? {
+    static func commandLedger(
+        _ outbox: OutboxConfiguration, _ commands: CommandSettings,
+        logger: Logger
+    ) throws(GatewayError) -> (any CommandLedger)? {
         guard !outbox.isInMemory else { return nil }
         let folder = (outbox.path as NSString).deletingLastPathComponent
         let path = folder.isEmpty ? "commands.sqlite" : folder + "/commands.sqlite"
@@ -156,10 +164,13 @@ public struct Gateway: Sendable {
             if after != before { uplink.update(devices: after) }
             reportFilter.update(policies: Self.reportPolicies(deviceMap))
         }
-        logger.info("device maps reloaded", metadata: [
-            "trigger": "\(trigger)",
-            "added": "\(Self.summary(diff.added.map(\.id)))", "changed": "\(Self.summary(diff.changed.map(\.id)))",
-            "removed": "\(Self.summary(diff.removed))", "unchanged": "\(Self.summary(diff.unchanged))"])
+        logger.info(
+            "device maps reloaded",
+            metadata: [
+                "trigger": "\(trigger)",
+                "added": "\(Self.summary(diff.added.map(\.id)))", "changed": "\(Self.summary(diff.changed.map(\.id)))",
+                "removed": "\(Self.summary(diff.removed))", "unchanged": "\(Self.summary(diff.unchanged))",
+            ])
         return diff
     }
 

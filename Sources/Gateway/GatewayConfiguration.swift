@@ -26,9 +26,11 @@ public struct GatewayConfiguration: Sendable {
     public var gatewayID: String { uplink.link.gatewayID }
 
     /// Creates a configuration.
-    public init(devicemaps: [String], uplink: UplinkConfiguration,
-                outbox: OutboxConfiguration = OutboxConfiguration(path: "var/outbox.sqlite"),
-                commands: CommandSettings = CommandSettings()) {
+    public init(
+        devicemaps: [String], uplink: UplinkConfiguration,
+        outbox: OutboxConfiguration = OutboxConfiguration(path: "var/outbox.sqlite"),
+        commands: CommandSettings = CommandSettings()
+    ) {
         self.devicemaps = devicemaps
         self.uplink = uplink
         self.outbox = outbox
@@ -48,7 +50,9 @@ public struct GatewayConfiguration: Sendable {
     /// validate`, which checks those maps as well).
     /// - Returns: the configuration (nil when any error was found), the `gateway.devicemaps`
     ///   paths that could be read (resolved), and every diagnostic in file order.
-    public static func validate(file: String, profiles: [UplinkProfileDescriptor] = UplinkProfiles.standard) -> (config: GatewayConfiguration?, devicemaps: [String], diagnostics: [Diagnostic]) {
+    public static func validate(
+        file: String, profiles: [UplinkProfileDescriptor] = UplinkProfiles.standard
+    ) -> (config: GatewayConfiguration?, devicemaps: [String], diagnostics: [Diagnostic]) {
         let text: String
         switch TextFile.read(file) {
         case .success(let read): text = read
@@ -62,13 +66,17 @@ public struct GatewayConfiguration: Sendable {
     ///   - yaml: the file's content.
     ///   - file: the file's path: diagnostics print it and relative paths resolve against its folder.
     /// - Returns: the configuration (nil when any error was found) and every diagnostic in file order.
-    public static func parse(yaml: String, file: String,
-                             profiles: [UplinkProfileDescriptor] = UplinkProfiles.standard) -> (config: GatewayConfiguration?, diagnostics: [Diagnostic]) {
+    public static func parse(
+        yaml: String, file: String,
+        profiles: [UplinkProfileDescriptor] = UplinkProfiles.standard
+    ) -> (config: GatewayConfiguration?, diagnostics: [Diagnostic]) {
         let check = check(yaml: yaml, file: file, profiles: profiles)
         return (check.config, check.diagnostics)
     }
 
-    static func check(yaml: String, file: String, profiles: [UplinkProfileDescriptor]) -> (config: GatewayConfiguration?, devicemaps: [String], diagnostics: [Diagnostic]) {
+    static func check(
+        yaml: String, file: String, profiles: [UplinkProfileDescriptor]
+    ) -> (config: GatewayConfiguration?, devicemaps: [String], diagnostics: [Diagnostic]) {
         let sink = DiagnosticSink()
         let (config, devicemaps) = ConfigParser(file: file, sink: sink, profiles: profiles).parse(yaml)
         return (sink.hasErrors ? nil : config, devicemaps, sink.sorted(fileOrder: [file]))
@@ -92,8 +100,9 @@ struct ConfigParser {
     func parse(_ yaml: String) -> (GatewayConfiguration?, [String]) {
         guard let composed = composeYAML(yaml, file: file, sink: sink) else { return (nil, []) }
         guard let root = composed else {
-            sink.error("the configuration is empty", at: SourceLocation(file: file, line: 1, column: 1),
-                       hint: "it needs at least `gateway: { id: ..., devicemaps: [...] }` and `uplink: { url: ... }`")
+            sink.error(
+                "the configuration is empty", at: SourceLocation(file: file, line: 1, column: 1),
+                hint: "it needs at least `gateway: { id: ..., devicemaps: [...] }` and `uplink: { url: ... }`")
             return (nil, [])
         }
         guard let top = YAMLMapping(root, file: file, context: "", what: "the configuration", sink: sink) else { return (nil, []) }
@@ -101,8 +110,9 @@ struct ConfigParser {
         // the missing `gateway` and `uplink`.
         let keys = top.entries.map(\.key)
         if let first = top.entries.first, keys.allSatisfy(DeviceMapLoader.topKeys.contains) {
-            top.error("unknown key '\(first.key)'", at: first.keyNode,
-                      hint: "this looks like a device map: check it with `edgegate map validate \(file)`")
+            top.error(
+                "unknown key '\(first.key)'", at: first.keyNode,
+                hint: "this looks like a device map: check it with `edgegate map validate \(file)`")
             return (nil, [])
         }
         top.checkKeys(Self.topKeys)
@@ -120,8 +130,9 @@ struct ConfigParser {
             }
             if let list = g.list("devicemaps", required: true, allowSingle: true) {
                 if list.isEmpty {
-                    g.error("'devicemaps' lists no files or folders", at: g.value("devicemaps")!,
-                            hint: "e.g. devicemaps: [devicemaps/]")
+                    g.error(
+                        "'devicemaps' lists no files or folders", at: g.value("devicemaps")!,
+                        hint: "e.g. devicemaps: [devicemaps/]")
                 }
                 for item in list {
                     guard case .scalar(let s) = item, !isNull(item), !s.string.isEmpty else {
@@ -133,8 +144,9 @@ struct ConfigParser {
             }
         }
 
-        let uplinkMapping = top.mapping("uplink", context: "uplink", required: true,
-                                        hint: "e.g. uplink: { url: mqtts://hub.example:8883, tls: { ca: ... } }")
+        let uplinkMapping = top.mapping(
+            "uplink", context: "uplink", required: true,
+            hint: "e.g. uplink: { url: mqtts://hub.example:8883, tls: { ca: ... } }")
         let uplink = uplinkMapping.flatMap { UplinkConfiguration.parse($0, gatewayID: gatewayID, file: file, profiles: profiles) }
         let commands = CommandSettings.parse(top.mapping("commands", context: "commands"))
         let outbox = OutboxConfiguration.parse(top.mapping("outbox", context: "outbox"), file: file)

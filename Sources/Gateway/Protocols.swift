@@ -2,8 +2,8 @@ public import DeviceMaps
 import DoorSimAdapter
 import HueAdapter
 public import Logging
-import ModbusAdapter
 import MQTTDevicesAdapter
+import ModbusAdapter
 
 /// The protocols a gateway speaks: one plugin each. `standard` is the one place that names
 /// the protocols of this build; everything else (the loader, the gateway, the CLI's `map`

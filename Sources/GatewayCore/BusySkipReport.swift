@@ -47,7 +47,10 @@ public final class BusySkipReport: Sendable {
             return report
         }
         guard let report else { return }
-        logger.warning("telemetry pipeline busy: \(report.skips) \(cycles) cycle(s) of \(report.sources) \(sources) skipped\(report.first ? "" : " in the last minute") instead of read; polls resume once it catches up, writes still run", metadata: [
-            "busy_skips_total": "\(report.total)"])
+        logger.warning(
+            "telemetry pipeline busy: \(report.skips) \(cycles) cycle(s) of \(report.sources) \(sources) skipped\(report.first ? "" : " in the last minute") instead of read; polls resume once it catches up, writes still run",
+            metadata: [
+                "busy_skips_total": "\(report.total)"
+            ])
     }
 }

@@ -31,9 +31,11 @@ public final class CommandRouter: Sendable {
     ///     repeats `duplicate` instead of executing them again (QoS 1 redelivery, operator retries).
     ///   - ledger: where answered commands are remembered durably, so that repeats are
     ///     recognized across restarts too; nil: in memory only.
-    public init(adapters: [any DeviceAdapter], executionTimeout: Duration = .seconds(10),
-                rememberedCommands: Int = 10_000, ledger: (any CommandLedger)? = nil,
-                logger: Logger, now: @escaping @Sendable () -> Date = Date.init) {
+    public init(
+        adapters: [any DeviceAdapter], executionTimeout: Duration = .seconds(10),
+        rememberedCommands: Int = 10_000, ledger: (any CommandLedger)? = nil,
+        logger: Logger, now: @escaping @Sendable () -> Date = Date.init
+    ) {
         self.targets = Mutex(Self.targets(of: adapters, lanes: [:]))
         self.recent = RecentCommands(capacity: rememberedCommands, ledger: ledger)
         self.executionTimeout = executionTimeout
@@ -107,13 +109,15 @@ public final class CommandRouter: Sendable {
     /// outcome and how long it took from arrival to answer. Text that came from the sender
     /// is escaped and shortened, so a command cannot forge or flood log lines.
     private func audit(_ command: Command, _ result: CommandResult, duration: Duration) {
-        logger.info("command", metadata: [
-            "id": "\(LogText.clean(command.id))", "device": "\(LogText.clean(command.device))",
-            "by": "\(command.by.map { LogText.clean($0) } ?? "-")",
-            "what": "\(LogText.clean(command.action.description))",
-            "status": "\(result.status.rawValue)", "message": "\(LogText.clean(result.message))",
-            "duration_ms": "\(String(format: "%.2f", duration / .milliseconds(1)))",
-        ])
+        logger.info(
+            "command",
+            metadata: [
+                "id": "\(LogText.clean(command.id))", "device": "\(LogText.clean(command.device))",
+                "by": "\(command.by.map { LogText.clean($0) } ?? "-")",
+                "what": "\(LogText.clean(command.action.description))",
+                "status": "\(result.status.rawValue)", "message": "\(LogText.clean(result.message))",
+                "duration_ms": "\(String(format: "%.2f", duration / .milliseconds(1)))",
+            ])
     }
 
     /// Answers a repeated id with the first result; runs the command otherwise. Returns the
@@ -129,9 +133,12 @@ public final class CommandRouter: Sendable {
             return result
         }
         guard isRepeat else { return (first, leftover.take()) }
-        return (CommandResult(id: command.id, status: .duplicate,
-                              message: "command \(command.id) was already received (\(first.status.rawValue): \(first.message)); not executed again",
-                              values: first.values, timestamp: now()), nil)
+        return (
+            CommandResult(
+                id: command.id, status: .duplicate,
+                message: "command \(command.id) was already received (\(first.status.rawValue): \(first.message)); not executed again",
+                values: first.values, timestamp: now()), nil
+        )
     }
 
     /// Runs at the command's turn in its device's lane, against the device as it is now (the
@@ -176,8 +183,10 @@ public final class CommandRouter: Sendable {
     /// Runs the write with a deadline. The answer comes at the deadline even when the device
     /// is still busy (a blocking library cannot be interrupted mid-request); the returned
     /// task ends with the write, and the device's lane waits for it before the next command.
-    private func execute(_ writes: [String: Value], command: Command,
-                         on target: Target) async -> (CommandResult, Task<Void, Never>?) {
+    private func execute(
+        _ writes: [String: Value], command: Command,
+        on target: Target
+    ) async -> (CommandResult, Task<Void, Never>?) {
         let work = Task { () -> Result<[String: Value], WriteError> in
             do throws(WriteError) {
                 return .success(try await target.adapter.write(device: target.descriptor.id, values: writes))
@@ -227,8 +236,10 @@ public final class CommandRouter: Sendable {
         }
     }
 
-    private func result(_ command: Command, _ status: CommandStatus, _ message: String,
-                        values: [String: Value] = [:]) -> CommandResult {
+    private func result(
+        _ command: Command, _ status: CommandStatus, _ message: String,
+        values: [String: Value] = [:]
+    ) -> CommandResult {
         CommandResult(id: command.id, status: status, message: message, values: values, timestamp: now())
     }
 }

@@ -75,7 +75,8 @@ public struct ValueRule: Sendable, Hashable {
         var value = value
         if !options.isEmpty {
             if case .string(let s) = value, kind != .string || !options.contains(where: { $0.value == value }),
-               let option = options.first(where: { $0.label == s }) {
+                let option = options.first(where: { $0.label == s })
+            {
                 value = option.value
             }
             guard options.contains(where: { Self.same($0.value, value) }) else {

@@ -35,8 +35,11 @@ extension Value: Codable {
         } else if let s = try? c.decode(String.self) {
             self = .string(s)
         } else {
-            throw DecodingError.typeMismatch(Value.self, .init(codingPath: decoder.codingPath,
-                debugDescription: "expected a bool, number or string"))
+            throw DecodingError.typeMismatch(
+                Value.self,
+                .init(
+                    codingPath: decoder.codingPath,
+                    debugDescription: "expected a bool, number or string"))
         }
     }
 

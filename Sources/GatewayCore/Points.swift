@@ -46,8 +46,10 @@ public struct PointDescriptor: Sendable, Hashable {
     public var options: [EnumOption]
 
     /// Creates a descriptor.
-    public init(name: String, kind: ValueKind, unit: String? = nil, access: Access = .read,
-                min: Double? = nil, max: Double? = nil, typeName: String, options: [EnumOption] = []) {
+    public init(
+        name: String, kind: ValueKind, unit: String? = nil, access: Access = .read,
+        min: Double? = nil, max: Double? = nil, typeName: String, options: [EnumOption] = []
+    ) {
         self.name = name
         self.kind = kind
         self.unit = unit
@@ -89,8 +91,10 @@ public struct DeviceDescriptor: Sendable, Hashable {
     public var commandTimeout: Duration?
 
     /// Creates a descriptor.
-    public init(id: String, protocolName: String, points: [PointDescriptor], commands: [NamedCommand] = [],
-                commandTimeout: Duration? = nil) {
+    public init(
+        id: String, protocolName: String, points: [PointDescriptor], commands: [NamedCommand] = [],
+        commandTimeout: Duration? = nil
+    ) {
         self.id = id
         self.protocolName = protocolName
         self.points = points

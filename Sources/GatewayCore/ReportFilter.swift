@@ -94,7 +94,8 @@ public final class ReportFilter: Sendable {
     private static func mustReport(_ reading: Reading, after last: Last, policy: ReportPolicy) -> Bool {
         if reading.quality != last.quality { return true }
         if let interval = policy.maxInterval,
-           reading.timestamp.timeIntervalSince(last.time) >= interval / .seconds(1) {
+            reading.timestamp.timeIntervalSince(last.time) >= interval / .seconds(1)
+        {
             return true
         }
         guard let value = reading.value, let previous = last.value else {

@@ -64,7 +64,8 @@ public struct CLISettingsFile: Sendable, Hashable {
         let sink = DiagnosticSink()
         var settings = CLISettingsFile(path: file, locations: [:])
         if let composed = composeYAML(yaml, file: file, sink: sink), let root = composed,
-           let top = YAMLMapping(root, file: file, context: "", what: "the CLI settings", sink: sink) {
+            let top = YAMLMapping(root, file: file, context: "", what: "the CLI settings", sink: sink)
+        {
             top.checkKeys(keys)
             for entry in top.entries { settings.locations[entry.key] = top.location(of: entry.value) }
             if let text = top.name("hub"), let node = top.value("hub") {
@@ -85,8 +86,9 @@ public struct CLISettingsFile: Sendable, Hashable {
             }
             settings.identity = top.name("identity")
             if let identity = settings.identity, let node = top.value("identity"), identity.contains("/") {
-                top.error("identity '\(identity)' must be a file name without '/'", at: node,
-                          hint: "the CLI uses <certs>/<identity>.pem and <certs>/<identity>.key")
+                top.error(
+                    "identity '\(identity)' must be a file name without '/'", at: node,
+                    hint: "the CLI uses <certs>/<identity>.pem and <certs>/<identity>.key")
             }
             settings.gateway = top.name("gateway")
             if let gateway = settings.gateway, let node = top.value("gateway"), !TopicRules.badCharacters(inLevel: gateway).isEmpty {
@@ -126,8 +128,10 @@ public struct CLIFlags: Sendable, Hashable {
     public var prefix: String?
 
     /// Creates flags; every one is optional.
-    public init(hub: String? = nil, hubHost: String? = nil, hubPort: Int? = nil, certs: String? = nil,
-                identity: String? = nil, gateway: String? = nil, prefix: String? = nil) {
+    public init(
+        hub: String? = nil, hubHost: String? = nil, hubPort: Int? = nil, certs: String? = nil,
+        identity: String? = nil, gateway: String? = nil, prefix: String? = nil
+    ) {
         self.hub = hub
         self.hubHost = hubHost
         self.hubPort = hubPort
@@ -172,14 +176,18 @@ public struct CLISettings: Sendable, Hashable {
     public static let defaultPrefix = "edgegate"
 
     /// The environment variable of each setting.
-    public static let variables = ["hub": "EDGEGATE_HUB", "certs": "EDGEGATE_CERTS", "identity": "EDGEGATE_IDENTITY",
-                                   "gateway": "EDGEGATE_GATEWAY", "prefix": "EDGEGATE_PREFIX"]
+    public static let variables = [
+        "hub": "EDGEGATE_HUB", "certs": "EDGEGATE_CERTS", "identity": "EDGEGATE_IDENTITY",
+        "gateway": "EDGEGATE_GATEWAY", "prefix": "EDGEGATE_PREFIX",
+    ]
 
     /// Resolves every setting: flag > environment > file > default.
     /// - Throws: a flag or variable whose value cannot be used (the file's problems are its
     ///   own diagnostics, reported when it is loaded).
-    public static func resolve(flags: CLIFlags, environment: [String: String],
-                               file: CLISettingsFile?) throws(CLISettingsError) -> CLISettings {
+    public static func resolve(
+        flags: CLIFlags, environment: [String: String],
+        file: CLISettingsFile?
+    ) throws(CLISettingsError) -> CLISettings {
         var sources: [String: String] = [:]
         func env(_ key: String) -> String? {
             environment[variables[key]!].flatMap { $0.isEmpty ? nil : $0 }
@@ -255,7 +263,8 @@ public struct CLISettings: Sendable, Hashable {
         if certs.isEmpty { certs = "." }
         let identity = pick("identity", flag: flags.identity, file: file?.identity, default: defaultIdentity)!
         guard !identity.isEmpty, !identity.contains("/") else {
-            throw CLISettingsError(description: "\(sources["identity"]!) '\(identity)' must be a file name without '/' (the CLI uses <certs>/<identity>.pem and .key)")
+            throw CLISettingsError(
+                description: "\(sources["identity"]!) '\(identity)' must be a file name without '/' (the CLI uses <certs>/<identity>.pem and .key)")
         }
         let gateway = pick("gateway", flag: flags.gateway, file: file?.gateway, default: nil)
         if let gateway, !TopicRules.badCharacters(inLevel: gateway).isEmpty || gateway.isEmpty {

@@ -27,8 +27,10 @@ public struct HubOperator: Sendable, Hashable {
     public var connectTimeout: Duration
 
     /// The settings of one operator.
-    public init(host: String, port: Int, caFile: String, certFile: String, keyFile: String,
-                identity: String, prefix: String, connectTimeout: Duration = .seconds(10)) {
+    public init(
+        host: String, port: Int, caFile: String, certFile: String, keyFile: String,
+        identity: String, prefix: String, connectTimeout: Duration = .seconds(10)
+    ) {
         self.host = host
         self.port = port
         self.caFile = caFile
@@ -42,9 +44,10 @@ public struct HubOperator: Sendable, Hashable {
     /// Mutual-TLS options with a fresh client id `{identity}-{purpose}-{8 hex}`: several
     /// clients of one operator at once must not take each other's session over.
     public func mqttOptions(purpose: String) -> MQTTOptions {
-        var options = MQTTOptions(host: host, port: port,
-                                  clientID: "\(identity)-\(purpose)-\(UUID().uuidString.prefix(8).lowercased())",
-                                  tls: MQTTTLS(caFile: caFile, certFile: certFile, keyFile: keyFile, verifyHostname: true))
+        var options = MQTTOptions(
+            host: host, port: port,
+            clientID: "\(identity)-\(purpose)-\(UUID().uuidString.prefix(8).lowercased())",
+            tls: MQTTTLS(caFile: caFile, certFile: certFile, keyFile: keyFile, verifyHostname: true))
         options.connectTimeout = connectTimeout
         return options
     }
@@ -77,8 +80,10 @@ public final class HubClient: Sendable {
     }
 
     /// Connects as `operator` (client id `{identity}-{purpose}-…`).
-    public static func connect(_ operator: HubOperator, purpose: String = "client",
-                               logger: Logger) async throws(MQTTError) -> HubClient {
+    public static func connect(
+        _ operator: HubOperator, purpose: String = "client",
+        logger: Logger
+    ) async throws(MQTTError) -> HubClient {
         try await connect(`operator`.mqttOptions(purpose: purpose), prefix: `operator`.prefix, logger: logger)
     }
 
@@ -114,8 +119,10 @@ public final class HubClient: Sendable {
     ///   - timeout: how long to wait for the response after publishing.
     ///   - ttl: sent as `ttl_ms`: the gateway refuses to start the command later than this
     ///     after it arrives.
-    public func send(_ command: Command, to gateway: String, timeout: Duration,
-                     ttl: Duration? = nil) async throws(CommandSendError) -> CommandResponse {
+    public func send(
+        _ command: Command, to gateway: String, timeout: Duration,
+        ttl: Duration? = nil
+    ) async throws(CommandSendError) -> CommandResponse {
         let topics = topics(of: gateway)
         let (incoming, stop) = router.listen { $0 == topics.responses || $0 == topics.status }
         defer { stop() }
@@ -137,7 +144,8 @@ public final class HubClient: Sendable {
                         continue
                     }
                     guard let object = jsonObject(message.payload), object["id"] == .string(command.id),
-                          let response = CommandResponse(object, payload: message.payload, elapsed: .now - published) else { continue }
+                        let response = CommandResponse(object, payload: message.payload, elapsed: .now - published)
+                    else { continue }
                     return response
                 }
                 return nil
@@ -214,8 +222,10 @@ public final class HubClient: Sendable {
     /// the hub and the client the acknowledgements.
     public func watch(_ gateway: String, _ kinds: HubEvent.Kinds = .all) async throws(MQTTError) -> HubEvents {
         let topics = topics(of: gateway)
-        let wanted: [(HubEvent.Kinds, String)] = [(.status, topics.status), (.commands, topics.commands), (.responses, topics.responses),
-                                                  (.inventory, topics.devices), (.telemetry, topics.telemetry)]
+        let wanted: [(HubEvent.Kinds, String)] = [
+            (.status, topics.status), (.commands, topics.commands), (.responses, topics.responses),
+            (.inventory, topics.devices), (.telemetry, topics.telemetry),
+        ]
         let subscribed = Set(wanted.filter { kinds.contains($0.0) }.map(\.1))
         let (incoming, stop) = router.listen { subscribed.contains($0) }
         do throws(MQTTError) {

@@ -146,8 +146,10 @@ final class BridgePoller: Sendable {
 
     /// One device's readings from what was fetched; nothing for a device whose collection
     /// was not fetched (added since the poll began: the next poll follows at once).
-    private func readings(of device: DeviceDefinition, from fetched: [HueResource: Result<[String: JSONValue], HueError>],
-                          reasons: inout [String: String]) -> [Reading] {
+    private func readings(
+        of device: DeviceDefinition, from fetched: [HueResource: Result<[String: JSONValue], HueError>],
+        reasons: inout [String: String]
+    ) -> [Reading] {
         let now = Date()
         var readings: [Reading] = []
         for point in device.points where point.access.isReadable {

@@ -1,5 +1,6 @@
 import Foundation
 import GatewayCore
+
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -168,7 +169,8 @@ struct HTTPClient: Sendable {
         let crlf = Data("\r\n".utf8)
         while true {
             guard let lineEnd = bytes.range(of: crlf, in: index..<bytes.endIndex) else { return nil }
-            let sizeText = String(decoding: bytes[index..<lineEnd.lowerBound], as: UTF8.self)
+            let sizeText =
+                String(decoding: bytes[index..<lineEnd.lowerBound], as: UTF8.self)
                 .split(separator: ";").first.map { $0.trimmingCharacters(in: .whitespaces) } ?? ""
             guard let size = Int(sizeText, radix: 16), size >= 0 else { throw Failure(reason: "invalid chunk size '\(sizeText)'") }
             guard size <= maxAnswerBytes else { throw Failure(reason: "chunk size \(size) is larger than an answer may be (16 MiB)") }

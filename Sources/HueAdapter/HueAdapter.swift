@@ -205,8 +205,10 @@ public final class HueAdapter: MapAdapter {
     }
 
     /// One `PUT` with every field of one light; the answer's first error decides the outcome.
-    private func send(_ request: LightRequest, _ fields: [(PointDefinition, JSONValue)], toLight id: String, of device: String,
-                      via client: HueBridgeClient) async throws(WriteError) {
+    private func send(
+        _ request: LightRequest, _ fields: [(PointDefinition, JSONValue)], toLight id: String, of device: String,
+        via client: HueBridgeClient
+    ) async throws(WriteError) {
         var body = request.body
         var xy = request.xy
         if !xy.isEmpty {

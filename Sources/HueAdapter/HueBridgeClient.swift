@@ -84,9 +84,10 @@ public final class HueBridgeClient: Sendable {
         let http = self.http
         return await withCheckedContinuation { continuation in
             queue.async {
-                continuation.resume(returning: Result { () throws(HTTPClient.Failure) in
-                    try http.send(method: method, path: path, body: body)
-                })
+                continuation.resume(
+                    returning: Result { () throws(HTTPClient.Failure) in
+                        try http.send(method: method, path: path, body: body)
+                    })
             }
         }
     }

@@ -62,10 +62,12 @@ public struct HueSimLight: Sendable, Hashable {
         if p.contains("xy") { state["xy"] = .array(xy.map { .number($0) }) }
         if p.contains("effect") { state["effect"] = .string(effect) }
         if p.contains("colormode") { state["colormode"] = .string(colormode) }
-        return .object(["state": .object(JSONObject(state)), "type": .string(type), "name": .string(name),
-                        "modelid": .string("LCT015"), "manufacturername": .string("Signify Netherlands B.V."),
-                        "uniqueid": .string("00:17:88:01:00:00:00:\(String(format: "%02x", Int(id) ?? 0))-0b"),
-                        "swversion": .string("1.50.2_r30933")])
+        return .object([
+            "state": .object(JSONObject(state)), "type": .string(type), "name": .string(name),
+            "modelid": .string("LCT015"), "manufacturername": .string("Signify Netherlands B.V."),
+            "uniqueid": .string("00:17:88:01:00:00:00:\(String(format: "%02x", Int(id) ?? 0))-0b"),
+            "swversion": .string("1.50.2_r30933"),
+        ])
     }
 }
 
@@ -112,8 +114,10 @@ public struct HueSimSensor: Sendable, Hashable {
         }
         var config: [String: GatewayCore.JSONValue] = ["on": .bool(true), "reachable": .bool(reachable)]
         if let battery { config["battery"] = .number(Double(battery)) }
-        return .object(["state": .object(JSONObject(state)), "config": .object(JSONObject(config)), "type": .string(type), "name": .string(name),
-                        "modelid": .string(type.hasPrefix("CLIP") ? "edgegate-sim" : "SML001")])
+        return .object([
+            "state": .object(JSONObject(state)), "config": .object(JSONObject(config)), "type": .string(type), "name": .string(name),
+            "modelid": .string(type.hasPrefix("CLIP") ? "edgegate-sim" : "SML001"),
+        ])
     }
 }
 
@@ -165,10 +169,12 @@ public final class HueBridgeSimulator: Sendable {
     /// The default setup: three color lamps, a temperature, presence and light-level sensor, a door contact.
     public static let defaultLights = (1...3).map { HueSimLight(id: "\($0)", name: "Hue color lamp \($0)") }
     /// See `defaultLights`.
-    public static let defaultSensors = [HueSimSensor(id: "4", type: "ZLLTemperature", name: "Hall temperature"),
-                                        HueSimSensor(id: "5", type: "ZLLPresence", name: "Hall motion"),
-                                        HueSimSensor(id: "6", type: "ZLLLightLevel", name: "Hall light level"),
-                                        HueSimSensor(id: "7", type: "CLIPOpenClose", name: "Front door")]
+    public static let defaultSensors = [
+        HueSimSensor(id: "4", type: "ZLLTemperature", name: "Hall temperature"),
+        HueSimSensor(id: "5", type: "ZLLPresence", name: "Hall motion"),
+        HueSimSensor(id: "6", type: "ZLLLightLevel", name: "Hall light level"),
+        HueSimSensor(id: "7", type: "CLIPOpenClose", name: "Front door"),
+    ]
 
     /// Creates a simulator; nothing listens until `start()`.
     /// - Parameters:
@@ -176,16 +182,20 @@ public final class HueBridgeSimulator: Sendable {
     ///   - usernames: usernames whitelisted from the start (a paired gateway).
     ///   - animated: false freezes the sensors at their configured values, for tests.
     ///   - linkButton: true presses the link button at start.
-    public init(host: String = "127.0.0.1", port: Int = 0, lights: [HueSimLight] = HueBridgeSimulator.defaultLights,
-                sensors: [HueSimSensor] = HueBridgeSimulator.defaultSensors, usernames: [String] = [],
-                animated: Bool = true, linkButton: Bool = false, logger: Logger) {
+    public init(
+        host: String = "127.0.0.1", port: Int = 0, lights: [HueSimLight] = HueBridgeSimulator.defaultLights,
+        sensors: [HueSimSensor] = HueBridgeSimulator.defaultSensors, usernames: [String] = [],
+        animated: Bool = true, linkButton: Bool = false, logger: Logger
+    ) {
         self.host = host
         self.requestedPort = port
         self.animated = animated
-        self.state = Mutex(State(lights: Dictionary(lights.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a }),
-                                 sensors: Dictionary(sensors.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a }),
-                                 usernames: Set(usernames),
-                                 linkButtonUntil: linkButton ? ContinuousClock.now + Self.linkButtonWindow : nil))
+        self.state = Mutex(
+            State(
+                lights: Dictionary(lights.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a }),
+                sensors: Dictionary(sensors.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a }),
+                usernames: Set(usernames),
+                linkButtonUntil: linkButton ? ContinuousClock.now + Self.linkButtonWindow : nil))
         self.server = Mutex(nil)
         var logger = logger
         logger[metadataKey: "simulator"] = "hue"
@@ -209,8 +219,9 @@ public final class HueBridgeSimulator: Sendable {
         } catch {
             throw SimulatorError.listenFailed("cannot listen on \(host):\(requestedPort): \(error)")
         }
-        let http = HTTPServer(address: address, logger: SwiftLogBridge(logger: logger),
-                              handler: ClosureHTTPHandler { [self] request in await handle(request) })
+        let http = HTTPServer(
+            address: address, logger: SwiftLogBridge(logger: logger),
+            handler: ClosureHTTPHandler { [self] request in await handle(request) })
         let task = Task { try await http.run() }
         do {
             try await http.waitUntilListening(timeout: 10)
@@ -225,7 +236,11 @@ public final class HueBridgeSimulator: Sendable {
 
     /// Stops listening and closes open connections.
     public func stop() async {
-        guard let (http, task) = server.withLock({ s in defer { s = nil }; return s }) else { return }
+        guard
+            let (http, task) = server.withLock({ s in
+                defer { s = nil }; return s
+            })
+        else { return }
         await http.stop(timeout: 1)
         task.cancel()
         _ = await task.result
@@ -326,10 +341,14 @@ public final class HueBridgeSimulator: Sendable {
                     ?? Self.error(3, resource, "resource, \(resource), not available")
             case ("PUT", 3, "lights") where parts[2] == "state":
                 guard s.lights[parts[1]] != nil else { return Self.error(3, "/lights/\(parts[1])", "resource, /lights/\(parts[1]), not available") }
-                guard let json = GatewayCore.JSONValue.parse(body), let fields = json.object?.dictionary else { return Self.error(2, "", "body contains invalid json") }
+                guard let json = GatewayCore.JSONValue.parse(body), let fields = json.object?.dictionary else {
+                    return Self.error(2, "", "body contains invalid json")
+                }
                 return setState(&s, light: parts[1], fields)
             case ("PUT", 1, "config"):
-                guard let json = GatewayCore.JSONValue.parse(body), let fields = json.object?.dictionary else { return Self.error(2, "", "body contains invalid json") }
+                guard let json = GatewayCore.JSONValue.parse(body), let fields = json.object?.dictionary else {
+                    return Self.error(2, "", "body contains invalid json")
+                }
                 return setConfig(&s, fields, now: now)
             default:
                 return Self.error(4, resource, "method, \(method), not available for resource, \(resource)")
@@ -378,8 +397,13 @@ public final class HueBridgeSimulator: Sendable {
         var answers: [GatewayCore.JSONValue] = []
         let turningOn = fields["on"]?.bool == true
         func fail(_ type: Int, _ key: String, _ text: String) {
-            answers.append(.object(["error": .object(["type": .number(Double(type)), "address": .string("/lights/\(id)/state/\(key)"),
-                                                      "description": .string(text)])]))
+            answers.append(
+                .object([
+                    "error": .object([
+                        "type": .number(Double(type)), "address": .string("/lights/\(id)/state/\(key)"),
+                        "description": .string(text),
+                    ])
+                ]))
         }
         func integer(_ value: GatewayCore.JSONValue, _ range: ClosedRange<Int>) -> Int? {
             guard let n = value.number, n == n.rounded(), range.contains(Int(exactly: n) ?? -1) else { return nil }
@@ -405,10 +429,13 @@ public final class HueBridgeSimulator: Sendable {
             case "transitiontime": applied = integer(value, 0...65535) != nil
             case "xy":
                 if let pair = value.array, pair.count == 2, let x = pair[0].number, let y = pair[1].number,
-                   (0...1).contains(x), (0...1).contains(y) {
+                    (0...1).contains(x), (0...1).contains(y)
+                {
                     light.xy = [x, y]
                     light.colormode = "xy"
-                } else { applied = false }
+                } else {
+                    applied = false
+                }
             case "alert": if let a = value.string, ["none", "select", "lselect"].contains(a) { light.alert = a } else { applied = false }
             case "effect": if let e = value.string, ["none", "colorloop"].contains(e) { light.effect = e } else { applied = false }
             default: applied = false

@@ -47,15 +47,20 @@ struct HueDemoSimulation: DemoSimulation {
     /// Dimming the living-room lamp up, when the maps have it.
     func demoCommands(for map: DeviceMap, context: DemoContext) -> [Command] {
         guard let lamp = map.devices.first(where: { $0.id == "living-room-lamp" }),
-              lamp.commands.contains(where: { $0.name == "dim" }) else { return [] }
-        return [Command(id: DemoContext.newCommandID(), device: lamp.id,
-                        action: .named("dim", arguments: ["level": .int(200), "seconds": .double(2)]))]
+            lamp.commands.contains(where: { $0.name == "dim" })
+        else { return [] }
+        return [
+            Command(
+                id: DemoContext.newCommandID(), device: lamp.id,
+                action: .named("dim", arguments: ["level": .int(200), "seconds": .double(2)]))
+        ]
     }
 
     /// How to switch the lamp from another terminal with the operator CLI, when the maps have it.
     func hint(for map: DeviceMap, context: DemoContext) -> String? {
         guard let lamp = map.devices.first(where: { $0.id == "living-room-lamp" }),
-              lamp.commands.contains(where: { $0.name == "switch_off" }) else { return nil }
+            lamp.commands.contains(where: { $0.name == "switch_off" })
+        else { return nil }
         let flags = "--gateway \(context.gatewayID) --device \(lamp.id) --command switch_off\(context.hubFlags)"
         return "demo: switch the lamp off from another terminal: edgegate command send \(flags)"
     }

@@ -7,8 +7,9 @@ extension JSONValue {
     public var apiErrors: [HueAPIError] {
         (array ?? []).compactMap { item in
             guard let e = item["error"] else { return nil }
-            return HueAPIError(type: Int(e["type"]?.number ?? 0), address: e["address"]?.string ?? "",
-                               description: e["description"]?.string ?? "")
+            return HueAPIError(
+                type: Int(e["type"]?.number ?? 0), address: e["address"]?.string ?? "",
+                description: e["description"]?.string ?? "")
         }
     }
 

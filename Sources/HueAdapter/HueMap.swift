@@ -59,11 +59,15 @@ public enum HueField: String, Sendable, Hashable, CaseIterable {
     case lastupdated
 
     /// The fields of a light, in documentation order.
-    public static let lightFields: [HueField] = [.on, .bri, .hue, .sat, .ct, .x, .y, .alert, .effect, .colormode,
-                                                 .transitiontime, .reachable]
+    public static let lightFields: [HueField] = [
+        .on, .bri, .hue, .sat, .ct, .x, .y, .alert, .effect, .colormode,
+        .transitiontime, .reachable,
+    ]
     /// The fields of a sensor, in documentation order.
-    public static let sensorFields: [HueField] = [.temperature, .presence, .lightlevel, .lux, .dark, .daylight, .open,
-                                                  .battery, .reachable, .lastupdated]
+    public static let sensorFields: [HueField] = [
+        .temperature, .presence, .lightlevel, .lux, .dark, .daylight, .open,
+        .battery, .reachable, .lastupdated,
+    ]
 
     /// The fields `resource` has.
     public static func fields(of resource: HueResource) -> [HueField] {

@@ -8,8 +8,10 @@ public enum HuePairing {
     /// - Returns: the new username (a secret).
     /// - Throws: `.pairingTimedOut`, `.unreachable` (at once: no point waiting for a button
     ///   on a bridge that does not answer), or any other error the bridge answers.
-    public static func pair(bridge: HueBridge, devicetype: String, timeout: Duration, interval: Duration = .seconds(1),
-                            requestTimeout: Duration = .seconds(2), waiting: @Sendable () -> Void = {}) async throws(HueError) -> String {
+    public static func pair(
+        bridge: HueBridge, devicetype: String, timeout: Duration, interval: Duration = .seconds(1),
+        requestTimeout: Duration = .seconds(2), waiting: @Sendable () -> Void = {}
+    ) async throws(HueError) -> String {
         let client = HueBridgeClient(bridge: bridge, username: nil, timeout: requestTimeout)
         let deadline = ContinuousClock.now + timeout
         var told = false

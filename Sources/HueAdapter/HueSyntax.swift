@@ -35,26 +35,31 @@ public enum HueSyntax: ProtocolSyntax {
             if variable.first?.isNumber == false, variable.allSatisfy({ $0 == "_" || ($0.isASCII && ($0.isLetter || $0.isNumber)) }) {
                 username = .environment(variable)
             } else {
-                c.error("'\(variable)' is not an environment variable name", atValueOf: "username_env",
-                        hint: "letters, digits and _, not starting with a digit: HUE_USERNAME")
+                c.error(
+                    "'\(variable)' is not an environment variable name", atValueOf: "username_env",
+                    hint: "letters, digits and _, not starting with a digit: HUE_USERNAME")
             }
         case (nil, let literal?):
-            c.warning("the Hue username is a secret, and this puts it in the device map", atKey: "username",
-                      hint: "keep it in the environment: username_env: HUE_USERNAME")
+            c.warning(
+                "the Hue username is a secret, and this puts it in the device map", atKey: "username",
+                hint: "keep it in the environment: username_env: HUE_USERNAME")
             username = .literal(literal)
         case (.some, .some):
             c.error("give either 'username_env' or 'username', not both", atKey: "username")
         case (nil, nil):
             if !c.has("username_env"), !c.has("username") {
-                c.error("the connection needs the bridge's username: 'username_env' names the environment variable that holds it",
-                        hint: "pair with `edgegate hue pair --bridge URL`, export the username it prints, e.g. as HUE_USERNAME, and write username_env: HUE_USERNAME")
+                c.error(
+                    "the connection needs the bridge's username: 'username_env' names the environment variable that holds it",
+                    hint:
+                        "pair with `edgegate hue pair --bridge URL`, export the username it prints, e.g. as HUE_USERNAME, and write username_env: HUE_USERNAME")
             }
         }
         let timeout = c.duration("timeout") ?? .seconds(2)
         // Requests cannot be interrupted: the timeout bounds how long a stop or a reload waits.
         if timeout > maxTimeout {
-            c.error("'timeout' must be at most 30s, found \(timeout.mapText)", atValueOf: "timeout",
-                    hint: "a bridge on the LAN answers within a second; a longer wait only delays stops and reloads")
+            c.error(
+                "'timeout' must be at most 30s, found \(timeout.mapText)", atValueOf: "timeout",
+                hint: "a bridge on the LAN answers within a second; a longer wait only delays stops and reloads")
         }
         guard c.errorCount == before, let bridge, let username else { return nil }
         return HueConnection(bridge: bridge, username: username, timeout: timeout)
@@ -73,19 +78,22 @@ public enum HueSyntax: ProtocolSyntax {
                 field = f
             } else {
                 let what = resource.map { "a \($0.rawValue)" } ?? "Hue"
-                m.error("\(what) has no field '\(text)'", atValueOf: "field",
-                        hint: "fields: " + known.map(\.rawValue).joined(separator: ", "))
+                m.error(
+                    "\(what) has no field '\(text)'", atValueOf: "field",
+                    hint: "fields: " + known.map(\.rawValue).joined(separator: ", "))
             }
         }
         if let field {
             if field.isWriteOnly, access != .write {
                 let at = m.has("access") ? "access" : "field"
-                m.error("'\(field.rawValue)' can only be written: the bridge never reports it", atValueOf: at,
-                        hint: "set access: write; it travels in the same request as the other fields of the command")
+                m.error(
+                    "'\(field.rawValue)' can only be written: the bridge never reports it", atValueOf: at,
+                    hint: "set access: write; it travels in the same request as the other fields of the command")
             } else if access.isWritable, !field.isWritable {
                 let why = resource == .sensor ? "sensors are read-only" : "the bridge reports '\(field.rawValue)' but does not take it"
-                m.error("access '\(access.rawValue)' is not possible on field '\(field.rawValue)'", atValueOf: "access",
-                        hint: "\(why): use access: read")
+                m.error(
+                    "access '\(access.rawValue)' is not possible on field '\(field.rawValue)'", atValueOf: "access",
+                    hint: "\(why): use access: read")
             }
         }
         guard m.errorCount == before, let resource, let id, let field else { return nil }
@@ -93,8 +101,10 @@ public enum HueSyntax: ProtocolSyntax {
     }
 
     /// Nothing to check across points: each field of a light or sensor is independent.
-    public static func check(points: [PointDefinition], connection: (any DeviceConnection)?, of device: String,
-                             at location: SourceLocation, reporter: MapReporter) {}
+    public static func check(
+        points: [PointDefinition], connection: (any DeviceConnection)?, of device: String,
+        at location: SourceLocation, reporter: MapReporter
+    ) {}
 
     /// `connection:` of a bridge.
     public static var connectionSchema: [String: Any] {
@@ -105,8 +115,10 @@ public enum HueSyntax: ProtocolSyntax {
             "oneOf": [["required": ["username_env"]], ["required": ["username"]]],
             "properties": [
                 "bridge": ["type": "string", "pattern": "^http://[^/@?]+/?$", "description": "http://host or http://host:port."],
-                "username_env": ["type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*$",
-                                 "description": "Environment variable holding the whitelisted username (edgegate hue pair prints one)."],
+                "username_env": [
+                    "type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*$",
+                    "description": "Environment variable holding the whitelisted username (edgegate hue pair prints one).",
+                ],
                 "username": ["type": "string", "description": "The username itself (a secret: prefer username_env)."],
                 "timeout": ["$ref": "#/$defs/duration", "description": "Request timeout (default 2s)."],
             ] as [String: Any],
@@ -128,12 +140,18 @@ public enum HueSyntax: ProtocolSyntax {
         [
             "required": ["resource", "id", "field"],
             "allOf": [
-                ["if": ["properties": ["resource": ["const": "light"]], "required": ["resource"]],
-                 "then": ["properties": ["field": ["enum": HueField.lightFields.map(\.rawValue)]]]],
-                ["if": ["properties": ["resource": ["const": "sensor"]], "required": ["resource"]],
-                 "then": ["properties": ["field": ["enum": HueField.sensorFields.map(\.rawValue)], "access": ["const": "read"]]]],
-                ["if": ["properties": ["field": ["const": "transitiontime"]], "required": ["field"]],
-                 "then": ["properties": ["access": ["const": "write"]], "required": ["access"]]],
+                [
+                    "if": ["properties": ["resource": ["const": "light"]], "required": ["resource"]],
+                    "then": ["properties": ["field": ["enum": HueField.lightFields.map(\.rawValue)]]],
+                ],
+                [
+                    "if": ["properties": ["resource": ["const": "sensor"]], "required": ["resource"]],
+                    "then": ["properties": ["field": ["enum": HueField.sensorFields.map(\.rawValue)], "access": ["const": "read"]]],
+                ],
+                [
+                    "if": ["properties": ["field": ["const": "transitiontime"]], "required": ["field"]],
+                    "then": ["properties": ["access": ["const": "write"]], "required": ["access"]],
+                ],
             ] as [[String: Any]],
         ]
     }

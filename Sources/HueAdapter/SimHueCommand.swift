@@ -50,9 +50,10 @@ struct SimHueCommand: AsyncParsableCommand {
                 throw failInput("error: \(config): \(error)")
             }
         }
-        let simulator = HueBridgeSimulator(host: host, port: port, lights: setup.lights, sensors: setup.sensors,
-                                           usernames: setup.usernames + username, animated: !frozen,
-                                           linkButton: linkButton, logger: logger)
+        let simulator = HueBridgeSimulator(
+            host: host, port: port, lights: setup.lights, sensors: setup.sensors,
+            usernames: setup.usernames + username, animated: !frozen,
+            linkButton: linkButton, logger: logger)
         try await runUntilSignalled(logger: logger) {
             do {
                 try await simulator.start()

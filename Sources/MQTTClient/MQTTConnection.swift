@@ -180,8 +180,9 @@ final class ConnectionCore: Sendable {
         logger[metadataKey: "broker"] = "\(options.host):\(options.port)"
         logger[metadataKey: "client_id"] = "\(options.clientID)"
         self.logger = logger
-        (messages, messageSink) = AsyncStream.makeStream(of: MQTTMessage.self,
-                                                         bufferingPolicy: .bufferingOldest(Self.messageBufferLimit))
+        (messages, messageSink) = AsyncStream.makeStream(
+            of: MQTTMessage.self,
+            bufferingPolicy: .bufferingOldest(Self.messageBufferLimit))
     }
 
     // MARK: - Connect
@@ -216,8 +217,11 @@ final class ConnectionCore: Sendable {
     // MARK: - The network thread
 
     private func run() {
-        guard let pointer = mosquitto_new(options.clientID, options.cleanSession,
-                                          Unmanaged.passUnretained(self).toOpaque()) else {
+        guard
+            let pointer = mosquitto_new(
+                options.clientID, options.cleanSession,
+                Unmanaged.passUnretained(self).toOpaque())
+        else {
             finish(.failed("cannot create a libmosquitto client: \(String(cString: strerror(errno)))"))
             return
         }
@@ -271,7 +275,8 @@ final class ConnectionCore: Sendable {
             // verification result says why (unknown CA, expired, hostname mismatch). The SSL
             // object is still alive while libmosquitto logs the error.
             if line.contains("certificate verify failed"),
-               let reason = OpenSSLVerifyResult.reason(mosquitto_ssl_get(mosq), host: core.options.host) {
+                let reason = OpenSSLVerifyResult.reason(mosquitto_ssl_get(mosq), host: core.options.host)
+            {
                 line += ": \(reason)"
             }
             core.onLog(level, line)
@@ -395,16 +400,20 @@ final class ConnectionCore: Sendable {
         } else {
             payload = []
         }
-        let incoming = MQTTMessage(topic: String(cString: message.topic), payload: payload,
-                                   qos: Int(message.qos), retain: message.retain)
+        let incoming = MQTTMessage(
+            topic: String(cString: message.topic), payload: payload,
+            qos: Int(message.qos), retain: message.retain)
         if case .dropped = messageSink.yield(incoming) {
             let dropped = state.withLock { s in
                 s.droppedMessages += 1
                 return s.droppedMessages
             }
             if dropped == 1 || dropped % 1000 == 0 {
-                logger.warning("mqtt incoming messages dropped: the consumer is too slow", metadata: [
-                    "dropped_total": "\(dropped)", "buffer": "\(Self.messageBufferLimit)"])
+                logger.warning(
+                    "mqtt incoming messages dropped: the consumer is too slow",
+                    metadata: [
+                        "dropped_total": "\(dropped)", "buffer": "\(Self.messageBufferLimit)",
+                    ])
             }
         }
     }
@@ -567,8 +576,9 @@ final class ConnectionCore: Sendable {
                 s.connectWaiter?.resume(returning: .failure(failure))
                 s.connectWaiter = nil
             }
-            let lost = MQTTError.connectionLost(error.map { "connection ended before the acknowledgement: \($0)" }
-                                                ?? "the connection to \(broker) was closed before the acknowledgement")
+            let lost = MQTTError.connectionLost(
+                error.map { "connection ended before the acknowledgement: \($0)" }
+                    ?? "the connection to \(broker) was closed before the acknowledgement")
             for waiters in s.ackWaiters.values {
                 for waiter in waiters.values { waiter.resume(returning: .failure(lost)) }
             }
@@ -681,11 +691,13 @@ final class ConnectionCore: Sendable {
             if let ssl = tlsReason() {
                 return .tls("TLS handshake with \(broker) failed: \(ssl)")
             }
-            return .tls("TLS handshake with \(broker) failed: the broker closed the connection (\(reason)); "
-                        + "it may require a valid client certificate")
+            return .tls(
+                "TLS handshake with \(broker) failed: the broker closed the connection (\(reason)); "
+                    + "it may require a valid client certificate")
         }
-        return .connectionLost("connection to \(broker) closed before CONNACK: \(reason); "
-                               + "a TLS port (8883 usually is) closes plain MQTT like this: use mqtts:// and a CA file")
+        return .connectionLost(
+            "connection to \(broker) closed before CONNACK: \(reason); "
+                + "a TLS port (8883 usually is) closes plain MQTT like this: use mqtts:// and a CA file")
     }
 
     static func describe(_ rc: Int32) -> String {
@@ -708,7 +720,8 @@ enum OpenSSLVerifyResult {
     static let symbols: Symbols? = {
         // nil is RTLD_DEFAULT on glibc: search every loaded object.
         guard let get = dlsym(nil, "SSL_get_verify_result"),
-              let string = dlsym(nil, "X509_verify_cert_error_string") else { return nil }
+            let string = dlsym(nil, "X509_verify_cert_error_string")
+        else { return nil }
         return Symbols(getVerifyResult: get, errorString: string)
     }()
 

@@ -47,9 +47,11 @@ public struct MQTTOptions: Sendable {
     public var connectTimeout: Duration = .seconds(10)
 
     /// Creates connection options; everything after `clientID` has a default.
-    public init(host: String, port: Int, clientID: String, username: String? = nil, password: String? = nil,
-                tls: MQTTTLS? = nil, keepAlive: Int = 30, will: MQTTMessage? = nil, cleanSession: Bool = true,
-                maxInflight: Int = 50, connectTimeout: Duration = .seconds(10)) {
+    public init(
+        host: String, port: Int, clientID: String, username: String? = nil, password: String? = nil,
+        tls: MQTTTLS? = nil, keepAlive: Int = 30, will: MQTTMessage? = nil, cleanSession: Bool = true,
+        maxInflight: Int = 50, connectTimeout: Duration = .seconds(10)
+    ) {
         self.host = host
         self.port = port
         self.clientID = clientID

@@ -49,16 +49,20 @@ public struct MQTTURL: Sendable, Hashable, CustomStringConvertible {
             var shown = c.host.flatMap { $0.isEmpty ? nil : $0 } ?? "host"
             if shown.contains(":"), !shown.hasPrefix("[") { shown = "[\(shown)]" }
             let suggestion = "mqtts://\(shown):8883"
-            return .failure(ParseError(message: "url scheme '\(scheme)' is not supported",
-                                       hint: "use mqtts:// (or mqtt:// with `insecure: true`)", tlsSuggestion: suggestion))
+            return .failure(
+                ParseError(
+                    message: "url scheme '\(scheme)' is not supported",
+                    hint: "use mqtts:// (or mqtt:// with `insecure: true`)", tlsSuggestion: suggestion))
         }
         guard var host = c.host, !host.isEmpty else {
             return .failure(ParseError(message: "url '\(text)' has no host", hint: "e.g. mqtts://hub.example:8883"))
         }
         if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
         if !c.path.isEmpty && c.path != "/" || c.query != nil || c.user != nil {
-            return .failure(ParseError(message: "url '\(text)' may only hold a scheme, host and port",
-                                       hint: "set the topic prefix with `prefix:` and credentials with `tls:`"))
+            return .failure(
+                ParseError(
+                    message: "url '\(text)' may only hold a scheme, host and port",
+                    hint: "set the topic prefix with `prefix:` and credentials with `tls:`"))
         }
         let port = c.port ?? (useTLS ? 8883 : 1883)
         guard (1...65535).contains(port) else {

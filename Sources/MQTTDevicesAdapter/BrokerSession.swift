@@ -36,13 +36,15 @@ struct Route: Sendable {
         let c = device.mqttConnection
         let deviceTopic = c.topic(of: device.id)
         return device.points.filter(\.access.isReadable).map { point in
-            let staleAfter: Duration? = switch point.mqtt.staleAfter {
-            case .after(let d)?: d
-            case .never?: nil
-            case nil: c.staleAfter
-            }
-            return Route(filter: point.mqtt.topic(device: device.id, deviceTopic: deviceTopic), device: device.id, idLevel: c.idLevel,
-                         point: point, staleAfter: staleAfter, qos: c.qos)
+            let staleAfter: Duration? =
+                switch point.mqtt.staleAfter {
+                case .after(let d)?: d
+                case .never?: nil
+                case nil: c.staleAfter
+                }
+            return Route(
+                filter: point.mqtt.topic(device: device.id, deviceTopic: deviceTopic), device: device.id, idLevel: c.idLevel,
+                point: point, staleAfter: staleAfter, qos: c.qos)
         }
     }
 }
@@ -129,8 +131,10 @@ final class BrokerSession: Sendable {
     /// A device flooding garbage costs a few log lines, not one per message.
     private let badPayloadLog = LogThrottle(burst: 10, interval: .seconds(10))
 
-    init(key: MQTTSessionKey, devices: [DeviceDefinition], policy: ReconnectPolicy, counters: DeviceCounters,
-         clientIDSuffix: String? = nil, logger: Logger) {
+    init(
+        key: MQTTSessionKey, devices: [DeviceDefinition], policy: ReconnectPolicy, counters: DeviceCounters,
+        clientIDSuffix: String? = nil, logger: Logger
+    ) {
         self.key = key
         self.clientIDSuffix = clientIDSuffix
         self.policy = policy
@@ -316,8 +320,11 @@ final class BrokerSession: Sendable {
             return isNew
         }
         if isNew {
-            logger.error("mqtt subscription failed; its points read bad", metadata: [
-                "filter": "\(filter)", "error": "\(why)"])
+            logger.error(
+                "mqtt subscription failed; its points read bad",
+                metadata: [
+                    "filter": "\(filter)", "error": "\(why)",
+                ])
         }
     }
 
@@ -334,8 +341,10 @@ final class BrokerSession: Sendable {
             password = value
         }
         let tls = key.caFile.map { MQTTTLS(caFile: $0, certFile: key.certFile, keyFile: key.keyFile, verifyHostname: true) }
-        return .success(MQTTOptions(host: key.broker.host, port: key.broker.port, clientID: (key.clientID ?? defaultClientID) + (clientIDSuffix ?? ""),
-                                    username: key.username, password: password, tls: tls))
+        return .success(
+            MQTTOptions(
+                host: key.broker.host, port: key.broker.port, clientID: (key.clientID ?? defaultClientID) + (clientIDSuffix ?? ""),
+                username: key.username, password: password, tls: tls))
     }
 
     /// `edgegate-<host name>-<hash of the session>`: distinct for two gateways on one broker,
@@ -371,8 +380,10 @@ final class BrokerSession: Sendable {
         var byDevice: [String: [Reading]] = [:]
         for route in routes {
             if byDevice[route.device] == nil { order.append(route.device) }
-            byDevice[route.device, default: []].append(Reading(device: route.device, point: route.point.name, value: nil,
-                                                               unit: route.point.unit, quality: .bad(reason(route)), timestamp: now))
+            byDevice[route.device, default: []].append(
+                Reading(
+                    device: route.device, point: route.point.name, value: nil,
+                    unit: route.point.unit, quality: .bad(reason(route)), timestamp: now))
         }
         for device in order.sorted() { sink.emit(byDevice[device]!) }
     }
@@ -397,8 +408,11 @@ final class BrokerSession: Sendable {
             if let unknownID {
                 // The gateway serves the devices its maps declare; a stranger is noted, not adopted.
                 if counters.recordUnknown(String(unknownID)) {
-                    logger.warning("mqtt message for an undeclared device id ignored", metadata: [
-                        "topic": "\(message.topic)", "id": "\(unknownID)"])
+                    logger.warning(
+                        "mqtt message for an undeclared device id ignored",
+                        metadata: [
+                            "topic": "\(message.topic)", "id": "\(unknownID)",
+                        ])
                 }
                 return
             }
@@ -412,11 +426,13 @@ final class BrokerSession: Sendable {
                 let reading: Reading
                 switch ValueCodec.decode(payload, point: route.point) {
                 case .success(let value):
-                    reading = Reading(device: route.device, point: route.point.name, value: value, unit: route.point.unit,
-                                      quality: .good, timestamp: timestamp)
+                    reading = Reading(
+                        device: route.device, point: route.point.name, value: value, unit: route.point.unit,
+                        quality: .good, timestamp: timestamp)
                 case .failure(let why):
-                    reading = Reading(device: route.device, point: route.point.name, value: nil, unit: route.point.unit,
-                                      quality: .bad(why.description), timestamp: timestamp)
+                    reading = Reading(
+                        device: route.device, point: route.point.name, value: nil, unit: route.point.unit,
+                        quality: .bad(why.description), timestamp: timestamp)
                 }
                 byDevice[route.device, default: []].append(reading)
             }
@@ -436,8 +452,11 @@ final class BrokerSession: Sendable {
                 let bad = byDevice[device]!.first { $0.quality != .good }
                 counters.record(device, bad: bad != nil)
                 if let bad {
-                    badPayloadLog.log(logger, "mqtt payload not understood", metadata: [
-                        "device": "\(device)", "point": "\(bad.point)", "reason": "\(bad.quality.reason ?? "")"])
+                    badPayloadLog.log(
+                        logger, "mqtt payload not understood",
+                        metadata: [
+                            "device": "\(device)", "point": "\(bad.point)", "reason": "\(bad.quality.reason ?? "")",
+                        ])
                 }
             }
             return
@@ -462,7 +481,8 @@ final class BrokerSession: Sendable {
                 var found: [Route] = []
                 for route in s.routes where s.refused[route.filter] == nil {
                     guard let limit = route.staleAfter, !s.stale.contains(route.key),
-                          let last = s.lastMessage[route.key], now - last >= limit else { continue }
+                        let last = s.lastMessage[route.key], now - last >= limit
+                    else { continue }
                     s.stale.insert(route.key)
                     found.append(route)
                 }

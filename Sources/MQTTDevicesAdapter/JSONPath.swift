@@ -51,8 +51,9 @@ public struct JSONPath: Sendable, Hashable, CustomStringConvertible {
                 let start = i
                 while i < chars.count, chars[i].isLetter || chars[i].isNumber || chars[i] == "_" || chars[i] == "-" { i += 1 }
                 guard i > start else {
-                    throw JSONPathError(problem: i < chars.count ? "'\(chars[i])' cannot start a key after '.'" : "a key is missing after '.'",
-                                        offset: i, hint: "quote other keys: $[\"key with space\"]")
+                    throw JSONPathError(
+                        problem: i < chars.count ? "'\(chars[i])' cannot start a key after '.'" : "a key is missing after '.'",
+                        offset: i, hint: "quote other keys: $[\"key with space\"]")
                 }
                 steps.append(.key(String(chars[start..<i])))
             case "[":
@@ -84,8 +85,9 @@ public struct JSONPath: Sendable, Hashable, CustomStringConvertible {
                 }
                 i += 1
             default:
-                throw JSONPathError(problem: "unexpected '\(chars[i])'", offset: i,
-                                    hint: "a path is $ followed by .key, [index] or [\"key\"] steps")
+                throw JSONPathError(
+                    problem: "unexpected '\(chars[i])'", offset: i,
+                    hint: "a path is $ followed by .key, [index] or [\"key\"] steps")
             }
         }
         return JSONPath(steps: steps, description: text)
@@ -114,13 +116,14 @@ public struct JSONPath: Sendable, Hashable, CustomStringConvertible {
     }
 
     static func text(of steps: ArraySlice<Step>) -> String {
-        "$" + steps.map { step in
-            switch step {
-            case .index(let i): return "[\(i)]"
-            case .key(let k) where !k.isEmpty && k.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" || $0 == "-" }): return ".\(k)"
-            case .key(let k): return "[\"\(k)\"]"
-            }
-        }.joined()
+        "$"
+            + steps.map { step in
+                switch step {
+                case .index(let i): return "[\(i)]"
+                case .key(let k) where !k.isEmpty && k.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" || $0 == "-" }): return ".\(k)"
+                case .key(let k): return "[\"\(k)\"]"
+                }
+            }.joined()
     }
 }
 

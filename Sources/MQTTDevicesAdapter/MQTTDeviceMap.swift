@@ -114,9 +114,11 @@ public struct MQTTDeviceConnection: DeviceConnection, Hashable {
     public static let defaultCAFile = "/etc/ssl/certs/ca-certificates.crt"
 
     /// Creates a connection.
-    public init(broker: MQTTURL, insecure: Bool = false, caFile: String? = nil, certFile: String? = nil,
-                keyFile: String? = nil, username: String? = nil, passwordEnv: String? = nil, clientID: String? = nil,
-                topic: String, idLevel: Int? = nil, staleAfter: Duration? = nil, qos: Int = 1) {
+    public init(
+        broker: MQTTURL, insecure: Bool = false, caFile: String? = nil, certFile: String? = nil,
+        keyFile: String? = nil, username: String? = nil, passwordEnv: String? = nil, clientID: String? = nil,
+        topic: String, idLevel: Int? = nil, staleAfter: Duration? = nil, qos: Int = 1
+    ) {
         self.broker = broker
         self.insecure = insecure
         self.caFile = caFile
@@ -134,8 +136,9 @@ public struct MQTTDeviceConnection: DeviceConnection, Hashable {
     /// What devices share one MQTT connection by: everything about the session, nothing about
     /// the device (topic, id level, staleness, QoS).
     public var session: MQTTSessionKey {
-        MQTTSessionKey(broker: broker, insecure: !broker.useTLS && insecure, caFile: broker.useTLS ? caFile ?? Self.defaultCAFile : nil, certFile: certFile,
-                       keyFile: keyFile, username: username, passwordEnv: passwordEnv, clientID: clientID)
+        MQTTSessionKey(
+            broker: broker, insecure: !broker.useTLS && insecure, caFile: broker.useTLS ? caFile ?? Self.defaultCAFile : nil, certFile: certFile,
+            keyFile: keyFile, username: username, passwordEnv: passwordEnv, clientID: clientID)
     }
 
     /// The state topic of device `id`: `{id}` replaced.
@@ -277,8 +280,10 @@ public struct MQTTPointAddress: PointAddress, Hashable {
     public static let defaultCommandTopic = "{topic}/set"
 
     /// Creates an address.
-    public init(topic: String? = nil, path: JSONPath, type: MQTTValueType, trueValue: String? = nil, falseValue: String? = nil,
-                staleAfter: Staleness? = nil, commandTopic: String? = nil, payload: PayloadTemplate? = nil) {
+    public init(
+        topic: String? = nil, path: JSONPath, type: MQTTValueType, trueValue: String? = nil, falseValue: String? = nil,
+        staleAfter: Staleness? = nil, commandTopic: String? = nil, payload: PayloadTemplate? = nil
+    ) {
         self.topic = topic
         self.path = path
         self.type = type
@@ -316,8 +321,10 @@ public struct MQTTPointAddress: PointAddress, Hashable {
 
     /// `path`, `type` and `topic` for `map show`'s table.
     public var columns: [MapField] {
-        [MapField("topic", .string(topic ?? "{topic}")), MapField("path", .string(path.description)),
-         MapField("type", .string(type.rawValue))]
+        [
+            MapField("topic", .string(topic ?? "{topic}")), MapField("path", .string(path.description)),
+            MapField("type", .string(type.rawValue)),
+        ]
     }
 
     /// `$.contact bool`, `{topic}/availability $.state bool (online/offline)`.

@@ -72,8 +72,9 @@ public final class MQTTDevicesAdapter: MapAdapter {
     /// id, the broker would close the daemon's connection ("already connected") and hand the
     /// reader its session; a `client_id:` in the map is the daemon's too.
     public convenience init(oneShotReadOf devices: [DeviceDefinition], logger: Logger) {
-        self.init(devices: devices, logger: logger, reconnect: .standard,
-                  clientIDSuffix: "-read-" + UUID().uuidString.prefix(8).lowercased())
+        self.init(
+            devices: devices, logger: logger, reconnect: .standard,
+            clientIDSuffix: "-read-" + UUID().uuidString.prefix(8).lowercased())
     }
 
     /// Not polled: the topics it is subscribed to, on which broker.
@@ -191,7 +192,8 @@ public final class MQTTDevicesAdapter: MapAdapter {
         for point in definition.points {
             guard let value = values[point.name] else { continue }
             guard point.access.isWritable,
-                  let topic = MQTTDeviceSyntax.commandTopic(of: point.mqtt, device: device, connection: definition.mqttConnection) else {
+                let topic = MQTTDeviceSyntax.commandTopic(of: point.mqtt, device: device, connection: definition.mqttConnection)
+            else {
                 throw .rejected("\(device).\(point.name) is read-only")
             }
             let payload: String

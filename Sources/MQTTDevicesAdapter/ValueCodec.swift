@@ -131,7 +131,8 @@ enum ValueCodec {
                 let whole = raw.rounded()
                 // Decimal scales are inexact in binary: "whole" means within a few ulps.
                 guard abs(raw - whole) <= 1e-9 * max(1, abs(raw)) else {
-                    throw ValueError("\(value) is not a whole number" + (isScaled ? " after scale \(Value.format(scale)) and offset \(Value.format(offset))" : ""))
+                    throw ValueError(
+                        "\(value) is not a whole number" + (isScaled ? " after scale \(Value.format(scale)) and offset \(Value.format(offset))" : ""))
                 }
                 guard whole >= -9.223372036854775808e18, whole < 9.223372036854775808e18 else {
                     throw ValueError("\(value) does not fit int64")

@@ -11,16 +11,24 @@ public enum MapNew {
     ///   - id: the device's id (see `defaultID(protocol:profile:)`).
     public static func text(of plugin: ProtocolPlugin, profile: String?, id: String) -> String {
         let template = plugin.template
-        var lines = [
-            "# A device map for edgegate: docs/devicemaps.md is the reference.",
-            "# Check it with: edgegate map validate FILE    See it resolved: edgegate map show FILE",
-        ] + template.header
+        var lines =
+            [
+                "# A device map for edgegate: docs/devicemaps.md is the reference.",
+                "# Check it with: edgegate map validate FILE    See it resolved: edgegate map show FILE",
+            ] + template.header
         if let profile {
-            lines += ["profiles:", "  \(profile):                          # a device model, reusable by many devices",
-                      "    protocol: \(plugin.name)"] + template.body
+            lines +=
+                [
+                    "profiles:", "  \(profile):                          # a device model, reusable by many devices",
+                    "    protocol: \(plugin.name)",
+                ] + template.body
         }
-        lines += ["devices:", "  - id: \(id)".padding(toLength: max(39, 9 + id.count), withPad: " ", startingAt: 0)
-                  + "# unique across all maps of the gateway (map new --id)"] + template.device + template.deviceExtras
+        lines +=
+            [
+                "devices:",
+                "  - id: \(id)".padding(toLength: max(39, 9 + id.count), withPad: " ", startingAt: 0)
+                    + "# unique across all maps of the gateway (map new --id)",
+            ] + template.device + template.deviceExtras
         if let profile {
             lines += ["    profile: \(profile)                # a device may add or override points and commands"]
         } else {

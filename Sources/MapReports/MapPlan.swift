@@ -80,16 +80,18 @@ public struct MapPlan: Encodable {
             let plugin = protocols.first { $0.name == d.protocolName }
             if let plugin, let planning = plugin.ability((any RequestPlanning).self) {
                 let plan = planning.plan(of: d)
-                devices.append(Device(
-                    id: d.id, protocolName: d.protocolName, connection: d.connection.description,
-                    pollMilliseconds: milliseconds(d.poll), limits: plan.limits,
-                    requests: plan.requests.map { Request(table: $0.table, start: $0.start, count: $0.count, gap: $0.gap, points: $0.points) },
-                    registers: plan.requests.filter { !$0.countsBits }.map(\.count).reduce(0, +),
-                    bits: plan.requests.filter(\.countsBits).map(\.count).reduce(0, +)))
+                devices.append(
+                    Device(
+                        id: d.id, protocolName: d.protocolName, connection: d.connection.description,
+                        pollMilliseconds: milliseconds(d.poll), limits: plan.limits,
+                        requests: plan.requests.map { Request(table: $0.table, start: $0.start, count: $0.count, gap: $0.gap, points: $0.points) },
+                        registers: plan.requests.filter { !$0.countsBits }.map(\.count).reduce(0, +),
+                        bits: plan.requests.filter(\.countsBits).map(\.count).reduce(0, +)))
             } else {
                 let requests: String
                 if let plugin {
-                    requests = plugin.ability((any RequestSummarizing).self)?
+                    requests =
+                        plugin.ability((any RequestSummarizing).self)?
                         .requestSummary(of: d, among: plugin.own(definitions))
                         ?? "protocol '\(d.protocolName)' describes no read requests"
                 } else {
@@ -115,7 +117,8 @@ public struct MapPlan: Encodable {
     public var table: String {
         var text = ""
         for d in devices {
-            text += "\(d.id)  \(d.connection)  poll \(Duration.milliseconds(d.pollMilliseconds).mapText)"
+            text +=
+                "\(d.id)  \(d.connection)  poll \(Duration.milliseconds(d.pollMilliseconds).mapText)"
                 + d.limits.map { "  \($0.key) \($0.text)" }.joined() + "\n"
             if d.requests.isEmpty {
                 text += "  no readable points: nothing to poll\n"
@@ -128,9 +131,12 @@ public struct MapPlan: Encodable {
         for other in others {
             text += "\(other.id)  \(other.protocolName)  \(other.requests)\n"
         }
-        let counted = others.isEmpty ? Self.plural(devices.count, "device")
+        let counted =
+            others.isEmpty
+            ? Self.plural(devices.count, "device")
             : "\(Self.plural(devices.count, noun)) (and \(others.count) of other protocols, above)"
-        text += "total: \(counted), \(Self.plural(requestsPerCycle, "request")) per cycle "
+        text +=
+            "total: \(counted), \(Self.plural(requestsPerCycle, "request")) per cycle "
             + "(one poll of each device): \(Self.amounts(registersPerCycle, bitsPerCycle)); "
             + "\(Value.format(requestsPerSecond)) requests/s at the poll periods\n"
         return text

@@ -21,14 +21,18 @@ public enum MapShow {
         let rows = device.points.map { p -> [String] in
             let columns = p.address.columns
             return [p.name] + keys.map { key in columns.first { $0.key == key }?.text ?? "" }
-                + [Value.format(p.scale), Value.format(p.offset), p.unit ?? "", p.access.rawValue,
-                   p.min.map(Value.format) ?? "", p.max.map(Value.format) ?? "", optionsText(p.options)]
+                + [
+                    Value.format(p.scale), Value.format(p.offset), p.unit ?? "", p.access.rawValue,
+                    p.min.map(Value.format) ?? "", p.max.map(Value.format) ?? "", optionsText(p.options),
+                ]
         }
         for line in columns(header, rows) { text += "  " + line + "\n" }
         if !device.commands.isEmpty {
             let commandRows = device.commands.map { command -> [String] in
-                [command.name, command.arguments.map(argumentText).joined(separator: ", "),
-                 command.writes.map { "\($0.point)=\(WriteValue($0.value).text)" }.joined(separator: ", ")]
+                [
+                    command.name, command.arguments.map(argumentText).joined(separator: ", "),
+                    command.writes.map { "\($0.point)=\(WriteValue($0.value).text)" }.joined(separator: ", "),
+                ]
             }
             for line in columns(["command", "args", "writes"], commandRows) { text += "  " + line + "\n" }
         }

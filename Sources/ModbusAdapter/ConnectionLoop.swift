@@ -145,9 +145,12 @@ final class ConnectionLoop {
         self.nextPoll = nextPoll
         deviceProblems = problems
         connectTimeout = Self.connectTimeout(newDevices)
-        logger.debug("connection devices updated", metadata: [
-            "kept": "\(kept.joined(separator: ","))", "restarted": "\(restarted.joined(separator: ","))",
-            "added": "\(added.joined(separator: ","))", "removed": "\(removed.joined(separator: ","))"])
+        logger.debug(
+            "connection devices updated",
+            metadata: [
+                "kept": "\(kept.joined(separator: ","))", "restarted": "\(restarted.joined(separator: ","))",
+                "added": "\(added.joined(separator: ","))", "removed": "\(removed.joined(separator: ","))",
+            ])
     }
 
     private func fail(_ jobs: [WriteJob]) {
@@ -171,9 +174,12 @@ final class ConnectionLoop {
         // reminder at most once a minute.
         if lastOverrunLog[device.id].map({ now - $0 >= .seconds(60) }) ?? true {
             lastOverrunLog[device.id] = now
-            logger.warning("\(device.id): poll cycle overran its \(device.poll.mapText) period; missed cycles are skipped, not queued", metadata: [
-                "took": "\((now - due).mapText)", "skipped": "\(skipped)",
-                "overruns": "\(totals.overruns)", "skipped_total": "\(totals.skippedCycles)", "polls": "\(totals.polls)"])
+            logger.warning(
+                "\(device.id): poll cycle overran its \(device.poll.mapText) period; missed cycles are skipped, not queued",
+                metadata: [
+                    "took": "\((now - due).mapText)", "skipped": "\(skipped)",
+                    "overruns": "\(totals.overruns)", "skipped_total": "\(totals.skippedCycles)", "polls": "\(totals.polls)",
+                ])
         }
     }
 
@@ -186,8 +192,10 @@ final class ConnectionLoop {
     }
 
     /// The first instant on the grid `due + k × period` (k ≥ 1) that lies after `now`.
-    static func nextDue(after due: ContinuousClock.Instant, period: Duration,
-                        now: ContinuousClock.Instant) -> ContinuousClock.Instant {
+    static func nextDue(
+        after due: ContinuousClock.Instant, period: Duration,
+        now: ContinuousClock.Instant
+    ) -> ContinuousClock.Instant {
         // A zero or negative period from a hand-built definition must not spin the connection.
         let period = max(period, .milliseconds(10))
         var next = due + period
@@ -260,8 +268,10 @@ final class ConnectionLoop {
             case .read(let block, .bits(let bits)):
                 for point in block.points {
                     let value = RegisterCodec.decode(bit: bits[block.slice(of: point).lowerBound], for: point)
-                    readings.append(Reading(device: device.id, point: point.name, value: value,
-                                            unit: point.unit, quality: .good, timestamp: time))
+                    readings.append(
+                        Reading(
+                            device: device.id, point: point.name, value: value,
+                            unit: point.unit, quality: .good, timestamp: time))
                 }
             case .read(let block, .registers(let registers)):
                 // Each point decodes from its slice of the answer: no copy per reading.
@@ -308,8 +318,9 @@ final class ConnectionLoop {
             let value = try RegisterCodec.decode(registers, for: point)
             return Reading(device: device.id, point: point.name, value: value, unit: point.unit, quality: .good, timestamp: time)
         } catch {
-            return Reading(device: device.id, point: point.name, value: nil, unit: point.unit,
-                           quality: .bad(error.description), timestamp: time)
+            return Reading(
+                device: device.id, point: point.name, value: nil, unit: point.unit,
+                quality: .bad(error.description), timestamp: time)
         }
     }
 
@@ -339,8 +350,9 @@ final class ConnectionLoop {
         }
         client.select(device.modbusConnection)
 
-        let steps = WritePlan.steps(for: job.items, writeMultiple: device.modbusConnection.writeMultiple,
-                                    maxRegistersPerRequest: device.modbusConnection.maxRegistersPerRequest)
+        let steps = WritePlan.steps(
+            for: job.items, writeMultiple: device.modbusConnection.writeMultiple,
+            maxRegistersPerRequest: device.modbusConnection.maxRegistersPerRequest)
         var written: [String] = []
         for step in steps {
             do throws(ModbusFailure) {
@@ -357,7 +369,8 @@ final class ConnectionLoop {
                 let reason = describe(error, device, span.table, span.start, span.count)
                 var message = "\(step.points.map { "\(device.id).\($0.name)" }.joined(separator: ", ")): write failed: \(reason)"
                 if let part = step.part, part.index > 0 {
-                    message += "; registers are written one at a time (write_multiple: false) and \(part.index) of its "
+                    message +=
+                        "; registers are written one at a time (write_multiple: false) and \(part.index) of its "
                         + "\(part.count) were written, so the device holds part of the new value"
                 }
                 if !written.isEmpty {
@@ -401,7 +414,7 @@ final class ConnectionLoop {
             do throws(ModbusFailure) {
                 try client.maskWriteRegister(offset, and: ~mask, or: value ? mask : 0)
                 return
-            } catch where error.isIllegalFunction {
+            } catch  where error.isIllegalFunction {
                 withoutMaskWrite.insert(device.id)
                 logger.info("\(device.id): no FC 22 (mask write); bits of its registers are written by a read and FC 6")
             }
@@ -412,12 +425,15 @@ final class ConnectionLoop {
 
     /// Describes a failed request and drops the connection unless it is still usable: the
     /// device itself answered, or (on a serial bus) only this unit is silent.
-    private func describe(_ error: ModbusFailure, _ device: DeviceDefinition, _ table: ModbusTable,
-                          _ start: Int, _ count: Int) -> String {
-        let reason = ModbusText.describe(error, endpoint: worker.endpoint, device: device.id,
-                                         unit: device.modbusConnection.unitID,
-                                         timeout: device.modbusConnection.responseTimeout,
-                                         table: table, start: start, count: count)
+    private func describe(
+        _ error: ModbusFailure, _ device: DeviceDefinition, _ table: ModbusTable,
+        _ start: Int, _ count: Int
+    ) -> String {
+        let reason = ModbusText.describe(
+            error, endpoint: worker.endpoint, device: device.id,
+            unit: device.modbusConnection.unitID,
+            timeout: device.modbusConnection.responseTimeout,
+            table: table, start: start, count: count)
         if !client.keepsConnection(after: error) { markDown(reason) }
         return reason
     }

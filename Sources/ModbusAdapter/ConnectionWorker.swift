@@ -117,8 +117,10 @@ final class ConnectionWorker: @unchecked Sendable {
     /// the libmodbus context, so it stops the process instead (one atomic exchange a step).
     private let stepping = Atomic<Bool>(false)
 
-    init(transport: ModbusTransport, devices: [DeviceDefinition], policy: ReconnectPolicy, counters: PollCounters,
-         logger: Logger, pool: PollerPool = .shared) {
+    init(
+        transport: ModbusTransport, devices: [DeviceDefinition], policy: ReconnectPolicy, counters: PollCounters,
+        logger: Logger, pool: PollerPool = .shared
+    ) {
         self.transport = transport
         self.counters = counters
         self.deviceSet = devices

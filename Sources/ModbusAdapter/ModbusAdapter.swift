@@ -174,8 +174,9 @@ public final class ModbusAdapter: MapAdapter {
     }
 
     private func makeWorker(_ members: [DeviceDefinition]) -> ConnectionWorker {
-        ConnectionWorker(transport: members[0].modbusConnection.transport, devices: members, policy: reconnect,
-                         counters: counters, logger: logger)
+        ConnectionWorker(
+            transport: members[0].modbusConnection.transport, devices: members, policy: reconnect,
+            counters: counters, logger: logger)
     }
 
     /// The devices grouped by endpoint (`host:port` or serial device), in order of first appearance.

@@ -109,8 +109,10 @@ enum ModbusText {
     /// `no response from 127.0.0.1:1502 (unit 7) within 1 s`.
     /// - Parameters:
     ///   - table, start, count: the registers or bits the request addressed.
-    static func describe(_ failure: ModbusFailure, endpoint: String, device: String, unit: Int,
-                         timeout: Duration, table: ModbusTable? = nil, start: Int = 0, count: Int = 0) -> String {
+    static func describe(
+        _ failure: ModbusFailure, endpoint: String, device: String, unit: Int,
+        timeout: Duration, table: ModbusTable? = nil, start: Int = 0, count: Int = 0
+    ) -> String {
         if let message = failure.message { return message }
         let at = table.map { " " + reference($0, start: start, count: count) } ?? ""
         let isRead = failure.function.map { (1...4).contains($0) } ?? false
@@ -124,7 +126,8 @@ enum ModbusText {
                 return "illegal data address\(at) on \(device)" + suffix
             case CModbus_EMBXILVAL:
                 let many = table?.isBitTable == true ? "bits" : "registers"
-                let why = isRead && count > 1
+                let why =
+                    isRead && count > 1
                     ? ": the device may take fewer \(many) per request (set max_registers_per_request)"
                     : isRead ? "" : ": the device refused the value"
                 return "illegal data value\(table == nil ? "" : " for")\(at) on \(device)" + suffix + why
@@ -263,8 +266,10 @@ final class ModbusClient {
         if let serial, serial.rs485, modbus_rtu_set_serial_mode(ctx, MODBUS_RTU_RS485) != 0 {
             let failure = Self.failure()
             modbus_close(ctx)
-            throw ModbusFailure(code: failure.code, message: "cannot switch \(serial.device) to RS-485 mode: "
-                                + "\(ModbusText.text(failure.code)) (set rs485: false for an adapter that drives the line itself)")
+            throw ModbusFailure(
+                code: failure.code,
+                message: "cannot switch \(serial.device) to RS-485 mode: "
+                    + "\(ModbusText.text(failure.code)) (set rs485: false for an adapter that drives the line itself)")
         }
         isConnected = true
     }
@@ -323,7 +328,8 @@ final class ModbusClient {
         let function: UInt8 = table == .input ? 4 : 3
         var buffer = [UInt16](repeating: 0, count: count)
         let (rc, error) = buffer.withUnsafeMutableBufferPointer { p in
-            let rc = table == .input
+            let rc =
+                table == .input
                 ? modbus_read_input_registers(ctx, Int32(start), Int32(count), p.baseAddress)
                 : modbus_read_registers(ctx, Int32(start), Int32(count), p.baseAddress)
             return (rc, CModbus_errno())
@@ -339,7 +345,8 @@ final class ModbusClient {
         let function: UInt8 = table == .discrete ? 2 : 1
         var buffer = [UInt8](repeating: 0, count: count)
         let (rc, error) = buffer.withUnsafeMutableBufferPointer { p in
-            let rc = table == .discrete
+            let rc =
+                table == .discrete
                 ? modbus_read_input_bits(ctx, Int32(start), Int32(count), p.baseAddress)
                 : modbus_read_bits(ctx, Int32(start), Int32(count), p.baseAddress)
             return (rc, CModbus_errno())

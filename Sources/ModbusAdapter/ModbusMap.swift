@@ -89,8 +89,10 @@ public struct ModbusAddress: PointAddress, Hashable {
     public var bit: Int?
 
     /// Creates an address.
-    public init(table: ModbusTable, offset: Int, type: ModbusDataType,
-                byteOrder: ByteOrder = .big, wordOrder: ByteOrder = .big, length: Int = 0, bit: Int? = nil) {
+    public init(
+        table: ModbusTable, offset: Int, type: ModbusDataType,
+        byteOrder: ByteOrder = .big, wordOrder: ByteOrder = .big, length: Int = 0, bit: Int? = nil
+    ) {
         self.table = table
         self.offset = offset
         self.type = type
@@ -131,9 +133,11 @@ public struct ModbusAddress: PointAddress, Hashable {
 
     /// `table`, `type`, `byte_order`, `word_order`, `address`, and `length` or `bit` where they apply.
     public var fields: [MapField] {
-        var fields = [MapField("table", .string(table.rawValue)), MapField("type", .string(type.rawValue)),
-                      MapField("byte_order", .string(byteOrder.rawValue)), MapField("word_order", .string(wordOrder.rawValue)),
-                      MapField("address", .int(Int64(offset)))]
+        var fields = [
+            MapField("table", .string(table.rawValue)), MapField("type", .string(type.rawValue)),
+            MapField("byte_order", .string(byteOrder.rawValue)), MapField("word_order", .string(wordOrder.rawValue)),
+            MapField("address", .int(Int64(offset))),
+        ]
         if type == .string { fields.append(MapField("length", .int(Int64(length)))) }
         if let bit { fields.append(MapField("bit", .int(Int64(bit)))) }
         return fields
@@ -141,8 +145,10 @@ public struct ModbusAddress: PointAddress, Hashable {
 
     /// `table`, `address`, `type` with length or bit (`string[6]`), `order` as `byte/word`.
     public var columns: [MapField] {
-        [MapField("table", .string(table.rawValue)), MapField("address", .int(Int64(offset))),
-         MapField("type", .string(typeName)), MapField("order", .string("\(byteOrder.rawValue)/\(wordOrder.rawValue)"))]
+        [
+            MapField("table", .string(table.rawValue)), MapField("address", .int(Int64(offset))),
+            MapField("type", .string(typeName)), MapField("order", .string("\(byteOrder.rawValue)/\(wordOrder.rawValue)")),
+        ]
     }
 
     /// `holding 1 int16`, `input 10 float32 (word order little)`.
@@ -182,8 +188,10 @@ public struct ModbusSerialPort: Sendable, Hashable {
     public var rs485: Bool
 
     /// Creates serial settings; the defaults are Modbus RTU's 19200 8E1.
-    public init(device: String, baud: Int = 19200, parity: Parity = .even, dataBits: Int = 8, stopBits: Int = 1,
-                rs485: Bool = false) {
+    public init(
+        device: String, baud: Int = 19200, parity: Parity = .even, dataBits: Int = 8, stopBits: Int = 1,
+        rs485: Bool = false
+    ) {
         self.device = device
         self.baud = baud
         self.parity = parity
@@ -233,9 +241,11 @@ public struct ModbusConnection: DeviceConnection, Hashable {
     public static let defaultMaxGap = 10
 
     /// Creates a connection.
-    public init(transport: ModbusTransport, unitID: Int = 1, responseTimeout: Duration = .seconds(1),
-                byteTimeout: Duration? = nil, maxGap: Int = ModbusConnection.defaultMaxGap,
-                maxRegistersPerRequest: Int = 125, writeMultiple: Bool = true) {
+    public init(
+        transport: ModbusTransport, unitID: Int = 1, responseTimeout: Duration = .seconds(1),
+        byteTimeout: Duration? = nil, maxGap: Int = ModbusConnection.defaultMaxGap,
+        maxRegistersPerRequest: Int = 125, writeMultiple: Bool = true
+    ) {
         self.transport = transport
         self.unitID = unitID
         self.responseTimeout = responseTimeout
@@ -246,10 +256,13 @@ public struct ModbusConnection: DeviceConnection, Hashable {
     }
 
     /// A Modbus TCP connection.
-    public init(host: String, port: Int = 502, unitID: Int = 1, responseTimeout: Duration = .seconds(1),
-                maxGap: Int = ModbusConnection.defaultMaxGap, maxRegistersPerRequest: Int = 125, writeMultiple: Bool = true) {
-        self.init(transport: .tcp(host: host, port: port), unitID: unitID, responseTimeout: responseTimeout,
-                  maxGap: maxGap, maxRegistersPerRequest: maxRegistersPerRequest, writeMultiple: writeMultiple)
+    public init(
+        host: String, port: Int = 502, unitID: Int = 1, responseTimeout: Duration = .seconds(1),
+        maxGap: Int = ModbusConnection.defaultMaxGap, maxRegistersPerRequest: Int = 125, writeMultiple: Bool = true
+    ) {
+        self.init(
+            transport: .tcp(host: host, port: port), unitID: unitID, responseTimeout: responseTimeout,
+            maxGap: maxGap, maxRegistersPerRequest: maxRegistersPerRequest, writeMultiple: writeMultiple)
     }
 
     /// The TCP host, nil for RTU.

@@ -56,8 +56,9 @@ struct ModbusScanCommand: AsyncParsableCommand {
     @Option(help: "Unit id (slave id).")
     var unit: Int = 1
 
-    @Option(parsing: .upToNextOption,
-            help: "Tables to scan: coil, discrete, input, holding or all; several allowed (default: all).")
+    @Option(
+        parsing: .upToNextOption,
+        help: "Tables to scan: coil, discrete, input, holding or all; several allowed (default: all).")
     var table: [String] = []
 
     @Option(help: "Addresses to scan in each table, 0-based and inclusive: FIRST-LAST or one address.")
@@ -87,30 +88,35 @@ struct ModbusScanCommand: AsyncParsableCommand {
         case (_?, _?):
             throw ValidationError("give --host (Modbus TCP) or --serial (Modbus RTU), not both")
         case (let host?, nil):
-            if let rtu = [("--baud", baud != nil), ("--parity", parity != nil), ("--data-bits", dataBits != nil),
-                          ("--stop-bits", stopBits != nil)].first(where: \.1) {
+            if let rtu = [
+                ("--baud", baud != nil), ("--parity", parity != nil), ("--data-bits", dataBits != nil),
+                ("--stop-bits", stopBits != nil),
+            ].first(where: \.1) {
                 throw ValidationError("\(rtu.0) is a Modbus RTU setting: give --serial instead of --host")
             }
             guard (1...65535).contains(port) else { throw ValidationError("--port \(port) is not a TCP port (1-65535)") }
             transport = .tcp(host: host, port: port)
         case (nil, let device?):
-            let parityValue = try parity.map { text -> ModbusSerialPort.Parity in
-                guard let p = ModbusSerialPort.Parity(rawValue: text.uppercased()) else {
-                    throw ValidationError("--parity '\(text)': give N, E or O")
-                }
-                return p
-            } ?? .even
-            let line = ModbusSerialPort(device: device, baud: baud ?? 19200, parity: parityValue,
-                                        dataBits: dataBits ?? 8, stopBits: stopBits ?? 1)
+            let parityValue =
+                try parity.map { text -> ModbusSerialPort.Parity in
+                    guard let p = ModbusSerialPort.Parity(rawValue: text.uppercased()) else {
+                        throw ValidationError("--parity '\(text)': give N, E or O")
+                    }
+                    return p
+                } ?? .even
+            let line = ModbusSerialPort(
+                device: device, baud: baud ?? 19200, parity: parityValue,
+                dataBits: dataBits ?? 8, stopBits: stopBits ?? 1)
             guard (50...4_000_000).contains(line.baud) else { throw ValidationError("--baud \(line.baud) is not a serial speed (50-4000000)") }
             guard (5...8).contains(line.dataBits) else { throw ValidationError("--data-bits \(line.dataBits): give 5 to 8") }
             guard (1...2).contains(line.stopBits) else { throw ValidationError("--stop-bits \(line.stopBits): give 1 or 2") }
             transport = .rtu(line)
         }
         do {
-            return try ModbusScanOptions(transport: transport, unitID: unit, tables: try tables(),
-                                         range: try ModbusScanOptions.parseRange(range),
-                                         responseTimeout: timeout.duration, maxRegistersPerRequest: maxRegistersPerRequest)
+            return try ModbusScanOptions(
+                transport: transport, unitID: unit, tables: try tables(),
+                range: try ModbusScanOptions.parseRange(range),
+                responseTimeout: timeout.duration, maxRegistersPerRequest: maxRegistersPerRequest)
         } catch let error as ModbusAdapterError {
             throw ValidationError(error.description)
         }
@@ -169,8 +175,11 @@ enum ScanText {
 
     /// `956 readable in 4 ranges, 44 refused, 125 failed`, or `nothing readable, 10000 refused`.
     static func outcome(_ t: ModbusScanReport.TableResult) -> String {
-        var parts = [t.readable.isEmpty ? "nothing readable"
-                     : "\(t.readableCount) readable in \(t.readable.count) range\(t.readable.count == 1 ? "" : "s")"]
+        var parts = [
+            t.readable.isEmpty
+                ? "nothing readable"
+                : "\(t.readableCount) readable in \(t.readable.count) range\(t.readable.count == 1 ? "" : "s")"
+        ]
         if t.refusedCount > 0 { parts.append("\(t.refusedCount) refused") }
         if t.failedCount > 0 { parts.append("\(t.failedCount) failed") }
         return parts.joined(separator: ", ")
@@ -190,7 +199,8 @@ enum ScanText {
     static func render(_ report: ModbusScanReport) -> String {
         let o = report.options
         let seconds = report.duration.seconds
-        var text = "\(o.transport.endpoint) unit \(o.unitID), addresses \(span(o.range)): \(report.readableCount) readable, "
+        var text =
+            "\(o.transport.endpoint) unit \(o.unitID), addresses \(span(o.range)): \(report.readableCount) readable, "
             + "\(report.requests) requests in \(String(format: "%.2f", seconds)) s\n"
         for t in report.tables {
             text += "\n\(t.table.rawValue): \(outcome(t))\n"
@@ -350,7 +360,8 @@ enum ScanDraftMap {
     /// YAML's too).
     static func scalar(_ text: String) -> String {
         if !text.isEmpty, text.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "._/-".contains($0)) }),
-           text.first != "-" {
+            text.first != "-"
+        {
             return text
         }
         let encoder = JSONEncoder()

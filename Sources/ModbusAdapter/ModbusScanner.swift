@@ -26,9 +26,11 @@ public struct ModbusScanOptions: Sendable, Hashable {
     /// - Throws: `ModbusAdapterError.invalidScan` naming what is wrong: no table, an address
     ///   outside 0…65535, a unit id outside 0…255 (or 0, the broadcast address, on a serial
     ///   bus), a request size outside 1…125, or a timeout that is not positive.
-    public init(transport: ModbusTransport, unitID: Int = 1, tables: [ModbusTable] = ModbusTable.allCases,
-                range: ClosedRange<Int> = 0...9999, responseTimeout: Duration = .milliseconds(500),
-                maxRegistersPerRequest: Int = 125) throws(ModbusAdapterError) {
+    public init(
+        transport: ModbusTransport, unitID: Int = 1, tables: [ModbusTable] = ModbusTable.allCases,
+        range: ClosedRange<Int> = 0...9999, responseTimeout: Duration = .milliseconds(500),
+        maxRegistersPerRequest: Int = 125
+    ) throws(ModbusAdapterError) {
         guard !tables.isEmpty else { throw .invalidScan("give at least one table to scan: coil, discrete, input or holding") }
         guard Self.addressSpace.contains(range.lowerBound), Self.addressSpace.contains(range.upperBound) else {
             throw .invalidScan("addresses \(range.lowerBound)–\(range.upperBound) leave the Modbus address space 0–65535")
@@ -233,8 +235,12 @@ final class ScanSession {
 
     func run() -> ModbusScanReport {
         let started = ContinuousClock.now
-        logger.debug("scan started", metadata: ["tables": "\(options.tables.map(\.rawValue).joined(separator: ","))",
-                                                "range": "\(options.range.lowerBound)-\(options.range.upperBound)"])
+        logger.debug(
+            "scan started",
+            metadata: [
+                "tables": "\(options.tables.map(\.rawValue).joined(separator: ","))",
+                "range": "\(options.range.lowerBound)-\(options.range.upperBound)",
+            ])
         do {
             try client.connect(timeout: options.responseTimeout)
             client.setUnit(options.unitID)
@@ -245,9 +251,10 @@ final class ScanSession {
         }
         let tables = options.tables.map(scan)
         client.close()
-        let report = ModbusScanReport(options: options, tables: tables, requests: requests,
-                                      duration: ContinuousClock.now - started, unreachable: unreachable,
-                                      stopped: unreachable == nil ? halt : nil)
+        let report = ModbusScanReport(
+            options: options, tables: tables, requests: requests,
+            duration: ContinuousClock.now - started, unreachable: unreachable,
+            stopped: unreachable == nil ? halt : nil)
         logger.debug("scan finished", metadata: ["requests": "\(requests)", "readable": "\(report.readableCount)"])
         return report
     }
@@ -336,8 +343,9 @@ final class ScanSession {
     private func reportProgress(_ table: ModbusTable, _ address: Int) {
         guard ContinuousClock.now - lastProgress >= .seconds(5) else { return }
         lastProgress = .now
-        logger.info("scanning \(table.rawValue) at address \(address) of \(options.range.lowerBound)-\(options.range.upperBound)",
-                    metadata: ["requests": "\(requests)"])
+        logger.info(
+            "scanning \(table.rawValue) at address \(address) of \(options.range.lowerBound)-\(options.range.upperBound)",
+            metadata: ["requests": "\(requests)"])
     }
 
     // MARK: One request
@@ -356,15 +364,20 @@ final class ScanSession {
     private func read(_ table: ModbusTable, _ start: Int, _ count: Int) -> Outcome {
         requests += 1
         do throws(ModbusFailure) {
-            let values = table.isBitTable
+            let values =
+                table.isBitTable
                 ? try client.readBits(table, start: start, count: count).map { $0 ? UInt16(1) : 0 }
                 : try client.readRegisters(table, start: start, count: count)
             heard()
             logger.trace("read", metadata: ["table": "\(table.rawValue)", "start": "\(start)", "count": "\(count)"])
             return .values(values)
         } catch {
-            logger.trace("read failed", metadata: ["table": "\(table.rawValue)", "start": "\(start)", "count": "\(count)",
-                                                   "errno": "\(error.code)"])
+            logger.trace(
+                "read failed",
+                metadata: [
+                    "table": "\(table.rawValue)", "start": "\(start)", "count": "\(count)",
+                    "errno": "\(error.code)",
+                ])
             return classify(error, table)
         }
     }
@@ -388,8 +401,9 @@ final class ScanSession {
                 return .failed(reason)
             }
         }
-        let reason = ModbusText.describe(error, endpoint: endpoint, device: unit, unit: options.unitID,
-                                         timeout: options.responseTimeout)
+        let reason = ModbusText.describe(
+            error, endpoint: endpoint, device: unit, unit: options.unitID,
+            timeout: options.responseTimeout)
         // No answer, or one that makes no sense: the stream is in an unknown state.
         return silence(reason, reconnect: true)
     }
@@ -416,7 +430,8 @@ final class ScanSession {
                     try client.connect(timeout: options.responseTimeout)
                     client.setUnit(options.unitID)
                 } catch {
-                    halt = "not scanned: reconnecting failed: "
+                    halt =
+                        "not scanned: reconnecting failed: "
                         + ModbusText.connectionText(error, endpoint: endpoint, timeout: options.responseTimeout)
                 }
             }

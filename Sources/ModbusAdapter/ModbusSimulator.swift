@@ -4,6 +4,7 @@ import Foundation
 import GatewayCore
 public import Logging
 import Synchronization
+
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -48,11 +49,14 @@ public final class ModbusSimulator: Sendable {
     ///   - answerDelays: unit ids whose requests are answered only after this long, as a slow
     ///     device does. The server thread waits meanwhile, so every client of this port waits,
     ///     as behind one slow gateway device on a shared line.
-    public convenience init(devices: [DeviceDefinition], host: String = "127.0.0.1", port: Int,
-                animated: Bool = true, answerDelays: [Int: Duration] = [:], logger: Logger) throws {
+    public convenience init(
+        devices: [DeviceDefinition], host: String = "127.0.0.1", port: Int,
+        animated: Bool = true, answerDelays: [Int: Duration] = [:], logger: Logger
+    ) throws {
         guard (1...65535).contains(port) else { throw SimulatorError.invalidPort(port) }
-        self.init(devices: devices, transport: .tcp(host: host, port: port), animated: animated,
-                  answerDelays: answerDelays, logger: logger)
+        self.init(
+            devices: devices, transport: .tcp(host: host, port: port), animated: animated,
+            answerDelays: answerDelays, logger: logger)
     }
 
     /// Creates a Modbus RTU simulator on a serial device (one end of a pseudo-terminal pair
@@ -62,13 +66,17 @@ public final class ModbusSimulator: Sendable {
     ///   - animated: as for TCP.
     ///   - answerDelays: units that answer only after this long, as a slow device does (the
     ///     other units keep answering at once meanwhile).
-    public convenience init(devices: [DeviceDefinition], serial: ModbusSerialPort, animated: Bool = true,
-                            answerDelays: [Int: Duration] = [:], logger: Logger) {
+    public convenience init(
+        devices: [DeviceDefinition], serial: ModbusSerialPort, animated: Bool = true,
+        answerDelays: [Int: Duration] = [:], logger: Logger
+    ) {
         self.init(devices: devices, transport: .rtu(serial), animated: animated, answerDelays: answerDelays, logger: logger)
     }
 
-    private init(devices: [DeviceDefinition], transport: ModbusTransport, animated: Bool,
-                 answerDelays: [Int: Duration] = [:], logger: Logger) {
+    private init(
+        devices: [DeviceDefinition], transport: ModbusTransport, animated: Bool,
+        answerDelays: [Int: Duration] = [:], logger: Logger
+    ) {
         self.devices = devices
         self.transport = transport
         self.animated = animated
@@ -97,9 +105,11 @@ public final class ModbusSimulator: Sendable {
         if let failure = control.waitUntilListening() {
             throw failure
         }
-        logger.info("Modbus simulator serving on \(transport.endpoint)", metadata: [
-            "devices": "\(devices.map(\.id).joined(separator: ","))",
-        ])
+        logger.info(
+            "Modbus simulator serving on \(transport.endpoint)",
+            metadata: [
+                "devices": "\(devices.map(\.id).joined(separator: ","))"
+            ])
     }
 
     /// Stops serving, closes the listening and client sockets (the port can be bound again at
@@ -354,8 +364,9 @@ final class SimulatorServer {
         case .tcp(let host, let port):
             context = modbus_new_tcp(host, Int32(port))
         case .rtu(let serial):
-            context = modbus_new_rtu(serial.device, Int32(serial.baud), CChar(serial.parity.rawValue.utf8.first!),
-                                     Int32(serial.dataBits), Int32(serial.stopBits))
+            context = modbus_new_rtu(
+                serial.device, Int32(serial.baud), CChar(serial.parity.rawValue.utf8.first!),
+                Int32(serial.dataBits), Int32(serial.stopBits))
         }
         var sizes: [Int: [ModbusTable: Int]] = [:]
         for device in setup.devices {
@@ -367,8 +378,9 @@ final class SimulatorServer {
         }
         if case .tcp = setup.transport, sizes.isEmpty { sizes[0] = [:] }
         mappings = sizes.mapValues { size in
-            modbus_mapping_new(Int32(size[.coil] ?? 0), Int32(size[.discrete] ?? 0),
-                               Int32(size[.holding] ?? 0), Int32(size[.input] ?? 0))
+            modbus_mapping_new(
+                Int32(size[.coil] ?? 0), Int32(size[.discrete] ?? 0),
+                Int32(size[.holding] ?? 0), Int32(size[.input] ?? 0))
         }
         guard let context, mappings.values.allSatisfy({ $0 != nil }) else {
             throw .listenFailed("cannot create the Modbus server for \(setup.transport.endpoint): \(ModbusServerText.errno())")
@@ -424,8 +436,11 @@ final class SimulatorServer {
                 }
                 if point.modbus.type == .string {
                     // Text on a device is a name or a serial number: it does not move.
-                    store(.registers(RegisterCodec.stringRegisters("\(device.id) \(point.name)", count: point.modbus.registerCount,
-                                                                  byteOrder: point.modbus.byteOrder)), at: point.modbus, in: space)
+                    store(
+                        .registers(
+                            RegisterCodec.stringRegisters(
+                                "\(device.id) \(point.name)", count: point.modbus.registerCount,
+                                byteOrder: point.modbus.byteOrder)), at: point.modbus, in: space)
                     continue
                 }
                 let motion: AnimatedPoint.Motion
@@ -458,8 +473,9 @@ final class SimulatorServer {
         lastAnimation = now
         let t = setup.animated ? (now - started).seconds : 0
         for animated in points {
-            store(RegisterCodec.nearestPayload(for: animated.value(at: t), point: animated.point),
-                  at: animated.point.modbus, in: animated.space)
+            store(
+                RegisterCodec.nearestPayload(for: animated.value(at: t), point: animated.point),
+                at: animated.point.modbus, in: animated.space)
         }
     }
 
@@ -644,10 +660,10 @@ struct RTUFrames {
     static func requestLength(_ bytes: [UInt8]) -> Int? {
         guard bytes.count >= 2 else { return nil }
         switch bytes[1] {
-        case 1...6, 8: return 8                                       // address or sub-function, quantity or value
-        case 7, 11, 12, 17: return 4                                  // no data
+        case 1...6, 8: return 8  // address or sub-function, quantity or value
+        case 7, 11, 12, 17: return 4  // no data
         case 15, 16: return bytes.count > 6 ? 9 + Int(bytes[6]) : nil  // address, quantity, byte count, values
-        case 22: return 10                                            // address, AND mask, OR mask
+        case 22: return 10  // address, AND mask, OR mask
         case 23: return bytes.count > 10 ? 13 + Int(bytes[10]) : nil  // read and write ranges, byte count, values
         default: return bytes.count
         }

@@ -177,7 +177,8 @@ final class PollerPool: Sendable {
                 Thread.current.name = name
                 // `/proc/thread-self` links to `PID/task/TID` (Glibc's gettid is not imported).
                 if let link = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/thread-self"),
-                   let id = link.split(separator: "/").last.flatMap({ Int32($0) }) {
+                    let id = link.split(separator: "/").last.flatMap({ Int32($0) })
+                {
                     kernelIDs.withLock { $0.append(id) }
                 }
                 work()
@@ -244,7 +245,7 @@ final class PollerPool: Sendable {
         while let timer = s.timers.earliestTimer, timer.due <= now {
             s.timers.removeEarliest()
             guard let entry = s.entries[timer.id], case .waiting(let version, _) = entry.phase, version == timer.version else {
-                continue   // stale: the connection ran since, or stopped
+                continue  // stale: the connection ran since, or stopped
             }
             s.timed -= 1
             s.entries[timer.id]?.phase = .ready

@@ -32,7 +32,7 @@ public struct ReadBlock: Sendable, Hashable {
     /// Where a point's registers (or its bit) sit inside the block's response.
     func slice(of point: PointDefinition) -> Range<Int> {
         let first = point.modbus.offset - start
-        return first ..< first + ReadPlan.width(of: point)
+        return first..<first + ReadPlan.width(of: point)
     }
 
     /// A request for `count` registers or bits from `start`, decoded into `points`.
@@ -156,9 +156,10 @@ public enum ReadPlan {
     static func blocks(for points: [PointDefinition], rules: ReadRules, learned: LearnedLimits) -> [ReadBlock] {
         var blocks: [ReadBlock] = []
         for table in ModbusTable.allCases {
-            let members = sorted(points.filter {
-                $0.modbus.table == table && $0.access.isReadable && learned.refused[$0.name] == nil
-            })
+            let members = sorted(
+                points.filter {
+                    $0.modbus.table == table && $0.access.isReadable && learned.refused[$0.name] == nil
+                })
             let limit = Swift.min(rules.limit(for: table), learned.limits[table] ?? .max)
             let barriers = learned.barriers[table] ?? []
             var current: ReadBlock?
@@ -169,7 +170,8 @@ public enum ReadPlan {
                     let blockEnd = block.end
                     let mergedEnd = Swift.max(blockEnd, end)
                     if start - blockEnd <= rules.maxGap, mergedEnd - block.start <= limit,
-                       !(blockEnd ..< Swift.max(blockEnd, start)).contains(where: barriers.contains) {
+                        !(blockEnd..<Swift.max(blockEnd, start)).contains(where: barriers.contains)
+                    {
                         block.count = mergedEnd - block.start
                         block.points.append(point)
                         current = block
@@ -197,7 +199,7 @@ public enum ReadPlan {
     /// nobody said they exist), otherwise between the points nearest its middle.
     static func cut(_ block: ReadBlock) -> Int {
         precondition(block.points.count > 1, "a request of one point cannot be cut")
-        let middle = 2 * block.start + block.count   // twice the middle address: stays an integer
+        let middle = 2 * block.start + block.count  // twice the middle address: stays an integer
         var best: (index: Int, isGap: Bool, distance: Int)?
         var reach = Int.min
         for (index, point) in block.points.enumerated() {
@@ -309,7 +311,7 @@ struct DeviceReads {
                         outcome.events.append(.read(part, data))
                     }
                     for point in pending { done.insert(point.name) }
-                } catch where error.exceptionCode == Self.illegalDataAddress {
+                } catch  where error.exceptionCode == Self.illegalDataAddress {
                     // A request planned again after a lesson belongs to that lesson.
                     if !triggers.contains(where: { $0.table == block.table && !Set($0.points.map(\.name)).isDisjoint(with: block.points.map(\.name)) }) {
                         triggers.append(block)
@@ -371,8 +373,10 @@ struct DeviceReads {
     /// `block` answered "illegal data address" (`failure`): reads its two parts (each cut
     /// further if it is refused too) to learn why. Exceptions other than 2, and connection
     /// failures, end the search and are thrown; what was learned until then stays.
-    private mutating func isolate(_ block: ReadBlock, _ failure: ModbusFailure, read: (ReadBlock) throws(ModbusFailure) -> BlockData,
-                                  answered: inout [Span: BlockData]) throws(ModbusFailure) {
+    private mutating func isolate(
+        _ block: ReadBlock, _ failure: ModbusFailure, read: (ReadBlock) throws(ModbusFailure) -> BlockData,
+        answered: inout [Span: BlockData]
+    ) throws(ModbusFailure) {
         guard block.points.count > 1 else {
             refuse(block.points[0], failure)
             return
@@ -385,19 +389,21 @@ struct DeviceReads {
         guard leftAnswered, rightAnswered else { return }
         // Both parts answer, together they do not.
         if right.start > left.end {
-            learned.barriers[block.table, default: []].formUnion(left.end ..< right.start)
+            learned.barriers[block.table, default: []].formUnion(left.end..<right.start)
         } else {
             learned.limits[block.table] = Swift.min(learned.limits[block.table] ?? .max, block.count - 1)
         }
     }
 
     /// Reads a part; true when it answered, false when it was refused (and searched).
-    private mutating func probe(_ block: ReadBlock, read: (ReadBlock) throws(ModbusFailure) -> BlockData,
-                                answered: inout [Span: BlockData]) throws(ModbusFailure) -> Bool {
+    private mutating func probe(
+        _ block: ReadBlock, read: (ReadBlock) throws(ModbusFailure) -> BlockData,
+        answered: inout [Span: BlockData]
+    ) throws(ModbusFailure) -> Bool {
         do throws(ModbusFailure) {
             answered[block.span] = try read(block)
             return true
-        } catch where error.exceptionCode == Self.illegalDataAddress {
+        } catch  where error.exceptionCode == Self.illegalDataAddress {
             try isolate(block, error, read: read, answered: &answered)
             return false
         }
@@ -411,9 +417,9 @@ struct DeviceReads {
         let others = points.filter {
             $0.modbus.table == table && $0.access.isReadable && learned.refused[$0.name] == nil
         }
-        let own = point.modbus.offset ..< point.modbus.offset + ReadPlan.width(of: point)
+        let own = point.modbus.offset..<point.modbus.offset + ReadPlan.width(of: point)
         let free = own.filter { address in
-            !others.contains { ($0.modbus.offset ..< $0.modbus.offset + ReadPlan.width(of: $0)).contains(address) }
+            !others.contains { ($0.modbus.offset..<$0.modbus.offset + ReadPlan.width(of: $0)).contains(address) }
         }
         if !free.isEmpty { learned.barriers[table, default: []].formUnion(free) }
     }
@@ -423,18 +429,23 @@ struct DeviceReads {
     private func lesson(_ trigger: ReadBlock) -> String {
         let names = Set(trigger.points.map(\.name))
         let now = plan.filter { $0.points.contains { names.contains($0.name) } }
-        var text = "\(ModbusText.reference(trigger.table, start: trigger.start, count: trigger.count)) answered illegal data address; "
+        var text =
+            "\(ModbusText.reference(trigger.table, start: trigger.start, count: trigger.count)) answered illegal data address; "
             + "reading them as \(now.count) request\(now.count == 1 ? "" : "s")"
         let refused = trigger.points.filter { learned.refused[$0.name] != nil }
         if !refused.isEmpty {
-            text += "; refused: " + refused.map {
-                "\($0.name) at \(ModbusText.reference($0.modbus.table, start: $0.modbus.offset, count: ReadPlan.width(of: $0)))"
-            }.joined(separator: ", ")
+            text +=
+                "; refused: "
+                + refused.map {
+                    "\($0.name) at \(ModbusText.reference($0.modbus.table, start: $0.modbus.offset, count: ReadPlan.width(of: $0)))"
+                }.joined(separator: ", ")
         }
-        let inside = (learned.barriers[trigger.table] ?? []).filter { (trigger.start ..< trigger.end).contains($0) }
-        let gaps = Self.runs(inside.subtracting(refused.flatMap { $0.modbus.offset ..< $0.modbus.offset + ReadPlan.width(of: $0) }))
+        let inside = (learned.barriers[trigger.table] ?? []).filter { (trigger.start..<trigger.end).contains($0) }
+        let gaps = Self.runs(inside.subtracting(refused.flatMap { $0.modbus.offset..<$0.modbus.offset + ReadPlan.width(of: $0) }))
         if !gaps.isEmpty {
-            text += "; not bridged: " + gaps.map { ModbusText.reference(trigger.table, start: $0.lowerBound, count: $0.count) }
+            text +=
+                "; not bridged: "
+                + gaps.map { ModbusText.reference(trigger.table, start: $0.lowerBound, count: $0.count) }
                 .joined(separator: ", ")
         }
         if let limit = learned.limits[trigger.table], limit < trigger.count {
@@ -448,9 +459,9 @@ struct DeviceReads {
         var runs: [Range<Int>] = []
         for address in addresses.sorted() {
             if let last = runs.last, last.upperBound == address {
-                runs[runs.count - 1] = last.lowerBound ..< address + 1
+                runs[runs.count - 1] = last.lowerBound..<address + 1
             } else {
-                runs.append(address ..< address + 1)
+                runs.append(address..<address + 1)
             }
         }
         return runs

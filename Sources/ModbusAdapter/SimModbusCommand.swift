@@ -58,8 +58,10 @@ struct SimModbusCommand: AsyncParsableCommand {
         if let serial {
             let (bus, members) = try rtuBus(of: modbus)
             devices = members
-            simulator = ModbusSimulator(devices: devices, serial: ModbusSerialPort(
-                device: serial, baud: bus.baud, parity: bus.parity, dataBits: bus.dataBits, stopBits: bus.stopBits), logger: logger)
+            simulator = ModbusSimulator(
+                devices: devices,
+                serial: ModbusSerialPort(
+                    device: serial, baud: bus.baud, parity: bus.parity, dataBits: bus.dataBits, stopBits: bus.stopBits), logger: logger)
         } else {
             devices = modbus.filter { devicesOnPort == nil || $0.modbusConnection.port == devicesOnPort }
             simulator = try ModbusSimulator(devices: devices, host: host, port: port, logger: logger)
@@ -90,7 +92,8 @@ struct SimModbusCommand: AsyncParsableCommand {
             throw failInput("error: \(map) has no Modbus RTU devices\(which) (a device with connection: { serial: ... })")
         }
         guard buses.count == 1 else {
-            throw failInput("error: \(map) has Modbus RTU devices on \(buses.count) buses (\(buses.joined(separator: ", "))): choose one with --devices-on-serial")
+            throw failInput(
+                "error: \(map) has Modbus RTU devices on \(buses.count) buses (\(buses.joined(separator: ", "))): choose one with --devices-on-serial")
         }
         return (first.0, rtu.map(\.1))
     }

@@ -110,8 +110,10 @@ enum WritePlan {
                         continue
                     }
                 }
-                steps.append(WriteStep(request: words.count == 1 ? .register(address, words[0]) : .registers(address, words),
-                                       points: [item.point]))
+                steps.append(
+                    WriteStep(
+                        request: words.count == 1 ? .register(address, words[0]) : .registers(address, words),
+                        points: [item.point]))
             case .registerBit(let bit, let value):
                 steps.append(WriteStep(request: .registerBit(address, bit: bit, value), points: [item.point]))
             }

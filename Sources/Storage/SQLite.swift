@@ -109,15 +109,17 @@ public final class SQLiteDatabase {
             let folder = (path as NSString).deletingLastPathComponent
             var isFolder: ObjCBool = false
             if !folder.isEmpty && FileManager.default.fileExists(atPath: folder, isDirectory: &isFolder) && !isFolder.boolValue {
-                throw StorageError(file: path, operation: "open", code: SQLITE_CANTOPEN,
-                                   message: "cannot create the folder \(folder): a file of that name is in the way")
+                throw StorageError(
+                    file: path, operation: "open", code: SQLITE_CANTOPEN,
+                    message: "cannot create the folder \(folder): a file of that name is in the way")
             }
             if !folder.isEmpty && !FileManager.default.fileExists(atPath: folder) {
                 do {
                     try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
                 } catch {
-                    throw StorageError(file: path, operation: "open", code: SQLITE_CANTOPEN,
-                                       message: "cannot create the folder \(folder): \((error as NSError).localizedDescription)")
+                    throw StorageError(
+                        file: path, operation: "open", code: SQLITE_CANTOPEN,
+                        message: "cannot create the folder \(folder): \((error as NSError).localizedDescription)")
                 }
             }
         }
@@ -155,8 +157,9 @@ public final class SQLiteDatabase {
         let rc = sqlite3_exec(handle, sql, nil, nil, &message)
         defer { sqlite3_free(message) }
         guard rc == SQLITE_OK else {
-            throw StorageError(file: path, operation: sql, code: sqlite3_extended_errcode(handle),
-                               message: message.map { String(cString: $0) } ?? String(cString: sqlite3_errmsg(handle)))
+            throw StorageError(
+                file: path, operation: sql, code: sqlite3_extended_errcode(handle),
+                message: message.map { String(cString: $0) } ?? String(cString: sqlite3_errmsg(handle)))
         }
     }
 
@@ -208,8 +211,9 @@ public final class SQLiteDatabase {
     }
 
     fileprivate func error(_ rc: Int32, _ operation: String) -> StorageError {
-        StorageError(file: path, operation: operation, code: sqlite3_extended_errcode(handle) != 0 ? sqlite3_extended_errcode(handle) : rc,
-                     message: String(cString: sqlite3_errmsg(handle)))
+        StorageError(
+            file: path, operation: operation, code: sqlite3_extended_errcode(handle) != 0 ? sqlite3_extended_errcode(handle) : rc,
+            message: String(cString: sqlite3_errmsg(handle)))
     }
 }
 
@@ -222,8 +226,11 @@ extension SQLiteDatabase {
     ///   (nil when the file was sound).
     /// - Throws: `StorageError` for failures that moving the file would not cure (a folder
     ///   that cannot be written, a lock held by another process, a full disk).
-    public static func openChecked(_ path: String, options: SQLiteOptions = SQLiteOptions())
-        throws(StorageError) -> (database: SQLiteDatabase, damage: (problem: String, movedTo: String)?) {
+    public static func openChecked(
+        _ path: String, options: SQLiteOptions = SQLiteOptions()
+    )
+        throws(StorageError) -> (database: SQLiteDatabase, damage: (problem: String, movedTo: String)?)
+    {
         // SQLite may delete the write-ahead log of a file it cannot read when it closes it; a
         // hard link keeps its content for the file moved aside (and costs nothing otherwise).
         let walCopy = path + "-wal.checking"
@@ -236,7 +243,7 @@ extension SQLiteDatabase {
             let problems = try database.quickCheck()
             if problems.isEmpty { return (database, nil) }
             problem = "PRAGMA quick_check: " + problems.prefix(5).joined(separator: "; ") + (problems.count > 5 ? "; …" : "")
-        } catch where error.isDamage {
+        } catch  where error.isDamage {
             problem = "\(error.operation): \(error.message)"
         }
         guard path != inMemory else {
@@ -260,8 +267,9 @@ extension SQLiteDatabase {
         unlink(path + "-shm")  // derived from the log: nothing to keep
         for (from, to) in moves {
             guard rename(from, to) == 0 else {
-                throw StorageError(file: path, operation: "move the damaged database aside", code: SQLITE_IOERR,
-                                   message: "\(problem); renaming \(from) to \(to) failed: \(String(cString: strerror(errno)))")
+                throw StorageError(
+                    file: path, operation: "move the damaged database aside", code: SQLITE_IOERR,
+                    message: "\(problem); renaming \(from) to \(to) failed: \(String(cString: strerror(errno)))")
             }
         }
         return (try open(path, options: options), (problem, target))
@@ -302,7 +310,9 @@ public final class SQLiteStatement {
             case .text(let s): rc = sqlite3_bind_text(handle, index, s, -1, CSQLite_transient())
             case .blob(let bytes):
                 // A zero-length blob with a nil pointer would bind NULL: bind an empty blob explicitly.
-                rc = bytes.isEmpty ? sqlite3_bind_zeroblob(handle, index, 0)
+                rc =
+                    bytes.isEmpty
+                    ? sqlite3_bind_zeroblob(handle, index, 0)
                     : bytes.withUnsafeBytes { sqlite3_bind_blob(handle, index, $0.baseAddress, Int32($0.count), CSQLite_transient()) }
             case .null: rc = sqlite3_bind_null(handle, index)
             }

@@ -33,10 +33,12 @@ public struct MQTTUplinkConfiguration: Sendable {
     public var holdBytes: Int = 8 << 20
 
     /// Creates a configuration with the defaults of DESIGN.md.
-    public init(gatewayID: String, prefix: String = "edgegate", connection: MQTTOptions,
-                batchInterval: Duration = .milliseconds(50), maxMessageBytes: Int = 256 * 1024, window: Int = 32,
-                initialBackoff: Duration = .milliseconds(500), maxBackoff: Duration = .seconds(30),
-                drainGrace: Duration = .seconds(3)) {
+    public init(
+        gatewayID: String, prefix: String = "edgegate", connection: MQTTOptions,
+        batchInterval: Duration = .milliseconds(50), maxMessageBytes: Int = 256 * 1024, window: Int = 32,
+        initialBackoff: Duration = .milliseconds(500), maxBackoff: Duration = .seconds(30),
+        drainGrace: Duration = .seconds(3)
+    ) {
         self.gatewayID = gatewayID
         self.prefix = prefix
         self.connection = connection
@@ -75,8 +77,10 @@ public final class MQTTUplink: Service {
     /// Creates the uplink around an open outbox. Nothing connects until `run()`.
     /// - Parameter profile: the wire profile; nil: `mqtt` with the configuration's prefix and
     ///   gateway id. A profile's telemetry size limit lowers `maxMessageBytes` when below it.
-    public init(configuration: MQTTUplinkConfiguration, outbox: OutboxStore, devices: [DeviceDescriptor],
-                handler: @escaping CommandHandler, logger: Logger, profile: (any UplinkProfile)? = nil) {
+    public init(
+        configuration: MQTTUplinkConfiguration, outbox: OutboxStore, devices: [DeviceDescriptor],
+        handler: @escaping CommandHandler, logger: Logger, profile: (any UplinkProfile)? = nil
+    ) {
         let profile = profile ?? MQTTProfile(prefix: configuration.prefix, gatewayID: configuration.gatewayID)
         var configuration = configuration
         if let limit = profile.maxTelemetryBytes { configuration.maxMessageBytes = min(configuration.maxMessageBytes, limit) }
@@ -85,8 +89,9 @@ public final class MQTTUplink: Service {
         self.inventory = DeviceInventory(devices)
         self.handler = handler
         self.logger = logger
-        self.queue = TelemetryQueue(gateway: configuration.gatewayID, maxMessageBytes: configuration.maxMessageBytes, store: outbox,
-                                    holdLimit: configuration.holdBytes)
+        self.queue = TelemetryQueue(
+            gateway: configuration.gatewayID, maxMessageBytes: configuration.maxMessageBytes, store: outbox,
+            holdLimit: configuration.holdBytes)
     }
 
     /// Where adapters deliver readings; callable from any thread.
@@ -182,8 +187,11 @@ public final class MQTTUplink: Service {
                 connection = try await MQTTConnection.connect(options, logger: logger)
             } catch {
                 if error.description != lastError {
-                    logger.error("uplink cannot connect to the hub", metadata: [
-                        "hub": "\(options.host):\(options.port)", "error": "\(error)"])
+                    logger.error(
+                        "uplink cannot connect to the hub",
+                        metadata: [
+                            "hub": "\(options.host):\(options.port)", "error": "\(error)",
+                        ])
                     lastError = error.description
                 }
                 failures += 1
@@ -224,8 +232,10 @@ public final class MQTTUplink: Service {
     }
 
     /// One connected session; returns why it ended, nil for a clean disconnect.
-    private func session(_ connection: MQTTConnection, stopping: StopFlag, saidGoodbye: StopFlag,
-                         renewal: SessionRenewal?) async -> MQTTError? {
+    private func session(
+        _ connection: MQTTConnection, stopping: StopFlag, saidGoodbye: StopFlag,
+        renewal: SessionRenewal?
+    ) async -> MQTTError? {
         let (published, devices) = inventory.current
         do {
             try await profile.startSession(connection, devices: devices)
@@ -240,11 +250,19 @@ public final class MQTTUplink: Service {
         // stop, has drained the queue, published `online: false` and disconnected (nil), or
         // when the credentials are due for renewal (nil).
         return await withTaskGroup(of: MQTTError?.self) { group in
-            group.addTask { await self.commandLoop(connection, inFlight: commands); return nil }
-            group.addTask { await self.sendLoop(connection, stopping: stopping, saidGoodbye: saidGoodbye); return nil }
-            group.addTask { await self.inventoryLoop(connection, published: published); return nil }
+            group.addTask {
+                await self.commandLoop(connection, inFlight: commands); return nil
+            }
+            group.addTask {
+                await self.sendLoop(connection, stopping: stopping, saidGoodbye: saidGoodbye); return nil
+            }
+            group.addTask {
+                await self.inventoryLoop(connection, published: published); return nil
+            }
             if let renewal {
-                group.addTask { await self.renew(connection, renewal, commands: commands, stopping: stopping); return nil }
+                group.addTask {
+                    await self.renew(connection, renewal, commands: commands, stopping: stopping); return nil
+                }
             }
             let ended = await connection.closed()
             group.cancelAll()
@@ -284,8 +302,11 @@ public final class MQTTUplink: Service {
                 if let first = inFlight.first {
                     // A hub that stopped reading must hold neither the start of a shutdown
                     // nor, once draining, its end.
-                    guard try await acknowledgement(of: first.messageID, on: connection,
-                                                    until: deadline == nil ? .stop(stopping) : .deadline(deadline!)) else { continue }
+                    guard
+                        try await acknowledgement(
+                            of: first.messageID, on: connection,
+                            until: deadline == nil ? .stop(stopping) : .deadline(deadline!))
+                    else { continue }
                     await queue.acknowledge(first.seq, bytes: first.bytes)
                     inFlight.removeFirst()
                 } else {
@@ -333,8 +354,10 @@ public final class MQTTUplink: Service {
     }
 
     /// Waits for a PUBACK: true when it came, false when `limit` came first.
-    private func acknowledgement(of messageID: Int32, on connection: MQTTConnection,
-                                 until limit: AcknowledgementLimit) async throws(MQTTError) -> Bool {
+    private func acknowledgement(
+        of messageID: Int32, on connection: MQTTConnection,
+        until limit: AcknowledgementLimit
+    ) async throws(MQTTError) -> Bool {
         let outcome: Result<Bool, MQTTError> = await withTaskGroup(of: Result<Bool, MQTTError>?.self) { group in
             group.addTask {
                 do throws(MQTTError) {
@@ -361,8 +384,12 @@ public final class MQTTUplink: Service {
     /// Runs `work` until `deadline`: true when it finished in time.
     private func within(_ deadline: ContinuousClock.Instant, _ work: @escaping @Sendable () async -> Void) async -> Bool {
         await withTaskGroup(of: Bool.self) { group in
-            group.addTask { await work(); return true }
-            group.addTask { try? await Task.sleep(until: deadline, clock: .continuous); return false }
+            group.addTask {
+                await work(); return true
+            }
+            group.addTask {
+                try? await Task.sleep(until: deadline, clock: .continuous); return false
+            }
             let first = await group.next()!
             group.cancelAll()
             return first
@@ -428,9 +455,11 @@ public final class MQTTUplink: Service {
         switch incoming.command {
         case .success(let command) where message.retain:
             // A retained command would run again on every reconnect of every gateway session.
-            return .refused(CommandResult(id: command.id, status: .rejected,
-                                          message: "retained commands are refused: they would run again on every reconnect; publish commands without the retain flag"),
-                            busy: false)
+            return .refused(
+                CommandResult(
+                    id: command.id, status: .rejected,
+                    message: "retained commands are refused: they would run again on every reconnect; publish commands without the retain flag"),
+                busy: false)
         case .success(let command) where refusal != nil:
             return .refused(CommandResult(id: command.id, status: .rejected, message: refusal!), busy: true)
         case .success(let command):
@@ -438,8 +467,11 @@ public final class MQTTUplink: Service {
         case .failure(let error):
             guard let id = error.id else {
                 let count = malformed.wrappingAdd(1, ordering: .relaxed).newValue
-                malformedLog.log(logger, "malformed command dropped: no id to answer", metadata: [
-                    "error": "\(error.message)", "bytes": "\(message.payload.count)", "malformed_total": "\(count)"])
+                malformedLog.log(
+                    logger, "malformed command dropped: no id to answer",
+                    metadata: [
+                        "error": "\(error.message)", "bytes": "\(message.payload.count)", "malformed_total": "\(count)",
+                    ])
                 return .dropped
             }
             malformedLog.log(logger, "command rejected", metadata: ["id": "\(LogText.clean(id))", "error": "\(LogText.clean(error.message))"])

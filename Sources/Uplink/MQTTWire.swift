@@ -266,12 +266,16 @@ public enum MQTTWire {
     /// carried in the error whenever it can be read, even from JSON that does not parse.
     public static func decodeCommand(_ payload: [UInt8], now: Date = Date()) -> Result<Command, CommandDecodingError> {
         if payload.count > maxCommandBytes {
-            return .failure(CommandDecodingError(id: salvageID(payload),
-                                                 message: "command is \(payload.count) bytes; at most \(maxCommandBytes) are accepted"))
+            return .failure(
+                CommandDecodingError(
+                    id: salvageID(payload),
+                    message: "command is \(payload.count) bytes; at most \(maxCommandBytes) are accepted"))
         }
         if nestsDeeper(payload, than: maxCommandDepth) {
-            return .failure(CommandDecodingError(id: salvageID(payload),
-                                                 message: "command nests deeper than \(maxCommandDepth) levels"))
+            return .failure(
+                CommandDecodingError(
+                    id: salvageID(payload),
+                    message: "command nests deeper than \(maxCommandDepth) levels"))
         }
         let root: JSONValue
         do {

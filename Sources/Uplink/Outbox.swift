@@ -23,9 +23,11 @@ public struct OutboxConfiguration: Sendable {
     public var clock: @Sendable () -> Date
 
     /// Creates a configuration.
-    public init(path: String, maxBytes: Int = 256 << 20, maxAge: Duration? = nil,
-                synchronous: SQLiteSynchronous = .full, busyTimeout: Duration = .seconds(2),
-                clock: @escaping @Sendable () -> Date = { Date() }) {
+    public init(
+        path: String, maxBytes: Int = 256 << 20, maxAge: Duration? = nil,
+        synchronous: SQLiteSynchronous = .full, busyTimeout: Duration = .seconds(2),
+        clock: @escaping @Sendable () -> Date = { Date() }
+    ) {
         self.path = path
         self.maxBytes = maxBytes
         self.maxAge = maxAge
@@ -111,23 +113,32 @@ public final class OutboxStore: Sendable {
     ///   be written, a lock held by another process); a damaged file is not an error.
     public static func open(_ configuration: OutboxConfiguration, logger: Logger) throws(StorageError) -> OutboxStore {
         let path = configuration.path
-        let (database, damage) = try SQLiteDatabase.openChecked(path, options: SQLiteOptions(
-            synchronous: configuration.synchronous, busyTimeout: configuration.busyTimeout))
+        let (database, damage) = try SQLiteDatabase.openChecked(
+            path,
+            options: SQLiteOptions(
+                synchronous: configuration.synchronous, busyTimeout: configuration.busyTimeout))
         var floor: UInt64 = 1
         if let damage {
             let salvaged = salvageNextSeq(from: damage.movedTo)
             // Unreadable: numbering resumes at the Unix time in ms, beyond any seq a gateway
             // can have used (it would have needed 1000 messages a second since 1970).
             floor = salvaged ?? UInt64(max(1, configuration.clock().timeIntervalSince1970 * 1000))
-            logger.error("outbox file was damaged: moved aside, starting a fresh outbox; the telemetry it held is lost", metadata: [
-                "file": "\(path)", "problem": "\(damage.problem)", "moved_to": "\(damage.movedTo)",
-                "next_seq": "\(floor)", "seq_from": "\(salvaged == nil ? "clock" : "damaged file")"])
+            logger.error(
+                "outbox file was damaged: moved aside, starting a fresh outbox; the telemetry it held is lost",
+                metadata: [
+                    "file": "\(path)", "problem": "\(damage.problem)", "moved_to": "\(damage.movedTo)",
+                    "next_seq": "\(floor)", "seq_from": "\(salvaged == nil ? "clock" : "damaged file")",
+                ])
         }
         if !configuration.isInMemory && database.journalMode.lowercased() != "wal" {
-            logger.warning("outbox is not in write-ahead-log mode; writes are slower", metadata: [
-                "file": "\(path)", "journal_mode": "\(database.journalMode)"])
+            logger.warning(
+                "outbox is not in write-ahead-log mode; writes are slower",
+                metadata: [
+                    "file": "\(path)", "journal_mode": "\(database.journalMode)",
+                ])
         }
-        try database.execute("""
+        try database.execute(
+            """
             CREATE TABLE IF NOT EXISTS telemetry (
                 seq INTEGER PRIMARY KEY,
                 created_ms INTEGER NOT NULL,
@@ -144,7 +155,8 @@ public final class OutboxStore: Sendable {
         if storedNext == nil, !configuration.isInMemory {
             let legacy = ((path as NSString).deletingLastPathComponent as NSString).appendingPathComponent("telemetry.seq")
             if let text = try? String(contentsOfFile: legacy, encoding: .utf8),
-               let value = UInt64(text.trimmingCharacters(in: .whitespacesAndNewlines)), value > 0 {
+                let value = UInt64(text.trimmingCharacters(in: .whitespacesAndNewlines)), value > 0
+            {
                 floor = max(floor, value)
                 migrated = legacy
             }
@@ -164,9 +176,12 @@ public final class OutboxStore: Sendable {
             logger.info("telemetry seq moved into the outbox", metadata: ["from": "\(migrated)", "next_seq": "\(counters.next)"])
         }
         if counters.messages > 0 {
-            logger.info("outbox holds telemetry from before the restart; it is sent first", metadata: [
-                "file": "\(path)", "messages": "\(counters.messages)", "bytes": "\(counters.bytes)",
-                "seq": "\(counters.oldest)…\(counters.next - 1)"])
+            logger.info(
+                "outbox holds telemetry from before the restart; it is sent first",
+                metadata: [
+                    "file": "\(path)", "messages": "\(counters.messages)", "bytes": "\(counters.bytes)",
+                    "seq": "\(counters.oldest)…\(counters.next - 1)",
+                ])
         }
         return OutboxStore(configuration: configuration, file: file, counters: counters, logger: logger)
     }
@@ -235,12 +250,18 @@ public final class OutboxStore: Sendable {
                 let tally = Tally(messages: batches.count, readings: batches.reduce(0) { $0 + $1.readingCount })
                 switch f.writeFailures.record(tally, at: now) {
                 case .start:
-                    logger.error("outbox cannot store telemetry; keeping it in memory until it can", metadata: [
-                        "file": "\(configuration.path)", "error": "\(error)", "in_memory": "\(c.unsaved)"])
+                    logger.error(
+                        "outbox cannot store telemetry; keeping it in memory until it can",
+                        metadata: [
+                            "file": "\(configuration.path)", "error": "\(error)", "in_memory": "\(c.unsaved)",
+                        ])
                 case .again(let since):
-                    logger.error("outbox still cannot store telemetry", metadata: [
-                        "file": "\(configuration.path)", "error": "\(error)", "messages_last_minute": "\(since.messages)",
-                        "in_memory": "\(c.unsaved)"])
+                    logger.error(
+                        "outbox still cannot store telemetry",
+                        metadata: [
+                            "file": "\(configuration.path)", "error": "\(error)", "messages_last_minute": "\(since.messages)",
+                            "in_memory": "\(c.unsaved)",
+                        ])
                 case .none:
                     break
                 }
@@ -248,9 +269,12 @@ public final class OutboxStore: Sendable {
                 return
             }
             if let episode = f.writeFailures.end() {
-                logger.notice("outbox stores telemetry again; what was kept in memory is now in the file", metadata: [
-                    "file": "\(configuration.path)", "messages_moved": "\(pending.count - batches.count)",
-                    "messages_during_failure": "\(episode.messages)"])
+                logger.notice(
+                    "outbox stores telemetry again; what was kept in memory is now in the file",
+                    metadata: [
+                        "file": "\(configuration.path)", "messages_moved": "\(pending.count - batches.count)",
+                        "messages_during_failure": "\(episode.messages)",
+                    ])
             }
             f.unsaved = []
             counters.withLock { $0 = after }
@@ -262,12 +286,14 @@ public final class OutboxStore: Sendable {
     private func report(_ drops: OutboxFile.Drops, in f: inout OutboxFile, totals: OutboxCounters, now: Date) {
         if drops.expired.messages > 0 {
             let decision = f.expiredLog.record(drops.expired, at: now)
-            log(decision, "outbox dropped telemetry older than max_age", tally: drops.expired, totals: totals,
+            log(
+                decision, "outbox dropped telemetry older than max_age", tally: drops.expired, totals: totals,
                 bound: configuration.maxAge.map { "\($0)" } ?? "")
         }
         if drops.full.messages > 0 {
             let decision = f.fullLog.record(drops.full, at: now)
-            log(decision, "outbox full: oldest telemetry dropped beyond max_bytes", tally: drops.full, totals: totals,
+            log(
+                decision, "outbox full: oldest telemetry dropped beyond max_bytes", tally: drops.full, totals: totals,
                 bound: "\(configuration.maxBytes)")
         }
     }
@@ -275,17 +301,24 @@ public final class OutboxStore: Sendable {
     private func log(_ decision: EpisodeLog.Report, _ message: Logger.Message, tally: Tally, totals: OutboxCounters, bound: String) {
         let common: Logger.Metadata = [
             "file": "\(configuration.path)", "bound": "\(bound)", "queued_messages": "\(totals.messages)",
-            "dropped_messages_total": "\(totals.dropped)", "dropped_readings_total": "\(totals.droppedReadings)"]
+            "dropped_messages_total": "\(totals.dropped)", "dropped_readings_total": "\(totals.droppedReadings)",
+        ]
         switch decision {
         case .none:
             return
         case .start:
-            logger.warning(message, metadata: common.merging([
-                "messages": "\(tally.messages)", "readings": "\(tally.readings)",
-                "note": "logged again at most once a minute while dropping lasts"]) { $1 })
+            logger.warning(
+                message,
+                metadata: common.merging([
+                    "messages": "\(tally.messages)", "readings": "\(tally.readings)",
+                    "note": "logged again at most once a minute while dropping lasts",
+                ]) { $1 })
         case .again(let since):
-            logger.warning(message, metadata: common.merging([
-                "messages_last_minute": "\(since.messages)", "readings_last_minute": "\(since.readings)"]) { $1 })
+            logger.warning(
+                message,
+                metadata: common.merging([
+                    "messages_last_minute": "\(since.messages)", "readings_last_minute": "\(since.readings)",
+                ]) { $1 })
         }
     }
 
@@ -406,8 +439,11 @@ public final class OutboxStore: Sendable {
                 counters.withLock { $0.unsaved = 0 }
                 if !configuration.isInMemory { try f.database.execute("PRAGMA wal_checkpoint(TRUNCATE)") }
             } catch {
-                logger.error("outbox not closed cleanly; it is checked at the next start", metadata: [
-                    "file": "\(configuration.path)", "error": "\(error)", "in_memory_lost": "\(f.unsaved.count)"])
+                logger.error(
+                    "outbox not closed cleanly; it is checked at the next start",
+                    metadata: [
+                        "file": "\(configuration.path)", "error": "\(error)", "in_memory_lost": "\(f.unsaved.count)",
+                    ])
             }
         }
     }
@@ -522,8 +558,10 @@ private struct OutboxFile {
 
     /// Inserts one message.
     func store(_ b: TelemetryBatch) throws(StorageError) {
-        try insert.run([.integer(Int64(b.seq)), .integer(Int64((b.created.timeIntervalSince1970 * 1000).rounded())),
-                        .integer(Int64(b.readingCount)), .blob(b.payload)])
+        try insert.run([
+            .integer(Int64(b.seq)), .integer(Int64((b.created.timeIntervalSince1970 * 1000).rounded())),
+            .integer(Int64(b.readingCount)), .blob(b.payload),
+        ])
     }
 
     /// Moves `c.oldest` past the gaps it has reached.
@@ -559,8 +597,9 @@ private struct OutboxFile {
     func first(after seq: UInt64) throws(StorageError) -> TelemetryBatch? {
         var found: TelemetryBatch?
         try selectAfter.forEachRow([.integer(Int64(seq))]) { row in
-            found = TelemetryBatch(seq: UInt64(row.int64(0)), payload: row.bytes(3), readingCount: Int(row.int64(2)),
-                                   created: Date(timeIntervalSince1970: Double(row.int64(1)) / 1000))
+            found = TelemetryBatch(
+                seq: UInt64(row.int64(0)), payload: row.bytes(3), readingCount: Int(row.int64(2)),
+                created: Date(timeIntervalSince1970: Double(row.int64(1)) / 1000))
             return false
         }
         return found

@@ -31,8 +31,9 @@ extension OutboxConfiguration {
         if let n = o.byteSize("max_bytes") { outbox.maxBytes = n }
         if let age = o.duration("max_age"), let node = o.value("max_age") {
             if age < minimumMaxAge {
-                o.error("max_age must be at least 1s", at: node,
-                        hint: "it drops telemetry older than this; e.g. max_age: 72h")
+                o.error(
+                    "max_age must be at least 1s", at: node,
+                    hint: "it drops telemetry older than this; e.g. max_age: 72h")
             } else {
                 outbox.maxAge = age
             }

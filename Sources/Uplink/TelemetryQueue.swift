@@ -166,8 +166,9 @@ package final class TelemetryQueue: Sendable {
             let created = store.configuration.clock()
             let batches = messages.enumerated().map { i, parts in
                 let seq = first + UInt64(i)
-                return TelemetryBatch(seq: seq, payload: MQTTWire.telemetry(header: header, seq: seq, parts: parts),
-                                      readingCount: parts.reduce(0) { $0 + $1.count }, created: created)
+                return TelemetryBatch(
+                    seq: seq, payload: MQTTWire.telemetry(header: header, seq: seq, parts: parts),
+                    readingCount: parts.reduce(0) { $0 + $1.count }, created: created)
             }
             // During a session the outbox applies no bounds: the hold limit bounds what
             // grows, and a message in flight must not be dropped and then acknowledged.
@@ -271,8 +272,10 @@ package final class TelemetryQueue: Sendable {
     /// Parks the caller in `slot` until whoever changes the state resumes it, unless `ready`
     /// already holds; cancellation resumes it too. One waiter per slot: each slot has a
     /// single consumer (the batcher, the sender).
-    private func park(_ slot: any WritableKeyPath<State, CheckedContinuation<Void, Never>?> & Sendable,
-                      until ready: @escaping @Sendable (State) -> Bool) async {
+    private func park(
+        _ slot: any WritableKeyPath<State, CheckedContinuation<Void, Never>?> & Sendable,
+        until ready: @escaping @Sendable (State) -> Bool
+    ) async {
         await withTaskCancellationHandler {
             await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
                 let resumeNow = state.withLock { s -> Bool in
@@ -307,9 +310,10 @@ package final class TelemetryQueue: Sendable {
     package var statistics: UplinkStatistics {
         let pending = state.withLock { $0.pendingReadings }
         let c = store.snapshot
-        return UplinkStatistics(queuedMessages: c.messages, queuedBytes: c.bytes, pendingReadings: pending,
-                                acknowledgedMessages: c.acknowledged, droppedMessages: c.dropped, droppedReadings: c.droppedReadings,
-                                expiredMessages: c.expired, unsavedMessages: c.unsaved, nextSeq: c.next, malformedCommands: 0)
+        return UplinkStatistics(
+            queuedMessages: c.messages, queuedBytes: c.bytes, pendingReadings: pending,
+            acknowledgedMessages: c.acknowledged, droppedMessages: c.dropped, droppedReadings: c.droppedReadings,
+            expiredMessages: c.expired, unsavedMessages: c.unsaved, nextSeq: c.next, malformedCommands: 0)
     }
 }
 

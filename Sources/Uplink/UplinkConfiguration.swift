@@ -61,8 +61,10 @@ public struct UplinkProfileDescriptor: Sendable {
     let parse: @Sendable (UplinkSection) -> UplinkConfiguration?
 
     /// Creates a descriptor.
-    package init(name: String, keys: [String], refusedKeys: [(key: String, reason: String)] = [],
-                 parse: @escaping @Sendable (UplinkSection) -> UplinkConfiguration?) {
+    package init(
+        name: String, keys: [String], refusedKeys: [(key: String, reason: String)] = [],
+        parse: @escaping @Sendable (UplinkSection) -> UplinkConfiguration?
+    ) {
         self.name = name
         self.keys = keys
         self.refusedKeys = refusedKeys
@@ -93,12 +95,14 @@ extension MQTTProfile {
         if let parsed = section.url(required: true, hint: "e.g. url: mqtts://hub.example:8883"), let node = u.value("url") {
             url = parsed
             if !parsed.useTLS && !insecure {
-                u.error("plain MQTT sends commands and telemetry unencrypted; set `insecure: true` to allow it",
-                        at: node, hint: "or use mqtts:// with tls.ca")
+                u.error(
+                    "plain MQTT sends commands and telemetry unencrypted; set `insecure: true` to allow it",
+                    at: node, hint: "or use mqtts:// with tls.ca")
             }
             if parsed.useTLS, insecure, let flag = u.entry("insecure") {
-                u.warning("`insecure: true` has no effect with mqtts://", at: flag.keyNode,
-                          hint: "it only allows plain mqtt://; TLS is always verified")
+                u.warning(
+                    "`insecure: true` has no effect with mqtts://", at: flag.keyNode,
+                    hint: "it only allows plain mqtt://; TLS is always verified")
             }
         }
         let useTLS = url?.useTLS ?? true
@@ -110,15 +114,18 @@ extension MQTTProfile {
                 u.warning("'tls' is ignored with mqtt://", at: e.keyNode, hint: "use mqtts:// to encrypt the uplink")
             }
         } else if useTLS, u.has("url"), !u.has("tls") {
-            u.error("mqtts:// needs `tls: { ca: ... }`", at: u.value("url") ?? u.node,
-                    hint: "the CA certificate that signed the broker's certificate; add cert and key for mutual TLS")
+            u.error(
+                "mqtts:// needs `tls: { ca: ... }`", at: u.value("url") ?? u.node,
+                hint: "the CA certificate that signed the broker's certificate; add cert and key for mutual TLS")
         }
 
         guard !section.hasNewErrors, let url, let gatewayID = section.gatewayID else { return nil }
-        let options = MQTTOptions(host: url.host, port: url.port, clientID: clientID ?? gatewayID,
-                                  tls: useTLS ? tls : nil, keepAlive: section.seconds(keepAlive))
-        return UplinkConfiguration(link: MQTTUplinkConfiguration(gatewayID: gatewayID, prefix: prefix, connection: options),
-                                   profile: MQTTProfileSettings())
+        let options = MQTTOptions(
+            host: url.host, port: url.port, clientID: clientID ?? gatewayID,
+            tls: useTLS ? tls : nil, keepAlive: section.seconds(keepAlive))
+        return UplinkConfiguration(
+            link: MQTTUplinkConfiguration(gatewayID: gatewayID, prefix: prefix, connection: options),
+            profile: MQTTProfileSettings())
     }
 }
 
@@ -139,8 +146,10 @@ package struct UplinkSection {
     package static let timingKeys = ["reconnect_max", "drain_grace", "batch_interval", "batch_max_bytes"]
     /// Keys that would put a secret into the configuration, with what to do instead (for every profile).
     static let inlineSecretKeys = [
-        "key": "'key' cannot be set here: a device key goes into a file of its own, named by key_file, so that it never ends up in the configuration or in git (a TLS key goes under tls)",
-        "connection_string": "a connection string holds the device key: put the key into a file of its own and name it with key_file; set hub and device_id from the rest",
+        "key":
+            "'key' cannot be set here: a device key goes into a file of its own, named by key_file, so that it never ends up in the configuration or in git (a TLS key goes under tls)",
+        "connection_string":
+            "a connection string holds the device key: put the key into a file of its own and name it with key_file; set hub and device_id from the rest",
     ]
     static let tlsKeys = ["ca", "cert", "key"]
 
@@ -186,8 +195,9 @@ package struct UplinkSection {
         let cert = t.name("cert"), key = t.name("key")
         if (cert == nil) != (key == nil) {
             let (given, missing) = cert == nil ? ("key", "cert") : ("cert", "key")
-            t.error("'\(given)' is set but '\(missing)' is not", at: t.entry(given)!.keyNode,
-                    hint: "mutual TLS needs both the client certificate and its key, or neither")
+            t.error(
+                "'\(given)' is set but '\(missing)' is not", at: t.entry(given)!.keyNode,
+                hint: "mutual TLS needs both the client certificate and its key, or neither")
         }
         return ca.map { MQTTTLS(caFile: path($0), certFile: cert.map(path), keyFile: key.map(path), verifyHostname: true) }
     }
@@ -224,8 +234,10 @@ extension UplinkConfiguration {
     ///   - gatewayID: `gateway.id` when valid (the default client and device id).
     ///   - file: the configuration file, for relative paths.
     /// - Returns: nil after errors, each one a diagnostic.
-    package static func parse(_ u: YAMLMapping, gatewayID: String?, file: String,
-                              profiles: [UplinkProfileDescriptor]) -> UplinkConfiguration? {
+    package static func parse(
+        _ u: YAMLMapping, gatewayID: String?, file: String,
+        profiles: [UplinkProfileDescriptor]
+    ) -> UplinkConfiguration? {
         let section = UplinkSection(mapping: u, gatewayID: gatewayID, file: file, errorsBefore: u.sink.errorCount)
         var known = ["profile"]
         for key in profiles.flatMap(\.keys) where !known.contains(key) { known.append(key) }
@@ -240,8 +252,9 @@ extension UplinkConfiguration {
             if let refused = chosen.refusedKeys.first(where: { $0.key == e.key }) {
                 u.error("'\(e.key)' does not apply to profile \(chosen.name)", at: e.keyNode, hint: refused.reason)
             } else if let owner = profiles.first(where: { $0.keys.contains(e.key) }) {
-                u.error("'\(e.key)' belongs to profile \(owner.name)", at: e.keyNode,
-                        hint: "set `profile: \(owner.name)` or remove it")
+                u.error(
+                    "'\(e.key)' belongs to profile \(owner.name)", at: e.keyNode,
+                    hint: "set `profile: \(owner.name)` or remove it")
             }
         }
         var configuration = chosen.parse(section)

@@ -83,8 +83,10 @@ public struct IncomingCommand: Sendable {
     public var answer: @Sendable (_ result: CommandResult, _ busy: Bool) -> MQTTMessage
 
     /// Creates an incoming command.
-    public init(command: Result<Command, CommandDecodingError>,
-                answer: @escaping @Sendable (_ result: CommandResult, _ busy: Bool) -> MQTTMessage) {
+    public init(
+        command: Result<Command, CommandDecodingError>,
+        answer: @escaping @Sendable (_ result: CommandResult, _ busy: Bool) -> MQTTMessage
+    ) {
         self.command = command
         self.answer = answer
     }
@@ -133,7 +135,8 @@ public struct MQTTProfile: UplinkProfile {
 
     /// The retained `online: false` with the reason.
     public func publishOffline(reason: String, on connection: MQTTConnection) async throws(MQTTError) {
-        try await connection.publish(MQTTMessage(topic: topics.status, payload: MQTTWire.status(gateway: gatewayID, online: false, reason: reason), retain: true))
+        try await connection.publish(
+            MQTTMessage(topic: topics.status, payload: MQTTWire.status(gateway: gatewayID, online: false, reason: reason), retain: true))
     }
 
     /// Messages on `{p}/{gw}/commands`, answered on `{p}/{gw}/responses`.

@@ -50,18 +50,24 @@ struct BrokerCommand: AsyncParsableCommand {
         try await runUntilSignalled(logger: logger) {
             let broker: SiteBroker
             do {
-                broker = try await SiteBroker.start(SiteBroker.Configuration(port: port, tls: tlsPort.map { (port: $0, pki: pki) },
-                                                                             runDirectory: runDir),
-                                                    logger: logger)
+                broker = try await SiteBroker.start(
+                    SiteBroker.Configuration(
+                        port: port, tls: tlsPort.map { (port: $0, pki: pki) },
+                        runDirectory: runDir),
+                    logger: logger)
             } catch {
                 throw failOperation("error: \(error)")
             }
-            var lines = ["Site broker listening on \(broker.url) (plain MQTT, anonymous, loopback only).",
-                         "In a device map: connection: { broker: \"\(broker.url)\", insecure: true, topic: \"zigbee2mqtt/{id}\" }",
-                         "Simulated door sensors: edgegate sim doors --broker \(broker.url) --insecure --names front-door"]
+            var lines = [
+                "Site broker listening on \(broker.url) (plain MQTT, anonymous, loopback only).",
+                "In a device map: connection: { broker: \"\(broker.url)\", insecure: true, topic: \"zigbee2mqtt/{id}\" }",
+                "Simulated door sensors: edgegate sim doors --broker \(broker.url) --insecure --names front-door",
+            ]
             if let tlsPort {
-                lines += ["Mutual TLS on mqtts://127.0.0.1:\(tlsPort): any client certificate of \(pki.caCert)'s PKI;",
-                          "  in a device map: connection: { broker: \"mqtts://127.0.0.1:\(tlsPort)\", ca: \(pki.caCert), cert: …, key: … }"]
+                lines += [
+                    "Mutual TLS on mqtts://127.0.0.1:\(tlsPort): any client certificate of \(pki.caCert)'s PKI;",
+                    "  in a device map: connection: { broker: \"mqtts://127.0.0.1:\(tlsPort)\", ca: \(pki.caCert), cert: …, key: … }",
+                ]
             }
             say(lines.joined(separator: "\n"))
             return [ForegroundService { await broker.stop() }]

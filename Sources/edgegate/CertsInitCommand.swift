@@ -7,7 +7,9 @@ struct CertsInitCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "init",
         abstract: "Create a development PKI: CA, hub server (localhost, 127.0.0.1), gateway and operator client certificates.",
-        discussion: "Keys are written with mode 0600. Existing files are kept unless --force is given. For development only: production PKIs belong to the site's own CA.")
+        discussion:
+            "Keys are written with mode 0600. Existing files are kept unless --force is given. For development only: production PKIs belong to the site's own CA."
+    )
 
     @Option(help: "Folder for the files.")
     var dir: String = "certs"

@@ -3,8 +3,8 @@ import CommandSupport
 import Foundation
 import GatewayCore
 import HubClient
-import MapReports
 import Logging
+import MapReports
 import Uplink
 
 /// `edgegate command devices`: a gateway's devices, points and named commands, from the
@@ -44,11 +44,14 @@ struct CommandDevicesCommand: AsyncParsableCommand {
             case .hub(let error):
                 throw failOperation(target.connectFailure(error))
             case .none(_, _, _, let known):
-                let hint = known.isEmpty ? "no gateway has a status under '\(target.settings.prefix)/' on this hub"
+                let hint =
+                    known.isEmpty
+                    ? "no gateway has a status under '\(target.settings.prefix)/' on this hub"
                     : "gateways with a status under '\(target.settings.prefix)/': \(known.joined(separator: ", "))"
-                throw failOperation("error: no inventory from gateway \(target.gateway) on \(target.settings.hub) under prefix "
-                                    + "'\(target.settings.prefix)' within \(wait.duration.mapText): the gateway has never connected to this hub, "
-                                    + "or the gateway id or the prefix is wrong (\(hint))")
+                throw failOperation(
+                    "error: no inventory from gateway \(target.gateway) on \(target.settings.hub) under prefix "
+                        + "'\(target.settings.prefix)' within \(wait.duration.mapText): the gateway has never connected to this hub, "
+                        + "or the gateway id or the prefix is wrong (\(hint))")
             case .unreadable(_, let reason):
                 throw failOperation("error: the inventory of gateway \(target.gateway) is not one this CLI can read: \(reason)")
             }
@@ -99,10 +102,12 @@ extension Inventory {
 
     /// One heading and two tables (points, commands) per device.
     var table: String {
-        var text = "gateway \(gateway): \(devices.count) device\(devices.count == 1 ? "" : "s")"
+        var text =
+            "gateway \(gateway): \(devices.count) device\(devices.count == 1 ? "" : "s")"
             + (ts.map { " (inventory of \($0))" } ?? "") + "\n"
         for d in devices {
-            text += "\n\(d.id)  \(d.protocol)  \(d.points.count) point\(d.points.count == 1 ? "" : "s"), "
+            text +=
+                "\n\(d.id)  \(d.protocol)  \(d.points.count) point\(d.points.count == 1 ? "" : "s"), "
                 + "\(d.writable.count) writable, \(d.commands.count) command\(d.commands.count == 1 ? "" : "s")\n"
             if !d.points.isEmpty {
                 let rows = d.points.map { p in
@@ -112,9 +117,11 @@ extension Inventory {
             }
             if !d.commands.isEmpty {
                 let rows = d.commands.map { c in
-                    [c.name, c.args.isEmpty ? "-" : c.args.map(Self.argument).joined(separator: "; "),
-                     c.write.keys.sorted().map { "\($0)=\(Self.template(c.write[$0]!))" }.joined(separator: ", "),
-                     c.description ?? ""]
+                    [
+                        c.name, c.args.isEmpty ? "-" : c.args.map(Self.argument).joined(separator: "; "),
+                        c.write.keys.sorted().map { "\($0)=\(Self.template(c.write[$0]!))" }.joined(separator: ", "),
+                        c.description ?? "",
+                    ]
                 }
                 for line in columns(["command", "arguments", "writes", "description"], rows) { text += "  \(line)\n" }
             }

@@ -32,8 +32,10 @@ struct CommandSendCommand: AsyncParsableCommand {
     @Option(name: .customLong("arg"), help: ArgumentHelp("An argument of --command (repeatable).", valueName: "name=value"))
     var arguments: [String] = []
 
-    @Option(help: ArgumentHelp("The gateway must not start the command later than this after it arrives (sent as ttl_ms).",
-                               valueName: "duration"))
+    @Option(
+        help: ArgumentHelp(
+            "The gateway must not start the command later than this after it arrives (sent as ttl_ms).",
+            valueName: "duration"))
     var ttl: DurationArgument?
 
     @Option(help: ArgumentHelp("How long to wait for the response.", valueName: "duration"))
@@ -68,11 +70,12 @@ struct CommandSendCommand: AsyncParsableCommand {
     func run() async throws {
         let target = try hub.resolve()
         let logger = logging.makeLogger("edgegate.command")
-        let action: CommandAction = if let command {
-            .named(command, arguments: try Self.parsePairs(arguments, option: "--arg"))
-        } else {
-            .write(try Self.parsePairs(writes, option: "--write"))
-        }
+        let action: CommandAction =
+            if let command {
+                .named(command, arguments: try Self.parsePairs(arguments, option: "--arg"))
+            } else {
+                .write(try Self.parsePairs(writes, option: "--write"))
+            }
         let sent = Command(id: id ?? UUID().uuidString.lowercased(), device: device, action: action, by: target.settings.identity)
         let client = try await target.connect(purpose: "send", logger: logger)
         let response: CommandResponse

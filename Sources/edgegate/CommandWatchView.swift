@@ -1,7 +1,7 @@
 import Foundation
-import MapReports
 import GatewayCore
 import HubClient
+import MapReports
 import Synchronization
 import Uplink
 

@@ -35,8 +35,10 @@ struct ConfigValidateCommand: ParsableCommand {
         }
         let valid = check.config != nil && mapsValid
         let gateway = check.config?.gatewayID
-        try ValidationOutput(diagnostics: diagnostics, valid: valid,
-                             validSummary: "configuration valid: \(gateway ?? ""), \(devices) device(s)",
-                             gateway: gateway, devices: devices).print(format: format)
+        try ValidationOutput(
+            diagnostics: diagnostics, valid: valid,
+            validSummary: "configuration valid: \(gateway ?? ""), \(devices) device(s)",
+            gateway: gateway, devices: devices
+        ).print(format: format)
     }
 }

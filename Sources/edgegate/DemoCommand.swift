@@ -1,7 +1,7 @@
 import ArgumentParser
 import CommandSupport
-import DeviceMaps
 import DevTools
+import DeviceMaps
 import Foundation
 import Gateway
 import GatewayCore
@@ -14,7 +14,8 @@ import Uplink
 struct DemoCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "demo",
-        abstract: "Run the whole system locally: PKI, mutual-TLS hub, the simulators the maps need (Modbus, a site broker with zigbee2mqtt doors, a Hue bridge), the gateway, live readings and command round trips.",
+        abstract:
+            "Run the whole system locally: PKI, mutual-TLS hub, the simulators the maps need (Modbus, a site broker with zigbee2mqtt doors, a Hue bridge), the gateway, live readings and command round trips.",
         discussion: "Runs until Ctrl-C, then stops everything it started, the mosquitto child process included.")
 
     @Option(help: "Device maps to simulate and poll (files or folders).")
@@ -99,8 +100,9 @@ struct DemoCommand: AsyncParsableCommand {
                 await unwind()
                 throw error
             }
-            let operatorOptions = MQTTOptions(host: "127.0.0.1", port: hubPort, clientID: "operator-demo",
-                                              tls: MQTTTLS(caFile: pki.caCert, certFile: pki.operatorCert, keyFile: pki.operatorKey, verifyHostname: true))
+            let operatorOptions = MQTTOptions(
+                host: "127.0.0.1", port: hubPort, clientID: "operator-demo",
+                tls: MQTTTLS(caFile: pki.caCert, certFile: pki.operatorCert, keyFile: pki.operatorKey, verifyHostname: true))
             // The operator watches before the gateway starts, so that it sees its first telemetry.
             let watching: MQTTConnection
             do throws(MQTTError) {
@@ -109,9 +111,10 @@ struct DemoCommand: AsyncParsableCommand {
                 await unwind()
                 throw failOperation("error: the demo's operator cannot reach the hub: \(error)")
             }
-            let console = DemoConsole(gateway: gatewayID, prefix: configuration.uplink.link.prefix, options: operatorOptions, hub: watching,
-                                      commands: Self.demoCommands(for: deviceMap, context: demo),
-                                      hint: Self.hint(for: deviceMap, context: demo), logger: logger)
+            let console = DemoConsole(
+                gateway: gatewayID, prefix: configuration.uplink.link.prefix, options: operatorOptions, hub: watching,
+                commands: Self.demoCommands(for: deviceMap, context: demo),
+                hint: Self.hint(for: deviceMap, context: demo), logger: logger)
             // Shutdown runs in reverse: console, adapters, uplink, simulators, hub.
             return started + gateway.services + [console]
         }
@@ -123,8 +126,9 @@ struct DemoCommand: AsyncParsableCommand {
         var flags = ""
         if hubPort != 8883 { flags += " --hub mqtts://127.0.0.1:\(hubPort)" }
         if certs != "certs" { flags += " --certs \(certs)" }
-        return DemoContext(gatewayID: gatewayID, hubFlags: flags, runDirectory: runDir,
-                           plugins: ProtocolRegistry.standard.plugins, logger: logger)
+        return DemoContext(
+            gatewayID: gatewayID, hubFlags: flags, runDirectory: runDir,
+            plugins: ProtocolRegistry.standard.plugins, logger: logger)
     }
 
     /// The hints of the protocols' demo simulations (how to try a device by hand), one per line.
@@ -149,16 +153,18 @@ struct DemoCommand: AsyncParsableCommand {
     static func demoCommand(for map: DeviceMap) -> Command? {
         let id = DemoContext.newCommandID()
         if let boiler = map.devices.first(where: { $0.id == "boiler-1" }),
-           boiler.commands.contains(where: { $0.name == "set_temperature" }) {
+            boiler.commands.contains(where: { $0.name == "set_temperature" })
+        {
             return Command(id: id, device: boiler.id, action: .named("set_temperature", arguments: ["celsius": .double(21.5)]))
         }
         for device in map.devices {
             for point in device.points where point.access.isWritable && point.descriptor.kind != .bool {
-                let target: Double = if device.id == "boiler-1" && point.name == "setpoint" {
-                    21.5
-                } else {
-                    ((point.min ?? 0) + (point.max ?? 100)) / 2
-                }
+                let target: Double =
+                    if device.id == "boiler-1" && point.name == "setpoint" {
+                        21.5
+                    } else {
+                        ((point.min ?? 0) + (point.max ?? 100)) / 2
+                    }
                 let value: Value = point.descriptor.kind == .integer ? .int(Int64(target.rounded())) : .double(target)
                 return Command(id: id, device: device.id, action: .write([point.name: value]))
             }
@@ -166,4 +172,3 @@ struct DemoCommand: AsyncParsableCommand {
         return nil
     }
 }
-

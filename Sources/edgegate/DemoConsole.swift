@@ -104,18 +104,21 @@ struct DemoConsole: Service {
     /// (device, point, "value unit" or "bad (reason)") for each reading of a telemetry message.
     static func readings(in payload: [UInt8]) -> [(String, String, String)]? {
         guard case .object(let root)? = try? JSONDecoder().decode(JSONValue.self, from: Data(payload)),
-              case .array(let list)? = root["readings"] else { return nil }
+            case .array(let list)? = root["readings"]
+        else { return nil }
         return list.compactMap { node in
             guard case .object(let r) = node, case .string(let device)? = r["device"],
-                  case .string(let point)? = r["point"] else { return nil }
+                case .string(let point)? = r["point"]
+            else { return nil }
             var text: String
             if case .string("bad")? = r["quality"] {
                 if case .string(let reason)? = r["reason"] { text = "bad (\(reason))" } else { text = "bad" }
             } else {
-                text = r["value"]?.value.map { v in
-                    if case .double(let d) = v { return String(format: "%.2f", d) }
-                    return "\(v)"
-                } ?? "null"
+                text =
+                    r["value"]?.value.map { v in
+                        if case .double(let d) = v { return String(format: "%.2f", d) }
+                        return "\(v)"
+                    } ?? "null"
                 if case .string(let unit)? = r["unit"] { text += " \(unit)" }
             }
             return (device, point, text)

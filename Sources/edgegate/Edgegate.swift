@@ -11,8 +11,10 @@ struct Edgegate: AsyncParsableCommand {
         abstract: "An edge gateway: field devices in, a mutually authenticated MQTT uplink out, commands back.",
         discussion: "Exit codes: 0 success, 1 the operation failed or was rejected, 2 usage or input error.",
         version: "0.1.0",
-        subcommands: [RunCommand.self, DemoCommand.self, CertsCommand.self, HubCommand.self, BrokerCommand.self,
-                      SimCommand.self, CommandCommand.self, MapCommand.self, ConfigCommand.self]
+        subcommands: [
+            RunCommand.self, DemoCommand.self, CertsCommand.self, HubCommand.self, BrokerCommand.self,
+            SimCommand.self, CommandCommand.self, MapCommand.self, ConfigCommand.self,
+        ]
             + ProtocolRegistry.standard.commandLine.flatMap(\.commands)
     )
 

@@ -14,8 +14,10 @@ struct HubClientOptions: ParsableArguments {
     @Option(help: ArgumentHelp("The gateway id (env EDGEGATE_GATEWAY, cli.yaml `gateway`).", valueName: "id"))
     var gateway: String?
 
-    @Option(help: ArgumentHelp("The hub, mqtts://host[:port] (env EDGEGATE_HUB, cli.yaml `hub`; default mqtts://127.0.0.1:8883).",
-                               valueName: "url"))
+    @Option(
+        help: ArgumentHelp(
+            "The hub, mqtts://host[:port] (env EDGEGATE_HUB, cli.yaml `hub`; default mqtts://127.0.0.1:8883).",
+            valueName: "url"))
     var hub: String?
 
     @Option(help: "Hub host name or address, instead of the host of --hub's sources.")
@@ -24,16 +26,22 @@ struct HubClientOptions: ParsableArguments {
     @Option(help: "Hub TLS port, instead of the port of --hub's sources.")
     var hubPort: Int?
 
-    @Option(help: ArgumentHelp("Folder with ca.pem and the identity's certificate and key (env EDGEGATE_CERTS, cli.yaml `certs`; default certs).",
-                               valueName: "folder"))
+    @Option(
+        help: ArgumentHelp(
+            "Folder with ca.pem and the identity's certificate and key (env EDGEGATE_CERTS, cli.yaml `certs`; default certs).",
+            valueName: "folder"))
     var certs: String?
 
-    @Option(help: ArgumentHelp("Identity: uses <certs>/<identity>.pem and .key (env EDGEGATE_IDENTITY, cli.yaml `identity`; default operator).",
-                               valueName: "name"))
+    @Option(
+        help: ArgumentHelp(
+            "Identity: uses <certs>/<identity>.pem and .key (env EDGEGATE_IDENTITY, cli.yaml `identity`; default operator).",
+            valueName: "name"))
     var identity: String?
 
-    @Option(help: ArgumentHelp("Topic prefix of the uplink contract (env EDGEGATE_PREFIX, cli.yaml `prefix`; default edgegate).",
-                               valueName: "prefix"))
+    @Option(
+        help: ArgumentHelp(
+            "Topic prefix of the uplink contract (env EDGEGATE_PREFIX, cli.yaml `prefix`; default edgegate).",
+            valueName: "prefix"))
     var prefix: String?
 
     /// The settings in force, checked: the gateway is named and the identity's files exist.
@@ -48,8 +56,9 @@ struct HubClientOptions: ParsableArguments {
                 throw failInput(error.description)
             }
         }
-        let flags = CLIFlags(hub: hub, hubHost: hubHost, hubPort: hubPort, certs: certs, identity: identity,
-                             gateway: gateway, prefix: prefix)
+        let flags = CLIFlags(
+            hub: hub, hubHost: hubHost, hubPort: hubPort, certs: certs, identity: identity,
+            gateway: gateway, prefix: prefix)
         let settings: CLISettings
         do throws(CLISettingsError) {
             settings = try CLISettings.resolve(flags: flags, environment: environment, file: file)
@@ -61,10 +70,11 @@ struct HubClientOptions: ParsableArguments {
             throw failInput("error: which gateway? give --gateway ID, set EDGEGATE_GATEWAY, or put \(where_)")
         }
         for file in [settings.caFile, settings.certFile, settings.keyFile] where !FileManager.default.fileExists(atPath: file) {
-            throw failInput("error: missing \(file) (certs folder '\(settings.certs)' from \(settings.sources["certs"] ?? "default"), "
-                            + "identity '\(settings.identity)' from \(settings.sources["identity"] ?? "default")): "
-                            + "point --certs, EDGEGATE_CERTS or `certs:` in the CLI settings at the operator's certificates, "
-                            + "or create a development PKI with `edgegate certs init --dir \(settings.certs)`")
+            throw failInput(
+                "error: missing \(file) (certs folder '\(settings.certs)' from \(settings.sources["certs"] ?? "default"), "
+                    + "identity '\(settings.identity)' from \(settings.sources["identity"] ?? "default")): "
+                    + "point --certs, EDGEGATE_CERTS or `certs:` in the CLI settings at the operator's certificates, "
+                    + "or create a development PKI with `edgegate certs init --dir \(settings.certs)`")
         }
         return RemoteTarget(settings: settings, gateway: gateway)
     }
@@ -78,8 +88,9 @@ struct RemoteTarget: Sendable {
     /// The operator as the hub client takes it: mutual TLS with the identity's certificate
     /// pair, hostname verification on.
     var hubOperator: HubOperator {
-        HubOperator(host: settings.hub.host, port: settings.hub.port, caFile: settings.caFile, certFile: settings.certFile,
-                    keyFile: settings.keyFile, identity: settings.identity, prefix: settings.prefix)
+        HubOperator(
+            host: settings.hub.host, port: settings.hub.port, caFile: settings.caFile, certFile: settings.certFile,
+            keyFile: settings.keyFile, identity: settings.identity, prefix: settings.prefix)
     }
 
     /// Connects with a fresh client id (several CLI runs at once must not take each other's

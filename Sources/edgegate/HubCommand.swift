@@ -1,7 +1,7 @@
 import ArgumentParser
 import CommandSupport
-import DeviceMaps
 import DevTools
+import DeviceMaps
 import Foundation
 import HubClient
 import MQTTClient
@@ -58,9 +58,11 @@ struct HubCommand: AsyncParsableCommand {
         try await runUntilSignalled(logger: logger) {
             let hub: LocalHub
             do {
-                hub = try await LocalHub.start(HubConfiguration(port: port, pki: pki, prefix: prefix,
-                                                               operatorIdentity: operatorID, runDirectory: runDir),
-                                               logger: logger)
+                hub = try await LocalHub.start(
+                    HubConfiguration(
+                        port: port, pki: pki, prefix: prefix,
+                        operatorIdentity: operatorID, runDirectory: runDir),
+                    logger: logger)
             } catch let error as LocalHubError where error.busyPort == port {
                 throw failOperation("error: \(error.reason); choose another with --port\(error.details)")
             } catch {

@@ -23,8 +23,10 @@ struct MapNewCommand: ParsableCommand {
     @Option(help: "Also write the points as a reusable profile with this name, and a device that uses it.")
     var profile: String?
 
-    @Option(help: ArgumentHelp("The device's id (letters, digits, '-', '_', '.'; a letter first).",
-                               discussion: "Default: <profile>-1 with --profile, else <protocol>-1."))
+    @Option(
+        help: ArgumentHelp(
+            "The device's id (letters, digits, '-', '_', '.'; a letter first).",
+            discussion: "Default: <profile>-1 with --profile, else <protocol>-1."))
     var id: String?
 
     /// `modbus, mqtt, door-sim or hue`: the protocols of this build.
@@ -49,7 +51,8 @@ struct MapNewCommand: ParsableCommand {
     func run() throws {
         // `validate()` found the plugin.
         let plugin = ProtocolRegistry.standard.plugin(named: `protocol`)!
-        print(MapNew.text(of: plugin, profile: profile, id: id ?? MapNew.defaultID(protocol: `protocol`, profile: profile)),
-              terminator: "")
+        print(
+            MapNew.text(of: plugin, profile: profile, id: id ?? MapNew.defaultID(protocol: `protocol`, profile: profile)),
+            terminator: "")
     }
 }

@@ -56,10 +56,11 @@ struct MapReadCommand: AsyncParsableCommand {
             readings[point.name] ?? Reading(device: device, point: point.name, value: nil, unit: point.unit, quality: silence, timestamp: ended)
         }
         let rows = all.map { r -> [String] in
-            let value = r.value.map { v -> String in
-                if case .double(let d) = v { return Value.format(d) }
-                return "\(v)"
-            } ?? "—"
+            let value =
+                r.value.map { v -> String in
+                    if case .double(let d) = v { return Value.format(d) }
+                    return "\(v)"
+                } ?? "—"
             return [r.point, value, r.unit ?? "", r.quality.name, r.quality.reason ?? ""]
         }
         print("\(device) at \(Timestamp.rfc3339(readings.values.map(\.timestamp).min() ?? started))")
@@ -69,8 +70,10 @@ struct MapReadCommand: AsyncParsableCommand {
 
     /// Runs `adapter` until each of `points` has a reading (the latest one counts: a point that
     /// read bad may read good with a later message), or until `timeout`.
-    static func collect(points: Set<String>, of device: String, from adapter: any MapAdapter,
-                        within timeout: Duration) async -> [String: Reading] {
+    static func collect(
+        points: Set<String>, of device: String, from adapter: any MapAdapter,
+        within timeout: Duration
+    ) async -> [String: Reading] {
         let (stream, continuation) = AsyncStream.makeStream(of: [Reading].self)
         let running = Task {
             try? await adapter.run(sink: ReadingSink { continuation.yield($0) })

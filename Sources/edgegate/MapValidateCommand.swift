@@ -22,7 +22,9 @@ struct MapValidateCommand: ParsableCommand {
     func run() throws {
         let (map, diagnostics) = DeviceMapLoader.standard.validate(paths: paths)
         let devices = map?.devices.count ?? 0
-        try ValidationOutput(diagnostics: diagnostics, valid: map != nil, validSummary: "\(devices) device(s) valid",
-                             gateway: nil, devices: devices).print(format: format)
+        try ValidationOutput(
+            diagnostics: diagnostics, valid: map != nil, validSummary: "\(devices) device(s) valid",
+            gateway: nil, devices: devices
+        ).print(format: format)
     }
 }

@@ -39,17 +39,22 @@ struct RunCommand: AsyncParsableCommand {
         let gateway: Gateway
         do {
             let interval = mapWatchInterval.duration
-            gateway = try Gateway(configuration: configuration, deviceMap: map, logger: logger,
-                                  watch: DeviceMapWatch(paths: configuration.devicemaps,
-                                                        interval: interval > .zero ? interval : nil,
-                                                        signals: [.sighup], configurationFile: config))
+            gateway = try Gateway(
+                configuration: configuration, deviceMap: map, logger: logger,
+                watch: DeviceMapWatch(
+                    paths: configuration.devicemaps,
+                    interval: interval > .zero ? interval : nil,
+                    signals: [.sighup], configurationFile: config))
         } catch {
             throw failInput(error.description)
         }
-        logger.info("gateway starting", metadata: [
-            "gateway": "\(configuration.gatewayID)", "devices": "\(map.devices.count)",
-            "hub": "\(configuration.uplink.link.connection.host):\(configuration.uplink.link.connection.port)",
-            "profile": "\(configuration.uplink.profile.name)"])
+        logger.info(
+            "gateway starting",
+            metadata: [
+                "gateway": "\(configuration.gatewayID)", "devices": "\(map.devices.count)",
+                "hub": "\(configuration.uplink.link.connection.host):\(configuration.uplink.link.connection.port)",
+                "profile": "\(configuration.uplink.profile.name)",
+            ])
         try await runUntilSignalled(logger: logger) { gateway.services }
         logger.info("gateway stopped")
     }

@@ -3,6 +3,7 @@ import GatewayCore
 import Logging
 import MQTTClient
 import Testing
+
 @testable import AzureIoTHub
 @testable import Uplink
 
@@ -12,12 +13,14 @@ import Testing
 struct AzureProfileTests {
     static let key = "c2VjcmV0LWtleS0xMjM0NTY3ODkw"
     static let clock = Date(timeIntervalSince1970: 1_800_000_000.7)
-    let configured = MQTTOptions(host: "myhub.azure-devices.net", port: 8883, clientID: "configured", username: "u", password: "p",
-                                 tls: MQTTTLS(caFile: "ca.pem"))
+    let configured = MQTTOptions(
+        host: "myhub.azure-devices.net", port: 8883, clientID: "configured", username: "u", password: "p",
+        tls: MQTTTLS(caFile: "ca.pem"))
 
     func profile(_ authentication: AzureIoTHubProfile.Authentication, logger: Logger = Logger(label: "t")) -> AzureIoTHubProfile {
-        AzureIoTHubProfile(hub: "myhub.azure-devices.net", deviceID: "gw-1", gatewayID: "gw-1", authentication: authentication,
-                           logger: logger, now: { Self.clock })
+        AzureIoTHubProfile(
+            hub: "myhub.azure-devices.net", deviceID: "gw-1", gatewayID: "gw-1", authentication: authentication,
+            logger: logger, now: { Self.clock })
     }
 
     func json(_ bytes: [UInt8]) -> [String: JSONValue] {
@@ -63,9 +66,12 @@ struct AzureProfileTests {
     @Test("a key that cannot be read or is not base64 fails the plan with the reason, never the key")
     func badKeys() {
         #expect(throws: UplinkCredentialError("cannot read the device key file 'k': permission denied")) {
-            try profile(.sas(key: { () throws(AzureIoTHub.CredentialError) -> String in
-                throw .keyFile("cannot read the device key file 'k': permission denied")
-            }, ttl: .seconds(60))).connectionPlan(configured)
+            try profile(
+                .sas(
+                    key: { () throws(AzureIoTHub.CredentialError) -> String in
+                        throw .keyFile("cannot read the device key file 'k': permission denied")
+                    }, ttl: .seconds(60))
+            ).connectionPlan(configured)
         }
         #expect(throws: UplinkCredentialError(AzureIoTHub.CredentialError.keyNotBase64.description)) {
             try profile(.sas(key: { "not base64!" }, ttl: .seconds(60))).connectionPlan(configured)
@@ -84,12 +90,16 @@ struct AzureProfileTests {
         let write = try AzureIoTHub.methodCommand(name: "command", payload: Array(#"{"id":"a","device":"boiler-1","write":{"setpoint":21.5}}"#.utf8)).get()
         #expect(write == Command(id: "a", device: "boiler-1", action: .write(["setpoint": .double(21.5)])))
 
-        let named = try AzureIoTHub.methodCommand(name: "set_temperature", payload: Array(#"{"device":"boiler-1","args":{"celsius":40}}"#.utf8),
-                                                  newID: { "made-1" }).get()
+        let named = try AzureIoTHub.methodCommand(
+            name: "set_temperature", payload: Array(#"{"device":"boiler-1","args":{"celsius":40}}"#.utf8),
+            newID: { "made-1" }
+        ).get()
         #expect(named == Command(id: "made-1", device: "boiler-1", action: .named("set_temperature", arguments: ["celsius": .int(40)])))
 
-        let expiring = try AzureIoTHub.methodCommand(name: "start_pump", payload: Array(#"{"device":"boiler-1","ttl_ms":5000}"#.utf8),
-                                                     now: Self.clock, newID: { "made-2" }).get()
+        let expiring = try AzureIoTHub.methodCommand(
+            name: "start_pump", payload: Array(#"{"device":"boiler-1","ttl_ms":5000}"#.utf8),
+            now: Self.clock, newID: { "made-2" }
+        ).get()
         #expect(expiring.expiresAt == Self.clock.addingTimeInterval(5))
     }
 
@@ -103,7 +113,8 @@ struct AzureProfileTests {
         #expect(failure("command", #"{"id":"x7","device":"#)?.id == "x7", "the id is salvaged from broken JSON")
         #expect(failure("command", "null") == CommandDecodingError(id: "made", message: "method 'command': the payload must be a JSON object, got null"))
         #expect(failure("command", #"{"id":5,"device":"b","write":{}}"#)?.id == "made")
-        #expect(failure("start_pump", #"{"id":"c","device":"b","command":"other"}"#)
+        #expect(
+            failure("start_pump", #"{"id":"c","device":"b","command":"other"}"#)
                 == CommandDecodingError(id: "c", message: "method 'start_pump' names the command itself: 'command' goes with method 'command' only"))
         #expect(failure("command", #"{"device":"b"}"#) == CommandDecodingError(id: "made", message: "command made needs either 'command' or 'write'"))
     }
@@ -141,14 +152,21 @@ struct AzureProfileTests {
         let p = profile(.x509)
         let result = CommandResult(id: "c-1", status: .unknownDevice, message: "no device boiler-9")
 
-        let method = try #require(p.command(from: MQTTMessage(topic: "$iothub/methods/POST/command/?$rid=2f", payload: Array(#"{"id":"c-1","device":"boiler-9","write":{"a":1}}"#.utf8), qos: 0, retain: false)))
+        let method = try #require(
+            p.command(
+                from: MQTTMessage(
+                    topic: "$iothub/methods/POST/command/?$rid=2f", payload: Array(#"{"id":"c-1","device":"boiler-9","write":{"a":1}}"#.utf8), qos: 0,
+                    retain: false)))
         #expect(try method.command.get().id == "c-1")
         #expect(method.answer(result, false).topic == "$iothub/methods/res/404/?$rid=2f")
         #expect(method.answer(result, true).topic == "$iothub/methods/res/429/?$rid=2f")
         #expect(json(method.answer(result, false).payload)["status"] == .string("unknown_device"))
 
-        let c2d = try #require(p.command(from: MQTTMessage(topic: "devices/gw-1/messages/devicebound/%24.mid=m%2F1&%24.to=%2Fdevices%2Fgw-1%2Fmessages%2FdeviceBound",
-                                                           payload: Array(#"{"device":"boiler-9","write":{"a":1}}"#.utf8), qos: 1, retain: false)))
+        let c2d = try #require(
+            p.command(
+                from: MQTTMessage(
+                    topic: "devices/gw-1/messages/devicebound/%24.mid=m%2F1&%24.to=%2Fdevices%2Fgw-1%2Fmessages%2FdeviceBound",
+                    payload: Array(#"{"device":"boiler-9","write":{"a":1}}"#.utf8), qos: 1, retain: false)))
         #expect(try c2d.command.get().id == "m/1")
         let answer = c2d.answer(CommandResult(id: "m/1", status: .ok, message: "done"), false)
         #expect(answer.topic == "devices/gw-1/messages/events/$.ct=application%2Fjson&$.ce=utf-8&edgegate-type=response&$.cid=m%2F1")
@@ -156,8 +174,9 @@ struct AzureProfileTests {
 
         #expect(p.command(from: MQTTMessage(topic: "$iothub/twin/res/204/?$rid=1&$version=3", payload: [], qos: 0, retain: false)) == nil)
         #expect(p.command(from: MQTTMessage(topic: "devices/gw-2/messages/devicebound/", payload: [], qos: 1, retain: false)) == nil)
-        #expect(p.command(from: MQTTMessage(topic: "$iothub/methods/POST/command/", payload: [], qos: 0, retain: false)) == nil,
-                "a call without a request id cannot be answered")
+        #expect(
+            p.command(from: MQTTMessage(topic: "$iothub/methods/POST/command/", payload: [], qos: 0, retain: false)) == nil,
+            "a call without a request id cannot be answered")
     }
 
     @Test("method and twin answer topics are read exactly")
@@ -177,10 +196,15 @@ struct AzureProfileTests {
         let online = json(AzureIoTHub.statusPatch(gateway: "gw-1", online: true, reason: nil, at: Self.clock))
         #expect(online["status"] == .object(["online": .bool(true), "ts": .string("2027-01-15T08:00:00.700Z"), "gateway": .string("gw-1"), "reason": .null]))
         let offline = json(AzureIoTHub.statusPatch(gateway: "gw-1", online: false, reason: "shutdown", at: Self.clock))
-        #expect(offline["status"] == .object(["online": .bool(false), "ts": .string("2027-01-15T08:00:00.700Z"), "gateway": .string("gw-1"), "reason": .string("shutdown")]))
+        #expect(
+            offline["status"]
+                == .object(["online": .bool(false), "ts": .string("2027-01-15T08:00:00.700Z"), "gateway": .string("gw-1"), "reason": .string("shutdown")]))
 
-        let device = DeviceDescriptor(id: "boiler-1", protocolName: "modbus", points: [
-            PointDescriptor(name: "setpoint", kind: .number, unit: "°C", access: .readwrite, min: 5, max: 90, typeName: "int16")])
+        let device = DeviceDescriptor(
+            id: "boiler-1", protocolName: "modbus",
+            points: [
+                PointDescriptor(name: "setpoint", kind: .number, unit: "°C", access: .readwrite, min: 5, max: 90, typeName: "int16")
+            ])
         let (patch, complete) = AzureIoTHub.inventoryPatch(gateway: "gw-1", devices: [device], limit: 24 * 1024, at: Self.clock)
         #expect(complete)
         guard case .object(let inventory)? = json(patch)["inventory"] else {
@@ -197,7 +221,9 @@ struct AzureProfileTests {
 
     @Test("an inventory too large for the twin is reported in short within the limit, as many devices as fit, complete: false")
     func largeInventory() throws {
-        let points = (0..<20).map { PointDescriptor(name: "point-\($0)", kind: .number, unit: "kWh", access: .readwrite, min: 0, max: 1000, typeName: "uint32") }
+        let points = (0..<20).map {
+            PointDescriptor(name: "point-\($0)", kind: .number, unit: "kWh", access: .readwrite, min: 0, max: 1000, typeName: "uint32")
+        }
         let devices = (0..<1000).map { DeviceDescriptor(id: "meter-\($0)", protocolName: "modbus", points: points) }
         let limit = 24 * 1024
         #expect(MQTTWire.inventory(gateway: "gw-1", devices: devices).count > limit)

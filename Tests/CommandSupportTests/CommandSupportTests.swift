@@ -3,15 +3,17 @@ import CommandSupport
 import DeviceMaps
 import Foundation
 import Gateway
-import Testing
 import TestSupport
+import Testing
 
 @Suite("what the commands share")
 struct CommandSupportTests {
     @Test("a duration argument takes a number with ms, s, m or h, and nothing else")
     func durations() {
-        let accepted: [(String, Duration)] = [("500ms", .milliseconds(500)), ("5s", .seconds(5)), ("1.5s", .milliseconds(1500)),
-                                              ("2m", .seconds(120)), ("1h", .seconds(3600)), ("0s", .zero)]
+        let accepted: [(String, Duration)] = [
+            ("500ms", .milliseconds(500)), ("5s", .seconds(5)), ("1.5s", .milliseconds(1500)),
+            ("2m", .seconds(120)), ("1h", .seconds(3600)), ("0s", .zero),
+        ]
         for (text, duration) in accepted {
             #expect(DurationArgument(argument: text)?.duration == duration, "\(text)")
         }
@@ -28,13 +30,13 @@ struct CommandSupportTests {
         let dir = try TemporaryDirectory()
         defer { dir.remove() }
         try """
-            devices:
-              - id: door-1
-                protocol: door-sim
-                connection: { seed: 3 }
-                points:
-                  closed: { field: contact }
-            """.write(toFile: dir.file("doors.yaml"), atomically: true, encoding: .utf8)
+        devices:
+          - id: door-1
+            protocol: door-sim
+            connection: { seed: 3 }
+            points:
+              closed: { field: contact }
+        """.write(toFile: dir.file("doors.yaml"), atomically: true, encoding: .utf8)
         let map = try CommandLineContext.$loader.withValue(ProtocolRegistry.standard.loader) {
             try loadDeviceMaps([dir.file("doors.yaml")])
         }

@@ -2,8 +2,8 @@ import DevTools
 import Foundation
 import Logging
 import MQTTClient
-import Testing
 import TestSupport
+import Testing
 
 #if canImport(Glibc)
 import Glibc
@@ -69,7 +69,10 @@ struct DevToolsTests {
         let grandchild = try await withTimeout(.seconds(10), "grandchild started") { () -> pid_t in
             while true {
                 if let text = try? String(contentsOfFile: dir.file("grandchild"), encoding: .utf8),
-                   let pid = pid_t(text.trimmingCharacters(in: .whitespacesAndNewlines)) { return pid }
+                    let pid = pid_t(text.trimmingCharacters(in: .whitespacesAndNewlines))
+                {
+                    return pid
+                }
                 try? await Task.sleep(for: .milliseconds(20))
             }
         }
@@ -148,8 +151,10 @@ struct DevToolsTests {
     func localHub() async throws {
         let hub = try await TestHub.start(logger: logger)
         let conf = try String(contentsOfFile: hub.hub.configuration.configPath, encoding: .utf8)
-        for line in ["per_listener_settings true", "listener \(hub.port) 127.0.0.1", "require_certificate true",
-                     "use_identity_as_username true", "allow_anonymous false", "tls_version tlsv1.2"] {
+        for line in [
+            "per_listener_settings true", "listener \(hub.port) 127.0.0.1", "require_certificate true",
+            "use_identity_as_username true", "allow_anonymous false", "tls_version tlsv1.2",
+        ] {
             #expect(conf.contains(line), "\(line)")
         }
         let acl = try String(contentsOfFile: hub.hub.configuration.aclPath, encoding: .utf8)
@@ -167,9 +172,12 @@ struct DevToolsTests {
         let gateway = try await MQTTConnection.connect(hub.options(identity: .gateway, clientID: TestHub.gatewayID), logger: logger)
         try await gateway.subscribe("edgegate/\(TestHub.gatewayID)/commands", qos: 1)
         let pki = hub.pki
-        let pub = try await TestProcess.run("mosquitto_pub", [
-            "-h", "127.0.0.1", "-p", "\(hub.port)", "--cafile", pki.caCert, "--cert", pki.operatorCert, "--key", pki.operatorKey,
-            "-i", "pub-peer", "-q", "1", "-t", "edgegate/\(TestHub.gatewayID)/commands", "-m", "{\"id\":\"c-1\"}"])
+        let pub = try await TestProcess.run(
+            "mosquitto_pub",
+            [
+                "-h", "127.0.0.1", "-p", "\(hub.port)", "--cafile", pki.caCert, "--cert", pki.operatorCert, "--key", pki.operatorKey,
+                "-i", "pub-peer", "-q", "1", "-t", "edgegate/\(TestHub.gatewayID)/commands", "-m", "{\"id\":\"c-1\"}",
+            ])
         #expect(pub.status == 0, "\(pub.output)")
         let message = try await withTimeout(.seconds(10), "the command") {
             for await message in gateway.messages { return message }
@@ -191,8 +199,9 @@ struct DevToolsTests {
         let run = try TemporaryDirectory(prefix: "edgegate-hub")
         defer { run.remove() }
         let error = await #expect(throws: LocalHubError.self) {
-            _ = try await LocalHub.start(HubConfiguration(port: port, pki: pki, runDirectory: run.path),
-                                         startTimeout: .seconds(5), logger: logger)
+            _ = try await LocalHub.start(
+                HubConfiguration(port: port, pki: pki, runDirectory: run.path),
+                startTimeout: .seconds(5), logger: logger)
         }
         let text = error.map { "\($0)" } ?? ""
         // The cause first: mosquitto's warnings (ACL file permissions, running as root) after it.

@@ -1,7 +1,7 @@
 import DeviceMaps
-import ModbusAdapter
 import Foundation
 import GatewayCore
+import ModbusAdapter
 import Testing
 
 @Suite struct DeviceMapLoaderTests {
@@ -38,14 +38,14 @@ import Testing
 
     @Test func defaultsAreFilledIn() throws {
         let yaml = """
-        devices:
-          - id: d1
-            protocol: modbus
-            connection: { host: plc.local }
-            points:
-              bit: { table: coil, address: 7 }
-              reg: { table: input, address: 3 }
-        """
+            devices:
+              - id: d1
+                protocol: modbus
+                connection: { host: plc.local }
+                points:
+                  bit: { table: coil, address: 7 }
+                  reg: { table: input, address: 3 }
+            """
         let (map, diagnostics) = DeviceMapLoader.modbus.parse(yaml: yaml, file: "d.yaml")
         #expect(diagnostics.isEmpty)
         let d = try #require(map?.devices.first)
@@ -56,32 +56,35 @@ import Testing
         #expect(d.report == nil)
         #expect(d.location == SourceLocation(file: "d.yaml", line: 2, column: 5))
         let bit = d.points[0], reg = d.points[1]
-        #expect(bit == PointDefinition(name: "bit", address: ModbusAddress(table: .coil, offset: 7, type: .bool),
-                                       location: SourceLocation(file: "d.yaml", line: 6, column: 7)))
+        #expect(
+            bit
+                == PointDefinition(
+                    name: "bit", address: ModbusAddress(table: .coil, offset: 7, type: .bool),
+                    location: SourceLocation(file: "d.yaml", line: 6, column: 7)))
         #expect(reg.modbus == ModbusAddress(table: .input, offset: 3, type: .int16, byteOrder: .big, wordOrder: .big))
         #expect(reg.scale == 1 && reg.offset == 0 && reg.access == .read && reg.min == nil && reg.unit == nil)
     }
 
     @Test func profilePointsAreOverriddenInPlaceAndExtended() throws {
         let yaml = """
-        profiles:
-          ctl:
-            protocol: modbus
-            points:
-              a: { table: holding, address: 0, scale: 0.1, unit: bar }
-              b: { table: holding, address: 1 }
-              c: { table: coil, address: 0 }
-        devices:
-          - id: plain
-            profile: ctl
-            connection: { host: h }
-          - id: custom
-            profile: ctl
-            connection: { host: h }
-            points:
-              z: { table: input, address: 9 }
-              b: { table: holding, address: 5, type: uint16, access: readwrite }
-        """
+            profiles:
+              ctl:
+                protocol: modbus
+                points:
+                  a: { table: holding, address: 0, scale: 0.1, unit: bar }
+                  b: { table: holding, address: 1 }
+                  c: { table: coil, address: 0 }
+            devices:
+              - id: plain
+                profile: ctl
+                connection: { host: h }
+              - id: custom
+                profile: ctl
+                connection: { host: h }
+                points:
+                  z: { table: input, address: 9 }
+                  b: { table: holding, address: 5, type: uint16, access: readwrite }
+            """
         let (map, diagnostics) = DeviceMapLoader.modbus.parse(yaml: yaml, file: "p.yaml")
         #expect(diagnostics.isEmpty, "\(diagnostics)")
         let devices = try #require(map?.devices)
@@ -101,27 +104,33 @@ import Testing
     @Test func profilesAndDuplicateIdsSpanFiles() throws {
         let tmp = try TemporaryFolder()
         defer { tmp.remove() }
-        try tmp.write("maps/a-profiles.yaml", """
-        profiles:
-          ctl: { protocol: modbus, points: { t: { table: input, address: 0 } } }
-        devices:
-          - { id: d1, profile: ctl, connection: { host: h } }
-        """)
-        try tmp.write("maps/b-plant.yml", """
-        devices:
-          - { id: d2, profile: ctl, connection: { host: h } }
-        """)
+        try tmp.write(
+            "maps/a-profiles.yaml",
+            """
+            profiles:
+              ctl: { protocol: modbus, points: { t: { table: input, address: 0 } } }
+            devices:
+              - { id: d1, profile: ctl, connection: { host: h } }
+            """)
+        try tmp.write(
+            "maps/b-plant.yml",
+            """
+            devices:
+              - { id: d2, profile: ctl, connection: { host: h } }
+            """)
         try tmp.write("maps/notes.txt", "not a map")
         let map = try DeviceMapLoader.modbus.load(paths: [tmp.path + "/maps"])
         #expect(map.devices.map(\.id) == ["d1", "d2"])
         #expect(map.devices[1].points.map(\.name) == ["t"])
 
-        let extra = try tmp.write("extra.yaml", """
-        devices:
-          - id: d1
-            protocol: modbus
-            connection: { host: h }
-        """)
+        let extra = try tmp.write(
+            "extra.yaml",
+            """
+            devices:
+              - id: d1
+                protocol: modbus
+                connection: { host: h }
+            """)
         do {
             _ = try DeviceMapLoader.modbus.load(paths: [tmp.path + "/maps", extra])
             Issue.record("a duplicate id across files must not load")
@@ -139,10 +148,11 @@ import Testing
         try tmp.write("b.yaml", "devices:\n  - { id: bad, protocol: modbus, connection: { host: h }, pol: 1s }\n")
         let (map, diagnostics) = DeviceMapLoader.modbus.validate(paths: [tmp.path])
         #expect(map == nil)
-        #expect(diagnostics.map(\.description) == [
-            "\(tmp.path)/a.yaml:2:5: warning: device 'ok': the device has no points; it will connect but report nothing (add `points:` or a `profile`)",
-            "\(tmp.path)/b.yaml:2:59: error: device 'bad': unknown key 'pol' (did you mean 'poll'?)",
-        ])
+        #expect(
+            diagnostics.map(\.description) == [
+                "\(tmp.path)/a.yaml:2:5: warning: device 'ok': the device has no points; it will connect but report nothing (add `points:` or a `profile`)",
+                "\(tmp.path)/b.yaml:2:59: error: device 'bad': unknown key 'pol' (did you mean 'poll'?)",
+            ])
     }
 
     @Test func missingPathsAreReported() {
@@ -157,10 +167,11 @@ import Testing
             Diagnostic(severity: .error, location: location, message: "unknown key 'adress'", hint: "did you mean 'address'?"),
             Diagnostic(severity: .warning, location: location, message: "something"),
         ])
-        #expect(error.description == """
-        devicemaps/plant.yaml:12:7: error: unknown key 'adress' (did you mean 'address'?)
-        devicemaps/plant.yaml:12:7: warning: something
-        """)
+        #expect(
+            error.description == """
+                devicemaps/plant.yaml:12:7: error: unknown key 'adress' (did you mean 'address'?)
+                devicemaps/plant.yaml:12:7: warning: something
+                """)
     }
 
     @Test(arguments: [
@@ -191,12 +202,12 @@ import Testing
 
     @Test func hexAddressesAndPlainNumbersAsStrings() throws {
         let yaml = """
-        devices:
-          - id: 42
-            protocol: modbus
-            connection: { host: 10.0.0.5, port: 0x1F6 }
-            points: { p: { table: holding, address: 0x10, unit: 1 } }
-        """
+            devices:
+              - id: 42
+                protocol: modbus
+                connection: { host: 10.0.0.5, port: 0x1F6 }
+                points: { p: { table: holding, address: 0x10, unit: 1 } }
+            """
         let (map, diagnostics) = DeviceMapLoader.modbus.parse(yaml: yaml, file: "h.yaml")
         #expect(diagnostics.isEmpty, "\(diagnostics)")
         let d = try #require(map?.devices.first)

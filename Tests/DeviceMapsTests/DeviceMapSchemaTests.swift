@@ -1,6 +1,7 @@
-@testable import DeviceMaps
 import ModbusAdapter
 import Testing
+
+@testable import DeviceMaps
 
 @Suite("Device-map JSON Schema")
 struct DeviceMapSchemaTests {

@@ -1,6 +1,6 @@
 import DeviceMaps
-import ModbusAdapter
 import Foundation
+import ModbusAdapter
 import SavedCases
 import Testing
 

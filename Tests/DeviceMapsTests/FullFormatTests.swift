@@ -1,6 +1,6 @@
 import DeviceMaps
-import ModbusAdapter
 import GatewayCore
+import ModbusAdapter
 import Testing
 
 /// The parts of the format beyond plain registers: wide types, strings, bits, enums, named
@@ -13,7 +13,8 @@ import Testing
     }
 
     @Test func wideTypesStringsAndBitsResolveTheirWidths() throws {
-        let d = try load("""
+        let d = try load(
+            """
             devices:
               - id: d1
                 protocol: modbus
@@ -33,7 +34,8 @@ import Testing
     }
 
     @Test func enumOptionsKeepTheirOrderAndNames() throws {
-        let d = try load("""
+        let d = try load(
+            """
             devices:
               - id: d1
                 protocol: modbus
@@ -42,14 +44,18 @@ import Testing
                   mode:  { table: holding, address: 0, access: readwrite, enum: { off: 0, heat: 1, cool: 2 } }
                   speed: { table: holding, address: 1, access: readwrite, enum: [0, 50, 100] }
             """)
-        #expect(d.points[0].options == [EnumOption(label: "off", value: .int(0)), EnumOption(label: "heat", value: .int(1)),
-                                        EnumOption(label: "cool", value: .int(2))])
+        #expect(
+            d.points[0].options == [
+                EnumOption(label: "off", value: .int(0)), EnumOption(label: "heat", value: .int(1)),
+                EnumOption(label: "cool", value: .int(2)),
+            ])
         #expect(d.points[1].options.map(\.value) == [.int(0), .int(50), .int(100)])
         #expect(d.descriptor.point(named: "mode")?.options.count == 3)
     }
 
     @Test func deviceCommandsReplaceProfileCommandsInPlaceAndExtendThem() throws {
-        let d = try load("""
+        let d = try load(
+            """
             profiles:
               boiler:
                 protocol: modbus
@@ -76,7 +82,8 @@ import Testing
     }
 
     @Test func reportPoliciesComeFromThePointOrElseTheDevice() throws {
-        let d = try load("""
+        let d = try load(
+            """
             devices:
               - id: m1
                 protocol: modbus
@@ -87,8 +94,11 @@ import Testing
                   voltage: { table: input, address: 2, type: float32 }
             """)
         #expect(d.points[0].report == ReportPolicy(deadband: .percent(2.5)))
-        #expect(d.reportPolicies == ["power": ReportPolicy(deadband: .percent(2.5)),
-                                     "voltage": ReportPolicy(deadband: .absolute(0.5), maxInterval: .seconds(60))])
+        #expect(
+            d.reportPolicies == [
+                "power": ReportPolicy(deadband: .percent(2.5)),
+                "voltage": ReportPolicy(deadband: .absolute(0.5), maxInterval: .seconds(60)),
+            ])
     }
 
     @Test func aBrokenProfileCommandIsReportedOnceNotPerDevice() {
@@ -104,8 +114,9 @@ import Testing
             """
         let (map, diagnostics) = DeviceMapLoader.modbus.parse(yaml: yaml, file: "m.yaml")
         #expect(map == nil)
-        #expect(diagnostics.map(\.description) == [
-            "m.yaml:5:33: error: profile 'p', command 'bad': point 't' is read-only (set `access: readwrite` on the point if the device accepts writes)",
-        ])
+        #expect(
+            diagnostics.map(\.description) == [
+                "m.yaml:5:33: error: profile 'p', command 'bad': point 't' is read-only (set `access: readwrite` on the point if the device accepts writes)"
+            ])
     }
 }

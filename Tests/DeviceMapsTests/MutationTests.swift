@@ -1,7 +1,7 @@
 import DeviceMaps
+import Foundation
 import Gateway
 import ModbusAdapter
-import Foundation
 import TestSupport
 import Testing
 import Yams
@@ -71,19 +71,21 @@ import Yams
             if first != second { problems.append("loading the same text twice gave different results") }
             if took > Self.timeLimit { problems.append("loading took \(took)") }
             if !problems.isEmpty {
-                failures.append("""
-                \(example.name), case \(index), seed \(Self.seed), mutations \(mutator.log):
-                  \(problems.joined(separator: "\n  "))
-                  diagnostics:
-                    \(first.diagnostics.map(\.description).joined(separator: "\n    "))
-                  mutated text (\(text.utf8.count) bytes):
-                \(text.prefix(3_000))
-                """)
+                failures.append(
+                    """
+                    \(example.name), case \(index), seed \(Self.seed), mutations \(mutator.log):
+                      \(problems.joined(separator: "\n  "))
+                      diagnostics:
+                        \(first.diagnostics.map(\.description).joined(separator: "\n    "))
+                      mutated text (\(text.utf8.count) bytes):
+                    \(text.prefix(3_000))
+                    """)
             }
         }
         let elapsed = clock.now - started
-        print("mutation test: \(example.name): \(Self.casesPerExample) cases in \(elapsed), slowest load \(slowest), "
-              + "\(rejected) rejected, \(structural) with structural edits")
+        print(
+            "mutation test: \(example.name): \(Self.casesPerExample) cases in \(elapsed), slowest load \(slowest), "
+                + "\(rejected) rejected, \(structural) with structural edits")
 
         #expect(failures.isEmpty, "\(failures.count) of \(Self.casesPerExample) mutants failed; the first:\n\(failures.prefix(3).joined(separator: "\n\n"))")
         // The mutations must really change and break files, and leave some intact, or the
@@ -97,8 +99,10 @@ import Yams
     @Test func theChecksCatchWhatTheyShould() {
         // The checks above only mean something if they can fail.
         let file = "f.yaml", text = "a: 1\nb: 2\n"
-        func diagnostic(_ line: Int, _ column: Int, _ message: String = "bad",
-                        severity: Diagnostic.Severity = .error, in name: String = file) -> Diagnostic {
+        func diagnostic(
+            _ line: Int, _ column: Int, _ message: String = "bad",
+            severity: Diagnostic.Severity = .error, in name: String = file
+        ) -> Diagnostic {
             Diagnostic(severity: severity, location: SourceLocation(file: name, line: line, column: column), message: message)
         }
         #expect(Self.problems(Outcome(value: nil, diagnostics: [diagnostic(2, 1)]), file: file, text: text).isEmpty)
@@ -176,7 +180,7 @@ import Yams
 
     /// Every case gets its own generator, so that one case can be regenerated alone.
     static func caseSeed(_ example: Example, _ index: Int) -> UInt64 {
-        var hash: UInt64 = 0xCBF2_9CE4_8422_2325 // FNV-1a of the example's name
+        var hash: UInt64 = 0xCBF2_9CE4_8422_2325  // FNV-1a of the example's name
         for byte in example.name.utf8 { hash = (hash ^ UInt64(byte)) &* 0x0000_0100_0000_01B3 }
         return seed &+ hash &+ UInt64(index) &* 0x9E37_79B9_7F4A_7C15
     }
@@ -619,11 +623,13 @@ struct Mutator {
     /// Scalars of every YAML type and the odd ones around them.
     mutating func randomScalar() -> String {
         switch rng.below(12) {
-        case 0: // integers, from small to far past Int64
-            return rng.pick(["0", "-0", "1", "-1", "65535", "65536", "-65536", "255", "256", "9223372036854775807",
-                             "-9223372036854775808", "9223372036854775808", "99999999999999999999999999",
-                             String(Int64(bitPattern: rng.next())), String(rng.int(-100_000...100_000))])
-        case 1: // YAML 1.1 integer forms: hex, octal, binary, underscores, sexagesimal
+        case 0:  // integers, from small to far past Int64
+            return rng.pick([
+                "0", "-0", "1", "-1", "65535", "65536", "-65536", "255", "256", "9223372036854775807",
+                "-9223372036854775808", "9223372036854775808", "99999999999999999999999999",
+                String(Int64(bitPattern: rng.next())), String(rng.int(-100_000...100_000)),
+            ])
+        case 1:  // YAML 1.1 integer forms: hex, octal, binary, underscores, sexagesimal
             let digits = rng.int(1...24)
             switch rng.below(5) {
             case 0: return (rng.oneIn(3) ? "-" : "") + "0x" + characters(digits, from: "0123456789abcdefABCDEF")
@@ -635,27 +641,36 @@ struct Mutator {
                 let parts = (0..<rng.int(1...12)).map { _ in String(rng.int(0...59)) }
                 return (rng.oneIn(4) ? "-" : "") + first + ":" + parts.joined(separator: ":")
             }
-        case 2: // floats, huge, tiny, not finite
-            return rng.pick(["0.1", "-0.5", "1.5e3", "6.02e23", "1e308", "1e309", "-1e309", "4.9e-324", "1e-400",
-                             ".5", "1_000.5", "190:20:30.15", ".nan", ".NaN", ".inf", "-.inf", "+.Inf", "nan", "inf",
-                             "Infinity", String(Double(bitPattern: rng.next()))])
+        case 2:  // floats, huge, tiny, not finite
+            return rng.pick([
+                "0.1", "-0.5", "1.5e3", "6.02e23", "1e308", "1e309", "-1e309", "4.9e-324", "1e-400",
+                ".5", "1_000.5", "190:20:30.15", ".nan", ".NaN", ".inf", "-.inf", "+.Inf", "nan", "inf",
+                "Infinity", String(Double(bitPattern: rng.next())),
+            ])
         case 3: return rng.pick(["true", "false", "True", "FALSE", "yes", "no", "on", "off", "Y", "n"])
         case 4: return rng.pick(["~", "null", "NULL", "Null", ""])
-        case 5: // strings of every kind of character
-            return rng.pick(["''", "\"\"", " ", "°C", "温度", "🔥🔥", "e\u{301}", "\u{202E}abc", "\u{200B}", "a\tb",
-                             "a\u{7}b", "\u{0}", "line\nbreak", "x: y", "- x", "[x", "{x", "#x", "&x", "*x", "!x", "%x",
-                             "@x", "`x", "|", ">", "'", "\"", "<<", "=", "?"])
-        case 6: // long strings
+        case 5:  // strings of every kind of character
+            return rng.pick([
+                "''", "\"\"", " ", "°C", "温度", "🔥🔥", "e\u{301}", "\u{202E}abc", "\u{200B}", "a\tb",
+                "a\u{7}b", "\u{0}", "line\nbreak", "x: y", "- x", "[x", "{x", "#x", "&x", "*x", "!x", "%x",
+                "@x", "`x", "|", ">", "'", "\"", "<<", "=", "?",
+            ])
+        case 6:  // long strings
             let length = rng.pick([100, 1_000, 10_000, 40_000])
-            return rng.oneIn(2) ? String(repeating: "a", count: length)
+            return rng.oneIn(2)
+                ? String(repeating: "a", count: length)
                 : characters(length, from: "abc xyz-_:/.9é温")
-        case 7: // durations and sizes, right and wrong
-            return rng.pick(["500ms", "1s", "1.5m", "1h", "0s", "-1s", "1e3s", "1.2.3s", "ms", "1 h", "99999999999999999h",
-                             "1d", "256MB", "1GB", "0B", "-1KB", "1.5MB", "99999999999999999999GB", "9007199254740993KiB"])
-        case 8: // URLs and hosts
-            return rng.pick(["mqtts://127.0.0.1:8883", "mqtt://127.0.0.1", "mqtts://", "mqtts://h:0", "mqtts://h:99999999999",
-                             "mqtts://h:-1", "mqtt://u:p@h:1883/x?y", "mqtts://%zz", "://", "mqtts://[::1]:8883",
-                             "mqtts://[::1", "http://h", "256.256.256.256", "::1", "localhost", "a/b/../../c"])
+        case 7:  // durations and sizes, right and wrong
+            return rng.pick([
+                "500ms", "1s", "1.5m", "1h", "0s", "-1s", "1e3s", "1.2.3s", "ms", "1 h", "99999999999999999h",
+                "1d", "256MB", "1GB", "0B", "-1KB", "1.5MB", "99999999999999999999GB", "9007199254740993KiB",
+            ])
+        case 8:  // URLs and hosts
+            return rng.pick([
+                "mqtts://127.0.0.1:8883", "mqtt://127.0.0.1", "mqtts://", "mqtts://h:0", "mqtts://h:99999999999",
+                "mqtts://h:-1", "mqtt://u:p@h:1883/x?y", "mqtts://%zz", "://", "mqtts://[::1]:8883",
+                "mqtts://[::1", "http://h", "256.256.256.256", "::1", "localhost", "a/b/../../c",
+            ])
         case 9: return rng.pick(["2001-12-14t21:59:43.10-05:00", "2002-12-14", "2026-99-99", "0000-00-00"])
         case 10: return typo(rng.pick(values))
         default: return rng.pick(values)

@@ -38,8 +38,10 @@ enum LampSyntax: ProtocolSyntax {
         return Address(field: field)
     }
 
-    static func check(points: [PointDefinition], connection: (any DeviceConnection)?, of device: String,
-                      at location: DeviceMaps.SourceLocation, reporter: MapReporter) {
+    static func check(
+        points: [PointDefinition], connection: (any DeviceConnection)?, of device: String,
+        at location: DeviceMaps.SourceLocation, reporter: MapReporter
+    ) {
         if points.count > 2 { reporter.warning("\(device): a lamp has two fields", at: location) }
     }
 
@@ -52,21 +54,22 @@ enum LampSyntax: ProtocolSyntax {
     let loader = DeviceMapLoader(protocols: [ModbusSyntax.self, LampSyntax.self])
 
     @Test func eachDeviceGetsItsOwnProtocolsTypedConfiguration() throws {
-        let (map, diagnostics) = loader.parse(yaml: """
-            profiles:
-              dimmable:
-                protocol: lamp
-                points: { bri: { field: bri, access: readwrite, min: 1, max: 254 } }
-            devices:
-              - id: lamp-1
-                profile: dimmable
-                connection: { url: http://127.0.0.1:8080 }
-                points: { on: { field: on, access: readwrite } }
-              - id: plc-1
-                protocol: modbus
-                connection: { host: 127.0.0.1 }
-                points: { run: { table: coil, address: 0 } }
-            """, file: "m.yaml")
+        let (map, diagnostics) = loader.parse(
+            yaml: """
+                profiles:
+                  dimmable:
+                    protocol: lamp
+                    points: { bri: { field: bri, access: readwrite, min: 1, max: 254 } }
+                devices:
+                  - id: lamp-1
+                    profile: dimmable
+                    connection: { url: http://127.0.0.1:8080 }
+                    points: { on: { field: on, access: readwrite } }
+                  - id: plc-1
+                    protocol: modbus
+                    connection: { host: 127.0.0.1 }
+                    points: { run: { table: coil, address: 0 } }
+                """, file: "m.yaml")
         #expect(diagnostics.isEmpty, "\(diagnostics)")
         let lamp = try #require(map?.devices.first)
         #expect(lamp.protocolName == "lamp")
@@ -77,30 +80,32 @@ enum LampSyntax: ProtocolSyntax {
     }
 
     @Test func keysOfAnotherProtocolAndProtocolMismatchesAreReported() {
-        let (map, diagnostics) = loader.parse(yaml: """
-            profiles:
-              dimmable: { protocol: lamp, points: { bri: { field: bri } } }
-            devices:
-              - id: lamp-1
-                protocol: lamp
-                connection: { url: x, host: 127.0.0.1 }
-                points: { on: { field: colour, table: coil } }
-              - id: lamp-2
-                protocol: modbus
-                profile: dimmable
-                connection: { host: 127.0.0.1 }
-              - id: lamp-3
-                protocol: zigbee
-                connection: { url: x }
-            """, file: "m.yaml")
+        let (map, diagnostics) = loader.parse(
+            yaml: """
+                profiles:
+                  dimmable: { protocol: lamp, points: { bri: { field: bri } } }
+                devices:
+                  - id: lamp-1
+                    protocol: lamp
+                    connection: { url: x, host: 127.0.0.1 }
+                    points: { on: { field: colour, table: coil } }
+                  - id: lamp-2
+                    protocol: modbus
+                    profile: dimmable
+                    connection: { host: 127.0.0.1 }
+                  - id: lamp-3
+                    protocol: zigbee
+                    connection: { url: x }
+                """, file: "m.yaml")
         #expect(map == nil)
-        #expect(diagnostics.map(\.description) == [
-            "m.yaml:6:27: error: device 'lamp-1': unknown key 'host' (known keys: url)",
-            "m.yaml:7:28: error: device 'lamp-1', point 'on': a lamp has no field 'colour' (fields: on, bri)",
-            "m.yaml:7:36: error: device 'lamp-1', point 'on': unknown key 'table' (known keys: field, scale, offset, unit, description, access, min, max, enum, report)",
-            "m.yaml:8:5: error: device 'lamp-2': protocol 'modbus' differs from protocol 'lamp' of profile 'dimmable' (leave `protocol` out to use the profile's)",
-            "m.yaml:13:15: error: device 'lamp-3': unknown protocol 'zigbee'; known: modbus, lamp",
-        ])
+        #expect(
+            diagnostics.map(\.description) == [
+                "m.yaml:6:27: error: device 'lamp-1': unknown key 'host' (known keys: url)",
+                "m.yaml:7:28: error: device 'lamp-1', point 'on': a lamp has no field 'colour' (fields: on, bri)",
+                "m.yaml:7:36: error: device 'lamp-1', point 'on': unknown key 'table' (known keys: field, scale, offset, unit, description, access, min, max, enum, report)",
+                "m.yaml:8:5: error: device 'lamp-2': protocol 'modbus' differs from protocol 'lamp' of profile 'dimmable' (leave `protocol` out to use the profile's)",
+                "m.yaml:13:15: error: device 'lamp-3': unknown protocol 'zigbee'; known: modbus, lamp",
+            ])
     }
 
     @Test func theSchemaTakesEveryProtocolsKeys() throws {

@@ -1,7 +1,7 @@
 import DeviceMaps
 import Foundation
-import ModbusAdapter
 import Gateway
+import ModbusAdapter
 
 /// Paths into the repository, found from this file so tests need no resource declarations.
 enum Repo {
@@ -27,8 +27,9 @@ struct TemporaryFolder {
     @discardableResult
     func write(_ name: String, _ text: String) throws -> String {
         let file = path + "/" + name
-        try FileManager.default.createDirectory(atPath: (file as NSString).deletingLastPathComponent,
-                                                withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(
+            atPath: (file as NSString).deletingLastPathComponent,
+            withIntermediateDirectories: true)
         try text.write(toFile: file, atomically: true, encoding: .utf8)
         return file
     }

@@ -5,8 +5,9 @@ import Testing
 @Suite("Door schedule", .timeLimit(.minutes(1)))
 struct DoorScheduleTests {
     /// The parameters of the golden file: tamper and battery events show up early.
-    static let goldenParameters = DoorParameters(openEvery: .seconds(120), openFor: .seconds(20), battery: 100,
-                                                 batteryDrain: 500, tamperRate: 0.3)
+    static let goldenParameters = DoorParameters(
+        openEvery: .seconds(120), openFor: .seconds(20), battery: 100,
+        batteryDrain: 500, tamperRate: 0.3)
     static let goldenPath = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
         .appendingPathComponent("Golden/seed-7-front.txt").path
 
@@ -85,8 +86,11 @@ struct DoorScheduleTests {
         let p = DoorParameters(openEvery: .seconds(86_400 * 30), openFor: .seconds(1), battery: 3, batteryDrain: 4, tamperRate: 0)
         let battery = DoorSchedule(seed: 1, door: "x", parameters: p).prefix(while: { $0.milliseconds < 86_400_000 * 30 })
             .filter { if case .battery = $0.kind { return true } else { return false } }
-        #expect(battery == [DoorEvent(milliseconds: 21_600_000, kind: .battery(2)), DoorEvent(milliseconds: 43_200_000, kind: .battery(1)),
-                            DoorEvent(milliseconds: 64_800_000, kind: .battery(0))])
+        #expect(
+            battery == [
+                DoorEvent(milliseconds: 21_600_000, kind: .battery(2)), DoorEvent(milliseconds: 43_200_000, kind: .battery(1)),
+                DoorEvent(milliseconds: 64_800_000, kind: .battery(0)),
+            ])
         var state = DoorState(battery: 3)
         for event in battery { state.apply(event) }
         #expect(state.battery == 0 && state.voltage == 2500 && state.batteryLow)

@@ -39,8 +39,11 @@ struct DoorSimAdapterTests {
 
         // The current state at the start.
         let first = try await batches.wait("front", count: 1)[0]
-        #expect(first.values == ["contact": .bool(true), "open": .bool(false), "events": .int(0), "battery": .int(22),
-                                 "voltage": .double(Double(2632) * 0.001), "low": .bool(false), "tamper": .bool(false)])
+        #expect(
+            first.values == [
+                "contact": .bool(true), "open": .bool(false), "events": .int(0), "battery": .int(22),
+                "voltage": .double(Double(2632) * 0.001), "low": .bool(false), "tamper": .bool(false),
+            ])
         #expect(first.allSatisfy { $0.quality == .good && $0.timestamp == clock.origin })
         #expect(first.first { $0.point == "battery" }?.unit == "%")
 
@@ -79,7 +82,8 @@ struct DoorSimAdapterTests {
 
     @Test("a report of the current state every poll period, in real time, at the same state between events")
     func periodicReports() async throws {
-        let devices = try doorDevices("""
+        let devices = try doorDevices(
+            """
             devices:
               - id: slow
                 protocol: door-sim

@@ -73,10 +73,12 @@ final class ScriptedAdapter: DeviceAdapter {
 
 @Suite("Command router")
 struct CommandRouterTests {
-    static let device = DeviceDescriptor(id: "boiler-1", protocolName: "test", points: [
-        PointDescriptor(name: "setpoint", kind: .number, access: .readwrite, min: 5, max: 90, typeName: "int16"),
-        PointDescriptor(name: "temperature", kind: .number, access: .read, typeName: "int16"),
-    ])
+    static let device = DeviceDescriptor(
+        id: "boiler-1", protocolName: "test",
+        points: [
+            PointDescriptor(name: "setpoint", kind: .number, access: .readwrite, min: 5, max: 90, typeName: "int16"),
+            PointDescriptor(name: "temperature", kind: .number, access: .read, typeName: "int16"),
+        ])
     let logger = Logger(label: "test")
 
     @Test("a valid write runs and returns the read-back values")
@@ -113,8 +115,10 @@ struct CommandRouterTests {
     func expired() async {
         let adapter = ScriptedAdapter(devices: [Self.device])
         let router = CommandRouter(adapters: [adapter], logger: logger)
-        let result = await router.execute(Command(id: "c6", device: "boiler-1", action: .write(["setpoint": .int(20)]),
-                                                  expiresAt: Date().addingTimeInterval(-1)))
+        let result = await router.execute(
+            Command(
+                id: "c6", device: "boiler-1", action: .write(["setpoint": .int(20)]),
+                expiresAt: Date().addingTimeInterval(-1)))
         #expect(result.status == .expired)
         #expect(adapter.log.withLock { $0 }.isEmpty)
     }
@@ -132,8 +136,9 @@ struct CommandRouterTests {
 
     @Test("a device slower than the execution timeout yields timeout")
     func timeout() async {
-        let router = CommandRouter(adapters: [ScriptedAdapter(devices: [Self.device], delay: .seconds(2))],
-                                   executionTimeout: .milliseconds(50), logger: logger)
+        let router = CommandRouter(
+            adapters: [ScriptedAdapter(devices: [Self.device], delay: .seconds(2))],
+            executionTimeout: .milliseconds(50), logger: logger)
         let result = await router.execute(Command(id: "c8", device: "boiler-1", action: .write(["setpoint": .int(20)])))
         #expect(result.status == .timeout)
     }
@@ -219,7 +224,8 @@ struct CommandRouterTests {
         var tasks: [Task<CommandResult, Never>] = []
         for i in 0..<200 {
             let n = Int64(i / 2)
-            let command = i % 2 == 0
+            let command =
+                i % 2 == 0
                 ? Command(id: "s\(i)", device: "boiler-1", action: .write(["setpoint": .double(5 + Double(n) / 2)]))
                 : Command(id: "s\(i)", device: "valve-3", action: .write(["position": .int(n)]))
             tasks.append(router.submit(command))
@@ -255,8 +261,10 @@ struct CommandRouterTests {
         let adapter = ScriptedAdapter(devices: [Self.device], delay: .milliseconds(400))
         let router = CommandRouter(adapters: [adapter], logger: logger)
         let slow = router.submit(Command(id: "q1", device: "boiler-1", action: .write(["setpoint": .int(20)])))
-        let waiting = router.submit(Command(id: "q2", device: "boiler-1", action: .write(["setpoint": .int(21)]),
-                                            expiresAt: Date().addingTimeInterval(0.1)))
+        let waiting = router.submit(
+            Command(
+                id: "q2", device: "boiler-1", action: .write(["setpoint": .int(21)]),
+                expiresAt: Date().addingTimeInterval(0.1)))
         #expect(await slow.value.status == .ok)
         let late = await waiting.value
         #expect(late.status == .expired)
@@ -264,15 +272,19 @@ struct CommandRouterTests {
         #expect(adapter.log.withLock { $0 } == ["start boiler-1 setpoint=20", "end boiler-1 setpoint=20"])
     }
 
-    static let valve = DeviceDescriptor(id: "valve-3", protocolName: "test", points: [
-        PointDescriptor(name: "position", kind: .integer, access: .readwrite, min: 0, max: 100, typeName: "uint16"),
-    ])
+    static let valve = DeviceDescriptor(
+        id: "valve-3", protocolName: "test",
+        points: [
+            PointDescriptor(name: "position", kind: .integer, access: .readwrite, min: 0, max: 100, typeName: "uint16")
+        ])
 
     /// The boiler with its setpoint limited to 50 instead of 90.
-    static let limitedBoiler = DeviceDescriptor(id: "boiler-1", protocolName: "test", points: [
-        PointDescriptor(name: "setpoint", kind: .number, access: .readwrite, min: 5, max: 50, typeName: "int16"),
-        PointDescriptor(name: "temperature", kind: .number, access: .read, typeName: "int16"),
-    ])
+    static let limitedBoiler = DeviceDescriptor(
+        id: "boiler-1", protocolName: "test",
+        points: [
+            PointDescriptor(name: "setpoint", kind: .number, access: .readwrite, min: 5, max: 50, typeName: "int16"),
+            PointDescriptor(name: "temperature", kind: .number, access: .read, typeName: "int16"),
+        ])
 
     @Test("after an update: a removed device is unknown, a changed one is checked against its new limits, an added one is reachable")
     func update() async {
@@ -280,9 +292,11 @@ struct CommandRouterTests {
         let router = CommandRouter(adapters: [adapter], logger: logger)
         #expect(await router.execute(Command(id: "u1", device: "boiler-1", action: .write(["setpoint": .int(80)]))).status == .ok)
 
-        let pump = DeviceDescriptor(id: "pump-2", protocolName: "test", points: [
-            PointDescriptor(name: "run", kind: .bool, access: .readwrite, typeName: "bool"),
-        ])
+        let pump = DeviceDescriptor(
+            id: "pump-2", protocolName: "test",
+            points: [
+                PointDescriptor(name: "run", kind: .bool, access: .readwrite, typeName: "bool")
+            ])
         adapter.setDevices([Self.limitedBoiler, pump])
         router.update(adapters: [adapter])
         #expect(router.devices.map(\.id) == ["boiler-1", "pump-2"])

@@ -3,12 +3,14 @@ import Testing
 
 @Suite("Command validation")
 struct CommandValidationTests {
-    let boiler = DeviceDescriptor(id: "boiler-1", protocolName: "modbus", points: [
-        PointDescriptor(name: "temperature", kind: .number, unit: "°C", access: .read, typeName: "int16"),
-        PointDescriptor(name: "setpoint", kind: .number, unit: "°C", access: .readwrite, min: 5, max: 90, typeName: "int16"),
-        PointDescriptor(name: "pump", kind: .bool, access: .readwrite, typeName: "bool"),
-        PointDescriptor(name: "mode", kind: .integer, access: .write, typeName: "uint16"),
-    ])
+    let boiler = DeviceDescriptor(
+        id: "boiler-1", protocolName: "modbus",
+        points: [
+            PointDescriptor(name: "temperature", kind: .number, unit: "°C", access: .read, typeName: "int16"),
+            PointDescriptor(name: "setpoint", kind: .number, unit: "°C", access: .readwrite, min: 5, max: 90, typeName: "int16"),
+            PointDescriptor(name: "pump", kind: .bool, access: .readwrite, typeName: "bool"),
+            PointDescriptor(name: "mode", kind: .integer, access: .write, typeName: "uint16"),
+        ])
 
     @Test("a write within limits passes")
     func validWrite() {
@@ -34,10 +36,12 @@ struct CommandValidationTests {
         #expect(unknown.contains("writable points: mode, pump, setpoint"))
     }
 
-    @Test("values of the wrong kind are refused", arguments: [
-        ("pump", Value.int(1)), ("pump", Value.string("on")), ("setpoint", Value.bool(true)),
-        ("setpoint", Value.string("21")), ("mode", Value.double(1.5)), ("setpoint", Value.double(.nan)),
-    ])
+    @Test(
+        "values of the wrong kind are refused",
+        arguments: [
+            ("pump", Value.int(1)), ("pump", Value.string("on")), ("setpoint", Value.bool(true)),
+            ("setpoint", Value.string("21")), ("mode", Value.double(1.5)), ("setpoint", Value.double(.nan)),
+        ])
     func wrongKind(point: String, value: Value) {
         #expect(CommandValidation.problem(in: [point: value], for: boiler) != nil)
     }

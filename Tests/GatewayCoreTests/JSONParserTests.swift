@@ -1,5 +1,6 @@
-@testable import GatewayCore
 import Testing
+
+@testable import GatewayCore
 
 @Suite("JSON parser")
 struct JSONParserTests {
@@ -10,8 +11,12 @@ struct JSONParserTests {
     @Test("valid JSON parses, numbers keep their text, escapes and surrogate pairs decode")
     func valid() throws {
         let parsed = try parse(#" {"b": "x\"\u00e9\ud83d\ude00", "a": [1, -2.5e3, true, null]} "#)
-        #expect(parsed == .object(["a": .array([.integer(1), .number(JSONNumber(written: "-2.5e3")), .bool(true), .null]),
-                                   "b": .string("x\"é😀")]))
+        #expect(
+            parsed
+                == .object([
+                    "a": .array([.integer(1), .number(JSONNumber(written: "-2.5e3")), .bool(true), .null]),
+                    "b": .string("x\"é😀"),
+                ]))
         // Members in payload order, numbers as written.
         #expect(parsed.compactText == #"{"b":"x\"é😀","a":[1,-2.5e3,true,null]}"#)
         #expect(parsed["a"]?.array?[1].number == -2500)
@@ -21,16 +26,18 @@ struct JSONParserTests {
         #expect(long.integer == nil)
     }
 
-    @Test("broken input is an error with the place, never a crash", arguments: [
-        ("", "empty payload at byte 0"),
-        (#"{"a": 1"#, "unexpected end at byte 7"),
-        (#"{"a": 1} x"#, "unexpected 'x' after the value at byte 9"),
-        ("[01]", "unexpected '1' where ',' or ']' was expected at byte 2"),
-        (#"{"a": "\x"}"#, "unexpected 'x' after '\\' at byte 8"),
-        ("\"a\u{1}\"", "control character in a string at byte 2"),
-        (#""\ud800""#, "unpaired surrogate at byte 7"),
-        ("1.", "unexpected end at byte 2"),
-    ])
+    @Test(
+        "broken input is an error with the place, never a crash",
+        arguments: [
+            ("", "empty payload at byte 0"),
+            (#"{"a": 1"#, "unexpected end at byte 7"),
+            (#"{"a": 1} x"#, "unexpected 'x' after the value at byte 9"),
+            ("[01]", "unexpected '1' where ',' or ']' was expected at byte 2"),
+            (#"{"a": "\x"}"#, "unexpected 'x' after '\\' at byte 8"),
+            ("\"a\u{1}\"", "control character in a string at byte 2"),
+            (#""\ud800""#, "unpaired surrogate at byte 7"),
+            ("1.", "unexpected end at byte 2"),
+        ])
     func invalid(_ text: String, _ expected: String) {
         #expect(throws: JSONSyntaxError.self) { try parse(text) }
         do { _ = try parse(text) } catch { #expect(error.description == expected) }

@@ -1,7 +1,7 @@
 import Foundation
 import GatewayCore
-import Testing
 import TestSupport
+import Testing
 
 /// The byte writers of the telemetry path against the reference forms they replaced:
 /// `Value.format` (`%.10g` through `String(format:)`) and scalar-by-scalar escaping.
@@ -15,8 +15,10 @@ struct JSONTextTests {
 
     @Test("strings are escaped exactly as before: quotes, backslashes, control characters, any Unicode")
     func strings() {
-        var samples = ["", "boiler-1", "temperature", "°C", "m³/h", "meter \"7\"", "a\\b", "line\nbreak\r\ttab",
-                       "\u{0}\u{1}\u{1f}\u{7f}", "Grüße 🌡️", "\"\"\\\\", String(repeating: "x", count: 300)]
+        var samples = [
+            "", "boiler-1", "temperature", "°C", "m³/h", "meter \"7\"", "a\\b", "line\nbreak\r\ttab",
+            "\u{0}\u{1}\u{1f}\u{7f}", "Grüße 🌡️", "\"\"\\\\", String(repeating: "x", count: 300),
+        ]
         var generator = SystemRandomNumberGenerator()
         let alphabet = Array("ab\"\\\n\r\t\u{0}\u{8}\u{1b}é€𝄞 ".unicodeScalars)
         for _ in 0..<2000 {
@@ -41,10 +43,12 @@ struct JSONTextTests {
 
     @Test("doubles are written exactly as Value.format writes them, across magnitudes, scales and ties")
     func doubles() {
-        var values: [Double] = [0, -0.0, 0.1, 0.2, 0.3, 21.5, -21.5, 0.1 + 0.2, 1.0 / 3, 2.0 / 3, 1e-4, 9.9999e-5, 1e-5,
-                                123456.789, 9_999_999_999.5, 9_999_999_999.4, 999_999_999.95, 1e10, 1e15, 1.5e15, 1e300,
-                                Double.leastNonzeroMagnitude, Double.greatestFiniteMagnitude, 1.00000000005, 0.00012345678905,
-                                4_294_967_295.5, 65535.25, .pi, -.pi, .ulpOfOne]
+        var values: [Double] = [
+            0, -0.0, 0.1, 0.2, 0.3, 21.5, -21.5, 0.1 + 0.2, 1.0 / 3, 2.0 / 3, 1e-4, 9.9999e-5, 1e-5,
+            123456.789, 9_999_999_999.5, 9_999_999_999.4, 999_999_999.95, 1e10, 1e15, 1.5e15, 1e300,
+            Double.leastNonzeroMagnitude, Double.greatestFiniteMagnitude, 1.00000000005, 0.00012345678905,
+            4_294_967_295.5, 65535.25, .pi, -.pi, .ulpOfOne,
+        ]
         // What Modbus points produce: raw registers times a scale, plus an offset.
         for raw in stride(from: -32768, through: 65535, by: 7) {
             for scale in [0.1, 0.01, 0.001, 0.5, 1.0 / 3, 0.0625] {
@@ -71,8 +75,10 @@ struct JSONTextTests {
         let formatter = ISO8601DateFormatter()
         formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
         formatter.timeZone = TimeZone(identifier: "UTC")
-        var dates = [Date(timeIntervalSince1970: 0.0001), Date(timeIntervalSince1970: 951_782_400.5001),  // 2000-02-29
-                     Date(timeIntervalSince1970: 4_107_542_399.9991)]  // 2100-02-28T23:59:59.999
+        var dates = [
+            Date(timeIntervalSince1970: 0.0001), Date(timeIntervalSince1970: 951_782_400.5001),  // 2000-02-29
+            Date(timeIntervalSince1970: 4_107_542_399.9991),
+        ]  // 2100-02-28T23:59:59.999
         for _ in 0..<20_000 {
             // Whole milliseconds plus a tenth of one: rounding and truncation agree.
             let ms = Int64.random(in: 0...4_102_444_800_000)

@@ -6,9 +6,12 @@ import Testing
 
 @Suite("Named commands and enum options")
 struct NamedCommandTests {
-    static let mode = PointDescriptor(name: "mode", kind: .integer, access: .readwrite, typeName: "uint16",
-                                      options: [EnumOption(label: "off", value: .int(0)), EnumOption(label: "heat", value: .int(1)),
-                                                EnumOption(label: "cool", value: .int(2))])
+    static let mode = PointDescriptor(
+        name: "mode", kind: .integer, access: .readwrite, typeName: "uint16",
+        options: [
+            EnumOption(label: "off", value: .int(0)), EnumOption(label: "heat", value: .int(1)),
+            EnumOption(label: "cool", value: .int(2)),
+        ])
     static let device = DeviceDescriptor(
         id: "boiler-1", protocolName: "test",
         points: [
@@ -24,9 +27,11 @@ struct NamedCommandTests {
                     CommandArgument(name: "celsius", rule: ValueRule(kind: .number, typeName: "number", min: 10, max: 80)),
                     CommandArgument(name: "mode", rule: ValueRule(kind: .string, typeName: "string"), defaultValue: .string("heat")),
                 ],
-                writes: [TemplateWrite(point: "setpoint", value: .argument("celsius")),
-                         TemplateWrite(point: "mode", value: .argument("mode")),
-                         TemplateWrite(point: "pump", value: .literal(.bool(true)))]),
+                writes: [
+                    TemplateWrite(point: "setpoint", value: .argument("celsius")),
+                    TemplateWrite(point: "mode", value: .argument("mode")),
+                    TemplateWrite(point: "pump", value: .literal(.bool(true))),
+                ]),
         ])
 
     func run(_ action: CommandAction, id: String = "c1") async -> (CommandResult, [String]) {
@@ -53,14 +58,15 @@ struct NamedCommandTests {
         #expect(coolLog.first == "start boiler-1 mode=2,pump=true,setpoint=18")
     }
 
-    @Test("bad arguments are rejected before anything is written, naming command and argument",
-          arguments: [
-              (["celsius": Value.int(81)], "boiler-1.heat, argument 'celsius': 81 is above the maximum 80"),
-              ([:], "boiler-1.heat needs the argument 'celsius' (number)"),
-              (["celsius": .int(20), "speed": .int(1)], "boiler-1.heat has no argument 'speed' (arguments: celsius, mode)"),
-              (["celsius": .string("warm")], "boiler-1.heat, argument 'celsius': expects a number (number), got \"warm\""),
-              (["celsius": .int(20), "mode": .string("boost")], "boiler-1.mode: \"boost\" is not one of the allowed values [off=0, heat=1, cool=2]"),
-          ])
+    @Test(
+        "bad arguments are rejected before anything is written, naming command and argument",
+        arguments: [
+            (["celsius": Value.int(81)], "boiler-1.heat, argument 'celsius': 81 is above the maximum 80"),
+            ([:], "boiler-1.heat needs the argument 'celsius' (number)"),
+            (["celsius": .int(20), "speed": .int(1)], "boiler-1.heat has no argument 'speed' (arguments: celsius, mode)"),
+            (["celsius": .string("warm")], "boiler-1.heat, argument 'celsius': expects a number (number), got \"warm\""),
+            (["celsius": .int(20), "mode": .string("boost")], "boiler-1.mode: \"boost\" is not one of the allowed values [off=0, heat=1, cool=2]"),
+        ])
     func rejected(_ args: [String: Value], _ message: String) async {
         let (result, log) = await run(.named("heat", arguments: args))
         #expect(result.status == .rejected)

@@ -50,8 +50,12 @@ struct ReportFilterTests {
     @Test("without a deadband every change passes and repeats do not; points without a policy always pass")
     func changesOnly() {
         let filter = ReportFilter(policies: ["d": ["s": ReportPolicy()]])
-        let out = passed(filter, [reading("s", .string("a"), at: 0), reading("s", .string("a"), at: 1),
-                                  reading("s", .string("b"), at: 2), reading("free", .int(1), at: 3), reading("free", .int(1), at: 4)])
+        let out = passed(
+            filter,
+            [
+                reading("s", .string("a"), at: 0), reading("s", .string("a"), at: 1),
+                reading("s", .string("b"), at: 2), reading("free", .int(1), at: 3), reading("free", .int(1), at: 4),
+            ])
         #expect(out == [.string("a"), .string("b"), .int(1), .int(1)])
     }
 

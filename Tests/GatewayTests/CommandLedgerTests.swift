@@ -2,14 +2,15 @@ import Foundation
 import Gateway
 import GatewayCore
 import Logging
-import Testing
 import TestSupport
+import Testing
 
 @Suite("Command ledger (SQLite)")
 struct CommandLedgerTests {
     func result(_ id: String, _ status: CommandStatus = .ok) -> CommandResult {
-        CommandResult(id: id, status: status, message: "wrote boiler-1.setpoint=21.5", values: ["setpoint": .double(21.5)],
-                      timestamp: Date(timeIntervalSince1970: 1_800_000_000.25))
+        CommandResult(
+            id: id, status: status, message: "wrote boiler-1.setpoint=21.5", values: ["setpoint": .double(21.5)],
+            timestamp: Date(timeIntervalSince1970: 1_800_000_000.25))
     }
 
     @Test("a recorded result comes back whole after reopening; the first result of an id stays")

@@ -2,8 +2,8 @@ import DeviceMaps
 import Foundation
 import Gateway
 import Logging
-import Testing
 import TestSupport
+import Testing
 import Uplink
 
 @Suite("Gateway assembly")

@@ -4,17 +4,17 @@ import Foundation
 import Gateway
 import MQTTClient
 import Storage
-import Testing
 import TestSupport
+import Testing
 import Uplink
 
 @Suite struct GatewayConfigurationTests {
     static let secure = """
-    gateway: { id: gw-1, devicemaps: [../devicemaps/, extra.yaml] }
-    uplink:
-      url: mqtts://hub.example
-      tls: { ca: ../certs/ca.pem, cert: /etc/edgegate/gw.pem, key: ../certs/gw.key }
-    """
+        gateway: { id: gw-1, devicemaps: [../devicemaps/, extra.yaml] }
+        uplink:
+          url: mqtts://hub.example
+          tls: { ca: ../certs/ca.pem, cert: /etc/edgegate/gw.pem, key: ../certs/gw.key }
+        """
 
     /// The link's timing: reconnects, shutdown, batching.
     static func timing(_ link: MQTTUplinkConfiguration) -> String {
@@ -36,24 +36,26 @@ import Uplink
         let uplinkDefaults = MQTTUplinkConfiguration(gatewayID: "gw-1", connection: MQTTOptions(host: "h", port: 1, clientID: "c"))
         #expect(Self.timing(defaults.uplink.link) == Self.timing(uplinkDefaults))
         #expect(defaults.commands == CommandSettings(remember: .seconds(86_400), maxIDs: 100_000))
-        let yaml = Self.secure + """
+        let yaml =
+            Self.secure + """
 
-              reconnect_max: 2m
-              drain_grace: 10s
-              batch_interval: 200ms
-              batch_max_bytes: 64KB
-            commands: { remember: 72h, max_ids: 500000 }
-            """
+                  reconnect_max: 2m
+                  drain_grace: 10s
+                  batch_interval: 200ms
+                  batch_max_bytes: 64KB
+                commands: { remember: 72h, max_ids: 500000 }
+                """
         let c = try #require(GatewayConfiguration.parse(yaml: yaml, file: "g.yaml").config)
         #expect(Self.timing(c.uplink.link) == "reconnect_max=120.0 seconds drain_grace=10.0 seconds batch_interval=0.2 seconds batch_max_bytes=65536")
         #expect(c.commands == CommandSettings(remember: .seconds(72 * 3600), maxIDs: 500_000))
         let bad = GatewayConfiguration.parse(yaml: Self.secure + "\n  batch_max_bytes: 1MB\ncommands: { max_ids: 0, forget: 1h }\n", file: "g.yaml")
         #expect(bad.config == nil)
-        #expect(bad.diagnostics.map(\.message) == [
-            "uplink: batch_max_bytes must be between 1KB and 256KB",
-            "commands: 'max_ids' must be between 1 and 10000000, found 0",
-            "commands: unknown key 'forget'",
-        ])
+        #expect(
+            bad.diagnostics.map(\.message) == [
+                "uplink: batch_max_bytes must be between 1KB and 256KB",
+                "commands: 'max_ids' must be between 1 and 10000000, found 0",
+                "commands: unknown key 'forget'",
+            ])
     }
 
     @Test func exampleConfigurationParsesCleanly() throws {
@@ -63,10 +65,14 @@ import Uplink
         #expect(config.devicemaps == [Repo.path("devicemaps")])
         #expect(config.uplink.profile.name == "mqtt")
         #expect(config.uplink.link.prefix == "edgegate" && config.uplink.link.gatewayID == "gw-1")
-        #expect(Self.connection(config.uplink.link.connection) == Self.connection(MQTTOptions(
-            host: "127.0.0.1", port: 8883, clientID: "gw-1",
-            tls: MQTTTLS(caFile: Repo.path("certs/ca.pem"), certFile: Repo.path("certs/gateway.pem"),
-                         keyFile: Repo.path("certs/gateway.key")))))
+        #expect(
+            Self.connection(config.uplink.link.connection)
+                == Self.connection(
+                    MQTTOptions(
+                        host: "127.0.0.1", port: 8883, clientID: "gw-1",
+                        tls: MQTTTLS(
+                            caFile: Repo.path("certs/ca.pem"), certFile: Repo.path("certs/gateway.pem"),
+                            keyFile: Repo.path("certs/gateway.key")))))
         #expect(config.outbox.path == Repo.path("var/outbox.sqlite") && config.outbox.maxBytes == 256 * 1024 * 1024)
         #expect(config.outbox.maxAge == nil && config.outbox.synchronous == .full)
         // The maps it names load too.
@@ -75,10 +81,14 @@ import Uplink
 
     @Test func azureExampleParsesCleanly() throws {
         let config = try GatewayConfiguration.load(file: Repo.path("examples/azure-iot-hub.yaml"))
-        #expect(Self.connection(config.uplink.link.connection) == Self.connection(MQTTOptions(
-            host: "myhub.azure-devices.net", port: 8883, clientID: "gw-1",
-            tls: MQTTTLS(caFile: Repo.path("certs/DigiCertGlobalRootG2.pem"), certFile: Repo.path("certs/gw-1.pem"),
-                         keyFile: Repo.path("certs/gw-1.key")))))
+        #expect(
+            Self.connection(config.uplink.link.connection)
+                == Self.connection(
+                    MQTTOptions(
+                        host: "myhub.azure-devices.net", port: 8883, clientID: "gw-1",
+                        tls: MQTTTLS(
+                            caFile: Repo.path("certs/DigiCertGlobalRootG2.pem"), certFile: Repo.path("certs/gw-1.pem"),
+                            keyFile: Repo.path("certs/gw-1.key")))))
         #expect(Self.azure(config) == AzureIoTHubSettings(hub: "myhub.azure-devices.net", deviceID: "gw-1", authentication: .x509))
         _ = try DeviceMapLoader.standard.load(paths: config.devicemaps)
     }
@@ -104,8 +114,11 @@ import Uplink
         #expect(diagnostics.isEmpty, "\(diagnostics)")
         let c = try #require(config)
         #expect(c.devicemaps == ["/srv/edgegate/devicemaps", "/srv/edgegate/conf/extra.yaml"])
-        #expect(c.uplink.link.connection.tls == MQTTTLS(caFile: "/srv/edgegate/certs/ca.pem", certFile: "/etc/edgegate/gw.pem",
-                                                        keyFile: "/srv/edgegate/certs/gw.key"))
+        #expect(
+            c.uplink.link.connection.tls
+                == MQTTTLS(
+                    caFile: "/srv/edgegate/certs/ca.pem", certFile: "/etc/edgegate/gw.pem",
+                    keyFile: "/srv/edgegate/certs/gw.key"))
         #expect(c.outbox.path == "/srv/edgegate/conf/var/outbox.sqlite")
 
         // A configuration in the working directory keeps paths relative to it.
@@ -131,9 +144,10 @@ import Uplink
         let plain = "gateway: { id: gw-1, devicemaps: [m/] }\nuplink: { url: \"mqtt://127.0.0.1\" }\n"
         let (config, diagnostics) = GatewayConfiguration.parse(yaml: plain, file: "g.yaml")
         #expect(config == nil)
-        #expect(diagnostics.map(\.description) == [
-            "g.yaml:2:16: error: uplink: plain MQTT sends commands and telemetry unencrypted; set `insecure: true` to allow it (or use mqtts:// with tls.ca)",
-        ])
+        #expect(
+            diagnostics.map(\.description) == [
+                "g.yaml:2:16: error: uplink: plain MQTT sends commands and telemetry unencrypted; set `insecure: true` to allow it (or use mqtts:// with tls.ca)"
+            ])
 
         let allowed = "gateway: { id: gw-1, devicemaps: [m/] }\nuplink: { url: \"mqtt://127.0.0.1\", insecure: true, client_id: edge-a, keep_alive: 30s }\n"
         let c = try #require(GatewayConfiguration.parse(yaml: allowed, file: "g.yaml").config)
@@ -189,11 +203,17 @@ import Uplink
         let (config, diagnostics) = GatewayConfiguration.parse(yaml: yaml, file: folder.path + "/gateway.yaml")
         #expect(diagnostics.isEmpty, "\(diagnostics)")
         let uplink = try #require(config?.uplink)
-        #expect(Self.connection(uplink.link.connection) == Self.connection(MQTTOptions(
-            host: "myhub.azure-devices.net", port: 8883, clientID: "gw-1",
-            tls: MQTTTLS(caFile: folder.path + "/certs/DigiCertGlobalRootG2.pem"))))
-        #expect(Self.azure(config) == AzureIoTHubSettings(hub: "myhub.azure-devices.net", deviceID: "gw-1",
-                                                          authentication: .sas(keyFile: key, ttl: .seconds(3600))))
+        #expect(
+            Self.connection(uplink.link.connection)
+                == Self.connection(
+                    MQTTOptions(
+                        host: "myhub.azure-devices.net", port: 8883, clientID: "gw-1",
+                        tls: MQTTTLS(caFile: folder.path + "/certs/DigiCertGlobalRootG2.pem"))))
+        #expect(
+            Self.azure(config)
+                == AzureIoTHubSettings(
+                    hub: "myhub.azure-devices.net", deviceID: "gw-1",
+                    authentication: .sas(keyFile: key, ttl: .seconds(3600))))
 
         // A test hub elsewhere: the address changes, the identity does not.
         let elsewhere = yaml + "\n  url: mqtts://127.0.0.1:18883\n  device_id: line-3.gw\n  sas_ttl: 30m\n  keep_alive: 60s"
@@ -202,8 +222,11 @@ import Uplink
         #expect(other.host == "127.0.0.1" && other.port == 18883)
         #expect(other.clientID == "line-3.gw")
         #expect(other.keepAlive == 60)
-        #expect(Self.azure(otherConfig) == AzureIoTHubSettings(hub: "myhub.azure-devices.net", deviceID: "line-3.gw",
-                                                   authentication: .sas(keyFile: key, ttl: .seconds(1800))))
+        #expect(
+            Self.azure(otherConfig)
+                == AzureIoTHubSettings(
+                    hub: "myhub.azure-devices.net", deviceID: "line-3.gw",
+                    authentication: .sas(keyFile: key, ttl: .seconds(1800))))
     }
 
     @Test func azureKeyFileProblems() throws {
@@ -212,11 +235,15 @@ import Uplink
         func diagnostics(_ content: String) throws -> [String] {
             let key = try folder.write("gw.key", content)
             chmod(key, 0o600)
-            let yaml = "gateway: { id: gw-1, devicemaps: [m/] }\nuplink: { profile: azure-iot-hub, hub: h.azure-devices.net, auth: sas, key_file: gw.key, tls: { ca: ca.pem } }\n"
+            let yaml =
+                "gateway: { id: gw-1, devicemaps: [m/] }\nuplink: { profile: azure-iot-hub, hub: h.azure-devices.net, auth: sas, key_file: gw.key, tls: { ca: ca.pem } }\n"
             return GatewayConfiguration.parse(yaml: yaml, file: folder.path + "/g.yaml").diagnostics.map(\.description)
         }
         let path = folder.path + "/gw.key"
-        #expect(try diagnostics("not a key!") == ["\(folder.path)/g.yaml:2:82: error: uplink: the device key file '\(path)' does not hold a base64 key (the primary or secondary key as the portal shows it)"])
+        #expect(
+            try diagnostics("not a key!") == [
+                "\(folder.path)/g.yaml:2:82: error: uplink: the device key file '\(path)' does not hold a base64 key (the primary or secondary key as the portal shows it)"
+            ])
         #expect(try diagnostics(" \n") == ["\(folder.path)/g.yaml:2:82: error: uplink: the device key file '\(path)' is empty"])
         #expect(try diagnostics("c2VjcmV0") == [])
         // The content is never quoted back.
@@ -225,10 +252,14 @@ import Uplink
         // Readable by others: a warning, the configuration still loads.
         #expect(try diagnostics("c2VjcmV0") == [])
         chmod(path, 0o644)
-        let yaml = "gateway: { id: gw-1, devicemaps: [m/] }\nuplink: { profile: azure-iot-hub, hub: h.azure-devices.net, auth: sas, key_file: gw.key, tls: { ca: ca.pem } }\n"
+        let yaml =
+            "gateway: { id: gw-1, devicemaps: [m/] }\nuplink: { profile: azure-iot-hub, hub: h.azure-devices.net, auth: sas, key_file: gw.key, tls: { ca: ca.pem } }\n"
         let (config, shared) = GatewayConfiguration.parse(yaml: yaml, file: folder.path + "/g.yaml")
         #expect(config != nil)
-        #expect(shared.map(\.description) == ["\(folder.path)/g.yaml:2:82: warning: uplink: the device key file '\(path)' can be read by other users (mode 644) (chmod 600 \(path))"])
+        #expect(
+            shared.map(\.description) == [
+                "\(folder.path)/g.yaml:2:82: warning: uplink: the device key file '\(path)' can be read by other users (mode 644) (chmod 600 \(path))"
+            ])
     }
 
     @Test func azureWithX509() throws {

@@ -1,7 +1,8 @@
 import Foundation
-@testable import Gateway
-import Testing
 import TestSupport
+import Testing
+
+@testable import Gateway
 
 /// The parts of the device-map watcher that decide whether and when to reload, without timing.
 @Suite("Device-map watching")

@@ -39,16 +39,21 @@ struct CLISettingsTests {
 
     @Test("the environment beats the file, a flag beats both; empty variables count as unset")
     func precedence() throws {
-        let environment = ["EDGEGATE_HUB": "mqtts://env-hub:8884", "EDGEGATE_CERTS": "/env/certs", "EDGEGATE_IDENTITY": "bob",
-                           "EDGEGATE_GATEWAY": "gw-env", "EDGEGATE_PREFIX": ""]
+        let environment = [
+            "EDGEGATE_HUB": "mqtts://env-hub:8884", "EDGEGATE_CERTS": "/env/certs", "EDGEGATE_IDENTITY": "bob",
+            "EDGEGATE_GATEWAY": "gw-env", "EDGEGATE_PREFIX": "",
+        ]
         let fromEnv = try CLISettings.resolve(flags: CLIFlags(), environment: environment, file: try file())
         #expect(fromEnv.hub == MQTTURL(host: "env-hub", port: 8884))
         #expect(fromEnv.certs == "/env/certs")
         #expect(fromEnv.identity == "bob")
         #expect(fromEnv.gateway == "gw-env")
         #expect(fromEnv.prefix == "plant/edgegate", "an empty EDGEGATE_PREFIX leaves the file's")
-        #expect(fromEnv.sources == ["hub": "EDGEGATE_HUB", "certs": "EDGEGATE_CERTS", "identity": "EDGEGATE_IDENTITY",
-                                    "gateway": "EDGEGATE_GATEWAY", "prefix": "/etc/op/cli.yaml:5:9"])
+        #expect(
+            fromEnv.sources == [
+                "hub": "EDGEGATE_HUB", "certs": "EDGEGATE_CERTS", "identity": "EDGEGATE_IDENTITY",
+                "gateway": "EDGEGATE_GATEWAY", "prefix": "/etc/op/cli.yaml:5:9",
+            ])
 
         let flags = CLIFlags(hub: "mqtts://flag-hub", certs: "flag-certs", identity: "carol", gateway: "gw-flag", prefix: "p")
         let fromFlags = try CLISettings.resolve(flags: flags, environment: environment, file: try file())
@@ -95,7 +100,8 @@ struct CLISettingsTests {
             }
         }
         #expect(message(CLIFlags(hub: "mqtt://127.0.0.1:1883")).contains("--hub 'mqtt://127.0.0.1:1883': the remote command CLI connects with mutual TLS only"))
-        #expect(message(CLIFlags(), ["EDGEGATE_HUB": "https://hub"])
+        #expect(
+            message(CLIFlags(), ["EDGEGATE_HUB": "https://hub"])
                 == "EDGEGATE_HUB: url scheme 'https' is not supported (the remote command CLI connects with mutual TLS only: use mqtts://hub:8883)")
         #expect(message(CLIFlags(gateway: "gw/1")).hasPrefix("--gateway 'gw/1' cannot be an MQTT topic level"))
         #expect(message(CLIFlags(), ["EDGEGATE_PREFIX": "edgegate/#"]).hasPrefix("EDGEGATE_PREFIX 'edgegate/#' is not a valid MQTT topic prefix"))
@@ -113,41 +119,48 @@ struct CLISettingsTests {
                 return error.description
             }
         }
-        for (given, host) in [("https://hub.example.com", "hub.example.com"), ("https://hub.example.com:443/", "hub.example.com"),
-                              ("http://10.0.0.5:8080", "10.0.0.5"), ("ws://[::1]:9001", "[::1]")] {
+        for (given, host) in [
+            ("https://hub.example.com", "hub.example.com"), ("https://hub.example.com:443/", "hub.example.com"),
+            ("http://10.0.0.5:8080", "10.0.0.5"), ("ws://[::1]:9001", "[::1]"),
+        ] {
             for (flags, environment) in [(CLIFlags(hub: given), [String: String]()), (CLIFlags(), ["EDGEGATE_HUB": given])] {
                 let text = try #require(problem(flags, environment), "\(given) must be refused")
                 #expect(!text.contains("mqtt://") && !text.contains("insecure"), "\(text)")
                 // The suggestion, as the user would paste it back.
                 let suggested = try #require(text.firstMatch(of: #/use (mqtts://\S+?)\)?$/#).map { String($0.1) }, "\(text)")
                 #expect(suggested == "mqtts://\(host):8883", "\(text)")
-                let accepted = try CLISettings.resolve(flags: flags.hub == nil ? flags : CLIFlags(hub: suggested),
-                                                       environment: flags.hub == nil ? ["EDGEGATE_HUB": suggested] : [:], file: nil)
+                let accepted = try CLISettings.resolve(
+                    flags: flags.hub == nil ? flags : CLIFlags(hub: suggested),
+                    environment: flags.hub == nil ? ["EDGEGATE_HUB": suggested] : [:], file: nil)
                 #expect(accepted.hub.description == suggested)
             }
         }
         let (settings, diagnostics) = CLISettingsFile.parse(yaml: "hub: https://hub.example.com\n", file: "cli.yaml")
         #expect(settings == nil)
-        #expect(diagnostics.map(\.description) == [
-            "cli.yaml:1:6: error: url scheme 'https' is not supported (the remote command CLI connects with mutual TLS only: use mqtts://hub.example.com:8883)"])
+        #expect(
+            diagnostics.map(\.description) == [
+                "cli.yaml:1:6: error: url scheme 'https' is not supported (the remote command CLI connects with mutual TLS only: use mqtts://hub.example.com:8883)"
+            ])
         #expect(try file("hub: mqtts://hub.example.com:8883").hub == MQTTURL(host: "hub.example.com", port: 8883))
     }
 
     @Test("file errors print as file:line:column with the nearest key")
     func fileDiagnostics() {
-        let (settings, diagnostics) = CLISettingsFile.parse(yaml: """
-            hub: mqtt://hub.example.com
-            gatway: gw-1
-            prefix: a//b
-            identity: [alice]
-            """, file: "cli.yaml")
+        let (settings, diagnostics) = CLISettingsFile.parse(
+            yaml: """
+                hub: mqtt://hub.example.com
+                gatway: gw-1
+                prefix: a//b
+                identity: [alice]
+                """, file: "cli.yaml")
         #expect(settings == nil)
-        #expect(diagnostics.map(\.description) == [
-            "cli.yaml:1:6: error: the remote command CLI connects with mutual TLS only (use mqtts://)",
-            "cli.yaml:2:1: error: unknown key 'gatway' (did you mean 'gateway'?)",
-            "cli.yaml:3:9: error: prefix 'a//b' is not a valid MQTT topic prefix (\(#"use levels separated by single '/', without '+', '#', spaces, control characters or a leading or trailing '/'"#))",
-            "cli.yaml:4:11: error: 'identity' must be a string, found a list",
-        ])
+        #expect(
+            diagnostics.map(\.description) == [
+                "cli.yaml:1:6: error: the remote command CLI connects with mutual TLS only (use mqtts://)",
+                "cli.yaml:2:1: error: unknown key 'gatway' (did you mean 'gateway'?)",
+                "cli.yaml:3:9: error: prefix 'a//b' is not a valid MQTT topic prefix (\(#"use levels separated by single '/', without '+', '#', spaces, control characters or a leading or trailing '/'"#))",
+                "cli.yaml:4:11: error: 'identity' must be a string, found a list",
+            ])
     }
 
     @Test("the file lives in $XDG_CONFIG_HOME/edgegate when that is absolute, else in ~/.config/edgegate")

@@ -5,8 +5,8 @@ import HubClient
 import Logging
 import MQTTClient
 import Synchronization
-import Testing
 import TestSupport
+import Testing
 import Uplink
 
 /// The operator's hub client against a real mosquitto with mutual TLS and the edgegate ACL;
@@ -19,8 +19,9 @@ struct HubClientTests {
 
     /// The operator of the test PKI, as the CLI makes it from its settings.
     func operatorOf(_ hub: TestHub) -> HubOperator {
-        HubOperator(host: hub.host, port: hub.port, caFile: hub.pki.caCert, certFile: hub.pki.operatorCert,
-                    keyFile: hub.pki.operatorKey, identity: TestHub.operatorID, prefix: TestHub.prefix)
+        HubOperator(
+            host: hub.host, port: hub.port, caFile: hub.pki.caCert, certFile: hub.pki.operatorCert,
+            keyFile: hub.pki.operatorKey, identity: TestHub.operatorID, prefix: TestHub.prefix)
     }
 
     /// Runs `body` with a fresh hub, a connected hub client and a gateway connection.
@@ -65,8 +66,11 @@ struct HubClientTests {
             let received = Mutex<Command?>(nil)
             let responder = try await respond(on: gateway) { command in
                 received.withLock { $0 = command }
-                return [CommandResult(id: command.id, status: .ok, message: "wrote boiler-1.setpoint=21.5",
-                                      values: ["setpoint": .double(21.5)])]
+                return [
+                    CommandResult(
+                        id: command.id, status: .ok, message: "wrote boiler-1.setpoint=21.5",
+                        values: ["setpoint": .double(21.5)])
+                ]
             }
             defer { responder.cancel() }
             let command = Command(id: "c-ok", device: "boiler-1", action: .write(["setpoint": .double(21.5)]), by: TestHub.operatorID)
@@ -86,13 +90,16 @@ struct HubClientTests {
         }
     }
 
-    @Test("send returns the response whose id matches, whatever its status (rejected, duplicate), and skips other ids'",
-          arguments: [CommandStatus.rejected, .duplicate, .unknownDevice])
+    @Test(
+        "send returns the response whose id matches, whatever its status (rejected, duplicate), and skips other ids'",
+        arguments: [CommandStatus.rejected, .duplicate, .unknownDevice])
     func sendOtherOutcomes(_ status: CommandStatus) async throws {
         try await withHub { _, client, gateway in
             let responder = try await respond(on: gateway) { command in
-                [CommandResult(id: "someone-else", status: .ok, message: "not yours"),
-                 CommandResult(id: command.id, status: status, message: "because \(status.rawValue)")]
+                [
+                    CommandResult(id: "someone-else", status: .ok, message: "not yours"),
+                    CommandResult(id: command.id, status: status, message: "because \(status.rawValue)"),
+                ]
             }
             defer { responder.cancel() }
             let command = Command(id: "c-\(status.rawValue)", device: "boiler-1", action: .named("start_pump", arguments: [:]))
@@ -119,8 +126,9 @@ struct HubClientTests {
             #expect(status == nil)
             #expect("\(never!)".contains("the hub holds no status for gw-1 under prefix 'edgegate'"))
 
-            try await gateway.publish(topics.status, payload: MQTTWire.status(gateway: TestHub.gatewayID, online: false, reason: "shutdown"),
-                                      qos: 1, retain: true)
+            try await gateway.publish(
+                topics.status, payload: MQTTWire.status(gateway: TestHub.gatewayID, online: false, reason: "shutdown"),
+                qos: 1, retain: true)
             let offline = await #expect(throws: CommandSendError.self) {
                 _ = try await client.send(command, to: TestHub.gatewayID, timeout: .milliseconds(300))
             }
@@ -137,11 +145,14 @@ struct HubClientTests {
     @Test("devices reads the retained inventory typed; an unknown gateway fails naming the gateways with a status")
     func devices() async throws {
         try await withHub { _, client, gateway in
-            let boiler = DeviceDescriptor(id: "boiler-1", protocolName: "modbus", points: [
-                PointDescriptor(name: "temperature", kind: .number, unit: "°C", typeName: "int16"),
-                PointDescriptor(name: "mode", kind: .integer, access: .readwrite, min: 0, max: 2, typeName: "uint16",
-                                options: [EnumOption(label: "off", value: .int(0)), EnumOption(label: "heat", value: .int(1))]),
-            ])
+            let boiler = DeviceDescriptor(
+                id: "boiler-1", protocolName: "modbus",
+                points: [
+                    PointDescriptor(name: "temperature", kind: .number, unit: "°C", typeName: "int16"),
+                    PointDescriptor(
+                        name: "mode", kind: .integer, access: .readwrite, min: 0, max: 2, typeName: "uint16",
+                        options: [EnumOption(label: "off", value: .int(0)), EnumOption(label: "heat", value: .int(1))]),
+                ])
             let payload = MQTTWire.inventory(gateway: TestHub.gatewayID, devices: [boiler])
             try await gateway.publish(topics.devices, payload: payload, qos: 1, retain: true)
             try await gateway.publish(topics.status, payload: MQTTWire.status(gateway: TestHub.gatewayID, online: true), qos: 1, retain: true)
@@ -185,8 +196,9 @@ struct HubClientTests {
                 Reading(device: "boiler-1", point: "temperature", value: .double(48.5), unit: "°C", quality: .good, timestamp: at),
                 Reading(device: "boiler-1", point: "pressure", value: nil, unit: nil, quality: .bad("timeout"), timestamp: at),
             ]
-            try await gateway.publish(topics.telemetry, payload: MQTTWire.telemetry(gateway: TestHub.gatewayID, seq: 7, readings: readings),
-                                      qos: 1, retain: false)
+            try await gateway.publish(
+                topics.telemetry, payload: MQTTWire.telemetry(gateway: TestHub.gatewayID, seq: 7, readings: readings),
+                qos: 1, retain: false)
             let command = Command(id: "c-watch", device: "boiler-1", action: .write(["nope": .int(1)]))
             // Sent on the same client that watches: each operation gets the messages it waits for.
             let response = try await client.send(command, to: TestHub.gatewayID, timeout: .seconds(10))

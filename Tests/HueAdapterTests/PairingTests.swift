@@ -1,9 +1,10 @@
 import Foundation
 import GatewayCore
-@testable import HueAdapter
 import Synchronization
-import Testing
 import TestSupport
+import Testing
+
+@testable import HueAdapter
 
 @Suite("Hue pairing and the simulated bridge's answers", .serialized, .timeLimit(.minutes(1)))
 struct PairingTests {
@@ -15,8 +16,10 @@ struct PairingTests {
             await #expect(throws: HueError.pairingTimedOut(target, .seconds(1))) {
                 // A loaded runner may take seconds to answer a request: that wait is not what
                 // this test is about, the link button's is.
-                try await HuePairing.pair(bridge: target, devicetype: "edgegate#test", timeout: .seconds(1), interval: .milliseconds(100),
-                                          requestTimeout: .seconds(20)) {
+                try await HuePairing.pair(
+                    bridge: target, devicetype: "edgegate#test", timeout: .seconds(1), interval: .milliseconds(100),
+                    requestTimeout: .seconds(20)
+                ) {
                     told.add(1, ordering: .relaxed)
                 }
             }
@@ -32,8 +35,10 @@ struct PairingTests {
             let target = HueBridge(host: "127.0.0.1", port: bridge.port)
             // A loaded runner may take seconds to answer one request (the whole suite shares
             // two cores): a request's own wait is not what this test is about.
-            let username = try await HuePairing.pair(bridge: target, devicetype: "edgegate#test", timeout: .seconds(20),
-                                                     interval: .milliseconds(100), requestTimeout: .seconds(20)) { bridge.pressLinkButton() }
+            let username = try await HuePairing.pair(
+                bridge: target, devicetype: "edgegate#test", timeout: .seconds(20),
+                interval: .milliseconds(100), requestTimeout: .seconds(20)
+            ) { bridge.pressLinkButton() }
             #expect(bridge.isWhitelisted(username))
             let lights = try await HueBridgeClient(bridge: target, username: username).get("lights")
             #expect(lights.object?.keys.sorted() == ["1", "2", "3"])
@@ -76,9 +81,11 @@ struct PairingTests {
             #expect(try await call("GET", "/api/nobody/lights")?.apiErrors == [HueAPIError(type: 1, address: "/lights", description: "unauthorized user")])
             #expect(try await call("GET", "/api/nobody")?.apiErrors == [HueAPIError(type: 1, address: "/", description: "unauthorized user")])
             #expect(try await call("PUT", "/api/\(testUser)/lights/1/state", "{on: true")?.apiErrors.first?.type == 2)
-            #expect(try await call("GET", "/api/\(testUser)/lights/42")?.apiErrors
+            #expect(
+                try await call("GET", "/api/\(testUser)/lights/42")?.apiErrors
                     == [HueAPIError(type: 3, address: "/lights/42", description: "resource, /lights/42, not available")])
-            #expect(try await call("POST", "/api", #"{"devicetype":"edgegate#x"}"#)?.apiErrors
+            #expect(
+                try await call("POST", "/api", #"{"devicetype":"edgegate#x"}"#)?.apiErrors
                     == [HueAPIError(type: 101, address: "", description: "link button not pressed")])
             let config = try #require(try await call("GET", "/api/config"))
             #expect(config["apiversion"]?.string?.hasPrefix("1.") == true && config["bridgeid"] != nil && config["whitelist"] == nil)

@@ -1,31 +1,36 @@
 import DeviceMaps
 import Foundation
 import GatewayCore
-@testable import HueAdapter
 import Logging
-import Testing
 import TestSupport
+import Testing
+
+@testable import HueAdapter
 
 @Suite("Hue adapter polling", .serialized, .timeLimit(.minutes(1)))
 struct PollingTests {
     @Test("lights and sensors are read with their conversions: temperature from 0.01 °C, lux from the light level")
     func conversions() async throws {
         try await withBridge { bridge in
-            bridge.updateLight("1") { $0.on = true; $0.bri = 200; $0.hue = 1000; $0.sat = 50; $0.ct = 250; $0.xy = [0.3, 0.4] }
+            bridge.updateLight("1") {
+                $0.on = true; $0.bri = 200; $0.hue = 1000; $0.sat = 50; $0.ct = 250; $0.xy = [0.3, 0.4]
+            }
             bridge.updateSensor("4") { $0.temperature = 2153 }
             bridge.updateSensor("5") { $0.presence = true }
             bridge.updateSensor("6") { $0.lightlevel = 20001 }
             bridge.updateSensor("7") { $0.open = true }
-            let device = hueDevice("room", port: bridge.port, points: [
-                huePoint("on", .light, "1", .on), huePoint("bri", .light, "1", .bri), huePoint("hue", .light, "1", .hue),
-                huePoint("sat", .light, "1", .sat), huePoint("ct", .light, "1", .ct), huePoint("x", .light, "1", .x),
-                huePoint("y", .light, "1", .y), huePoint("mode", .light, "1", .colormode), huePoint("reachable", .light, "1", .reachable),
-                huePoint("percent", .light, "1", .bri, scale: 100.0 / 254),
-                huePoint("temperature", .sensor, "4", .temperature, unit: "°C"), huePoint("battery", .sensor, "4", .battery),
-                huePoint("presence", .sensor, "5", .presence), huePoint("level", .sensor, "6", .lightlevel),
-                huePoint("lux", .sensor, "6", .lux), huePoint("dark", .sensor, "6", .dark), huePoint("daylight", .sensor, "6", .daylight),
-                huePoint("door", .sensor, "7", .open), huePoint("updated", .sensor, "7", .lastupdated),
-            ])
+            let device = hueDevice(
+                "room", port: bridge.port,
+                points: [
+                    huePoint("on", .light, "1", .on), huePoint("bri", .light, "1", .bri), huePoint("hue", .light, "1", .hue),
+                    huePoint("sat", .light, "1", .sat), huePoint("ct", .light, "1", .ct), huePoint("x", .light, "1", .x),
+                    huePoint("y", .light, "1", .y), huePoint("mode", .light, "1", .colormode), huePoint("reachable", .light, "1", .reachable),
+                    huePoint("percent", .light, "1", .bri, scale: 100.0 / 254),
+                    huePoint("temperature", .sensor, "4", .temperature, unit: "°C"), huePoint("battery", .sensor, "4", .battery),
+                    huePoint("presence", .sensor, "5", .presence), huePoint("level", .sensor, "6", .lightlevel),
+                    huePoint("lux", .sensor, "6", .lux), huePoint("dark", .sensor, "6", .dark), huePoint("daylight", .sensor, "6", .daylight),
+                    huePoint("door", .sensor, "7", .open), huePoint("updated", .sensor, "7", .lastupdated),
+                ])
             let board = ReadingBoard()
             try await running(HueAdapter(devices: [device], logger: quietLogger), into: board) {
                 let expected: [String: Value] = [
@@ -53,10 +58,12 @@ struct PollingTests {
     func oneRequestPerCollection() async throws {
         try await withBridge { bridge in
             let devices = (1...3).map { n in
-                hueDevice("lamp-\(n)", port: bridge.port, poll: n == 1 ? .milliseconds(100) : .seconds(60), points: [
-                    huePoint("on", .light, "\(n)", .on), huePoint("bri", .light, "\(n)", .bri),
-                    huePoint("temperature", .sensor, "4", .temperature),
-                ])
+                hueDevice(
+                    "lamp-\(n)", port: bridge.port, poll: n == 1 ? .milliseconds(100) : .seconds(60),
+                    points: [
+                        huePoint("on", .light, "\(n)", .on), huePoint("bri", .light, "\(n)", .bri),
+                        huePoint("temperature", .sensor, "4", .temperature),
+                    ])
             }
             let board = ReadingBoard()
             try await running(HueAdapter(devices: devices, logger: quietLogger), into: board) {
@@ -124,14 +131,17 @@ struct PollingTests {
     func badReadings() async throws {
         try await withBridge(lights: [HueSimLight(id: "1"), HueSimLight(id: "2", type: "Dimmable light")]) { bridge in
             let stranger = hueDevice("stranger", port: bridge.port, user: "not-paired", points: [huePoint("on", .light, "1", .on)])
-            let lamp = hueDevice("lamp", port: bridge.port, points: [
-                huePoint("ghost", .light, "7", .on), huePoint("ct", .light, "2", .ct), huePoint("on", .light, "2", .on),
-            ])
+            let lamp = hueDevice(
+                "lamp", port: bridge.port,
+                points: [
+                    huePoint("ghost", .light, "7", .on), huePoint("ct", .light, "2", .ct), huePoint("on", .light, "2", .on),
+                ])
             let board = ReadingBoard()
             try await running(HueAdapter(devices: [stranger, lamp], logger: quietLogger), into: board) {
                 let refused = try await board.wait(for: "stranger.on")
                 #expect(refused.value == nil)
-                #expect(refused.quality == .bad("bridge 127.0.0.1:\(bridge.port) refused the username: unauthorized user — pair again with `edgegate hue pair`"))
+                #expect(
+                    refused.quality == .bad("bridge 127.0.0.1:\(bridge.port) refused the username: unauthorized user — pair again with `edgegate hue pair`"))
                 #expect(try await board.wait(for: "lamp.ghost").quality == .bad("light 7 not on bridge 127.0.0.1:\(bridge.port)"))
                 #expect(try await board.wait(for: "lamp.ct").quality == .bad("light 2 (Dimmable light) has no ct"))
                 #expect(try await board.wait(for: "lamp.on").quality == .good)
@@ -158,7 +168,7 @@ struct PollingTests {
 
     @Test("an unreachable bridge makes every point bad, naming the bridge, and is logged once per collection")
     func unreachableBridge() async throws {
-        let port = try await withBridge { $0.port }   // stopped: nothing listens there any more
+        let port = try await withBridge { $0.port }  // stopped: nothing listens there any more
         let device = hueDevice("lamp", port: port, points: [huePoint("on", .light, "1", .on), huePoint("t", .sensor, "4", .temperature)])
         let board = ReadingBoard()
         let log = LogCapture()
@@ -197,11 +207,15 @@ struct PollingTests {
 
     @Test("bridge values that do not fit their field become bad readings that say what came")
     func garbage() throws {
-        let light: JSONValue = .object(["type": .string("Extended color light"),
-                                      "state": .object(["on": .number(1), "bri": .string("high"), "xy": .array([.number(0.3)])])])
+        let light: JSONValue = .object([
+            "type": .string("Extended color light"),
+            "state": .object(["on": .number(1), "bri": .string("high"), "xy": .array([.number(0.3)])]),
+        ])
         let point = { (field: HueField) in huePoint(field.rawValue, .light, "1", field) }
         #expect(throws: HueError.unreadable("light 1 on: the bridge sent 1, not true or false")) { try HueReadout.value(of: point(.on), in: light).get() }
-        #expect(throws: HueError.unreadable("light 1 bri: the bridge sent \"high\", not a whole number")) { try HueReadout.value(of: point(.bri), in: light).get() }
+        #expect(throws: HueError.unreadable("light 1 bri: the bridge sent \"high\", not a whole number")) {
+            try HueReadout.value(of: point(.bri), in: light).get()
+        }
         #expect(throws: HueError.unreadable("light 1 x: the bridge sent [0.3], not two numbers")) { try HueReadout.value(of: point(.x), in: light).get() }
     }
 }

@@ -18,11 +18,14 @@ let quietLogger: Logger = {
 
 /// Runs `body` with a simulated bridge on a free loopback port (frozen sensors, `testUser`
 /// whitelisted), and stops it afterwards.
-func withBridge<T>(lights: [HueSimLight] = HueBridgeSimulator.defaultLights,
-                   sensors: [HueSimSensor] = HueBridgeSimulator.defaultSensors,
-                   _ body: (HueBridgeSimulator) async throws -> T) async throws -> T {
-    let simulator = HueBridgeSimulator(port: 0, lights: lights, sensors: sensors, usernames: [testUser], animated: false,
-                                       logger: quietLogger)
+func withBridge<T>(
+    lights: [HueSimLight] = HueBridgeSimulator.defaultLights,
+    sensors: [HueSimSensor] = HueBridgeSimulator.defaultSensors,
+    _ body: (HueBridgeSimulator) async throws -> T
+) async throws -> T {
+    let simulator = HueBridgeSimulator(
+        port: 0, lights: lights, sensors: sensors, usernames: [testUser], animated: false,
+        logger: quietLogger)
     try await simulator.start()
     do {
         let result = try await body(simulator)
@@ -35,20 +38,27 @@ func withBridge<T>(lights: [HueSimLight] = HueBridgeSimulator.defaultLights,
 }
 
 /// A Hue device on the simulator's port.
-func hueDevice(_ id: String, port: Int, user: String = testUser, poll: Duration = .milliseconds(100),
-               points: [PointDefinition], commands: [NamedCommand] = []) -> DeviceDefinition {
-    DeviceDefinition(id: id, protocolName: HueSyntax.name,
-                     connection: HueConnection(bridge: HueBridge(host: "127.0.0.1", port: port), username: .literal(user),
-                                               timeout: .seconds(5)),
-                     poll: poll, points: points, commands: commands)
+func hueDevice(
+    _ id: String, port: Int, user: String = testUser, poll: Duration = .milliseconds(100),
+    points: [PointDefinition], commands: [NamedCommand] = []
+) -> DeviceDefinition {
+    DeviceDefinition(
+        id: id, protocolName: HueSyntax.name,
+        connection: HueConnection(
+            bridge: HueBridge(host: "127.0.0.1", port: port), username: .literal(user),
+            timeout: .seconds(5)),
+        poll: poll, points: points, commands: commands)
 }
 
 /// A point with the bridge's limits as the loader would fill them in.
-func huePoint(_ name: String, _ resource: HueResource, _ id: String, _ field: HueField, access: Access = .read,
-              scale: Double = 1, unit: String? = nil) -> PointDefinition {
+func huePoint(
+    _ name: String, _ resource: HueResource, _ id: String, _ field: HueField, access: Access = .read,
+    scale: Double = 1, unit: String? = nil
+) -> PointDefinition {
     let limits = access.isWritable ? field.limits : nil
-    return PointDefinition(name: name, address: HuePointAddress(resource: resource, id: id, field: field), scale: scale,
-                           unit: unit, access: access, min: limits?.lowerBound, max: limits?.upperBound)
+    return PointDefinition(
+        name: name, address: HuePointAddress(resource: resource, id: id, field: field), scale: scale,
+        unit: unit, access: access, min: limits?.lowerBound, max: limits?.upperBound)
 }
 
 /// Keeps the newest reading of every point and counts batches per device.

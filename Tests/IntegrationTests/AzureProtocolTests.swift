@@ -1,8 +1,8 @@
 import AzureIoTHub
 import DevTools
 import Foundation
-import Testing
 import TestSupport
+import Testing
 import Uplink
 
 @Suite("Azure IoT Hub device protocol")
@@ -17,8 +17,9 @@ struct AzureProtocolTests {
     static let cases = [
         Case(hub: "myhub.azure-devices.net", device: "gw-1", key: "c2VjcmV0LWtleS0xMjM0NTY3ODkw", expiry: 1_800_000_000),
         // Device ids may hold characters that URL encoding must escape.
-        Case(hub: "plant-7.azure-devices.net", device: "line:3/gw 1@site=a", key: Data((0..<32).map { UInt8($0 * 7 % 256) }).base64EncodedString(),
-             expiry: 1_700_000_123),
+        Case(
+            hub: "plant-7.azure-devices.net", device: "line:3/gw 1@site=a", key: Data((0..<32).map { UInt8($0 * 7 % 256) }).base64EncodedString(),
+            expiry: 1_700_000_123),
         Case(hub: "h.azure-devices.net", device: "gateway_ü~x.y-z", key: Data(repeating: 0xFF, count: 64).base64EncodedString(), expiry: 4_102_444_800),
     ]
 
@@ -28,8 +29,9 @@ struct AzureProtocolTests {
         defer { dir.remove() }
         try JSONEncoder().encode(cases).write(to: URL(fileURLWithPath: dir.file("cases.json")))
         let out = dir.file("tokens.json")
-        let peer = try TestProcess.spawn(try peerPython(), [peerScript("azure_sas.py"), dir.file("cases.json")],
-                                          stdout: .file(out), stderr: .file(dir.file("err.txt")))
+        let peer = try TestProcess.spawn(
+            try peerPython(), [peerScript("azure_sas.py"), dir.file("cases.json")],
+            stdout: .file(out), stderr: .file(dir.file("err.txt")))
         let status = await peer.wait()
         guard status == 0 else {
             throw ProbeError("azure_sas.py exited with \(status): \((try? String(contentsOfFile: dir.file("err.txt"), encoding: .utf8)) ?? "")")
@@ -58,7 +60,8 @@ struct AzureProtocolTests {
     func names() {
         #expect(AzureIoTHub.userName(hub: "myhub.azure-devices.net", deviceID: "gw-1") == "myhub.azure-devices.net/gw-1/?api-version=2021-04-12")
         let topics = AzureIoTHub.Topics(deviceID: "gw-1")
-        #expect(topics.events(properties: [("$.ct", "application/json"), ("$.ce", "utf-8")])
+        #expect(
+            topics.events(properties: [("$.ct", "application/json"), ("$.ce", "utf-8")])
                 == "devices/gw-1/messages/events/$.ct=application%2Fjson&$.ce=utf-8")
         #expect(topics.cloudToDevice == "devices/gw-1/messages/devicebound/#")
         #expect(AzureIoTHub.Topics.methodResponse(status: 200, requestID: "7") == "$iothub/methods/res/200/?$rid=7")

@@ -1,14 +1,14 @@
 import AzureIoTHub
-import DeviceMaps
 import DevTools
+import DeviceMaps
 import Foundation
 import Gateway
 import GatewayCore
 import Logging
 import MQTTClient
 import Synchronization
-import Testing
 import TestSupport
+import Testing
 import Uplink
 
 /// The cloud side of Azure IoT Hub, played by the operator on the test hub: it calls direct
@@ -28,8 +28,9 @@ final class AzureCloud: Sendable {
     let received = Mutex<[(message: MQTTMessage, body: [String: JSONValue])]>([])
 
     init(hub: TestHub) async throws {
-        connection = try await MQTTConnection.connect(hub.options(identity: .operator, clientID: "cloud-\(UUID().uuidString.prefix(6))"),
-                                                      logger: Logger(label: "cloud"))
+        connection = try await MQTTConnection.connect(
+            hub.options(identity: .operator, clientID: "cloud-\(UUID().uuidString.prefix(6))"),
+            logger: Logger(label: "cloud"))
         // A `#` subscription does not match `$` topics: the $iothub/ ones are named.
         for filter in ["devices/\(Self.deviceID)/messages/events/#", "$iothub/methods/res/#", "$iothub/twin/PATCH/properties/reported/#"] {
             try await connection.subscribe(filter, qos: 1)
@@ -93,8 +94,9 @@ final class AzureCloud: Sendable {
 
     /// Sends a C2D message with a property bag as IoT Hub writes it (URL-encoded).
     func sendCloudToDevice(_ payload: String, properties: String) async throws {
-        try await connection.publish("devices/\(Self.deviceID)/messages/devicebound/\(properties)",
-                                     payload: Array(payload.utf8), qos: 1, retain: false)
+        try await connection.publish(
+            "devices/\(Self.deviceID)/messages/devicebound/\(properties)",
+            payload: Array(payload.utf8), qos: 1, retain: false)
     }
 
     /// The PATCHes of the reported properties received so far: request id and body.
@@ -158,8 +160,10 @@ extension Plant {
 
     /// Runs a gateway of profile azure-iot-hub and the cloud for the duration of `body`, once
     /// the gateway is connected.
-    func withAzureGateway(configuration: GatewayConfiguration? = nil, wallClock: @escaping @Sendable () -> Date = { Date() },
-                          _ body: @escaping (Gateway, AzureCloud) async throws -> Void) async throws {
+    func withAzureGateway(
+        configuration: GatewayConfiguration? = nil, wallClock: @escaping @Sendable () -> Date = { Date() },
+        _ body: @escaping (Gateway, AzureCloud) async throws -> Void
+    ) async throws {
         let cloud = try await AzureCloud(hub: hub)
         try await withGateway(configuration: configuration ?? azureConfiguration(.x509), wallClock: wallClock) { gateway in
             try await withThrowingDiscardingTaskGroup { group in
@@ -253,8 +257,9 @@ struct AzureUplinkTests {
             try probe.writeCoil(0, false)
             try await plant.withAzureGateway { _, cloud in
                 // No id in the payload: the C2D message id stands in.
-                try await cloud.sendCloudToDevice(#"{"device":"boiler-1","write":{"pump":true}}"#,
-                                                  properties: "%24.mid=c2d-1&%24.to=%2Fdevices%2Fgw-1%2Fmessages%2FdeviceBound")
+                try await cloud.sendCloudToDevice(
+                    #"{"device":"boiler-1","write":{"pump":true}}"#,
+                    properties: "%24.mid=c2d-1&%24.to=%2Fdevices%2Fgw-1%2Fmessages%2FdeviceBound")
                 let answer = try await waitFor("the response event to c2d-1") { cloud.events("response").first { $0.body["id"] == .string("c2d-1") } }
                 #expect(answer.body["status"] == .string("ok"), "\(answer.body)")
                 #expect(answer.properties["$.cid"] == "c2d-1")
@@ -361,13 +366,14 @@ struct AzureUplinkTests {
                 #expect(plant.log.messages(at: .error).filter { $0 == "IoT Hub refused a twin update" }.count == 1, "the 204 is no refusal")
 
                 // A second device in the maps: the twin gets the new inventory.
-                let yaml = (boilerMapYAML + """
+                let yaml =
+                    (boilerMapYAML + """
 
-                      - id: boiler-2
-                        profile: boiler-controller
-                        connection: { host: 127.0.0.1, port: PORT, unit_id: 1, timeout: 300ms }
-                        poll: 1s
-                    """).replacingOccurrences(of: "PORT", with: "\(plant.modbusPort)")
+                          - id: boiler-2
+                            profile: boiler-controller
+                            connection: { host: 127.0.0.1, port: PORT, unit_id: 1, timeout: 300ms }
+                            poll: 1s
+                        """).replacingOccurrences(of: "PORT", with: "\(plant.modbusPort)")
                 let (map, diagnostics) = DeviceMapLoader.standard.parse(yaml: yaml, file: "plant.yaml")
                 try await gateway.reload(to: try #require(map, "\(diagnostics)"))
                 let next = try await waitFor("the inventory PATCH after the reload") {
@@ -400,14 +406,17 @@ struct AzureUplinkTests {
             let configuration = try plant.azureConfiguration(.sas(keyFile: try plant.keyFile(Self.deviceKey)))
             // The configured lifetime is an hour: the token expires an hour after the clock.
             let expected = try await AzureProtocolTests.microsoftTokens([
-                .init(hub: AzureCloud.hubName, device: AzureCloud.deviceID, key: Self.deviceKey, expiry: 1_900_003_600)])[0]
+                .init(hub: AzureCloud.hubName, device: AzureCloud.deviceID, key: Self.deviceKey, expiry: 1_900_003_600)
+            ])[0]
             try await plant.hub.allow(user: AzureCloud.userName, password: expected)
 
             // The hub checks tokens: one for another expiry is refused.
             let other = try await AzureProtocolTests.microsoftTokens([
-                .init(hub: AzureCloud.hubName, device: AzureCloud.deviceID, key: Self.deviceKey, expiry: 1_900_003_601)])[0]
-            let options = MQTTOptions(host: "127.0.0.1", port: plant.hub.sasPort!, clientID: "probe", username: AzureCloud.userName,
-                                      password: other, tls: MQTTTLS(caFile: plant.hub.pki.caCert), connectTimeout: .seconds(5))
+                .init(hub: AzureCloud.hubName, device: AzureCloud.deviceID, key: Self.deviceKey, expiry: 1_900_003_601)
+            ])[0]
+            let options = MQTTOptions(
+                host: "127.0.0.1", port: plant.hub.sasPort!, clientID: "probe", username: AzureCloud.userName,
+                password: other, tls: MQTTTLS(caFile: plant.hub.pki.caCert), connectTimeout: .seconds(5))
             await #expect {
                 try await MQTTConnection.connect(options, logger: Logger(label: "probe"))
             } throws: { error in
@@ -438,7 +447,8 @@ struct AzureUplinkTests {
             let first = UInt64(base.timeIntervalSince1970) + 3, second = first + 1000
             let tokens = try await AzureProtocolTests.microsoftTokens([
                 .init(hub: AzureCloud.hubName, device: AzureCloud.deviceID, key: Self.deviceKey, expiry: first),
-                .init(hub: AzureCloud.hubName, device: AzureCloud.deviceID, key: Self.deviceKey, expiry: second)])
+                .init(hub: AzureCloud.hubName, device: AzureCloud.deviceID, key: Self.deviceKey, expiry: second),
+            ])
             try await plant.hub.allow(user: AzureCloud.userName, password: tokens[0])
 
             try await plant.withAzureGateway(configuration: configuration, wallClock: { clock.now() }) { gateway, cloud in
@@ -465,8 +475,9 @@ struct AzureUplinkTests {
                 #expect(answer.status == 200)
 
                 // The first token no longer opens the hub: the renewal really used the second.
-                let options = MQTTOptions(host: "127.0.0.1", port: plant.hub.sasPort!, clientID: "probe", username: AzureCloud.userName,
-                                          password: tokens[0], tls: MQTTTLS(caFile: plant.hub.pki.caCert), connectTimeout: .seconds(5))
+                let options = MQTTOptions(
+                    host: "127.0.0.1", port: plant.hub.sasPort!, clientID: "probe", username: AzureCloud.userName,
+                    password: tokens[0], tls: MQTTTLS(caFile: plant.hub.pki.caCert), connectTimeout: .seconds(5))
                 await #expect {
                     try await MQTTConnection.connect(options, logger: Logger(label: "probe"))
                 } throws: { error in

@@ -8,8 +8,9 @@ import ModbusAdapter
 import ServiceLifecycle
 import Storage
 import Synchronization
-import Testing
 import TestSupport
+import Testing
+
 @testable import Uplink
 
 /// The uplink under a busy or stalled hub, with real parts: mosquitto with mutual TLS (a
@@ -24,16 +25,21 @@ struct BackpressureTests {
         let running: Task<Void, any Error>
         let outboxPath: String
 
-        static func start(hub: TestHub, directory: TemporaryDirectory, log: LogCapture,
-                          _ tune: (inout MQTTUplinkConfiguration) -> Void) async throws -> RunningUplink {
-            var configuration = MQTTUplinkConfiguration(gatewayID: TestHub.gatewayID, prefix: TestHub.prefix,
-                                                        connection: hub.options(identity: .gateway, clientID: TestHub.gatewayID))
+        static func start(
+            hub: TestHub, directory: TemporaryDirectory, log: LogCapture,
+            _ tune: (inout MQTTUplinkConfiguration) -> Void
+        ) async throws -> RunningUplink {
+            var configuration = MQTTUplinkConfiguration(
+                gatewayID: TestHub.gatewayID, prefix: TestHub.prefix,
+                connection: hub.options(identity: .gateway, clientID: TestHub.gatewayID))
             tune(&configuration)
             let path = directory.file("outbox.sqlite")
             let outbox = try OutboxStore.open(OutboxConfiguration(path: path), logger: log.logger)
-            let uplink = MQTTUplink(configuration: configuration, outbox: outbox, devices: [], handler: { command in
-                Task { CommandResult(id: command.id, status: .rejected, message: "no devices here") }
-            }, logger: log.logger)
+            let uplink = MQTTUplink(
+                configuration: configuration, outbox: outbox, devices: [],
+                handler: { command in
+                    Task { CommandResult(id: command.id, status: .rejected, message: "no devices here") }
+                }, logger: log.logger)
             let group = ServiceGroup(configuration: .init(services: [.init(service: uplink)], logger: log.logger))
             let running = Task { try await group.run() }
             _ = try await waitFor("uplink connected", timeout: .seconds(20)) { uplink.isConnected ? true : nil }
@@ -193,7 +199,9 @@ struct BackpressureTests {
         #expect(log.contains("uplink stopping without a goodbye"))
     }
 
-    @Test("with real Modbus pollers, a hub that stops reading makes them skip cycles and count them, what is held before the hub stays bounded, and every reading taken arrives once the hub reads again")
+    @Test(
+        "with real Modbus pollers, a hub that stops reading makes them skip cycles and count them, what is held before the hub stays bounded, and every reading taken arrives once the hub reads again"
+    )
     func pollersSkipWhileTheHubStalls() async throws {
         try await Plant.run(mapYAML: fiveDevicesYAML) { plant in
             let view = try await OperatorView(hub: plant.hub)
@@ -203,10 +211,13 @@ struct BackpressureTests {
             func total(_ modbus: ModbusAdapter, _ key: KeyPath<PollStatistics, Int>) -> Int {
                 devices.reduce(0) { $0 + (modbus.statistics(device: $1)?[keyPath: key] ?? 0) }
             }
-            let (modbus, stats) = try await plant.withGateway(configuration: plant.configuration(), tuning: {
-                $0.holdBytes = holdBytes
-                $0.maxMessageBytes = 4 << 10
-            }) { gateway -> (ModbusAdapter, UplinkStatistics) in
+            let (modbus, stats) = try await plant.withGateway(
+                configuration: plant.configuration(),
+                tuning: {
+                    $0.holdBytes = holdBytes
+                    $0.maxMessageBytes = 4 << 10
+                }
+            ) { gateway -> (ModbusAdapter, UplinkStatistics) in
                 let modbus = try #require(gateway.adapters.first as? ModbusAdapter)
                 _ = try await waitFor("telemetry from every device", timeout: .seconds(20)) {
                     Set(view.readings.withLock { $0.map(\.device) }).count == 5 ? true : nil

@@ -3,8 +3,8 @@ import Foundation
 import GatewayCore
 import Logging
 import MQTTClient
-import Testing
 import TestSupport
+import Testing
 import Uplink
 
 /// The `edgegate` executable, built next to this test bundle by `swift build --build-tests`.
@@ -44,27 +44,32 @@ struct Daemon {
 
     /// Writes a configuration for the plant's hub (gateway certificate) with `devicemaps`
     /// relative to `directory`, followed by `extra` (more top-level YAML), and returns its path.
-    static func writeConfiguration(for plant: Plant, devicemaps: String, in directory: TemporaryDirectory,
-                                   extra: String = "") throws -> String {
+    static func writeConfiguration(
+        for plant: Plant, devicemaps: String, in directory: TemporaryDirectory,
+        extra: String = ""
+    ) throws -> String {
         let certs = plant.hub.pki.directory
         let file = directory.file("gateway.yaml")
         try """
-            gateway: { id: \(TestHub.gatewayID), devicemaps: [\(devicemaps)] }
-            uplink:
-              url: mqtts://127.0.0.1:\(plant.hub.port)
-              tls: { ca: \(certs)/ca.pem, cert: \(certs)/gateway.pem, key: \(certs)/gateway.key }
-            \(extra)
-            """.write(toFile: file, atomically: true, encoding: .utf8)
+        gateway: { id: \(TestHub.gatewayID), devicemaps: [\(devicemaps)] }
+        uplink:
+          url: mqtts://127.0.0.1:\(plant.hub.port)
+          tls: { ca: \(certs)/ca.pem, cert: \(certs)/gateway.pem, key: \(certs)/gateway.key }
+        \(extra)
+        """.write(toFile: file, atomically: true, encoding: .utf8)
         return file
     }
 
     /// Starts `edgegate run --config configuration`, logging to `logName` in `directory`, and
     /// waits until its uplink is connected.
-    static func start(configuration: String, arguments: [String] = [], in directory: TemporaryDirectory,
-                      logName: String = "daemon.log") async throws -> Daemon {
+    static func start(
+        configuration: String, arguments: [String] = [], in directory: TemporaryDirectory,
+        logName: String = "daemon.log"
+    ) async throws -> Daemon {
         let log = directory.file(logName)
-        let process = try TestProcess.spawn(try edgegateExecutable(), ["run", "--config", configuration] + arguments,
-                                             stdout: .file(log, append: false), stderr: .file(log, append: true))
+        let process = try TestProcess.spawn(
+            try edgegateExecutable(), ["run", "--config", configuration] + arguments,
+            stdout: .file(log, append: false), stderr: .file(log, append: true))
         let daemon = Daemon(process: process, logFile: log)
         do {
             try await daemon.waitForLog("uplink connected", timeout: .seconds(20))
@@ -105,13 +110,13 @@ struct CLITests {
         defer { dir.remove() }
         let config = dir.file("gateway.yaml")
         try """
-            gateway:
-              id: gw-1
-              devicemaps: [maps]
-            uplink:
-              url: mqtt://127.0.0.1:1883
-              prefx: edgegate
-            """.write(toFile: config, atomically: true, encoding: .utf8)
+        gateway:
+          id: gw-1
+          devicemaps: [maps]
+        uplink:
+          url: mqtt://127.0.0.1:1883
+          prefx: edgegate
+        """.write(toFile: config, atomically: true, encoding: .utf8)
         let (status, output) = try await runEdgegate(["run", "--config", config], in: dir)
         #expect(status == 2)
         #expect(output.contains("\(config):5:8: error:"), "\(output)")
@@ -124,16 +129,16 @@ struct CLITests {
         defer { dir.remove() }
         try FileManager.default.createDirectory(atPath: dir.file("maps"), withIntermediateDirectories: true)
         try """
-            devices:
-              - id: d1
-                protocol: modbus
-                connection: { host: 127.0.0.1 }
-                points: { t: { table: holding, adress: 0 } }
-            """.write(toFile: dir.file("maps/plant.yaml"), atomically: true, encoding: .utf8)
+        devices:
+          - id: d1
+            protocol: modbus
+            connection: { host: 127.0.0.1 }
+            points: { t: { table: holding, adress: 0 } }
+        """.write(toFile: dir.file("maps/plant.yaml"), atomically: true, encoding: .utf8)
         try """
-            gateway: { id: gw-1, devicemaps: [maps] }
-            uplink: { url: "mqtt://127.0.0.1:1883", insecure: true }
-            """.write(toFile: dir.file("gateway.yaml"), atomically: true, encoding: .utf8)
+        gateway: { id: gw-1, devicemaps: [maps] }
+        uplink: { url: "mqtt://127.0.0.1:1883", insecure: true }
+        """.write(toFile: dir.file("gateway.yaml"), atomically: true, encoding: .utf8)
         let (status, output) = try await runEdgegate(["run", "--config", dir.file("gateway.yaml")], in: dir)
         #expect(status == 2)
         #expect(output.contains("plant.yaml:5:"), "\(output)")
@@ -148,13 +153,16 @@ struct CLITests {
         // A plain file where the outbox's folder should be.
         try Data().write(to: URL(fileURLWithPath: dir.file("var")))
         try """
-            gateway: { id: gw-1, devicemaps: [maps] }
-            uplink: { url: "mqtt://127.0.0.1:1883", insecure: true }
-            outbox: { path: var/outbox.sqlite }
-            """.write(toFile: dir.file("gateway.yaml"), atomically: true, encoding: .utf8)
+        gateway: { id: gw-1, devicemaps: [maps] }
+        uplink: { url: "mqtt://127.0.0.1:1883", insecure: true }
+        outbox: { path: var/outbox.sqlite }
+        """.write(toFile: dir.file("gateway.yaml"), atomically: true, encoding: .utf8)
         let (status, output) = try await runEdgegate(["run", "--config", dir.file("gateway.yaml")], in: dir)
         #expect(status == 2)
-        #expect(output.contains("outbox: cannot open \(dir.file("var/outbox.sqlite")): open: cannot create the folder \(dir.file("var")): a file of that name is in the way"), "\(output)")
+        #expect(
+            output.contains(
+                "outbox: cannot open \(dir.file("var/outbox.sqlite")): open: cannot create the folder \(dir.file("var")): a file of that name is in the way"),
+            "\(output)")
     }
 
     @Test("map help: show names what it prints, new what its template shows")
@@ -199,19 +207,28 @@ struct CLITests {
             let hubArgs = ["--hub-port", "\(plant.hub.port)", "--certs", certs]
 
             // Nobody answers yet: exit 1 after the timeout, saying so.
-            let silent = try await runEdgegate(["command", "send", "--gateway", TestHub.gatewayID, "--device", "boiler-1",
-                                                "--write", "setpoint=20", "--timeout", "500ms"] + hubArgs, in: dir)
+            let silent = try await runEdgegate(
+                [
+                    "command", "send", "--gateway", TestHub.gatewayID, "--device", "boiler-1",
+                    "--write", "setpoint=20", "--timeout", "500ms",
+                ] + hubArgs, in: dir)
             #expect(silent.status == 1)
             #expect(silent.output.contains("no response"), "\(silent.output)")
 
             let daemon = try await Daemon.start(configuration: configuration, in: dir)
-            let ok = try await runEdgegate(["command", "send", "--gateway", TestHub.gatewayID, "--device", "boiler-1",
-                                            "--write", "setpoint=22.5", "--json"] + hubArgs, in: dir)
+            let ok = try await runEdgegate(
+                [
+                    "command", "send", "--gateway", TestHub.gatewayID, "--device", "boiler-1",
+                    "--write", "setpoint=22.5", "--json",
+                ] + hubArgs, in: dir)
             #expect(ok.status == 0, "\(ok.output)")
             #expect(ok.output.contains(#""status":"ok""#))
             #expect(try ProbeClient(port: plant.modbusPort).holding(1) == [225])
-            let rejected = try await runEdgegate(["command", "send", "--gateway", TestHub.gatewayID, "--device", "boiler-1",
-                                                  "--write", "setpoint=500", "--json"] + hubArgs, in: dir)
+            let rejected = try await runEdgegate(
+                [
+                    "command", "send", "--gateway", TestHub.gatewayID, "--device", "boiler-1",
+                    "--write", "setpoint=500", "--json",
+                ] + hubArgs, in: dir)
             #expect(rejected.status == 1)
             #expect(rejected.output.contains(#""status":"rejected""#))
 
@@ -248,8 +265,9 @@ struct CLITests {
         #expect(try await runEdgegate(["certs", "init", "--dir", certs], in: dir).status == 0)
         let port = try freeLoopbackPort()
         let out = dir.file("hub.txt")
-        let hub = try TestProcess.spawn(try edgegateExecutable(), ["hub", "--port", "\(port)", "--certs", certs, "--run-dir", dir.file("run")],
-                                         stdout: .file(out, append: false), stderr: .file(dir.file("hub.err"), append: false))
+        let hub = try TestProcess.spawn(
+            try edgegateExecutable(), ["hub", "--port", "\(port)", "--certs", certs, "--run-dir", dir.file("run")],
+            stdout: .file(out, append: false), stderr: .file(dir.file("hub.err"), append: false))
         _ = try await waitFor("hub ready", timeout: .seconds(20)) {
             ((try? String(contentsOfFile: out, encoding: .utf8)) ?? "").contains("mosquitto_sub") ? true : nil
         }
@@ -257,9 +275,11 @@ struct CLITests {
         #expect(banner.contains("mqtts://127.0.0.1:\(port)"))
         // Not the command CLI's default port or folder: the banner says what to export.
         #expect(banner.contains("export EDGEGATE_HUB=mqtts://127.0.0.1:\(port) EDGEGATE_CERTS=\(certs)\n"), "\(banner)")
-        let operatorOptions = MQTTOptions(host: "127.0.0.1", port: port, clientID: "cli-hub-test",
-                                          tls: MQTTTLS(caFile: "\(certs)/ca.pem", certFile: "\(certs)/operator.pem",
-                                                       keyFile: "\(certs)/operator.key", verifyHostname: true))
+        let operatorOptions = MQTTOptions(
+            host: "127.0.0.1", port: port, clientID: "cli-hub-test",
+            tls: MQTTTLS(
+                caFile: "\(certs)/ca.pem", certFile: "\(certs)/operator.pem",
+                keyFile: "\(certs)/operator.key", verifyHostname: true))
         let connection = try await MQTTConnection.connect(operatorOptions, logger: Logger(label: "cli-hub"))
         await connection.disconnect()
         hub.signal(SIGINT)
@@ -279,9 +299,10 @@ struct CLITests {
         let port = try freeLoopbackPort()
         let tlsPort = try freeLoopbackPort()
         let out = dir.file("broker.txt")
-        let broker = try TestProcess.spawn(try edgegateExecutable(),
-                                            ["broker", "--port", "\(port)", "--tls-port", "\(tlsPort)", "--certs", certs, "--run-dir", dir.file("run")],
-                                            stdout: .file(out, append: false), stderr: .file(dir.file("broker.err"), append: false))
+        let broker = try TestProcess.spawn(
+            try edgegateExecutable(),
+            ["broker", "--port", "\(port)", "--tls-port", "\(tlsPort)", "--certs", certs, "--run-dir", dir.file("run")],
+            stdout: .file(out, append: false), stderr: .file(dir.file("broker.err"), append: false))
         _ = try await waitFor("broker ready", timeout: .seconds(20)) {
             ((try? String(contentsOfFile: out, encoding: .utf8)) ?? "").contains("Mutual TLS") ? true : nil
         }
@@ -289,13 +310,16 @@ struct CLITests {
         #expect(banner.contains(#"connection: { broker: "mqtt://127.0.0.1:\#(port)", insecure: true"#), "\(banner)")
         // A device publishes in plain text; a reader with a client certificate gets it over TLS.
         let reader = try await MQTTConnection.connect(
-            MQTTOptions(host: "127.0.0.1", port: tlsPort, clientID: "cli-broker-reader",
-                        tls: MQTTTLS(caFile: "\(certs)/ca.pem", certFile: "\(certs)/gateway.pem", keyFile: "\(certs)/gateway.key",
-                                     verifyHostname: true)),
+            MQTTOptions(
+                host: "127.0.0.1", port: tlsPort, clientID: "cli-broker-reader",
+                tls: MQTTTLS(
+                    caFile: "\(certs)/ca.pem", certFile: "\(certs)/gateway.pem", keyFile: "\(certs)/gateway.key",
+                    verifyHostname: true)),
             logger: Logger(label: "cli-broker"))
         try await reader.subscribe("zigbee2mqtt/#", qos: 1)
-        let device = try await MQTTConnection.connect(MQTTOptions(host: "127.0.0.1", port: port, clientID: "cli-broker-device"),
-                                                      logger: Logger(label: "cli-broker"))
+        let device = try await MQTTConnection.connect(
+            MQTTOptions(host: "127.0.0.1", port: port, clientID: "cli-broker-device"),
+            logger: Logger(label: "cli-broker"))
         try await device.publish("zigbee2mqtt/door", payload: Array(#"{"contact":true}"#.utf8), qos: 1, retain: false)
         let received = try await withTimeout(.seconds(10), "message through the broker") { () async -> MQTTMessage? in
             for await message in reader.messages { return message }
@@ -308,8 +332,9 @@ struct CLITests {
         #expect(try await withTimeout(.seconds(15), "broker stop") { await broker.wait() } == 0)
         // mosquitto went with it: the port no longer accepts connections.
         await #expect(throws: MQTTError.self) {
-            _ = try await MQTTConnection.connect(MQTTOptions(host: "127.0.0.1", port: port, clientID: "cli-broker-after", connectTimeout: .seconds(2)),
-                                                 logger: Logger(label: "cli-broker"))
+            _ = try await MQTTConnection.connect(
+                MQTTOptions(host: "127.0.0.1", port: port, clientID: "cli-broker-after", connectTimeout: .seconds(2)),
+                logger: Logger(label: "cli-broker"))
         }
     }
 
@@ -319,8 +344,9 @@ struct CLITests {
         defer { dir.remove() }
         let port = try freeLoopbackPort()
         try boilerMapYAML.replacingOccurrences(of: "PORT", with: "\(port)").write(toFile: dir.file("boiler.yaml"), atomically: true, encoding: .utf8)
-        let sim = try TestProcess.spawn(try edgegateExecutable(), ["sim", "modbus", "--map", dir.file("boiler.yaml"), "--port", "\(port)"],
-                                         stdout: .file(dir.file("sim.txt"), append: false), stderr: .file(dir.file("sim.err"), append: false))
+        let sim = try TestProcess.spawn(
+            try edgegateExecutable(), ["sim", "modbus", "--map", dir.file("boiler.yaml"), "--port", "\(port)"],
+            stdout: .file(dir.file("sim.txt"), append: false), stderr: .file(dir.file("sim.err"), append: false))
         let probe = try await waitFor("simulator listening", timeout: .seconds(20)) { try? ProbeClient(port: port) }
         // setpoint (min 5, max 90, scale 0.1) starts in the middle of its range: 47.5 → raw 475.
         #expect(try probe.holding(1) == [475])
@@ -337,23 +363,24 @@ struct CLITests {
             defer { dir.remove() }
             let map = dir.file("meters.yaml")
             try """
-                devices:
-                  - id: meter-7
-                    protocol: modbus
-                    connection: { serial: /dev/ttyUSB0, unit_id: 7 }
-                    points: { limit: { table: holding, address: 1, type: uint16, access: readwrite, min: 100, max: 200 } }
-                  - id: meter-8
-                    protocol: modbus
-                    connection: { serial: /dev/ttyUSB0, unit_id: 8 }
-                    points: { limit: { table: holding, address: 1, type: uint16, access: readwrite, min: 0, max: 10 } }
-                  - id: boiler-1
-                    protocol: modbus
-                    connection: { host: 127.0.0.1 }
-                    points: { temperature: { table: holding, address: 0 } }
-                """.write(toFile: map, atomically: true, encoding: .utf8)
+            devices:
+              - id: meter-7
+                protocol: modbus
+                connection: { serial: /dev/ttyUSB0, unit_id: 7 }
+                points: { limit: { table: holding, address: 1, type: uint16, access: readwrite, min: 100, max: 200 } }
+              - id: meter-8
+                protocol: modbus
+                connection: { serial: /dev/ttyUSB0, unit_id: 8 }
+                points: { limit: { table: holding, address: 1, type: uint16, access: readwrite, min: 0, max: 10 } }
+              - id: boiler-1
+                protocol: modbus
+                connection: { host: 127.0.0.1 }
+                points: { temperature: { table: holding, address: 0 } }
+            """.write(toFile: map, atomically: true, encoding: .utf8)
             let out = dir.file("sim.txt")
-            let sim = try TestProcess.spawn(try edgegateExecutable(), ["sim", "modbus", "--map", map, "--serial", pair.deviceEnd],
-                                             stdout: .file(out, append: false), stderr: .file(dir.file("sim.err"), append: false))
+            let sim = try TestProcess.spawn(
+                try edgegateExecutable(), ["sim", "modbus", "--map", map, "--serial", pair.deviceEnd],
+                stdout: .file(out, append: false), stderr: .file(dir.file("sim.err"), append: false))
             // Each limit starts in the middle of its range: unit 7 at 150, unit 8 at 5.
             let probe = try ProbeClient(serial: pair.gatewayEnd, unit: 7)
             let unit7 = try await waitFor("simulator answering unit 7", timeout: .seconds(20)) { try? probe.holding(1) }
@@ -367,8 +394,9 @@ struct CLITests {
             #expect(try probe.holding(1) == [5])
             probe.use(unit: 9)
             #expect(throws: ProbeError.self) { try probe.holding(1) }
-            #expect(((try? String(contentsOfFile: out, encoding: .utf8)) ?? "")
-                .contains("Modbus simulator on \(pair.deviceEnd) serving meter-7, meter-8 (unit 7, 8)"))
+            #expect(
+                ((try? String(contentsOfFile: out, encoding: .utf8)) ?? "")
+                    .contains("Modbus simulator on \(pair.deviceEnd) serving meter-7, meter-8 (unit 7, 8)"))
             sim.signal(SIGTERM)
             #expect(try await withTimeout(.seconds(15), "sim stop") { await sim.wait() } == 0)
 

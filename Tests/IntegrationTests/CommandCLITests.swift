@@ -1,14 +1,14 @@
-import DeviceMaps
 import DevTools
-import Gateway
-import HubClient
+import DeviceMaps
 import Foundation
+import Gateway
 import GatewayCore
+import HubClient
 import Logging
 import MQTTClient
 import Synchronization
-import Testing
 import TestSupport
+import Testing
 import Uplink
 
 /// What a finished `edgegate` run printed, each stream on its own.
@@ -22,14 +22,17 @@ struct CLIRun {
 /// environment, besides PATH, HOME and TMPDIR) plus `environment`, and `XDG_CONFIG_HOME`
 /// pointing into `directory` (unless given), so that neither the `EDGEGATE_*` variables of
 /// whoever runs the tests nor a `cli.yaml` of the machine's user interferes.
-func runCLI(_ arguments: [String], environment: [String: String] = [:], in directory: TemporaryDirectory,
-            parent: [String: String] = ProcessInfo.processInfo.environment) async throws -> CLIRun {
+func runCLI(
+    _ arguments: [String], environment: [String: String] = [:], in directory: TemporaryDirectory,
+    parent: [String: String] = ProcessInfo.processInfo.environment
+) async throws -> CLIRun {
     let tag = UUID().uuidString.prefix(6)
     let (out, err) = (directory.file("out-\(tag).txt"), directory.file("err-\(tag).txt"))
     var environment = environment
     if environment["XDG_CONFIG_HOME"] == nil { environment["XDG_CONFIG_HOME"] = directory.file("xdg") }
-    let child = try TestProcess.spawn(try edgegateExecutable(), arguments, stdout: .file(out), stderr: .file(err),
-                                      environment: environment, parent: parent)
+    let child = try TestProcess.spawn(
+        try edgegateExecutable(), arguments, stdout: .file(out), stderr: .file(err),
+        environment: environment, parent: parent)
     let status = try await withTimeout(.seconds(30), "edgegate \(arguments.prefix(2).joined(separator: " "))") { await child.wait() }
     func read(_ path: String) -> String { (try? String(contentsOfFile: path, encoding: .utf8)) ?? "" }
     return CLIRun(status: status, stdout: read(out), stderr: read(err))
@@ -54,24 +57,32 @@ struct CommandCLITests {
         let dir = try TemporaryDirectory()
         defer { dir.remove() }
         let group = try await helpText(["command"], in: dir)
-        for part in ["EDGEGATE_HUB=mqtts://host:port", "EDGEGATE_CERTS", "EDGEGATE_IDENTITY", "EDGEGATE_GATEWAY", "EDGEGATE_PREFIX",
-                     "~/.config/edgegate/cli.yaml", "$XDG_CONFIG_HOME", "send", "devices", "watch"] {
+        for part in [
+            "EDGEGATE_HUB=mqtts://host:port", "EDGEGATE_CERTS", "EDGEGATE_IDENTITY", "EDGEGATE_GATEWAY", "EDGEGATE_PREFIX",
+            "~/.config/edgegate/cli.yaml", "$XDG_CONFIG_HOME", "send", "devices", "watch",
+        ] {
             #expect(group.contains(part), "\(part) in: \(group)")
         }
         let send = try await helpText(["command", "send"], in: dir)
-        for part in ["--ttl <duration>", "--json", "--write <point=value>", "--command <name>", "--arg <name=value>", "--id <id>",
-                     "--timeout <duration>", "--hub <url>", "--hub-host", "--hub-port", "Exit code 0 when the gateway answers `ok`",
-                     "1 for any other status, no answer within --timeout, or a hub that cannot be reached; 2 for usage errors"] {
+        for part in [
+            "--ttl <duration>", "--json", "--write <point=value>", "--command <name>", "--arg <name=value>", "--id <id>",
+            "--timeout <duration>", "--hub <url>", "--hub-host", "--hub-port", "Exit code 0 when the gateway answers `ok`",
+            "1 for any other status, no answer within --timeout, or a hub that cannot be reached; 2 for usage errors",
+        ] {
             #expect(send.contains(part), "\(part) in: \(send)")
         }
         let devices = try await helpText(["command", "devices"], in: dir)
-        for part in ["retained", "--json", "--wait <duration>", "--gateway <id>", "limits", "named commands with their arguments",
-                     "1 when none arrived within --wait"] {
+        for part in [
+            "retained", "--json", "--wait <duration>", "--gateway <id>", "limits", "named commands with their arguments",
+            "1 when none arrived within --wait",
+        ] {
             #expect(devices.contains(part), "\(part) in: \(devices)")
         }
         let watch = try await helpText(["command", "watch"], in: dir)
-        for part in ["updates in place", "--device <id>", "--json", "one JSON object per line", "SIGINT or SIGTERM (exit code 0)",
-                     "quality", "age"] {
+        for part in [
+            "updates in place", "--device <id>", "--json", "one JSON object per line", "SIGINT or SIGTERM (exit code 0)",
+            "quality", "age",
+        ] {
             #expect(watch.contains(part), "\(part) in: \(watch)")
         }
     }
@@ -96,18 +107,23 @@ struct CommandCLITests {
             defer { dir.remove() }
             try await plant.withGateway { gateway in
                 _ = try await waitFor("uplink connected") { gateway.uplink.isConnected ? true : nil }
-                let ok = try await runCLI(["command", "send", "--gateway", "gw-1", "--device", "boiler-1", "--write", "setpoint=21.5"]
-                                          + hubFlags(plant), in: dir)
+                let ok = try await runCLI(
+                    ["command", "send", "--gateway", "gw-1", "--device", "boiler-1", "--write", "setpoint=21.5"]
+                        + hubFlags(plant), in: dir)
                 #expect(ok.status == 0, "\(ok)")
-                #expect(ok.stdout.wholeMatch(of: #/ok  boiler-1  wrote boiler-1\.setpoint=21\.5  \(\d+(\.\d)? ms\)  values: setpoint=21\.5\n/#) != nil,
-                        "\(ok.stdout)")
+                #expect(
+                    ok.stdout.wholeMatch(of: #/ok  boiler-1  wrote boiler-1\.setpoint=21\.5  \(\d+(\.\d)? ms\)  values: setpoint=21\.5\n/#) != nil,
+                    "\(ok.stdout)")
                 #expect(try ProbeClient(port: plant.modbusPort).holding(1) == [215])
                 _ = try await waitFor("audit line") {
                     plant.log.contains("by=operator") && plant.log.contains("what=write setpoint=21.5") ? true : nil
                 }
 
-                let named = try await runCLI(["command", "send", "--gateway", "gw-1", "--device", "boiler-1", "--command", "set_temperature",
-                                              "--arg", "celsius=42.5", "--ttl", "30s", "--json", "--id", "cli-json"] + hubFlags(plant), in: dir)
+                let named = try await runCLI(
+                    [
+                        "command", "send", "--gateway", "gw-1", "--device", "boiler-1", "--command", "set_temperature",
+                        "--arg", "celsius=42.5", "--ttl", "30s", "--json", "--id", "cli-json",
+                    ] + hubFlags(plant), in: dir)
                 #expect(named.status == 0, "\(named)")
                 // Machine output: the response JSON alone, one line.
                 #expect(named.stdout.filter { $0 == "\n" }.count == 1)
@@ -118,8 +134,9 @@ struct CommandCLITests {
                 #expect(fields["values"] == .object(["mode": .integer(1), "setpoint": .number(42.5)]))
                 #expect(plant.log.contains("what=set_temperature celsius=42.5"))
 
-                let rejected = try await runCLI(["command", "send", "--gateway", "gw-1", "--device", "boiler-1", "--write", "setpoint=500"]
-                                                + hubFlags(plant), in: dir)
+                let rejected = try await runCLI(
+                    ["command", "send", "--gateway", "gw-1", "--device", "boiler-1", "--write", "setpoint=500"]
+                        + hubFlags(plant), in: dir)
                 #expect(rejected.status == 1)
                 #expect(rejected.stdout.hasPrefix("rejected  boiler-1  boiler-1.setpoint: 500 is above the maximum 90  ("), "\(rejected.stdout)")
                 #expect(try ProbeClient(port: plant.modbusPort).holding(1) == [425])
@@ -132,7 +149,8 @@ struct CommandCLITests {
         try await Plant.run { plant in
             let dir = try TemporaryDirectory()
             defer { dir.remove() }
-            let arguments = ["command", "send", "--gateway", "gw-1", "--device", "boiler-1", "--write", "setpoint=20", "--timeout", "500ms"]
+            let arguments =
+                ["command", "send", "--gateway", "gw-1", "--device", "boiler-1", "--write", "setpoint=20", "--timeout", "500ms"]
                 + hubFlags(plant)
             let never = try await runCLI(arguments, in: dir)
             #expect(never.status == 1)
@@ -159,8 +177,9 @@ struct CommandCLITests {
                 .write(toFile: dir.file("boiler.yaml"), atomically: true, encoding: .utf8)
             let configuration = try Daemon.writeConfiguration(for: plant, devicemaps: "boiler.yaml", in: dir)
             // The operator follows the status topic: the online status, then the will.
-            let watcher = try await MQTTConnection.connect(plant.hub.options(identity: .operator, clientID: "status-watch"),
-                                                           logger: Logger(label: "status-watch"))
+            let watcher = try await MQTTConnection.connect(
+                plant.hub.options(identity: .operator, clientID: "status-watch"),
+                logger: Logger(label: "status-watch"))
             let statuses = Mutex<[[String: JSONValue]]>([])
             let collecting = Task {
                 for await message in watcher.messages {
@@ -178,21 +197,27 @@ struct CommandCLITests {
             let will = try await waitFor("the will") { statuses.withLock { $0.last { $0["online"] == .bool(false) } } }
             await watcher.disconnect()
 
-            let send = try await runCLI(["command", "send", "--gateway", "gw-1", "--device", "boiler-1", "--write", "setpoint=20",
-                                         "--timeout", "500ms"] + hubFlags(plant), in: dir)
+            let send = try await runCLI(
+                [
+                    "command", "send", "--gateway", "gw-1", "--device", "boiler-1", "--write", "setpoint=20",
+                    "--timeout", "500ms",
+                ] + hubFlags(plant), in: dir)
             #expect(send.status == 1)
             #expect(!send.stderr.contains("offline since"), "\(send.stderr)")
 
             #expect(will["reason"] == .string("connection lost"))
             #expect(will["ts"] == nil, "a will is made at connect time and cannot know when the connection is lost: \(will)")
             guard case .string(let connectedAt)? = will["connected_at"], case .string(let cameOnline)? = online["ts"],
-                  let connected = Timestamp.parse(connectedAt), let up = Timestamp.parse(cameOnline) else {
+                let connected = Timestamp.parse(connectedAt), let up = Timestamp.parse(cameOnline)
+            else {
                 Issue.record("no connected_at in the will \(will) or no ts in the online status \(online)")
                 return
             }
             #expect(connected <= up, "the connection began before the gateway said it was online")
-            #expect(send.stderr.contains("the gateway is offline (connection lost at a time the hub does not record; it had connected at \(connectedAt)); "
-                                         + "the command was not delivered and will not run"), "\(send.stderr)")
+            #expect(
+                send.stderr.contains(
+                    "the gateway is offline (connection lost at a time the hub does not record; it had connected at \(connectedAt)); "
+                        + "the command was not delivered and will not run"), "\(send.stderr)")
         }
     }
 
@@ -206,8 +231,11 @@ struct CommandCLITests {
             let refusing = try HeldPort()
             defer { refusing.close() }
             let port = refusing.port
-            let unreachable = try await runCLI(["command", "send", "--gateway", "gw-1", "--device", "boiler-1", "--write", "setpoint=20",
-                                                "--hub", "mqtts://127.0.0.1:\(port)", "--certs", certs], in: dir)
+            let unreachable = try await runCLI(
+                [
+                    "command", "send", "--gateway", "gw-1", "--device", "boiler-1", "--write", "setpoint=20",
+                    "--hub", "mqtts://127.0.0.1:\(port)", "--certs", certs,
+                ], in: dir)
             #expect(unreachable.status == 1)
             #expect(unreachable.stderr.contains("broker 127.0.0.1:\(port) unreachable: connection refused"), "\(unreachable.stderr)")
             #expect(unreachable.stderr.contains("hub mqtts://127.0.0.1:\(port) (from --hub)"), "\(unreachable.stderr)")
@@ -219,8 +247,11 @@ struct CommandCLITests {
                 try FileManager.default.removeItem(atPath: dir.file("other/\(file)"))
                 try FileManager.default.copyItem(atPath: "\(certs)/\(file)", toPath: dir.file("other/\(file)"))
             }
-            let wrongCA = try await runCLI(["command", "devices", "--gateway", "gw-1", "--hub-port", "\(plant.hub.port)",
-                                            "--certs", other.directory], in: dir)
+            let wrongCA = try await runCLI(
+                [
+                    "command", "devices", "--gateway", "gw-1", "--hub-port", "\(plant.hub.port)",
+                    "--certs", other.directory,
+                ], in: dir)
             #expect(wrongCA.status == 1)
             #expect(wrongCA.stderr.contains("TLS handshake with 127.0.0.1:\(plant.hub.port) failed"), "\(wrongCA.stderr)")
             #expect(wrongCA.stderr.contains("failed our check against the CA file '\(other.caCert)'"), "\(wrongCA.stderr)")
@@ -249,10 +280,10 @@ struct CommandCLITests {
             defer { dir.remove() }
             try FileManager.default.createDirectory(atPath: dir.file("xdg/edgegate"), withIntermediateDirectories: true)
             try """
-                hub: mqtts://127.0.0.1:\(plant.hub.port)
-                certs: \(plant.hub.pki.directory)
-                gateway: gw-1
-                """.write(toFile: dir.file("xdg/edgegate/cli.yaml"), atomically: true, encoding: .utf8)
+            hub: mqtts://127.0.0.1:\(plant.hub.port)
+            certs: \(plant.hub.pki.directory)
+            gateway: gw-1
+            """.write(toFile: dir.file("xdg/edgegate/cli.yaml"), atomically: true, encoding: .utf8)
             try await plant.withGateway { gateway in
                 _ = try await waitFor("uplink connected") { gateway.uplink.isConnected ? true : nil }
                 // An answer is awaited generously (a loaded machine may take seconds); where none
@@ -275,8 +306,9 @@ struct CommandCLITests {
             try "hub: mqtts://127.0.0.1:1\ngatway: gw-1\n".write(toFile: dir.file("xdg/edgegate/cli.yaml"), atomically: true, encoding: .utf8)
             let broken = try await runCLI(["command", "devices"], in: dir)
             #expect(broken.status == 2)
-            #expect(broken.stderr.contains("\(dir.file("xdg/edgegate/cli.yaml")):2:1: error: unknown key 'gatway' (did you mean 'gateway'?)"),
-                    "\(broken.stderr)")
+            #expect(
+                broken.stderr.contains("\(dir.file("xdg/edgegate/cli.yaml")):2:1: error: unknown key 'gatway' (did you mean 'gateway'?)"),
+                "\(broken.stderr)")
         }
     }
 
@@ -336,7 +368,8 @@ struct CommandCLITests {
                 let json = try await runCLI(["command", "devices", "--gateway", "gw-1", "--json"] + hubFlags(plant), in: dir)
                 #expect(json.status == 0)
                 guard case .object(let inventory) = try JSONDecoder().decode(JSONValue.self, from: Data(json.stdout.utf8)),
-                      case .array(let list)? = inventory["devices"], case .object(let boiler)? = list.first else {
+                    case .array(let list)? = inventory["devices"], case .object(let boiler)? = list.first
+                else {
                     throw ProbeError("not an inventory: \(json.stdout)")
                 }
                 #expect(inventory["gateway"] == .string("gw-1"))
@@ -345,8 +378,9 @@ struct CommandCLITests {
             }
             let unknown = try await runCLI(["command", "devices", "--gateway", "gw-9", "--wait", "500ms"] + hubFlags(plant), in: dir)
             #expect(unknown.status == 1)
-            #expect(unknown.stderr.contains("no inventory from gateway gw-9 on mqtts://127.0.0.1:\(plant.hub.port) under prefix 'edgegate'"),
-                    "\(unknown.stderr)")
+            #expect(
+                unknown.stderr.contains("no inventory from gateway gw-9 on mqtts://127.0.0.1:\(plant.hub.port) under prefix 'edgegate'"),
+                "\(unknown.stderr)")
             #expect(unknown.stderr.contains("gateways with a status under 'edgegate/': gw-1"), "\(unknown.stderr)")
         }
     }
@@ -360,16 +394,21 @@ struct CommandCLITests {
                 _ = try await waitFor("uplink connected") { gateway.uplink.isConnected ? true : nil }
                 let environment = ["XDG_CONFIG_HOME": dir.file("xdg")]
                 let (jsonOut, linesOut) = (dir.file("watch.jsonl"), dir.file("watch.txt"))
-                let jsonWatch = try TestProcess.spawn(try edgegateExecutable(), ["command", "watch", "--gateway", "gw-1", "--json"] + hubFlags(plant),
-                                                       stdout: .file(jsonOut), stderr: .file(dir.file("watch-json.err")), environment: environment)
-                let linesWatch = try TestProcess.spawn(try edgegateExecutable(), ["command", "watch", "--gateway", "gw-1", "--device", "boiler-1"] + hubFlags(plant),
-                                                        stdout: .file(linesOut), stderr: .file(dir.file("watch-lines.err")), environment: environment)
+                let jsonWatch = try TestProcess.spawn(
+                    try edgegateExecutable(), ["command", "watch", "--gateway", "gw-1", "--json"] + hubFlags(plant),
+                    stdout: .file(jsonOut), stderr: .file(dir.file("watch-json.err")), environment: environment)
+                let linesWatch = try TestProcess.spawn(
+                    try edgegateExecutable(), ["command", "watch", "--gateway", "gw-1", "--device", "boiler-1"] + hubFlags(plant),
+                    stdout: .file(linesOut), stderr: .file(dir.file("watch-lines.err")), environment: environment)
                 func text(_ path: String) -> String { (try? String(contentsOfFile: path, encoding: .utf8)) ?? "" }
                 _ = try await waitFor("readings in both", timeout: .seconds(15)) {
                     text(jsonOut).contains(#""kind":"reading""#) && text(linesOut).contains("  reading   boiler-1  ") ? true : nil
                 }
-                let sent = try await runCLI(["command", "send", "--gateway", "gw-1", "--device", "boiler-1", "--write", "pump=true",
-                                             "--id", "watched-1"] + hubFlags(plant), in: dir)
+                let sent = try await runCLI(
+                    [
+                        "command", "send", "--gateway", "gw-1", "--device", "boiler-1", "--write", "pump=true",
+                        "--id", "watched-1",
+                    ] + hubFlags(plant), in: dir)
                 #expect(sent.status == 0)
                 _ = try await waitFor("the response in both", timeout: .seconds(10)) {
                     text(jsonOut).contains(#""id":"watched-1","kind":"response""#) && text(linesOut).contains("response  watched-1  ok") ? true : nil
@@ -382,7 +421,8 @@ struct CommandCLITests {
                 var kinds: [String: Int] = [:]
                 for line in text(jsonOut).split(separator: "\n") {
                     guard case .object(let event) = try JSONDecoder().decode(JSONValue.self, from: Data(line.utf8)),
-                          case .string(let kind)? = event["kind"] else {
+                        case .string(let kind)? = event["kind"]
+                    else {
                         Issue.record("not an event: \(line)")
                         continue
                     }
@@ -391,7 +431,8 @@ struct CommandCLITests {
                         #expect(event["gateway"] == .string("gw-1") && event["device"] == .string("boiler-1") && event["ts"] != nil, "\(line)")
                     }
                     if kind == "response" {
-                        #expect(event["device"] == .string("boiler-1") && event["status"] == .string("ok")
+                        #expect(
+                            event["device"] == .string("boiler-1") && event["status"] == .string("ok")
                                 && event["values"] == .object(["pump": .bool(true)]), "\(line)")
                     }
                 }

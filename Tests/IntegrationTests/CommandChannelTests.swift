@@ -1,14 +1,14 @@
-import DeviceMaps
 import DevTools
+import DeviceMaps
 import Foundation
 import Gateway
 import GatewayCore
 import Logging
-import ModbusAdapter
 import MQTTClient
+import ModbusAdapter
 import Synchronization
-import Testing
 import TestSupport
+import Testing
 import Uplink
 
 /// A plant whose devices each have a Modbus simulator of their own (so each has its own
@@ -20,8 +20,10 @@ struct SimulatorPlant {
     /// Starts a hub and one simulator per device of `devices` (id → points YAML), then runs
     /// `body` and stops everything.
     /// - Parameter slow: devices whose simulator answers every request this late.
-    static func run(devices: [(id: String, points: String)], poll: String = "1s", slow: [String: Duration] = [:],
-                    _ body: (SimulatorPlant) async throws -> Void) async throws {
+    static func run(
+        devices: [(id: String, points: String)], poll: String = "1s", slow: [String: Duration] = [:],
+        _ body: (SimulatorPlant) async throws -> Void
+    ) async throws {
         let hub = try await TestHub.start()
         var simulators: [String: ModbusSimulator] = [:]
         func stopAll() async {
@@ -34,28 +36,32 @@ struct SimulatorPlant {
                 let port = try freeLoopbackPort()
                 if !ports.contains(port) && port != hub.port { ports.append(port) }
             }
-            let yaml = "devices:\n" + zip(devices, ports).map { device, port in
-                """
-                  - id: \(device.id)
-                    protocol: modbus
-                    connection: { host: 127.0.0.1, port: \(port), unit_id: 1, timeout: 3s }
-                    poll: \(poll)
-                    points: \(device.points)
+            let yaml =
+                "devices:\n"
+                + zip(devices, ports).map { device, port in
+                    """
+                      - id: \(device.id)
+                        protocol: modbus
+                        connection: { host: 127.0.0.1, port: \(port), unit_id: 1, timeout: 3s }
+                        poll: \(poll)
+                        points: \(device.points)
 
-                """
-            }.joined()
+                    """
+                }.joined()
             let (map, diagnostics) = DeviceMapLoader.standard.parse(yaml: yaml, file: "plant.yaml")
             guard let map else { throw ProbeError("test map does not validate: \(diagnostics)") }
             for device in map.devices {
-                let simulator = try ModbusSimulator(devices: [device], port: device.modbusConnection.port!, animated: false,
-                                                    answerDelays: slow[device.id].map { [1: $0] } ?? [:],
-                                                    logger: Logger(label: "sim"))
+                let simulator = try ModbusSimulator(
+                    devices: [device], port: device.modbusConnection.port!, animated: false,
+                    answerDelays: slow[device.id].map { [1: $0] } ?? [:],
+                    logger: Logger(label: "sim"))
                 try simulator.start()
                 simulators[device.id] = simulator
             }
             let first = map.devices[0]
-            let plant = Plant(hub: hub, simulator: simulators[first.id]!, modbusPort: first.modbusConnection.port!, map: map,
-                              directory: try TemporaryDirectory(prefix: "edgegate-plant"))
+            let plant = Plant(
+                hub: hub, simulator: simulators[first.id]!, modbusPort: first.modbusConnection.port!, map: map,
+                directory: try TemporaryDirectory(prefix: "edgegate-plant"))
             try await body(SimulatorPlant(plant: plant, simulators: simulators))
         } catch {
             await stopAll()
@@ -87,7 +93,6 @@ func publishAll(_ payloads: [[UInt8]], on connection: MQTTConnection, topic: Str
     }
     for id in pending { try await connection.acknowledgement(of: id) }
 }
-
 
 @Suite("Command channel: order, TTL, fuzz, authorization", .serialized, .timeLimit(.minutes(3)))
 struct CommandChannelTests {
@@ -141,10 +146,11 @@ struct CommandChannelTests {
                 try await publishAll(commands.map { Array($0.utf8) }, on: view.connection, topic: view.topics.commands)
                 let answered = try await waitFor("three responses", timeout: .seconds(20)) { () -> [String: [String: JSONValue]]? in
                     let byID = view.responses.withLock { all in
-                        Dictionary(all.compactMap { r -> (String, [String: JSONValue])? in
-                            guard case .string(let id)? = r["id"] else { return nil }
-                            return (id, r)
-                        }, uniquingKeysWith: { a, _ in a })
+                        Dictionary(
+                            all.compactMap { r -> (String, [String: JSONValue])? in
+                                guard case .string(let id)? = r["id"] else { return nil }
+                                return (id, r)
+                            }, uniquingKeysWith: { a, _ in a })
                     }
                     return ["t1", "t2", "t3"].allSatisfy { byID[$0] != nil } ? byID : nil
                 }
@@ -177,9 +183,11 @@ struct CommandChannelTests {
             case 2:  // truncated before the id
                 withoutID.append(Array(#"{"device":"boiler-1","write":{"setp"#.utf8.prefix(Int.random(in: 1...30, using: &random))))
             case 3:  // wrong types
-                let bad = [#","write":[1,2]}"#, #","write":{"setpoint":{"a":1}}}"#, #","write":{"setpoint":null}}"#,
-                           #","command":42}"#, #","write":{"setpoint":1},"ttl_ms":-5}"#, #","write":{"setpoint":1},"expires_at":7}"#,
-                           #","write":{"setpoint":1},"by":false}"#]
+                let bad = [
+                    #","write":[1,2]}"#, #","write":{"setpoint":{"a":1}}}"#, #","write":{"setpoint":null}}"#,
+                    #","command":42}"#, #","write":{"setpoint":1},"ttl_ms":-5}"#, #","write":{"setpoint":1},"expires_at":7}"#,
+                    #","write":{"setpoint":1},"by":false}"#,
+                ]
                 withID[id] = Array((head + bad[n / 20 % bad.count]).utf8)
             case 4 where n % 100 == 4:  // huge strings, beyond the size limit, id first
                 withID[id] = Array((head + #","write":{"setpoint":""# + huge + #""}}"#).utf8)
@@ -192,9 +200,11 @@ struct CommandChannelTests {
                 let depth = 100 + n % 5000
                 withoutID.append(Array((String(repeating: "[", count: depth) + String(repeating: "]", count: depth)).utf8))
             case 7:  // missing, empty or non-string ids
-                let bad = [#"{"device":"boiler-1","write":{"setpoint":1}}"#, #"{"id":"","device":"boiler-1","write":{"setpoint":1}}"#,
-                           #"{"id":17,"device":"boiler-1","write":{"setpoint":1}}"#, #"{"id":null}"#, #"{"id":{"x":"y"}}"#,
-                           "[]", "17", #""text""#, "null", "{}"]
+                let bad = [
+                    #"{"device":"boiler-1","write":{"setpoint":1}}"#, #"{"id":"","device":"boiler-1","write":{"setpoint":1}}"#,
+                    #"{"id":17,"device":"boiler-1","write":{"setpoint":1}}"#, #"{"id":null}"#, #"{"id":{"x":"y"}}"#,
+                    "[]", "17", #""text""#, "null", "{}",
+                ]
                 withoutID.append(Array(bad[n / 20 % bad.count].utf8))
             case 8:  // unknown fields
                 withID[id] = Array((head + #","write":{"setpoint":1},"priority":"high"}"#).utf8)
@@ -203,8 +213,10 @@ struct CommandChannelTests {
             case 10:  // both command and write
                 withID[id] = Array((head + #","command":"start_pump","write":{"pump":true}}"#).utf8)
             case 11:  // valid shape, refused by the device map: unknown point, read-only, out of range, unknown command
-                let bad = [#","write":{"nope":1}}"#, #","write":{"temperature":20}}"#, #","write":{"setpoint":500}}"#,
-                           #","command":"explode"}"#, #","command":"set_temperature","args":{"celsius":"hot"}}"#]
+                let bad = [
+                    #","write":{"nope":1}}"#, #","write":{"temperature":20}}"#, #","write":{"setpoint":500}}"#,
+                    #","command":"explode"}"#, #","command":"set_temperature","args":{"celsius":"hot"}}"#,
+                ]
                 withID[id] = Array((head + bad[n / 20 % bad.count]).utf8)
             case 12:  // no device
                 withID[id] = Array(#"{"id":"\#(id)","write":{"setpoint":1}}"#.utf8)
@@ -227,7 +239,9 @@ struct CommandChannelTests {
         return (withID, withoutID)
     }
 
-    @Test("10,000 random and malformed commands: each with a readable id answered rejected, the others counted and logged a few times; the gateway then answers a valid command")
+    @Test(
+        "10,000 random and malformed commands: each with a readable id answered rejected, the others counted and logged a few times; the gateway then answers a valid command"
+    )
     func fuzz() async throws {
         let (withID, withoutID) = Self.fuzzPayloads(count: 10_000)
         #expect(withID.count + withoutID.count == 10_000)
@@ -274,8 +288,9 @@ struct CommandChannelTests {
             try probe.writeHolding(1, 400)
             let written = plant.simulator.writeLog.count
             let pki = plant.hub.pki
-            let intruder = try await DevPKI.issueClientCertificate(commonName: "intruder", in: pki.directory, fileStem: "intruder",
-                                                                   caCert: pki.caCert, caKey: pki.caKey, logger: Logger(label: "pki"))
+            let intruder = try await DevPKI.issueClientCertificate(
+                commonName: "intruder", in: pki.directory, fileStem: "intruder",
+                caCert: pki.caCert, caKey: pki.caKey, logger: Logger(label: "pki"))
             try await plant.withGatewayAndOperator { _, view in
                 var asGateway = plant.hub.options(identity: .gateway, clientID: "gw-1-impostor")
                 asGateway.connectTimeout = .seconds(5)

@@ -1,7 +1,7 @@
 import Foundation
 import GatewayCore
-import Testing
 import TestSupport
+import Testing
 import Uplink
 
 @Suite("edgegate config")
@@ -27,35 +27,36 @@ struct ConfigCommandTests {
         defer { dir.remove() }
         try FileManager.default.createDirectory(atPath: dir.file("maps"), withIntermediateDirectories: true)
         try """
-            devices:
-              - id: boiler-1
-                protocol: modbus
-                connection: { host: 127.0.0.1, prot: 1502 }
-                points: { t: { table: holding, adress: 0 } }
-            """.write(toFile: dir.file("maps/plant.yaml"), atomically: true, encoding: .utf8)
+        devices:
+          - id: boiler-1
+            protocol: modbus
+            connection: { host: 127.0.0.1, prot: 1502 }
+            points: { t: { table: holding, adress: 0 } }
+        """.write(toFile: dir.file("maps/plant.yaml"), atomically: true, encoding: .utf8)
         let config = dir.file("gateway.yaml")
         try """
-            gateway:
-              id: gw/1
-              devicemaps: [maps/, missing/]
-            uplink:
-              url: mqtt://127.0.0.1:1883
-            outbox:
-              path: var/outbox.sqlite
-              max_bytes: lots
-            """.write(toFile: config, atomically: true, encoding: .utf8)
+        gateway:
+          id: gw/1
+          devicemaps: [maps/, missing/]
+        uplink:
+          url: mqtt://127.0.0.1:1883
+        outbox:
+          path: var/outbox.sqlite
+          max_bytes: lots
+        """.write(toFile: config, atomically: true, encoding: .utf8)
         let result = try await runEdgegate(["config", "validate", config], in: dir)
         #expect(result.status == 1, "\(result.output)")
         let lines = result.output.split(separator: "\n").map(String.init)
-        #expect(lines == [
-            "\(config):2:7: error: gateway: id 'gw/1' cannot be an MQTT topic level (it must not contain '/', '+', '#', spaces or control characters)",
-            "\(config):5:8: error: uplink: plain MQTT sends commands and telemetry unencrypted; set `insecure: true` to allow it (or use mqtts:// with tls.ca)",
-            "\(config):8:14: error: outbox: 'max_bytes' must be a size such as 64KB, 256MB or 1GB, found the string 'lots'",
-            "\(dir.file("missing")): error: no such file or folder",
-            "\(dir.file("maps/plant.yaml")):4:36: error: device 'boiler-1': unknown key 'prot' (did you mean 'port'?)",
-            "\(dir.file("maps/plant.yaml")):5:36: error: device 'boiler-1', point 't': unknown key 'adress' (did you mean 'address'?)",
-            "6 error(s), 0 warning(s)",
-        ], "\(result.output)")
+        #expect(
+            lines == [
+                "\(config):2:7: error: gateway: id 'gw/1' cannot be an MQTT topic level (it must not contain '/', '+', '#', spaces or control characters)",
+                "\(config):5:8: error: uplink: plain MQTT sends commands and telemetry unencrypted; set `insecure: true` to allow it (or use mqtts:// with tls.ca)",
+                "\(config):8:14: error: outbox: 'max_bytes' must be a size such as 64KB, 256MB or 1GB, found the string 'lots'",
+                "\(dir.file("missing")): error: no such file or folder",
+                "\(dir.file("maps/plant.yaml")):4:36: error: device 'boiler-1': unknown key 'prot' (did you mean 'port'?)",
+                "\(dir.file("maps/plant.yaml")):5:36: error: device 'boiler-1', point 't': unknown key 'adress' (did you mean 'address'?)",
+                "6 error(s), 0 warning(s)",
+            ], "\(result.output)")
     }
 
     @Test("validate: a valid configuration creates no outbox or command ledger, and a map's warning is counted")
@@ -63,16 +64,16 @@ struct ConfigCommandTests {
         let dir = try TemporaryDirectory()
         defer { dir.remove() }
         try """
-            devices:
-              - id: d1
-                protocol: modbus
-                connection: { host: 127.0.0.1 }
-            """.write(toFile: dir.file("plant.yaml"), atomically: true, encoding: .utf8)
+        devices:
+          - id: d1
+            protocol: modbus
+            connection: { host: 127.0.0.1 }
+        """.write(toFile: dir.file("plant.yaml"), atomically: true, encoding: .utf8)
         let config = dir.file("gateway.yaml")
         try """
-            gateway: { id: site-7, devicemaps: plant.yaml }
-            uplink: { url: mqtt://127.0.0.1:1883, insecure: true }
-            """.write(toFile: config, atomically: true, encoding: .utf8)
+        gateway: { id: site-7, devicemaps: plant.yaml }
+        uplink: { url: mqtt://127.0.0.1:1883, insecure: true }
+        """.write(toFile: config, atomically: true, encoding: .utf8)
         let result = try await runEdgegate(["config", "validate", config], in: dir)
         #expect(result.status == 0, "\(result.output)")
         #expect(result.output.hasSuffix("configuration valid: site-7, 1 device(s), 1 warning(s)\n"), "\(result.output)")
@@ -100,18 +101,20 @@ struct ConfigCommandTests {
         let example = packageRoot.appendingPathComponent("examples/gateway.yaml").path
         let asMap = try await runEdgegate(["map", "validate", example], in: dir)
         #expect(asMap.status == 1)
-        #expect(asMap.output == """
-            \(example):4:1: error: unknown key 'gateway' (this looks like a gateway configuration: check it with `edgegate config validate \(example)`)
-            1 error(s), 0 warning(s)
+        #expect(
+            asMap.output == """
+                \(example):4:1: error: unknown key 'gateway' (this looks like a gateway configuration: check it with `edgegate config validate \(example)`)
+                1 error(s), 0 warning(s)
 
-            """, "\(asMap.output)")
+                """, "\(asMap.output)")
 
         let plant = packageRoot.appendingPathComponent("devicemaps/demo-plant.yaml").path
         let asConfig = try await runEdgegate(["config", "validate", plant], in: dir)
         #expect(asConfig.status == 1)
         #expect(asConfig.output.hasPrefix("\(plant):"), "\(asConfig.output)")
-        #expect(asConfig.output.contains("error: unknown key 'profiles' (this looks like a device map: check it with `edgegate map validate \(plant)`)"),
-                "\(asConfig.output)")
+        #expect(
+            asConfig.output.contains("error: unknown key 'profiles' (this looks like a device map: check it with `edgegate map validate \(plant)`)"),
+            "\(asConfig.output)")
         #expect(asConfig.output.hasSuffix("1 error(s), 0 warning(s)\n"), "\(asConfig.output)")
     }
 }

@@ -1,11 +1,13 @@
 import DevTools
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 @Suite("edgegate demo", .timeLimit(.minutes(4)))
 struct DemoTests {
-    @Test("the demo shows live readings of every kind of device, a Modbus and a Hue command, a Hue lamp switched from the CLI, and Ctrl-C stops every child it started")
+    @Test(
+        "the demo shows live readings of every kind of device, a Modbus and a Hue command, a Hue lamp switched from the CLI, and Ctrl-C stops every child it started"
+    )
     func demo() async throws {
         let dir = try TemporaryDirectory()
         defer { dir.remove() }
@@ -28,9 +30,11 @@ struct DemoTests {
                 ready = try await waitFor("readings of every device and both commands' responses, or the demo's exit", timeout: .seconds(90)) {
                     if !demo.isRunning { return false }
                     let t = text()
-                    let seen = ["boiler-1: alarm", "tank-1: fill_valve", "room-1: humidity", "front-door: available true",
-                                "garage-door: available true", "back-door: battery", "hall-sensor: battery", "kitchen-lamp: brightness",
-                                "demo: switch the lamp off"].allSatisfy { t.contains($0) }
+                    let seen = [
+                        "boiler-1: alarm", "tank-1: fill_valve", "room-1: humidity", "front-door: available true",
+                        "garage-door: available true", "back-door: battery", "hall-sensor: battery", "kitchen-lamp: brightness",
+                        "demo: switch the lamp off",
+                    ].allSatisfy { t.contains($0) }
                     return seen && t.ranges(of: #""status":"ok""#).count == 2 ? true : nil
                 }
             } catch {
@@ -96,13 +100,17 @@ struct DemoTests {
         try FileManager.default.createDirectory(atPath: dir.file("maps"), withIntermediateDirectories: true)
         for name in ["demo-plant.yaml", "building.yaml"] {
             var map = try String(contentsOf: packageRoot.appendingPathComponent("devicemaps/\(name)"), encoding: .utf8)
-            for (port, free) in ports { map = map.replacingOccurrences(of: "127.0.0.1:\(port)", with: "127.0.0.1:\(free)")
-                                             .replacingOccurrences(of: "port: \(port)", with: "port: \(free)") }
+            for (port, free) in ports {
+                map = map.replacingOccurrences(of: "127.0.0.1:\(port)", with: "127.0.0.1:\(free)")
+                    .replacingOccurrences(of: "port: \(port)", with: "port: \(free)")
+            }
             try map.write(toFile: dir.file("maps/\(name)"), atomically: true, encoding: .utf8)
         }
-        return try TestProcess.spawn(try edgegateExecutable(), [
-            "demo", "--maps", dir.file("maps"), "--certs", dir.file("certs"),
-            "--hub-port", "\(try freeLoopbackPort())", "--run-dir", dir.file("var"),
-        ], stdout: .file(output, append: false), stderr: .file(dir.file("demo.log"), append: false))
+        return try TestProcess.spawn(
+            try edgegateExecutable(),
+            [
+                "demo", "--maps", dir.file("maps"), "--certs", dir.file("certs"),
+                "--hub-port", "\(try freeLoopbackPort())", "--run-dir", dir.file("var"),
+            ], stdout: .file(output, append: false), stderr: .file(dir.file("demo.log"), append: false))
     }
 }

@@ -1,7 +1,7 @@
 import DevTools
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 /// The CLI as the executable defines it (`edgegate --experimental-dump-help`), for checking the
 /// command lines of the docs against it.
@@ -195,8 +195,9 @@ struct DocumentationCommandTests {
         defer { dir.remove() }
         let root = DocumentationSamples.repositoryRoot
         let out = dir.file("cli.md")
-        let child = try TestProcess.spawn("/usr/bin/python3", ["\(root)/scripts/cli-reference", "--edgegate", try edgegateExecutable()],
-                                           stdout: .file(out, append: false), stderr: .file(dir.file("err"), append: false))
+        let child = try TestProcess.spawn(
+            "/usr/bin/python3", ["\(root)/scripts/cli-reference", "--edgegate", try edgegateExecutable()],
+            stdout: .file(out, append: false), stderr: .file(dir.file("err"), append: false))
         let status = try await withTimeout(.seconds(30), "scripts/cli-reference") { await child.wait() }
         #expect(status == 0, "\((try? String(contentsOfFile: dir.file("err"), encoding: .utf8)) ?? "")")
         let generated = try String(contentsOfFile: out, encoding: .utf8)
@@ -280,8 +281,10 @@ struct DocumentationCommandTests {
                 let name = path.joined(separator: " ")
                 guard problems.isEmpty, !command.words.contains(where: DocumentedCommand.isPlaceholder) else { continue }
                 let isServer = Self.servers.contains(name) && !command.words.contains("--help")
-                guard isServer || Self.offline.contains(name) || (Self.needServer.contains(name) && !running.isEmpty)
-                        || command.words.contains("--help") else { continue }
+                guard
+                    isServer || Self.offline.contains(name) || (Self.needServer.contains(name) && !running.isEmpty)
+                        || command.words.contains("--help")
+                else { continue }
                 let documented = "\(command)"
                 // Documented ports become free ones, the same within a block; serial ends this test's.
                 if isServer {
@@ -341,9 +344,11 @@ struct DocumentationCommandTests {
         }
         // The recipes this runner exists for, so that a change to the docs or to the runner
         // cannot quietly turn them into lines that are only checked.
-        for expected in ["sim modbus --map examples/rtu-meters.yaml --serial", "map read examples/rtu-meters.yaml --device meter-7",
-                         "edgegate broker", "edgegate sim doors", "edgegate hue pair", "edgegate hub", "map validate devicemaps/",
-                         "certs init --dir certs --gateway-id plant-7"] {
+        for expected in [
+            "sim modbus --map examples/rtu-meters.yaml --serial", "map read examples/rtu-meters.yaml --device meter-7",
+            "edgegate broker", "edgegate sim doors", "edgegate hue pair", "edgegate hub", "map validate devicemaps/",
+            "certs init --dir certs --gateway-id plant-7",
+        ] {
             #expect(ran.contains { $0.contains(expected) }, "\(expected) did not run; ran: \(ran.joined(separator: "\n"))")
         }
     }
@@ -394,7 +399,8 @@ struct DocumentationCommandTests {
     /// signals reach it), output and errors in `output`.
     static func spawn(_ arguments: [String], in directory: TemporaryDirectory, output: String) throws -> ChildProcess {
         let quoted = ([try edgegateExecutable()] + arguments).map { "'" + $0.replacingOccurrences(of: "'", with: #"'\''"#) + "'" }
-        return try TestProcess.spawn("/bin/sh", ["-c", "cd '\(directory.path)' && exec \(quoted.joined(separator: " "))"],
-                                      stdout: .file(output, append: false), stderr: .file(output, append: true))
+        return try TestProcess.spawn(
+            "/bin/sh", ["-c", "cd '\(directory.path)' && exec \(quoted.joined(separator: " "))"],
+            stdout: .file(output, append: false), stderr: .file(output, append: true))
     }
 }

@@ -1,14 +1,14 @@
-import DeviceMaps
 import DevTools
+import DeviceMaps
 import Foundation
 import Gateway
 import GatewayCore
 import Logging
-import ModbusAdapter
 import MQTTClient
+import ModbusAdapter
 import Synchronization
-import Testing
 import TestSupport
+import Testing
 import Uplink
 
 /// The whole path with real parts: libmodbus simulator → gateway (adapter, router, uplink) →
@@ -52,7 +52,7 @@ struct GatewayEndToEndTests {
                     #expect(Timestamp.parse(ts) != nil && ts.hasSuffix("Z") && ts.count == 24)
                 } else {
                     Issue.record("reading without ts")
-            }
+                }
             }
         }
     }
@@ -68,14 +68,14 @@ struct GatewayEndToEndTests {
                     #expect(number(values["setpoint"]) == 21.5)
                 } else {
                     Issue.record("no read-back values in \(response)")
-            }
-            #expect(try probe.holding(1) == [215])
-            let coil = try await view.send(#"{"id":"w2","device":"boiler-1","write":{"pump":false}}"#, id: "w2")
-            #expect(coil["status"] == .string("ok"))
-            #expect(try probe.coil(0) == false)
-            let wide = try await view.send(#"{"id":"w3","device":"boiler-1","write":{"counter":123456}}"#, id: "w3")
-            #expect(wide["status"] == .string("ok"))
-            #expect(try probe.holding(20, count: 2) == [0x0001, 0xE240])
+                }
+                #expect(try probe.holding(1) == [215])
+                let coil = try await view.send(#"{"id":"w2","device":"boiler-1","write":{"pump":false}}"#, id: "w2")
+                #expect(coil["status"] == .string("ok"))
+                #expect(try probe.coil(0) == false)
+                let wide = try await view.send(#"{"id":"w3","device":"boiler-1","write":{"counter":123456}}"#, id: "w3")
+                #expect(wide["status"] == .string("ok"))
+                #expect(try probe.holding(20, count: 2) == [0x0001, 0xE240])
             }
         }
     }
@@ -161,10 +161,10 @@ struct GatewayEndToEndTests {
                 let fraction = try await view.send(#"{"id":"r3","device":"boiler-1","write":{"setpoint":21.55}}"#, id: "r3")
                 #expect(fraction["status"] == .string("rejected"))
                 guard case .string(let m)? = fraction["message"] else {
-                Issue.record("no message in \(fraction)")
-                return
-            }
-            #expect(m.contains("scale 0.1"))
+                    Issue.record("no message in \(fraction)")
+                    return
+                }
+                #expect(m.contains("scale 0.1"))
                 let wrongType = try await view.send(#"{"id":"r4","device":"boiler-1","write":{"pump":1}}"#, id: "r4")
                 #expect(wrongType["status"] == .string("rejected"))
                 let unknown = try await view.send(#"{"id":"r5","device":"boiler-9","write":{"setpoint":20}}"#, id: "r5")
@@ -187,13 +187,13 @@ struct GatewayEndToEndTests {
                 #expect(badValue["status"] == .string("rejected"))
                 for garbage in ["", "\u{0}\u{ff}garbage", "[1,2]", #"{"device":"boiler-1"}"#] {
                     try await view.connection.publish(view.topics.commands, payload: Array(garbage.utf8), qos: 1, retain: false)
-            }
-            _ = try await waitFor("garbage counted") { gateway.uplink.statistics.malformedCommands == 4 ? true : nil }
-            let after = try await view.send(#"{"id":"m3","device":"boiler-1","write":{"setpoint":30}}"#, id: "m3")
-            #expect(after["status"] == .string("ok"))
-            // Only the three commands with an id were answered.
-            #expect(view.responses.withLock { $0.count } == 3)
-            #expect(plant.log.contains("malformed command dropped"))
+                }
+                _ = try await waitFor("garbage counted") { gateway.uplink.statistics.malformedCommands == 4 ? true : nil }
+                let after = try await view.send(#"{"id":"m3","device":"boiler-1","write":{"setpoint":30}}"#, id: "m3")
+                #expect(after["status"] == .string("ok"))
+                // Only the three commands with an id were answered.
+                #expect(view.responses.withLock { $0.count } == 3)
+                #expect(plant.log.contains("malformed command dropped"))
             }
         }
     }
@@ -257,19 +257,19 @@ struct GatewayEndToEndTests {
                 let bad = try await waitFor("bad readings") { () -> [String: JSONValue]? in
                     guard let r = view.latest("temperature", after: mark), r["quality"] == .string("bad") else { return nil }
                     return r
-            }
-            #expect(bad["value"] == .null)
-            if case .string(let reason)? = bad["reason"] {
-                #expect(reason.contains("127.0.0.1:\(plant.modbusPort)"), "\(reason)")
-            } else {
-                Issue.record("bad reading without reason")
-            }
-            let replacement = try ModbusSimulatorHandle.start(devices: plant.map.devices, port: plant.modbusPort)
-            defer { replacement.stop() }
-            let mark2 = view.readingCount
-            _ = try await waitFor("recovered", timeout: .seconds(15)) {
-                view.latest("temperature", after: mark2)?["quality"] == .string("good") ? true : nil
-            }
+                }
+                #expect(bad["value"] == .null)
+                if case .string(let reason)? = bad["reason"] {
+                    #expect(reason.contains("127.0.0.1:\(plant.modbusPort)"), "\(reason)")
+                } else {
+                    Issue.record("bad reading without reason")
+                }
+                let replacement = try ModbusSimulatorHandle.start(devices: plant.map.devices, port: plant.modbusPort)
+                defer { replacement.stop() }
+                let mark2 = view.readingCount
+                _ = try await waitFor("recovered", timeout: .seconds(15)) {
+                    view.latest("temperature", after: mark2)?["quality"] == .string("good") ? true : nil
+                }
             }
         }
     }
@@ -326,7 +326,8 @@ struct GatewayEndToEndTests {
         try await Plant.run { plant in
             let probe = try ProbeClient(port: plant.modbusPort)
             let view = try await OperatorView(hub: plant.hub)
-            try await view.connection.publish(view.topics.commands, payload: Array(#"{"id":"ret1","device":"boiler-1","write":{"setpoint":44}}"#.utf8), qos: 1, retain: true)
+            try await view.connection.publish(
+                view.topics.commands, payload: Array(#"{"id":"ret1","device":"boiler-1","write":{"setpoint":44}}"#.utf8), qos: 1, retain: true)
             try await plant.withGateway { gateway in
                 try await withThrowingDiscardingTaskGroup { group in
                     group.addTask { await view.collect() }

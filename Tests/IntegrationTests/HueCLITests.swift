@@ -1,7 +1,7 @@
 import DevTools
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 @Suite("edgegate sim hue and hue pair", .serialized, .timeLimit(.minutes(2)))
 struct HueCLITests {
@@ -33,8 +33,9 @@ struct HueCLITests {
         defer { dir.remove() }
         let port = try freeLoopbackPort()
         try "lights: [{ id: 1, name: Desk }]\nsensors: []\nusernames: [operator]\n".write(toFile: dir.file("bridge.yaml"), atomically: true, encoding: .utf8)
-        let sim = try TestProcess.spawn(try edgegateExecutable(), ["sim", "hue", "--port", "\(port)", "--config", dir.file("bridge.yaml")],
-                                         stdout: .file(dir.file("sim.txt"), append: false), stderr: .file(dir.file("sim.err"), append: false))
+        let sim = try TestProcess.spawn(
+            try edgegateExecutable(), ["sim", "hue", "--port", "\(port)", "--config", dir.file("bridge.yaml")],
+            stdout: .file(dir.file("sim.txt"), append: false), stderr: .file(dir.file("sim.err"), append: false))
         defer { sim.signal(SIGTERM) }
         _ = try await waitFor("simulator listening", timeout: .seconds(20)) {
             ((try? String(contentsOfFile: dir.file("sim.txt"), encoding: .utf8)) ?? "").contains("Ctrl-C") ? true : nil
@@ -81,8 +82,9 @@ struct HueCLITests {
     /// Peers/hue_request.py: one request, its answer's body.
     private func request(_ arguments: [String], in dir: TemporaryDirectory) async throws -> String {
         let out = dir.file("request-\(UUID().uuidString.prefix(6)).txt")
-        let child = try TestProcess.spawn(try peerPython(), [peerScript("hue_request.py")] + arguments,
-                                           stdout: .file(out, append: false), stderr: .file(out, append: true))
+        let child = try TestProcess.spawn(
+            try peerPython(), [peerScript("hue_request.py")] + arguments,
+            stdout: .file(out, append: false), stderr: .file(out, append: true))
         _ = try await withTimeout(.seconds(20), "hue_request.py") { await child.wait() }
         return (try? String(contentsOfFile: out, encoding: .utf8)) ?? ""
     }

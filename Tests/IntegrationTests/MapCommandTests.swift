@@ -4,11 +4,11 @@ import Foundation
 import Gateway
 import GatewayCore
 import Logging
-import ModbusAdapter
 import MQTTClient
 import MQTTDevicesAdapter
-import Testing
+import ModbusAdapter
 import TestSupport
+import Testing
 import Uplink
 
 @Suite("edgegate map")
@@ -44,7 +44,8 @@ struct MapCommandTests {
         let out = dir.file("report.json")
         #expect(try await runEdgegate(["map", "validate", "--format", "json", dir.file("plant.yaml")], writingStdoutTo: out) == 1)
         guard case .object(let report)? = try? JSONDecoder().decode(JSONValue.self, from: Data(contentsOf: URL(fileURLWithPath: out))),
-              case .array(let diagnostics)? = report["diagnostics"], case .object(let first)? = diagnostics.first else {
+            case .array(let diagnostics)? = report["diagnostics"], case .object(let first)? = diagnostics.first
+        else {
             Issue.record("no JSON report: \((try? String(contentsOfFile: out, encoding: .utf8)) ?? "")")
             return
         }
@@ -69,8 +70,9 @@ struct MapCommandTests {
         let out = dir.file("show.json")
         #expect(try await runEdgegate(["map", "show", "--format", "json", plant], writingStdoutTo: out) == 0)
         guard case .array(let devices)? = try? JSONDecoder().decode(JSONValue.self, from: Data(contentsOf: URL(fileURLWithPath: out))),
-              case .object(let boiler)? = devices.first, case .array(let points)? = boiler["points"],
-              case .object(let flow)? = points.first(where: { if case .object(let p) = $0 { return p["name"] == .string("flow") } else { return false } }) else {
+            case .object(let boiler)? = devices.first, case .array(let points)? = boiler["points"],
+            case .object(let flow)? = points.first(where: { if case .object(let p) = $0 { return p["name"] == .string("flow") } else { return false } })
+        else {
             Issue.record("no JSON devices")
             return
         }
@@ -80,8 +82,11 @@ struct MapCommandTests {
         #expect(flow["byte_order"] == .string("big"))
         #expect(flow["scale"] == .integer(1))
         guard case .array(let commands)? = boiler["commands"],
-              case .object(let setTemperature)? = commands.first(where: { if case .object(let c) = $0 { return c["name"] == .string("set_temperature") } else { return false } }),
-              case .array(let args)? = setTemperature["args"], case .object(let celsius)? = args.first else {
+            case .object(let setTemperature)? = commands.first(where: {
+                if case .object(let c) = $0 { return c["name"] == .string("set_temperature") } else { return false }
+            }),
+            case .array(let args)? = setTemperature["args"], case .object(let celsius)? = args.first
+        else {
             Issue.record("no commands in the JSON")
             return
         }
@@ -96,22 +101,22 @@ struct MapCommandTests {
         defer { dir.remove() }
         let map = dir.file("panel.yaml")
         try """
-            devices:
-              - id: panel-1
-                protocol: modbus
-                connection: { host: 127.0.0.1 }
-                points:
-                  serial:  { table: input, address: 0, type: string, length: 6, byte_order: little }
-                  status:  { table: input, address: 6, type: uint16 }
-                  running: { table: input, address: 6, bit: 3 }
-                  preset:  { table: holding, address: 0, type: uint16, access: readwrite, enum: [1, 2, 4] }
-                  label:   { table: holding, address: 1, type: string, length: 4, access: readwrite }
-                commands:
-                  choose:
-                    description: Pick a preset
-                    args: { n: { type: integer, enum: [1, 2], description: the preset } }
-                    write: { preset: $n, label: $$manual }
-            """.write(toFile: map, atomically: true, encoding: .utf8)
+        devices:
+          - id: panel-1
+            protocol: modbus
+            connection: { host: 127.0.0.1 }
+            points:
+              serial:  { table: input, address: 0, type: string, length: 6, byte_order: little }
+              status:  { table: input, address: 6, type: uint16 }
+              running: { table: input, address: 6, bit: 3 }
+              preset:  { table: holding, address: 0, type: uint16, access: readwrite, enum: [1, 2, 4] }
+              label:   { table: holding, address: 1, type: string, length: 4, access: readwrite }
+            commands:
+              choose:
+                description: Pick a preset
+                args: { n: { type: integer, enum: [1, 2], description: the preset } }
+                write: { preset: $n, label: $$manual }
+        """.write(toFile: map, atomically: true, encoding: .utf8)
         let table = try await runEdgegate(["map", "show", map], in: dir)
         #expect(table.status == 0, "\(table.output)")
         #expect(table.output.contains(try Regex(#"serial\s+input\s+0\s+string\[6\]\s+little/big"#)), "\(table.output)")
@@ -122,10 +127,11 @@ struct MapCommandTests {
         let out = dir.file("panel.json")
         #expect(try await runEdgegate(["map", "show", "--format", "json", map], writingStdoutTo: out) == 0)
         guard case .array(let devices)? = try? JSONDecoder().decode(JSONValue.self, from: Data(contentsOf: URL(fileURLWithPath: out))),
-              case .object(let panel)? = devices.first, case .array(let points)? = panel["points"], points.count == 5,
-              case .object(let serial) = points[0], case .object(let status) = points[1], case .object(let running) = points[2],
-              case .object(let preset) = points[3], case .array(let commands)? = panel["commands"],
-              case .object(let choose)? = commands.first else {
+            case .object(let panel)? = devices.first, case .array(let points)? = panel["points"], points.count == 5,
+            case .object(let serial) = points[0], case .object(let status) = points[1], case .object(let running) = points[2],
+            case .object(let preset) = points[3], case .array(let commands)? = panel["commands"],
+            case .object(let choose)? = commands.first
+        else {
             Issue.record("unexpected JSON: \((try? String(contentsOfFile: out, encoding: .utf8)) ?? "")")
             return
         }
@@ -134,8 +140,14 @@ struct MapCommandTests {
         #expect(running["type"] == .string("bool") && running["bit"] == .integer(3))
         #expect(preset["enum"] == .array([.object(["value": .integer(1)]), .object(["value": .integer(2)]), .object(["value": .integer(4)])]))
         #expect(choose["description"] == .string("Pick a preset"))
-        #expect(choose["args"] == .array([.object(["name": .string("n"), "type": .string("integer"), "description": .string("the preset"),
-                                                   "enum": .array([.object(["value": .integer(1)]), .object(["value": .integer(2)])])])]))
+        #expect(
+            choose["args"]
+                == .array([
+                    .object([
+                        "name": .string("n"), "type": .string("integer"), "description": .string("the preset"),
+                        "enum": .array([.object(["value": .integer(1)]), .object(["value": .integer(2)])]),
+                    ])
+                ]))
         // A literal text that starts with `$` keeps the map's `$$`, so it cannot pass for an argument.
         #expect(choose["write"] == .object(["preset": .string("$n"), "label": .string("$$manual")]))
     }
@@ -193,8 +205,9 @@ struct MapNewTests {
         }
     }
 
-    @Test("the MQTT, Hue and door-sim templates validate as printed, with and without a profile, and show their protocol's keys",
-          arguments: [("mqtt", "$.temperature"), ("hue", "transitiontime"), ("door-sim", "contact")], [false, true])
+    @Test(
+        "the MQTT, Hue and door-sim templates validate as printed, with and without a profile, and show their protocol's keys",
+        arguments: [("mqtt", "$.temperature"), ("hue", "transitiontime"), ("door-sim", "contact")], [false, true])
     func otherTemplatesValidate(template: (protocol: String, key: String), withProfile: Bool) async throws {
         let dir = try TemporaryDirectory()
         defer { dir.remove() }
@@ -230,8 +243,9 @@ struct MapReadTests {
         let port = try freeLoopbackPort()
         let map = dir.file("boiler.yaml")
         try boilerMapYAML.replacingOccurrences(of: "PORT", with: "\(port)").write(toFile: map, atomically: true, encoding: .utf8)
-        let simulator = try ModbusSimulator(devices: DeviceMapLoader.standard.load(paths: [map]).devices, port: port,
-                                            animated: false, logger: Logger(label: "sim"))
+        let simulator = try ModbusSimulator(
+            devices: DeviceMapLoader.standard.load(paths: [map]).devices, port: port,
+            animated: false, logger: Logger(label: "sim"))
         try simulator.start()
         try ProbeClient(port: port).writeHolding(0, 215)
         let good = try await runEdgegate(["map", "read", map, "--device", "boiler-1"], in: dir)
@@ -315,8 +329,9 @@ struct MapReadMQTTTests {
         #expect(read.output.contains(try Regex(#"available\s+true\s+good"#)), "\(read.output)")
         #expect(read.output.contains(try Regex(#"contact\s+true\s+good"#)), "\(read.output)")
         #expect(read.output.contains(try Regex(#"battery\s+97\s+%\s+good"#)), "\(read.output)")
-        #expect(read.output.contains(try Regex(#"linkquality\s+—\s+bad\s+no field \$\.linkquality in the payload on zigbee2mqtt/front-door"#)),
-                "\(read.output)")
+        #expect(
+            read.output.contains(try Regex(#"linkquality\s+—\s+bad\s+no field \$\.linkquality in the payload on zigbee2mqtt/front-door"#)),
+            "\(read.output)")
         // A device that sends nothing: every point named, with the wait it was given.
         #expect(hall.status == 1)
         #expect(hall.output.contains(try Regex(#"temperature\s+—\s+°C\s+bad\s+nothing received within 500ms"#)), "\(hall.output)")
@@ -394,12 +409,12 @@ struct MapSchemaTests {
         }
         let typo = dir.file("typo.yaml")
         try """
-            devices:
-              - id: d1
-                protocol: modbus
-                connection: { host: 127.0.0.1 }
-                points: { t: { table: holding, adress: 0 } }
-            """.write(toFile: typo, atomically: true, encoding: .utf8)
+        devices:
+          - id: d1
+            protocol: modbus
+            connection: { host: 127.0.0.1 }
+            points: { t: { table: holding, adress: 0 } }
+        """.write(toFile: typo, atomically: true, encoding: .utf8)
         #expect(Self.beyondSchema.isSubset(of: Self.cases), "stale names: \(Self.beyondSchema.subtracting(Self.cases))")
         func casePath(_ name: String) -> String {
             packageRoot.appendingPathComponent("Tests/DeviceMapsTests/Cases/\(name)/input.yaml").path
@@ -409,8 +424,9 @@ struct MapSchemaTests {
 
         // One Python process for every file: starting one per file would take seconds.
         let out = dir.file("check.txt")
-        let check = try TestProcess.spawn(try peerPython(), [peerScript("check_schema.py"), schema] + valid + ["--invalid"] + invalid,
-                                                    stdout: .file(out, append: false), stderr: .file(out, append: true))
+        let check = try TestProcess.spawn(
+            try peerPython(), [peerScript("check_schema.py"), schema] + valid + ["--invalid"] + invalid,
+            stdout: .file(out, append: false), stderr: .file(out, append: true))
         let status = await check.wait()
         let output = (try? String(contentsOfFile: out, encoding: .utf8)) ?? ""
         #expect(status == 0, "\(output)")

@@ -1,5 +1,5 @@
-import DeviceMaps
 import DevTools
+import DeviceMaps
 import Foundation
 import Gateway
 import GatewayCore
@@ -7,8 +7,8 @@ import HueAdapter
 import Logging
 import MQTTClient
 import Synchronization
-import Testing
 import TestSupport
+import Testing
 import Uplink
 
 /// The devices of the mixed gateway, one text each, so that a reload can add and drop them.
@@ -115,12 +115,14 @@ struct MixedSite {
         var light = HueBridgeSimulator.defaultLights[0]
         light.on = false
         light.bri = 77
-        let bridge = HueBridgeSimulator(lights: [light] + HueBridgeSimulator.defaultLights.dropFirst(), usernames: [MixedMaps.hueUsername],
-                                        animated: false, logger: Logger(label: "hue-sim"))
+        let bridge = HueBridgeSimulator(
+            lights: [light] + HueBridgeSimulator.defaultLights.dropFirst(), usernames: [MixedMaps.hueUsername],
+            animated: false, logger: Logger(label: "hue-sim"))
         do {
             try await bridge.start()
-            let lights = try await MQTTConnection.connect(broker.options(clientID: "zigbee2mqtt-\(UUID().uuidString.prefix(6))"),
-                                                          logger: Logger(label: "zigbee2mqtt"))
+            let lights = try await MQTTConnection.connect(
+                broker.options(clientID: "zigbee2mqtt-\(UUID().uuidString.prefix(6))"),
+                logger: Logger(label: "zigbee2mqtt"))
             do {
                 try await Plant.run(mapYAML: yaml(devices, broker: broker, bridge: bridge)) { plant in
                     try await body(MixedSite(plant: plant, broker: broker, bridge: bridge, lights: lights))
@@ -149,8 +151,10 @@ struct MixedGatewayTests {
 
     /// Waits for the newest reading of `device.point` received after `mark` readings that
     /// satisfies `predicate`, and returns it.
-    func reading(_ view: OperatorView, _ device: String, _ point: String, after mark: Int = 0,
-                 where predicate: @escaping ([String: JSONValue]) -> Bool = { _ in true }) async throws -> [String: JSONValue] {
+    func reading(
+        _ view: OperatorView, _ device: String, _ point: String, after mark: Int = 0,
+        where predicate: @escaping ([String: JSONValue]) -> Bool = { _ in true }
+    ) async throws -> [String: JSONValue] {
         try await waitFor("a reading of \(device).\(point)", timeout: .seconds(30)) {
             view.latest(point, of: device, after: mark).flatMap { predicate($0) ? $0 : nil }
         }
@@ -164,7 +168,9 @@ struct MixedGatewayTests {
         bridge.writeLog.filter { $0.method == "PUT" && $0.resource == "/lights/1/state" }
     }
 
-    @Test("telemetry and the retained inventory of every device reach the operator; commands through the hub reach each device as its protocol takes them, and the router refuses what the map forbids")
+    @Test(
+        "telemetry and the retained inventory of every device reach the operator; commands through the hub reach each device as its protocol takes them, and the router refuses what the map forbids"
+    )
     func telemetryInventoryAndCommands() async throws {
         try await MixedSite.run(Self.allDevices) { site in
             let probe = try ProbeClient(port: site.plant.modbusPort)
@@ -273,13 +279,17 @@ struct MixedGatewayTests {
         }
     }
 
-    @Test("a hot reload adds an MQTT light and removes the door-sim device: the new light reports, the door stops, the inventory follows, and the Modbus and Hue devices report throughout")
+    @Test(
+        "a hot reload adds an MQTT light and removes the door-sim device: the new light reports, the door stops, the inventory follows, and the Modbus and Hue devices report throughout"
+    )
     func reload() async throws {
         try await MixedSite.run(Self.allDevices) { site in
             try await site.publish("hall-light", #"{"state":"ON","brightness":120}"#, retain: true)
             try await site.plant.withGatewayAndOperator { gateway, view in
-                for (device, point) in [("boiler-1", "temperature"), ("hall-light", "state"), ("living-room-lamp", "brightness"),
-                                        ("front-door", "closed")] {
+                for (device, point) in [
+                    ("boiler-1", "temperature"), ("hall-light", "state"), ("living-room-lamp", "brightness"),
+                    ("front-door", "closed"),
+                ] {
                     _ = try await reading(view, device, point)
                 }
                 _ = try await waitFor("inventory of the four devices") {
@@ -289,8 +299,11 @@ struct MixedGatewayTests {
                 try await site.publish("porch-light", #"{"state":"OFF"}"#, retain: true)
 
                 let reloadStarted = Date()
-                let diff = try await gateway.reload(to: site.deviceMap([MixedMaps.boiler, MixedMaps.hallLight, MixedMaps.lamp,
-                                                                        MixedMaps.porchLight]))
+                let diff = try await gateway.reload(
+                    to: site.deviceMap([
+                        MixedMaps.boiler, MixedMaps.hallLight, MixedMaps.lamp,
+                        MixedMaps.porchLight,
+                    ]))
                 #expect(diff.added.map(\.id) == ["porch-light"] && diff.removed == ["front-door"] && diff.changed.isEmpty, "\(diff)")
                 #expect(Set(diff.unchanged) == ["boiler-1", "hall-light", "living-room-lamp"], "\(diff)")
 
@@ -300,9 +313,10 @@ struct MixedGatewayTests {
                 _ = try await reading(view, "porch-light", "state", where: { $0["value"] == .bool(true) })
                 // Readings go through one FIFO from the adapters to the operator, so whatever
                 // arrives after this one was emitted after the reload returned.
-                let mark = try #require(view.readings.withLock { all in
-                    all.firstIndex { $0.device == "porch-light" && $0.fields["value"] == .bool(true) }
-                })
+                let mark = try #require(
+                    view.readings.withLock { all in
+                        all.firstIndex { $0.device == "porch-light" && $0.fields["value"] == .bool(true) }
+                    })
 
                 _ = try await waitFor("inventory with the porch light, without the door") {
                     view.inventoryDevices == ["boiler-1", "hall-light", "living-room-lamp", "porch-light"] ? true : nil
@@ -329,20 +343,24 @@ struct MixedGatewayTests {
                 // The devices the reload left alone reported throughout: readings on both sides
                 // of it, never further apart than several of their poll periods (loose on purpose: the
                 // machine is loaded; a device restarted or stalled by the reload would exceed it).
-                let reloadEnded = try #require(view.readings.withLock { all -> Date? in
-                    guard case .string(let ts)? = all[mark].fields["ts"] else { return nil }
-                    return Timestamp.parse(ts)
-                })
-                for (device, point, poll) in [("boiler-1", "temperature", MixedMaps.boilerPoll),
-                                              ("living-room-lamp", "brightness", MixedMaps.lampPoll)] {
+                let reloadEnded = try #require(
+                    view.readings.withLock { all -> Date? in
+                        guard case .string(let ts)? = all[mark].fields["ts"] else { return nil }
+                        return Timestamp.parse(ts)
+                    })
+                for (device, point, poll) in [
+                    ("boiler-1", "temperature", MixedMaps.boilerPoll),
+                    ("living-room-lamp", "brightness", MixedMaps.lampPoll),
+                ] {
                     let stamps = view.readings.withLock { all in
                         all.filter { $0.device == device && $0.point == point }.compactMap { reading -> Date? in
                             guard case .string(let ts)? = reading.fields["ts"] else { return nil }
                             return Timestamp.parse(ts)
                         }
                     }.sorted()
-                    #expect((stamps.first ?? .distantFuture) < reloadStarted && (stamps.last ?? .distantPast) > reloadEnded,
-                            "\(device).\(point): readings from \(String(describing: stamps.first)) to \(String(describing: stamps.last))")
+                    #expect(
+                        (stamps.first ?? .distantFuture) < reloadStarted && (stamps.last ?? .distantPast) > reloadEnded,
+                        "\(device).\(point): readings from \(String(describing: stamps.first)) to \(String(describing: stamps.last))")
                     let longest = zip(stamps.dropFirst(), stamps).map { $0.timeIntervalSince($1) }.max() ?? 0
                     #expect(longest < 8 * poll, "\(device).\(point): longest gap \(longest) s between readings, poll \(poll) s")
                 }

@@ -1,15 +1,15 @@
-import DeviceMaps
 import DevTools
+import DeviceMaps
 import Foundation
 import Gateway
 import GatewayCore
 import Logging
-import ModbusAdapter
 import MQTTClient
+import ModbusAdapter
 import Storage
 import Synchronization
-import Testing
 import TestSupport
+import Testing
 import Uplink
 
 /// Five devices behind one simulator (unit ids 1–5), three points each, polled every 100 ms:
@@ -23,13 +23,16 @@ let fiveDevicesYAML = """
           flow:        { table: input, address: 10, type: float32, word_order: little, unit: "l/min" }
           pump:        { table: coil, address: 0, type: bool }
     devices:
-    """ + (1...5).map { """
+    """
+    + (1...5).map {
+        """
 
-      - id: meter-\($0)
-        profile: meter
-        connection: { host: 127.0.0.1, port: PORT, unit_id: \($0), timeout: 500ms }
-        poll: 100ms
-    """ }.joined() + "\n"
+          - id: meter-\($0)
+            profile: meter
+            connection: { host: 127.0.0.1, port: PORT, unit_id: \($0), timeout: 500ms }
+            poll: 100ms
+        """
+    }.joined() + "\n"
 
 /// What the operator received, deduplicated by seq.
 struct Delivered {
@@ -64,7 +67,8 @@ struct Delivered {
         var result: [String: [String]] = [:]
         for seq in seqs {
             guard case .object(let root)? = try? JSONDecoder().decode(JSONValue.self, from: Data(messages[seq]!)),
-                  case .array(let readings)? = root["readings"] else { continue }
+                case .array(let readings)? = root["readings"]
+            else { continue }
             for case .object(let r) in readings where r["point"] == .string("temperature") {
                 if case .string(let device)? = r["device"], case .string(let ts)? = r["ts"] {
                     result[device, default: []].append(ts)
@@ -78,7 +82,8 @@ struct Delivered {
     var readingCount: Int {
         messages.values.reduce(0) { total, payload in
             guard case .object(let root)? = try? JSONDecoder().decode(JSONValue.self, from: Data(payload)),
-                  case .array(let readings)? = root["readings"] else { return total }
+                case .array(let readings)? = root["readings"]
+            else { return total }
             return total + readings.count
         }
     }
@@ -219,10 +224,13 @@ struct OutboxEndToEndTests {
             #expect(missing.count <= stats.droppedMessages)
             // While the hub was away, the oldest went first: one run.
             let droppedAway = missing.filter { $0 < sealedAway }
-            #expect(droppedAway.count >= 20 - heldAtOutage - 2,
-                    "the drops of the outage (20 or more; those in flight at the outage possibly delivered, \(heldAtOutage) were held just before): \(missing)")
+            #expect(
+                droppedAway.count >= 20 - heldAtOutage - 2,
+                "the drops of the outage (20 or more; those in flight at the outage possibly delivered, \(heldAtOutage) were held just before): \(missing)")
             if let low = droppedAway.first, let high = droppedAway.last {
-                #expect(droppedAway == Array(low...high), """
+                #expect(
+                    droppedAway == Array(low...high),
+                    """
                     dropped messages are not one run: \(missing) (sealed before the hub's return: below \(sealedAway)); \
                     before the outage the operator had \(before.telemetry.withLock { $0.map(\.seq) }); \
                     the uplink logged: \(plant.log.lines.filter { $0.contains("uplink") || $0.contains("outbox") }.suffix(20))
@@ -235,11 +243,13 @@ struct OutboxEndToEndTests {
             #expect(all.seqs.last == last)
             // Nothing disappeared unaccounted for: every reading polled was delivered or counted as dropped.
             let produced = try polls(gateway).values.reduce(0, +) * 3
-            #expect(all.readingCount + stats.droppedReadings >= produced,
-                    "produced \(produced), delivered \(all.readingCount), dropped \(stats.droppedReadings)")
+            #expect(
+                all.readingCount + stats.droppedReadings >= produced,
+                "produced \(produced), delivered \(all.readingCount), dropped \(stats.droppedReadings)")
             #expect(stats.droppedReadings > 0 && stats.droppedReadings % 3 == 0)
             // Logged once for the whole episode, not per message.
-            #expect(plant.log.messages(at: .warning).filter { $0.hasPrefix("outbox full") }
+            #expect(
+                plant.log.messages(at: .warning).filter { $0.hasPrefix("outbox full") }
                     == ["outbox full: oldest telemetry dropped beyond max_bytes"])
         }
     }
@@ -252,8 +262,9 @@ struct OutboxEndToEndTests {
             try fiveDevicesYAML.replacingOccurrences(of: "PORT", with: "\(plant.modbusPort)")
                 .write(toFile: dir.file("meters.yaml"), atomically: true, encoding: .utf8)
             let outbox = dir.file("var/outbox.sqlite")
-            let configuration = try Daemon.writeConfiguration(for: plant, devicemaps: "meters.yaml", in: dir,
-                                                              extra: "outbox: { path: var/outbox.sqlite, max_bytes: 64MB }")
+            let configuration = try Daemon.writeConfiguration(
+                for: plant, devicemaps: "meters.yaml", in: dir,
+                extra: "outbox: { path: var/outbox.sqlite, max_bytes: 64MB }")
             let view = try await OperatorView(hub: plant.hub)
             let collecting = Task { await view.collect() }
             var mustArrive = Set<Int>()
@@ -297,7 +308,8 @@ struct OutboxEndToEndTests {
             #expect(delivered.seqs.last == last)
             #expect(delivered.missing.isEmpty, "missing seq: \(delivered.missing)")
             #expect(delivered.conflicting.isEmpty, "seqs used twice for different messages: \(delivered.conflicting)")
-            #expect(mustArrive.subtracting(delivered.seqs).isEmpty, "in the outbox at a kill, never delivered: \(mustArrive.subtracting(delivered.seqs).sorted())")
+            #expect(
+                mustArrive.subtracting(delivered.seqs).isEmpty, "in the outbox at a kill, never delivered: \(mustArrive.subtracting(delivered.seqs).sorted())")
             // The kills with the hub stopped left a backlog behind: the check above had something to check.
             #expect(mustArrive.count >= 10, "only \(mustArrive.count) messages were in the outbox at the kills")
             // Each start opened the outbox cleanly: no complaint about it, and what the killed

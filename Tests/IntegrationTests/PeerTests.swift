@@ -1,13 +1,13 @@
-import DeviceMaps
 import DevTools
+import DeviceMaps
 import Foundation
 import Gateway
 import GatewayCore
 import Logging
 import ModbusAdapter
 import Synchronization
-import Testing
 import TestSupport
+import Testing
 import Uplink
 
 /// The package root, for the example device maps and saved cases.
@@ -32,9 +32,10 @@ struct PymodbusPeer {
         let directory = try TemporaryDirectory()
         return PymodbusPeer(
             port: port,
-            process: try TestProcess.spawn(try peerPython(), [peerScript("pymodbus_server.py")] + arguments,
-                                            stdout: .file(directory.file("requests.log")),
-                                            stderr: .file(directory.file("pymodbus.log"))),
+            process: try TestProcess.spawn(
+                try peerPython(), [peerScript("pymodbus_server.py")] + arguments,
+                stdout: .file(directory.file("requests.log")),
+                stderr: .file(directory.file("pymodbus.log"))),
             directory: directory)
     }
 
@@ -71,7 +72,8 @@ struct PymodbusPeer {
         return log.split(separator: "\n").compactMap { line in
             let words = line.split(separator: " ")
             guard words.count == 4, words[0] == "fc", words[2] == "address",
-                  let code = Int(words[1]), let address = Int(words[3]) else { return nil }
+                let code = Int(words[1]), let address = Int(words[3])
+            else { return nil }
             return (code, address)
         }
     }
@@ -82,7 +84,8 @@ struct PymodbusPeer {
         return log.split(separator: "\n").compactMap { line in
             let words = line.split(separator: " ")
             guard words.count == 7, words[0] == "read", words[1] == "fc", words[3] == "address", words[5] == "count",
-                  let code = Int(words[2]), let address = Int(words[4]), let count = Int(words[6]) else { return nil }
+                let code = Int(words[2]), let address = Int(words[4]), let count = Int(words[6])
+            else { return nil }
             return (code, address, count)
         }
     }
@@ -198,21 +201,22 @@ struct PeerTests {
             let server = try PymodbusPeer.start(serial: pair.deviceEnd)
             defer { server.stop() }
             let bus = "serial: \(pair.gatewayEnd), baud: 19200, parity: E"
-            let yaml = "devices:\n" + peerDevice(connection: "{ \(bus), unit_id: 1, timeout: 300ms }") + """
-                  - id: peer-2
-                    protocol: modbus
-                    connection: { \(bus), unit_id: 2, timeout: 300ms }
-                    poll: 100ms
-                    points:
-                      level: { table: holding, address: 0, type: int16 }
-                      mode:  { table: holding, address: 1, type: uint16, access: readwrite }
-                  - id: absent-5
-                    protocol: modbus
-                    connection: { \(bus), unit_id: 5, timeout: 200ms }
-                    poll: 100ms
-                    points:
-                      level: { table: holding, address: 0, type: int16 }
-                """
+            let yaml =
+                "devices:\n" + peerDevice(connection: "{ \(bus), unit_id: 1, timeout: 300ms }") + """
+                      - id: peer-2
+                        protocol: modbus
+                        connection: { \(bus), unit_id: 2, timeout: 300ms }
+                        poll: 100ms
+                        points:
+                          level: { table: holding, address: 0, type: int16 }
+                          mode:  { table: holding, address: 1, type: uint16, access: readwrite }
+                      - id: absent-5
+                        protocol: modbus
+                        connection: { \(bus), unit_id: 5, timeout: 200ms }
+                        poll: 100ms
+                        points:
+                          level: { table: holding, address: 0, type: int16 }
+                    """
             let (parsed, diagnostics) = DeviceMapLoader.standard.parse(yaml: yaml, file: "peer-rtu.yaml")
             let map = try #require(parsed, "\(diagnostics)")
             let adapter = ModbusAdapter(devices: map.devices, logger: Logger(label: "peer-rtu"))
@@ -259,15 +263,18 @@ struct PeerTests {
                 defer { dir.remove() }
                 let out = dir.file("paho.json")
                 let command = #"{"id":"paho-1","device":"boiler-1","write":{"setpoint":61.5}}"#
-                let operatorProcess = try TestProcess.spawn(try peerPython(), [
-                    peerScript("paho_operator.py"), "127.0.0.1", "\(plant.hub.port)", plant.hub.pki.directory,
-                    TestHub.gatewayID, command,
-                ], stdout: .file(out, append: false), stderr: .file(dir.file("paho.err"), append: false))
+                let operatorProcess = try TestProcess.spawn(
+                    try peerPython(),
+                    [
+                        peerScript("paho_operator.py"), "127.0.0.1", "\(plant.hub.port)", plant.hub.pki.directory,
+                        TestHub.gatewayID, command,
+                    ], stdout: .file(out, append: false), stderr: .file(dir.file("paho.err"), append: false))
                 let status = try await withTimeout(.seconds(40), "paho operator") { await operatorProcess.wait() }
                 let text = (try? String(contentsOfFile: out, encoding: .utf8)) ?? ""
                 #expect(status == 0, "\(text) \((try? String(contentsOfFile: dir.file("paho.err"), encoding: .utf8)) ?? "")")
                 guard case .object(let result)? = try? JSONDecoder().decode(JSONValue.self, from: Data(text.utf8)),
-                      case .object(let telemetry)? = result["telemetry"], case .object(let response)? = result["response"] else {
+                    case .object(let telemetry)? = result["telemetry"], case .object(let response)? = result["response"]
+                else {
                     Issue.record("paho printed no result: \(text)")
                     return
                 }

@@ -1,12 +1,12 @@
 import CModbus
-import DeviceMaps
 import DevTools
+import DeviceMaps
 import Foundation
 import Gateway
 import GatewayCore
 import Logging
-import ModbusAdapter
 import MQTTClient
+import ModbusAdapter
 import ServiceLifecycle
 import Synchronization
 import TestSupport
@@ -135,8 +135,9 @@ final class OperatorView: Sendable {
     /// - Parameter session: a client id whose session the hub keeps (clean session off), to
     ///   resume it after a hub restart with everything published meanwhile; nil for a fresh one.
     init(hub: TestHub, session: String? = nil) async throws {
-        let options = hub.options(identity: .operator, clientID: session ?? "operator-\(UUID().uuidString.prefix(6))",
-                                  cleanSession: session == nil)
+        let options = hub.options(
+            identity: .operator, clientID: session ?? "operator-\(UUID().uuidString.prefix(6))",
+            cleanSession: session == nil)
         connection = try await MQTTConnection.connect(options, logger: Logger(label: "operator"))
         try await connection.subscribe(topics.telemetry, qos: 1)
         try await connection.subscribe(topics.responses, qos: 1)
@@ -226,13 +227,15 @@ struct Plant {
             let port = try freeLoopbackPort()
             let map = try deviceMap(mapYAML, modbusPort: port, protocols: protocols)
             // The simulator serves the Modbus devices; the map may have devices of other protocols.
-            let simulator = try ModbusSimulator(devices: map.devices.filter { $0.protocolName == ModbusSyntax.name }, port: port,
-                                                animated: false, logger: Logger(label: "sim"))
+            let simulator = try ModbusSimulator(
+                devices: map.devices.filter { $0.protocolName == ModbusSyntax.name }, port: port,
+                animated: false, logger: Logger(label: "sim"))
             try simulator.start()
             return (port, map, simulator)
         }
-        return Plant(hub: hub, simulator: simulator, modbusPort: port, map: map, directory: try TemporaryDirectory(prefix: "edgegate-plant"),
-                     protocols: protocols)
+        return Plant(
+            hub: hub, simulator: simulator, modbusPort: port, map: map, directory: try TemporaryDirectory(prefix: "edgegate-plant"),
+            protocols: protocols)
     }
 
     /// A device map from `yaml`, whose `PORT` becomes `modbusPort`; it must validate.
@@ -253,15 +256,18 @@ struct Plant {
         let tls = MQTTTLS(caFile: ca ?? hub.pki.caCert, certFile: hub.pki.gatewayCert, keyFile: hub.pki.gatewayKey)
         return GatewayConfiguration(
             devicemaps: [],
-            uplink: UplinkConfiguration(link: MQTTUplinkConfiguration(
-                gatewayID: TestHub.gatewayID, prefix: TestHub.prefix,
-                connection: MQTTOptions(host: "127.0.0.1", port: hub.port, clientID: TestHub.gatewayID, tls: tls))),
+            uplink: UplinkConfiguration(
+                link: MQTTUplinkConfiguration(
+                    gatewayID: TestHub.gatewayID, prefix: TestHub.prefix,
+                    connection: MQTTOptions(host: "127.0.0.1", port: hub.port, clientID: TestHub.gatewayID, tls: tls))),
             outbox: outbox ?? OutboxConfiguration(path: directory.file("outbox.sqlite")))
     }
 
     /// Runs a gateway for the duration of `body`, then shuts it down gracefully.
-    func withGateway<T>(ca: String? = nil, outbox: OutboxConfiguration? = nil, initialBackoff: Duration = .milliseconds(100),
-                        _ body: (Gateway) async throws -> T) async throws -> T {
+    func withGateway<T>(
+        ca: String? = nil, outbox: OutboxConfiguration? = nil, initialBackoff: Duration = .milliseconds(100),
+        _ body: (Gateway) async throws -> T
+    ) async throws -> T {
         try await withGateway(configuration: configuration(ca: ca, outbox: outbox), initialBackoff: initialBackoff, body)
     }
 
@@ -269,17 +275,21 @@ struct Plant {
     /// `body`, then shuts it down gracefully.
     /// - Parameter wallClock: what SAS token expiries are counted from.
     /// - Parameter tuning: further uplink settings, after the plant's own.
-    func withGateway<T>(configuration: GatewayConfiguration, initialBackoff: Duration = .milliseconds(100),
-                        wallClock: @escaping @Sendable () -> Date = { Date() },
-                        tuning: (inout MQTTUplinkConfiguration) -> Void = { _ in },
-                        _ body: (Gateway) async throws -> T) async throws -> T {
+    func withGateway<T>(
+        configuration: GatewayConfiguration, initialBackoff: Duration = .milliseconds(100),
+        wallClock: @escaping @Sendable () -> Date = { Date() },
+        tuning: (inout MQTTUplinkConfiguration) -> Void = { _ in },
+        _ body: (Gateway) async throws -> T
+    ) async throws -> T {
         let logger = log.logger
-        let gateway = try Gateway(configuration: configuration, deviceMap: map, logger: logger, tuning: {
-            $0.batchInterval = .milliseconds(20)
-            $0.initialBackoff = initialBackoff
-            $0.maxBackoff = max(initialBackoff, .milliseconds(500))
-            tuning(&$0)
-        }, wallClock: wallClock, protocols: protocols)
+        let gateway = try Gateway(
+            configuration: configuration, deviceMap: map, logger: logger,
+            tuning: {
+                $0.batchInterval = .milliseconds(20)
+                $0.initialBackoff = initialBackoff
+                $0.maxBackoff = max(initialBackoff, .milliseconds(500))
+                tuning(&$0)
+            }, wallClock: wallClock, protocols: protocols)
         let group = ServiceGroup(configuration: .init(services: gateway.services.map { .init(service: $0) }, logger: logger))
         let running = Task { try await group.run() }
         do {
@@ -309,8 +319,10 @@ struct Plant {
     }
 
     /// Starts a plant, runs `body`, and stops the plant whatever happens.
-    static func run(mapYAML: String = boilerMapYAML, sas: Bool = false, protocols: ProtocolRegistry = .standard,
-                    _ body: (Plant) async throws -> Void) async throws {
+    static func run(
+        mapYAML: String = boilerMapYAML, sas: Bool = false, protocols: ProtocolRegistry = .standard,
+        _ body: (Plant) async throws -> Void
+    ) async throws {
         let plant = try await start(mapYAML: mapYAML, sas: sas, protocols: protocols)
         do {
             try await body(plant)

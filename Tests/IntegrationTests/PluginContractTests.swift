@@ -1,13 +1,13 @@
-import DeviceMaps
 import DevTools
+import DeviceMaps
 import Foundation
 import Gateway
 import GatewayCore
 import Logging
 import MapReports
 import Synchronization
-import Testing
 import TestSupport
+import Testing
 
 // A protocol defined here, in a test target, as docs/architecture.md's "Adding a protocol"
 // walks through it: a syntax, an adapter, a template and one ability, in one plugin value.
@@ -34,12 +34,16 @@ enum CounterSyntax: ProtocolSyntax {
         return m.choice("field", CounterField.self, required: true).map(CounterPoint.init)
     }
 
-    static func check(points: [PointDefinition], connection: (any DeviceConnection)?, of device: String,
-                      at location: DeviceMaps.SourceLocation, reporter: MapReporter) {}
+    static func check(
+        points: [PointDefinition], connection: (any DeviceConnection)?, of device: String,
+        at location: DeviceMaps.SourceLocation, reporter: MapReporter
+    ) {}
 
     static var connectionSchema: [String: Any] {
-        ["type": "object", "additionalProperties": false,
-         "properties": ["start": ["type": "integer", "minimum": 0, "maximum": 1_000_000]] as [String: Any]]
+        [
+            "type": "object", "additionalProperties": false,
+            "properties": ["start": ["type": "integer", "minimum": 0, "maximum": 1_000_000]] as [String: Any],
+        ]
     }
 
     static var pointSchema: [String: Any] {
@@ -86,11 +90,12 @@ final class CounterAdapter: MapAdapter {
         while !Task.isCancelled {
             for device in state.withLock({ $0 }) {
                 let start = device.connection(as: CounterConnection.self).start
-                sink.emit(device.points.map { point in
-                    let count = Int64(start + polls)
-                    let value = point.address(as: CounterPoint.self).field == .count ? count : 2 * count
-                    return Reading(device: device.id, point: point.name, value: .int(value), unit: point.unit, quality: .good, timestamp: Date())
-                })
+                sink.emit(
+                    device.points.map { point in
+                        let count = Int64(start + polls)
+                        let value = point.address(as: CounterPoint.self).field == .count ? count : 2 * count
+                        return Reading(device: device.id, point: point.name, value: .int(value), unit: point.unit, quality: .good, timestamp: Date())
+                    })
             }
             polls += 1
             try? await Task.sleep(for: .milliseconds(50))
@@ -111,9 +116,10 @@ struct CounterSummary: RequestSummarizing {
 extension ProtocolPlugin {
     static let counter = ProtocolPlugin(
         syntax: CounterSyntax.self, adapter: CounterAdapter.self, title: "counter",
-        template: MapTemplate(header: ["# A counter: counts up by one per poll."],
-                              device: ["    connection: { start: 10 }", "    poll: 100ms"],
-                              body: ["    points:", "      count:  { field: count }", "      double: { field: double, unit: x2 }"]),
+        template: MapTemplate(
+            header: ["# A counter: counts up by one per poll."],
+            device: ["    connection: { start: 10 }", "    poll: 100ms"],
+            body: ["    points:", "      count:  { field: count }", "      double: { field: double, unit: x2 }"]),
         abilities: [CounterSummary()])
 }
 
@@ -142,15 +148,16 @@ struct PluginContractTests {
 
     @Test("map show and map plan list the added protocol's devices through its fields and its ability")
     func showAndPlan() throws {
-        let (loaded, diagnostics) = protocols.loader.parse(yaml: """
-            devices:
-              - id: tally-1
-                protocol: counter
-                connection: { start: 7 }
-                poll: 2s
-                points:
-                  count: { field: count }
-            """, file: "tally.yaml")
+        let (loaded, diagnostics) = protocols.loader.parse(
+            yaml: """
+                devices:
+                  - id: tally-1
+                    protocol: counter
+                    connection: { start: 7 }
+                    poll: 2s
+                    points:
+                      count: { field: count }
+                """, file: "tally.yaml")
         let map = try #require(loaded, "\(diagnostics)")
         let table = MapShow.table(map.devices[0])
         #expect(table.hasPrefix("tally-1  counter  from 7  poll 2s\n"), "\(table)")
@@ -179,9 +186,13 @@ struct PluginContractTests {
         try good.replacingOccurrences(of: "{ field: count }", with: "{ feild: count }")
             .write(toFile: dir.file("typo.yaml"), atomically: true, encoding: .utf8)
         let out = dir.file("check.txt")
-        let check = try TestProcess.spawn(try peerPython(), [peerScript("check_schema.py"), dir.file("schema.json"), dir.file("good.yaml"),
-                                                             "--invalid", dir.file("typo.yaml")],
-                                          stdout: .file(out, append: false), stderr: .file(out, append: true))
+        let check = try TestProcess.spawn(
+            try peerPython(),
+            [
+                peerScript("check_schema.py"), dir.file("schema.json"), dir.file("good.yaml"),
+                "--invalid", dir.file("typo.yaml"),
+            ],
+            stdout: .file(out, append: false), stderr: .file(out, append: true))
         let status = await check.wait()
         let output = (try? String(contentsOfFile: out, encoding: .utf8)) ?? ""
         #expect(status == 0, "\(output)")
@@ -191,16 +202,17 @@ struct PluginContractTests {
 
     @Test("the gateway runs the added protocol beside the standard ones: its readings and inventory reach the hub")
     func gateway() async throws {
-        let yaml = boilerMapYAML + """
+        let yaml =
+            boilerMapYAML + """
 
-              - id: tally-1
-                protocol: counter
-                connection: { start: 1000 }
-                poll: 100ms
-                points:
-                  count: { field: count }
-                  double: { field: double }
-            """
+                  - id: tally-1
+                    protocol: counter
+                    connection: { start: 1000 }
+                    poll: 100ms
+                    points:
+                      count: { field: count }
+                      double: { field: double }
+                """
         try await Plant.run(mapYAML: yaml, protocols: protocols) { plant in
             try await plant.withGatewayAndOperator { gateway, view in
                 #expect(gateway.adapters.count == ProtocolRegistry.standard.plugins.count + 1)

@@ -3,8 +3,8 @@ import Foundation
 import GatewayCore
 import MQTTClient
 import Synchronization
-import Testing
 import TestSupport
+import Testing
 import Uplink
 
 /// Every device and point the reload tests use, for the simulator: devices on one port (one
@@ -63,8 +63,10 @@ struct ReloadTests {
 
     /// Runs the daemon on `maps/` with an operator watching, for the duration of `body`, then
     /// checks that it stops cleanly.
-    func withDaemon(_ plant: Plant, arguments: [String], initialMaps: (TemporaryDirectory) throws -> Void,
-                    _ body: (Daemon, OperatorView, TemporaryDirectory) async throws -> Void) async throws {
+    func withDaemon(
+        _ plant: Plant, arguments: [String], initialMaps: (TemporaryDirectory) throws -> Void,
+        _ body: (Daemon, OperatorView, TemporaryDirectory) async throws -> Void
+    ) async throws {
         let dir = try TemporaryDirectory()
         defer { dir.remove() }
         try FileManager.default.createDirectory(atPath: dir.file("maps"), withIntermediateDirectories: true)
@@ -98,9 +100,12 @@ struct ReloadTests {
     func reloadOnFileChange() async throws {
         try await Plant.run(mapYAML: reloadPlantYAML) { plant in
             let port = plant.modbusPort
-            try await withDaemon(plant, arguments: ["--map-watch-interval", "100ms"], initialMaps: { dir in
-                try write("devices:\n\(ReloadMaps.pressA(withSpeed: false))\n\(ReloadMaps.meterB)\n", to: dir.file("maps/plant.yaml"), port: port)
-            }) { daemon, view, dir in
+            try await withDaemon(
+                plant, arguments: ["--map-watch-interval", "100ms"],
+                initialMaps: { dir in
+                    try write("devices:\n\(ReloadMaps.pressA(withSpeed: false))\n\(ReloadMaps.meterB)\n", to: dir.file("maps/plant.yaml"), port: port)
+                }
+            ) { daemon, view, dir in
                 let plantFile = dir.file("maps/plant.yaml")
                 _ = try await waitFor("first inventory") { view.inventoryDevices == ["meter-b", "press-a"] ? true : nil }
                 try await waitForReading(view, "energy", after: 0)
@@ -178,9 +183,12 @@ struct ReloadTests {
     func reloadOnSIGHUP() async throws {
         try await Plant.run(mapYAML: reloadPlantYAML) { plant in
             let port = plant.modbusPort
-            try await withDaemon(plant, arguments: ["--map-watch-interval", "0s"], initialMaps: { dir in
-                try write("devices:\n\(ReloadMaps.pressA(withSpeed: false))\n\(ReloadMaps.meterB)\n", to: dir.file("maps/plant.yaml"), port: port)
-            }) { daemon, view, dir in
+            try await withDaemon(
+                plant, arguments: ["--map-watch-interval", "0s"],
+                initialMaps: { dir in
+                    try write("devices:\n\(ReloadMaps.pressA(withSpeed: false))\n\(ReloadMaps.meterB)\n", to: dir.file("maps/plant.yaml"), port: port)
+                }
+            ) { daemon, view, dir in
                 try write("devices:\n\(ReloadMaps.valveC)\n", to: dir.file("maps/valve.yaml"), port: port)
                 let mark = view.readingCount
                 daemon.process.signal(SIGHUP)

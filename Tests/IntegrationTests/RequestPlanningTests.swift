@@ -4,8 +4,8 @@ import Gateway
 import GatewayCore
 import Logging
 import ModbusAdapter
-import Testing
 import TestSupport
+import Testing
 
 /// Request planning and write function codes against pymodbus (Peers/pymodbus_server.py),
 /// an independent server whose register space can have holes.
@@ -22,7 +22,8 @@ struct RequestPlanningTests {
         // Holding 100–127 hold their own address; 104 (under `hole`) and 110 (between e and f) do not exist.
         let server = try await PymodbusPeer.start(["--holes", "104,110"])
         defer { server.stop() }
-        let devices = try load("""
+        let devices = try load(
+            """
             devices:
               - id: meter-7
                 protocol: modbus
@@ -47,8 +48,10 @@ struct RequestPlanningTests {
         let readings = try await latest.wait(for: "a reading of every point") { $0.count == 7 }
         #expect(readings["hole"]?.value == nil)
         #expect(readings["hole"]?.quality == .bad("illegal data address 40105 (holding register 104) on meter-7 (Modbus exception 2)"))
-        let expected: [String: Value] = ["a": .int(100), "b": .int(101), "c": .int(102 << 16 | 103), "d": .int(105),
-                                         "e": .int(108 << 16 | 109), "f": .int(112)]
+        let expected: [String: Value] = [
+            "a": .int(100), "b": .int(101), "c": .int(102 << 16 | 103), "d": .int(105),
+            "e": .int(108 << 16 | 109), "f": .int(112),
+        ]
         for (name, value) in expected {
             #expect(readings[name]?.value == value, "\(name)")
             #expect(readings[name]?.quality == .good, "\(name)")
@@ -69,10 +72,11 @@ struct RequestPlanningTests {
         #expect(Array(spans[(last - 5)...last]) == learned + learned, "\(spans)")
         // (The split poll may outlast the 50 ms period on a loaded machine: an overrun warning
         // is about time, not about the split.)
-        #expect(log.warningsBesidesOverruns == [
-            "meter-7: 40101–40113 (holding registers 100–112) answered illegal data address; reading them as 3 requests; "
-                + "refused: hole at 40105 (holding register 104); not bridged: 40111–40112 (holding registers 110–111)",
-        ])
+        #expect(
+            log.warningsBesidesOverruns == [
+                "meter-7: 40101–40113 (holding registers 100–112) answered illegal data address; reading them as 3 requests; "
+                    + "refused: hole at 40105 (holding register 104); not bridged: 40111–40112 (holding registers 110–111)"
+            ])
     }
 
     @Test("adjacent points of one command go in one request (FC 15, FC 16); write_multiple: false writes with FC 5 and FC 6, lowest address first")
@@ -119,7 +123,8 @@ struct RequestPlanningTests {
         #expect(try await adapter.write(device: "legacy", values: off) == off)
         #expect(try await adapter.write(device: "legacy", values: next) == next)
         #expect(try await adapter.write(device: "legacy", values: pair) == pair)
-        #expect(server.writeRequests().dropFirst(modern.count).map { [$0.code, $0.address] }
+        #expect(
+            server.writeRequests().dropFirst(modern.count).map { [$0.code, $0.address] }
                 == [[5, 4], [5, 5], [6, 102], [6, 103], [6, 100], [6, 101]])
         #expect(try !probe.coil(4) && !probe.coil(5))
         #expect(try probe.holding(102, count: 2) == [3, 4])
@@ -129,7 +134,8 @@ struct RequestPlanningTests {
     func partialWrite() async throws {
         let server = try await PymodbusPeer.start(["--holes", "103"])
         defer { server.stop() }
-        let devices = try load("""
+        let devices = try load(
+            """
             devices:
               - id: legacy
                 protocol: modbus
@@ -149,9 +155,12 @@ struct RequestPlanningTests {
             _ = try await adapter.write(device: "legacy", values: ["speed": .int(5), "target": .int(0x0007_0008)])
             Issue.record("the write succeeded")
         } catch {
-            #expect(error == .failed("legacy.target: write failed: illegal data address 40104 (holding register 103) on legacy (Modbus exception 2); "
-                                     + "registers are written one at a time (write_multiple: false) and 1 of its 2 were written, "
-                                     + "so the device holds part of the new value (already written: legacy.speed)"))
+            #expect(
+                error
+                    == .failed(
+                        "legacy.target: write failed: illegal data address 40104 (holding register 103) on legacy (Modbus exception 2); "
+                            + "registers are written one at a time (write_multiple: false) and 1 of its 2 were written, "
+                            + "so the device holds part of the new value (already written: legacy.speed)"))
         }
         #expect(server.writeRequests().map { [$0.code, $0.address] } == [[6, 100], [6, 102], [6, 103]])
         #expect(try ProbeClient(port: server.port).holding(100, count: 3) == [5, 101, 7])

@@ -1,12 +1,12 @@
-import DeviceMaps
 import DevTools
+import DeviceMaps
 import Foundation
 import Gateway
 import GatewayCore
 import Logging
 import ModbusAdapter
-import Testing
 import TestSupport
+import Testing
 
 /// The most requests the scanner may spend on one table (see `ModbusScanner`): successful
 /// large reads, at most ⌈readable / 125⌉ plus one per readable run; per refused run, the
@@ -35,10 +35,13 @@ func expectPartition(_ t: ModbusScanReport.TableResult, sourceLocation: Testing.
 struct ScanTests {
     static let logger = Logger(label: "edgegate.tests.scan")
 
-    static func scan(port: Int, unit: Int = 1, _ tables: [ModbusTable], _ range: ClosedRange<Int>,
-                     timeout: Duration = .seconds(1)) async throws -> ModbusScanReport {
-        let options = try ModbusScanOptions(transport: .tcp(host: "127.0.0.1", port: port), unitID: unit, tables: tables,
-                                            range: range, responseTimeout: timeout)
+    static func scan(
+        port: Int, unit: Int = 1, _ tables: [ModbusTable], _ range: ClosedRange<Int>,
+        timeout: Duration = .seconds(1)
+    ) async throws -> ModbusScanReport {
+        let options = try ModbusScanOptions(
+            transport: .tcp(host: "127.0.0.1", port: port), unitID: unit, tables: tables,
+            range: range, responseTimeout: timeout)
         return await ModbusScanner(options: options, logger: logger).scan()
     }
 
@@ -206,7 +209,10 @@ struct ScanTests {
 
     @Test("bad scan options are refused with a reason")
     func options() throws {
-        #expect(throws: ModbusAdapterError.invalidScan("range '10-5' runs backwards (10 is after 5): give FIRST-LAST (0-based, inclusive), e.g. 0-9999, or one address")) {
+        #expect(
+            throws: ModbusAdapterError.invalidScan(
+                "range '10-5' runs backwards (10 is after 5): give FIRST-LAST (0-based, inclusive), e.g. 0-9999, or one address")
+        ) {
             try ModbusScanOptions.parseRange("10-5")
         }
         #expect(try ModbusScanOptions.parseRange("100") == 100...100)
@@ -250,9 +256,11 @@ struct ScanCommandTests {
 
         let text = try await runEdgegate(args, in: dir)
         #expect(text.status == 0, "\(text.output)")
-        for line in ["coil: 39 readable in 2 ranges, 25 refused", "  0      7     8      1 0 0 1 0 0 1 0", "  refused: 8, 40–63",
-                     "discrete: nothing readable, 48 refused, 16 failed", "  failed 0–15: device failure (Modbus exception 4)",
-                     "input: 20 readable in 1 range, 44 refused"] {
+        for line in [
+            "coil: 39 readable in 2 ranges, 25 refused", "  0      7     8      1 0 0 1 0 0 1 0", "  refused: 8, 40–63",
+            "discrete: nothing readable, 48 refused, 16 failed", "  failed 0–15: device failure (Modbus exception 4)",
+            "input: 20 readable in 1 range, 44 refused",
+        ] {
             #expect(text.output.contains(line + "\n"), "\(line) in:\n\(text.output)")
         }
 
@@ -287,15 +295,20 @@ struct ScanCommandTests {
         let port = try freeLoopbackPort()
         let closed = try await runEdgegate(["modbus", "scan", "--host", "127.0.0.1", "--port", "\(port)"], in: dir)
         #expect(closed.status == 1)
-        #expect(closed.output.contains("error: 127.0.0.1:\(port) unit 1 could not be reached: connection refused by 127.0.0.1:\(port)"),
-                "\(closed.output)")
+        #expect(
+            closed.output.contains("error: 127.0.0.1:\(port) unit 1 could not be reached: connection refused by 127.0.0.1:\(port)"),
+            "\(closed.output)")
 
         let peer = try await PymodbusPeer.start(["--sparse"])
         defer { peer.stop() }
-        let refused = try await runEdgegate(["modbus", "scan", "--host", "127.0.0.1", "--port", "\(peer.port)", "--table", "holding",
-                                             "--range", "2000-2099", "--format", "map"], in: dir)
+        let refused = try await runEdgegate(
+            [
+                "modbus", "scan", "--host", "127.0.0.1", "--port", "\(peer.port)", "--table", "holding",
+                "--range", "2000-2099", "--format", "map",
+            ], in: dir)
         #expect(refused.status == 1)
-        #expect(refused.output == "error: nothing readable at 127.0.0.1:\(peer.port) unit 1 in addresses 2000–2099: holding: 100 refused (illegal data address)\n")
+        #expect(
+            refused.output == "error: nothing readable at 127.0.0.1:\(peer.port) unit 1 in addresses 2000–2099: holding: 100 refused (illegal data address)\n")
     }
 
     @Test("usage errors exit 2 with the reason: a range that runs backwards, an unknown table, no device, TCP and RTU mixed")
@@ -325,15 +338,18 @@ struct ScanCommandTests {
         #expect(result.status == 0)
         // Help is wrapped to the terminal's width: compare with the line breaks taken out.
         let help = result.output.split(whereSeparator: \.isWhitespace).joined(separator: " ")
-        for part in ["\"illegal data address\", a binary search", "a refused address one request",
-                     "never as refused addresses", "map prints a draft device map", "validates as printed",
-                     "0 something readable was found", "1 the device could not be reached or nothing was readable",
-                     "2 usage error", "--serial", "--table", "--range", "--format"] {
+        for part in [
+            "\"illegal data address\", a binary search", "a refused address one request",
+            "never as refused addresses", "map prints a draft device map", "validates as printed",
+            "0 something readable was found", "1 the device could not be reached or nothing was readable",
+            "2 usage error", "--serial", "--table", "--range", "--format",
+        ] {
             #expect(help.contains(part), "\(part) in: \(help)")
         }
         let modbus = try await runEdgegate(["modbus", "--help"], in: dir)
-        #expect(modbus.output.split(whereSeparator: \.isWhitespace).joined(separator: " ")
-            .contains("scan Find the readable address ranges of a Modbus device"))
+        #expect(
+            modbus.output.split(whereSeparator: \.isWhitespace).joined(separator: " ")
+                .contains("scan Find the readable address ranges of a Modbus device"))
     }
 
     @Test("RTU: a serial line where no unit answers exits 1 after one response timeout, naming the line")
@@ -341,17 +357,25 @@ struct ScanCommandTests {
         let dir = try TemporaryDirectory()
         defer { dir.remove() }
         // A pseudo-terminal pair: the scanner talks on one end, nobody listens on the other.
-        let socat = try TestProcess.spawn("socat", ["-d", "-d", "pty,raw,echo=0,link=\(dir.file("bus"))",
-                                                     "pty,raw,echo=0,link=\(dir.file("far-end"))"],
-                                           stdout: .discard, stderr: .file(dir.file("socat.log")))
+        let socat = try TestProcess.spawn(
+            "socat",
+            [
+                "-d", "-d", "pty,raw,echo=0,link=\(dir.file("bus"))",
+                "pty,raw,echo=0,link=\(dir.file("far-end"))",
+            ],
+            stdout: .discard, stderr: .file(dir.file("socat.log")))
         defer { socat.signal(SIGTERM) }
         _ = try await waitFor("socat pty pair") {
             FileManager.default.fileExists(atPath: dir.file("bus")) && FileManager.default.fileExists(atPath: dir.file("far-end")) ? true : nil
         }
-        let result = try await runEdgegate(["modbus", "scan", "--serial", dir.file("bus"), "--baud", "9600", "--parity", "N",
-                                            "--unit", "7", "--timeout", "100ms"], in: dir)
+        let result = try await runEdgegate(
+            [
+                "modbus", "scan", "--serial", dir.file("bus"), "--baud", "9600", "--parity", "N",
+                "--unit", "7", "--timeout", "100ms",
+            ], in: dir)
         #expect(result.status == 1)
-        #expect(result.output.contains("error: \(dir.file("bus")) unit 7 could not be reached: no response from \(dir.file("bus")) (unit 7) within 100ms"),
-                "\(result.output)")
+        #expect(
+            result.output.contains("error: \(dir.file("bus")) unit 7 could not be reached: no response from \(dir.file("bus")) (unit 7) within 100ms"),
+            "\(result.output)")
     }
 }

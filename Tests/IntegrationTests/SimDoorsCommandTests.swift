@@ -4,8 +4,8 @@ import Foundation
 import Logging
 import MQTTClient
 import Synchronization
-import Testing
 import TestSupport
+import Testing
 
 /// Every message a subscription delivers, in arrival order.
 final class Subscription: Sendable {
@@ -72,8 +72,9 @@ struct SimDoorsCommandTests {
     func startTwiceThenStop() async throws {
         try await withDeviceBroker { broker, _ in
             let watcher = try await Subscription.start(broker.options(clientID: "watcher"), filter: "zigbee2mqtt/+")
-            let sensors = DoorSensorSimulator(options: broker.options(clientID: "doors"), doors: ["front"], seed: 7, speed: 2_000,
-                                              reportEvery: .seconds(60), logger: Logger(label: "doors"))
+            let sensors = DoorSensorSimulator(
+                options: broker.options(clientID: "doors"), doors: ["front"], seed: 7, speed: 2_000,
+                reportEvery: .seconds(60), logger: Logger(label: "doors"))
             try await sensors.start()
             try await sensors.start()
             try await watcher.wait("a few state messages") { $0.count >= 5 }
@@ -92,8 +93,10 @@ struct SimDoorsCommandTests {
     }
 
     static let parameters = DoorParameters(openEvery: .seconds(60), openFor: .seconds(10), battery: 30, batteryDrain: 2000, tamperRate: 0.3)
-    static let scheduleArguments = ["--open-every", "60s", "--open-for", "10s", "--battery", "30", "--battery-drain", "2000",
-                                    "--tamper-rate", "0.3"]
+    static let scheduleArguments = [
+        "--open-every", "60s", "--open-for", "10s", "--battery", "30", "--battery-drain", "2000",
+        "--tamper-rate", "0.3",
+    ]
 
     /// The states a door goes through: its initial state, then the state after each event.
     static func expectedStates(seed: UInt64, door: String, count: Int) -> [DoorState] {
@@ -111,11 +114,14 @@ struct SimDoorsCommandTests {
     func publishesLikeZigbee2MQTT() async throws {
         try await withDeviceBroker { broker, dir in
             let watcher = try await Subscription.start(broker.options(clientID: "watcher"), filter: "zigbee2mqtt/#")
-            let sim = try TestProcess.spawn(try edgegateExecutable(),
-                                             ["sim", "doors", "--broker", "mqtt://127.0.0.1:\(broker.port)", "--insecure",
-                                              "--names", "front,back", "--seed", "7", "--speed", "600", "--report-every", "1h"]
-                                                + Self.scheduleArguments,
-                                             stdout: .file(dir.file("sim.txt")), stderr: .file(dir.file("sim.err")))
+            let sim = try TestProcess.spawn(
+                try edgegateExecutable(),
+                [
+                    "sim", "doors", "--broker", "mqtt://127.0.0.1:\(broker.port)", "--insecure",
+                    "--names", "front,back", "--seed", "7", "--speed", "600", "--report-every", "1h",
+                ]
+                    + Self.scheduleArguments,
+                stdout: .file(dir.file("sim.txt")), stderr: .file(dir.file("sim.err")))
             try await watcher.wait("40 states of each door") { messages in
                 ["front", "back"].allSatisfy { door in messages.filter { $0.topic == "zigbee2mqtt/\(door)" }.count >= 40 }
             }
@@ -130,7 +136,8 @@ struct SimDoorsCommandTests {
             sim.signal(SIGINT)
             #expect(try await withTimeout(.seconds(15), "sim stop") { await sim.wait() } == 0)
             let output = (try? String(contentsOfFile: dir.file("sim.txt"), encoding: .utf8)) ?? ""
-            #expect(output.contains("Door sensors front, back publishing to mqtt://127.0.0.1:\(broker.port) under zigbee2mqtt/ (seed 7, speed 600)"), "\(output)")
+            #expect(
+                output.contains("Door sensors front, back publishing to mqtt://127.0.0.1:\(broker.port) under zigbee2mqtt/ (seed 7, speed 600)"), "\(output)")
             let offline = #"{"state":"offline"}"#
             try await watcher.wait("offline states") { messages in
                 ["zigbee2mqtt/front/availability", "zigbee2mqtt/back/availability", "zigbee2mqtt/bridge/state"].allSatisfy { topic in
@@ -138,11 +145,15 @@ struct SimDoorsCommandTests {
                 }
             }
             let messages = watcher.messages
-            #expect(Set(messages.map(\.topic)) == ["zigbee2mqtt/bridge/state", "zigbee2mqtt/front", "zigbee2mqtt/front/availability",
-                                                   "zigbee2mqtt/back", "zigbee2mqtt/back/availability"])
+            #expect(
+                Set(messages.map(\.topic)) == [
+                    "zigbee2mqtt/bridge/state", "zigbee2mqtt/front", "zigbee2mqtt/front/availability",
+                    "zigbee2mqtt/back", "zigbee2mqtt/back/availability",
+                ])
             // Online first, before any state; offline last, after every state.
             let availability = messages.filter { $0.topic.hasSuffix("/availability") || $0.topic.hasSuffix("/bridge/state") }
-            #expect(availability.map { String(decoding: $0.payload, as: UTF8.self) } == Array(repeating: #"{"state":"online"}"#, count: 3)
+            #expect(
+                availability.map { String(decoding: $0.payload, as: UTF8.self) } == Array(repeating: #"{"state":"online"}"#, count: 3)
                     + Array(repeating: offline, count: 3))
             let firstState = messages.firstIndex { $0.topic == "zigbee2mqtt/front" || $0.topic == "zigbee2mqtt/back" }!
             #expect(messages.prefix(firstState).count == 3)
@@ -162,8 +173,9 @@ struct SimDoorsCommandTests {
                 var distinct: [ContactSensorMessage] = []
                 for message in decoded where distinct.last != message { distinct.append(message) }
                 let expected = Self.expectedStates(seed: 7, door: door, count: distinct.count + 10).map { state in
-                    ContactSensorMessage(battery: state.battery, battery_low: state.battery <= 20, contact: !state.open,
-                                         linkquality: decoded[0].linkquality, tamper: state.tamper, voltage: 2500 + 6 * state.battery)
+                    ContactSensorMessage(
+                        battery: state.battery, battery_low: state.battery <= 20, contact: !state.open,
+                        linkquality: decoded[0].linkquality, tamper: state.tamper, voltage: 2500 + 6 * state.battery)
                 }
                 var expectedDistinct: [ContactSensorMessage] = []
                 for message in expected where expectedDistinct.last != message { expectedDistinct.append(message) }
@@ -185,14 +197,18 @@ struct SimDoorsCommandTests {
         try await withDeviceBroker { broker, dir in
             let pki = try #require(broker.pki)
             let tlsPort = try #require(broker.tlsPort)
-            let tls = MQTTOptions(host: "127.0.0.1", port: tlsPort, clientID: "tls-watcher",
-                                  tls: MQTTTLS(caFile: pki.caCert, certFile: pki.operatorCert, keyFile: pki.operatorKey))
+            let tls = MQTTOptions(
+                host: "127.0.0.1", port: tlsPort, clientID: "tls-watcher",
+                tls: MQTTTLS(caFile: pki.caCert, certFile: pki.operatorCert, keyFile: pki.operatorKey))
             let watcher = try await Subscription.start(tls, filter: "site/#")
-            let sim = try TestProcess.spawn(try edgegateExecutable(),
-                                             ["sim", "doors", "--broker", "mqtts://127.0.0.1:\(tlsPort)", "--doors", "2", "--prefix", "site",
-                                              "--ca", pki.caCert, "--cert", pki.gatewayCert, "--key", pki.gatewayKey, "--speed", "600"]
-                                                + Self.scheduleArguments,
-                                             stdout: .file(dir.file("sim.txt")), stderr: .file(dir.file("sim.err")))
+            let sim = try TestProcess.spawn(
+                try edgegateExecutable(),
+                [
+                    "sim", "doors", "--broker", "mqtts://127.0.0.1:\(tlsPort)", "--doors", "2", "--prefix", "site",
+                    "--ca", pki.caCert, "--cert", pki.gatewayCert, "--key", pki.gatewayKey, "--speed", "600",
+                ]
+                    + Self.scheduleArguments,
+                stdout: .file(dir.file("sim.txt")), stderr: .file(dir.file("sim.err")))
             try await watcher.wait("states of door-1 and door-2") { messages in
                 ["site/door-1", "site/door-2"].allSatisfy { topic in messages.contains { $0.topic == topic } }
             }
@@ -213,8 +229,10 @@ struct SimDoorsCommandTests {
             (["--broker", "mqtts://127.0.0.1:8883"], "give --ca"),
             (["--broker", "mqtt://127.0.0.1:1883", "--insecure", "--doors", "2", "--names", "a,b"], "give --doors or --names, not both"),
             (["--broker", "mqtt://127.0.0.1:1883", "--insecure", "--names", "a,b/c"], "door name 'b/c' cannot be one MQTT topic level"),
-            (["--broker", "mqtt://127.0.0.1:1883", "--insecure", "--open-every", "10s", "--open-for", "20s"],
-             "--open-every (10s) must be longer than --open-for (20s)"),
+            (
+                ["--broker", "mqtt://127.0.0.1:1883", "--insecure", "--open-every", "10s", "--open-for", "20s"],
+                "--open-every (10s) must be longer than --open-for (20s)"
+            ),
             (["--broker", "http://127.0.0.1"], "--broker: url scheme 'http' is not supported; use mqtts://host[:port], or mqtt://host[:port] with --insecure"),
         ]
         for (arguments, message) in cases {
@@ -236,9 +254,11 @@ struct SimDoorsCommandTests {
         func help(_ arguments: [String]) async throws -> String { try await helpText(arguments, in: dir) }
         #expect(try await help(["sim"]).contains("doors Publish simulated door sensors as zigbee2mqtt does"))
         let doors = try await help(["sim", "doors"])
-        for part in ["<prefix>/<door>", "contact, battery, tamper", #"{"state":"online"}"#, "<prefix>/<door>/availability",
-                     "--broker <url>", "--names <a,b,c>", "--seed", "--speed", "--ca <file>", "--cert <file>", "--key <file>",
-                     "--insecure", "--open-every", "--tamper-rate", "protocol: door-sim"] {
+        for part in [
+            "<prefix>/<door>", "contact, battery, tamper", #"{"state":"online"}"#, "<prefix>/<door>/availability",
+            "--broker <url>", "--names <a,b,c>", "--seed", "--speed", "--ca <file>", "--cert <file>", "--key <file>",
+            "--insecure", "--open-every", "--tamper-rate", "protocol: door-sim",
+        ] {
             #expect(doors.contains(part), "\(part) in: \(doors)")
         }
     }
@@ -250,10 +270,13 @@ struct SimDoorsCommandTests {
         for (seed, door, p) in [(7 as UInt64, "front", Self.parameters), (0, "door-1", .standard), (123_456_789, "Küche", Self.parameters)] {
             let out = dir.file("\(seed).txt")
             let ms = { (d: Duration) in "\(d.components.seconds * 1000)" }
-            let peer = try TestProcess.spawn(try peerPython(),
-                                              [peerScript("door_schedule.py"), "\(seed)", door, ms(p.openEvery), ms(p.openFor), "\(p.battery)",
-                                               "\(p.batteryDrain)", "\(p.tamperRate)", "500"],
-                                              stdout: .file(out), stderr: .file(dir.file("err.txt")))
+            let peer = try TestProcess.spawn(
+                try peerPython(),
+                [
+                    peerScript("door_schedule.py"), "\(seed)", door, ms(p.openEvery), ms(p.openFor), "\(p.battery)",
+                    "\(p.batteryDrain)", "\(p.tamperRate)", "500",
+                ],
+                stdout: .file(out), stderr: .file(dir.file("err.txt")))
             #expect(try await withTimeout(.seconds(30), "door_schedule.py") { await peer.wait() } == 0)
             let theirs = try String(contentsOfFile: out, encoding: .utf8).split(separator: "\n").map(String.init)
             let ours = DoorSchedule(seed: seed, door: door, parameters: p).prefix(500).map(\.description)

@@ -1,7 +1,7 @@
 import DevTools
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 #if canImport(Glibc)
 import Glibc
@@ -21,8 +21,9 @@ struct StartAndStopMessageTests {
         try FileManager.default.createDirectory(atPath: dir.file("conf"), withIntermediateDirectories: true)
         let folder = try await runCLI(["run", "--config", dir.file("conf")], in: dir)
         #expect(folder.status == 2)
-        #expect(folder.stderr == "\(dir.file("conf")): error: cannot read the configuration: it is a folder, not a file (name the YAML file itself)\n",
-                "\(folder.stderr)")
+        #expect(
+            folder.stderr == "\(dir.file("conf")): error: cannot read the configuration: it is a folder, not a file (name the YAML file itself)\n",
+            "\(folder.stderr)")
         // (A file without read permission cannot be shown here when the tests run as root,
         // who reads anything.)
     }
@@ -38,8 +39,10 @@ struct StartAndStopMessageTests {
         let run = try await runCLI(["hub", "--port", "\(held.port)", "--certs", certs, "--run-dir", dir.file("run")], in: dir)
         #expect(run.status == 1)
         let first = run.stderr.split(separator: "\n").first.map(String.init) ?? ""
-        #expect(first.hasPrefix("error: port \(held.port) on 127.0.0.1 is already in use (another hub or program listens there); "
-                                + "choose another with --port"), "\(run.stderr)")
+        #expect(
+            first.hasPrefix(
+                "error: port \(held.port) on 127.0.0.1 is already in use (another hub or program listens there); "
+                    + "choose another with --port"), "\(run.stderr)")
         #expect(run.stderr.contains("Address already in use"), "mosquitto's own words follow: \(run.stderr)")
     }
 
@@ -54,13 +57,14 @@ struct StartAndStopMessageTests {
         try boilerMapYAML.replacingOccurrences(of: "PORT", with: "\(device.port)")
             .write(toFile: dir.file("boiler.yaml"), atomically: true, encoding: .utf8)
         try """
-            gateway: { id: gw-1, devicemaps: [boiler.yaml] }
-            uplink: { url: "mqtt://127.0.0.1:\(hub.port)", insecure: true }
-            outbox: { path: outbox.sqlite }
-            """.write(toFile: dir.file("gateway.yaml"), atomically: true, encoding: .utf8)
+        gateway: { id: gw-1, devicemaps: [boiler.yaml] }
+        uplink: { url: "mqtt://127.0.0.1:\(hub.port)", insecure: true }
+        outbox: { path: outbox.sqlite }
+        """.write(toFile: dir.file("gateway.yaml"), atomically: true, encoding: .utf8)
         let log = dir.file("daemon.log")
-        let process = try TestProcess.spawn(try edgegateExecutable(), ["run", "--config", dir.file("gateway.yaml")],
-                                             stdout: .file(log, append: false), stderr: .file(log, append: true))
+        let process = try TestProcess.spawn(
+            try edgegateExecutable(), ["run", "--config", dir.file("gateway.yaml")],
+            stdout: .file(log, append: false), stderr: .file(log, append: true))
         let daemon = Daemon(process: process, logFile: log)
         do {
             try await daemon.waitForLog("uplink cannot connect to the hub", timeout: .seconds(20))

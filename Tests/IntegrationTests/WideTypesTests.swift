@@ -1,12 +1,12 @@
-import DeviceMaps
 import DevTools
+import DeviceMaps
 import Foundation
 import Gateway
 import GatewayCore
 import Logging
 import ModbusAdapter
-import Testing
 import TestSupport
+import Testing
 
 /// 64-bit numbers, strings in both byte orders and bits of a status register, at the
 /// addresses where Peers/pymodbus_server.py holds them.
@@ -37,12 +37,12 @@ private func wideMap(port: Int) throws -> DeviceMap {
 /// The registers both servers start with: pymodbus_server.py encodes them with pymodbus, the
 /// simulator test writes these.
 private let seed: [(address: Int, registers: [UInt16])] = [
-    (64, [0x40C8, 0x1CD6, 0xC8B4, 0x3958]),    // 12345.678 = 0x40C81CD6C8B43958 (struct.pack('>d'))
-    (68, [0xFFDF, 0xFFFF, 0xFFFF, 0xFFFF]),    // −(2^53 + 1): 2^53 + 1 = 0x0020000000000001, negated
-    (72, [0x0708, 0x0506, 0x0304, 0x0102]),    // 0x0102030405060708, little word order
-    (76, [0x534E, 0x2D34, 0x3200, 0x0000]),    // "SN-42", NUL padded
-    (80, [0xC368, 0x6CA9, 0x6F6C]),            // "héllo" = 68 C3 A9 6C 6C 6F, byte pairs swapped
-    (90, [0x2A51]),                            // bits 0, 4, 6, 9, 11, 13
+    (64, [0x40C8, 0x1CD6, 0xC8B4, 0x3958]),  // 12345.678 = 0x40C81CD6C8B43958 (struct.pack('>d'))
+    (68, [0xFFDF, 0xFFFF, 0xFFFF, 0xFFFF]),  // −(2^53 + 1): 2^53 + 1 = 0x0020000000000001, negated
+    (72, [0x0708, 0x0506, 0x0304, 0x0102]),  // 0x0102030405060708, little word order
+    (76, [0x534E, 0x2D34, 0x3200, 0x0000]),  // "SN-42", NUL padded
+    (80, [0xC368, 0x6CA9, 0x6F6C]),  // "héllo" = 68 C3 A9 6C 6C 6F, byte pairs swapped
+    (90, [0x2A51]),  // bits 0, 4, 6, 9, 11, 13
 ]
 
 /// What the points read from `seed`.
@@ -79,7 +79,7 @@ private let writes: [WideWrite] = [
     // Bits: each write changes one bit of 0x2A51 and keeps the others.
     WideWrite(values: ["remote": .bool(true)], address: 90, registers: [0x2A59]),
     WideWrite(values: ["fault": .bool(true)], address: 90, registers: [0xAA59]),
-    WideWrite(values: ["swapped": .bool(true)], address: 90, registers: [0xAE59]),   // wire bit 10
+    WideWrite(values: ["swapped": .bool(true)], address: 90, registers: [0xAE59]),  // wire bit 10
     WideWrite(values: ["remote": .bool(false), "fault": .bool(false)], address: 90, registers: [0x2E51]),
 ]
 
@@ -125,8 +125,9 @@ struct WideTypesTests {
     @Test("libmodbus simulator: polls, writes with FC 16 and FC 22, reads back")
     func simulator() async throws {
         let port = try freeLoopbackPort()
-        let simulator = try ModbusSimulator(devices: try wideMap(port: port).devices, port: port, animated: false,
-                                            logger: LogCapture().logger)
+        let simulator = try ModbusSimulator(
+            devices: try wideMap(port: port).devices, port: port, animated: false,
+            logger: LogCapture().logger)
         try simulator.start()
         defer { simulator.stop() }
         let probe = try ProbeClient(port: port)

@@ -2,8 +2,8 @@ import DevTools
 import Foundation
 import Logging
 import MQTTClient
-import Testing
 import TestSupport
+import Testing
 
 #if canImport(Glibc)
 import Glibc
@@ -29,8 +29,10 @@ struct MQTTClientTests {
         await hub.stop()
     }
 
-    func connect(_ hub: TestHub, _ identity: HubIdentity, _ clientID: String,
-                 configure: (inout MQTTOptions) -> Void = { _ in }) async throws -> MQTTConnection {
+    func connect(
+        _ hub: TestHub, _ identity: HubIdentity, _ clientID: String,
+        configure: (inout MQTTOptions) -> Void = { _ in }
+    ) async throws -> MQTTConnection {
         var options = hub.options(identity: identity, clientID: clientID)
         configure(&options)
         return try await MQTTConnection.connect(options, logger: logger)
@@ -129,7 +131,9 @@ struct MQTTClientTests {
             try await op.subscribe(statusTopic, qos: 1)
 
             // A clean disconnect: no will. The retained "online" is what a later subscriber sees.
-            let first = try await connect(hub, .gateway, gw) { $0.will = will; $0.keepAlive = 5 }
+            let first = try await connect(hub, .gateway, gw) {
+                $0.will = will; $0.keepAlive = 5
+            }
             try await first.publish(statusTopic, payload: Array("online".utf8), qos: 1, retain: true)
             #expect(try await next(op).payload == Array("online".utf8))
             await first.disconnect()
@@ -140,7 +144,9 @@ struct MQTTClientTests {
             await late.disconnect()
 
             // The socket closes under the client as in a network failure: the broker publishes the will.
-            let second = try await connect(hub, .gateway, gw) { $0.will = will; $0.keepAlive = 5 }
+            let second = try await connect(hub, .gateway, gw) {
+                $0.will = will; $0.keepAlive = 5
+            }
             second.simulateConnectionDrop()
             let message = try await next(op)
             #expect(message.topic == statusTopic)
@@ -236,19 +242,26 @@ struct MQTTClientTests {
         // A server certificate from the right CA, for a name that is not the one we dial.
         let key = dir.file("hub.key"), csr = dir.file("hub.csr"), cert = dir.file("hub.pem"), ext = dir.file("ext.cnf")
         try "subjectAltName = DNS:other.example\nextendedKeyUsage = serverAuth\n".write(toFile: ext, atomically: true, encoding: .utf8)
-        for arguments in [["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", key],
-                          ["req", "-new", "-key", key, "-subj", "/CN=other.example", "-out", csr],
-                          ["x509", "-req", "-in", csr, "-CA", pki.caCert, "-CAkey", pki.caKey, "-set_serial", "4242",
-                           "-days", "2", "-extfile", ext, "-out", cert]] {
+        for arguments in [
+            ["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", key],
+            ["req", "-new", "-key", key, "-subj", "/CN=other.example", "-out", csr],
+            [
+                "x509", "-req", "-in", csr, "-CA", pki.caCert, "-CAkey", pki.caKey, "-set_serial", "4242",
+                "-days", "2", "-extfile", ext, "-out", cert,
+            ],
+        ] {
             let result = try await TestProcess.run("openssl", arguments)
             try #require(result.status == 0, "\(result.output)")
         }
-        let hub = try await LocalHub.start(HubConfiguration(port: try freeLoopbackPort(), caFile: pki.caCert, certFile: cert,
-                                                            keyFile: key, runDirectory: dir.file("run")), logger: logger)
+        let hub = try await LocalHub.start(
+            HubConfiguration(
+                port: try freeLoopbackPort(), caFile: pki.caCert, certFile: cert,
+                keyFile: key, runDirectory: dir.file("run")), logger: logger)
         do {
-            var options = MQTTOptions(host: "127.0.0.1", port: hub.port, clientID: gw,
-                                      tls: MQTTTLS(caFile: pki.caCert, certFile: pki.gatewayCert, keyFile: pki.gatewayKey),
-                                      connectTimeout: .seconds(5))
+            var options = MQTTOptions(
+                host: "127.0.0.1", port: hub.port, clientID: gw,
+                tls: MQTTTLS(caFile: pki.caCert, certFile: pki.gatewayCert, keyFile: pki.gatewayKey),
+                connectTimeout: .seconds(5))
             let error = await connectError(options)
             guard case .tls(let message)? = error else {
                 Issue.record("expected .tls, got \(String(describing: error))")
@@ -269,8 +282,9 @@ struct MQTTClientTests {
 
     @Test("an unreadable CA file is a TLS error naming the file")
     func missingCAFile() async throws {
-        let options = MQTTOptions(host: "127.0.0.1", port: 1, clientID: "x",
-                                  tls: MQTTTLS(caFile: "/nonexistent/ca.pem"))
+        let options = MQTTOptions(
+            host: "127.0.0.1", port: 1, clientID: "x",
+            tls: MQTTTLS(caFile: "/nonexistent/ca.pem"))
         let error = try #require(await connectError(options))
         guard case .tls(let message) = error else { Issue.record("expected .tls, got \(error)"); return }
         #expect(message.contains("/nonexistent/ca.pem"))
@@ -305,13 +319,17 @@ struct MQTTClientTests {
         await shared.stop()
         let dir = try TemporaryDirectory(prefix: "edgegate-expired-hub")
         defer { dir.remove() }
-        let (cert, key) = try await DevPKI.issueServerCertificate(in: dir.path, fileStem: "hub", caCert: pki.caCert, caKey: pki.caKey,
-                                                                  validity: .expired, logger: logger)
-        let hub = try await LocalHub.start(HubConfiguration(port: try freeLoopbackPort(), caFile: pki.caCert, certFile: cert,
-                                                            keyFile: key, runDirectory: dir.file("run")), logger: logger)
-        let options = MQTTOptions(host: "127.0.0.1", port: hub.port, clientID: gw,
-                                  tls: MQTTTLS(caFile: pki.caCert, certFile: pki.gatewayCert, keyFile: pki.gatewayKey),
-                                  connectTimeout: .seconds(5))
+        let (cert, key) = try await DevPKI.issueServerCertificate(
+            in: dir.path, fileStem: "hub", caCert: pki.caCert, caKey: pki.caKey,
+            validity: .expired, logger: logger)
+        let hub = try await LocalHub.start(
+            HubConfiguration(
+                port: try freeLoopbackPort(), caFile: pki.caCert, certFile: cert,
+                keyFile: key, runDirectory: dir.file("run")), logger: logger)
+        let options = MQTTOptions(
+            host: "127.0.0.1", port: hub.port, clientID: gw,
+            tls: MQTTTLS(caFile: pki.caCert, certFile: pki.gatewayCert, keyFile: pki.gatewayKey),
+            connectTimeout: .seconds(5))
         let error = await connectError(options)
         await hub.stop()
         guard case .tls(let message)? = error else {

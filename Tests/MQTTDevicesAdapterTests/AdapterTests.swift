@@ -1,12 +1,12 @@
-import DeviceMaps
 import DevTools
+import DeviceMaps
 import Foundation
 import GatewayCore
 import Logging
 import MQTTClient
 import MQTTDevicesAdapter
-import Testing
 import TestSupport
+import Testing
 
 @Suite("MQTT devices adapter against a real mosquitto", .timeLimit(.minutes(1)))
 struct AdapterTests {
@@ -64,8 +64,9 @@ struct AdapterTests {
                   whole:   { topic: "{topic}/raw", path: $, type: string }
             """
         }) { rig in
-            let r = try await rig.reading("d1", "nested", after: "dev/d1",
-                                          #"{"a": {"b": 1.25, "arr": [0, 1, {"c": "x"}]}, "list": [5, 7], "key with space": true}"#)
+            let r = try await rig.reading(
+                "d1", "nested", after: "dev/d1",
+                #"{"a": {"b": 1.25, "arr": [0, 1, {"c": "x"}]}, "list": [5, 7], "key with space": true}"#)
             #expect(r["nested"]?.value == .double(1.25))
             #expect(r["element"]?.value == .int(7))
             #expect(r["deep"]?.value == .string("x"))
@@ -103,7 +104,9 @@ struct AdapterTests {
                   online: { topic: "{topic}/availability", path: $.state, type: bool, true_value: online, false_value: offline }
             """
         }) { rig in
-            let r = try await rig.reading("t1", "i", after: "conv/t1", """
+            let r = try await rig.reading(
+                "t1", "i", after: "conv/t1",
+                """
                 {"i": 42, "f": 21.5, "s": "hello", "b": false, "state": "ON", "raw": 250,
                  "big": 9223372036854775807, "over": 9223372036854775808}
                 """)
@@ -195,9 +198,10 @@ struct AdapterTests {
         }) { rig in
             // Both points count from the same subscription instant: with a limit, both would
             // turn stale in the same check, in one batch.
-            let stale = try #require(await rig.readings.waitForBatch(timeout: .seconds(20)) { batch in
-                batch.contains { $0.quality != .good }
-            })
+            let stale = try #require(
+                await rig.readings.waitForBatch(timeout: .seconds(20)) { batch in
+                    batch.contains { $0.quality != .good }
+                })
             #expect(stale.map(\.point) == ["contact"])
             #expect(!rig.readings.all.joined().contains { $0.point == "available" })
         }
@@ -284,16 +288,22 @@ struct AdapterTests {
             got = try await next(2)
             #expect(got[1].topic == "zigbee2mqtt/lamp/set" && got[1].payload == #"{"state":"OFF","brightness":200}"#)
 
-            _ = try await rig.adapter.write(device: "lamp", values: ["color_temp": .int(350), "effect": .string(#"say "hi""#),
-                                                                     "level": .int(10)])
+            _ = try await rig.adapter.write(
+                device: "lamp",
+                values: [
+                    "color_temp": .int(350), "effect": .string(#"say "hi""#),
+                    "level": .int(10),
+                ])
             got = try await next(4)
             #expect(got[2].topic == "zigbee2mqtt/lamp/set/color_temp" && got[2].payload == "350")
             #expect(got[3].topic == "zigbee2mqtt/lamp/set")
             #expect(got[3].payload == #"{"effect":"say \"hi\"","source":"edgegate","level":20}"#, "level 10 at scale 0.5 is raw 20")
 
             // Values the templates cannot express are refused before anything is published.
-            for (point, value) in [("brightness", Value.double(2.5)), ("level", .double(.infinity)), ("effect", .int(3)),
-                                   ("linkquality", .int(1))] {
+            for (point, value) in [
+                ("brightness", Value.double(2.5)), ("level", .double(.infinity)), ("effect", .int(3)),
+                ("linkquality", .int(1)),
+            ] {
                 await #expect(throws: WriteError.self) {
                     try await rig.adapter.write(device: "lamp", values: ["state": .bool(true), point: value])
                 }
@@ -312,13 +322,15 @@ struct AdapterTests {
     func brokerDown() async throws {
         let port = try freeLoopbackPort()
         let logs = LogCapture()
-        let adapter = MQTTDevicesAdapter(devices: try devices("""
-            devices:
-              - id: d
-                protocol: mqtt
-                connection: { broker: "mqtt://127.0.0.1:\(port)", insecure: true, topic: "x/{id}" }
-                points: { a: { path: $.a }, b: { path: $.b, type: bool }, w: { path: $.w, access: write } }
-            """), logger: logs.logger, reconnect: fastReconnect)
+        let adapter = MQTTDevicesAdapter(
+            devices: try devices(
+                """
+                devices:
+                  - id: d
+                    protocol: mqtt
+                    connection: { broker: "mqtt://127.0.0.1:\(port)", insecure: true, topic: "x/{id}" }
+                    points: { a: { path: $.a }, b: { path: $.b, type: bool }, w: { path: $.w, access: write } }
+                """), logger: logs.logger, reconnect: fastReconnect)
         let readings = ReadingCollector()
         let running = Task { try await adapter.run(sink: readings.sink) }
         defer { running.cancel() }
@@ -340,17 +352,20 @@ struct AdapterTests {
 
     @Test("a device on mutual TLS reads through the broker's TLS listener")
     func mutualTLS() async throws {
-        try await withRig(tls: true, { broker in
-            let pki = broker.pki!
-            return """
-                devices:
-                  - id: secure
-                    protocol: mqtt
-                    connection: { broker: "mqtts://127.0.0.1:\(broker.tlsPort!)", ca: "\(pki.caCert)",
-                                  cert: "\(pki.gatewayCert)", key: "\(pki.gatewayKey)", topic: "tls/{id}" }
-                    points: { t: { path: $.t } }
-                """
-        }) { rig in
+        try await withRig(
+            tls: true,
+            { broker in
+                let pki = broker.pki!
+                return """
+                    devices:
+                      - id: secure
+                        protocol: mqtt
+                        connection: { broker: "mqtts://127.0.0.1:\(broker.tlsPort!)", ca: "\(pki.caCert)",
+                                      cert: "\(pki.gatewayCert)", key: "\(pki.gatewayKey)", topic: "tls/{id}" }
+                        points: { t: { path: $.t } }
+                    """
+            }
+        ) { rig in
             let r = try await rig.reading("secure", "t", after: "tls/secure", #"{"t": 7.5}"#)
             #expect(r["t"]?.value == .double(7.5))
         }
@@ -406,15 +421,16 @@ struct Fuzz {
 @Suite("MQTT devices adapter: reloads and broker restarts", .timeLimit(.minutes(1)))
 struct AdapterLifecycleTests {
     static func map(_ broker: TestSiteBroker, _ ids: [String]) -> String {
-        "devices:\n" + ids.map { id in
-            """
-              - id: \(id)
-                protocol: mqtt
-                connection: { broker: "\(broker.url)", insecure: true, topic: "\(id == "a" ? "up" : "other")/{id}" }
-                points: { v: { path: $.v, type: int64 } }
+        "devices:\n"
+            + ids.map { id in
+                """
+                  - id: \(id)
+                    protocol: mqtt
+                    connection: { broker: "\(broker.url)", insecure: true, topic: "\(id == "a" ? "up" : "other")/{id}" }
+                    points: { v: { path: $.v, type: int64 } }
 
-            """
-        }.joined()
+                """
+            }.joined()
     }
 
     @Test("update adds a device whose new topic reads as soon as update returns, and a removed device reads no more")
@@ -446,8 +462,9 @@ struct AdapterLifecycleTests {
             let lost = try #require(await rig.readings.waitForBatch(timeout: .seconds(20)) { $0.first?.quality != .good })
             #expect(lost.first?.quality.reason?.hasPrefix("broker \(rig.broker.url): ") == true, "\(lost)")
             #expect(await eventually(timeout: .seconds(20)) { rig.adapter.connectedBrokers == 1 })
-            let device = try await MQTTConnection.connect(rig.broker.options(clientID: "test-device-after-restart"),
-                                                          logger: Logger(label: "test-device"))
+            let device = try await MQTTConnection.connect(
+                rig.broker.options(clientID: "test-device-after-restart"),
+                logger: Logger(label: "test-device"))
             defer { Task { await device.disconnect() } }
             rig.readings.reset()
             try await device.publish("up/a", payload: Array(#"{"v": 5}"#.utf8), qos: 1, retain: false)

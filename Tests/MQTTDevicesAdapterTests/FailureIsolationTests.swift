@@ -1,11 +1,11 @@
-import DeviceMaps
 import DevTools
+import DeviceMaps
 import Foundation
 import GatewayCore
 import MQTTClient
 import MQTTDevicesAdapter
-import Testing
 import TestSupport
+import Testing
 
 /// One device's trouble stays that device's: a topic the broker cannot take, a device added
 /// while the broker is down, a plain connection nobody allowed.
@@ -13,23 +13,26 @@ import TestSupport
 struct FailureIsolationTests {
     /// `ok` and `other` on one broker; `other` renamed in code to `id` (the loader refuses it).
     static func map(_ broker: TestSiteBroker, _ ids: [String]) -> String {
-        "devices:\n" + ids.map { id in
-            """
-              - id: \(id)
-                protocol: mqtt
-                connection: { broker: "\(broker.url)", insecure: true, topic: "iso/{id}" }
-                points: { v: { path: $.v, type: int64 }, w: { path: $.w, type: int64 } }
+        "devices:\n"
+            + ids.map { id in
+                """
+                  - id: \(id)
+                    protocol: mqtt
+                    connection: { broker: "\(broker.url)", insecure: true, topic: "iso/{id}" }
+                    points: { v: { path: $.v, type: int64 }, w: { path: $.w, type: int64 } }
 
-            """
-        }.joined()
+                """
+            }.joined()
     }
 
     static func renaming(_ from: String, to id: String) -> @Sendable ([DeviceDefinition]) -> [DeviceDefinition] {
-        { devices in devices.map { d in
-            var d = d
-            if d.id == from { d.id = id }
-            return d
-        } }
+        { devices in
+            devices.map { d in
+                var d = d
+                if d.id == from { d.id = id }
+                return d
+            }
+        }
     }
 
     @Test("a topic filter the broker cannot take makes only its points bad, logged once; the session and the other devices go on")
@@ -73,15 +76,16 @@ struct FailureIsolationTests {
     func addedDuringOutage() async throws {
         let port = try freeLoopbackPort()
         let yaml = { (ids: [String]) in
-            "devices:\n" + ids.map { id in
-                """
-                  - id: \(id)
-                    protocol: mqtt
-                    connection: { broker: "mqtt://127.0.0.1:\(port)", insecure: true, topic: "x/{id}" }
-                    points: { a: { path: $.a } }
+            "devices:\n"
+                + ids.map { id in
+                    """
+                      - id: \(id)
+                        protocol: mqtt
+                        connection: { broker: "mqtt://127.0.0.1:\(port)", insecure: true, topic: "x/{id}" }
+                        points: { a: { path: $.a } }
 
-                """
-            }.joined()
+                    """
+                }.joined()
         }
         let adapter = MQTTDevicesAdapter(devices: try devices(yaml(["d1"])), logger: LogCapture().logger, reconnect: fastReconnect)
         let readings = ReadingCollector()
@@ -99,7 +103,8 @@ struct FailureIsolationTests {
     func plainWithoutInsecure() async throws {
         let broker = try await TestSiteBroker.start()
         do {
-            var loaded = try devices("""
+            var loaded = try devices(
+                """
                 devices:
                   - id: plain
                     protocol: mqtt

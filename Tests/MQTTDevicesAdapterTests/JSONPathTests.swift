@@ -1,6 +1,7 @@
-@testable import MQTTDevicesAdapter
 import GatewayCore
 import Testing
+
+@testable import MQTTDevicesAdapter
 
 @Suite("JSON paths and payload templates")
 struct JSONPathTests {
@@ -8,24 +9,28 @@ struct JSONPathTests {
         try JSONValue(parsing: Array(text.utf8))
     }
 
-    @Test("paths parse into steps and find values; a missing step is reported", arguments: [
-        ("$", [JSONPath.Step]()),
-        ("$.a.b", [.key("a"), .key("b")]),
-        ("$.a[0]", [.key("a"), .index(0)]),
-        ("$.a.b[2].c", [.key("a"), .key("b"), .index(2), .key("c")]),
-        (#"$["key with space"]"#, [.key("key with space")]),
-        (#"$['it\'s']"#, [.key("it's")]),
-        ("$.battery_low-2", [.key("battery_low-2")]),
-    ])
+    @Test(
+        "paths parse into steps and find values; a missing step is reported",
+        arguments: [
+            ("$", [JSONPath.Step]()),
+            ("$.a.b", [.key("a"), .key("b")]),
+            ("$.a[0]", [.key("a"), .index(0)]),
+            ("$.a.b[2].c", [.key("a"), .key("b"), .index(2), .key("c")]),
+            (#"$["key with space"]"#, [.key("key with space")]),
+            (#"$['it\'s']"#, [.key("it's")]),
+            ("$.battery_low-2", [.key("battery_low-2")]),
+        ])
     func paths(_ text: String, _ steps: [JSONPath.Step]) throws {
         let path = try JSONPath.parse(text)
         #expect(path.steps == steps)
         #expect(path.description == text)
     }
 
-    @Test("path errors give the character offset", arguments: [
-        ("a.b", 0), ("$.", 2), ("$..a", 2), ("$[x]", 2), ("$.a[1", 5), (#"$["a"#, 2), ("$ a", 1), ("$[-1]", 2),
-    ])
+    @Test(
+        "path errors give the character offset",
+        arguments: [
+            ("a.b", 0), ("$.", 2), ("$..a", 2), ("$[x]", 2), ("$.a[1", 5), (#"$["a"#, 2), ("$ a", 1), ("$[-1]", 2),
+        ])
     func pathErrors(_ text: String, _ offset: Int) {
         do {
             _ = try JSONPath.parse(text)
@@ -54,7 +59,8 @@ struct JSONPathTests {
 
     @Test("payloads of one topic merge into one object only when all are objects")
     func merging() {
-        #expect(MQTTDevicesAdapter.merged([#"{"state": "ON"}"#, #"{"brightness": 200, "state": "OFF"}"#])
+        #expect(
+            MQTTDevicesAdapter.merged([#"{"state": "ON"}"#, #"{"brightness": 200, "state": "OFF"}"#])
                 == [#"{"brightness":200,"state":"OFF"}"#])
         #expect(MQTTDevicesAdapter.merged(["350", #"{"a": 1}"#]) == ["350", #"{"a": 1}"#])
         #expect(MQTTDevicesAdapter.merged([#"{"a": 1}"#]) == [#"{"a": 1}"#])

@@ -2,9 +2,10 @@ import DeviceMaps
 import Foundation
 import GatewayCore
 import MQTTClient
-@testable import MQTTDevicesAdapter
-import Testing
 import TestSupport
+import Testing
+
+@testable import MQTTDevicesAdapter
 
 @Suite("MQTT device adapter README and map settings")
 struct READMESampleTests {

@@ -43,9 +43,13 @@ struct Rig: Sendable {
     func reading(_ deviceID: String, _ point: String, after topic: String, _ payload: String) async throws -> [String: Reading] {
         readings.reset()
         try await publish(topic, payload)
-        guard let batch = await readings.waitForBatch(timeout: .seconds(20), { batch in
-            batch.contains { $0.device == deviceID && $0.point == point }
-        }) else {
+        guard
+            let batch = await readings.waitForBatch(
+                timeout: .seconds(20),
+                { batch in
+                    batch.contains { $0.device == deviceID && $0.point == point }
+                })
+        else {
             throw TestFailure("no reading of \(deviceID).\(point) after publishing \(payload) to \(topic)")
         }
         return Dictionary(batch.map { ($0.point, $0) }, uniquingKeysWith: { _, last in last })
@@ -55,17 +59,20 @@ struct Rig: Sendable {
 /// Starts a broker, an adapter for the map that `yaml` makes from the broker's URL, and a
 /// device-side client; runs `body`; tears everything down.
 /// `adjust` changes the loaded devices, for settings the loader refuses but code can make.
-func withRig(tls: Bool = false, _ yaml: @Sendable (TestSiteBroker) -> String,
-             adjust: @Sendable ([DeviceDefinition]) -> [DeviceDefinition] = { $0 },
-             _ body: @Sendable (Rig) async throws -> Void) async throws {
+func withRig(
+    tls: Bool = false, _ yaml: @Sendable (TestSiteBroker) -> String,
+    adjust: @Sendable ([DeviceDefinition]) -> [DeviceDefinition] = { $0 },
+    _ body: @Sendable (Rig) async throws -> Void
+) async throws {
     let broker = try await TestSiteBroker.start(tls: tls)
     let logs = LogCapture()
     do {
         let adapter = MQTTDevicesAdapter(devices: adjust(try devices(yaml(broker))), logger: logs.logger, reconnect: fastReconnect)
         let readings = ReadingCollector()
         let running = Task { try await adapter.run(sink: readings.sink) }
-        let device = try await MQTTConnection.connect(broker.options(clientID: "test-device-\(UUID().uuidString.prefix(8))"),
-                                                      logger: Logger(label: "test-device"))
+        let device = try await MQTTConnection.connect(
+            broker.options(clientID: "test-device-\(UUID().uuidString.prefix(8))"),
+            logger: Logger(label: "test-device"))
         let rig = Rig(broker: broker, adapter: adapter, readings: readings, device: device, logs: logs)
         do {
             guard await eventually(timeout: .seconds(20), { adapter.connectedBrokers > 0 }) else {
@@ -87,4 +94,3 @@ func withRig(tls: Bool = false, _ yaml: @Sendable (TestSiteBroker) -> String,
     }
     await broker.stop()
 }
-

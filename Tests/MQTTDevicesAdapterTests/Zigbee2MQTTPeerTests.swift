@@ -1,18 +1,21 @@
-import DeviceMaps
 import DevTools
+import DeviceMaps
 import Foundation
 import GatewayCore
 import MQTTDevicesAdapter
-import Testing
 import TestSupport
+import Testing
 
 /// paho-mqtt, an MQTT implementation of its own, plays zigbee2mqtt: what the adapter reads is
 /// what a real zigbee2mqtt sends, not what our own client happens to agree with.
 @Suite("zigbee2mqtt contact sensors through paho-mqtt", .timeLimit(.minutes(1)))
 struct Zigbee2MQTTPeerTests {
     func publish(_ broker: TestSiteBroker, _ phase: String) async throws {
-        let (status, output) = try await TestProcess.run(try peerPython(), [
-            peerScript("zigbee2mqtt_publisher.py"), broker.host, "\(broker.port)", phase])
+        let (status, output) = try await TestProcess.run(
+            try peerPython(),
+            [
+                peerScript("zigbee2mqtt_publisher.py"), broker.host, "\(broker.port)", phase,
+            ])
         guard status == 0 else { throw TestFailure("zigbee2mqtt_publisher.py \(phase) failed (\(status)): \(output)") }
     }
 
@@ -24,14 +27,14 @@ struct Zigbee2MQTTPeerTests {
         do {
             try await publish(broker, "state")
             try """
-                devices:
-                  - id: front_door
-                    profile: zigbee2mqtt-contact
-                    connection: { broker: "\(broker.url)", insecure: true, topic: "zigbee2mqtt/{id}" }
-                  - id: back_door
-                    profile: zigbee2mqtt-contact-basic
-                    connection: { broker: "\(broker.url)", insecure: true, topic: "zigbee2mqtt/{id}" }
-                """.write(toFile: dir.file("site.yaml"), atomically: true, encoding: .utf8)
+            devices:
+              - id: front_door
+                profile: zigbee2mqtt-contact
+                connection: { broker: "\(broker.url)", insecure: true, topic: "zigbee2mqtt/{id}" }
+              - id: back_door
+                profile: zigbee2mqtt-contact-basic
+                connection: { broker: "\(broker.url)", insecure: true, topic: "zigbee2mqtt/{id}" }
+            """.write(toFile: dir.file("site.yaml"), atomically: true, encoding: .utf8)
             let model = DocumentationSamples.repositoryRoot + "/devicemaps/models/zigbee2mqtt-contact.yaml"
             let (map, diagnostics) = mqttLoader.validate(paths: [model, dir.file("site.yaml")])
             #expect(diagnostics.isEmpty, "\(diagnostics)")
@@ -64,9 +67,10 @@ struct Zigbee2MQTTPeerTests {
 
             readings.reset()
             try await publish(broker, "open")
-            let opened = try #require(await readings.waitForBatch(timeout: .seconds(20)) { batch in
-                batch.contains { $0.device == "front_door" && $0.point == "contact" }
-            })
+            let opened = try #require(
+                await readings.waitForBatch(timeout: .seconds(20)) { batch in
+                    batch.contains { $0.device == "front_door" && $0.point == "contact" }
+                })
             #expect(opened.first { $0.point == "contact" }?.value == .bool(false), "open")
             #expect(opened.first { $0.point == "linkquality" }?.value == .int(99))
             #expect(!opened.contains { $0.point == "available" }, "availability has its own topic")

@@ -19,7 +19,8 @@ struct MapReportsTests {
 
     @Test("map plan counts the requests of planned devices per cycle and per second at their periods; others are listed apart")
     func planTotals() throws {
-        let map = try Self.load("""
+        let map = try Self.load(
+            """
             devices:
               - id: fast
                 protocol: modbus
@@ -50,8 +51,11 @@ struct MapReportsTests {
         #expect(plan.requestsPerCycle == 4 && plan.registersPerCycle == 4 && plan.bitsPerCycle == 1)
         // 3 requests every 0.5 s and 1 every 2 s.
         #expect(plan.requestsPerSecond == 6.5)
-        #expect(plan.table.hasSuffix("total: 2 Modbus devices (and 1 of other protocols, above), 4 requests per cycle (one poll of each device): 4 registers, 1 bit; 6.5 requests/s at the poll periods\n"),
-                "\(plan.table)")
+        #expect(
+            plan.table.hasSuffix(
+                "total: 2 Modbus devices (and 1 of other protocols, above), 4 requests per cycle (one poll of each device): 4 registers, 1 bit; 6.5 requests/s at the poll periods\n"
+            ),
+            "\(plan.table)")
     }
 
     @Test("map new's default id is <profile>-1 when that is a plain id, else <protocol>-1")

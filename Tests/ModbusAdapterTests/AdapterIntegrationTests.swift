@@ -1,11 +1,12 @@
-import DeviceMaps
 import DevTools
+import DeviceMaps
 import Foundation
 import GatewayCore
 import Logging
 import ModbusAdapter
-import Testing
 import TestSupport
+import Testing
+
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -15,8 +16,10 @@ let fastReconnect = ReconnectPolicy(initialDelay: .milliseconds(50), maximumDela
 
 /// Runs `adapter` while `body` runs, then cancels it and waits for `run` to return (which
 /// also proves that shutdown completes: the suite's time limit catches a hang).
-func whileRunning<T>(_ adapter: ModbusAdapter, into collector: ReadingCollector,
-                             _ body: () async throws -> T) async throws -> T {
+func whileRunning<T>(
+    _ adapter: ModbusAdapter, into collector: ReadingCollector,
+    _ body: () async throws -> T
+) async throws -> T {
     let task = Task { try await adapter.run(sink: collector.sink) }
     do {
         let result = try await body()
@@ -80,11 +83,11 @@ struct AdapterIntegrationTests {
         let temperature = Double(Int16(bitPattern: try client.holding(0)[0])) / 10
         #expect(readings["temperature"]?.value == .double(temperature))
         #expect((15...25).contains(temperature))
-        #expect(try client.holding(1) == [475])                      // midpoint of 5…90 = 47.5 → raw 475
+        #expect(try client.holding(1) == [475])  // midpoint of 5…90 = 47.5 → raw 475
         #expect(readings["setpoint"]?.value == .double(47.5))
-        #expect(try client.holding(2) == [2])                        // midpoint 1.5 of 0…3, rounded
-        #expect(readings["mode"]?.value == .int(2))                  // unscaled integer → .int
-        let flowWords = try client.input(10, count: 2)               // little word order: [low, high]
+        #expect(try client.holding(2) == [2])  // midpoint 1.5 of 0…3, rounded
+        #expect(readings["mode"]?.value == .int(2))  // unscaled integer → .int
+        let flowWords = try client.input(10, count: 2)  // little word order: [low, high]
         let flow = Float(bitPattern: UInt32(flowWords[1]) << 16 | UInt32(flowWords[0]))
         let flowValue = try #require(readings["flow"]?.value?.numeric)
         #expect(Float(flowValue) == flow)
@@ -276,10 +279,11 @@ struct AdapterIntegrationTests {
             _ = try #require(await collector.waitForBatch(allGood("boiler-1")))
             first.stop()
 
-            let down = try #require(await collector.waitForBatch { batch in
-                batch.allSatisfy { $0.quality.name == "bad" }
-                    && batch.first?.quality.reason == "connection refused by 127.0.0.1:\(port)"
-            })
+            let down = try #require(
+                await collector.waitForBatch { batch in
+                    batch.allSatisfy { $0.quality.name == "bad" }
+                        && batch.first?.quality.reason == "connection refused by 127.0.0.1:\(port)"
+                })
             #expect(down.count == 9)
             #expect(down.allSatisfy { $0.value == nil && $0.device == "boiler-1" })
             #expect(collector.all.flatMap { $0 }.filter { $0.quality != .good }.allSatisfy { $0.value == nil })
@@ -319,9 +323,10 @@ struct AdapterIntegrationTests {
             try await Task.sleep(for: .seconds(1))
             let batches = collector.all
             #expect(batches.count >= 5, "bad batches: \(batches.count)")
-            #expect(batches.allSatisfy { batch in
-                batch.count == 9 && batch.allSatisfy { $0.value == nil && $0.quality == .bad("connection refused by 127.0.0.1:\(port)") }
-            })
+            #expect(
+                batches.allSatisfy { batch in
+                    batch.count == 9 && batch.allSatisfy { $0.value == nil && $0.quality == .bad("connection refused by 127.0.0.1:\(port)") }
+                })
             #expect(logs.warningsBesidesOverruns == ["Modbus connection down: connection refused by 127.0.0.1:\(port)"])
 
             refusing.close()

@@ -1,11 +1,11 @@
-import DeviceMaps
 import DevTools
+import DeviceMaps
 import Foundation
 import GatewayCore
 import Logging
 import ModbusAdapter
-import Testing
 import TestSupport
+import Testing
 
 @Suite("ModbusAdapter device-set updates", .serialized, .timeLimit(.minutes(1)))
 struct AdapterUpdateTests {
@@ -27,9 +27,11 @@ struct AdapterUpdateTests {
     func update() async throws {
         let shared = try freeLoopbackPort(), leaving = try freeLoopbackPort(), arriving = try freeLoopbackPort()
         let before = boiler(port: shared)
-        let after = boiler(port: shared, extra: [
-            PointDefinition(name: "speed", address: ModbusAddress(table: .holding, offset: 300, type: .uint16), unit: "rpm"),
-        ])
+        let after = boiler(
+            port: shared,
+            extra: [
+                PointDefinition(name: "speed", address: ModbusAddress(table: .holding, offset: 300, type: .uint16), unit: "rpm")
+            ])
         let meter = meter(port: shared)
         let tank = single("tank-4", port: leaving)
         let valve = single("valve-9", port: arriving)
@@ -60,9 +62,10 @@ struct AdapterUpdateTests {
             let meterAfter = await eventually { collector.all[mark...].filter(allGood("meter-7")).count >= 3 }
             #expect(meterAfter, "readings of the untouched device after the update")
             #expect(!collector.all[mark...].contains { $0.first?.device == "tank-4" }, "the removed device was polled after the update")
-            #expect(await writeError { () async throws(WriteError) in
-                try await adapter.write(device: "tank-4", values: ["level": .int(1)])
-            } == .rejected("no Modbus device 'tank-4'"))
+            #expect(
+                await writeError { () async throws(WriteError) in
+                    try await adapter.write(device: "tank-4", values: ["level": .int(1)])
+                } == .rejected("no Modbus device 'tank-4'"))
 
             // The shared connection stayed open; the new one opened.
             #expect(logs.messages(at: .info).filter { $0 == "connected to 127.0.0.1:\(shared)" }.count == 1)

@@ -1,11 +1,11 @@
-import DeviceMaps
 import DevTools
+import DeviceMaps
 import Foundation
 import GatewayCore
 import Logging
 import ModbusAdapter
-import Testing
 import TestSupport
+import Testing
 
 /// Backpressure from the telemetry pipeline: while the sink says it is not ready, the devices
 /// are not read (the cycle is skipped and counted), writes still run, and polls resume when
@@ -18,7 +18,9 @@ struct BusySkipTests {
         return (1...4).reduce(0) { $0 + (counts[UInt8($1)] ?? 0) }
     }
 
-    @Test("while the sink is not ready no device is read and busy skips are counted per device, logged once for the adapter; a write still runs; polls resume once it is ready")
+    @Test(
+        "while the sink is not ready no device is read and busy skips are counted per device, logged once for the adapter; a write still runs; polls resume once it is ready"
+    )
     func skipsWhileBusy() async throws {
         let portA = try freeLoopbackPort(), portB = try freeLoopbackPort()
         let deviceA = boiler(id: "boiler-a", port: portA), deviceB = boiler(id: "boiler-b", port: portB)
@@ -48,9 +50,10 @@ struct BusySkipTests {
             let readsA = reads(simulatorA), readsB = reads(simulatorB)
             let polls = (adapter.statistics(device: "boiler-a")?.polls, adapter.statistics(device: "boiler-b")?.polls)
             let skipsA = busySkips("boiler-a"), skipsB = busySkips("boiler-b")
-            try #require(await eventually(timeout: .seconds(20)) {
-                busySkips("boiler-a") >= skipsA + 3 && busySkips("boiler-b") >= skipsB + 3
-            }, "busy skips: \(busySkips("boiler-a")), \(busySkips("boiler-b"))")
+            try #require(
+                await eventually(timeout: .seconds(20)) {
+                    busySkips("boiler-a") >= skipsA + 3 && busySkips("boiler-b") >= skipsB + 3
+                }, "busy skips: \(busySkips("boiler-a")), \(busySkips("boiler-b"))")
             #expect(collector.all.isEmpty, "\(collector.all.count) batches while not ready")
             #expect(reads(simulatorA) == readsA && reads(simulatorB) == readsB)
             #expect(adapter.statistics(device: "boiler-a")?.polls == polls.0 && adapter.statistics(device: "boiler-b")?.polls == polls.1)

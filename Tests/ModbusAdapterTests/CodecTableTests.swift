@@ -1,10 +1,10 @@
-import DeviceMaps
 import DevTools
+import DeviceMaps
 import Foundation
 import GatewayCore
 import ModbusAdapter
-import Testing
 import TestSupport
+import Testing
 
 /// One row of Peers/codec_table.py: a value and the registers pymodbus (or struct) lays it out in.
 private struct PeerRow: Decodable, CustomStringConvertible {
@@ -23,10 +23,14 @@ private struct PeerRow: Decodable, CustomStringConvertible {
 
     func point() throws -> PointDefinition {
         guard let type = ModbusDataType(rawValue: type), let byteOrder = ByteOrder(rawValue: byteOrder),
-              let wordOrder = ByteOrder(rawValue: wordOrder) else { throw ProbeError("unknown layout in \(self)") }
-        return PointDefinition(name: "p", address: ModbusAddress(table: .holding, offset: 0, type: type, byteOrder: byteOrder,
-                                                                 wordOrder: wordOrder, length: length ?? 0),
-                               access: .readwrite)
+            let wordOrder = ByteOrder(rawValue: wordOrder)
+        else { throw ProbeError("unknown layout in \(self)") }
+        return PointDefinition(
+            name: "p",
+            address: ModbusAddress(
+                table: .holding, offset: 0, type: type, byteOrder: byteOrder,
+                wordOrder: wordOrder, length: length ?? 0),
+            access: .readwrite)
     }
 
     /// The value edgegate reads: integers as `.int`, except a uint64 beyond Int64 (`.double`),

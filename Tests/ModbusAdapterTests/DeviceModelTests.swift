@@ -1,13 +1,13 @@
-import DeviceMaps
 import DevTools
+import DeviceMaps
 import Foundation
 import Gateway
 import GatewayCore
 import Logging
 import ModbusAdapter
 import Synchronization
-import Testing
 import TestSupport
+import Testing
 
 /// The manufacturer models in devicemaps/models/ are profiles only; each must validate, and a
 /// device built on it must poll cleanly (every point good) against a simulator of the profile.
@@ -21,12 +21,12 @@ struct DeviceModelTests {
         defer { dir.remove() }
         let port = try freeLoopbackPort()
         try """
-            devices:
-              - id: \(name)-1
-                profile: \(name)
-                connection: { host: 127.0.0.1, port: \(port), unit_id: 1 }
-                poll: 100ms
-            """.write(toFile: dir.file("site.yaml"), atomically: true, encoding: .utf8)
+        devices:
+          - id: \(name)-1
+            profile: \(name)
+            connection: { host: 127.0.0.1, port: \(port), unit_id: 1 }
+            poll: 100ms
+        """.write(toFile: dir.file("site.yaml"), atomically: true, encoding: .utf8)
         let model = DocumentationSamples.repositoryRoot + "/devicemaps/models/\(name).yaml"
         let (map, diagnostics) = DeviceMapLoader.standard.validate(paths: [model, dir.file("site.yaml")])
         #expect(diagnostics.isEmpty, "\(diagnostics)")

@@ -1,9 +1,11 @@
 import CModbus
 import DeviceMaps
 import GatewayCore
-@testable import ModbusAdapter
-import Testing
 import TestSupport
+import Testing
+
+@testable import ModbusAdapter
+
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -24,10 +26,10 @@ private struct RegisterSpace {
             requests.append((block.start, block.count, false))
             throw ModbusFailure(code: ETIMEDOUT, function: 3)
         }
-        let refused = block.count > longest || (block.start ..< block.end).contains(where: missing.contains)
+        let refused = block.count > longest || (block.start..<block.end).contains(where: missing.contains)
         requests.append((block.start, block.count, !refused))
         if refused { throw ModbusFailure(code: CModbus_EMBXILADD, function: 3) }
-        return .registers((block.start ..< block.end).map { UInt16($0) })
+        return .registers((block.start..<block.end).map { UInt16($0) })
     }
 
     var failures: Int { requests.filter { !$0.answered }.count }
@@ -65,8 +67,10 @@ private func results(_ outcome: DeviceReads.Outcome) -> [String: String] {
 struct IllegalAddressTests {
     /// a b c c hole d . . e e . . f at 100…112: a hole under `hole` (104) and one in the gap
     /// between e and f (110).
-    let points = [point("a", 100), point("b", 101), point("c", 102, .int32), point("hole", 104), point("d", 105),
-                  point("e", 108, .float32), point("f", 112)]
+    let points = [
+        point("a", 100), point("b", 101), point("c", 102, .int32), point("hole", 104), point("d", 105),
+        point("e", 108, .float32), point("f", 112),
+    ]
     let t0 = ContinuousClock.now
 
     @Test("only the refused point is bad, a refused gap is no longer bridged, and the next poll sends only requests that work")
@@ -76,17 +80,19 @@ struct IllegalAddressTests {
         #expect(reads.plan.map { [$0.start, $0.count] } == [[100, 13]])
 
         let first = reads.poll(now: t0) { block throws(ModbusFailure) in try space.read(block) }
-        #expect(results(first) == [
-            "a": "read [100]", "b": "read [101]", "c": "read [102, 103]", "hole": "refused", "d": "read [105]",
-            "e": "read [108, 109]", "f": "read [112]",
-        ])
+        #expect(
+            results(first) == [
+                "a": "read [100]", "b": "read [101]", "c": "read [102, 103]", "hole": "refused", "d": "read [105]",
+                "e": "read [108, 109]", "f": "read [112]",
+            ])
         #expect(first.lost == nil)
         // The merged request was sent once; what followed found the two holes.
         #expect(space.requests.filter { $0.start == 100 && $0.count == 13 }.count == 1)
-        #expect(first.lessons == [
-            "40101–40113 (holding registers 100–112) answered illegal data address; reading them as 3 requests; "
-                + "refused: hole at 40105 (holding register 104); not bridged: 40111–40112 (holding registers 110–111)",
-        ])
+        #expect(
+            first.lessons == [
+                "40101–40113 (holding registers 100–112) answered illegal data address; reading them as 3 requests; "
+                    + "refused: hole at 40105 (holding register 104); not bridged: 40111–40112 (holding registers 110–111)"
+            ])
         guard case .refused(_, let failure)? = first.events.last else {
             Issue.record("no refusal in \(first.events)")
             return
@@ -109,8 +115,11 @@ struct IllegalAddressTests {
         var reads = DeviceReads(points: [point("p", 0), point("q", 5)], rules: ReadRules(maxGap: 10))
         let first = reads.poll(now: t0) { block throws(ModbusFailure) in try space.read(block) }
         #expect(results(first) == ["p": "read [0]", "q": "read [5]"])
-        #expect(first.lessons == ["40001–40006 (holding registers 0–5) answered illegal data address; reading them as 2 requests; "
-                                  + "not bridged: 40002–40005 (holding registers 1–4)"])
+        #expect(
+            first.lessons == [
+                "40001–40006 (holding registers 0–5) answered illegal data address; reading them as 2 requests; "
+                    + "not bridged: 40002–40005 (holding registers 1–4)"
+            ])
         #expect(space.requests.map { [$0.start, $0.count] } == [[0, 6], [0, 1], [5, 1]])
     }
 
@@ -119,10 +128,16 @@ struct IllegalAddressTests {
         var space = RegisterSpace(longest: 8)
         var reads = DeviceReads(points: (0..<12).map { point("r\($0)", $0) }, rules: ReadRules(maxGap: 0))
         let first = reads.poll(now: t0) { block throws(ModbusFailure) in try space.read(block) }
-        #expect(Set(results(first).values) == ["read [0]", "read [1]", "read [2]", "read [3]", "read [4]", "read [5]",
-                                               "read [6]", "read [7]", "read [8]", "read [9]", "read [10]", "read [11]"])
-        #expect(first.lessons == ["40001–40012 (holding registers 0–11) answered illegal data address; reading them as 2 requests; "
-                                  + "at most 8 registers per request"])
+        #expect(
+            Set(results(first).values) == [
+                "read [0]", "read [1]", "read [2]", "read [3]", "read [4]", "read [5]",
+                "read [6]", "read [7]", "read [8]", "read [9]", "read [10]", "read [11]",
+            ])
+        #expect(
+            first.lessons == [
+                "40001–40012 (holding registers 0–11) answered illegal data address; reading them as 2 requests; "
+                    + "at most 8 registers per request"
+            ])
         #expect(reads.plan.map(\.count) == [8, 4])
         space.requests.removeAll()
         _ = reads.poll(now: t0 + .seconds(1)) { block throws(ModbusFailure) in try space.read(block) }
@@ -193,14 +208,16 @@ struct IllegalAddressTests {
         var random = SplitMix64(seed: 11)
         for round in 0..<300 {
             let types: [ModbusDataType] = [.uint16, .uint16, .int32, .float64]
-            let points = (0 ..< 2 + random.below(14)).map { point("p\($0)", random.below(60), types[random.below(types.count)]) }
-            var space = RegisterSpace(missing: Set((0 ..< random.below(5)).map { _ in random.below(64) }),
-                                      longest: random.below(3) == 0 ? 6 + random.below(20) : 125)
+            let points = (0..<2 + random.below(14)).map { point("p\($0)", random.below(60), types[random.below(types.count)]) }
+            var space = RegisterSpace(
+                missing: Set((0..<random.below(5)).map { _ in random.below(64) }),
+                longest: random.below(3) == 0 ? 6 + random.below(20) : 125)
             var reads = DeviceReads(points: points, rules: ReadRules(maxGap: random.below(12), maxRegistersPerRequest: 4 + random.below(122)))
             let first = results(reads.poll(now: t0) { block throws(ModbusFailure) in try space.read(block) })
             for p in points {
-                let own = p.modbus.offset ..< p.modbus.offset + p.modbus.registerCount
-                let expected = own.contains(where: space.missing.contains) || own.count > space.longest
+                let own = p.modbus.offset..<p.modbus.offset + p.modbus.registerCount
+                let expected =
+                    own.contains(where: space.missing.contains) || own.count > space.longest
                     ? "refused" : "read \(own.map { UInt16($0) })"
                 #expect(first[p.name] == expected, "round \(round), \(p.name) at \(own), missing \(space.missing.sorted()), longest \(space.longest)")
             }
@@ -218,12 +235,18 @@ struct IllegalAddressTests {
             PointDefinition(name: name, address: ModbusAddress(table: .input, offset: offset, type: type, length: length))
         }
         var space = RegisterSpace(missing: Set(80..<88))
-        var reads = DeviceReads(points: [input("voltage", 0, .float32), input("current", 6, .float32), input("power", 12, .float32),
-                                         input("energy", 72, .float64), input("model", 80, .string, length: 8)],
-                                rules: ReadRules(maxGap: 4, maxRegistersPerRequest: 60))
+        var reads = DeviceReads(
+            points: [
+                input("voltage", 0, .float32), input("current", 6, .float32), input("power", 12, .float32),
+                input("energy", 72, .float64), input("model", 80, .string, length: 8),
+            ],
+            rules: ReadRules(maxGap: 4, maxRegistersPerRequest: 60))
         let outcome = reads.poll(now: t0) { block throws(ModbusFailure) in try space.read(block) }
-        #expect(outcome.lessons == ["30073–30088 (input registers 72–87) answered illegal data address; reading them as 1 request; "
-                                    + "refused: model at 30081–30088 (input registers 80–87)"])
+        #expect(
+            outcome.lessons == [
+                "30073–30088 (input registers 72–87) answered illegal data address; reading them as 1 request; "
+                    + "refused: model at 30081–30088 (input registers 80–87)"
+            ])
         #expect(results(outcome)["model"] == "refused")
         #expect(results(outcome)["energy"] == "read [72, 73, 74, 75]")
     }

@@ -1,11 +1,11 @@
-import DeviceMaps
 import DevTools
+import DeviceMaps
 import Foundation
 import GatewayCore
 import Logging
 import ModbusAdapter
-import Testing
 import TestSupport
+import Testing
 
 /// Fault isolation: one connection per thread, so a device that never answers costs only its
 /// own connection's time; and a poll that overruns its period skips cycles instead of
@@ -47,7 +47,9 @@ struct IsolationTests {
         try await whileRunning(adapter, into: collector) {
             // Readiness only (a loaded machine may take seconds to start three servers and connect).
             let ready = await collector.waitForBatch(timeout: .seconds(20), allGood("boiler-b"))
-            try #require(ready != nil, "boiler-b: \(collector.all.last { $0.first?.device == "boiler-b" } ?? []); batches: \(collector.all.count); log: \(log.lines.suffix(30))")
+            try #require(
+                ready != nil,
+                "boiler-b: \(collector.all.last { $0.first?.device == "boiler-b" } ?? []); batches: \(collector.all.count); log: \(log.lines.suffix(30))")
             _ = try #require(await collector.waitForBatch(timeout: .seconds(20)) { $0.first?.device == "hung-1" })
             collector.reset()
             try await Task.sleep(for: Self.window)

@@ -1,10 +1,11 @@
-import DeviceMaps
 import DevTools
+import DeviceMaps
 import Foundation
 import GatewayCore
-@testable import ModbusAdapter
-import Testing
 import TestSupport
+import Testing
+
+@testable import ModbusAdapter
 
 /// The names of this process's threads that run Modbus connections, from the kernel's view
 /// (`/proc/self/task/*/comm`, at most 15 characters): the poller pool's, or a thread per
@@ -16,8 +17,9 @@ func modbusConnectionThreads() throws -> [Int: String] {
     for task in try FileManager.default.contentsOfDirectory(atPath: "/proc/self/task") {
         // A thread may end between the listing and the read.
         guard let id = Int(task),
-              let name = try? String(contentsOfFile: "/proc/self/task/\(task)/comm", encoding: .utf8).trimmingCharacters(in: .newlines),
-              name.hasPrefix("modbus"), !name.hasPrefix("modbus-sim"), !name.hasPrefix("modbus scan") else { continue }
+            let name = try? String(contentsOfFile: "/proc/self/task/\(task)/comm", encoding: .utf8).trimmingCharacters(in: .newlines),
+            name.hasPrefix("modbus"), !name.hasPrefix("modbus-sim"), !name.hasPrefix("modbus scan")
+        else { continue }
         threads[id] = name
     }
     return threads

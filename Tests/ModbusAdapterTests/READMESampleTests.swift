@@ -1,7 +1,7 @@
 import DeviceMaps
+import Foundation
 import GatewayCore
 import ModbusAdapter
-import Foundation
 import TestSupport
 import Testing
 
@@ -26,15 +26,16 @@ struct READMESampleTests {
 @Suite("Modbus connections per gateway")
 struct ConnectionLimitTests {
     func map(connections: Int) -> String {
-        "devices:\n" + (1...connections).map { n in
-            """
-              - id: meter-\(n)
-                protocol: modbus
-                connection: { host: 127.0.0.1, port: \(10_000 + n) }
-                points: { energy: { table: holding, address: 0, type: uint16 } }
+        "devices:\n"
+            + (1...connections).map { n in
+                """
+                  - id: meter-\(n)
+                    protocol: modbus
+                    connection: { host: 127.0.0.1, port: \(10_000 + n) }
+                    points: { energy: { table: holding, address: 0, type: uint16 } }
 
-            """
-        }.joined()
+                """
+            }.joined()
     }
 
     @Test("maps needing more Modbus connections than one process can wait on are refused at the first device beyond them, naming the count and the fix")

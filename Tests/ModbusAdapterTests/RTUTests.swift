@@ -1,11 +1,12 @@
-import DeviceMaps
 import DevTools
+import DeviceMaps
 import Foundation
 import GatewayCore
 import Logging
-@testable import ModbusAdapter
-import Testing
 import TestSupport
+import Testing
+
+@testable import ModbusAdapter
 
 /// A second kind of device for the bus: its `setpoint` sits at the boiler's address with
 /// another range, so each unit's register space shows in the values.
@@ -15,8 +16,9 @@ func meter(id: String = "meter-2", unit: Int = 2, poll: Duration = .milliseconds
         connection: ModbusConnection(host: "127.0.0.1", unitID: unit, responseTimeout: .milliseconds(300)),
         poll: poll,
         points: [
-            PointDefinition(name: "setpoint", address: ModbusAddress(table: .holding, offset: 1, type: .int16),
-                            access: .readwrite, min: 100, max: 200),
+            PointDefinition(
+                name: "setpoint", address: ModbusAddress(table: .holding, offset: 1, type: .int16),
+                access: .readwrite, min: 100, max: 200),
             PointDefinition(name: "energy", address: ModbusAddress(table: .holding, offset: 100, type: .uint32), scale: 0.01, unit: "kWh"),
             PointDefinition(name: "relay", address: ModbusAddress(table: .coil, offset: 0, type: .bool), access: .readwrite),
         ])
@@ -33,8 +35,9 @@ struct RTUTests {
     func twoUnitsOnOneBus() async throws {
         try await SerialPair.run { pair in
             let units = [onBus(boiler(port: 0, unit: 1), pair.gatewayEnd), onBus(meter(unit: 2), pair.gatewayEnd)]
-            let simulator = ModbusSimulator(devices: units, serial: ModbusSerialPort(device: pair.deviceEnd),
-                                            animated: false, logger: testLogger)
+            let simulator = ModbusSimulator(
+                devices: units, serial: ModbusSerialPort(device: pair.deviceEnd),
+                animated: false, logger: testLogger)
             try simulator.start()
             defer { simulator.stop() }
             let logs = LogCapture()
@@ -91,14 +94,16 @@ struct RTUTests {
                     PointDefinition(name: "c", address: ModbusAddress(table: .coil, offset: 0, type: .bool)),
                     PointDefinition(name: "d", address: ModbusAddress(table: .discrete, offset: 0, type: .bool)),
                 ])
-            let simulator = ModbusSimulator(devices: [healthy], serial: ModbusSerialPort(device: pair.deviceEnd),
-                                            animated: false, logger: testLogger)
+            let simulator = ModbusSimulator(
+                devices: [healthy], serial: ModbusSerialPort(device: pair.deviceEnd),
+                animated: false, logger: testLogger)
             try simulator.start()
             defer { simulator.stop() }
             let logs = LogCapture()
             let timeout = Duration.milliseconds(300)
-            let adapter = ModbusAdapter(devices: [onBus(healthy, pair.gatewayEnd), onBus(silent, pair.gatewayEnd, timeout: timeout)],
-                                        logger: logs.logger, reconnect: fastReconnect)
+            let adapter = ModbusAdapter(
+                devices: [onBus(healthy, pair.gatewayEnd), onBus(silent, pair.gatewayEnd, timeout: timeout)],
+                logger: logs.logger, reconnect: fastReconnect)
             let collector = ReadingCollector()
 
             try await whileRunning(adapter, into: collector) {
@@ -133,8 +138,9 @@ struct RTUTests {
     func busSettingsChange() async throws {
         try await SerialPair.run { pair in
             let device = onBus(boiler(port: 0), pair.gatewayEnd)
-            let simulator = ModbusSimulator(devices: [device], serial: ModbusSerialPort(device: pair.deviceEnd),
-                                            animated: false, logger: testLogger)
+            let simulator = ModbusSimulator(
+                devices: [device], serial: ModbusSerialPort(device: pair.deviceEnd),
+                animated: false, logger: testLogger)
             try simulator.start()
             defer { simulator.stop() }
             let logs = LogCapture()
@@ -173,12 +179,14 @@ struct RTUTests {
                 id: "slow-3", protocolName: "modbus", connection: ModbusConnection(host: "127.0.0.1", unitID: 3),
                 poll: .milliseconds(1500),
                 points: [PointDefinition(name: "level", address: ModbusAddress(table: .holding, offset: 0, type: .int16))])
-            let simulator = ModbusSimulator(devices: [slow], serial: ModbusSerialPort(device: pair.deviceEnd), animated: false,
-                                            answerDelays: [3: .milliseconds(800)], logger: testLogger)
+            let simulator = ModbusSimulator(
+                devices: [slow], serial: ModbusSerialPort(device: pair.deviceEnd), animated: false,
+                answerDelays: [3: .milliseconds(800)], logger: testLogger)
             try simulator.start()
             defer { simulator.stop() }
-            let adapter = ModbusAdapter(devices: [onBus(slow, pair.gatewayEnd, timeout: .milliseconds(200))],
-                                        logger: testLogger, reconnect: fastReconnect)
+            let adapter = ModbusAdapter(
+                devices: [onBus(slow, pair.gatewayEnd, timeout: .milliseconds(200))],
+                logger: testLogger, reconnect: fastReconnect)
             let collector = ReadingCollector()
             try await whileRunning(adapter, into: collector) {
                 try await Task.sleep(for: .seconds(4))
@@ -215,12 +223,14 @@ struct RTUTests {
     @Test("rs485 on a port without RS-485 mode is a connection problem that names the device and why")
     func rs485Refused() async throws {
         try await SerialPair.run { pair in
-            let adapter = ModbusAdapter(devices: [onBus(boiler(port: 0, poll: .milliseconds(50)), pair.gatewayEnd, rs485: true)],
-                                        logger: testLogger, reconnect: fastReconnect)
+            let adapter = ModbusAdapter(
+                devices: [onBus(boiler(port: 0, poll: .milliseconds(50)), pair.gatewayEnd, rs485: true)],
+                logger: testLogger, reconnect: fastReconnect)
             let collector = ReadingCollector()
             try await whileRunning(adapter, into: collector) {
                 let batch = try #require(await collector.waitForBatch { !$0.isEmpty })
-                let reason = "cannot switch \(pair.gatewayEnd) to RS-485 mode: Inappropriate ioctl for device "
+                let reason =
+                    "cannot switch \(pair.gatewayEnd) to RS-485 mode: Inappropriate ioctl for device "
                     + "(set rs485: false for an adapter that drives the line itself)"
                 #expect(batch.allSatisfy { $0.value == nil && $0.quality == .bad(reason) })
             }

@@ -1,13 +1,16 @@
 import DeviceMaps
 import GatewayCore
-@testable import ModbusAdapter
-import Testing
 import TestSupport
+import Testing
+
+@testable import ModbusAdapter
 
 @Suite("Read planning and backoff")
 struct ReadPlanTests {
-    private func point(_ name: String, _ table: ModbusTable, _ offset: Int, _ type: ModbusDataType = .uint16,
-                       access: Access = .read) -> PointDefinition {
+    private func point(
+        _ name: String, _ table: ModbusTable, _ offset: Int, _ type: ModbusDataType = .uint16,
+        access: Access = .read
+    ) -> PointDefinition {
         PointDefinition(name: name, address: ModbusAddress(table: table, offset: offset, type: type), access: access)
     }
 
@@ -23,20 +26,21 @@ struct ReadPlanTests {
     @Test("without max_gap, adjacent points share a request, gaps and tables split")
     func merging() {
         let blocks = plan([
-            point("c", .holding, 3, .int32),   // 3–4, touches b
+            point("c", .holding, 3, .int32),  // 3–4, touches b
             point("a", .holding, 0),
-            point("b", .holding, 1, .float32), // 1–2, touches a
-            point("far", .holding, 10),        // gap at 5–9: separate request
+            point("b", .holding, 1, .float32),  // 1–2, touches a
+            point("far", .holding, 10),  // gap at 5–9: separate request
             point("i", .input, 0),
             point("coil1", .coil, 1, .bool),
             point("coil0", .coil, 0, .bool),
         ])
-        #expect(spans(blocks) == [
-            "coil 0+2: coil0,coil1",
-            "input 0+1: i",
-            "holding 0+5: a,b,c",
-            "holding 10+1: far",
-        ])
+        #expect(
+            spans(blocks) == [
+                "coil 0+2: coil0,coil1",
+                "input 0+1: i",
+                "holding 0+5: a,b,c",
+                "holding 10+1: far",
+            ])
     }
 
     @Test("overlapping points are read once")
@@ -115,7 +119,7 @@ struct ReadPlanTests {
             }
             let rules = ReadRules(maxGap: random.below(6), maxRegistersPerRequest: 4 + random.below(12))
             let readable = points.filter(\.access.isReadable)
-            let named = Set(readable.flatMap { $0.modbus.offset ..< $0.modbus.offset + $0.modbus.registerCount })
+            let named = Set(readable.flatMap { $0.modbus.offset..<$0.modbus.offset + $0.modbus.registerCount })
             // Learned barriers sit on unnamed registers only (see LearnedLimits).
             var learned = LearnedLimits()
             if random.below(2) == 0 {
@@ -123,11 +127,14 @@ struct ReadPlanTests {
             }
             let blocks = ReadPlan.blocks(for: points, rules: rules, learned: learned)
             let best = Self.fewestRequests(readable, rules: rules, barriers: learned.barriers[.holding] ?? [], named: named)
-            #expect(blocks.count == best, "round \(round): \(spans(blocks)) for \(readable.map { "\($0.name)@\($0.modbus.offset)+\($0.modbus.registerCount)" }), gap \(rules.maxGap), cap \(rules.maxRegisters)")
+            #expect(
+                blocks.count == best,
+                "round \(round): \(spans(blocks)) for \(readable.map { "\($0.name)@\($0.modbus.offset)+\($0.modbus.registerCount)" }), gap \(rules.maxGap), cap \(rules.maxRegisters)"
+            )
             // Every request keeps the rules, and every readable point is read exactly once.
             for block in blocks {
                 #expect(block.count <= rules.maxRegisters)
-                #expect(!(block.start ..< block.end).contains { learned.barriers[.holding]?.contains($0) == true })
+                #expect(!(block.start..<block.end).contains { learned.barriers[.holding]?.contains($0) == true })
             }
             #expect(blocks.flatMap(\.points).map(\.name).sorted() == readable.map(\.name).sorted())
         }
@@ -140,13 +147,13 @@ struct ReadPlanTests {
         let n = points.count
         guard n > 0 else { return 0 }
         var valid = [Bool](repeating: false, count: 1 << n)
-        for mask in 1 ..< (1 << n) {
+        for mask in 1..<(1 << n) {
             let members = (0..<n).filter { mask & (1 << $0) != 0 }.map { points[$0] }
             let start = members.map(\.modbus.offset).min()!
             let end = members.map { $0.modbus.offset + $0.modbus.registerCount }.max()!
             guard end - start <= rules.maxRegisters else { continue }
             var run = 0, ok = true
-            for address in start ..< end {
+            for address in start..<end {
                 if named.contains(address) { run = 0; continue }
                 run += 1
                 if run > rules.maxGap || barriers.contains(address) { ok = false; break }
@@ -155,7 +162,7 @@ struct ReadPlanTests {
         }
         var fewest = [Int](repeating: .max, count: 1 << n)
         fewest[0] = 0
-        for mask in 1 ..< (1 << n) {
+        for mask in 1..<(1 << n) {
             let lowest = mask & -mask
             var sub = mask
             while sub > 0 {
@@ -186,8 +193,11 @@ struct ReadPlanTests {
     func backoff() {
         var backoff = Backoff(policy: ReconnectPolicy(initialDelay: .milliseconds(500), maximumDelay: .seconds(30), jitter: 0.2))
         let waits = (0..<9).map { _ in backoff.next(random: 0) }
-        #expect(waits == [.milliseconds(500), .seconds(1), .seconds(2), .seconds(4), .seconds(8), .seconds(16),
-                          .seconds(30), .seconds(30), .seconds(30)])
+        #expect(
+            waits == [
+                .milliseconds(500), .seconds(1), .seconds(2), .seconds(4), .seconds(8), .seconds(16),
+                .seconds(30), .seconds(30), .seconds(30),
+            ])
         backoff.reset()
         #expect(backoff.next(random: 0) == .milliseconds(500))
         // Jitter spreads ±20 % but never beyond the cap.
@@ -197,4 +207,3 @@ struct ReadPlanTests {
         #expect(backoff.next(random: 1) == .seconds(30))
     }
 }
-

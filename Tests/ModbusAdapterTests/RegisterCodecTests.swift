@@ -1,7 +1,8 @@
 import DeviceMaps
 import GatewayCore
-@testable import ModbusAdapter
 import Testing
+
+@testable import ModbusAdapter
 
 /// One row of the codec table: a raw value, how it is laid out, and the registers it must
 /// produce on the wire. Register arrays are derived by hand in the comments of `rows`.
@@ -17,16 +18,21 @@ struct CodecRow: Sendable, CustomTestStringConvertible {
     }
 
     var point: PointDefinition {
-        PointDefinition(name: "p", address: ModbusAddress(table: .holding, offset: 0, type: type,
-                                                          byteOrder: byteOrder, wordOrder: wordOrder))
+        PointDefinition(
+            name: "p",
+            address: ModbusAddress(
+                table: .holding, offset: 0, type: type,
+                byteOrder: byteOrder, wordOrder: wordOrder))
     }
 }
 
 /// Expands one value into its four layouts.
 /// `bb` = big bytes/big words (Modbus default), `bw` = big bytes/little words,
 /// `lb` = little bytes/big words, `ll` = little bytes/little words.
-private func layouts(_ type: ModbusDataType, _ value: Value,
-                     bb: [UInt16], bw: [UInt16], lb: [UInt16], ll: [UInt16]) -> [CodecRow] {
+private func layouts(
+    _ type: ModbusDataType, _ value: Value,
+    bb: [UInt16], bw: [UInt16], lb: [UInt16], ll: [UInt16]
+) -> [CodecRow] {
     [
         CodecRow(type: type, byteOrder: .big, wordOrder: .big, value: value, registers: bb),
         CodecRow(type: type, byteOrder: .big, wordOrder: .little, value: value, registers: bw),
@@ -49,27 +55,34 @@ private let rows: [CodecRow] =
     + layouts(.uint16, .int(65535), bb: [0xFFFF], bw: [0xFFFF], lb: [0xFFFF], ll: [0xFFFF])
     // int32 305419896 = 0x12345678: high word 0x1234, low word 0x5678.
     // little words: [low, high]; little bytes: each word swapped (0x3412, 0x7856); both: both.
-    + layouts(.int32, .int(305_419_896), bb: [0x1234, 0x5678], bw: [0x5678, 0x1234],
-              lb: [0x3412, 0x7856], ll: [0x7856, 0x3412])
+    + layouts(
+        .int32, .int(305_419_896), bb: [0x1234, 0x5678], bw: [0x5678, 0x1234],
+        lb: [0x3412, 0x7856], ll: [0x7856, 0x3412])
     // int32 −2 = 0xFFFFFFFE: high 0xFFFF, low 0xFFFE (swapped: 0xFEFF).
-    + layouts(.int32, .int(-2), bb: [0xFFFF, 0xFFFE], bw: [0xFFFE, 0xFFFF],
-              lb: [0xFFFF, 0xFEFF], ll: [0xFEFF, 0xFFFF])
+    + layouts(
+        .int32, .int(-2), bb: [0xFFFF, 0xFFFE], bw: [0xFFFE, 0xFFFF],
+        lb: [0xFFFF, 0xFEFF], ll: [0xFEFF, 0xFFFF])
     // int32 −100000 = 0xFFFE7960 (100000 = 0x000186A0, inverted 0xFFFE795F, +1).
-    + layouts(.int32, .int(-100_000), bb: [0xFFFE, 0x7960], bw: [0x7960, 0xFFFE],
-              lb: [0xFEFF, 0x6079], ll: [0x6079, 0xFEFF])
+    + layouts(
+        .int32, .int(-100_000), bb: [0xFFFE, 0x7960], bw: [0x7960, 0xFFFE],
+        lb: [0xFEFF, 0x6079], ll: [0x6079, 0xFEFF])
     // uint32 4000000000 = 0xEE6B2800: above Int32.max, must stay positive.
-    + layouts(.uint32, .int(4_000_000_000), bb: [0xEE6B, 0x2800], bw: [0x2800, 0xEE6B],
-              lb: [0x6BEE, 0x0028], ll: [0x0028, 0x6BEE])
+    + layouts(
+        .uint32, .int(4_000_000_000), bb: [0xEE6B, 0x2800], bw: [0x2800, 0xEE6B],
+        lb: [0x6BEE, 0x0028], ll: [0x0028, 0x6BEE])
     // float32 21.5 = 1.34375 × 2⁴: sign 0, exponent 127+4 = 0x83, fraction .01011 →
     // 0 10000011 0101100… = 0x41AC0000.
-    + layouts(.float32, .double(21.5), bb: [0x41AC, 0x0000], bw: [0x0000, 0x41AC],
-              lb: [0xAC41, 0x0000], ll: [0x0000, 0xAC41])
+    + layouts(
+        .float32, .double(21.5), bb: [0x41AC, 0x0000], bw: [0x0000, 0x41AC],
+        lb: [0xAC41, 0x0000], ll: [0x0000, 0xAC41])
     // float32 −1.5 = −1.1b × 2⁰: sign 1, exponent 0x7F, fraction .1 → 0xBFC00000.
-    + layouts(.float32, .double(-1.5), bb: [0xBFC0, 0x0000], bw: [0x0000, 0xBFC0],
-              lb: [0xC0BF, 0x0000], ll: [0x0000, 0xC0BF])
+    + layouts(
+        .float32, .double(-1.5), bb: [0xBFC0, 0x0000], bw: [0x0000, 0xBFC0],
+        lb: [0xC0BF, 0x0000], ll: [0x0000, 0xC0BF])
     // float32 0.1 = 0x3DCCCCCD (rounded up in the last bit); decodes as 0.1, not 0.100000001.
-    + layouts(.float32, .double(0.1), bb: [0x3DCC, 0xCCCD], bw: [0xCCCD, 0x3DCC],
-              lb: [0xCC3D, 0xCDCC], ll: [0xCDCC, 0xCC3D])
+    + layouts(
+        .float32, .double(0.1), bb: [0x3DCC, 0xCCCD], bw: [0xCCCD, 0x3DCC],
+        lb: [0xCC3D, 0xCDCC], ll: [0xCDCC, 0xCC3D])
     // bool in a register: read as zero / non-zero, so it is written as 1 or 0 in every order.
     + layouts(.bool, .bool(true), bb: [0x0001], bw: [0x0001], lb: [0x0001], ll: [0x0001])
     + layouts(.bool, .bool(false), bb: [0x0000], bw: [0x0000], lb: [0x0000], ll: [0x0000])
@@ -85,7 +98,7 @@ struct RegisterCodecTests {
     func decodesSlice(_ row: CodecRow) throws {
         // The block's other registers lie around it, and the slice does not start at index 0.
         let answer: [UInt16] = [0xDEAD, 0xBEEF, 0x8001] + row.registers + [0xFFFF, 0x7F80]
-        let slice = answer[3 ..< 3 + row.registers.count]
+        let slice = answer[3..<3 + row.registers.count]
         #expect(try RegisterCodec.decode(slice, for: row.point) == row.value)
     }
 
@@ -113,10 +126,13 @@ struct RegisterCodecTests {
 
     // MARK: Scale and offset
 
-    private func scaled(_ type: ModbusDataType, scale: Double, offset: Double = 0,
-                        wordOrder: ByteOrder = .big, unit: String? = "°C") -> PointDefinition {
-        PointDefinition(name: "setpoint", address: ModbusAddress(table: .holding, offset: 1, type: type, wordOrder: wordOrder),
-                        scale: scale, offset: offset, unit: unit, access: .readwrite)
+    private func scaled(
+        _ type: ModbusDataType, scale: Double, offset: Double = 0,
+        wordOrder: ByteOrder = .big, unit: String? = "°C"
+    ) -> PointDefinition {
+        PointDefinition(
+            name: "setpoint", address: ModbusAddress(table: .holding, offset: 1, type: type, wordOrder: wordOrder),
+            scale: scale, offset: offset, unit: unit, access: .readwrite)
     }
 
     @Test("scale turns integers into doubles, both ways")

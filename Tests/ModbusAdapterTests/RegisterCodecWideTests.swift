@@ -4,11 +4,16 @@ import ModbusAdapter
 import Testing
 
 /// A holding-register point with the given layout.
-private func point(_ type: ModbusDataType, _ name: String = "p", bit: Int? = nil, length: Int = 0,
-                   byteOrder: ByteOrder = .big, wordOrder: ByteOrder = .big, scale: Double = 1, unit: String? = nil) -> PointDefinition {
-    PointDefinition(name: name, address: ModbusAddress(table: .holding, offset: 0, type: type, byteOrder: byteOrder,
-                                                       wordOrder: wordOrder, length: length, bit: bit),
-                    scale: scale, unit: unit, access: .readwrite)
+private func point(
+    _ type: ModbusDataType, _ name: String = "p", bit: Int? = nil, length: Int = 0,
+    byteOrder: ByteOrder = .big, wordOrder: ByteOrder = .big, scale: Double = 1, unit: String? = nil
+) -> PointDefinition {
+    PointDefinition(
+        name: name,
+        address: ModbusAddress(
+            table: .holding, offset: 0, type: type, byteOrder: byteOrder,
+            wordOrder: wordOrder, length: length, bit: bit),
+        scale: scale, unit: unit, access: .readwrite)
 }
 
 /// What a device does with a mask write (FC 22) of `payload`: the one bit changes.
@@ -71,8 +76,9 @@ struct RegisterCodecWideTests {
         #expect(rejection(.int(1), point(.bool, "running", bit: 2)) == "boiler-1.running expects true or false, got 1")
     }
 
-    @Test("writing a bit and reading it back agree, and leave every other bit as it was",
-          arguments: ByteOrder.allCases)
+    @Test(
+        "writing a bit and reading it back agree, and leave every other bit as it was",
+        arguments: ByteOrder.allCases)
     func bitRoundTrip(_ byteOrder: ByteOrder) throws {
         for bit in 0..<16 {
             let p = point(.bool, bit: bit, byteOrder: byteOrder)
@@ -108,7 +114,8 @@ struct RegisterCodecWideTests {
         let p = point(type)
         #expect(try RegisterCodec.encode(.int(9_007_199_254_740_993), for: p, device: "d") == .registers([0x0020, 0x0000, 0x0000, 0x0001]))
         #expect(try RegisterCodec.encode(.int(Int64.max), for: p, device: "d") == .registers([0x7FFF, 0xFFFF, 0xFFFF, 0xFFFF]))
-        #expect(try RegisterCodec.encode(.int(0x0102_0304_0506_0708), for: point(type, byteOrder: .little, wordOrder: .little), device: "d")
+        #expect(
+            try RegisterCodec.encode(.int(0x0102_0304_0506_0708), for: point(type, byteOrder: .little, wordOrder: .little), device: "d")
                 == .registers([0x0807, 0x0605, 0x0403, 0x0201]))
         // Read back as the same integers.
         #expect(try RegisterCodec.decode([0x0020, 0x0000, 0x0000, 0x0001], for: p) == .int(9_007_199_254_740_993))
@@ -138,7 +145,8 @@ struct RegisterCodecWideTests {
         #expect(rejection(.double(0x1p64), point(.uint64, "total"))?.hasSuffix(uint64Range) == true)
         // Scaled: the range in engineering units, and how it was derived.
         let scaled = try #require(rejection(.double(1e16), point(.int64, "energy", scale: 0.001, unit: "kWh")))
-        #expect(scaled == "boiler-1.energy: 1e+16 kWh is out of range: its int64 register holds "
+        #expect(
+            scaled == "boiler-1.energy: 1e+16 kWh is out of range: its int64 register holds "
                 + "-9.223372036854776e+15 … 9.223372036854774e+15 kWh with scale 0.001", "\(scaled)")
         let scaledUnsigned = try #require(rejection(.double(-0.5), point(.uint64, "energy", scale: 0.5)))
         #expect(scaledUnsigned.hasPrefix("boiler-1.energy: -0.5 is out of range: its uint64 register holds 0 … 9.22337203685477"), "\(scaledUnsigned)")
@@ -147,11 +155,13 @@ struct RegisterCodecWideTests {
 
     // MARK: float64
 
-    @Test("float64 NaN and infinities decode to errors", arguments: [
-        ([0x7FF8, 0x0000, 0x0000, 0x0000] as [UInt16], "NaN"),
-        ([0x7FF0, 0x0000, 0x0000, 0x0000], "infinite"),
-        ([0xFFF0, 0x0000, 0x0000, 0x0000], "infinite"),
-    ])
+    @Test(
+        "float64 NaN and infinities decode to errors",
+        arguments: [
+            ([0x7FF8, 0x0000, 0x0000, 0x0000] as [UInt16], "NaN"),
+            ([0x7FF0, 0x0000, 0x0000, 0x0000], "infinite"),
+            ([0xFFF0, 0x0000, 0x0000, 0x0000], "infinite"),
+        ])
     func float64Garbage(_ registers: [UInt16], _ word: String) throws {
         let message = try #require(decodeError(registers, point(.float64)))
         #expect(message.contains(word) && message.contains("float64"), "\(message)")
@@ -203,9 +213,9 @@ struct RegisterCodecWideTests {
     @Test("a string decodes from its slice of a larger answer, without the registers around it")
     func stringSlice() throws {
         let answer = text("xyAB-1\0\0zz")
-        #expect(try RegisterCodec.decode(answer[1 ..< 4], for: point(.string, length: 3)) == .string("AB-1"))
-        #expect(try RegisterCodec.decode(answer[1 ..< 3], for: point(.string, length: 2, byteOrder: .little)) == .string("BA1-"))
-        #expect(throws: DecodeError.self) { try RegisterCodec.decode(answer[1 ..< 3], for: point(.string, length: 3)) }
+        #expect(try RegisterCodec.decode(answer[1..<4], for: point(.string, length: 3)) == .string("AB-1"))
+        #expect(try RegisterCodec.decode(answer[1..<3], for: point(.string, length: 2, byteOrder: .little)) == .string("BA1-"))
+        #expect(throws: DecodeError.self) { try RegisterCodec.decode(answer[1..<3], for: point(.string, length: 3)) }
     }
 
     @Test("strings that are not UTF-8, or of the wrong length, decode to errors")
@@ -222,12 +232,15 @@ struct RegisterCodecWideTests {
     @Test("string writes: NUL padded, byte order applied, word order ignored")
     func stringWrites() throws {
         #expect(try RegisterCodec.encode(.string("AB-1"), for: point(.string, length: 4), device: "d") == .registers(text("AB-1\0\0\0\0")))
-        #expect(try RegisterCodec.encode(.string("abc"), for: point(.string, length: 2, byteOrder: .little), device: "d")
+        #expect(
+            try RegisterCodec.encode(.string("abc"), for: point(.string, length: 2, byteOrder: .little), device: "d")
                 == .registers([0x6261, 0x0063]))
-        #expect(try RegisterCodec.encode(.string("abc"), for: point(.string, length: 2, wordOrder: .little), device: "d")
+        #expect(
+            try RegisterCodec.encode(.string("abc"), for: point(.string, length: 2, wordOrder: .little), device: "d")
                 == .registers([0x6162, 0x6300]))
         // Exactly full: no terminating NUL needed.
-        #expect(try RegisterCodec.encode(.string("h\u{e9}llo"), for: point(.string, length: 3), device: "d")
+        #expect(
+            try RegisterCodec.encode(.string("h\u{e9}llo"), for: point(.string, length: 3), device: "d")
                 == .registers([0x68C3, 0xA96C, 0x6C6F]))
         #expect(try RegisterCodec.encode(.string(""), for: point(.string, length: 2), device: "d") == .registers([0, 0]))
     }

@@ -1,11 +1,11 @@
 import CModbus
 import DeviceMaps
-import ModbusAdapter
 import Foundation
 import GatewayCore
 import Logging
 import ModbusAdapter
 import Synchronization
+
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -75,24 +75,30 @@ final class RawClient {
 
 /// The boiler of the design document plus a few points that exercise the other types and
 /// write paths.
-func boiler(id: String = "boiler-1", port: Int, unit: Int = 1, poll: Duration = .milliseconds(100),
-            extra: [PointDefinition] = []) -> DeviceDefinition {
+func boiler(
+    id: String = "boiler-1", port: Int, unit: Int = 1, poll: Duration = .milliseconds(100),
+    extra: [PointDefinition] = []
+) -> DeviceDefinition {
     DeviceDefinition(
         id: id, protocolName: "modbus",
         connection: ModbusConnection(host: "127.0.0.1", port: port, unitID: unit, responseTimeout: .milliseconds(300)),
         poll: poll,
         points: [
             PointDefinition(name: "temperature", address: ModbusAddress(table: .holding, offset: 0, type: .int16), scale: 0.1, unit: "°C"),
-            PointDefinition(name: "setpoint", address: ModbusAddress(table: .holding, offset: 1, type: .int16), scale: 0.1, unit: "°C",
-                            access: .readwrite, min: 5, max: 90),
-            PointDefinition(name: "mode", address: ModbusAddress(table: .holding, offset: 2, type: .uint16), access: .readwrite,
-                            min: 0, max: 3),
-            PointDefinition(name: "flow", address: ModbusAddress(table: .input, offset: 10, type: .float32, wordOrder: .little),
-                            unit: "l/min"),
+            PointDefinition(
+                name: "setpoint", address: ModbusAddress(table: .holding, offset: 1, type: .int16), scale: 0.1, unit: "°C",
+                access: .readwrite, min: 5, max: 90),
+            PointDefinition(
+                name: "mode", address: ModbusAddress(table: .holding, offset: 2, type: .uint16), access: .readwrite,
+                min: 0, max: 3),
+            PointDefinition(
+                name: "flow", address: ModbusAddress(table: .input, offset: 10, type: .float32, wordOrder: .little),
+                unit: "l/min"),
             PointDefinition(name: "pump", address: ModbusAddress(table: .coil, offset: 0, type: .bool), access: .readwrite),
             PointDefinition(name: "alarm", address: ModbusAddress(table: .discrete, offset: 3, type: .bool)),
-            PointDefinition(name: "gain", address: ModbusAddress(table: .holding, offset: 20, type: .float32, wordOrder: .little),
-                            access: .readwrite, min: -100, max: 100),
+            PointDefinition(
+                name: "gain", address: ModbusAddress(table: .holding, offset: 20, type: .float32, wordOrder: .little),
+                access: .readwrite, min: -100, max: 100),
             PointDefinition(name: "preset", address: ModbusAddress(table: .holding, offset: 22, type: .int32), access: .readwrite),
             PointDefinition(name: "energy", address: ModbusAddress(table: .holding, offset: 100, type: .uint32), scale: 0.01, unit: "kWh"),
             PointDefinition(name: "reset", address: ModbusAddress(table: .coil, offset: 5, type: .bool), access: .write),
@@ -128,4 +134,3 @@ let testLogger: Logger = {
     logger.logLevel = .critical
     return logger
 }()
-

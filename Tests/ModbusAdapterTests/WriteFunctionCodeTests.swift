@@ -1,9 +1,9 @@
-import DeviceMaps
 import DevTools
+import DeviceMaps
 import GatewayCore
 import ModbusAdapter
-import Testing
 import TestSupport
+import Testing
 
 @Suite("Write function codes against the libmodbus simulator", .serialized, .timeLimit(.minutes(1)))
 struct WriteFunctionCodeTests {
@@ -16,8 +16,10 @@ struct WriteFunctionCodeTests {
     }
 
     /// Runs `body` while the adapter polls the boiler on a fresh simulator, once it reads.
-    private func withPolledBoiler(writeMultiple: Bool,
-                                  _ body: (ModbusAdapter, ModbusSimulator, RawClient) async throws -> Void) async throws {
+    private func withPolledBoiler(
+        writeMultiple: Bool,
+        _ body: (ModbusAdapter, ModbusSimulator, RawClient) async throws -> Void
+    ) async throws {
         let port = try freeLoopbackPort()
         let device = device(port: port, writeMultiple: writeMultiple)
         let simulator = try ModbusSimulator(devices: [device], port: port, animated: false, logger: testLogger)

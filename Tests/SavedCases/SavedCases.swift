@@ -64,12 +64,14 @@ public enum SavedCases {
         for device in devices {
             let c = device.modbusConnection
             let blocks = ReadPlan.blocks(for: device)
-            text += "\(device.id): \(blocks.count) request\(blocks.count == 1 ? "" : "s") "
+            text +=
+                "\(device.id): \(blocks.count) request\(blocks.count == 1 ? "" : "s") "
                 + "(max_gap \(c.maxGap), max_registers_per_request \(c.maxRegistersPerRequest))\n"
             for b in blocks {
                 let what = b.table.isBitTable ? "bit" : "register"
                 let range = b.count == 1 ? "\(b.start)" : "\(b.start)–\(b.end - 1)"
-                text += "  \(b.table.rawValue) \(range) (\(b.count) \(what)\(b.count == 1 ? "" : "s"), \(b.gap) unnamed): "
+                text +=
+                    "  \(b.table.rawValue) \(range) (\(b.count) \(what)\(b.count == 1 ? "" : "s"), \(b.gap) unnamed): "
                     + b.points.map(\.name).joined(separator: ", ") + "\n"
             }
         }

@@ -13,7 +13,8 @@ public enum DocumentationSamples {
         var blocks: [String] = []
         var rest = text.startIndex..<text.endIndex
         while let start = text.range(of: "```yaml\n", range: rest),
-              let end = text.range(of: "```", range: start.upperBound..<text.endIndex) {
+            let end = text.range(of: "```", range: start.upperBound..<text.endIndex)
+        {
             blocks.append(String(text[start.upperBound..<end.lowerBound]))
             rest = end.upperBound..<text.endIndex
         }

@@ -52,4 +52,3 @@ public func eventually(timeout: Duration = .seconds(5), _ condition: () -> Bool)
     }
     return condition()
 }
-

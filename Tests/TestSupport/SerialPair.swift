@@ -31,10 +31,14 @@ public final class SerialPair: Sendable {
         let log = directory.file("socat.log")
         let process: ChildProcess
         do {
-            process = try TestProcess.spawn("socat", ["-d", "-d",
-                                                       "pty,raw,echo=0,link=\(directory.file("device"))",
-                                                       "pty,raw,echo=0,link=\(directory.file("gateway"))"],
-                                             stdout: .file(log), stderr: .file(log))
+            process = try TestProcess.spawn(
+                "socat",
+                [
+                    "-d", "-d",
+                    "pty,raw,echo=0,link=\(directory.file("device"))",
+                    "pty,raw,echo=0,link=\(directory.file("gateway"))",
+                ],
+                stdout: .file(log), stderr: .file(log))
         } catch {
             directory.remove()
             throw StartError(description: "\(error) (scripts/install-deps installs socat)")

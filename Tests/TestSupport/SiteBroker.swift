@@ -37,8 +37,9 @@ public final class TestSiteBroker: Sendable {
             let port = try freeLoopbackPort()
             let listener = try pki.map { (port: try freeLoopbackPort(), pki: $0) }
             do {
-                let broker = try await SiteBroker.start(SiteBroker.Configuration(port: port, tls: listener, runDirectory: directory.path),
-                                                        startTimeout: .seconds(20), logger: logger)
+                let broker = try await SiteBroker.start(
+                    SiteBroker.Configuration(port: port, tls: listener, runDirectory: directory.path),
+                    startTimeout: .seconds(20), logger: logger)
                 return TestSiteBroker(broker: broker, pki: pki, directory: directory)
             } catch {
                 lastError = error
@@ -85,8 +86,9 @@ public final class SiteSubscriber: Sendable {
     /// Connects to the broker's plain listener and returns once the subscription to `filter`
     /// is acknowledged, so nothing published afterwards is missed.
     public init(broker: TestSiteBroker, filter: String) async throws {
-        connection = try await MQTTConnection.connect(broker.options(clientID: "test-sub-\(UUID().uuidString.prefix(8))"),
-                                                      logger: Logger(label: "test-subscriber"))
+        connection = try await MQTTConnection.connect(
+            broker.options(clientID: "test-sub-\(UUID().uuidString.prefix(8))"),
+            logger: Logger(label: "test-subscriber"))
         let stream = connection.messages
         let received = self.received
         task = Task {

@@ -54,8 +54,10 @@ public struct TimeoutError: Error, CustomStringConvertible {
 
 /// Runs `body` and fails with `TimeoutError` after `limit`, so a test that goes wrong fails
 /// instead of hanging. The body must honour cancellation.
-public func withTimeout<T: Sendable>(_ limit: Duration = .seconds(10), _ what: String = "operation",
-                                     _ body: @escaping @Sendable () async throws -> T) async throws -> T {
+public func withTimeout<T: Sendable>(
+    _ limit: Duration = .seconds(10), _ what: String = "operation",
+    _ body: @escaping @Sendable () async throws -> T
+) async throws -> T {
     try await withThrowingTaskGroup(of: T.self) { group in
         group.addTask { try await body() }
         group.addTask {
@@ -105,8 +107,9 @@ public final class TestHub: Sendable {
         let directory = try TemporaryDirectory(prefix: "edgegate-hub")
         var lastError: (any Error)?
         for _ in 0..<3 {
-            var configuration = HubConfiguration(port: try freeLoopbackPort(), pki: pki, prefix: prefix,
-                                                 operatorIdentity: operatorID, runDirectory: directory.path)
+            var configuration = HubConfiguration(
+                port: try freeLoopbackPort(), pki: pki, prefix: prefix,
+                operatorIdentity: operatorID, runDirectory: directory.path)
             // Like a production broker: a restarted hub keeps sessions and what it owes them.
             configuration.persistence = true
             if sas {
@@ -126,9 +129,10 @@ public final class TestHub: Sendable {
     /// Connection options for an identity of the PKI, verifying the hub's certificate.
     public func options(identity: HubIdentity, clientID: String, cleanSession: Bool = true) -> MQTTOptions {
         let (cert, key) = identity == .gateway ? (pki.gatewayCert, pki.gatewayKey) : (pki.operatorCert, pki.operatorKey)
-        return MQTTOptions(host: host, port: port, clientID: clientID,
-                           tls: MQTTTLS(caFile: pki.caCert, certFile: cert, keyFile: key, verifyHostname: true),
-                           cleanSession: cleanSession, connectTimeout: .seconds(5))
+        return MQTTOptions(
+            host: host, port: port, clientID: clientID,
+            tls: MQTTTLS(caFile: pki.caCert, certFile: cert, keyFile: key, verifyHostname: true),
+            cleanSession: cleanSession, connectTimeout: .seconds(5))
     }
 
     /// Makes the SAS listener accept `user` with `password`, replacing what that user had
@@ -171,8 +175,9 @@ actor SharedPKI {
     func files(logger: Logger) async throws -> DevPKIFiles {
         if let task { return try await task.value }
         let task = Task {
-            try await DevPKI.create(in: sharedPKIDirectory, gatewayID: TestHub.gatewayID,
-                                    operatorID: TestHub.operatorID, force: true, logger: logger)
+            try await DevPKI.create(
+                in: sharedPKIDirectory, gatewayID: TestHub.gatewayID,
+                operatorID: TestHub.operatorID, force: true, logger: logger)
         }
         self.task = task
         return try await task.value

@@ -26,17 +26,22 @@ public enum TestProcess {
     }
 
     /// `ChildProcess.spawn` with the clean environment of `parent` plus `environment`.
-    public static func spawn(_ executable: String, _ arguments: [String],
-                             stdout: ChildProcess.Output = .inherit, stderr: ChildProcess.Output = .inherit,
-                             environment: [String: String] = [:],
-                             parent: [String: String] = ProcessInfo.processInfo.environment) throws -> ChildProcess {
-        try ChildProcess.spawn(executable, arguments, stdout: stdout, stderr: stderr, environment: environment,
-                               baseEnvironment: cleanEnvironment(from: parent))
+    public static func spawn(
+        _ executable: String, _ arguments: [String],
+        stdout: ChildProcess.Output = .inherit, stderr: ChildProcess.Output = .inherit,
+        environment: [String: String] = [:],
+        parent: [String: String] = ProcessInfo.processInfo.environment
+    ) throws -> ChildProcess {
+        try ChildProcess.spawn(
+            executable, arguments, stdout: stdout, stderr: stderr, environment: environment,
+            baseEnvironment: cleanEnvironment(from: parent))
     }
 
     /// `ChildProcess.run` with the clean environment of `parent` plus `environment`.
-    public static func run(_ executable: String, _ arguments: [String], environment: [String: String] = [:],
-                           parent: [String: String] = ProcessInfo.processInfo.environment) async throws -> (status: Int32, output: String) {
+    public static func run(
+        _ executable: String, _ arguments: [String], environment: [String: String] = [:],
+        parent: [String: String] = ProcessInfo.processInfo.environment
+    ) async throws -> (status: Int32, output: String) {
         try await ChildProcess.run(executable, arguments, environment: environment, baseEnvironment: cleanEnvironment(from: parent))
     }
 }
@@ -87,11 +92,13 @@ struct ProcStat {
 
     init?(pid: pid_t) {
         guard let text = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-              let close = text.lastIndex(of: ")") else { return nil }
+            let close = text.lastIndex(of: ")")
+        else { return nil }
         // After the command name (which may hold spaces and parentheses): state is field 3.
         let fields = text[text.index(after: close)...].split(separator: " ")
         guard fields.count > 19, let state = fields[0].first, let parent = pid_t(fields[1]),
-              let start = UInt64(fields[19]) else { return nil }
+            let start = UInt64(fields[19])
+        else { return nil }
         self.state = state
         self.parent = parent
         self.startTime = start
@@ -165,7 +172,7 @@ public func withFreshPorts<T>(attempts: Int = 3, isPortTaken: (any Error) -> Boo
     while true {
         do {
             return try start()
-        } catch where attempt < attempts && isPortTaken(error) {
+        } catch  where attempt < attempts && isPortTaken(error) {
             attempt += 1
         }
     }

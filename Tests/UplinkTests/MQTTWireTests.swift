@@ -1,6 +1,7 @@
 import Foundation
 import GatewayCore
 import Testing
+
 @testable import Uplink
 
 @Suite("mqtt wire contract")
@@ -56,10 +57,12 @@ struct MQTTWireTests {
 
     @Test("the inventory lists points with type, access and limits, and the writable ones")
     func inventory() throws {
-        let device = DeviceDescriptor(id: "boiler-1", protocolName: "modbus", points: [
-            PointDescriptor(name: "temperature", kind: .number, unit: "°C", typeName: "int16"),
-            PointDescriptor(name: "setpoint", kind: .number, unit: "°C", access: .readwrite, min: 5, max: 90, typeName: "int16"),
-        ])
+        let device = DeviceDescriptor(
+            id: "boiler-1", protocolName: "modbus",
+            points: [
+                PointDescriptor(name: "temperature", kind: .number, unit: "°C", typeName: "int16"),
+                PointDescriptor(name: "setpoint", kind: .number, unit: "°C", access: .readwrite, min: 5, max: 90, typeName: "int16"),
+            ])
         let json = try object(MQTTWire.inventory(gateway: "gw-1", devices: [device], at: ts))
         let devices = try #require(json["devices"] as? [[String: Any]])
         #expect(devices.first?["id"] as? String == "boiler-1")
@@ -72,11 +75,16 @@ struct MQTTWireTests {
 
     @Test("the inventory lists enum options and named commands with their arguments and writes")
     func inventoryCommands() throws {
-        let mode = PointDescriptor(name: "mode", kind: .integer, access: .readwrite, typeName: "uint16",
-                                   options: [EnumOption(label: "off", value: .int(0)), EnumOption(label: "heat", value: .int(1))])
+        let mode = PointDescriptor(
+            name: "mode", kind: .integer, access: .readwrite, typeName: "uint16",
+            options: [EnumOption(label: "off", value: .int(0)), EnumOption(label: "heat", value: .int(1))])
         let heat = NamedCommand(
-            name: "heat", arguments: [CommandArgument(name: "celsius", rule: ValueRule(kind: .number, typeName: "number", min: 5, max: 90),
-                                                      defaultValue: .int(20))],
+            name: "heat",
+            arguments: [
+                CommandArgument(
+                    name: "celsius", rule: ValueRule(kind: .number, typeName: "number", min: 5, max: 90),
+                    defaultValue: .int(20))
+            ],
             writes: [TemplateWrite(point: "setpoint", value: .argument("celsius")), TemplateWrite(point: "mode", value: .literal(.int(1)))],
             description: "Heat to a setpoint")
         let device = DeviceDescriptor(id: "boiler-1", protocolName: "modbus", points: [mode], commands: [heat])
@@ -115,23 +123,29 @@ struct MQTTWireTests {
         #expect(command.expiresAt == ts.addingTimeInterval(1.5))
     }
 
-    @Test("malformed commands name the problem and keep the id when it can be read", arguments: [
-        (#"{"id":"a1","device":"d"}"#, "a1", "needs either 'command' or 'write'"),
-        (#"{"id":"a2","device":"d","write":{"x":[1]}}"#, "a2", "write.x must be a bool, number or string, got an array"),
-        (#"{"id":"a3","device":"d","write":{"x":null}}"#, "a3", "write.x must be a bool, number or string, got null"),
-        (#"{"id":"a4","write":{"x":1}}"#, "a4", "has no string field 'device'"),
-        (#"{"id":"a5","device":"d","write":{"x":1},"expires_at":"tomorrow"}"#, "a5", "'expires_at' must be an RFC 3339 time"),
-        (#"{"id":"a6","device":"d","write":{"x":1},"colour":"red"}"#, "a6", "unknown field 'colour'"),
-        (#"{"id":"a7","device":"d","write":{"x":1},"command":"c"}"#, "a7", "has both 'command' and 'write'"),
-        (#"{"id":"a8","device":"d","write":{"x":1}"#, "a8", "not valid JSON"),
-        (#"{"id":"a9","device":"d","write":[1,2]}"#, "a9", "'write' must be an object, got an array"),
-        (#"{"id":"b1","device":"d","write":{"x":1},"by":7}"#, "b1", "'by' must be a non-empty string of at most 200 characters"),
-        (#"{"id":"b2","device":"d","write":{"x":"# + String(repeating: "[", count: 9) + String(repeating: "]", count: 9) + "}}",
-         "b2", "command nests deeper than 8 levels"),
-        (#"{"id":"b3","device":"d","write":{"x":""# + String(repeating: "y", count: 70_000) + #""}}"#,
-         "b3", "command is 70041 bytes; at most 65536 are accepted"),
-        (#"{"id":"b4","device":"d",\#u{FF}"#, "b4", "not valid JSON"),
-    ])
+    @Test(
+        "malformed commands name the problem and keep the id when it can be read",
+        arguments: [
+            (#"{"id":"a1","device":"d"}"#, "a1", "needs either 'command' or 'write'"),
+            (#"{"id":"a2","device":"d","write":{"x":[1]}}"#, "a2", "write.x must be a bool, number or string, got an array"),
+            (#"{"id":"a3","device":"d","write":{"x":null}}"#, "a3", "write.x must be a bool, number or string, got null"),
+            (#"{"id":"a4","write":{"x":1}}"#, "a4", "has no string field 'device'"),
+            (#"{"id":"a5","device":"d","write":{"x":1},"expires_at":"tomorrow"}"#, "a5", "'expires_at' must be an RFC 3339 time"),
+            (#"{"id":"a6","device":"d","write":{"x":1},"colour":"red"}"#, "a6", "unknown field 'colour'"),
+            (#"{"id":"a7","device":"d","write":{"x":1},"command":"c"}"#, "a7", "has both 'command' and 'write'"),
+            (#"{"id":"a8","device":"d","write":{"x":1}"#, "a8", "not valid JSON"),
+            (#"{"id":"a9","device":"d","write":[1,2]}"#, "a9", "'write' must be an object, got an array"),
+            (#"{"id":"b1","device":"d","write":{"x":1},"by":7}"#, "b1", "'by' must be a non-empty string of at most 200 characters"),
+            (
+                #"{"id":"b2","device":"d","write":{"x":"# + String(repeating: "[", count: 9) + String(repeating: "]", count: 9) + "}}",
+                "b2", "command nests deeper than 8 levels"
+            ),
+            (
+                #"{"id":"b3","device":"d","write":{"x":""# + String(repeating: "y", count: 70_000) + #""}}"#,
+                "b3", "command is 70041 bytes; at most 65536 are accepted"
+            ),
+            (#"{"id":"b4","device":"d",\#u{FF}"#, "b4", "not valid JSON"),
+        ])
     func malformedWithID(payload: String, id: String, message: String) throws {
         guard case .failure(let error) = MQTTWire.decodeCommand(Array(payload.utf8)) else {
             Issue.record("decoded a malformed command")
@@ -141,11 +155,13 @@ struct MQTTWireTests {
         #expect(error.message.contains(message), "\(error.message)")
     }
 
-    @Test("garbage without an id yields an error without id", arguments: [
-        "", "not json", "[1,2,3]", #"{"device":"d","write":{"x":1}}"#, #"{"id":7}"#, "\u{0}\u{1}\u{2}",
-        #"{"id":""# + String(repeating: "i", count: 201) + #"","device":"d","write":{"x":1}}"#,
-        String(repeating: "[", count: 100_000),
-    ])
+    @Test(
+        "garbage without an id yields an error without id",
+        arguments: [
+            "", "not json", "[1,2,3]", #"{"device":"d","write":{"x":1}}"#, #"{"id":7}"#, "\u{0}\u{1}\u{2}",
+            #"{"id":""# + String(repeating: "i", count: 201) + #"","device":"d","write":{"x":1}}"#,
+            String(repeating: "[", count: 100_000),
+        ])
     func malformedWithoutID(payload: String) {
         guard case .failure(let error) = MQTTWire.decodeCommand(Array(payload.utf8)) else {
             Issue.record("decoded garbage")

@@ -3,8 +3,9 @@ import GatewayCore
 import Logging
 import Storage
 import Synchronization
-import Testing
 import TestSupport
+import Testing
+
 @testable import Uplink
 
 /// A wall clock that moves only when told.
@@ -33,8 +34,9 @@ struct OutboxTests {
         let clock = self.clock
         // `normal`: durability across power loss cannot be tested here, and an fsync per seal
         // would only load the disk other tests share.
-        return OutboxConfiguration(path: path, maxBytes: maxBytes, maxAge: maxAge, synchronous: .normal,
-                                   busyTimeout: busyTimeout, clock: { clock.date })
+        return OutboxConfiguration(
+            path: path, maxBytes: maxBytes, maxAge: maxAge, synchronous: .normal,
+            busyTimeout: busyTimeout, clock: { clock.date })
     }
 
     func open(_ configuration: OutboxConfiguration? = nil, log: LogCapture? = nil) throws -> TelemetryQueue {
@@ -45,9 +47,10 @@ struct OutboxTests {
     /// Seals one message of `count` readings, on the queue's I/O thread as the uplink does (file
     /// work never blocks the cooperative pool that every other test shares).
     func seal(_ queue: TelemetryQueue, readings count: Int = 2) async {
-        queue.append((0..<count).map {
-            Reading(device: "d", point: "p\($0)", value: .int(Int64($0)), unit: nil, quality: .good, timestamp: clock.date)
-        })
+        queue.append(
+            (0..<count).map {
+                Reading(device: "d", point: "p\($0)", value: .int(Int64($0)), unit: nil, quality: .good, timestamp: clock.date)
+            })
         #expect(await queue.seal() == 1)
     }
 

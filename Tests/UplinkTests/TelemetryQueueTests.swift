@@ -1,9 +1,10 @@
 import Foundation
 import GatewayCore
 import Logging
-import Testing
-import TestSupport
 import Storage
+import TestSupport
+import Testing
+
 @testable import Uplink
 
 @Suite("Telemetry queue", .timeLimit(.minutes(1)))
@@ -153,19 +154,22 @@ struct TelemetryQueueTests {
         let store = try OutboxStore.open(OutboxConfiguration(path: SQLiteDatabase.inMemory, maxBytes: 1 << 24), logger: Logger(label: "t"))
         let queue = TelemetryQueue(gateway: "gw \"1\"", maxMessageBytes: 1_500, store: store)
         let base = Date(timeIntervalSince1970: 1_795_442_400.123)
-        let values: [Value?] = [.double(21.5), .double(0.1 + 0.2), .double(-1.0 / 3), .double(1e20), .double(.nan), .int(-32768),
-                                .int(Int64.max), .bool(true), .string("on \"auto\"\n"), nil]
+        let values: [Value?] = [
+            .double(21.5), .double(0.1 + 0.2), .double(-1.0 / 3), .double(1e20), .double(.nan), .int(-32768),
+            .int(Int64.max), .bool(true), .string("on \"auto\"\n"), nil,
+        ]
         let qualities: [Quality] = [.good, .uncertain("stale \\ value"), .bad("timeout\tafter 300 ms"), .good]
         var all: [Reading] = []
         for delivery in 0..<12 {
             let time = base.addingTimeInterval(Double(delivery) * 0.1)
             let batch = (0..<(delivery * 3 % 17 + 1)).map { i in
                 // Mostly one device per delivery, as a poll has; some deliveries mix two.
-                Reading(device: delivery % 3 == 0 && i % 2 == 1 ? "zählér \u{1}\(delivery)" : "boiler-\(delivery)", point: "p\(i)",
-                        value: values[(delivery + i) % values.count], unit: i % 3 == 0 ? nil : "m³/h",
-                        quality: qualities[(delivery * i) % qualities.count],
-                        // Mostly one timestamp per delivery, as a poll has; sometimes not.
-                        timestamp: i % 5 == 4 ? time.addingTimeInterval(0.001) : time)
+                Reading(
+                    device: delivery % 3 == 0 && i % 2 == 1 ? "zählér \u{1}\(delivery)" : "boiler-\(delivery)", point: "p\(i)",
+                    value: values[(delivery + i) % values.count], unit: i % 3 == 0 ? nil : "m³/h",
+                    quality: qualities[(delivery * i) % qualities.count],
+                    // Mostly one timestamp per delivery, as a poll has; sometimes not.
+                    timestamp: i % 5 == 4 ? time.addingTimeInterval(0.001) : time)
             }
             all += batch
             queue.append(batch)
@@ -176,7 +180,9 @@ struct TelemetryQueueTests {
         while let batch = await queue.batch(after: seq) {
             let count = try #require((try JSONSerialization.jsonObject(with: Data(batch.payload)) as? [String: Any])?["readings"] as? [Any]).count
             let expected = Self.referenceMessage(gateway: "gw \"1\"", seq: batch.seq, readings: all[offset..<(offset + count)])
-            #expect(batch.payload == expected, "message \(batch.seq):\n\(String(decoding: batch.payload, as: UTF8.self))\n≠\n\(String(decoding: expected, as: UTF8.self))")
+            #expect(
+                batch.payload == expected,
+                "message \(batch.seq):\n\(String(decoding: batch.payload, as: UTF8.self))\n≠\n\(String(decoding: expected, as: UTF8.self))")
             #expect(batch.readingCount == count)
             #expect(batch.payload.count <= 1_500)
             if offset + count < all.count {
