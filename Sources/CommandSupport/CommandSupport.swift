@@ -63,7 +63,7 @@ public struct DurationArgument: ExpressibleByArgument, Sendable {
     public var defaultValueDescription: String { duration.mapText }
 }
 
-/// Input errors the CLI reports with exit code 2 (DESIGN.md): invalid maps or configuration.
+/// Input errors the CLI reports with exit code 2 (docs/cli.md): invalid maps or configuration.
 public struct InputError: Error, CustomStringConvertible {
     /// The diagnostics.
     public let description: String

@@ -32,7 +32,7 @@ public struct MQTTUplinkConfiguration: Sendable {
     /// `max_bytes`.
     public var holdBytes: Int = 8 << 20
 
-    /// Creates a configuration with the defaults of DESIGN.md.
+    /// Creates a configuration with the defaults docs/operations.md lists.
     public init(
         gatewayID: String, prefix: String = "edgegate", connection: MQTTOptions,
         batchInterval: Duration = .milliseconds(50), maxMessageBytes: Int = 256 * 1024, window: Int = 32,
@@ -56,7 +56,7 @@ public struct MQTTUplinkConfiguration: Sendable {
 /// (published at each session start and again whenever `update(devices:)` changes it),
 /// commands in and answers out. Reconnects with backoff for as long as it runs, and at once
 /// when its profile's credentials are due for renewal. What goes where on the wire is its
-/// `UplinkProfile`'s: `mqtt` (DESIGN.md) unless told.
+/// `UplinkProfile`'s: `mqtt` (docs/protocol.md) unless told.
 public final class MQTTUplink: Service {
     /// Admits one decoded command and returns the task that answers it (the
     /// `CommandRouter`'s `submit`, in practice). Called synchronously, one command after the

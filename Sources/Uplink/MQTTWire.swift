@@ -39,7 +39,7 @@ public struct CommandDecodingError: Error, Sendable, Hashable {
     }
 }
 
-/// Encoders and the decoder of the `mqtt` wire contract (DESIGN.md, "Uplink wire contract").
+/// Encoders and the decoder of the `mqtt` wire contract (docs/protocol.md).
 public enum MQTTWire {
     /// `{"gateway","seq","readings":[{"device","point","value","unit","quality","reason","ts"}]}`.
     public static func telemetry(gateway: String, seq: UInt64, readings: [Reading]) -> [UInt8] {

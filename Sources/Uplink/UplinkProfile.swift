@@ -92,7 +92,7 @@ public struct IncomingCommand: Sendable {
     }
 }
 
-/// The `mqtt` profile (v1, DESIGN.md): `{p}/{gw}/...` topics, a retained status that is also
+/// The `mqtt` profile (v1, docs/protocol.md): `{p}/{gw}/...` topics, a retained status that is also
 /// the last will, a retained inventory, commands and responses on their own topics.
 public struct MQTTProfile: UplinkProfile {
     /// The gateway id (`{gw}`).

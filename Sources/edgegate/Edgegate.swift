@@ -18,7 +18,7 @@ struct Edgegate: AsyncParsableCommand {
             + ProtocolRegistry.standard.commandLine.flatMap(\.commands)
     )
 
-    /// Parses and runs, mapping usage errors to exit code 2 as DESIGN.md promises (the
+    /// Parses and runs, mapping usage errors to exit code 2 as docs/cli.md promises (the
     /// argument parser's own default is 64).
     static func main() async {
         ProcessTuning.limitMallocArenas()

@@ -12,7 +12,7 @@ import Synchronization
 import TestSupport
 import Uplink
 
-/// The DESIGN.md boiler, as the integration tests' device map.
+/// The boiler of devicemaps/demo-plant.yaml, as the integration tests' device map.
 let boilerMapYAML = """
     profiles:
       boiler-controller:
