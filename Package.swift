@@ -17,13 +17,17 @@ let plugins: [Target] = [
         exclude: ["README.md"]
     ),
     // Philips Hue bridges, REST API v1 over HTTP (a small client of its own, no URLSession);
-    // a bridge simulator (FlyingFox), its demo and its commands (`hue pair`, `sim hue`).
+    // a bridge simulator (Hummingbird, the project's one HTTP server stack), its demo and its
+    // commands (`hue pair`, `sim hue`).
     .target(
         name: "HueAdapter",
         dependencies: [
-            "GatewayCore", "DeviceMaps", "CommandSupport", "Yams", .product(name: "FlyingFox", package: "FlyingFox"),
+            "GatewayCore", "DeviceMaps", "CommandSupport", "Yams",
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ],
         exclude: ["README.md"]
     ),
@@ -68,7 +72,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
-        .package(url: "https://github.com/swhitty/FlyingFox", from: "0.27.1"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
     ],
     targets: [
         // C libraries, found through pkg-config; the shims re-export what Swift cannot import.

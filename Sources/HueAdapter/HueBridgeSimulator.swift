@@ -1,9 +1,10 @@
 import DeviceMaps
-import FlyingFox
-import FlyingSocks
 import Foundation
 import GatewayCore
+import Hummingbird
 public import Logging
+import NIOCore
+import ServiceLifecycle
 import Synchronization
 
 /// One light of the simulated bridge, as the v1 API shows its `state`.
@@ -131,7 +132,7 @@ public struct HueSimWrite: Sendable, Hashable {
     public var body: String
 }
 
-/// A Philips Hue bridge speaking the local REST API v1 over HTTP (served with FlyingFox), for
+/// A Philips Hue bridge speaking the local REST API v1 over HTTP (served with Hummingbird), for
 /// demos and tests.
 ///
 /// - Lights and sensors as configured; every light-state write is checked as a real bridge
@@ -162,7 +163,7 @@ public final class HueBridgeSimulator: Sendable {
     private let animated: Bool
     private let started = ContinuousClock.now
     private let state: Mutex<State>
-    private let server: Mutex<(server: HTTPServer, task: Task<Void, any Error>)?>
+    private let server: Mutex<(group: ServiceGroup, task: Task<Void, any Error>)?>
     private let boundPort = Atomic<Int>(0)
     private let logger: Logger
 
@@ -213,36 +214,57 @@ public final class HueBridgeSimulator: Sendable {
     /// - Throws: `SimulatorError.listenFailed` (port in use, not an IPv4 address).
     public func start() async throws {
         guard server.withLock({ $0 == nil }) else { return }
-        let address: sockaddr_in
-        do {
-            address = try .inet(ip4: host, port: UInt16(requestedPort))
-        } catch {
-            throw SimulatorError.listenFailed("cannot listen on \(host):\(requestedPort): \(error)")
+        let endpoint = "\(host):\(requestedPort)"
+        let failure = { (why: String) in SimulatorError.listenFailed("cannot listen on \(endpoint): \(why)") }
+        // An address, never a name to resolve: what the command's --host promises.
+        var address = in_addr()
+        guard inet_pton(AF_INET, host, &address) == 1 else { throw failure("not an IPv4 address") }
+        guard (0...65535).contains(requestedPort) else { throw failure("not a TCP port") }
+        let (bound, announce) = AsyncStream.makeStream(of: Int.self)
+        let serverLogger = Self.serverLogger(logger)
+        // The process's shared event loops (as many threads as cores), as every Hummingbird
+        // server in the process uses: a simulator inside the demo adds no threads of its own.
+        let app = Application(
+            responder: CallbackResponder { [self] (request: Request, _: BasicRequestContext) in await handle(request) },
+            configuration: ApplicationConfiguration(address: .hostname(host, port: requestedPort)),
+            onServerRunning: { channel in
+                announce.yield(channel.localAddress?.port ?? 0)
+                announce.finish()
+            },
+            eventLoopGroupProvider: .singleton, logger: serverLogger)
+        var configuration = ServiceGroupConfiguration(services: [app], logger: serverLogger)
+        // `stop()` lets requests in progress finish, for a second at most, as before.
+        configuration.maximumGracefulShutdownDuration = .seconds(1)
+        let group = ServiceGroup(configuration: configuration)
+        let task = Task {
+            defer { announce.finish() }
+            try await group.run()
         }
-        let http = HTTPServer(
-            address: address, logger: SwiftLogBridge(logger: logger),
-            handler: ClosureHTTPHandler { [self] request in await handle(request) })
-        let task = Task { try await http.run() }
-        do {
-            try await http.waitUntilListening(timeout: 10)
-        } catch {
+        let deadline = Task {
+            try? await Task.sleep(for: .seconds(10))
+            announce.finish()
+        }
+        var port: Int?
+        for await p in bound { port = p }
+        deadline.cancel()
+        guard let port, port > 0 else {
             task.cancel()
-            throw SimulatorError.listenFailed("cannot listen on \(host):\(requestedPort): \(error)")
+            if case .failure(let error) = await task.result, !(error is CancellationError) { throw failure("\(error)") }
+            throw failure("not listening within 10 s")
         }
-        if case .ip4(_, let p)? = await http.listeningAddress { boundPort.store(Int(p), ordering: .relaxed) }
-        server.withLock { $0 = (http, task) }
+        boundPort.store(port, ordering: .relaxed)
+        server.withLock { $0 = (group, task) }
         logger.info("Hue bridge simulator serving on \(url)")
     }
 
     /// Stops listening and closes open connections.
     public func stop() async {
         guard
-            let (http, task) = server.withLock({ s in
+            let (group, task) = server.withLock({ s in
                 defer { s = nil }; return s
             })
         else { return }
-        await http.stop(timeout: 1)
-        task.cancel()
+        await group.triggerGracefulShutdown()
         _ = await task.result
     }
 
@@ -294,11 +316,26 @@ public final class HueBridgeSimulator: Sendable {
 
     // MARK: - Requests
 
-    private func handle(_ request: HTTPRequest) async -> HTTPResponse {
-        let body = (try? await request.bodyData) ?? Data()
+    /// The largest body read; a longer one is answered as an empty one would be (invalid JSON).
+    private static let maximumBody = 1 << 20
+
+    private func handle(_ request: Request) async -> Response {
         let method = request.method.rawValue
-        let answer = respond(method: method, path: request.path, body: body)
-        return HTTPResponse(statusCode: .ok, headers: [.contentType: "application/json"], body: Data(answer.text.utf8))
+        let path = request.uri.path
+        // One line per request, one level lower than the simulator's own lines, as a busy
+        // gateway polls many times a second.
+        logger.debug("\(method) \(Self.redact(path))")
+        let body = (try? await request.body.collect(upTo: Self.maximumBody)).map { Data($0.readableBytesView) } ?? Data()
+        let answer = respond(method: method, path: path, body: body)
+        return Response(
+            status: .ok, headers: [.contentType: "application/json"],
+            body: ResponseBody(byteBuffer: ByteBuffer(string: answer.text)))
+    }
+
+    /// `GET /api/abc123/lights` → `GET /api/<user>/lights`; `/api/config` stays: usernames
+    /// are secrets on both sides.
+    static func redact(_ line: String) -> String {
+        line.replacing(/\/api\/(?!config\b)[^\/\s]+/) { _ in "/api/<user>" }
     }
 
     /// The answer to one request; internal for tests.
@@ -504,23 +541,38 @@ public final class HueBridgeSimulator: Sendable {
     }
 }
 
-/// FlyingFox's log lines into swift-log, one level lower (it logs every connection), with
-/// the username in request paths replaced by `<user>`: usernames are secrets on both sides.
-private struct SwiftLogBridge: FlyingSocks.Logging {
-    let logger: Logger
+/// Hummingbird's and the service group's log lines into the simulator's logger, one level
+/// lower: "Server started and listening on ..." and "Shutting down" are details beside the
+/// simulator's own "serving on" line.
+private struct OneLevelLower: LogHandler {
+    let target: Logger
+    var metadata: Logger.Metadata = [:]
+    var logLevel: Logger.Level
 
-    func logDebug(_ debug: @autoclosure () -> String) { logger.trace("\(Self.redact(debug()))") }
-    func logInfo(_ info: @autoclosure () -> String) { logger.debug("\(Self.redact(info()))") }
-    func logWarning(_ warning: @autoclosure () -> String) { logger.warning("\(Self.redact(warning()))") }
-    func logError(_ error: @autoclosure () -> String) { logger.debug("\(Self.redact(error()))") }
-    func logCritical(_ critical: @autoclosure () -> String) {
-        let line = critical()
-        // `stop()` ends FlyingFox's `run` with a CancellationError, which it reports as critical.
-        if line.contains("CancellationError") { logger.debug("\(Self.redact(line))") } else { logger.error("\(Self.redact(line))") }
+    init(target: Logger) {
+        self.target = target
+        // The lowest level that still reaches the target's level once lowered, so that what
+        // would be dropped there is not even formatted here.
+        let levels = Logger.Level.allCases
+        self.logLevel = levels[min(levels.count - 1, levels.firstIndex(of: target.logLevel)! + 1)]
     }
 
-    /// `GET /api/abc123/lights` → `GET /api/<user>/lights`; `/api/config` stays.
-    static func redact(_ line: String) -> String {
-        line.replacing(/\/api\/(?!config\b)[^\/\s]+/) { _ in "/api/<user>" }
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    func log(event: LogEvent) {
+        let levels = Logger.Level.allCases
+        let lower = levels[max(0, levels.firstIndex(of: event.level)! - 1)]
+        target.log(
+            level: lower, event.message, metadata: metadata.merging(event.metadata ?? [:]) { $1 }, source: event.source,
+            file: event.file, function: event.function, line: event.line)
+    }
+}
+
+extension HueBridgeSimulator {
+    fileprivate static func serverLogger(_ logger: Logger) -> Logger {
+        Logger(label: logger.label) { _ in OneLevelLower(target: logger) }
     }
 }
