@@ -134,7 +134,7 @@ public final class ChildProcess: Sendable {
         }
 
         // Only stdin, stdout and stderr pass to the child. Descriptors this process opened
-        // without close-on-exec (FlyingFox's listening sockets, a free-port probe) would
+        // without close-on-exec (SwiftNIO's listening sockets, a free-port probe) would
         // otherwise live on in the child: a server stopped later keeps its port bound, and
         // its clients' connections hang unanswered, for as long as the child runs.
         #if canImport(Glibc)

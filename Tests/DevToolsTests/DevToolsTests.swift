@@ -26,7 +26,7 @@ struct DevToolsTests {
 
     @Test("a spawned child holds no descriptor of the parent besides its standard streams")
     func childInheritsNoDescriptors() async throws {
-        // A pipe without close-on-exec, as libraries open their sockets (FlyingFox's listeners).
+        // A pipe without close-on-exec, as libraries open their sockets (SwiftNIO's listeners).
         var ends: [Int32] = [-1, -1]
         try #require(pipe(&ends) == 0)
         defer { close(ends[0]) }
