@@ -69,6 +69,8 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/swhitty/FlyingFox", from: "0.27.1"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         // C libraries, found through pkg-config; the shims re-export what Swift cannot import.
@@ -98,7 +100,7 @@ let package = Package(
         // The protocol-free model: values, readings, commands, the adapter contract, the router.
         .target(
             name: "GatewayCore",
-            dependencies: [.product(name: "Logging", package: "swift-log")]
+            dependencies: [.product(name: "Logging", package: "swift-log"), .product(name: "CoreMetrics", package: "swift-metrics")]
         ),
         // The YAML toolkit with diagnostics (file:line:column, hints, suggestions) that device maps
         // and every owner of a configuration section parse with.
@@ -139,6 +141,7 @@ let package = Package(
             dependencies: [
                 "GatewayCore", "MQTTClient", "Storage", "ConfigSyntax", "Yams",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
@@ -164,14 +167,25 @@ let package = Package(
                 "GatewayCore", "ConfigSyntax", "DeviceMaps",
                 "Uplink", "MQTTClient", "Storage", "Yams",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ] + plugins.map { .target(name: $0.name) }
         ),
+        // The Prometheus side of the metrics: the registry, the factory the executable
+        // bootstraps swift-metrics with, and the scrape the admin listener serves.
+        .target(
+            name: "MetricsExposition",
+            dependencies: [
+                "Gateway", "GatewayCore",
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ]
+        ),
         .executableTarget(
             name: "edgegate",
             dependencies: [
-                "Gateway", "GatewayCore", "DeviceMaps", "MapReports", "CommandSupport", "DevTools", "CMalloc",
+                "MetricsExposition", "Gateway", "GatewayCore", "DeviceMaps", "MapReports", "CommandSupport", "DevTools", "CMalloc",
                 "MQTTClient", "Uplink", "HubClient",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -249,6 +263,7 @@ let package = Package(
             dependencies: [
                 "Gateway", "GatewayCore", "DeviceMaps", "MapReports", "ModbusAdapter", "CModbus", "DoorSimAdapter", "HueAdapter",
                 "MQTTClient", "MQTTDevicesAdapter", "Uplink", "AzureIoTHub", "HubClient", "Storage", "TestSupport", "DevTools",
+                "MetricsExposition",
             ],
             exclude: ["Peers"]),
     ] + plugins,
