@@ -211,7 +211,9 @@ let package = Package(
         // scripts/update-expected (which writes).
         .target(name: "SavedCases", dependencies: ["DeviceMaps", "Gateway", "ModbusAdapter"], path: "Tests/SavedCases"),
         .executableTarget(name: "update-expected", dependencies: ["SavedCases"], path: "Tests/UpdateExpected"),
-        .testTarget(name: "GatewayCoreTests", dependencies: ["GatewayCore", "TestSupport"]),
+        .testTarget(
+            name: "GatewayCoreTests",
+            dependencies: ["GatewayCore", "TestSupport", .product(name: "MetricsTestKit", package: "swift-metrics")]),
         .testTarget(
             name: "DeviceMapsTests",
             dependencies: [
@@ -263,7 +265,7 @@ let package = Package(
             dependencies: [
                 "Gateway", "GatewayCore", "DeviceMaps", "MapReports", "ModbusAdapter", "CModbus", "DoorSimAdapter", "HueAdapter",
                 "MQTTClient", "MQTTDevicesAdapter", "Uplink", "AzureIoTHub", "HubClient", "Storage", "TestSupport", "DevTools",
-                "MetricsExposition",
+                "MetricsExposition", .product(name: "CoreMetrics", package: "swift-metrics"),
             ],
             exclude: ["Peers"]),
     ] + plugins,

@@ -107,22 +107,19 @@ public final class DeviceMetrics: Sendable {
     /// a device that stays (with the same protocol) keeps its counts.
     public func update(devices new: [(id: String, protocolName: String)]) {
         let factory = self.factory
-        let removed = devices.withLock { devices -> [Device] in
-            var next: [String: Device] = [:]
-            var kept = Set<String>()
-            for (id, protocolName) in new where next[id] == nil {
-                if let device = devices[id], device.protocolName == protocolName {
-                    next[id] = device
-                    kept.insert(id)
+        let wanted = Dictionary(new.map { ($0.id, $0.protocolName) }, uniquingKeysWith: { first, _ in first })
+        devices.withLock { devices in
+            // The old series go first: a device whose protocol changed keeps its readings'
+            // labels, and a registry hands back a series it still holds under them.
+            for (id, device) in devices where wanted[id] != device.protocolName { device.destroy() }
+            devices = wanted.reduce(into: [:]) { next, entry in
+                if let device = devices[entry.key], device.protocolName == entry.value {
+                    next[entry.key] = device
                 } else {
-                    next[id] = Device(id: id, protocolName: protocolName, factory: factory)
+                    next[entry.key] = Device(id: entry.key, protocolName: entry.value, factory: factory)
                 }
             }
-            let removed = devices.filter { !kept.contains($0.key) }.map(\.value)
-            devices = next
-            return removed
         }
-        for device in removed { device.destroy() }
     }
 
     /// The poll metrics of `device`, to be kept by its poller; records nothing for a device
