@@ -110,6 +110,11 @@ struct MetricsTests {
         for name in Self.counters { #expect(first.type(of: name) == "counter", "\(name)") }
         for name in Self.gauges { #expect(first.type(of: name) == "gauge", "\(name)") }
         for name in Self.histograms { #expect(first.type(of: name) == "histogram", "\(name)") }
+        // docs/operations.md's table names every metric a scrape shows, and only those.
+        let page = try String(contentsOfFile: DocumentationSamples.repositoryRoot + "/docs/operations.md", encoding: .utf8)
+        let documented = Set(page.matches(of: /\n\| `(?<name>edgegate_[a-z_]+)` \|/).map { String($0.name) })
+        let scraped = Set(first.families.keys.map { first.type(of: $0) == "counter" ? $0 + "_total" : $0 })
+        #expect(documented == scraped, "documented only: \(documented.subtracting(scraped)); scraped only: \(scraped.subtracting(documented))")
         #expect(first.value("edgegate_build_info", ["version": "9.9.9-test"]) == 1)
         #expect(second.value("edgegate_device_up", ["device": "boiler-1", "protocol": "modbus"]) == 1)
 
