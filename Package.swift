@@ -197,7 +197,7 @@ let package = Package(
         .executableTarget(
             name: "edgegate-bench",
             dependencies: [
-                "DevTools", "DeviceMaps", "ModbusAdapter", "GatewayCore", "MQTTClient", "Uplink", "Storage",
+                "DevTools", "DeviceMaps", "ModbusAdapter", "GatewayCore", "MQTTClient", "Uplink", "Storage", "MetricsExposition",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"), .product(name: "Logging", package: "swift-log"),
             ], path: "Benchmarks/EdgegateBench"),
 
