@@ -84,6 +84,7 @@ struct MetricsTests {
                     scrapes.append(exposition.scrape())
                     let mark = view.readingCount
                     _ = try await waitFor("more readings") { view.readingCount >= mark + 30 ? true : nil }
+                    _ = try await waitFor("a telemetry message acknowledged") { gateway.uplink.statistics.acknowledgedMessages > 0 ? true : nil }
                     scrapes.append(exposition.scrape())
                     let response = try await view.send(#"{"id":"m1","device":"boiler-1","write":{"setpoint":21.5}}"#, id: "m1")
                     #expect(response["status"] == .string("ok"), "\(response)")
