@@ -80,8 +80,8 @@ public final class MQTTUplink: Service {
     /// - Parameters:
     ///   - profile: the wire profile; nil: `mqtt` with the configuration's prefix and
     ///     gateway id. A profile's telemetry size limit lowers `maxMessageBytes` when below it.
-    ///   - metrics: where the link's state, its reconnects and the acknowledged messages are
-    ///     counted, and the outbox's gauges kept (`updateMetrics()`).
+    ///   - metrics: where the link's state and its reconnects are counted, and the outbox's
+    ///     gauges kept (`updateMetrics()`); the outbox counts what it was given to.
     public init(
         configuration: MQTTUplinkConfiguration, outbox: OutboxStore, devices: [DeviceDescriptor],
         handler: @escaping CommandHandler, logger: Logger, profile: (any UplinkProfile)? = nil,
@@ -332,7 +332,6 @@ public final class MQTTUplink: Service {
                             until: deadline == nil ? .stop(stopping) : .deadline(deadline!))
                     else { continue }
                     await queue.acknowledge(first.seq, bytes: first.bytes)
-                    metrics.acknowledged.increment()
                     inFlight.removeFirst()
                 } else {
                     queue.setSenderIdle(true)
@@ -608,8 +607,6 @@ private struct UplinkMetrics: Sendable {
     let connected: Gauge
     /// `edgegate_uplink_reconnects_total`: sessions started after the first.
     let reconnects: CoreMetrics.Counter
-    /// `edgegate_telemetry_messages_acked_total`.
-    let acknowledged: CoreMetrics.Counter
     /// `edgegate_outbox_messages`, `edgegate_outbox_bytes`, `edgegate_outbox_oldest_age_seconds`.
     let outboxMessages: Gauge
     let outboxBytes: Gauge
@@ -619,7 +616,6 @@ private struct UplinkMetrics: Sendable {
         connected = Gauge(label: MetricNames.uplinkConnected, factory: factory)
         connected.record(0)
         reconnects = CoreMetrics.Counter(label: MetricNames.uplinkReconnects, factory: factory)
-        acknowledged = CoreMetrics.Counter(label: MetricNames.telemetryAcked, factory: factory)
         outboxMessages = Gauge(label: MetricNames.outboxMessages, factory: factory)
         outboxBytes = Gauge(label: MetricNames.outboxBytes, factory: factory)
         outboxOldestAge = Gauge(label: MetricNames.outboxOldestAge, factory: factory)

@@ -95,6 +95,8 @@ public final class OutboxStore: Sendable {
     /// Apart from `file`, so that statistics never wait for an fsync. Lock order: `file`, then `counters`.
     private let counters: Mutex<OutboxCounters>
     private let logger: Logger
+    /// `edgegate_telemetry_messages_acked_total`: messages the hub acknowledged.
+    private let acknowledged: CoreMetrics.Counter
     /// `edgegate_outbox_dropped_readings_total{reason}`, per bound.
     private let droppedFull: CoreMetrics.Counter
     private let droppedExpired: CoreMetrics.Counter
@@ -114,6 +116,7 @@ public final class OutboxStore: Sendable {
         self.file = Mutex(file)
         self.counters = Mutex(counters)
         self.logger = logger
+        acknowledged = CoreMetrics.Counter(label: MetricNames.telemetryAcked, factory: metrics)
         let dropped = MetricNames.outboxDroppedReadings
         droppedFull = CoreMetrics.Counter(label: dropped, dimensions: [("reason", "max_bytes")], factory: metrics)
         droppedExpired = CoreMetrics.Counter(label: dropped, dimensions: [("reason", "max_age")], factory: metrics)
@@ -124,7 +127,8 @@ public final class OutboxStore: Sendable {
     /// is removed.
     /// - Throws: `StorageError` when the file cannot be opened at all (a folder that cannot
     ///   be written, a lock held by another process); a damaged file is not an error.
-    /// - Parameter metrics: where the readings dropped by the bounds are counted.
+    /// - Parameter metrics: where the messages acknowledged and the readings dropped by the
+    ///   bounds are counted.
     public static func open(
         _ configuration: OutboxConfiguration, logger: Logger, metrics: any MetricsFactory = MetricsSystem.factory
     ) throws(StorageError) -> OutboxStore {
@@ -411,6 +415,8 @@ public final class OutboxStore: Sendable {
                     c.messages -= 1
                     c.bytes -= bytes
                     c.acknowledged += 1
+                    // Under the counters' lock: a scrape never sees the statistics ahead of the metric.
+                    acknowledged.increment()
                     OutboxFile.skip(gaps, &c)
                 }
                 return c
