@@ -74,6 +74,8 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         // C libraries, found through pkg-config; the shims re-export what Swift cannot import.
@@ -103,7 +105,7 @@ let package = Package(
         // The protocol-free model: values, readings, commands, the adapter contract, the router.
         .target(
             name: "GatewayCore",
-            dependencies: [.product(name: "Logging", package: "swift-log")]
+            dependencies: [.product(name: "Logging", package: "swift-log"), .product(name: "CoreMetrics", package: "swift-metrics")]
         ),
         // The YAML toolkit with diagnostics (file:line:column, hints, suggestions) that device maps
         // and every owner of a configuration section parse with.
@@ -144,6 +146,7 @@ let package = Package(
             dependencies: [
                 "GatewayCore", "MQTTClient", "Storage", "ConfigSyntax", "Yams",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
@@ -169,14 +172,25 @@ let package = Package(
                 "GatewayCore", "ConfigSyntax", "DeviceMaps",
                 "Uplink", "MQTTClient", "Storage", "Yams",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ] + plugins.map { .target(name: $0.name) }
         ),
+        // The Prometheus side of the metrics: the registry, the factory the executable
+        // bootstraps swift-metrics with, and the scrape the admin listener serves.
+        .target(
+            name: "MetricsExposition",
+            dependencies: [
+                "Gateway", "GatewayCore",
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ]
+        ),
         .executableTarget(
             name: "edgegate",
             dependencies: [
-                "Gateway", "GatewayCore", "DeviceMaps", "MapReports", "CommandSupport", "DevTools", "CMalloc",
+                "MetricsExposition", "Gateway", "GatewayCore", "DeviceMaps", "MapReports", "CommandSupport", "DevTools", "CMalloc",
                 "MQTTClient", "Uplink", "HubClient",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -188,7 +202,7 @@ let package = Package(
         .executableTarget(
             name: "edgegate-bench",
             dependencies: [
-                "DevTools", "DeviceMaps", "ModbusAdapter", "GatewayCore", "MQTTClient", "Uplink", "Storage",
+                "DevTools", "DeviceMaps", "ModbusAdapter", "GatewayCore", "MQTTClient", "Uplink", "Storage", "MetricsExposition",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"), .product(name: "Logging", package: "swift-log"),
             ], path: "Benchmarks/EdgegateBench"),
 
@@ -202,7 +216,9 @@ let package = Package(
         // scripts/update-expected (which writes).
         .target(name: "SavedCases", dependencies: ["DeviceMaps", "Gateway", "ModbusAdapter"], path: "Tests/SavedCases"),
         .executableTarget(name: "update-expected", dependencies: ["SavedCases"], path: "Tests/UpdateExpected"),
-        .testTarget(name: "GatewayCoreTests", dependencies: ["GatewayCore", "TestSupport"]),
+        .testTarget(
+            name: "GatewayCoreTests",
+            dependencies: ["GatewayCore", "TestSupport", .product(name: "MetricsTestKit", package: "swift-metrics")]),
         .testTarget(
             name: "DeviceMapsTests",
             dependencies: [
@@ -254,6 +270,7 @@ let package = Package(
             dependencies: [
                 "Gateway", "GatewayCore", "DeviceMaps", "MapReports", "ModbusAdapter", "CModbus", "DoorSimAdapter", "HueAdapter",
                 "MQTTClient", "MQTTDevicesAdapter", "Uplink", "AzureIoTHub", "HubClient", "Storage", "TestSupport", "DevTools",
+                "MetricsExposition", .product(name: "CoreMetrics", package: "swift-metrics"),
             ],
             exclude: ["Peers"]),
     ] + plugins,

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import GatewayCore
 import Logging
+import MetricsExposition
 import Storage
 import Synchronization
 import Uplink
@@ -37,6 +38,9 @@ struct PipelineBench: ParsableCommand {
     @Option(help: "With --outbox file: full or normal.")
     var sync = "full"
 
+    @Flag(help: "Count readings and polls into per-device metrics on a Prometheus registry, as the daemon does.")
+    var metrics = false
+
     func validate() throws {
         guard points >= 1, devices >= 1, polls >= 10, threads >= 1 else { throw ValidationError("positive numbers, please") }
         guard ["memory", "file"].contains(outbox), ["full", "normal"].contains(sync) else {
@@ -54,11 +58,19 @@ struct PipelineBench: ParsableCommand {
         let queue = TelemetryQueue(gateway: "gw-1", maxMessageBytes: 256 * 1024, store: store)
         queue.sessionStarted()
         let filter = ReportFilter(policies: [:])
+        let delivery = ReadingSink { queue.append(filter.filter($0)) }
 
         // Names as a map gives them: one String per device and per point, shared by every reading.
         let deviceIDs = (0..<devices).map { "meter-\($0)" }
         let pointNames = (0..<points).map { "r\($0)" }
         let units: [String?] = (0..<points).map { $0 % 2 == 0 ? "°C" : nil }
+        // The daemon's sink: readings counted per device and quality before the filter; each
+        // device's poll metrics asked for once, as a poller does when a device joins it.
+        let exposition = MetricsExposition(version: "bench")
+        let sink =
+            metrics
+            ? delivery.counting(into: DeviceMetrics(devices: deviceIDs.map { ($0, "modbus") }, factory: exposition.factory)) : delivery
+        let pollMetrics = deviceIDs.map { sink.pollMetrics(device: $0) }
 
         let warmup = polls / 10
         let total = polls + warmup
@@ -99,6 +111,7 @@ struct PipelineBench: ParsableCommand {
                     // A poller skips its cycle here; the bench waits, so that every reading counts.
                     while !queue.isReady { usleep(100) }
                     let device = deviceIDs[n % deviceIDs.count]
+                    let polled = ContinuousClock.now
                     let time = Date()
                     var readings: [Reading] = []
                     readings.reserveCapacity(points)
@@ -109,7 +122,8 @@ struct PipelineBench: ParsableCommand {
                                 device: device, point: pointNames[i], value: .double(Double(Int16(truncatingIfNeeded: raw)) * 0.1),
                                 unit: units[i], quality: .good, timestamp: time))
                     }
-                    queue.append(filter.filter(readings))
+                    pollMetrics[n % deviceIDs.count].polled(ok: true, duration: .now - polled)
+                    sink.emit(readings)
                 }
                 finishedThreads.add(1, ordering: .releasing)
             }

@@ -122,6 +122,7 @@ public struct DeviceMapWatcher: Service {
         let (map, diagnostics) = gateway.protocols.loader.validate(paths: settings.paths)
         guard let map else {
             let errors = diagnostics.filter { $0.severity == .error }.count
+            gateway.countReload(ok: false)
             logger.warning(
                 "device-map reload rejected: the running configuration stays",
                 metadata: [

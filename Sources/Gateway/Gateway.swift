@@ -1,3 +1,4 @@
+public import CoreMetrics
 public import DeviceMaps
 public import Foundation
 public import GatewayCore
@@ -40,9 +41,14 @@ public struct Gateway: Sendable {
     /// Report by exception, between the adapters and the uplink.
     public let reportFilter: ReportFilter
 
+    /// Readings by quality, devices up, polls: per device, following the maps.
+    public let deviceMetrics: DeviceMetrics
+
     private let applied: AppliedMap
     private let watch: DeviceMapWatch?
     private let logger: Logger
+    /// `edgegate_map_reloads_total{result}`: `ok` (applied) or `rejected` (the running maps stay).
+    private let reloads: (ok: Counter, rejected: Counter)
 
     /// Builds the gateway; nothing connects until its services run.
     /// - Parameters:
@@ -51,6 +57,8 @@ public struct Gateway: Sendable {
     ///   - tuning: adjusts the uplink's settings beyond the configuration file (tests, demo).
     ///   - wallClock: what SAS token expiries are counted from (tests pin it).
     ///   - protocols: the protocols served (a test adds its own to the standard ones).
+    ///   - metrics: where every part of the gateway counts (the executable bootstraps
+    ///     `MetricsSystem`; a test passes a factory with a registry of its own).
     /// - Throws: `GatewayError`; the outbox is opened (and checked) here, so a file that
     ///   cannot be opened stops the start-up with its reason.
     public init(
@@ -58,14 +66,15 @@ public struct Gateway: Sendable {
         watch: DeviceMapWatch? = nil,
         tuning: (inout MQTTUplinkConfiguration) -> Void = { _ in },
         wallClock: @escaping @Sendable () -> Date = { Date() },
-        protocols: ProtocolRegistry = .standard
+        protocols: ProtocolRegistry = .standard,
+        metrics: any MetricsFactory = MetricsSystem.factory
     ) throws(GatewayError) {
         try Self.checkProtocols(deviceMap, protocols)
         let adapters = protocols.makeAdapters(deviceMap.devices, logger: logger)
         // The outbox first: a start-up stopped by a file names the outbox before the ledger beside it.
         let outbox: OutboxStore
         do {
-            outbox = try OutboxStore.open(configuration.outbox, logger: logger)
+            outbox = try OutboxStore.open(configuration.outbox, logger: logger, metrics: metrics)
         } catch {
             throw .outbox("outbox: cannot open \(error)")
         }
@@ -76,13 +85,13 @@ public struct Gateway: Sendable {
         }
         let router = CommandRouter(
             adapters: adapters, ledger: try Self.commandLedger(configuration.outbox, configuration.commands, logger: logger),
-            logger: logger)
+            logger: logger, metrics: metrics)
         var link = configuration.uplink.link
         tuning(&link)
         let profile = configuration.uplink.profile.makeProfile(link: link, logger: logger, now: wallClock)
         self.uplink = MQTTUplink(
             configuration: link, outbox: outbox, devices: router.devices,
-            handler: { router.submit($0) }, logger: logger, profile: profile)
+            handler: { router.submit($0) }, logger: logger, profile: profile, metrics: metrics)
         self.router = router
         self.adapters = adapters
         self.protocols = protocols
@@ -90,6 +99,26 @@ public struct Gateway: Sendable {
         self.applied = AppliedMap(deviceMap)
         self.watch = watch
         self.logger = logger
+        self.deviceMetrics = DeviceMetrics(devices: Self.metricDevices(deviceMap), factory: metrics)
+        self.reloads = (
+            Counter(label: MetricNames.mapReloads, dimensions: [("result", "ok")], factory: metrics),
+            Counter(label: MetricNames.mapReloads, dimensions: [("result", "rejected")], factory: metrics)
+        )
+    }
+
+    private static func metricDevices(_ map: DeviceMap) -> [(id: String, protocolName: String)] {
+        map.devices.map { ($0.id, $0.protocolName) }
+    }
+
+    /// Brings the gauges that are read rather than counted up to date (the outbox's backlog
+    /// and its age): what a metrics scrape calls first.
+    public func updateMetrics() {
+        uplink.updateMetrics()
+    }
+
+    /// Counts a reload of the device maps, applied or rejected.
+    func countReload(ok: Bool) {
+        (ok ? reloads.ok : reloads.rejected).increment()
     }
 
     /// The command ledger, `commands.sqlite` in the outbox's folder: commands answered are
@@ -130,7 +159,8 @@ public struct Gateway: Sendable {
     public var services: [any Service] {
         let uplinkSink = uplink.sink
         let filter = reportFilter
-        let sink = uplinkSink.map { filter.filter($0) }
+        // Counted before the filter: what the devices delivered, reported or not.
+        let sink = uplinkSink.map { filter.filter($0) }.counting(into: deviceMetrics)
         let watcher: [any Service] = watch.map { [DeviceMapWatcher(gateway: self, settings: $0, logger: logger)] } ?? []
         return [uplink] + adapters.map { AdapterService(adapter: $0, sink: sink) } + watcher
     }
@@ -149,9 +179,16 @@ public struct Gateway: Sendable {
     ///   changes then.
     @discardableResult
     public func reload(to deviceMap: DeviceMap, trigger: String = "request") async throws(GatewayError) -> DeviceMapDiff {
-        try Self.checkProtocols(deviceMap, protocols)
+        do {
+            try Self.checkProtocols(deviceMap, protocols)
+        } catch {
+            countReload(ok: false)
+            throw error
+        }
         let diff = await applied.replace(with: deviceMap) { diff in
             guard !diff.isEmpty else { return }
+            // Before the adapters, which ask for the poll metrics of the devices they start.
+            deviceMetrics.update(devices: Self.metricDevices(deviceMap))
             // Adapters first, router second: a command to an added device finds it running.
             await withTaskGroup(of: Void.self) { group in
                 for (plugin, adapter) in zip(protocols.plugins, adapters) {
@@ -164,6 +201,7 @@ public struct Gateway: Sendable {
             if after != before { uplink.update(devices: after) }
             reportFilter.update(policies: Self.reportPolicies(deviceMap))
         }
+        countReload(ok: true)
         logger.info(
             "device maps reloaded",
             metadata: [

@@ -8,13 +8,20 @@
 public struct ReadingSink: Sendable {
     private let deliver: @Sendable ([Reading]) -> Void
     private let readiness: @Sendable () -> Bool
+    /// The gateway's per-device metrics; nil for a sink that counts nothing.
+    private let metrics: DeviceMetrics?
 
     /// Creates a sink that hands each batch to `deliver`.
     /// - Parameter ready: whether the pipeline behind the sink takes another poll's worth of
     ///   readings now; the default always says yes.
     public init(ready: @escaping @Sendable () -> Bool = { true }, _ deliver: @escaping @Sendable ([Reading]) -> Void) {
+        self.init(ready: ready, metrics: nil, deliver)
+    }
+
+    private init(ready: @escaping @Sendable () -> Bool, metrics: DeviceMetrics?, _ deliver: @escaping @Sendable ([Reading]) -> Void) {
         self.deliver = deliver
         self.readiness = ready
+        self.metrics = metrics
     }
 
     /// Delivers one batch of readings (one poll of one device, typically).
@@ -31,7 +38,25 @@ public struct ReadingSink: Sendable {
     /// readiness is this sink's.
     public func map(_ transform: @escaping @Sendable ([Reading]) -> [Reading]) -> ReadingSink {
         let inner = self
-        return ReadingSink(ready: readiness) { inner.emit(transform($0)) }
+        return ReadingSink(ready: readiness, metrics: metrics) { inner.emit(transform($0)) }
+    }
+
+    /// The same sink, counting what it is given into `metrics` (readings by quality, whether
+    /// each device is up) before it passes it on; its adapters find their devices' poll
+    /// metrics there (`pollMetrics(device:)`).
+    public func counting(into metrics: DeviceMetrics) -> ReadingSink {
+        let inner = self
+        return ReadingSink(ready: readiness, metrics: metrics) { readings in
+            metrics.record(readings)
+            inner.emit(readings)
+        }
+    }
+
+    /// The poll metrics of `device`, for a polling adapter to keep with the device's schedule
+    /// (asked when it starts or takes a new device set, not per poll); they record nothing
+    /// when the sink counts nothing.
+    public func pollMetrics(device: String) -> PollMetrics {
+        metrics?.polls(device: device) ?? .disabled
     }
 }
 

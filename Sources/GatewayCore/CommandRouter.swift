@@ -1,3 +1,4 @@
+public import CoreMetrics
 public import Foundation
 public import Logging
 import Synchronization
@@ -13,6 +14,10 @@ public final class CommandRouter: Sendable {
     private let executionTimeout: Duration
     private let logger: Logger
     private let now: @Sendable () -> Date
+    /// `edgegate_commands_total{status}`, one counter per status, made up front.
+    private let answered: [CommandStatus: Counter]
+    /// `edgegate_command_duration_seconds`: arrival to answer, whatever the status.
+    private let durations: CoreMetrics.Timer
 
     private struct Target: Sendable {
         let descriptor: DeviceDescriptor
@@ -31,11 +36,18 @@ public final class CommandRouter: Sendable {
     ///     repeats `duplicate` instead of executing them again (QoS 1 redelivery, operator retries).
     ///   - ledger: where answered commands are remembered durably, so that repeats are
     ///     recognized across restarts too; nil: in memory only.
+    ///   - metrics: where the commands answered and their durations are counted.
     public init(
         adapters: [any DeviceAdapter], executionTimeout: Duration = .seconds(10),
         rememberedCommands: Int = 10_000, ledger: (any CommandLedger)? = nil,
-        logger: Logger, now: @escaping @Sendable () -> Date = Date.init
+        logger: Logger, now: @escaping @Sendable () -> Date = Date.init,
+        metrics: any MetricsFactory = MetricsSystem.factory
     ) {
+        self.answered = Dictionary(
+            uniqueKeysWithValues: CommandStatus.allCases.map {
+                ($0, Counter(label: MetricNames.commands, dimensions: [("status", $0.rawValue)], factory: metrics))
+            })
+        self.durations = CoreMetrics.Timer(label: MetricNames.commandDuration, factory: metrics)
         self.targets = Mutex(Self.targets(of: adapters, lanes: [:]))
         self.recent = RecentCommands(capacity: rememberedCommands, ledger: ledger)
         self.executionTimeout = executionTimeout
@@ -95,7 +107,10 @@ public final class CommandRouter: Sendable {
         }
         return Task { [self] in
             let result = await running.value
-            audit(command, result, duration: ContinuousClock.now - started)
+            let duration = ContinuousClock.now - started
+            audit(command, result, duration: duration)
+            answered[result.status]?.increment()
+            durations.recordNanoseconds(duration.nanoseconds)
             return result
         }
     }

@@ -76,6 +76,15 @@ final class BridgePoller: Sendable {
         // read every 500 ms for another one still reports every 5 s.
         var due: [String: ContinuousClock.Instant] = [:]
         var seen = 0
+        // Each device's poll metrics, asked for when the device is first polled after a start
+        // or a new device set.
+        var metrics: [String: PollMetrics] = [:]
+        func pollMetrics(_ id: String) -> PollMetrics {
+            if let known = metrics[id] { return known }
+            let made = sink.pollMetrics(device: id)
+            metrics[id] = made
+            return made
+        }
         while !Task.isCancelled {
             let started = ContinuousClock.now
             let planned = state.withLock { $0.devices }
@@ -86,6 +95,7 @@ final class BridgePoller: Sendable {
             // so no readings are taken only to pile up; the devices report at the next poll.
             if !sink.isReady {
                 busy.record(key.bridge.description)
+                for device in planned { pollMetrics(device.id).skippedWhileBusy() }
                 await doorbell.wait(upTo: period)
                 continue
             }
@@ -101,6 +111,7 @@ final class BridgePoller: Sendable {
                 }
             }
             if Task.isCancelled { break }
+            let took = ContinuousClock.now - started
             let (devices, generation) = state.withLock { s in
                 s.emitting = s.generation
                 return (s.devices, s.generation)
@@ -108,10 +119,13 @@ final class BridgePoller: Sendable {
             // New and changed devices report at once, as after a start.
             if generation != seen {
                 due.removeAll()
+                metrics.removeAll()
                 seen = generation
             }
             for device in devices where due[device.id].map({ started >= $0 }) ?? true {
                 let readings = self.readings(of: device, from: fetched, reasons: &reasons)
+                let failed = device.points.contains { $0.access.isReadable && fetched[$0.hue.resource]?.isSuccess == false }
+                if !readings.isEmpty { pollMetrics(device.id).polled(ok: !failed, duration: took) }
                 sink.emit(readings)
                 // Half a cycle early counts as on time: polls land on the bridge's cycle.
                 if !readings.isEmpty { due[device.id] = started + device.poll - period / 2 }

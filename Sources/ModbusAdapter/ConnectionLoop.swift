@@ -19,6 +19,8 @@ final class ConnectionLoop {
     private var devices: [DeviceDefinition]
     /// Per device: its read plan and what its "illegal data address" answers taught.
     private var reads: [DeviceReads]
+    /// Per device: its poll metrics, asked for once when the device joins the loop.
+    private var pollMetrics: [PollMetrics]
     private var connectTimeout: Duration
 
     private var nextPoll: [ContinuousClock.Instant]
@@ -43,6 +45,7 @@ final class ConnectionLoop {
         self.startGeneration = generation
         self.devices = devices
         self.reads = devices.map(DeviceReads.init(device:))
+        self.pollMetrics = devices.map { sink.pollMetrics(device: $0.id) }
         self.client = ModbusClient(transport: worker.transport)
         self.connectTimeout = Self.connectTimeout(devices)
         let now = ContinuousClock.now
@@ -123,18 +126,21 @@ final class ConnectionLoop {
         var reads: [DeviceReads] = []
         var nextPoll: [ContinuousClock.Instant] = []
         var problems: [String?] = []
+        var metrics: [PollMetrics] = []
         var kept: [String] = [], restarted: [String] = [], added: [String] = []
         for device in newDevices {
             if let index = before[device.id], devices[index].hasSameDefinition(as: device) {
                 reads.append(self.reads[index])
                 nextPoll.append(self.nextPoll[index])
                 problems.append(deviceProblems[index])
+                metrics.append(pollMetrics[index])
                 kept.append(device.id)
             } else {
                 let fresh = DeviceReads(device: device)
                 reads.append(fresh)
                 nextPoll.append(Self.firstPoll(fresh, now: now))
                 problems.append(nil)
+                metrics.append(sink.pollMetrics(device: device.id))
                 if before[device.id] == nil { added.append(device.id) } else { restarted.append(device.id) }
             }
         }
@@ -144,6 +150,7 @@ final class ConnectionLoop {
         self.reads = reads
         self.nextPoll = nextPoll
         deviceProblems = problems
+        pollMetrics = metrics
         connectTimeout = Self.connectTimeout(newDevices)
         logger.debug(
             "connection devices updated",
@@ -170,6 +177,7 @@ final class ConnectionLoop {
         let skipped = max(0, Int(((nextPoll[index] - due) / period).rounded()) - 1)
         let totals = worker.counters.record(device.id, skipped: skipped)
         guard skipped > 0 else { return }
+        pollMetrics[index].overran()
         // The first overrun of a device says why its values come less often; after that, a
         // reminder at most once a minute.
         if lastOverrunLog[device.id].map({ now - $0 >= .seconds(60) }) ?? true {
@@ -189,6 +197,7 @@ final class ConnectionLoop {
         let device = devices[index]
         nextPoll[index] = Self.nextDue(after: nextPoll[index], period: device.poll, now: .now)
         worker.counters.recordBusySkip(device.id)
+        pollMetrics[index].skippedWhileBusy()
     }
 
     /// The first instant on the grid `due + k × period` (k ≥ 1) that lies after `now`.
@@ -246,9 +255,11 @@ final class ConnectionLoop {
 
     private func poll(_ index: Int) {
         let device = devices[index]
+        let started = ContinuousClock.now
         guard ensureConnected(force: false) else {
             // Never silence: while the connection is down every poll reports why.
             sink.emit(bad(device, reads[index].readablePoints, downReason ?? "not connected to \(worker.endpoint)"))
+            pollMetrics[index].polled(ok: false, duration: .now - started)
             return
         }
         client.select(device.modbusConnection)
@@ -299,6 +310,7 @@ final class ConnectionLoop {
                 readings += bad(device, points, lost ?? "not connected to \(worker.endpoint)")
             }
         }
+        pollMetrics[index].polled(ok: problem == nil && lost == nil, duration: .now - started)
         sink.emit(readings)
         for lesson in outcome.lessons {
             logger.warning("\(device.id): \(lesson)")

@@ -1,3 +1,4 @@
+public import CoreMetrics
 import Foundation
 public import GatewayCore
 public import Logging
@@ -73,14 +74,20 @@ public final class MQTTUplink: Service {
     private let connected = Atomic<Bool>(false)
     /// Warnings about malformed commands: a flood of them must not become a flood of lines.
     private let malformedLog = LogThrottle(burst: 10, interval: .seconds(10))
+    private let metrics: UplinkMetrics
 
     /// Creates the uplink around an open outbox. Nothing connects until `run()`.
-    /// - Parameter profile: the wire profile; nil: `mqtt` with the configuration's prefix and
-    ///   gateway id. A profile's telemetry size limit lowers `maxMessageBytes` when below it.
+    /// - Parameters:
+    ///   - profile: the wire profile; nil: `mqtt` with the configuration's prefix and
+    ///     gateway id. A profile's telemetry size limit lowers `maxMessageBytes` when below it.
+    ///   - metrics: where the link's state and its reconnects are counted, and the outbox's
+    ///     gauges kept (`updateMetrics()`); the outbox counts what it was given to.
     public init(
         configuration: MQTTUplinkConfiguration, outbox: OutboxStore, devices: [DeviceDescriptor],
-        handler: @escaping CommandHandler, logger: Logger, profile: (any UplinkProfile)? = nil
+        handler: @escaping CommandHandler, logger: Logger, profile: (any UplinkProfile)? = nil,
+        metrics: any MetricsFactory = MetricsSystem.factory
     ) {
+        self.metrics = UplinkMetrics(factory: metrics)
         let profile = profile ?? MQTTProfile(prefix: configuration.prefix, gatewayID: configuration.gatewayID)
         var configuration = configuration
         if let limit = profile.maxTelemetryBytes { configuration.maxMessageBytes = min(configuration.maxMessageBytes, limit) }
@@ -109,6 +116,18 @@ public final class MQTTUplink: Service {
 
     /// True while a session with the hub is up.
     public var isConnected: Bool { connected.load(ordering: .relaxed) }
+
+    /// Sets the outbox's gauges (messages and bytes held, age of the oldest message) from
+    /// where it stands now: called before each metrics scrape, as these are states to read,
+    /// not events to count. Cheap: counters under a lock, and one indexed row of the outbox
+    /// file only when its oldest message changed since the last call.
+    public func updateMetrics() {
+        let counts = queue.store.snapshot
+        metrics.outboxMessages.record(counts.messages)
+        metrics.outboxBytes.record(counts.bytes)
+        let oldest = queue.store.oldestCreated
+        metrics.outboxOldestAge.record(oldest.map { max(0, queue.store.configuration.clock().timeIntervalSince($0)) } ?? 0)
+    }
 
     /// Replaces the device list of the inventory (the retained `{p}/{gw}/devices` of the
     /// `mqtt` profile), after a reload of the device maps. A connected session publishes it
@@ -166,6 +185,7 @@ public final class MQTTUplink: Service {
         var failures = 0
         var lastError: String?
         var renewing = false
+        var sessions = 0
         while !Task.isCancelled && !stopping.isSet {
             let plan: UplinkConnectionPlan
             do {
@@ -199,6 +219,8 @@ public final class MQTTUplink: Service {
                 continue
             }
             logger.info("uplink connected", metadata: ["hub": "\(options.host):\(options.port)", "client_id": "\(options.clientID)"])
+            if sessions > 0 { metrics.reconnects.increment() }
+            sessions += 1
             if renewing {
                 logger.info("\(plan.credential) renewed", metadata: plan.expiry.map { ["valid_until": "\(Timestamp.rfc3339($0))"] } ?? [:])
             }
@@ -207,6 +229,7 @@ public final class MQTTUplink: Service {
             let renewal = plan.renewAfter.map { SessionRenewal(at: made + $0, grace: min(.seconds(15), $0 / 8), credential: plan.credential) }
             let ended = await session(connection, stopping: stopping, saidGoodbye: saidGoodbye, renewal: renewal)
             connected.store(false, ordering: .relaxed)
+            metrics.connected.record(0)
             if stopping.isSet { return }
             renewing = renewal?.started.isSet == true
             if renewing { continue }  // a planned reconnect: no backoff, no warning
@@ -244,6 +267,7 @@ public final class MQTTUplink: Service {
             return error
         }
         connected.store(true, ordering: .relaxed)
+        metrics.connected.record(1)
         let commands = Counter()
 
         // The session ends when the connection closes (error) or when the send loop, told to
@@ -575,4 +599,25 @@ final class Counter: Sendable {
 
     /// The current value.
     var current: Int { value.load(ordering: .relaxed) }
+}
+
+/// The uplink's metrics, made once with the uplink.
+private struct UplinkMetrics: Sendable {
+    /// `edgegate_uplink_connected`: 1 while a session with the hub is up.
+    let connected: Gauge
+    /// `edgegate_uplink_reconnects_total`: sessions started after the first.
+    let reconnects: CoreMetrics.Counter
+    /// `edgegate_outbox_messages`, `edgegate_outbox_bytes`, `edgegate_outbox_oldest_age_seconds`.
+    let outboxMessages: Gauge
+    let outboxBytes: Gauge
+    let outboxOldestAge: Gauge
+
+    init(factory: any MetricsFactory) {
+        connected = Gauge(label: MetricNames.uplinkConnected, factory: factory)
+        connected.record(0)
+        reconnects = CoreMetrics.Counter(label: MetricNames.uplinkReconnects, factory: factory)
+        outboxMessages = Gauge(label: MetricNames.outboxMessages, factory: factory)
+        outboxBytes = Gauge(label: MetricNames.outboxBytes, factory: factory)
+        outboxOldestAge = Gauge(label: MetricNames.outboxOldestAge, factory: factory)
+    }
 }

@@ -1,4 +1,6 @@
+public import CoreMetrics
 public import Foundation
+import GatewayCore
 public import Logging
 public import Storage
 import Synchronization
@@ -93,17 +95,31 @@ public final class OutboxStore: Sendable {
     /// Apart from `file`, so that statistics never wait for an fsync. Lock order: `file`, then `counters`.
     private let counters: Mutex<OutboxCounters>
     private let logger: Logger
+    /// `edgegate_telemetry_messages_acked_total`: messages the hub acknowledged.
+    private let acknowledged: CoreMetrics.Counter
+    /// `edgegate_outbox_dropped_readings_total{reason}`, per bound.
+    private let droppedFull: CoreMetrics.Counter
+    private let droppedExpired: CoreMetrics.Counter
+    /// The oldest message held and when it was sealed, as last looked up (`oldestCreated`).
+    private let oldestSeen = Mutex<(seq: UInt64, created: Date)?>(nil)
 
     /// Acknowledged rows are deleted once this many have gathered, or at the next write.
     static let deleteBatch: UInt64 = 64
     /// The age bound is checked at most this often.
     static let ageCheckInterval: TimeInterval = 1
 
-    private init(configuration: OutboxConfiguration, file: consuming sending OutboxFile, counters: OutboxCounters, logger: Logger) {
+    private init(
+        configuration: OutboxConfiguration, file: consuming sending OutboxFile, counters: OutboxCounters, logger: Logger,
+        metrics: any MetricsFactory
+    ) {
         self.configuration = configuration
         self.file = Mutex(file)
         self.counters = Mutex(counters)
         self.logger = logger
+        acknowledged = CoreMetrics.Counter(label: MetricNames.telemetryAcked, factory: metrics)
+        let dropped = MetricNames.outboxDroppedReadings
+        droppedFull = CoreMetrics.Counter(label: dropped, dimensions: [("reason", "max_bytes")], factory: metrics)
+        droppedExpired = CoreMetrics.Counter(label: dropped, dimensions: [("reason", "max_age")], factory: metrics)
     }
 
     /// Opens (or creates) the outbox, checks the file and reads where `seq` stands. A
@@ -111,7 +127,11 @@ public final class OutboxStore: Sendable {
     /// is removed.
     /// - Throws: `StorageError` when the file cannot be opened at all (a folder that cannot
     ///   be written, a lock held by another process); a damaged file is not an error.
-    public static func open(_ configuration: OutboxConfiguration, logger: Logger) throws(StorageError) -> OutboxStore {
+    /// - Parameter metrics: where the messages acknowledged and the readings dropped by the
+    ///   bounds are counted.
+    public static func open(
+        _ configuration: OutboxConfiguration, logger: Logger, metrics: any MetricsFactory = MetricsSystem.factory
+    ) throws(StorageError) -> OutboxStore {
         let path = configuration.path
         let (database, damage) = try SQLiteDatabase.openChecked(
             path,
@@ -183,7 +203,7 @@ public final class OutboxStore: Sendable {
                     "seq": "\(counters.oldest)…\(counters.next - 1)",
                 ])
         }
-        return OutboxStore(configuration: configuration, file: file, counters: counters, logger: logger)
+        return OutboxStore(configuration: configuration, file: file, counters: counters, logger: logger, metrics: metrics)
     }
 
     /// The next `seq` from a damaged file, if its `meta` row or its newest message can still
@@ -209,6 +229,21 @@ public final class OutboxStore: Sendable {
 
     /// The seq the next message gets.
     var nextSeq: UInt64 { counters.withLock { $0.next } }
+
+    /// When the oldest message held was sealed; nil when none is held. Looked up in the
+    /// file (one indexed row) only when the oldest message changed since the last call, so
+    /// that asking once per metrics scrape costs next to nothing.
+    var oldestCreated: Date? {
+        let c = snapshot
+        guard c.messages > 0 else { return nil }
+        if let seen = oldestSeen.withLock({ $0 }), seen.seq == c.oldest { return seen.created }
+        let found = file.withLock { f -> (seq: UInt64, created: Date)? in
+            if let row = try? f.sealed(from: c.oldest) { return row }
+            return f.unsaved.first { $0.seq >= c.oldest }.map { ($0.seq, $0.created) }
+        }
+        oldestSeen.withLock { $0 = found }
+        return found?.created
+    }
 
     // MARK: - Writing
 
@@ -284,6 +319,8 @@ public final class OutboxStore: Sendable {
 
     /// Logs dropped telemetry: when an episode starts, then at most once a minute.
     private func report(_ drops: OutboxFile.Drops, in f: inout OutboxFile, totals: OutboxCounters, now: Date) {
+        if drops.expired.readings > 0 { droppedExpired.increment(by: drops.expired.readings) }
+        if drops.full.readings > 0 { droppedFull.increment(by: drops.full.readings) }
         if drops.expired.messages > 0 {
             let decision = f.expiredLog.record(drops.expired, at: now)
             log(
@@ -378,6 +415,8 @@ public final class OutboxStore: Sendable {
                     c.messages -= 1
                     c.bytes -= bytes
                     c.acknowledged += 1
+                    // Under the counters' lock: a scrape never sees the statistics ahead of the metric.
+                    acknowledged.increment()
                     OutboxFile.skip(gaps, &c)
                 }
                 return c
@@ -591,6 +630,16 @@ private struct OutboxFile {
             return false
         }
         return result
+    }
+
+    /// The first message from `seq` on in the file, and when it was sealed (no payload read).
+    func sealed(from seq: UInt64) throws(StorageError) -> (seq: UInt64, created: Date)? {
+        var found: (UInt64, Date)?
+        try oldestRows.forEachRow([.integer(Int64(seq))]) { row in
+            found = (UInt64(row.int64(0)), Date(timeIntervalSince1970: Double(row.int64(1)) / 1000))
+            return false
+        }
+        return found
     }
 
     /// The first message above `seq` in the file.

@@ -4,6 +4,7 @@ import DeviceMaps
 import Gateway
 import Logging
 import MQTTClient
+import MetricsExposition
 import UnixSignals
 import Uplink
 
@@ -36,6 +37,9 @@ struct RunCommand: AsyncParsableCommand {
         } catch {
             throw failInput(error.description)
         }
+        // Before the gateway: its parts count through `MetricsSystem` from the start.
+        let metrics = MetricsExposition(version: Edgegate.configuration.version)
+        metrics.bootstrap()
         let gateway: Gateway
         do {
             let interval = mapWatchInterval.duration
@@ -48,6 +52,8 @@ struct RunCommand: AsyncParsableCommand {
         } catch {
             throw failInput(error.description)
         }
+        // `metrics.scrape` is what GET /metrics serves.
+        metrics.attach(gateway)
         logger.info(
             "gateway starting",
             metadata: [

@@ -1,6 +1,7 @@
 import Foundation
 import GatewayCore
 import Logging
+import MetricsTestKit
 import Synchronization
 import Testing
 
@@ -88,6 +89,22 @@ struct CommandRouterTests {
         #expect(result.status == .ok)
         #expect(result.id == "c1")
         #expect(result.values == ["setpoint": .double(21.5)])
+    }
+
+    @Test("each answer counts once under its status and its duration, a repeated id as duplicate")
+    func metrics() async throws {
+        let metrics = TestMetrics()
+        let router = CommandRouter(adapters: [ScriptedAdapter(devices: [Self.device])], logger: logger, metrics: metrics)
+        let write = Command(id: "m1", device: "boiler-1", action: .write(["setpoint": .double(21.5)]))
+        _ = await router.execute(write)
+        _ = await router.execute(write)
+        _ = await router.execute(Command(id: "m2", device: "boiler-9", action: .write(["setpoint": .int(20)])))
+        let count = { (status: String) in try metrics.expectCounter("edgegate_commands_total", [("status", status)]).totalValue }
+        #expect(try count("ok") == 1)
+        #expect(try count("duplicate") == 1)
+        #expect(try count("unknown_device") == 1)
+        #expect(try count("failed") == 0)
+        #expect(try metrics.expectTimer("edgegate_command_duration_seconds").values.count == 3)
     }
 
     @Test("an unknown device gets unknown_device and lists the known ones")

@@ -1,4 +1,5 @@
 import CModbus
+import CoreMetrics
 import DevTools
 import DeviceMaps
 import Foundation
@@ -266,19 +267,22 @@ struct Plant {
     /// Runs a gateway for the duration of `body`, then shuts it down gracefully.
     func withGateway<T>(
         ca: String? = nil, outbox: OutboxConfiguration? = nil, initialBackoff: Duration = .milliseconds(100),
+        metrics: any MetricsFactory = MetricsSystem.factory,
         _ body: (Gateway) async throws -> T
     ) async throws -> T {
-        try await withGateway(configuration: configuration(ca: ca, outbox: outbox), initialBackoff: initialBackoff, body)
+        try await withGateway(configuration: configuration(ca: ca, outbox: outbox), initialBackoff: initialBackoff, metrics: metrics, body)
     }
 
     /// Runs a gateway of the plant's device map with `configuration` for the duration of
     /// `body`, then shuts it down gracefully.
     /// - Parameter wallClock: what SAS token expiries are counted from.
     /// - Parameter tuning: further uplink settings, after the plant's own.
+    /// - Parameter metrics: where the gateway counts (a test's own registry).
     func withGateway<T>(
         configuration: GatewayConfiguration, initialBackoff: Duration = .milliseconds(100),
         wallClock: @escaping @Sendable () -> Date = { Date() },
         tuning: (inout MQTTUplinkConfiguration) -> Void = { _ in },
+        metrics: any MetricsFactory = MetricsSystem.factory,
         _ body: (Gateway) async throws -> T
     ) async throws -> T {
         let logger = log.logger
@@ -289,7 +293,7 @@ struct Plant {
                 $0.initialBackoff = initialBackoff
                 $0.maxBackoff = max(initialBackoff, .milliseconds(500))
                 tuning(&$0)
-            }, wallClock: wallClock, protocols: protocols)
+            }, wallClock: wallClock, protocols: protocols, metrics: metrics)
         let group = ServiceGroup(configuration: .init(services: gateway.services.map { .init(service: $0) }, logger: logger))
         let running = Task { try await group.run() }
         do {
