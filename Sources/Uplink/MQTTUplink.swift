@@ -142,7 +142,7 @@ public final class MQTTUplink: Service {
             if left > 0 {
                 logger.warning("uplink stopping with telemetry undelivered; it stays in the outbox for the next start", metadata: ["messages": "\(left)"])
             }
-            logger.info("uplink stopped while not connected to the hub", metadata: ["statistics": "\(statistics)"])
+            logger.info("uplink stopped while not connected to the hub", metadata: statistics.logMetadata)
         }
         await queue.close()
     }
@@ -342,7 +342,7 @@ public final class MQTTUplink: Service {
             await connection.abort()
             saidGoodbye.set()
         }
-        logger.info("uplink disconnected", metadata: ["statistics": "\(statistics)"])
+        logger.info("uplink disconnected", metadata: statistics.logMetadata)
     }
 
     /// What ends a wait for an acknowledgement early.
@@ -575,4 +575,17 @@ final class Counter: Sendable {
 
     /// The current value.
     var current: Int { value.load(ordering: .relaxed) }
+}
+
+extension UplinkStatistics {
+    /// One log field per counter (`queued_messages=0 acknowledged_messages=177 …`), for the
+    /// lines every stop logs: fields a log tool can read, not a dump of the struct.
+    var logMetadata: Logger.Metadata {
+        [
+            "queued_messages": "\(queuedMessages)", "queued_bytes": "\(queuedBytes)", "pending_readings": "\(pendingReadings)",
+            "acknowledged_messages": "\(acknowledgedMessages)", "dropped_messages": "\(droppedMessages)",
+            "dropped_readings": "\(droppedReadings)", "expired_messages": "\(expiredMessages)", "unsaved_messages": "\(unsavedMessages)",
+            "next_seq": "\(nextSeq)", "malformed_commands": "\(malformedCommands)",
+        ]
+    }
 }
