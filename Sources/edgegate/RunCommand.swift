@@ -55,7 +55,9 @@ struct RunCommand: AsyncParsableCommand {
                 "hub": "\(configuration.uplink.link.connection.host):\(configuration.uplink.link.connection.port)",
                 "profile": "\(configuration.uplink.profile.name)",
             ])
-        try await runUntilSignalled(logger: logger) { gateway.services }
+        // Under systemd (Type=notify): readiness, status, watchdog keep-alives, stopping.
+        let systemd = SystemdNotifyService(notifier: SystemdNotifier(), gateway: gateway, logger: logger)
+        try await runUntilSignalled(logger: logger) { gateway.services + [systemd] }
         logger.info("gateway stopped")
     }
 }
