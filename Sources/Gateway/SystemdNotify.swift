@@ -51,6 +51,18 @@ public struct SystemdNotifier: Sendable {
     /// Whether a service manager listens.
     public var isEnabled: Bool { address != nil }
 
+    /// `RELOADING=1` when a reload of the device maps begins (with the monotonic time, which
+    /// newer systemd versions ask for), `READY=1` when it has ended, applied or rejected.
+    public var reloadObserver: ReloadObserver {
+        ReloadObserver(
+            began: {
+                var now = timespec()
+                clock_gettime(CLOCK_MONOTONIC, &now)
+                notify("RELOADING=1\nMONOTONIC_USEC=\(Int64(now.tv_sec) * 1_000_000 + Int64(now.tv_nsec) / 1000)")
+            },
+            ended: { notify("READY=1") })
+    }
+
     /// Sends `state` (one or more `KEY=value` lines) as one datagram; false when nobody listens
     /// or it could not be sent. Never blocks: a full socket buffer drops the message, as
     /// sd_notify does.

@@ -36,6 +36,8 @@ struct RunCommand: AsyncParsableCommand {
         } catch {
             throw failInput(error.description)
         }
+        // Under systemd (Type=notify): readiness, status, watchdog keep-alives, reloads, stopping.
+        let notifier = SystemdNotifier()
         let gateway: Gateway
         do {
             let interval = mapWatchInterval.duration
@@ -44,7 +46,7 @@ struct RunCommand: AsyncParsableCommand {
                 watch: DeviceMapWatch(
                     paths: configuration.devicemaps,
                     interval: interval > .zero ? interval : nil,
-                    signals: [.sighup], configurationFile: config))
+                    signals: [.sighup], configurationFile: config, reloading: notifier.reloadObserver))
         } catch {
             throw failInput(error.description)
         }
@@ -55,8 +57,7 @@ struct RunCommand: AsyncParsableCommand {
                 "hub": "\(configuration.uplink.link.connection.host):\(configuration.uplink.link.connection.port)",
                 "profile": "\(configuration.uplink.profile.name)",
             ])
-        // Under systemd (Type=notify): readiness, status, watchdog keep-alives, stopping.
-        let systemd = SystemdNotifyService(notifier: SystemdNotifier(), gateway: gateway, logger: logger)
+        let systemd = SystemdNotifyService(notifier: notifier, gateway: gateway, logger: logger)
         try await runUntilSignalled(logger: logger) { gateway.services + [systemd] }
         logger.info("gateway stopped")
     }

@@ -10,7 +10,7 @@ import Glibc
 /// The sd_notify protocol from a real `edgegate run`, heard on a socket as systemd would listen.
 @Suite("systemd notifications from a real daemon", .serialized, .timeLimit(.minutes(2)))
 struct SystemdNotifyDaemonTests {
-    @Test("run under NOTIFY_SOCKET and WATCHDOG_USEC: READY=1, STATUS= with the uplink's state, WATCHDOG=1 keep-alives, then STOPPING=1 on SIGTERM")
+    @Test("run under NOTIFY_SOCKET: READY=1, STATUS= with the uplink state, WATCHDOG=1, RELOADING=1 … READY=1 around SIGHUP, STOPPING=1 on SIGTERM")
     func daemon() async throws {
         try await Plant.run { plant in
             let dir = try TemporaryDirectory()
@@ -30,6 +30,11 @@ struct SystemdNotifyDaemonTests {
                     let keepAlives = messages.filter { $0 == "WATCHDOG=1" }.count
                     return keepAlives >= 3 && messages.contains { $0.hasPrefix("STATUS=uplink connected") } ? true : nil
                 }
+                // SIGHUP (ExecReload): RELOADING=1 while the maps reload, READY=1 once done.
+                daemon.process.signal(SIGHUP)
+                _ = try await waitFor("READY=1 after the reload", timeout: .seconds(30)) {
+                    socket.messages.filter { $0 == "READY=1" }.count >= 2 ? true : nil
+                }
             } catch {
                 _ = try? await daemon.stop()
                 throw error
@@ -38,7 +43,11 @@ struct SystemdNotifyDaemonTests {
             let messages = socket.messages
             #expect(messages.first == "READY=1", "\(messages)")
             #expect(messages.last == "STOPPING=1", "\(messages)")
-            #expect(messages.filter { $0 == "READY=1" }.count == 1, "\(messages)")
+            let readies = messages.indices.filter { messages[$0] == "READY=1" }
+            #expect(readies.count == 2, "\(messages)")
+            let reloading = try #require(messages.firstIndex { $0.hasPrefix("RELOADING=1\nMONOTONIC_USEC=") }, "\(messages)")
+            #expect(readies.first! < reloading && reloading < readies.last!, "\(messages)")
+            #expect(daemon.log.contains("SIGHUP"), "the reload was the signal's: \(daemon.log)")
             #expect(messages.filter { $0 == "STOPPING=1" }.count == 1, "\(messages)")
             let ready = try #require(messages.firstIndex(of: "READY=1"))
             let firstStatus = try #require(messages.firstIndex { $0.hasPrefix("STATUS=") }, "\(messages)")
