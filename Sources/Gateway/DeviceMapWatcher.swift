@@ -1,5 +1,6 @@
 import DeviceMaps
 import Foundation
+import GatewayCore
 public import Logging
 public import ServiceLifecycle
 public import UnixSignals
@@ -85,7 +86,7 @@ public struct DeviceMapWatcher: Service {
             "watching device maps for changes",
             metadata: [
                 "paths": "\(settings.paths.joined(separator: ","))",
-                "interval": "\(settings.interval.map { "\($0)" } ?? "off")",
+                "interval": "\(settings.interval?.mapText ?? "off")",
                 "signals": "\(settings.signals.map { "\($0)" }.joined(separator: ","))",
             ])
 
