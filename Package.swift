@@ -244,8 +244,9 @@ let package = Package(
         .testTarget(
             name: "CommandSupportTests",
             dependencies: [
-                "CommandSupport", "DeviceMaps", "Gateway", "TestSupport",
+                "CommandSupport", "DeviceMaps", "Gateway", "GatewayCore", "TestSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
             ]),
         .testTarget(name: "DevToolsTests", dependencies: ["DevTools", "MQTTClient", "TestSupport", .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "MapReportsTests", dependencies: ["MapReports", "DeviceMaps", "Gateway"]),

@@ -12,12 +12,15 @@ public struct LoggingOptions: ParsableArguments {
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     public var logLevel: Logger.Level = .info
 
+    @Option(help: "Log lines: text (for people) or json (one object per line, for journald, Loki, jq).")
+    public var logFormat: LogFormat = .text
+
     /// Options at their defaults (the argument parser fills them in).
     public init() {}
 
     /// Bootstraps swift-log once (only the executable does this) and returns a logger.
     public func makeLogger(_ label: String) -> Logger {
-        LoggingBootstrap.once(level: logLevel)
+        LoggingBootstrap.once(level: logLevel, format: logFormat)
         return Logger(label: label)
     }
 }
@@ -27,13 +30,20 @@ extension Logger.Level: @retroactive ExpressibleByArgument {}
 enum LoggingBootstrap {
     private static let bootstrapped = Atomic<Bool>(false)
 
-    static func once(level: Logger.Level) {
+    static func once(level: Logger.Level, format: LogFormat) {
         // swift-log allows one bootstrap per process; the demo and tests may ask twice.
         guard bootstrapped.compareExchange(expected: false, desired: true, ordering: .relaxed).exchanged else { return }
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
+        LoggingSystem.bootstrap { label -> any LogHandler in
+            switch format {
+            case .text:
+                var handler = StreamLogHandler.standardError(label: label)
+                handler.logLevel = level
+                return handler
+            case .json:
+                var handler = JSONLogHandler(label: label)
+                handler.logLevel = level
+                return handler
+            }
         }
     }
 }

@@ -57,6 +57,16 @@ public enum CertificateValidity: Sendable, Equatable {
         let now = Date()
         return .window(notBefore: now.addingTimeInterval(-10 * 86_400), notAfter: now.addingTimeInterval(-86_400))
     }
+
+    /// Log fields: `valid_days`, or `not_before` and `not_after` (RFC 3339).
+    var logMetadata: Logger.Metadata {
+        switch self {
+        case .days(let days): return ["valid_days": "\(days)"]
+        case .window(let notBefore, let notAfter):
+            let format = ISO8601DateFormatter()
+            return ["not_before": "\(format.string(from: notBefore))", "not_after": "\(format.string(from: notAfter))"]
+        }
+    }
 }
 
 /// Why the development PKI could not be created.
@@ -169,7 +179,7 @@ public enum DevPKI {
             validity: validity, scratch: directory)
         logger.info(
             "issued \(kind == .server ? "server" : "client") certificate",
-            metadata: ["cn": "\(commonName)", "cert": "\(cert)", "validity": "\(validity)"])
+            metadata: ["cn": "\(commonName)", "cert": "\(cert)"].merging(validity.logMetadata) { $1 })
         return (cert, key)
     }
 

@@ -64,7 +64,7 @@ public final class DoorSimAdapter: MapAdapter {
             // Started under the lock, so that an update cannot replace a player in between.
             for id in s.players.keys { s.players[id]!.task = play(s.players[id]!.definition, sink: sink) }
         }
-        logger.info("door-sim devices playing", metadata: ["devices": "\(state.withLock { $0.devices.map(\.id) })"])
+        logger.info("door-sim devices playing", metadata: ["devices": "\(state.withLock { $0.devices.map(\.id) }.joined(separator: ","))"])
         await waitUntilCancelled()
         let tasks = state.withLock { s in
             s.run.release()
@@ -126,7 +126,11 @@ public final class DoorSimAdapter: MapAdapter {
             speed: connection.speed, period: device.poll)
         let clock = self.clock
         let points = device.points.filter { $0.access.isReadable }
-        logger.debug("door-sim device starts", metadata: ["device": "\(device.id)", "connection": "\(connection)"])
+        logger.debug(
+            "door-sim device starts",
+            metadata: [
+                "device": "\(device.id)", "seed": "\(connection.seed)", "door": "\(connection.door ?? device.id)", "speed": "\(connection.speed)",
+            ])
         return Task {
             var playback = start
             await playback.play(on: clock) { _, state, date in

@@ -1,5 +1,6 @@
 import DeviceMaps
 import Foundation
+import GatewayCore
 public import Logging
 public import ServiceLifecycle
 public import UnixSignals
@@ -14,16 +15,34 @@ public struct DeviceMapWatch: Sendable {
     public var signals: [UnixSignal]
     /// The gateway configuration file: a change is logged, since it is not reloaded.
     public var configurationFile: String?
+    /// Told when a reload begins and when it has ended, applied or rejected (`edgegate run`
+    /// tells systemd `RELOADING=1`, then `READY=1`).
+    public var reloading: ReloadObserver?
 
     /// Creates watch settings.
     public init(
         paths: [String], interval: Duration? = .seconds(1), signals: [UnixSignal] = [.sighup],
-        configurationFile: String? = nil
+        configurationFile: String? = nil, reloading: ReloadObserver? = nil
     ) {
         self.paths = paths
         self.interval = interval
         self.signals = signals
         self.configurationFile = configurationFile
+        self.reloading = reloading
+    }
+}
+
+/// What hears of reloads of the device maps.
+public struct ReloadObserver: Sendable {
+    /// Called before a reload validates the maps.
+    public var began: @Sendable () -> Void
+    /// Called once it has been applied or rejected.
+    public var ended: @Sendable () -> Void
+
+    /// An observer.
+    public init(began: @escaping @Sendable () -> Void, ended: @escaping @Sendable () -> Void) {
+        self.began = began
+        self.ended = ended
     }
 }
 
@@ -67,7 +86,7 @@ public struct DeviceMapWatcher: Service {
             "watching device maps for changes",
             metadata: [
                 "paths": "\(settings.paths.joined(separator: ","))",
-                "interval": "\(settings.interval.map { "\($0)" } ?? "off")",
+                "interval": "\(settings.interval?.mapText ?? "off")",
                 "signals": "\(settings.signals.map { "\($0)" }.joined(separator: ","))",
             ])
 
@@ -119,6 +138,8 @@ public struct DeviceMapWatcher: Service {
 
     /// Validates the maps as they are on disk and applies them, or logs why not.
     private func reload(trigger: String) async {
+        settings.reloading?.began()
+        defer { settings.reloading?.ended() }
         let (map, diagnostics) = gateway.protocols.loader.validate(paths: settings.paths)
         guard let map else {
             let errors = diagnostics.filter { $0.severity == .error }.count

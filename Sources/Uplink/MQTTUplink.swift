@@ -161,7 +161,7 @@ public final class MQTTUplink: Service {
             if left > 0 {
                 logger.warning("uplink stopping with telemetry undelivered; it stays in the outbox for the next start", metadata: ["messages": "\(left)"])
             }
-            logger.info("uplink stopped while not connected to the hub", metadata: ["statistics": "\(statistics)"])
+            logger.info("uplink stopped while not connected to the hub", metadata: statistics.logMetadata)
         }
         await queue.close()
     }
@@ -366,7 +366,7 @@ public final class MQTTUplink: Service {
             await connection.abort()
             saidGoodbye.set()
         }
-        logger.info("uplink disconnected", metadata: ["statistics": "\(statistics)"])
+        logger.info("uplink disconnected", metadata: statistics.logMetadata)
     }
 
     /// What ends a wait for an acknowledgement early.
@@ -619,5 +619,18 @@ private struct UplinkMetrics: Sendable {
         outboxMessages = Gauge(label: MetricNames.outboxMessages, factory: factory)
         outboxBytes = Gauge(label: MetricNames.outboxBytes, factory: factory)
         outboxOldestAge = Gauge(label: MetricNames.outboxOldestAge, factory: factory)
+    }
+}
+
+extension UplinkStatistics {
+    /// One log field per counter (`queued_messages=0 acknowledged_messages=177 …`), for the
+    /// lines every stop logs: fields a log tool can read, not a dump of the struct.
+    var logMetadata: Logger.Metadata {
+        [
+            "queued_messages": "\(queuedMessages)", "queued_bytes": "\(queuedBytes)", "pending_readings": "\(pendingReadings)",
+            "acknowledged_messages": "\(acknowledgedMessages)", "dropped_messages": "\(droppedMessages)",
+            "dropped_readings": "\(droppedReadings)", "expired_messages": "\(expiredMessages)", "unsaved_messages": "\(unsavedMessages)",
+            "next_seq": "\(nextSeq)", "malformed_commands": "\(malformedCommands)",
+        ]
     }
 }

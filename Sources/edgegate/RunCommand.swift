@@ -40,6 +40,8 @@ struct RunCommand: AsyncParsableCommand {
         // Before the gateway: its parts count through `MetricsSystem` from the start.
         let metrics = MetricsExposition(version: Edgegate.configuration.version)
         metrics.bootstrap()
+        // Under systemd (Type=notify): readiness, status, watchdog keep-alives, reloads, stopping.
+        let notifier = SystemdNotifier()
         let gateway: Gateway
         do {
             let interval = mapWatchInterval.duration
@@ -48,7 +50,7 @@ struct RunCommand: AsyncParsableCommand {
                 watch: DeviceMapWatch(
                     paths: configuration.devicemaps,
                     interval: interval > .zero ? interval : nil,
-                    signals: [.sighup], configurationFile: config))
+                    signals: [.sighup], configurationFile: config, reloading: notifier.reloadObserver))
         } catch {
             throw failInput(error.description)
         }
@@ -61,7 +63,8 @@ struct RunCommand: AsyncParsableCommand {
                 "hub": "\(configuration.uplink.link.connection.host):\(configuration.uplink.link.connection.port)",
                 "profile": "\(configuration.uplink.profile.name)",
             ])
-        try await runUntilSignalled(logger: logger) { gateway.services }
+        let systemd = SystemdNotifyService(notifier: notifier, gateway: gateway, logger: logger)
+        try await runUntilSignalled(logger: logger) { gateway.services + [systemd] }
         logger.info("gateway stopped")
     }
 }

@@ -64,12 +64,12 @@ struct Daemon {
     /// waits until its uplink is connected.
     static func start(
         configuration: String, arguments: [String] = [], in directory: TemporaryDirectory,
-        logName: String = "daemon.log"
+        logName: String = "daemon.log", environment: [String: String] = [:]
     ) async throws -> Daemon {
         let log = directory.file(logName)
         let process = try TestProcess.spawn(
             try edgegateExecutable(), ["run", "--config", configuration] + arguments,
-            stdout: .file(log, append: false), stderr: .file(log, append: true))
+            stdout: .file(log, append: false), stderr: .file(log, append: true), environment: environment)
         let daemon = Daemon(process: process, logFile: log)
         do {
             try await daemon.waitForLog("uplink connected", timeout: .seconds(20))
