@@ -20,7 +20,7 @@ struct DebianPackageTests {
     static let lockFile = "/run/lock/edgegate-package-test.lock"
 
     @Test(
-        "scripts/package-deb builds a package that dpkg -i installs (runnable, valid maps and configuration, user, conffiles), dpkg -r removes keeping the configuration, and dpkg -P purges"
+        "scripts/package-deb builds a package that dpkg -i installs (runnable, valid maps and configuration, user, conffiles), upgrades to a newer one keeping the conffile the operator changed, dpkg -r removes keeping the configuration, and dpkg -P purges"
     )
     func installRemovePurge() async throws {
         let lock = try await MachineLock.acquire(Self.lockFile, waiting: .seconds(1800))
@@ -35,8 +35,9 @@ struct DebianPackageTests {
         #expect((deb as NSString).lastPathComponent == "edgegate_\(version)_\(arch).deb")
         try await Self.checkContents(of: deb)
 
+        let newer = try await Self.newerPackage(deb, version: version, in: scratch)
         do {
-            try await Self.installRemovePurge(deb, version: version)
+            try await Self.installRemovePurge(deb, version: version, newer: newer)
         } catch {
             await Self.purgeQuietly()
             throw error
@@ -88,8 +89,41 @@ struct DebianPackageTests {
         #expect(files.contains("root/root"), "dpkg-deb --root-owner-group: \(files)")
     }
 
-    /// The package's life on the machine: install, run, remove, purge.
-    static func installRemovePurge(_ deb: String, version: String) async throws {
+    /// A line the newer package adds to two of its conffiles.
+    static let newerLine = "# changed by the newer package\n"
+
+    /// `deb` repacked as the next version (`version`+1), its gateway.yaml and first model
+    /// profile with `newerLine` appended: an upgrade that changes conffiles.
+    static func newerPackage(_ deb: String, version: String, in scratch: TemporaryDirectory) async throws -> (path: String, version: String) {
+        let tree = scratch.file("newer")
+        _ = try await run("/usr/bin/dpkg-deb", ["--raw-extract", deb, tree])
+        let newer = version + "+1"
+        let control = tree + "/DEBIAN/control"
+        let fields = try String(contentsOfFile: control, encoding: .utf8)
+        try #require(fields.contains("Version: \(version)\n"), "\(fields)")
+        try fields.replacingOccurrences(of: "Version: \(version)\n", with: "Version: \(newer)\n").write(toFile: control, atomically: true, encoding: .utf8)
+        for file in ["/etc/edgegate/gateway.yaml", try firstModel()] {
+            let handle = try #require(FileHandle(forWritingAtPath: tree + file))
+            handle.seekToEndOfFile()
+            handle.write(Data(newerLine.utf8))
+            handle.closeFile()
+        }
+        let path = scratch.file("edgegate_\(newer).deb")
+        // gzip, quickly: this package exists only for the test.
+        _ = try await withTimeout(.seconds(600), "dpkg-deb --build") {
+            try await run("/usr/bin/dpkg-deb", ["--root-owner-group", "-Zgzip", "-z1", "--build", tree, path])
+        }
+        return (path, newer)
+    }
+
+    /// The packaged path of the first model profile, by name.
+    static func firstModel() throws -> String {
+        let models = try FileManager.default.contentsOfDirectory(atPath: DocumentationSamples.repositoryRoot + "/devicemaps/models")
+        return "/etc/edgegate/devicemaps/" + (try #require(models.filter { $0.hasSuffix(".yaml") }.sorted().first))
+    }
+
+    /// The package's life on the machine: install, run, upgrade, remove, purge.
+    static func installRemovePurge(_ deb: String, version: String, newer: (path: String, version: String)) async throws {
         let fm = FileManager.default
         let installed = try await TestProcess.run("/usr/bin/dpkg", ["-i", deb])
         try #require(installed.status == 0, "dpkg -i: \(installed.output)")
@@ -127,6 +161,18 @@ struct DebianPackageTests {
         handle.write(Data(edited.utf8))
         handle.closeFile()
         #expect(fm.createFile(atPath: "/var/lib/edgegate/outbox.sqlite", contents: Data()))
+
+        // An upgrade, unattended as docs/operations.md shows it: the conffile the operator changed
+        // stays theirs (the package's new one beside it), one they did not change is replaced,
+        // the state stays, and the postinst finds its user and folders already there.
+        let upgraded = try await TestProcess.run("/usr/bin/dpkg", ["--force-confold", "-i", newer.path])
+        try #require(upgraded.status == 0, "dpkg -i of the newer package: \(upgraded.output)")
+        #expect(try await run("/usr/bin/dpkg-query", ["-W", "-f=${Version}", "edgegate"]) == newer.version)
+        #expect(try String(contentsOfFile: "/etc/edgegate/gateway.yaml", encoding: .utf8).hasSuffix(edited))
+        #expect(try String(contentsOfFile: "/etc/edgegate/gateway.yaml.dpkg-dist", encoding: .utf8).hasSuffix(newerLine))
+        #expect(try String(contentsOfFile: try firstModel(), encoding: .utf8).hasSuffix(newerLine))
+        #expect(fm.fileExists(atPath: "/var/lib/edgegate/outbox.sqlite"))
+        #expect(try await TestProcess.run("/usr/bin/edgegate", ["map", "validate", "/etc/edgegate/devicemaps"]).status == 0)
 
         let removed = try await TestProcess.run("/usr/bin/dpkg", ["-r", "edgegate"])
         try #require(removed.status == 0, "dpkg -r: \(removed.output)")
