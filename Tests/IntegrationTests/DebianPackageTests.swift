@@ -148,7 +148,7 @@ struct DebianPackageTests {
         #expect(groups.contains("edgegate") && groups.contains("dialout"), "\(groups)")
         let state = try fm.attributesOfItem(atPath: "/var/lib/edgegate")
         #expect(state[.ownerAccountName] as? String == "edgegate")
-        #expect((state[.posixPermissions] as? Int) == 0o750)
+        #expect((state[.posixPermissions] as? Int) == 0o700)
         let certs = try fm.attributesOfItem(atPath: "/etc/edgegate/certs")
         #expect(certs[.groupOwnerAccountName] as? String == "edgegate")
         #expect((certs[.posixPermissions] as? Int) == 0o750)
