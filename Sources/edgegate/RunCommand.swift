@@ -1,3 +1,4 @@
+import Admin
 import ArgumentParser
 import CommandSupport
 import DeviceMaps
@@ -13,7 +14,8 @@ struct RunCommand: AsyncParsableCommand {
         commandName: "run",
         abstract: "Run the gateway daemon until SIGTERM or SIGINT.",
         discussion: """
-            A configuration or device map that does not validate stops it at start-up with exit code 2 and its diagnostics. \
+            A configuration or device map that does not validate stops it at start-up with exit code 2 and its diagnostics, \
+            and so does an unsafe admin section (a token file others can read, or an empty one). \
             While it runs, it reloads the device maps on SIGHUP and when a map file changes; a version that does not \
             validate is rejected with its diagnostics and the running configuration stays.
             """)
@@ -33,6 +35,12 @@ struct RunCommand: AsyncParsableCommand {
         do {
             configuration = try GatewayConfiguration.load(file: config)
             map = try DeviceMapLoader.standard.load(paths: configuration.devicemaps)
+        } catch {
+            throw failInput(error.description)
+        }
+        do {
+            // An unsafe token file stops the start-up before anything connects.
+            _ = try configuration.admin.readToken()
         } catch {
             throw failInput(error.description)
         }
