@@ -13,6 +13,7 @@ public final class CommandRouter: Sendable {
     private let executionTimeout: Duration
     private let logger: Logger
     private let now: @Sendable () -> Date
+    private let observer: (@Sendable (Command, CommandResult) -> Void)?
 
     private struct Target: Sendable {
         let descriptor: DeviceDescriptor
@@ -31,11 +32,15 @@ public final class CommandRouter: Sendable {
     ///     repeats `duplicate` instead of executing them again (QoS 1 redelivery, operator retries).
     ///   - ledger: where answered commands are remembered durably, so that repeats are
     ///     recognized across restarts too; nil: in memory only.
+    ///   - observer: told every command and its result, after the audit line (the admin
+    ///     endpoint's event stream and counts); called on the command's task, keep it short.
     public init(
         adapters: [any DeviceAdapter], executionTimeout: Duration = .seconds(10),
         rememberedCommands: Int = 10_000, ledger: (any CommandLedger)? = nil,
-        logger: Logger, now: @escaping @Sendable () -> Date = Date.init
+        logger: Logger, now: @escaping @Sendable () -> Date = Date.init,
+        observer: (@Sendable (Command, CommandResult) -> Void)? = nil
     ) {
+        self.observer = observer
         self.targets = Mutex(Self.targets(of: adapters, lanes: [:]))
         self.recent = RecentCommands(capacity: rememberedCommands, ledger: ledger)
         self.executionTimeout = executionTimeout
@@ -96,6 +101,7 @@ public final class CommandRouter: Sendable {
         return Task { [self] in
             let result = await running.value
             audit(command, result, duration: ContinuousClock.now - started)
+            observer?(command, result)
             return result
         }
     }

@@ -5,6 +5,7 @@ import DeviceMaps
 import Gateway
 import Logging
 import MQTTClient
+import ServiceLifecycle
 import UnixSignals
 import Uplink
 
@@ -38,9 +39,9 @@ struct RunCommand: AsyncParsableCommand {
         } catch {
             throw failInput(error.description)
         }
+        let adminToken: AdminToken?
         do {
-            // An unsafe token file stops the start-up before anything connects.
-            _ = try configuration.admin.readToken()
+            adminToken = try configuration.admin.readToken()
         } catch {
             throw failInput(error.description)
         }
@@ -63,7 +64,12 @@ struct RunCommand: AsyncParsableCommand {
                 "hub": "\(configuration.uplink.link.connection.host):\(configuration.uplink.link.connection.port)",
                 "profile": "\(configuration.uplink.profile.name)",
             ])
-        try await runUntilSignalled(logger: logger) { gateway.services }
+        // The admin endpoint stops first at shutdown (services stop in reverse order).
+        let admin: [any Service] =
+            configuration.admin.listen.map { address in
+                [AdminServer(address: address, token: adminToken, source: gateway.adminSource, version: Edgegate.configuration.version, logger: logger)]
+            } ?? []
+        try await runUntilSignalled(logger: logger) { gateway.services + admin }
         logger.info("gateway stopped")
     }
 }

@@ -15,7 +15,7 @@ import Testing
 
     static func parse(_ admin: String) -> (config: GatewayConfiguration?, diagnostics: [String]) {
         let (config, diagnostics) = GatewayConfiguration.parse(yaml: base + admin, file: "/etc/edgegate/g.yaml")
-        return (config, diagnostics.map(\.description))
+        return (config, diagnostics.map { "\($0)" })
     }
 
     @Test func defaultsToLoopback9360WithoutToken() throws {
