@@ -99,8 +99,20 @@ struct AdminEndpointTests {
             let hour = try #require(try await HTTPProbe.request(port: port, "/api/v1/status").json()["commands_last_hour"] as? [String: Any])
             #expect(hour["ok"] as? Int == 1)
 
+            // `edgegate status`: the one-screen summary of the same endpoint; exit 1 once nothing answers.
+            let summary = try await runEdgegate(
+                ["status", "--admin", "http://127.0.0.1:\(port)", "--token-file", dir.file("admin.token")], in: dir)
+            #expect(summary.status == 0, "\(summary.output)")
+            #expect(summary.output.contains("gateway  \(TestHub.gatewayID) 0.1.0, ready, up "), "\(summary.output)")
+            #expect(summary.output.contains("\nuplink   connected\n"), "\(summary.output)")
+            #expect(summary.output.contains("\ndevices  1 up, 0 down, 0 not read yet (of 1)\n"), "\(summary.output)")
+            #expect(summary.output.contains("\ncommands last hour: ok 1"), "\(summary.output)")
+
             #expect(try await daemon.stop() == 0)
             #expect(!daemon.log.contains(Self.token))
+            let gone = try await runEdgegate(["status", "--admin", "http://127.0.0.1:\(port)"], in: dir)
+            #expect(gone.status == 1)
+            #expect(gone.output.contains("cannot connect to 127.0.0.1:\(port)"), "\(gone.output)")
         }
     }
 
