@@ -74,25 +74,10 @@ public final class LiveState: Sendable {
             var index = 0
             while index < readings.count {
                 let device = readings[index].device
-                var anyUsable = false
-                var state = devices[device] ?? DeviceState()
-                let wasUp = state.up
-                while index < readings.count, readings[index].device == device {
-                    let r = readings[index]
-                    state.points[r.point] = r
-                    if case .bad(let reason) = r.quality {
-                        state.lastError = reason
-                        state.lastErrorAt = r.timestamp
-                    } else {
-                        anyUsable = true
-                    }
-                    if state.lastReading.map({ r.timestamp > $0 }) ?? true { state.lastReading = r.timestamp }
-                    index += 1
-                }
-                state.up = anyUsable
-                devices[device] = state
-                if wasUp != anyUsable {
-                    changes.append(.device(id: device, up: anyUsable, reason: anyUsable ? nil : state.lastError))
+                // Updated in place: a copy of the state would copy its points on every batch.
+                let (wasUp, isUp, lastError) = Self.apply(readings, from: &index, to: &devices[device, default: DeviceState()])
+                if wasUp != isUp {
+                    changes.append(.device(id: device, up: isUp, reason: isUp ? nil : lastError))
                 }
             }
             return changes
@@ -100,6 +85,30 @@ public final class LiveState: Sendable {
         guard subscriberCount.load(ordering: .relaxed) > 0 else { return }
         publish(.readings(readings))
         for change in changes { publish(change) }
+    }
+
+    /// Applies the run of readings of one device that starts at `index`, and moves `index`
+    /// past it; returns whether the device was up before and is up now, and its last error.
+    private static func apply(
+        _ readings: [Reading], from index: inout Int, to state: inout DeviceState
+    ) -> (wasUp: Bool?, isUp: Bool, lastError: String?) {
+        let device = readings[index].device
+        let wasUp = state.up
+        var anyUsable = false
+        while index < readings.count, readings[index].device == device {
+            let r = readings[index]
+            state.points[r.point] = r
+            if case .bad(let reason) = r.quality {
+                state.lastError = reason
+                state.lastErrorAt = r.timestamp
+            } else {
+                anyUsable = true
+            }
+            if state.lastReading.map({ r.timestamp > $0 }) ?? true { state.lastReading = r.timestamp }
+            index += 1
+        }
+        state.up = anyUsable
+        return (wasUp, anyUsable, state.lastError)
     }
 
     /// Every device's state, by id.
