@@ -73,7 +73,9 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        // Hummingbird's own foundations, named where our code uses their types.
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
@@ -165,12 +167,25 @@ let package = Package(
             name: "MapReports",
             dependencies: ["DeviceMaps", "GatewayCore"]
         ),
+        // The admin endpoint (Hummingbird): health, readiness, status, devices, events, commands,
+        // the metrics text it is given; its `admin` configuration section and the live state it serves.
+        .target(
+            name: "Admin",
+            dependencies: [
+                "GatewayCore", "Uplink", "ConfigSyntax",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
         // Composition: a configuration in, a running gateway out; the registries of protocols and uplink profiles.
         .target(
             name: "Gateway",
             dependencies: [
                 "GatewayCore", "ConfigSyntax", "DeviceMaps",
-                "Uplink", "MQTTClient", "Storage", "Yams",
+                "Uplink", "MQTTClient", "Storage", "Yams", "Admin",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -191,7 +206,7 @@ let package = Package(
             name: "edgegate",
             dependencies: [
                 "MetricsExposition", "Gateway", "GatewayCore", "DeviceMaps", "MapReports", "CommandSupport", "DevTools", "CMalloc",
-                "MQTTClient", "Uplink", "HubClient",
+                "MQTTClient", "Uplink", "HubClient", "Admin",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -263,8 +278,15 @@ let package = Package(
         .testTarget(
             name: "GatewayTests",
             dependencies: [
-                "Gateway", "DeviceMaps", "GatewayCore", "Uplink", "AzureIoTHub", "MQTTClient", "Storage", "TestSupport",
+                "Gateway", "Admin", "DeviceMaps", "GatewayCore", "Uplink", "AzureIoTHub", "MQTTClient", "Storage", "TestSupport",
                 .product(name: "Logging", package: "swift-log"),
+            ]),
+        .testTarget(
+            name: "AdminTests",
+            dependencies: [
+                "Admin", "Gateway", "GatewayCore", "DeviceMaps", "DevTools", "TestSupport",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]),
         .testTarget(
             name: "IntegrationTests",

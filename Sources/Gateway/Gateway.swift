@@ -1,3 +1,4 @@
+public import Admin
 public import CoreMetrics
 public import DeviceMaps
 public import Foundation
@@ -40,6 +41,10 @@ public struct Gateway: Sendable {
     public let protocols: ProtocolRegistry
     /// Report by exception, between the adapters and the uplink.
     public let reportFilter: ReportFilter
+    /// What the admin endpoint shows: latest readings, device states, readiness, events.
+    public let live: LiveState
+    /// The gateway id of the configuration.
+    public let gatewayID: String
 
     /// Readings by quality, devices up, polls: per device, following the maps.
     public let deviceMetrics: DeviceMetrics
@@ -83,9 +88,10 @@ public struct Gateway: Sendable {
                 "outbox is in memory (`path: :memory:`): telemetry not yet delivered is lost on a restart and seq starts again at 1; for tests and benchmarks only"
             )
         }
+        let live = LiveState()
         let router = CommandRouter(
             adapters: adapters, ledger: try Self.commandLedger(configuration.outbox, configuration.commands, logger: logger),
-            logger: logger, metrics: metrics)
+            logger: logger, metrics: metrics, observer: { live.record($0, $1) })
         var link = configuration.uplink.link
         tuning(&link)
         let profile = configuration.uplink.profile.makeProfile(link: link, logger: logger, now: wallClock)
@@ -96,6 +102,8 @@ public struct Gateway: Sendable {
         self.adapters = adapters
         self.protocols = protocols
         self.reportFilter = ReportFilter(policies: Self.reportPolicies(deviceMap))
+        self.live = live
+        self.gatewayID = configuration.gatewayID
         self.applied = AppliedMap(deviceMap)
         self.watch = watch
         self.logger = logger
@@ -155,14 +163,31 @@ public struct Gateway: Sendable {
 
     /// The services in start order. The uplink comes first so that a graceful shutdown,
     /// which runs in reverse order, stops the adapters before the uplink drains; the device-map
-    /// watcher (when configured) comes last, so reloads stop before anything else does.
+    /// watcher (when configured) comes next to last, so reloads stop before anything else does,
+    /// and the live state's loop last: readiness turns false first at shutdown.
     public var services: [any Service] {
-        let uplinkSink = uplink.sink
-        let filter = reportFilter
-        // Counted before the filter: what the devices delivered, reported or not.
-        let sink = uplinkSink.map { filter.filter($0) }.counting(into: deviceMetrics)
+        let filtered = uplink.sink.map { [reportFilter] in reportFilter.filter($0) }
+        // The live state sees every reading, also those report by exception holds back: the
+        // admin view shows the latest value and its time.
+        let observed = ReadingSink(ready: { filtered.isReady }) { [live] readings in
+            live.observe(readings)
+            filtered.emit(readings)
+        }
+        // Counted before the filter too: what the devices delivered, reported or not.
+        let sink = observed.counting(into: deviceMetrics)
         let watcher: [any Service] = watch.map { [DeviceMapWatcher(gateway: self, settings: $0, logger: logger)] } ?? []
-        return [uplink] + adapters.map { AdapterService(adapter: $0, sink: sink) } + watcher
+        let liveLoop = LiveStateService(live: live, uplinkConnected: { [uplink] in uplink.isConnected })
+        return [uplink] + adapters.map { AdapterService(adapter: $0, sink: sink) } + watcher + [liveLoop]
+    }
+
+    /// What the admin endpoint reads and drives: this gateway's router, uplink and live state.
+    public var adminSource: AdminSource {
+        let router = self.router
+        let uplink = self.uplink
+        return AdminSource(
+            gatewayID: gatewayID, devices: { router.devices }, submit: { router.submit($0) },
+            uplinkStatistics: { uplink.statistics }, uplinkConnected: { uplink.isConnected }, live: live,
+            outboxOldestAge: { uplink.outboxOldestAge })
     }
 
     /// Switches the running gateway to a new, validated version of the device maps, and logs
@@ -199,6 +224,7 @@ public struct Gateway: Sendable {
             router.update(adapters: adapters)
             let after = router.devices
             if after != before { uplink.update(devices: after) }
+            live.retain(devices: Set(after.map(\.id)))
             reportFilter.update(policies: Self.reportPolicies(deviceMap))
         }
         countReload(ok: true)

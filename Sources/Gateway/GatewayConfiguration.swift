@@ -1,3 +1,4 @@
+public import Admin
 public import ConfigSyntax
 import DeviceMaps
 import Foundation
@@ -8,7 +9,7 @@ import Yams
 /// The gateway's own configuration file (`edgegate run --config FILE`): the top level and
 /// the `gateway` section here, each other section parsed by the module that uses it (`uplink`
 /// by the uplink and the profile it names, `outbox` by the outbox, `commands` next to the
-/// command ledger).
+/// command ledger, `admin` by the admin endpoint).
 ///
 /// Relative paths in the file (device maps, TLS files, the outbox) are resolved against the
 /// folder that holds the file, so a configuration works whatever the working directory is.
@@ -21,6 +22,8 @@ public struct GatewayConfiguration: Sendable {
     public var outbox: OutboxConfiguration
     /// How long and how many command ids are remembered to answer repeats `duplicate`.
     public var commands: CommandSettings
+    /// Where the admin endpoint listens, and its token file.
+    public var admin: AdminSettings
 
     /// The gateway id: the `{gw}` level of every uplink topic (kept by the uplink's link).
     public var gatewayID: String { uplink.link.gatewayID }
@@ -29,8 +32,9 @@ public struct GatewayConfiguration: Sendable {
     public init(
         devicemaps: [String], uplink: UplinkConfiguration,
         outbox: OutboxConfiguration = OutboxConfiguration(path: "var/outbox.sqlite"),
-        commands: CommandSettings = CommandSettings()
+        commands: CommandSettings = CommandSettings(), admin: AdminSettings = AdminSettings()
     ) {
+        self.admin = admin
         self.devicemaps = devicemaps
         self.uplink = uplink
         self.outbox = outbox
@@ -90,7 +94,7 @@ struct ConfigParser {
     let sink: DiagnosticSink
     let profiles: [UplinkProfileDescriptor]
 
-    static let topKeys = ["gateway", "uplink", "outbox", "commands"]
+    static let topKeys = ["gateway", "uplink", "outbox", "commands", "admin"]
     static let gatewayKeys = ["id", "devicemaps"]
 
     func path(_ p: String) -> String { resolve(p, relativeToFolderOf: file) }
@@ -150,8 +154,9 @@ struct ConfigParser {
         let uplink = uplinkMapping.flatMap { UplinkConfiguration.parse($0, gatewayID: gatewayID, file: file, profiles: profiles) }
         let commands = CommandSettings.parse(top.mapping("commands", context: "commands"))
         let outbox = OutboxConfiguration.parse(top.mapping("outbox", context: "outbox"), file: file)
+        let admin = AdminSettings.parse(top.mapping("admin", context: "admin"), file: file)
 
         guard gatewayID != nil, let uplink else { return (nil, maps) }
-        return (GatewayConfiguration(devicemaps: maps, uplink: uplink, outbox: outbox, commands: commands), maps)
+        return (GatewayConfiguration(devicemaps: maps, uplink: uplink, outbox: outbox, commands: commands, admin: admin), maps)
     }
 }

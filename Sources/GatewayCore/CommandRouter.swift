@@ -18,6 +18,7 @@ public final class CommandRouter: Sendable {
     private let answered: [CommandStatus: Counter]
     /// `edgegate_command_duration_seconds`: arrival to answer, whatever the status.
     private let durations: CoreMetrics.Timer
+    private let observer: (@Sendable (Command, CommandResult) -> Void)?
 
     private struct Target: Sendable {
         let descriptor: DeviceDescriptor
@@ -37,17 +38,21 @@ public final class CommandRouter: Sendable {
     ///   - ledger: where answered commands are remembered durably, so that repeats are
     ///     recognized across restarts too; nil: in memory only.
     ///   - metrics: where the commands answered and their durations are counted.
+    ///   - observer: told every command and its result, after the audit line (the admin
+    ///     endpoint's event stream and counts); called on the command's task, keep it short.
     public init(
         adapters: [any DeviceAdapter], executionTimeout: Duration = .seconds(10),
         rememberedCommands: Int = 10_000, ledger: (any CommandLedger)? = nil,
         logger: Logger, now: @escaping @Sendable () -> Date = Date.init,
-        metrics: any MetricsFactory = MetricsSystem.factory
+        metrics: any MetricsFactory = MetricsSystem.factory,
+        observer: (@Sendable (Command, CommandResult) -> Void)? = nil
     ) {
         self.answered = Dictionary(
             uniqueKeysWithValues: CommandStatus.allCases.map {
                 ($0, Counter(label: MetricNames.commands, dimensions: [("status", $0.rawValue)], factory: metrics))
             })
         self.durations = CoreMetrics.Timer(label: MetricNames.commandDuration, factory: metrics)
+        self.observer = observer
         self.targets = Mutex(Self.targets(of: adapters, lanes: [:]))
         self.recent = RecentCommands(capacity: rememberedCommands, ledger: ledger)
         self.executionTimeout = executionTimeout
@@ -111,6 +116,7 @@ public final class CommandRouter: Sendable {
             audit(command, result, duration: duration)
             answered[result.status]?.increment()
             durations.recordNanoseconds(duration.nanoseconds)
+            observer?(command, result)
             return result
         }
     }

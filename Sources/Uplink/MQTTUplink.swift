@@ -125,8 +125,14 @@ public final class MQTTUplink: Service {
         let counts = queue.store.snapshot
         metrics.outboxMessages.record(counts.messages)
         metrics.outboxBytes.record(counts.bytes)
-        let oldest = queue.store.oldestCreated
-        metrics.outboxOldestAge.record(oldest.map { max(0, queue.store.configuration.clock().timeIntervalSince($0)) } ?? 0)
+        metrics.outboxOldestAge.record(outboxOldestAge ?? 0)
+    }
+
+    /// Seconds since the oldest message in the outbox was sealed; nil when it holds none.
+    /// One indexed row of the outbox file, and only when the oldest message changed since the
+    /// last look.
+    public var outboxOldestAge: Double? {
+        queue.store.oldestCreated.map { max(0, queue.store.configuration.clock().timeIntervalSince($0)) }
     }
 
     /// Replaces the device list of the inventory (the retained `{p}/{gw}/devices` of the

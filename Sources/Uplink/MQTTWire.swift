@@ -73,7 +73,7 @@ public enum MQTTWire {
     }
 
     /// `{"device":"…","point":` — how every reading of a device starts.
-    static func appendReadingStart(device: String, to w: inout JSONWriter) {
+    package static func appendReadingStart(device: String, to w: inout JSONWriter) {
         w.raw("{"); w.key("device"); w.string(device)
         w.raw(","); w.key("point")
     }
@@ -81,7 +81,7 @@ public enum MQTTWire {
     /// One reading as it appears inside a telemetry message. `timestamp` may pass the
     /// reading's `ts` already encoded as a JSON string (the readings of one poll share it), and
     /// `start` what `appendReadingStart` writes for its device.
-    static func appendReading(_ r: Reading, start: [UInt8]? = nil, timestamp: [UInt8]?, to w: inout JSONWriter) {
+    package static func appendReading(_ r: Reading, start: [UInt8]? = nil, timestamp: [UInt8]?, to w: inout JSONWriter) {
         if let start { w.raw(start) } else { appendReadingStart(device: r.device, to: &w) }
         w.string(r.point)
         w.raw(","); w.key("value")

@@ -13,7 +13,7 @@ struct Edgegate: AsyncParsableCommand {
         version: "0.1.0",
         subcommands: [
             RunCommand.self, DemoCommand.self, CertsCommand.self, HubCommand.self, BrokerCommand.self,
-            SimCommand.self, CommandCommand.self, MapCommand.self, ConfigCommand.self,
+            SimCommand.self, CommandCommand.self, MapCommand.self, ConfigCommand.self, StatusCommand.self,
         ]
             + ProtocolRegistry.standard.commandLine.flatMap(\.commands)
     )

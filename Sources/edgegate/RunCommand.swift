@@ -1,3 +1,4 @@
+import Admin
 import ArgumentParser
 import CommandSupport
 import DeviceMaps
@@ -5,6 +6,7 @@ import Gateway
 import Logging
 import MQTTClient
 import MetricsExposition
+import ServiceLifecycle
 import UnixSignals
 import Uplink
 
@@ -14,7 +16,8 @@ struct RunCommand: AsyncParsableCommand {
         commandName: "run",
         abstract: "Run the gateway daemon until SIGTERM or SIGINT.",
         discussion: """
-            A configuration or device map that does not validate stops it at start-up with exit code 2 and its diagnostics. \
+            A configuration or device map that does not validate stops it at start-up with exit code 2 and its diagnostics, \
+            and so does an unsafe admin section (a token file others can read, or an empty one). \
             While it runs, it reloads the device maps on SIGHUP and when a map file changes; a version that does not \
             validate is rejected with its diagnostics and the running configuration stays.
             """)
@@ -34,6 +37,12 @@ struct RunCommand: AsyncParsableCommand {
         do {
             configuration = try GatewayConfiguration.load(file: config)
             map = try DeviceMapLoader.standard.load(paths: configuration.devicemaps)
+        } catch {
+            throw failInput(error.description)
+        }
+        let adminToken: AdminToken?
+        do {
+            adminToken = try configuration.admin.readToken()
         } catch {
             throw failInput(error.description)
         }
@@ -63,8 +72,18 @@ struct RunCommand: AsyncParsableCommand {
                 "hub": "\(configuration.uplink.link.connection.host):\(configuration.uplink.link.connection.port)",
                 "profile": "\(configuration.uplink.profile.name)",
             ])
+        // Services stop in reverse order: systemd hears STOPPING=1 first, then the admin
+        // endpoint closes, then the gateway drains.
+        let admin: [any Service] =
+            configuration.admin.listen.map { address in
+                [
+                    AdminServer(
+                        address: address, token: adminToken, source: gateway.adminSource, version: Edgegate.configuration.version,
+                        metrics: { metrics.scrape() }, logger: logger)
+                ]
+            } ?? []
         let systemd = SystemdNotifyService(notifier: notifier, gateway: gateway, logger: logger)
-        try await runUntilSignalled(logger: logger) { gateway.services + [systemd] }
+        try await runUntilSignalled(logger: logger) { gateway.services + admin + [systemd] }
         logger.info("gateway stopped")
     }
 }
