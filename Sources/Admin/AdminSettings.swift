@@ -70,20 +70,17 @@ public struct AdminSettings: Sendable, Hashable {
     public func readToken() throws(AdminSettingsError) -> AdminToken? {
         guard let path = tokenFile else { return nil }
         let at = tokenFileLocation.map { "\($0): " } ?? ""
-        var info = stat()
-        guard stat(path, &info) == 0 else {
-            throw AdminSettingsError("\(at)admin token file \(path) cannot be read: \(String(cString: strerror(errno)))")
-        }
-        let mode = info.st_mode & 0o777
-        if mode & 0o077 != 0 {
+        if let mode = TextFile.sharedMode(path) {
             throw AdminSettingsError(
                 "\(at)admin token file \(path) is readable or writable by its group or others (mode \(String(mode, radix: 8))); "
                     + "make it private: chmod 600 \(path)")
         }
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw AdminSettingsError("\(at)admin token file \(path) cannot be read")
+        let text: String
+        switch TextFile.read(path) {
+        case .success(let content): text = content
+        case .failure(let problem): throw AdminSettingsError("\(at)admin token file \(path) cannot be read: \(problem.reason)")
         }
-        let token = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        let token = text.trimmingCharacters(in: .whitespacesAndNewlines)
         guard !token.isEmpty else {
             throw AdminSettingsError("\(at)admin token file \(path) is empty; put a long random token in it (e.g. `openssl rand -hex 32`)")
         }

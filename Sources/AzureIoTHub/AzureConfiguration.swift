@@ -97,10 +97,7 @@ public enum DeviceKeyFile {
 
     /// The permission bits when users other than the owner may read the file, else nil.
     public static func sharedMode(_ path: String) -> mode_t? {
-        var info = stat()
-        guard stat(path, &info) == 0 else { return nil }
-        let mode = info.st_mode & 0o777
-        return mode & 0o077 != 0 ? mode : nil
+        TextFile.sharedMode(path).map { mode_t($0) }
     }
 }
 

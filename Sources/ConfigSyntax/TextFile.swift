@@ -20,6 +20,16 @@ package enum TextFile {
         package func message(reading what: String) -> String { "cannot read the \(what): \(reason)" }
     }
 
+    /// The permission bits of `path` when users other than its owner may read or write it
+    /// (a secret's file: a key, a token), else nil; nil also when it cannot be looked at
+    /// (reading it will say why).
+    package static func sharedMode(_ path: String) -> UInt32? {
+        var info = stat()
+        guard stat(path, &info) == 0 else { return nil }
+        let mode = UInt32(info.st_mode) & 0o777
+        return mode & 0o077 != 0 ? mode : nil
+    }
+
     /// The file's content as UTF-8 text.
     package static func read(_ path: String) -> Result<String, Problem> {
         let fd = open(path, O_RDONLY | O_CLOEXEC)

@@ -9,6 +9,9 @@ struct HueDemoSimulation: DemoSimulation {
     /// A simulated bridge per port, paired the way `edgegate hue pair` does (link button,
     /// then `POST /api`), and the username put where the map looks for it (`username_env`),
     /// unless that variable is set already, whose value the bridge then accepts too.
+    // Not optimized: Swift 6.3.1's CopyPropagation pass crashes on this function in release
+    // builds ("Found ownership error"). It runs once, at demo start.
+    @_optimize(none)
     func startSimulators(for map: DeviceMap, context: DemoContext, started: inout [RunningSimulator]) async throws {
         let hue = map.devices.compactMap { $0.connection as? HueConnection }.filter { $0.bridge.host == "127.0.0.1" }
         for (bridge, connections) in Dictionary(grouping: hue, by: \.bridge).sorted(by: { $0.key.port < $1.key.port }) {

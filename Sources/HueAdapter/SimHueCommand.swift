@@ -40,6 +40,9 @@ struct SimHueCommand: AsyncParsableCommand {
         guard (0...65535).contains(port) else { throw ValidationError("--port must be 0…65535") }
     }
 
+    // Not optimized: Swift 6.3.1's CopyPropagation pass crashes on this function in release
+    // builds ("Found ownership error"). It runs once per command.
+    @_optimize(none)
     func run() async throws {
         let logger = logging.makeLogger("edgegate.sim")
         var setup = HueSimConfiguration()
