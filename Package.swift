@@ -217,7 +217,7 @@ let package = Package(
         .executableTarget(
             name: "edgegate-bench",
             dependencies: [
-                "DevTools", "DeviceMaps", "ModbusAdapter", "GatewayCore", "MQTTClient", "Uplink", "Storage", "MetricsExposition",
+                "DevTools", "DeviceMaps", "ModbusAdapter", "GatewayCore", "MQTTClient", "Uplink", "Storage", "MetricsExposition", "Admin",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"), .product(name: "Logging", package: "swift-log"),
             ], path: "Benchmarks/EdgegateBench"),
 

@@ -26,9 +26,10 @@ struct BenchPlant {
     ///   - outbox: the gateway's outbox path (`:memory:` for none); by default a file in `work`.
     ///   - sync: the outbox's `sync` (`full` or `normal`).
     ///   - persistentHub: the hub keeps sessions across a restart (for outage scenarios).
+    ///   - adminPort: the gateway's admin endpoint on loopback; nil: off.
     static func start(
         devices: Int, registers: Int, poll: Duration, work: String, logger: Logger,
-        outbox: String? = nil, sync: String = "full", persistentHub: Bool = false,
+        outbox: String? = nil, sync: String = "full", persistentHub: Bool = false, adminPort: Int? = nil,
         step: (String) -> Void
     ) async throws -> BenchPlant {
         let pki = try await DevPKI.create(in: "\(work)/certs", logger: logger)
@@ -66,7 +67,7 @@ struct BenchPlant {
         let configPath = "\(work)/gateway.yaml"
         try Scenario.gatewayYAML(
             mapPath: mapPath, hubPort: hubPort, ca: pki.caCert, cert: pki.gatewayCert,
-            key: pki.gatewayKey, outbox: outbox ?? "\(work)/var/outbox.sqlite", sync: sync
+            key: pki.gatewayKey, outbox: outbox ?? "\(work)/var/outbox.sqlite", sync: sync, adminPort: adminPort
         )
         .write(toFile: configPath, atomically: true, encoding: .utf8)
         return BenchPlant(

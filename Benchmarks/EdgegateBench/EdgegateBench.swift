@@ -70,9 +70,17 @@ struct EndToEndBench: AsyncParsableCommand {
     @Option(help: "After the commands, stop the hub for this many seconds, restart it and measure the backlog's drain (0: no outage).")
     var outage = 0.0
 
+    @Option(help: "The daemon's admin endpoint: on (a free loopback port) or off.")
+    var admin = "off"
+
+    @Option(help: "With --admin on: scrape GET /metrics this often during the window, in milliseconds (0: never).")
+    var scrapeMs = 0
+
     @OptionGroup var daemonOptions: DaemonOptions
 
     func validate() throws {
+        guard ["on", "off"].contains(admin) else { throw ValidationError("--admin must be on or off") }
+        guard scrapeMs >= 0, scrapeMs == 0 || admin == "on" else { throw ValidationError("--scrape-ms needs --admin on") }
         guard (1...200).contains(devices) else { throw ValidationError("--devices must be 1…200") }
         guard (1...10_000).contains(registers) else { throw ValidationError("--registers must be 1…10000") }
         guard pollMs >= 10 else { throw ValidationError("--poll-ms must be at least 10") }
@@ -92,11 +100,12 @@ struct EndToEndBench: AsyncParsableCommand {
         let step = benchStep
 
         let outboxPath = outbox == "memory" ? ":memory:" : "\(work)/var/outbox.sqlite"
+        let adminPort = admin == "on" ? try freeLoopbackPort() : nil
         let plant = try await BenchPlant.start(
             devices: devices, registers: registers, poll: .milliseconds(pollMs), work: work, logger: logger,
             outbox: outboxPath, sync: sync,
             // Across an outage the hub keeps the operator's session, as a production broker does.
-            persistentHub: outage > 0, step: step)
+            persistentHub: outage > 0, adminPort: adminPort, step: step)
         var hub = plant.hub
         let (scenario, topics) = (plant.scenario, plant.topics)
         let operatorOptions = { (suffix: String) in plant.operatorOptions(suffix, cleanSession: outage == 0) }
@@ -139,8 +148,11 @@ struct EndToEndBench: AsyncParsableCommand {
         }
         let t0 = counter.snapshot
         counter.recordAges(true)
+        // Prometheus's part: a scrape every `scrapeMs` through the window, from another thread.
+        let scraper = try adminPort.flatMap { port in scrapeMs > 0 ? try MetricsScraper(port: port, period: .milliseconds(scrapeMs)) : nil }
         try await Task.sleep(for: .milliseconds(Int(duration * 1000)))
         let t1 = counter.snapshot
+        let scrapes = scraper?.stop()
         counter.recordAges(false)
         guard let g1 = ProcessSample.read(pid: ids.gateway), let h1 = ProcessSample.read(pid: ids.hub),
             let b1 = ProcessSample.read(pid: ids.bench)
@@ -210,7 +222,8 @@ struct EndToEndBench: AsyncParsableCommand {
             "Scenario: \(devices) devices × \(registers) holding registers, poll \(pollMs) ms (one simulator port per device), "
                 + "warm-up \(Report.f(warmup, 0)) s, window \(Report.f(window, 1)) s, \(commands) commands; "
                 + "outbox \(outbox == "memory" ? "in memory (`:memory:`)" : "file, sync \(sync)")"
-                + (outage > 0 ? ", then a \(Report.f(outage, 0)) s hub outage." : "."))
+                + (outage > 0 ? ", then a \(Report.f(outage, 0)) s hub outage" : "")
+                + "; admin endpoint \(admin)" + (scrapeMs > 0 ? ", GET /metrics every \(scrapeMs) ms in the window." : "."))
         r.line("")
         r.line("| figure | value |")
         r.line("|---|---|")
@@ -237,6 +250,14 @@ struct EndToEndBench: AsyncParsableCommand {
             "gateway peak RSS (VmHWM)",
             "\(Report.mib(g1.peakRSSKiB)) after the window, \(Report.mib(c1?.peakRSSKiB ?? 0)) after the commands (VmRSS \(Report.mib(c1?.rssKiB ?? 0)), \(c1?.threads ?? 0) threads)"
         )
+        if let scrapes {
+            let took = scrapes.seconds.sorted()
+            r.row(
+                "GET /metrics in the window",
+                "\(scrapes.scrapes) scrapes, \(scrapes.failures) failed\(scrapes.firstFailure.map { " (first: \($0))" } ?? ""); "
+                    + "answer p50 / max \(Report.ms(percentile(took, 50).map { $0 * 1000 })) / \(Report.ms(took.last.map { $0 * 1000 })), "
+                    + "\(scrapes.bytes) bytes")
+        }
         r.row("hub (mosquitto) CPU in the window", "\(Report.f(ProcessSample.cpuPercent(from: h0, to: h1), 1)) % of one core")
         r.row("bench process CPU in the window (10 simulators + operator)", "\(Report.f(ProcessSample.cpuPercent(from: b0, to: b1), 1)) % of one core")
         let trips = figures.roundTrips.sorted()

@@ -99,6 +99,18 @@ struct AdminEndpointTests {
             let hour = try #require(try await HTTPProbe.request(port: port, "/api/v1/status").json()["commands_last_hour"] as? [String: Any])
             #expect(hour["ok"] as? Int == 1)
 
+            // GET /metrics of the real daemon, read by prometheus_client's parser: the
+            // daemon's own registry, with the command and the readings just seen counted.
+            let scrape = try await HTTPProbe.request(port: port, "/metrics")
+            #expect(scrape.status == 200 && scrape.contentType == "text/plain; version=0.0.4; charset=utf-8", "\(scrape.status) \(scrape.contentType)")
+            let parsed = try #require(try await ParsedScrape.parse([Array(scrape.body.utf8)], in: dir).first)
+            #expect(parsed.value("edgegate_build_info", ["version": "0.1.0"]) == 1)
+            #expect(parsed.value("edgegate_uplink_connected") == 1)
+            #expect(parsed.value("edgegate_commands_total", ["status": "ok"]) == 1)
+            #expect(parsed.value("edgegate_device_up", ["device": "boiler-1", "protocol": "modbus"]) == 1)
+            #expect((parsed.value("edgegate_readings_total", ["device": "boiler-1", "quality": "good"]) ?? 0) > 0)
+            #expect(parsed.type(of: "edgegate_command_duration_seconds") == "histogram")
+
             // `edgegate status`: the one-screen summary of the same endpoint; exit 1 once nothing answers.
             let summary = try await runEdgegate(
                 ["status", "--admin", "http://127.0.0.1:\(port)", "--token-file", dir.file("admin.token")], in: dir)
