@@ -152,13 +152,14 @@ struct EndToEndBench: AsyncParsableCommand {
         let scraper = try adminPort.flatMap { port in scrapeMs > 0 ? try MetricsScraper(port: port, period: .milliseconds(scrapeMs)) : nil }
         try await Task.sleep(for: .milliseconds(Int(duration * 1000)))
         let t1 = counter.snapshot
-        let scrapes = scraper?.stop()
         counter.recordAges(false)
         guard let g1 = ProcessSample.read(pid: ids.gateway), let h1 = ProcessSample.read(pid: ids.hub),
             let b1 = ProcessSample.read(pid: ids.bench)
         else {
             throw BenchError("the gateway or the hub exited during the window")
         }
+        // After the window's samples: stopping waits for the scraper's sleep to end.
+        let scrapes = scraper?.stop()
         let window = (g1.at - g0.at).seconds
         step(String(format: "window done: %.0f readings/s; sending %d commands", Double(t1.readings - t0.readings) / window, commands))
 
