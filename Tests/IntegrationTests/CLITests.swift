@@ -60,6 +60,14 @@ struct Daemon {
         return file
     }
 
+    /// Writes the integration tests' boiler map for the plant's simulator as `boiler.yaml` and
+    /// a configuration that loads it (`writeConfiguration`); returns the configuration's path.
+    static func writeBoilerConfiguration(for plant: Plant, in directory: TemporaryDirectory, extra: String = "") throws -> String {
+        try boilerMapYAML.replacingOccurrences(of: "PORT", with: "\(plant.modbusPort)")
+            .write(toFile: directory.file("boiler.yaml"), atomically: true, encoding: .utf8)
+        return try writeConfiguration(for: plant, devicemaps: "boiler.yaml", in: directory, extra: extra)
+    }
+
     /// Starts `edgegate run --config configuration`, logging to `logName` in `directory`, and
     /// waits until its uplink is connected.
     static func start(

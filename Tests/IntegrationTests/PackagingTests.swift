@@ -101,10 +101,7 @@ struct PackagingTests {
         try await Plant.run { plant in
             let dir = try TemporaryDirectory()
             defer { dir.remove() }
-            try boilerMapYAML.replacingOccurrences(of: "PORT", with: "\(plant.modbusPort)")
-                .write(toFile: dir.file("boiler.yaml"), atomically: true, encoding: .utf8)
-            let configuration = try Daemon.writeConfiguration(
-                for: plant, devicemaps: "boiler.yaml", in: dir, extra: "outbox: { path: \(dir.file("outbox.sqlite")) }")
+            let configuration = try Daemon.writeBoilerConfiguration(for: plant, in: dir, extra: "outbox: { path: \(dir.file("outbox.sqlite")) }")
             let view = try await OperatorView(hub: plant.hub)
             let collecting = Task { await view.collect() }
             defer { collecting.cancel() }

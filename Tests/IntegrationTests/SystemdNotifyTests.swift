@@ -15,10 +15,7 @@ struct SystemdNotifyDaemonTests {
         try await Plant.run { plant in
             let dir = try TemporaryDirectory()
             defer { dir.remove() }
-            try boilerMapYAML.replacingOccurrences(of: "PORT", with: "\(plant.modbusPort)")
-                .write(toFile: dir.file("boiler.yaml"), atomically: true, encoding: .utf8)
-            let configuration = try Daemon.writeConfiguration(
-                for: plant, devicemaps: "boiler.yaml", in: dir, extra: "outbox: { path: \(dir.file("outbox.sqlite")) }")
+            let configuration = try Daemon.writeBoilerConfiguration(for: plant, in: dir, extra: "outbox: { path: \(dir.file("outbox.sqlite")) }")
             let socket = try NotifySocket(dir.file("notify.sock"))
             let daemon = try await Daemon.start(
                 configuration: configuration, in: dir,
