@@ -212,6 +212,11 @@
     if (opts.length || rule.kind === "bool") {
       const list = opts.length ? opts : [{ value: true }, { value: false }];
       const sel = h("select", { name });
+      // Without a current value that is an option, nothing is preselected: a click on Write
+      // must never send the first option by accident.
+      if (current == null || !list.some((o) => sameValue(o.value, current))) {
+        sel.append(h("option", { value: "", text: "— choose —", selected: true }));
+      }
       list.forEach((o, i) => {
         const label = o.name != null ? `${o.name} (${fmtValue(o.value)})` : fmtValue(o.value);
         sel.append(h("option", { value: String(i), text: label, selected: current != null && sameValue(o.value, current) }));
@@ -230,7 +235,9 @@
   }
   // Reads a control: {value} or {error}; {empty: true} for an empty number/text field.
   function readControl(ctl, rule) {
-    if (ctl.tagName === "SELECT") return { value: ctl.choices[+ctl.value].value };
+    if (ctl.tagName === "SELECT") {
+      return ctl.value === "" ? { empty: true, error: "choose a value" } : { value: ctl.choices[+ctl.value].value };
+    }
     if (ctl.type === "number") {
       if (ctl.validity.badInput) return { error: `${JSON.stringify(ctl.value || "?")} is not a number` };
       const raw = ctl.value.trim();
@@ -572,7 +579,7 @@
     const search = h("input", { type: "search", "data-testid": "point-filter", placeholder: "Filter points", "aria-label": "Filter points" });
     const count = h("span", { class: "muted" });
     const pg = pager((dir) => { offset += dir * POINT_PAGE; render(); });
-    const t = table([["Point"], ["Value", "num"], ["Unit"], ["Quality"], ["Reason"], ["Age"], ["Trend"], ["Type"]]);
+    const t = table([["Point"], ["Value", "num"], ["Unit"], ["Quality"], ["Age"], ["Trend"], ["Reason"], ["Type"]]);
     search.addEventListener("input", () => { filterText = search.value.trim().toLowerCase(); offset = 0; render(); });
     const view = [
       h("p", {}, h("a", { href: "#/devices", text: "‹ Devices" })),
@@ -598,7 +605,7 @@
       }
       const access = pt.access === "read" ? "" : pt.access === "write" ? " (write only)" : " (writable)";
       const tr = h("tr", { "data-point": pt.point }, h("td", { class: "mono", text: pt.point, title: pt.point + access }),
-        c.value, c.unit, c.quality, c.reason, c.age, c.trend, h("td", { class: "muted", text: pt.type }));
+        c.value, c.unit, c.quality, c.age, c.trend, c.reason, h("td", { class: "muted", text: pt.type }));
       tr.c = c;
       fillRow(tr, pt);
       return tr;
@@ -786,6 +793,7 @@
   function commandsPage(id) {
     const p = newPage("commands");
     let detail = null;
+    const nowSpans = new Map();
     const hist = table([["Age"], ["Device"], ["What"], ["By"], ["Status"], ["Duration", "num"], ["Result"], ["Id"]]);
     hist.tbl.setAttribute("data-testid", "command-history");
     const histRows = new Map();
@@ -877,11 +885,13 @@
     function writeForm(pt) {
       const rule = { kind: pt.kind, type: pt.type, min: pt.min, max: pt.max, options: pt.options };
       const ctl = valueControl("value", rule, pt.kind === "bool" || (pt.options && pt.options.length) ? pt.value : null);
-      if (ctl.tagName === "INPUT" && pt.value != null) ctl.placeholder = "now " + fmtValue(pt.value);
+      const now = h("span");
+      nowSpans.set(pt.point, { span: now, pt });
+      showNow(pt.point, pt);
       const form = h("form", { "data-write": pt.point, novalidate: true },
         h("h3", { class: "mono", text: pt.point }),
         h("div", { class: "row" }, h("label", {}, `Value${pt.unit ? " (" + pt.unit + ")" : ""}`, ctl), h("button", { type: "submit", text: "Write" })),
-        h("div", { class: "hint", text: ruleHint(rule, pt.unit) + (pt.value != null ? ` · now ${withUnit(pt.value, pt.unit)}` : "") }),
+        h("div", { class: "hint" }, ruleHint(rule, pt.unit) + " · ", now),
         h("div", { "data-field": "error", role: "alert" }));
       form.addEventListener("submit", (e) => {
         e.preventDefault();
@@ -955,6 +965,25 @@
         h("div", { class: "chooser" }, h("label", {}, "Device ", chooser)),
         sections, h("h2", { text: id ? "History of this device" : "History" }), hist.box);
     });
+    // The current value beside each write form follows the readings, once per frame at most.
+    p.device = id;
+    const latest = new Map();
+    let frame = 0;
+    function showNow(name, r) {
+      const n = nowSpans.get(name);
+      if (!n) return;
+      const q = r.quality && r.quality !== "good" ? ` (${r.quality})` : "";
+      n.span.textContent = r.ts ? `now ${withUnit(r.value, n.pt.unit)}${q}` : "never read";
+    }
+    p.reading = (r) => { if (nowSpans.has(r.point)) latest.set(r.point, r); };
+    p.schedule = () => {
+      if (frame || !latest.size) return;
+      frame = requestAnimationFrame(() => {
+        frame = 0;
+        for (const [name, r] of latest) showNow(name, r);
+        latest.clear();
+      });
+    };
     load();
     p.refresh = loadHistory;
     p.command = (ev) => {
