@@ -239,7 +239,7 @@
       return ctl.value === "" ? { empty: true, error: "choose a value" } : { value: ctl.choices[+ctl.value].value };
     }
     if (ctl.type === "number") {
-      if (ctl.validity.badInput) return { error: `${JSON.stringify(ctl.value || "?")} is not a number` };
+      if (ctl.validity.badInput) return { error: "not a valid number" };
       const raw = ctl.value.trim();
       if (raw === "") return { empty: true, error: `enter ${rule.kind === "integer" ? "a whole number" : "a number"}` };
       return { value: Number(raw) };
@@ -320,7 +320,13 @@
       if (status) status.ready = d.ready;
       if (page && page.uplink) page.uplink(d);
     }));
-    es.addEventListener("lagged", guard(() => page && page.refresh && page.refresh()));
+    // A slow reader can lag again and again at high rates: refetch at most every 5 s.
+    let lastLag = 0;
+    es.addEventListener("lagged", guard(() => {
+      if (Date.now() - lastLag < 5000 || !page || !page.refresh) return;
+      lastLag = Date.now();
+      page.refresh();
+    }));
   }
 
   // ---- pages ---------------------------------------------------------------------------------
