@@ -85,15 +85,26 @@
     banner.hidden = errors.size === 0;
   }
 
-  async function getJSON(path) {
+  // Off loopback the endpoint wants the token for reads too: send it when one is kept, and on a
+  // 401 ask for it (one shared dialog) and try once more.
+  async function getJSON(path, retried) {
     let res;
+    const token = sessionStorage.getItem(TOKEN_KEY);
+    const headers = { Accept: "application/json" };
+    if (token) headers.Authorization = "Bearer " + token;
     try {
-      res = await fetch(API + path, { headers: { Accept: "application/json" }, cache: "no-store" });
+      res = await fetch(API + path, { headers, cache: "no-store" });
     } catch (e) {
       throw new Error(`GET ${API}${path}: the gateway did not answer (${e.message})`);
     }
     const body = await res.json().catch(() => null);
-    if (!res.ok) throw new Error(`GET ${API}${path}: ${res.status} ${(body && body.error) || res.statusText}`);
+    const error = (body && body.error) || res.statusText;
+    if (res.status === 401 && !retried) {
+      if (token) sessionStorage.removeItem(TOKEN_KEY);
+      const again = await askToken(`This gateway needs the admin token also for reading (${error}).`);
+      if (again) return getJSON(path, true);
+    }
+    if (!res.ok) throw new Error(`GET ${API}${path}: ${res.status} ${error}`);
     return body;
   }
 
