@@ -19,6 +19,7 @@ struct AdminHandler: Sendable {
     func register(on router: Router<AdminRequestContext>) {
         router.add(middleware: SameOriginMiddleware(loopbackOnly: !tokenForReads))
         router.add(middleware: BearerTokenMiddleware(token: token, tokenForReads: tokenForReads))
+        ConsolePages.register(on: router)
         router.get("/healthz") { _, _ in health() }
         router.get("/readyz") { _, _ in readiness() }
         router.get("/metrics") { _, _ in metricsText() }
