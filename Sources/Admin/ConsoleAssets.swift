@@ -49,7 +49,7 @@ input, select {
 }
 input:focus-visible, select:focus-visible, button:focus-visible, a:focus-visible { outline: 2px solid var(--accent); outline-offset: 1px; }
 
-/* Header: one row on a laptop; on narrow screens the nav folds behind the Menu button. */
+/* Header: one row down to a 768 px tablet; on phones the nav folds behind the Menu button. */
 .top { display: flex; align-items: center; gap: .8em; padding: .5em 1em; background: var(--head); color: var(--head-fg); flex-wrap: wrap; }
 .top a { color: var(--head-fg); text-decoration: none; }
 .brand { font-weight: 700; white-space: nowrap; }
@@ -64,7 +64,7 @@ input:focus-visible, select:focus-visible, button:focus-visible, a:focus-visible
 .conn::before { content: "● "; }
 .conn-live { background: #1d6b35; color: #fff; }
 .conn-wait { background: #7a5a00; color: #fff; }
-@media (max-width: 800px) {
+@media (max-width: 700px) {
   .nav-toggle { display: inline-block; }
   #nav { display: none; order: 10; flex-basis: 100%; flex-direction: column; }
   #nav.open { display: flex; }
