@@ -444,7 +444,7 @@
       f["dropped-readings"].textContent = ob.dropped_readings ?? "—";
       f["readings-rate"].textContent = s.readings_per_second != null ? s.readings_per_second.toFixed(1) + " /s" : "—";
       f.devices.replaceChildren(h("a", { href: "#/devices", text: `${dv.total ?? 0} devices` }), " · ",
-        badge(`${dv.up ?? 0} up`, "up"), " ", badge(`${dv.down ?? 0} down`, dv.down ? "down" : "none"),
+        badge(`${dv.up ?? 0} up`, dv.up ? "up" : "none"), " ", badge(`${dv.down ?? 0} down`, dv.down ? "down" : "none"),
         dv.unknown ? [" ", badge(`${dv.unknown} unknown`, "unknown")] : []);
       f.clients.textContent = s.event_clients ?? "—";
       f.reload.textContent = rl.state || "none";
@@ -654,9 +654,12 @@
       let hi = Math.max(...vals);
       const span = hi - lo || Math.abs(hi) * 0.1 || 1;
       if (hi === lo) { lo -= span / 2; hi += span / 2; }
+      // The x axis spans the window, or less while the daemon has not filled it yet (just
+      // started, or the point is new), so a young trend is not squeezed into one corner.
       const end = s[s.length - 1][0] + step;
-      const start = end - windowS;
-      const x = (t) => (((t - start) / windowS) * 120).toFixed(1);
+      const start = Math.max(end - windowS, s[0][0]);
+      const spanT = Math.max(end - start, step);
+      const x = (t) => (((t - start) / spanT) * 120).toFixed(1);
       const y = (v) => (24 - ((v - lo) / (hi - lo)) * 22).toFixed(1);
       // A null sample (bad) or a missing bucket breaks the line: a gap, not an invented value.
       const lines = [];
@@ -672,7 +675,7 @@
         prevT = t;
       }
       if (cur.length) lines.push(cur);
-      const kids = [h0("title", `${fmtNum(Math.min(...vals))} to ${fmtNum(Math.max(...vals))}${pt.unit ? " " + pt.unit : ""} over the last ${Math.round(windowS / 60)} min`)];
+      const kids = [h0("title", `${fmtNum(Math.min(...vals))} to ${fmtNum(Math.max(...vals))}${pt.unit ? " " + pt.unit : ""} over the last ${spanT < 120 ? Math.round(spanT) + " s" : Math.round(spanT / 60) + " min"}`)];
       for (const l of lines) {
         const pl = document.createElementNS(svgNS, "polyline");
         // One sample alone would draw nothing: give it a short flat stroke.
