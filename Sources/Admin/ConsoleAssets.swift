@@ -119,7 +119,7 @@ svg.trend { width: 120px; height: 26px; display: block; }
 svg.trend polyline { fill: none; stroke: var(--accent); stroke-width: 1.5; vector-effect: non-scaling-stroke; }
 
 /* Command forms. */
-.forms { display: grid; grid-template-columns: repeat(auto-fill, minmax(300px, 1fr)); gap: .8em; }
+.forms { display: grid; grid-template-columns: repeat(auto-fill, minmax(300px, 1fr)); gap: .8em; align-items: start; }
 .forms form { background: var(--panel); border: 1px solid var(--line); border-radius: 8px; padding: .7em 1em; display: flex; flex-direction: column; gap: .45em; }
 .forms h3 { margin: 0; font-size: 1em; }
 .forms label { display: flex; flex-direction: column; gap: .15em; font-size: .9em; color: var(--muted); }
