@@ -98,6 +98,7 @@ th { font-weight: 600; color: var(--muted); font-size: .9em; }
 tbody tr:last-child td { border-bottom: 0; }
 td.num, th.num { text-align: right; }
 td.wrap { white-space: normal; min-width: 14em; overflow-wrap: anywhere; }
+td.wrap:empty { min-width: 0; }
 tr.clickable { cursor: pointer; }
 tr.clickable:hover { background: var(--bg); }
 tr.q-bad { background: var(--row-bad); }
