@@ -328,7 +328,7 @@ struct AdminHandler: Sendable {
                     if dropped > 0 {
                         try await writer.write(ByteBuffer(bytes: AdminEvents.lagged(dropped)))
                     }
-                    try await writer.write(ByteBuffer(bytes: AdminEvents.encode(event)))
+                    try await writer.write(ByteBuffer(bytes: event.frame))
                 }
                 try await writer.finish(nil)
             })
