@@ -356,6 +356,16 @@ h1 a { font-size: .6em; font-weight: 400; }
       if (kind === "integer" && !Number.isInteger(value)) return `expects a whole number, got ${fmtNum(value)}`;
       if (rule.min != null && value < rule.min) return `${fmtNum(value)} is below the minimum ${fmtNum(rule.min)}`;
       if (rule.max != null && value > rule.max) return `${fmtNum(value)} is above the maximum ${fmtNum(rule.max)}`;
+      // What the adapter refuses after the router: outside what the encoding holds, or
+      // between the steps of a scaled integer register.
+      const r = rule.range;
+      if (r && (value < r[0] || value > r[1])) return `${fmtNum(value)} is outside what ${rule.type || "the register"} holds (${fmtNum(r[0])} to ${fmtNum(r[1])})`;
+      if (rule.step) {
+        const raw = (value - (rule.stepOrigin || 0)) / rule.step;
+        if (Math.abs(raw - Math.round(raw)) > 1e-9 * Math.max(1, Math.abs(raw))) {
+          return `${fmtNum(value)} is not a multiple of the scale ${fmtNum(rule.step)}${rule.stepOrigin ? " from " + fmtNum(rule.stepOrigin) : ""}`;
+        }
+      }
     }
     return null;
   }
@@ -382,7 +392,7 @@ h1 a { font-size: .6em; font-weight: 400; }
     if (rule.kind === "integer" || rule.kind === "number") {
       return h("input", {
         name, type: "number", inputmode: rule.kind === "integer" ? "numeric" : "decimal",
-        step: rule.kind === "integer" ? "1" : "any", min: rule.min, max: rule.max,
+        step: rule.step || (rule.kind === "integer" ? "1" : "any"), min: limit(rule, 0), max: limit(rule, 1),
         value: current != null ? String(current) : null,
       });
     }
@@ -401,9 +411,22 @@ h1 a { font-size: .6em; font-weight: 400; }
     }
     return { value: ctl.value };
   }
+  // The tighter of the map's min/max and what the encoding holds: 0 lower, 1 upper.
+  function limit(rule, i) {
+    const m = i === 0 ? rule.min : rule.max;
+    const r = rule.range ? rule.range[i] : null;
+    if (m == null) return r;
+    if (r == null) return m;
+    return i === 0 ? Math.max(m, r) : Math.min(m, r);
+  }
   function ruleHint(rule, unit) {
     const parts = [rule.type || rule.kind];
-    if (rule.min != null || rule.max != null) parts.push(`${rule.min != null ? fmtNum(rule.min) : "…"} to ${rule.max != null ? fmtNum(rule.max) : "…"}`);
+    // A float32's range (±3.4e38) says nothing to an operator: only limits that bite are shown.
+    const shown = (v) => (v != null && Math.abs(v) < 1e15 ? fmtNum(v) : null);
+    const lo = shown(limit(rule, 0));
+    const hi = shown(limit(rule, 1));
+    if (lo != null || hi != null) parts.push(`${lo ?? "…"} to ${hi ?? "…"}`);
+    if (rule.step && rule.step !== 1) parts.push(`steps of ${fmtNum(rule.step)}`);
     if (unit) parts.push(unit);
     return parts.join(" · ");
   }
@@ -1046,8 +1069,11 @@ h1 a { font-size: .6em; font-weight: 400; }
         btn.disabled = false;
       }
     }
+    function pointRule(pt) {
+      return { kind: pt.kind, type: pt.type, min: pt.min, max: pt.max, options: pt.options, range: pt.range, step: pt.step, stepOrigin: pt.step_origin };
+    }
     function writeForm(pt) {
-      const rule = { kind: pt.kind, type: pt.type, min: pt.min, max: pt.max, options: pt.options };
+      const rule = pointRule(pt);
       const ctl = valueControl("value", rule, pt.kind === "bool" || (pt.options && pt.options.length) ? pt.value : null);
       const now = h("span");
       nowSpans.set(pt.point, { span: now, pt });
@@ -1071,7 +1097,11 @@ h1 a { font-size: .6em; font-weight: 400; }
     }
     function commandForm(cmd) {
       const args = (cmd.args || []).map((a) => {
+        // An argument written straight to a point ("$celsius") also meets that point's encoding.
+        const target = Object.entries(cmd.write || {}).find(([, v]) => v === "$" + a.name);
+        const pt = target && (detail.points || []).find((x) => x.point === target[0]);
         const rule = { kind: a.type, type: a.type, min: a.min, max: a.max, options: a.options };
+        if (pt) Object.assign(rule, { type: pt.type, range: pt.range, step: pt.step, stepOrigin: pt.step_origin });
         return { a, rule, ctl: valueControl(a.name, rule, a.default) };
       });
       const writes = Object.entries(cmd.write || {}).map(([k, v]) => `${k}=${typeof v === "string" ? v : JSON.stringify(v)}`).join(", ");
