@@ -261,12 +261,7 @@ struct AdminHandler: Sendable {
             if let by = record.command.by { w.string(by) } else { w.raw("null") }
             w.raw(","); w.key("status"); w.string(result.status.rawValue)
             w.raw(","); w.key("message"); w.string(result.message)
-            w.raw(","); w.key("values"); w.raw("{")
-            for (k, name) in result.values.keys.sorted().enumerated() {
-                if k > 0 { w.raw(",") }
-                w.key(name); w.value(result.values[name])
-            }
-            w.raw("}")
+            w.raw(","); w.key("values"); MQTTWire.appendObject(result.values, to: &w)
             w.raw(","); w.key("ts"); w.string(Timestamp.rfc3339(result.timestamp))
             w.raw(","); w.key("duration_ms"); w.value(.double(record.duration.seconds * 1000))
             w.raw("}")

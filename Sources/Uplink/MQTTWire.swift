@@ -207,12 +207,8 @@ public enum MQTTWire {
         w.raw("{"); w.key("id"); w.string(result.id)
         w.raw(","); w.key("status"); w.string(result.status.rawValue)
         w.raw(","); w.key("message"); w.string(result.message)
-        w.raw(","); w.key("values"); w.raw("{")
-        for (i, name) in result.values.keys.sorted().enumerated() {
-            if i > 0 { w.raw(",") }
-            w.key(name); w.value(result.values[name])
-        }
-        w.raw("}"); w.raw(","); w.key("ts"); w.string(Timestamp.rfc3339(result.timestamp))
+        w.raw(","); w.key("values"); appendObject(result.values, to: &w)
+        w.raw(","); w.key("ts"); w.string(Timestamp.rfc3339(result.timestamp))
         w.raw("}")
         return w.bytes
     }
@@ -243,7 +239,8 @@ public enum MQTTWire {
         return w.bytes
     }
 
-    private static func appendObject(_ values: [String: Value], to w: inout JSONWriter) {
+    /// `{"name":value,...}`, names sorted.
+    package static func appendObject(_ values: [String: Value], to w: inout JSONWriter) {
         w.raw("{")
         for (i, k) in values.keys.sorted().enumerated() {
             if i > 0 { w.raw(",") }

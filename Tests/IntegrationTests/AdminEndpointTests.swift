@@ -24,6 +24,36 @@ struct AdminEndpointTests {
         return (configuration, port)
     }
 
+    /// A ready daemon on the boiler's map with the admin endpoint, and an independent probe of
+    /// the simulator's registers.
+    struct Site {
+        let plant: Plant
+        let dir: TemporaryDirectory
+        let port: Int
+        let probe: ProbeClient
+        let daemon: Daemon
+    }
+
+    /// Starts the daemon (after `prepare` ran against the simulator), waits until `/readyz`
+    /// says ready, runs `body`, then stops the daemon, which must exit 0.
+    static func withReadyDaemon(
+        arguments: [String] = [], prepare: (ProbeClient) throws -> Void = { _ in }, _ body: (Site) async throws -> Void
+    ) async throws {
+        try await Plant.run { plant in
+            let dir = try TemporaryDirectory()
+            defer { dir.remove() }
+            let (configuration, port) = try setUp(plant, in: dir)
+            let probe = try ProbeClient(port: plant.modbusPort)
+            try prepare(probe)
+            let daemon = try await Daemon.start(configuration: configuration, arguments: arguments, in: dir)
+            _ = try await waitForAsync("readyz 200", timeout: .seconds(20)) { () async throws -> Bool? in
+                try await HTTPProbe.request(port: port, "/readyz").status == 200 ? true : nil
+            }
+            try await body(Site(plant: plant, dir: dir, port: port, probe: probe, daemon: daemon))
+            #expect(try await daemon.stop() == 0)
+        }
+    }
+
     @Test("health, readiness, status, devices and device detail show the simulator's values; SSE streams readings and command results")
     func readsAndEvents() async throws {
         try await Plant.run { plant in
@@ -130,16 +160,8 @@ struct AdminEndpointTests {
 
     @Test("the console's API: hub, rate and reload state in status; poll counts, descriptors, named commands, trends and the command history")
     func consoleAPI() async throws {
-        try await Plant.run { plant in
-            let dir = try TemporaryDirectory()
-            defer { dir.remove() }
-            let (configuration, port) = try Self.setUp(plant, in: dir)
-            let probe = try ProbeClient(port: plant.modbusPort)
-            try probe.writeHolding(0, 215)
-            let daemon = try await Daemon.start(configuration: configuration, arguments: ["--map-watch-interval", "0s"], in: dir)
-            _ = try await waitForAsync("readyz 200", timeout: .seconds(20)) { () async throws -> Bool? in
-                try await HTTPProbe.request(port: port, "/readyz").status == 200 ? true : nil
-            }
+        try await Self.withReadyDaemon(arguments: ["--map-watch-interval", "0s"], prepare: { try $0.writeHolding(0, 215) }) { site in
+            let (plant, dir, port, daemon) = (site.plant, site.dir, site.port, site.daemon)
 
             // Status: the hub, readings per second once a full second has passed, no reload yet.
             let status = try await waitForAsync("readings per second", timeout: .seconds(20)) { () async throws -> [String: Any]? in
@@ -221,21 +243,13 @@ struct AdminEndpointTests {
             #expect(rejected["trigger"] as? String == "SIGHUP")
             let diagnostics = try #require(rejected["diagnostics"] as? [String])
             #expect(diagnostics.contains { $0.hasPrefix(dir.file("boiler.yaml") + ":") && $0.contains(": error: ") }, "\(diagnostics)")
-            #expect(try await daemon.stop() == 0)
         }
     }
 
     @Test("writes from another origin or site, and any request for a host that is not loopback, are refused and change nothing")
     func otherOriginsRefused() async throws {
-        try await Plant.run { plant in
-            let dir = try TemporaryDirectory()
-            defer { dir.remove() }
-            let (configuration, port) = try Self.setUp(plant, in: dir)
-            let probe = try ProbeClient(port: plant.modbusPort)
-            let daemon = try await Daemon.start(configuration: configuration, in: dir)
-            _ = try await waitForAsync("readyz 200", timeout: .seconds(20)) { () async throws -> Bool? in
-                try await HTTPProbe.request(port: port, "/readyz").status == 200 ? true : nil
-            }
+        try await Self.withReadyDaemon { site in
+            let (port, probe, daemon) = (site.port, site.probe, site.daemon)
             let before = try probe.holding(1)
             let body = Array(#"{"id":"origin-1","device":"boiler-1","write":{"setpoint":44}}"#.utf8)
             let foreign = try await HTTPProbe.request(
@@ -254,21 +268,13 @@ struct AdminEndpointTests {
                 headers: ["Origin: http://127.0.0.1:\(port)", "Sec-Fetch-Site: same-origin"])
             #expect(try own.json()["status"] as? String == "ok", "\(own)")
             #expect(try probe.holding(1) == [440])
-            #expect(try await daemon.stop() == 0)
         }
     }
 
     @Test("bad requests get 404, 401, 413 or 400 and change nothing: the register keeps its value and the id is not in the ledger")
     func badRequestsChangeNothing() async throws {
-        try await Plant.run { plant in
-            let dir = try TemporaryDirectory()
-            defer { dir.remove() }
-            let (configuration, port) = try Self.setUp(plant, in: dir)
-            let probe = try ProbeClient(port: plant.modbusPort)
-            let daemon = try await Daemon.start(configuration: configuration, in: dir)
-            _ = try await waitForAsync("readyz 200", timeout: .seconds(20)) { () async throws -> Bool? in
-                try await HTTPProbe.request(port: port, "/readyz").status == 200 ? true : nil
-            }
+        try await Self.withReadyDaemon { site in
+            let (port, probe, daemon) = (site.port, site.probe, site.daemon)
             let before = try probe.holding(1)
             let good = Array(#"{"id":"admin-bad-1","device":"boiler-1","write":{"setpoint":42}}"#.utf8)
 
@@ -302,7 +308,6 @@ struct AdminEndpointTests {
             let accepted = try await HTTPProbe.request("POST", port: port, "/api/v1/commands", token: Self.token, body: good)
             #expect(try accepted.json()["status"] as? String == "ok", "\(accepted)")
             #expect(try probe.holding(1) == [420])
-            #expect(try await daemon.stop() == 0)
         }
     }
 
