@@ -28,9 +28,10 @@ public enum HTTPProbe {
     /// - Parameters:
     ///   - token: sent as `Authorization: Bearer token`.
     ///   - body: the request body (a file holds it, so any size goes).
+    ///   - headers: more request headers, as `Name: value`.
     public static func request(
         _ method: String = "GET", port: Int, _ path: String, token: String? = nil, body: [UInt8]? = nil,
-        host: String = "127.0.0.1"
+        host: String = "127.0.0.1", headers: [String] = []
     ) async throws -> Answer {
         let dir = try TemporaryDirectory(prefix: "edgegate-http")
         defer { dir.remove() }
@@ -39,6 +40,7 @@ public enum HTTPProbe {
             "-w", "%{http_code}\n%{content_type}", "-D", dir.file("headers"),
         ]
         if let token { arguments += ["-H", "Authorization: Bearer \(token)"] }
+        for header in headers { arguments += ["-H", header] }
         if let body {
             try Data(body).write(to: URL(fileURLWithPath: dir.file("request")))
             arguments += ["-H", "Content-Type: application/json", "--data-binary", "@" + dir.file("request")]
