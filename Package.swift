@@ -168,7 +168,7 @@ let package = Package(
             dependencies: ["DeviceMaps", "GatewayCore"]
         ),
         // The admin endpoint (Hummingbird): health, readiness, status, devices, events, commands,
-        // the metrics text it is given; its `admin` configuration section and the live state it serves.
+        // the metrics text it is given; its `admin` configuration section, the live state it serves, and the web console.
         .target(
             name: "Admin",
             dependencies: [
@@ -178,7 +178,9 @@ let package = Package(
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-            ]
+            ],
+            // The console's files, embedded by scripts/embed-console into ConsoleAssets.swift.
+            exclude: ["Console"]
         ),
         // Composition: a configuration in, a running gateway out; the registries of protocols and uplink profiles.
         .target(

@@ -17,11 +17,13 @@ enum AdminEvents {
                 MQTTWire.appendReading(r, timestamp: nil, to: &w)
             }
             w.raw("]}")
-        case .command(let device, let by, let result):
+        case .command(let record):
             name = "command"
-            w.raw("{"); w.key("device"); w.string(device)
-            if let by { w.raw(","); w.key("by"); w.string(by) }
-            w.raw(","); w.key("result"); w.raw(MQTTWire.response(result))
+            w.raw("{"); w.key("device"); w.string(record.command.device)
+            if let by = record.command.by { w.raw(","); w.key("by"); w.string(by) }
+            w.raw(","); w.key("what"); w.string(record.command.action.description)
+            w.raw(","); w.key("duration_ms"); w.value(.double(record.duration.seconds * 1000))
+            w.raw(","); w.key("result"); w.raw(MQTTWire.response(record.result))
             w.raw("}")
         case .device(let id, let up, let reason):
             name = "device"

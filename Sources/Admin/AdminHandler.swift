@@ -17,14 +17,18 @@ struct AdminHandler: Sendable {
     let logger: Logger
 
     func register(on router: Router<AdminRequestContext>) {
+        router.add(middleware: SameOriginMiddleware(loopbackOnly: !tokenForReads))
         router.add(middleware: BearerTokenMiddleware(token: token, tokenForReads: tokenForReads))
+        ConsolePages.register(on: router)
         router.get("/healthz") { _, _ in health() }
         router.get("/readyz") { _, _ in readiness() }
         router.get("/metrics") { _, _ in metricsText() }
         router.get("/api/v1/status") { _, _ in status() }
         router.get("/api/v1/devices") { _, _ in deviceList() }
         router.get("/api/v1/devices/:id") { _, context in device(context.parameters.get("id") ?? "") }
+        router.get("/api/v1/devices/:id/trends") { _, context in trends(context.parameters.get("id") ?? "") }
         router.get("/api/v1/events") { _, _ in events() }
+        router.get("/api/v1/commands") { request, _ in commandHistory(limit: request.uri.queryParameters.get("limit", as: Int.self)) }
         router.post("/api/v1/commands") { request, context in await command(request, client: context.clientAddress) }
     }
 
@@ -86,7 +90,18 @@ struct AdminHandler: Sendable {
         w.raw(","); w.key("version"); w.string(version)
         w.raw(","); w.key("ready"); w.raw(live.phase == .ready ? "true" : "false")
         w.raw(","); w.key("uptime_seconds"); w.value(.double(live.uptime.seconds))
+        w.raw(","); w.key("started_at"); w.string(Timestamp.rfc3339(live.startedAt))
         w.raw(","); w.key("uplink"); w.string(source.uplinkConnected() ? "connected" : "disconnected")
+        if let link = source.uplinkLink() {
+            w.raw(","); w.key("hub"); w.raw("{")
+            w.key("profile"); w.string(link.profile)
+            w.raw(","); w.key("address"); w.string(link.hub)
+            w.raw(","); w.key("since"); optionalTime(link.since, to: &w)
+            w.raw(","); w.key("reconnects"); w.integer(Int64(link.reconnects))
+            w.raw(","); w.key("last_error")
+            if let e = link.lastError { w.string(e) } else { w.raw("null") }
+            w.raw("}")
+        }
         w.raw(","); w.key("outbox"); w.raw("{")
         w.key("messages"); w.integer(Int64(stats.queuedMessages))
         w.raw(","); w.key("bytes"); w.integer(Int64(stats.queuedBytes))
@@ -97,12 +112,27 @@ struct AdminHandler: Sendable {
         w.raw(","); w.key("oldest_age_seconds")
         if let age = source.outboxOldestAge() { w.value(.double(age)) } else { w.raw("null") }
         w.raw("}")
+        w.raw(","); w.key("readings_per_second"); w.value(.double(live.readingsPerSecond))
         w.raw(","); w.key("devices"); w.raw("{")
         w.key("total"); w.integer(Int64(devices.count))
         w.raw(","); w.key("up"); w.integer(Int64(up))
         w.raw(","); w.key("down"); w.integer(Int64(down))
         w.raw(","); w.key("unknown"); w.integer(Int64(devices.count - up - down))
         w.raw("}")
+        w.raw(","); w.key("reload"); w.raw("{")
+        let reload = live.lastReload
+        w.key("state"); w.string(reload?.outcome.rawValue ?? "none")
+        w.raw(","); w.key("at"); optionalTime(reload?.at, to: &w)
+        w.raw(","); w.key("trigger")
+        if let t = reload?.trigger { w.string(t) } else { w.raw("null") }
+        w.raw(","); w.key("message")
+        if let m = reload?.message { w.string(m) } else { w.raw("null") }
+        w.raw(","); w.key("diagnostics"); w.raw("[")
+        for (i, line) in (reload?.diagnostics ?? []).enumerated() {
+            if i > 0 { w.raw(",") }
+            w.string(line)
+        }
+        w.raw("]}")
         w.raw(","); w.key("commands_last_hour"); w.raw("{")
         let counts = live.commandsLastHour
         for (i, s) in CommandStatus.allCases.filter({ counts[$0] != nil }).enumerated() {
@@ -117,13 +147,16 @@ struct AdminHandler: Sendable {
 
     func deviceList() -> Response {
         let states = source.live.deviceStates
-        var w = JSONWriter(capacity: 1024)
+        let periods = source.live.pollPeriods
+        let polls = source.pollCounts()
+        let devices = source.devices()
+        var w = JSONWriter(capacity: 256 * devices.count + 64)
         w.raw("{"); w.key("gateway"); w.string(source.gatewayID)
         w.raw(","); w.key("devices"); w.raw("[")
-        for (i, d) in source.devices().enumerated() {
+        for (i, d) in devices.enumerated() {
             if i > 0 { w.raw(",") }
             w.raw("{")
-            Self.appendSummary(d, states[d.id], to: &w)
+            Self.appendSummary(d, states[d.id], poll: periods[d.id], polls: polls[d.id], to: &w)
             w.raw("}")
         }
         w.raw("]}")
@@ -136,17 +169,23 @@ struct AdminHandler: Sendable {
         }
         let state = source.live.deviceState(id)
         let now = Date()
-        var w = JSONWriter(capacity: 1024)
+        var w = JSONWriter(capacity: 256 * d.points.count + 1024)
         w.raw("{")
-        Self.appendSummary(d, state, to: &w)
+        Self.appendSummary(d, state, poll: source.live.pollPeriods[id], polls: source.pollCounts()[id], to: &w)
         w.raw(","); w.key("points"); w.raw("[")
         for (i, p) in d.points.enumerated() {
             if i > 0 { w.raw(",") }
             w.raw("{"); w.key("point"); w.string(p.name)
+            w.raw(","); w.key("type"); w.string(p.typeName)
+            w.raw(","); w.key("kind"); w.string(p.kind.rawValue)
+            w.raw(","); w.key("access"); w.string(p.access.rawValue)
+            if let unit = p.unit { w.raw(","); w.key("unit"); w.string(unit) }
+            if let min = p.min { w.raw(","); w.key("min"); w.value(.double(min)) }
+            if let max = p.max { w.raw(","); w.key("max"); w.value(.double(max)) }
+            MQTTWire.appendOptions(p.options, to: &w)
             if let r = state?.points[p.name] {
                 w.raw(","); w.key("value")
                 if case .bad = r.quality { w.raw("null") } else { w.value(r.value) }
-                if let unit = r.unit { w.raw(","); w.key("unit"); w.string(unit) }
                 w.raw(","); w.key("quality"); w.string(r.quality.name)
                 if let reason = r.quality.reason { w.raw(","); w.key("reason"); w.string(reason) }
                 w.raw(","); w.key("ts"); w.string(Timestamp.rfc3339(r.timestamp))
@@ -158,12 +197,81 @@ struct AdminHandler: Sendable {
             }
             w.raw("}")
         }
+        w.raw("],"); w.key("commands"); w.raw("[")
+        for (i, c) in d.commands.enumerated() {
+            if i > 0 { w.raw(",") }
+            MQTTWire.appendCommand(c, to: &w)
+        }
         w.raw("]}")
         return json(w)
     }
 
-    /// `"id","protocol","state","last_reading","last_error","last_error_at"` of a device.
-    static func appendSummary(_ d: DeviceDescriptor, _ state: LiveState.DeviceState?, to w: inout JSONWriter) {
+    /// `{"device","step_seconds","window_seconds","points":[{"point","unit"?,"samples":[[unix seconds, value or null]]}]}`,
+    /// the points in map order.
+    func trends(_ id: String) -> Response {
+        guard let d = source.devices().first(where: { $0.id == id }) else {
+            return problem(.notFound, "no device '\(id)' in the device maps")
+        }
+        let byPoint = Dictionary(source.live.trends(id).map { ($0.point, $0.samples) }, uniquingKeysWith: { a, _ in a })
+        var w = JSONWriter(capacity: 1024)
+        w.raw("{"); w.key("device"); w.string(id)
+        w.raw(","); w.key("step_seconds"); w.integer(Int64(LiveState.trendStep))
+        w.raw(","); w.key("window_seconds"); w.integer(Int64(LiveState.trendWindow))
+        w.raw(","); w.key("points"); w.raw("[")
+        var first = true
+        for p in d.points {
+            guard let samples = byPoint[p.name] else { continue }
+            if !first { w.raw(",") }
+            first = false
+            w.raw("{"); w.key("point"); w.string(p.name)
+            if let unit = p.unit { w.raw(","); w.key("unit"); w.string(unit) }
+            w.raw(","); w.key("samples"); w.raw("[")
+            for (k, sample) in samples.enumerated() {
+                if k > 0 { w.raw(",") }
+                w.raw("["); w.integer(sample.seconds); w.raw(",")
+                if let v = sample.value { w.value(.double(Double(v))) } else { w.raw("null") }
+                w.raw("]")
+            }
+            w.raw("]}")
+        }
+        w.raw("]}")
+        return json(w)
+    }
+
+    /// `{"commands":[{"id","device","what","by","status","message","values","ts","duration_ms"}]}`, newest first.
+    func commandHistory(limit: Int?) -> Response {
+        let limit = min(max(limit ?? 100, 0), source.live.historyCapacity)
+        var w = JSONWriter(capacity: 256 * limit + 32)
+        w.raw("{"); w.key("commands"); w.raw("[")
+        for (i, record) in source.live.recentCommands(limit).enumerated() {
+            if i > 0 { w.raw(",") }
+            let result = record.result
+            w.raw("{"); w.key("id"); w.string(record.command.id)
+            w.raw(","); w.key("device"); w.string(record.command.device)
+            w.raw(","); w.key("what"); w.string(record.command.action.description)
+            w.raw(","); w.key("by")
+            if let by = record.command.by { w.string(by) } else { w.raw("null") }
+            w.raw(","); w.key("status"); w.string(result.status.rawValue)
+            w.raw(","); w.key("message"); w.string(result.message)
+            w.raw(","); w.key("values"); w.raw("{")
+            for (k, name) in result.values.keys.sorted().enumerated() {
+                if k > 0 { w.raw(",") }
+                w.key(name); w.value(result.values[name])
+            }
+            w.raw("}")
+            w.raw(","); w.key("ts"); w.string(Timestamp.rfc3339(result.timestamp))
+            w.raw(","); w.key("duration_ms"); w.value(.double(record.duration.seconds * 1000))
+            w.raw("}")
+        }
+        w.raw("]}")
+        return json(w)
+    }
+
+    /// `"id","protocol","state","last_reading","last_error","last_error_at","poll_seconds","points",
+    /// "bad_points","uncertain_points","polls"` of a device.
+    static func appendSummary(
+        _ d: DeviceDescriptor, _ state: LiveState.DeviceState?, poll: Duration?, polls: PollCounts?, to w: inout JSONWriter
+    ) {
         w.key("id"); w.string(d.id)
         w.raw(","); w.key("protocol"); w.string(d.protocolName)
         let word = state?.up.map { $0 ? "up" : "down" } ?? "unknown"
@@ -174,6 +282,32 @@ struct AdminHandler: Sendable {
         if let e = state?.lastError { w.string(e) } else { w.raw("null") }
         w.raw(","); w.key("last_error_at")
         if let t = state?.lastErrorAt { w.string(Timestamp.rfc3339(t)) } else { w.raw("null") }
+        w.raw(","); w.key("poll_seconds")
+        if let poll { w.value(.double(poll.seconds)) } else { w.raw("null") }
+        var bad = 0
+        var uncertain = 0
+        for reading in state?.points.values ?? [:].values {
+            switch reading.quality {
+            case .good: break
+            case .uncertain: uncertain += 1
+            case .bad: bad += 1
+            }
+        }
+        w.raw(","); w.key("points"); w.integer(Int64(d.points.count))
+        w.raw(","); w.key("bad_points"); w.integer(Int64(bad))
+        w.raw(","); w.key("uncertain_points"); w.integer(Int64(uncertain))
+        let counts = polls ?? PollCounts()
+        w.raw(","); w.key("polls"); w.raw("{")
+        w.key("ok"); w.integer(Int64(counts.ok))
+        w.raw(","); w.key("error"); w.integer(Int64(counts.failed))
+        w.raw(","); w.key("skipped"); w.integer(Int64(counts.skipped))
+        w.raw(","); w.key("overruns"); w.integer(Int64(counts.overruns))
+        w.raw("}")
+    }
+
+    /// A time, or `null`.
+    func optionalTime(_ date: Date?, to w: inout JSONWriter) {
+        if let date { w.string(Timestamp.rfc3339(date)) } else { w.raw("null") }
     }
 
     // MARK: - Events
@@ -281,7 +415,52 @@ struct BearerTokenMiddleware: RouterMiddleware {
     }
 }
 
-extension Duration {
-    /// In seconds, as a double.
-    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) * 1e-18 }
+/// Keeps other web sites out of the admin endpoint, for the console's sake: a write must come
+/// from the endpoint's own origin (the `Origin` a browser sends must be this host, and
+/// `Sec-Fetch-Site`, when sent, `same-origin` or `none`), and on a loopback listener every
+/// request must name a loopback host, so that a page whose domain is re-pointed at 127.0.0.1
+/// (DNS rebinding) cannot read what loopback serves without a token. Clients that are not
+/// browsers (curl, `edgegate status`) send neither header and pass.
+struct SameOriginMiddleware: RouterMiddleware {
+    typealias Context = AdminRequestContext
+
+    /// Whether the listener is on loopback (reads without a token are allowed there).
+    let loopbackOnly: Bool
+
+    /// What a browser says of where a request comes from (every current browser sends it).
+    static let secFetchSite = HTTPField.Name("Sec-Fetch-Site")!
+
+    func handle(
+        _ request: Request, context: AdminRequestContext,
+        next: (Request, AdminRequestContext) async throws -> Response
+    ) async throws -> Response {
+        // HTTP/1's Host header is the request's authority in HTTPTypes.
+        let host = request.head.authority ?? ""
+        if loopbackOnly, !host.isEmpty, !Self.isLoopbackHost(host) {
+            return AdminHandler.problem(
+                .misdirectedRequest, "this endpoint answers only requests for a loopback host (127.0.0.1, localhost, [::1]), not '\(host)'")
+        }
+        let isRead = request.method == .get || request.method == .head
+        guard !isRead else { return try await next(request, context) }
+        if let site = request.headers[Self.secFetchSite], site != "same-origin", site != "none" {
+            return AdminHandler.problem(.forbidden, "writes are accepted only from this endpoint's own pages (Sec-Fetch-Site: \(site))")
+        }
+        if let origin = request.headers[.origin], origin != "http://\(host)" {
+            return AdminHandler.problem(.forbidden, "writes are accepted only from this endpoint's own pages, not from '\(origin)'")
+        }
+        return try await next(request, context)
+    }
+
+    /// `127.0.0.1`, `localhost`, `[::1]`, any `127.x.y.z`, each with or without a port.
+    static func isLoopbackHost(_ host: String) -> Bool {
+        var name = Substring(host.lowercased())
+        if name.hasPrefix("[") {
+            guard let close = name.firstIndex(of: "]") else { return false }
+            return name[name.index(after: name.startIndex)..<close] == "::1"
+        }
+        if let colon = name.lastIndex(of: ":") { name = name[..<colon] }
+        if name == "localhost" { return true }
+        let parts = name.split(separator: ".", omittingEmptySubsequences: false)
+        return parts.count == 4 && parts[0] == "127" && parts.allSatisfy { UInt8($0) != nil }
+    }
 }

@@ -24,6 +24,10 @@ public struct AdminSource: Sendable {
     public var live: LiveState
     /// Seconds since the oldest message in the outbox was sealed; nil when it holds none.
     public var outboxOldestAge: @Sendable () -> Double?
+    /// Which hub, connected since when, reconnects, last error.
+    public var uplinkLink: @Sendable () -> UplinkLink?
+    /// Each device's polls by result.
+    public var pollCounts: @Sendable () -> [String: PollCounts]
 
     /// Creates a source.
     public init(
@@ -31,7 +35,9 @@ public struct AdminSource: Sendable {
         submit: @escaping @Sendable (Command) -> Task<CommandResult, Never>,
         uplinkStatistics: @escaping @Sendable () -> UplinkStatistics,
         uplinkConnected: @escaping @Sendable () -> Bool, live: LiveState,
-        outboxOldestAge: @escaping @Sendable () -> Double? = { nil }
+        outboxOldestAge: @escaping @Sendable () -> Double? = { nil },
+        uplinkLink: @escaping @Sendable () -> UplinkLink? = { nil },
+        pollCounts: @escaping @Sendable () -> [String: PollCounts] = { [:] }
     ) {
         self.gatewayID = gatewayID
         self.devices = devices
@@ -40,6 +46,8 @@ public struct AdminSource: Sendable {
         self.uplinkConnected = uplinkConnected
         self.live = live
         self.outboxOldestAge = outboxOldestAge
+        self.uplinkLink = uplinkLink
+        self.pollCounts = pollCounts
     }
 }
 

@@ -24,6 +24,8 @@ public final class LiveState: Sendable {
         public var lastError: String?
         /// When `lastError` happened.
         public var lastErrorAt: Date?
+        /// The recent values of its numeric points, for their trend lines.
+        var trends: [String: TrendRing] = [:]
     }
 
     /// Whether the gateway serves: starting (maps not yet running), ready, stopping.
@@ -46,6 +48,10 @@ public final class LiveState: Sendable {
     private let subscriberCount = Atomic<Int>(0)
     private let nextSubscriber = Atomic<Int>(0)
     private let commandCounts = Mutex(CommandCounts())
+    private let history: Mutex<CommandHistory>
+    private let rate = Mutex(ReadingRate())
+    private let reload = Mutex<ReloadRecord?>(nil)
+    private let polls = Mutex<[String: Duration]>([:])
     private let phaseValue = Atomic<UInt8>(Phase.starting.rawValue)
     private let lastBeat: Atomic<Int64>
     private let clock = ContinuousClock()
@@ -53,8 +59,13 @@ public final class LiveState: Sendable {
     /// When the gateway started (wall clock).
     public let startedAt: Date
 
+    /// Commands the history keeps.
+    public let historyCapacity: Int
+
     /// Creates an empty state.
-    public init(maxSubscribers: Int = 16, subscriberBuffer: Int = 1024) {
+    public init(maxSubscribers: Int = 16, subscriberBuffer: Int = 1024, historyCapacity: Int = 500) {
+        self.history = Mutex(CommandHistory(capacity: historyCapacity))
+        self.historyCapacity = historyCapacity
         self.maxSubscribers = maxSubscribers
         self.subscriberBuffer = subscriberBuffer
         self.origin = clock.now
@@ -68,6 +79,8 @@ public final class LiveState: Sendable {
     /// batch handed as is to the event clients, if any.
     public func observe(_ readings: [Reading]) {
         guard !readings.isEmpty else { return }
+        let second = Int64(Date().timeIntervalSince1970)
+        rate.withLock { $0.add(readings.count, at: second) }
         let changes = devices.withLock { devices -> [AdminEvent] in
             var changes: [AdminEvent] = []
             // A poll's readings are one device's, side by side: one verdict per run of a device.
@@ -101,8 +114,14 @@ public final class LiveState: Sendable {
             if case .bad(let reason) = r.quality {
                 state.lastError = reason
                 state.lastErrorAt = r.timestamp
+                // A bad reading breaks the line of a point that has one; it starts none.
+                state.trends[r.point]?.record(nil, bucket: TrendRing.bucket(of: r.timestamp))
             } else {
                 anyUsable = true
+                if let number = r.value?.trendValue {
+                    let bucket = TrendRing.bucket(of: r.timestamp)
+                    state.trends[r.point, default: TrendRing(bucket: bucket)].record(number, bucket: bucket)
+                }
             }
             if state.lastReading.map({ r.timestamp > $0 }) ?? true { state.lastReading = r.timestamp }
             index += 1
@@ -117,6 +136,44 @@ public final class LiveState: Sendable {
     /// One device's state; nil before its first reading.
     public func deviceState(_ id: String) -> DeviceState? { devices.withLock { $0[id] } }
 
+    /// The recent values of a device's numeric points, for trend lines: per point, the start
+    /// of each `trendStep` bucket (unix seconds) with a reading in the last `trendWindow`, and
+    /// the last value in it (nil: bad). Points in no particular order.
+    public func trends(_ id: String) -> [(point: String, samples: [(seconds: Int64, value: Float?)])] {
+        let now = TrendRing.bucket(of: Date())
+        let rings = devices.withLock { $0[id]?.trends } ?? [:]
+        return rings.map { ($0.key, $0.value.samples(now: now)) }.filter { !$0.samples.isEmpty }
+    }
+
+    /// Seconds per trend bucket.
+    public static var trendStep: Int { Int(TrendRing.step) }
+    /// Seconds of trend kept.
+    public static var trendWindow: Int { Int(TrendRing.step) * TrendRing.count }
+
+    /// Readings the adapters delivered per second, over the last ten seconds.
+    public var readingsPerSecond: Double {
+        let now = Int64(Date().timeIntervalSince1970)
+        let start = Int64(startedAt.timeIntervalSince1970)
+        return rate.withLock { $0.perSecond(at: now, start: start) }
+    }
+
+    /// Sets each device's poll period, as the device maps in force say (at start and after
+    /// each reload).
+    public func describe(polls periods: [String: Duration]) {
+        polls.withLock { $0 = periods }
+    }
+
+    /// The poll period of each device, by id.
+    public var pollPeriods: [String: Duration] { polls.withLock { $0 } }
+
+    /// Remembers the outcome of a reload of the device maps.
+    public func recordReload(_ record: ReloadRecord) {
+        reload.withLock { $0 = record }
+    }
+
+    /// The latest reload of the device maps; nil when there was none since the start.
+    public var lastReload: ReloadRecord? { reload.withLock { $0 } }
+
     /// Forgets devices that are no longer in the device maps (after a reload).
     public func retain(devices ids: Set<String>) {
         devices.withLock { devices in
@@ -126,14 +183,21 @@ public final class LiveState: Sendable {
 
     // MARK: - Commands
 
-    /// Records a command's result (the router's observer): counted for the last hour, and
-    /// sent to the event clients.
-    public func record(_ command: Command, _ result: CommandResult) {
+    /// Records a command's result (the router's observer): counted for the last hour, kept
+    /// in the history, and sent to the event clients.
+    public func record(_ command: Command, _ result: CommandResult, duration: Duration) {
         let minute = Int64(Date().timeIntervalSince1970 / 60)
         commandCounts.withLock { $0.add(result.status, minute: minute) }
+        let record = CommandRecord(command: command, result: result, duration: duration)
+        history.withLock { $0.add(record) }
         if subscriberCount.load(ordering: .relaxed) > 0 {
-            publish(.command(device: command.device, by: command.by, result: result))
+            publish(.command(record))
         }
+    }
+
+    /// The latest commands answered, newest first, at most `limit` (and `historyCapacity`).
+    public func recentCommands(_ limit: Int) -> [CommandRecord] {
+        history.withLock { $0.latest(limit) }
     }
 
     /// Commands answered in the last hour, by status.
@@ -208,14 +272,25 @@ public final class LiveState: Sendable {
 public enum AdminEvent: Sendable {
     /// Readings as an adapter delivered them.
     case readings([Reading])
-    /// A command's result, with the device and the sender it named.
-    case command(device: String, by: String?, result: CommandResult)
+    /// A command's result, with what was asked and how long it took.
+    case command(CommandRecord)
     /// A device went up or down.
     case device(id: String, up: Bool, reason: String?)
     /// The uplink connected or disconnected.
     case uplink(connected: Bool)
     /// The gateway's phase changed.
     case phase(LiveState.Phase)
+}
+
+extension Value {
+    /// The number a trend line draws: integers and doubles; bools and text draw none.
+    fileprivate var trendValue: Double? {
+        switch self {
+        case .int(let i): return Double(i)
+        case .double(let d): return d.isFinite ? d : nil
+        case .bool, .string: return nil
+        }
+    }
 }
 
 /// One event client's buffer: the newest `subscriberBuffer` events; the oldest are dropped

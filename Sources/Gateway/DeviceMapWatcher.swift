@@ -1,3 +1,4 @@
+import Admin
 import DeviceMaps
 import Foundation
 import GatewayCore
@@ -143,7 +144,10 @@ public struct DeviceMapWatcher: Service {
         let (map, diagnostics) = gateway.protocols.loader.validate(paths: settings.paths)
         guard let map else {
             let errors = diagnostics.filter { $0.severity == .error }.count
-            gateway.countReload(ok: false)
+            gateway.countReload(
+                ReloadRecord(
+                    outcome: .rejected, trigger: trigger, message: "\(errors) error(s) in the device maps; the running configuration stays",
+                    diagnostics: diagnostics.map(\.description)))
             logger.warning(
                 "device-map reload rejected: the running configuration stays",
                 metadata: [

@@ -91,7 +91,7 @@ public struct Gateway: Sendable {
         let live = LiveState()
         let router = CommandRouter(
             adapters: adapters, ledger: try Self.commandLedger(configuration.outbox, configuration.commands, logger: logger),
-            logger: logger, metrics: metrics, observer: { live.record($0, $1) })
+            logger: logger, metrics: metrics, observer: { live.record($0, $1, duration: $2) })
         var link = configuration.uplink.link
         tuning(&link)
         let profile = configuration.uplink.profile.makeProfile(link: link, logger: logger, now: wallClock)
@@ -108,6 +108,7 @@ public struct Gateway: Sendable {
         self.watch = watch
         self.logger = logger
         self.deviceMetrics = DeviceMetrics(devices: Self.metricDevices(deviceMap), factory: metrics)
+        live.describe(polls: Self.pollPeriods(deviceMap))
         self.reloads = (
             Counter(label: MetricNames.mapReloads, dimensions: [("result", "ok")], factory: metrics),
             Counter(label: MetricNames.mapReloads, dimensions: [("result", "rejected")], factory: metrics)
@@ -118,15 +119,21 @@ public struct Gateway: Sendable {
         map.devices.map { ($0.id, $0.protocolName) }
     }
 
+    private static func pollPeriods(_ map: DeviceMap) -> [String: Duration] {
+        Dictionary(map.devices.map { ($0.id, $0.poll) }, uniquingKeysWith: { first, _ in first })
+    }
+
     /// Brings the gauges that are read rather than counted up to date (the outbox's backlog
     /// and its age): what a metrics scrape calls first.
     public func updateMetrics() {
         uplink.updateMetrics()
     }
 
-    /// Counts a reload of the device maps, applied or rejected.
-    func countReload(ok: Bool) {
-        (ok ? reloads.ok : reloads.rejected).increment()
+    /// Counts a reload of the device maps, applied or rejected, and keeps its outcome for
+    /// the admin endpoint.
+    func countReload(_ record: ReloadRecord) {
+        (record.outcome == .applied ? reloads.ok : reloads.rejected).increment()
+        live.recordReload(record)
     }
 
     /// The command ledger, `commands.sqlite` in the outbox's folder: commands answered are
@@ -187,7 +194,8 @@ public struct Gateway: Sendable {
         return AdminSource(
             gatewayID: gatewayID, devices: { router.devices }, submit: { router.submit($0) },
             uplinkStatistics: { uplink.statistics }, uplinkConnected: { uplink.isConnected }, live: live,
-            outboxOldestAge: { uplink.outboxOldestAge })
+            outboxOldestAge: { uplink.outboxOldestAge }, uplinkLink: { uplink.link },
+            pollCounts: { [deviceMetrics] in deviceMetrics.pollCounts })
     }
 
     /// Switches the running gateway to a new, validated version of the device maps, and logs
@@ -207,7 +215,7 @@ public struct Gateway: Sendable {
         do {
             try Self.checkProtocols(deviceMap, protocols)
         } catch {
-            countReload(ok: false)
+            countReload(ReloadRecord(outcome: .rejected, trigger: trigger, message: error.description))
             throw error
         }
         let diff = await applied.replace(with: deviceMap) { diff in
@@ -225,9 +233,15 @@ public struct Gateway: Sendable {
             let after = router.devices
             if after != before { uplink.update(devices: after) }
             live.retain(devices: Set(after.map(\.id)))
+            live.describe(polls: Self.pollPeriods(deviceMap))
             reportFilter.update(policies: Self.reportPolicies(deviceMap))
         }
-        countReload(ok: true)
+        let changes = [("added", diff.added.map(\.id)), ("changed", diff.changed.map(\.id)), ("removed", diff.removed)]
+            .filter { !$0.1.isEmpty }.map { "\($0.0) \($0.1.count) (\($0.1.joined(separator: ", ")))" }
+        countReload(
+            ReloadRecord(
+                outcome: .applied, trigger: trigger,
+                message: changes.isEmpty ? "no device changed" : changes.joined(separator: "; ")))
         logger.info(
             "device maps reloaded",
             metadata: [

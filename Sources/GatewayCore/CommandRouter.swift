@@ -18,7 +18,7 @@ public final class CommandRouter: Sendable {
     private let answered: [CommandStatus: Counter]
     /// `edgegate_command_duration_seconds`: arrival to answer, whatever the status.
     private let durations: CoreMetrics.Timer
-    private let observer: (@Sendable (Command, CommandResult) -> Void)?
+    private let observer: (@Sendable (Command, CommandResult, Duration) -> Void)?
 
     private struct Target: Sendable {
         let descriptor: DeviceDescriptor
@@ -38,14 +38,15 @@ public final class CommandRouter: Sendable {
     ///   - ledger: where answered commands are remembered durably, so that repeats are
     ///     recognized across restarts too; nil: in memory only.
     ///   - metrics: where the commands answered and their durations are counted.
-    ///   - observer: told every command and its result, after the audit line (the admin
-    ///     endpoint's event stream and counts); called on the command's task, keep it short.
+    ///   - observer: told every command, its result and how long it took from arrival to
+    ///     answer, after the audit line (the admin endpoint's history, event stream and
+    ///     counts); called on the command's task, keep it short.
     public init(
         adapters: [any DeviceAdapter], executionTimeout: Duration = .seconds(10),
         rememberedCommands: Int = 10_000, ledger: (any CommandLedger)? = nil,
         logger: Logger, now: @escaping @Sendable () -> Date = Date.init,
         metrics: any MetricsFactory = MetricsSystem.factory,
-        observer: (@Sendable (Command, CommandResult) -> Void)? = nil
+        observer: (@Sendable (Command, CommandResult, Duration) -> Void)? = nil
     ) {
         self.answered = Dictionary(
             uniqueKeysWithValues: CommandStatus.allCases.map {
@@ -116,7 +117,7 @@ public final class CommandRouter: Sendable {
             audit(command, result, duration: duration)
             answered[result.status]?.increment()
             durations.recordNanoseconds(duration.nanoseconds)
-            observer?(command, result)
+            observer?(command, result, duration)
             return result
         }
     }

@@ -12,6 +12,8 @@ import Synchronization
 /// period, so that cycles were dropped. `edgegate_device_poll_duration_seconds{device}` is the
 /// time one poll took, a histogram.
 public struct PollMetrics: Sendable {
+    /// The same counts, readable (the admin endpoint's device list shows them).
+    let tally = PollTally()
     private let ok: Counter
     private let failed: Counter
     private let skipped: Counter
@@ -33,22 +35,57 @@ public struct PollMetrics: Sendable {
     /// One poll carried out, successful (`ok`) or not, and how long it took.
     public func polled(ok: Bool, duration: Duration) {
         (ok ? self.ok : failed).increment()
+        if ok { tally.ok.add(1, ordering: .relaxed) } else { tally.failed.add(1, ordering: .relaxed) }
         self.duration.recordNanoseconds(duration.nanoseconds)
     }
 
     /// One cycle not read because the telemetry pipeline was busy.
     public func skippedWhileBusy() {
         skipped.increment()
+        tally.skipped.add(1, ordering: .relaxed)
     }
 
     /// One poll that overran the device's period.
     public func overran() {
         overruns.increment()
+        tally.overruns.add(1, ordering: .relaxed)
     }
 
     func destroy() {
         for counter in [ok, failed, skipped, overruns] { counter.destroy() }
         duration.destroy()
+    }
+}
+
+/// A device's polls so far, by result: what `PollMetrics` counts, kept where it can be read.
+public struct PollCounts: Sendable, Hashable {
+    /// Polls that read the device.
+    public var ok = 0
+    /// Polls that failed (some or all readings bad).
+    public var failed = 0
+    /// Cycles not read because the telemetry pipeline was busy.
+    public var skipped = 0
+    /// Polls that took longer than the device's period.
+    public var overruns = 0
+
+    /// No polls yet.
+    public init() {}
+}
+
+/// The atomics behind `PollCounts`, shared by the copies of a device's `PollMetrics`.
+final class PollTally: Sendable {
+    let ok = Atomic<Int>(0)
+    let failed = Atomic<Int>(0)
+    let skipped = Atomic<Int>(0)
+    let overruns = Atomic<Int>(0)
+
+    var counts: PollCounts {
+        var c = PollCounts()
+        c.ok = ok.load(ordering: .relaxed)
+        c.failed = failed.load(ordering: .relaxed)
+        c.skipped = skipped.load(ordering: .relaxed)
+        c.overruns = overruns.load(ordering: .relaxed)
+        return c
     }
 }
 
@@ -126,6 +163,11 @@ public final class DeviceMetrics: Sendable {
     /// the gateway does not know.
     public func polls(device: String) -> PollMetrics {
         devices.withLock { $0[device]?.polls } ?? .disabled
+    }
+
+    /// Each device's polls so far, by id (devices of protocols that do not poll count none).
+    public var pollCounts: [String: PollCounts] {
+        devices.withLock { $0.mapValues { $0.polls.tally.counts } }
     }
 
     /// Counts a delivery of readings and sets `device_up` from it: one lookup per device in

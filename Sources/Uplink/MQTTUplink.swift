@@ -1,5 +1,5 @@
 public import CoreMetrics
-import Foundation
+public import Foundation
 public import GatewayCore
 public import Logging
 public import MQTTClient
@@ -72,6 +72,7 @@ public final class MQTTUplink: Service {
     private let queue: TelemetryQueue
     private let malformed = Atomic<Int>(0)
     private let connected = Atomic<Bool>(false)
+    private let linkState: Mutex<UplinkLink>
     /// Warnings about malformed commands: a flood of them must not become a flood of lines.
     private let malformedLog = LogThrottle(burst: 10, interval: .seconds(10))
     private let metrics: UplinkMetrics
@@ -93,6 +94,10 @@ public final class MQTTUplink: Service {
         if let limit = profile.maxTelemetryBytes { configuration.maxMessageBytes = min(configuration.maxMessageBytes, limit) }
         self.configuration = configuration
         self.profile = profile
+        self.linkState = Mutex(
+            UplinkLink(
+                profile: profile.name, hub: "\(configuration.connection.host):\(configuration.connection.port)", since: nil,
+                reconnects: 0, lastError: nil))
         self.inventory = DeviceInventory(devices)
         self.handler = handler
         self.logger = logger
@@ -116,6 +121,10 @@ public final class MQTTUplink: Service {
 
     /// True while a session with the hub is up.
     public var isConnected: Bool { connected.load(ordering: .relaxed) }
+
+    /// The link as an operator sees it: which hub, connected or not since when, how many
+    /// reconnects, the last error.
+    public var link: UplinkLink { linkState.withLock { $0 } }
 
     /// Sets the outbox's gauges (messages and bytes held, age of the oldest message) from
     /// where it stands now: called before each metrics scrape, as these are states to read,
@@ -198,6 +207,7 @@ public final class MQTTUplink: Service {
                 plan = try profile.connectionPlan(configuration.connection)
             } catch {
                 // An unreadable key file may be fixed while we run: keep trying, say it once.
+                noteFailure(error.description)
                 if error.description != lastError {
                     logger.error("uplink cannot make its credentials", metadata: ["profile": "\(profile.name)", "error": "\(error)"])
                     lastError = error.description
@@ -212,6 +222,7 @@ public final class MQTTUplink: Service {
             do {
                 connection = try await MQTTConnection.connect(options, logger: logger)
             } catch {
+                noteFailure(error.description)
                 if error.description != lastError {
                     logger.error(
                         "uplink cannot connect to the hub",
@@ -224,6 +235,7 @@ public final class MQTTUplink: Service {
                 await backoff(failures, stopping: stopping)
                 continue
             }
+            linkState.withLock { $0.hub = "\(options.host):\(options.port)" }
             logger.info("uplink connected", metadata: ["hub": "\(options.host):\(options.port)", "client_id": "\(options.clientID)"])
             if sessions > 0 { metrics.reconnects.increment() }
             sessions += 1
@@ -236,6 +248,10 @@ public final class MQTTUplink: Service {
             let ended = await session(connection, stopping: stopping, saidGoodbye: saidGoodbye, renewal: renewal)
             connected.store(false, ordering: .relaxed)
             metrics.connected.record(0)
+            linkState.withLock { link in
+                link.since = Date()
+                if let ended { link.lastError = ended.description }
+            }
             if stopping.isSet { return }
             renewing = renewal?.started.isSet == true
             if renewing { continue }  // a planned reconnect: no backoff, no warning
@@ -244,6 +260,14 @@ public final class MQTTUplink: Service {
             logger.warning("uplink connection lost", metadata: ["error": "\(ended ?? .connectionLost("the session ended"))"])
             failures = 1
             await backoff(failures, stopping: stopping)
+        }
+    }
+
+    /// Remembers why the link is down; `since` moves only when the state changes.
+    private func noteFailure(_ error: String) {
+        linkState.withLock { link in
+            if link.since == nil { link.since = Date() }
+            link.lastError = error
         }
     }
 
@@ -274,6 +298,11 @@ public final class MQTTUplink: Service {
         }
         connected.store(true, ordering: .relaxed)
         metrics.connected.record(1)
+        linkState.withLock { link in
+            if link.connectedOnce { link.reconnects += 1 }
+            link.connectedOnce = true
+            link.since = Date()
+        }
         let commands = Counter()
 
         // The session ends when the connection closes (error) or when the send loop, told to
@@ -639,4 +668,21 @@ extension UplinkStatistics {
             "next_seq": "\(nextSeq)", "malformed_commands": "\(malformedCommands)",
         ]
     }
+}
+
+/// The uplink's link, for the admin endpoint and the console.
+public struct UplinkLink: Sendable, Hashable {
+    /// The profile's name (`mqtt`, `azure-iot-hub`).
+    public var profile: String
+    /// `host:port` of the hub.
+    public var hub: String
+    /// When the link last connected or disconnected (or first failed to connect); nil before
+    /// the first attempt ended.
+    public var since: Date?
+    /// Sessions started after the first.
+    public var reconnects: Int
+    /// Why the last connection attempt failed or the last session ended; nil when none did.
+    public var lastError: String?
+    /// Whether any session started yet.
+    var connectedOnce = false
 }

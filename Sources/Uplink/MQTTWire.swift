@@ -142,7 +142,7 @@ public enum MQTTWire {
                 w.raw(","); w.key("access"); w.string(p.access.rawValue)
                 if let min = p.min { w.raw(","); w.key("min"); w.value(.double(min)) }
                 if let max = p.max { w.raw(","); w.key("max"); w.value(.double(max)) }
-                options(p.options, into: &w)
+                appendOptions(p.options, to: &w)
                 w.raw("}")
             }
             w.raw("],"); w.key("writable"); w.raw("[")
@@ -153,7 +153,7 @@ public enum MQTTWire {
             w.raw("],"); w.key("commands"); w.raw("[")
             for (j, c) in d.commands.enumerated() {
                 if j > 0 { w.raw(",") }
-                command(c, into: &w)
+                appendCommand(c, to: &w)
             }
             w.raw("]}")
         }
@@ -162,7 +162,7 @@ public enum MQTTWire {
     }
 
     /// `{"name","description"?,"args":[{"name","type","min"?,"max"?,"options"?,"default"?}],"write":{point: value or "$arg"}}`.
-    private static func command(_ c: NamedCommand, into w: inout JSONWriter) {
+    package static func appendCommand(_ c: NamedCommand, to w: inout JSONWriter) {
         w.raw("{"); w.key("name"); w.string(c.name)
         if let d = c.description { w.raw(","); w.key("description"); w.string(d) }
         w.raw(","); w.key("args"); w.raw("[")
@@ -172,7 +172,7 @@ public enum MQTTWire {
             w.raw(","); w.key("type"); w.string(a.rule.kind.rawValue)
             if let min = a.rule.min { w.raw(","); w.key("min"); w.value(.double(min)) }
             if let max = a.rule.max { w.raw(","); w.key("max"); w.value(.double(max)) }
-            options(a.rule.options, into: &w)
+            appendOptions(a.rule.options, to: &w)
             if let d = a.defaultValue { w.raw(","); w.key("default"); w.value(d) }
             w.raw("}")
         }
@@ -188,8 +188,8 @@ public enum MQTTWire {
         w.raw("}}")
     }
 
-    /// `"options":[{"value":1,"name":"heat"}]`, nothing when there are none.
-    private static func options(_ options: [EnumOption], into w: inout JSONWriter) {
+    /// `,"options":[{"value":1,"name":"heat"}]`, nothing when there are none.
+    package static func appendOptions(_ options: [EnumOption], to w: inout JSONWriter) {
         guard !options.isEmpty else { return }
         w.raw(","); w.key("options"); w.raw("[")
         for (k, o) in options.enumerated() {

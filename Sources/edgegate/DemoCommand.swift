@@ -1,3 +1,4 @@
+import Admin
 import ArgumentParser
 import CommandSupport
 import DevTools
@@ -33,13 +34,19 @@ struct DemoCommand: AsyncParsableCommand {
     @Option(help: "The gateway id.")
     var gatewayID: String = "gw-1"
 
+    @Option(help: "Port of the admin endpoint and its web console on 127.0.0.1 (0: none).")
+    var adminPort: Int = 9360
+
     @OptionGroup var logging: LoggingOptions
 
     /// The gateway configuration the demo runs on: the same YAML a user writes for `run`,
     /// embedded so that the demo needs no file of its own.
-    static func configurationYAML(gatewayID: String, maps: [String], certs: String, hubPort: Int, runDir: String) -> String {
+    static func configurationYAML(gatewayID: String, maps: [String], certs: String, hubPort: Int, runDir: String, adminPort: Int = 0) -> String {
         let cwd = FileManager.default.currentDirectoryPath
         func absolute(_ path: String) -> String { path.hasPrefix("/") ? path : "\(cwd)/\(path)" }
+        let admin =
+            adminPort > 0
+            ? "admin: { listen: 127.0.0.1:\(adminPort), token_file: \"\(absolute(runDir))/admin.token\" }" : "admin: { listen: off }"
         return """
             gateway:
               id: \(gatewayID)
@@ -51,18 +58,41 @@ struct DemoCommand: AsyncParsableCommand {
               tls: { ca: "\(absolute(certs))/ca.pem", cert: "\(absolute(certs))/gateway.pem", key: "\(absolute(certs))/gateway.key" }
             outbox:
               path: "\(absolute(runDir))/outbox.sqlite"
+            \(admin)
             """
+    }
+
+    /// The admin token of the demo's console: `admin.token` in the run folder, made once
+    /// (32 random bytes, hex, readable by its owner only) and kept for the next runs.
+    static func demoAdminToken(runDir: String) throws -> String {
+        let path = "\(runDir)/admin.token"
+        if FileManager.default.fileExists(atPath: path) { return path }
+        try FileManager.default.createDirectory(atPath: runDir, withIntermediateDirectories: true)
+        var generator = SystemRandomNumberGenerator()
+        let token = (0..<32).map { _ in String(format: "%02x", UInt8.random(in: 0...255, using: &generator)) }.joined()
+        guard FileManager.default.createFile(atPath: path, contents: Data((token + "\n").utf8), attributes: [.posixPermissions: 0o600]) else {
+            throw failOperation("error: cannot write the console's token to \(path)")
+        }
+        return path
     }
 
     func run() async throws {
         var logger = logging.makeLogger("edgegate.demo")
         logger.logLevel = logging.logLevel
-        let configYAML = Self.configurationYAML(gatewayID: gatewayID, maps: maps, certs: certs, hubPort: hubPort, runDir: runDir)
+        let tokenFile = adminPort > 0 ? try Self.demoAdminToken(runDir: runDir) : nil
+        let configYAML = Self.configurationYAML(
+            gatewayID: gatewayID, maps: maps, certs: certs, hubPort: hubPort, runDir: runDir, adminPort: adminPort)
         let (parsed, diagnostics) = GatewayConfiguration.parse(yaml: configYAML, file: "<demo configuration>")
         guard let configuration = parsed else {
             throw failInput(diagnostics.map(\.description).joined(separator: "\n"))
         }
         let deviceMap = try loadDeviceMaps(configuration.devicemaps)
+        let adminToken: AdminToken?
+        do {
+            adminToken = try configuration.admin.readToken()
+        } catch {
+            throw failInput(error.description)
+        }
 
         try await runUntilSignalled(logger: logger) {
             // What has started, stopped in reverse order on the way out, also when a later
@@ -115,8 +145,19 @@ struct DemoCommand: AsyncParsableCommand {
                 gateway: gatewayID, prefix: configuration.uplink.link.prefix, options: operatorOptions, hub: watching,
                 commands: Self.demoCommands(for: deviceMap, context: demo),
                 hint: Self.hint(for: deviceMap, context: demo), logger: logger)
-            // Shutdown runs in reverse: console, adapters, uplink, simulators, hub.
-            return started + gateway.services + [console]
+            let admin: [any Service] =
+                configuration.admin.listen.map { address in
+                    [
+                        AdminServer(
+                            address: address, token: adminToken, source: gateway.adminSource, version: Edgegate.configuration.version,
+                            logger: logger)
+                    ]
+                } ?? []
+            if let address = configuration.admin.listen, let tokenFile {
+                say("demo: web console on http://\(address)/ (writes ask for the token in \(tokenFile))")
+            }
+            // Shutdown runs in reverse: the admin endpoint, console, adapters, uplink, simulators, hub.
+            return started + gateway.services + [console] + admin
         }
         say("demo: stopped the gateway, the simulators and the hub")
     }

@@ -128,6 +128,122 @@ struct AdminEndpointTests {
         }
     }
 
+    @Test("the console's API: hub, rate and reload state in status; poll counts, descriptors, named commands, trends and the command history")
+    func consoleAPI() async throws {
+        try await Plant.run { plant in
+            let dir = try TemporaryDirectory()
+            defer { dir.remove() }
+            let (configuration, port) = try Self.setUp(plant, in: dir)
+            let probe = try ProbeClient(port: plant.modbusPort)
+            try probe.writeHolding(0, 215)
+            let daemon = try await Daemon.start(configuration: configuration, arguments: ["--map-watch-interval", "0s"], in: dir)
+            _ = try await waitForAsync("readyz 200", timeout: .seconds(20)) { () async throws -> Bool? in
+                try await HTTPProbe.request(port: port, "/readyz").status == 200 ? true : nil
+            }
+
+            // Status: the hub, readings per second once a full second has passed, no reload yet.
+            let status = try await waitForAsync("readings per second", timeout: .seconds(20)) { () async throws -> [String: Any]? in
+                let s = try await HTTPProbe.request(port: port, "/api/v1/status").json()
+                return (s["readings_per_second"] as? Double ?? 0) > 0 ? s : nil
+            }
+            let hub = try #require(status["hub"] as? [String: Any])
+            #expect(hub["profile"] as? String == "mqtt" && hub["address"] as? String == "127.0.0.1:\(plant.hub.port)", "\(hub)")
+            #expect(hub["reconnects"] as? Int == 0 && hub["last_error"] is NSNull)
+            #expect((hub["since"] as? String).flatMap { Timestamp.parse($0) } != nil)
+            #expect((status["started_at"] as? String).flatMap { Timestamp.parse($0) } != nil)
+            let noReload = try #require(status["reload"] as? [String: Any])
+            #expect(noReload["state"] as? String == "none" && (noReload["diagnostics"] as? [Any])?.isEmpty == true)
+
+            // Devices: poll period and counts; the detail: every descriptor field and the named commands.
+            let list = try #require(try await HTTPProbe.request(port: port, "/api/v1/devices").json()["devices"] as? [[String: Any]])
+            let summary = try #require(list.first)
+            #expect(summary["poll_seconds"] as? Double == 0.1 && summary["points"] as? Int == 9, "\(summary)")
+            #expect(summary["bad_points"] as? Int == 0 && summary["uncertain_points"] as? Int == 0)
+            let polls = try #require(summary["polls"] as? [String: Any])
+            #expect((polls["ok"] as? Int ?? 0) > 0 && polls["error"] as? Int == 0, "\(polls)")
+            let detail = try await HTTPProbe.request(port: port, "/api/v1/devices/boiler-1").json()
+            let points = try #require(detail["points"] as? [[String: Any]])
+            let setpoint = try #require(points.first { $0["point"] as? String == "setpoint" })
+            #expect(setpoint["type"] as? String == "int16" && setpoint["kind"] as? String == "number" && setpoint["access"] as? String == "readwrite")
+            #expect(setpoint["min"] as? Double == 5 && setpoint["max"] as? Double == 90 && setpoint["unit"] as? String == "°C")
+            let mode = try #require(points.first { $0["point"] as? String == "mode" })
+            let options = try #require(mode["options"] as? [[String: Any]])
+            #expect(options.map { $0["name"] as? String } == ["off", "heat"] && options.map { $0["value"] as? Int } == [0, 1])
+            let commands = try #require(detail["commands"] as? [[String: Any]])
+            #expect(commands.map { $0["name"] as? String } == ["start_pump", "set_temperature"])
+            let celsius = try #require((commands.last?["args"] as? [[String: Any]])?.first)
+            #expect(celsius["name"] as? String == "celsius" && celsius["type"] as? String == "number" && celsius["min"] as? Double == 10)
+
+            // Trends: numeric points only, in map order, the register's value in them.
+            let trends = try await HTTPProbe.request(port: port, "/api/v1/devices/boiler-1/trends").json()
+            #expect(trends["step_seconds"] as? Int == 5 && trends["window_seconds"] as? Int == 600)
+            let lines = try #require(trends["points"] as? [[String: Any]])
+            #expect(lines.map { $0["point"] as? String } == ["temperature", "setpoint", "flow", "counter", "mode", "level"])
+            let temperature = try #require(lines.first?["samples"] as? [[Any]])
+            #expect(temperature.last?.last as? Double == 21.5, "\(temperature)")
+            #expect(try await HTTPProbe.request(port: port, "/api/v1/devices/nope/trends").status == 404)
+
+            // Two commands: the history has them newest first, with who, what, status and duration.
+            for (id, value) in [("hist-1", 30), ("hist-2", 95)] {
+                let body = Array(#"{"id":"\#(id)","device":"boiler-1","write":{"setpoint":\#(value)}}"#.utf8)
+                #expect(try await HTTPProbe.request("POST", port: port, "/api/v1/commands", token: Self.token, body: body).status == 200)
+            }
+            let history = try #require(try await HTTPProbe.request(port: port, "/api/v1/commands?limit=5").json()["commands"] as? [[String: Any]])
+            #expect(history.map { $0["id"] as? String } == ["hist-2", "hist-1"])
+            #expect(history.map { $0["status"] as? String } == ["rejected", "ok"])
+            #expect(history.last?["what"] as? String == "write setpoint=30" && history.last?["by"] as? String == "admin:127.0.0.1")
+            #expect((history.last?["values"] as? [String: Any])?["setpoint"] as? Double == 30)
+            #expect((history.last?["duration_ms"] as? Double).map { $0 >= 0 } == true)
+            #expect(try await HTTPProbe.request(port: port, "/api/v1/commands?limit=1").json()["commands"].map { ($0 as? [Any])?.count } == 1)
+
+            // A broken map and SIGHUP: the reload is rejected, its diagnostics in the status.
+            try (boilerMapYAML.replacingOccurrences(of: "PORT", with: "\(plant.modbusPort)") + "\n    adress: 1\n")
+                .write(toFile: dir.file("boiler.yaml"), atomically: true, encoding: .utf8)
+            daemon.process.signal(SIGHUP)
+            let rejected = try await waitForAsync("reload rejected", timeout: .seconds(20)) { () async throws -> [String: Any]? in
+                let r = try await HTTPProbe.request(port: port, "/api/v1/status").json()["reload"] as? [String: Any]
+                return r?["state"] as? String == "rejected" ? r : nil
+            }
+            #expect(rejected["trigger"] as? String == "SIGHUP")
+            let diagnostics = try #require(rejected["diagnostics"] as? [String])
+            #expect(diagnostics.contains { $0.hasPrefix(dir.file("boiler.yaml") + ":") && $0.contains(": error: ") }, "\(diagnostics)")
+            #expect(try await daemon.stop() == 0)
+        }
+    }
+
+    @Test("writes from another origin or site, and any request for a host that is not loopback, are refused and change nothing")
+    func otherOriginsRefused() async throws {
+        try await Plant.run { plant in
+            let dir = try TemporaryDirectory()
+            defer { dir.remove() }
+            let (configuration, port) = try Self.setUp(plant, in: dir)
+            let probe = try ProbeClient(port: plant.modbusPort)
+            let daemon = try await Daemon.start(configuration: configuration, in: dir)
+            _ = try await waitForAsync("readyz 200", timeout: .seconds(20)) { () async throws -> Bool? in
+                try await HTTPProbe.request(port: port, "/readyz").status == 200 ? true : nil
+            }
+            let before = try probe.holding(1)
+            let body = Array(#"{"id":"origin-1","device":"boiler-1","write":{"setpoint":44}}"#.utf8)
+            let foreign = try await HTTPProbe.request(
+                "POST", port: port, "/api/v1/commands", token: Self.token, body: body, headers: ["Origin: http://evil.example"])
+            #expect(foreign.status == 403, "\(foreign)")
+            let crossSite = try await HTTPProbe.request(
+                "POST", port: port, "/api/v1/commands", token: Self.token, body: body, headers: ["Sec-Fetch-Site: cross-site"])
+            #expect(crossSite.status == 403, "\(crossSite)")
+            let rebound = try await HTTPProbe.request(port: port, "/api/v1/status", headers: ["Host: evil.example:\(port)"])
+            #expect(rebound.status == 421, "\(rebound)")
+            #expect(try probe.holding(1) == before)
+            #expect(daemon.lines(containing: "id=origin-1").isEmpty)
+            // The same write from the endpoint's own origin runs.
+            let own = try await HTTPProbe.request(
+                "POST", port: port, "/api/v1/commands", token: Self.token, body: body,
+                headers: ["Origin: http://127.0.0.1:\(port)", "Sec-Fetch-Site: same-origin"])
+            #expect(try own.json()["status"] as? String == "ok", "\(own)")
+            #expect(try probe.holding(1) == [440])
+            #expect(try await daemon.stop() == 0)
+        }
+    }
+
     @Test("bad requests get 404, 401, 413 or 400 and change nothing: the register keeps its value and the id is not in the ledger")
     func badRequestsChangeNothing() async throws {
         try await Plant.run { plant in

@@ -19,8 +19,10 @@ struct DemoTests {
         // one meanwhile, and then the demo stops at start-up saying so; it starts again on
         // other ports (a few times at most).
         var started: ChildProcess?
+        var adminPort = 0
         for attempt in 1...3 {
-            let demo = try startDemo(in: dir, packageRoot: packageRoot, output: output)
+            adminPort = try freeLoopbackPort()
+            let demo = try startDemo(in: dir, packageRoot: packageRoot, output: output, adminPort: adminPort)
             // Whatever happens below (a `#require` that throws included), the demo and every
             // process it started die with the test.
             let ready: Bool
@@ -63,6 +65,15 @@ struct DemoTests {
         // The Hue lamp dimmed up through the simulated bridge: the values are its read-back.
         #expect(text().contains(#""device":"living-room-lamp","command":"dim","args":{"level":200,"seconds":2}"#), "\(text())")
         #expect(text().contains(#""values":{"brightness":200,"on":true}"#), "\(text())")
+        // The web console is served, its token made private in the run folder.
+        #expect(
+            text().contains("demo: web console on http://127.0.0.1:\(adminPort)/ (writes ask for the token in \(dir.file("var"))/admin.token)"), "\(text())")
+        let page = try await HTTPProbe.request(port: adminPort, "/")
+        #expect(page.status == 200 && page.contentType == "text/html; charset=utf-8", "\(page.status) \(page.contentType)")
+        let mode = try FileManager.default.attributesOfItem(atPath: dir.file("var/admin.token"))[.posixPermissions] as? Int
+        #expect(mode == 0o600)
+        let devices = try await HTTPProbe.request(port: adminPort, "/api/v1/devices").json()["devices"] as? [[String: Any]]
+        #expect(devices?.contains { $0["id"] as? String == "boiler-1" } == true)
         // The operator CLI switches it off, as the demo suggests, and the next readings say so.
         let hint = try #require(text().firstMatch(of: /switch the lamp off from another terminal: edgegate (.*)/).map { String($0.1) })
         let cli = try await runEdgegate(hint.split(separator: " ").map(String.init), in: dir)
@@ -95,7 +106,7 @@ struct DemoTests {
     /// Starts the demo on the example maps, moved to fresh free ports so that the test never
     /// collides with a running demo: the Modbus simulator, the site broker of the zigbee2mqtt
     /// doors, the Hue bridge and the hub.
-    func startDemo(in dir: TemporaryDirectory, packageRoot: URL, output: String) throws -> ChildProcess {
+    func startDemo(in dir: TemporaryDirectory, packageRoot: URL, output: String, adminPort: Int) throws -> ChildProcess {
         let ports = ["1502": try freeLoopbackPort(), "1884": try freeLoopbackPort(), "8081": try freeLoopbackPort()]
         try FileManager.default.createDirectory(atPath: dir.file("maps"), withIntermediateDirectories: true)
         for name in ["demo-plant.yaml", "building.yaml"] {
@@ -110,7 +121,7 @@ struct DemoTests {
             try edgegateExecutable(),
             [
                 "demo", "--maps", dir.file("maps"), "--certs", dir.file("certs"),
-                "--hub-port", "\(try freeLoopbackPort())", "--run-dir", dir.file("var"),
+                "--hub-port", "\(try freeLoopbackPort())", "--run-dir", dir.file("var"), "--admin-port", "\(adminPort)",
             ], stdout: .file(output, append: false), stderr: .file(dir.file("demo.log"), append: false))
     }
 }

@@ -12,6 +12,8 @@ public enum HTTPProbe {
         public var body: String
         /// The Content-Type header.
         public var contentType: String
+        /// Every response header, names lowercased (the last value of a repeated one).
+        public var headers: [String: String] = [:]
 
         public var description: String { "\(status) \(contentType) \(body)" }
 
@@ -28,7 +30,7 @@ public enum HTTPProbe {
     /// - Parameters:
     ///   - token: sent as `Authorization: Bearer token`.
     ///   - body: the request body (a file holds it, so any size goes).
-    ///   - headers: more request headers, as `Name: value`.
+    ///   - headers: more request headers, `Name: value` each (an `Origin`, a `Host`).
     public static func request(
         _ method: String = "GET", port: Int, _ path: String, token: String? = nil, body: [UInt8]? = nil,
         host: String = "127.0.0.1", headers: [String] = []
@@ -51,7 +53,12 @@ public enum HTTPProbe {
         let status = Int(lines.first ?? "") ?? 0
         let contentType = lines.count > 1 ? String(lines[1]) : ""
         let text = (try? String(contentsOfFile: dir.file("body"), encoding: .utf8)) ?? ""
-        return Answer(status: status, body: text, contentType: contentType)
+        var fields: [String: String] = [:]
+        for line in ((try? String(contentsOfFile: dir.file("headers"), encoding: .utf8)) ?? "").split(separator: "\r\n") {
+            guard let colon = line.firstIndex(of: ":") else { continue }
+            fields[line[..<colon].lowercased()] = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+        }
+        return Answer(status: status, body: text, contentType: contentType, headers: fields)
     }
 
     /// Starts `curl -N` reading a stream (server-sent events) into `file`; stop it when done.
