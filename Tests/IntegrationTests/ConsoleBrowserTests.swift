@@ -149,7 +149,8 @@ struct ConsoleBrowserTests {
             try await browser.wait("main[data-page=overview]", .present)
             #expect(try await browser.wait("[data-testid=uplink-state]", .text("connected")) == "connected")
             #expect(try await browser.text("[data-testid=gateway-id]") == TestHub.gatewayID)
-            #expect(try await browser.text("[data-testid=hub-address]") == "127.0.0.1:\(site.plant.hub.port)")
+            let hub = try await browser.text("[data-testid=hub-address]")
+            #expect(hub.hasPrefix("127.0.0.1:\(site.plant.hub.port)"), "\(hub)")
             #expect(try await browser.wait("[data-testid=connection]", .text("live")) == "live")
             try await site.screenshot("overview")
 
@@ -177,7 +178,7 @@ struct ConsoleBrowserTests {
             try await site.browser.modbusWrite(port: site.modbusPort, 0, 234)
             #expect(try await browser.wait("\(temperature) td[data-field=value]", .text("23.4")) == "23.4")
             #expect(try await browser.script("return window.edgegateTestMarker;") == .string(marker), "the page was reloaded")
-            try await browser.wait("svg[data-trend=temperature]", .present)
+            try await browser.wait("svg[data-trend=temperature] polyline", .present)
             try await site.screenshot("device")
 
             // The simulator stops: every point of the boiler turns bad, with the daemon's reason.
@@ -213,14 +214,15 @@ struct ConsoleBrowserTests {
             try await browser.open(site.url + "/#/commands/boiler-1")
             try await browser.wait("main[data-page=commands]", .present)
             try await browser.wait(form, .present)
-            #expect(try await register() == [0])
+            let before = try await register()
+            #expect(before != [425], "the simulator starts with the value the test writes")
 
             // The first write asks for the token and sends nothing before it has one.
             try await browser.type("\(form) [name=value]", "42.5")
             try await browser.click("\(form) button[type=submit]")
             try await browser.wait(dialog, .displayed)
             #expect(try await site.commands().isEmpty)
-            #expect(try await register() == [0])
+            #expect(try await register() == before)
 
             // With the token: written, read back, shown as the router answered.
             try await browser.type("[data-testid=token-input]", ConsoleSite.token)
@@ -260,7 +262,7 @@ struct ConsoleBrowserTests {
             try await browser.script("sessionStorage.setItem('edgegate.token', arguments[0]);", [.string("wrong-" + ConsoleSite.token)])
             try await browser.type("\(form) [name=value]", "50")
             try await browser.click("\(form) button[type=submit]")
-            try await browser.wait(dialog, .displayed)
+            #expect(try await browser.wait(dialog, .contains("401")).contains("401"))
             _ = try await waitForAsync("the page's token forgotten after the 401", timeout: .seconds(30)) { () async throws -> Bool? in
                 try await storedToken() == .null ? true : nil
             }
