@@ -182,6 +182,14 @@ struct AdminHandler: Sendable {
             if let unit = p.unit { w.raw(","); w.key("unit"); w.string(unit) }
             if let min = p.min { w.raw(","); w.key("min"); w.value(.double(min)) }
             if let max = p.max { w.raw(","); w.key("max"); w.value(.double(max)) }
+            if let range = p.range {
+                w.raw(","); w.key("range"); w.raw("["); w.value(.double(range.lowerBound)); w.raw(",")
+                w.value(.double(range.upperBound)); w.raw("]")
+            }
+            if let step = p.step {
+                w.raw(","); w.key("step"); w.value(.double(step))
+                w.raw(","); w.key("step_origin"); w.value(.double(p.stepOrigin))
+            }
             MQTTWire.appendOptions(p.options, to: &w)
             if let r = state?.points[p.name] {
                 w.raw(","); w.key("value")
@@ -328,7 +336,7 @@ struct AdminHandler: Sendable {
                     if dropped > 0 {
                         try await writer.write(ByteBuffer(bytes: AdminEvents.lagged(dropped)))
                     }
-                    try await writer.write(ByteBuffer(bytes: AdminEvents.encode(event)))
+                    try await writer.write(ByteBuffer(bytes: event.frame))
                 }
                 try await writer.finish(nil)
             })

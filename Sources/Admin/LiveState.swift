@@ -231,16 +231,19 @@ public final class LiveState: Sendable {
 
     // MARK: - Events
 
-    /// Sends an event to every client (status changes come from the gateway's service).
+    /// Sends an event to every client (status changes come from the gateway's service): one
+    /// `PublishedEvent` for all of them, so that it is encoded once however many listen.
     public func publish(_ event: AdminEvent) {
         let current = subscribers.withLock { Array($0.values) }
-        for subscription in current { subscription.send(event) }
+        guard !current.isEmpty else { return }
+        let published = PublishedEvent(event)
+        for subscription in current { subscription.send(published) }
     }
 
     /// A new event client, or nil when `maxSubscribers` are connected.
     public func subscribe() -> EventSubscription? {
         let id = nextSubscriber.add(1, ordering: .relaxed).newValue
-        let (stream, continuation) = AsyncStream<AdminEvent>.makeStream(bufferingPolicy: .bufferingNewest(subscriberBuffer))
+        let (stream, continuation) = AsyncStream<PublishedEvent>.makeStream(bufferingPolicy: .bufferingNewest(subscriberBuffer))
         let subscription = EventSubscription(events: stream, continuation: continuation)
         let admitted = subscribers.withLock { subscribers -> Bool in
             guard subscribers.count < maxSubscribers else { return false }
@@ -293,20 +296,43 @@ extension Value {
     }
 }
 
+/// An event as sent to every client, encoded for the stream by the first client that writes
+/// it and reused by the others: a batch of 10,000 readings is turned into text once, not once
+/// per open console; and not on the reading path, which only hands the batch on.
+public final class PublishedEvent: Sendable {
+    /// The event.
+    public let event: AdminEvent
+    private let encoded = Mutex<[UInt8]?>(nil)
+
+    init(_ event: AdminEvent) {
+        self.event = event
+    }
+
+    /// `event: NAME` and its `data:` line.
+    var frame: [UInt8] {
+        encoded.withLock { encoded in
+            if let encoded { return encoded }
+            let bytes = AdminEvents.encode(event)
+            encoded = bytes
+            return bytes
+        }
+    }
+}
+
 /// One event client's buffer: the newest `subscriberBuffer` events; the oldest are dropped
 /// when the client reads too slowly, and counted for its next `lagged` event.
 public final class EventSubscription: Sendable {
     /// The events, in order.
-    public let events: AsyncStream<AdminEvent>
-    private let continuation: AsyncStream<AdminEvent>.Continuation
+    public let events: AsyncStream<PublishedEvent>
+    private let continuation: AsyncStream<PublishedEvent>.Continuation
     private let dropped = Atomic<Int>(0)
 
-    init(events: AsyncStream<AdminEvent>, continuation: AsyncStream<AdminEvent>.Continuation) {
+    init(events: AsyncStream<PublishedEvent>, continuation: AsyncStream<PublishedEvent>.Continuation) {
         self.events = events
         self.continuation = continuation
     }
 
-    func send(_ event: AdminEvent) {
+    func send(_ event: PublishedEvent) {
         if case .dropped = continuation.yield(event) {
             dropped.add(1, ordering: .relaxed)
         }

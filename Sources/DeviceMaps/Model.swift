@@ -57,9 +57,17 @@ public struct PointDefinition: Sendable, Hashable {
 
     /// The protocol-free view the router and the inventory use.
     public var descriptor: PointDescriptor {
-        PointDescriptor(
+        // In engineering units: what the encoding holds, and the steps a scaled integer moves in.
+        let range = address.rawRange.map { raw -> ClosedRange<Double> in
+            let a = raw.lowerBound * scale + offset
+            let b = raw.upperBound * scale + offset
+            return Swift.min(a, b)...Swift.max(a, b)
+        }
+        let step: Double? = address.rawKind == .integer ? abs(scale) : nil
+        return PointDescriptor(
             name: name, kind: kind, unit: unit, access: access,
-            min: min, max: max, typeName: address.typeName, options: options)
+            min: min, max: max, typeName: address.typeName, options: options,
+            range: range, step: step, stepOrigin: step == nil ? 0 : offset)
     }
 
     /// The kind of value the point reads and writes: a scaled integer is a number.

@@ -54,6 +54,10 @@ public protocol PointAddress: Sendable, CustomStringConvertible {
     /// the protocol fixes them (a Hue light's `bri` is 1…254). The loader makes them a
     /// writable point's default `min`/`max` and refuses map limits outside them.
     var writeLimits: ClosedRange<Double>? { get }
+    /// The raw values the address can hold at all (an `int16` register: -32768…32767): a write
+    /// outside is refused whatever the map's limits say. Shown to the console, so that it never
+    /// offers such a write; nil when the protocol does not fix one.
+    var rawRange: ClosedRange<Double>? { get }
 }
 
 extension PointAddress {
@@ -61,6 +65,8 @@ extension PointAddress {
     public var columns: [MapField] { fields }
     /// No limits of the protocol's own: the map's `min`/`max` alone limit writes.
     public var writeLimits: ClosedRange<Double>? { nil }
+    /// What the device accepts, when the protocol says so.
+    public var rawRange: ClosedRange<Double>? { writeLimits }
 }
 
 extension PointAddress where Self: Equatable {

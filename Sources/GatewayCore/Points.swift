@@ -44,11 +44,21 @@ public struct PointDescriptor: Sendable, Hashable {
     public var typeName: String
     /// The only values a write may set, when the map lists them (empty: any value in range).
     public var options: [EnumOption]
+    /// The values the point's encoding can hold at all, in engineering units (an `int16`
+    /// register with scale 0.1: -3276.8…3276.7); nil when the protocol fixes none. The
+    /// adapter refuses a write outside it, whatever `min` and `max` say.
+    public var range: ClosedRange<Double>?
+    /// Set when only some numbers can be written (an integer register, scaled or not): the
+    /// values `stepOrigin + k × step`. nil: any number of its kind.
+    public var step: Double?
+    /// Where the steps start (the point's offset).
+    public var stepOrigin: Double
 
     /// Creates a descriptor.
     public init(
         name: String, kind: ValueKind, unit: String? = nil, access: Access = .read,
-        min: Double? = nil, max: Double? = nil, typeName: String, options: [EnumOption] = []
+        min: Double? = nil, max: Double? = nil, typeName: String, options: [EnumOption] = [],
+        range: ClosedRange<Double>? = nil, step: Double? = nil, stepOrigin: Double = 0
     ) {
         self.name = name
         self.kind = kind
@@ -58,6 +68,9 @@ public struct PointDescriptor: Sendable, Hashable {
         self.max = max
         self.typeName = typeName
         self.options = options
+        self.range = range
+        self.step = step
+        self.stepOrigin = stepOrigin
     }
 }
 

@@ -131,6 +131,22 @@ public struct ModbusAddress: PointAddress, Hashable {
         }
     }
 
+    /// The raw values the register holds (64-bit ones up to the largest double below 2⁶³ or
+    /// 2⁶⁴); a numeric point on a bit table holds 0 and 1; nil for text, bools and float64.
+    public var rawRange: ClosedRange<Double>? {
+        if table.isBitTable { return rawKind == .bool ? nil : 0...1 }
+        switch type {
+        case .int16: return Double(Int16.min)...Double(Int16.max)
+        case .uint16: return 0...Double(UInt16.max)
+        case .int32: return Double(Int32.min)...Double(Int32.max)
+        case .uint32: return 0...Double(UInt32.max)
+        case .int64: return -0x1p63...(0x1p63).nextDown
+        case .uint64: return 0...(0x1p64).nextDown
+        case .float32: return -Double(Float.greatestFiniteMagnitude)...Double(Float.greatestFiniteMagnitude)
+        case .float64, .string, .bool: return nil
+        }
+    }
+
     /// `table`, `type`, `byte_order`, `word_order`, `address`, and `length` or `bit` where they apply.
     public var fields: [MapField] {
         var fields = [

@@ -128,7 +128,7 @@ struct AdminServerTests {
         // 20 readings events and one device event (unknown → up): 21 sent, 8 kept.
         #expect(subscription.takeDropped() == 13)
         var iterator = subscription.events.makeAsyncIterator()
-        guard case .readings(let first)? = await iterator.next() else {
+        guard case .readings(let first)? = await iterator.next()?.event else {
             Issue.record("expected a readings event")
             return
         }

@@ -84,6 +84,23 @@ import Testing
         #expect(rate.perSecond(at: 120, start: 120) == 0)
     }
 
+    @Test("every client gets the same published event, encoded once for all of them")
+    func sharedEvents() async throws {
+        let live = LiveState()
+        let a = try #require(live.subscribe())
+        let b = try #require(live.subscribe())
+        live.observe([Reading(device: "d", point: "p", value: .int(1), unit: nil, quality: .good, timestamp: Date())])
+        var ia = a.events.makeAsyncIterator()
+        var ib = b.events.makeAsyncIterator()
+        let first = try #require(await ia.next())
+        let second = try #require(await ib.next())
+        #expect(first === second)
+        let frame = String(decoding: first.frame, as: UTF8.self)
+        #expect(frame.hasPrefix("event: readings\ndata: {\"readings\":[{\"device\":\"d\",\"point\":\"p\",\"value\":1,") && frame.hasSuffix("}\n\n"), "\(frame)")
+        a.finish()
+        b.finish()
+    }
+
     @Test(arguments: [
         ("127.0.0.1:9360", true), ("127.0.0.1", true), ("localhost:9360", true), ("LOCALHOST", true), ("[::1]:9360", true),
         ("127.1.2.3:80", true), ("evil.example:9360", false), ("127.0.0.1.evil.example", false), ("[::2]:9360", false),

@@ -161,11 +161,25 @@ struct AdminEndpointTests {
             #expect(summary["bad_points"] as? Int == 0 && summary["uncertain_points"] as? Int == 0)
             let polls = try #require(summary["polls"] as? [String: Any])
             #expect((polls["ok"] as? Int ?? 0) > 0 && polls["error"] as? Int == 0, "\(polls)")
-            let detail = try await HTTPProbe.request(port: port, "/api/v1/devices/boiler-1").json()
+            let detailAnswer = try await HTTPProbe.request(port: port, "/api/v1/devices/boiler-1")
+            let detailText = detailAnswer.body
+            let detail = try detailAnswer.json()
             let points = try #require(detail["points"] as? [[String: Any]])
             let setpoint = try #require(points.first { $0["point"] as? String == "setpoint" })
             #expect(setpoint["type"] as? String == "int16" && setpoint["kind"] as? String == "number" && setpoint["access"] as? String == "readwrite")
             #expect(setpoint["min"] as? Double == 5 && setpoint["max"] as? Double == 90 && setpoint["unit"] as? String == "°C")
+            // What the int16 register holds with scale 0.1, and the steps a write moves in.
+            #expect(setpoint["range"] as? [Double] == [-3276.8, 3276.7] && setpoint["step"] as? Double == 0.1, "\(setpoint)")
+            #expect(setpoint["step_origin"] as? Double == 0)
+            let flow = try #require(points.first { $0["point"] as? String == "flow" })
+            // Exact in the text (Foundation's parser on Linux is off by an ulp at this size; a browser's is not).
+            #expect(
+                detailText.contains(
+                    #""point":"flow","type":"float32","kind":"number","access":"read","unit":"l/min","range":[-3.4028234663852886e+38,3.4028234663852886e+38],"#
+                ))
+            #expect(flow["range"] != nil && flow["step"] == nil, "\(flow)")
+            let pump = try #require(points.first { $0["point"] as? String == "pump" })
+            #expect(pump["range"] == nil && pump["step"] == nil && pump["kind"] as? String == "bool")
             let mode = try #require(points.first { $0["point"] as? String == "mode" })
             let options = try #require(mode["options"] as? [[String: Any]])
             #expect(options.map { $0["name"] as? String } == ["off", "heat"] && options.map { $0["value"] as? Int } == [0, 1])
