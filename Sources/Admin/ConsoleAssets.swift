@@ -36,6 +36,8 @@ enum ConsoleAssets {
   }
 }
 * { box-sizing: border-box; }
+/* `hidden` must win over the display of flex and grid boxes. */
+[hidden] { display: none !important; }
 body { margin: 0; background: var(--bg); color: var(--fg); }
 a { color: var(--accent); }
 button, input, select { font: inherit; color: inherit; }
@@ -49,7 +51,7 @@ input, select {
 }
 input:focus-visible, select:focus-visible, button:focus-visible, a:focus-visible { outline: 2px solid var(--accent); outline-offset: 1px; }
 
-/* Header: one row on a laptop; on narrow screens the nav folds behind the Menu button. */
+/* Header: one row down to a 768 px tablet; on phones the nav folds behind the Menu button. */
 .top { display: flex; align-items: center; gap: .8em; padding: .5em 1em; background: var(--head); color: var(--head-fg); flex-wrap: wrap; }
 .top a { color: var(--head-fg); text-decoration: none; }
 .brand { font-weight: 700; white-space: nowrap; }
@@ -64,7 +66,7 @@ input:focus-visible, select:focus-visible, button:focus-visible, a:focus-visible
 .conn::before { content: "● "; }
 .conn-live { background: #1d6b35; color: #fff; }
 .conn-wait { background: #7a5a00; color: #fff; }
-@media (max-width: 800px) {
+@media (max-width: 700px) {
   .nav-toggle { display: inline-block; }
   #nav { display: none; order: 10; flex-basis: 100%; flex-direction: column; }
   #nav.open { display: flex; }
@@ -96,6 +98,7 @@ th { font-weight: 600; color: var(--muted); font-size: .9em; }
 tbody tr:last-child td { border-bottom: 0; }
 td.num, th.num { text-align: right; }
 td.wrap { white-space: normal; min-width: 14em; overflow-wrap: anywhere; }
+td.wrap:empty { min-width: 0; }
 tr.clickable { cursor: pointer; }
 tr.clickable:hover { background: var(--bg); }
 tr.q-bad { background: var(--row-bad); }
@@ -117,7 +120,7 @@ svg.trend { width: 120px; height: 26px; display: block; }
 svg.trend polyline { fill: none; stroke: var(--accent); stroke-width: 1.5; vector-effect: non-scaling-stroke; }
 
 /* Command forms. */
-.forms { display: grid; grid-template-columns: repeat(auto-fill, minmax(300px, 1fr)); gap: .8em; }
+.forms { display: grid; grid-template-columns: repeat(auto-fill, minmax(300px, 1fr)); gap: .8em; align-items: start; }
 .forms form { background: var(--panel); border: 1px solid var(--line); border-radius: 8px; padding: .7em 1em; display: flex; flex-direction: column; gap: .45em; }
 .forms h3 { margin: 0; font-size: 1em; }
 .forms label { display: flex; flex-direction: column; gap: .15em; font-size: .9em; color: var(--muted); }
@@ -353,6 +356,16 @@ h1 a { font-size: .6em; font-weight: 400; }
       if (kind === "integer" && !Number.isInteger(value)) return `expects a whole number, got ${fmtNum(value)}`;
       if (rule.min != null && value < rule.min) return `${fmtNum(value)} is below the minimum ${fmtNum(rule.min)}`;
       if (rule.max != null && value > rule.max) return `${fmtNum(value)} is above the maximum ${fmtNum(rule.max)}`;
+      // What the adapter refuses after the router: outside what the encoding holds, or
+      // between the steps of a scaled integer register.
+      const r = rule.range;
+      if (r && (value < r[0] || value > r[1])) return `${fmtNum(value)} is outside what ${rule.type || "the register"} holds (${fmtNum(r[0])} to ${fmtNum(r[1])})`;
+      if (rule.step) {
+        const raw = (value - (rule.stepOrigin || 0)) / rule.step;
+        if (Math.abs(raw - Math.round(raw)) > 1e-9 * Math.max(1, Math.abs(raw))) {
+          return `${fmtNum(value)} is not a multiple of the scale ${fmtNum(rule.step)}${rule.stepOrigin ? " from " + fmtNum(rule.stepOrigin) : ""}`;
+        }
+      }
     }
     return null;
   }
@@ -379,7 +392,7 @@ h1 a { font-size: .6em; font-weight: 400; }
     if (rule.kind === "integer" || rule.kind === "number") {
       return h("input", {
         name, type: "number", inputmode: rule.kind === "integer" ? "numeric" : "decimal",
-        step: rule.kind === "integer" ? "1" : "any", min: rule.min, max: rule.max,
+        step: rule.step || (rule.kind === "integer" ? "1" : "any"), min: limit(rule, 0), max: limit(rule, 1),
         value: current != null ? String(current) : null,
       });
     }
@@ -398,9 +411,22 @@ h1 a { font-size: .6em; font-weight: 400; }
     }
     return { value: ctl.value };
   }
+  // The tighter of the map's min/max and what the encoding holds: 0 lower, 1 upper.
+  function limit(rule, i) {
+    const m = i === 0 ? rule.min : rule.max;
+    const r = rule.range ? rule.range[i] : null;
+    if (m == null) return r;
+    if (r == null) return m;
+    return i === 0 ? Math.max(m, r) : Math.min(m, r);
+  }
   function ruleHint(rule, unit) {
     const parts = [rule.type || rule.kind];
-    if (rule.min != null || rule.max != null) parts.push(`${rule.min != null ? fmtNum(rule.min) : "…"} to ${rule.max != null ? fmtNum(rule.max) : "…"}`);
+    // A float32's range (±3.4e38) says nothing to an operator: only limits that bite are shown.
+    const shown = (v) => (v != null && Math.abs(v) < 1e15 ? fmtNum(v) : null);
+    const lo = shown(limit(rule, 0));
+    const hi = shown(limit(rule, 1));
+    if (lo != null || hi != null) parts.push(`${lo ?? "…"} to ${hi ?? "…"}`);
+    if (rule.step && rule.step !== 1) parts.push(`steps of ${fmtNum(rule.step)}`);
     if (unit) parts.push(unit);
     return parts.join(" · ");
   }
@@ -585,7 +611,7 @@ h1 a { font-size: .6em; font-weight: 400; }
       f["dropped-readings"].textContent = ob.dropped_readings ?? "—";
       f["readings-rate"].textContent = s.readings_per_second != null ? s.readings_per_second.toFixed(1) + " /s" : "—";
       f.devices.replaceChildren(h("a", { href: "#/devices", text: `${dv.total ?? 0} devices` }), " · ",
-        badge(`${dv.up ?? 0} up`, "up"), " ", badge(`${dv.down ?? 0} down`, dv.down ? "down" : "none"),
+        badge(`${dv.up ?? 0} up`, dv.up ? "up" : "none"), " ", badge(`${dv.down ?? 0} down`, dv.down ? "down" : "none"),
         dv.unknown ? [" ", badge(`${dv.unknown} unknown`, "unknown")] : []);
       f.clients.textContent = s.event_clients ?? "—";
       f.reload.textContent = rl.state || "none";
@@ -795,9 +821,12 @@ h1 a { font-size: .6em; font-weight: 400; }
       let hi = Math.max(...vals);
       const span = hi - lo || Math.abs(hi) * 0.1 || 1;
       if (hi === lo) { lo -= span / 2; hi += span / 2; }
+      // The x axis spans the window, or less while the daemon has not filled it yet (just
+      // started, or the point is new), so a young trend is not squeezed into one corner.
       const end = s[s.length - 1][0] + step;
-      const start = end - windowS;
-      const x = (t) => (((t - start) / windowS) * 120).toFixed(1);
+      const start = Math.max(end - windowS, s[0][0]);
+      const spanT = Math.max(end - start, step);
+      const x = (t) => (((t - start) / spanT) * 120).toFixed(1);
       const y = (v) => (24 - ((v - lo) / (hi - lo)) * 22).toFixed(1);
       // A null sample (bad) or a missing bucket breaks the line: a gap, not an invented value.
       const lines = [];
@@ -813,7 +842,7 @@ h1 a { font-size: .6em; font-weight: 400; }
         prevT = t;
       }
       if (cur.length) lines.push(cur);
-      const kids = [h0("title", `${fmtNum(Math.min(...vals))} to ${fmtNum(Math.max(...vals))}${pt.unit ? " " + pt.unit : ""} over the last ${Math.round(windowS / 60)} min`)];
+      const kids = [h0("title", `${fmtNum(Math.min(...vals))} to ${fmtNum(Math.max(...vals))}${pt.unit ? " " + pt.unit : ""} over the last ${spanT < 120 ? Math.round(spanT) + " s" : Math.round(spanT / 60) + " min"}`)];
       for (const l of lines) {
         const pl = document.createElementNS(svgNS, "polyline");
         // One sample alone would draw nothing: give it a short flat stroke.
@@ -1040,8 +1069,11 @@ h1 a { font-size: .6em; font-weight: 400; }
         btn.disabled = false;
       }
     }
+    function pointRule(pt) {
+      return { kind: pt.kind, type: pt.type, min: pt.min, max: pt.max, options: pt.options, range: pt.range, step: pt.step, stepOrigin: pt.step_origin };
+    }
     function writeForm(pt) {
-      const rule = { kind: pt.kind, type: pt.type, min: pt.min, max: pt.max, options: pt.options };
+      const rule = pointRule(pt);
       const ctl = valueControl("value", rule, pt.kind === "bool" || (pt.options && pt.options.length) ? pt.value : null);
       const now = h("span");
       nowSpans.set(pt.point, { span: now, pt });
@@ -1065,7 +1097,11 @@ h1 a { font-size: .6em; font-weight: 400; }
     }
     function commandForm(cmd) {
       const args = (cmd.args || []).map((a) => {
+        // An argument written straight to a point ("$celsius") also meets that point's encoding.
+        const target = Object.entries(cmd.write || {}).find(([, v]) => v === "$" + a.name);
+        const pt = target && (detail.points || []).find((x) => x.point === target[0]);
         const rule = { kind: a.type, type: a.type, min: a.min, max: a.max, options: a.options };
+        if (pt) Object.assign(rule, { type: pt.type, range: pt.range, step: pt.step, stepOrigin: pt.step_origin });
         return { a, rule, ctl: valueControl(a.name, rule, a.default) };
       });
       const writes = Object.entries(cmd.write || {}).map(([k, v]) => `${k}=${typeof v === "string" ? v : JSON.stringify(v)}`).join(", ");

@@ -212,6 +212,16 @@
       if (kind === "integer" && !Number.isInteger(value)) return `expects a whole number, got ${fmtNum(value)}`;
       if (rule.min != null && value < rule.min) return `${fmtNum(value)} is below the minimum ${fmtNum(rule.min)}`;
       if (rule.max != null && value > rule.max) return `${fmtNum(value)} is above the maximum ${fmtNum(rule.max)}`;
+      // What the adapter refuses after the router: outside what the encoding holds, or
+      // between the steps of a scaled integer register.
+      const r = rule.range;
+      if (r && (value < r[0] || value > r[1])) return `${fmtNum(value)} is outside what ${rule.type || "the register"} holds (${fmtNum(r[0])} to ${fmtNum(r[1])})`;
+      if (rule.step) {
+        const raw = (value - (rule.stepOrigin || 0)) / rule.step;
+        if (Math.abs(raw - Math.round(raw)) > 1e-9 * Math.max(1, Math.abs(raw))) {
+          return `${fmtNum(value)} is not a multiple of the scale ${fmtNum(rule.step)}${rule.stepOrigin ? " from " + fmtNum(rule.stepOrigin) : ""}`;
+        }
+      }
     }
     return null;
   }
@@ -238,7 +248,7 @@
     if (rule.kind === "integer" || rule.kind === "number") {
       return h("input", {
         name, type: "number", inputmode: rule.kind === "integer" ? "numeric" : "decimal",
-        step: rule.kind === "integer" ? "1" : "any", min: rule.min, max: rule.max,
+        step: rule.step || (rule.kind === "integer" ? "1" : "any"), min: limit(rule, 0), max: limit(rule, 1),
         value: current != null ? String(current) : null,
       });
     }
@@ -257,9 +267,22 @@
     }
     return { value: ctl.value };
   }
+  // The tighter of the map's min/max and what the encoding holds: 0 lower, 1 upper.
+  function limit(rule, i) {
+    const m = i === 0 ? rule.min : rule.max;
+    const r = rule.range ? rule.range[i] : null;
+    if (m == null) return r;
+    if (r == null) return m;
+    return i === 0 ? Math.max(m, r) : Math.min(m, r);
+  }
   function ruleHint(rule, unit) {
     const parts = [rule.type || rule.kind];
-    if (rule.min != null || rule.max != null) parts.push(`${rule.min != null ? fmtNum(rule.min) : "…"} to ${rule.max != null ? fmtNum(rule.max) : "…"}`);
+    // A float32's range (±3.4e38) says nothing to an operator: only limits that bite are shown.
+    const shown = (v) => (v != null && Math.abs(v) < 1e15 ? fmtNum(v) : null);
+    const lo = shown(limit(rule, 0));
+    const hi = shown(limit(rule, 1));
+    if (lo != null || hi != null) parts.push(`${lo ?? "…"} to ${hi ?? "…"}`);
+    if (rule.step && rule.step !== 1) parts.push(`steps of ${fmtNum(rule.step)}`);
     if (unit) parts.push(unit);
     return parts.join(" · ");
   }
@@ -444,7 +467,7 @@
       f["dropped-readings"].textContent = ob.dropped_readings ?? "—";
       f["readings-rate"].textContent = s.readings_per_second != null ? s.readings_per_second.toFixed(1) + " /s" : "—";
       f.devices.replaceChildren(h("a", { href: "#/devices", text: `${dv.total ?? 0} devices` }), " · ",
-        badge(`${dv.up ?? 0} up`, "up"), " ", badge(`${dv.down ?? 0} down`, dv.down ? "down" : "none"),
+        badge(`${dv.up ?? 0} up`, dv.up ? "up" : "none"), " ", badge(`${dv.down ?? 0} down`, dv.down ? "down" : "none"),
         dv.unknown ? [" ", badge(`${dv.unknown} unknown`, "unknown")] : []);
       f.clients.textContent = s.event_clients ?? "—";
       f.reload.textContent = rl.state || "none";
@@ -654,9 +677,12 @@
       let hi = Math.max(...vals);
       const span = hi - lo || Math.abs(hi) * 0.1 || 1;
       if (hi === lo) { lo -= span / 2; hi += span / 2; }
+      // The x axis spans the window, or less while the daemon has not filled it yet (just
+      // started, or the point is new), so a young trend is not squeezed into one corner.
       const end = s[s.length - 1][0] + step;
-      const start = end - windowS;
-      const x = (t) => (((t - start) / windowS) * 120).toFixed(1);
+      const start = Math.max(end - windowS, s[0][0]);
+      const spanT = Math.max(end - start, step);
+      const x = (t) => (((t - start) / spanT) * 120).toFixed(1);
       const y = (v) => (24 - ((v - lo) / (hi - lo)) * 22).toFixed(1);
       // A null sample (bad) or a missing bucket breaks the line: a gap, not an invented value.
       const lines = [];
@@ -672,7 +698,7 @@
         prevT = t;
       }
       if (cur.length) lines.push(cur);
-      const kids = [h0("title", `${fmtNum(Math.min(...vals))} to ${fmtNum(Math.max(...vals))}${pt.unit ? " " + pt.unit : ""} over the last ${Math.round(windowS / 60)} min`)];
+      const kids = [h0("title", `${fmtNum(Math.min(...vals))} to ${fmtNum(Math.max(...vals))}${pt.unit ? " " + pt.unit : ""} over the last ${spanT < 120 ? Math.round(spanT) + " s" : Math.round(spanT / 60) + " min"}`)];
       for (const l of lines) {
         const pl = document.createElementNS(svgNS, "polyline");
         // One sample alone would draw nothing: give it a short flat stroke.
@@ -899,8 +925,11 @@
         btn.disabled = false;
       }
     }
+    function pointRule(pt) {
+      return { kind: pt.kind, type: pt.type, min: pt.min, max: pt.max, options: pt.options, range: pt.range, step: pt.step, stepOrigin: pt.step_origin };
+    }
     function writeForm(pt) {
-      const rule = { kind: pt.kind, type: pt.type, min: pt.min, max: pt.max, options: pt.options };
+      const rule = pointRule(pt);
       const ctl = valueControl("value", rule, pt.kind === "bool" || (pt.options && pt.options.length) ? pt.value : null);
       const now = h("span");
       nowSpans.set(pt.point, { span: now, pt });
@@ -924,7 +953,11 @@
     }
     function commandForm(cmd) {
       const args = (cmd.args || []).map((a) => {
+        // An argument written straight to a point ("$celsius") also meets that point's encoding.
+        const target = Object.entries(cmd.write || {}).find(([, v]) => v === "$" + a.name);
+        const pt = target && (detail.points || []).find((x) => x.point === target[0]);
         const rule = { kind: a.type, type: a.type, min: a.min, max: a.max, options: a.options };
+        if (pt) Object.assign(rule, { type: pt.type, range: pt.range, step: pt.step, stepOrigin: pt.step_origin });
         return { a, rule, ctl: valueControl(a.name, rule, a.default) };
       });
       const writes = Object.entries(cmd.write || {}).map(([k, v]) => `${k}=${typeof v === "string" ? v : JSON.stringify(v)}`).join(", ");
