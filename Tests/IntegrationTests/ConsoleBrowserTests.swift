@@ -26,6 +26,8 @@ struct ConsoleSite {
     let browser: ConsoleBrowser
     /// Where `screenshot` saves.
     let screenshots: String
+    /// Whether the screenshots go where `EDGEGATE_CONSOLE_SCREENSHOTS` says (the docs' pictures).
+    var forDocumentation: Bool { !screenshots.hasPrefix(directory.path) }
 
     /// The console's address: the admin listener's root.
     var url: String { "http://127.0.0.1:\(adminPort)" }
@@ -139,6 +141,13 @@ struct ConsoleBrowserTests {
     /// Every point of the boiler the simulator serves (the device page's rows).
     static let boilerPoints = ["temperature", "setpoint", "flow", "pump", "alarm", "counter", "mode", "burner", "level"]
 
+    /// The vertices of the temperature's trend lines on the device page.
+    func trendVertices(_ browser: ConsoleBrowser) async throws -> Int {
+        let count = try await browser.script(
+            "return [...document.querySelectorAll('svg[data-trend=temperature] polyline')].reduce((n, l) => n + l.points.numberOfItems, 0);")
+        return Int(count.integer ?? 0)
+    }
+
     @Test(
         "the overview shows the uplink connected; the device page follows the register without a reload; stopping the simulator turns its points bad with the reason"
     )
@@ -179,6 +188,18 @@ struct ConsoleBrowserTests {
             #expect(try await browser.wait("\(temperature) td[data-field=value]", .text("23.4")) == "23.4")
             #expect(try await browser.script("return window.edgegateTestMarker;") == .string(marker), "the page was reloaded")
             try await browser.wait("svg[data-trend=temperature] polyline", .present)
+            if site.forDocumentation {
+                // The docs' picture shows a trend of a few buckets (5 s each), the register
+                // changing between them; a plain run does not wait for them.
+                var drawn = try await trendVertices(browser)
+                for value in [229, 241, 236, 247] {
+                    try await site.browser.modbusWrite(port: site.modbusPort, 0, value)
+                    drawn = try await waitForAsync("another bucket of the temperature trend", timeout: .seconds(60)) { () async throws -> Int? in
+                        let now = try await trendVertices(browser)
+                        return now > drawn ? now : nil
+                    }
+                }
+            }
             try await site.screenshot("device")
 
             // The simulator stops: every point of the boiler turns bad, with the daemon's reason.
