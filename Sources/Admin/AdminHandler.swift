@@ -25,11 +25,18 @@ struct AdminHandler: Sendable {
         router.get("/metrics") { _, _ in metricsText() }
         router.get("/api/v1/status") { _, _ in status() }
         router.get("/api/v1/devices") { _, _ in deviceList() }
-        router.get("/api/v1/devices/:id") { _, context in device(context.parameters.get("id") ?? "") }
-        router.get("/api/v1/devices/:id/trends") { _, context in trends(context.parameters.get("id") ?? "") }
+        router.get("/api/v1/devices/:id") { _, context in device(Self.deviceID(context)) }
+        router.get("/api/v1/devices/:id/trends") { _, context in trends(Self.deviceID(context)) }
         router.get("/api/v1/events") { _, _ in events() }
         router.get("/api/v1/commands") { request, _ in commandHistory(limit: request.uri.queryParameters.get("limit", as: Int.self)) }
         router.post("/api/v1/commands") { request, context in await command(request, client: context.clientAddress) }
+    }
+
+    /// The `{id}` of the path, percent-decoded: a device id may hold any character, and a
+    /// browser sends a space or a slash in it encoded.
+    static func deviceID(_ context: AdminRequestContext) -> String {
+        let raw = context.parameters.get("id") ?? ""
+        return raw.removingPercentEncoding ?? raw
     }
 
     // MARK: - Health
@@ -383,7 +390,7 @@ struct AdminHandler: Sendable {
 }
 
 /// Checks `Authorization: Bearer TOKEN` before any route runs: for every write, and for
-/// every request when the listener is not on loopback.
+/// every request but the console's files when the listener is not on loopback.
 struct BearerTokenMiddleware: RouterMiddleware {
     typealias Context = AdminRequestContext
 
@@ -396,6 +403,9 @@ struct BearerTokenMiddleware: RouterMiddleware {
     ) async throws -> Response {
         let isRead = request.method == .get || request.method == .head
         guard tokenForReads || !isRead else { return try await next(request, context) }
+        // The console's own files hold no data of the gateway: they load without the token, so
+        // that the page can ask for it, and then sends it with every request.
+        if isRead, ConsolePages.serves(request.uri.path) { return try await next(request, context) }
         guard let token else {
             return AdminHandler.problem(
                 .forbidden, "writes need a bearer token, and this gateway's admin section has no token_file")

@@ -455,56 +455,86 @@ h1 a { font-size: .6em; font-weight: 400; }
     if (watch) page.schedule();
   }
 
-  let es = null;
   let everOpen = false;
   let broken = false;
   function setConn(state) {
     connEl.textContent = state;
     connEl.className = "conn " + (state === "live" ? "conn-live" : "conn-wait");
   }
-  function guard(fn) {
-    return (e) => {
-      try { fn(JSON.parse(e.data)); } catch (err) { setError("events", `Event stream: ${err.message}`); }
-    };
-  }
-  function connect() {
-    es = new EventSource(API + "/events");
-    es.addEventListener("open", () => {
-      setConn("live");
-      setError("events", null);
-      // Events were missed while the stream was down: refetch what the page shows.
-      if (everOpen && broken && page && page.refresh) page.refresh();
-      everOpen = true;
-      broken = false;
-    });
-    es.addEventListener("error", () => {
-      broken = true;
-      setConn("reconnecting");
-      // The browser retries by itself unless the server answered with an error status; then
-      // the source is closed and we retry slowly ourselves.
-      if (es.readyState === EventSource.CLOSED) {
-        es.close();
-        setTimeout(connect, 3000);
-      }
-    });
-    es.addEventListener("readings", guard(onReadings));
-    es.addEventListener("command", guard((d) => page && page.command && page.command(d)));
-    es.addEventListener("device", guard((d) => page && page.deviceEvent && page.deviceEvent(d)));
-    es.addEventListener("uplink", guard((d) => {
+
+  // A slow reader can lag again and again at high rates: refetch at most every 5 s.
+  let lastLag = 0;
+  const handlers = {
+    readings: onReadings,
+    command: (d) => page && page.command && page.command(d),
+    device: (d) => page && page.deviceEvent && page.deviceEvent(d),
+    uplink: (d) => {
       if (status) status.uplink = d.uplink;
       if (page && page.uplink) page.uplink(d);
-    }));
-    es.addEventListener("readiness", guard((d) => {
+    },
+    readiness: (d) => {
       if (status) status.ready = d.ready;
       if (page && page.uplink) page.uplink(d);
-    }));
-    // A slow reader can lag again and again at high rates: refetch at most every 5 s.
-    let lastLag = 0;
-    es.addEventListener("lagged", guard(() => {
+    },
+    lagged: () => {
       if (Date.now() - lastLag < 5000 || !page || !page.refresh) return;
       lastLag = Date.now();
       page.refresh();
-    }));
+    },
+  };
+  function dispatch(name, data) {
+    const fn = handlers[name];
+    if (!fn) return;
+    try { fn(JSON.parse(data)); } catch (err) { setError("events", `Event stream: ${err.message}`); }
+  }
+
+  // The event stream is read with fetch, not EventSource: EventSource cannot send the token,
+  // and a listener beyond loopback wants it for reads too. The server-sent events are parsed
+  // here (`event:` and `data:` lines, a blank line ends one); a stream that ends or fails is
+  // opened again after a pause, and what was missed meanwhile is fetched again.
+  async function connect() {
+    const token = sessionStorage.getItem(TOKEN_KEY);
+    const headers = { Accept: "text/event-stream" };
+    if (token) headers.Authorization = "Bearer " + token;
+    try {
+      const res = await fetch(API + "/events", { headers, cache: "no-store" });
+      if (!res.ok || !res.body) {
+        const why = res.status === 401 ? "the gateway wants the admin token" : res.statusText;
+        throw new Error(`${res.status} ${why}`);
+      }
+      setConn("live");
+      setError("events", null);
+      if (everOpen && broken && page && page.refresh) page.refresh();
+      everOpen = true;
+      broken = false;
+      const reader = res.body.getReader();
+      const decoder = new TextDecoder();
+      let buffer = "";
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        buffer += decoder.decode(value, { stream: true });
+        // Every complete event in the buffer, then keep the incomplete rest (one copy per chunk).
+        let start = 0;
+        let end;
+        while ((end = buffer.indexOf("\n\n", start)) >= 0) {
+          let name = "message";
+          const data = [];
+          for (const line of buffer.slice(start, end).split("\n")) {
+            if (line.startsWith("event:")) name = line.slice(6).trim();
+            else if (line.startsWith("data:")) data.push(line.slice(line.startsWith("data: ") ? 6 : 5));
+          }
+          if (data.length) dispatch(name, data.join("\n"));
+          start = end + 2;
+        }
+        buffer = buffer.slice(start);
+      }
+    } catch (e) {
+      setError("events", `Event stream: ${e.message}; retrying`);
+    }
+    broken = true;
+    setConn("reconnecting");
+    setTimeout(connect, 3000);
   }
 
   // ---- pages ---------------------------------------------------------------------------------

@@ -27,6 +27,9 @@ enum ConsolePages {
         return Prepared(contentType: asset.contentType, body: ByteBuffer(bytes: bytes), etag: "\"\(String(hash, radix: 16))\"")
     }
 
+    /// Whether `path` is one of the console's files.
+    static func serves(_ path: String) -> Bool { prepared[path] != nil }
+
     /// Adds a route for each file.
     static func register(on router: Router<AdminRequestContext>) {
         for path in prepared.keys.sorted() {

@@ -218,6 +218,8 @@ struct AdminEndpointTests {
             let temperature = try #require(lines.first?["samples"] as? [[Any]])
             #expect(temperature.last?.last as? Double == 21.5, "\(temperature)")
             #expect(try await HTTPProbe.request(port: port, "/api/v1/devices/nope/trends").status == 404)
+            // A percent-encoded id is the same id (browsers encode what is not plain).
+            #expect(try await HTTPProbe.request(port: port, "/api/v1/devices/boiler%2D1").json()["id"] as? String == "boiler-1")
 
             // Two commands: the history has them newest first, with who, what, status and duration.
             for (id, value) in [("hist-1", 30), ("hist-2", 95)] {
