@@ -1,3 +1,4 @@
+import Foundation
 import GatewayCore
 import Uplink
 
@@ -11,10 +12,27 @@ enum AdminEvents {
         switch event {
         case .readings(let readings):
             name = "readings"
+            w = JSONWriter(capacity: 96 * readings.count + 32)
             w.raw("{"); w.key("readings"); w.raw("[")
+            // The readings of one poll share their device and time: each is encoded once, as
+            // the telemetry path does.
+            var device: String?
+            var start: [UInt8] = []
+            var time: Date?
+            var stamp: [UInt8] = []
             for (i, r) in readings.enumerated() {
                 if i > 0 { w.raw(",") }
-                MQTTWire.appendReading(r, timestamp: nil, to: &w)
+                if r.device != device {
+                    var d = JSONWriter(capacity: r.device.utf8.count + 24)
+                    MQTTWire.appendReadingStart(device: r.device, to: &d)
+                    (device, start) = (r.device, d.bytes)
+                }
+                if r.timestamp != time {
+                    var t = JSONWriter(capacity: 32)
+                    t.string(Timestamp.rfc3339(r.timestamp))
+                    (time, stamp) = (r.timestamp, t.bytes)
+                }
+                MQTTWire.appendReading(r, start: start, timestamp: stamp, to: &w)
             }
             w.raw("]}")
         case .command(let record):

@@ -101,6 +101,29 @@ import Testing
         b.finish()
     }
 
+    @Test("a readings event names each reading's own device and time, also where a batch mixes them")
+    func mixedBatchEncoding() throws {
+        let t1 = Date(timeIntervalSince1970: 1_765_000_000.25)
+        let t2 = t1 + 1
+        let frame = PublishedEvent(
+            .readings([
+                Reading(device: "a", point: "p", value: .int(1), unit: nil, quality: .good, timestamp: t1),
+                Reading(device: "a", point: "q", value: .double(2.5), unit: "V", quality: .good, timestamp: t1),
+                Reading(device: "b", point: "p", value: nil, unit: nil, quality: .bad("timeout"), timestamp: t1),
+                Reading(device: "a", point: "p", value: .int(3), unit: nil, quality: .good, timestamp: t2),
+            ])
+        ).frame
+        let text = String(decoding: frame, as: UTF8.self)
+        let data = try #require(text.split(separator: "\n").first { $0.hasPrefix("data: ") }?.dropFirst(6))
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(data.utf8)) as? [String: Any])
+        let readings = try #require(object["readings"] as? [[String: Any]])
+        #expect(readings.map { $0["device"] as? String } == ["a", "a", "b", "a"])
+        #expect(readings.map { $0["point"] as? String } == ["p", "q", "p", "p"])
+        #expect(readings.map { $0["ts"] as? String } == [t1, t1, t1, t2].map { Timestamp.rfc3339($0) })
+        #expect(readings[2]["quality"] as? String == "bad" && readings[2]["reason"] as? String == "timeout")
+        #expect(readings[1]["unit"] as? String == "V" && readings[1]["value"] as? Double == 2.5)
+    }
+
     @Test(arguments: [
         ("127.0.0.1:9360", true), ("127.0.0.1", true), ("localhost:9360", true), ("LOCALHOST", true), ("[::1]:9360", true),
         ("127.1.2.3:80", true), ("evil.example:9360", false), ("127.0.0.1.evil.example", false), ("[::2]:9360", false),
