@@ -76,11 +76,31 @@ struct EndToEndBench: AsyncParsableCommand {
     @Option(help: "With --admin on: scrape GET /metrics this often during the window, in milliseconds (0: never).")
     var scrapeMs = 0
 
+    @Option(
+        help:
+            "With --admin on: the web console open in a headless chromium through the window: none, devices (the devices list) or device (one device's page).")
+    var console = "none"
+
+    @Option(help: "The device whose page --console device shows (default: the first).")
+    var consoleDevice: String?
+
+    @Option(help: "With --console: warm loads of the devices page after the cold one, for their timing.")
+    var consoleReloads = 3
+
+    @Option(help: "With --admin on: independent readers of GET /api/v1/events through the window (bytes/s, lagged events).")
+    var eventReaders = 0
+
     @OptionGroup var daemonOptions: DaemonOptions
 
     func validate() throws {
         guard ["on", "off"].contains(admin) else { throw ValidationError("--admin must be on or off") }
         guard scrapeMs >= 0, scrapeMs == 0 || admin == "on" else { throw ValidationError("--scrape-ms needs --admin on") }
+        guard ["none", "devices", "device"].contains(console) else { throw ValidationError("--console must be none, devices or device") }
+        guard console == "none" || admin == "on" else { throw ValidationError("--console needs --admin on") }
+        guard (0...8).contains(eventReaders), eventReaders == 0 || admin == "on" else {
+            throw ValidationError("--event-readers must be 0…8, and needs --admin on")
+        }
+        guard consoleReloads >= 0 else { throw ValidationError("--console-reloads must be positive") }
         guard (1...200).contains(devices) else { throw ValidationError("--devices must be 1…200") }
         guard (1...10_000).contains(registers) else { throw ValidationError("--registers must be 1…10000") }
         guard pollMs >= 10 else { throw ValidationError("--poll-ms must be at least 10") }
@@ -138,6 +158,25 @@ struct EndToEndBench: AsyncParsableCommand {
         let firstTelemetry = (ContinuousClock.now - started).seconds
         step(String(format: "first telemetry %.2f s after spawn; warm-up %.0f s, window %.0f s", firstTelemetry, warmup, duration))
 
+        // The console in a browser, and independent readers of its event stream.
+        var browser: ConsoleBrowser?
+        var loads: ConsoleBrowser.Ready?
+        if let adminPort, console != "none" {
+            let device = consoleDevice ?? scenario.deviceID(0)
+            let opened = try ConsoleBrowser(
+                url: "http://127.0.0.1:\(adminPort)", page: console, device: console == "device" ? device : nil,
+                reloads: consoleReloads, work: work)
+            browser = opened
+            do {
+                loads = try await opened.ready(timeout: .seconds(120))
+            } catch {
+                await opened.stop()
+                throw error
+            }
+            step("console open on \(console == "device" ? "#/devices/\(device)" : "#/devices") in headless chromium")
+        }
+        let readers = try adminPort.map { port in try (0..<eventReaders).map { _ in try EventStreamReader(port: port) } } ?? []
+
         // Throughput, CPU, memory.
         try await Task.sleep(for: .milliseconds(Int(warmup * 1000)))
         let ids = (gateway: gateway.pid, hub: hub.process.pid, bench: getpid())
@@ -147,11 +186,14 @@ struct EndToEndBench: AsyncParsableCommand {
             throw BenchError("the gateway or the hub is gone (gateway exit status \(gateway.exitStatus.map(String.init) ?? "?"))")
         }
         let t0 = counter.snapshot
+        let e0 = readers.map(\.snapshot)
+        browser?.windowStarts()
         counter.recordAges(true)
         // Prometheus's part: a scrape every `scrapeMs` through the window, from another thread.
         let scraper = try adminPort.flatMap { port in scrapeMs > 0 ? try MetricsScraper(port: port, period: .milliseconds(scrapeMs)) : nil }
         try await Task.sleep(for: .milliseconds(Int(duration * 1000)))
         let t1 = counter.snapshot
+        let e1 = readers.map(\.snapshot)
         counter.recordAges(false)
         guard let g1 = ProcessSample.read(pid: ids.gateway), let h1 = ProcessSample.read(pid: ids.hub),
             let b1 = ProcessSample.read(pid: ids.bench)
@@ -161,6 +203,13 @@ struct EndToEndBench: AsyncParsableCommand {
         // After the window's samples: stopping waits for the scraper's sleep to end.
         let scrapes = scraper?.stop()
         let window = (g1.at - g0.at).seconds
+        var pageReport: ConsoleBrowser.WindowReport?
+        var pageFailure: String?
+        if let browser {
+            do { pageReport = try await browser.windowEnds(timeout: .seconds(60)) } catch { pageFailure = "\(error)" }
+            await browser.stop()
+        }
+        for reader in readers { _ = reader.stop() }
         step(String(format: "window done: %.0f readings/s; sending %d commands", Double(t1.readings - t0.readings) / window, commands))
 
         // Command round trips.
@@ -224,7 +273,10 @@ struct EndToEndBench: AsyncParsableCommand {
                 + "warm-up \(Report.f(warmup, 0)) s, window \(Report.f(window, 1)) s, \(commands) commands; "
                 + "outbox \(outbox == "memory" ? "in memory (`:memory:`)" : "file, sync \(sync)")"
                 + (outage > 0 ? ", then a \(Report.f(outage, 0)) s hub outage" : "")
-                + "; admin endpoint \(admin)" + (scrapeMs > 0 ? ", GET /metrics every \(scrapeMs) ms in the window." : "."))
+                + "; admin endpoint \(admin)" + (scrapeMs > 0 ? ", GET /metrics every \(scrapeMs) ms in the window" : "")
+                + (console != "none"
+                    ? ", the console open on the \(console == "device" ? "page of \(consoleDevice ?? scenario.deviceID(0))" : "devices page")" : "")
+                + (eventReaders > 0 ? ", \(eventReaders) independent reader\(eventReaders > 1 ? "s" : "") of the event stream" : "") + ".")
         r.line("")
         r.line("| figure | value |")
         r.line("|---|---|")
@@ -259,26 +311,37 @@ struct EndToEndBench: AsyncParsableCommand {
                     + "answer p50 / max \(Report.ms(percentile(took, 50).map { $0 * 1000 })) / \(Report.ms(took.last.map { $0 * 1000 })), "
                     + "\(scrapes.bytes) bytes")
         }
-        r.row("hub (mosquitto) CPU in the window", "\(Report.f(ProcessSample.cpuPercent(from: h0, to: h1), 1)) % of one core")
-        r.row("bench process CPU in the window (10 simulators + operator)", "\(Report.f(ProcessSample.cpuPercent(from: b0, to: b1), 1)) % of one core")
-        let trips = figures.roundTrips.sorted()
-        r.row(
-            "command round trip p50 / p99 / max",
-            "\(Report.ms(percentile(trips, 50))) / \(Report.ms(percentile(trips, 99))) / \(Report.ms(trips.last)) "
-                + "(\(trips.count) answered of \(commands), min \(Report.ms(trips.first)))")
-        let acks = figures.acknowledgements.sorted()
-        r.row("of which: command publish → hub's PUBACK, p50 / p99", "\(Report.ms(percentile(acks, 50))) / \(Report.ms(percentile(acks, 99)))")
-        let notOK = figures.notOK.values.reduce(0, +)
-        r.row(
-            "commands not ok",
-            notOK == 0 ? "0" : "\(notOK): " + figures.notOK.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
-        r.row("read-back mismatches", "\(figures.readBackMismatches)")
-        if let c0, let c1 {
-            r.row(
-                "gateway CPU during the commands", "\(Report.f(ProcessSample.cpuPercent(from: c0, to: c1), 1)) % of one core over \(Report.f(commandWall, 1)) s"
-            )
+        if !readers.isEmpty {
+            ConsoleFigures.readers(zip(e1, e0).map { $0 - $1 }, window: window, into: &r)
         }
-        r.row("readings/s during the commands", Report.f(Double(tc.readings - t1.readings) / commandWall, 0))
+        if let loads { ConsoleFigures.loads(loads, into: &r) }
+        if let pageReport { ConsoleFigures.page(pageReport, into: &r) }
+        if let pageFailure { r.row("the console at the end of the window", "no report: \(pageFailure)") }
+        r.row("hub (mosquitto) CPU in the window", "\(Report.f(ProcessSample.cpuPercent(from: h0, to: h1), 1)) % of one core")
+        r.row(
+            "bench process CPU in the window (\(devices) simulators + operator\(eventReaders > 0 ? " + event readers" : ""))",
+            "\(Report.f(ProcessSample.cpuPercent(from: b0, to: b1), 1)) % of one core")
+        let notOK = figures.notOK.values.reduce(0, +)
+        if commands > 0 {
+            let trips = figures.roundTrips.sorted()
+            r.row(
+                "command round trip p50 / p99 / max",
+                "\(Report.ms(percentile(trips, 50))) / \(Report.ms(percentile(trips, 99))) / \(Report.ms(trips.last)) "
+                    + "(\(trips.count) answered of \(commands), min \(Report.ms(trips.first)))")
+            let acks = figures.acknowledgements.sorted()
+            r.row("of which: command publish → hub's PUBACK, p50 / p99", "\(Report.ms(percentile(acks, 50))) / \(Report.ms(percentile(acks, 99)))")
+            r.row(
+                "commands not ok",
+                notOK == 0 ? "0" : "\(notOK): " + figures.notOK.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
+            r.row("read-back mismatches", "\(figures.readBackMismatches)")
+            if let c0, let c1 {
+                r.row(
+                    "gateway CPU during the commands",
+                    "\(Report.f(ProcessSample.cpuPercent(from: c0, to: c1), 1)) % of one core over \(Report.f(commandWall, 1)) s"
+                )
+            }
+            r.row("readings/s during the commands", Report.f(Double(tc.readings - t1.readings) / commandWall, 0))
+        }
         if let o = outageFigures { o.report(into: &r) }
         r.row("first telemetry after spawn", "\(Report.f(firstTelemetry, 2)) s")
         r.row("SIGTERM → exit", "\(Report.f(stopSeconds, 2)) s, exit status \(exitStatus)")
