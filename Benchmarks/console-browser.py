@@ -31,27 +31,17 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 # Runs in every document before the page's own script (through the DevTools protocol, which
 # the page's Content-Security-Policy does not apply to): it notes when the page first has rows
-# in the DOM, and counts what the page's EventSource receives.
+# in the DOM. What the page's event stream received, the page itself shows on its connection
+# badge (data-events, data-readings, data-lagged, data-dropped).
 PROBE = r"""
 (() => {
-  window.__bench = { rowsAt: null, events: 0, chars: 0, lagged: 0, dropped: 0 };
+  window.__bench = { rowsAt: null };
   const mark = () => {
     if (window.__bench.rowsAt == null && document.querySelector("main[data-page] tr[data-device], main[data-page] tr[data-point]")) {
       window.__bench.rowsAt = performance.now();
     }
   };
   new MutationObserver(mark).observe(document, { subtree: true, childList: true, attributes: true, attributeFilter: ["data-page"] });
-  const Native = window.EventSource;
-  window.EventSource = class extends Native {
-    constructor(url, init) {
-      super(url, init);
-      this.addEventListener("readings", (e) => { window.__bench.events++; window.__bench.chars += e.data.length; });
-      this.addEventListener("lagged", (e) => {
-        window.__bench.lagged++;
-        try { window.__bench.dropped += JSON.parse(e.data).dropped; } catch (err) {}
-      });
-    }
-  };
 })();
 """
 
@@ -84,7 +74,7 @@ requestAnimationFrame(() => setTimeout(() => done({
 SHOWN = r"""
 const ts = [...document.querySelectorAll("main tr[data-point] td[data-field=age][data-ts], main tr[data-device] td[data-ts]")]
   .map((el) => +el.dataset.ts).filter((t) => t > 0);
-const b = window.__bench || {};
+const b = (document.querySelector("[data-testid=connection]") || {}).dataset || {};
 const mem = performance.memory ? performance.memory.usedJSHeapSize : null;
 const banner = document.querySelector("[data-testid=error-banner]");
 return {
@@ -94,7 +84,8 @@ return {
   median_ms: ts.length ? ts.sort((a, b) => a - b)[Math.floor(ts.length / 2)] : null,
   connection: (document.querySelector("[data-testid=connection]") || {}).textContent ?? null,
   error_banner: banner && !banner.hidden ? banner.textContent : null,
-  readings_events: b.events ?? null, readings_chars: b.chars ?? null, lagged_events: b.lagged ?? null, dropped: b.dropped ?? null,
+  readings_events: b.events != null ? +b.events : null, readings_chars: null,
+  lagged_events: b.lagged != null ? +b.lagged : null, dropped: b.dropped != null ? +b.dropped : null,
   js_heap_bytes: mem,
 };
 """

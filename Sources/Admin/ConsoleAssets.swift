@@ -465,7 +465,10 @@ h1 a { font-size: .6em; font-weight: 400; }
   // A slow reader can lag again and again at high rates: refetch at most every 5 s.
   let lastLag = 0;
   const handlers = {
-    readings: onReadings,
+    readings: (d) => {
+      received.readings += (d.readings || []).length;
+      onReadings(d);
+    },
     command: (d) => page && page.command && page.command(d),
     device: (d) => page && page.deviceEvent && page.deviceEvent(d),
     uplink: (d) => {
@@ -476,13 +479,27 @@ h1 a { font-size: .6em; font-weight: 400; }
       if (status) status.ready = d.ready;
       if (page && page.uplink) page.uplink(d);
     },
-    lagged: () => {
+    lagged: (d) => {
+      received.lagged++;
+      received.dropped += d.dropped || 0;
       if (Date.now() - lastLag < 5000 || !page || !page.refresh) return;
       lastLag = Date.now();
       page.refresh();
     },
   };
+  // What the stream brought, shown on the connection badge (its title and data-* attributes):
+  // an operator, or a benchmark, can see whether this page keeps up.
+  const received = { events: 0, readings: 0, lagged: 0, dropped: 0 };
+  function showReceived() {
+    connEl.dataset.events = received.events;
+    connEl.dataset.readings = received.readings;
+    connEl.dataset.lagged = received.lagged;
+    connEl.dataset.dropped = received.dropped;
+    connEl.title = `${received.events} events, ${received.readings} readings received; ` +
+      `${received.lagged} times too slow (${received.dropped} events missed)`;
+  }
   function dispatch(name, data) {
+    received.events++;
     const fn = handlers[name];
     if (!fn) return;
     try { fn(JSON.parse(data)); } catch (err) { setError("events", `Event stream: ${err.message}`); }
@@ -1255,6 +1272,7 @@ h1 a { font-size: .6em; font-weight: 400; }
   setInterval(() => {
     for (const el of main.querySelectorAll("[data-ts]")) el.textContent = ageText(+el.dataset.ts);
     if (page && page.tick) page.tick();
+    showReceived();
   }, 1000);
 
   window.addEventListener("hashchange", route);
