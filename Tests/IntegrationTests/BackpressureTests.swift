@@ -216,6 +216,10 @@ struct BackpressureTests {
                 tuning: {
                     $0.holdBytes = holdBytes
                     $0.maxMessageBytes = 4 << 10
+                    // The hold bound applies while a session is up; a stopped hub must not
+                    // cost the session by keepalive (30 s) on a slow machine, after which the
+                    // outbox takes everything, as store-and-forward must.
+                    $0.connection.keepAlive = 120
                 }
             ) { gateway -> (ModbusAdapter, UplinkStatistics) in
                 let modbus = try #require(gateway.adapters.first as? ModbusAdapter)
@@ -227,6 +231,7 @@ struct BackpressureTests {
                 // Held while the hub reads nothing: bounded by the hold limit, nothing dropped,
                 // and the devices are no longer read.
                 let stalled = gateway.uplink.statistics
+                #expect(gateway.uplink.isConnected, "the session ended while the hub was stopped: \(gateway.uplink.link)")
                 #expect(stalled.droppedMessages == 0)
                 #expect(stalled.queuedBytes < 2 * holdBytes, "\(stalled)")
                 let pollsWhileStalled = total(modbus, \.polls)
