@@ -301,14 +301,26 @@ struct MQTTClientTests {
             var options = hub.options(identity: .gateway, clientID: gw)
             options.tls?.certFile = cert
             options.tls?.keyFile = key
-            let error = try #require(await connectError(options))
-            guard case .tls(let message) = error else {
-                Issue.record("expected .tls, got \(error)")
-                return
+            // With TLS 1.3 the hub checks our certificate after our CONNECT is already on
+            // its way; closing with it unread, the hub's kernel may send a reset that
+            // overtakes its alert. Then nobody can know why, and the message says what is
+            // likely. Every attempt must be refused as a TLS failure naming the hub; the
+            // exact reason must come through at least once in five.
+            var messages: [String] = []
+            for _ in 0..<5 {
+                let error = try #require(await connectError(options))
+                guard case .tls(let message) = error else {
+                    Issue.record("expected .tls, got \(error)")
+                    return
+                }
+                #expect(message.contains("127.0.0.1:\(hub.port)"), "\(message)")
+                #expect(
+                    message.contains("refused our client certificate") || message.contains("it may require a valid client certificate"),
+                    "\(message)")
+                messages.append(message)
+                if message.contains("refused our client certificate") { break }
             }
-            #expect(message.contains("127.0.0.1:\(hub.port)"), "\(message)")
-            #expect(message.contains("refused our client certificate"), "\(message)")
-            #expect(message.contains("expired"), "\(message)")
+            #expect(messages.contains { $0.contains("refused our client certificate") && $0.contains("expired") }, "\(messages)")
         }
     }
 
