@@ -273,7 +273,7 @@ let package = Package(
             dependencies: ["Uplink", "Storage", "MQTTClient", "GatewayCore", "TestSupport", "DevTools"]),
         .testTarget(
             name: "AzureIoTHubTests",
-            dependencies: ["AzureIoTHub", "Uplink", "MQTTClient", "GatewayCore", .product(name: "Logging", package: "swift-log")]),
+            dependencies: ["AzureIoTHub", "Uplink", "MQTTClient", "GatewayCore", "TestSupport", .product(name: "Logging", package: "swift-log")]),
         .testTarget(
             name: "HubClientTests",
             dependencies: ["HubClient", "Uplink", "MQTTClient", "GatewayCore", "ConfigSyntax", "TestSupport"]),

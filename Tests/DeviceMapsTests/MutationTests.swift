@@ -20,7 +20,7 @@ import Yams
     static let environment = ProcessInfo.processInfo.environment
     static let seed: UInt64 = environment["MUTATION_SEED"].flatMap { UInt64($0) } ?? 20_260_217
     static let casesPerExample: Int = environment["MUTATION_CASES"].flatMap { Int($0) } ?? 500
-    /// Far above what one load takes even in a debug build on a busy machine: longer is a hang.
+    /// Far above the CPU time one load takes even in a debug build: longer is a hang.
     static let timeLimit: Duration = .seconds(3)
 
     @Test func thereAreExamples() {
@@ -39,41 +39,68 @@ import Yams
         #expect(!outcome.diagnostics.contains { $0.severity == .error }, "\(outcome.diagnostics)")
     }
 
-    @Test(arguments: Example.all)
-    func mutantsFailWithLocations(_ example: Example) async {
-        let tree = (try? Yams.compose(yaml: example.text)) ?? nil
-        #expect(tree != nil, "the structural mutations need the example as a YAML tree")
+    /// What one example's mutants did.
+    struct Tally: Sendable {
+        var parsed = true
         var failures: [String] = []
         var changed = 0, rejected = 0, structural = 0
         var slowest: Duration = .zero
+        var elapsed: Duration = .zero
+    }
+
+    @Test(arguments: Example.all)
+    func mutantsFailWithLocations(_ example: Example) async {
+        // Seconds of loading: on a thread of its own at low priority, so that the tests
+        // running beside this one keep the concurrency pool and their times.
+        let tally = await inBackground { Self.mutate(example) }
+        #expect(tally.parsed, "the structural mutations need the example as a YAML tree")
+        print(
+            "mutation test: \(example.name): \(Self.casesPerExample) cases in \(tally.elapsed), slowest load \(tally.slowest) of CPU, "
+                + "\(tally.rejected) rejected, \(tally.structural) with structural edits")
+
+        #expect(
+            tally.failures.isEmpty,
+            "\(tally.failures.count) of \(Self.casesPerExample) mutants failed; the first:\n\(tally.failures.prefix(3).joined(separator: "\n\n"))")
+        // The mutations must really change and break files, and leave some intact, or the
+        // assertions above test little.
+        #expect(tally.changed >= Self.casesPerExample * 9 / 10, "only \(tally.changed) mutants differ from the example")
+        #expect(tally.structural >= Self.casesPerExample / 4, "only \(tally.structural) mutants have structural edits")
+        #expect(tally.rejected >= Self.casesPerExample / 4, "only \(tally.rejected) mutants were rejected")
+        #expect(tally.rejected < Self.casesPerExample, "every mutant was rejected")
+    }
+
+    /// Loads every mutant of `example` twice and notes what went wrong.
+    static func mutate(_ example: Example) -> Tally {
+        var tally = Tally()
+        let tree = (try? Yams.compose(yaml: example.text)) ?? nil
+        tally.parsed = tree != nil
         let clock = ContinuousClock()
         let started = clock.now
-        for index in 0..<Self.casesPerExample {
-            // Seconds of loading in one go would hold a thread of the concurrency pool (two on
-            // a 2-core runner) that the tests running beside this one need to keep their times.
-            await Task.yield()
-            var mutator = Mutator(seed: Self.caseSeed(example, index), keys: Example.keys, values: Example.values)
+        for index in 0..<casesPerExample {
+            var mutator = Mutator(seed: caseSeed(example, index), keys: Example.keys, values: Example.values)
             let text = mutator.mutate(example.text, tree: tree)
-            if Self.environment["MUTATION_TRACE"] == "1" {
-                print("mutation case \(example.name) #\(index) seed \(Self.seed): \(mutator.log.joined(separator: ", "))")
+            if environment["MUTATION_TRACE"] == "1" {
+                print("mutation case \(example.name) #\(index) seed \(seed): \(mutator.log.joined(separator: ", "))")
             }
-            if text != example.text { changed += 1 }
-            if mutator.log.contains(where: { $0.hasPrefix("tree:") }) { structural += 1 }
+            if text != example.text { tally.changed += 1 }
+            if mutator.log.contains(where: { $0.hasPrefix("tree:") }) { tally.structural += 1 }
 
-            let loadStart = clock.now
+            // The thread's CPU time, not the wall clock: at low priority on a busy machine a
+            // quick load may wait long for the CPU, and only work that does not end is a hang.
+            let loadStart = threadCPUTime()
             let first = example.load(text)
-            let took = clock.now - loadStart
-            slowest = max(slowest, took)
+            let took = threadCPUTime() - loadStart
+            tally.slowest = max(tally.slowest, took)
             let second = example.load(text)
-            if first.value == nil { rejected += 1 }
+            if first.value == nil { tally.rejected += 1 }
 
             var problems = Self.problems(first, file: example.name, text: text)
             if first != second { problems.append("loading the same text twice gave different results") }
-            if took > Self.timeLimit { problems.append("loading took \(took)") }
+            if took > timeLimit { problems.append("loading took \(took) of CPU") }
             if !problems.isEmpty {
-                failures.append(
+                tally.failures.append(
                     """
-                    \(example.name), case \(index), seed \(Self.seed), mutations \(mutator.log):
+                    \(example.name), case \(index), seed \(seed), mutations \(mutator.log):
                       \(problems.joined(separator: "\n  "))
                       diagnostics:
                         \(first.diagnostics.map(\.description).joined(separator: "\n    "))
@@ -82,18 +109,8 @@ import Yams
                     """)
             }
         }
-        let elapsed = clock.now - started
-        print(
-            "mutation test: \(example.name): \(Self.casesPerExample) cases in \(elapsed), slowest load \(slowest), "
-                + "\(rejected) rejected, \(structural) with structural edits")
-
-        #expect(failures.isEmpty, "\(failures.count) of \(Self.casesPerExample) mutants failed; the first:\n\(failures.prefix(3).joined(separator: "\n\n"))")
-        // The mutations must really change and break files, and leave some intact, or the
-        // assertions above test little.
-        #expect(changed >= Self.casesPerExample * 9 / 10, "only \(changed) mutants differ from the example")
-        #expect(structural >= Self.casesPerExample / 4, "only \(structural) mutants have structural edits")
-        #expect(rejected >= Self.casesPerExample / 4, "only \(rejected) mutants were rejected")
-        #expect(rejected < Self.casesPerExample, "every mutant was rejected")
+        tally.elapsed = clock.now - started
+        return tally
     }
 
     @Test func theChecksCatchWhatTheyShould() {

@@ -42,30 +42,34 @@ struct JSONTextTests {
     }
 
     @Test("doubles are written exactly as Value.format writes them, across magnitudes, scales and ties")
-    func doubles() {
-        var values: [Double] = [
-            0, -0.0, 0.1, 0.2, 0.3, 21.5, -21.5, 0.1 + 0.2, 1.0 / 3, 2.0 / 3, 1e-4, 9.9999e-5, 1e-5,
-            123456.789, 9_999_999_999.5, 9_999_999_999.4, 999_999_999.95, 1e10, 1e15, 1.5e15, 1e300,
-            Double.leastNonzeroMagnitude, Double.greatestFiniteMagnitude, 1.00000000005, 0.00012345678905,
-            4_294_967_295.5, 65535.25, .pi, -.pi, .ulpOfOne,
-        ]
-        // What Modbus points produce: raw registers times a scale, plus an offset.
-        for raw in stride(from: -32768, through: 65535, by: 7) {
-            for scale in [0.1, 0.01, 0.001, 0.5, 1.0 / 3, 0.0625] {
-                values.append(Double(raw) * scale)
-                values.append(Double(raw) * scale + 273.15)
+    func doubles() async {
+        // Hundreds of thousands of numbers: seconds of work, kept off the concurrency pool.
+        let mismatches = await inBackground {
+            var values: [Double] = [
+                0, -0.0, 0.1, 0.2, 0.3, 21.5, -21.5, 0.1 + 0.2, 1.0 / 3, 2.0 / 3, 1e-4, 9.9999e-5, 1e-5,
+                123456.789, 9_999_999_999.5, 9_999_999_999.4, 999_999_999.95, 1e10, 1e15, 1.5e15, 1e300,
+                Double.leastNonzeroMagnitude, Double.greatestFiniteMagnitude, 1.00000000005, 0.00012345678905,
+                4_294_967_295.5, 65535.25, .pi, -.pi, .ulpOfOne,
+            ]
+            // What Modbus points produce: raw registers times a scale, plus an offset.
+            for raw in stride(from: -32768, through: 65535, by: 7) {
+                for scale in [0.1, 0.01, 0.001, 0.5, 1.0 / 3, 0.0625] {
+                    values.append(Double(raw) * scale)
+                    values.append(Double(raw) * scale + 273.15)
+                }
             }
-        }
-        var generator = SystemRandomNumberGenerator()
-        for _ in 0..<100_000 {
-            let exponent = Double.random(in: -6...12, using: &generator)
-            values.append((Bool.random(using: &generator) ? 1 : -1) * Double.random(in: 1..<10, using: &generator) * pow(10, exponent.rounded(.down)))
-            values.append(Double(bitPattern: UInt64.random(in: 0...UInt64.max, using: &generator)))
-        }
-        var mismatches: [String] = []
-        for v in values where v.isFinite {
-            let written = Self.bytes { JSONText.appendDouble(v, to: &$0) }
-            if written != Value.format(v) { mismatches.append("\(v): \(written) ≠ \(Value.format(v))") }
+            var generator = SystemRandomNumberGenerator()
+            for _ in 0..<100_000 {
+                let exponent = Double.random(in: -6...12, using: &generator)
+                values.append((Bool.random(using: &generator) ? 1 : -1) * Double.random(in: 1..<10, using: &generator) * pow(10, exponent.rounded(.down)))
+                values.append(Double(bitPattern: UInt64.random(in: 0...UInt64.max, using: &generator)))
+            }
+            var mismatches: [String] = []
+            for v in values where v.isFinite {
+                let written = Self.bytes { JSONText.appendDouble(v, to: &$0) }
+                if written != Value.format(v) { mismatches.append("\(v): \(written) ≠ \(Value.format(v))") }
+            }
+            return mismatches
         }
         #expect(mismatches.isEmpty, "\(mismatches.prefix(20))")
     }
