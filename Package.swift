@@ -42,6 +42,16 @@ let plugins: [Target] = [
         ],
         exclude: ["README.md"]
     ),
+    // Derived devices: points computed in the gateway from other devices' readings as they flow
+    // (expressions, time windows, OEE), with their state kept across restarts.
+    .target(
+        name: "DerivedAdapter",
+        dependencies: [
+            "GatewayCore", "DeviceMaps", "ConfigSyntax",
+            .product(name: "Logging", package: "swift-log"),
+        ],
+        exclude: ["README.md"]
+    ),
     // MQTT devices (zigbee2mqtt and the like) on a local or site broker, through MQTTClient.
     .target(
         name: "MQTTDevicesAdapter",
@@ -251,6 +261,9 @@ let package = Package(
             name: "DoorSimAdapterTests",
             dependencies: ["DoorSimAdapter", "DeviceMaps", "GatewayCore", "Gateway", "TestSupport"],
             exclude: ["Golden"]),
+        .testTarget(
+            name: "DerivedAdapterTests",
+            dependencies: ["DerivedAdapter", "DeviceMaps", "GatewayCore", "Gateway", "TestSupport"]),
         .testTarget(
             name: "MQTTDevicesAdapterTests",
             dependencies: ["MQTTDevicesAdapter", "DeviceMaps", "GatewayCore", "MQTTClient", "TestSupport", "DevTools"]),

@@ -27,7 +27,8 @@ public enum SavedCases {
     }
 
     /// The diagnostics of a diagnostic case. Folders named `config-*` hold a gateway
-    /// configuration instead of a device map; `mqtt-*` cases are MQTT device maps.
+    /// configuration instead of a device map; `mqtt-*` cases are MQTT device maps, `derived-*`
+    /// cases derived devices over the other protocols' devices.
     public static func diagnostics(for name: String) throws -> [Diagnostic] {
         let yaml = try String(contentsOfFile: "\(diagnosticCases)/\(name)/input.yaml", encoding: .utf8)
         if name.hasPrefix("config-") {
@@ -35,7 +36,9 @@ public enum SavedCases {
         }
         // `mqtt-*` cases need the MQTT syntax (every protocol of the gateway); the others keep the Modbus-only loader, whose
         // message for an unsupported protocol lists only modbus.
-        let loader = name.hasPrefix("mqtt-") || name == "unsupported-protocols" ? DeviceMapLoader.standard : DeviceMapLoader.modbus
+        let loader =
+            name.hasPrefix("mqtt-") || name.hasPrefix("derived-") || name == "unsupported-protocols"
+            ? DeviceMapLoader.standard : DeviceMapLoader.modbus
         return loader.parse(yaml: yaml, file: "input.yaml").diagnostics
     }
 
