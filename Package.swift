@@ -50,7 +50,7 @@ let plugins: [Target] = [
             "GatewayCore", "DeviceMaps", "ConfigSyntax",
             .product(name: "Logging", package: "swift-log"),
         ],
-        exclude: ["README.md"]
+        exclude: ["README.md", "WINDOWS.md"]
     ),
     // MQTT devices (zigbee2mqtt and the like) on a local or site broker, through MQTTClient.
     .target(
