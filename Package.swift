@@ -263,7 +263,8 @@ let package = Package(
             exclude: ["Golden"]),
         .testTarget(
             name: "DerivedAdapterTests",
-            dependencies: ["DerivedAdapter", "DeviceMaps", "GatewayCore", "Gateway", "TestSupport"]),
+            dependencies: ["DerivedAdapter", "DeviceMaps", "GatewayCore", "Gateway", "TestSupport"],
+            exclude: ["Peers"]),
         .testTarget(
             name: "MQTTDevicesAdapterTests",
             dependencies: ["MQTTDevicesAdapter", "DeviceMaps", "GatewayCore", "MQTTClient", "TestSupport", "DevTools"]),
