@@ -44,6 +44,10 @@ struct EvaluationError: Error, Sendable, Hashable {
     var message: String
 }
 
+/// `Expression` under a name of its own: a file that also imports Foundation (which has an
+/// `Expression` of its own since Swift 6.1) finds `Expression` ambiguous outside this module.
+typealias DerivedExpression = Expression
+
 /// An expression of a derived point (`press-1.voltage * press-1.current / 1000`): parsed once into a
 /// flat tree, type-checked once against the kinds of the points it references, then evaluated for
 /// every input reading without parsing or String work (except where the expression itself works on

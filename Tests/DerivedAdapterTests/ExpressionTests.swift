@@ -194,6 +194,10 @@ struct ExpressionTests {
         #expect(try checked("if(on, 1, 2)").1 == .integer)
         #expect(try checked("if(on, 1, a)").1 == .number)
         #expect(try value("if(on, 1, a)") == .double(1))
+        // The integer branch is a number before it is multiplied: no integer overflow.
+        let big = Int64(1) << 62
+        #expect(try value("if(on, b, a) * b", ["b": .int(big)]) == .double(Double(big) * Double(big)))
+        #expect(try value("max(b, a) * b", ["b": .int(big)]) == .double(Double(big) * Double(big)))
         var asked: [String] = []
         var e = try parsed("if(on, b, i)")
         _ = e.check(kindOf: kind(of:))
@@ -358,6 +362,11 @@ struct ExpressionTests {
         // A divisor that is not constant is left to evaluation.
         #expect(try checkErrors("a / (b - b)") == [])
         #expect(try checkErrors("if(on, 1, 2 / 0)") == [ExpressionError(message: "division by zero", offset: 14, hint: nil)])
+    }
+
+    @Test("DerivedExpression names the type where Foundation's Expression would make 'Expression' ambiguous")
+    func alias() throws {
+        #expect(try DerivedExpression.parse("a + 1").get().references.map(\.name) == ["a"])
     }
 
     @Test("a failed check leaves the expression unchecked; a later successful one checks it")
