@@ -80,6 +80,15 @@ public struct DeviceMapLoader: Sendable {
         return (sink.hasErrors ? nil : DeviceMap(devices: devices), sink.sorted(fileOrder: [file]))
     }
 
+    /// Parses several device maps from text, loaded together as `load(paths:)` loads files:
+    /// profiles shared, ids unique, references resolved across them.
+    public func parse(files: [(file: String, yaml: String)]) -> (map: DeviceMap?, diagnostics: [Diagnostic]) {
+        let sink = DiagnosticSink()
+        let drafts = files.map { parseFile(yaml: $0.yaml, file: $0.file, sink: sink) }
+        let devices = resolve(drafts, sink: sink)
+        return (sink.hasErrors ? nil : DeviceMap(devices: devices), sink.sorted(fileOrder: files.map(\.file)))
+    }
+
     // MARK: - Files
 
     /// The files `load(paths:)` reads for these paths: listed files as given, and the
@@ -141,6 +150,9 @@ public struct DeviceMapLoader: Sendable {
         var file: String
         /// Parsed once the protocol is known, which may come from a profile in another file.
         var connectionNode: Node?
+        /// No `connection:`, and the protocol comes from the profile: whether one was needed is
+        /// known once the profile is.
+        var connectionDeferred = false
         var pointsNode: Node?
         var commandsNode: Node?
         var declaresProtocol: Bool
@@ -269,8 +281,13 @@ public struct DeviceMapLoader: Sendable {
         }
         // Connection and points of an unsupported protocol would only produce noise.
         if draft.protocolName != nil || !m.has("protocol") {
-            let example = draft.protocolName.flatMap(syntax(named:))?.connectionExample ?? protocols.first?.connectionExample
-            draft.connectionNode = m.value("connection", required: true, hint: example)
+            let declared = draft.protocolName.flatMap(syntax(named:))
+            let example = declared?.connectionExample ?? protocols.first?.connectionExample
+            // A device of a profile gets its protocol from the profile, which says whether a
+            // connection is needed (a derived device has none): checked once it is known.
+            draft.connectionDeferred = !m.has("protocol") && m.has("profile") && !m.has("connection")
+            draft.connectionNode = m.value(
+                "connection", required: !draft.connectionDeferred && declared?.defaultConnection == nil, hint: example)
             draft.pointsNode = m.value("points")
             draft.commandsNode = m.value("commands")
         }
@@ -291,12 +308,16 @@ public struct DeviceMapLoader: Sendable {
     )
         -> (connection: (any DeviceConnection)?, points: [PointDefinition], commands: [CommandDraft])
     {
-        var connection: (any DeviceConnection)?
+        var connection: (any DeviceConnection)? = d.connectionNode == nil ? syntax?.defaultConnection : nil
+        if d.connectionDeferred, let syntax, syntax.defaultConnection == nil {
+            sink.error("\(d.context): missing required key 'connection'", at: d.location, hint: syntax.connectionExample)
+        }
         if let node = d.connectionNode,
             let c = YAMLMapping(node, file: d.file, context: d.context, what: "'connection'", sink: sink)
         {
             if let syntax {
-                c.checkKeys(syntax.connectionKeys)
+                let none = syntax.connectionKeys.isEmpty ? "\(syntax.name) devices connect to nothing: remove 'connection'" : nil
+                c.checkKeys(syntax.connectionKeys, otherwise: none)
                 connection = syntax.connection(MapSection(c))
             } else {
                 c.checkKeys(anyConnectionKeys, otherwise: Self.noProtocolHasKey)
@@ -590,10 +611,16 @@ public struct DeviceMapLoader: Sendable {
                         commandTimeout: d.commandTimeout, location: d.location))
             }
         }
+        let withErrors = Set(files.flatMap { $0.devices.compactMap(\.id) }).subtracting(devices.map(\.id))
+        var resolved: [String: DeviceDefinition] = [:]
         for syntax in protocols {
-            syntax.check(devices: devices.filter { $0.protocolName == syntax.name }, reporter: MapReporter(sink: sink))
+            let own = devices.filter { $0.protocolName == syntax.name }
+            syntax.check(devices: own, reporter: MapReporter(sink: sink))
+            for device in syntax.resolve(devices: own, among: devices, withErrors: withErrors, reporter: MapReporter(sink: sink)) {
+                resolved[device.id] = device
+            }
         }
-        return devices
+        return devices.map { d in resolved[d.id].flatMap { $0.protocolName == d.protocolName ? $0 : nil } ?? d }
     }
 
     /// Profile entries first in profile order; a device entry with a profile entry's name

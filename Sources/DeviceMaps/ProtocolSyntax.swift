@@ -109,6 +109,18 @@ public protocol ProtocolSyntax: Sendable {
     /// loaded without errors, in file order.
     static func check(devices: [DeviceDefinition], reporter: MapReporter)
 
+    /// Resolves what this protocol's devices refer to among every device loaded at once, of
+    /// every protocol (a derived device's references to other devices' points, and the kinds
+    /// of value they compute), reporting what does not resolve. Gets the devices that loaded
+    /// without errors, and the ids of those that did not (a reference to one of them is not
+    /// an unknown device); returns its devices as resolved, in the same order.
+    static func resolve(
+        devices: [DeviceDefinition], among all: [DeviceDefinition], withErrors: Set<String>, reporter: MapReporter
+    ) -> [DeviceDefinition]
+    /// The connection of a device whose map has no `connection:`, for protocols whose devices
+    /// connect to nothing (points computed inside the gateway); nil when `connection:` is
+    /// required.
+    static var defaultConnection: (any DeviceConnection)? { get }
     /// JSON Schema properties of `connection:`, with its `required` keys.
     static var connectionSchema: [String: Any] { get }
     /// JSON Schema properties of the protocol's point keys.
@@ -121,6 +133,14 @@ public protocol ProtocolSyntax: Sendable {
 extension ProtocolSyntax {
     /// Nothing to check across devices, for protocols whose devices share nothing.
     public static func check(devices: [DeviceDefinition], reporter: MapReporter) {}
+
+    /// Nothing refers to other devices: the devices as they are.
+    public static func resolve(
+        devices: [DeviceDefinition], among all: [DeviceDefinition], withErrors: Set<String>, reporter: MapReporter
+    ) -> [DeviceDefinition] { devices }
+
+    /// `connection:` is required.
+    public static var defaultConnection: (any DeviceConnection)? { nil }
 }
 
 /// A mapping of a device map (a `connection:` or a point) as a protocol syntax sees it:
@@ -215,6 +235,10 @@ public struct MapSection {
 
     /// The number of errors reported so far in this load, to tell whether a part added any.
     public var errorCount: Int { mapping.sink.errorCount }
+
+    /// The mapping itself, for a syntax in this package whose points nest mappings and lists
+    /// (a derived point's `window:` and `oee:`).
+    package var yaml: YAMLMapping { mapping }
 }
 
 /// Reports problems found across points, for `ProtocolSyntax.check`.

@@ -88,6 +88,10 @@ public struct Gateway: Sendable {
                 "outbox is in memory (`path: :memory:`): telemetry not yet delivered is lost on a restart and seq starts again at 1; for tests and benchmarks only"
             )
         }
+        if !configuration.outbox.isInMemory {
+            let folder = (configuration.outbox.path as NSString).deletingLastPathComponent
+            for case let keeper as any StateKeeping in adapters { keeper.keepState(in: folder.isEmpty ? "." : folder) }
+        }
         let live = LiveState()
         let router = CommandRouter(
             adapters: adapters, ledger: try Self.commandLedger(configuration.outbox, configuration.commands, logger: logger),
@@ -176,9 +180,13 @@ public struct Gateway: Sendable {
         let filtered = uplink.sink.map { [reportFilter] in reportFilter.filter($0) }
         // The live state sees every reading, also those report by exception holds back: the
         // admin view shows the latest value and its time.
+        // Derived devices see every reading too, and emit what they compute into this same
+        // sink (they ignore their own readings when those come back).
+        let observers = adapters.compactMap { $0 as? any ReadingObserver }
         let observed = ReadingSink(ready: { filtered.isReady }) { [live] readings in
             live.observe(readings)
             filtered.emit(readings)
+            for observer in observers { observer.observe(readings) }
         }
         // Counted before the filter too: what the devices delivered, reported or not.
         let sink = observed.counting(into: deviceMetrics)

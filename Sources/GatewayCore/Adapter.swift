@@ -85,6 +85,24 @@ public protocol DeviceAdapter: Sendable {
     func write(device: String, values: [String: Value]) async throws(WriteError) -> [String: Value]
 }
 
+/// An adapter whose devices are computed from other devices' readings (derived devices): the
+/// gateway hands it every batch of readings that flows, before the report filter holds any
+/// back, and the adapter emits what it computes into its own sink.
+public protocol ReadingObserver: DeviceAdapter {
+    /// Takes one batch of readings (its own devices' included: it ignores those). Called on
+    /// the thread that emitted the batch, a poller's among them: quick, and never blocking.
+    func observe(_ readings: [Reading])
+}
+
+/// An adapter with state that must survive a restart (a derived device's windows and the
+/// shift's OEE), kept in files in a folder the gateway names: the outbox's, so that it lives
+/// and is backed up with the telemetry not yet delivered.
+public protocol StateKeeping: DeviceAdapter {
+    /// Where to keep and find the state; called once, before `run`. Never called when the
+    /// outbox is in memory: then the state is not kept either.
+    func keepState(in folder: String)
+}
+
 /// Returns when the current task is cancelled: what an adapter's `run` waits for while its
 /// own threads and tasks do the work.
 public func waitUntilCancelled() async {
