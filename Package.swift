@@ -47,10 +47,10 @@ let plugins: [Target] = [
     .target(
         name: "DerivedAdapter",
         dependencies: [
-            "GatewayCore", "DeviceMaps", "ConfigSyntax",
+            "GatewayCore", "DeviceMaps", "ConfigSyntax", "Yams",
             .product(name: "Logging", package: "swift-log"),
         ],
-        exclude: ["README.md", "WINDOWS.md"]
+        exclude: ["README.md", "WINDOWS.md", "OEE.md"]
     ),
     // MQTT devices (zigbee2mqtt and the like) on a local or site broker, through MQTTClient.
     .target(
@@ -263,7 +263,7 @@ let package = Package(
             exclude: ["Golden"]),
         .testTarget(
             name: "DerivedAdapterTests",
-            dependencies: ["DerivedAdapter", "DeviceMaps", "GatewayCore", "Gateway", "TestSupport"],
+            dependencies: ["DerivedAdapter", "DeviceMaps", "GatewayCore", "Gateway", "MapReports", "TestSupport"],
             exclude: ["Peers"]),
         .testTarget(
             name: "MQTTDevicesAdapterTests",

@@ -1,3 +1,4 @@
+import DerivedAdapter
 public import DeviceMaps
 import DoorSimAdapter
 import HueAdapter
@@ -24,6 +25,7 @@ public struct ProtocolRegistry: Sendable {
         .mqtt,
         .doorSim,
         .hue,
+        .derived,
     ])
 
     /// This registry and `plugin` after it (a protocol of a test, or of a build that adds one).
