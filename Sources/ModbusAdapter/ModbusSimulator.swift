@@ -12,10 +12,13 @@ import Glibc
 /// A Modbus TCP server, or a Modbus RTU bus of units on a serial device (libmodbus), whose
 /// registers follow the points of a device map: for demos, discovery and integration tests.
 ///
-/// - Read-only points move: numeric ones follow a slow sine within `min`…`max` (15…25 when
-///   the map gives no range), counters (energy, volume units) ramp up, bits toggle every few
+/// - Read-only points move: numeric ones follow a slow sine within `min`…`max` (when the map
+///   gives no range: 390…410 for V, 10…20 for A, 4…8 for kW, 15…25 for others), counters (energy, volume units) ramp up, bits toggle every few
 ///   seconds. Values are encoded with `RegisterCodec`, so scale, offset, byte and word order
 ///   are those of the map.
+/// - A device whose read-only integer point has an `enum` with an option `running` is a
+///   machine: that point plays a fixed cycle of running and stops, and the device's part
+///   counters advance while it runs (see `SimulatedMachine`).
 /// - Writable points start at the middle of `min`…`max` (or 0, or false) and keep whatever a
 ///   client writes.
 /// - Over TCP one register space serves every unit id: Modbus TCP servers (and libmodbus in
@@ -36,6 +39,7 @@ public final class ModbusSimulator: Sendable {
     private let devices: [DeviceDefinition]
     private let animated: Bool
     private let answerDelays: [Int: Duration]
+    private let timeScale: Double
     private let logger: Logger
     private let control: ServerControl
 
@@ -49,14 +53,16 @@ public final class ModbusSimulator: Sendable {
     ///   - answerDelays: unit ids whose requests are answered only after this long, as a slow
     ///     device does. The server thread waits meanwhile, so every client of this port waits,
     ///     as behind one slow gateway device on a shared line.
+    ///   - timeScale: simulated seconds per real second for the animation (10 plays a machine's
+    ///     125 s cycle in 12.5 s), so that tests can watch whole cycles.
     public convenience init(
         devices: [DeviceDefinition], host: String = "127.0.0.1", port: Int,
-        animated: Bool = true, answerDelays: [Int: Duration] = [:], logger: Logger
+        animated: Bool = true, answerDelays: [Int: Duration] = [:], timeScale: Double = 1, logger: Logger
     ) throws {
         guard (1...65535).contains(port) else { throw SimulatorError.invalidPort(port) }
         self.init(
             devices: devices, transport: .tcp(host: host, port: port), animated: animated,
-            answerDelays: answerDelays, logger: logger)
+            answerDelays: answerDelays, timeScale: timeScale, logger: logger)
     }
 
     /// Creates a Modbus RTU simulator on a serial device (one end of a pseudo-terminal pair
@@ -66,21 +72,25 @@ public final class ModbusSimulator: Sendable {
     ///   - animated: as for TCP.
     ///   - answerDelays: units that answer only after this long, as a slow device does (the
     ///     other units keep answering at once meanwhile).
+    ///   - timeScale: as for TCP.
     public convenience init(
         devices: [DeviceDefinition], serial: ModbusSerialPort, animated: Bool = true,
-        answerDelays: [Int: Duration] = [:], logger: Logger
+        answerDelays: [Int: Duration] = [:], timeScale: Double = 1, logger: Logger
     ) {
-        self.init(devices: devices, transport: .rtu(serial), animated: animated, answerDelays: answerDelays, logger: logger)
+        self.init(
+            devices: devices, transport: .rtu(serial), animated: animated, answerDelays: answerDelays, timeScale: timeScale,
+            logger: logger)
     }
 
     private init(
         devices: [DeviceDefinition], transport: ModbusTransport, animated: Bool,
-        answerDelays: [Int: Duration] = [:], logger: Logger
+        answerDelays: [Int: Duration] = [:], timeScale: Double, logger: Logger
     ) {
         self.devices = devices
         self.transport = transport
         self.animated = animated
         self.answerDelays = answerDelays
+        self.timeScale = timeScale
         var logger = logger
         logger[metadataKey: "simulator"] = "modbus \(transport.endpoint)"
         self.logger = logger
@@ -93,7 +103,8 @@ public final class ModbusSimulator: Sendable {
     ///   `.openFailed` (no such serial device).
     public func start() throws {
         guard control.beginStart() else { return }
-        let setup = SimulatorSetup(devices: devices, transport: transport, animated: animated, answerDelays: answerDelays)
+        let setup = SimulatorSetup(
+            devices: devices, transport: transport, animated: animated, answerDelays: answerDelays, timeScale: timeScale)
         let control = self.control
         let logger = self.logger
         let thread = Thread {
@@ -195,6 +206,7 @@ struct SimulatorSetup: Sendable {
     var transport: ModbusTransport
     var animated: Bool
     var answerDelays: [Int: Duration]
+    var timeScale: Double
 }
 
 /// Start/stop handshake between the simulator object and its server thread.
@@ -288,6 +300,9 @@ struct AnimatedPoint {
         case sine(low: Double, high: Double, period: Double, phase: Double)
         case ramp(start: Double, perSecond: Double)
         case toggle(period: Double, phase: Int)
+        /// A machine's state, or a part counter counting up from `start` (raw) and wrapping
+        /// within `wrap` (raw) when given.
+        case machine(SimulatedMachine, SimulatedMachine.Role, start: Double, wrap: ClosedRange<Double>?)
     }
 
     var point: PointDefinition
@@ -304,6 +319,15 @@ struct AnimatedPoint {
             return start + perSecond * t
         case .toggle(let period, let phase):
             return (Int(t / period) + phase) % 2 == 0 ? 0 : 1
+        case .machine(let machine, .state, _, _):
+            return machine.state(at: t)
+        case .machine(let machine, let role, let start, let wrap):
+            var raw = start + machine.value(of: role, at: t)
+            if let wrap {
+                let span = wrap.upperBound - wrap.lowerBound + 1
+                raw = wrap.lowerBound + (raw - wrap.lowerBound).truncatingRemainder(dividingBy: span)
+            }
+            return raw * point.scale + point.offset
         }
     }
 }
@@ -421,6 +445,7 @@ final class SimulatorServer {
         var index = 0
         for device in setup.devices {
             let space = Self.space(of: device, setup.transport)
+            let machine = SimulatedMachine.of(device)
             for point in device.points {
                 index += 1
                 if point.access.isWritable {
@@ -444,18 +469,37 @@ final class SimulatorServer {
                     continue
                 }
                 let motion: AnimatedPoint.Motion
-                if point.modbus.type == .bool {
+                if let machine, let role = machine.roles[point.name] {
+                    let (start, wrap) = role == .state ? (0, nil) : SimulatedMachine.counterStart(point)
+                    motion = .machine(machine.machine, role, start: start, wrap: wrap)
+                } else if point.modbus.type == .bool {
                     motion = .toggle(period: 3, phase: index % 2)
                 } else if Self.isCounter(point) {
                     motion = .ramp(start: point.min ?? 1000, perSecond: 0.5)
                 } else {
-                    let low = point.min ?? 15, high = point.max ?? (point.min.map { $0 + 10 } ?? 25)
+                    let typical = Self.typicalRange(point)
+                    let low = point.min ?? typical.lowerBound
+                    let high = point.max ?? (point.min.map { $0 + typical.upperBound - typical.lowerBound } ?? typical.upperBound)
                     motion = .sine(low: low, high: high, period: 20, phase: Double(index))
                 }
                 points.append(AnimatedPoint(point: point, space: space, motion: motion))
             }
         }
         animate(force: true)
+    }
+
+    /// Where a read-only point without `min`/`max` (which only limit writes) moves: a plausible
+    /// range for an electrical unit (a 400 V machine drawing 10–20 A), else 15…25 (a room
+    /// temperature, a level).
+    private static func typicalRange(_ point: PointDefinition) -> ClosedRange<Double> {
+        switch point.unit {
+        case "V": 390...410
+        case "A": 10...20
+        case "kW": 4...8
+        case "W": 4000...8000
+        case "Hz": 49.9...50.1
+        default: 15...25
+        }
     }
 
     /// Totalizers only ever grow; a sine would look like a broken meter.
@@ -471,7 +515,7 @@ final class SimulatorServer {
             if let last = lastAnimation, now - last < Self.tick { return }
         }
         lastAnimation = now
-        let t = setup.animated ? (now - started).seconds : 0
+        let t = setup.animated ? (now - started).seconds * setup.timeScale : 0
         for animated in points {
             store(
                 RegisterCodec.nearestPayload(for: animated.value(at: t), point: animated.point),
