@@ -410,9 +410,11 @@ public struct DeviceMapLoader: Sendable {
         if min != nil || max != nil || m.has("enum"), let limit = m.entry("min") ?? m.entry("max") ?? m.entry("enum") {
             if kind == .bool {
                 m.warning("'\(limit.key)' does not apply to bool points", at: limit.keyNode)
-            } else if !access.isWritable {
+            } else if !access.isWritable, let limit = m.entry("min") ?? m.entry("max") {
+                // A read-only `enum` is kept: it names the values the point reads (a machine's
+                // states), for the inventory and the Modbus simulator's machines.
                 m.warning(
-                    "'min', 'max' and 'enum' only limit writes, and this point is read-only", at: limit.keyNode,
+                    "'min' and 'max' only limit writes, and this point is read-only", at: limit.keyNode,
                     hint: "set `access: readwrite` to allow writes")
             }
         }
