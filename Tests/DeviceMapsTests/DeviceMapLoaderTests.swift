@@ -7,7 +7,7 @@ import Testing
 @Suite struct DeviceMapLoaderTests {
     @Test func demoPlantLoadsCleanly() throws {
         let map = try DeviceMapLoader.modbus.load(paths: [Repo.path("devicemaps/demo-plant.yaml")])
-        #expect(map.devices.map(\.id) == ["boiler-1", "tank-1"])
+        #expect(map.devices.map(\.id) == ["boiler-1", "tank-1", "press-1"])
         let (_, diagnostics) = DeviceMapLoader.examples.validate(paths: [Repo.path("devicemaps"), Repo.path("devicemaps/models")])
         #expect(diagnostics.isEmpty, "\(diagnostics)")
 
@@ -26,9 +26,14 @@ import Testing
         #expect(setpoint.access == .readwrite && setpoint.min == 5 && setpoint.max == 90 && setpoint.scale == 0.1)
         #expect(setpoint.unit == "°C")
 
-        let tank = try #require(map.devices.last)
+        let tank = try #require(map.devices.first { $0.id == "tank-1" })
         #expect(tank.reportPolicies["level"] == ReportPolicy(deadband: .percent(1), maxInterval: .seconds(300)))
         #expect(tank.reportPolicies["volume"] == ReportPolicy(deadband: .absolute(0.5), maxInterval: .seconds(30)))
+
+        // The simulator plays press-1 as a machine: a read-only state with a `running` option.
+        let press = try #require(map.devices.first { $0.id == "press-1" })
+        let state = try #require(press.points.first { $0.name == "state" })
+        #expect(state.access == .read && state.options.contains { $0.label == "running" && $0.value == .int(1) })
 
         // The demo runs against the simulator: small addresses only.
         for device in map.devices {
