@@ -8,9 +8,10 @@ import ServiceLifecycle
 import Uplink
 
 /// The demo's operator window: subscribes to the gateway's telemetry as the operator (over
-/// the same mutual-TLS hub a real operator uses), prints live readings at most once a second
-/// per device, and performs the demo's command round trips, one after the other, once
-/// readings flow.
+/// the same mutual-TLS hub a real operator uses), prints live readings at most once a second,
+/// a line per device with new readings in the order of their ids (so a derived device such as
+/// `press-1-kpi` follows the device it is computed from), and performs the demo's command
+/// round trips, one after the other, once readings flow.
 struct DemoConsole: Service {
     let gateway: String
     let prefix: String
@@ -43,8 +44,9 @@ struct DemoConsole: Service {
         let topics = MQTTTopics(prefix: prefix, gateway: gateway)
         try await cancelWhenGracefulShutdown {
             try await withThrowingDiscardingTaskGroup { group in
-                var latest: [String: [String: String]] = [:]
-                var lastPrint: [String: ContinuousClock.Instant] = [:]
+                var latest: [String: [String: Shown]] = [:]
+                var updated: Set<String> = []
+                var lastPrint: ContinuousClock.Instant?
                 var commandSent = false
                 for await message in hub.messages {
                     if message.topic == topics.status {
@@ -52,15 +54,17 @@ struct DemoConsole: Service {
                         continue
                     }
                     guard let readings = Self.readings(in: message.payload) else { continue }
-                    for (device, point, text) in readings {
-                        latest[device, default: [:]][point] = text
+                    for (device, point, shown) in readings {
+                        latest[device, default: [:]][point] = shown
+                        updated.insert(device)
                     }
                     let now = ContinuousClock.now
-                    for device in Set(readings.map(\.0)).sorted() {
-                        if let last = lastPrint[device], now - last < .seconds(1) { continue }
-                        lastPrint[device] = now
-                        let points = latest[device]!.keys.sorted().map { "\($0) \(latest[device]![$0]!)" }
-                        say("\(Self.clock()) \(device): \(points.joined(separator: " | "))")
+                    if lastPrint.map({ now - $0 >= .seconds(1) }) ?? true {
+                        lastPrint = now
+                        for device in updated.sorted() {
+                            say("\(Self.clock()) \(device): \(Self.line(latest[device]!))")
+                        }
+                        updated = []
                     }
                     if !commandSent {
                         commandSent = true
@@ -101,8 +105,34 @@ struct DemoConsole: Service {
         }
     }
 
-    /// (device, point, "value unit" or "bad (reason)") for each reading of a telemetry message.
-    static func readings(in payload: [UInt8]) -> [(String, String, String)]? {
+    /// How a point's latest reading is printed.
+    struct Shown {
+        /// "value unit" or "bad (reason)".
+        var text: String
+        /// The value of a good or uncertain number without a unit, for ratios.
+        var fraction: Double?
+    }
+
+    /// A device's latest readings, by point name: `name value unit | ...`. The four ratios of
+    /// an OEE point (`X`, `X_availability`, `X_performance`, `X_quality`: 0–1, no unit) read
+    /// with four decimals and as percentages, `line 0.6981 (69.8 %)`.
+    static func line(_ points: [String: Shown]) -> String {
+        var ratios: Set<String> = []
+        for name in points.keys {
+            let group = [name, name + "_availability", name + "_performance", name + "_quality"]
+            if group.allSatisfy({ points[$0] != nil }) { ratios.formUnion(group) }
+        }
+        return points.keys.sorted().map { name in
+            let shown = points[name]!
+            if ratios.contains(name), let fraction = shown.fraction {
+                return "\(name) \(String(format: "%.4f (%.1f %%)", fraction, fraction * 100))"
+            }
+            return "\(name) \(shown.text)"
+        }.joined(separator: " | ")
+    }
+
+    /// (device, point, how it shows) for each reading of a telemetry message.
+    static func readings(in payload: [UInt8]) -> [(String, String, Shown)]? {
         guard case .object(let root)? = try? JSONDecoder().decode(JSONValue.self, from: Data(payload)),
             case .array(let list)? = root["readings"]
         else { return nil }
@@ -111,9 +141,11 @@ struct DemoConsole: Service {
                 case .string(let point)? = r["point"]
             else { return nil }
             var text: String
+            var fraction: Double?
             if case .string("bad")? = r["quality"] {
                 if case .string(let reason)? = r["reason"] { text = "bad (\(reason))" } else { text = "bad" }
             } else {
+                if r["unit"] == nil { fraction = r["value"]?.number }
                 text =
                     r["value"]?.value.map { v in
                         if case .double(let d) = v { return String(format: "%.2f", d) }
@@ -121,7 +153,7 @@ struct DemoConsole: Service {
                     } ?? "null"
                 if case .string(let unit)? = r["unit"] { text += " \(unit)" }
             }
-            return (device, point, text)
+            return (device, point, Shown(text: text, fraction: fraction))
         }
     }
 

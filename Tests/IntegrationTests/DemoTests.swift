@@ -33,7 +33,7 @@ struct DemoTests {
                     if !demo.isRunning { return false }
                     let t = text()
                     let seen = [
-                        "boiler-1: alarm", "tank-1: fill_valve", "room-1: humidity", "front-door: available true",
+                        "boiler-1: alarm", "tank-1: fill_valve", "press-1: current", "room-1: humidity", "front-door: available true",
                         "garage-door: available true", "back-door: battery", "hall-sensor: battery", "kitchen-lamp: brightness",
                         "demo: switch the lamp off",
                     ].allSatisfy { t.contains($0) }
