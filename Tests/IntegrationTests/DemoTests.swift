@@ -82,6 +82,15 @@ struct DemoTests {
         _ = try await waitFor("the lamp reported off", timeout: .seconds(20)) {
             text().contains(/living-room-lamp: .*\| on false \|/) ? true : nil
         }
+        // press-1's key figures, computed in the gateway (devicemaps/demo-kpi.yaml), print right
+        // after its raw points: its power from volts and amps (390-410 V, 10-20 A), and its OEE
+        // (every 10 s) with the ratios as percentages beside their values.
+        let power = try await waitFor("press-1-kpi's power and OEE after press-1", timeout: .seconds(60)) { () -> Double? in
+            let t = text()
+            guard t.contains(/press-1-kpi: .*\| line \d\.\d{4} \(\d+\.\d %\) \| line_availability \d\.\d{4} \(\d+\.\d %\)/) else { return nil }
+            return t.firstMatch(of: /\n\d\d:\d\d:\d\d press-1: [^\n]*\n\d\d:\d\d:\d\d press-1-kpi: [^\n]*power_kw (\d+(?:\.\d+)?) kW/).flatMap { Double($0.1) }
+        }
+        #expect((3.9...8.2).contains(power), "\(power) kW")
         // Every process the demo started (the hub and the site broker are mosquitto children;
         // the simulators run inside the demo), named by pid and start time.
         let children = ProcessIdentity.children(of: demo.pid)
@@ -109,7 +118,7 @@ struct DemoTests {
     func startDemo(in dir: TemporaryDirectory, packageRoot: URL, output: String, adminPort: Int) throws -> ChildProcess {
         let ports = ["1502": try freeLoopbackPort(), "1884": try freeLoopbackPort(), "8081": try freeLoopbackPort()]
         try FileManager.default.createDirectory(atPath: dir.file("maps"), withIntermediateDirectories: true)
-        for name in ["demo-plant.yaml", "building.yaml"] {
+        for name in ["demo-plant.yaml", "demo-kpi.yaml", "building.yaml"] {
             var map = try String(contentsOf: packageRoot.appendingPathComponent("devicemaps/\(name)"), encoding: .utf8)
             for (port, free) in ports {
                 map = map.replacingOccurrences(of: "127.0.0.1:\(port)", with: "127.0.0.1:\(free)")
