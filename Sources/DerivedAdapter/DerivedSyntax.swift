@@ -281,10 +281,13 @@ public enum DerivedSyntax: ProtocolSyntax {
                     "running": states, "planned_stop": states,
                     "total_count": ["type": "string", "minLength": 1], "good_count": ["type": "string", "minLength": 1],
                     "reject_count": ["type": "string", "minLength": 1], "ideal_cycle": duration, "period": duration,
-                    "shifts": ["type": "array", "items": ["type": "string", "pattern": "^[0-9]{1,2}:[0-9]{2}$"], "minItems": 1],
+                    "shifts": ["type": "array", "items": ["type": "string", "pattern": "^([01]?[0-9]|2[0-3]):[0-5][0-9]$"], "minItems": 1],
                     "time_zone": ["type": "string", "minLength": 1], "every": duration,
                 ] as [String: Any],
-                "oneOf": [["required": ["period"]], ["required": ["shifts"]]],
+                "allOf": [
+                    ["oneOf": [["required": ["period"]], ["required": ["shifts"]]]],
+                    ["oneOf": [["required": ["good_count"]], ["required": ["reject_count"]]]],
+                ],
             ],
         ]
     }

@@ -43,7 +43,14 @@ public enum DeviceMapSchema {
             var point: [String: Any] = ["type": "object", "additionalProperties": false]
             var properties = pointProperties
             for syntax in syntaxes { properties.merge(syntax.pointSchema) { shared, _ in shared } }
-            if syntaxes.count == 1 { point.merge(syntaxes[0].pointSchemaRules) { first, _ in first } }
+            if syntaxes.count == 1 {
+                var rules = syntaxes[0].pointSchemaRules
+                // A rule on a shared key (`access` only `read`) narrows that key's schema.
+                if let narrowed = rules.removeValue(forKey: "properties") as? [String: Any] {
+                    for (key, rule) in narrowed { properties[key] = properties[key].map { ["allOf": [$0, rule]] } ?? rule }
+                }
+                point.merge(rules) { first, _ in first }
+            }
             point["properties"] = properties
             return point
         }
@@ -61,12 +68,15 @@ public enum DeviceMapSchema {
             point = ["anyOf": protocols.map { ["$ref": "#/$defs/point-\($0.name)"] }]
             connection = ["anyOf": protocols.map { ["$ref": "#/$defs/connection-\($0.name)"] }]
         }
-        /// `then` parts for a mapping that names protocol `syntax`.
-        func byProtocol(_ parts: (any ProtocolSyntax.Type) -> [String: Any]) -> [[String: Any]] {
+        /// `then` parts for a mapping that names protocol `syntax`; a device of a protocol
+        /// that needs one must have its `connection`.
+        func byProtocol(device: Bool = false, _ parts: (any ProtocolSyntax.Type) -> [String: Any]) -> [[String: Any]] {
             protocols.map { syntax in
-                [
+                var then: [String: Any] = ["properties": parts(syntax)]
+                if device && syntax.defaultConnection == nil { then["required"] = ["connection"] }
+                return [
                     "if": ["required": ["protocol"], "properties": ["protocol": ["const": syntax.name]]],
-                    "then": ["properties": parts(syntax)],
+                    "then": then,
                 ]
             }
         }
@@ -123,7 +133,8 @@ public enum DeviceMapSchema {
             ] as [String: Any],
         ]
         var device: [String: Any] = [
-            "type": "object", "additionalProperties": false, "required": ["id", "connection"],
+            // `connection` is required by the protocol (below): a derived device has none.
+            "type": "object", "additionalProperties": false, "required": ["id"],
             "properties": [
                 "id": ["type": "string", "minLength": 1],
                 "protocol": protocolName,
@@ -140,10 +151,15 @@ public enum DeviceMapSchema {
                 "description": ["type": "string"],
             ] as [String: Any],
         ]
+        if protocols.count == 1, protocols[0].defaultConnection == nil {
+            device["required"] = ["id", "connection"]
+        }
         if protocols.count > 1 {
             profile["allOf"] = byProtocol { ["points": ["$ref": "#/$defs/points-\($0.name)"]] }
             device["allOf"] =
-                byProtocol { ["connection": ["$ref": "#/$defs/connection-\($0.name)"], "points": ["$ref": "#/$defs/points-\($0.name)"]] }
+                byProtocol(device: true) {
+                    ["connection": ["$ref": "#/$defs/connection-\($0.name)"], "points": ["$ref": "#/$defs/points-\($0.name)"]]
+                }
                 + [
                     [
                         "if": ["not": ["required": ["protocol"]]],

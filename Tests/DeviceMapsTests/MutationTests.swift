@@ -214,6 +214,8 @@ struct Example: Sendable, CustomStringConvertible {
     var name: String
     var text: String
     var kind: Kind
+    /// The maps loaded beside this one, unchanged: the devices a derived device reads.
+    var besides: [(file: String, text: String)] = []
 
     var description: String { name }
 
@@ -225,12 +227,14 @@ struct Example: Sendable, CustomStringConvertible {
             let names = ((try? FileManager.default.contentsOfDirectory(atPath: Repo.path(folder))) ?? [])
                 .filter { $0.hasSuffix(".yaml") || $0.hasSuffix(".yml") }
                 .sorted()
-            for name in names {
-                let path = "\(folder)/\(name)"
-                examples.append(Example(name: path, text: read(path), kind: .deviceMap))
+            let maps = names.map { (file: "\(folder)/\($0)", text: read("\(folder)/\($0)")) }
+            for map in maps {
+                // A derived device reads other devices: its map loads beside the folder's others.
+                let besides = map.text.contains("protocol: derived") ? maps.filter { $0.file != map.file } : []
+                examples.append(Example(name: map.file, text: map.text, kind: .deviceMap, besides: besides))
             }
         }
-        for readme in ["Sources/ModbusAdapter/README.md", "Sources/MQTTDevicesAdapter/README.md"] {
+        for readme in ["Sources/ModbusAdapter/README.md", "Sources/MQTTDevicesAdapter/README.md", "Sources/DerivedAdapter/README.md"] {
             for (i, sample) in ((try? DocumentationSamples.yamlBlocks(inFile: readme)) ?? []).enumerated() {
                 examples.append(Example(name: "\(readme)#\(i + 1)", text: sample, kind: .deviceMap))
             }
@@ -274,7 +278,10 @@ struct Example: Sendable, CustomStringConvertible {
     func load(_ text: String) -> Outcome {
         switch kind {
         case .deviceMap:
-            let (map, diagnostics) = DeviceMapLoader.examples.parse(yaml: text, file: name)
+            let (map, diagnostics) =
+                besides.isEmpty
+                ? DeviceMapLoader.examples.parse(yaml: text, file: name)
+                : DeviceMapLoader.examples.parse(files: besides.map { (file: $0.file, yaml: $0.text) } + [(file: name, yaml: text)])
             return Outcome(value: map.map(AnyHashable.init), diagnostics: diagnostics)
         case .gatewayConfiguration:
             let (config, diagnostics) = GatewayConfiguration.parse(yaml: text, file: name)

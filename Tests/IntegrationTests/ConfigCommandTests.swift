@@ -13,12 +13,12 @@ struct ConfigCommandTests {
         let example = packageRoot.appendingPathComponent("examples/gateway.yaml").path
         let result = try await runEdgegate(["config", "validate", example], in: dir)
         #expect(result.status == 0, "\(result.output)")
-        #expect(result.output == "configuration valid: gw-1, 9 device(s), 0 warning(s)\n", "\(result.output)")
+        #expect(result.output == "configuration valid: gw-1, 11 device(s), 0 warning(s)\n", "\(result.output)")
 
         let out = dir.file("report.json")
         #expect(try await runEdgegate(["config", "validate", "--format", "json", example], writingStdoutTo: out) == 0)
         let report = try JSONDecoder().decode(JSONValue.self, from: Data(contentsOf: URL(fileURLWithPath: out)))
-        #expect(report == .object(["valid": .bool(true), "gateway": .string("gw-1"), "devices": .integer(9), "diagnostics": .array([])]))
+        #expect(report == .object(["valid": .bool(true), "gateway": .string("gw-1"), "devices": .integer(11), "diagnostics": .array([])]))
     }
 
     @Test("validate: every problem of a broken configuration and of the broken map it names, at once, exit 1")

@@ -87,7 +87,7 @@ struct DemoTests {
         // (every 10 s) with the ratios as percentages beside their values.
         let power = try await waitFor("press-1-kpi's power and OEE after press-1", timeout: .seconds(60)) { () -> Double? in
             let t = text()
-            guard t.contains(/press-1-kpi: .*\| line \d\.\d{4} \(\d+\.\d %\) \| line_availability \d\.\d{4} \(\d+\.\d %\)/) else { return nil }
+            guard t.contains(/press-1-kpi: (.*\| )?line \d\.\d{4} \(\d+\.\d %\) \| line_availability \d\.\d{4} \(\d+\.\d %\)/) else { return nil }
             return t.firstMatch(of: /\n\d\d:\d\d:\d\d press-1: [^\n]*\n\d\d:\d\d:\d\d press-1-kpi: [^\n]*power_kw (\d+(?:\.\d+)?) kW/).flatMap { Double($0.1) }
         }
         #expect((3.9...8.2).contains(power), "\(power) kW")

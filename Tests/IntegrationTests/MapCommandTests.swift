@@ -27,7 +27,7 @@ struct MapCommandTests {
         defer { dir.remove() }
         let clean = try await runEdgegate(["map", "validate", packageRoot.appendingPathComponent("devicemaps").path], in: dir)
         #expect(clean.status == 0, "\(clean.output)")
-        #expect(clean.output.contains("9 device(s) valid"))
+        #expect(clean.output.contains("11 device(s) valid"), "\(clean.output)")
         try broken.write(toFile: dir.file("plant.yaml"), atomically: true, encoding: .utf8)
         let bad = try await runEdgegate(["map", "validate", dir.file("plant.yaml")], in: dir)
         #expect(bad.status == 1)
@@ -370,6 +370,16 @@ struct MapSchemaTests {
         "mqtt-device-id-in-topic",
         // A point's width against its device's `max_registers_per_request`: two parts of the document again.
         "request-limits",
+        // Derived points: what an expression means (its grammar, the points it names, their
+        // kinds, a constant divisor, cycles between points), a window's size against its
+        // step, a state in two lists, a time zone's name: the loader's to check.
+        "derived-and-of-numbers", "derived-argument-count", "derived-cycle", "derived-divide-constant-zero",
+        "derived-hyphen-subtraction", "derived-if-branches", "derived-leading-dot-number", "derived-missing-parenthesis",
+        "derived-modulo-zero", "derived-oee-running-and-planned", "derived-oee-state-not-whole", "derived-oee-text-counter",
+        "derived-oee-unknown-zone", "derived-plus-bool", "derived-self-reference", "derived-string-compare-number",
+        "derived-trailing-input", "derived-unknown-device", "derived-unknown-function", "derived-unknown-point",
+        "derived-unterminated-string", "derived-window-bool-input", "derived-window-broken-input", "derived-window-every-longer",
+        "derived-window-not-a-multiple", "derived-window-of-unknown-point",
     ]
 
     /// The saved device-map cases (the `config-*` cases hold gateway configurations).
@@ -395,7 +405,7 @@ struct MapSchemaTests {
 
         var valid = Self.yamlFiles(in: "devicemaps") + Self.yamlFiles(in: "devicemaps/models")
         #expect(valid.count >= 4)
-        let templates = ["modbus", "mqtt", "hue", "door-sim"].flatMap { name in
+        let templates = ["modbus", "mqtt", "hue", "door-sim", "derived"].flatMap { name in
             [("template-\(name).yaml", ["--protocol", name]), ("template-profile-\(name).yaml", ["--protocol", name, "--profile", "p"])]
         }
         for (name, extra) in templates {
