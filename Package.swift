@@ -50,7 +50,7 @@ let plugins: [Target] = [
             "GatewayCore", "DeviceMaps", "ConfigSyntax", "Yams",
             .product(name: "Logging", package: "swift-log"),
         ],
-        exclude: ["README.md", "WINDOWS.md", "OEE.md"]
+        exclude: ["README.md"]
     ),
     // MQTT devices (zigbee2mqtt and the like) on a local or site broker, through MQTTClient.
     .target(
