@@ -276,10 +276,12 @@ struct CLITests {
         let hub = try TestProcess.spawn(
             try edgegateExecutable(), ["hub", "--port", "\(port)", "--certs", certs, "--run-dir", dir.file("run")],
             stdout: .file(out, append: false), stderr: .file(dir.file("hub.err"), append: false))
-        _ = try await waitFor("hub ready", timeout: .seconds(20)) {
-            ((try? String(contentsOfFile: out, encoding: .utf8)) ?? "").contains("mosquitto_sub") ? true : nil
+        // The banner's last line is the export; it may arrive in more than one write.
+        let banner = try await waitFor("hub ready", timeout: .seconds(20)) { () -> String? in
+            let text = (try? String(contentsOfFile: out, encoding: .utf8)) ?? ""
+            guard let export = text.range(of: "export EDGEGATE_HUB=") else { return nil }
+            return text[export.upperBound...].contains("\n") ? text : nil
         }
-        let banner = (try? String(contentsOfFile: out, encoding: .utf8)) ?? ""
         #expect(banner.contains("mqtts://127.0.0.1:\(port)"))
         // Not the command CLI's default port or folder: the banner says what to export.
         #expect(banner.contains("export EDGEGATE_HUB=mqtts://127.0.0.1:\(port) EDGEGATE_CERTS=\(certs)\n"), "\(banner)")
