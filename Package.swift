@@ -280,7 +280,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]),
         .testTarget(name: "DevToolsTests", dependencies: ["DevTools", "MQTTClient", "TestSupport", .product(name: "Logging", package: "swift-log")]),
-        .testTarget(name: "MapReportsTests", dependencies: ["MapReports", "DeviceMaps", "Gateway"]),
+        .testTarget(name: "MapReportsTests", dependencies: ["MapReports", "DeviceMaps", "Gateway", "TestSupport"]),
         .testTarget(name: "MQTTClientTests", dependencies: ["MQTTClient", "TestSupport", "DevTools"]),
         .testTarget(
             name: "UplinkTests",

@@ -8,21 +8,8 @@ import Testing
 
 @testable import DerivedAdapter
 
-/// A press read over Modbus and a derived device over it, loaded as the gateway loads maps.
-let pressMap = """
-    devices:
-      - id: press-1
-        protocol: modbus
-        connection: { host: 127.0.0.1 }
-        points:
-          voltage:     { table: input, address: 0, type: uint16, scale: 0.1, unit: V }
-          current:     { table: input, address: 1, type: uint16, scale: 0.01, unit: A }
-          state:       { table: input, address: 2, type: uint16 }
-          part_count:  { table: input, address: 3, type: uint16 }
-          good_count:  { table: input, address: 4, type: uint16 }
-          temperature: { table: input, address: 5, type: int16, scale: 0.1, unit: "°C" }
-          running:     { table: discrete, address: 0 }
-    """
+/// The press of `pressMapYAML`.
+let pressMap = pressMapYAML
 
 func load(_ yaml: String) throws -> [DeviceDefinition] {
     let (map, diagnostics) = DeviceMapLoader.standard.parse(yaml: yaml, file: "site.yaml")

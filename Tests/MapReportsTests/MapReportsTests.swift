@@ -2,6 +2,7 @@ import DeviceMaps
 import Foundation
 import Gateway
 import MapReports
+import TestSupport
 import Testing
 
 @Suite("map reports")
@@ -66,21 +67,6 @@ struct MapReportsTests {
         #expect(MapNew.isPlainID("boiler-1.b_2") && !MapNew.isPlainID("1boiler") && !MapNew.isPlainID("bö") && !MapNew.isPlainID(""))
     }
 
-    /// The machine the derived template names.
-    static let press = """
-        devices:
-          - id: press-1
-            protocol: modbus
-            connection: { host: 127.0.0.1 }
-            points:
-              voltage:     { table: input, address: 0, type: uint16, scale: 0.1, unit: V }
-              current:     { table: input, address: 1, type: uint16, scale: 0.01, unit: A }
-              state:       { table: input, address: 2, type: uint16 }
-              part_count:  { table: input, address: 3, type: uint16 }
-              good_count:  { table: input, address: 4, type: uint16 }
-              temperature: { table: input, address: 5, type: int16, scale: 0.1, unit: "°C" }
-        """
-
     @Test("every protocol's template loads without a diagnostic, alone and as a profile, and map show lists its points")
     func templates() throws {
         for plugin in ProtocolRegistry.standard.plugins {
@@ -88,7 +74,7 @@ struct MapReportsTests {
                 let id = MapNew.defaultID(protocol: plugin.name, profile: profile)
                 let text = MapNew.text(of: plugin, profile: profile, id: id)
                 // A derived device reads other devices: its template is checked beside the press it names.
-                let companion = plugin.name == "derived" ? [("press.yaml", Self.press)] : []
+                let companion = plugin.name == "derived" ? [("press.yaml", pressMapYAML)] : []
                 let (map, diagnostics) = ProtocolRegistry.standard.loader.parse(files: companion + [("\(plugin.name).yaml", text)])
                 #expect(diagnostics.isEmpty, "\(plugin.name): \(diagnostics)")
                 let device = try #require(map?.devices.last)
