@@ -12,7 +12,7 @@ import Synchronization
 /// The gateway hands every batch of readings to `observe` (a `ReadingObserver`); expressions
 /// are computed there, on the emitter's thread, in microseconds. `run` reports windows and
 /// OEE when they are due and keeps their state in `derived-state.json` beside the outbox
-/// (`StateKeeping`), written at most every few seconds and when the gateway stops, so that a
+/// (`StateKeeping`), written at most every 30 seconds and when the gateway stops, so that a
 /// restart in the middle of a shift keeps the shift's OEE.
 public final class DerivedAdapter: MapAdapter, ReadingObserver, StateKeeping {
     private struct State {
@@ -28,8 +28,11 @@ public final class DerivedAdapter: MapAdapter, ReadingObserver, StateKeeping {
     private let state: Mutex<State>
     private let logger: Logger
     private let clock: @Sendable () -> Date
-    /// How often the state file is written at most while windows or OEE report.
-    static let saveInterval: TimeInterval = 5
+    /// How often the state file is written at most while windows or OEE report. Rarely: a
+    /// site's windows make megabytes of state, flash wears, and a crash loses little (a
+    /// counter's increase is taken from the saved reading to the next one; only when the state
+    /// changed in between is unknown).
+    static let saveInterval: TimeInterval = 30
     /// The state file's name, in the folder the gateway names.
     public static let stateFileName = "derived-state.json"
 
