@@ -27,9 +27,11 @@ struct BenchPlant {
     ///   - sync: the outbox's `sync` (`full` or `normal`).
     ///   - persistentHub: the hub keeps sessions across a restart (for outage scenarios).
     ///   - adminPort: the gateway's admin endpoint on loopback; nil: off.
+    ///   - derivedExpressions, derivedWindows: the derived devices' points (`Scenario.derivedMapYAML`).
     static func start(
         devices: Int, registers: Int, poll: Duration, work: String, logger: Logger,
         outbox: String? = nil, sync: String = "full", persistentHub: Bool = false, adminPort: Int? = nil,
+        derivedExpressions: Int = 0, derivedWindows: Int = 0,
         step: (String) -> Void
     ) async throws -> BenchPlant {
         let pki = try await DevPKI.create(in: "\(work)/certs", logger: logger)
@@ -45,7 +47,9 @@ struct BenchPlant {
             let port = try freeLoopbackPort()
             if port != hubPort && !ports.contains(port) { ports.append(port) }
         }
-        let scenario = Scenario(devices: devices, registers: registers, poll: poll, ports: ports)
+        let scenario = Scenario(
+            devices: devices, registers: registers, poll: poll, ports: ports,
+            derivedExpressions: derivedExpressions, derivedWindows: derivedWindows)
         let mapPath = "\(work)/bench-devices.yaml"
         let mapYAML = scenario.deviceMapYAML()
         try mapYAML.write(toFile: mapPath, atomically: true, encoding: .utf8)
@@ -64,9 +68,18 @@ struct BenchPlant {
         }
         step("\(simulators.count) Modbus simulators (in this process), \(registers) holding registers each")
 
+        // The derived map is validated by the daemon, which refuses to start on an error.
+        var mapPaths = [mapPath]
+        if let derivedYAML = scenario.derivedMapYAML() {
+            let derivedPath = "\(work)/bench-derived.yaml"
+            try derivedYAML.write(toFile: derivedPath, atomically: true, encoding: .utf8)
+            mapPaths.append(derivedPath)
+            step("\(derivedExpressions) derived expressions and \(derivedWindows) windows in \(derivedPath)")
+        }
+
         let configPath = "\(work)/gateway.yaml"
         try Scenario.gatewayYAML(
-            mapPath: mapPath, hubPort: hubPort, ca: pki.caCert, cert: pki.gatewayCert,
+            mapPaths: mapPaths, hubPort: hubPort, ca: pki.caCert, cert: pki.gatewayCert,
             key: pki.gatewayKey, outbox: outbox ?? "\(work)/var/outbox.sqlite", sync: sync, adminPort: adminPort
         )
         .write(toFile: configPath, atomically: true, encoding: .utf8)

@@ -49,6 +49,12 @@ struct EndToEndBench: AsyncParsableCommand {
     @Option(help: "Poll period of every device, in milliseconds.")
     var pollMs = 100
 
+    @Option(help: "Expressions of derived devices over the site's points, each reading two points of one device (0: no derived device).")
+    var derivedExpressions = 0
+
+    @Option(help: "Windows of derived devices over single points (10 s, reported every second).")
+    var derivedWindows = 0
+
     @Option(help: "Seconds between the first telemetry message and the measurement window.")
     var warmup = 5.0
 
@@ -103,6 +109,9 @@ struct EndToEndBench: AsyncParsableCommand {
         guard consoleReloads >= 0 else { throw ValidationError("--console-reloads must be positive") }
         guard (1...200).contains(devices) else { throw ValidationError("--devices must be 1…200") }
         guard (1...10_000).contains(registers) else { throw ValidationError("--registers must be 1…10000") }
+        guard derivedExpressions >= 0, derivedWindows >= 0, registers >= 2 || derivedExpressions + derivedWindows == 0 else {
+            throw ValidationError("--derived-expressions and --derived-windows must be positive, and need --registers 2 or more")
+        }
         guard pollMs >= 10 else { throw ValidationError("--poll-ms must be at least 10") }
         guard warmup >= 0, duration > 0, commandTimeout > 0, commands >= 0, outage >= 0 else {
             throw ValidationError("--warmup, --duration, --command-timeout, --commands and --outage must be positive")
@@ -125,7 +134,8 @@ struct EndToEndBench: AsyncParsableCommand {
             devices: devices, registers: registers, poll: .milliseconds(pollMs), work: work, logger: logger,
             outbox: outboxPath, sync: sync,
             // Across an outage the hub keeps the operator's session, as a production broker does.
-            persistentHub: outage > 0, adminPort: adminPort, step: step)
+            persistentHub: outage > 0, adminPort: adminPort,
+            derivedExpressions: derivedExpressions, derivedWindows: derivedWindows, step: step)
         var hub = plant.hub
         let (scenario, topics) = (plant.scenario, plant.topics)
         let operatorOptions = { (suffix: String) in plant.operatorOptions(suffix, cleanSession: outage == 0) }
@@ -276,16 +286,28 @@ struct EndToEndBench: AsyncParsableCommand {
                 + "; admin endpoint \(admin)" + (scrapeMs > 0 ? ", GET /metrics every \(scrapeMs) ms in the window" : "")
                 + (console != "none"
                     ? ", the console open on the \(console == "device" ? "page of \(consoleDevice ?? scenario.deviceID(0))" : "devices page")" : "")
+                + (derivedExpressions + derivedWindows > 0
+                    ? ", derived devices with \(derivedExpressions) expressions and \(derivedWindows) windows" : "")
                 + (eventReaders > 0 ? ", \(eventReaders) independent reader\(eventReaders > 1 ? "s" : "") of the event stream" : "") + ".")
         r.line("")
         r.line("| figure | value |")
         r.line("|---|---|")
         let delivered = Double(t1.readings - t0.readings) / window
         let messages = t1.messages - t0.messages
+        let derivedDelivered = Double(t1.derivedReadings - t0.derivedReadings) / window
+        let read = delivered - derivedDelivered
         r.row(
-            "readings/s delivered to the operator",
-            "\(Report.f(delivered, 0)) (expected \(Report.f(scenario.expectedReadingsPerSecond, 0)); "
-                + "\(Report.f(delivered / scenario.expectedReadingsPerSecond * 100, 1)) %)")
+            "readings/s delivered to the operator" + (derivedExpressions + derivedWindows > 0 ? ", read (polled)" : ""),
+            "\(Report.f(read, 0)) (expected \(Report.f(scenario.expectedReadingsPerSecond, 0)); "
+                + "\(Report.f(read / scenario.expectedReadingsPerSecond * 100, 1)) %)")
+        if derivedExpressions + derivedWindows > 0 {
+            // Every expression's inputs come in one poll, so it computes once a poll; every
+            // window reports once a second.
+            let expected = Double(derivedExpressions) * 1000 / Double(pollMs) + Double(derivedWindows)
+            r.row(
+                "readings/s delivered to the operator, derived",
+                "\(Report.f(derivedDelivered, 0)) (expected \(Report.f(expected, 0)); \(Report.f(derivedDelivered / expected * 100, 1)) %)")
+        }
         r.row(
             "readings in the window",
             "\(t1.readings - t0.readings), in \(messages) telemetry messages "

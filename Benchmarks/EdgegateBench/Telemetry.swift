@@ -10,6 +10,8 @@ final class TelemetryCounter: Sendable {
     struct Snapshot: Sendable {
         var messages = 0
         var readings = 0
+        /// Of `readings`, those of derived devices (`Scenario.derivedPrefix`).
+        var derivedReadings = 0
         var badReadings = 0
         /// Messages whose seq was above the previous seq + 1, and how many seqs were skipped.
         var gaps = 0
@@ -48,6 +50,7 @@ final class TelemetryCounter: Sendable {
     private let state = Mutex(Snapshot())
 
     private static let readingMarker = Array(#"{"device":"#.utf8)
+    private static let derivedMarker = Array(#"{"device":""#.utf8) + Array(Scenario.derivedPrefix.utf8)
     private static let badMarker = Array(#""quality":"bad""#.utf8)
     private static let seqMarker = Array(#""seq":"#.utf8)
     private static let tsMarker = Array(#""ts":""#.utf8)
@@ -105,6 +108,7 @@ final class TelemetryCounter: Sendable {
     private func ingest(_ payload: [UInt8]) {
         let now = ContinuousClock.now
         let readings = Self.count(Self.readingMarker, in: payload)
+        let derived = Self.count(Self.derivedMarker, in: payload)
         let bad = Self.count(Self.badMarker, in: payload)
         let seq = Self.integer(after: Self.seqMarker, in: payload)
         var age: Double?
@@ -117,6 +121,7 @@ final class TelemetryCounter: Sendable {
         state.withLock { s in
             s.messages += 1
             s.readings += readings
+            s.derivedReadings += derived
             s.badReadings += bad
             if s.firstMessage == nil { s.firstMessage = now }
             if let seq {
