@@ -93,8 +93,10 @@ struct Scenario: Sendable {
             points.append(String(format: "e%05d: { expr: \"%@\" }", index + 1, expression))
         }
         for index in 0..<derivedWindows {
+            // Devices and addresses both cycle, so that the first hundred windows already mix
+            // the three kinds of point (and aggregates); distinct pairs up to devices × readable.
             let device = deviceID(index % devices)
-            let address = (index / devices) % readable + 1
+            let address = index % readable + 1
             let agg = ["rate", "avg", "max"][address % 3]
             points.append(
                 String(format: "w%05d: { window: { of: %@.r%03d, agg: %@, size: 10s, every: 1s } }", index + 1, device, address, agg))
