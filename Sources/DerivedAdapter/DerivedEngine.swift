@@ -189,8 +189,9 @@ struct DerivedEngine {
     private mutating func propagate(_ start: [Int: Set<Int>]) -> [Reading] {
         var dirty = start
         var out: [Reading] = []
-        for i in nodes.indices {
-            guard let expressions = dirty.removeValue(forKey: i) else { continue }
+        // Only the marked nodes, in order: what a node marks comes after it (dependency order).
+        while let i = dirty.keys.min() {
+            let expressions = dirty.removeValue(forKey: i)!
             let key = nodes[i].key
             switch nodes[i].kind {
             case .expression(let compiled):
@@ -202,9 +203,13 @@ struct DerivedEngine {
                 for reader in readers[key] ?? [] { dirty[reader.node, default: []].insert(reader.expression) }
             case .window(let compiled, var window):
                 guard let input = compiled.evaluate(latest) else { continue }
+                // The node lets go of the state first: changed while it still holds it, the
+                // state would be copied (copy on write), slices and all, at every reading.
+                nodes[i].kind = .expression(compiled)
                 window.add(input.value, quality: input.quality, at: input.timestamp)
                 nodes[i].kind = .window(compiled, window)
             case .oee(let compiled, var oee):
+                nodes[i].kind = .expression(compiled[0])
                 for j in expressions.sorted() {
                     guard let input = compiled[j].evaluate(latest) else { continue }
                     switch j {
@@ -225,21 +230,24 @@ struct DerivedEngine {
         var out: [Reading] = []
         var dirty: [Int: Set<Int>] = [:]
         for i in nodes.indices {
-            let node = nodes[i]
+            let (key, pointUnit) = (nodes[i].key, nodes[i].unit)
             var produced: [Reading] = []
-            switch node.kind {
+            // As in `propagate`, the node lets go of the state before it changes.
+            switch nodes[i].kind {
             case .expression:
                 continue
             case .window(let compiled, var window):
+                nodes[i].kind = .expression(compiled)
                 produced = window.advance(to: now).map {
-                    Reading(device: node.key.device, point: node.key.point, value: $0.value, unit: node.unit, quality: $0.quality, timestamp: $0.end)
+                    Reading(device: key.device, point: key.point, value: $0.value, unit: pointUnit, quality: $0.quality, timestamp: $0.end)
                 }
                 nodes[i].kind = .window(compiled, window)
             case .oee(let compiled, var oee):
+                nodes[i].kind = .expression(compiled[0])
                 produced = oee.advance(to: now).map { output in
-                    let unit = DerivedOEE.outputs.first { $0.suffix == output.suffix }?.unit ?? (output.suffix.isEmpty ? node.unit : nil)
+                    let unit = DerivedOEE.outputs.first { $0.suffix == output.suffix }?.unit ?? (output.suffix.isEmpty ? pointUnit : nil)
                     return Reading(
-                        device: node.key.device, point: node.key.point + output.suffix, value: output.value, unit: unit, quality: output.quality,
+                        device: key.device, point: key.point + output.suffix, value: output.value, unit: unit, quality: output.quality,
                         timestamp: output.timestamp)
                 }
                 nodes[i].kind = .oee(compiled, oee)
