@@ -109,7 +109,11 @@ public final class MQTTUplink: Service {
     /// Where adapters deliver readings; callable from any thread.
     public var sink: ReadingSink {
         let queue = self.queue
-        return ReadingSink(ready: { queue.isReady }) { queue.append($0) }
+        let profile = self.profile
+        return ReadingSink(ready: { queue.isReady }) { readings in
+            profile.observe(readings)
+            queue.append(readings)
+        }
     }
 
     /// Counters so far.
@@ -290,11 +294,32 @@ public final class MQTTUplink: Service {
         renewal: SessionRenewal?
     ) async -> MQTTError? {
         let (published, devices) = inventory.current
-        do {
-            try await profile.startSession(connection, devices: devices)
-        } catch {
+        // A profile may wait here (for its primary host); a stop must not wait with it.
+        let started: Result<Void, MQTTError>? = await withTaskGroup(of: Result<Void, MQTTError>?.self) { group in
+            group.addTask {
+                do throws(MQTTError) {
+                    try await self.profile.startSession(connection, devices: devices)
+                    return .success(())
+                } catch {
+                    return .failure(error)
+                }
+            }
+            group.addTask {
+                await stopping.wait()
+                return nil
+            }
+            let first = await group.next()!
+            group.cancelAll()
+            return first
+        }
+        switch started {
+        case .success: break
+        case .failure(let error):
             await connection.disconnect()
             return error
+        case nil:
+            await connection.disconnect()
+            return nil
         }
         connected.store(true, ordering: .relaxed)
         metrics.connected.record(1)
@@ -335,11 +360,13 @@ public final class MQTTUplink: Service {
     /// drops duplicates by `seq`). When told to stop it keeps delivering for `drainGrace`,
     /// then says goodbye and disconnects.
     private func sendLoop(_ connection: MQTTConnection, stopping: StopFlag, saidGoodbye: StopFlag) async {
-        var inFlight: [(seq: UInt64, bytes: Int, messageID: Int32)] = []
+        // One outbox message may go out as several MQTT messages (`sparkplug-b`: one per
+        // device); it is acknowledged once the hub has all of them.
+        var inFlight: [(seq: UInt64, bytes: Int, messageIDs: [Int32])] = []
         var lastSent: UInt64?
         var deadline: ContinuousClock.Instant?
         var drained = true
-        queue.sessionStarted()
+        let sessionFloor = queue.sessionStarted()
         defer { queue.sessionEnded() }
         do {
             while !Task.isCancelled {
@@ -353,19 +380,23 @@ public final class MQTTUplink: Service {
                     break
                 }
                 while let batch = next {
-                    let id = try connection.send(profile.telemetryTopic, payload: batch.payload, qos: 1, retain: false)
-                    inFlight.append((batch.seq, batch.payload.count, id))
+                    let ids = try profile.sendTelemetry(batch.payload, replayed: batch.seq < sessionFloor, on: connection)
+                    inFlight.append((batch.seq, batch.payload.count, ids))
                     lastSent = batch.seq
                     next = inFlight.count < configuration.window ? await queue.batch(after: lastSent) : nil
                 }
                 if let first = inFlight.first {
                     // A hub that stopped reading must hold neither the start of a shutdown
                     // nor, once draining, its end.
-                    guard
-                        try await acknowledgement(
-                            of: first.messageID, on: connection,
-                            until: deadline == nil ? .stop(stopping) : .deadline(deadline!))
-                    else { continue }
+                    if let id = first.messageIDs.first {
+                        guard
+                            try await acknowledgement(
+                                of: id, on: connection,
+                                until: deadline == nil ? .stop(stopping) : .deadline(deadline!))
+                        else { continue }
+                        inFlight[0].messageIDs.removeFirst()
+                        if !inFlight[0].messageIDs.isEmpty { continue }
+                    }
                     await queue.acknowledge(first.seq, bytes: first.bytes)
                     inFlight.removeFirst()
                 } else {
@@ -547,7 +578,7 @@ public final class MQTTUplink: Service {
         case .running(let task): result = await task.value
         }
         do {
-            try await connection.publish(incoming.answer(result, busy))
+            try await incoming.respond(result, busy, connection)
         } catch {
             logger.error("response not delivered", metadata: ["id": "\(result.id)", "status": "\(result.status.rawValue)", "error": "\(error)"])
         }

@@ -196,8 +196,12 @@ package final class TelemetryQueue: Sendable {
 
     /// A session with the hub began: what it seals from now on counts against the hold limit
     /// until acknowledged. The backlog from before does not: it drains first, in order.
-    package func sessionStarted() {
-        setSession(floor: store.nextSeq)
+    /// Returns the first seq of the session: messages below it were sealed before it began.
+    @discardableResult
+    package func sessionStarted() -> UInt64 {
+        let floor = store.nextSeq
+        setSession(floor: floor)
+        return floor
     }
 
     /// The session ended: nothing is in flight, and the outbox takes everything again.

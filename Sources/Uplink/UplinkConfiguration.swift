@@ -81,18 +81,32 @@ extension MQTTProfile {
 
     static func parseSection(_ section: UplinkSection) -> UplinkConfiguration? {
         let u = section.mapping
-        let insecure = u.bool("insecure") ?? false
         let prefix = u.name("prefix") ?? "edgegate"
         if let node = u.value("prefix") {
             if !TopicRules.isValidPrefix(prefix) {
                 u.error("prefix '\(prefix)' is not a valid MQTT topic prefix", at: node, hint: TopicRules.prefixHint)
             }
         }
+        let options = section.brokerOptions()
+        guard !section.hasNewErrors, let options, let gatewayID = section.gatewayID else { return nil }
+        return UplinkConfiguration(
+            link: MQTTUplinkConfiguration(gatewayID: gatewayID, prefix: prefix, connection: options),
+            profile: MQTTProfileSettings())
+    }
+}
+
+extension UplinkSection {
+    /// A broker of the profile's choosing, as `mqtt` and `sparkplug-b` take it: `url` (plain
+    /// `mqtt://` only with `insecure: true`), `tls`, `client_id` (the gateway id unless
+    /// given) and `keep_alive`; nil after errors (each one a diagnostic).
+    package func brokerOptions() -> MQTTOptions? {
+        let u = mapping
+        let insecure = u.bool("insecure") ?? false
         let clientID = u.name("client_id")
-        let keepAlive = section.keepAlive()
+        let keepAlive = keepAlive()
 
         var url: MQTTURL?
-        if let parsed = section.url(required: true, hint: "e.g. url: mqtts://hub.example:8883"), let node = u.value("url") {
+        if let parsed = self.url(required: true, hint: "e.g. url: mqtts://hub.example:8883"), let node = u.value("url") {
             url = parsed
             if !parsed.useTLS && !insecure {
                 u.error(
@@ -109,8 +123,8 @@ extension MQTTProfile {
 
         var tls: MQTTTLS?
         if let t = u.mapping("tls", context: "uplink.tls") {
-            tls = section.tls(t, caRequired: useTLS)
-            if !useTLS && u.has("url") && !section.hasNewErrors, let e = u.entry("tls") {
+            tls = self.tls(t, caRequired: useTLS)
+            if !useTLS && u.has("url") && !hasNewErrors, let e = u.entry("tls") {
                 u.warning("'tls' is ignored with mqtt://", at: e.keyNode, hint: "use mqtts:// to encrypt the uplink")
             }
         } else if useTLS, u.has("url"), !u.has("tls") {
@@ -119,13 +133,10 @@ extension MQTTProfile {
                 hint: "the CA certificate that signed the broker's certificate; add cert and key for mutual TLS")
         }
 
-        guard !section.hasNewErrors, let url, let gatewayID = section.gatewayID else { return nil }
-        let options = MQTTOptions(
+        guard !hasNewErrors, let url, let gatewayID else { return nil }
+        return MQTTOptions(
             host: url.host, port: url.port, clientID: clientID ?? gatewayID,
-            tls: useTLS ? tls : nil, keepAlive: section.seconds(keepAlive))
-        return UplinkConfiguration(
-            link: MQTTUplinkConfiguration(gatewayID: gatewayID, prefix: prefix, connection: options),
-            profile: MQTTProfileSettings())
+            tls: useTLS ? tls : nil, keepAlive: seconds(keepAlive))
     }
 }
 

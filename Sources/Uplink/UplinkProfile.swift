@@ -10,9 +10,10 @@ public import MQTTClient
 /// backoff, the bound on commands in progress — and calls into its profile for these, so a
 /// new hub dialect is one new type rather than a second uplink.
 public protocol UplinkProfile: Sendable {
-    /// The profile's name in the configuration (`mqtt`, `azure-iot-hub`), for logs.
+    /// The profile's name in the configuration (`mqtt`, `azure-iot-hub`, `sparkplug-b`), for logs.
     var name: String { get }
-    /// Where telemetry goes (QoS 1, never retained).
+    /// Where telemetry goes (QoS 1, never retained); a profile that spreads it over several
+    /// topics (`sparkplug-b`: one per device) names the filter that matches them.
     var telemetryTopic: String { get }
     /// The largest telemetry payload the hub takes, when it has a limit below the uplink's own;
     /// the uplink seals its batches below it.
@@ -25,8 +26,20 @@ public protocol UplinkProfile: Sendable {
     func connectionPlan(_ configured: MQTTOptions) throws(UplinkCredentialError) -> UplinkConnectionPlan
 
     /// Runs on a new connection before telemetry flows: subscriptions, the online status and
-    /// the inventory.
+    /// the inventory. It may wait (`sparkplug-b` waits for its primary host to be online);
+    /// the uplink cancels it when it stops first.
     func startSession(_ connection: MQTTConnection, devices: [DeviceDescriptor]) async throws(MQTTError)
+
+    /// Publishes one telemetry message of the outbox (the JSON of docs/protocol.md) and
+    /// returns the ids of the MQTT messages whose acknowledgements mean that the hub has all
+    /// of it; the outbox lets go of it only then. Called by one task at a time, in `seq`
+    /// order. `replayed`: the message was sealed before this session started (kept through
+    /// an outage or a restart). Default: the payload as it is, on `telemetryTopic`.
+    func sendTelemetry(_ payload: [UInt8], replayed: Bool, on connection: MQTTConnection) throws(MQTTError) -> [Int32]
+
+    /// Readings as they enter the uplink, on the adapters' threads, before they are encoded
+    /// (`sparkplug-b` keeps the latest value of each point for its births). Default: nothing.
+    func observe(_ readings: [Reading])
 
     /// Publishes a new device list (after `MQTTUplink.update(devices:)`).
     func publishInventory(_ devices: [DeviceDescriptor], on connection: MQTTConnection) async throws(MQTTError)
@@ -37,6 +50,16 @@ public protocol UplinkProfile: Sendable {
     /// The command an incoming message carries, decoded or not, with where its answer goes;
     /// nil for messages that are not commands (the profile logs what matters about them).
     func command(from message: MQTTMessage) -> IncomingCommand?
+}
+
+extension UplinkProfile {
+    /// The payload as it is, on `telemetryTopic`, QoS 1.
+    public func sendTelemetry(_ payload: [UInt8], replayed: Bool, on connection: MQTTConnection) throws(MQTTError) -> [Int32] {
+        [try connection.send(telemetryTopic, payload: payload, qos: 1, retain: false)]
+    }
+
+    /// Nothing.
+    public func observe(_ readings: [Reading]) {}
 }
 
 /// Why a profile could not make the credentials of a connection attempt, whatever the profile
@@ -77,18 +100,32 @@ public struct UplinkConnectionPlan: Sendable {
 public struct IncomingCommand: Sendable {
     /// The command, or why it could not be decoded (with its id when one could be read).
     public var command: Result<Command, CommandDecodingError>
-    /// The message that answers it. `busy`: the uplink refused it because too many commands
-    /// were in progress (a profile with status codes says "try again later" rather than "bad
-    /// request").
-    public var answer: @Sendable (_ result: CommandResult, _ busy: Bool) -> MQTTMessage
+    /// The message that answers it, for a profile that answers with one message (nil when
+    /// the profile publishes the answer itself); `respond` publishes it.
+    public var answer: (@Sendable (_ result: CommandResult, _ busy: Bool) -> MQTTMessage)?
+    /// Publishes the answer on the session's connection. `busy`: the uplink refused it
+    /// because too many commands were in progress (a profile with status codes says "try
+    /// again later" rather than "bad request").
+    public var respond: @Sendable (_ result: CommandResult, _ busy: Bool, _ connection: MQTTConnection) async throws(MQTTError) -> Void
 
-    /// Creates an incoming command.
+    /// A command answered by one message, which the uplink publishes.
     public init(
         command: Result<Command, CommandDecodingError>,
         answer: @escaping @Sendable (_ result: CommandResult, _ busy: Bool) -> MQTTMessage
     ) {
         self.command = command
         self.answer = answer
+        self.respond = { result, busy, connection throws(MQTTError) in try await connection.publish(answer(result, busy)) }
+    }
+
+    /// A command whose profile publishes the answer itself (`sparkplug-b` publishes the
+    /// values read back as data, numbered with everything else the edge node sends).
+    public init(
+        command: Result<Command, CommandDecodingError>,
+        respond: @escaping @Sendable (_ result: CommandResult, _ busy: Bool, _ connection: MQTTConnection) async throws(MQTTError) -> Void
+    ) {
+        self.command = command
+        self.respond = respond
     }
 }
 

@@ -159,9 +159,9 @@ struct AzureProfileTests {
                     topic: "$iothub/methods/POST/command/?$rid=2f", payload: Array(#"{"id":"c-1","device":"boiler-9","write":{"a":1}}"#.utf8), qos: 0,
                     retain: false)))
         #expect(try method.command.get().id == "c-1")
-        #expect(method.answer(result, false).topic == "$iothub/methods/res/404/?$rid=2f")
-        #expect(method.answer(result, true).topic == "$iothub/methods/res/429/?$rid=2f")
-        #expect(json(method.answer(result, false).payload)["status"] == .string("unknown_device"))
+        #expect(method.answer!(result, false).topic == "$iothub/methods/res/404/?$rid=2f")
+        #expect(method.answer!(result, true).topic == "$iothub/methods/res/429/?$rid=2f")
+        #expect(json(method.answer!(result, false).payload)["status"] == .string("unknown_device"))
 
         let c2d = try #require(
             p.command(
@@ -169,7 +169,7 @@ struct AzureProfileTests {
                     topic: "devices/gw-1/messages/devicebound/%24.mid=m%2F1&%24.to=%2Fdevices%2Fgw-1%2Fmessages%2FdeviceBound",
                     payload: Array(#"{"device":"boiler-9","write":{"a":1}}"#.utf8), qos: 1, retain: false)))
         #expect(try c2d.command.get().id == "m/1")
-        let answer = c2d.answer(CommandResult(id: "m/1", status: .ok, message: "done"), false)
+        let answer = c2d.answer!(CommandResult(id: "m/1", status: .ok, message: "done"), false)
         #expect(answer.topic == "devices/gw-1/messages/events/$.ct=application%2Fjson&$.ce=utf-8&edgegate-type=response&$.cid=m%2F1")
         #expect(answer.qos == 1 && !answer.retain)
 
