@@ -44,6 +44,21 @@ struct MQTTWireTests {
         #expect(list[2]["reason"] as? String == "connection refused")
     }
 
+    @Test("a telemetry message reads back into its readings: values, units, qualities and reasons, times to the millisecond")
+    func telemetryReadsBack() throws {
+        let readings = [
+            Reading(device: "boiler-1", point: "temperature", value: .double(21.5), unit: "°C", quality: .good, timestamp: ts),
+            Reading(device: "boiler-1", point: "counter", value: .int(4_294_967_295), unit: nil, quality: .good, timestamp: ts),
+            Reading(device: "boiler-1", point: "pump", value: .bool(true), unit: nil, quality: .uncertain("stale \"flag\""), timestamp: ts),
+            Reading(device: "lamp", point: "name", value: .string("hall ☀"), unit: nil, quality: .good, timestamp: ts + 1),
+            Reading(device: "lamp", point: "on", value: nil, unit: nil, quality: .bad("timeout after 300 ms"), timestamp: ts + 2),
+        ]
+        let back = try #require(MQTTWire.readings(inTelemetry: MQTTWire.telemetry(gateway: "gw-1", seq: 7, readings: readings)))
+        #expect(back == readings)
+        #expect(MQTTWire.readings(inTelemetry: Array("{\"online\":true}".utf8)) == nil)
+        #expect(MQTTWire.readings(inTelemetry: Array("not json".utf8)) == nil)
+    }
+
     @Test("responses carry id, status, message, read-back values and ts")
     func response() throws {
         let result = CommandResult(id: "c-1", status: .unknownDevice, message: "no device", values: ["setpoint": .double(21.5)], timestamp: ts)
