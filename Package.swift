@@ -61,6 +61,18 @@ let plugins: [Target] = [
         ],
         exclude: ["README.md"]
     ),
+    // The `sparkplug-b` uplink profile (Eclipse Sparkplug 3.0): births, deaths, aliases and
+    // host commands; its protobuf code is generated once (scripts/generate-sparkplug-proto).
+    .target(
+        name: "SparkplugB",
+        dependencies: [
+            "GatewayCore", "MQTTClient", "Uplink", "ConfigSyntax",
+            .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "CoreMetrics", package: "swift-metrics"),
+        ],
+        exclude: ["README.md", "Protocol/sparkplug_b.proto"]
+    ),
     // The `azure-iot-hub` uplink profile: IoT Hub's device protocol, SAS tokens, its settings.
     .target(
         name: "AzureIoTHub",
@@ -88,6 +100,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        // The runtime of Sparkplug B's generated protobuf code (the build plugin is not used).
+        .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
     ],
     targets: [
         // C libraries, found through pkg-config; the shims re-export what Swift cannot import.
@@ -289,6 +303,12 @@ let package = Package(
             name: "AzureIoTHubTests",
             dependencies: ["AzureIoTHub", "Uplink", "MQTTClient", "GatewayCore", "TestSupport", .product(name: "Logging", package: "swift-log")]),
         .testTarget(
+            name: "SparkplugBTests",
+            dependencies: [
+                "SparkplugB", "Gateway", "Uplink", "MQTTClient", "GatewayCore", "TestSupport",
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"), .product(name: "Logging", package: "swift-log"),
+            ]),
+        .testTarget(
             name: "HubClientTests",
             dependencies: ["HubClient", "Uplink", "MQTTClient", "GatewayCore", "ConfigSyntax", "TestSupport"]),
         .testTarget(
@@ -308,7 +328,7 @@ let package = Package(
             name: "IntegrationTests",
             dependencies: [
                 "Gateway", "GatewayCore", "DeviceMaps", "MapReports", "ModbusAdapter", "CModbus", "DoorSimAdapter", "HueAdapter",
-                "MQTTClient", "MQTTDevicesAdapter", "Uplink", "AzureIoTHub", "HubClient", "Storage", "TestSupport", "DevTools",
+                "MQTTClient", "MQTTDevicesAdapter", "Uplink", "AzureIoTHub", "SparkplugB", "HubClient", "Storage", "TestSupport", "DevTools",
                 "MetricsExposition", .product(name: "CoreMetrics", package: "swift-metrics"),
             ],
             exclude: ["Peers"]),

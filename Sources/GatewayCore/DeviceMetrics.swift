@@ -234,6 +234,8 @@ public enum MetricNames {
     public static let commandDuration = "edgegate_command_duration_seconds"
     /// Counter of device-map reloads by result.
     public static let mapReloads = "edgegate_map_reloads_total"
+    /// Counter of Sparkplug B writes (DCMD) refused, before or by the router.
+    public static let sparkplugRefusedWrites = "edgegate_sparkplug_refused_writes_total"
 }
 
 extension Duration {

@@ -63,10 +63,11 @@ struct GatewayAssemblyTests {
 
     @Test("each profile of the registry is chosen by its name and makes the profile of that name")
     func registryProfiles() throws {
-        #expect(UplinkProfiles.standard.map(\.name) == ["mqtt", "azure-iot-hub"])
+        #expect(UplinkProfiles.standard.map(\.name) == ["mqtt", "azure-iot-hub", "sparkplug-b"])
         let sections = [
             "mqtt": "{ profile: mqtt, url: mqtts://h, tls: { ca: ca.pem } }",
             "azure-iot-hub": "{ profile: azure-iot-hub, hub: h.azure-devices.net, auth: x509, tls: { ca: ca.pem, cert: c.pem, key: c.key } }",
+            "sparkplug-b": "{ profile: sparkplug-b, url: mqtts://h, tls: { ca: ca.pem }, group: plant-1 }",
         ]
         for descriptor in UplinkProfiles.standard {
             let config = try configuration(try #require(sections[descriptor.name]))
