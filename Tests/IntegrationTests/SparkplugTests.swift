@@ -305,6 +305,29 @@ struct SparkplugTests {
         }
     }
 
+    @Test("edgegate run with profile sparkplug-b, killed with SIGKILL: the broker publishes its will, the NDEATH with the bdSeq of its NBIRTH")
+    func killedDaemon() async throws {
+        try await Plant.run { plant in
+            try await Self.withHost(plant) { host in
+                let dir = try TemporaryDirectory()
+                defer { dir.remove() }
+                let configuration = try Daemon.writeBoilerConfiguration(
+                    for: plant, in: dir, extra: "  profile: sparkplug-b\n  group: \(Self.group)")
+                let daemon = try await Daemon.start(configuration: configuration, in: dir)
+                let birth = try await host.message("NBIRTH") { $0.type == "NBIRTH" }
+                _ = try await host.message("DBIRTH") { $0.type == "DBIRTH" && $0.device == "boiler-1" }
+                _ = try await host.message("data") { $0.type == "DDATA" }
+                daemon.process.signal(SIGKILL)
+                #expect(try await withTimeout(.seconds(15), "daemon death") { await daemon.process.wait() } == 128 + SIGKILL)
+                let death = try await host.message("NDEATH") { $0.type == "NDEATH" }
+                #expect(death.qos == 1)
+                #expect(death.fields["bdseq"] == birth.metric("bdSeq")?["value"])
+                #expect(death.fields["bdseq_matches_birth"] == .bool(true))
+                #expect(Self.errors(host).isEmpty, "\(Self.errors(host).prefix(10))")
+            }
+        }
+    }
+
     @Test("a link outage: NDEATH by will, then a new birth; what was read meanwhile arrives as historical, with its own timestamps and no gap")
     func outageReplaysHistory() async throws {
         try await Plant.run { plant in

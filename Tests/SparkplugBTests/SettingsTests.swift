@@ -1,3 +1,4 @@
+import DeviceMaps
 import Foundation
 import Gateway
 import MQTTClient
@@ -48,5 +49,16 @@ struct SettingsTests {
             diagnostics("  profile: sparkplug-b\n  url: mqtt://h\n  group: g").first?.contains(
                 "plain MQTT sends commands and telemetry unencrypted; set `insecure: true` to allow it") == true)
         #expect(diagnostics("  profile: sparkplug-b\n  url: mqtt://h\n  insecure: true\n  group: g").isEmpty)
+    }
+}
+
+extension SettingsTests {
+    @Test("examples/sparkplug-b.yaml loads, and so do the device maps it names")
+    func example() throws {
+        let file = DocumentationSamples.repositoryRoot + "/examples/sparkplug-b.yaml"
+        let config = try GatewayConfiguration.load(file: file)
+        #expect(config.uplink.profile as? SparkplugSettings == SparkplugSettings(group: "plant-1"))
+        #expect(config.uplink.link.connection.tls?.keyFile == DocumentationSamples.repositoryRoot + "/certs/gateway.key")
+        _ = try DeviceMapLoader.standard.load(paths: config.devicemaps)
     }
 }
