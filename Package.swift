@@ -244,6 +244,7 @@ let package = Package(
             name: "edgegate-bench",
             dependencies: [
                 "DevTools", "DeviceMaps", "ModbusAdapter", "GatewayCore", "MQTTClient", "Uplink", "Storage", "MetricsExposition", "Admin",
+                "SparkplugB", .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"), .product(name: "Logging", package: "swift-log"),
             ], path: "Benchmarks/EdgegateBench"),
 
@@ -305,7 +306,7 @@ let package = Package(
         .testTarget(
             name: "SparkplugBTests",
             dependencies: [
-                "SparkplugB", "Gateway", "Uplink", "MQTTClient", "GatewayCore", "TestSupport",
+                "SparkplugB", "Gateway", "DeviceMaps", "Uplink", "MQTTClient", "GatewayCore", "TestSupport",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"), .product(name: "Logging", package: "swift-log"),
             ]),
         .testTarget(

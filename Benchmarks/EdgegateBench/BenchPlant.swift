@@ -28,10 +28,11 @@ struct BenchPlant {
     ///   - persistentHub: the hub keeps sessions across a restart (for outage scenarios).
     ///   - adminPort: the gateway's admin endpoint on loopback; nil: off.
     ///   - derivedExpressions, derivedWindows: the derived devices' points (`Scenario.derivedMapYAML`).
+    ///   - profile: the uplink profile, `mqtt` or `sparkplug-b`.
     static func start(
         devices: Int, registers: Int, poll: Duration, work: String, logger: Logger,
         outbox: String? = nil, sync: String = "full", persistentHub: Bool = false, adminPort: Int? = nil,
-        derivedExpressions: Int = 0, derivedWindows: Int = 0,
+        derivedExpressions: Int = 0, derivedWindows: Int = 0, profile: String = "mqtt",
         step: (String) -> Void
     ) async throws -> BenchPlant {
         let pki = try await DevPKI.create(in: "\(work)/certs", logger: logger)
@@ -80,7 +81,7 @@ struct BenchPlant {
         let configPath = "\(work)/gateway.yaml"
         try Scenario.gatewayYAML(
             mapPaths: mapPaths, hubPort: hubPort, ca: pki.caCert, cert: pki.gatewayCert,
-            key: pki.gatewayKey, outbox: outbox ?? "\(work)/var/outbox.sqlite", sync: sync, adminPort: adminPort
+            key: pki.gatewayKey, outbox: outbox ?? "\(work)/var/outbox.sqlite", sync: sync, adminPort: adminPort, profile: profile
         )
         .write(toFile: configPath, atomically: true, encoding: .utf8)
         return BenchPlant(

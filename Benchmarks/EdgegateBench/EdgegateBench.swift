@@ -96,6 +96,9 @@ struct EndToEndBench: AsyncParsableCommand {
     @Option(help: "With --admin on: independent readers of GET /api/v1/events through the window (bytes/s, lagged events).")
     var eventReaders = 0
 
+    @Option(help: "The uplink profile: mqtt (JSON) or sparkplug-b (then --commands 0 and no --outage).")
+    var profile = "mqtt"
+
     @OptionGroup var daemonOptions: DaemonOptions
 
     func validate() throws {
@@ -118,6 +121,10 @@ struct EndToEndBench: AsyncParsableCommand {
         }
         guard ["file", "memory"].contains(outbox) else { throw ValidationError("--outbox must be file or memory") }
         guard ["full", "normal"].contains(sync) else { throw ValidationError("--sync must be full or normal") }
+        guard ["mqtt", "sparkplug-b"].contains(profile) else { throw ValidationError("--profile must be mqtt or sparkplug-b") }
+        guard profile == "mqtt" || commands == 0 && outage == 0 else {
+            throw ValidationError("--profile sparkplug-b measures telemetry only: add --commands 0, and no --outage")
+        }
     }
 
     func run() async throws {
@@ -135,20 +142,29 @@ struct EndToEndBench: AsyncParsableCommand {
             outbox: outboxPath, sync: sync,
             // Across an outage the hub keeps the operator's session, as a production broker does.
             persistentHub: outage > 0, adminPort: adminPort,
-            derivedExpressions: derivedExpressions, derivedWindows: derivedWindows, step: step)
+            derivedExpressions: derivedExpressions, derivedWindows: derivedWindows, profile: profile, step: step)
         var hub = plant.hub
         let (scenario, topics) = (plant.scenario, plant.topics)
         let operatorOptions = { (suffix: String) in plant.operatorOptions(suffix, cleanSession: outage == 0) }
 
         // The operator: one connection for telemetry, one for commands and their responses.
         let telemetryConnection = try await MQTTConnection.connect(operatorOptions("telemetry"), logger: logger)
-        try await telemetryConnection.subscribe(topics.telemetry, qos: 1)
+        let sparkplug = profile == "sparkplug-b"
+        // With sparkplug-b the operator is a Sparkplug host of the group: births and data.
+        let telemetryTopic = sparkplug ? "spBv1.0/\(Scenario.sparkplugGroup)/#" : topics.telemetry
+        try await telemetryConnection.subscribe(telemetryTopic, qos: 1)
         let commandConnection = try await MQTTConnection.connect(operatorOptions("commands"), logger: logger)
         try await commandConnection.subscribe(topics.responses, qos: 1)
         let counter = TelemetryCounter()
         let mailbox = ResponseMailbox()
         var consumers = [
-            Task { await counter.consume(telemetryConnection, topic: topics.telemetry, status: topics.status) },
+            Task {
+                if sparkplug {
+                    await counter.consumeSparkplug(telemetryConnection)
+                } else {
+                    await counter.consume(telemetryConnection, topic: topics.telemetry, status: topics.status)
+                }
+            },
             Task { await mailbox.consume(commandConnection, topic: topics.responses) },
         ]
 
@@ -283,7 +299,7 @@ struct EndToEndBench: AsyncParsableCommand {
                 + "warm-up \(Report.f(warmup, 0)) s, window \(Report.f(window, 1)) s, \(commands) commands; "
                 + "outbox \(outbox == "memory" ? "in memory (`:memory:`)" : "file, sync \(sync)")"
                 + (outage > 0 ? ", then a \(Report.f(outage, 0)) s hub outage" : "")
-                + "; admin endpoint \(admin)" + (scrapeMs > 0 ? ", GET /metrics every \(scrapeMs) ms in the window" : "")
+                + "; uplink profile `\(profile)`; admin endpoint \(admin)" + (scrapeMs > 0 ? ", GET /metrics every \(scrapeMs) ms in the window" : "")
                 + (console != "none"
                     ? ", the console open on the \(console == "device" ? "page of \(consoleDevice ?? scenario.deviceID(0))" : "devices page")" : "")
                 + (derivedExpressions + derivedWindows > 0
@@ -313,11 +329,19 @@ struct EndToEndBench: AsyncParsableCommand {
             "\(t1.readings - t0.readings), in \(messages) telemetry messages "
                 + "(\(Report.f(Double(messages) / window, 1))/s, \(messages > 0 ? Report.f(Double(t1.readings - t0.readings) / Double(messages), 0) : "–") readings each)"
         )
+        r.row(
+            "bytes on the wire per reading (MQTT PUBLISH: fixed header, topic, packet id, payload; TLS aside)",
+            t1.readings > t0.readings ? Report.f(Double(t1.wireBytes - t0.wireBytes) / Double(t1.readings - t0.readings), 1) : "–")
+        if sparkplug {
+            r.row(
+                "Sparkplug births (whole run)",
+                "\(final.births) messages, \(final.birthBytes) bytes on the wire; \(final.deaths) deaths; \(final.hostErrors) undecodable or unresolved")
+        }
         r.row("bad-quality readings (whole run)", "\(final.badReadings)")
         let ages = t1.ages.sorted()
         r.row("age of a message's oldest reading at arrival, p50 / p99", "\(Report.ms(percentile(ages, 50))) / \(Report.ms(percentile(ages, 99)))")
         r.row(
-            "telemetry seq (whole run)",
+            sparkplug ? "Sparkplug seq over the node's messages, 0…255 wrapping (whole run)" : "telemetry seq (whole run)",
             "\(final.firstSeq.map(String.init) ?? "–")…\(final.lastSeq.map(String.init) ?? "–"), "
                 + "\(final.gaps) gaps (\(final.missingSeqs) seqs missing), \(final.duplicates) duplicates")
         r.row("gateway CPU in the window", "\(Report.f(ProcessSample.cpuPercent(from: g0, to: g1), 1)) % of one core")

@@ -1,6 +1,8 @@
 import Foundation
 import GatewayCore
 import MQTTClient
+import SparkplugB
+import SwiftProtobuf
 import Synchronization
 
 /// Counts what arrives on the telemetry topic, cheaply: the payloads come from the uplink's
@@ -26,6 +28,27 @@ final class TelemetryCounter: Sendable {
         var firstMessage: ContinuousClock.Instant?
         /// The drain of a backlog after an outage, when `startDrain` was called.
         var drain: Drain?
+        /// MQTT PUBLISH bytes of the data messages (`mqttPublishSize`).
+        var wireBytes = 0
+        /// With sparkplug-b: births and their bytes, deaths, and data the births do not explain
+        /// (an alias no birth gave, a payload that does not decode).
+        var births = 0
+        var birthBytes = 0
+        var deaths = 0
+        var hostErrors = 0
+        /// With sparkplug-b: the node's last seq, and each device's aliases from its birth.
+        var sparkplugSeq: UInt64?
+        var aliases: [String: Set<UInt64>] = [:]
+    }
+
+    /// The size of a PUBLISH packet on the wire: fixed header (type byte and remaining length),
+    /// topic (with its length), packet id (QoS 1 and 2), payload.
+    static func mqttPublishSize(topic: String, payload: Int, qos: Int) -> Int {
+        let remaining = 2 + topic.utf8.count + (qos > 0 ? 2 : 0) + payload
+        var lengthBytes = 1
+        var n = remaining >> 7
+        while n > 0 { lengthBytes += 1; n >>= 7 }
+        return 1 + lengthBytes + remaining
     }
 
     /// A backlog being delivered: from the gateway's `online: true` after the mark (its
@@ -95,7 +118,7 @@ final class TelemetryCounter: Sendable {
     func consume(_ connection: MQTTConnection, topic: String, status: String) async {
         for await message in connection.messages {
             if message.topic == topic {
-                ingest(message.payload)
+                ingest(message.payload, wire: Self.mqttPublishSize(topic: message.topic, payload: message.payload.count, qos: message.qos))
             } else if message.topic == status, !message.retain, Self.count(Self.onlineMarker, in: message.payload) > 0 {
                 let now = ContinuousClock.now
                 state.withLock { s in
@@ -105,7 +128,60 @@ final class TelemetryCounter: Sendable {
         }
     }
 
-    private func ingest(_ payload: [UInt8]) {
+    /// Consumes a Sparkplug B host's subscription (`spBv1.0/{group}/#`) until it ends: DDATA
+    /// metrics are the readings, decoded with the protobuf types; births give the aliases a
+    /// data metric must use; `seq` must go up by one over all the node's messages, wrapping
+    /// at 256.
+    func consumeSparkplug(_ connection: MQTTConnection) async {
+        for await message in connection.messages {
+            let levels = message.topic.split(separator: "/")
+            guard levels.count >= 4 else { continue }
+            let type = levels[2]
+            let device = levels.count > 4 ? String(levels[4]) : ""
+            let wire = Self.mqttPublishSize(topic: message.topic, payload: message.payload.count, qos: message.qos)
+            let now = ContinuousClock.now
+            guard let payload = try? Org_Eclipse_Tahu_Protobuf_Payload(serializedBytes: message.payload) else {
+                state.withLock { $0.hostErrors += 1 }
+                continue
+            }
+            let age = payload.metrics.first.map { Date().timeIntervalSince1970 * 1000 - Double($0.timestamp) }
+            state.withLock { s in
+                if type != "NDEATH" {
+                    if type == "NBIRTH" {
+                        s.sparkplugSeq = payload.seq
+                    } else if let last = s.sparkplugSeq {
+                        let expected = (last + 1) % 256
+                        if payload.seq != expected {
+                            s.gaps += 1
+                            s.missingSeqs += (payload.seq + 256 - expected) % 256
+                        }
+                        s.sparkplugSeq = payload.seq
+                    }
+                }
+                switch type {
+                case "NBIRTH", "DBIRTH":
+                    s.births += 1
+                    s.birthBytes += wire
+                    if type == "DBIRTH" { s.aliases[device] = Set(payload.metrics.map(\.alias)) }
+                case "NDEATH", "DDEATH":
+                    s.deaths += 1
+                case "DDATA":
+                    let known = s.aliases[device] ?? []
+                    s.hostErrors += payload.metrics.filter { !$0.hasName && !known.contains($0.alias) }.count
+                    s.messages += 1
+                    s.readings += payload.metrics.count
+                    s.badReadings += payload.metrics.filter(\.isNull).count
+                    s.wireBytes += wire
+                    if s.firstMessage == nil { s.firstMessage = now }
+                    if s.recordAges, let age { s.ages.append(age) }
+                default:
+                    break
+                }
+            }
+        }
+    }
+
+    private func ingest(_ payload: [UInt8], wire: Int) {
         let now = ContinuousClock.now
         let readings = Self.count(Self.readingMarker, in: payload)
         let derived = Self.count(Self.derivedMarker, in: payload)
@@ -120,6 +196,7 @@ final class TelemetryCounter: Sendable {
         }
         state.withLock { s in
             s.messages += 1
+            s.wireBytes += wire
             s.readings += readings
             s.derivedReadings += derived
             s.badReadings += bad
