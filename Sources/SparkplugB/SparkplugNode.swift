@@ -299,6 +299,9 @@ final class SparkplugNode: Sendable {
         let latest = replayed ? [:] : self.latest.withLock { latest in order.reduce(into: [String: [String: Reading]]()) { $0[$1] = latest[$1] } }
         var ids: [Int32] = []
         try state.withLock { s throws(MQTTError) in
+            // After an NDEATH on this connection (the primary host went offline) nothing more
+            // may follow it: the message stays in the outbox for the next session.
+            guard s.connection === connection else { throw .connectionLost("the edge node is not born on this connection") }
             for device in order {
                 try send(byDevice[device]!, of: device, replayed: replayed, latest: latest[device] ?? [:], in: &s, on: connection, ids: &ids)
             }

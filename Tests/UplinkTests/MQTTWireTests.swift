@@ -1,5 +1,6 @@
 import Foundation
 import GatewayCore
+import TestSupport
 import Testing
 
 @testable import Uplink
@@ -57,6 +58,45 @@ struct MQTTWireTests {
         #expect(back == readings)
         #expect(MQTTWire.readings(inTelemetry: Array("{\"online\":true}".utf8)) == nil)
         #expect(MQTTWire.readings(inTelemetry: Array("not json".utf8)) == nil)
+    }
+
+    @Test("the reader's own scanner and the general JSON parser agree on 2,000 random messages")
+    func telemetryScannerAgrees() throws {
+        var random = SplitMix64(seed: 42)
+        let texts = ["", "°C", "kWh", "hall ☀", "a\"b", "back\\slash", "tab\there", "line\nbreak", "plain"]
+        var scannedMessages = 0
+        for _ in 0..<2000 {
+            let count = Int(random.next() % 20)
+            let base = Date(timeIntervalSince1970: 1_700_000_000 + Double(random.next() % 100_000_000) / 1000)
+            let readings = (0..<count).map { k -> Reading in
+                let value: Value? =
+                    switch random.next() % 6 {
+                    case 0: .bool(random.next() % 2 == 0)
+                    case 1: .int(Int64(bitPattern: random.next()))
+                    case 2: .double(Double(Int64(bitPattern: random.next() % 2_000_000)) / 1000)
+                    case 3: .double(Double(bitPattern: random.next() % 0x7FE0_0000_0000_0000))
+                    case 4: .string(texts[Int(random.next() % UInt64(texts.count))])
+                    default: nil
+                    }
+                let reason = texts[Int(random.next() % UInt64(texts.count))]
+                let quality: Quality = value == nil ? .bad(reason) : random.next() % 5 == 0 ? .uncertain(reason) : .good
+                let unit = random.next() % 3 == 0 ? texts[Int(random.next() % UInt64(texts.count))] : nil
+                return Reading(
+                    device: "dev-\(random.next() % 3)", point: "p\(k)", value: value, unit: unit, quality: quality,
+                    timestamp: base + Double(random.next() % 3))
+            }
+            let payload = MQTTWire.telemetry(gateway: "gw-1", seq: random.next() % 1000, readings: readings)
+            let general = try #require(MQTTWire.parsedReadings(payload))
+            #expect(general.count == readings.count)
+            if let scanned = MQTTWire.scannedReadings(payload) {
+                scannedMessages += 1
+                #expect(scanned == general)
+            } else {
+                // Only an escape in a string sends a message of ours the general way.
+                #expect(payload.contains(UInt8(ascii: "\\")), "\(String(decoding: payload, as: UTF8.self))")
+            }
+        }
+        #expect(scannedMessages > 200, "the scanner read \(scannedMessages) of 2,000 messages")
     }
 
     @Test("responses carry id, status, message, read-back values and ts")
