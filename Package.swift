@@ -308,6 +308,7 @@ let package = Package(
             dependencies: [
                 "SparkplugB", "Gateway", "DeviceMaps", "Uplink", "MQTTClient", "GatewayCore", "TestSupport",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"), .product(name: "Logging", package: "swift-log"),
+                .product(name: "MetricsTestKit", package: "swift-metrics"),
             ]),
         .testTarget(
             name: "HubClientTests",

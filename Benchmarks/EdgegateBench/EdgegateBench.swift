@@ -342,8 +342,8 @@ struct EndToEndBench: AsyncParsableCommand {
         r.row("age of a message's oldest reading at arrival, p50 / p99", "\(Report.ms(percentile(ages, 50))) / \(Report.ms(percentile(ages, 99)))")
         r.row(
             sparkplug ? "Sparkplug seq over the node's messages, 0…255 wrapping (whole run)" : "telemetry seq (whole run)",
-            "\(final.firstSeq.map(String.init) ?? "–")…\(final.lastSeq.map(String.init) ?? "–"), "
-                + "\(final.gaps) gaps (\(final.missingSeqs) seqs missing), \(final.duplicates) duplicates")
+            (sparkplug ? "" : "\(final.firstSeq.map(String.init) ?? "–")…\(final.lastSeq.map(String.init) ?? "–"), ")
+                + "\(final.gaps) gaps (\(final.missingSeqs) seqs missing)" + (sparkplug ? "" : ", \(final.duplicates) duplicates"))
         r.row("gateway CPU in the window", "\(Report.f(ProcessSample.cpuPercent(from: g0, to: g1), 1)) % of one core")
         r.row(
             "gateway peak RSS (VmHWM)",

@@ -23,7 +23,8 @@ final class SparkplugNode: Sendable {
     /// The latest reading of every point, for births: kept apart from `state`, because the
     /// adapters' threads update it with every batch.
     private let latest = Mutex<[String: [String: Reading]]>([:])
-    private let refused = CoreMetrics.Counter(label: MetricNames.sparkplugRefusedWrites)
+    /// `edgegate_sparkplug_refused_writes_total`.
+    private let refused: CoreMetrics.Counter
     private let refusalLog = LogThrottle(burst: 10, interval: .seconds(10))
 
     /// A device as its last DBIRTH described it.
@@ -57,14 +58,19 @@ final class SparkplugNode: Sendable {
         /// all bad.
         var dead: Set<String> = []
         var badPolls: [String: Int] = [:]
-        /// The primary host's state: online or not, and the timestamp of the STATE that said so.
-        var hostOnline = false
+        /// The timestamp of the primary host's last STATE that counted: an older one is stale.
         var hostTimestamp: UInt64?
         /// Numbers the ids of the commands made from DCMDs.
         var commands = 0
     }
 
-    init(group: String, node: String, primaryHost: String?, logger: Logger, now: @escaping @Sendable () -> Date) {
+    /// - Parameter metrics: where refused writes are counted (the process's `MetricsSystem`
+    ///   unless a test gives its own).
+    init(
+        group: String, node: String, primaryHost: String?, logger: Logger, now: @escaping @Sendable () -> Date,
+        metrics: any MetricsFactory = MetricsSystem.factory
+    ) {
+        self.refused = CoreMetrics.Counter(label: MetricNames.sparkplugRefusedWrites, factory: metrics)
         self.topics = SparkplugTopics(group: group, node: node)
         self.primaryHost = primaryHost
         self.logger = logger
@@ -105,7 +111,6 @@ final class SparkplugNode: Sendable {
         try await connection.subscribe(topics.ncmd, qos: 1)
         try await connection.subscribe(topics.dcmdFilter, qos: 1)
         if let host = primaryHost {
-            state.withLock { $0.hostOnline = false }
             try await connection.subscribe(SparkplugTopics.state(host), qos: 1)
             try await waitForPrimaryHost(host, on: connection)
         }
@@ -123,7 +128,7 @@ final class SparkplugNode: Sendable {
                 logger.debug("sparkplug: message before the birth ignored", metadata: ["topic": "\(message.topic)"])
             }
         }
-        if Task.isCancelled { return }
+        // Cancelled (the uplink stops) or the connection ended: no birth either way.
         throw .connectionLost("the connection ended while waiting for the primary host \(host)")
     }
 
@@ -139,7 +144,6 @@ final class SparkplugNode: Sendable {
         return state.withLock { s -> Bool? in
             if let last = s.hostTimestamp, let timestamp, timestamp < last { return nil }
             if let timestamp { s.hostTimestamp = timestamp }
-            s.hostOnline = online
             return online
         }
     }

@@ -1,7 +1,9 @@
+import CoreMetrics
 import Foundation
 import GatewayCore
 import Logging
 import MQTTClient
+import MetricsTestKit
 import SwiftProtobuf
 import Synchronization
 import TestSupport
@@ -43,13 +45,17 @@ struct SparkplugNodeTests {
         ])
     static let d2 = DeviceDescriptor(id: "d2", protocolName: "modbus", points: [PointDescriptor(name: "x", kind: .bool, typeName: "bool")])
 
-    func withNode(_ devices: [DeviceDescriptor], _ body: (SparkplugNode, MQTTConnection, Received) async throws -> Void) async throws {
+    func withNode(
+        _ devices: [DeviceDescriptor], metrics: any MetricsFactory = MetricsSystem.factory,
+        _ body: (SparkplugNode, MQTTConnection, Received) async throws -> Void
+    ) async throws {
         let hub = try await TestHub.start()
         let received = Received()
         let watcher = try await MQTTConnection.connect(hub.options(identity: .operator, clientID: "watcher"), logger: Logger(label: "watcher"))
         let collecting = Task { for await message in watcher.messages { received.add(message) } }
         try await watcher.subscribe("spBv1.0/#", qos: 1)
-        let node = SparkplugNode(group: "g", node: TestHub.gatewayID, primaryHost: nil, logger: Logger(label: "node"), now: Date.init)
+        let node = SparkplugNode(
+            group: "g", node: TestHub.gatewayID, primaryHost: nil, logger: Logger(label: "node"), now: Date.init, metrics: metrics)
         var options = hub.options(identity: .gateway, clientID: TestHub.gatewayID)
         options.will = node.nextWill()
         let connection = try await MQTTConnection.connect(options, logger: Logger(label: "node"))
@@ -146,7 +152,8 @@ struct SparkplugNodeTests {
 
     @Test("a DCMD naming no metric of the device, or an alias no birth gave, is refused before the router and counted")
     func refusedCommands() async throws {
-        try await withNode([Self.d1]) { node, _, _ in
+        let metrics = TestMetrics()
+        try await withNode([Self.d1], metrics: metrics) { node, connection, _ in
             var unknown = SparkplugPayload()
             var metric = SparkplugMetric()
             metric.alias = 999
@@ -166,6 +173,12 @@ struct SparkplugNodeTests {
             #expect(
                 node.command(from: MQTTMessage(topic: "spBv1.0/g/DCMD/\(TestHub.gatewayID)/nope", payload: try write.serializedBytes(), qos: 0, retain: false))
                     == nil)
+            // Refused: the unknown alias, the payload that is no protobuf, the unknown device;
+            // the router's own refusals are counted when it answers (`respond`).
+            #expect(try metrics.expectCounter(MetricNames.sparkplugRefusedWrites).totalValue == 3)
+            let refusal = CommandResult(id: command.id, status: .rejected, message: "t: 95 is above the maximum 90")
+            try await incoming.respond(refusal, false, connection)
+            #expect(try metrics.expectCounter(MetricNames.sparkplugRefusedWrites).totalValue == 4)
         }
     }
 }
