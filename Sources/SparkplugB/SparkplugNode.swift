@@ -529,7 +529,7 @@ final class SparkplugNode: Sendable {
         if writes.isEmpty && problems.isEmpty { problems.append("the DCMD names no metric") }
         guard problems.isEmpty else {
             refuse(
-                device: device, points: Array(writes.keys) + payload.metrics.compactMap { $0.hasName ? $0.name : born.names[$0.alias] },
+                device: device, points: payload.metrics.compactMap { $0.hasName ? $0.name : born.names[$0.alias] },
                 reason: problems.joined(separator: "; "))
             return nil
         }
@@ -539,14 +539,15 @@ final class SparkplugNode: Sendable {
         }
         let command = Command(id: id, device: device, action: .write(writes), by: "sparkplug")
         let points = Array(writes.keys)
-        return IncomingCommand(command: .success(command)) { [self] result, _, connection throws(MQTTError) in
-            try answer(result, device: device, points: points, on: connection)
+        // The answer goes out on the connection the node is born on, numbered with the rest.
+        return IncomingCommand(command: .success(command)) { [self] result, _, _ throws(MQTTError) in
+            try answer(result, device: device, points: points)
         }
     }
 
     /// After a write: the values read back as DDATA; a refusal logged, counted, and the points'
     /// current values published again, so that the host shows the truth.
-    private func answer(_ result: CommandResult, device: String, points: [String], on connection: MQTTConnection) throws(MQTTError) {
+    private func answer(_ result: CommandResult, device: String, points: [String]) throws(MQTTError) {
         guard result.status == .ok else {
             refuse(device: device, points: points, reason: "\(result.status.rawValue): \(result.message)")
             return
