@@ -149,6 +149,9 @@ public final class HueBridgeSimulator: Sendable {
         var lights: [String: HueSimLight]
         var sensors: [String: HueSimSensor]
         var usernames: Set<String>
+        /// The whitelist as a bridge shows it in its configuration: per username, the
+        /// `devicetype` it paired with and when (a username given at start: "edgegate").
+        var whitelist: [String: (name: String, created: String)] = [:]
         var linkButtonUntil: ContinuousClock.Instant?
         var requests: [String: Int] = [:]
         var writes: [HueSimWrite] = []
@@ -196,6 +199,7 @@ public final class HueBridgeSimulator: Sendable {
                 lights: Dictionary(lights.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a }),
                 sensors: Dictionary(sensors.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a }),
                 usernames: Set(usernames),
+                whitelist: Dictionary(Set(usernames).map { ($0, (name: "edgegate", created: Self.bridgeTime(Date()))) }, uniquingKeysWith: { a, _ in a }),
                 linkButtonUntil: linkButton ? ContinuousClock.now + Self.linkButtonWindow : nil))
         self.server = Mutex(nil)
         var logger = logger
@@ -275,7 +279,10 @@ public final class HueBridgeSimulator: Sendable {
 
     /// Whitelists a username, as a past pairing would have.
     public func addUsername(_ name: String) {
-        _ = state.withLock { $0.usernames.insert(name) }
+        state.withLock { s in
+            s.usernames.insert(name)
+            s.whitelist[name] = ("edgegate", Self.bridgeTime(Date()))
+        }
     }
 
     /// True when `name` is whitelisted.
@@ -405,6 +412,7 @@ public final class HueBridgeSimulator: Sendable {
         guard let until = s.linkButtonUntil, now < until else { return Self.error(101, "", "link button not pressed") }
         let name = (0..<40).map { _ in String("0123456789abcdefABCDEF-".randomElement()!) }.joined()
         s.usernames.insert(name)
+        s.whitelist[name] = (devicetype, Self.bridgeTime(Date()))
         s.writes.append(HueSimWrite(method: "POST", resource: "/api", body: String(decoding: body, as: UTF8.self)))
         logger.info("paired", metadata: ["devicetype": "\(devicetype)"])
         return .array([.object(["success": .object(["username": .string(name)])])])
@@ -527,12 +535,25 @@ public final class HueBridgeSimulator: Sendable {
     private func config(_ s: State) -> GatewayCore.JSONValue {
         var config = Self.publicConfig.object!
         config["linkbutton"] = .bool(s.linkButtonUntil.map { ContinuousClock.now < $0 } ?? false)
-        config["whitelist"] = .object([:])
+        // Every username, with the app it paired for (`GET /api/<user>/config` of a real bridge).
+        config["whitelist"] = .object(
+            JSONObject(
+                Dictionary(
+                    uniqueKeysWithValues: s.usernames.map { name in
+                        let entry = s.whitelist[name] ?? (name: "edgegate", created: Self.bridgeTime(Date()))
+                        return (
+                            name,
+                            GatewayCore.JSONValue.object([
+                                "name": .string(entry.name), "create date": .string(entry.created), "last use date": .string(entry.created),
+                            ])
+                        )
+                    })))
         return .object(config)
     }
 
     private static let publicConfig: GatewayCore.JSONValue = .object([
-        "name": .string("edgegate simulated bridge"), "bridgeid": .string("001788FFFE000000"),
+        // A real bridge's id is its MAC address with FFFE in the middle; clients read both.
+        "name": .string("edgegate simulated bridge"), "bridgeid": .string("001788FFFE000000"), "mac": .string("00:17:88:00:00:00"),
         "apiversion": .string("1.60.0"), "swversion": .string("1960000000"), "modelid": .string("BSB002"),
     ])
 
