@@ -151,7 +151,6 @@ final class SparkplugNode: Sendable {
     /// NBIRTH (seq 0, the bdSeq of this connection's will, `Node Control/Rebirth`), then a
     /// DBIRTH per device: a birth sequence as the specification orders it.
     private func birth(_ devices: [DeviceDescriptor], on connection: MQTTConnection) throws(MQTTError) {
-        let latest = self.latest.withLock { $0 }
         try state.withLock { s throws(MQTTError) in
             s.connection = connection
             s.seq = 0
@@ -168,7 +167,7 @@ final class SparkplugNode: Sendable {
             s.devices = [:]
             s.order = devices.map(\.id)
             for device in devices {
-                try birth(device, latest: latest[device.id] ?? [:], in: &s, on: connection)
+                try birth(device, latest: latestReadings(of: device.id), in: &s, on: connection)
             }
         }
         logger.info("sparkplug: node born", metadata: ["group": "\(topics.group)", "node": "\(topics.node)", "devices": "\(devices.count)"])
@@ -236,7 +235,6 @@ final class SparkplugNode: Sendable {
     /// After a reload: DDEATH for each device gone, DBIRTH for each new or changed device.
     /// Nothing while not born: the next birth describes them all.
     func update(_ devices: [DeviceDescriptor]) throws(MQTTError) {
-        let latest = self.latest.withLock { $0 }
         try state.withLock { s throws(MQTTError) in
             guard let connection = s.connection else { return }
             let ids = Set(devices.map(\.id))
@@ -253,7 +251,7 @@ final class SparkplugNode: Sendable {
             s.order = devices.map(\.id)
             for device in devices where s.devices[device.id]?.descriptor != device {
                 let changed = s.devices[device.id] != nil
-                try birth(device, latest: latest[device.id] ?? [:], in: &s, on: connection)
+                try birth(device, latest: latestReadings(of: device.id), in: &s, on: connection)
                 logger.info("sparkplug: device \(changed ? "changed" : "added") by a reload: DBIRTH", metadata: ["device": "\(device.id)"])
             }
         }
@@ -300,25 +298,24 @@ final class SparkplugNode: Sendable {
             if byDevice[r.device] == nil { order.append(r.device) }
             byDevice[r.device, default: []].append(r)
         }
-        let latest = replayed ? [:] : self.latest.withLock { latest in order.reduce(into: [String: [String: Reading]]()) { $0[$1] = latest[$1] } }
         var ids: [Int32] = []
         try state.withLock { s throws(MQTTError) in
             // After an NDEATH on this connection (the primary host went offline) nothing more
             // may follow it: the message stays in the outbox for the next session.
             guard s.connection === connection else { throw .connectionLost("the edge node is not born on this connection") }
             for device in order {
-                try send(byDevice[device]!, of: device, replayed: replayed, latest: latest[device] ?? [:], in: &s, on: connection, ids: &ids)
+                try send(byDevice[device]!, of: device, replayed: replayed, in: &s, on: connection, ids: &ids)
             }
         }
         return ids
     }
 
     private func send(
-        _ readings: [Reading], of device: String, replayed: Bool, latest: [String: Reading],
+        _ readings: [Reading], of device: String, replayed: Bool,
         in s: inout State, on connection: MQTTConnection, ids: inout [Int32]
     ) throws(MQTTError) {
         guard let born = s.devices[device] else {
-            try sendRetired(readings, of: device, replayed: replayed, latest: latest, in: &s, on: connection, ids: &ids)
+            try sendRetired(readings, of: device, replayed: replayed, in: &s, on: connection, ids: &ids)
             return
         }
         var metrics: [SparkplugMetric] = []
@@ -338,12 +335,11 @@ final class SparkplugNode: Sendable {
             let poll = readings[start..<end]
             start = end
             if !replayed {
-                let usable = poll.contains { if case .bad = $0.quality { false } else { true } }
-                if usable {
+                if poll.contains(where: Self.isUsable) {
                     s.badPolls[device] = 0
                     if s.dead.contains(device) {
                         try flush()
-                        try birth(born.descriptor, latest: latest, in: &s, on: connection)
+                        try birth(born.descriptor, latest: latestReadings(of: device), in: &s, on: connection)
                         logger.info("sparkplug: device reachable again: DBIRTH", metadata: ["device": "\(device)"])
                         continue  // the birth carries these values
                     }
@@ -353,7 +349,7 @@ final class SparkplugNode: Sendable {
                     let polls = s.badPolls[device, default: 0] + 1
                     s.badPolls[device] = polls
                     if polls >= Sparkplug.deathAfterBadPolls {
-                        for r in poll { if let m = metric(r, of: born, replayed: false) { metrics.append(m) } }
+                        metrics += poll.map { metric($0, of: born, replayed: false) }
                         try flush()
                         var payload = SparkplugPayload()
                         _ = try send(&payload, to: topics.ddeath(device), qos: 0, in: &s, on: connection)
@@ -366,7 +362,7 @@ final class SparkplugNode: Sendable {
                     }
                 }
             }
-            for r in poll { if let m = metric(r, of: born, replayed: replayed) { metrics.append(m) } }
+            metrics += poll.map { metric($0, of: born, replayed: replayed) }
         }
         try flush()
     }
@@ -377,11 +373,10 @@ final class SparkplugNode: Sendable {
     /// and types the readings show), and dies again after them. Bad readings of a device that
     /// died unreachable say nothing its DDEATH did not: not sent.
     private func sendRetired(
-        _ readings: [Reading], of device: String, replayed: Bool, latest: [String: Reading],
+        _ readings: [Reading], of device: String, replayed: Bool,
         in s: inout State, on connection: MQTTConnection, ids: inout [Int32]
     ) throws(MQTTError) {
-        let usable = readings.filter { if case .bad = $0.quality { false } else { true } }
-        if s.dead.contains(device) && usable.isEmpty { return }
+        if s.dead.contains(device) && !readings.contains(where: Self.isUsable) { return }
         let descriptor =
             s.retired[device]
             ?? DeviceDescriptor(
@@ -397,10 +392,11 @@ final class SparkplugNode: Sendable {
                         }
                     points.append(PointDescriptor(name: r.point, kind: kind, unit: r.unit, typeName: kind.rawValue))
                 })
-        try birth(descriptor, latest: latest, in: &s, on: connection)
+        // Replayed readings are older than anything the births could show: no current values.
+        try birth(descriptor, latest: replayed ? [:] : latestReadings(of: device), in: &s, on: connection)
         let born = s.devices[device]!
         var payload = SparkplugPayload()
-        payload.metrics = readings.compactMap { metric($0, of: born, replayed: replayed) }
+        payload.metrics = readings.map { metric($0, of: born, replayed: replayed) }
         ids.append(try send(&payload, to: topics.ddata(device), qos: 1, in: &s, on: connection))
         var death = SparkplugPayload()
         _ = try send(&death, to: topics.ddeath(device), qos: 0, in: &s, on: connection)
@@ -412,8 +408,21 @@ final class SparkplugNode: Sendable {
             metadata: ["device": "\(device)", "readings": "\(readings.count)"])
     }
 
+    /// True for a reading that is not bad: a poll with one says the device answers.
+    private static func isUsable(_ r: Reading) -> Bool {
+        if case .bad = r.quality { false } else { true }
+    }
+
+    /// The latest reading of each point of a device, for its birth. Looked up only when a
+    /// birth needs it, never per message sent; never a copy of the whole table, which the
+    /// adapters' next `observe` would then have to copy again. (Taken inside `state`'s lock:
+    /// nothing takes the two the other way round.)
+    private func latestReadings(of device: String) -> [String: Reading] {
+        latest.withLock { $0[device] ?? [:] }
+    }
+
     /// A reading as a DDATA metric: alias only; by name when its point is not in the birth.
-    private func metric(_ r: Reading, of born: BornDevice, replayed: Bool) -> SparkplugMetric? {
+    private func metric(_ r: Reading, of born: BornDevice, replayed: Bool) -> SparkplugMetric {
         var m: SparkplugMetric
         if let point = born.points[r.point] {
             m = MetricValues.metric(r, type: point.type)
@@ -574,7 +583,7 @@ final class SparkplugNode: Sendable {
         try state.withLock { s throws(MQTTError) in
             guard let connection = s.connection, let born = s.devices[device], !readings.isEmpty else { return }
             var payload = SparkplugPayload()
-            payload.metrics = readings.compactMap { metric($0, of: born, replayed: false) }
+            payload.metrics = readings.map { metric($0, of: born, replayed: false) }
             _ = try send(&payload, to: topics.ddata(device), qos: 1, in: &s, on: connection)
         }
     }
