@@ -111,7 +111,6 @@ enum MetricValues {
     /// integers from two's complement); a double for an integer point only when integral.
     static func value(of metric: SparkplugMetric, as type: SparkplugDataType) -> Result<Value, DecodingError> {
         guard !metric.isNull, let carried = metric.value else { return .failure(.noValue) }
-        let integerType = range(of: type) != Int64.min...Int64.max || type == .int64 || type == .uint64
         switch carried {
         case .booleanValue(let b):
             return type == .boolean ? .success(.bool(b)) : .failure(.wrongType("a boolean for a \(name(of: type)) metric"))
@@ -132,18 +131,20 @@ enum MetricValues {
                 return .success(.int(i))
             }
         case .floatValue(let f):
-            return number(Double(f), integerType: integerType, type: type)
+            return number(Double(f), type: type)
         case .doubleValue(let d):
-            return number(d, integerType: integerType, type: type)
+            return number(d, type: type)
         default:
             return .failure(.wrongType("a value of a kind edgegate does not write (bytes, dataset, template)"))
         }
     }
 
-    private static func number(_ d: Double, integerType: Bool, type: SparkplugDataType) -> Result<Value, DecodingError> {
+    private static func number(_ d: Double, type: SparkplugDataType) -> Result<Value, DecodingError> {
+        let integerType: Bool
         switch type {
         case .boolean, .string, .text: return .failure(.wrongType("a number for a \(name(of: type)) metric"))
-        default: break
+        case .int8, .int16, .int32, .int64, .uint8, .uint16, .uint32, .uint64: integerType = true
+        default: integerType = false
         }
         guard d.isFinite else { return .failure(.wrongType("\(d) is not a finite number")) }
         if integerType {

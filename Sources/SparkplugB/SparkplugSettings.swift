@@ -43,13 +43,11 @@ extension SparkplugProfile {
         let u = section.mapping
         let group = u.name("group", required: true, hint: "the Sparkplug group id, e.g. group: plant-1")
         let primaryHost = u.name("primary_host")
+        // The node id is gateway.id, which the gateway's own check already keeps to one topic level.
         for (key, id) in [("group", group), ("primary_host", primaryHost)] {
             if let id, let bad = Sparkplug.invalidCharacter(in: id), let node = u.value(key) {
                 u.error("'\(key)' must not contain '\(bad)'", at: node, hint: "Sparkplug ids are one MQTT topic level: no '/', '+' or '#'")
             }
-        }
-        if let id = section.gatewayID, let bad = Sparkplug.invalidCharacter(in: id), let node = u.value("group") {
-            u.error("gateway.id '\(id)' cannot be a Sparkplug edge node id: it contains '\(bad)'", at: node)
         }
         let options = section.brokerOptions()
         guard !section.hasNewErrors, let options, let group, let gatewayID = section.gatewayID else { return nil }
