@@ -39,14 +39,8 @@ extension MQTTWire {
                 case "uncertain": .uncertain(reason)
                 default: .good
                 }
-            let value: Value? =
-                switch r["value"] {
-                case .bool(let b)?: .bool(b)
-                case .number(let n)?: n.integer.map(Value.int) ?? .double(n.double)
-                case .string(let s)?: .string(s)
-                default: nil
-                }
-            readings.append(Reading(device: device, point: point, value: value, unit: r["unit"]?.string, quality: quality, timestamp: timestamp))
+            readings.append(
+                Reading(device: device, point: point, value: r["value"]?.value, unit: r["unit"]?.string, quality: quality, timestamp: timestamp))
         }
         return readings
     }
