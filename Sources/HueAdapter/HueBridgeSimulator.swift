@@ -148,10 +148,9 @@ public final class HueBridgeSimulator: Sendable {
     private struct State {
         var lights: [String: HueSimLight]
         var sensors: [String: HueSimSensor]
-        var usernames: Set<String>
-        /// The whitelist as a bridge shows it in its configuration: per username, the
-        /// `devicetype` it paired with and when (a username given at start: "edgegate").
-        var whitelist: [String: (name: String, created: String)] = [:]
+        /// The whitelisted usernames, as a bridge shows them in its configuration: per
+        /// username, the `devicetype` it paired with and when (one given at start: "edgegate").
+        var whitelist: [String: (name: String, created: String)]
         var linkButtonUntil: ContinuousClock.Instant?
         var requests: [String: Int] = [:]
         var writes: [HueSimWrite] = []
@@ -198,8 +197,7 @@ public final class HueBridgeSimulator: Sendable {
             State(
                 lights: Dictionary(lights.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a }),
                 sensors: Dictionary(sensors.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a }),
-                usernames: Set(usernames),
-                whitelist: Dictionary(Set(usernames).map { ($0, (name: "edgegate", created: Self.bridgeTime(Date()))) }, uniquingKeysWith: { a, _ in a }),
+                whitelist: Dictionary(usernames.map { ($0, (name: "edgegate", created: Self.bridgeTime(Date()))) }, uniquingKeysWith: { a, _ in a }),
                 linkButtonUntil: linkButton ? ContinuousClock.now + Self.linkButtonWindow : nil))
         self.server = Mutex(nil)
         var logger = logger
@@ -280,14 +278,13 @@ public final class HueBridgeSimulator: Sendable {
     /// Whitelists a username, as a past pairing would have.
     public func addUsername(_ name: String) {
         state.withLock { s in
-            s.usernames.insert(name)
-            s.whitelist[name] = ("edgegate", Self.bridgeTime(Date()))
+            if s.whitelist[name] == nil { s.whitelist[name] = ("edgegate", Self.bridgeTime(Date())) }
         }
     }
 
     /// True when `name` is whitelisted.
     public func isWhitelisted(_ name: String) -> Bool {
-        state.withLock { $0.usernames.contains(name) }
+        state.withLock { $0.whitelist[name] != nil }
     }
 
     /// How many requests arrived for `key`: `GET /lights`, `PUT /lights/1/state`, `POST /api`
@@ -367,7 +364,7 @@ public final class HueBridgeSimulator: Sendable {
             let user = parts.removeFirst()
             let resource = "/" + parts.joined(separator: "/")
             count(&s, "\(method) \(parts.isEmpty ? "/" : resource)")
-            guard s.usernames.contains(user) else { return Self.error(1, parts.isEmpty ? "/" : resource, "unauthorized user") }
+            guard s.whitelist[user] != nil else { return Self.error(1, parts.isEmpty ? "/" : resource, "unauthorized user") }
             if method == "PUT" || method == "POST" {
                 s.writes.append(HueSimWrite(method: method, resource: resource, body: String(decoding: body, as: UTF8.self)))
                 if s.writes.count > 10_000 { s.writes.removeFirst(s.writes.count - 10_000) }
@@ -411,7 +408,6 @@ public final class HueBridgeSimulator: Sendable {
         }
         guard let until = s.linkButtonUntil, now < until else { return Self.error(101, "", "link button not pressed") }
         let name = (0..<40).map { _ in String("0123456789abcdefABCDEF-".randomElement()!) }.joined()
-        s.usernames.insert(name)
         s.whitelist[name] = (devicetype, Self.bridgeTime(Date()))
         s.writes.append(HueSimWrite(method: "POST", resource: "/api", body: String(decoding: body, as: UTF8.self)))
         logger.info("paired", metadata: ["devicetype": "\(devicetype)"])
@@ -538,16 +534,9 @@ public final class HueBridgeSimulator: Sendable {
         // Every username, with the app it paired for (`GET /api/<user>/config` of a real bridge).
         config["whitelist"] = .object(
             JSONObject(
-                Dictionary(
-                    uniqueKeysWithValues: s.usernames.map { name in
-                        let entry = s.whitelist[name] ?? (name: "edgegate", created: Self.bridgeTime(Date()))
-                        return (
-                            name,
-                            GatewayCore.JSONValue.object([
-                                "name": .string(entry.name), "create date": .string(entry.created), "last use date": .string(entry.created),
-                            ])
-                        )
-                    })))
+                s.whitelist.mapValues { entry in
+                    .object(["name": .string(entry.name), "create date": .string(entry.created), "last use date": .string(entry.created)])
+                }))
         return .object(config)
     }
 
