@@ -116,14 +116,15 @@ struct Scenario: Sendable {
         return lines.joined(separator: "\n") + "\n"
     }
 
+    /// The Sparkplug B group of the `sparkplug-b` scenario.
+    static let sparkplugGroup = "bench"
+
     /// The daemon's configuration, every path absolute.
     /// - Parameters:
     ///   - outbox: the outbox file, or `:memory:`.
     ///   - sync: `full` or `normal`.
     ///   - adminPort: where the admin endpoint listens on loopback; nil: `listen: off`.
-    /// The Sparkplug B group of the `sparkplug-b` scenario.
-    static let sparkplugGroup = "bench"
-
+    ///   - profile: the uplink profile, `mqtt` or `sparkplug-b`.
     static func gatewayYAML(
         mapPaths: [String], hubPort: Int, ca: String, cert: String, key: String, outbox: String, sync: String, adminPort: Int?,
         profile: String = "mqtt"
